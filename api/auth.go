@@ -1,0 +1,49 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/groupgate/groupgate/tenants"
+)
+
+// Authenticator finds the principal behind a presented API key.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (tenants.Principal, error)
+}
+
+const principalKey = "groupgate.principal"
+
+// Authenticate returns middleware that requires "Authorization: Bearer
+// <key>" and stores the principal for the handlers. Failures are
+// tenants.ErrUnauthenticated, answered 401 by the error handler.
+func Authenticate(a Authenticator) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			scheme, key, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
+				return fmt.Errorf("%w: no bearer credential", tenants.ErrUnauthenticated)
+			}
+			p, err := a.Authenticate(c.Request().Context(), strings.TrimSpace(key))
+			if err != nil {
+				return err
+			}
+			c.Set(principalKey, p)
+			return next(c)
+		}
+	}
+}
+
+// principal returns the caller authenticated by Authenticate. A handler of
+// a secured route only runs after it, so a missing principal is a zero one,
+// which Authorize refuses.
+func principal(c echo.Context) tenants.Principal {
+	p, _ := c.Get(principalKey).(tenants.Principal)
+	return p
+}
+
+// PrincipalKeyID returns the key id of the authenticated caller, for logs.
+func PrincipalKeyID(c echo.Context) string { return principal(c).KeyID }

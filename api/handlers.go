@@ -1,0 +1,321 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/tenants"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// Operations reads stored operations.
+type Operations interface {
+	Operation(ctx context.Context, id string) (throttle.Operation, error)
+}
+
+// ReadinessCheck runs the service's readiness checks; a nil error in the
+// map means the check passed.
+type ReadinessCheck func(ctx context.Context) map[string]error
+
+// Handlers implements ServerInterface over the domain services. Every field
+// is required.
+type Handlers struct {
+	Groups     *groups.Service
+	Operations Operations
+	Ready      ReadinessCheck
+	// Spec is the OpenAPI document served at /openapi.yaml.
+	Spec []byte
+	// Docs serves the interactive documentation page and its assets.
+	Docs http.Handler
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+var _ ServerInterface = (*Handlers)(nil)
+
+// Error is a problem detected at the HTTP edge (a malformed body, a bad path
+// parameter), already worded for the caller.
+type Error struct {
+	Status int
+	Title  string
+	Detail string
+	Fields []groups.FieldError
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Title, e.Detail) }
+
+// maxBodyBytes bounds request bodies.
+const maxBodyBytes = 64 << 10
+
+// GetHealth answers the liveness probe.
+func (h *Handlers) GetHealth(c echo.Context) error {
+	return c.JSON(http.StatusOK, Health{Status: HealthStatusOk})
+}
+
+// GetReadiness answers the readiness probe.
+func (h *Handlers) GetReadiness(c echo.Context) error {
+	res := Readiness{Status: Ready, Checks: map[string]Check{}}
+	for name, err := range h.Ready(c.Request().Context()) {
+		chk := Check{Status: CheckStatusOk}
+		if err != nil {
+			detail := err.Error()
+			chk = Check{Status: CheckStatusFailing, Detail: &detail}
+			res.Status = Unavailable
+		}
+		res.Checks[name] = chk
+	}
+	status := http.StatusOK
+	if res.Status != Ready {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, res)
+}
+
+// GetOpenAPISpec serves the contract.
+func (h *Handlers) GetOpenAPISpec(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", h.Spec)
+}
+
+// GetDocs serves the interactive documentation page.
+func (h *Handlers) GetDocs(c echo.Context) error {
+	h.Docs.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// CreateGroup queues the creation of a group in the caller's project.
+func (h *Handlers) CreateGroup(c echo.Context, tenant TenantParam, project ProjectParam) error {
+	t, p, err := h.authorize(c, tenant, project, tenants.GroupsWrite)
+	if err != nil {
+		return err
+	}
+	var req CreateGroupRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	name, err := h.Groups.Name(t, p, req.Name)
+	if err != nil {
+		return err
+	}
+	desc := ""
+	if req.Description != nil {
+		desc = *req.Description
+	}
+	op, err := h.Groups.Create(c.Request().Context(), principal(c).Actor(), name, desc)
+	if err != nil {
+		return err
+	}
+	return h.accepted(c, op)
+}
+
+// ListGroups lists the caller's project's groups from the mirror.
+func (h *Handlers) ListGroups(c echo.Context, tenant TenantParam, project ProjectParam) error {
+	t, p, err := h.authorize(c, tenant, project, tenants.GroupsRead)
+	if err != nil {
+		return err
+	}
+	gs, err := h.Groups.List(c.Request().Context(), t, p)
+	if err != nil {
+		return err
+	}
+	out := GroupList{Groups: make([]Group, 0, len(gs))}
+	for _, g := range gs {
+		out.Groups = append(out.Groups, groupOut(g))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// GetGroup returns one of the caller's project's groups from the mirror.
+func (h *Handlers) GetGroup(c echo.Context, tenant TenantParam, project ProjectParam, group GroupParam) error {
+	name, err := h.groupPath(c, tenant, project, group, tenants.GroupsRead)
+	if err != nil {
+		return err
+	}
+	g, err := h.Groups.Get(c.Request().Context(), name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, groupOut(g))
+}
+
+// DeleteGroup queues the deletion of one of the caller's project's groups.
+func (h *Handlers) DeleteGroup(c echo.Context, tenant TenantParam, project ProjectParam, group GroupParam) error {
+	name, err := h.groupPath(c, tenant, project, group, tenants.GroupsWrite)
+	if err != nil {
+		return err
+	}
+	op, err := h.Groups.Delete(c.Request().Context(), principal(c).Actor(), name)
+	if err != nil {
+		return err
+	}
+	return h.accepted(c, op)
+}
+
+// GetOperation returns an operation of the caller's project. Operations of
+// other projects are reported as not found, so ids reveal nothing.
+func (h *Handlers) GetOperation(c echo.Context, id OperationIDParam) error {
+	p := principal(c)
+	op, err := h.Operations.Operation(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if tenants.Authorize(p, op.Tenant, op.Project, tenants.GroupsRead) != nil {
+		return fmt.Errorf("operation %s of another project: %w", id, throttle.ErrNotFound)
+	}
+	return c.JSON(http.StatusOK, h.operationOut(op))
+}
+
+// authorize checks the path's tenant and project and that the caller's key
+// belongs to them with scope. It returns them upper-cased.
+func (h *Handlers) authorize(c echo.Context, tenant, project string, scope tenants.Scope) (string, string, error) {
+	// Check the shape of the path with a placeholder group name.
+	if _, err := h.Groups.Name(tenant, project, "x"); err != nil {
+		return "", "", pathError(err)
+	}
+	t, p := strings.ToUpper(tenant), strings.ToUpper(project)
+	if err := tenants.Authorize(principal(c), t, p, scope); err != nil {
+		return "", "", err
+	}
+	return t, p, nil
+}
+
+func (h *Handlers) groupPath(c echo.Context, tenant, project, group string, scope tenants.Scope) (groups.Name, error) {
+	t, p, err := h.authorize(c, tenant, project, scope)
+	if err != nil {
+		return groups.Name{}, err
+	}
+	name, err := h.Groups.Name(t, p, group)
+	if err != nil {
+		return groups.Name{}, pathError(err)
+	}
+	return name, nil
+}
+
+// pathError turns a naming error about a path parameter into a 400.
+func pathError(err error) error {
+	var ve *groups.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	fields := make([]groups.FieldError, len(ve.Fields))
+	for i, f := range ve.Fields {
+		if f.Field == "name" {
+			f.Field = "group"
+		}
+		fields[i] = f
+	}
+	return &Error{Status: http.StatusBadRequest, Title: "Invalid path parameter", Detail: "The request path names an invalid tenant, project or group.", Fields: fields}
+}
+
+func (h *Handlers) accepted(c echo.Context, op throttle.Operation) error {
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
+	return c.JSON(http.StatusAccepted, h.operationOut(op))
+}
+
+// decodeJSON reads a JSON body strictly: the right media type, one object,
+// no unknown fields.
+func decodeJSON(c echo.Context, dst any) error {
+	req := c.Request()
+	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return &Error{Status: http.StatusUnsupportedMediaType, Title: "Unsupported media type", Detail: "The request body must be application/json."}
+	}
+	dec := json.NewDecoder(io.LimitReader(req.Body, maxBodyBytes+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: bodyProblem(err)}
+	}
+	if dec.More() {
+		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: "The body must hold exactly one JSON object."}
+	}
+	return nil
+}
+
+// bodyProblem words a JSON decoding error without echoing the body.
+func bodyProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("The body is not valid JSON (at byte %d).", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("Field %q must be of JSON type %s.", te.Field, te.Type.Kind())
+	case errors.Is(err, io.EOF):
+		return "The body is empty."
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "The body ends too early or exceeds the size limit."
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "The body has an unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + "."
+	default:
+		return "The body could not be read as JSON."
+	}
+}
+
+func groupOut(g groups.Group) Group {
+	out := Group{
+		Name: g.Name.Group, FullName: g.Name.String(), Description: g.Description,
+		State: GroupState(g.State), CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(),
+	}
+	if g.UpstreamID != "" {
+		out.UpstreamId = &g.UpstreamID
+	}
+	if g.PendingOperation != "" {
+		out.PendingOperationId = &g.PendingOperation
+	}
+	return out
+}
+
+func (h *Handlers) operationOut(op throttle.Operation) Operation {
+	short := op.Target
+	if i := strings.LastIndexByte(short, ':'); i >= 0 {
+		short = short[i+1:]
+	}
+	out := Operation{
+		Id: op.ID, Kind: OperationKind(op.Kind), State: OperationState(op.State),
+		Tenant: op.Tenant, Project: op.Project, Group: short, FullName: op.Target,
+		Attempts: int32(op.Attempts), CreatedAt: op.CreatedAt.UTC(), UpdatedAt: op.UpdatedAt.UTC(),
+	}
+	if !op.StartedAt.IsZero() {
+		t := op.StartedAt.UTC()
+		out.StartedAt = &t
+	}
+	if !op.FinishedAt.IsZero() {
+		t := op.FinishedAt.UTC()
+		out.FinishedAt = &t
+	}
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	if op.State == throttle.Queued && op.NotBefore.After(now()) {
+		t := op.NotBefore.UTC()
+		out.NextAttemptAt = &t
+	}
+	if op.LastError != "" && !op.State.Final() {
+		out.LastError = &op.LastError
+	}
+	if op.Failure != nil {
+		detail := op.Failure.Detail
+		out.Error = &Problem{Title: op.Failure.Title, Status: int32(op.Failure.Status), Detail: &detail}
+	}
+	if r, ok, err := groups.DecodeResult(op.Result); err == nil && ok {
+		g := Group{
+			Name: short, FullName: r.FullName, Description: r.Description, State: Active,
+			CreatedAt: r.CreatedAt, UpdatedAt: op.FinishedAt.UTC(),
+		}
+		if r.UpstreamID != "" {
+			g.UpstreamId = &r.UpstreamID
+		}
+		out.Result = &OperationResult{Group: &g}
+	}
+	return out
+}

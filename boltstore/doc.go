@@ -1,0 +1,17 @@
+// Package boltstore keeps the service's state in one bbolt file: the
+// operation queue (throttle.Store) and the group mirror (groups.Store), so
+// that enqueueing an operation and the mirror change it implies, or an
+// operation's outcome and its effects, commit in one transaction.
+//
+// Every write is fsynced before it returns (bbolt's default), so an
+// operation the API has acknowledged survives a crash. Stored records are
+// JSON structs of this package, converted to and from domain types at the
+// edge of each transaction; bytes never leave a transaction uncopied.
+//
+// Layout (schema version 1):
+//
+//	meta                       schema -> "1"
+//	ops                        <operation id> -> opRecord
+//	queues/<tenant>            <seq, 8 bytes big-endian> -> operation id
+//	groups/<tenant>            <PROJECT> 0x00 <group lower-case> -> groupRecord
+package boltstore

@@ -1,0 +1,93 @@
+package boltstore
+
+import (
+	"time"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// opRecord is how an operation is stored. Field names are part of the file
+// format: change them only with a schema migration.
+type opRecord struct {
+	ID         string         `json:"id"`
+	Tenant     string         `json:"tenant"`
+	Project    string         `json:"project"`
+	Kind       string         `json:"kind"`
+	Target     string         `json:"target"`
+	Payload    []byte         `json:"payload,omitempty"`
+	Actor      string         `json:"actor,omitempty"`
+	State      string         `json:"state"`
+	Seq        uint64         `json:"seq"`
+	Attempts   int            `json:"attempts"`
+	Failures   int            `json:"failures,omitempty"`
+	NotBefore  time.Time      `json:"notBefore,omitzero"`
+	LastError  string         `json:"lastError,omitempty"`
+	Result     []byte         `json:"result,omitempty"`
+	Failure    *failureRecord `json:"failure,omitempty"`
+	CreatedAt  time.Time      `json:"createdAt"`
+	UpdatedAt  time.Time      `json:"updatedAt"`
+	StartedAt  time.Time      `json:"startedAt,omitzero"`
+	FinishedAt time.Time      `json:"finishedAt,omitzero"`
+}
+
+type failureRecord struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func newOpRecord(op throttle.Operation) opRecord {
+	r := opRecord{
+		ID: op.ID, Tenant: op.Tenant, Project: op.Project, Kind: op.Kind, Target: op.Target,
+		Payload: op.Payload, Actor: op.Actor, State: string(op.State), Seq: op.Seq,
+		Attempts: op.Attempts, Failures: op.Failures, NotBefore: op.NotBefore, LastError: op.LastError,
+		Result: op.Result, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
+		StartedAt: op.StartedAt, FinishedAt: op.FinishedAt,
+	}
+	if op.Failure != nil {
+		r.Failure = &failureRecord{Status: op.Failure.Status, Title: op.Failure.Title, Detail: op.Failure.Detail}
+	}
+	return r
+}
+
+func (r opRecord) operation() throttle.Operation {
+	op := throttle.Operation{
+		ID: r.ID, Tenant: r.Tenant, Project: r.Project, Kind: r.Kind, Target: r.Target,
+		Payload: r.Payload, Actor: r.Actor, State: throttle.State(r.State), Seq: r.Seq,
+		Attempts: r.Attempts, Failures: r.Failures, NotBefore: r.NotBefore, LastError: r.LastError,
+		Result: r.Result, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+	}
+	if r.Failure != nil {
+		op.Failure = &throttle.Failure{Status: r.Failure.Status, Title: r.Failure.Title, Detail: r.Failure.Detail}
+	}
+	return op
+}
+
+// groupRecord is how a mirrored group is stored; the tenant is the bucket.
+type groupRecord struct {
+	Project     string    `json:"project"`
+	Group       string    `json:"group"`
+	Description string    `json:"description"`
+	State       string    `json:"state"`
+	UpstreamID  string    `json:"upstreamId,omitempty"`
+	PendingOp   string    `json:"pendingOp,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+func newGroupRecord(g groups.Group) groupRecord {
+	return groupRecord{
+		Project: g.Name.Project, Group: g.Name.Group, Description: g.Description, State: string(g.State),
+		UpstreamID: g.UpstreamID, PendingOp: g.PendingOperation, CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt,
+	}
+}
+
+func (r groupRecord) group(tenant string) groups.Group {
+	return groups.Group{
+		Name:        groups.Name{Tenant: tenant, Project: r.Project, Group: r.Group},
+		Description: r.Description, State: groups.State(r.State), UpstreamID: r.UpstreamID,
+		PendingOperation: r.PendingOp, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}

@@ -1,0 +1,15 @@
+// Package groups holds the rules for project-scoped TechPass groups and the
+// service that manages them.
+//
+// A group managed by this service has a full name <TENANT>:<PROJECT>:<group>
+// (for example SHIP:MOH:billing). The tenant and project come from the
+// caller's credential and the request path, never from anything the caller
+// asserts about itself; this package only builds and checks names, and the
+// caller (the HTTP edge) is responsible for having authorized the prefix.
+//
+// Writes are not sent to TechPass here: they are recorded, together with the
+// group's pending state in the local mirror, as operations on the durable
+// queue (package throttle) and answered at once. The Executor carries them
+// out later, one at a time per tenant. Reads are served from the mirror and
+// never cost an upstream call.
+package groups

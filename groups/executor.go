@@ -1,0 +1,219 @@
+package groups
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/groupgate/groupgate/techpass"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// Upstream is the part of the TechPass client the executor needs, bound to
+// one tenant's namespace.
+type Upstream interface {
+	ListGroups(ctx context.Context) ([]techpass.Group, error)
+	CreateGroup(ctx context.Context, name, description string) (techpass.Group, error)
+	DeleteGroup(ctx context.Context, id string) error
+}
+
+// Executor carries out one tenant's group operations against TechPass. It is
+// the throttle.Handler of the tenant's dispatcher. Every outcome is
+// interpreted so that executing an operation twice equals executing it once:
+// a create that finds its group already there adopts it, and a delete that
+// finds it gone succeeds.
+type Executor struct {
+	upstream Upstream
+	validate *validator.Validate
+	now      func() time.Time
+	logger   *slog.Logger
+}
+
+// NewExecutor returns an executor over upstream. A nil now uses time.Now.
+func NewExecutor(upstream Upstream, now func() time.Time, logger *slog.Logger) *Executor {
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Executor{upstream: upstream, validate: NewValidator(), now: now, logger: logger}
+}
+
+var _ throttle.Handler = (*Executor)(nil)
+
+// Execute carries out op once and reports the outcome.
+func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	switch op.Kind {
+	case KindCreate:
+		return e.create(ctx, op)
+	case KindDelete:
+		return e.delete(ctx, op)
+	default:
+		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
+	}
+}
+
+func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	var p createPayload
+	if err := json.Unmarshal(op.Payload, &p); err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+	}
+	name, err := ParseFullName(e.validate, p.FullName)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
+	}
+	// An earlier attempt may have reached TechPass (a crash, a timeout, or a
+	// 5xx after the write): look before creating again.
+	if op.Attempts > 1 {
+		existing, found, out := e.find(ctx, name)
+		if out != nil {
+			return *out
+		}
+		if found {
+			e.logger.Info("group already exists upstream; adopting it", "operation_id", op.ID, "group", name.String())
+			return e.created(name, p.Description, existing)
+		}
+	}
+	g, err := e.upstream.CreateGroup(ctx, name.String(), p.Description)
+	switch status := techpass.StatusOf(err); {
+	case err == nil:
+		return e.created(name, p.Description, g)
+	case status == http.StatusConflict:
+		existing, found, out := e.find(ctx, name)
+		if out != nil {
+			return *out
+		}
+		if found {
+			return e.created(name, p.Description, existing)
+		}
+		return e.failCreate(name, http.StatusConflict, "Group exists in TechPass", "TechPass reports a group of this name in the namespace, but it is not visible in the namespace's group list")
+	case status == http.StatusBadRequest:
+		return e.failCreate(name, http.StatusUnprocessableEntity, "Rejected by TechPass", reason(err, "TechPass refused to create the group"))
+	case status == http.StatusForbidden:
+		return e.failCreate(name, http.StatusBadGateway, "Forbidden by TechPass", "TechPass refused the gateway's credentials for this namespace; the platform team must check them")
+	default:
+		return e.classify(err, CreateFailed{Name: name}, "create the group")
+	}
+}
+
+func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	var p deletePayload
+	if err := json.Unmarshal(op.Payload, &p); err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+	}
+	name, err := ParseFullName(e.validate, p.FullName)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
+	}
+	id := p.UpstreamID
+	if id == "" {
+		existing, found, out := e.find(ctx, name)
+		if out != nil {
+			return *out
+		}
+		if !found {
+			return done(nil, Deleted{Name: name})
+		}
+		id = existing.ID
+	}
+	err = e.upstream.DeleteGroup(ctx, id)
+	switch status := techpass.StatusOf(err); {
+	case err == nil, status == http.StatusNotFound:
+		return done(nil, Deleted{Name: name})
+	case status == http.StatusBadRequest, status == http.StatusForbidden, status == http.StatusConflict:
+		return throttle.Outcome{Kind: throttle.Fail, Effects: []throttle.Effect{DeleteFailed{Name: name, At: e.now()}},
+			Failure: &throttle.Failure{Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to delete the group")}}
+	default:
+		return e.classify(err, DeleteFailed{Name: name, At: e.now()}, "delete the group")
+	}
+}
+
+// find looks for the group by name in the namespace's list. A non-nil
+// outcome means the lookup itself failed and is what to report.
+func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *throttle.Outcome) {
+	list, err := e.upstream.ListGroups(ctx)
+	if err != nil {
+		out := e.classify(err, nil, "list the namespace's groups")
+		return techpass.Group{}, false, &out
+	}
+	for _, g := range list {
+		if strings.EqualFold(g.Name, name.String()) {
+			return g, true, nil
+		}
+	}
+	return techpass.Group{}, false, nil
+}
+
+func (e *Executor) created(name Name, description string, g techpass.Group) throttle.Outcome {
+	created := g.Created
+	if created.IsZero() {
+		created = e.now()
+	}
+	res, _ := json.Marshal(Result{FullName: name.String(), Description: description, UpstreamID: g.ID, CreatedAt: created.UTC()})
+	return done(res, Created{Name: name, UpstreamID: g.ID, At: e.now()})
+}
+
+func (e *Executor) failCreate(name Name, status int, title, detail string) throttle.Outcome {
+	return throttle.Outcome{Kind: throttle.Fail, Effects: []throttle.Effect{CreateFailed{Name: name}},
+		Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
+}
+
+// classify maps an upstream error that has no operation-specific meaning:
+// temporary ones are retried, the rest fail with onFail applied.
+func (e *Executor) classify(err error, onFail throttle.Effect, what string) throttle.Outcome {
+	if retry, after, throttled := techpass.Temporary(err); retry {
+		return throttle.Outcome{Kind: throttle.Retry, RetryAfter: after, Throttled: throttled, Reason: retryReason(err)}
+	}
+	var effects []throttle.Effect
+	if onFail != nil {
+		effects = append(effects, onFail)
+	}
+	return throttle.Outcome{Kind: throttle.Fail, Effects: effects, Failure: &throttle.Failure{
+		Status: http.StatusBadGateway, Title: "TechPass error", Detail: reason(err, "TechPass could not "+what),
+	}}
+}
+
+func done(result []byte, effects ...throttle.Effect) throttle.Outcome {
+	return throttle.Outcome{Kind: throttle.Done, Result: result, Effects: effects}
+}
+
+func fail(status int, title, detail string) throttle.Outcome {
+	return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
+}
+
+// reason words an upstream error for the caller: the status and TechPass's
+// own sanitized message, never a body verbatim.
+func reason(err error, fallback string) string {
+	var ae *techpass.Error
+	if errors.As(err, &ae) {
+		if ae.Message != "" {
+			return fmt.Sprintf("%s (TechPass answered HTTP %d: %s)", fallback, ae.Status, ae.Message)
+		}
+		return fmt.Sprintf("%s (TechPass answered HTTP %d)", fallback, ae.Status)
+	}
+	return fallback
+}
+
+// retryReason words a temporary failure for the operation's lastError.
+func retryReason(err error) string {
+	var ae *techpass.Error
+	var te *techpass.TokenError
+	switch {
+	case errors.As(err, &ae):
+		return fmt.Sprintf("TechPass answered HTTP %d", ae.Status)
+	case errors.As(err, &te):
+		return te.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "TechPass did not answer in time"
+	default:
+		return "TechPass could not be reached"
+	}
+}

@@ -1,0 +1,319 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/groupgate/groupgate/tenants"
+)
+
+// Duration is a time.Duration written in configuration as "1s", "250ms".
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 1s or 250ms", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Config is the whole service configuration. Build it with DefaultConfig,
+// then LoadFile, then ApplyEnv and flags, then call Validate.
+type Config struct {
+	// Listen is the API's address. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// StorePath is the bbolt file. Default .data/groupgate.db.
+	StorePath string `yaml:"store_path"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is json or text. Default json.
+	LogFormat string `yaml:"log_format"`
+	// Interval is the default minimum gap between the starts of two upstream
+	// requests of a tenant. Default 1s (TechPass's limit).
+	Interval Duration `yaml:"interval"`
+	// PaceGuard is added to every interval to absorb network jitter, so the
+	// upstream never measures a gap under the interval. Default 2ms.
+	PaceGuard Duration `yaml:"pace_guard"`
+	// GroupLimit is the default namespace group limit. Default 50.
+	GroupLimit int `yaml:"group_limit"`
+	// Retry bounds retries of failed upstream calls.
+	Retry RetryConfig `yaml:"retry"`
+	// ShutdownGrace is how long an upstream call in flight may finish at
+	// shutdown. Default 10s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// UpstreamTimeout bounds one upstream HTTP exchange. Default 30s.
+	UpstreamTimeout Duration `yaml:"upstream_timeout"`
+	// Simulator configures the built-in TechPass simulator used by tenants
+	// without a techpass.api_url.
+	Simulator SimulatorConfig `yaml:"simulator"`
+	// Tenants and their projects and keys.
+	Tenants []TenantConfig `yaml:"tenants"`
+}
+
+// RetryConfig bounds retries of failed upstream calls.
+type RetryConfig struct {
+	// MaxFailures before an operation fails for good. Default 6.
+	MaxFailures int `yaml:"max_failures"`
+	// BaseDelay is the first backoff ceiling, doubled per failure. Default 1s.
+	BaseDelay Duration `yaml:"base_delay"`
+	// MaxDelay caps the backoff. Default 1m.
+	MaxDelay Duration `yaml:"max_delay"`
+}
+
+// SimulatorConfig configures the built-in TechPass simulator.
+type SimulatorConfig struct {
+	// Listen is the simulator's address. Default 127.0.0.1:0 (any free port).
+	Listen string `yaml:"listen"`
+	// SecretsDir receives the generated simulator credentials (files 0600).
+	// Default: "simulator" beside the store file.
+	SecretsDir string `yaml:"secrets_dir"`
+}
+
+// TenantConfig is one TechPass namespace.
+type TenantConfig struct {
+	// Name is the namespace, e.g. SHIP.
+	Name string `yaml:"name"`
+	// GroupLimit overrides the default namespace group limit.
+	GroupLimit int `yaml:"group_limit"`
+	// Interval overrides the default upstream interval.
+	Interval Duration `yaml:"interval"`
+	// TechPass holds the upstream settings; without api_url the tenant uses
+	// the built-in simulator.
+	TechPass TechPassConfig `yaml:"techpass"`
+	// Projects allowed to manage groups in the tenant.
+	Projects []ProjectConfig `yaml:"projects"`
+}
+
+// TechPassConfig is where and how a tenant reaches TechPass. Secrets are
+// never written here, only where to read them.
+type TechPassConfig struct {
+	// APIURL is the Automation API base, e.g. https://api.techpass.gov.sg.
+	APIURL string `yaml:"api_url"`
+	// DirectoryID is the Azure AD directory (tenant) id.
+	DirectoryID string `yaml:"directory_id"`
+	// LoginURL is the Azure AD authority. Default https://login.microsoftonline.com.
+	LoginURL string `yaml:"login_url"`
+	// TokenURL overrides the token endpoint built from LoginURL and DirectoryID.
+	TokenURL string `yaml:"token_url"`
+	// ClientID is the application (client) id.
+	ClientID string `yaml:"client_id"`
+	// ClientSecretFile or ClientSecretEnv says where the client secret is.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// APIKeyFile or APIKeyEnv says where the x-api-key value is.
+	APIKeyFile string `yaml:"api_key_file"`
+	APIKeyEnv  string `yaml:"api_key_env"`
+}
+
+// ProjectConfig is one downstream team.
+type ProjectConfig struct {
+	Name string      `yaml:"name"`
+	Keys []KeyConfig `yaml:"keys"`
+}
+
+// KeyConfig is an issued API key, by id and hash only
+// (groupgate newkey prints both).
+type KeyConfig struct {
+	ID        string    `yaml:"id"`
+	Hash      string    `yaml:"hash"`
+	Scopes    []string  `yaml:"scopes"`
+	ExpiresAt time.Time `yaml:"expires_at"`
+}
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		StorePath:       ".data/groupgate.db",
+		LogLevel:        "info",
+		LogFormat:       "json",
+		Interval:        Duration(time.Second),
+		PaceGuard:       Duration(2 * time.Millisecond),
+		GroupLimit:      50,
+		Retry:           RetryConfig{MaxFailures: 6, BaseDelay: Duration(time.Second), MaxDelay: Duration(time.Minute)},
+		ShutdownGrace:   Duration(10 * time.Second),
+		UpstreamTimeout: Duration(30 * time.Second),
+		Simulator:       SimulatorConfig{Listen: "127.0.0.1:0"},
+	}
+}
+
+// LoadFile overlays the YAML file at path on c. Unknown keys are an error.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return nil
+}
+
+// ApplyEnv overlays GROUPGATE_* environment variables read through getenv.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration", name, v))
+				return
+			}
+			*dst = Duration(d)
+		}
+	}
+	str("GROUPGATE_LISTEN", &c.Listen)
+	str("GROUPGATE_STORE_PATH", &c.StorePath)
+	str("GROUPGATE_LOG_LEVEL", &c.LogLevel)
+	str("GROUPGATE_LOG_FORMAT", &c.LogFormat)
+	dur("GROUPGATE_INTERVAL", &c.Interval)
+	str("GROUPGATE_SIMULATOR_LISTEN", &c.Simulator.Listen)
+	return errors.Join(errs...)
+}
+
+// BindFlags registers flags that override c on fs. The caller parses fs.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "API listen address")
+	fs.StringVar(&c.StorePath, "store", c.StorePath, "path of the bbolt store file")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
+}
+
+var (
+	tenantNameRE  = regexp.MustCompile(`^[A-Z][A-Z0-9-]{1,15}$`)
+	projectNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]{0,31}$`)
+	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate reports every problem with c at once. It upper-cases tenant and
+// project names in place.
+func (c *Config) Validate() error {
+	var p []string
+	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.StorePath == "" {
+		add("store_path: must be set")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		add("log_format: %q is not json or text", c.LogFormat)
+	}
+	if c.Interval <= 0 {
+		add("interval: must be positive")
+	}
+	if c.PaceGuard < 0 {
+		add("pace_guard: must not be negative")
+	}
+	if c.GroupLimit <= 0 {
+		add("group_limit: must be positive")
+	}
+	if c.Retry.MaxFailures <= 0 || c.Retry.BaseDelay <= 0 || c.Retry.MaxDelay < c.Retry.BaseDelay {
+		add("retry: max_failures and base_delay must be positive and max_delay >= base_delay")
+	}
+	if c.ShutdownGrace < 0 || c.UpstreamTimeout <= 0 {
+		add("shutdown_grace must not be negative and upstream_timeout must be positive")
+	}
+	if len(c.Tenants) == 0 {
+		add("tenants: at least one tenant is needed (or run with -demo)")
+	}
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
+		t.Name = strings.ToUpper(t.Name)
+		where := fmt.Sprintf("tenants[%d] (%s)", i, t.Name)
+		if !tenantNameRE.MatchString(t.Name) {
+			add("%s: name must be 2-16 characters: a letter, then letters, digits or '-'", where)
+		}
+		if t.GroupLimit < 0 || t.Interval < 0 {
+			add("%s: group_limit and interval must not be negative", where)
+		}
+		p = append(p, t.TechPass.problems(where)...)
+		for j := range t.Projects {
+			pr := &t.Projects[j]
+			pr.Name = strings.ToUpper(pr.Name)
+			pwhere := fmt.Sprintf("%s.projects[%d] (%s)", where, j, pr.Name)
+			if !projectNameRE.MatchString(pr.Name) {
+				add("%s: name must be 1-32 characters: a letter, then letters, digits or '-'", pwhere)
+			}
+			for k, key := range pr.Keys {
+				if key.ID == "" {
+					add("%s.keys[%d]: id is required", pwhere, k)
+				}
+				if _, err := tenants.ParseHash(key.Hash); err != nil {
+					add("%s.keys[%d]: hash must be sha256:<64 hex digits> (groupgate newkey prints one)", pwhere, k)
+				}
+			}
+		}
+	}
+	if len(p) > 0 {
+		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(p, "\n  - "))
+	}
+	return nil
+}
+
+// UsesSimulator reports whether the tenant has no upstream configured.
+func (t TechPassConfig) UsesSimulator() bool { return t.APIURL == "" }
+
+func (t TechPassConfig) problems(where string) []string {
+	if t.UsesSimulator() {
+		return nil
+	}
+	var p []string
+	add := func(format string, a ...any) { p = append(p, where+".techpass: "+fmt.Sprintf(format, a...)) }
+	for name, v := range map[string]string{"api_url": t.APIURL, "login_url": t.LoginURL, "token_url": t.TokenURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("%s: %q is not an http(s) URL", name, v)
+		}
+	}
+	if t.TokenURL == "" && t.DirectoryID == "" {
+		add("directory_id (or token_url) is required")
+	}
+	if t.ClientID == "" {
+		add("client_id is required")
+	}
+	if (t.ClientSecretFile == "") == (t.ClientSecretEnv == "") {
+		add("exactly one of client_secret_file and client_secret_env is required")
+	}
+	if (t.APIKeyFile == "") == (t.APIKeyEnv == "") {
+		add("exactly one of api_key_file and api_key_env is required")
+	}
+	for _, e := range []string{t.ClientSecretEnv, t.APIKeyEnv} {
+		if e != "" && !envNameRE.MatchString(e) {
+			add("%q is not an environment variable name", e)
+		}
+	}
+	return p
+}

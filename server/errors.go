@@ -1,0 +1,120 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/tenants"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// problemType is the RFC 9457 "type" of each problem: a stable identifier
+// clients may switch on.
+const problemBase = "urn:groupgate:problem:"
+
+// problems maps domain errors to what the caller is told. It is the only
+// place where domain errors become HTTP statuses. Details are fixed texts:
+// an error's own message may hold internals and is only logged.
+var problems = []struct {
+	err    error
+	status int
+	slug   string
+	title  string
+	detail string
+}{
+	{tenants.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Unauthenticated",
+		"A valid project API key is required: send Authorization: Bearer gk_<keyid>_<secret>."},
+	{tenants.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden",
+		"The API key may not act in this tenant and project, or lacks the scope for this request."},
+	{groups.ErrInvalid, http.StatusUnprocessableEntity, "invalid", "Invalid request",
+		"The request breaks a naming or content rule; see errors."},
+	{groups.ErrNotFound, http.StatusNotFound, "group-not-found", "Group not found",
+		"The project has no group of that name."},
+	{groups.ErrExists, http.StatusConflict, "group-exists", "Group already exists",
+		"The project already has a group of that name (names are compared case-insensitively), or one is being created."},
+	{groups.ErrLimit, http.StatusConflict, "group-limit", "Group limit reached",
+		"The tenant's TechPass namespace has reached its group limit; delete a group or ask the platform team to raise the limit."},
+	{groups.ErrPending, http.StatusConflict, "operation-pending", "Operation pending",
+		"Another operation on the group is queued or running; wait for it to finish."},
+	{throttle.ErrNotFound, http.StatusNotFound, "operation-not-found", "Operation not found",
+		"There is no operation with that id in your project."},
+}
+
+// handleError is Echo's error handler: every error becomes an RFC 9457
+// problem. Unknown errors are a 500 that says only "internal error"; the
+// detail goes to the log.
+func handleError(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		p := problemFor(err)
+		if p.Status >= 500 {
+			logger.Error("request failed", "err", err, "method", c.Request().Method, "path", c.Path(),
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+		}
+		if p.Status == http.StatusUnauthorized {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="groupgate"`)
+		}
+		instance := c.Request().URL.Path
+		p.Instance = &instance
+		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(int(p.Status))
+			return
+		}
+		_ = c.JSON(int(p.Status), p)
+	}
+}
+
+func problemFor(err error) api.Problem {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return problem(ae.Status, "request", ae.Title, ae.Detail, ae.Fields)
+	}
+	for _, m := range problems {
+		if errors.Is(err, m.err) {
+			var fields []groups.FieldError
+			var ve *groups.ValidationError
+			if errors.As(err, &ve) {
+				fields = ve.Fields
+			}
+			return problem(m.status, m.slug, m.title, m.detail, fields)
+		}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) && he.Code < 500 {
+		switch he.Code {
+		case http.StatusNotFound:
+			return problem(he.Code, "not-found", "Not found", "No such endpoint; see /openapi.yaml.", nil)
+		case http.StatusMethodNotAllowed:
+			return problem(he.Code, "method-not-allowed", "Method not allowed", "The endpoint does not support this method.", nil)
+		case http.StatusRequestEntityTooLarge:
+			return problem(he.Code, "too-large", "Request too large", "The request body exceeds the size limit.", nil)
+		default:
+			return problem(he.Code, "bad-request", http.StatusText(he.Code), "The request could not be understood.", nil)
+		}
+	}
+	return problem(http.StatusInternalServerError, "internal", "Internal error", "internal error", nil)
+}
+
+func problem(status int, slug, title, detail string, fields []groups.FieldError) api.Problem {
+	typ := problemBase + slug
+	p := api.Problem{Type: &typ, Title: title, Status: int32(status)}
+	if detail != "" {
+		p.Detail = &detail
+	}
+	if len(fields) > 0 {
+		fe := make([]api.FieldError, len(fields))
+		for i, f := range fields {
+			fe[i] = api.FieldError{Field: f.Field, Message: f.Message}
+		}
+		p.Errors = &fe
+	}
+	return p
+}

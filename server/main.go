@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/groupgate/groupgate/tenants"
+)
+
+// Main is the groupgate program: flags, configuration, logging and the
+// server's life. cmd/groupgate only wires it to the process.
+type Main struct {
+	// Config is filled by ParseFlags.
+	Config Config
+	// Demo, set by -demo, adds a demo tenant and project with a fresh key.
+	Demo bool
+
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	demoKey        string
+}
+
+// NewMain returns a Main that prints to stdout and logs to stderr.
+func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
+	return &Main{Config: DefaultConfig(), stdout: stdout, stderr: stderr, getenv: getenv}
+}
+
+// ParseFlags reads, in order: defaults, the config file (-config or
+// GROUPGATE_CONFIG), GROUPGATE_* variables, then flags, and validates.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("groupgate", flag.ContinueOnError)
+	fs.SetOutput(m.stderr)
+	configPath := fs.String("config", m.getenv("GROUPGATE_CONFIG"), "YAML configuration file")
+	fs.BoolVar(&m.Demo, "demo", false, "add a demo tenant SHIP with project MOH and print a fresh API key")
+	// Flags are parsed into a copy of the defaults and applied after the
+	// file and the environment, and only where given, so they win.
+	flagged := DefaultConfig()
+	flagged.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *configPath != "" {
+		if err := m.Config.LoadFile(*configPath); err != nil {
+			return err
+		}
+	}
+	if err := m.Config.ApplyEnv(m.getenv); err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			m.Config.Listen = flagged.Listen
+		case "store":
+			m.Config.StorePath = flagged.StorePath
+		case "log-level":
+			m.Config.LogLevel = flagged.LogLevel
+		case "log-format":
+			m.Config.LogFormat = flagged.LogFormat
+		}
+	})
+	if m.Demo {
+		m.demoKey = AddDemoTenant(&m.Config)
+	}
+	return m.Config.Validate()
+}
+
+// AddDemoTenant adds tenant SHIP with project MOH, on the built-in
+// simulator, unless a tenant SHIP exists; it returns a fresh key for
+// SHIP/MOH that is valid until the process stops ("" if nothing was added).
+func AddDemoTenant(cfg *Config) string {
+	for _, t := range cfg.Tenants {
+		if strings.EqualFold(t.Name, "SHIP") {
+			return ""
+		}
+	}
+	key, stored := tenants.NewKey()
+	cfg.Tenants = append(cfg.Tenants, TenantConfig{
+		Name: "SHIP",
+		Projects: []ProjectConfig{{Name: "MOH", Keys: []KeyConfig{{
+			ID: stored.ID, Hash: tenants.HashString(stored.Hash),
+		}}}},
+	})
+	return key
+}
+
+// NewLogger returns the JSON (or text) logger the configuration asks for.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Run starts the server and blocks until ctx ends and it has shut down.
+func (m *Main) Run(ctx context.Context) error {
+	logger := NewLogger(m.Config, m.stderr)
+	srv, err := New(m.Config, Options{Logger: logger, Getenv: m.getenv})
+	if err != nil {
+		return err
+	}
+	m.printBanner(srv)
+	return srv.Run(ctx)
+}
+
+func (m *Main) printBanner(srv *Server) {
+	w := m.stdout
+	base := srv.URL()
+	fmt.Fprintf(w, "groupgate is listening on %s\n", base)
+	fmt.Fprintf(w, "  API docs:   %s/docs\n", base)
+	fmt.Fprintf(w, "  contract:   %s/openapi.yaml\n", base)
+	if u := srv.SimulatorURL(); u != "" {
+		fmt.Fprintf(w, "  upstream:   built-in TechPass simulator at %s (not the real TechPass; its groups live in memory)\n", u)
+	}
+	if m.demoKey == "" {
+		return
+	}
+	fmt.Fprintf(w, "\nDemo tenant SHIP, project MOH. API key (valid until this process stops):\n  %s\n\n", m.demoKey)
+	fmt.Fprintf(w, "Create a group (answers 202 with an operation to poll):\n")
+	fmt.Fprintf(w, "  curl -sS -X POST %s/v1/tenants/SHIP/projects/MOH/groups -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"name\":\"billing\",\"description\":\"Billing team\"}'\n\n", base, m.demoKey)
+	fmt.Fprintf(w, "List the project's groups (SHIP:MOH:billing appears once created):\n")
+	fmt.Fprintf(w, "  curl -sS %s/v1/tenants/SHIP/projects/MOH/groups -H 'Authorization: Bearer %s'\n\n", base, m.demoKey)
+}
+

@@ -1,0 +1,305 @@
+package techpass
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Pacer spaces requests to the Automation API; see throttle.Gate. Acquire
+// blocks until a request may start; release is called when it is done.
+type Pacer interface {
+	Acquire(ctx context.Context) (release func(), err error)
+}
+
+// Config describes one tenant's TechPass access. Every field except Pacer,
+// HTTPClient and Now is required.
+type Config struct {
+	// Namespace is the tenant's TechPass namespace, e.g. SHIP.
+	Namespace string
+	// APIURL is the Automation API base URL, e.g. https://api.techpass.gov.sg.
+	APIURL string
+	// TokenURL is the OAuth2 token endpoint,
+	// https://login.microsoftonline.com/{directoryID}/oauth2/v2.0/token.
+	TokenURL string
+	// ClientID is the application (client) id registered for the namespace.
+	ClientID string
+	// ClientSecret returns the current client secret.
+	ClientSecret Secret
+	// APIKey returns the current x-api-key value.
+	APIKey Secret
+	// Pacer spaces every Automation API request; nil means unpaced, which
+	// only tests of this package should use.
+	Pacer Pacer
+	// HTTPClient defaults to a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Scope returns the OAuth2 scope for the Automation API: its base URL
+// followed by /.default.
+func (c Config) Scope() string { return strings.TrimRight(c.APIURL, "/") + "/.default" }
+
+// TokenURL returns the Azure AD v2 token endpoint of a directory under
+// loginBase (https://login.microsoftonline.com unless overridden).
+func TokenURL(loginBase, directoryID string) string {
+	return strings.TrimRight(loginBase, "/") + "/" + directoryID + "/oauth2/v2.0/token"
+}
+
+// Error is a sanitized Automation API failure: the status, the Retry-After
+// the API asked for, and a short printable reason.
+type Error struct {
+	Route      RouteName
+	Status     int
+	RetryAfter time.Duration
+	// Message is the API's own short reason, sanitized; may be empty.
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("techpass %s: HTTP %d", e.Route, e.Status)
+	}
+	return fmt.Sprintf("techpass %s: HTTP %d: %s", e.Route, e.Status, e.Message)
+}
+
+// Client calls one tenant's Automation API. It is safe for concurrent use,
+// though the Pacer makes calls take turns.
+type Client struct {
+	cfg    Config
+	http   *http.Client
+	tokens *tokenCache
+	pacer  Pacer
+}
+
+type noPacer struct{}
+
+func (noPacer) Acquire(context.Context) (func(), error) { return func() {}, nil }
+
+// New returns a client for cfg.
+func New(cfg Config) (*Client, error) {
+	var missing []string
+	for name, v := range map[string]string{"namespace": cfg.Namespace, "API URL": cfg.APIURL, "token URL": cfg.TokenURL, "client id": cfg.ClientID} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if cfg.ClientSecret == nil {
+		missing = append(missing, "client secret")
+	}
+	if cfg.APIKey == nil {
+		missing = append(missing, "API key")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("techpass client for %q: missing %s", cfg.Namespace, strings.Join(missing, ", "))
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Client{cfg: cfg, http: hc, pacer: cfg.Pacer}
+	if c.pacer == nil {
+		c.pacer = noPacer{}
+	}
+	c.tokens = &tokenCache{fetch: fetchWithSecret(cfg, hc), now: cfg.Now}
+	return c, nil
+}
+
+// Namespace returns the namespace the client acts in.
+func (c *Client) Namespace() string { return c.cfg.Namespace }
+
+// ListGroups returns every group of the namespace.
+func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
+	var out GroupList
+	if err := c.call(ctx, RouteListGroups, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Groups, nil
+}
+
+// CreateGroup creates a group named name.
+func (c *Client) CreateGroup(ctx context.Context, name, description string) (Group, error) {
+	var out Group
+	err := c.call(ctx, RouteCreateGroup, nil, CreateGroupRequest{Name: name, Description: description}, &out)
+	return out, err
+}
+
+// GetGroup returns the group with TechPass id id.
+func (c *Client) GetGroup(ctx context.Context, id string) (Group, error) {
+	var out Group
+	err := c.call(ctx, RouteGetGroup, []string{"groupId", id}, nil, &out)
+	return out, err
+}
+
+// DeleteGroup deletes the group with TechPass id id.
+func (c *Client) DeleteGroup(ctx context.Context, id string) error {
+	return c.call(ctx, RouteDeleteGroup, []string{"groupId", id}, nil, nil)
+}
+
+// maxBody bounds how much of an answer is read.
+const maxBody = 4 << 20
+
+// call sends one Automation API request through the pacer. A 401 drops the
+// cached token and the request is sent once more (paced again) with a new one.
+func (c *Client) call(ctx context.Context, name RouteName, args []string, in, out any) error {
+	route := lookupRoute(name)
+	path := route.Path(append([]string{"namespace", c.cfg.Namespace}, args...)...)
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("techpass %s: encode request: %w", name, err)
+		}
+	}
+	for try := 0; ; try++ {
+		token, err := c.tokens.token(ctx)
+		if err != nil {
+			return fmt.Errorf("techpass %s: %w", name, err)
+		}
+		status, header, data, err := c.send(ctx, route, path, token, body)
+		if err != nil {
+			return fmt.Errorf("techpass %s: %w", name, err)
+		}
+		if status == http.StatusUnauthorized && try == 0 {
+			c.tokens.invalidate(token)
+			continue
+		}
+		if status < 200 || status > 299 {
+			return &Error{Route: name, Status: status, RetryAfter: retryAfter(header, c.cfg.Now()), Message: c.sanitize(data, token)}
+		}
+		if out == nil || len(data) == 0 {
+			return nil
+		}
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("techpass %s: decode answer (HTTP %d): %w", name, status, err)
+		}
+		return nil
+	}
+}
+
+// send performs one paced HTTP exchange and returns the status and body.
+func (c *Client) send(ctx context.Context, route Route, path, token string, body []byte) (int, http.Header, []byte, error) {
+	apiKey, err := c.cfg.APIKey()
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("read API key: %w", err)
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, route.Method, strings.TrimRight(c.cfg.APIURL, "/")+path, rd)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("x-api-key", apiKey)
+	req.Header.Set("Authorization", "Bearer "+token)
+
+	release, err := c.pacer.Acquire(ctx)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("wait for upstream slot: %w", err)
+	}
+	defer release()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// The URL holds only the base and the namespace; credentials
+		// travel in headers, which net/http errors never print.
+		return 0, nil, nil, fmt.Errorf("request failed: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("read answer: %w", err)
+	}
+	return resp.StatusCode, resp.Header, data, nil
+}
+
+// sanitize turns an error answer into a short printable reason, dropping
+// anything that is not the API's own message and redacting credentials.
+func (c *Client) sanitize(data []byte, token string) string {
+	var eb ErrorBody
+	if json.Unmarshal(data, &eb) != nil {
+		return ""
+	}
+	msg := strings.Map(func(r rune) rune {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, eb.Message)
+	if token != "" {
+		msg = strings.ReplaceAll(msg, token, "[redacted]")
+	}
+	if k, err := c.cfg.APIKey(); err == nil && k != "" {
+		msg = strings.ReplaceAll(msg, k, "[redacted]")
+	}
+	if s, err := c.cfg.ClientSecret(); err == nil && s != "" {
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	}
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// retryAfter reads a Retry-After header given in seconds or as an HTTP date.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Temporary reports whether err is worth retrying later: throttling (429),
+// server errors, timeouts, connection failures and token endpoint outages.
+// Retry-After, if the API gave one, is returned too.
+func Temporary(err error) (retry bool, after time.Duration, throttled bool) {
+	var ae *Error
+	if errors.As(err, &ae) {
+		switch {
+		case ae.Status == http.StatusTooManyRequests:
+			return true, ae.RetryAfter, true
+		case ae.Status >= 500, ae.Status == http.StatusRequestTimeout, ae.Status == http.StatusUnauthorized:
+			return true, ae.RetryAfter, false
+		}
+		return false, 0, false
+	}
+	var te *TokenError
+	if errors.As(err, &te) {
+		// Credential errors need an operator, but rotation fixes them
+		// without a restart: retry them within the bounded policy too.
+		return true, 0, false
+	}
+	return err != nil && !errors.Is(err, context.Canceled), 0, false
+}
+
+// StatusOf returns the HTTP status of an Automation API error, or 0.
+func StatusOf(err error) int {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}

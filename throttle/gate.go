@@ -1,0 +1,107 @@
+package throttle
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Delay returns how long a request that wants to start at now must wait so
+// that it starts at least interval after last (the previous start) and not
+// before hold (a Retry-After given by the upstream). A zero last means no
+// request has started yet. The result is never negative.
+func Delay(now, last, hold time.Time, interval time.Duration) time.Duration {
+	var d time.Duration
+	if !last.IsZero() {
+		d = last.Add(interval).Sub(now)
+	}
+	if !hold.IsZero() {
+		if h := hold.Sub(now); h > d {
+			d = h
+		}
+	}
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// Gate paces one tenant's upstream requests: at most one in flight, and at
+// least Interval between the starts of two requests, measured on the
+// monotonic clock. Unlike a token bucket it has no grid and no burst, so a
+// strict upstream never sees a gap shorter than Interval.
+//
+// A Gate must be created with NewGate. It is safe for concurrent use.
+type Gate struct {
+	interval time.Duration
+	now      func() time.Time
+	slot     chan struct{}
+
+	mu   sync.Mutex
+	last time.Time
+	hold time.Time
+}
+
+// NewGate returns a gate that keeps interval between request starts. A nil
+// now uses time.Now; now must return times with a monotonic reading.
+func NewGate(interval time.Duration, now func() time.Time) *Gate {
+	if now == nil {
+		now = time.Now
+	}
+	return &Gate{interval: interval, now: now, slot: make(chan struct{}, 1)}
+}
+
+// Interval returns the minimum gap between request starts.
+func (g *Gate) Interval() time.Duration { return g.interval }
+
+// Acquire waits until no other request is in flight and the interval since
+// the previous start has passed, then records now as the start of a request.
+// The caller must call release exactly once, when the request's response has
+// been read or it has failed. Acquire returns ctx's error if ctx ends first.
+func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case g.slot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for {
+		g.mu.Lock()
+		now := g.now()
+		d := Delay(now, g.last, g.hold, g.interval)
+		if d == 0 {
+			g.last = now
+			g.mu.Unlock()
+			break
+		}
+		g.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			<-g.slot
+			return nil, ctx.Err()
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-g.slot }) }, nil
+}
+
+// Hold keeps every request from starting before until, as an upstream's
+// Retry-After asks. An earlier until than the current hold is ignored.
+func (g *Gate) Hold(until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if until.After(g.hold) {
+		g.hold = until
+	}
+}
+
+// NextStart returns the earliest time the next request could start, ignoring
+// any request now in flight: the value to base a Retry-After or an estimate on.
+func (g *Gate) NextStart() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	return now.Add(Delay(now, g.last, g.hold, g.interval))
+}

@@ -1,0 +1,153 @@
+package throttle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"strings"
+	"time"
+)
+
+// State is where an operation is in its life.
+type State string
+
+// The states of an operation. Queued and Running are pending; Succeeded and
+// Failed are final.
+const (
+	Queued    State = "queued"
+	Running   State = "running"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+)
+
+// Final reports whether s is a final state.
+func (s State) Final() bool { return s == Succeeded || s == Failed }
+
+// Errors returned by Store implementations, wrapped with context.
+var (
+	// ErrNotFound means no operation has the given id.
+	ErrNotFound = errors.New("operation not found")
+	// ErrEmpty means the tenant has no queued operation.
+	ErrEmpty = errors.New("queue empty")
+)
+
+// Operation is one unit of upstream work, persisted before the client is
+// answered. The Kind and the Payload and Result bytes belong to the handler;
+// this package only moves the operation through its states.
+type Operation struct {
+	ID      string
+	Tenant  string
+	Project string
+	// Kind names what to do, for example "group.create".
+	Kind string
+	// Target is what the operation acts on, for example a group's full name.
+	Target string
+	// Payload is the handler's input, opaque here.
+	Payload []byte
+	// Actor identifies the credential that submitted the operation.
+	Actor string
+	State State
+	// Seq orders the tenant's queue; the store assigns it on enqueue.
+	Seq uint64
+	// Attempts counts how many times the operation was started upstream.
+	Attempts int
+	// Failures counts retryable failures (5xx, timeouts, connection errors);
+	// throttling answers (429) are not failures.
+	Failures int
+	// NotBefore is the earliest time the operation may start again.
+	NotBefore time.Time
+	// LastError is a sanitized reason for the last retryable failure.
+	LastError string
+	// Result is the handler's output on success, opaque here.
+	Result []byte
+	// Failure says why the operation failed, when State is Failed.
+	Failure *Failure
+
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Failure is a final, caller-facing reason why an operation failed. It never
+// holds an upstream body verbatim, a credential or a token.
+type Failure struct {
+	// Status is the HTTP status that best describes the failure.
+	Status int
+	Title  string
+	Detail string
+}
+
+// NewID returns a new random operation id: "op_" and 26 base32 characters
+// (128 bits from crypto/rand).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return "op_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// Effect is a change to domain state that must be committed in the same
+// transaction as an operation's outcome (for example, the group mirror
+// learning a new group's upstream id). The Store implementation knows the
+// concrete types it accepts and rejects any other.
+type Effect any
+
+// Outcome is what a Handler reports after trying an operation once.
+type Outcome struct {
+	// Kind says whether the operation is done, failed, or should be retried.
+	Kind OutcomeKind
+	// Result is stored on success.
+	Result []byte
+	// Failure is stored when Kind is Fail.
+	Failure *Failure
+	// Effects are committed atomically with a Done or Fail outcome.
+	Effects []Effect
+	// RetryAfter is the wait the upstream asked for (429 Retry-After); zero
+	// lets the retry policy choose.
+	RetryAfter time.Duration
+	// Throttled marks a 429: the retry does not count as a failure.
+	Throttled bool
+	// Reason is a sanitized description of a retryable failure.
+	Reason string
+}
+
+// OutcomeKind classifies an Outcome.
+type OutcomeKind int
+
+// The kinds of outcome.
+const (
+	// Done: the operation succeeded.
+	Done OutcomeKind = iota + 1
+	// Fail: the operation failed for good.
+	Fail
+	// Retry: try the operation again later.
+	Retry
+)
+
+// Store persists operations. Implementations must be safe for concurrent use
+// and must make every method durable before returning.
+type Store interface {
+	// Enqueue stores op as queued at the tail of its tenant's queue, assigning
+	// Seq, and returns the stored operation.
+	Enqueue(ctx context.Context, op Operation) (Operation, error)
+	// Operation returns the operation with the given id, or ErrNotFound.
+	Operation(ctx context.Context, id string) (Operation, error)
+	// Head returns the tenant's first queued or running operation in queue
+	// order, or ErrEmpty.
+	Head(ctx context.Context, tenant string) (Operation, error)
+	// UpdateOperation applies fn to the operation in one transaction and
+	// returns the result; ErrNotFound if there is none, fn's error if it
+	// fails (nothing is written then).
+	UpdateOperation(ctx context.Context, id string, fn func(*Operation) error) (Operation, error)
+	// Complete stores op's final state (Succeeded or Failed, with its Result
+	// or Failure), removes it from the queue and applies effects, all in one
+	// transaction. It returns an error, and writes nothing, if an effect is
+	// of a type the store does not know.
+	Complete(ctx context.Context, op Operation, effects []Effect) error
+	// RequeueRunning puts every Running operation back to Queued (keeping its
+	// place) and returns how many there were. Called once at start-up.
+	RequeueRunning(ctx context.Context, now time.Time) (int, error)
+	// QueueDepth returns how many operations of the tenant are pending.
+	QueueDepth(ctx context.Context, tenant string) (int, error)
+}
