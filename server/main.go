@@ -131,4 +131,3 @@ func (m *Main) printBanner(srv *Server) {
 	fmt.Fprintf(w, "List the project's groups (SHIP:MOH:billing appears once created):\n")
 	fmt.Fprintf(w, "  curl -sS %s/v1/tenants/SHIP/projects/MOH/groups -H 'Authorization: Bearer %s'\n\n", base, m.demoKey)
 }
-

@@ -1,0 +1,173 @@
+package throttle_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// TestDelay walks fixed timelines through the pacing arithmetic.
+func TestDelay(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	var never time.Time
+	tests := []struct {
+		name            string
+		now, last, hold time.Time
+		interval        time.Duration
+		want            time.Duration
+	}{
+		{"first request goes at once", at(0), never, never, time.Second, 0},
+		{"right after a start waits the whole interval", at(0), at(0), never, time.Second, time.Second},
+		{"part-way waits the rest", at(400), at(0), never, time.Second, 600 * time.Millisecond},
+		{"exactly on the interval goes", at(1000), at(0), never, time.Second, 0},
+		{"1ns short still waits 1ns", at(0).Add(999999999), at(0), never, time.Second, 1},
+		{"long idle goes at once", at(9000), at(0), never, time.Second, 0},
+		{"hold later than the interval wins", at(500), at(0), at(3000), time.Second, 2500 * time.Millisecond},
+		{"hold earlier than the interval loses", at(500), at(0), at(700), time.Second, 500 * time.Millisecond},
+		{"hold in the past is ignored", at(5000), at(0), at(1000), time.Second, 0},
+		{"hold with no previous start", at(0), never, at(2000), time.Second, 2 * time.Second},
+		{"clock behind last start waits interval plus", at(0), at(100), never, time.Second, 1100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := throttle.Delay(tt.now, tt.last, tt.hold, tt.interval); got != tt.want {
+			t.Errorf("%s: Delay = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestGateSpacesAndSerializes runs concurrent callers through a real gate
+// and checks start-to-start gaps and that no two overlap.
+func TestGateSpacesAndSerializes(t *testing.T) {
+	const interval = 20 * time.Millisecond
+	g := throttle.NewGate(interval, nil)
+	var (
+		mu       sync.Mutex
+		starts   []time.Time
+		inFlight atomic.Int32
+		maxIn    atomic.Int32
+	)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			release, err := g.Acquire(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inFlight.Add(1)
+			for {
+				m := maxIn.Load()
+				if n <= m || maxIn.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			mu.Lock()
+			starts = append(starts, time.Now())
+			mu.Unlock()
+			time.Sleep(time.Millisecond) // the "request" takes a while
+			inFlight.Add(-1)
+			release()
+		})
+	}
+	wg.Wait()
+	if maxIn.Load() != 1 {
+		t.Fatalf("max in flight %d, want 1", maxIn.Load())
+	}
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < interval {
+			t.Errorf("gap %d = %v, want >= %v", i, gap, interval)
+		}
+	}
+}
+
+func TestGateAcquireHonoursContext(t *testing.T) {
+	g := throttle.NewGate(time.Hour, nil)
+	release, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	release() // a second call is harmless
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := g.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire during the interval = %v, want deadline exceeded", err)
+	}
+	// The failed Acquire must not keep the slot: another caller with a
+	// different gate state can still get in once the hold is lifted.
+	g2 := throttle.NewGate(0, nil)
+	r1, _ := g2.Acquire(context.Background())
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel2()
+	if _, err := g2.Acquire(ctx2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second Acquire while one is in flight = %v, want deadline exceeded", err)
+	}
+	r1()
+	r2, err := g2.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2()
+}
+
+func TestGateHoldAndNextStart(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := throttle.NewGate(time.Second, func() time.Time { return now })
+	if got := g.NextStart(); !got.Equal(now) {
+		t.Fatalf("NextStart on a fresh gate = %v, want now", got)
+	}
+	release, _ := g.Acquire(context.Background())
+	release()
+	if got := g.NextStart(); !got.Equal(now.Add(time.Second)) {
+		t.Fatalf("NextStart after a start = %v, want now+1s", got)
+	}
+	g.Hold(now.Add(5 * time.Second))
+	g.Hold(now.Add(2 * time.Second)) // earlier: ignored
+	if got := g.NextStart(); !got.Equal(now.Add(5 * time.Second)) {
+		t.Fatalf("NextStart under hold = %v, want now+5s", got)
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	p := throttle.RetryPolicy{BaseDelay: time.Second, MaxDelay: 10 * time.Second, MaxFailures: 3, Rand: func() float64 { return 0.999999 }}
+	for _, tt := range []struct {
+		failures int
+		ceiling  time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {4, 8 * time.Second}, {5, 10 * time.Second}, {30, 10 * time.Second}} {
+		got := p.Backoff(tt.failures)
+		if got > tt.ceiling || got < tt.ceiling*99/100 {
+			t.Errorf("Backoff(%d) = %v, want just under %v", tt.failures, got, tt.ceiling)
+		}
+	}
+	p.Rand = func() float64 { return 0 }
+	if got := p.Backoff(3); got != 0 {
+		t.Errorf("full jitter must reach 0, got %v", got)
+	}
+	if p.GiveUp(2) || !p.GiveUp(3) {
+		t.Errorf("GiveUp must trip at MaxFailures")
+	}
+	if (throttle.RetryPolicy{}).GiveUp(5) || !(throttle.RetryPolicy{}).GiveUp(6) {
+		t.Errorf("default MaxFailures must be 6")
+	}
+}
+
+func ExampleGate() {
+	gate := throttle.NewGate(10*time.Millisecond, nil)
+	start := time.Now()
+	for range 3 {
+		release, err := gate.Acquire(context.Background())
+		if err != nil {
+			return
+		}
+		// ... send one upstream request and read its answer ...
+		release()
+	}
+	// Three starts need at least two intervals.
+	println(time.Since(start) >= 20*time.Millisecond)
+}
