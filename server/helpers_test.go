@@ -1,0 +1,332 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/techpass"
+	"github.com/groupgate/groupgate/techpass/techpasssim"
+	"github.com/groupgate/groupgate/tenants"
+)
+
+// syncBuffer collects log output from concurrent goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// upstream is a TechPass simulator on a real listener with one namespace
+// per tenant, and the credentials the gateway reads from files.
+type upstream struct {
+	sim     *techpasssim.Simulator
+	srv     *httptest.Server
+	secrets map[string]string // every credential value, for canary checks
+	tps     map[string]server.TechPassConfig
+}
+
+func startUpstream(t *testing.T, interval time.Duration, groupLimit int, namespaces ...string) *upstream {
+	t.Helper()
+	sim := techpasssim.New(techpasssim.Config{Interval: interval, GroupLimit: groupLimit, Seed: 1})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{}}
+	dir := t.TempDir()
+	for _, ns := range namespaces {
+		secret, apiKey := "secret-"+ns+"-"+randomWord(t), "apikey-"+ns+"-"+randomWord(t)
+		if err := sim.AddNamespace(techpasssim.Namespace{
+			Name: ns, DirectoryID: "dir-" + strings.ToLower(ns), ClientID: "client-" + strings.ToLower(ns),
+			ClientSecret: secret, APIKeys: []string{apiKey},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		secretFile := filepath.Join(dir, ns+".secret")
+		keyFile := filepath.Join(dir, ns+".apikey")
+		mustWrite(t, secretFile, secret)
+		mustWrite(t, keyFile, apiKey)
+		u.secrets[ns+" client secret"] = secret
+		u.secrets[ns+" api key"] = apiKey
+		u.tps[ns] = server.TechPassConfig{
+			APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir-"+strings.ToLower(ns)),
+			ClientID: "client-" + strings.ToLower(ns), ClientSecretFile: secretFile, APIKeyFile: keyFile,
+		}
+	}
+	return u
+}
+
+func (u *upstream) stats(ns string) techpasssim.NamespaceStats { return u.sim.Stats().Namespaces[ns] }
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomWord(t *testing.T) string {
+	key, _ := tenants.NewKey()
+	return strings.ReplaceAll(key[len(key)-16:], "-", "x")
+}
+
+// gateway is a running server with its upstream and a key per project.
+type gateway struct {
+	t      *testing.T
+	srv    *server.Server
+	up     *upstream
+	base   string
+	http   *http.Client
+	logs   *syncBuffer
+	keys   map[string]string // "SHIP/MOH" -> key
+	bodies *syncBuffer       // every response body seen
+	store  string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type gatewayOptions struct {
+	interval   time.Duration
+	groupLimit int
+	// projects per tenant; default SHIP: MOH, MOE and OTHER: MOH.
+	projects map[string][]string
+	mutate   func(*server.Config)
+	store    string // reuse a store file
+}
+
+// startGateway runs the real server on a loopback port against a fresh
+// simulator. Every response it gives through g.do is validated against
+// openapi.yaml.
+func startGateway(t *testing.T, o gatewayOptions) *gateway {
+	t.Helper()
+	if o.interval == 0 {
+		o.interval = 20 * time.Millisecond
+	}
+	if o.projects == nil {
+		o.projects = map[string][]string{"SHIP": {"MOH", "MOE"}, "OTHER": {"MOH"}}
+	}
+	var names []string
+	for ns := range o.projects {
+		names = append(names, ns)
+	}
+	up := startUpstream(t, o.interval, o.groupLimit, names...)
+	cfg := server.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StorePath = o.store
+	if cfg.StorePath == "" {
+		cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
+	}
+	cfg.Interval = server.Duration(o.interval)
+	cfg.LogLevel = "debug"
+	cfg.Retry = server.RetryConfig{MaxFailures: 3, BaseDelay: server.Duration(o.interval), MaxDelay: server.Duration(10 * o.interval)}
+	if o.groupLimit > 0 {
+		cfg.GroupLimit = o.groupLimit
+	}
+	keys := map[string]string{}
+	for ns, projects := range o.projects {
+		tc := server.TenantConfig{Name: ns, TechPass: up.tps[ns]}
+		for _, p := range projects {
+			key, stored := tenants.NewKey()
+			keys[ns+"/"+p] = key
+			tc.Projects = append(tc.Projects, server.ProjectConfig{Name: p, Keys: []server.KeyConfig{{ID: stored.ID, Hash: tenants.HashString(stored.Hash)}}})
+		}
+		cfg.Tenants = append(cfg.Tenants, tc)
+	}
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	logs := &syncBuffer{}
+	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gateway{
+		t: t, srv: srv, up: up, base: srv.URL(), logs: logs, keys: keys, bodies: &syncBuffer{},
+		http: apitest.NewClient(t, http.DefaultTransport), store: cfg.StorePath, cancel: cancel, done: make(chan error, 1),
+	}
+	go func() { g.done <- srv.Run(ctx) }()
+	t.Cleanup(g.stop)
+	return g
+}
+
+// stop shuts the server down and checks the store file's integrity.
+func (g *gateway) stop() {
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	g.cancel = nil
+	select {
+	case err := <-g.done:
+		if err != nil {
+			g.t.Errorf("server stopped with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		g.t.Fatal("server did not stop within 30s")
+	}
+	st, err := boltstore.Open(g.store, time.Second)
+	if err != nil {
+		g.t.Fatalf("reopen store: %v", err)
+	}
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		g.t.Errorf("store integrity: %v", err)
+	}
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (r response) problem(t *testing.T) api.Problem {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json (body %s)", ct, r.body)
+	}
+	var p api.Problem
+	r.decode(t, &p)
+	return p
+}
+
+// do sends a request with the key of project ("SHIP/MOH"; "" for none, or a
+// literal "Bearer ..." header value) and a JSON body (nil for none).
+func (g *gateway) do(method, path, who string, body any) response {
+	g.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, ok := body.([]byte)
+		if !ok {
+			var err error
+			if b, err = json.Marshal(body); err != nil {
+				g.t.Fatal(err)
+			}
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, g.base+path, rd)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch {
+	case strings.HasPrefix(who, "Bearer ") || strings.HasPrefix(who, "Basic "):
+		req.Header.Set("Authorization", who)
+	case who != "":
+		key, ok := g.keys[who]
+		if !ok {
+			g.t.Fatalf("no key for %s", who)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return g.send(req)
+}
+
+func (g *gateway) send(req *http.Request) response {
+	g.t.Helper()
+	resp, err := g.http.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	_, _ = g.bodies.Write(b)
+	_, _ = fmt.Fprintln(g.bodies, resp.Header)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func groupsPath(tenant, project string) string {
+	return "/v1/tenants/" + tenant + "/projects/" + project + "/groups"
+}
+
+// create queues a group create and returns the accepted operation.
+func (g *gateway) create(who, name string) api.Operation {
+	g.t.Helper()
+	tenant, project, _ := strings.Cut(who, "/")
+	r := g.do("POST", groupsPath(tenant, project), who, map[string]string{"name": name, "description": "group " + name})
+	if r.status != http.StatusAccepted {
+		g.t.Fatalf("create %s: status %d: %s", name, r.status, r.body)
+	}
+	var op api.Operation
+	r.decode(g.t, &op)
+	if loc := r.header.Get("Location"); loc != "/v1/operations/"+op.Id {
+		g.t.Fatalf("Location %q, want /v1/operations/%s", loc, op.Id)
+	}
+	return op
+}
+
+// await polls an operation until it is final or the deadline passes.
+func (g *gateway) await(who, id string, within time.Duration) api.Operation {
+	g.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r := g.do("GET", "/v1/operations/"+id, who, nil)
+		if r.status != http.StatusOK {
+			g.t.Fatalf("get operation %s: %d %s", id, r.status, r.body)
+		}
+		var op api.Operation
+		r.decode(g.t, &op)
+		if op.State == api.Succeeded || op.State == api.Failed {
+			return op
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("operation %s still %s after %v", id, op.State, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (g *gateway) list(who string) []api.Group {
+	g.t.Helper()
+	tenant, project, _ := strings.Cut(who, "/")
+	r := g.do("GET", groupsPath(tenant, project), who, nil)
+	if r.status != http.StatusOK {
+		g.t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	var gl api.GroupList
+	r.decode(g.t, &gl)
+	return gl.Groups
+}
+
+// quietLogger discards logs.
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
