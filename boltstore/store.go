@@ -387,6 +387,9 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 	case groups.Created:
 		b := tx.Bucket(bucketGroups).Bucket([]byte(e.Name.Tenant))
 		g, err := getGroup(b, e.Name)
+		if errors.Is(err, groups.ErrNotFound) {
+			return nil // nothing to update; see groups.Created
+		}
 		if err != nil {
 			return fmt.Errorf("apply created %s: %w", e.Name, err)
 		}
@@ -395,6 +398,9 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 	case groups.DeleteFailed:
 		b := tx.Bucket(bucketGroups).Bucket([]byte(e.Name.Tenant))
 		g, err := getGroup(b, e.Name)
+		if errors.Is(err, groups.ErrNotFound) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("apply delete-failed %s: %w", e.Name, err)
 		}

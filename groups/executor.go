@@ -49,16 +49,32 @@ func NewExecutor(upstream Upstream, now func() time.Time, logger *slog.Logger) *
 
 var _ throttle.Handler = (*Executor)(nil)
 
-// Execute carries out op once and reports the outcome.
+// Execute carries out op once and reports the outcome. A Retry outcome
+// carries the effects that undo the operation's pending state in the mirror,
+// for the dispatcher to commit if it gives up.
 func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	var out throttle.Outcome
+	var giveUp throttle.Effect
 	switch op.Kind {
 	case KindCreate:
-		return e.create(ctx, op)
+		out = e.create(ctx, op)
+		giveUp = CreateFailed{Name: e.target(op)}
 	case KindDelete:
-		return e.delete(ctx, op)
+		out = e.delete(ctx, op)
+		giveUp = DeleteFailed{Name: e.target(op), At: e.now()}
 	default:
 		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
 	}
+	if out.Kind == throttle.Retry {
+		out.Effects = []throttle.Effect{giveUp}
+	}
+	return out
+}
+
+// target returns the group an operation acts on, from its stored full name.
+func (e *Executor) target(op throttle.Operation) Name {
+	n, _ := ParseFullName(e.validate, op.Target)
+	return n
 }
 
 func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.Outcome {

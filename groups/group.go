@@ -61,7 +61,9 @@ type Store interface {
 }
 
 // Effects committed with operation outcomes (see throttle.Effect). A Store
-// implementation must apply each as documented.
+// implementation must apply each as documented; an effect on a group the
+// mirror no longer holds changes nothing and is not an error, so that an
+// outcome can always be committed.
 type (
 	// Created makes the group Active with its upstream id.
 	Created struct {

@@ -192,7 +192,7 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 				if out.Reason != "" {
 					detail += "; last error: " + out.Reason
 				}
-				return d.finish(ctx, log, op, Outcome{Kind: Fail, Failure: &Failure{
+				return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: out.Effects, Failure: &Failure{
 					Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail,
 				}})
 			}

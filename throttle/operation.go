@@ -101,7 +101,10 @@ type Outcome struct {
 	Result []byte
 	// Failure is stored when Kind is Fail.
 	Failure *Failure
-	// Effects are committed atomically with a Done or Fail outcome.
+	// Effects are committed atomically with a Done or Fail outcome. On a
+	// Retry outcome they are what to commit if the dispatcher gives up on
+	// the operation (its retries are used up), so a failed operation always
+	// leaves the domain state consistent.
 	Effects []Effect
 	// RetryAfter is the wait the upstream asked for (429 Retry-After); zero
 	// lets the retry policy choose.
