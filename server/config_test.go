@@ -1,0 +1,153 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/tenants"
+)
+
+// TestConfigPrecedence: defaults < file < environment < flags.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	_, k := tenants.NewKey()
+	file := filepath.Join(dir, "groupgate.yaml")
+	mustWrite(t, file, `
+listen: 127.0.0.1:7000
+store_path: `+filepath.Join(dir, "file.db")+`
+log_level: warn
+interval: 250ms
+tenants:
+  - name: ship
+    group_limit: 80
+    projects:
+      - name: moh
+        keys:
+          - id: `+k.ID+`
+            hash: `+tenants.HashString(k.Hash)+`
+`)
+	env := map[string]string{"GROUPGATE_CONFIG": file, "GROUPGATE_LOG_LEVEL": "debug", "GROUPGATE_LISTEN": "127.0.0.1:7001"}
+	m := server.NewMain(&bytes.Buffer{}, &bytes.Buffer{}, func(k string) string { return env[k] })
+	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:7002"}); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Config
+	if c.Listen != "127.0.0.1:7002" || c.LogLevel != "debug" || time.Duration(c.Interval) != 250*time.Millisecond || c.StorePath != filepath.Join(dir, "file.db") {
+		t.Errorf("precedence broken: %+v", c)
+	}
+	if c.Tenants[0].Name != "SHIP" || c.Tenants[0].Projects[0].Name != "MOH" || c.Tenants[0].GroupLimit != 80 {
+		t.Errorf("names must be upper-cased and the limit kept: %+v", c.Tenants[0])
+	}
+	if c.PaceGuard != server.DefaultConfig().PaceGuard {
+		t.Errorf("unset values keep their defaults")
+	}
+}
+
+// TestConfigValidateReportsEverything: one run lists every problem.
+func TestConfigValidateReportsEverything(t *testing.T) {
+	c := server.DefaultConfig()
+	c.Listen = "nope"
+	c.LogLevel = "loud"
+	c.Interval = 0
+	c.Tenants = []server.TenantConfig{{
+		Name: "s",
+		TechPass: server.TechPassConfig{APIURL: "ftp://x", ClientSecretFile: "/a", ClientSecretEnv: "B",
+			APIKeyEnv: "bad name"},
+		Projects: []server.ProjectConfig{{Name: "M_H", Keys: []server.KeyConfig{{ID: "k", Hash: "md5:00"}}}},
+	}}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"listen", "log_level", "interval", "tenants[0] (S): name", "api_url", "directory_id", "client_id",
+		"exactly one of client_secret_file", `"bad name" is not an environment variable name`, "projects[0] (M_H): name", "hash must be sha256"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	var zero server.Config
+	if err := zero.Validate(); err == nil {
+		t.Error("the zero config must be invalid")
+	}
+}
+
+func TestConfigFileRejectsUnknownKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	mustWrite(t, file, "listen: 127.0.0.1:1\nclient_secret: oops\n")
+	c := server.DefaultConfig()
+	if err := c.LoadFile(file); err == nil || !strings.Contains(err.Error(), "client_secret") {
+		t.Fatalf("unknown key accepted: %v", err)
+	}
+}
+
+// TestDemoMode is what `make run` does: -demo adds SHIP/MOH on the
+// built-in simulator, and the printed curl lines work when pasted into a
+// shell.
+func TestDemoMode(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed")
+	}
+	dir := t.TempDir()
+	out := &syncBuffer{}
+	m := server.NewMain(out, &syncBuffer{}, func(string) string { return "" })
+	if err := m.ParseFlags([]string{"-demo", "-listen", "127.0.0.1:0", "-store", filepath.Join(dir, "g.db")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Config.Tenants) != 1 || m.Config.Tenants[0].Name != "SHIP" || !m.Config.Tenants[0].TechPass.UsesSimulator() {
+		t.Fatalf("demo tenant: %+v", m.Config.Tenants)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	var lines []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(lines) < 2 {
+		lines = lines[:0]
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "curl ") {
+				lines = append(lines, strings.TrimSpace(l))
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no curl lines printed:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sh := func(line string) string {
+		cmd := exec.Command("sh", "-c", strings.Replace(line, "curl ", curl+" -w '\\n%{http_code}' ", 1))
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, b)
+		}
+		return string(b)
+	}
+	if got := sh(lines[0]); !strings.HasSuffix(got, "\n202") || !strings.Contains(got, `"state":"queued"`) {
+		t.Fatalf("create line answered:\n%s", got)
+	}
+	for {
+		got := sh(lines[1])
+		if strings.Contains(got, `"fullName":"SHIP:MOH:billing"`) && strings.Contains(got, `"state":"active"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list line never showed the active group:\n%s", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "/docs") {
+		t.Errorf("the banner should point at the docs page")
+	}
+}
