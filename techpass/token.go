@@ -66,10 +66,10 @@ type tokenCache struct {
 }
 
 // renewalLead is how long before expiry a token is renewed: a sixth of its
-// lifetime, at least a minute, never more than the whole lifetime.
+// lifetime, but at least a minute, and for tokens shorter than two minutes
+// half their lifetime (so a short-lived token is still used for a while).
 func renewalLead(lifetime time.Duration) time.Duration {
-	lead := max(lifetime/6, time.Minute)
-	return min(lead, lifetime)
+	return max(lifetime/6, min(time.Minute, lifetime/2))
 }
 
 // token returns a valid access token, renewing it when due. If a renewal
