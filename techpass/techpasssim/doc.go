@@ -1,0 +1,38 @@
+// Package techpasssim is a faithful, in-process simulator of TechPass: the
+// Azure AD v2 token endpoint that issues client-credentials tokens, and the
+// Automation API behind its AWS API Gateway.
+//
+// It exists because no test or local run can reach TechPass, yet the rules
+// TechPass imposes on its clients are exactly what the service must get
+// right: keep credentials secret, send the namespace API key and a valid
+// bearer token, never exceed one request per second per namespace, never
+// overlap requests, honour Retry-After, and never create a group twice. The
+// simulator enforces each of those rules the way the real service is known
+// (or assumed, see package techpass) to enforce them, and records every
+// breach in Stats, so a test can prove the client behaved rather than merely
+// that it got an answer.
+//
+// The simulator serves exactly the routes of techpass.Routes, so the route
+// table stays the single place where an assumption about the Automation API
+// is written down. Faults (server errors, throttling, latency, a token
+// outage) can be injected with a fixed seed to exercise retries
+// deterministically.
+//
+// Everything the simulator knows about TechPass that is not published is an
+// assumption; assumptions are marked "assumed" in the comments next to the
+// code that makes them.
+//
+// Simulator.Handler serves:
+//
+//	POST /{directoryID}/oauth2/v2.0/token      Azure AD v2 client-credentials token endpoint
+//	every route of techpass.Routes             the Automation API (x-api-key, throttle, bearer, faults)
+//	GET  /_sim/stats                           Stats as JSON (read it with FetchStats)
+//	POST /_sim/stats/reset                     ResetStats
+//	GET  /_sim/faults, PUT /_sim/faults        CurrentFaults / SetFaults, durations as "250ms"
+//	GET  /_sim/namespaces/{namespace}/groups   the namespace's groups, uncounted
+//
+// and a JSON 404 {"message":"Not Found"} for everything else. The /_sim/
+// endpoints are for tests running in another process and for people running
+// the standalone binary cmd/techpass-sim; they need no credentials, are not
+// rate limited and do not count as requests.
+package techpasssim
