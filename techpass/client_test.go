@@ -61,7 +61,7 @@ func newFixture(t *testing.T, interval time.Duration) *fixture {
 			return strings.TrimSpace(string(b)), err
 		},
 		APIKey: func() (string, error) { return "key-one", nil },
-		Pacer:  throttle.NewGate(interval+time.Millisecond, nil),
+		Pacer:  throttle.NewGate(interval+5*time.Millisecond, nil), // the guard absorbs scheduling jitter under -race
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func newFixture(t *testing.T, interval time.Duration) *fixture {
 }
 
 func TestClientGroupLifecycle(t *testing.T) {
-	f := newFixture(t, 5*time.Millisecond)
+	f := newFixture(t, 20*time.Millisecond)
 	ctx := context.Background()
 	g, err := f.client.CreateGroup(ctx, "SHIP:MOH:billing", "Billing")
 	if err != nil {
@@ -113,7 +113,7 @@ func TestClientGroupLifecycle(t *testing.T) {
 // TestClientConcurrentCallersShareOneToken: many concurrent first calls
 // cause one token request (single flight) and are paced one at a time.
 func TestClientConcurrentCallersShareOneToken(t *testing.T) {
-	f := newFixture(t, 5*time.Millisecond)
+	f := newFixture(t, 20*time.Millisecond)
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
@@ -132,7 +132,7 @@ func TestClientConcurrentCallersShareOneToken(t *testing.T) {
 // TestClientRefreshesOn401: when the API says the token is no longer valid,
 // the client fetches a new one and retries once, still paced.
 func TestClientRefreshesOn401(t *testing.T) {
-	f := newFixture(t, 5*time.Millisecond)
+	f := newFixture(t, 20*time.Millisecond)
 	ctx := context.Background()
 	if _, err := f.client.ListGroups(ctx); err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestClientRefreshesOn401(t *testing.T) {
 // TestClientRotatedSecretFile: a rotated secret file is read at the next
 // token request, without a new client.
 func TestClientRotatedSecretFile(t *testing.T) {
-	f := newFixture(t, 5*time.Millisecond)
+	f := newFixture(t, 20*time.Millisecond)
 	ctx := context.Background()
 	if _, err := f.client.ListGroups(ctx); err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestClientRotatedSecretFile(t *testing.T) {
 // TestClientTokenErrorsAreSanitized: a refused token request yields the
 // OAuth2 error code and status only.
 func TestClientTokenErrorsAreSanitized(t *testing.T) {
-	f := newFixture(t, 5*time.Millisecond)
+	f := newFixture(t, 20*time.Millisecond)
 	if err := os.WriteFile(f.secretFile, []byte("wrong-secret-value"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestClientTokenErrorsAreSanitized(t *testing.T) {
 
 // TestClientThrottleAnswer: a 429 carries its Retry-After and is temporary.
 func TestClientThrottleAnswer(t *testing.T) {
-	f := newFixture(t, 5*time.Millisecond)
+	f := newFixture(t, 20*time.Millisecond)
 	if err := f.sim.SetFaults(techpasssim.Faults{ThrottleRate: 1, RetryAfter: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}

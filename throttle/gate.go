@@ -44,11 +44,15 @@ type Gate struct {
 
 // NewGate returns a gate that keeps interval between request starts. A nil
 // now uses time.Now; now must return times with a monotonic reading.
+//
+// A new gate counts its own creation as a start: the previous process (before
+// a restart or a crash) may have started a request just before it ended, and
+// the upstream counts that one too. So the first request waits one interval.
 func NewGate(interval time.Duration, now func() time.Time) *Gate {
 	if now == nil {
 		now = time.Now
 	}
-	return &Gate{interval: interval, now: now, slot: make(chan struct{}, 1)}
+	return &Gate{interval: interval, now: now, slot: make(chan struct{}, 1), last: now()}
 }
 
 // Interval returns the minimum gap between request starts.

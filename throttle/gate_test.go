@@ -41,6 +41,23 @@ func TestDelay(t *testing.T) {
 	}
 }
 
+// TestNewGateWaitsOneInterval: the first request after a (re)start waits an
+// interval, because the previous process's last request counts upstream.
+func TestNewGateWaitsOneInterval(t *testing.T) {
+	const interval = 30 * time.Millisecond
+	start := time.Now()
+	g := throttle.NewGate(interval, nil)
+	release, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	release() // a second call is harmless
+	if took := time.Since(start); took < interval {
+		t.Fatalf("first Acquire after %v, want >= %v", took, interval)
+	}
+}
+
 // TestGateSpacesAndSerializes runs concurrent callers through a real gate
 // and checks start-to-start gaps and that no two overlap.
 func TestGateSpacesAndSerializes(t *testing.T) {
@@ -88,12 +105,6 @@ func TestGateSpacesAndSerializes(t *testing.T) {
 
 func TestGateAcquireHonoursContext(t *testing.T) {
 	g := throttle.NewGate(time.Hour, nil)
-	release, err := g.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	release()
-	release() // a second call is harmless
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := g.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -119,13 +130,16 @@ func TestGateAcquireHonoursContext(t *testing.T) {
 func TestGateHoldAndNextStart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	g := throttle.NewGate(time.Second, func() time.Time { return now })
-	if got := g.NextStart(); !got.Equal(now) {
-		t.Fatalf("NextStart on a fresh gate = %v, want now", got)
+	// A new gate counts its creation as a start (the previous process may
+	// have just sent a request).
+	if got := g.NextStart(); !got.Equal(now.Add(time.Second)) {
+		t.Fatalf("NextStart on a fresh gate = %v, want now+1s", got)
 	}
+	now = now.Add(time.Second)
 	release, _ := g.Acquire(context.Background())
 	release()
 	if got := g.NextStart(); !got.Equal(now.Add(time.Second)) {
-		t.Fatalf("NextStart after a start = %v, want now+1s", got)
+		t.Fatalf("NextStart after a start = %v, want start+1s", got)
 	}
 	g.Hold(now.Add(5 * time.Second))
 	g.Hold(now.Add(2 * time.Second)) // earlier: ignored
