@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strings"
@@ -23,16 +24,27 @@ type Operations interface {
 	Operation(ctx context.Context, id string) (throttle.Operation, error)
 }
 
+// Queue answers questions about the tenants' queues.
+type Queue interface {
+	Estimate(ctx context.Context, op throttle.Operation) (position int, startAt time.Time, ok bool, err error)
+	Status(ctx context.Context, tenant, project string) (throttle.Status, error)
+}
+
 // ReadinessCheck runs the service's readiness checks; a nil error in the
 // map means the check passed.
 type ReadinessCheck func(ctx context.Context) map[string]error
 
 // Handlers implements ServerInterface over the domain services. Every field
-// is required.
+// is required unless marked optional.
 type Handlers struct {
 	Groups     *groups.Service
 	Operations Operations
-	Ready      ReadinessCheck
+	Queue      Queue
+	// Settled signals finished operations, for Prefer: wait.
+	Settled *throttle.Settled
+	// MaxWait caps Prefer: wait; zero disables waiting.
+	MaxWait time.Duration
+	Ready   ReadinessCheck
 	// Spec is the OpenAPI document served at /openapi.yaml.
 	Spec []byte
 	// Docs serves the interactive documentation page and its assets.
@@ -93,8 +105,12 @@ func (h *Handlers) GetDocs(c echo.Context) error {
 }
 
 // CreateGroup queues the creation of a group in the caller's project.
-func (h *Handlers) CreateGroup(c echo.Context, tenant TenantParam, project ProjectParam) error {
+func (h *Handlers) CreateGroup(c echo.Context, tenant TenantParam, project ProjectParam, params CreateGroupParams) error {
 	t, p, err := h.authorize(c, tenant, project, tenants.GroupsWrite)
+	if err != nil {
+		return err
+	}
+	key, err := idempotencyKey(params.IdempotencyKeyParam)
 	if err != nil {
 		return err
 	}
@@ -110,11 +126,14 @@ func (h *Handlers) CreateGroup(c echo.Context, tenant TenantParam, project Proje
 	if req.Description != nil {
 		desc = *req.Description
 	}
-	op, err := h.Groups.Create(c.Request().Context(), principal(c).Actor(), name, desc)
+	op, _, err := h.Groups.Create(c.Request().Context(), groups.Request{
+		Actor: principal(c).Actor(), IdempotencyKey: key,
+		Fingerprint: fingerprint(http.MethodPost, name.String(), desc),
+	}, name, desc)
 	if err != nil {
 		return err
 	}
-	return h.accepted(c, op)
+	return h.accepted(c, op, params.Prefer)
 }
 
 // ListGroups lists the caller's project's groups from the mirror.
@@ -148,30 +167,121 @@ func (h *Handlers) GetGroup(c echo.Context, tenant TenantParam, project ProjectP
 }
 
 // DeleteGroup queues the deletion of one of the caller's project's groups.
-func (h *Handlers) DeleteGroup(c echo.Context, tenant TenantParam, project ProjectParam, group GroupParam) error {
+func (h *Handlers) DeleteGroup(c echo.Context, tenant TenantParam, project ProjectParam, group GroupParam, params DeleteGroupParams) error {
 	name, err := h.groupPath(c, tenant, project, group, tenants.GroupsWrite)
 	if err != nil {
 		return err
 	}
-	op, err := h.Groups.Delete(c.Request().Context(), principal(c).Actor(), name)
+	key, err := idempotencyKey(params.IdempotencyKeyParam)
 	if err != nil {
 		return err
 	}
-	return h.accepted(c, op)
+	op, _, err := h.Groups.Delete(c.Request().Context(), groups.Request{
+		Actor: principal(c).Actor(), IdempotencyKey: key,
+		Fingerprint: fingerprint(http.MethodDelete, name.Tenant+":"+name.Project+":"+name.Key()),
+	}, name)
+	if err != nil {
+		return err
+	}
+	return h.accepted(c, op, params.Prefer)
+}
+
+// CancelOperation cancels a queued operation of the caller's project.
+func (h *Handlers) CancelOperation(c echo.Context, id OperationIDParam) error {
+	op, err := h.ownOperation(c, id, tenants.GroupsWrite)
+	if err != nil {
+		return err
+	}
+	op, err = h.Groups.Cancel(c.Request().Context(), op)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h.operationOut(c.Request().Context(), op))
+}
+
+// GetQueue shows the pending work of the caller's project and tenant.
+func (h *Handlers) GetQueue(c echo.Context, tenant TenantParam, project ProjectParam) error {
+	t, p, err := h.authorize(c, tenant, project, tenants.GroupsRead)
+	if err != nil {
+		return err
+	}
+	st, err := h.Queue.Status(c.Request().Context(), t, p)
+	if err != nil {
+		return err
+	}
+	orMax := func(n int) int32 {
+		if n <= 0 {
+			return math.MaxInt32
+		}
+		return int32(n)
+	}
+	return c.JSON(http.StatusOK, QueueStatus{
+		Tenant:           QueueDepth{Pending: int32(st.Depth.Total), Max: orMax(st.Limits.Tenant)},
+		Project:          QueueDepth{Pending: int32(st.Depth.Projects[p]), Max: orMax(st.Limits.Project)},
+		ProjectsWaiting:  int32(len(st.Depth.Projects)),
+		IntervalSeconds:  st.Interval.Seconds(),
+		EstimatedStartAt: st.StartAt.UTC(),
+	})
 }
 
 // GetOperation returns an operation of the caller's project. Operations of
 // other projects are reported as not found, so ids reveal nothing.
-func (h *Handlers) GetOperation(c echo.Context, id OperationIDParam) error {
-	p := principal(c)
-	op, err := h.Operations.Operation(c.Request().Context(), id)
+func (h *Handlers) GetOperation(c echo.Context, id OperationIDParam, params GetOperationParams) error {
+	op, err := h.ownOperation(c, id, tenants.GroupsRead)
 	if err != nil {
 		return err
 	}
-	if tenants.Authorize(p, op.Tenant, op.Project, tenants.GroupsRead) != nil {
-		return fmt.Errorf("operation %s of another project: %w", id, throttle.ErrNotFound)
+	op, err = h.wait(c, op, params.Prefer)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, h.operationOut(op))
+	return c.JSON(http.StatusOK, h.operationOut(c.Request().Context(), op))
+}
+
+// ownOperation reads an operation of the caller's project with scope.
+func (h *Handlers) ownOperation(c echo.Context, id string, scope tenants.Scope) (throttle.Operation, error) {
+	op, err := h.Operations.Operation(c.Request().Context(), id)
+	if err != nil {
+		return throttle.Operation{}, err
+	}
+	if err := tenants.Authorize(principal(c), op.Tenant, op.Project, scope); err != nil {
+		if errors.Is(err, tenants.ErrForbidden) && tenants.Authorize(principal(c), op.Tenant, op.Project, tenants.GroupsRead) == nil {
+			return throttle.Operation{}, err // own operation, missing scope
+		}
+		return throttle.Operation{}, fmt.Errorf("operation %s of another project: %w", id, throttle.ErrNotFound)
+	}
+	return op, nil
+}
+
+// wait holds the request until op is final or the Prefer: wait time passes,
+// and sets Preference-Applied when it waited. It returns op as it is then.
+func (h *Handlers) wait(c echo.Context, op throttle.Operation, prefer *string) (throttle.Operation, error) {
+	d := preferWait(prefer, h.MaxWait)
+	if d == 0 || h.Settled == nil {
+		return op, nil
+	}
+	c.Response().Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(d/time.Second)))
+	if op.State.Final() {
+		return op, nil
+	}
+	ctx := c.Request().Context()
+	done, stop := h.Settled.Wait(op.ID)
+	defer stop()
+	// Read again after registering, so a finish in between is not missed.
+	cur, err := h.Operations.Operation(ctx, op.ID)
+	if err != nil || cur.State.Final() {
+		return cur, err
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		return cur, nil
+	case <-ctx.Done():
+		return cur, nil
+	}
+	return h.Operations.Operation(ctx, op.ID)
 }
 
 // authorize checks the path's tenant and project and that the caller's key
@@ -216,9 +326,31 @@ func pathError(err error) error {
 	return &Error{Status: http.StatusBadRequest, Title: "Invalid path parameter", Detail: "The request path names an invalid tenant, project or group.", Fields: fields}
 }
 
-func (h *Handlers) accepted(c echo.Context, op throttle.Operation) error {
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
-	return c.JSON(http.StatusAccepted, h.operationOut(op))
+// accepted answers a write: 202 with the operation to poll, or, when the
+// caller asked to wait and the operation finished, 201 for a created group
+// (Location: the group) or 200 for anything else.
+func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *string) error {
+	op, err := h.wait(c, op, prefer)
+	if err != nil {
+		return err
+	}
+	out := h.operationOut(c.Request().Context(), op)
+	switch {
+	case op.State == throttle.Succeeded && op.Kind == groups.KindCreate:
+		c.Response().Header().Set(echo.HeaderLocation, groupLocation(op))
+		return c.JSON(http.StatusCreated, out)
+	case op.State.Final():
+		return c.JSON(http.StatusOK, out)
+	default:
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
+		return c.JSON(http.StatusAccepted, out)
+	}
+}
+
+// groupLocation is the path of the group an operation acts on.
+func groupLocation(op throttle.Operation) string {
+	short := op.Target[strings.LastIndexByte(op.Target, ':')+1:]
+	return "/v1/tenants/" + op.Tenant + "/projects/" + op.Project + "/groups/" + short
 }
 
 // decodeJSON reads a JSON body strictly: the right media type, one object,
@@ -274,7 +406,7 @@ func groupOut(g groups.Group) Group {
 	return out
 }
 
-func (h *Handlers) operationOut(op throttle.Operation) Operation {
+func (h *Handlers) operationOut(ctx context.Context, op throttle.Operation) Operation {
 	short := op.Target
 	if i := strings.LastIndexByte(short, ':'); i >= 0 {
 		short = short[i+1:]
@@ -302,6 +434,14 @@ func (h *Handlers) operationOut(op throttle.Operation) Operation {
 	}
 	if op.LastError != "" && !op.State.Final() {
 		out.LastError = &op.LastError
+	}
+	if h.Queue != nil {
+		// An estimate is best effort: without one the operation is still
+		// worth returning.
+		if pos, at, ok, err := h.Queue.Estimate(ctx, op); err == nil && ok {
+			p, t := int32(pos), at.UTC()
+			out.Position, out.EstimatedStartAt = &p, &t
+		}
 	}
 	if op.Failure != nil {
 		detail := op.Failure.Detail

@@ -86,6 +86,7 @@ func (e OperationKind) Valid() bool {
 
 // Defines values for OperationState.
 const (
+	Cancelled OperationState = "cancelled"
 	Failed    OperationState = "failed"
 	Queued    OperationState = "queued"
 	Running   OperationState = "running"
@@ -95,6 +96,8 @@ const (
 // Valid indicates whether the value is a known member of the OperationState enum.
 func (e OperationState) Valid() bool {
 	switch e {
+	case Cancelled:
+		return true
 	case Failed:
 		return true
 	case Queued:
@@ -245,7 +248,10 @@ type Operation struct {
 	// Error An RFC 9457 problem document.
 	Error *Problem `json:"error,omitempty"`
 
-	// FinishedAt When the operation succeeded or failed.
+	// EstimatedStartAt For a queued operation, when it is expected to be sent to TechPass. An estimate.
+	EstimatedStartAt *time.Time `json:"estimatedStartAt,omitempty"`
+
+	// FinishedAt When the operation succeeded, failed or was cancelled.
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 
 	// FullName The group's name in TechPass.
@@ -274,6 +280,13 @@ type Operation struct {
 	// NextAttemptAt When a queued operation will be tried again after a retryable failure.
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 
+	// Position For a queued operation, its place in the tenant's dispatch order
+	// (1 = next), counting the turns of every project with work waiting.
+	//
+	//
+	// Example: 3
+	Position *int32 `json:"position,omitempty"`
+
 	// Project The project, upper-case.
 	//
 	// Example: MOH
@@ -289,6 +302,7 @@ type Operation struct {
 	// * `running`: being sent to TechPass. After a restart a running operation is sent again; doing so is harmless.
 	// * `succeeded`: done; `result` holds the outcome. Final.
 	// * `failed`: will not be retried; `error` says why. Final.
+	// * `cancelled`: cancelled before it was sent to TechPass. Final.
 	//
 	// Example: queued
 	State OperationState `json:"state"`
@@ -319,6 +333,7 @@ type OperationResult struct {
 // * `running`: being sent to TechPass. After a restart a running operation is sent again; doing so is harmless.
 // * `succeeded`: done; `result` holds the outcome. Final.
 // * `failed`: will not be retried; `error` says why. Final.
+// * `cancelled`: cancelled before it was sent to TechPass. Final.
 //
 // Example: queued
 type OperationState string
@@ -354,6 +369,39 @@ type Problem struct {
 	Type *string `json:"type,omitempty"`
 }
 
+// QueueDepth defines model for QueueDepth.
+type QueueDepth struct {
+	// Max The most that may be pending; beyond it writes are refused with 429.
+	//
+	// Example: 1000
+	Max int32 `json:"max"`
+
+	// Pending Operations queued or running.
+	//
+	// Example: 3
+	Pending int32 `json:"pending"`
+}
+
+// QueueStatus The pending work of the caller's project and tenant.
+//
+// Example: {"estimatedStartAt":"2026-03-02T09:15:07Z","intervalSeconds":1,"project":{"max":1000,"pending":3},"projectsWaiting":2,"tenant":{"max":10000,"pending":42}}
+type QueueStatus struct {
+	// EstimatedStartAt When an operation of the project queued now would be expected to start. An estimate.
+	EstimatedStartAt time.Time `json:"estimatedStartAt"`
+
+	// IntervalSeconds The minimum time between two requests to TechPass for the tenant.
+	//
+	// Example: 1
+	IntervalSeconds float64    `json:"intervalSeconds"`
+	Project         QueueDepth `json:"project"`
+
+	// ProjectsWaiting How many projects of the tenant have operations pending; they are served in turn.
+	//
+	// Example: 2
+	ProjectsWaiting int32      `json:"projectsWaiting"`
+	Tenant          QueueDepth `json:"tenant"`
+}
+
 // Readiness Example: {"checks":{"dispatchers":{"status":"ok"},"store":{"status":"ok"}},"status":"ready"}
 type Readiness struct {
 	// Checks Each check by name, for example `store` and `dispatchers`.
@@ -363,6 +411,12 @@ type Readiness struct {
 
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
+
+// IdempotencyKeyParam defines model for IdempotencyKey.
+type IdempotencyKeyParam = string
+
+// Prefer defines model for Prefer.
+type Prefer = string
 
 // GroupParam defines model for group.
 type GroupParam = string
@@ -391,6 +445,14 @@ type InternalError = Problem
 // NotFound An RFC 9457 problem document.
 type NotFound = Problem
 
+// OperationFinished A write accepted by the gateway and carried out against TechPass in the background.
+//
+// Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
+type OperationFinished = Operation
+
+// QueueFull An RFC 9457 problem document.
+type QueueFull = Problem
+
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
 
@@ -399,6 +461,49 @@ type UnprocessableEntity = Problem
 
 // UnsupportedMediaType An RFC 9457 problem document.
 type UnsupportedMediaType = Problem
+
+// GetOperationParams defines parameters for GetOperation.
+type GetOperationParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+}
+
+// CreateGroupParams defines parameters for CreateGroup.
+type CreateGroupParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// DeleteGroupParams defines parameters for DeleteGroup.
+type DeleteGroupParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
 
 // CreateGroupJSONRequestBody defines body for CreateGroup for application/json ContentType.
 type CreateGroupJSONRequestBody = CreateGroupRequest
@@ -417,21 +522,27 @@ type ServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
+	// CancelOperation Cancel an operation
+	// (DELETE /v1/operations/{id})
+	CancelOperation(ctx echo.Context, operationIDParam OperationIDParam) error
 	// GetOperation Get an operation
 	// (GET /v1/operations/{id})
-	GetOperation(ctx echo.Context, operationIDParam OperationIDParam) error
+	GetOperation(ctx echo.Context, operationIDParam OperationIDParam, params GetOperationParams) error
 	// ListGroups List the project's groups
 	// (GET /v1/tenants/{tenant}/projects/{project}/groups)
 	ListGroups(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
 	// CreateGroup Create a group
 	// (POST /v1/tenants/{tenant}/projects/{project}/groups)
-	CreateGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
+	CreateGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, params CreateGroupParams) error
 	// DeleteGroup Delete a group
 	// (DELETE /v1/tenants/{tenant}/projects/{project}/groups/{group})
-	DeleteGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam) error
+	DeleteGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params DeleteGroupParams) error
 	// GetGroup Get a group
 	// (GET /v1/tenants/{tenant}/projects/{project}/groups/{group})
 	GetGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam) error
+	// GetQueue Show the queue
+	// (GET /v1/tenants/{tenant}/projects/{project}/queue)
+	GetQueue(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -475,6 +586,22 @@ func (w *ServerInterfaceWrapper) GetReadiness(ctx echo.Context) error {
 	return err
 }
 
+// CancelOperation converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelOperation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var operationIDParam OperationIDParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &operationIDParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelOperation(ctx, operationIDParam)
+	return err
+}
+
 // GetOperation converts echo context to params.
 func (w *ServerInterfaceWrapper) GetOperation(ctx echo.Context) error {
 	var err error
@@ -486,8 +613,28 @@ func (w *ServerInterfaceWrapper) GetOperation(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetOperationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetOperation(ctx, operationIDParam)
+	err = w.Handler.GetOperation(ctx, operationIDParam, params)
 	return err
 }
 
@@ -534,8 +681,43 @@ func (w *ServerInterfaceWrapper) CreateGroup(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateGroupParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKeyParam IdempotencyKeyParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKeyParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKeyParam = &IdempotencyKeyParam
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateGroup(ctx, tenantParam, projectParam)
+	err = w.Handler.CreateGroup(ctx, tenantParam, projectParam, params)
 	return err
 }
 
@@ -566,8 +748,43 @@ func (w *ServerInterfaceWrapper) DeleteGroup(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteGroupParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKeyParam IdempotencyKeyParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKeyParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKeyParam = &IdempotencyKeyParam
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteGroup(ctx, tenantParam, projectParam, groupParam)
+	err = w.Handler.DeleteGroup(ctx, tenantParam, projectParam, groupParam, params)
 	return err
 }
 
@@ -600,6 +817,30 @@ func (w *ServerInterfaceWrapper) GetGroup(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetGroup(ctx, tenantParam, projectParam, groupParam)
+	return err
+}
+
+// GetQueue converts echo context to params.
+func (w *ServerInterfaceWrapper) GetQueue(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetQueue(ctx, tenantParam, projectParam)
 	return err
 }
 
@@ -658,6 +899,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups", wrapper.CreateGroup, options.OperationMiddlewares["createGroup"]...)
 	router.DELETE(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group", wrapper.DeleteGroup, options.OperationMiddlewares["deleteGroup"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group", wrapper.GetGroup, options.OperationMiddlewares["getGroup"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/queue", wrapper.GetQueue, options.OperationMiddlewares["getQueue"]...)
+	router.DELETE(options.BaseURL+"/v1/operations/:id", wrapper.CancelOperation, options.OperationMiddlewares["cancelOperation"]...)
 	router.GET(options.BaseURL+"/v1/operations/:id", wrapper.GetOperation, options.OperationMiddlewares["getOperation"]...)
 
 }

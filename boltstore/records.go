@@ -91,3 +91,11 @@ func (r groupRecord) group(tenant string) groups.Group {
 		PendingOperation: r.PendingOp, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
+
+// idemRecord is a remembered idempotency key: which operation it created,
+// for which request, until when.
+type idemRecord struct {
+	Fingerprint string    `json:"fingerprint"`
+	Operation   string    `json:"operation"`
+	Expires     time.Time `json:"expires"`
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +26,7 @@ var (
 	bucketOps    = []byte("ops")
 	bucketQueues = []byte("queues")
 	bucketGroups = []byte("groups")
+	bucketIdem   = []byte("idempotency")
 	keySchema    = []byte("schema")
 )
 
@@ -34,6 +36,11 @@ var ErrSchema = errors.New("unsupported store schema version")
 // Store is the bbolt-backed store. It is safe for concurrent use.
 type Store struct {
 	db *bolt.DB
+	// writes feeds the committer, which batches concurrent writers.
+	writes    chan *writeReq
+	closing   chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 var (
@@ -63,7 +70,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		} else if err := meta.Put(keySchema, []byte(fmt.Sprint(SchemaVersion))); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups} {
+		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups, bucketIdem} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -74,11 +81,22 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	st := &Store{db: db, writes: make(chan *writeReq), closing: make(chan struct{}), stopped: make(chan struct{})}
+	go st.committer()
+	return st, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close waits for the write being committed, refuses further writes and
+// closes the file.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.stopped
+		err = s.db.Close()
+	})
+	return err
+}
 
 // Path returns the file's path.
 func (s *Store) Path() string { return s.db.Path() }
@@ -110,8 +128,11 @@ func (s *Store) Check() error {
 // --- operations -----------------------------------------------------------
 
 // Enqueue implements throttle.Store.
-func (s *Store) Enqueue(ctx context.Context, op throttle.Operation) (throttle.Operation, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+func (s *Store) Enqueue(ctx context.Context, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		if err := checkEnqueue(tx, op, limits); err != nil {
+			return err
+		}
 		var err error
 		op, err = enqueue(tx, op)
 		return err
@@ -122,19 +143,47 @@ func (s *Store) Enqueue(ctx context.Context, op throttle.Operation) (throttle.Op
 	return op, nil
 }
 
+// checkEnqueue runs the checks of an enqueue, writing nothing: idempotency
+// first (a replay must find its operation even if the queue filled up
+// since), then the queue limits.
+func checkEnqueue(tx *bolt.Tx, op throttle.Operation, limits throttle.Limits) error {
+	if ik := op.Idempotency; ik != nil {
+		if r, ok := getIdem(tx, ik.Scope, ik.Key, op.CreatedAt); ok {
+			if r.Fingerprint != ik.Fingerprint {
+				return throttle.ErrIdempotencyMismatch
+			}
+			return &throttle.ReplayError{OperationID: r.Operation}
+		}
+	}
+	d := depth(tx, op.Tenant)
+	if (limits.Tenant > 0 && d.Total >= limits.Tenant) || (limits.Project > 0 && d.Projects[op.Project] >= limits.Project) {
+		return &throttle.QueueFullError{Depth: d}
+	}
+	return nil
+}
+
 func enqueue(tx *bolt.Tx, op throttle.Operation) (throttle.Operation, error) {
-	q, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(op.Tenant))
+	tq, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(op.Tenant))
 	if err != nil {
 		return op, err
 	}
-	seq, err := q.NextSequence()
+	pq, err := tq.CreateBucketIfNotExists([]byte(op.Project))
+	if err != nil {
+		return op, err
+	}
+	seq, err := tq.NextSequence()
 	if err != nil {
 		return op, err
 	}
 	op.Seq = seq
 	op.State = throttle.Queued
-	if err := q.Put(seqKey(seq), []byte(op.ID)); err != nil {
+	if err := pq.Put(seqKey(seq), []byte(op.ID)); err != nil {
 		return op, err
+	}
+	if ik := op.Idempotency; ik != nil {
+		if err := putIdem(tx, *ik, op.ID); err != nil {
+			return op, err
+		}
 	}
 	return op, putOp(tx, op)
 }
@@ -150,29 +199,52 @@ func (s *Store) Operation(ctx context.Context, id string) (throttle.Operation, e
 	return op, err
 }
 
+// Heads implements throttle.Store.
+func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+	var heads []throttle.Operation
+	err := s.db.View(func(tx *bolt.Tx) error {
+		tq := tx.Bucket(bucketQueues).Bucket([]byte(tenant))
+		if tq == nil {
+			return nil
+		}
+		return tq.ForEachBucket(func(project []byte) error {
+			_, id := tq.Bucket(project).Cursor().First()
+			if id == nil {
+				return nil
+			}
+			op, err := getOp(tx, string(id))
+			if err != nil {
+				return err
+			}
+			heads = append(heads, op)
+			return nil
+		})
+	})
+	return heads, err
+}
+
 // Head implements throttle.Store.
 func (s *Store) Head(ctx context.Context, tenant string) (throttle.Operation, error) {
-	var op throttle.Operation
-	err := s.db.View(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bucketQueues).Bucket([]byte(tenant))
-		if q == nil {
-			return throttle.ErrEmpty
+	heads, err := s.Heads(ctx, tenant)
+	if err != nil {
+		return throttle.Operation{}, err
+	}
+	if len(heads) == 0 {
+		return throttle.Operation{}, throttle.ErrEmpty
+	}
+	first := heads[0]
+	for _, h := range heads[1:] {
+		if h.Seq < first.Seq {
+			first = h
 		}
-		_, id := q.Cursor().First()
-		if id == nil {
-			return throttle.ErrEmpty
-		}
-		var err error
-		op, err = getOp(tx, string(id))
-		return err
-	})
-	return op, err
+	}
+	return first, nil
 }
 
 // UpdateOperation implements throttle.Store.
 func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
 	var op throttle.Operation
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if op, err = getOp(tx, id); err != nil {
 			return err
@@ -187,24 +259,11 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 
 // Complete implements throttle.Store.
 func (s *Store) Complete(ctx context.Context, op throttle.Operation, effects []throttle.Effect) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if _, err := getOp(tx, op.ID); err != nil {
 			return err
 		}
-		if err := putOp(tx, op); err != nil {
-			return err
-		}
-		if q := tx.Bucket(bucketQueues).Bucket([]byte(op.Tenant)); q != nil {
-			if err := q.Delete(seqKey(op.Seq)); err != nil {
-				return err
-			}
-		}
-		for _, e := range effects {
-			if err := applyEffect(tx, e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return settle(tx, op, effects)
 	})
 	if err != nil {
 		return fmt.Errorf("complete %s: %w", op.ID, err)
@@ -212,22 +271,70 @@ func (s *Store) Complete(ctx context.Context, op throttle.Operation, effects []t
 	return nil
 }
 
+// Finish implements throttle.Store.
+func (s *Store) Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]throttle.Effect, error)) (throttle.Operation, error) {
+	var op throttle.Operation
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if op, err = getOp(tx, id); err != nil {
+			return err
+		}
+		effects, err := fn(&op)
+		if err != nil {
+			return err
+		}
+		return settle(tx, op, effects)
+	})
+	return op, err
+}
+
+// settle writes a final operation, takes it off its queue and applies its
+// effects.
+func settle(tx *bolt.Tx, op throttle.Operation, effects []throttle.Effect) error {
+	// Check every effect before writing anything.
+	for _, e := range effects {
+		if !knownEffect(e) {
+			return fmt.Errorf("unknown effect type %T", e)
+		}
+	}
+	if err := putOp(tx, op); err != nil {
+		return err
+	}
+	if tq := tx.Bucket(bucketQueues).Bucket([]byte(op.Tenant)); tq != nil {
+		if pq := tq.Bucket([]byte(op.Project)); pq != nil {
+			if err := pq.Delete(seqKey(op.Seq)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range effects {
+		if err := applyEffect(tx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RequeueRunning implements throttle.Store.
 func (s *Store) RequeueRunning(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		n = 0 // the function may run again after a failed batch
 		return tx.Bucket(bucketQueues).ForEachBucket(func(tenant []byte) error {
-			return tx.Bucket(bucketQueues).Bucket(tenant).ForEach(func(_, id []byte) error {
-				op, err := getOp(tx, string(id))
-				if err != nil {
-					return err
-				}
-				if op.State != throttle.Running {
-					return nil
-				}
-				op.State, op.UpdatedAt = throttle.Queued, now
-				n++
-				return putOp(tx, op)
+			tq := tx.Bucket(bucketQueues).Bucket(tenant)
+			return tq.ForEachBucket(func(project []byte) error {
+				return tq.Bucket(project).ForEach(func(_, id []byte) error {
+					op, err := getOp(tx, string(id))
+					if err != nil {
+						return err
+					}
+					if op.State != throttle.Running {
+						return nil
+					}
+					op.State, op.UpdatedAt = throttle.Queued, now
+					n++
+					return putOp(tx, op)
+				})
 			})
 		})
 	})
@@ -237,16 +344,122 @@ func (s *Store) RequeueRunning(ctx context.Context, now time.Time) (int, error) 
 	return n, nil
 }
 
-// QueueDepth implements throttle.Store.
-func (s *Store) QueueDepth(ctx context.Context, tenant string) (int, error) {
+// Depth implements throttle.Store.
+func (s *Store) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+	var d throttle.Depth
+	err := s.db.View(func(tx *bolt.Tx) error {
+		d = depth(tx, tenant)
+		return nil
+	})
+	return d, err
+}
+
+func depth(tx *bolt.Tx, tenant string) throttle.Depth {
+	d := throttle.Depth{Projects: map[string]int{}}
+	tq := tx.Bucket(bucketQueues).Bucket([]byte(tenant))
+	if tq == nil {
+		return d
+	}
+	_ = tq.ForEachBucket(func(project []byte) error {
+		if n := tq.Bucket(project).Stats().KeyN; n > 0 {
+			d.Projects[string(project)] = n
+			d.Total += n
+		}
+		return nil
+	})
+	return d
+}
+
+// Ahead implements throttle.Store.
+func (s *Store) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if q := tx.Bucket(bucketQueues).Bucket([]byte(tenant)); q != nil {
-			n = q.Stats().KeyN
+		tq := tx.Bucket(bucketQueues).Bucket([]byte(op.Tenant))
+		if tq == nil {
+			return nil
+		}
+		pq := tq.Bucket([]byte(op.Project))
+		if pq == nil {
+			return nil
+		}
+		stop := seqKey(op.Seq)
+		c := pq.Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k, stop) < 0; k, _ = c.Next() {
+			n++
 		}
 		return nil
 	})
 	return n, err
+}
+
+// Idempotent implements throttle.Store.
+func (s *Store) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
+	var r idemRecord
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		r, ok = getIdem(tx, scope, key, now)
+		return nil
+	})
+	return r.Operation, r.Fingerprint, ok, err
+}
+
+// PurgeIdempotency implements throttle.Store.
+func (s *Store) PurgeIdempotency(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		root := tx.Bucket(bucketIdem)
+		return root.ForEachBucket(func(scope []byte) error {
+			b := root.Bucket(scope)
+			var expired [][]byte
+			err := b.ForEach(func(k, v []byte) error {
+				var r idemRecord
+				if json.Unmarshal(v, &r) != nil || !r.Expires.After(now) {
+					expired = append(expired, append([]byte(nil), k...))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range expired {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+func getIdem(tx *bolt.Tx, scope, key string, now time.Time) (idemRecord, bool) {
+	b := tx.Bucket(bucketIdem).Bucket([]byte(scope))
+	if b == nil {
+		return idemRecord{}, false
+	}
+	v := b.Get([]byte(key))
+	if v == nil {
+		return idemRecord{}, false
+	}
+	var r idemRecord
+	if json.Unmarshal(v, &r) != nil || !r.Expires.After(now) {
+		return idemRecord{}, false
+	}
+	return r, true
+}
+
+func putIdem(tx *bolt.Tx, ik throttle.Idempotency, opID string) error {
+	b, err := tx.Bucket(bucketIdem).CreateBucketIfNotExists([]byte(ik.Scope))
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(idemRecord{Fingerprint: ik.Fingerprint, Operation: opID, Expires: ik.Expires})
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(ik.Key), v)
 }
 
 func seqKey(seq uint64) []byte {
@@ -278,18 +491,21 @@ func putOp(tx *bolt.Tx, op throttle.Operation) error {
 // --- groups ---------------------------------------------------------------
 
 // CreatePending implements groups.Store.
-func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.Operation, limit int) (throttle.Operation, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.Operation, limits groups.Limits) (throttle.Operation, error) {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		if err := checkEnqueue(tx, op, limits.Queue); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketGroups).Bucket([]byte(g.Name.Tenant))
+		if b != nil && b.Get(groupKey(g.Name)) != nil {
+			return groups.ErrExists
+		}
+		if b != nil && limits.Groups > 0 && b.Stats().KeyN >= limits.Groups {
+			return fmt.Errorf("%w: the namespace holds at most %d groups", groups.ErrLimit, limits.Groups)
+		}
 		b, err := tx.Bucket(bucketGroups).CreateBucketIfNotExists([]byte(g.Name.Tenant))
 		if err != nil {
 			return err
-		}
-		key := groupKey(g.Name)
-		if b.Get(key) != nil {
-			return groups.ErrExists
-		}
-		if limit > 0 && b.Stats().KeyN >= limit {
-			return fmt.Errorf("%w: the namespace holds at most %d groups", groups.ErrLimit, limit)
 		}
 		if err := putGroup(b, g); err != nil {
 			return err
@@ -301,8 +517,11 @@ func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.O
 }
 
 // DeletePending implements groups.Store.
-func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle.Operation) (throttle.Operation, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		if err := checkEnqueue(tx, op, limits); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
 		g, err := getGroup(b, name)
 		if err != nil {
@@ -379,6 +598,15 @@ func putGroup(b *bolt.Bucket, g groups.Group) error {
 		return fmt.Errorf("encode group %s: %w", g.Name, err)
 	}
 	return b.Put(groupKey(g.Name), v)
+}
+
+// knownEffect reports whether applyEffect accepts e.
+func knownEffect(e throttle.Effect) bool {
+	switch e.(type) {
+	case groups.Created, groups.CreateFailed, groups.Deleted, groups.DeleteFailed:
+		return true
+	}
+	return false
 }
 
 // applyEffect commits one domain effect of an operation's outcome.

@@ -2,6 +2,7 @@ package groups
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/groupgate/groupgate/throttle"
@@ -45,19 +46,51 @@ const (
 // and durable before returning.
 type Store interface {
 	// CreatePending stores g (in state Creating) and enqueues op, in one
-	// transaction. It returns ErrExists if the project already has a group
-	// with g's key, and ErrLimit if the tenant already has limit groups
-	// (pending creates included).
-	CreatePending(ctx context.Context, g Group, op throttle.Operation, limit int) (throttle.Operation, error)
+	// transaction. It first applies the enqueue checks of throttle.Store
+	// (idempotent replay, queue limits), then returns ErrExists if the
+	// project already has a group with g's key, and ErrLimit if the tenant
+	// already has limits.Groups groups (pending creates included).
+	CreatePending(ctx context.Context, g Group, op throttle.Operation, limits Limits) (throttle.Operation, error)
 	// DeletePending marks the group Deleting and enqueues op, in one
-	// transaction. It returns ErrNotFound if there is no such group and
-	// ErrPending if the group is not Active.
-	DeletePending(ctx context.Context, name Name, op throttle.Operation) (throttle.Operation, error)
+	// transaction, after the enqueue checks of throttle.Store. It returns
+	// ErrNotFound if there is no such group and ErrPending if the group is
+	// not Active.
+	DeletePending(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error)
 	// Group returns the group with name's key in name's project, or
 	// ErrNotFound.
 	Group(ctx context.Context, name Name) (Group, error)
 	// Groups returns the project's groups ordered by key.
 	Groups(ctx context.Context, tenant, project string) ([]Group, error)
+}
+
+// Limits bound what a create may add.
+type Limits struct {
+	// Groups is the tenant's namespace group limit; 0 means none.
+	Groups int
+	// Queue bounds the tenant's and the project's pending operations.
+	Queue throttle.Limits
+}
+
+// Undo returns the effect that reverts the mirror change an operation made
+// when it was queued: a create's reservation is released, a deleting group
+// is active again. It is committed when an operation is cancelled or given
+// up.
+func Undo(op throttle.Operation, at time.Time) throttle.Effect {
+	n := targetName(op)
+	if op.Kind == KindDelete {
+		return DeleteFailed{Name: n, At: at}
+	}
+	return CreateFailed{Name: n}
+}
+
+// targetName splits an operation's stored full name without validating it
+// (it was validated when the operation was queued).
+func targetName(op throttle.Operation) Name {
+	parts := strings.SplitN(op.Target, ":", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	return Name{Tenant: parts[0], Project: parts[1], Group: parts[2]}
 }
 
 // Effects committed with operation outcomes (see throttle.Effect). A Store

@@ -3,6 +3,7 @@ package groups
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,27 +12,39 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// Waker is told when a tenant has new queued work.
-type Waker interface {
+// Scheduler is what the service needs of the queue: to wake a tenant's
+// dispatcher, to signal a settled operation, and each tenant's queue limits
+// and upstream pace.
+type Scheduler interface {
 	Wake(tenant string)
+	Notify(opID string)
+	Limits(tenant string) throttle.Limits
+	Interval(tenant string) time.Duration
 }
 
 // Service manages project groups: it validates requests, records them in the
 // mirror and queues the upstream operations. It is safe for concurrent use.
 type Service struct {
 	store    Store
-	waker    Waker
+	ops      throttle.Store
+	queue    Scheduler
 	validate *validator.Validate
 	now      func() time.Time
 	limit    func(tenant string) int
+	idemTTL  time.Duration
 }
 
 // ServiceConfig holds a Service's dependencies.
 type ServiceConfig struct {
 	Store Store
-	Waker Waker
+	// Operations reads and finishes operations (for idempotent replays and
+	// cancels); usually the same store as Store.
+	Operations throttle.Store
+	Queue      Scheduler
 	// GroupLimit returns the namespace group limit of a tenant.
 	GroupLimit func(tenant string) int
+	// IdempotencyTTL is how long an Idempotency-Key is remembered; default 24h.
+	IdempotencyTTL time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -44,7 +57,11 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.GroupLimit == nil {
 		cfg.GroupLimit = func(string) int { return 50 }
 	}
-	return &Service{store: cfg.Store, waker: cfg.Waker, validate: NewValidator(), now: cfg.Now, limit: cfg.GroupLimit}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = 24 * time.Hour
+	}
+	return &Service{store: cfg.Store, ops: cfg.Operations, queue: cfg.Queue, validate: NewValidator(),
+		now: cfg.Now, limit: cfg.GroupLimit, idemTTL: cfg.IdempotencyTTL}
 }
 
 // Validator returns the service's validator with the naming rules.
@@ -87,55 +104,140 @@ func DecodeResult(b []byte) (r Result, ok bool, err error) {
 	return r, true, nil
 }
 
-// Create queues the creation of group name with description on behalf of
-// actor. It returns the queued operation, or ErrInvalid, ErrExists or
-// ErrLimit (wrapped).
-func (s *Service) Create(ctx context.Context, actor string, name Name, description string) (throttle.Operation, error) {
+// Request says who asks for a write and how to recognise a retry of it.
+type Request struct {
+	// Actor identifies the caller's credential.
+	Actor string
+	// IdempotencyKey, if not empty, makes a repeat of the request return
+	// the original operation.
+	IdempotencyKey string
+	// Fingerprint identifies the request's meaning, to tell a repeat from a
+	// different request reusing the key.
+	Fingerprint string
+}
+
+// Create queues the creation of group name with description. It returns the
+// queued operation (replayed is true when an earlier identical request with
+// the same idempotency key queued it), or ErrInvalid, ErrExists, ErrLimit,
+// throttle.ErrQueueFull or throttle.ErrIdempotencyMismatch (wrapped).
+func (s *Service) Create(ctx context.Context, req Request, name Name, description string) (op throttle.Operation, replayed bool, err error) {
+	if op, ok, err := s.replay(ctx, req); ok || err != nil {
+		return op, ok, err
+	}
 	if err := ValidateDescription(description); err != nil {
-		return throttle.Operation{}, err
+		return throttle.Operation{}, false, err
 	}
 	payload, err := json.Marshal(createPayload{FullName: name.String(), Description: description})
 	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("encode create payload: %w", err)
+		return throttle.Operation{}, false, fmt.Errorf("encode create payload: %w", err)
 	}
-	now := s.now()
-	op := throttle.Operation{
-		ID: throttle.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: KindCreate,
-		Target: name.String(), Payload: payload, Actor: actor, State: throttle.Queued,
-		CreatedAt: now, UpdatedAt: now,
-	}
-	g := Group{Name: name, Description: description, State: Creating, PendingOperation: op.ID, CreatedAt: now, UpdatedAt: now}
-	op, err = s.store.CreatePending(ctx, g, op, s.limit(name.Tenant))
-	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("queue create of %s: %w", name, err)
-	}
-	s.waker.Wake(name.Tenant)
-	return op, nil
+	op = s.newOperation(req, name, KindCreate, payload)
+	g := Group{Name: name, Description: description, State: Creating, PendingOperation: op.ID, CreatedAt: op.CreatedAt, UpdatedAt: op.CreatedAt}
+	limits := Limits{Groups: s.limit(name.Tenant), Queue: s.queue.Limits(name.Tenant)}
+	stored, err := s.store.CreatePending(ctx, g, op, limits)
+	return s.queued(ctx, stored, err, "create", name)
 }
 
-// Delete queues the deletion of group name. It returns the queued operation,
-// or ErrNotFound or ErrPending (wrapped).
-func (s *Service) Delete(ctx context.Context, actor string, name Name) (throttle.Operation, error) {
+// Delete queues the deletion of group name, with the same replay and error
+// rules as Create but ErrNotFound and ErrPending instead of ErrExists and
+// ErrLimit.
+func (s *Service) Delete(ctx context.Context, req Request, name Name) (op throttle.Operation, replayed bool, err error) {
+	if op, ok, err := s.replay(ctx, req); ok || err != nil {
+		return op, ok, err
+	}
 	g, err := s.store.Group(ctx, name)
 	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("delete %s: %w", name, err)
+		return throttle.Operation{}, false, fmt.Errorf("delete %s: %w", name, err)
 	}
 	payload, err := json.Marshal(deletePayload{FullName: g.Name.String(), UpstreamID: g.UpstreamID})
 	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("encode delete payload: %w", err)
+		return throttle.Operation{}, false, fmt.Errorf("encode delete payload: %w", err)
 	}
+	op = s.newOperation(req, g.Name, KindDelete, payload)
+	stored, err := s.store.DeletePending(ctx, g.Name, op, s.queue.Limits(name.Tenant))
+	return s.queued(ctx, stored, err, "delete", name)
+}
+
+func (s *Service) newOperation(req Request, name Name, kind string, payload []byte) throttle.Operation {
 	now := s.now()
 	op := throttle.Operation{
-		ID: throttle.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: KindDelete,
-		Target: g.Name.String(), Payload: payload, Actor: actor, State: throttle.Queued,
+		ID: throttle.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: kind,
+		Target: name.String(), Payload: payload, Actor: req.Actor, State: throttle.Queued,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	op, err = s.store.DeletePending(ctx, g.Name, op)
-	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("queue delete of %s: %w", name, err)
+	if req.IdempotencyKey != "" {
+		op.Idempotency = &throttle.Idempotency{Scope: req.Actor, Key: req.IdempotencyKey, Fingerprint: req.Fingerprint, Expires: now.Add(s.idemTTL)}
 	}
-	s.waker.Wake(name.Tenant)
-	return op, nil
+	return op
+}
+
+// replay returns the operation an earlier request with the same
+// idempotency key queued, if there is one.
+func (s *Service) replay(ctx context.Context, req Request) (throttle.Operation, bool, error) {
+	if req.IdempotencyKey == "" {
+		return throttle.Operation{}, false, nil
+	}
+	id, fp, ok, err := s.ops.Idempotent(ctx, req.Actor, req.IdempotencyKey, s.now())
+	if err != nil || !ok {
+		return throttle.Operation{}, false, err
+	}
+	if fp != req.Fingerprint {
+		return throttle.Operation{}, false, fmt.Errorf("idempotency key: %w", throttle.ErrIdempotencyMismatch)
+	}
+	op, err := s.ops.Operation(ctx, id)
+	if err != nil {
+		return throttle.Operation{}, false, fmt.Errorf("replay of %s: %w", id, err)
+	}
+	return op, true, nil
+}
+
+// queued finishes a create or delete: a replay found inside the enqueue
+// transaction (a concurrent twin) returns the original operation; a full
+// queue gets its Retry-After; success wakes the dispatcher.
+func (s *Service) queued(ctx context.Context, op throttle.Operation, err error, what string, name Name) (throttle.Operation, bool, error) {
+	var replay *throttle.ReplayError
+	var full *throttle.QueueFullError
+	switch {
+	case errors.As(err, &replay):
+		orig, err := s.ops.Operation(ctx, replay.OperationID)
+		return orig, err == nil, err
+	case errors.As(err, &full):
+		full.RetryAfter = throttle.RetryAfter(full.Depth, s.queue.Limits(name.Tenant), name.Project, s.queue.Interval(name.Tenant))
+		return throttle.Operation{}, false, fmt.Errorf("queue %s of %s: %w", what, name, full)
+	case err != nil:
+		return throttle.Operation{}, false, fmt.Errorf("queue %s of %s: %w", what, name, err)
+	}
+	s.queue.Wake(name.Tenant)
+	return op, false, nil
+}
+
+// errAlreadyCancelled stops a cancel that finds its work done already.
+var errAlreadyCancelled = errors.New("already cancelled")
+
+// Cancel cancels op if it has not been sent upstream yet, reverting its
+// mirror change, and returns it. Cancelling a cancelled operation returns
+// it unchanged. It returns throttle.ErrNotCancellable otherwise.
+func (s *Service) Cancel(ctx context.Context, op throttle.Operation) (throttle.Operation, error) {
+	now := s.now()
+	done, err := s.ops.Finish(ctx, op.ID, func(o *throttle.Operation) ([]throttle.Effect, error) {
+		switch {
+		case o.State == throttle.Cancelled:
+			return nil, errAlreadyCancelled
+		case o.State != throttle.Queued || o.Attempts > 0:
+			return nil, fmt.Errorf("operation %s is %s after %d attempts: %w", o.ID, o.State, o.Attempts, throttle.ErrNotCancellable)
+		}
+		o.State, o.UpdatedAt, o.FinishedAt, o.NotBefore = throttle.Cancelled, now, now, time.Time{}
+		return []throttle.Effect{Undo(*o, now)}, nil
+	})
+	if errors.Is(err, errAlreadyCancelled) {
+		return s.ops.Operation(ctx, op.ID)
+	}
+	if err != nil {
+		return throttle.Operation{}, fmt.Errorf("cancel %s: %w", op.ID, err)
+	}
+	s.queue.Notify(op.ID)
+	s.queue.Wake(op.Tenant)
+	return done, nil
 }
 
 // Get returns the group from the mirror, or ErrNotFound.

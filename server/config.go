@@ -54,6 +54,16 @@ type Config struct {
 	GroupLimit int `yaml:"group_limit"`
 	// Retry bounds retries of failed upstream calls.
 	Retry RetryConfig `yaml:"retry"`
+	// MaxQueue is the most operations a tenant may have pending; beyond it
+	// writes are refused with 429. Default 10000.
+	MaxQueue int `yaml:"max_queue"`
+	// MaxProjectQueue is the most operations one project may have pending.
+	// Default 1000.
+	MaxProjectQueue int `yaml:"max_project_queue"`
+	// MaxWait caps Prefer: wait. Default 30s; 0 disables waiting.
+	MaxWait Duration `yaml:"max_wait"`
+	// IdempotencyTTL is how long an Idempotency-Key is remembered. Default 24h.
+	IdempotencyTTL Duration `yaml:"idempotency_ttl"`
 	// ShutdownGrace is how long an upstream call in flight may finish at
 	// shutdown. Default 10s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
@@ -93,6 +103,9 @@ type TenantConfig struct {
 	GroupLimit int `yaml:"group_limit"`
 	// Interval overrides the default upstream interval.
 	Interval Duration `yaml:"interval"`
+	// MaxQueue and MaxProjectQueue override the default queue limits.
+	MaxQueue        int `yaml:"max_queue"`
+	MaxProjectQueue int `yaml:"max_project_queue"`
 	// TechPass holds the upstream settings; without api_url the tenant uses
 	// the built-in simulator.
 	TechPass TechPassConfig `yaml:"techpass"`
@@ -147,6 +160,10 @@ func DefaultConfig() Config {
 		PaceGuard:       Duration(2 * time.Millisecond),
 		GroupLimit:      50,
 		Retry:           RetryConfig{MaxFailures: 6, BaseDelay: Duration(time.Second), MaxDelay: Duration(time.Minute)},
+		MaxQueue:        10000,
+		MaxProjectQueue: 1000,
+		MaxWait:         Duration(30 * time.Second),
+		IdempotencyTTL:  Duration(24 * time.Hour),
 		ShutdownGrace:   Duration(10 * time.Second),
 		UpstreamTimeout: Duration(30 * time.Second),
 		Simulator:       SimulatorConfig{Listen: "127.0.0.1:0"},
@@ -241,6 +258,15 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxFailures <= 0 || c.Retry.BaseDelay <= 0 || c.Retry.MaxDelay < c.Retry.BaseDelay {
 		add("retry: max_failures and base_delay must be positive and max_delay >= base_delay")
 	}
+	if c.MaxQueue <= 0 || c.MaxProjectQueue <= 0 {
+		add("max_queue and max_project_queue must be positive")
+	}
+	if c.MaxWait < 0 || c.MaxWait > Duration(10*time.Minute) {
+		add("max_wait must be between 0 and 10m")
+	}
+	if c.IdempotencyTTL < Duration(time.Minute) {
+		add("idempotency_ttl must be at least 1m")
+	}
 	if c.ShutdownGrace < 0 || c.UpstreamTimeout <= 0 {
 		add("shutdown_grace must not be negative and upstream_timeout must be positive")
 	}
@@ -254,8 +280,8 @@ func (c *Config) Validate() error {
 		if !tenantNameRE.MatchString(t.Name) {
 			add("%s: name must be 2-16 characters: a letter, then letters, digits or '-'", where)
 		}
-		if t.GroupLimit < 0 || t.Interval < 0 {
-			add("%s: group_limit and interval must not be negative", where)
+		if t.GroupLimit < 0 || t.Interval < 0 || t.MaxQueue < 0 || t.MaxProjectQueue < 0 {
+			add("%s: group_limit, interval, max_queue and max_project_queue must not be negative", where)
 		}
 		p = append(p, t.TechPass.problems(where)...)
 		for j := range t.Projects {

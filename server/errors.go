@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -43,6 +45,12 @@ var problems = []struct {
 		"Another operation on the group is queued or running; wait for it to finish."},
 	{throttle.ErrNotFound, http.StatusNotFound, "operation-not-found", "Operation not found",
 		"There is no operation with that id in your project."},
+	{throttle.ErrQueueFull, http.StatusTooManyRequests, "queue-full", "Queue full",
+		"The tenant's or the project's queue holds its maximum of pending operations; nothing was recorded. Retry after the time in Retry-After."},
+	{throttle.ErrNotCancellable, http.StatusConflict, "not-cancellable", "Operation cannot be cancelled",
+		"The operation is running, was already sent to TechPass, or is finished."},
+	{throttle.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+		"This Idempotency-Key was used for a different request; use a new key for a new request."},
 }
 
 // handleError is Echo's error handler: every error becomes an RFC 9457
@@ -60,6 +68,10 @@ func handleError(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		if p.Status == http.StatusUnauthorized {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="groupgate"`)
+		}
+		var full *throttle.QueueFullError
+		if errors.As(err, &full) {
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(full.RetryAfter.Seconds()))))
 		}
 		instance := c.Request().URL.Path
 		p.Instance = &instance

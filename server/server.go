@@ -88,14 +88,18 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
 	limits := map[string]int{}
 	for _, t := range s.cfg.Tenants {
-		client, err := s.upstreamClient(t, opts)
+		gate := throttle.NewGate(s.interval(t)+time.Duration(s.cfg.PaceGuard), opts.Now)
+		client, err := s.upstreamClient(t, gate, opts)
 		if err != nil {
 			return nil, err
 		}
 		limits[t.Name] = s.groupLimit(t)
 		s.queue.Add(throttle.DispatcherConfig{
-			Tenant:  t.Name,
-			Handler: groups.NewExecutor(client, opts.Now, s.logger.With("tenant", t.Name)),
+			Tenant:   t.Name,
+			Gate:     gate,
+			Interval: s.interval(t),
+			Limits:   s.queueLimits(t),
+			Handler:  groups.NewExecutor(client, opts.Now, s.logger.With("tenant", t.Name)),
 			Retry: throttle.RetryPolicy{
 				MaxFailures: cfg.Retry.MaxFailures,
 				BaseDelay:   time.Duration(cfg.Retry.BaseDelay),
@@ -105,8 +109,9 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		})
 	}
 	svc := groups.NewService(groups.ServiceConfig{
-		Store: s.store, Waker: s.queue, Now: opts.Now,
-		GroupLimit: func(t string) int { return limits[t] },
+		Store: s.store, Operations: s.store, Queue: s.queue, Now: opts.Now,
+		GroupLimit:     func(t string) int { return limits[t] },
+		IdempotencyTTL: time.Duration(cfg.IdempotencyTTL),
 	})
 
 	e, err := s.newEcho(dir, svc, opts)
@@ -117,7 +122,8 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		// Answers held by Prefer: wait must be written before this.
+		WriteTimeout: time.Duration(cfg.MaxWait) + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
@@ -151,6 +157,8 @@ func (s *Server) Run(ctx context.Context) error {
 	queueDone := make(chan error, 1)
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
 
+	go s.purgeIdempotencyKeys(queueCtx)
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
 	s.logger.Info("groupgate serving", "addr", s.URL(), "store", s.cfg.StorePath)
@@ -178,6 +186,25 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
+// purgeIdempotencyKeys forgets expired idempotency keys at start and then
+// hourly, until ctx ends.
+func (s *Server) purgeIdempotencyKeys(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.store.PurgeIdempotency(ctx, time.Now()); err != nil {
+			s.logger.Warn("purge idempotency keys", "err", err)
+		} else if n > 0 {
+			s.logger.Info("purged expired idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Close releases everything New acquired. Run calls it; call it directly
 // only when Run is never called.
 func (s *Server) Close() {
@@ -203,6 +230,17 @@ func (s *Server) groupLimit(t TenantConfig) int {
 	return s.cfg.GroupLimit
 }
 
+func (s *Server) queueLimits(t TenantConfig) throttle.Limits {
+	l := throttle.Limits{Tenant: s.cfg.MaxQueue, Project: s.cfg.MaxProjectQueue}
+	if t.MaxQueue > 0 {
+		l.Tenant = t.MaxQueue
+	}
+	if t.MaxProjectQueue > 0 {
+		l.Project = t.MaxProjectQueue
+	}
+	return l
+}
+
 func (s *Server) interval(t TenantConfig) time.Duration {
 	if t.Interval > 0 {
 		return time.Duration(t.Interval)
@@ -211,7 +249,7 @@ func (s *Server) interval(t TenantConfig) time.Duration {
 }
 
 // upstreamClient builds the tenant's TechPass client, paced by its own gate.
-func (s *Server) upstreamClient(t TenantConfig, opts Options) (*techpass.Client, error) {
+func (s *Server) upstreamClient(t TenantConfig, gate *throttle.Gate, opts Options) (*techpass.Client, error) {
 	tp := t.TechPass
 	secret, err := secretFrom(tp.ClientSecretFile, tp.ClientSecretEnv, opts.Getenv)
 	if err != nil {
@@ -232,7 +270,7 @@ func (s *Server) upstreamClient(t TenantConfig, opts Options) (*techpass.Client,
 	c, err := techpass.New(techpass.Config{
 		Namespace: t.Name, APIURL: tp.APIURL, TokenURL: tokenURL, ClientID: tp.ClientID,
 		ClientSecret: secret, APIKey: apiKey,
-		Pacer:      throttle.NewGate(s.interval(t)+time.Duration(s.cfg.PaceGuard), opts.Now),
+		Pacer:      gate,
 		HTTPClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
 		Now:        opts.Now,
 	})
@@ -269,7 +307,8 @@ func (s *Server) newEcho(dir *tenants.Directory, svc *groups.Service, opts Optio
 	}
 	docs := v5emb.New("groupgate API", "/openapi.yaml", "/docs/")
 	h := &api.Handlers{
-		Groups: svc, Operations: s.store, Spec: spec, Docs: docs, Now: opts.Now,
+		Groups: svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
+		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: opts.Now,
 		Ready: s.readiness,
 	}
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})

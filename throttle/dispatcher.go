@@ -40,16 +40,28 @@ type DispatcherConfig struct {
 	// OnSettled, if set, is called after an operation reaches a final state
 	// and is committed.
 	OnSettled func(Operation)
+	// Gate is the tenant's pacing gate, used for start-time estimates; it
+	// may be nil (estimates then assume no wait).
+	Gate *Gate
+	// Limits bound the tenant's queue.
+	Limits Limits
+	// Interval is the tenant's upstream pace, for estimates; defaults to
+	// the Gate's interval.
+	Interval time.Duration
 }
 
-// Dispatcher runs one tenant's queue: it takes the first pending operation,
-// marks it running, executes it, and commits the outcome, one at a time, in
-// queue order (a retry keeps its place at the head). Create with
-// NewDispatcher; safe for concurrent use.
+// Dispatcher runs one tenant's queue: it picks the next operation, marks it
+// running, executes it, and commits the outcome, one at a time. The
+// projects with work take turns (round robin, see NextProject); within a
+// project operations run in submission order, and a retry keeps its place
+// at the head of its project. Create with NewDispatcher; safe for
+// concurrent use.
 type Dispatcher struct {
 	cfg     DispatcherConfig
 	wake    chan struct{}
 	running atomic.Bool
+	// last is the project served last; only Run's goroutine uses it.
+	last string
 }
 
 // NewDispatcher returns a dispatcher for cfg.Tenant.
@@ -62,6 +74,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Interval == 0 && cfg.Gate != nil {
+		cfg.Interval = cfg.Gate.Interval()
 	}
 	cfg.Logger = cfg.Logger.With("tenant", cfg.Tenant)
 	return &Dispatcher{cfg: cfg, wake: make(chan struct{}, 1)}
@@ -129,20 +144,30 @@ func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration) {
 	}
 }
 
-// step handles the head of the queue once. It returns how long to wait
+// errNotQueued stops marking an operation running that was cancelled after
+// it was picked.
+var errNotQueued = errors.New("operation no longer queued")
+
+// step runs the next due operation once. It returns how long to wait
 // before the next step (0: go on at once; idle: until woken).
 func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
-	op, err := d.cfg.Store.Head(ctx, d.cfg.Tenant)
-	if errors.Is(err, ErrEmpty) {
+	heads, err := d.cfg.Store.Heads(ctx, d.cfg.Tenant)
+	if err != nil {
+		return 0, fmt.Errorf("read queue heads: %w", err)
+	}
+	if len(heads) == 0 {
 		return idle, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("read queue head: %w", err)
+	now := d.cfg.Now()
+	op, ok, wake := NextProject(heads, d.last, now)
+	if !ok {
+		return wake.Sub(now), nil
 	}
-	if w := op.NotBefore.Sub(d.cfg.Now()); w > 0 {
-		return w, nil
-	}
+	d.last = op.Project
 	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
+		if o.State != Queued {
+			return errNotQueued
+		}
 		now := d.cfg.Now()
 		o.State = Running
 		o.Attempts++
@@ -152,6 +177,9 @@ func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
 		o.UpdatedAt = now
 		return nil
 	})
+	if errors.Is(err, errNotQueued) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("mark %s running: %w", op.ID, err)
 	}
@@ -259,14 +287,16 @@ func (d *Dispatcher) finish(ctx context.Context, log *slog.Logger, op Operation,
 	return nil
 }
 
-// Queue owns the dispatchers of every tenant. Create with NewQueue, add
-// tenants, then Run. Safe for concurrent use once running.
+// Queue owns the dispatchers of every tenant and answers questions about
+// their queues (limits, pace, estimates). Create with NewQueue, add tenants,
+// then Run. Safe for concurrent use once running.
 type Queue struct {
 	store       Store
 	mu          sync.Mutex
 	dispatchers map[string]*Dispatcher
 	now         func() time.Time
 	logger      *slog.Logger
+	settled     Settled
 }
 
 // NewQueue returns a queue over store.
@@ -292,9 +322,99 @@ func (q *Queue) Add(cfg DispatcherConfig) {
 	if cfg.Logger == nil {
 		cfg.Logger = q.logger
 	}
+	onSettled := cfg.OnSettled
+	cfg.OnSettled = func(op Operation) {
+		if onSettled != nil {
+			onSettled(op)
+		}
+		q.settled.Notify(op.ID)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.dispatchers[cfg.Tenant] = NewDispatcher(cfg)
+}
+
+func (q *Queue) dispatcher(tenant string) *Dispatcher {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dispatchers[tenant]
+}
+
+// Settled returns the hub that signals finished operations.
+func (q *Queue) Settled() *Settled { return &q.settled }
+
+// Notify signals that operation id is finished (for operations finished
+// outside a dispatcher, such as a cancel).
+func (q *Queue) Notify(id string) { q.settled.Notify(id) }
+
+// Limits returns the tenant's queue limits (zero for an unknown tenant).
+func (q *Queue) Limits(tenant string) Limits {
+	if d := q.dispatcher(tenant); d != nil {
+		return d.cfg.Limits
+	}
+	return Limits{}
+}
+
+// Interval returns the tenant's upstream pace (zero for an unknown tenant).
+func (q *Queue) Interval(tenant string) time.Duration {
+	if d := q.dispatcher(tenant); d != nil {
+		return d.cfg.Interval
+	}
+	return 0
+}
+
+// nextStart is when the tenant's next upstream request could start.
+func (q *Queue) nextStart(tenant string) time.Time {
+	if d := q.dispatcher(tenant); d != nil && d.cfg.Gate != nil {
+		return d.cfg.Gate.NextStart()
+	}
+	return q.now()
+}
+
+// Estimate returns a queued operation's place in its tenant's dispatch order
+// (1 = next) and when it is expected to start. ok is false for an operation
+// that is not queued.
+func (q *Queue) Estimate(ctx context.Context, op Operation) (position int, startAt time.Time, ok bool, err error) {
+	if op.State != Queued {
+		return 0, time.Time{}, false, nil
+	}
+	ahead, err := q.store.Ahead(ctx, op)
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("estimate %s: %w", op.ID, err)
+	}
+	depth, err := q.store.Depth(ctx, op.Tenant)
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("estimate %s: %w", op.ID, err)
+	}
+	position = Position(ahead, op.Project, depth)
+	startAt = q.nextStart(op.Tenant).Add(time.Duration(position-1) * q.Interval(op.Tenant))
+	if op.NotBefore.After(startAt) {
+		startAt = op.NotBefore
+	}
+	return position, startAt, true, nil
+}
+
+// Status describes a tenant's queue as a project sees it.
+type Status struct {
+	Depth  Depth
+	Limits Limits
+	// Interval is the tenant's upstream pace.
+	Interval time.Duration
+	// StartAt is when an operation of the project queued now would start.
+	StartAt time.Time
+}
+
+// Status returns the tenant's queue as project sees it.
+func (q *Queue) Status(ctx context.Context, tenant, project string) (Status, error) {
+	depth, err := q.store.Depth(ctx, tenant)
+	if err != nil {
+		return Status{}, fmt.Errorf("queue status of %s: %w", tenant, err)
+	}
+	pos := Position(depth.Projects[project], project, depth)
+	return Status{
+		Depth: depth, Limits: q.Limits(tenant), Interval: q.Interval(tenant),
+		StartAt: q.nextStart(tenant).Add(time.Duration(pos-1) * q.Interval(tenant)),
+	}, nil
 }
 
 // Wake tells tenant's dispatcher that work was enqueued.

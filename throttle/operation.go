@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -12,17 +13,18 @@ import (
 // State is where an operation is in its life.
 type State string
 
-// The states of an operation. Queued and Running are pending; Succeeded and
-// Failed are final.
+// The states of an operation. Queued and Running are pending; Succeeded,
+// Failed and Cancelled are final.
 const (
 	Queued    State = "queued"
 	Running   State = "running"
 	Succeeded State = "succeeded"
 	Failed    State = "failed"
+	Cancelled State = "cancelled"
 )
 
 // Final reports whether s is a final state.
-func (s State) Final() bool { return s == Succeeded || s == Failed }
+func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cancelled }
 
 // Errors returned by Store implementations, wrapped with context.
 var (
@@ -30,7 +32,56 @@ var (
 	ErrNotFound = errors.New("operation not found")
 	// ErrEmpty means the tenant has no queued operation.
 	ErrEmpty = errors.New("queue empty")
+	// ErrQueueFull means the tenant's or the project's queue is at its
+	// limit; the error is a *QueueFullError.
+	ErrQueueFull = errors.New("queue full")
+	// ErrNotCancellable means the operation is running, was already sent
+	// upstream, or is finished.
+	ErrNotCancellable = errors.New("operation cannot be cancelled")
+	// ErrIdempotencyMismatch means an idempotency key was reused for a
+	// different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused for a different request")
+	// ErrReplay means an idempotency key was reused for the same request;
+	// the error is a *ReplayError naming the original operation.
+	ErrReplay = errors.New("idempotent replay")
 )
+
+// QueueFullError reports a full queue with the depths that made it full.
+type QueueFullError struct {
+	Depth Depth
+	// RetryAfter estimates when there will be room; set by the caller that
+	// knows the tenant's pace (see RetryAfter).
+	RetryAfter time.Duration
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("queue full: %d operations pending", e.Depth.Total)
+}
+
+// Unwrap makes errors.Is(err, ErrQueueFull) hold.
+func (e *QueueFullError) Unwrap() error { return ErrQueueFull }
+
+// ReplayError reports that a request repeats an earlier one with the same
+// idempotency key; OperationID is the earlier request's operation.
+type ReplayError struct{ OperationID string }
+
+func (e *ReplayError) Error() string { return "idempotent replay of operation " + e.OperationID }
+
+// Unwrap makes errors.Is(err, ErrReplay) hold.
+func (e *ReplayError) Unwrap() error { return ErrReplay }
+
+// Idempotency ties an operation to the idempotency key of the request that
+// created it, so a retry of the request finds the operation again.
+type Idempotency struct {
+	// Scope is whose key it is (the caller's credential); keys of
+	// different callers never collide.
+	Scope string
+	Key   string
+	// Fingerprint identifies the request's meaning.
+	Fingerprint string
+	// Expires is when the key may be used for another request.
+	Expires time.Time
+}
 
 // Operation is one unit of upstream work, persisted before the client is
 // answered. The Kind and the Payload and Result bytes belong to the handler;
@@ -47,6 +98,8 @@ type Operation struct {
 	Payload []byte
 	// Actor identifies the credential that submitted the operation.
 	Actor string
+	// Idempotency, if set, is recorded with the operation on enqueue.
+	Idempotency *Idempotency
 	State State
 	// Seq orders the tenant's queue; the store assigns it on enqueue.
 	Seq uint64
@@ -129,15 +182,24 @@ const (
 )
 
 // Store persists operations. Implementations must be safe for concurrent use
-// and must make every method durable before returning.
+// and must make every method durable before returning. Each tenant's queue
+// is kept per project, in submission order.
 type Store interface {
-	// Enqueue stores op as queued at the tail of its tenant's queue, assigning
-	// Seq, and returns the stored operation.
-	Enqueue(ctx context.Context, op Operation) (Operation, error)
+	// Enqueue stores op as queued at the tail of its project's queue,
+	// assigning Seq (increasing per tenant), and returns the stored
+	// operation. It refuses with a *QueueFullError, writing nothing, when
+	// the tenant or the project already has limits' pending operations. If
+	// op.Idempotency is set and its key was used before (and has not
+	// expired), it writes nothing and returns a *ReplayError for the same
+	// fingerprint or ErrIdempotencyMismatch for another.
+	Enqueue(ctx context.Context, op Operation, limits Limits) (Operation, error)
 	// Operation returns the operation with the given id, or ErrNotFound.
 	Operation(ctx context.Context, id string) (Operation, error)
-	// Head returns the tenant's first queued or running operation in queue
-	// order, or ErrEmpty.
+	// Heads returns the first pending operation of each project of the
+	// tenant that has one, in project order; empty when there is none.
+	Heads(ctx context.Context, tenant string) ([]Operation, error)
+	// Head returns the tenant's pending operation with the lowest Seq, or
+	// ErrEmpty.
 	Head(ctx context.Context, tenant string) (Operation, error)
 	// UpdateOperation applies fn to the operation in one transaction and
 	// returns the result; ErrNotFound if there is none, fn's error if it
@@ -148,9 +210,23 @@ type Store interface {
 	// transaction. It returns an error, and writes nothing, if an effect is
 	// of a type the store does not know.
 	Complete(ctx context.Context, op Operation, effects []Effect) error
+	// Finish applies fn to a pending operation in one transaction; fn sets a
+	// final state and returns the effects to apply with it. The operation
+	// then leaves the queue. If fn returns an error nothing is written and
+	// the error is returned.
+	Finish(ctx context.Context, id string, fn func(*Operation) ([]Effect, error)) (Operation, error)
 	// RequeueRunning puts every Running operation back to Queued (keeping its
 	// place) and returns how many there were. Called once at start-up.
 	RequeueRunning(ctx context.Context, now time.Time) (int, error)
-	// QueueDepth returns how many operations of the tenant are pending.
-	QueueDepth(ctx context.Context, tenant string) (int, error)
+	// Depth returns how many operations of the tenant are pending.
+	Depth(ctx context.Context, tenant string) (Depth, error)
+	// Ahead returns how many pending operations of op's project are before
+	// op in its queue.
+	Ahead(ctx context.Context, op Operation) (int, error)
+	// Idempotent returns the operation id recorded for a scope's key, if
+	// the key is known and has not expired at now, with its fingerprint.
+	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)
+	// PurgeIdempotency forgets keys that expired before now and returns how
+	// many it removed.
+	PurgeIdempotency(ctx context.Context, now time.Time) (int, error)
 }
