@@ -124,8 +124,8 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		ReadTimeout:       30 * time.Second,
 		// Answers held by Prefer: wait must be written before this.
 		WriteTimeout: time.Duration(cfg.MaxWait) + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)

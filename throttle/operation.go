@@ -100,7 +100,7 @@ type Operation struct {
 	Actor string
 	// Idempotency, if set, is recorded with the operation on enqueue.
 	Idempotency *Idempotency
-	State State
+	State       State
 	// Seq orders the tenant's queue; the store assigns it on enqueue.
 	Seq uint64
 	// Attempts counts how many times the operation was started upstream.
