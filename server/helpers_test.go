@@ -336,3 +336,19 @@ func (g *gateway) list(who string) []api.Group {
 
 // quietLogger discards logs.
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func bytesReader(b []byte) io.Reader {
+	if b == nil {
+		return nil
+	}
+	return bytes.NewReader(b)
+}
