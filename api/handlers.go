@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -51,6 +52,8 @@ type Handlers struct {
 	Docs http.Handler
 	// Now defaults to time.Now.
 	Now func() time.Time
+
+	lists listCache
 }
 
 var _ ServerInterface = (*Handlers)(nil)
@@ -136,13 +139,24 @@ func (h *Handlers) CreateGroup(c echo.Context, tenant TenantParam, project Proje
 	return h.accepted(c, op, params.Prefer)
 }
 
-// ListGroups lists the caller's project's groups from the mirror.
+// ListGroups lists the caller's project's groups from the mirror. The
+// encoded list is cached per project and reused while the mirror's version
+// for the project is unchanged.
 func (h *Handlers) ListGroups(c echo.Context, tenant TenantParam, project ProjectParam) error {
 	t, p, err := h.authorize(c, tenant, project, tenants.GroupsRead)
 	if err != nil {
 		return err
 	}
-	gs, err := h.Groups.List(c.Request().Context(), t, p)
+	ctx := c.Request().Context()
+	version, err := h.Groups.Version(ctx, t, p)
+	if err != nil {
+		return err
+	}
+	key := t + ":" + p
+	if body, ok := h.lists.get(key, version); ok {
+		return c.JSONBlob(http.StatusOK, body)
+	}
+	gs, err := h.Groups.List(ctx, t, p)
 	if err != nil {
 		return err
 	}
@@ -150,7 +164,43 @@ func (h *Handlers) ListGroups(c echo.Context, tenant TenantParam, project Projec
 	for _, g := range gs {
 		out.Groups = append(out.Groups, groupOut(g))
 	}
-	return c.JSON(http.StatusOK, out)
+	body, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("encode group list: %w", err)
+	}
+	// The list was read after the version: if it changed in between, the
+	// cached body is newer than its version says, and is replaced on the
+	// next read. It is never older.
+	h.lists.put(key, version, body)
+	return c.JSONBlob(http.StatusOK, body)
+}
+
+// listCache keeps each project's encoded group list with the mirror version
+// it was read at. The zero value is ready; safe for concurrent use.
+type listCache struct {
+	mu      sync.RWMutex
+	entries map[string]cachedList
+}
+
+type cachedList struct {
+	version uint64
+	body    []byte
+}
+
+func (l *listCache) get(key string, version uint64) ([]byte, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	e, ok := l.entries[key]
+	return e.body, ok && e.version == version
+}
+
+func (l *listCache) put(key string, version uint64, body []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.entries == nil {
+		l.entries = map[string]cachedList{}
+	}
+	l.entries[key] = cachedList{version: version, body: body}
 }
 
 // GetGroup returns one of the caller's project's groups from the mirror.

@@ -12,6 +12,12 @@
 //
 //	meta                       schema -> "1"
 //	ops                        <operation id> -> opRecord
-//	queues/<tenant>            <seq, 8 bytes big-endian> -> operation id
+//	queues/<tenant>/<project>  <seq, 8 bytes big-endian> -> operation id
+//	                           (the tenant bucket's sequence numbers the queue)
 //	groups/<tenant>            <PROJECT> 0x00 <group lower-case> -> groupRecord
+//	versions/<tenant>          <PROJECT> -> change counter of the project's groups
+//	idempotency/<scope>        <key> -> idemRecord
+//
+// Writers that arrive together share one transaction (see write), so one
+// fsync serves many concurrent enqueues.
 package boltstore

@@ -26,7 +26,8 @@ var (
 	bucketOps    = []byte("ops")
 	bucketQueues = []byte("queues")
 	bucketGroups = []byte("groups")
-	bucketIdem   = []byte("idempotency")
+	bucketIdem     = []byte("idempotency")
+	bucketVersions = []byte("versions")
 	keySchema    = []byte("schema")
 )
 
@@ -70,7 +71,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		} else if err := meta.Put(keySchema, []byte(fmt.Sprint(SchemaVersion))); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups, bucketIdem} {
+		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups, bucketIdem, bucketVersions} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -507,7 +508,7 @@ func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.O
 		if err != nil {
 			return err
 		}
-		if err := putGroup(b, g); err != nil {
+		if err := putGroup(tx, b, g); err != nil {
 			return err
 		}
 		op, err = enqueue(tx, op)
@@ -531,7 +532,7 @@ func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle
 			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
 		}
 		g.State, g.PendingOperation, g.UpdatedAt = groups.Deleting, op.ID, op.CreatedAt
-		if err := putGroup(b, g); err != nil {
+		if err := putGroup(tx, b, g); err != nil {
 			return err
 		}
 		op, err = enqueue(tx, op)
@@ -592,12 +593,43 @@ func getGroup(b *bolt.Bucket, name groups.Name) (groups.Group, error) {
 	return r.group(name.Tenant), nil
 }
 
-func putGroup(b *bolt.Bucket, g groups.Group) error {
+func putGroup(tx *bolt.Tx, b *bolt.Bucket, g groups.Group) error {
 	v, err := json.Marshal(newGroupRecord(g))
 	if err != nil {
 		return fmt.Errorf("encode group %s: %w", g.Name, err)
 	}
-	return b.Put(groupKey(g.Name), v)
+	if err := b.Put(groupKey(g.Name), v); err != nil {
+		return err
+	}
+	return bumpVersion(tx, g.Name.Tenant, g.Name.Project)
+}
+
+// bumpVersion counts a change to a project's groups, so readers can tell
+// whether what they cached is current.
+func bumpVersion(tx *bolt.Tx, tenant, project string) error {
+	b, err := tx.Bucket(bucketVersions).CreateBucketIfNotExists([]byte(tenant))
+	if err != nil {
+		return err
+	}
+	v := uint64(1)
+	if old := b.Get([]byte(project)); len(old) == 8 {
+		v = binary.BigEndian.Uint64(old) + 1
+	}
+	return b.Put([]byte(project), seqKey(v))
+}
+
+// GroupsVersion implements groups.Store.
+func (s *Store) GroupsVersion(ctx context.Context, tenant, project string) (uint64, error) {
+	var v uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketVersions).Bucket([]byte(tenant)); b != nil {
+			if raw := b.Get([]byte(project)); len(raw) == 8 {
+				v = binary.BigEndian.Uint64(raw)
+			}
+		}
+		return nil
+	})
+	return v, err
 }
 
 // knownEffect reports whether applyEffect accepts e.
@@ -622,7 +654,7 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 			return fmt.Errorf("apply created %s: %w", e.Name, err)
 		}
 		g.State, g.UpstreamID, g.PendingOperation, g.UpdatedAt = groups.Active, e.UpstreamID, "", e.At
-		return putGroup(b, g)
+		return putGroup(tx, b, g)
 	case groups.DeleteFailed:
 		b := tx.Bucket(bucketGroups).Bucket([]byte(e.Name.Tenant))
 		g, err := getGroup(b, e.Name)
@@ -633,7 +665,7 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 			return fmt.Errorf("apply delete-failed %s: %w", e.Name, err)
 		}
 		g.State, g.PendingOperation, g.UpdatedAt = groups.Active, "", e.At
-		return putGroup(b, g)
+		return putGroup(tx, b, g)
 	case groups.CreateFailed:
 		return deleteGroup(tx, e.Name)
 	case groups.Deleted:
@@ -648,5 +680,8 @@ func deleteGroup(tx *bolt.Tx, name groups.Name) error {
 	if b == nil {
 		return nil
 	}
-	return b.Delete(groupKey(name))
+	if err := b.Delete(groupKey(name)); err != nil {
+		return err
+	}
+	return bumpVersion(tx, name.Tenant, name.Project)
 }

@@ -61,6 +61,10 @@ type Store interface {
 	Group(ctx context.Context, name Name) (Group, error)
 	// Groups returns the project's groups ordered by key.
 	Groups(ctx context.Context, tenant, project string) ([]Group, error)
+	// GroupsVersion returns a number that changes whenever the project's
+	// groups change (0 before the first change), so a reader can keep what
+	// it derived from Groups until then.
+	GroupsVersion(ctx context.Context, tenant, project string) (uint64, error)
 }
 
 // Limits bound what a create may add.

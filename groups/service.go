@@ -249,6 +249,15 @@ func (s *Service) Get(ctx context.Context, name Name) (Group, error) {
 	return g, nil
 }
 
+// Version returns the project's mirror version (see Store.GroupsVersion).
+func (s *Service) Version(ctx context.Context, tenant, project string) (uint64, error) {
+	v, err := s.store.GroupsVersion(ctx, tenant, project)
+	if err != nil {
+		return 0, fmt.Errorf("groups version of %s:%s: %w", tenant, project, err)
+	}
+	return v, nil
+}
+
 // List returns the project's groups from the mirror.
 func (s *Service) List(ctx context.Context, tenant, project string) ([]Group, error) {
 	gs, err := s.store.Groups(ctx, tenant, project)
