@@ -22,13 +22,13 @@ import (
 const SchemaVersion = 1
 
 var (
-	bucketMeta   = []byte("meta")
-	bucketOps    = []byte("ops")
-	bucketQueues = []byte("queues")
-	bucketGroups = []byte("groups")
+	bucketMeta     = []byte("meta")
+	bucketOps      = []byte("ops")
+	bucketQueues   = []byte("queues")
+	bucketGroups   = []byte("groups")
 	bucketIdem     = []byte("idempotency")
 	bucketVersions = []byte("versions")
-	keySchema    = []byte("schema")
+	keySchema      = []byte("schema")
 )
 
 // ErrSchema means the file was written by a newer, incompatible version.
