@@ -24,8 +24,8 @@ const version = 1
 
 // Errors returned by this package.
 var (
-	// ErrKey means the KEK is not 32 bytes (raw, hex or base64).
-	ErrKey = errors.New("secretbox: the key-encryption key must be 32 bytes (raw, 64 hex digits or base64)")
+	// ErrKey means the KEK is not 32 bytes written as hex or base64.
+	ErrKey = errors.New("secretbox: the key-encryption key must be 32 random bytes written as 64 hex digits or base64 (openssl rand -base64 32)")
 	// ErrOpen means a sealed value is corrupt, was sealed under another KEK,
 	// or belongs to another place.
 	ErrOpen = errors.New("secretbox: cannot open sealed value")
@@ -37,8 +37,9 @@ type Box struct {
 	id   string
 }
 
-// New returns a box for kek, given as 32 raw bytes, 64 hex digits or
-// base64 (standard or URL alphabet, padded or not) of 32 bytes.
+// New returns a box for kek: 32 bytes written as 64 hex digits or as base64
+// (standard or URL alphabet, padded or not). Raw text is refused, so a typed
+// password cannot pass for a key.
 func New(kek []byte) (*Box, error) {
 	key, err := decodeKey(strings.TrimSpace(string(kek)))
 	if err != nil {
@@ -57,9 +58,6 @@ func New(kek []byte) (*Box, error) {
 }
 
 func decodeKey(s string) ([]byte, error) {
-	if len(s) == 32 {
-		return []byte(s), nil
-	}
 	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
 		return b, nil
 	}

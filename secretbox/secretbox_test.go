@@ -47,15 +47,15 @@ func TestSealOpen(t *testing.T) {
 }
 
 func TestOtherKEKCannotOpen(t *testing.T) {
-	a, _ := secretbox.New([]byte("0123456789abcdef0123456789abcdef"))
-	b, _ := secretbox.New([]byte("fedcba9876543210fedcba9876543210"))
+	a, _ := secretbox.New([]byte(hex.EncodeToString(bytes.Repeat([]byte{1}, 32))))
+	b, _ := secretbox.New([]byte(hex.EncodeToString(bytes.Repeat([]byte{2}, 32))))
 	if a.KeyID() == b.KeyID() {
 		t.Fatal("different KEKs share an id")
 	}
 	if _, err := b.Open(a.Seal([]byte("x"), "w"), "w"); !errors.Is(err, secretbox.ErrOpen) {
 		t.Fatalf("another KEK opened it: %v", err)
 	}
-	for _, bad := range [][]byte{nil, []byte("short"), make([]byte, 31), []byte(hex.EncodeToString(make([]byte, 16)))} {
+	for _, bad := range [][]byte{nil, []byte("short"), make([]byte, 32), []byte("a 32 character typed password!!!"), []byte(hex.EncodeToString(make([]byte, 16)))} {
 		if _, err := secretbox.New(bad); !errors.Is(err, secretbox.ErrKey) {
 			t.Errorf("New(%q) = %v, want ErrKey", bad, err)
 		}
