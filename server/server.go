@@ -172,12 +172,14 @@ func (s *Server) Run(ctx context.Context) error {
 		runErr = err
 		queueDone <- err
 	}
+	// Stop taking new work from the queue at once (the call in flight may
+	// finish within the grace), while the HTTP server drains its requests.
+	stopQueue()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.http.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.logger.Warn("http shutdown", "err", err)
 	}
-	stopQueue()
 	if err := <-queueDone; err != nil && runErr == nil {
 		runErr = err
 	}
