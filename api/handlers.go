@@ -45,7 +45,10 @@ type Handlers struct {
 	Settled *throttle.Settled
 	// MaxWait caps Prefer: wait; zero disables waiting.
 	MaxWait time.Duration
-	Ready   ReadinessCheck
+	// Stopping, if set, is closed when the server shuts down: held answers
+	// are then sent as they are.
+	Stopping <-chan struct{}
+	Ready    ReadinessCheck
 	// Spec is the OpenAPI document served at /openapi.yaml.
 	Spec []byte
 	// Docs serves the interactive documentation page and its assets.
@@ -329,6 +332,8 @@ func (h *Handlers) wait(c echo.Context, op throttle.Operation, prefer *string) (
 	case <-timer.C:
 		return cur, nil
 	case <-ctx.Done():
+		return cur, nil
+	case <-h.Stopping:
 		return cur, nil
 	}
 	return h.Operations.Operation(ctx, op.ID)

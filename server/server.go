@@ -47,6 +47,8 @@ type Server struct {
 	http   *http.Server
 	ln     net.Listener
 	sim    *embeddedSimulator
+	// stopping is closed when shutdown begins.
+	stopping chan struct{}
 
 	closeOnce sync.Once
 }
@@ -67,7 +69,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{cfg: cfg, logger: opts.Logger}
+	s := &Server{cfg: cfg, logger: opts.Logger, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -173,8 +175,10 @@ func (s *Server) Run(ctx context.Context) error {
 		queueDone <- err
 	}
 	// Stop taking new work from the queue at once (the call in flight may
-	// finish within the grace), while the HTTP server drains its requests.
+	// finish within the grace), release answers held by Prefer: wait, and
+	// let the HTTP server drain its requests.
 	stopQueue()
+	close(s.stopping)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.http.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -309,7 +313,8 @@ func (s *Server) newEcho(dir *tenants.Directory, svc *groups.Service, opts Optio
 	}
 	docs := v5emb.New("groupgate API", "/openapi.yaml", "/docs/")
 	h := &api.Handlers{
-		Groups: svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
+		Stopping: s.stopping,
+		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: opts.Now,
 		Ready: s.readiness,
 	}
