@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,16 @@ type Handlers struct {
 	Groups     *groups.Service
 	Operations Operations
 	Queue      Queue
+	// Admin manages tenants, projects and keys; Directory reads them.
+	Admin     *tenants.Admin
+	Directory Directory
+	// KeyStatus flags keys due for rotation and knows their last use.
+	KeyStatus KeyStatus
+	// Audit reads the audit log.
+	Audit AuditLog
+	// OnTenantChange, if set, is called after a tenant is created or
+	// updated, to rebuild its upstream client and dispatcher.
+	OnTenantChange func(ctx context.Context, tenant string) error
 	// Settled signals finished operations, for Prefer: wait.
 	Settled *throttle.Settled
 	// MaxWait caps Prefer: wait; zero disables waiting.
@@ -411,12 +422,30 @@ func groupLocation(op throttle.Operation) string {
 // decodeJSON reads a JSON body strictly: the right media type, one object,
 // no unknown fields.
 func decodeJSON(c echo.Context, dst any) error {
+	_, err := decodeJSONRaw(c, dst)
+	return err
+}
+
+// decodeJSONRaw is decodeJSON that also returns the body, for fields whose
+// explicit null means something.
+func decodeJSONRaw(c echo.Context, dst any) ([]byte, error) {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationJSON {
-		return &Error{Status: http.StatusUnsupportedMediaType, Title: "Unsupported media type", Detail: "The request body must be application/json."}
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Title: "Unsupported media type", Detail: "The request body must be application/json."}
 	}
-	dec := json.NewDecoder(io.LimitReader(req.Body, maxBodyBytes+1))
+	raw, err := io.ReadAll(io.LimitReader(req.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: "The body could not be read."}
+	}
+	if len(raw) > maxBodyBytes {
+		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Title: "Request too large", Detail: "The request body exceeds the size limit."}
+	}
+	return raw, decodeStrict(raw, dst)
+}
+
+func decodeStrict(raw []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: bodyProblem(err)}
@@ -504,7 +533,7 @@ func (h *Handlers) operationOut(ctx context.Context, op throttle.Operation) Oper
 	}
 	if r, ok, err := groups.DecodeResult(op.Result); err == nil && ok {
 		g := Group{
-			Name: short, FullName: r.FullName, Description: r.Description, State: Active,
+			Name: short, FullName: r.FullName, Description: r.Description, State: GroupStateActive,
 			CreatedAt: r.CreatedAt, UpdatedAt: op.FinishedAt.UTC(),
 		}
 		if r.UpstreamID != "" {

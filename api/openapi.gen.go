@@ -30,21 +30,45 @@ func (e CheckStatus) Valid() bool {
 	}
 }
 
+// Defines values for CredentialInfoKind.
+const (
+	Env    CredentialInfoKind = "env"
+	File   CredentialInfoKind = "file"
+	None   CredentialInfoKind = "none"
+	Stored CredentialInfoKind = "stored"
+)
+
+// Valid indicates whether the value is a known member of the CredentialInfoKind enum.
+func (e CredentialInfoKind) Valid() bool {
+	switch e {
+	case Env:
+		return true
+	case File:
+		return true
+	case None:
+		return true
+	case Stored:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GroupState.
 const (
-	Active   GroupState = "active"
-	Creating GroupState = "creating"
-	Deleting GroupState = "deleting"
+	GroupStateActive   GroupState = "active"
+	GroupStateCreating GroupState = "creating"
+	GroupStateDeleting GroupState = "deleting"
 )
 
 // Valid indicates whether the value is a known member of the GroupState enum.
 func (e GroupState) Valid() bool {
 	switch e {
-	case Active:
+	case GroupStateActive:
 		return true
-	case Creating:
+	case GroupStateCreating:
 		return true
-	case Deleting:
+	case GroupStateDeleting:
 		return true
 	default:
 		return false
@@ -60,6 +84,87 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case HealthStatusOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IdentityProviderAlgorithms.
+const (
+	ES256 IdentityProviderAlgorithms = "ES256"
+	ES384 IdentityProviderAlgorithms = "ES384"
+	EdDSA IdentityProviderAlgorithms = "EdDSA"
+	PS256 IdentityProviderAlgorithms = "PS256"
+	PS384 IdentityProviderAlgorithms = "PS384"
+	PS512 IdentityProviderAlgorithms = "PS512"
+	RS256 IdentityProviderAlgorithms = "RS256"
+	RS384 IdentityProviderAlgorithms = "RS384"
+	RS512 IdentityProviderAlgorithms = "RS512"
+)
+
+// Valid indicates whether the value is a known member of the IdentityProviderAlgorithms enum.
+func (e IdentityProviderAlgorithms) Valid() bool {
+	switch e {
+	case ES256:
+		return true
+	case ES384:
+		return true
+	case EdDSA:
+		return true
+	case PS256:
+		return true
+	case PS384:
+		return true
+	case PS512:
+		return true
+	case RS256:
+		return true
+	case RS384:
+		return true
+	case RS512:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyState.
+const (
+	KeyStateActive  KeyState = "active"
+	KeyStateExpired KeyState = "expired"
+	KeyStateRevoked KeyState = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the KeyState enum.
+func (e KeyState) Valid() bool {
+	switch e {
+	case KeyStateActive:
+		return true
+	case KeyStateExpired:
+		return true
+	case KeyStateRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyCreatedState.
+const (
+	KeyCreatedStateActive  KeyCreatedState = "active"
+	KeyCreatedStateExpired KeyCreatedState = "expired"
+	KeyCreatedStateRevoked KeyCreatedState = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the KeyCreatedState enum.
+func (e KeyCreatedState) Valid() bool {
+	switch e {
+	case KeyCreatedStateActive:
+		return true
+	case KeyCreatedStateExpired:
+		return true
+	case KeyCreatedStateRevoked:
 		return true
 	default:
 		return false
@@ -129,6 +234,103 @@ func (e ReadinessStatus) Valid() bool {
 	}
 }
 
+// Defines values for Role.
+const (
+	RoleOperator    Role = "operator"
+	RoleProject     Role = "project"
+	RoleTenantAdmin Role = "tenant-admin"
+)
+
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
+	switch e {
+	case RoleOperator:
+		return true
+	case RoleProject:
+		return true
+	case RoleTenantAdmin:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Scope.
+const (
+	GroupsRead   Scope = "groups:read"
+	GroupsWrite  Scope = "groups:write"
+	MembersRead  Scope = "members:read"
+	MembersWrite Scope = "members:write"
+)
+
+// Valid indicates whether the value is a known member of the Scope enum.
+func (e Scope) Valid() bool {
+	switch e {
+	case GroupsRead:
+		return true
+	case GroupsWrite:
+		return true
+	case MembersRead:
+		return true
+	case MembersWrite:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TechPassInfoUpstream.
+const (
+	Simulator TechPassInfoUpstream = "simulator"
+	Techpass  TechPassInfoUpstream = "techpass"
+)
+
+// Valid indicates whether the value is a known member of the TechPassInfoUpstream enum.
+func (e TechPassInfoUpstream) Valid() bool {
+	switch e {
+	case Simulator:
+		return true
+	case Techpass:
+		return true
+	default:
+		return false
+	}
+}
+
+// AuditEntry Example: {"action":"group.create","actor":"key:0123456789abcdef0123","id":"0000018e2b7c4d5e00000001","operationId":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","outcome":"accepted","project":"MOH","requestId":"9f1c2d3e4b5a69788796a5b4","role":"project","status":202,"target":"SHIP:MOH:billing","tenant":"SHIP","time":"2026-03-02T09:15:00Z"}
+type AuditEntry struct {
+	// Action Example: group.create
+	Action string `json:"action"`
+
+	// Actor Example: key:0123456789abcdef0123
+	Actor       string  `json:"actor"`
+	Detail      *string `json:"detail,omitempty"`
+	Id          string  `json:"id"`
+	OperationId *string `json:"operationId,omitempty"`
+
+	// Outcome Example: accepted
+	Outcome   string  `json:"outcome"`
+	Project   *string `json:"project,omitempty"`
+	RequestId *string `json:"requestId,omitempty"`
+
+	// Role Example: project
+	Role   string `json:"role"`
+	Status *int32 `json:"status,omitempty"`
+
+	// Target Example: SHIP:MOH:billing
+	Target *string   `json:"target,omitempty"`
+	Tenant *string   `json:"tenant,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// AuditPage Example: {"entries":[{"action":"group.create","actor":"key:0123456789abcdef0123","id":"0000018e2b7c4d5e00000001","outcome":"accepted","project":"MOH","role":"project","status":202,"target":"SHIP:MOH:billing","tenant":"SHIP","time":"2026-03-02T09:15:00Z"}],"next":"MDAwMDAxOGUyYjdjNGQ1ZTAwMDAwMDAx"}
+type AuditPage struct {
+	Entries []AuditEntry `json:"entries"`
+
+	// Next Pass as `cursor` for the next page; absent on the last page.
+	Next *string `json:"next,omitempty"`
+}
+
 // Check defines model for Check.
 type Check struct {
 	// Detail Why the check fails, or what it found. Never contains secrets.
@@ -154,6 +356,32 @@ type CreateGroupRequest struct {
 	//
 	// Example: billing
 	Name string `json:"name"`
+}
+
+// CredentialInfo Which credential is set, never its value.
+type CredentialInfo struct {
+	// Fingerprint Identifies a stored value without revealing it.
+	Fingerprint *string            `json:"fingerprint,omitempty"`
+	Kind        CredentialInfoKind `json:"kind"`
+
+	// Ref The file path or variable name, for file and env.
+	Ref   *string    `json:"ref,omitempty"`
+	SetAt *time.Time `json:"setAt,omitempty"`
+}
+
+// CredentialInfoKind defines model for CredentialInfo.Kind.
+type CredentialInfoKind string
+
+// CredentialInput Exactly one of `file`, `env` and `value`. A value is write-only, stored encrypted and never returned.
+type CredentialInput struct {
+	// Env Environment variable holding the secret.
+	Env *string `json:"env,omitempty"`
+
+	// File Absolute path of a file holding the secret (read at each use).
+	File *string `json:"file,omitempty"`
+
+	// Value The secret itself; stored encrypted.
+	Value *string `json:"value,omitempty"`
 }
 
 // FieldError One problem with one request field.
@@ -232,6 +460,106 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// IdentityProvider A project's own token issuer. JWTs it signs for `audience` are
+// accepted as the project's credential, with `scopes`.
+type IdentityProvider struct {
+	// Algorithms Allowed signing algorithms; default RS256 and ES256. `none` and HS* are refused.
+	Algorithms *[]IdentityProviderAlgorithms `json:"algorithms,omitempty"`
+
+	// Audience Example: groupgate
+	Audience string `json:"audience"`
+
+	// Issuer Example: https://login.example.gov.sg/tenant
+	Issuer string `json:"issuer"`
+
+	// JwksUrl Where its signing keys are published (JWKS).
+	JwksUrl *string `json:"jwksUrl,omitempty"`
+
+	// PublicKeys PEM public keys, instead of a JWKS URL.
+	PublicKeys *[]string `json:"publicKeys,omitempty"`
+	Scopes     *[]Scope  `json:"scopes,omitempty"`
+
+	// SubjectClaim The claim naming the caller; default sub.
+	SubjectClaim *string `json:"subjectClaim,omitempty"`
+}
+
+// IdentityProviderAlgorithms defines model for IdentityProvider.Algorithms.
+type IdentityProviderAlgorithms string
+
+// Key An API key's metadata. The secret is never shown again after creation.
+//
+// Example: {"createdAt":"2026-03-01T08:00:00Z","createdBy":"key:89abcdef0123456789ab","id":"0123456789abcdef0123","name":"billing backend","project":"MOH","role":"project","rotationDue":false,"scopes":["groups:read","groups:write"],"state":"active","tenant":"SHIP"}
+type Key struct {
+	CreatedAt time.Time  `json:"createdAt"`
+	CreatedBy *string    `json:"createdBy,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+
+	// Id Example: 0123456789abcdef0123
+	Id         string     `json:"id"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+
+	// Name Example: billing backend
+	Name      string     `json:"name"`
+	Project   *string    `json:"project,omitempty"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	Role      Role       `json:"role"`
+
+	// RotationDue The key is older than the rotation age and should be replaced.
+	RotationDue bool     `json:"rotationDue"`
+	Scopes      []Scope  `json:"scopes"`
+	State       KeyState `json:"state"`
+	Tenant      *string  `json:"tenant,omitempty"`
+}
+
+// KeyState defines model for Key.State.
+type KeyState string
+
+// KeyCreated defines model for KeyCreated.
+type KeyCreated struct {
+	CreatedAt time.Time  `json:"createdAt"`
+	CreatedBy *string    `json:"createdBy,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+
+	// Id Example: 0123456789abcdef0123
+	Id string `json:"id"`
+
+	// Key The key itself, shown only now. Store it in the caller's secret manager.
+	//
+	// Example: gk_0123456789abcdef0123_q3Jx1t0n4V8c2b7mZ9kW5sR6yP0dL1aH3fG8eQ2uT4o
+	Key        string     `json:"key"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+
+	// Name Example: billing backend
+	Name      string     `json:"name"`
+	Project   *string    `json:"project,omitempty"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	Role      Role       `json:"role"`
+
+	// RotationDue The key is older than the rotation age and should be replaced.
+	RotationDue bool            `json:"rotationDue"`
+	Scopes      []Scope         `json:"scopes"`
+	State       KeyCreatedState `json:"state"`
+	Tenant      *string         `json:"tenant,omitempty"`
+}
+
+// KeyCreatedState defines model for KeyCreated.State.
+type KeyCreatedState string
+
+// KeyInput Example: {"expiresAt":"2027-03-01T00:00:00Z","name":"billing backend","project":"MOH","role":"project","scopes":["groups:read","groups:write"],"tenant":"SHIP"}
+type KeyInput struct {
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	Name      string     `json:"name"`
+	Project   *string    `json:"project,omitempty"`
+	Role      Role       `json:"role"`
+	Scopes    *[]Scope   `json:"scopes,omitempty"`
+	Tenant    *string    `json:"tenant,omitempty"`
+}
+
+// KeyList Example: {"keys":[{"createdAt":"2026-03-01T08:00:00Z","createdBy":"key:89abcdef0123456789ab","id":"0123456789abcdef0123","lastUsedAt":"2026-09-01T10:00:00Z","name":"billing backend","project":"MOH","role":"project","rotationDue":true,"scopes":["groups:read","groups:write"],"state":"active","tenant":"SHIP"}]}
+type KeyList struct {
+	Keys []Key `json:"keys"`
+}
 
 // Operation A write accepted by the gateway and carried out against TechPass in the background.
 //
@@ -369,6 +697,51 @@ type Problem struct {
 	Type *string `json:"type,omitempty"`
 }
 
+// Project Example: {"createdAt":"2026-03-01T08:00:00Z","disabled":false,"groupQuota":20,"name":"MOH","tenant":"SHIP","updatedAt":"2026-03-01T08:00:00Z"}
+type Project struct {
+	CreatedAt time.Time `json:"createdAt"`
+	Disabled  bool      `json:"disabled"`
+
+	// GroupQuota How many groups the project may have, pending creates included.
+	GroupQuota int32 `json:"groupQuota"`
+
+	// Identity A project's own token issuer. JWTs it signs for `audience` are
+	// accepted as the project's credential, with `scopes`.
+	Identity *IdentityProvider `json:"identity,omitempty"`
+
+	// Name Example: MOH
+	Name string `json:"name"`
+
+	// Tenant Example: SHIP
+	Tenant    string    `json:"tenant"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// ProjectInput Example: {"groupQuota":20,"name":"MOH"}
+type ProjectInput struct {
+	Disabled   *bool  `json:"disabled,omitempty"`
+	GroupQuota *int32 `json:"groupQuota,omitempty"`
+
+	// Identity A project's own token issuer. JWTs it signs for `audience` are
+	// accepted as the project's credential, with `scopes`.
+	Identity *IdentityProvider `json:"identity,omitempty"`
+	Name     string            `json:"name"`
+}
+
+// ProjectList Example: {"projects":[{"createdAt":"2026-03-01T08:00:00Z","disabled":false,"groupQuota":20,"name":"MOE","tenant":"SHIP","updatedAt":"2026-03-01T08:00:00Z"},{"createdAt":"2026-03-01T08:00:00Z","disabled":false,"groupQuota":30,"name":"MOH","tenant":"SHIP","updatedAt":"2026-03-01T08:00:00Z"}]}
+type ProjectList struct {
+	Projects []Project `json:"projects"`
+}
+
+// ProjectPatch Example: {"groupQuota":25}
+type ProjectPatch struct {
+	Disabled   *bool  `json:"disabled,omitempty"`
+	GroupQuota *int32 `json:"groupQuota,omitempty"`
+
+	// Identity The identity provider; null removes it.
+	Identity *IdentityProvider `json:"identity,omitempty"`
+}
+
 // QueueDepth defines model for QueueDepth.
 type QueueDepth struct {
 	// Max The most that may be pending; beyond it writes are refused with 429.
@@ -412,6 +785,87 @@ type Readiness struct {
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
 
+// Role defines model for Role.
+type Role string
+
+// Scope defines model for Scope.
+type Scope string
+
+// TechPassInfo defines model for TechPassInfo.
+type TechPassInfo struct {
+	// ApiKey Which credential is set, never its value.
+	ApiKey   CredentialInfo `json:"apiKey"`
+	ApiUrl   *string        `json:"apiUrl,omitempty"`
+	ClientId *string        `json:"clientId,omitempty"`
+
+	// ClientSecret Which credential is set, never its value.
+	ClientSecret CredentialInfo `json:"clientSecret"`
+	DirectoryId  *string        `json:"directoryId,omitempty"`
+	TokenUrl     *string        `json:"tokenUrl,omitempty"`
+
+	// Upstream `simulator`: no apiUrl is set, the built-in TechPass simulator is used.
+	Upstream TechPassInfoUpstream `json:"upstream"`
+}
+
+// TechPassInfoUpstream `simulator`: no apiUrl is set, the built-in TechPass simulator is used.
+type TechPassInfoUpstream string
+
+// TechPassInput defines model for TechPassInput.
+type TechPassInput struct {
+	// ApiKey Exactly one of `file`, `env` and `value`. A value is write-only, stored encrypted and never returned.
+	ApiKey   *CredentialInput `json:"apiKey,omitempty"`
+	ApiUrl   *string          `json:"apiUrl,omitempty"`
+	ClientId *string          `json:"clientId,omitempty"`
+
+	// ClientSecret Exactly one of `file`, `env` and `value`. A value is write-only, stored encrypted and never returned.
+	ClientSecret *CredentialInput `json:"clientSecret,omitempty"`
+	DirectoryId  *string          `json:"directoryId,omitempty"`
+	TokenUrl     *string          `json:"tokenUrl,omitempty"`
+}
+
+// Tenant A TechPass namespace using the gateway. Credentials are never shown, only what kind they are.
+//
+// Example: {"createdAt":"2026-03-01T08:00:00Z","disabled":false,"groupLimit":50,"intervalSeconds":1,"name":"SHIP","techpass":{"apiKey":{"kind":"file","ref":"/run/secrets/ship-api-key","setAt":"2026-03-01T08:00:00Z"},"apiUrl":"https://api.techpass.gov.sg","clientId":"7d3f2c1b-9a8e-4b6c-8d5e-1f0a2b3c4d5e","clientSecret":{"fingerprint":"sha256:3f2a9c1d7e4b","kind":"stored","setAt":"2026-03-01T08:00:00Z"},"directoryId":"0b5c9a1e-5d4c-4a7e-9f0e-3c2b1a0d9e8f","upstream":"techpass"},"updatedAt":"2026-03-01T08:00:00Z"}
+type Tenant struct {
+	CreatedAt time.Time `json:"createdAt"`
+	Disabled  bool      `json:"disabled"`
+
+	// GroupLimit The namespace's group limit in TechPass.
+	//
+	// Example: 50
+	GroupLimit int32 `json:"groupLimit"`
+
+	// IntervalSeconds Minimum time between two upstream requests., example: 1
+	IntervalSeconds float64 `json:"intervalSeconds"`
+
+	// Name Example: SHIP
+	Name      string       `json:"name"`
+	Techpass  TechPassInfo `json:"techpass"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+}
+
+// TenantInput Example: {"groupLimit":50,"name":"SHIP","techpass":{"apiKey":{"env":"SHIP_TECHPASS_API_KEY"},"apiUrl":"https://api.techpass.gov.sg","clientId":"7d3f2c1b-9a8e-4b6c-8d5e-1f0a2b3c4d5e","clientSecret":{"file":"/run/secrets/ship-client-secret"},"directoryId":"0b5c9a1e-5d4c-4a7e-9f0e-3c2b1a0d9e8f"}}
+type TenantInput struct {
+	Disabled        *bool          `json:"disabled,omitempty"`
+	GroupLimit      *int32         `json:"groupLimit,omitempty"`
+	IntervalSeconds *float64       `json:"intervalSeconds,omitempty"`
+	Name            string         `json:"name"`
+	Techpass        *TechPassInput `json:"techpass,omitempty"`
+}
+
+// TenantList Example: {"tenants":[{"createdAt":"2026-03-01T08:00:00Z","disabled":false,"groupLimit":50,"intervalSeconds":1,"name":"SHIP","techpass":{"apiKey":{"fingerprint":"sha256:3f2a9c1d7e4b","kind":"stored","setAt":"2026-03-01T08:00:00Z"},"apiUrl":"https://api.techpass.gov.sg","clientId":"7d3f2c1b-9a8e-4b6c-8d5e-1f0a2b3c4d5e","clientSecret":{"kind":"file","ref":"/run/secrets/ship-client-secret","setAt":"2026-03-01T08:00:00Z"},"directoryId":"0b5c9a1e-5d4c-4a7e-9f0e-3c2b1a0d9e8f","upstream":"techpass"},"updatedAt":"2026-03-01T08:00:00Z"}]}
+type TenantList struct {
+	Tenants []Tenant `json:"tenants"`
+}
+
+// TenantPatch Example: {"techpass":{"clientSecret":{"value":"the new client secret"}}}
+type TenantPatch struct {
+	Disabled        *bool          `json:"disabled,omitempty"`
+	GroupLimit      *int32         `json:"groupLimit,omitempty"`
+	IntervalSeconds *float64       `json:"intervalSeconds,omitempty"`
+	Techpass        *TechPassInput `json:"techpass,omitempty"`
+}
+
 // IdempotencyKeyParam defines model for IdempotencyKey.
 type IdempotencyKeyParam = string
 
@@ -453,6 +907,9 @@ type OperationFinished = Operation
 // QueueFull An RFC 9457 problem document.
 type QueueFull = Problem
 
+// RateLimited An RFC 9457 problem document.
+type RateLimited = Problem
+
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
 
@@ -461,6 +918,39 @@ type UnprocessableEntity = Problem
 
 // UnsupportedMediaType An RFC 9457 problem document.
 type UnsupportedMediaType = Problem
+
+// ListAuditParams defines parameters for ListAudit.
+type ListAuditParams struct {
+	// Tenant Only this tenant.
+	Tenant *string `form:"tenant,omitempty" json:"tenant,omitempty"`
+
+	// Project Only this project.
+	Project *string `form:"project,omitempty" json:"project,omitempty"`
+
+	// Actor Only this actor, e.g. key:0123abcd.
+	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// Action Only this action, e.g. group.create.
+	Action *string `form:"action,omitempty" json:"action,omitempty"`
+
+	// Since Only entries at or after this time.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only entries before this time.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Cursor The `next` of the previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Entries per page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListKeysParams defines parameters for ListKeys.
+type ListKeysParams struct {
+	// Tenant Only this tenant's keys.
+	Tenant *string `form:"tenant,omitempty" json:"tenant,omitempty"`
+}
 
 // GetOperationParams defines parameters for GetOperation.
 type GetOperationParams struct {
@@ -505,6 +995,21 @@ type DeleteGroupParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
+type CreateKeyJSONRequestBody = KeyInput
+
+// CreateTenantJSONRequestBody defines body for CreateTenant for application/json ContentType.
+type CreateTenantJSONRequestBody = TenantInput
+
+// UpdateTenantJSONRequestBody defines body for UpdateTenant for application/json ContentType.
+type UpdateTenantJSONRequestBody = TenantPatch
+
+// CreateProjectJSONRequestBody defines body for CreateProject for application/json ContentType.
+type CreateProjectJSONRequestBody = ProjectInput
+
+// UpdateProjectJSONRequestBody defines body for UpdateProject for application/json ContentType.
+type UpdateProjectJSONRequestBody = ProjectPatch
+
 // CreateGroupJSONRequestBody defines body for CreateGroup for application/json ContentType.
 type CreateGroupJSONRequestBody = CreateGroupRequest
 
@@ -522,12 +1027,51 @@ type ServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
+	// ListAudit Read the audit log
+	// (GET /v1/audit)
+	ListAudit(ctx echo.Context, params ListAuditParams) error
+	// ListKeys List API keys
+	// (GET /v1/keys)
+	ListKeys(ctx echo.Context, params ListKeysParams) error
+	// CreateKey Issue an API key
+	// (POST /v1/keys)
+	CreateKey(ctx echo.Context) error
+	// RevokeKey Revoke an API key
+	// (DELETE /v1/keys/{keyId})
+	RevokeKey(ctx echo.Context, keyIDParam string) error
+	// GetKey Get an API key's metadata
+	// (GET /v1/keys/{keyId})
+	GetKey(ctx echo.Context, keyIDParam string) error
 	// CancelOperation Cancel an operation
 	// (DELETE /v1/operations/{id})
 	CancelOperation(ctx echo.Context, operationIDParam OperationIDParam) error
 	// GetOperation Get an operation
 	// (GET /v1/operations/{id})
 	GetOperation(ctx echo.Context, operationIDParam OperationIDParam, params GetOperationParams) error
+	// ListTenants List tenants
+	// (GET /v1/tenants)
+	ListTenants(ctx echo.Context) error
+	// CreateTenant Create a tenant
+	// (POST /v1/tenants)
+	CreateTenant(ctx echo.Context) error
+	// GetTenant Get a tenant
+	// (GET /v1/tenants/{tenant})
+	GetTenant(ctx echo.Context, tenantParam TenantParam) error
+	// UpdateTenant Update a tenant
+	// (PATCH /v1/tenants/{tenant})
+	UpdateTenant(ctx echo.Context, tenantParam TenantParam) error
+	// ListProjects List a tenant's projects
+	// (GET /v1/tenants/{tenant}/projects)
+	ListProjects(ctx echo.Context, tenantParam TenantParam) error
+	// CreateProject Create a project
+	// (POST /v1/tenants/{tenant}/projects)
+	CreateProject(ctx echo.Context, tenantParam TenantParam) error
+	// GetProject Get a project
+	// (GET /v1/tenants/{tenant}/projects/{project})
+	GetProject(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
+	// UpdateProject Update a project
+	// (PATCH /v1/tenants/{tenant}/projects/{project})
+	UpdateProject(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
 	// ListGroups List the project's groups
 	// (GET /v1/tenants/{tenant}/projects/{project}/groups)
 	ListGroups(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
@@ -586,6 +1130,132 @@ func (w *ServerInterfaceWrapper) GetReadiness(ctx echo.Context) error {
 	return err
 }
 
+// ListAudit converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAudit(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditParams
+	// ------------- Optional query parameter "tenant" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "tenant", ctx.QueryParams(), &params.Tenant, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Optional query parameter "project" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "project", ctx.QueryParams(), &params.Project, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// ------------- Optional query parameter "actor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "actor", ctx.QueryParams(), &params.Actor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter actor: %s", err))
+	}
+
+	// ------------- Optional query parameter "action" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "action", ctx.QueryParams(), &params.Action, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter action: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "until" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "until", ctx.QueryParams(), &params.Until, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter until: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAudit(ctx, params)
+	return err
+}
+
+// ListKeys converts echo context to params.
+func (w *ServerInterfaceWrapper) ListKeys(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListKeysParams
+	// ------------- Optional query parameter "tenant" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "tenant", ctx.QueryParams(), &params.Tenant, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListKeys(ctx, params)
+	return err
+}
+
+// CreateKey converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateKey(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateKey(ctx)
+	return err
+}
+
+// RevokeKey converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "keyId" -------------
+	var keyIDParam string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "keyId", ctx.Param("keyId"), &keyIDParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter keyId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeKey(ctx, keyIDParam)
+	return err
+}
+
+// GetKey converts echo context to params.
+func (w *ServerInterfaceWrapper) GetKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "keyId" -------------
+	var keyIDParam string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "keyId", ctx.Param("keyId"), &keyIDParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter keyId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetKey(ctx, keyIDParam)
+	return err
+}
+
 // CancelOperation converts echo context to params.
 func (w *ServerInterfaceWrapper) CancelOperation(ctx echo.Context) error {
 	var err error
@@ -635,6 +1305,136 @@ func (w *ServerInterfaceWrapper) GetOperation(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetOperation(ctx, operationIDParam, params)
+	return err
+}
+
+// ListTenants converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTenants(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTenants(ctx)
+	return err
+}
+
+// CreateTenant converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateTenant(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateTenant(ctx)
+	return err
+}
+
+// GetTenant converts echo context to params.
+func (w *ServerInterfaceWrapper) GetTenant(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetTenant(ctx, tenantParam)
+	return err
+}
+
+// UpdateTenant converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateTenant(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateTenant(ctx, tenantParam)
+	return err
+}
+
+// ListProjects converts echo context to params.
+func (w *ServerInterfaceWrapper) ListProjects(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListProjects(ctx, tenantParam)
+	return err
+}
+
+// CreateProject converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateProject(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateProject(ctx, tenantParam)
+	return err
+}
+
+// GetProject converts echo context to params.
+func (w *ServerInterfaceWrapper) GetProject(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetProject(ctx, tenantParam, projectParam)
+	return err
+}
+
+// UpdateProject converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateProject(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateProject(ctx, tenantParam, projectParam)
 	return err
 }
 
@@ -900,6 +1700,19 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group", wrapper.DeleteGroup, options.OperationMiddlewares["deleteGroup"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group", wrapper.GetGroup, options.OperationMiddlewares["getGroup"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/queue", wrapper.GetQueue, options.OperationMiddlewares["getQueue"]...)
+	router.GET(options.BaseURL+"/v1/tenants", wrapper.ListTenants, options.OperationMiddlewares["listTenants"]...)
+	router.POST(options.BaseURL+"/v1/tenants", wrapper.CreateTenant, options.OperationMiddlewares["createTenant"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant", wrapper.GetTenant, options.OperationMiddlewares["getTenant"]...)
+	router.PATCH(options.BaseURL+"/v1/tenants/:tenant", wrapper.UpdateTenant, options.OperationMiddlewares["updateTenant"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects", wrapper.ListProjects, options.OperationMiddlewares["listProjects"]...)
+	router.POST(options.BaseURL+"/v1/tenants/:tenant/projects", wrapper.CreateProject, options.OperationMiddlewares["createProject"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project", wrapper.GetProject, options.OperationMiddlewares["getProject"]...)
+	router.PATCH(options.BaseURL+"/v1/tenants/:tenant/projects/:project", wrapper.UpdateProject, options.OperationMiddlewares["updateProject"]...)
+	router.GET(options.BaseURL+"/v1/keys", wrapper.ListKeys, options.OperationMiddlewares["listKeys"]...)
+	router.POST(options.BaseURL+"/v1/keys", wrapper.CreateKey, options.OperationMiddlewares["createKey"]...)
+	router.DELETE(options.BaseURL+"/v1/keys/:keyId", wrapper.RevokeKey, options.OperationMiddlewares["revokeKey"]...)
+	router.GET(options.BaseURL+"/v1/keys/:keyId", wrapper.GetKey, options.OperationMiddlewares["getKey"]...)
+	router.GET(options.BaseURL+"/v1/audit", wrapper.ListAudit, options.OperationMiddlewares["listAudit"]...)
 	router.DELETE(options.BaseURL+"/v1/operations/:id", wrapper.CancelOperation, options.OperationMiddlewares["cancelOperation"]...)
 	router.GET(options.BaseURL+"/v1/operations/:id", wrapper.GetOperation, options.OperationMiddlewares["getOperation"]...)
 

@@ -76,7 +76,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return tenantBuckets(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -501,6 +501,9 @@ func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.O
 		if b != nil && b.Get(groupKey(g.Name)) != nil {
 			return groups.ErrExists
 		}
+		if b != nil && limits.ProjectQuota > 0 && countPrefix(b, append([]byte(g.Name.Project), 0)) >= limits.ProjectQuota {
+			return fmt.Errorf("%w: the project may have %d groups", groups.ErrQuota, limits.ProjectQuota)
+		}
 		if b != nil && limits.Groups > 0 && b.Stats().KeyN >= limits.Groups {
 			return fmt.Errorf("%w: the namespace holds at most %d groups", groups.ErrLimit, limits.Groups)
 		}
@@ -572,6 +575,16 @@ func (s *Store) Groups(ctx context.Context, tenant, project string) ([]groups.Gr
 		return nil
 	})
 	return out, err
+}
+
+// countPrefix counts the keys of b that start with prefix.
+func countPrefix(b *bolt.Bucket, prefix []byte) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 func groupKey(n groups.Name) []byte {

@@ -15,6 +15,8 @@ var (
 	ErrExists = errors.New("group already exists")
 	// ErrLimit means the tenant's namespace group limit would be exceeded.
 	ErrLimit = errors.New("namespace group limit reached")
+	// ErrQuota means the project's group quota would be exceeded.
+	ErrQuota = errors.New("project group quota reached")
 	// ErrPending means another operation on the group is queued or running.
 	ErrPending = errors.New("another operation on the group is pending")
 )

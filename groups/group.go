@@ -48,7 +48,8 @@ type Store interface {
 	// CreatePending stores g (in state Creating) and enqueues op, in one
 	// transaction. It first applies the enqueue checks of throttle.Store
 	// (idempotent replay, queue limits), then returns ErrExists if the
-	// project already has a group with g's key, and ErrLimit if the tenant
+	// project already has a group with g's key, ErrQuota if the project
+	// already has limits.ProjectQuota groups and ErrLimit if the tenant
 	// already has limits.Groups groups (pending creates included).
 	CreatePending(ctx context.Context, g Group, op throttle.Operation, limits Limits) (throttle.Operation, error)
 	// DeletePending marks the group Deleting and enqueues op, in one
@@ -71,6 +72,8 @@ type Store interface {
 type Limits struct {
 	// Groups is the tenant's namespace group limit; 0 means none.
 	Groups int
+	// ProjectQuota is the project's group quota; 0 means none.
+	ProjectQuota int
 	// Queue bounds the tenant's and the project's pending operations.
 	Queue throttle.Limits
 }

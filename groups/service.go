@@ -12,6 +12,13 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
+// Quotas says how many groups a tenant and each of its projects may have.
+type Quotas interface {
+	// GroupLimits returns the tenant's namespace group limit and the
+	// project's quota (0: none).
+	GroupLimits(ctx context.Context, tenant, project string) (tenantLimit, projectQuota int, err error)
+}
+
 // Scheduler is what the service needs of the queue: to wake a tenant's
 // dispatcher, to signal a settled operation, and each tenant's queue limits
 // and upstream pace.
@@ -28,9 +35,9 @@ type Service struct {
 	store    Store
 	ops      throttle.Store
 	queue    Scheduler
+	quotas   Quotas
 	validate *validator.Validate
 	now      func() time.Time
-	limit    func(tenant string) int
 	idemTTL  time.Duration
 }
 
@@ -41,8 +48,8 @@ type ServiceConfig struct {
 	// cancels); usually the same store as Store.
 	Operations throttle.Store
 	Queue      Scheduler
-	// GroupLimit returns the namespace group limit of a tenant.
-	GroupLimit func(tenant string) int
+	// Quotas gives each tenant's group limit and project's quota.
+	Quotas Quotas
 	// IdempotencyTTL is how long an Idempotency-Key is remembered; default 24h.
 	IdempotencyTTL time.Duration
 	// Now defaults to time.Now.
@@ -54,14 +61,11 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.GroupLimit == nil {
-		cfg.GroupLimit = func(string) int { return 50 }
-	}
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = 24 * time.Hour
 	}
-	return &Service{store: cfg.Store, ops: cfg.Operations, queue: cfg.Queue, validate: NewValidator(),
-		now: cfg.Now, limit: cfg.GroupLimit, idemTTL: cfg.IdempotencyTTL}
+	return &Service{store: cfg.Store, ops: cfg.Operations, queue: cfg.Queue, quotas: cfg.Quotas, validate: NewValidator(),
+		now: cfg.Now, idemTTL: cfg.IdempotencyTTL}
 }
 
 // Validator returns the service's validator with the naming rules.
@@ -118,8 +122,9 @@ type Request struct {
 
 // Create queues the creation of group name with description. It returns the
 // queued operation (replayed is true when an earlier identical request with
-// the same idempotency key queued it), or ErrInvalid, ErrExists, ErrLimit,
-// throttle.ErrQueueFull or throttle.ErrIdempotencyMismatch (wrapped).
+// the same idempotency key queued it), or ErrInvalid, ErrExists, ErrQuota,
+// ErrLimit, throttle.ErrQueueFull or throttle.ErrIdempotencyMismatch
+// (wrapped).
 func (s *Service) Create(ctx context.Context, req Request, name Name, description string) (op throttle.Operation, replayed bool, err error) {
 	if op, ok, err := s.replay(ctx, req); ok || err != nil {
 		return op, ok, err
@@ -133,7 +138,11 @@ func (s *Service) Create(ctx context.Context, req Request, name Name, descriptio
 	}
 	op = s.newOperation(req, name, KindCreate, payload)
 	g := Group{Name: name, Description: description, State: Creating, PendingOperation: op.ID, CreatedAt: op.CreatedAt, UpdatedAt: op.CreatedAt}
-	limits := Limits{Groups: s.limit(name.Tenant), Queue: s.queue.Limits(name.Tenant)}
+	tenantLimit, quota, err := s.quotas.GroupLimits(ctx, name.Tenant, name.Project)
+	if err != nil {
+		return throttle.Operation{}, false, fmt.Errorf("create %s: %w", name, err)
+	}
+	limits := Limits{Groups: tenantLimit, ProjectQuota: quota, Queue: s.queue.Limits(name.Tenant)}
 	stored, err := s.store.CreatePending(ctx, g, op, limits)
 	return s.queued(ctx, stored, err, "create", name)
 }

@@ -64,6 +64,15 @@ type Config struct {
 	MaxWait Duration `yaml:"max_wait"`
 	// IdempotencyTTL is how long an Idempotency-Key is remembered. Default 24h.
 	IdempotencyTTL Duration `yaml:"idempotency_ttl"`
+	// OperatorKeyFile holds the bootstrap operator API key (or set
+	// GROUPGATE_OPERATOR_KEY). Without one, no operator can call the admin
+	// API until one is configured.
+	OperatorKeyFile string `yaml:"operator_key_file"`
+	// KEKFile holds the key-encryption key (32 bytes, hex or base64) that
+	// seals credentials written through the admin API (or set GROUPGATE_KEK).
+	KEKFile string `yaml:"kek_file"`
+	// KeyRotationAge flags API keys older than this. Default 180 days.
+	KeyRotationAge Duration `yaml:"key_rotation_age"`
 	// ShutdownGrace is how long an upstream call in flight may finish at
 	// shutdown. Default 10s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
@@ -136,8 +145,10 @@ type TechPassConfig struct {
 
 // ProjectConfig is one downstream team.
 type ProjectConfig struct {
-	Name string      `yaml:"name"`
-	Keys []KeyConfig `yaml:"keys"`
+	Name string `yaml:"name"`
+	// GroupQuota defaults to what is left of the tenant's group limit.
+	GroupQuota int         `yaml:"group_quota"`
+	Keys       []KeyConfig `yaml:"keys"`
 }
 
 // KeyConfig is an issued API key, by id and hash only
@@ -164,6 +175,7 @@ func DefaultConfig() Config {
 		MaxProjectQueue: 1000,
 		MaxWait:         Duration(30 * time.Second),
 		IdempotencyTTL:  Duration(24 * time.Hour),
+		KeyRotationAge:  Duration(180 * 24 * time.Hour),
 		ShutdownGrace:   Duration(10 * time.Second),
 		UpstreamTimeout: Duration(30 * time.Second),
 		Simulator:       SimulatorConfig{Listen: "127.0.0.1:0"},
@@ -270,8 +282,8 @@ func (c *Config) Validate() error {
 	if c.ShutdownGrace < 0 || c.UpstreamTimeout <= 0 {
 		add("shutdown_grace must not be negative and upstream_timeout must be positive")
 	}
-	if len(c.Tenants) == 0 {
-		add("tenants: at least one tenant is needed (or run with -demo)")
+	if c.KeyRotationAge < Duration(24*time.Hour) {
+		add("key_rotation_age must be at least 24h")
 	}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]

@@ -451,7 +451,7 @@ func (r *crashRig) checkOutcome(g *gateway) {
 	r.t.Helper()
 	var listed []string
 	for _, gr := range g.list(crashProject) {
-		if gr.State != api.Active || gr.UpstreamId == nil || *gr.UpstreamId == "" {
+		if gr.State != api.GroupStateActive || gr.UpstreamId == nil || *gr.UpstreamId == "" {
 			r.t.Errorf("group %s: state %s, upstream id %v; want active with an upstream id", gr.FullName, gr.State, gr.UpstreamId)
 		}
 		listed = append(listed, gr.FullName)

@@ -38,7 +38,7 @@ func TestTwentyCreatesAtShortInterval(t *testing.T) {
 	}
 	var names []string
 	for _, gr := range g.list("SHIP/MOH") {
-		if gr.State != api.Active || gr.UpstreamId == nil {
+		if gr.State != api.GroupStateActive || gr.UpstreamId == nil {
 			t.Errorf("group %s: state %s upstream id %v", gr.FullName, gr.State, gr.UpstreamId)
 		}
 		names = append(names, gr.FullName)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +34,18 @@ var problems = []struct {
 		"A valid project API key is required: send Authorization: Bearer gk_<keyid>_<secret>."},
 	{tenants.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden",
 		"The API key may not act in this tenant and project, or lacks the scope for this request."},
+	{tenants.ErrDisabled, http.StatusForbidden, "disabled", "Disabled",
+		"The credential's tenant or project is disabled."},
+	{tenants.ErrInvalid, http.StatusUnprocessableEntity, "invalid-definition", "Invalid definition",
+		"The definition breaks a rule; see errors."},
+	{tenants.ErrNotFound, http.StatusNotFound, "not-found", "Not found",
+		"No such tenant, project or key."},
+	{tenants.ErrConflict, http.StatusConflict, "exists", "Already exists",
+		"A tenant, project or key with that name or id exists."},
+	{tenants.ErrQuota, http.StatusConflict, "quota-exceeds-limit", "Quotas exceed the group limit",
+		"The projects' group quotas may not add up to more than the tenant's group limit."},
+	{groups.ErrQuota, http.StatusConflict, "group-quota", "Group quota reached",
+		"The project has as many groups as its quota allows (pending creates included); ask the tenant-admin to raise it."},
 	{groups.ErrInvalid, http.StatusUnprocessableEntity, "invalid", "Invalid request",
 		"The request breaks a naming or content rule; see errors."},
 	{groups.ErrNotFound, http.StatusNotFound, "group-not-found", "Group not found",
@@ -93,8 +106,14 @@ func problemFor(err error) api.Problem {
 		if errors.Is(err, m.err) {
 			var fields []groups.FieldError
 			var ve *groups.ValidationError
-			if errors.As(err, &ve) {
+			var ie *tenants.InvalidError
+			switch {
+			case errors.As(err, &ve):
 				fields = ve.Fields
+			case errors.As(err, &ie):
+				for _, p := range ie.Problems {
+					fields = append(fields, groups.FieldError{Field: problemField(p), Message: p})
+				}
 			}
 			return problem(m.status, m.slug, m.title, m.detail, fields)
 		}
@@ -129,4 +148,20 @@ func problem(status int, slug, title, detail string, fields []groups.FieldError)
 		p.Errors = &fe
 	}
 	return p
+}
+
+// problemField guesses the field a definition problem is about: its first
+// word when that looks like a field name ("techpass.clientId is required").
+func problemField(p string) string {
+	word, _, _ := strings.Cut(p, " ")
+	word = strings.TrimSuffix(word, ":")
+	for _, r := range word {
+		if !(r == '.' || r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')) {
+			return "body"
+		}
+	}
+	if word == "" || word == "a" || word == "an" || word == "unknown" {
+		return "body"
+	}
+	return word
 }

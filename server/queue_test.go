@@ -249,7 +249,7 @@ func TestCancel(t *testing.T) {
 	gr := g.do("GET", groupsPath("SHIP", "MOH")+"/first", "SHIP/MOH", nil)
 	var grp api.Group
 	gr.decode(t, &grp)
-	if grp.State != api.Active || grp.PendingOperationId != nil {
+	if grp.State != api.GroupStateActive || grp.PendingOperationId != nil {
 		t.Errorf("after cancelling its delete the group is %s: %s", grp.State, gr.body)
 	}
 	if len(g.up.sim.Groups("SHIP")) == 0 {

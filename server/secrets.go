@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -47,3 +48,18 @@ func secretFrom(file, env string, getenv func(string) string) (techpass.Secret, 
 		return nil, errors.New("no secret source configured")
 	}
 }
+
+// readSecretFile reads a whole secret file, trimmed of surrounding space.
+func readSecretFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	b = []byte(strings.TrimSpace(string(b)))
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return b, nil
+}
+
+func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(strings.TrimSpace(s))) }

@@ -21,7 +21,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/techpass"
+	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -41,21 +41,30 @@ type Options struct {
 // built-in simulator. Create with New, then Run.
 type Server struct {
 	cfg    Config
+	opts   Options
 	logger *slog.Logger
 	store  *boltstore.Store
 	queue  *throttle.Queue
 	http   *http.Server
 	ln     net.Listener
-	sim    *embeddedSimulator
+	box    *secretbox.Box
+	auth   *tenants.Authenticator
+	admin  *tenants.Admin
+
+	simOnce sync.Once
+	sim     *embeddedSimulator
+	simErr  error
+
 	// stopping is closed when shutdown begins.
 	stopping chan struct{}
 
 	closeOnce sync.Once
 }
 
-// New builds the service from a validated cfg: it opens the store, starts
-// the simulator if a tenant needs it, and binds the API's listener. Nothing
-// is served until Run.
+// New builds the service from a validated cfg: it opens the store, creates
+// the configured tenants it does not have yet, builds every tenant's
+// upstream client and dispatcher, and binds the API's listener. Nothing is
+// served until Run.
 func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -69,54 +78,42 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{cfg: cfg, logger: opts.Logger, stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, opts: opts, logger: opts.Logger, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
+	ctx := context.Background()
 
 	if s.store, err = boltstore.Open(cfg.StorePath, 5*time.Second); err != nil {
 		return nil, err
 	}
-	dir, err := tenants.NewDirectory(directoryTenants(cfg), opts.Now)
+	if err := s.openBox(); err != nil {
+		return nil, err
+	}
+	operators, err := s.operatorKeys()
 	if err != nil {
 		return nil, err
 	}
-	if s.sim, err = startSimulator(&s.cfg, s.logger); err != nil {
+	s.auth = tenants.NewAuthenticator(tenants.AuthConfig{
+		Store: s.store, Operators: operators, RotationAge: time.Duration(cfg.KeyRotationAge),
+		Now: opts.Now, Logger: s.logger,
+	})
+	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
+	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
-
 	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
-	limits := map[string]int{}
-	for _, t := range s.cfg.Tenants {
-		gate := throttle.NewGate(s.interval(t)+time.Duration(s.cfg.PaceGuard), opts.Now)
-		client, err := s.upstreamClient(t, gate, opts)
-		if err != nil {
-			return nil, err
-		}
-		limits[t.Name] = s.groupLimit(t)
-		s.queue.Add(throttle.DispatcherConfig{
-			Tenant:   t.Name,
-			Gate:     gate,
-			Interval: s.interval(t),
-			Limits:   s.queueLimits(t),
-			Handler:  groups.NewExecutor(client, opts.Now, s.logger.With("tenant", t.Name)),
-			Retry: throttle.RetryPolicy{
-				MaxFailures: cfg.Retry.MaxFailures,
-				BaseDelay:   time.Duration(cfg.Retry.BaseDelay),
-				MaxDelay:    time.Duration(cfg.Retry.MaxDelay),
-			},
-			Grace: time.Duration(cfg.ShutdownGrace),
-		})
+	if err := s.syncTenants(ctx); err != nil {
+		return nil, err
 	}
 	svc := groups.NewService(groups.ServiceConfig{
-		Store: s.store, Operations: s.store, Queue: s.queue, Now: opts.Now,
-		GroupLimit:     func(t string) int { return limits[t] },
+		Store: s.store, Operations: s.store, Queue: s.queue, Quotas: storeQuotas{s}, Now: opts.Now,
 		IdempotencyTTL: time.Duration(cfg.IdempotencyTTL),
 	})
 
-	e, err := s.newEcho(dir, svc, opts)
+	e, err := s.newEcho(svc)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +130,14 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	return s, nil
+}
+
+// boxOrNil keeps a nil *secretbox.Box from becoming a non-nil interface.
+func (s *Server) boxOrNil() tenants.Sealer {
+	if s.box == nil {
+		return nil
+	}
+	return s.box
 }
 
 // Addr returns the API's bound address.
@@ -160,6 +165,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
 
 	go s.purgeIdempotencyKeys(queueCtx)
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); s.flushKeyUse(queueCtx) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
@@ -187,6 +194,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := <-queueDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	<-flushed
 	s.Close()
 	s.logger.Info("groupgate stopped")
 	return runErr
@@ -211,6 +219,29 @@ func (s *Server) purgeIdempotencyKeys(ctx context.Context) {
 	}
 }
 
+// flushKeyUse writes API keys' last use every 30 s and once more at the
+// end, so authentication needs no write per request.
+func (s *Server) flushKeyUse(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.auth.Flush(context.WithoutCancel(ctx)); err != nil {
+				s.logger.Warn("record key use", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := s.auth.Flush(ctx); err != nil {
+				s.logger.Warn("record key use", "err", err)
+			}
+		}
+	}
+}
+
+// recordOutcome is called when an operation reaches a final state.
+func (s *Server) recordOutcome(op throttle.Operation) {}
+
 // Close releases everything New acquired. Run calls it; call it directly
 // only when Run is never called.
 func (s *Server) Close() {
@@ -221,6 +252,9 @@ func (s *Server) Close() {
 		if s.sim != nil {
 			s.sim.close()
 		}
+		if s.queue == nil && s.sim == nil {
+			s.simOnce.Do(func() {}) // no simulator may start after Close
+		}
 		if s.store != nil {
 			if err := s.store.Close(); err != nil {
 				s.logger.Warn("close store", "err", err)
@@ -229,64 +263,24 @@ func (s *Server) Close() {
 	})
 }
 
-func (s *Server) groupLimit(t TenantConfig) int {
-	if t.GroupLimit > 0 {
-		return t.GroupLimit
-	}
-	return s.cfg.GroupLimit
-}
-
-func (s *Server) queueLimits(t TenantConfig) throttle.Limits {
+// queueLimits returns a tenant's queue limits.
+func (s *Server) queueLimits(tenant string) throttle.Limits {
 	l := throttle.Limits{Tenant: s.cfg.MaxQueue, Project: s.cfg.MaxProjectQueue}
-	if t.MaxQueue > 0 {
-		l.Tenant = t.MaxQueue
-	}
-	if t.MaxProjectQueue > 0 {
-		l.Project = t.MaxProjectQueue
+	for _, t := range s.cfg.Tenants {
+		if t.Name != tenant {
+			continue
+		}
+		if t.MaxQueue > 0 {
+			l.Tenant = t.MaxQueue
+		}
+		if t.MaxProjectQueue > 0 {
+			l.Project = t.MaxProjectQueue
+		}
 	}
 	return l
 }
 
-func (s *Server) interval(t TenantConfig) time.Duration {
-	if t.Interval > 0 {
-		return time.Duration(t.Interval)
-	}
-	return time.Duration(s.cfg.Interval)
-}
-
-// upstreamClient builds the tenant's TechPass client, paced by its own gate.
-func (s *Server) upstreamClient(t TenantConfig, gate *throttle.Gate, opts Options) (*techpass.Client, error) {
-	tp := t.TechPass
-	secret, err := secretFrom(tp.ClientSecretFile, tp.ClientSecretEnv, opts.Getenv)
-	if err != nil {
-		return nil, fmt.Errorf("tenant %s client secret: %w", t.Name, err)
-	}
-	apiKey, err := secretFrom(tp.APIKeyFile, tp.APIKeyEnv, opts.Getenv)
-	if err != nil {
-		return nil, fmt.Errorf("tenant %s API key: %w", t.Name, err)
-	}
-	tokenURL := tp.TokenURL
-	if tokenURL == "" {
-		login := tp.LoginURL
-		if login == "" {
-			login = "https://login.microsoftonline.com"
-		}
-		tokenURL = techpass.TokenURL(login, tp.DirectoryID)
-	}
-	c, err := techpass.New(techpass.Config{
-		Namespace: t.Name, APIURL: tp.APIURL, TokenURL: tokenURL, ClientID: tp.ClientID,
-		ClientSecret: secret, APIKey: apiKey,
-		Pacer:      gate,
-		HTTPClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
-		Now:        opts.Now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tenant %s: %w", t.Name, err)
-	}
-	return c, nil
-}
-
-func (s *Server) newEcho(dir *tenants.Directory, svc *groups.Service, opts Options) (*echo.Echo, error) {
+func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(s.logger)
@@ -306,7 +300,7 @@ func (s *Server) newEcho(dir *tenants.Directory, svc *groups.Service, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	auth := api.Authenticate(dir)
+	auth := api.Authenticate(s.auth)
 	mw := map[string][]echo.MiddlewareFunc{}
 	for _, id := range secured {
 		mw[id] = []echo.MiddlewareFunc{auth}
@@ -315,7 +309,8 @@ func (s *Server) newEcho(dir *tenants.Directory, svc *groups.Service, opts Optio
 	h := &api.Handlers{
 		Stopping: s.stopping,
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
-		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: opts.Now,
+		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
+		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
 		Ready: s.readiness,
 	}
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})
@@ -351,27 +346,6 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 		checks["dispatchers"] = fmt.Errorf("not running for %v", stopped)
 	}
 	return checks
-}
-
-func directoryTenants(cfg Config) []tenants.Tenant {
-	out := make([]tenants.Tenant, 0, len(cfg.Tenants))
-	for _, t := range cfg.Tenants {
-		tt := tenants.Tenant{Name: t.Name, GroupLimit: t.GroupLimit, Interval: time.Duration(t.Interval)}
-		for _, p := range t.Projects {
-			pp := tenants.Project{Name: p.Name}
-			for _, k := range p.Keys {
-				h, _ := tenants.ParseHash(k.Hash) // checked by Config.Validate
-				key := tenants.Key{ID: k.ID, Hash: h, ExpiresAt: k.ExpiresAt}
-				for _, sc := range k.Scopes {
-					key.Scopes = append(key.Scopes, tenants.Scope(sc))
-				}
-				pp.Keys = append(pp.Keys, key)
-			}
-			tt.Projects = append(tt.Projects, pp)
-		}
-		out = append(out, tt)
-	}
-	return out
 }
 
 // simulatorSecretsDir is where generated simulator credentials are written.

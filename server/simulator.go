@@ -11,73 +11,56 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
+	"github.com/groupgate/groupgate/tenants"
 )
 
 // embeddedSimulator is the built-in TechPass simulator, served on its own
 // loopback listener so the real HTTP client, token flow and pacing are used
-// exactly as against TechPass.
+// exactly as against TechPass. Tenants without an upstream are registered on
+// it when their runtime is built; their generated credentials are written to
+// 0600 files and read back like any secret manager's files.
 type embeddedSimulator struct {
-	sim *techpasssim.Simulator
-	srv *http.Server
-	url string
+	sim    *techpasssim.Simulator
+	srv    *http.Server
+	url    string
+	dir    string
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	known map[string]tenants.TechPass
 }
 
-// startSimulator starts the simulator if any tenant has no upstream, gives
-// each such tenant fresh credentials (written to 0600 files, read back by
-// the client like any secret manager's files) and points the tenant at it.
-func startSimulator(cfg *Config, logger *slog.Logger) (*embeddedSimulator, error) {
-	var users []int
-	for i, t := range cfg.Tenants {
-		if t.TechPass.UsesSimulator() {
-			users = append(users, i)
-		}
+// simulatorFor returns the simulator settings of tenant t, starting the
+// simulator and registering t on first use.
+func (s *Server) simulatorFor(t tenants.Tenant) (tenants.TechPass, error) {
+	s.simOnce.Do(func() { s.sim, s.simErr = startSimulator(s.cfg, s.logger) })
+	if s.simErr != nil {
+		return tenants.TechPass{}, s.simErr
 	}
-	if len(users) == 0 {
-		return nil, nil
-	}
+	return s.sim.register(t)
+}
+
+func startSimulator(cfg Config, logger *slog.Logger) (*embeddedSimulator, error) {
 	ln, err := net.Listen("tcp", cfg.Simulator.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: listen on %s: %w", cfg.Simulator.Listen, err)
 	}
-	es := &embeddedSimulator{url: "http://" + ln.Addr().String()}
-	es.sim = techpasssim.New(techpasssim.Config{
-		Interval:   time.Duration(cfg.Interval),
-		GroupLimit: cfg.GroupLimit,
-		Logger:     logger.With("component", "techpass-simulator"),
-	})
 	dir := cfg.simulatorSecretsDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("simulator: create secrets directory: %w", err)
 	}
-	for _, i := range users {
-		t := &cfg.Tenants[i]
-		ns := techpasssim.Namespace{
-			Name: t.Name, DirectoryID: randomHex(16), ClientID: randomHex(16),
-			ClientSecret: randomHex(32), APIKeys: []string{randomHex(32)},
-			Interval: time.Duration(t.Interval), GroupLimit: t.GroupLimit,
-		}
-		secretFile := filepath.Join(dir, t.Name+".client-secret")
-		keyFile := filepath.Join(dir, t.Name+".api-key")
-		err := errors.Join(
-			os.WriteFile(secretFile, []byte(ns.ClientSecret+"\n"), 0o600),
-			os.WriteFile(keyFile, []byte(ns.APIKeys[0]+"\n"), 0o600),
-			es.sim.AddNamespace(ns),
-		)
-		if err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("simulator: set up namespace %s: %w", t.Name, err)
-		}
-		t.TechPass = TechPassConfig{
-			APIURL: es.url, TokenURL: techpass.TokenURL(es.url, ns.DirectoryID), ClientID: ns.ClientID,
-			ClientSecretFile: secretFile, APIKeyFile: keyFile,
-		}
-		logger.Warn("no TechPass upstream configured for tenant: using the built-in TechPass simulator, not the real TechPass",
-			"tenant", t.Name, "simulator", es.url)
+	es := &embeddedSimulator{
+		url: "http://" + ln.Addr().String(), dir: dir, logger: logger, known: map[string]tenants.TechPass{},
+		sim: techpasssim.New(techpasssim.Config{
+			Interval: time.Duration(cfg.Interval), GroupLimit: cfg.GroupLimit,
+			Logger: logger.With("component", "techpass-simulator"),
+		}),
 	}
 	es.srv = &http.Server{Handler: es.sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -86,6 +69,39 @@ func startSimulator(cfg *Config, logger *slog.Logger) (*embeddedSimulator, error
 		}
 	}()
 	return es, nil
+}
+
+// register gives t a namespace on the simulator (once per process).
+func (es *embeddedSimulator) register(t tenants.Tenant) (tenants.TechPass, error) {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if tp, ok := es.known[t.Name]; ok {
+		return tp, nil
+	}
+	ns := techpasssim.Namespace{
+		Name: t.Name, DirectoryID: randomHex(16), ClientID: randomHex(16),
+		ClientSecret: randomHex(32), APIKeys: []string{randomHex(32)},
+		Interval: t.Interval, GroupLimit: t.GroupLimit,
+	}
+	secretFile := filepath.Join(es.dir, t.Name+".client-secret")
+	keyFile := filepath.Join(es.dir, t.Name+".api-key")
+	err := errors.Join(
+		os.WriteFile(secretFile, []byte(ns.ClientSecret+"\n"), 0o600),
+		os.WriteFile(keyFile, []byte(ns.APIKeys[0]+"\n"), 0o600),
+		es.sim.AddNamespace(ns),
+	)
+	if err != nil {
+		return tenants.TechPass{}, fmt.Errorf("simulator: set up namespace %s: %w", t.Name, err)
+	}
+	tp := tenants.TechPass{
+		APIURL: es.url, TokenURL: techpass.TokenURL(es.url, ns.DirectoryID), ClientID: ns.ClientID,
+		ClientSecret: tenants.Credential{Kind: tenants.CredentialFile, Ref: secretFile},
+		APIKey:       tenants.Credential{Kind: tenants.CredentialFile, Ref: keyFile},
+	}
+	es.known[t.Name] = tp
+	es.logger.Warn("no TechPass upstream configured for tenant: using the built-in TechPass simulator, not the real TechPass",
+		"tenant", t.Name, "simulator", es.url)
+	return tp, nil
 }
 
 func (es *embeddedSimulator) close() {

@@ -3,90 +3,242 @@ package tenants_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 )
 
-func mustDirectory(t *testing.T, now func() time.Time, ts ...tenants.Tenant) *tenants.Directory {
+// mustStore opens a real bbolt store in a temporary directory and checks
+// its integrity at the end.
+func mustStore(t testing.TB) *boltstore.Store {
 	t.Helper()
-	d, err := tenants.NewDirectory(ts, now)
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "t.db"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	t.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			t.Errorf("store integrity: %v", err)
+		}
+		_ = s.Close()
+	})
+	return s
 }
 
-func TestAuthenticate(t *testing.T) {
-	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	good, goodKey := tenants.NewKey()
-	expired, expiredKey := tenants.NewKey()
-	expiredKey.ExpiresAt = now
-	readOnly, roKey := tenants.NewKey()
-	roKey.Scopes = []tenants.Scope{tenants.GroupsRead}
-	unknown, _ := tenants.NewKey()
-	d := mustDirectory(t, func() time.Time { return now }, tenants.Tenant{Name: "SHIP", Projects: []tenants.Project{
-		{Name: "MOH", Keys: []tenants.Key{goodKey, expiredKey}},
-		{Name: "MOE", Keys: []tenants.Key{roKey}},
-	}})
-	ctx := context.Background()
+type clock struct{ t time.Time }
 
-	p, err := d.Authenticate(ctx, good)
-	if err != nil || p.Tenant != "SHIP" || p.Project != "MOH" || p.KeyID != goodKey.ID || len(p.Scopes) != 2 {
-		t.Fatalf("good key: %+v, %v", p, err)
+func (c *clock) now() time.Time { return c.t }
+
+// fixture: tenant SHIP (limit 5) with projects MOH (3) and MOE (2).
+func fixture(t *testing.T) (*tenants.Admin, *tenants.Authenticator, *boltstore.Store, *clock) {
+	t.Helper()
+	st := mustStore(t)
+	clk := &clock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
+	box, err := secretbox.New([]byte(strings.Repeat("ab", 32)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p.Actor() != "key:"+goodKey.ID || strings.Contains(p.Actor(), good[len(good)-10:]) {
-		t.Errorf("actor %q must name the key id only", p.Actor())
+	admin := tenants.NewAdmin(st, box, clk.now)
+	ctx := context.Background()
+	limit := 5
+	if _, err := admin.CreateTenant(ctx, tenants.TenantSpec{Name: "ship", GroupLimit: &limit}); err != nil {
+		t.Fatal(err)
+	}
+	three, two := 3, 2
+	if _, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "moh", GroupQuota: &three}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "MOE", GroupQuota: &two}); err != nil {
+		t.Fatal(err)
+	}
+	auth := tenants.NewAuthenticator(tenants.AuthConfig{Store: st, Now: clk.now, RotationAge: 180 * 24 * time.Hour})
+	return admin, auth, st, clk
+}
+
+func TestAuthenticateKeys(t *testing.T) {
+	admin, auth, _, clk := fixture(t)
+	ctx := context.Background()
+	good, k, err := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "billing", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := auth.Authenticate(ctx, good)
+	if err != nil || p.Role != tenants.RoleProject || p.Tenant != "SHIP" || p.Project != "MOH" || p.KeyID != k.ID || len(p.Scopes) != 4 {
+		t.Fatalf("good key: %+v, %v", p, err)
 	}
 	last := "A"
 	if strings.HasSuffix(good, "A") {
 		last = "B"
 	}
-	tampered := good[:len(good)-1] + last
-	for name, key := range map[string]string{
-		"expired":          expired,
-		"unknown id":       unknown,
-		"wrong secret":     tampered,
-		"empty":            "",
-		"no prefix":        strings.TrimPrefix(good, "gk_"),
-		"short secret":     good[:len(good)-1],
-		"trailing garbage": good + "x",
-		"uppercase id":     strings.ToUpper(good[:8]) + good[8:],
+	unknown, _ := tenants.NewKey()
+	for name, cred := range map[string]string{
+		"wrong secret": good[:len(good)-1] + last,
+		"unknown id":   unknown,
+		"empty":        "",
+		"no prefix":    strings.TrimPrefix(good, "gk_"),
+		"truncated":    good[:len(good)-1],
+		"garbage jwt":  "a.b.c",
 	} {
-		if _, err := d.Authenticate(ctx, key); !errors.Is(err, tenants.ErrUnauthenticated) {
+		if _, err := auth.Authenticate(ctx, cred); !errors.Is(err, tenants.ErrUnauthenticated) {
 			t.Errorf("%s: %v, want ErrUnauthenticated", name, err)
 		}
-		if _, err := d.Authenticate(ctx, key); err != nil && strings.Contains(err.Error(), key[min(len(key), 30):]) && len(key) > 30 {
-			t.Errorf("%s: the error echoes the secret part of the key", name)
-		}
 	}
-	ro, err := d.Authenticate(ctx, readOnly)
+	// Expiry and revocation take effect on the next request.
+	soon, sk, _ := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "temp", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH", ExpiresAt: clk.t.Add(time.Hour)})
+	if _, err := auth.Authenticate(ctx, soon); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(time.Hour)
+	if _, err := auth.Authenticate(ctx, soon); !errors.Is(err, tenants.ErrUnauthenticated) {
+		t.Errorf("expired key: %v", err)
+	}
+	if _, err := admin.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Authenticate(ctx, good); !errors.Is(err, tenants.ErrUnauthenticated) {
+		t.Errorf("revoked key: %v", err)
+	}
+	_ = sk
+	// A disabled project stops its keys.
+	other, _, _ := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "moe", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOE"})
+	yes := true
+	if _, err := admin.UpdateProject(ctx, "SHIP", "MOE", tenants.ProjectSpec{Disabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Authenticate(ctx, other); !errors.Is(err, tenants.ErrDisabled) {
+		t.Errorf("disabled project: %v", err)
+	}
+}
+
+func TestLastUsedIsFlushedNotWrittenPerRequest(t *testing.T) {
+	admin, auth, st, clk := fixture(t)
+	ctx := context.Background()
+	key, k, _ := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "k", Role: tenants.RoleTenantAdmin, Tenant: "SHIP"})
+	if _, err := auth.Authenticate(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := st.Key(ctx, k.ID)
+	if !stored.LastUsedAt.IsZero() {
+		t.Fatal("last use written per request")
+	}
+	if got := auth.LastUsed(stored); !got.Equal(clk.t) {
+		t.Errorf("LastUsed before flush = %v", got)
+	}
+	if err := auth.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ = st.Key(ctx, k.ID)
+	if !stored.LastUsedAt.Equal(clk.t) {
+		t.Errorf("after flush LastUsedAt = %v", stored.LastUsedAt)
+	}
+	clk.t = clk.t.Add(181 * 24 * time.Hour)
+	if !auth.RotationDue(stored) {
+		t.Error("a key older than the rotation age must be flagged")
+	}
+}
+
+func TestQuotas(t *testing.T) {
+	admin, _, _, _ := fixture(t)
+	ctx := context.Background()
+	one := 1
+	if _, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "X", GroupQuota: &one}); !errors.Is(err, tenants.ErrQuota) {
+		t.Errorf("a project beyond the limit: %v", err)
+	}
+	p, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "ZERO"})
+	if err != nil || p.GroupQuota != 0 {
+		t.Errorf("a project with nothing left gets quota 0: %+v %v", p, err)
+	}
+	four := 4
+	if _, err := admin.UpdateTenant(ctx, "SHIP", tenants.TenantSpec{GroupLimit: &four}); !errors.Is(err, tenants.ErrQuota) {
+		t.Errorf("lowering the limit below the quotas: %v", err)
+	}
+	ten := 10
+	if _, err := admin.UpdateTenant(ctx, "SHIP", tenants.TenantSpec{GroupLimit: &ten}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.UpdateProject(ctx, "SHIP", "X", tenants.ProjectSpec{GroupQuota: &one}); !errors.Is(err, tenants.ErrNotFound) {
+		t.Errorf("updating a missing project: %v", err)
+	}
+}
+
+func TestStoredCredentialsAreSealed(t *testing.T) {
+	admin, _, st, _ := fixture(t)
+	ctx := context.Background()
+	url := "https://api.example.test"
+	dir, client := "dir", "client"
+	_, err := admin.UpdateTenant(ctx, "SHIP", tenants.TenantSpec{APIURL: &url, DirectoryID: &dir, ClientID: &client,
+		ClientSecret: &tenants.CredentialInput{Value: "s3cret-canary-value"},
+		APIKey:       &tenants.CredentialInput{File: "/run/secrets/api-key"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tenants.Authorize(ro, "SHIP", "MOE", tenants.GroupsRead); err != nil {
-		t.Errorf("read-only key reading: %v", err)
+	tn, _ := st.Tenant(ctx, "SHIP")
+	cs := tn.TechPass.ClientSecret
+	if cs.Kind != tenants.CredentialStored || len(cs.Sealed) == 0 || strings.Contains(string(cs.Sealed), "s3cret") || !strings.HasPrefix(cs.Fingerprint, "sha256:") {
+		t.Errorf("stored credential: %+v", cs)
 	}
-	if err := tenants.Authorize(ro, "SHIP", "MOE", tenants.GroupsWrite); !errors.Is(err, tenants.ErrForbidden) {
-		t.Errorf("read-only key writing: %v", err)
+	if _, err := admin.UpdateTenant(ctx, "SHIP", tenants.TenantSpec{APIKey: &tenants.CredentialInput{File: "a", Env: "B"}}); !errors.Is(err, tenants.ErrInvalid) {
+		t.Errorf("two sources at once: %v", err)
+	}
+	noBox := tenants.NewAdmin(st, nil, nil)
+	if _, err := noBox.UpdateTenant(ctx, "SHIP", tenants.TenantSpec{APIKey: &tenants.CredentialInput{Value: "v"}}); !errors.Is(err, tenants.ErrInvalid) {
+		t.Errorf("a value without a KEK: %v", err)
 	}
 }
 
 func TestAuthorize(t *testing.T) {
-	p := tenants.Principal{KeyID: "k", Tenant: "SHIP", Project: "MOH", Scopes: tenants.AllScopes()}
-	for _, c := range []struct {
-		tenant, project string
-		ok              bool
-	}{{"SHIP", "MOH", true}, {"SHIP", "MOE", false}, {"OTHER", "MOH", false}, {"ship", "MOH", false}, {"", "", false}} {
-		err := tenants.Authorize(p, c.tenant, c.project, tenants.GroupsWrite)
-		if (err == nil) != c.ok {
-			t.Errorf("Authorize(%s,%s) = %v", c.tenant, c.project, err)
+	proj := tenants.Principal{Role: tenants.RoleProject, KeyID: "k", Tenant: "SHIP", Project: "MOH", Scopes: []tenants.Scope{tenants.GroupsRead}}
+	ta := tenants.Principal{Role: tenants.RoleTenantAdmin, KeyID: "a", Tenant: "SHIP"}
+	op := tenants.Principal{Role: tenants.RoleOperator, KeyID: "o"}
+	cases := []struct {
+		name string
+		err  error
+		ok   bool
+	}{
+		{"project reads own", tenants.RequireProject(proj, "SHIP", "MOH", tenants.GroupsRead), true},
+		{"project writes without scope", tenants.RequireProject(proj, "SHIP", "MOH", tenants.GroupsWrite), false},
+		{"project other project", tenants.RequireProject(proj, "SHIP", "MOE", tenants.GroupsRead), false},
+		{"project other tenant", tenants.RequireProject(proj, "OTHER", "MOH", tenants.GroupsRead), false},
+		{"tenant-admin any project", tenants.RequireProject(ta, "SHIP", "MOE", tenants.GroupsWrite), true},
+		{"tenant-admin other tenant", tenants.RequireProject(ta, "OTHER", "MOE", tenants.GroupsRead), false},
+		{"operator never touches groups", tenants.RequireProject(op, "SHIP", "MOH", tenants.GroupsRead), false},
+		{"tenant-admin administers own", tenants.RequireTenantAdmin(ta, "SHIP"), true},
+		{"tenant-admin not other", tenants.RequireTenantAdmin(ta, "OTHER"), false},
+		{"operator administers all", tenants.RequireTenantAdmin(op, "OTHER"), true},
+		{"project administers nothing", tenants.RequireTenantAdmin(proj, "SHIP"), false},
+		{"only operators operate", tenants.RequireOperator(ta), false},
+		{"tenant-admin issues project key", tenants.RequireIssue(ta, tenants.Key{Role: tenants.RoleProject, Tenant: "SHIP"}), true},
+		{"tenant-admin no operator key", tenants.RequireIssue(ta, tenants.Key{Role: tenants.RoleOperator}), false},
+		{"tenant-admin no other tenant", tenants.RequireIssue(ta, tenants.Key{Role: tenants.RoleProject, Tenant: "OTHER"}), false},
+		{"operator issues operator key", tenants.RequireIssue(op, tenants.Key{Role: tenants.RoleOperator}), true},
+		{"zero principal", tenants.RequireProject(tenants.Principal{}, "", "", tenants.GroupsRead), false},
+	}
+	for _, c := range cases {
+		if (c.err == nil) != c.ok || (c.err != nil && !errors.Is(c.err, tenants.ErrForbidden)) {
+			t.Errorf("%s: %v", c.name, c.err)
 		}
 	}
-	if err := tenants.Authorize(tenants.Principal{}, "", "", tenants.GroupsRead); err == nil {
-		t.Error("the zero principal must be refused")
+}
+
+func TestKeyDefinitions(t *testing.T) {
+	now := time.Now()
+	for _, k := range []tenants.Key{
+		{Name: "", Role: tenants.RoleProject, Tenant: "S", Project: "P"},
+		{Name: "x", Role: "root"},
+		{Name: "x", Role: tenants.RoleOperator, Tenant: "SHIP"},
+		{Name: "x", Role: tenants.RoleTenantAdmin},
+		{Name: "x", Role: tenants.RoleProject, Tenant: "SHIP"},
+		{Name: "x", Role: tenants.RoleProject, Tenant: "SHIP", Project: "P", Scopes: []tenants.Scope{"groups:admin"}},
+		{Name: "x", Role: tenants.RoleProject, Tenant: "SHIP", Project: "P", CreatedAt: now, ExpiresAt: now.Add(-time.Second)},
+	} {
+		if err := k.Validate(); !errors.Is(err, tenants.ErrInvalid) {
+			t.Errorf("%+v accepted: %v", k, err)
+		}
 	}
 }
 
@@ -107,26 +259,8 @@ func TestNewKeyFormat(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "sha256:", "sha256:zz", "md5:" + strings.Repeat("0", 64), "sha256:" + strings.Repeat("0", 63)} {
-		if _, err := tenants.ParseHash(bad); !errors.Is(err, tenants.ErrInvalidConfig) {
+		if _, err := tenants.ParseHash(bad); !errors.Is(err, tenants.ErrInvalid) {
 			t.Errorf("ParseHash(%q) = %v", bad, err)
-		}
-	}
-}
-
-func TestNewDirectoryRejectsBadConfig(t *testing.T) {
-	_, k := tenants.NewKey()
-	bad := k
-	bad.Scopes = []tenants.Scope{"groups:admin"}
-	_, err := tenants.NewDirectory([]tenants.Tenant{
-		{Name: "SHIP", Projects: []tenants.Project{{Name: "MOH", Keys: []tenants.Key{k}}, {Name: "MOH"}}},
-		{Name: "SHIP", Projects: []tenants.Project{{Name: "X", Keys: []tenants.Key{k, bad}}}},
-	}, nil)
-	if !errors.Is(err, tenants.ErrInvalidConfig) {
-		t.Fatalf("got %v", err)
-	}
-	for _, want := range []string{"tenant SHIP defined twice", "project SHIP:MOH defined twice", "used twice", "unknown scope"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error should report %q: %v", want, err)
 		}
 	}
 }
@@ -134,17 +268,27 @@ func TestNewDirectoryRejectsBadConfig(t *testing.T) {
 // FuzzAuthenticate: no input makes Authenticate panic or accept anything but
 // the one issued key.
 func FuzzAuthenticate(f *testing.F) {
-	key, stored := tenants.NewKey()
-	d, err := tenants.NewDirectory([]tenants.Tenant{{Name: "SHIP", Projects: []tenants.Project{{Name: "MOH", Keys: []tenants.Key{stored}}}}}, nil)
+	st := mustStore(f)
+	admin := tenants.NewAdmin(st, nil, nil)
+	ctx := context.Background()
+	if _, err := admin.CreateTenant(ctx, tenants.TenantSpec{Name: "SHIP"}); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "MOH"}); err != nil {
+		f.Fatal(err)
+	}
+	key, stored, err := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "k", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH"})
 	if err != nil {
 		f.Fatal(err)
 	}
+	auth := tenants.NewAuthenticator(tenants.AuthConfig{Store: st})
 	f.Add(key)
 	f.Add("gk_" + stored.ID + "_" + strings.Repeat("A", 43))
 	f.Add("gk__")
 	f.Add("Bearer " + key)
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := d.Authenticate(context.Background(), s)
+		p, err := auth.Authenticate(ctx, s)
 		if (err == nil) != (s == key) {
 			t.Fatalf("Authenticate(%q) = %+v, %v", s, p, err)
 		}

@@ -294,9 +294,19 @@ type Queue struct {
 	store       Store
 	mu          sync.Mutex
 	dispatchers map[string]*Dispatcher
-	now         func() time.Time
-	logger      *slog.Logger
-	settled     Settled
+	// runs holds the stop function and done channel of each running
+	// dispatcher, once Run has started.
+	runs    map[string]dispatcherRun
+	runCtx  context.Context
+	wg      sync.WaitGroup
+	now     func() time.Time
+	logger  *slog.Logger
+	settled Settled
+}
+
+type dispatcherRun struct {
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // NewQueue returns a queue over store.
@@ -307,12 +317,18 @@ func NewQueue(store Store, now func() time.Time, logger *slog.Logger) *Queue {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Queue{store: store, dispatchers: map[string]*Dispatcher{}, now: now, logger: logger}
+	return &Queue{store: store, dispatchers: map[string]*Dispatcher{}, runs: map[string]dispatcherRun{}, now: now, logger: logger}
 }
 
 // Add registers a dispatcher for cfg.Tenant, filling Store, Now and Logger
-// from the queue when unset. It must be called before Run.
-func (q *Queue) Add(cfg DispatcherConfig) {
+// from the queue when unset. Called before Run it is started by Run;
+// called while running it replaces the tenant's dispatcher (see Put).
+func (q *Queue) Add(cfg DispatcherConfig) { q.Put(cfg) }
+
+// Put adds or replaces the dispatcher of cfg.Tenant. If the queue is
+// running, a dispatcher being replaced is stopped first (its call in flight
+// may finish within its grace) and the new one is started.
+func (q *Queue) Put(cfg DispatcherConfig) {
 	if cfg.Store == nil {
 		cfg.Store = q.store
 	}
@@ -329,9 +345,48 @@ func (q *Queue) Add(cfg DispatcherConfig) {
 		}
 		q.settled.Notify(op.ID)
 	}
+	d := NewDispatcher(cfg)
+	q.stopRun(cfg.Tenant)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.dispatchers[cfg.Tenant] = NewDispatcher(cfg)
+	q.dispatchers[cfg.Tenant] = d
+	if q.runCtx != nil {
+		q.startLocked(cfg.Tenant, d)
+	}
+}
+
+// Remove stops and forgets tenant's dispatcher: its queue is kept in the
+// store and resumes when a dispatcher is put back.
+func (q *Queue) Remove(tenant string) {
+	q.stopRun(tenant)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.dispatchers, tenant)
+}
+
+// stopRun stops tenant's running dispatcher, if any, and waits for it.
+func (q *Queue) stopRun(tenant string) {
+	q.mu.Lock()
+	r, ok := q.runs[tenant]
+	delete(q.runs, tenant)
+	q.mu.Unlock()
+	if ok {
+		r.stop()
+		<-r.done
+	}
+}
+
+// startLocked runs d under the queue's context; q.mu must be held.
+func (q *Queue) startLocked(tenant string, d *Dispatcher) {
+	ctx, stop := context.WithCancel(q.runCtx)
+	done := make(chan struct{})
+	q.runs[tenant] = dispatcherRun{stop: stop, done: done}
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		defer close(done)
+		_ = d.Run(ctx)
+	}()
 }
 
 func (q *Queue) dispatcher(tenant string) *Dispatcher {
@@ -428,7 +483,7 @@ func (q *Queue) Wake(tenant string) {
 }
 
 // Running reports whether every dispatcher is running, and names those that
-// are not.
+// are not. A tenant without a dispatcher (disabled) is not counted.
 func (q *Queue) Running() (ok bool, stopped []string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -451,11 +506,12 @@ func (q *Queue) Run(ctx context.Context) error {
 		q.logger.Info("requeued operations interrupted by the last shutdown", "count", n)
 	}
 	q.mu.Lock()
-	var wg sync.WaitGroup
-	for _, d := range q.dispatchers {
-		wg.Go(func() { _ = d.Run(ctx) })
+	q.runCtx = ctx
+	for t, d := range q.dispatchers {
+		q.startLocked(t, d)
 	}
 	q.mu.Unlock()
-	wg.Wait()
+	<-ctx.Done()
+	q.wg.Wait()
 	return nil
 }

@@ -1,0 +1,232 @@
+package tenants
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// TokenVerifier checks JWTs issued by projects' identity providers.
+type TokenVerifier interface {
+	// Issuer reads a token's "iss" without verifying it, to find the
+	// provider to verify it with. The result is not to be trusted.
+	Issuer(token string) (string, error)
+	// Verify checks token against idp and returns the caller's subject.
+	Verify(ctx context.Context, idp IdentityProvider, token string) (subject string, err error)
+}
+
+// AuthConfig holds an Authenticator's dependencies.
+type AuthConfig struct {
+	Store Store
+	// Tokens verifies JWT bearer tokens; nil refuses them.
+	Tokens TokenVerifier
+	// Operators are bootstrap operator keys (from a file or variable), by
+	// their stored form; they work without being in the store.
+	Operators []Key
+	// RotationAge is the age past which a key is flagged for rotation;
+	// default 180 days.
+	RotationAge time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Authenticator finds the principal behind a bearer credential: an API key
+// (looked up by id, compared in constant time) or a JWT from a project's
+// identity provider. It is safe for concurrent use.
+type Authenticator struct {
+	cfg   AuthConfig
+	dummy [sha256.Size]byte
+
+	mu     sync.Mutex
+	used   map[string]time.Time
+	warned map[string]bool
+}
+
+// NewAuthenticator returns an authenticator over cfg.Store.
+func NewAuthenticator(cfg AuthConfig) *Authenticator {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RotationAge <= 0 {
+		cfg.RotationAge = 180 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Authenticator{cfg: cfg, used: map[string]time.Time{}, warned: map[string]bool{}}
+}
+
+// RotationAge returns the age past which keys are flagged for rotation.
+func (a *Authenticator) RotationAge() time.Duration { return a.cfg.RotationAge }
+
+// Authenticate returns the principal that presented credential. Failures
+// wrap ErrUnauthenticated (with a reason safe to log) or ErrDisabled.
+func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Principal, error) {
+	if strings.HasPrefix(credential, "gk_") {
+		return a.key(ctx, credential)
+	}
+	if strings.Count(credential, ".") == 2 {
+		return a.jwt(ctx, credential)
+	}
+	return Principal{}, fmt.Errorf("%w: malformed credential", ErrUnauthenticated)
+}
+
+func (a *Authenticator) key(ctx context.Context, key string) (Principal, error) {
+	m := keyRE.FindStringSubmatch(key)
+	if m == nil {
+		return Principal{}, fmt.Errorf("%w: malformed key", ErrUnauthenticated)
+	}
+	id := m[1]
+	k, found, err := a.lookup(ctx, id)
+	if err != nil {
+		return Principal{}, fmt.Errorf("look up key %s: %w", id, err)
+	}
+	sum := sha256.Sum256([]byte(key))
+	want := a.dummy
+	if found {
+		want = k.Hash
+	}
+	// Compare even for an unknown id, so it costs the same as a wrong secret.
+	if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !found {
+		return Principal{}, fmt.Errorf("%w: unknown key or wrong secret (key id %s)", ErrUnauthenticated, id)
+	}
+	now := a.cfg.Now()
+	if !k.Usable(now) {
+		return Principal{}, fmt.Errorf("%w: key %s is revoked or expired", ErrUnauthenticated, id)
+	}
+	if err := a.enabled(ctx, k.Tenant, k.Project); err != nil {
+		return Principal{}, err
+	}
+	a.touch(k, now)
+	p := Principal{Role: k.Role, KeyID: k.ID, Tenant: k.Tenant, Project: k.Project, Scopes: k.Scopes}
+	if p.Role == RoleProject && len(p.Scopes) == 0 {
+		p.Scopes = ProjectScopes()
+	}
+	return p, nil
+}
+
+// lookup finds a key among the bootstrap operators, then in the store.
+func (a *Authenticator) lookup(ctx context.Context, id string) (Key, bool, error) {
+	for _, k := range a.cfg.Operators {
+		if k.ID == id {
+			return k, true, nil
+		}
+	}
+	k, err := a.cfg.Store.Key(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Key{}, false, nil
+	}
+	return k, err == nil, err
+}
+
+func (a *Authenticator) jwt(ctx context.Context, token string) (Principal, error) {
+	if a.cfg.Tokens == nil {
+		return Principal{}, fmt.Errorf("%w: JWT bearer tokens are not enabled", ErrUnauthenticated)
+	}
+	iss, err := a.cfg.Tokens.Issuer(token)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
+	}
+	projects, err := a.cfg.Store.ProjectsByIssuer(ctx, iss)
+	if err != nil {
+		return Principal{}, fmt.Errorf("look up issuer: %w", err)
+	}
+	var lastErr error = fmt.Errorf("%w: no project trusts this issuer", ErrUnauthenticated)
+	for _, pr := range projects {
+		sub, err := a.cfg.Tokens.Verify(ctx, *pr.Identity, token)
+		if err != nil {
+			lastErr = fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+			continue
+		}
+		if err := a.enabled(ctx, pr.Tenant, pr.Name); err != nil {
+			return Principal{}, err
+		}
+		scopes := pr.Identity.Scopes
+		if len(scopes) == 0 {
+			scopes = ProjectScopes()
+		}
+		return Principal{Role: RoleProject, Subject: "jwt:" + iss + "#" + sub, Tenant: pr.Tenant, Project: pr.Name, Scopes: scopes}, nil
+	}
+	return Principal{}, lastErr
+}
+
+// enabled checks that the credential's tenant and project are not disabled.
+func (a *Authenticator) enabled(ctx context.Context, tenant, project string) error {
+	if tenant == "" {
+		return nil
+	}
+	t, err := a.cfg.Store.Tenant(ctx, tenant)
+	if err != nil {
+		return fmt.Errorf("%w: tenant %s: %v", ErrUnauthenticated, tenant, err)
+	}
+	if t.Disabled {
+		return fmt.Errorf("%w: tenant %s", ErrDisabled, tenant)
+	}
+	if project == "" {
+		return nil
+	}
+	p, err := a.cfg.Store.Project(ctx, tenant, project)
+	if err != nil {
+		return fmt.Errorf("%w: project %s:%s: %v", ErrUnauthenticated, tenant, project, err)
+	}
+	if p.Disabled {
+		return fmt.Errorf("%w: project %s:%s", ErrDisabled, tenant, project)
+	}
+	return nil
+}
+
+// touch notes a key's use in memory (written by Flush, not per request) and
+// warns once per process about a key due for rotation.
+func (a *Authenticator) touch(k Key, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.used[k.ID] = now
+	if a.RotationDue(k) && !a.warned[k.ID] {
+		a.warned[k.ID] = true
+		a.cfg.Logger.Warn("API key is due for rotation", "key_id", k.ID, "role", k.Role, "tenant", k.Tenant,
+			"project", k.Project, "created", k.CreatedAt, "rotation_age", a.cfg.RotationAge)
+	}
+}
+
+// RotationDue reports whether k is older than the rotation age.
+func (a *Authenticator) RotationDue(k Key) bool {
+	return !k.CreatedAt.IsZero() && a.cfg.Now().Sub(k.CreatedAt) > a.cfg.RotationAge
+}
+
+// LastUsed returns when k was last used, counting uses not yet flushed.
+func (a *Authenticator) LastUsed(k Key) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.used[k.ID]; ok && t.After(k.LastUsedAt) {
+		return t
+	}
+	return k.LastUsedAt
+}
+
+// Flush writes the noted key uses to the store in one transaction.
+func (a *Authenticator) Flush(ctx context.Context) error {
+	a.mu.Lock()
+	used := a.used
+	a.used = map[string]time.Time{}
+	a.mu.Unlock()
+	if len(used) == 0 {
+		return nil
+	}
+	if err := a.cfg.Store.TouchKeys(ctx, used); err != nil {
+		a.mu.Lock()
+		for id, t := range used { // keep them for the next flush
+			if t.After(a.used[id]) {
+				a.used[id] = t
+			}
+		}
+		a.mu.Unlock()
+		return fmt.Errorf("record key use: %w", err)
+	}
+	return nil
+}
