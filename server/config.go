@@ -73,6 +73,8 @@ type Config struct {
 	KEKFile string `yaml:"kek_file"`
 	// KeyRotationAge flags API keys older than this. Default 180 days.
 	KeyRotationAge Duration `yaml:"key_rotation_age"`
+	// RateLimit bounds each credential's requests.
+	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	// ShutdownGrace is how long an upstream call in flight may finish at
 	// shutdown. Default 10s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
@@ -93,6 +95,14 @@ type RetryConfig struct {
 	BaseDelay Duration `yaml:"base_delay"`
 	// MaxDelay caps the backoff. Default 1m.
 	MaxDelay Duration `yaml:"max_delay"`
+}
+
+// RateLimitConfig is a token bucket per credential.
+type RateLimitConfig struct {
+	// PerSecond is the sustained rate. Default 20.
+	PerSecond float64 `yaml:"per_second"`
+	// Burst is how many requests may come at once. Default 40.
+	Burst int `yaml:"burst"`
 }
 
 // SimulatorConfig configures the built-in TechPass simulator.
@@ -176,6 +186,7 @@ func DefaultConfig() Config {
 		MaxWait:         Duration(30 * time.Second),
 		IdempotencyTTL:  Duration(24 * time.Hour),
 		KeyRotationAge:  Duration(180 * 24 * time.Hour),
+		RateLimit:       RateLimitConfig{PerSecond: 20, Burst: 40},
 		ShutdownGrace:   Duration(10 * time.Second),
 		UpstreamTimeout: Duration(30 * time.Second),
 		Simulator:       SimulatorConfig{Listen: "127.0.0.1:0"},
@@ -281,6 +292,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownGrace < 0 || c.UpstreamTimeout <= 0 {
 		add("shutdown_grace must not be negative and upstream_timeout must be positive")
+	}
+	if c.RateLimit.PerSecond <= 0 || c.RateLimit.Burst < 1 {
+		add("rate_limit.per_second must be positive and rate_limit.burst at least 1")
 	}
 	if c.KeyRotationAge < Duration(24*time.Hour) {
 		add("key_rotation_age must be at least 24h")

@@ -185,6 +185,7 @@ func newCrashRig(t *testing.T) *crashRig {
 store_path: %q
 interval: %s
 pace_guard: %s
+rate_limit: {per_second: 10000, burst: 10000}
 log_level: debug
 log_format: json
 tenants:

@@ -301,9 +301,10 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		return nil, err
 	}
 	auth := api.Authenticate(s.auth)
+	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
 	mw := map[string][]echo.MiddlewareFunc{}
 	for _, id := range secured {
-		mw[id] = []echo.MiddlewareFunc{auth}
+		mw[id] = []echo.MiddlewareFunc{auth, limit}
 	}
 	docs := v5emb.New("groupgate API", "/openapi.yaml", "/docs/")
 	h := &api.Handlers{

@@ -151,6 +151,15 @@ var errNotQueued = errors.New("operation no longer queued")
 // step runs the next due operation once. It returns how long to wait
 // before the next step (0: go on at once; idle: until woken).
 func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
+	// Pick only when the upstream slot is free: the choice then sees every
+	// project that has work by the time the request can start, and an
+	// operation is never marked running while it merely waits for its slot
+	// (it can still be cancelled then, and a shutdown leaves it queued).
+	if d.cfg.Gate != nil {
+		if w := d.cfg.Gate.NextStart().Sub(d.cfg.Now()); w > 0 {
+			return w, nil
+		}
+	}
 	heads, err := d.cfg.Store.Heads(ctx, d.cfg.Tenant)
 	if err != nil {
 		return 0, fmt.Errorf("read queue heads: %w", err)

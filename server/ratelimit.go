@@ -1,0 +1,99 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/groupgate/groupgate/api"
+)
+
+// ingressLimiter limits each credential's request rate with a token bucket
+// (golang.org/x/time/rate). Limiters of credentials idle for a while are
+// dropped. It is safe for concurrent use.
+type ingressLimiter struct {
+	limit  rate.Limit
+	burst  int
+	now    func() time.Time
+	policy string
+
+	mu       sync.Mutex
+	limiters map[string]*limiterEntry
+	swept    time.Time
+}
+
+type limiterEntry struct {
+	lim  *rate.Limiter
+	used time.Time
+}
+
+func newIngressLimiter(rps float64, burst int, now func() time.Time) *ingressLimiter {
+	return &ingressLimiter{
+		limit: rate.Limit(rps), burst: burst, now: now, limiters: map[string]*limiterEntry{},
+		// IETF httpapi ratelimit-headers: quota per window of one second.
+		policy: fmt.Sprintf(`"default";q=%d;w=1`, int(math.Max(1, math.Round(rps)))),
+	}
+}
+
+// take spends one token of actor's bucket at now. It returns whether the
+// request may go on, how many whole tokens are left, and how long until the
+// next token (the wait when refused).
+func (l *ingressLimiter) take(actor string, now time.Time) (ok bool, remaining int, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute {
+		for k, e := range l.limiters {
+			if now.Sub(e.used) > 10*time.Minute {
+				delete(l.limiters, k)
+			}
+		}
+		l.swept = now
+	}
+	e := l.limiters[actor]
+	if e == nil {
+		e = &limiterEntry{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.limiters[actor] = e
+	}
+	e.used = now
+	r := e.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, 0, d
+	}
+	tokens := e.lim.TokensAt(now)
+	if tokens >= 1 {
+		return true, int(tokens), 0
+	}
+	return true, 0, time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+}
+
+// middleware refuses requests over the caller's rate with 429 and
+// Retry-After, and describes the limit on every answer. It must run after
+// authentication.
+func (l *ingressLimiter) middleware() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			actor := api.PrincipalActor(c)
+			ok, remaining, wait := l.take(actor, l.now())
+			h := c.Response().Header()
+			h.Set("RateLimit-Policy", l.policy)
+			reset := int(math.Ceil(wait.Seconds()))
+			h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, remaining, reset))
+			if !ok {
+				h.Set(echo.HeaderRetryAfter, strconv.Itoa(max(reset, 1)))
+				return errRateLimited
+			}
+			return next(c)
+		}
+	}
+}
+
+// errRateLimited is answered 429 by the error handler.
+var errRateLimited = &api.Error{Status: http.StatusTooManyRequests, Title: "Too many requests",
+	Detail: "This credential is over its request rate; retry after the time in Retry-After."}
