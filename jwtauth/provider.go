@@ -33,8 +33,9 @@ const (
 	MaxRSABits = 8192
 )
 
-// DefaultAlgorithms is the allow-list of a provider that names none.
-var DefaultAlgorithms = []string{"RS256", "ES256"}
+// defaultAlgorithms is the allow-list of a provider that names none. Not
+// exported so no caller can change it under every provider's feet.
+var defaultAlgorithms = []string{"RS256", "ES256"}
 
 // DefaultSubjectClaim names the caller when a provider names no other claim.
 const DefaultSubjectClaim = "sub"
@@ -59,8 +60,8 @@ type Provider struct {
 	// dates and issuer are not checked). A token is tried against each key
 	// that fits its algorithm, so a rotation can list the old and new keys.
 	PublicKeys []string
-	// Algorithms is the allow-list of "alg" values; empty means
-	// [DefaultAlgorithms]. Supported: RS256, RS384, RS512, PS256, PS384,
+	// Algorithms is the allow-list of "alg" values; empty means RS256 and
+	// ES256. Supported: RS256, RS384, RS512, PS256, PS384,
 	// PS512, ES256, ES384 and EdDSA. "none" and HMAC algorithms (HS256...)
 	// are never accepted: the gateway holds no secret shared with the
 	// provider, and allowing them would let anyone who knows the public key
@@ -206,7 +207,7 @@ func (p Provider) compile() (*compiled, error) {
 
 	c := &compiled{Provider: p, algs: p.Algorithms, subject: p.SubjectClaim}
 	if len(c.algs) == 0 {
-		c.algs = DefaultAlgorithms
+		c.algs = defaultAlgorithms
 	}
 	if c.subject == "" {
 		c.subject = DefaultSubjectClaim
