@@ -57,6 +57,7 @@ func (h *Handlers) CreateTenant(c echo.Context) error {
 	}
 	spec := tenantSpec(in.Disabled, in.GroupLimit, in.IntervalSeconds, in.Techpass)
 	spec.Name = in.Name
+	noteAudit(c, AuditNote{Tenant: strings.ToUpper(in.Name), Target: strings.ToUpper(in.Name)})
 	t, err := h.Admin.CreateTenant(c.Request().Context(), spec)
 	if err != nil {
 		return err
@@ -140,6 +141,7 @@ func (h *Handlers) CreateProject(c echo.Context, tenant TenantParam) error {
 		return err
 	}
 	spec := tenants.ProjectSpec{Name: in.Name, Disabled: in.Disabled, GroupQuota: intPtr(in.GroupQuota), Identity: identityIn(in.Identity)}
+	noteAudit(c, AuditNote{Tenant: name, Project: strings.ToUpper(in.Name), Target: name + ":" + strings.ToUpper(in.Name)})
 	p, err := h.Admin.CreateProject(c.Request().Context(), name, spec)
 	if err != nil {
 		return err
@@ -235,6 +237,7 @@ func (h *Handlers) CreateKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	noteAudit(c, AuditNote{Tenant: k.Tenant, Project: k.Project, Target: "key:" + k.ID})
 	ko := h.keyOut(k)
 	return c.JSON(http.StatusCreated, KeyCreated{
 		Id: ko.Id, Name: ko.Name, Role: ko.Role, Tenant: ko.Tenant, Project: ko.Project, Scopes: ko.Scopes,
@@ -255,9 +258,11 @@ func (h *Handlers) GetKey(c echo.Context, id string) error {
 
 // RevokeKey revokes a key; it stops working with the next request.
 func (h *Handlers) RevokeKey(c echo.Context, id string) error {
-	if _, err := h.manageableKey(c, id); err != nil {
+	owned, err := h.manageableKey(c, id)
+	if err != nil {
 		return err
 	}
+	noteAudit(c, AuditNote{Tenant: owned.Tenant, Project: owned.Project, Target: "key:" + id})
 	k, err := h.Admin.RevokeKey(c.Request().Context(), id)
 	if err != nil {
 		return err

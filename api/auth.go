@@ -55,3 +55,21 @@ func PrincipalActor(c echo.Context) string { return principal(c).Actor() }
 // Principal returns the authenticated caller, for audit; the zero
 // Principal before authentication.
 func Principal(c echo.Context) tenants.Principal { return principal(c) }
+
+// AuditNote is what a handler tells the audit log about its call, beyond
+// what the path says.
+type AuditNote struct {
+	Tenant, Project string
+	Target          string
+	OperationID     string
+}
+
+const auditNoteKey = "groupgate.audit"
+
+func noteAudit(c echo.Context, n AuditNote) { c.Set(auditNoteKey, n) }
+
+// AuditNoteOf returns what the handler noted for the audit log.
+func AuditNoteOf(c echo.Context) AuditNote {
+	n, _ := c.Get(auditNoteKey).(AuditNote)
+	return n
+}

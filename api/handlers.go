@@ -256,6 +256,7 @@ func (h *Handlers) CancelOperation(c echo.Context, id OperationIDParam) error {
 	if err != nil {
 		return err
 	}
+	noteAudit(c, AuditNote{Tenant: op.Tenant, Project: op.Project, Target: op.Target, OperationID: op.ID})
 	op, err = h.Groups.Cancel(c.Request().Context(), op)
 	if err != nil {
 		return err
@@ -396,6 +397,7 @@ func pathError(err error) error {
 // caller asked to wait and the operation finished, 201 for a created group
 // (Location: the group) or 200 for anything else.
 func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *string) error {
+	noteAudit(c, AuditNote{Tenant: op.Tenant, Project: op.Project, Target: op.Target, OperationID: op.ID})
 	op, err := h.wait(c, op, prefer)
 	if err != nil {
 		return err

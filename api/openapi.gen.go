@@ -702,7 +702,7 @@ type Project struct {
 	CreatedAt time.Time `json:"createdAt"`
 	Disabled  bool      `json:"disabled"`
 
-	// GroupQuota How many groups the project may have, pending creates included.
+	// GroupQuota How many groups the project may have, pending creates included; 0 means no quota of its own (only the tenant's group limit applies).
 	GroupQuota int32 `json:"groupQuota"`
 
 	// Identity A project's own token issuer. JWTs it signs for `audience` are

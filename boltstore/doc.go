@@ -17,6 +17,11 @@
 //	groups/<tenant>            <PROJECT> 0x00 <group lower-case> -> groupRecord
 //	versions/<tenant>          <PROJECT> -> change counter of the project's groups
 //	idempotency/<scope>        <key> -> idemRecord
+//	tenants                    <TENANT> -> tenantRecord (credentials sealed or by reference)
+//	projects/<tenant>          <PROJECT> -> projectRecord
+//	keys                       <key id> -> keyRecord (hash only)
+//	audit                      <entry id> -> audit record (ids sort by time)
+//	audit_tenant/<tenant>      <entry id> -> "" (index for tenant-scoped queries)
 //
 // Writers that arrive together share one transaction (see write), so one
 // fsync serves many concurrent enqueues.

@@ -295,7 +295,7 @@ func settle(tx *bolt.Tx, op throttle.Operation, effects []throttle.Effect) error
 	// Check every effect before writing anything.
 	for _, e := range effects {
 		if !knownEffect(e) {
-			return fmt.Errorf("unknown effect type %T", e)
+			return fmt.Errorf("%w: %T", throttle.ErrUnknownEffect, e)
 		}
 	}
 	if err := putOp(tx, op); err != nil {
@@ -362,7 +362,9 @@ func depth(tx *bolt.Tx, tenant string) throttle.Depth {
 		return d
 	}
 	_ = tq.ForEachBucket(func(project []byte) error {
-		if n := tq.Bucket(project).Stats().KeyN; n > 0 {
+		// Count with a cursor: Stats() reads committed pages only and misses
+		// what earlier writers of a shared (group-commit) transaction added.
+		if n := countPrefix(tq.Bucket(project), nil); n > 0 {
 			d.Projects[string(project)] = n
 			d.Total += n
 		}
@@ -504,7 +506,7 @@ func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.O
 		if b != nil && limits.ProjectQuota > 0 && countPrefix(b, append([]byte(g.Name.Project), 0)) >= limits.ProjectQuota {
 			return fmt.Errorf("%w: the project may have %d groups", groups.ErrQuota, limits.ProjectQuota)
 		}
-		if b != nil && limits.Groups > 0 && b.Stats().KeyN >= limits.Groups {
+		if b != nil && limits.Groups > 0 && countPrefix(b, nil) >= limits.Groups {
 			return fmt.Errorf("%w: the namespace holds at most %d groups", groups.ErrLimit, limits.Groups)
 		}
 		b, err := tx.Bucket(bucketGroups).CreateBucketIfNotExists([]byte(g.Name.Tenant))
@@ -684,7 +686,7 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 	case groups.Deleted:
 		return deleteGroup(tx, e.Name)
 	default:
-		return fmt.Errorf("unknown effect type %T", e)
+		return fmt.Errorf("%w: %T", throttle.ErrUnknownEffect, e)
 	}
 }
 

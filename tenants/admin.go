@@ -30,6 +30,37 @@ type Admin struct {
 	store Store
 	box   Sealer
 	now   func() time.Time
+	// checkIdentity validates an identity provider beyond its shape (keys,
+	// algorithms); optional.
+	checkIdentity func(IdentityProvider) error
+}
+
+// CheckIdentityWith makes the admin validate identity providers with check
+// (for example, parsing their keys) before registering them.
+func (a *Admin) CheckIdentityWith(check func(IdentityProvider) error) { a.checkIdentity = check }
+
+// identityFree checks an identity provider before it is given to project
+// (tenant:name): valid, and its issuer and audience used by no other
+// project, so that one team's tokens never open another's project.
+func (a *Admin) identityFree(ctx context.Context, tenant, name string, idp *IdentityProvider) error {
+	if idp == nil {
+		return nil
+	}
+	if a.checkIdentity != nil {
+		if err := a.checkIdentity(*idp); err != nil {
+			return err
+		}
+	}
+	others, err := a.store.ProjectsByIssuer(ctx, idp.Issuer)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if (o.Tenant != tenant || o.Name != name) && o.Identity.Audience == idp.Audience {
+			return fmt.Errorf("%w: project %s:%s already trusts this issuer and audience", ErrConflict, o.Tenant, o.Name)
+		}
+	}
+	return nil
 }
 
 // NewAdmin returns an admin over store; box seals credential values (nil
@@ -154,7 +185,7 @@ func (a *Admin) credential(in CredentialInput, tenant, field string, now time.Ti
 }
 
 // checkQuotas refuses project quotas that add up to more than the tenant's
-// group limit.
+// group limit. Projects without a quota (0) share what the limit allows.
 func checkQuotas(t Tenant, projects []Project) error {
 	sum := 0
 	for _, p := range projects {
@@ -167,8 +198,7 @@ func checkQuotas(t Tenant, projects []Project) error {
 }
 
 // ProjectSpec is a project's settings. Nil fields are left as they are on
-// update; on create a nil GroupQuota gives the project what is left of the
-// tenant's group limit.
+// update (and zero on create).
 type ProjectSpec struct {
 	Name       string
 	Disabled   *bool
@@ -178,9 +208,11 @@ type ProjectSpec struct {
 	ClearIdentity bool
 }
 
-// CreateProject adds a project to tenant. Without a quota it gets what is
-// left of the tenant's group limit.
+// CreateProject adds a project to tenant.
 func (a *Admin) CreateProject(ctx context.Context, tenant string, spec ProjectSpec) (Project, error) {
+	if err := a.identityFree(ctx, tenant, strings.ToUpper(spec.Name), spec.Identity); err != nil {
+		return Project{}, fmt.Errorf("create project %s:%s: %w", tenant, spec.Name, err)
+	}
 	var created Project
 	_, _, err := a.store.UpdateTenant(ctx, tenant, func(t *Tenant, projects *[]Project) error {
 		now := a.now()
@@ -189,13 +221,6 @@ func (a *Admin) CreateProject(ctx context.Context, tenant string, spec ProjectSp
 			if p.Name == pr.Name {
 				return fmt.Errorf("project %s:%s: %w", t.Name, pr.Name, ErrConflict)
 			}
-		}
-		if spec.GroupQuota == nil {
-			used := 0
-			for _, p := range *projects {
-				used += p.GroupQuota
-			}
-			pr.GroupQuota = max(t.GroupLimit-used, 0)
 		}
 		if err := applyProject(&pr, spec); err != nil {
 			return err
@@ -212,6 +237,9 @@ func (a *Admin) CreateProject(ctx context.Context, tenant string, spec ProjectSp
 
 // UpdateProject changes a project's settings given in spec.
 func (a *Admin) UpdateProject(ctx context.Context, tenant, name string, spec ProjectSpec) (Project, error) {
+	if err := a.identityFree(ctx, tenant, name, spec.Identity); err != nil {
+		return Project{}, fmt.Errorf("update project %s:%s: %w", tenant, name, err)
+	}
 	var updated Project
 	_, _, err := a.store.UpdateTenant(ctx, tenant, func(t *Tenant, projects *[]Project) error {
 		for i := range *projects {

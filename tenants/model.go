@@ -122,8 +122,9 @@ type Project struct {
 	// Disabled projects accept no calls.
 	Disabled bool
 	// GroupQuota is how many groups the project may have (pending creates
-	// included). The quotas of a tenant's projects add up to at most the
-	// tenant's GroupLimit.
+	// included); 0 means no quota of its own, so only the tenant's group
+	// limit bounds it. The quotas of a tenant's projects add up to at most
+	// the tenant's GroupLimit.
 	GroupQuota int
 	// Identity, if set, lets the project's own identity provider vouch for
 	// its callers with JWTs.

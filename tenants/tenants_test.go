@@ -149,9 +149,9 @@ func TestQuotas(t *testing.T) {
 	if _, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "X", GroupQuota: &one}); !errors.Is(err, tenants.ErrQuota) {
 		t.Errorf("a project beyond the limit: %v", err)
 	}
-	p, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "ZERO"})
+	p, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "SHARED"})
 	if err != nil || p.GroupQuota != 0 {
-		t.Errorf("a project with nothing left gets quota 0: %+v %v", p, err)
+		t.Errorf("a project without a quota shares the tenant's limit: %+v %v", p, err)
 	}
 	four := 4
 	if _, err := admin.UpdateTenant(ctx, "SHIP", tenants.TenantSpec{GroupLimit: &four}); !errors.Is(err, tenants.ErrQuota) {

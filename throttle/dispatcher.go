@@ -48,6 +48,10 @@ type DispatcherConfig struct {
 	// Interval is the tenant's upstream pace, for estimates; defaults to
 	// the Gate's interval.
 	Interval time.Duration
+	// Undo, if set, returns the effects that revert an operation's pending
+	// state, committed when it fails without a handler's outcome (a panic
+	// that used up its retries, an outcome of no kind).
+	Undo func(op Operation, at time.Time) []Effect
 }
 
 // Dispatcher runs one tenant's queue: it picks the next operation, marks it
@@ -210,7 +214,7 @@ func (d *Dispatcher) execute(ctx context.Context, op Operation) (out Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.cfg.Logger.Error("handler panicked", "operation_id", op.ID, "panic", fmt.Sprint(r))
-			out = Outcome{Kind: Retry, Reason: "internal error"}
+			out = Outcome{Kind: Retry, Reason: "internal error", Effects: d.undo(op)}
 		}
 	}()
 	return d.cfg.Handler.Execute(ctx, op)
@@ -236,6 +240,10 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 			if wait == 0 {
 				wait = d.cfg.Retry.Backoff(failures)
 			}
+		} else if wait == 0 {
+			// Throttled without a Retry-After: back off as for a failure,
+			// without counting one.
+			wait = d.cfg.Retry.Backoff(max(failures, 1))
 		}
 		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
 			o.State = Queued
@@ -253,8 +261,15 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 	case Done, Fail:
 		return d.finish(ctx, log, op, out)
 	default:
-		return d.finish(ctx, log, op, Outcome{Kind: Fail, Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
+		return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
 	}
+}
+
+func (d *Dispatcher) undo(op Operation) []Effect {
+	if d.cfg.Undo == nil {
+		return nil
+	}
+	return d.cfg.Undo(op, d.cfg.Now())
 }
 
 func (d *Dispatcher) finish(ctx context.Context, log *slog.Logger, op Operation, out Outcome) error {
@@ -269,10 +284,20 @@ func (d *Dispatcher) finish(ctx context.Context, log *slog.Logger, op Operation,
 	// The upstream call is done: committing must not be lost to a transient
 	// store error, so keep trying until it lands or execution is cut off.
 	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
+	effects := out.Effects
 	for i := 1; ; i++ {
-		err := d.cfg.Store.Complete(ctx, op, out.Effects)
+		err := d.cfg.Store.Complete(ctx, op, effects)
 		if err == nil {
 			break
+		}
+		if errors.Is(err, ErrUnknownEffect) {
+			// The outcome can never be committed as it is: fail the
+			// operation with the undo effects instead of blocking the queue.
+			log.Error("outcome has effects the store does not know; failing the operation", "err", err)
+			op.State, op.Result = Failed, nil
+			op.Failure = &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
+			effects = d.undo(op)
+			continue
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("commit outcome of %s: %w", op.ID, err)

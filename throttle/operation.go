@@ -41,6 +41,9 @@ var (
 	// ErrIdempotencyMismatch means an idempotency key was reused for a
 	// different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused for a different request")
+	// ErrUnknownEffect means a Store was given an effect type it does not
+	// know; the outcome cannot be committed as it is.
+	ErrUnknownEffect = errors.New("unknown effect type")
 	// ErrReplay means an idempotency key was reused for the same request;
 	// the error is a *ReplayError naming the original operation.
 	ErrReplay = errors.New("idempotent replay")
@@ -203,12 +206,14 @@ type Store interface {
 	Head(ctx context.Context, tenant string) (Operation, error)
 	// UpdateOperation applies fn to the operation in one transaction and
 	// returns the result; ErrNotFound if there is none, fn's error if it
-	// fails (nothing is written then).
+	// fails (nothing is written then). fn may run more than once (a store
+	// may retry a shared transaction), so it must not keep state outside
+	// the operation.
 	UpdateOperation(ctx context.Context, id string, fn func(*Operation) error) (Operation, error)
 	// Complete stores op's final state (Succeeded or Failed, with its Result
 	// or Failure), removes it from the queue and applies effects, all in one
-	// transaction. It returns an error, and writes nothing, if an effect is
-	// of a type the store does not know.
+	// transaction. It returns ErrUnknownEffect, and writes nothing, if an
+	// effect is of a type the store does not know.
 	Complete(ctx context.Context, op Operation, effects []Effect) error
 	// Finish applies fn to a pending operation in one transaction; fn sets a
 	// final state and returns the effects to apply with it. The operation

@@ -1,0 +1,460 @@
+package boltstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/groups/groupstest"
+	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/throttle/throttletest"
+)
+
+// MustOpenStore opens a new store in a temporary directory. When the test
+// ends it closes the store and checks the file's integrity.
+func MustOpenStore(tb testing.TB) *boltstore.Store {
+	tb.Helper()
+	return MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "state.db"))
+}
+
+// MustOpenStoreAt opens the store at path, closing it and checking the
+// file's integrity when the test ends (closing twice is harmless, so a test
+// may close it earlier).
+func MustOpenStoreAt(tb testing.TB, path string) *boltstore.Store {
+	tb.Helper()
+	s, err := boltstore.Open(path, time.Second)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+		MustCheckFile(tb, path)
+	})
+	return s
+}
+
+// MustCheckFile opens the closed file at path read-only and fails tb if
+// bbolt's consistency check finds a problem: what the next start-up would
+// see.
+func MustCheckFile(tb testing.TB, path string) {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		tb.Fatalf("open %s for checking: %v", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Errorf("integrity check of %s: %v", path, err)
+	}
+}
+
+// suiteStore is the conformance suites' newStore.
+func suiteStore(t *testing.T) *boltstore.Store {
+	t.Helper()
+	return MustOpenStore(t)
+}
+
+func TestThrottleStore(t *testing.T) {
+	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return suiteStore(t) })
+}
+
+func TestThrottleStoreConcurrency(t *testing.T) {
+	throttletest.RunConcurrencyTests(t, func(t *testing.T) throttle.Store { return suiteStore(t) })
+}
+
+func TestGroupsStore(t *testing.T) {
+	groupstest.RunStoreTests(t, func(t *testing.T) groupstest.Store { return suiteStore(t) })
+}
+
+func TestGroupsStoreConcurrency(t *testing.T) {
+	groupstest.RunConcurrencyTests(t, func(t *testing.T) groupstest.Store { return suiteStore(t) })
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var", "groupgate")
+	path := filepath.Join(dir, "state.db")
+	s := MustOpenStoreAt(t, path)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if s.Path() != path {
+		t.Errorf("Path() = %q, want %q", s.Path(), path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("file mode = %#o, want 0600", mode)
+	}
+	di, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := di.Mode().Perm(); mode != 0o700 {
+		t.Errorf("directory mode = %#o, want 0700", mode)
+	}
+}
+
+// readSchema returns the schema version stored in the closed file at path.
+func readSchema(t *testing.T, path string) string {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v string
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("meta"))
+		if b == nil {
+			return errors.New("no meta bucket")
+		}
+		v = string(b.Get([]byte("schema")))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// writeSchema overwrites the schema version in the closed file at path.
+func writeSchema(t *testing.T, path, version string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("schema"), []byte(version))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSchemaVersionStored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := MustOpenStoreAt(t, path)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readSchema(t, path), fmt.Sprint(boltstore.SchemaVersion); got != want {
+		t.Fatalf("stored schema = %q, want %q", got, want)
+	}
+	// Reopening a file of this version works and keeps the version.
+	s = MustOpenStoreAt(t, path)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readSchema(t, path), fmt.Sprint(boltstore.SchemaVersion); got != want {
+		t.Fatalf("stored schema after reopening = %q, want %q", got, want)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	for _, version := range []string{fmt.Sprint(boltstore.SchemaVersion + 1), "0", "garbage"} {
+		t.Run(version, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			s := MustOpenStoreAt(t, path)
+			op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			writeSchema(t, path, version)
+
+			s2, err := boltstore.Open(path, time.Second)
+			if err == nil {
+				s2.Close()
+				t.Fatalf("Open of a schema %q file succeeded, want ErrSchema", version)
+			}
+			if !errors.Is(err, boltstore.ErrSchema) {
+				t.Fatalf("Open error = %v, want ErrSchema", err)
+			}
+			// The refused file is left as it was, and unlocked.
+			if got := readSchema(t, path); got != version {
+				t.Fatalf("schema after refused Open = %q, want %q untouched", got, version)
+			}
+			writeSchema(t, path, fmt.Sprint(boltstore.SchemaVersion))
+			s3 := MustOpenStoreAt(t, path)
+			if _, err := s3.Operation(t.Context(), op.ID); err != nil {
+				t.Fatalf("operation lost after a refused Open: %v", err)
+			}
+		})
+	}
+}
+
+// TestOpenTimesOutWhileFileIsHeld opens a held file: a second process (here,
+// a second handle) must not share it.
+func TestOpenTimesOutWhileFileIsHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	MustOpenStoreAt(t, path)
+	s, err := boltstore.Open(path, 100*time.Millisecond)
+	if err == nil {
+		s.Close()
+		t.Fatal("second Open of a held file succeeded")
+	}
+	if !errors.Is(err, bolt.ErrTimeout) {
+		t.Errorf("second Open error = %v, want a timeout", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	ctx := t.Context()
+	t0 := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	s := MustOpenStoreAt(t, path)
+
+	active := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "Billing"}
+	creating := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "ops"}
+	mkCreate := func(n groups.Name) (groups.Group, throttle.Operation) {
+		op := throttle.Operation{ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), Payload: []byte(`{"x":1}`), CreatedAt: t0}
+		return groups.Group{Name: n, Description: "d", State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0}, op
+	}
+	g, op := mkCreate(active)
+	done, err := s.CreatePending(ctx, g, op, groups.Limits{Groups: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done.State, done.Result, done.FinishedAt = throttle.Succeeded, []byte(`{"upstreamId":"g-1"}`), t0.Add(time.Second)
+	if err := s.Complete(ctx, done, []throttle.Effect{groups.Created{Name: active, UpstreamID: "g-1", At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	g, op = mkCreate(creating)
+	running, err := s.CreatePending(ctx, g, op, groups.Limits{Groups: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOperation(ctx, running.ID, func(o *throttle.Operation) error {
+		o.State, o.Attempts = throttle.Running, 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	queued, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", CreatedAt: t0}, throttle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = MustOpenStoreAt(t, path)
+	if got, err := s.Operation(ctx, done.ID); err != nil || got.State != throttle.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` {
+		t.Fatalf("completed operation after reopen: %+v, %v", got, err)
+	}
+	if got, err := s.Head(ctx, "SHIP"); err != nil || got.ID != running.ID || got.State != throttle.Running || got.Attempts != 1 || string(got.Payload) != `{"x":1}` {
+		t.Fatalf("Head after reopen: %+v, %v; want the running operation", got, err)
+	}
+	if d, err := s.Depth(ctx, "SHIP"); err != nil || d.Total != 2 {
+		t.Fatalf("Depth after reopen = %+v, %v; want 2", d, err)
+	}
+	if gr, err := s.Group(ctx, active); err != nil || gr.State != groups.Active || gr.UpstreamID != "g-1" {
+		t.Fatalf("active group after reopen: %+v, %v", gr, err)
+	}
+	if gr, err := s.Group(ctx, creating); err != nil || gr.State != groups.Creating || gr.PendingOperation != running.ID {
+		t.Fatalf("creating group after reopen: %+v, %v", gr, err)
+	}
+	if n, err := s.RequeueRunning(ctx, t0); err != nil || n != 1 {
+		t.Fatalf("RequeueRunning after reopen = %d, %v; want 1", n, err)
+	}
+	// Sequence numbers keep increasing across a reopen.
+	next, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Seq <= queued.Seq {
+		t.Fatalf("Seq after reopen = %d, not after %d", next.Seq, queued.Seq)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
+
+func TestUnknownEffectRejectedAndNothingWritten(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := t.Context()
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	op := throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, Target: n.String()}
+	op, err := s.CreatePending(ctx, groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID}, op, groups.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, s)
+
+	type notAnEffect struct{}
+	for _, effects := range [][]throttle.Effect{
+		{notAnEffect{}},
+		{groups.Created{Name: n, UpstreamID: "g-1"}, notAnEffect{}},
+		{groups.CreateFailed{Name: n}, &groups.Created{Name: n}}, // a pointer is not the value type
+		{nil},
+	} {
+		done := op
+		done.State = throttle.Succeeded
+		err := s.Complete(ctx, done, effects)
+		if err == nil {
+			t.Fatalf("Complete with effects %#v succeeded, want an error", effects)
+		}
+		if after := dump(t, s); after != before {
+			t.Fatalf("Complete with effects %#v wrote to the file:\nbefore %s\nafter  %s", effects, before, after)
+		}
+	}
+}
+
+// dump renders the tenant SHIP's queue, its MOH groups and its head
+// operation, for before/after comparisons.
+func dump(t *testing.T, s *boltstore.Store) string {
+	t.Helper()
+	var out string
+	ctx := t.Context()
+	head, err := s.Head(ctx, "SHIP")
+	out += fmt.Sprintf("head=%s/%s/%d/%v ", head.ID, head.State, head.Seq, err)
+	depth, err := s.Depth(ctx, "SHIP")
+	out += fmt.Sprintf("depth=%+v/%v ", depth, err)
+	gs, err := s.Groups(ctx, "SHIP", "MOH")
+	out += fmt.Sprintf("groups=%+v/%v ", gs, err)
+	if head.ID != "" {
+		op, err := s.Operation(ctx, head.ID)
+		out += fmt.Sprintf("op=%+v/%v", op, err)
+	}
+	return out
+}
+
+// TestCloseDuringWrites closes the store while writers are queued for the
+// committer: each write either lands (and survives a reopen) or fails with
+// ErrClosed; none hangs or is lost after being acknowledged.
+func TestCloseDuringWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := MustOpenStoreAt(t, path)
+	const n = 40
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		ids[i] = throttle.NewID()
+		wg.Go(func() {
+			_, errs[i] = s.Enqueue(context.Background(), throttle.Operation{ID: ids[i], Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+		})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writers still blocked after Close")
+	}
+	if _, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH"}, throttle.Limits{}); !errors.Is(err, boltstore.ErrClosed) {
+		t.Fatalf("Enqueue after Close: error = %v, want ErrClosed", err)
+	}
+
+	s = MustOpenStoreAt(t, path)
+	landed := 0
+	for i, id := range ids {
+		_, err := s.Operation(t.Context(), id)
+		switch {
+		case errs[i] == nil && err != nil:
+			t.Errorf("acknowledged operation %s lost: %v", id, err)
+		case errs[i] == nil:
+			landed++
+		case !errors.Is(errs[i], boltstore.ErrClosed):
+			t.Errorf("Enqueue during Close: error = %v, want nil or ErrClosed", errs[i])
+		case err == nil:
+			t.Errorf("operation %s refused with ErrClosed was written anyway", id)
+		}
+	}
+	t.Logf("%d of %d writes landed before Close", landed, n)
+}
+
+// TestBatchedWriterFailureIsolated runs failing and succeeding writers
+// together, so that group commit puts them in shared transactions: each
+// gets its own result, and a failure undoes only its own writes.
+func TestBatchedWriterFailureIsolated(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := t.Context()
+	target, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	const n = 30
+	var (
+		wg       sync.WaitGroup
+		enqueued = make([]string, n)
+		enqErr   = make([]error, n)
+		updErr   = make([]error, n)
+		good     atomic.Int64
+	)
+	for i := range n {
+		wg.Go(func() {
+			op, err := s.Enqueue(context.Background(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			enqueued[i], enqErr[i] = op.ID, err
+		})
+		wg.Go(func() {
+			_, updErr[i] = s.UpdateOperation(context.Background(), target.ID, func(o *throttle.Operation) error {
+				if i%2 == 0 {
+					o.LastError = "must not be stored"
+					return boom
+				}
+				o.Failures++ // counted below: each successful update exactly once
+				return nil
+			})
+			if updErr[i] == nil {
+				good.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if enqErr[i] != nil {
+			t.Errorf("Enqueue #%d: %v", i, enqErr[i])
+		} else if _, err := s.Operation(ctx, enqueued[i]); err != nil {
+			t.Errorf("enqueued #%d lost: %v", i, err)
+		}
+		if i%2 == 0 && !errors.Is(updErr[i], boom) {
+			t.Errorf("failing update #%d: error = %v, want its own error", i, updErr[i])
+		}
+		if i%2 == 1 && updErr[i] != nil {
+			t.Errorf("update #%d: %v", i, updErr[i])
+		}
+	}
+	got, err := s.Operation(ctx, target.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LastError != "" || int64(got.Failures) != good.Load() {
+		t.Fatalf("after %d good updates: Failures %d, LastError %q; want %d, empty", good.Load(), got.Failures, got.LastError, good.Load())
+	}
+	if d, err := s.Depth(ctx, "SHIP"); err != nil || d.Total != n+1 {
+		t.Fatalf("Depth = %+v, %v; want %d", d, err, n+1)
+	}
+}

@@ -1,0 +1,856 @@
+// Package groupstest is the conformance suite for groups.Store
+// implementations.
+//
+// A group's mirror state changes in two places: when an operation is queued
+// (CreatePending, DeletePending) and when its outcome is committed with the
+// operation's effects (throttle.Store.Complete). Both must be atomic with the
+// queue, so the suite needs a store that is both a groups.Store and a
+// throttle.Store; see Store. A backend runs it with a ten-line test:
+//
+//	func TestGroupsStore(t *testing.T) {
+//		groupstest.RunStoreTests(t, func(t *testing.T) groupstest.Store { return MustOpenStore(t) })
+//	}
+//
+// newStore must return a new, empty store for each call and arrange its own
+// clean-up (and any integrity check) with t.Cleanup.
+//
+// The cases follow the order of checks groups.Store documents: the enqueue
+// checks of throttle.Store (idempotent replay, then queue limits) come
+// before ErrExists, ErrLimit, ErrNotFound and ErrPending, and a refused call
+// writes nothing.
+package groupstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// Store is what the suite needs: the group mirror and the operation queue
+// that commits the mirror's effects, in one backend.
+type Store interface {
+	groups.Store
+	throttle.Store
+}
+
+// t0 is the fixed time the cases stamp groups and operations with.
+var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+
+// noLimit is a group limit no case reaches.
+const noLimit = 1000
+
+// noQueueLimit is no queue limit.
+var noQueueLimit = throttle.Limits{}
+
+// groupLimit returns limits with only a group limit.
+func groupLimit(n int) groups.Limits { return groups.Limits{Groups: n} }
+
+type storeTest struct {
+	name string
+	run  func(t *testing.T, s Store)
+}
+
+// RunStoreTests runs the sequential conformance cases, each in its own
+// subtest on a fresh store from newStore.
+func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
+	t.Helper()
+	run(t, newStore, []storeTest{
+		{"CreatePendingStoresGroupAndEnqueues", testCreatePending},
+		{"GroupLookupIsCaseInsensitive", testGroupCaseInsensitive},
+		{"GroupNotFound", testGroupNotFound},
+		{"CreatePendingExistsIsCaseInsensitive", testCreateExists},
+		{"CreatePendingSameNameOtherProjectOrTenant", testCreateOtherProject},
+		{"CreatePendingLimitCountsTenant", testCreateLimit},
+		{"CreatePendingLimitFreedByRemoval", testLimitFreed},
+		{"DeletePendingActive", testDeletePending},
+		{"DeletePendingNotFound", testDeleteNotFound},
+		{"DeletePendingWhilePending", testDeletePendingConflict},
+		{"GroupsListsOneProjectByKey", testGroupsList},
+		{"EffectCreated", testEffectCreated},
+		{"EffectCreateFailed", testEffectCreateFailed},
+		{"EffectDeleted", testEffectDeleted},
+		{"EffectDeleteFailed", testEffectDeleteFailed},
+		{"CompleteWithUnknownEffectWritesNothing", testUnknownEffect},
+		{"EffectsOnMissingGroupChangeNothing", testEffectsOnMissingGroup},
+		{"QueueLimitsApply", testQueueLimits},
+		{"IdempotentReplayComesFirst", testReplay},
+		{"GroupsVersionChangesWithGroups", testGroupsVersion},
+	})
+}
+
+// RunConcurrencyTests runs the cases that race writers against each other.
+// Run them under the race detector.
+func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) Store) {
+	t.Helper()
+	run(t, newStore, []storeTest{
+		{"ConcurrentCreateSameName", testConcurrentSameName},
+		{"ConcurrentCreateRespectsLimit", testConcurrentLimit},
+		{"ConcurrentDeleteSameGroup", testConcurrentDelete},
+	})
+}
+
+func run(t *testing.T, newStore func(*testing.T) Store, tests []storeTest) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
+	}
+}
+
+// name returns a group name; tenant and project are upper case as NewName
+// makes them.
+func name(tenant, project, group string) groups.Name {
+	return groups.Name{Tenant: tenant, Project: project, Group: group}
+}
+
+// createArgs returns what groups.Service passes to CreatePending.
+func createArgs(n groups.Name, description string) (groups.Group, throttle.Operation) {
+	op := throttle.Operation{
+		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
+		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued,
+		CreatedAt: t0, UpdatedAt: t0,
+	}
+	g := groups.Group{Name: n, Description: description, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
+	return g, op
+}
+
+// deleteOp returns what groups.Service passes to DeletePending.
+func deleteOp(n groups.Name) throttle.Operation {
+	return throttle.Operation{
+		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindDelete,
+		Target: n.String(), Actor: "key:ci", State: throttle.Queued, CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour),
+	}
+}
+
+func mustCreate(t *testing.T, s Store, n groups.Name, limit int) throttle.Operation {
+	t.Helper()
+	g, op := createArgs(n, "about "+n.Group)
+	got, err := s.CreatePending(t.Context(), g, op, groupLimit(limit))
+	if err != nil {
+		t.Fatalf("CreatePending(%s): %v", n, err)
+	}
+	return got
+}
+
+// complete commits op's outcome with effects as a dispatcher does.
+func complete(t *testing.T, s Store, opID string, state throttle.State, effects ...throttle.Effect) throttle.Operation {
+	t.Helper()
+	op, err := s.Operation(t.Context(), opID)
+	if err != nil {
+		t.Fatalf("Operation(%s): %v", opID, err)
+	}
+	op.State, op.FinishedAt, op.UpdatedAt = state, t0.Add(2*time.Hour), t0.Add(2*time.Hour)
+	if state == throttle.Failed {
+		op.Failure = &throttle.Failure{Status: 502, Title: "TechPass error"}
+	}
+	if err := s.Complete(t.Context(), op, effects); err != nil {
+		t.Fatalf("Complete(%s): %v", op.Target, err)
+	}
+	return op
+}
+
+// mustActive creates n and commits its creation, leaving it Active.
+func mustActive(t *testing.T, s Store, n groups.Name, upstreamID string) {
+	t.Helper()
+	op := mustCreate(t, s, n, noLimit)
+	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: upstreamID, At: t0.Add(time.Minute)})
+}
+
+func mustGroup(t *testing.T, s Store, n groups.Name) groups.Group {
+	t.Helper()
+	g, err := s.Group(t.Context(), n)
+	if err != nil {
+		t.Fatalf("Group(%s): %v", n, err)
+	}
+	return g
+}
+
+func wantGone(t *testing.T, s Store, n groups.Name) {
+	t.Helper()
+	if g, err := s.Group(t.Context(), n); !errors.Is(err, groups.ErrNotFound) {
+		t.Fatalf("Group(%s) = %+v, %v; want ErrNotFound", n, g, err)
+	}
+}
+
+func wantState(t *testing.T, s Store, n groups.Name, state groups.State, pendingOp string) groups.Group {
+	t.Helper()
+	g := mustGroup(t, s, n)
+	if g.State != state || g.PendingOperation != pendingOp {
+		t.Fatalf("Group(%s): State %q, PendingOperation %q; want %q, %q", n, g.State, g.PendingOperation, state, pendingOp)
+	}
+	return g
+}
+
+func wantDepth(t *testing.T, s Store, tenant string, want int) {
+	t.Helper()
+	got, err := s.Depth(t.Context(), tenant)
+	if err != nil {
+		t.Fatalf("Depth(%s): %v", tenant, err)
+	}
+	if got.Total != want {
+		t.Fatalf("Depth(%s).Total = %d, want %d", tenant, got.Total, want)
+	}
+}
+
+func wantNoOp(t *testing.T, s Store, id string) {
+	t.Helper()
+	if op, err := s.Operation(t.Context(), id); !errors.Is(err, throttle.ErrNotFound) {
+		t.Fatalf("Operation(%s) = %s %s, %v; want ErrNotFound (nothing enqueued)", id, op.Kind, op.State, err)
+	}
+}
+
+func keys(gs []groups.Group) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.Name.String()
+	}
+	return out
+}
+
+func wantList(t *testing.T, s Store, tenant, project string, want ...string) {
+	t.Helper()
+	gs, err := s.Groups(t.Context(), tenant, project)
+	if err != nil {
+		t.Fatalf("Groups(%s, %s): %v", tenant, project, err)
+	}
+	if got := keys(gs); !slices.Equal(got, want) {
+		t.Fatalf("Groups(%s, %s) = %q, want %q", tenant, project, got, want)
+	}
+}
+
+// --- cases ------------------------------------------------------------------
+
+func testCreatePending(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "Billing")
+	g, op := createArgs(n, "Billing team")
+	got, err := s.CreatePending(t.Context(), g, op, groupLimit(noLimit))
+	if err != nil {
+		t.Fatalf("CreatePending: %v", err)
+	}
+	if got.ID != op.ID || got.State != throttle.Queued || got.Kind != groups.KindCreate || got.Target != n.String() {
+		t.Fatalf("CreatePending returned %+v", got)
+	}
+	stored, err := s.Operation(t.Context(), op.ID)
+	if err != nil {
+		t.Fatalf("Operation: %v", err)
+	}
+	if stored.Seq != got.Seq || stored.State != throttle.Queued {
+		t.Fatalf("stored operation: Seq %d State %q; returned Seq %d", stored.Seq, stored.State, got.Seq)
+	}
+	head, err := s.Head(t.Context(), "SHIP")
+	if err != nil || head.ID != op.ID {
+		t.Fatalf("Head = %s, %v; want the create operation", head.ID, err)
+	}
+	wantDepth(t, s, "SHIP", 1)
+
+	mg := wantState(t, s, n, groups.Creating, op.ID)
+	if mg.Name != n || mg.Description != "Billing team" || mg.UpstreamID != "" || !mg.CreatedAt.Equal(t0) || !mg.UpdatedAt.Equal(t0) {
+		t.Fatalf("Group = %+v", mg)
+	}
+}
+
+func testGroupCaseInsensitive(t *testing.T, s Store) {
+	mustCreate(t, s, name("SHIP", "MOH", "Billing"), noLimit)
+	for _, asked := range []string{"Billing", "billing", "BILLING"} {
+		g := mustGroup(t, s, name("SHIP", "MOH", asked))
+		if g.Name.Group != "Billing" {
+			t.Errorf("Group(%s).Name.Group = %q, want the case it was created with", asked, g.Name.Group)
+		}
+	}
+}
+
+func testGroupNotFound(t *testing.T, s Store) {
+	wantGone(t, s, name("SHIP", "MOH", "billing"))
+	mustCreate(t, s, name("SHIP", "MOH", "billing"), noLimit)
+	wantGone(t, s, name("SHIP", "MOH", "billing2"))
+	wantGone(t, s, name("SHIP", "MOHX", "billing"))
+	wantGone(t, s, name("DOCK", "MOH", "billing"))
+}
+
+func testCreateExists(t *testing.T, s Store) {
+	first := mustCreate(t, s, name("SHIP", "MOH", "Billing"), noLimit)
+	for _, again := range []string{"Billing", "billing", "BILLING"} {
+		g, op := createArgs(name("SHIP", "MOH", again), "second")
+		if _, err := s.CreatePending(t.Context(), g, op, groupLimit(noLimit)); !errors.Is(err, groups.ErrExists) {
+			t.Fatalf("CreatePending(%s) error = %v, want ErrExists", again, err)
+		}
+		wantNoOp(t, s, op.ID)
+	}
+	wantDepth(t, s, "SHIP", 1)
+	g := wantState(t, s, name("SHIP", "MOH", "billing"), groups.Creating, first.ID)
+	if g.Description != "about Billing" || g.Name.Group != "Billing" {
+		t.Fatalf("the existing group was overwritten: %+v", g)
+	}
+
+	// Active and Deleting groups block a create too.
+	n := name("SHIP", "MOH", "ops")
+	mustActive(t, s, n, "g-ops")
+	gc, op := createArgs(name("SHIP", "MOH", "OPS"), "")
+	if _, err := s.CreatePending(t.Context(), gc, op, groupLimit(noLimit)); !errors.Is(err, groups.ErrExists) {
+		t.Fatalf("CreatePending over an active group: error = %v, want ErrExists", err)
+	}
+	if _, err := s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePending(t.Context(), gc, op, groupLimit(noLimit)); !errors.Is(err, groups.ErrExists) {
+		t.Fatalf("CreatePending over a deleting group: error = %v, want ErrExists", err)
+	}
+	wantNoOp(t, s, op.ID)
+}
+
+func testCreateOtherProject(t *testing.T, s Store) {
+	mustCreate(t, s, name("SHIP", "MOH", "billing"), noLimit)
+	mustCreate(t, s, name("SHIP", "MOHX", "billing"), noLimit)
+	mustCreate(t, s, name("SHIP", "MO", "billing"), noLimit)
+	mustCreate(t, s, name("DOCK", "MOH", "billing"), noLimit)
+	wantDepth(t, s, "SHIP", 3)
+	wantDepth(t, s, "DOCK", 1)
+	for _, n := range []groups.Name{name("SHIP", "MOH", "billing"), name("SHIP", "MOHX", "billing"), name("SHIP", "MO", "billing"), name("DOCK", "MOH", "billing")} {
+		if g := mustGroup(t, s, n); g.Name != n {
+			t.Errorf("Group(%s).Name = %s", n, g.Name)
+		}
+	}
+}
+
+func testCreateLimit(t *testing.T, s Store) {
+	const limit = 4
+	// Active, creating and deleting groups in two projects all count.
+	mustActive(t, s, name("SHIP", "MOH", "a"), "g-a")
+	mustActive(t, s, name("SHIP", "HR", "b"), "g-b")
+	if _, err := s.DeletePending(t.Context(), name("SHIP", "HR", "b"), deleteOp(name("SHIP", "HR", "b")), noQueueLimit); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, name("SHIP", "HR", "c"), limit)
+	mustCreate(t, s, name("SHIP", "MOH", "d"), limit)
+	wantDepth(t, s, "SHIP", 3) // delete b, create c, create d
+
+	for _, n := range []groups.Name{name("SHIP", "MOH", "e"), name("SHIP", "NEW", "e")} {
+		g, op := createArgs(n, "")
+		if _, err := s.CreatePending(t.Context(), g, op, groupLimit(limit)); !errors.Is(err, groups.ErrLimit) {
+			t.Fatalf("CreatePending(%s) over the limit: error = %v, want ErrLimit", n, err)
+		}
+		wantGone(t, s, n)
+		wantNoOp(t, s, op.ID)
+	}
+	wantDepth(t, s, "SHIP", 3)
+	wantList(t, s, "SHIP", "NEW")
+
+	// The limit is per tenant.
+	mustCreate(t, s, name("DOCK", "MOH", "e"), limit)
+	// An existing name is reported as such even at the limit.
+	g, op := createArgs(name("SHIP", "MOH", "A"), "")
+	if _, err := s.CreatePending(t.Context(), g, op, groupLimit(limit)); !errors.Is(err, groups.ErrExists) && !errors.Is(err, groups.ErrLimit) {
+		t.Fatalf("CreatePending(existing name at the limit): error = %v, want ErrExists or ErrLimit", err)
+	}
+	wantNoOp(t, s, op.ID)
+}
+
+func testLimitFreed(t *testing.T, s Store) {
+	const limit = 2
+	a := name("SHIP", "MOH", "a")
+	b := name("SHIP", "MOH", "b")
+	c := name("SHIP", "MOH", "c")
+	mustActive(t, s, a, "g-a")
+	opB := mustCreate(t, s, b, limit)
+	g, op := createArgs(c, "")
+	if _, err := s.CreatePending(t.Context(), g, op, groupLimit(limit)); !errors.Is(err, groups.ErrLimit) {
+		t.Fatalf("CreatePending at the limit: error = %v, want ErrLimit", err)
+	}
+	// A failed create frees its reservation.
+	complete(t, s, opB.ID, throttle.Failed, groups.CreateFailed{Name: b})
+	mustCreate(t, s, c, limit)
+	// So does a delete.
+	del, err := s.DeletePending(t.Context(), a, deleteOp(a), noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: a})
+	mustCreate(t, s, b, limit)
+}
+
+func testDeletePending(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "Billing")
+	mustActive(t, s, n, "g-billing")
+	op := deleteOp(n)
+	got, err := s.DeletePending(t.Context(), n, op, noQueueLimit)
+	if err != nil {
+		t.Fatalf("DeletePending: %v", err)
+	}
+	if got.ID != op.ID || got.State != throttle.Queued || got.Kind != groups.KindDelete {
+		t.Fatalf("DeletePending returned %+v", got)
+	}
+	if stored, err := s.Operation(t.Context(), op.ID); err != nil || stored.Seq != got.Seq {
+		t.Fatalf("Operation = Seq %d, %v; want Seq %d", stored.Seq, err, got.Seq)
+	}
+	if head, err := s.Head(t.Context(), "SHIP"); err != nil || head.ID != op.ID {
+		t.Fatalf("Head = %s, %v; want the delete operation", head.ID, err)
+	}
+	wantDepth(t, s, "SHIP", 1)
+	g := wantState(t, s, n, groups.Deleting, op.ID)
+	if g.UpstreamID != "g-billing" {
+		t.Fatalf("UpstreamID = %q after DeletePending, want it kept", g.UpstreamID)
+	}
+}
+
+func testDeleteNotFound(t *testing.T, s Store) {
+	for _, n := range []groups.Name{
+		name("SHIP", "MOH", "billing"), // empty store
+		name("SHIP", "MOH", "other"),   // tenant and project known
+		name("SHIP", "HR", "billing"),  // name known in another project
+	} {
+		op := deleteOp(n)
+		if _, err := s.DeletePending(t.Context(), n, op, noQueueLimit); !errors.Is(err, groups.ErrNotFound) {
+			t.Fatalf("DeletePending(%s) error = %v, want ErrNotFound", n, err)
+		}
+		wantNoOp(t, s, op.ID)
+		if n.Group == "billing" && n.Project == "MOH" {
+			mustActive(t, s, n, "g-billing")
+		}
+	}
+	wantDepth(t, s, "SHIP", 0)
+}
+
+func testDeletePendingConflict(t *testing.T, s Store) {
+	creating := name("SHIP", "MOH", "creating")
+	createOp := mustCreate(t, s, creating, noLimit)
+	deleting := name("SHIP", "MOH", "deleting")
+	mustActive(t, s, deleting, "g-deleting")
+	firstDelete, err := s.DeletePending(t.Context(), deleting, deleteOp(deleting), noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		n       groups.Name
+		state   groups.State
+		pending string
+	}{{creating, groups.Creating, createOp.ID}, {deleting, groups.Deleting, firstDelete.ID}} {
+		op := deleteOp(tc.n)
+		if _, err := s.DeletePending(t.Context(), tc.n, op, noQueueLimit); !errors.Is(err, groups.ErrPending) {
+			t.Fatalf("DeletePending(%s) while %s: error = %v, want ErrPending", tc.n, tc.state, err)
+		}
+		wantNoOp(t, s, op.ID)
+		wantState(t, s, tc.n, tc.state, tc.pending)
+	}
+	wantDepth(t, s, "SHIP", 2)
+}
+
+func testGroupsList(t *testing.T, s Store) {
+	wantList(t, s, "SHIP", "MOH")
+	for _, n := range []groups.Name{
+		name("SHIP", "MOH", "charlie"),
+		name("SHIP", "MOH", "Alpha"),
+		name("SHIP", "MOH", "bravo"),
+		name("SHIP", "MOH", "Bravo2"),
+		name("SHIP", "MOHX", "delta"), // a project whose name starts with MOH
+		name("SHIP", "MO", "echo"),    // a project whose name MOH starts with
+		name("DOCK", "MOH", "zulu"),
+	} {
+		mustCreate(t, s, n, noLimit)
+	}
+	mustActive(t, s, name("SHIP", "MOH", "able"), "g-able")
+	wantList(t, s, "SHIP", "MOH", "SHIP:MOH:able", "SHIP:MOH:Alpha", "SHIP:MOH:bravo", "SHIP:MOH:Bravo2", "SHIP:MOH:charlie")
+	wantList(t, s, "SHIP", "MOHX", "SHIP:MOHX:delta")
+	wantList(t, s, "SHIP", "MO", "SHIP:MO:echo")
+	wantList(t, s, "DOCK", "MOH", "DOCK:MOH:zulu")
+	wantList(t, s, "DOCK", "HR")
+	wantList(t, s, "NOBODY", "MOH")
+
+	gs, err := s.Groups(t.Context(), "SHIP", "MOH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs {
+		want := groups.Creating
+		if g.Name.Group == "able" {
+			want = groups.Active
+		}
+		if g.State != want || g.Description != "about "+g.Name.Group {
+			t.Errorf("listed %s: State %q, Description %q", g.Name, g.State, g.Description)
+		}
+	}
+}
+
+func testEffectCreated(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "Billing")
+	op := mustCreate(t, s, n, noLimit)
+	at := t0.Add(time.Minute)
+	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: name("SHIP", "MOH", "billing"), UpstreamID: "g-123", At: at})
+	g := wantState(t, s, n, groups.Active, "")
+	if g.UpstreamID != "g-123" || !g.UpdatedAt.Equal(at) || !g.CreatedAt.Equal(t0) || g.Name.Group != "Billing" || g.Description != "about Billing" {
+		t.Fatalf("created group = %+v", g)
+	}
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
+		t.Fatalf("operation after Created: %s, %v", got.State, err)
+	}
+	wantDepth(t, s, "SHIP", 0)
+}
+
+func testEffectCreateFailed(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "billing")
+	op := mustCreate(t, s, n, noLimit)
+	mustCreate(t, s, name("SHIP", "MOH", "other"), noLimit)
+	complete(t, s, op.ID, throttle.Failed, groups.CreateFailed{Name: n})
+	wantGone(t, s, n)
+	wantList(t, s, "SHIP", "MOH", "SHIP:MOH:other")
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Failed || got.Failure == nil {
+		t.Fatalf("operation after CreateFailed: %s %v, %v", got.State, got.Failure, err)
+	}
+	// The name is free again.
+	mustCreate(t, s, n, noLimit)
+}
+
+func testEffectDeleted(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "billing")
+	mustActive(t, s, n, "g-1")
+	del, err := s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: n})
+	wantGone(t, s, n)
+	wantList(t, s, "SHIP", "MOH")
+	wantDepth(t, s, "SHIP", 0)
+	mustCreate(t, s, name("SHIP", "MOH", "Billing"), noLimit)
+}
+
+func testEffectDeleteFailed(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "billing")
+	mustActive(t, s, n, "g-1")
+	del, err := s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(3 * time.Hour)
+	complete(t, s, del.ID, throttle.Failed, groups.DeleteFailed{Name: n, At: at})
+	g := wantState(t, s, n, groups.Active, "")
+	if g.UpstreamID != "g-1" || !g.UpdatedAt.Equal(at) {
+		t.Fatalf("group after DeleteFailed = %+v", g)
+	}
+	// It can be deleted again.
+	if _, err := s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit); err != nil {
+		t.Fatalf("DeletePending after DeleteFailed: %v", err)
+	}
+}
+
+// unknownEffect is an effect type no store can know.
+type unknownEffect struct{ Name groups.Name }
+
+func testUnknownEffect(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "billing")
+	op := mustCreate(t, s, n, noLimit)
+	stored, err := s.Operation(t.Context(), op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := stored
+	done.State, done.FinishedAt = throttle.Succeeded, t0.Add(time.Hour)
+	// A known effect first: it must be rolled back with the rest.
+	effects := []throttle.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: t0}, unknownEffect{n}}
+	if err := s.Complete(t.Context(), done, effects); err == nil {
+		t.Fatal("Complete with an unknown effect type succeeded, want an error")
+	}
+	wantState(t, s, n, groups.Creating, op.ID)
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Queued {
+		t.Fatalf("operation after rejected Complete: %s, %v; want queued", got.State, err)
+	}
+	wantDepth(t, s, "SHIP", 1)
+}
+
+func testEffectsOnMissingGroup(t *testing.T, s Store) {
+	op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, CreatedAt: t0}, noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustActive(t, s, name("SHIP", "MOH", "kept"), "g-kept")
+	gone := name("SHIP", "MOH", "gone")
+	nowhere := name("NOBODY", "MOH", "gone")
+	op.State = throttle.Succeeded
+	effects := []throttle.Effect{
+		groups.Created{Name: gone, UpstreamID: "g-1", At: t0}, groups.DeleteFailed{Name: gone, At: t0},
+		groups.CreateFailed{Name: gone}, groups.Deleted{Name: gone},
+		groups.Created{Name: nowhere, UpstreamID: "g-2", At: t0}, groups.Deleted{Name: nowhere},
+	}
+	if err := s.Complete(t.Context(), op, effects); err != nil {
+		t.Fatalf("Complete with effects on groups the mirror does not hold: %v", err)
+	}
+	wantGone(t, s, gone)
+	wantGone(t, s, nowhere)
+	wantList(t, s, "SHIP", "MOH", "SHIP:MOH:kept")
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
+		t.Fatalf("operation: %s, %v; want succeeded", got.State, err)
+	}
+}
+
+func testQueueLimits(t *testing.T, s Store) {
+	active := name("SHIP", "MOH", "active")
+	mustActive(t, s, active, "g-1")
+	mustCreate(t, s, name("SHIP", "MOH", "pending"), noLimit)
+	full := groups.Limits{Groups: noLimit, Queue: throttle.Limits{Project: 1}}
+
+	n := name("SHIP", "MOH", "more")
+	g, op := createArgs(n, "")
+	_, err := s.CreatePending(t.Context(), g, op, full)
+	var qf *throttle.QueueFullError
+	if !errors.As(err, &qf) || qf.Depth.Total != 1 {
+		t.Fatalf("CreatePending into a full queue: error = %v, want a *QueueFullError with depth 1", err)
+	}
+	wantGone(t, s, n)
+	wantNoOp(t, s, op.ID)
+
+	del := deleteOp(active)
+	if _, err := s.DeletePending(t.Context(), active, del, full.Queue); !errors.As(err, &qf) {
+		t.Fatalf("DeletePending into a full queue: error = %v, want a *QueueFullError", err)
+	}
+	wantNoOp(t, s, del.ID)
+	wantState(t, s, active, groups.Active, "")
+	wantDepth(t, s, "SHIP", 1)
+
+	// The queue is checked before the name.
+	g, op = createArgs(name("SHIP", "MOH", "ACTIVE"), "")
+	if _, err := s.CreatePending(t.Context(), g, op, full); !errors.As(err, &qf) {
+		t.Fatalf("CreatePending of an existing name into a full queue: error = %v, want a *QueueFullError", err)
+	}
+
+	// Another project has room.
+	g, op = createArgs(name("SHIP", "HR", "more"), "")
+	if _, err := s.CreatePending(t.Context(), g, op, full); err != nil {
+		t.Fatalf("CreatePending into another project: %v", err)
+	}
+}
+
+func testReplay(t *testing.T, s Store) {
+	expires := t0.Add(24 * time.Hour)
+	n := name("SHIP", "MOH", "billing")
+	g, op := createArgs(n, "")
+	op.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "create-1", Fingerprint: "create billing", Expires: expires}
+	first, err := s.CreatePending(t.Context(), g, op, groupLimit(noLimit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same request again: a replay, though the group now exists and the
+	// queue is full.
+	g, again := createArgs(n, "")
+	again.Idempotency = op.Idempotency
+	_, err = s.CreatePending(t.Context(), g, again, groups.Limits{Groups: 1, Queue: throttle.Limits{Tenant: 1}})
+	var replay *throttle.ReplayError
+	if !errors.As(err, &replay) || replay.OperationID != first.ID {
+		t.Fatalf("CreatePending replay: error = %v, want a *ReplayError naming %s", err, first.ID)
+	}
+	wantNoOp(t, s, again.ID)
+	wantState(t, s, n, groups.Creating, first.ID)
+
+	// The key reused for another request.
+	other := name("SHIP", "MOH", "other")
+	g, mismatch := createArgs(other, "")
+	mismatch.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "create-1", Fingerprint: "create other", Expires: expires}
+	if _, err := s.CreatePending(t.Context(), g, mismatch, groupLimit(noLimit)); !errors.Is(err, throttle.ErrIdempotencyMismatch) {
+		t.Fatalf("CreatePending with a reused key: error = %v, want ErrIdempotencyMismatch", err)
+	}
+	wantGone(t, s, other)
+	wantNoOp(t, s, mismatch.ID)
+
+	// Deletes replay the same way.
+	complete(t, s, first.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
+	del := deleteOp(n)
+	del.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "delete-1", Fingerprint: "delete billing", Expires: expires}
+	firstDel, err := s.DeletePending(t.Context(), n, del, noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	againDel := deleteOp(n)
+	againDel.Idempotency = del.Idempotency
+	if _, err := s.DeletePending(t.Context(), n, againDel, noQueueLimit); !errors.As(err, &replay) || replay.OperationID != firstDel.ID {
+		t.Fatalf("DeletePending replay: error = %v, want a *ReplayError naming %s (not ErrPending)", err, firstDel.ID)
+	}
+	wantNoOp(t, s, againDel.ID)
+	wantDepth(t, s, "SHIP", 1)
+}
+
+func version(t *testing.T, s Store, tenant, project string) uint64 {
+	t.Helper()
+	v, err := s.GroupsVersion(t.Context(), tenant, project)
+	if err != nil {
+		t.Fatalf("GroupsVersion(%s, %s): %v", tenant, project, err)
+	}
+	return v
+}
+
+func testGroupsVersion(t *testing.T, s Store) {
+	if v := version(t, s, "SHIP", "MOH"); v != 0 {
+		t.Fatalf("GroupsVersion before any change = %d, want 0", v)
+	}
+	n := name("SHIP", "MOH", "billing")
+	seen := map[uint64]string{}
+	last := uint64(0)
+	changed := func(what string) {
+		t.Helper()
+		v := version(t, s, "SHIP", "MOH")
+		if v == last {
+			t.Fatalf("GroupsVersion unchanged (%d) after %s", v, what)
+		}
+		if prev, dup := seen[v]; dup {
+			t.Fatalf("GroupsVersion after %s = %d, as after %s", what, v, prev)
+		}
+		seen[v], last = what, v
+	}
+	op := mustCreate(t, s, n, noLimit)
+	changed("CreatePending")
+	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
+	changed("Created")
+	del, err := s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed("DeletePending")
+	complete(t, s, del.ID, throttle.Failed, groups.DeleteFailed{Name: n, At: t0})
+	changed("DeleteFailed")
+	del, err = s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed("second DeletePending")
+	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: n})
+	changed("Deleted")
+	op = mustCreate(t, s, n, noLimit)
+	changed("CreatePending again")
+	complete(t, s, op.ID, throttle.Failed, groups.CreateFailed{Name: n})
+	changed("CreateFailed")
+
+	// Other projects and tenants have versions of their own.
+	if v := version(t, s, "SHIP", "MOHX"); v != 0 {
+		t.Fatalf("GroupsVersion of an untouched project = %d, want 0", v)
+	}
+	mustCreate(t, s, name("SHIP", "HR", "x"), noLimit)
+	mustCreate(t, s, name("DOCK", "MOH", "x"), noLimit)
+	if v := version(t, s, "SHIP", "MOH"); v != last {
+		t.Fatalf("GroupsVersion(SHIP, MOH) = %d after changes elsewhere, want %d", v, last)
+	}
+}
+
+// --- concurrency --------------------------------------------------------------
+
+func testConcurrentSameName(t *testing.T, s Store) {
+	const n = 20
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		winners   []throttle.Operation
+		losingOps []string
+	)
+	for i := range n {
+		wg.Go(func() {
+			// Vary the case: they are all the same group.
+			g := "billing"
+			if i%2 == 1 {
+				g = "Billing"
+			}
+			grp, op := createArgs(name("SHIP", "MOH", g), fmt.Sprint("try ", i))
+			got, err := s.CreatePending(context.Background(), grp, op, groupLimit(noLimit))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				winners = append(winners, got)
+			case errors.Is(err, groups.ErrExists):
+				losingOps = append(losingOps, op.ID)
+			default:
+				t.Errorf("CreatePending #%d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d of %d concurrent creates of one name succeeded, want exactly 1", len(winners), n)
+	}
+	wantDepth(t, s, "SHIP", 1)
+	for _, id := range losingOps {
+		wantNoOp(t, s, id)
+	}
+	gs, err := s.Groups(t.Context(), "SHIP", "MOH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 1 || gs[0].PendingOperation != winners[0].ID {
+		t.Fatalf("Groups = %+v, want the winner's group only", gs)
+	}
+}
+
+func testConcurrentLimit(t *testing.T, s Store) {
+	const n, limit = 20, 5
+	var (
+		wg              sync.WaitGroup
+		mu              sync.Mutex
+		created, denied int
+	)
+	for i := range n {
+		wg.Go(func() {
+			project := []string{"MOH", "HR"}[i%2] // the limit spans projects
+			grp, op := createArgs(name("SHIP", project, fmt.Sprint("g", i)), "")
+			_, err := s.CreatePending(context.Background(), grp, op, groupLimit(limit))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case errors.Is(err, groups.ErrLimit):
+				denied++
+			default:
+				t.Errorf("CreatePending #%d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if created != limit || denied != n-limit {
+		t.Fatalf("%d created and %d refused with ErrLimit, want %d and %d", created, denied, limit, n-limit)
+	}
+	wantDepth(t, s, "SHIP", limit)
+	total := 0
+	for _, project := range []string{"MOH", "HR"} {
+		gs, err := s.Groups(t.Context(), "SHIP", project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(gs)
+	}
+	if total != limit {
+		t.Fatalf("the tenant holds %d groups, want %d", total, limit)
+	}
+}
+
+func testConcurrentDelete(t *testing.T, s Store) {
+	const n = 10
+	g := name("SHIP", "MOH", "billing")
+	mustActive(t, s, g, "g-1")
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+	)
+	for i := range n {
+		wg.Go(func() {
+			op := deleteOp(g)
+			_, err := s.DeletePending(context.Background(), g, op, noQueueLimit)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				winners = append(winners, op.ID)
+			case errors.Is(err, groups.ErrPending):
+			default:
+				t.Errorf("DeletePending #%d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d of %d concurrent deletes succeeded, want exactly 1", len(winners), n)
+	}
+	wantState(t, s, g, groups.Deleting, winners[0])
+	wantDepth(t, s, "SHIP", 1)
+}

@@ -1,0 +1,829 @@
+package throttle_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// MustOpenStore opens a real store in a temporary directory; when the test
+// ends it checks the file's integrity and closes it. Start dispatchers after
+// opening the store, so that their clean-up (which stops them) runs first.
+func MustOpenStore(tb testing.TB) *boltstore.Store {
+	tb.Helper()
+	s, err := boltstore.Open(filepath.Join(tb.TempDir(), "state.db"), time.Second)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			tb.Errorf("store integrity: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+	})
+	return s
+}
+
+// t0 is where fake clocks start.
+var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+
+// fakeClock is a clock the test moves by hand. Safe for concurrent use.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// countingStore is a real store that counts Heads calls, so that a test can
+// tell that a dispatcher has looked at its queue again, and records what
+// RequeueRunning did.
+type countingStore struct {
+	throttle.Store
+	heads    atomic.Int64
+	requeued atomic.Int64 // operations requeued, or -1 before any call
+}
+
+func newCountingStore(s throttle.Store) *countingStore {
+	c := &countingStore{Store: s}
+	c.requeued.Store(-1)
+	return c
+}
+
+func (s *countingStore) RequeueRunning(ctx context.Context, now time.Time) (int, error) {
+	n, err := s.Store.RequeueRunning(ctx, now)
+	s.requeued.Store(int64(n))
+	return n, err
+}
+
+func (s *countingStore) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+	ops, err := s.Store.Heads(ctx, tenant)
+	s.heads.Add(1)
+	return ops, err
+}
+
+var _ throttle.Store = (*countingStore)(nil)
+
+// settle wakes d until it has run two more queue steps, so that whatever
+// the first of them would do (start an operation too early, say) has been
+// done by the time it returns.
+func settle(t *testing.T, d *throttle.Dispatcher, s *countingStore) {
+	t.Helper()
+	n := s.heads.Load()
+	for i := int64(1); i <= 2; i++ {
+		d.Wake()
+		eventually(t, "the dispatcher to look at its queue", func() bool { return s.heads.Load() >= n+i })
+	}
+}
+
+// eventually polls cond until it holds, failing the test after a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// waitOp polls the store until operation id satisfies cond and returns it.
+func waitOp(t *testing.T, s throttle.Store, id, what string, cond func(throttle.Operation) bool) throttle.Operation {
+	t.Helper()
+	var op throttle.Operation
+	eventually(t, what, func() bool {
+		var err error
+		op, err = s.Operation(context.Background(), id)
+		if err != nil {
+			t.Fatalf("Operation(%s): %v", id, err)
+		}
+		return cond(op)
+	})
+	return op
+}
+
+func waitSettled(t *testing.T, s throttle.Store, id string) throttle.Operation {
+	t.Helper()
+	return waitOp(t, s, id, "operation "+id+" to reach a final state", func(op throttle.Operation) bool { return op.State.Final() })
+}
+
+// receive waits for a value on ch, failing the test after a deadline.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// enqueue queues an operation of project MOH.
+func enqueue(t *testing.T, s throttle.Store, tenant, target string) throttle.Operation {
+	t.Helper()
+	return enqueueIn(t, s, tenant, "MOH", target)
+}
+
+func enqueueIn(t *testing.T, s throttle.Store, tenant, project, target string) throttle.Operation {
+	t.Helper()
+	return enqueueOp(t, s, throttle.Operation{
+		ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: "test.op", Target: target, CreatedAt: t0, UpdatedAt: t0,
+	})
+}
+
+func enqueueOp(t *testing.T, s throttle.Store, op throttle.Operation) throttle.Operation {
+	t.Helper()
+	op, err := s.Enqueue(t.Context(), op, throttle.Limits{})
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	return op
+}
+
+// startRun runs run(ctx) in a goroutine. The returned stop cancels ctx and
+// waits for run to return nil; it is also registered with t.Cleanup.
+func startRun(t *testing.T, run func(context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v, want nil on shutdown", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("Run did not return after its context ended")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
+	s := MustOpenStore(t)
+	var want []string
+	for i := range 5 {
+		want = append(want, enqueue(t, s, "SHIP", fmt.Sprint("op", i)).ID)
+	}
+	other := enqueue(t, s, "DOCK", "not mine")
+
+	var (
+		inFlight atomic.Int32
+		mu       sync.Mutex
+		got      []string
+	)
+	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+		if n := inFlight.Add(1); n != 1 {
+			t.Errorf("handler called with %d calls in flight", n)
+		}
+		defer inFlight.Add(-1)
+		runtime.Gosched() // give an overlapping call the chance to show itself
+		if op.State != throttle.Running || op.Attempts != 1 {
+			t.Errorf("handler got %s in state %q, attempt %d; want running, attempt 1", op.Target, op.State, op.Attempts)
+		}
+		mu.Lock()
+		got = append(got, op.ID)
+		mu.Unlock()
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	startRun(t, d.Run)
+	// More work arrives while it runs.
+	for i := 5; i < 10; i++ {
+		want = append(want, enqueue(t, s, "SHIP", fmt.Sprint("op", i)).ID)
+		d.Wake()
+	}
+	for _, id := range want {
+		if op := waitSettled(t, s, id); op.State != throttle.Succeeded {
+			t.Fatalf("%s: State = %q, want succeeded", op.Target, op.State)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("handled in order %q, want queue order %q", got, want)
+	}
+	if op, err := s.Operation(t.Context(), other.ID); err != nil || op.State != throttle.Queued || op.Attempts != 0 {
+		t.Fatalf("another tenant's operation: %s attempt %d, %v; want it untouched", op.State, op.Attempts, err)
+	}
+}
+
+// createGroup queues the creation of a group as groups.Service does.
+func createGroup(t *testing.T, s *boltstore.Store, n groups.Name) throttle.Operation {
+	t.Helper()
+	op := throttle.Operation{ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), CreatedAt: t0, UpdatedAt: t0}
+	g := groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
+	op, err := s.CreatePending(t.Context(), g, op, groups.Limits{Groups: 50})
+	if err != nil {
+		t.Fatalf("CreatePending: %v", err)
+	}
+	return op
+}
+
+func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
+	s := MustOpenStore(t)
+	clock := newFakeClock()
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	op := createGroup(t, s, n)
+
+	settled := make(chan throttle.Operation, 1)
+	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+		// The operation is marked running in the store before the upstream call.
+		if stored, err := s.Operation(ctx, op.ID); err != nil || stored.State != throttle.Running || stored.Attempts != 1 {
+			t.Errorf("stored operation during the call: %s attempt %d, %v; want running, attempt 1", stored.State, stored.Attempts, err)
+		}
+		clock.Advance(time.Second)
+		return throttle.Outcome{
+			Kind:    throttle.Done,
+			Result:  []byte(`{"upstreamId":"g-1"}`),
+			Effects: []throttle.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: clock.Now()}},
+		}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{
+		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now,
+		OnSettled: func(op throttle.Operation) { settled <- op },
+	})
+	startRun(t, d.Run)
+
+	notified := receive(t, settled, "OnSettled")
+	got, err := s.Operation(t.Context(), op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notified.ID != op.ID || notified.State != throttle.Succeeded {
+		t.Errorf("OnSettled got %s in state %q", notified.ID, notified.State)
+	}
+	if got.State != throttle.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` || got.Failure != nil {
+		t.Errorf("stored: State %q, Result %q, Failure %v", got.State, got.Result, got.Failure)
+	}
+	if got.Attempts != 1 || got.Failures != 0 || !got.StartedAt.Equal(t0) || !got.FinishedAt.Equal(t0.Add(time.Second)) || !got.NotBefore.IsZero() {
+		t.Errorf("stored: Attempts %d, Failures %d, StartedAt %v, FinishedAt %v, NotBefore %v", got.Attempts, got.Failures, got.StartedAt, got.FinishedAt, got.NotBefore)
+	}
+	g, err := s.Group(t.Context(), n)
+	if err != nil || g.State != groups.Active || g.UpstreamID != "g-1" || g.PendingOperation != "" {
+		t.Errorf("group after the effect: %+v, %v; want active with upstream id g-1", g, err)
+	}
+	if depth, _ := s.Depth(t.Context(), "SHIP"); depth.Total != 0 {
+		t.Errorf("Depth = %+v, want 0", depth)
+	}
+}
+
+func TestDispatcherFailStoresFailure(t *testing.T) {
+	s := MustOpenStore(t)
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	op := createGroup(t, s, n)
+	next := enqueue(t, s, "SHIP", "next")
+
+	failure := &throttle.Failure{Status: 422, Title: "Rejected by TechPass", Detail: "TechPass refused the name"}
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		if o.ID == op.ID {
+			return throttle.Outcome{Kind: throttle.Fail, Failure: failure, Effects: []throttle.Effect{groups.CreateFailed{Name: n}}}
+		}
+		return throttle.Outcome{} // no kind: a handler bug
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	startRun(t, d.Run)
+
+	got := waitSettled(t, s, op.ID)
+	if got.State != throttle.Failed || got.Failure == nil || *got.Failure != *failure || len(got.Result) != 0 || got.FinishedAt.IsZero() {
+		t.Errorf("stored: State %q, Failure %+v, Result %q, FinishedAt %v", got.State, got.Failure, got.Result, got.FinishedAt)
+	}
+	if g, err := s.Group(t.Context(), n); err == nil {
+		t.Errorf("group after CreateFailed: %+v, want it gone", g)
+	}
+	// An outcome of no known kind fails the operation as an internal error.
+	got = waitSettled(t, s, next.ID)
+	if got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 500 {
+		t.Errorf("outcome without a kind: State %q, Failure %+v; want failed with status 500", got.State, got.Failure)
+	}
+}
+
+func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
+	base := MustOpenStore(t)
+	s := newCountingStore(base)
+	clock := newFakeClock()
+	op := enqueue(t, s, "SHIP", "a")
+
+	calls := make(chan throttle.Operation, 10)
+	const reason = "TechPass answered HTTP 429"
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		calls <- o
+		if o.Attempts == 1 {
+			return throttle.Outcome{Kind: throttle.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: reason}
+		}
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	// One failure would end the operation: a throttling answer must not count.
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: throttle.RetryPolicy{MaxFailures: 1}})
+	startRun(t, d.Run)
+
+	receive(t, calls, "the first call")
+	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o throttle.Operation) bool { return o.State == throttle.Queued && o.Attempts == 1 })
+	if got.Failures != 0 || !got.NotBefore.Equal(t0.Add(30*time.Second)) || got.LastError != reason {
+		t.Fatalf("rescheduled: Failures %d, NotBefore %v, LastError %q; want 0, t0+30s, %q", got.Failures, got.NotBefore, got.LastError, reason)
+	}
+
+	settle(t, d, s)
+	clock.Advance(29 * time.Second)
+	settle(t, d, s)
+	if len(calls) != 0 {
+		t.Fatalf("retried %v after the throttle answer, before its Retry-After of 30s", clock.Now().Sub(t0))
+	}
+	clock.Advance(time.Second)
+	d.Wake()
+	second := receive(t, calls, "the retry")
+	if second.Attempts != 2 || second.Failures != 0 || second.State != throttle.Running {
+		t.Errorf("retry got Attempts %d, Failures %d, State %q; want 2, 0, running", second.Attempts, second.Failures, second.State)
+	}
+	if got := waitSettled(t, s, op.ID); got.State != throttle.Succeeded || got.Failures != 0 {
+		t.Errorf("final: State %q, Failures %d; want succeeded, 0", got.State, got.Failures)
+	}
+}
+
+func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
+	base := MustOpenStore(t)
+	s := newCountingStore(base)
+	clock := newFakeClock()
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	op := createGroup(t, base, n)
+	next := enqueue(t, s, "SHIP", "b")
+
+	calls := make(chan throttle.Operation, 10)
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		calls <- o
+		if o.ID == next.ID {
+			return throttle.Outcome{Kind: throttle.Done}
+		}
+		// A retry carries the effects to commit if the dispatcher gives up.
+		out := throttle.Outcome{Kind: throttle.Retry, Reason: fmt.Sprintf("TechPass answered HTTP 50%d", o.Attempts),
+			Effects: []throttle.Effect{groups.CreateFailed{Name: n}}}
+		if o.Attempts == 2 {
+			out.RetryAfter = 42 * time.Second // a 503 with Retry-After: its wait is used, and it still counts
+		}
+		return out
+	})
+	policy := throttle.RetryPolicy{MaxFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: time.Minute, Rand: func() float64 { return 0.5 }}
+	settled := make(chan throttle.Operation, 2)
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{
+		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy,
+		OnSettled: func(o throttle.Operation) { settled <- o },
+	})
+	startRun(t, d.Run)
+
+	steps := []struct {
+		wait      time.Duration // the backoff expected after this attempt
+		lastError string
+	}{
+		{5 * time.Second, "TechPass answered HTTP 501"}, // half of BaseDelay
+		{42 * time.Second, "TechPass answered HTTP 502"},
+	}
+	for i, step := range steps {
+		attempt := i + 1
+		if got := receive(t, calls, fmt.Sprint("attempt ", attempt)); got.Attempts != attempt || got.Failures != i {
+			t.Fatalf("attempt %d: handler got Attempts %d, Failures %d", attempt, got.Attempts, got.Failures)
+		}
+		got := waitOp(t, s, op.ID, fmt.Sprint("retry ", attempt, " to be scheduled"), func(o throttle.Operation) bool {
+			return o.State == throttle.Queued && o.Attempts == attempt
+		})
+		if want := clock.Now().Add(step.wait); got.Failures != attempt || !got.NotBefore.Equal(want) || got.LastError != step.lastError {
+			t.Fatalf("after attempt %d: Failures %d, NotBefore %v, LastError %q; want %d, %v, %q",
+				attempt, got.Failures, got.NotBefore, got.LastError, attempt, want, step.lastError)
+		}
+		if g, err := base.Group(t.Context(), n); err != nil || g.State != groups.Creating {
+			t.Fatalf("after attempt %d: group %+v, %v; want it still creating (a retry's effects wait for giving up)", attempt, g, err)
+		}
+		settle(t, d, s)
+		if len(calls) != 0 {
+			t.Fatalf("attempt %d was retried before its backoff of %v", attempt, step.wait)
+		}
+		clock.Advance(step.wait)
+		d.Wake()
+	}
+
+	receive(t, calls, "attempt 3")
+	got := waitSettled(t, s, op.ID)
+	if got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 502 {
+		t.Fatalf("after %d failures: State %q, Failure %+v; want failed with status 502", policy.MaxFailures, got.State, got.Failure)
+	}
+	if !strings.Contains(got.Failure.Detail, "TechPass answered HTTP 503") {
+		t.Errorf("Failure.Detail = %q, want it to name the last reason", got.Failure.Detail)
+	}
+	if g, err := base.Group(t.Context(), n); err == nil {
+		t.Errorf("group after giving up: %+v, want the last retry's CreateFailed applied", g)
+	}
+	if notified := receive(t, settled, "OnSettled"); notified.ID != op.ID || notified.State != throttle.Failed {
+		t.Errorf("OnSettled got %s in state %q", notified.Target, notified.State)
+	}
+	// The queue moves on.
+	if got := receive(t, calls, "the next operation"); got.ID != next.ID {
+		t.Fatalf("after giving up, handler got %s, want %s", got.Target, next.Target)
+	}
+	if got := waitSettled(t, s, next.ID); got.State != throttle.Succeeded {
+		t.Fatalf("next operation: State %q", got.State)
+	}
+}
+
+func TestDispatcherRespectsNotBefore(t *testing.T) {
+	base := MustOpenStore(t)
+	s := newCountingStore(base)
+	clock := newFakeClock()
+	later := enqueueOp(t, s, throttle.Operation{
+		ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: "later", NotBefore: t0.Add(time.Minute),
+	})
+	behind := enqueue(t, s, "SHIP", "behind it")
+
+	type call struct {
+		target string
+		at     time.Time
+	}
+	calls := make(chan call, 10)
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		calls <- call{o.Target, clock.Now()}
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now})
+	startRun(t, d.Run)
+
+	settle(t, d, s)
+	clock.Advance(59 * time.Second)
+	settle(t, d, s)
+	if len(calls) != 0 {
+		c := <-calls
+		t.Fatalf("started %s at t0+%v, before its project's head may start at t0+1m (nothing of the project may overtake it)", c.target, c.at.Sub(t0))
+	}
+	// Another project's work is not held up by it.
+	other := enqueueIn(t, s, "SHIP", "HR", "other project")
+	d.Wake()
+	if c := receive(t, calls, "the other project's operation"); c.target != other.Target {
+		t.Fatalf("handled %s, want %s", c.target, other.Target)
+	}
+	clock.Advance(time.Second)
+	d.Wake()
+	for _, want := range []throttle.Operation{later, behind} {
+		c := receive(t, calls, "a call")
+		if c.target != want.Target {
+			t.Fatalf("handled %s, want %s", c.target, want.Target)
+		}
+		if c.at.Before(t0.Add(time.Minute)) {
+			t.Fatalf("%s started at t0+%v, before t0+1m", want.Target, c.at.Sub(t0))
+		}
+	}
+}
+
+// TestDispatcherTakesProjectsInTurn: the projects with work take turns,
+// one operation each, in name order; within a project, submission order.
+func TestDispatcherTakesProjectsInTurn(t *testing.T) {
+	s := MustOpenStore(t)
+	for _, p := range []struct{ project, target string }{
+		{"ADM", "a1"}, {"ADM", "a2"}, {"ADM", "a3"}, {"HR", "h1"}, {"MOH", "m1"}, {"MOH", "m2"},
+	} {
+		enqueueIn(t, s, "SHIP", p.project, p.target)
+	}
+	var mu sync.Mutex
+	var got []string
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		mu.Lock()
+		got = append(got, o.Target)
+		mu.Unlock()
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	startRun(t, d.Run)
+	eventually(t, "the queue to drain", func() bool {
+		depth, err := s.Depth(context.Background(), "SHIP")
+		return err == nil && depth.Total == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"a1", "h1", "m1", "a2", "m2", "a3"}; !slices.Equal(got, want) {
+		t.Fatalf("handled %q, want %q", got, want)
+	}
+}
+
+func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
+	s := MustOpenStore(t)
+	always := enqueue(t, s, "SHIP", "always panics")
+	once := enqueue(t, s, "SHIP", "panics once")
+	fine := enqueue(t, s, "SHIP", "fine")
+
+	var mu sync.Mutex
+	var order []string
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		mu.Lock()
+		order = append(order, o.Target)
+		mu.Unlock()
+		switch {
+		case o.ID == always.ID, o.ID == once.ID && o.Attempts == 1:
+			panic("handler bug")
+		}
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	policy := throttle.RetryPolicy{MaxFailures: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Retry: policy})
+	startRun(t, d.Run)
+
+	got := waitSettled(t, s, fine.ID)
+	if got.State != throttle.Succeeded {
+		t.Fatalf("operation after the panicking ones: State %q", got.State)
+	}
+	if got := waitSettled(t, s, always.ID); got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 502 ||
+		!strings.Contains(got.Failure.Detail, "internal error") {
+		t.Errorf("always-panicking operation: State %q, Failure %+v; want failed, 502, naming an internal error", got.State, got.Failure)
+	}
+	if got := waitSettled(t, s, once.ID); got.State != throttle.Succeeded || got.Attempts != 2 || got.Failures != 1 {
+		t.Errorf("operation that panicked once: State %q, Attempts %d, Failures %d; want succeeded, 2, 1", got.State, got.Attempts, got.Failures)
+	}
+	if !d.Running() {
+		t.Error("dispatcher stopped after handler panics")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"always panics", "always panics", "panics once", "panics once", "fine"}
+	if !slices.Equal(order, want) {
+		t.Errorf("calls %q, want %q", order, want)
+	}
+}
+
+func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
+	base := MustOpenStore(t)
+	s := newCountingStore(base)
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	startRun(t, d.Run)
+	eventually(t, "the dispatcher to find its queue empty", func() bool { return s.heads.Load() >= 1 })
+
+	start := time.Now()
+	op := enqueue(t, s, "SHIP", "a")
+	d.Wake()
+	if got := waitSettled(t, s, op.ID); got.State != throttle.Succeeded {
+		t.Fatalf("State %q", got.State)
+	}
+	// An idle dispatcher waits without a timer: only Wake can have started it.
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("woken dispatcher took %v to finish one operation", took)
+	} else {
+		t.Logf("woken dispatcher finished one operation in %v", took)
+	}
+}
+
+func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
+	s := newCountingStore(MustOpenStore(t))
+	op := enqueue(t, s, "SHIP", "interrupted")
+	next := enqueue(t, s, "SHIP", "next")
+	// A dispatcher started it, then the process died.
+	if _, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
+		o.State, o.Attempts, o.StartedAt = throttle.Running, 1, t0
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	calls := make(chan throttle.Operation, 10)
+	q := throttle.NewQueue(s, nil, nil)
+	q.Add(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		if n := s.requeued.Load(); n != 1 {
+			t.Errorf("handler called with RequeueRunning's count at %d, want 1: requeue before dispatching", n)
+		}
+		calls <- o
+		return throttle.Outcome{Kind: throttle.Done}
+	})})
+	startRun(t, q.Run)
+
+	got := receive(t, calls, "the replay")
+	if got.ID != op.ID || got.Attempts != 2 || got.State != throttle.Running || !got.StartedAt.Equal(t0) {
+		t.Fatalf("first call: %s, Attempts %d, State %q, StartedAt %v; want the interrupted operation, attempt 2, running, first start kept",
+			got.Target, got.Attempts, got.State, got.StartedAt)
+	}
+	if got := receive(t, calls, "the next operation"); got.ID != next.ID || got.Attempts != 1 {
+		t.Fatalf("second call: %s attempt %d, want %s attempt 1", got.Target, got.Attempts, next.Target)
+	}
+	for _, id := range []string{op.ID, next.ID} {
+		if got := waitSettled(t, s, id); got.State != throttle.Succeeded {
+			t.Fatalf("%s: State %q", got.Target, got.State)
+		}
+	}
+}
+
+func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
+	s := MustOpenStore(t)
+	op := enqueue(t, s, "SHIP", "in flight")
+	waiting := enqueue(t, s, "SHIP", "waiting")
+
+	started, release := make(chan struct{}), make(chan struct{})
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		if o.ID != op.ID {
+			t.Errorf("handler started %s after shutdown", o.Target)
+			return throttle.Outcome{Kind: throttle.Done}
+		}
+		close(started)
+		<-release
+		if ctx.Err() != nil {
+			t.Errorf("the call's context ended within the grace period: %v", ctx.Err())
+		}
+		return throttle.Outcome{Kind: throttle.Done, Result: []byte("finished during shutdown")}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	receive(t, started, "the call to start")
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned while a call was in flight")
+	default:
+	}
+	close(release)
+	if err := receive(t, done, "Run to return"); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if d.Running() {
+		t.Error("Running() = true after Run returned")
+	}
+	got, err := s.Operation(t.Context(), op.ID)
+	if err != nil || got.State != throttle.Succeeded || string(got.Result) != "finished during shutdown" {
+		t.Fatalf("operation finished during shutdown: State %q, Result %q, %v; want its outcome committed", got.State, got.Result, err)
+	}
+	if got, err := s.Operation(t.Context(), waiting.ID); err != nil || got.State != throttle.Queued || got.Attempts != 0 {
+		t.Fatalf("next operation after shutdown: State %q, Attempts %d, %v; want untouched", got.State, got.Attempts, err)
+	}
+}
+
+func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
+	s := MustOpenStore(t)
+	op := enqueue(t, s, "SHIP", "slow")
+	waiting := enqueue(t, s, "SHIP", "waiting")
+
+	const grace = 50 * time.Millisecond
+	started := make(chan struct{})
+	var cutOff atomic.Int64 // nanoseconds from cancel to the call's context ending
+	var cancelledAt atomic.Pointer[time.Time]
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		close(started)
+		<-ctx.Done() // an upstream call that outlasts the grace period
+		if at := cancelledAt.Load(); at != nil {
+			cutOff.Store(int64(time.Since(*at)))
+		}
+		// Whatever it reports, the dispatcher cannot trust it: the call was cut off.
+		return throttle.Outcome{Kind: throttle.Done, Result: []byte("cut off")}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: grace})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	receive(t, started, "the call to start")
+	now := time.Now()
+	cancelledAt.Store(&now)
+	cancel()
+	if err := receive(t, done, "Run to return"); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if c := time.Duration(cutOff.Load()); c < grace {
+		t.Errorf("the call was cut off %v after shutdown began, before the %v grace period", c, grace)
+	}
+	got, err := s.Operation(t.Context(), op.ID)
+	if err != nil || got.State != throttle.Running || got.Attempts != 1 || len(got.Result) != 0 || !got.FinishedAt.IsZero() {
+		t.Fatalf("cut-off operation: State %q, Attempts %d, Result %q, %v; want left running for replay", got.State, got.Attempts, got.Result, err)
+	}
+	if got, err := s.Operation(t.Context(), waiting.ID); err != nil || got.State != throttle.Queued || got.Attempts != 0 {
+		t.Fatalf("next operation: State %q, Attempts %d, %v; want untouched", got.State, got.Attempts, err)
+	}
+
+	// The next start replays it.
+	calls := make(chan throttle.Operation, 10)
+	q := throttle.NewQueue(s, nil, nil)
+	q.Add(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		calls <- o
+		return throttle.Outcome{Kind: throttle.Done}
+	})})
+	startRun(t, q.Run)
+	if got := receive(t, calls, "the replay"); got.ID != op.ID || got.Attempts != 2 {
+		t.Fatalf("replay: %s attempt %d, want %s attempt 2", got.Target, got.Attempts, op.Target)
+	}
+	waitSettled(t, s, waiting.ID)
+}
+
+func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
+	s := MustOpenStore(t)
+	q := throttle.NewQueue(s, nil, nil)
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	for _, tenant := range []string{"SHIP", "DOCK"} {
+		q.Add(throttle.DispatcherConfig{Tenant: tenant, Handler: h})
+	}
+	check := func(wantOK bool, wantStopped ...string) {
+		t.Helper()
+		ok, stopped := q.Running()
+		slices.Sort(stopped)
+		if ok != wantOK || !slices.Equal(stopped, wantStopped) {
+			t.Fatalf("Running() = %v, %q; want %v, %q", ok, stopped, wantOK, wantStopped)
+		}
+	}
+	check(false, "DOCK", "SHIP")
+
+	stop := startRun(t, q.Run)
+	eventually(t, "every dispatcher to run", func() bool { ok, _ := q.Running(); return ok })
+	check(true)
+
+	// Wake reaches the tenant's dispatcher; an unknown tenant is ignored.
+	// Settled signals the operation's end.
+	op := enqueue(t, s, "DOCK", "a")
+	settled, stopWaiting := q.Settled().Wait(op.ID)
+	defer stopWaiting()
+	q.Wake("NOBODY")
+	q.Wake("DOCK")
+	receive(t, settled, "the Settled signal")
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
+		t.Fatalf("State %q, %v; want succeeded when Settled signals", got.State, err)
+	}
+
+	stop()
+	check(false, "DOCK", "SHIP")
+}
+
+// TestDispatcherRejectedEffectDoesNotWedgeQueue: an outcome whose effects
+// the store refuses (a handler bug) can never be committed; retrying the
+// commit forever leaves the operation running and the tenant's queue stuck.
+func TestDispatcherRejectedEffectDoesNotWedgeQueue(t *testing.T) {
+	s := MustOpenStore(t)
+	bad := enqueue(t, s, "SHIP", "bad effect")
+	next := enqueue(t, s, "SHIP", "next")
+	type notAnEffect struct{}
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		if o.ID == bad.ID {
+			return throttle.Outcome{Kind: throttle.Done, Effects: []throttle.Effect{notAnEffect{}}}
+		}
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	// A short grace, so that shutdown can cut a stuck commit off.
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: 100 * time.Millisecond})
+	startRun(t, d.Run)
+	if got := waitSettled(t, s, bad.ID); got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 500 {
+		t.Errorf("operation with a rejected effect: State %q, Failure %+v; want failed as an internal error", got.State, got.Failure)
+	}
+	if got := waitSettled(t, s, next.ID); got.State != throttle.Succeeded {
+		t.Errorf("next operation: State %q", got.State)
+	}
+}
+
+// TestDispatcherThrottledWithoutRetryAfterBacksOff: Outcome.RetryAfter says
+// "zero lets the retry policy choose", but a throttled retry without one is
+// rescheduled at once.
+func TestDispatcherThrottledWithoutRetryAfterBacksOff(t *testing.T) {
+	s := MustOpenStore(t)
+	clock := newFakeClock()
+	op := enqueue(t, s, "SHIP", "a")
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		return throttle.Outcome{Kind: throttle.Retry, Throttled: true, Reason: "TechPass answered HTTP 429"}
+	})
+	policy := throttle.RetryPolicy{BaseDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	startRun(t, d.Run)
+	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o throttle.Operation) bool { return o.State == throttle.Queued && o.Attempts >= 1 })
+	if got.Attempts != 1 || !got.NotBefore.After(t0) || got.Failures != 0 {
+		t.Fatalf("after a throttled answer without Retry-After: Attempts %d, NotBefore t0+%v, Failures %d; want 1, a policy backoff, 0",
+			got.Attempts, got.NotBefore.Sub(t0), got.Failures)
+	}
+}
