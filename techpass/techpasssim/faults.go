@@ -36,6 +36,20 @@ type Faults struct {
 	// TokenOutage makes the token endpoint answer 503
 	// temporarily_unavailable.
 	TokenOutage bool
+	// TokenOutageUntil makes the token endpoint answer 503
+	// temporarily_unavailable until this instant (by Config.Now): an outage
+	// window that ends by itself. The zero time means none.
+	TokenOutageUntil time.Time
+	// TokenLifetime, when non-zero, replaces Config.TokenLifetime for the
+	// tokens issued from now on (tokens already issued keep their expiry),
+	// so a test can make tokens short-lived at run time. It must be zero or
+	// at least one second.
+	TokenLifetime time.Duration
+}
+
+// tokenOutage reports whether the token endpoint is down at now.
+func (f Faults) tokenOutage(now time.Time) bool {
+	return f.TokenOutage || (!f.TokenOutageUntil.IsZero() && now.Before(f.TokenOutageUntil))
 }
 
 // Validate reports every problem with f at once, wrapped in
@@ -51,6 +65,9 @@ func (f Faults) Validate() error {
 	}
 	if inUnit(f.ServerErrorRate) && inUnit(f.ThrottleRate) && f.ServerErrorRate+f.ThrottleRate > 1 {
 		errs = append(errs, errors.New("serverErrorRate + throttleRate must not exceed 1"))
+	}
+	if f.TokenLifetime < 0 || (f.TokenLifetime > 0 && f.TokenLifetime < time.Second) {
+		errs = append(errs, errors.New("tokenLifetime must be zero (the configured lifetime) or at least 1s"))
 	}
 	if f.RetryAfter < 0 || f.LatencyMin < 0 || f.LatencyMax < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
@@ -72,6 +89,9 @@ type faultsJSON struct {
 	LatencyMin      string  `json:"latencyMin,omitempty"`
 	LatencyMax      string  `json:"latencyMax,omitempty"`
 	TokenOutage     bool    `json:"tokenOutage"`
+	// TokenOutageUntil is RFC 3339; empty means none.
+	TokenOutageUntil string `json:"tokenOutageUntil,omitempty"`
+	TokenLifetime    string `json:"tokenLifetime,omitempty"`
 }
 
 // MarshalJSON encodes f with durations as Go duration strings.
@@ -89,6 +109,13 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		LatencyMin:      str(f.LatencyMin),
 		LatencyMax:      str(f.LatencyMax),
 		TokenOutage:     f.TokenOutage,
+		TokenOutageUntil: func() string {
+			if f.TokenOutageUntil.IsZero() {
+				return ""
+			}
+			return f.TokenOutageUntil.Format(time.RFC3339Nano)
+		}(),
+		TokenLifetime: str(f.TokenLifetime),
 	})
 }
 
@@ -113,13 +140,23 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		}
 		return d
 	}
+	var until time.Time
+	if j.TokenOutageUntil != "" {
+		t, err := time.Parse(time.RFC3339Nano, j.TokenOutageUntil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tokenOutageUntil: %w", err))
+		}
+		until = t
+	}
 	out := Faults{
-		ServerErrorRate: j.ServerErrorRate,
-		ThrottleRate:    j.ThrottleRate,
-		RetryAfter:      dur("retryAfter", j.RetryAfter),
-		LatencyMin:      dur("latencyMin", j.LatencyMin),
-		LatencyMax:      dur("latencyMax", j.LatencyMax),
-		TokenOutage:     j.TokenOutage,
+		ServerErrorRate:  j.ServerErrorRate,
+		ThrottleRate:     j.ThrottleRate,
+		RetryAfter:       dur("retryAfter", j.RetryAfter),
+		LatencyMin:       dur("latencyMin", j.LatencyMin),
+		LatencyMax:       dur("latencyMax", j.LatencyMax),
+		TokenOutage:      j.TokenOutage,
+		TokenOutageUntil: until,
+		TokenLifetime:    dur("tokenLifetime", j.TokenLifetime),
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

@@ -218,6 +218,7 @@ type Simulator struct {
 	clients    map[clientKey]*namespace // by lower-cased directory and client ids
 	tokens     map[string]accessToken
 	issued     []string
+	assertions []string // every client assertion received, for canary tests
 	other      otherCounters
 }
 
@@ -340,6 +341,29 @@ func (s *Simulator) SetClientSecret(namespace, secret string) error {
 	return nil
 }
 
+// SetCertificate registers cert as the certificate of the named
+// namespace's application, replacing (and so revoking) the previous one, as
+// a tenant does when rotating its certificate. A nil cert removes
+// certificate authentication, which is only allowed while the namespace has
+// a client secret. Access tokens already issued stay valid until they
+// expire.
+func (s *Simulator) SetCertificate(namespace string, cert *x509.Certificate) error {
+	if err := validateCertificate(cert); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrInvalidNamespace, namespace, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns, ok := s.namespaces[namespace]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownNamespace, namespace)
+	}
+	if cert == nil && ns.ClientSecret == "" {
+		return fmt.Errorf("%w %q: removing the certificate would leave no credential", ErrInvalidNamespace, namespace)
+	}
+	ns.Certificate = cert
+	return nil
+}
+
 // SetAPIKeys replaces the API keys of the named namespace, as a tenant does
 // when rotating keys. The rules of Namespace.APIKeys apply.
 func (s *Simulator) SetAPIKeys(namespace string, keys ...string) error {
@@ -404,6 +428,15 @@ func (s *Simulator) IssuedTokens() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.issued)
+}
+
+// ReceivedAssertions returns every client assertion presented to the token
+// endpoint so far, accepted or not, in order, so that canary tests can check
+// that none leaks, and replay tests can present one again.
+func (s *Simulator) ReceivedAssertions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.assertions)
 }
 
 // TokenURL returns the token endpoint URL of directoryID on a simulator

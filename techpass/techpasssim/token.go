@@ -184,7 +184,7 @@ func (s *Simulator) checkAndIssue(ns *namespace, req tokenRequest, perr *aadErro
 	switch {
 	case perr != nil:
 		return techpass.TokenResponse{}, perr
-	case s.faults.TokenOutage:
+	case s.faults.tokenOutage(s.cfg.Now()):
 		return techpass.TokenResponse{}, errOutage
 	case !s.knownDirectory(req.directoryID):
 		return techpass.TokenResponse{}, errUnknownDirectory
@@ -207,10 +207,14 @@ func (s *Simulator) checkAndIssue(ns *namespace, req tokenRequest, perr *aadErro
 		return techpass.TokenResponse{}, errBadScope
 	}
 
+	lifetime := s.cfg.TokenLifetime
+	if s.faults.TokenLifetime > 0 {
+		lifetime = s.faults.TokenLifetime
+	}
 	tok := newAccessToken()
-	s.tokens[tok] = accessToken{namespace: ns.Name, expires: s.cfg.Now().Add(s.cfg.TokenLifetime)}
+	s.tokens[tok] = accessToken{namespace: ns.Name, expires: s.cfg.Now().Add(lifetime)}
 	s.issued = append(s.issued, tok)
-	secs := int(s.cfg.TokenLifetime / time.Second)
+	secs := int(lifetime / time.Second)
 	return techpass.TokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: tok}, nil
 }
 
@@ -236,6 +240,7 @@ func (s *Simulator) authenticateClient(ns *namespace, req tokenRequest) *aadErro
 		}
 		return nil
 	case req.assertion != "":
+		s.assertions = append(s.assertions, req.assertion)
 		if req.assertionType != AssertionTypeJWTBearer {
 			return errMalformed("client_assertion_type must be " + AssertionTypeJWTBearer)
 		}
