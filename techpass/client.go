@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,12 +17,26 @@ import (
 
 // Pacer spaces requests to the Automation API; see throttle.Gate. Acquire
 // blocks until a request may start; release is called when it is done.
+//
+// A Pacer that also implements Holder is told of every Retry-After the API
+// gives, so that no other request of the tenant starts before it.
 type Pacer interface {
 	Acquire(ctx context.Context) (release func(), err error)
 }
 
-// Config describes one tenant's TechPass access. Every field except Pacer,
-// HTTPClient and Now is required.
+// Holder is implemented by a Pacer that can hold every request back until a
+// time, as throttle.Gate does.
+type Holder interface {
+	Hold(until time.Time)
+}
+
+// DefaultThrottleWait is how long the client waits after a 429 that gave no
+// Retry-After.
+const DefaultThrottleWait = time.Second
+
+// Config describes one tenant's TechPass access. Every field is required
+// except those marked optional; at least one of ClientSecret and
+// ClientCertificate must be set.
 type Config struct {
 	// Namespace is the tenant's TechPass namespace, e.g. SHIP.
 	Namespace string
@@ -32,17 +47,32 @@ type Config struct {
 	TokenURL string
 	// ClientID is the application (client) id registered for the namespace.
 	ClientID string
-	// ClientSecret returns the current client secret.
+	// ClientSecret returns the current client secret, for the secret flow.
 	ClientSecret Secret
+	// ClientCertificate returns the current client certificate, for the
+	// certificate client assertion flow (the one TechPass recommends). When
+	// both are set it is asked first at each token request, and a nil
+	// certificate with a nil error means "use the secret": so a credential
+	// rotated from one kind to the other is used without a new client.
+	ClientCertificate CertificateSource
+	// AssertionAlg signs client assertions: AlgRS256 (the default when
+	// empty) or AlgPS256. Optional.
+	AssertionAlg string
 	// APIKey returns the current x-api-key value.
 	APIKey Secret
+	// Renewal says when tokens are renewed; optional, the zero value uses
+	// the defaults.
+	Renewal RenewalPolicy
 	// Pacer spaces every Automation API request; nil means unpaced, which
-	// only tests of this package should use.
+	// only tests of this package should use. Optional.
 	Pacer Pacer
-	// HTTPClient defaults to a client with a 30 s timeout.
+	// HTTPClient defaults to a client with a 30 s timeout. Optional.
 	HTTPClient *http.Client
-	// Now defaults to time.Now.
+	// Now defaults to time.Now. Optional.
 	Now func() time.Time
+	// Logger receives token lifecycle events (state changes only, never a
+	// credential). Optional: nil discards.
+	Logger *slog.Logger
 }
 
 // Scope returns the OAuth2 scope for the Automation API: its base URL
@@ -93,14 +123,22 @@ func New(cfg Config) (*Client, error) {
 			missing = append(missing, name)
 		}
 	}
-	if cfg.ClientSecret == nil {
-		missing = append(missing, "client secret")
+	if cfg.ClientSecret == nil && cfg.ClientCertificate == nil {
+		missing = append(missing, "client secret or certificate")
 	}
 	if cfg.APIKey == nil {
 		missing = append(missing, "API key")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("techpass client for %q: missing %s", cfg.Namespace, strings.Join(missing, ", "))
+	}
+	switch cfg.AssertionAlg {
+	case "", AlgRS256, AlgPS256:
+	default:
+		return nil, fmt.Errorf("techpass client for %q: assertion algorithm %q is not RS256 or PS256", cfg.Namespace, cfg.AssertionAlg)
+	}
+	if err := cfg.Renewal.Validate(); err != nil {
+		return nil, fmt.Errorf("techpass client for %q: %w", cfg.Namespace, err)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -113,9 +151,26 @@ func New(cfg Config) (*Client, error) {
 	if c.pacer == nil {
 		c.pacer = noPacer{}
 	}
-	c.tokens = &tokenCache{fetch: fetchWithSecret(cfg, hc), now: cfg.Now}
+	c.tokens = newTokenCache(fetchToken(cfg, hc), cfg.Now, cfg.Renewal, cfg.Logger)
 	return c, nil
 }
+
+// Health reports the state of the client's token lifecycle: whether the
+// token endpoint issues tokens, refuses the credentials or is unavailable,
+// since when, and until when the token in memory serves. It sends nothing.
+func (c *Client) Health() Health { return c.tokens.snapshot() }
+
+// Refresh requests a new access token now, whatever the renewal schedule
+// and backoff, for example after an operator rotated the credentials. On
+// failure the current token stays in use while it is valid; the error is
+// sanitized.
+func (c *Client) Refresh(ctx context.Context) error { return c.tokens.refresh(ctx) }
+
+// CredentialsChanged tells the client that its credentials were rotated:
+// the backoff after a failed token request is forgotten and the token is
+// renewed at the next use (the current one serves until then, and on
+// failure until it expires).
+func (c *Client) CredentialsChanged() { c.tokens.credentialsChanged() }
 
 // Namespace returns the namespace the client acts in.
 func (c *Client) Namespace() string { return c.cfg.Namespace }
@@ -177,7 +232,17 @@ func (c *Client) call(ctx context.Context, name RouteName, args []string, in, ou
 			continue
 		}
 		if status < 200 || status > 299 {
-			return &Error{Route: name, Status: status, RetryAfter: retryAfter(header, c.cfg.Now()), Message: c.sanitize(data, token)}
+			now := c.cfg.Now()
+			ra := retryAfter(header, now)
+			if status == http.StatusTooManyRequests && ra == 0 {
+				ra = DefaultThrottleWait
+			}
+			if h, ok := c.pacer.(Holder); ok && ra > 0 && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
+				// No other request of the tenant may start before the
+				// upstream said it would accept one.
+				h.Hold(now.Add(ra))
+			}
+			return &Error{Route: name, Status: status, RetryAfter: ra, Message: c.sanitize(data, token)}
 		}
 		if out == nil || len(data) == 0 {
 			return nil
@@ -248,8 +313,10 @@ func (c *Client) sanitize(data []byte, token string) string {
 	if k, err := c.cfg.APIKey(); err == nil && k != "" {
 		msg = strings.ReplaceAll(msg, k, "[redacted]")
 	}
-	if s, err := c.cfg.ClientSecret(); err == nil && s != "" {
-		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	if c.cfg.ClientSecret != nil {
+		if s, err := c.cfg.ClientSecret(); err == nil && s != "" {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
 	}
 	if len(msg) > 200 {
 		msg = msg[:200]
@@ -273,8 +340,13 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 }
 
 // Temporary reports whether err is worth retrying later: throttling (429),
-// server errors, timeouts, connection failures and token endpoint outages.
-// Retry-After, if the API gave one, is returned too.
+// server errors, timeouts, connection failures, and token failures. How long
+// to wait is returned too when known: the API's Retry-After, or the token
+// backoff. throttled is true for 429, which is not a failure of the call.
+//
+// Token failures include refused credentials: they need an operator, but
+// rotation fixes them without a restart, so they are retried within the
+// caller's bounded policy too.
 func Temporary(err error) (retry bool, after time.Duration, throttled bool) {
 	var ae *Error
 	if errors.As(err, &ae) {
@@ -288,9 +360,11 @@ func Temporary(err error) (retry bool, after time.Duration, throttled bool) {
 	}
 	var te *TokenError
 	if errors.As(err, &te) {
-		// Credential errors need an operator, but rotation fixes them
-		// without a restart: retry them within the bounded policy too.
-		return true, 0, false
+		return true, te.RetryAfter, false
+	}
+	var ce *CredentialError
+	if errors.As(err, &ce) {
+		return true, ce.RetryAfter, false
 	}
 	return err != nil && !errors.Is(err, context.Canceled), 0, false
 }
