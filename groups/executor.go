@@ -222,11 +222,16 @@ func reason(err error, fallback string) string {
 func retryReason(err error) string {
 	var ae *techpass.Error
 	var te *techpass.TokenError
+	var ce *techpass.CredentialError
 	switch {
 	case errors.As(err, &ae):
 		return fmt.Sprintf("TechPass answered HTTP %d", ae.Status)
 	case errors.As(err, &te):
 		return te.Error()
+	case errors.As(err, &ce):
+		// Where the credential lives is for the platform team (logs,
+		// /readyz), not for the project that submitted the operation.
+		return "the gateway's TechPass " + ce.What + " could not be used"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "TechPass did not answer in time"
 	default:
