@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
 )
 
@@ -80,6 +81,9 @@ type Config struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// UpstreamTimeout bounds one upstream HTTP exchange. Default 30s.
 	UpstreamTimeout Duration `yaml:"upstream_timeout"`
+	// Credentials governs the TechPass credentials and access tokens of
+	// every tenant: token renewal, rotation checks, maximum age.
+	Credentials CredentialsConfig `yaml:"credentials"`
 	// Simulator configures the built-in TechPass simulator used by tenants
 	// without a techpass.api_url.
 	Simulator SimulatorConfig `yaml:"simulator"`
@@ -103,6 +107,23 @@ type RateLimitConfig struct {
 	PerSecond float64 `yaml:"per_second"`
 	// Burst is how many requests may come at once. Default 40.
 	Burst int `yaml:"burst"`
+}
+
+// CredentialsConfig governs TechPass credentials and access tokens.
+type CredentialsConfig struct {
+	// TokenRenewalShare renews an access token once less than this share of
+	// its lifetime remains, in (0, 1). Default 1/6 (a 20-minute token is
+	// renewed with 200 s left).
+	TokenRenewalShare float64 `yaml:"token_renewal_share"`
+	// TokenRenewalMin is the least time before expiry at which a token is
+	// renewed. Default 1m.
+	TokenRenewalMin Duration `yaml:"token_renewal_min"`
+	// MaxAge flags a credential older than this (a file by its modification
+	// time) in /readyz and the logs. Default 180 days (4320h).
+	MaxAge Duration `yaml:"max_age"`
+	// CheckInterval is how often credential files are checked for changes
+	// (SIGHUP checks at once). Default 30s.
+	CheckInterval Duration `yaml:"check_interval"`
 }
 
 // SimulatorConfig configures the built-in TechPass simulator.
@@ -146,8 +167,18 @@ type TechPassConfig struct {
 	// ClientID is the application (client) id.
 	ClientID string `yaml:"client_id"`
 	// ClientSecretFile or ClientSecretEnv says where the client secret is.
+	// Exactly one client credential is configured: a secret (file or
+	// variable), or a certificate and its key.
 	ClientSecretFile string `yaml:"client_secret_file"`
 	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// ClientCertificateFile is the PEM certificate registered for the
+	// application, for certificate client assertions (TechPass's
+	// recommended credential), and ClientKeyFile its RSA private key; the
+	// key may instead follow the certificate in ClientCertificateFile.
+	ClientCertificateFile string `yaml:"client_certificate_file"`
+	ClientKeyFile         string `yaml:"client_key_file"`
+	// ClientAssertionAlg signs client assertions: RS256 (default) or PS256.
+	ClientAssertionAlg string `yaml:"client_assertion_alg"`
 	// APIKeyFile or APIKeyEnv says where the x-api-key value is.
 	APIKeyFile string `yaml:"api_key_file"`
 	APIKeyEnv  string `yaml:"api_key_env"`
@@ -189,7 +220,13 @@ func DefaultConfig() Config {
 		RateLimit:       RateLimitConfig{PerSecond: 20, Burst: 40},
 		ShutdownGrace:   Duration(10 * time.Second),
 		UpstreamTimeout: Duration(30 * time.Second),
-		Simulator:       SimulatorConfig{Listen: "127.0.0.1:0"},
+		Credentials: CredentialsConfig{
+			TokenRenewalShare: techpass.DefaultRenewalShare,
+			TokenRenewalMin:   Duration(techpass.DefaultRenewalMin),
+			MaxAge:            Duration(180 * 24 * time.Hour),
+			CheckInterval:     Duration(30 * time.Second),
+		},
+		Simulator: SimulatorConfig{Listen: "127.0.0.1:0"},
 	}
 }
 
@@ -296,6 +333,13 @@ func (c *Config) Validate() error {
 	if c.RateLimit.PerSecond <= 0 || c.RateLimit.Burst < 1 {
 		add("rate_limit.per_second must be positive and rate_limit.burst at least 1")
 	}
+	renewal := techpass.RenewalPolicy{Share: c.Credentials.TokenRenewalShare, Min: time.Duration(c.Credentials.TokenRenewalMin)}
+	if c.Credentials.TokenRenewalShare == 0 || renewal.Validate() != nil {
+		add("credentials: token_renewal_share must be in (0, 1) and token_renewal_min must not be negative")
+	}
+	if c.Credentials.MaxAge <= 0 || c.Credentials.CheckInterval <= 0 {
+		add("credentials: max_age and check_interval must be positive")
+	}
 	if c.KeyRotationAge < Duration(24*time.Hour) {
 		add("key_rotation_age must be at least 24h")
 	}
@@ -356,8 +400,25 @@ func (t TechPassConfig) problems(where string) []string {
 	if t.ClientID == "" {
 		add("client_id is required")
 	}
-	if (t.ClientSecretFile == "") == (t.ClientSecretEnv == "") {
-		add("exactly one of client_secret_file and client_secret_env is required")
+	kinds := 0
+	for _, set := range []bool{t.ClientSecretFile != "", t.ClientSecretEnv != "", t.ClientCertificateFile != "" || t.ClientKeyFile != ""} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		add("exactly one of client_secret_file, client_secret_env and client_certificate_file (with client_key_file) is required")
+	}
+	if t.ClientKeyFile != "" && t.ClientCertificateFile == "" {
+		add("client_key_file needs client_certificate_file")
+	}
+	switch t.ClientAssertionAlg {
+	case "", techpass.AlgRS256, techpass.AlgPS256:
+		if t.ClientAssertionAlg != "" && t.ClientCertificateFile == "" {
+			add("client_assertion_alg applies to certificate credentials only")
+		}
+	default:
+		add("client_assertion_alg: %q is not RS256 or PS256", t.ClientAssertionAlg)
 	}
 	if (t.APIKeyFile == "") == (t.APIKeyEnv == "") {
 		add("exactly one of api_key_file and api_key_env is required")

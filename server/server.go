@@ -55,6 +55,9 @@ type Server struct {
 	sim     *embeddedSimulator
 	simErr  error
 
+	// creds are the TechPass credentials of every tenant runtime.
+	creds upstreamCredentials
+
 	// stopping is closed when shutdown begins.
 	stopping chan struct{}
 
@@ -161,6 +164,8 @@ func (s *Server) SimulatorURL() string {
 func (s *Server) Run(ctx context.Context) error {
 	queueCtx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
+	stopCredentialWatch := s.startCredentialWatch(queueCtx) // SIGHUP and rotation checks
+	defer stopCredentialWatch()
 	queueDone := make(chan error, 1)
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
 
@@ -346,6 +351,7 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 	if ok, stopped := s.queue.Running(); !ok {
 		checks["dispatchers"] = fmt.Errorf("not running for %v", stopped)
 	}
+	s.upstreamChecks(checks)
 	return checks
 }
 

@@ -26,7 +26,7 @@ func (s *Server) seed(ctx context.Context) error {
 			TechPass: tenants.TechPass{
 				APIURL: tc.TechPass.APIURL, DirectoryID: tc.TechPass.DirectoryID, ClientID: tc.TechPass.ClientID,
 				TokenURL:     tc.TechPass.TokenURL,
-				ClientSecret: credentialRef(tc.TechPass.ClientSecretFile, tc.TechPass.ClientSecretEnv, now),
+				ClientSecret: credentialRef(tc.TechPass.ClientSecretFile+tc.TechPass.ClientCertificateFile, tc.TechPass.ClientSecretEnv, now), // or a certificate bundle
 				APIKey:       credentialRef(tc.TechPass.APIKeyFile, tc.TechPass.APIKeyEnv, now),
 			},
 		}
@@ -152,13 +152,9 @@ func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *thr
 		}
 		tp = sim
 	}
-	secret, err := s.secret(t.Name, "clientSecret", tp.ClientSecret)
+	creds, err := s.credentialsFor(t, tp) // secret or certificate, rotated without restart
 	if err != nil {
-		return nil, fmt.Errorf("tenant %s client secret: %w", t.Name, err)
-	}
-	apiKey, err := s.secret(t.Name, "apiKey", tp.APIKey)
-	if err != nil {
-		return nil, fmt.Errorf("tenant %s API key: %w", t.Name, err)
+		return nil, err
 	}
 	tokenURL := tp.TokenURL
 	if tokenURL == "" {
@@ -166,13 +162,21 @@ func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *thr
 	}
 	c, err := techpass.New(techpass.Config{
 		Namespace: t.Name, APIURL: tp.APIURL, TokenURL: tokenURL, ClientID: tp.ClientID,
-		ClientSecret: secret, APIKey: apiKey, Pacer: gate,
+		ClientSecret: creds.ClientSecret, ClientCertificate: creds.Certificate, APIKey: creds.APIKey,
+		AssertionAlg: s.assertionAlg(t.Name),
+		Renewal: techpass.RenewalPolicy{
+			Share: s.cfg.Credentials.TokenRenewalShare, Min: time.Duration(s.cfg.Credentials.TokenRenewalMin),
+		},
+		Pacer:      gate,
 		HTTPClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
 		Now:        s.opts.Now,
+		Logger:     s.logger.With("tenant", t.Name),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", t.Name, err)
 	}
+	creds.tp = c
+	s.creds.put(creds)
 	return c, nil
 }
 
