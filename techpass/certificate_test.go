@@ -407,3 +407,55 @@ func TestClientThrottleHoldsThePacer(t *testing.T) {
 		t.Errorf("the gate opens %v after the call started, want at least the 2 s Retry-After", next.Sub(before))
 	}
 }
+
+// TestClientSwitchesCredentialKind: with both sources set, a nil
+// certificate means the secret is used; once a certificate appears, the
+// next token request is an assertion, without a new client.
+func TestClientSwitchesCredentialKind(t *testing.T) {
+	tc := newTestCert(t)
+	sim := techpasssim.New(techpasssim.Config{Interval: 20 * time.Millisecond})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	if err := sim.AddNamespace(techpasssim.Namespace{Name: "SHIP", DirectoryID: "dir", ClientID: "cid",
+		ClientSecret: "s3cret", Certificate: tc.cert, APIKeys: []string{"key-one"}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var current *techpass.Certificate
+	c, err := techpass.New(techpass.Config{
+		Namespace: "SHIP", APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir"), ClientID: "cid",
+		ClientSecret: func() (string, error) { return "s3cret", nil },
+		ClientCertificate: func() (*techpass.Certificate, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return current, nil
+		},
+		APIKey: func() (string, error) { return "key-one", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.ReceivedAssertions()); n != 0 {
+		t.Fatalf("%d assertions sent while no certificate is loaded", n)
+	}
+	cert, err := techpass.ParseCertificate(tc.certPEM, tc.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	current = cert
+	mu.Unlock()
+	c.CredentialsChanged()
+	if _, err := c.ListGroups(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.ReceivedAssertions()); n != 1 {
+		t.Errorf("%d assertions, want 1 after the switch", n)
+	}
+	if st := sim.Stats().Namespaces["SHIP"]; st.TokenRequests != 2 || st.TokenFailures != 0 {
+		t.Errorf("stats %+v", st.Counters)
+	}
+}
