@@ -8,6 +8,14 @@
 // it can leak one: errors returned from here carry the upstream status and a
 // sanitized reason, never a request or response body verbatim.
 //
+// The client authenticates with a client secret or, as TechPass recommends,
+// a certificate client assertion (Certificate.BuildAssertion). It keeps one
+// access token per tenant in memory, renews it ahead of expiry
+// (RenewalPolicy), keeps using it while a renewal fails and retries with
+// backoff, and reports the state of its token lifecycle through Health, so
+// an operator sees a refused credential without reading logs. Every call is
+// paced by the tenant's Pacer, which a 429's Retry-After holds.
+//
 // Every Automation API path the service uses lives in one table, Routes.
 // Only some are published by TechPass; the others are assumptions, marked as
 // such, and the simulator in package techpasssim serves exactly this table so

@@ -14,9 +14,11 @@
 //
 // The simulator serves exactly the routes of techpass.Routes, so the route
 // table stays the single place where an assumption about the Automation API
-// is written down. Faults (server errors, throttling, latency, a token
-// outage) can be injected with a fixed seed to exercise retries
-// deterministically.
+// is written down. Faults (server errors, throttling with Retry-After, a
+// latency distribution, a token outage or an outage window, short token
+// lifetimes) can be set at start or at run time, with a fixed seed to
+// exercise retries deterministically; SetClientSecret, SetCertificate and
+// SetAPIKeys rotate (and so revoke) credentials as a tenant does.
 //
 // Everything the simulator knows about TechPass that is not published is an
 // assumption; assumptions are marked "assumed" in the comments next to the
