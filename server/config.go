@@ -74,6 +74,8 @@ type Config struct {
 	KEKFile string `yaml:"kek_file"`
 	// KeyRotationAge flags API keys older than this. Default 180 days.
 	KeyRotationAge Duration `yaml:"key_rotation_age"`
+	// AuditRetention is how long audit entries are kept. Default 400 days.
+	AuditRetention Duration `yaml:"audit_retention"`
 	// RateLimit bounds each credential's requests.
 	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	// ShutdownGrace is how long an upstream call in flight may finish at
@@ -187,7 +189,8 @@ type TechPassConfig struct {
 // ProjectConfig is one downstream team.
 type ProjectConfig struct {
 	Name string `yaml:"name"`
-	// GroupQuota defaults to what is left of the tenant's group limit.
+	// GroupQuota bounds the project's groups; 0 (default) means only the
+	// tenant's group limit applies.
 	GroupQuota int         `yaml:"group_quota"`
 	Keys       []KeyConfig `yaml:"keys"`
 }
@@ -218,6 +221,7 @@ func DefaultConfig() Config {
 		IdempotencyTTL:  Duration(24 * time.Hour),
 		KeyRotationAge:  Duration(180 * 24 * time.Hour),
 		RateLimit:       RateLimitConfig{PerSecond: 20, Burst: 40},
+		AuditRetention:  Duration(400 * 24 * time.Hour),
 		ShutdownGrace:   Duration(10 * time.Second),
 		UpstreamTimeout: Duration(30 * time.Second),
 		Credentials: CredentialsConfig{
@@ -339,6 +343,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Credentials.MaxAge <= 0 || c.Credentials.CheckInterval <= 0 {
 		add("credentials: max_age and check_interval must be positive")
+	}
+	if c.AuditRetention < Duration(24*time.Hour) {
+		add("audit_retention must be at least 24h")
 	}
 	if c.KeyRotationAge < Duration(24*time.Hour) {
 		add("key_rotation_age must be at least 24h")

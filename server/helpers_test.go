@@ -166,6 +166,14 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		}
 		cfg.Tenants = append(cfg.Tenants, tc)
 	}
+	// Every gateway has a bootstrap operator key and a key-encryption key.
+	secrets := t.TempDir()
+	opKey, _ := tenants.NewKey()
+	keys["operator"] = opKey
+	cfg.OperatorKeyFile = filepath.Join(secrets, "operator.key")
+	mustWrite(t, cfg.OperatorKeyFile, opKey)
+	cfg.KEKFile = filepath.Join(secrets, "kek")
+	mustWrite(t, cfg.KEKFile, strings.Repeat("5a", 32))
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}

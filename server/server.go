@@ -19,8 +19,10 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/jwtauth"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
@@ -50,6 +52,7 @@ type Server struct {
 	box    *secretbox.Box
 	auth   *tenants.Authenticator
 	admin  *tenants.Admin
+	audit  *audit.Log
 
 	simOnce sync.Once
 	sim     *embeddedSimulator
@@ -101,9 +104,12 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	}
 	s.auth = tenants.NewAuthenticator(tenants.AuthConfig{
 		Store: s.store, Operators: operators, RotationAge: time.Duration(cfg.KeyRotationAge),
-		Now: opts.Now, Logger: s.logger,
+		Tokens: jwtVerifier{jwtauth.NewVerifier(jwtauth.Options{Now: opts.Now})},
+		Now:    opts.Now, Logger: s.logger,
 	})
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
+	s.admin.CheckIdentityWith(checkIdentity)
+	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -216,6 +222,11 @@ func (s *Server) purgeIdempotencyKeys(ctx context.Context) {
 		} else if n > 0 {
 			s.logger.Info("purged expired idempotency keys", "count", n)
 		}
+		if n, err := s.audit.Purge(ctx, time.Duration(s.cfg.AuditRetention)); err != nil {
+			s.logger.Warn("purge audit log", "err", err)
+		} else if n > 0 {
+			s.logger.Info("purged audit entries past retention", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -243,9 +254,6 @@ func (s *Server) flushKeyUse(ctx context.Context) {
 		}
 	}
 }
-
-// recordOutcome is called when an operation reaches a final state.
-func (s *Server) recordOutcome(op throttle.Operation) {}
 
 // Close releases everything New acquired. Run calls it; call it directly
 // only when Run is never called.
@@ -301,10 +309,12 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.Use(secureHeaders())
 
 	spec := groupgate.OpenAPISpec()
-	secured, err := securedOperations(spec)
+	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
+	e.Use(s.auditCalls(routeOperations(doc)))
+	secured := securedOperations(doc)
 	auth := api.Authenticate(s.auth)
 	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
 	mw := map[string][]echo.MiddlewareFunc{}
@@ -317,6 +327,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
+		Audit: auditReader{s.audit},
 		Ready: s.readiness,
 	}
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})
@@ -326,11 +337,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 
 // securedOperations returns the operationIds that the spec protects with a
 // security requirement, so authentication follows the contract.
-func securedOperations(spec []byte) ([]string, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(spec)
-	if err != nil {
-		return nil, fmt.Errorf("load openapi.yaml: %w", err)
-	}
+func securedOperations(doc *openapi3.T) []string {
 	var ids []string
 	for _, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
@@ -343,7 +350,7 @@ func securedOperations(spec []byte) ([]string, error) {
 			}
 		}
 	}
-	return ids, nil
+	return ids
 }
 
 func (s *Server) readiness(ctx context.Context) map[string]error {

@@ -137,6 +137,9 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		},
 		Grace:     time.Duration(s.cfg.ShutdownGrace),
 		OnSettled: s.recordOutcome,
+		Undo: func(op throttle.Operation, at time.Time) []throttle.Effect {
+			return []throttle.Effect{groups.Undo(op, at)}
+		},
 	})
 	return nil
 }

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+
+	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// auditActions names the audited action of each mutating operation.
+var auditActions = map[string]string{
+	"createGroup":     "group.create",
+	"deleteGroup":     "group.delete",
+	"cancelOperation": "operation.cancel",
+	"createTenant":    "tenant.create",
+	"updateTenant":    "tenant.update",
+	"createProject":   "project.create",
+	"updateProject":   "project.update",
+	"createKey":       "key.create",
+	"revokeKey":       "key.revoke",
+}
+
+// routeOperations maps "METHOD /echo/route/:param" to the spec's operationId.
+func routeOperations(doc *openapi3.T) map[string]string {
+	out := map[string]string{}
+	for path, item := range doc.Paths.Map() {
+		route := path
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+				route = strings.Replace(route, seg, ":"+strings.Trim(seg, "{}"), 1)
+			}
+		}
+		for method, op := range item.Operations() {
+			out[method+" "+route] = op.OperationID
+		}
+	}
+	return out
+}
+
+// auditCalls records every mutating call after it is answered: who, in
+// which tenant and project, what, on what, and how it ended (including
+// calls refused before or after authentication). It never records a body.
+func (s *Server) auditCalls(ops map[string]string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			if err != nil {
+				c.Error(err) // answer now, so the status is known
+			}
+			id := ops[c.Request().Method+" "+c.Path()]
+			action, ok := auditActions[id]
+			if !ok {
+				return nil
+			}
+			p := api.Principal(c)
+			note := api.AuditNoteOf(c)
+			e := audit.Entry{
+				Actor: p.Actor(), Role: string(p.Role), Action: action,
+				Tenant: strings.ToUpper(c.Param("tenant")), Project: strings.ToUpper(c.Param("project")),
+				Target: note.Target, OperationID: note.OperationID,
+				Status:    c.Response().Status,
+				RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+			}
+			if e.Actor == "" {
+				e.Actor = "anonymous"
+			}
+			if note.Tenant != "" {
+				e.Tenant, e.Project = note.Tenant, note.Project
+			}
+			if e.Tenant == "" && p.Tenant != "" {
+				e.Tenant, e.Project = p.Tenant, p.Project
+			}
+			if e.Target == "" {
+				e.Target = auditTarget(c)
+			}
+			switch st := e.Status; {
+			case st == http.StatusAccepted:
+				e.Outcome = audit.Accepted
+			case st < 300:
+				e.Outcome = audit.Succeeded
+			case st == http.StatusUnauthorized || st == http.StatusForbidden:
+				e.Outcome = audit.Denied
+			default:
+				e.Outcome = audit.Failed
+			}
+			if err != nil {
+				e.Detail = problemFor(err).Title
+			}
+			s.audit.Record(context.WithoutCancel(c.Request().Context()), e)
+			return nil
+		}
+	}
+}
+
+// auditTarget names what a call acted on from its path.
+func auditTarget(c echo.Context) string {
+	switch {
+	case c.Param("group") != "":
+		return strings.ToUpper(c.Param("tenant")) + ":" + strings.ToUpper(c.Param("project")) + ":" + c.Param("group")
+	case c.Param("id") != "":
+		return c.Param("id")
+	case c.Param("keyId") != "":
+		return "key:" + c.Param("keyId")
+	case c.Param("project") != "":
+		return strings.ToUpper(c.Param("tenant")) + ":" + strings.ToUpper(c.Param("project"))
+	default:
+		return strings.ToUpper(c.Param("tenant"))
+	}
+}
+
+// recordOutcome audits an operation's upstream outcome.
+func (s *Server) recordOutcome(op throttle.Operation) {
+	e := audit.Entry{
+		Actor: audit.System, Role: audit.System, Tenant: op.Tenant, Project: op.Project,
+		Action: "operation." + string(op.State), Target: op.Target, OperationID: op.ID, Outcome: audit.Succeeded,
+	}
+	if op.State == throttle.Failed {
+		e.Outcome = audit.Failed
+		if op.Failure != nil {
+			e.Detail = op.Failure.Title
+		}
+	}
+	s.audit.Record(context.Background(), e)
+}
+
+// auditReader answers GET /v1/audit from the audit log.
+type auditReader struct{ log *audit.Log }
+
+func (r auditReader) Query(ctx context.Context, q api.AuditQuery) ([]api.AuditEntry, string, error) {
+	page, err := r.log.Query(ctx, audit.Query{
+		Filter: audit.Filter{Tenant: q.Tenant, Project: q.Project, Actor: q.Actor, Action: q.Action, Since: q.Since, Until: q.Until},
+		Cursor: q.Cursor, Limit: q.Limit,
+	})
+	if errors.Is(err, audit.ErrInvalidFilter) {
+		return nil, "", errors.Join(api.ErrBadQuery, err)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]api.AuditEntry, len(page.Entries))
+	for i, e := range page.Entries {
+		out[i] = api.AuditEntry{
+			Id: e.ID, Time: e.Time, Actor: e.Actor, Role: e.Role, Action: e.Action, Outcome: e.Outcome,
+			Tenant: optional(e.Tenant), Project: optional(e.Project), Target: optional(e.Target),
+			RequestId: optional(e.RequestID), OperationId: optional(e.OperationID), Detail: optional(e.Detail),
+		}
+		if e.Status != 0 {
+			st := int32(e.Status)
+			out[i].Status = &st
+		}
+	}
+	return out, page.Next, nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

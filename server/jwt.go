@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/groupgate/groupgate/jwtauth"
+	"github.com/groupgate/groupgate/tenants"
+)
+
+// jwtVerifier lets the authenticator check JWTs of projects' identity
+// providers with package jwtauth.
+type jwtVerifier struct{ v *jwtauth.Verifier }
+
+var _ tenants.TokenVerifier = jwtVerifier{}
+
+// Issuer reads a token's unverified issuer.
+func (j jwtVerifier) Issuer(token string) (string, error) { return jwtauth.Issuer(token) }
+
+// Verify checks token against the provider and returns its subject.
+func (j jwtVerifier) Verify(ctx context.Context, idp tenants.IdentityProvider, token string) (string, error) {
+	c, err := j.v.Verify(ctx, provider(idp), token)
+	if err != nil {
+		return "", err
+	}
+	return c.Subject, nil
+}
+
+// checkIdentity validates an identity provider before it is registered.
+func checkIdentity(idp tenants.IdentityProvider) error {
+	err := provider(idp).Validate()
+	var pe *jwtauth.ProviderError
+	if errors.As(err, &pe) {
+		return &tenants.InvalidError{Problems: prefixed("identity: ", pe.Problems)}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: identity: %v", tenants.ErrInvalid, err)
+	}
+	return nil
+}
+
+func provider(idp tenants.IdentityProvider) jwtauth.Provider {
+	return jwtauth.Provider{Issuer: idp.Issuer, Audience: idp.Audience, JWKSURL: idp.JWKSURL, PublicKeys: idp.PublicKeys,
+		Algorithms: idp.Algorithms, SubjectClaim: idp.SubjectClaim}
+}
+
+func prefixed(prefix string, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = prefix + s
+	}
+	return out
+}
