@@ -22,6 +22,7 @@ type Main struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	demoKey        string
+	demoOperator   string
 }
 
 // NewMain returns a Main that prints to stdout and logs to stderr.
@@ -68,6 +69,9 @@ func (m *Main) ParseFlags(args []string) error {
 	})
 	if m.Demo {
 		m.demoKey = AddDemoTenant(&m.Config)
+		if m.Config.OperatorKeyFile == "" && m.getenv("GROUPGATE_OPERATOR_KEY") == "" {
+			m.demoOperator, _ = tenants.NewKey()
+		}
 	}
 	return m.Config.Validate()
 }
@@ -105,7 +109,7 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 // Run starts the server and blocks until ctx ends and it has shut down.
 func (m *Main) Run(ctx context.Context) error {
 	logger := NewLogger(m.Config, m.stderr)
-	srv, err := New(m.Config, Options{Logger: logger, Getenv: m.getenv})
+	srv, err := New(m.Config, Options{Logger: logger, Getenv: m.getenv, OperatorKey: m.demoOperator})
 	if err != nil {
 		return err
 	}
@@ -130,4 +134,8 @@ func (m *Main) printBanner(srv *Server) {
 	fmt.Fprintf(w, "  curl -sS -X POST %s/v1/tenants/SHIP/projects/MOH/groups -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"name\":\"billing\",\"description\":\"Billing team\"}'\n\n", base, m.demoKey)
 	fmt.Fprintf(w, "List the project's groups (SHIP:MOH:billing appears once created):\n")
 	fmt.Fprintf(w, "  curl -sS %s/v1/tenants/SHIP/projects/MOH/groups -H 'Authorization: Bearer %s'\n\n", base, m.demoKey)
+	if m.demoOperator != "" {
+		fmt.Fprintf(w, "Operator key for the admin API (tenants, projects, keys, audit; valid until this process stops):\n  %s\n", m.demoOperator)
+		fmt.Fprintf(w, "  curl -sS %s/v1/audit -H 'Authorization: Bearer %s'\n\n", base, m.demoOperator)
+	}
 }

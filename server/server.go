@@ -36,6 +36,9 @@ type Options struct {
 	Getenv func(string) string
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// OperatorKey, if set, is a bootstrap operator key for this process
+	// only (the demo mode prints one); it is never stored.
+	OperatorKey string
 }
 
 // Server is the whole service: the store, the per-tenant queue and

@@ -252,6 +252,8 @@ func (s *Server) openBox() error {
 func (s *Server) operatorKeys() ([]tenants.Key, error) {
 	var key string
 	switch {
+	case s.opts.OperatorKey != "":
+		key = s.opts.OperatorKey
 	case s.cfg.OperatorKeyFile != "":
 		b, err := readSecretFile(s.cfg.OperatorKeyFile)
 		if err != nil {
