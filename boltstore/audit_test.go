@@ -12,33 +12,15 @@ import (
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/audit/audittest"
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/boltstore/bolttest"
 )
 
-// mustOpenAuditStore opens a new store in a temporary directory; when the
-// test ends it checks the file's integrity with Check and closes it.
-func mustOpenAuditStore(tb testing.TB) *boltstore.Store {
-	tb.Helper()
-	s, err := boltstore.Open(filepath.Join(tb.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			tb.Errorf("integrity check: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			tb.Errorf("close store: %v", err)
-		}
-	})
-	return s
-}
-
 func TestAuditStore(t *testing.T) {
-	audittest.RunStoreTests(t, func(t *testing.T) audit.Store { return mustOpenAuditStore(t) })
+	audittest.RunStoreTests(t, func(t *testing.T) audit.Store { return bolttest.MustOpen(t) })
 }
 
 func TestAuditStoreConcurrency(t *testing.T) {
-	audittest.RunConcurrencyTests(t, func(t *testing.T) audit.Store { return mustOpenAuditStore(t) })
+	audittest.RunConcurrencyTests(t, func(t *testing.T) audit.Store { return bolttest.MustOpen(t) })
 }
 
 var auditT0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
@@ -55,7 +37,7 @@ func auditEntry(i int, tenant string) audit.Entry {
 // after a bounded scan with a position to continue from, and paging on still
 // finds every match, once.
 func TestAuditQueryScanIsBounded(t *testing.T) {
-	s := mustOpenAuditStore(t)
+	s := bolttest.MustOpen(t)
 	const n = 10_000
 	var es []audit.Entry
 	for i := range n {
@@ -102,7 +84,7 @@ func TestAuditQueryScanIsBounded(t *testing.T) {
 // The tenant index keeps a tenant's query from walking other tenants'
 // entries: a small tenant among many entries answers in one call.
 func TestAuditTenantQueryUsesIndex(t *testing.T) {
-	s := mustOpenAuditStore(t)
+	s := bolttest.MustOpen(t)
 	var es []audit.Entry
 	for i := range 9000 {
 		tenant := "BIG"

@@ -14,62 +14,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/groups/groupstest"
 	"github.com/groupgate/groupgate/throttle"
 	"github.com/groupgate/groupgate/throttle/throttletest"
 )
 
-// MustOpenStore opens a new store in a temporary directory. When the test
-// ends it closes the store and checks the file's integrity.
-func MustOpenStore(tb testing.TB) *boltstore.Store {
-	tb.Helper()
-	return MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "state.db"))
-}
-
-// MustOpenStoreAt opens the store at path, closing it and checking the
-// file's integrity when the test ends (closing twice is harmless, so a test
-// may close it earlier).
-func MustOpenStoreAt(tb testing.TB, path string) *boltstore.Store {
-	tb.Helper()
-	s, err := boltstore.Open(path, time.Second)
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("close store: %v", err)
-		}
-		MustCheckFile(tb, path)
-	})
-	return s
-}
-
-// MustCheckFile opens the closed file at path read-only and fails tb if
-// bbolt's consistency check finds a problem: what the next start-up would
-// see.
-func MustCheckFile(tb testing.TB, path string) {
-	tb.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		tb.Fatalf("open %s for checking: %v", path, err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Errorf("integrity check of %s: %v", path, err)
-	}
-}
-
 // suiteStore is the conformance suites' newStore.
 func suiteStore(t *testing.T) *boltstore.Store {
 	t.Helper()
-	return MustOpenStore(t)
+	return bolttest.MustOpen(t)
 }
 
 func TestThrottleStore(t *testing.T) {
@@ -91,7 +46,7 @@ func TestGroupsStoreConcurrency(t *testing.T) {
 func TestOpenCreatesPrivateFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "var", "groupgate")
 	path := filepath.Join(dir, "state.db")
-	s := MustOpenStoreAt(t, path)
+	s := bolttest.MustOpenAt(t, path)
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
@@ -159,7 +114,7 @@ func writeSchema(t *testing.T, path, version string) {
 
 func TestSchemaVersionStored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s := MustOpenStoreAt(t, path)
+	s := bolttest.MustOpenAt(t, path)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +122,7 @@ func TestSchemaVersionStored(t *testing.T) {
 		t.Fatalf("stored schema = %q, want %q", got, want)
 	}
 	// Reopening a file of this version works and keeps the version.
-	s = MustOpenStoreAt(t, path)
+	s = bolttest.MustOpenAt(t, path)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +135,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	for _, version := range []string{fmt.Sprint(boltstore.SchemaVersion + 1), "0", "garbage"} {
 		t.Run(version, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
-			s := MustOpenStoreAt(t, path)
+			s := bolttest.MustOpenAt(t, path)
 			op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
 			if err != nil {
 				t.Fatal(err)
@@ -203,7 +158,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 				t.Fatalf("schema after refused Open = %q, want %q untouched", got, version)
 			}
 			writeSchema(t, path, fmt.Sprint(boltstore.SchemaVersion))
-			s3 := MustOpenStoreAt(t, path)
+			s3 := bolttest.MustOpenAt(t, path)
 			if _, err := s3.Operation(t.Context(), op.ID); err != nil {
 				t.Fatalf("operation lost after a refused Open: %v", err)
 			}
@@ -215,7 +170,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 // a second handle) must not share it.
 func TestOpenTimesOutWhileFileIsHeld(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	MustOpenStoreAt(t, path)
+	bolttest.MustOpenAt(t, path)
 	s, err := boltstore.Open(path, 100*time.Millisecond)
 	if err == nil {
 		s.Close()
@@ -230,7 +185,7 @@ func TestReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	ctx := t.Context()
 	t0 := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
-	s := MustOpenStoreAt(t, path)
+	s := bolttest.MustOpenAt(t, path)
 
 	active := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "Billing"}
 	creating := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "ops"}
@@ -266,7 +221,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = MustOpenStoreAt(t, path)
+	s = bolttest.MustOpenAt(t, path)
 	if got, err := s.Operation(ctx, done.ID); err != nil || got.State != throttle.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` {
 		t.Fatalf("completed operation after reopen: %+v, %v", got, err)
 	}
@@ -299,7 +254,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestUnknownEffectRejectedAndNothingWritten(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	ctx := t.Context()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, Target: n.String()}
@@ -352,7 +307,7 @@ func dump(t *testing.T, s *boltstore.Store) string {
 // ErrClosed; none hangs or is lost after being acknowledged.
 func TestCloseDuringWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s := MustOpenStoreAt(t, path)
+	s := bolttest.MustOpenAt(t, path)
 	const n = 40
 	ids := make([]string, n)
 	errs := make([]error, n)
@@ -377,7 +332,7 @@ func TestCloseDuringWrites(t *testing.T) {
 		t.Fatalf("Enqueue after Close: error = %v, want ErrClosed", err)
 	}
 
-	s = MustOpenStoreAt(t, path)
+	s = bolttest.MustOpenAt(t, path)
 	landed := 0
 	for i, id := range ids {
 		_, err := s.Operation(t.Context(), id)
@@ -399,7 +354,7 @@ func TestCloseDuringWrites(t *testing.T) {
 // together, so that group commit puts them in shared transactions: each
 // gets its own result, and a failure undoes only its own writes.
 func TestBatchedWriterFailureIsolated(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	ctx := t.Context()
 	target, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
 	if err != nil {

@@ -3,32 +3,15 @@ package tenants_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 )
-
-// mustStore opens a real bbolt store in a temporary directory and checks
-// its integrity at the end.
-func mustStore(t testing.TB) *boltstore.Store {
-	t.Helper()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "t.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store integrity: %v", err)
-		}
-		_ = s.Close()
-	})
-	return s
-}
 
 type clock struct{ t time.Time }
 
@@ -37,7 +20,7 @@ func (c *clock) now() time.Time { return c.t }
 // fixture: tenant SHIP (limit 5) with projects MOH (3) and MOE (2).
 func fixture(t *testing.T) (*tenants.Admin, *tenants.Authenticator, *boltstore.Store, *clock) {
 	t.Helper()
-	st := mustStore(t)
+	st := bolttest.MustOpen(t)
 	clk := &clock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 	box, err := secretbox.New([]byte(strings.Repeat("ab", 32)))
 	if err != nil {
@@ -268,7 +251,7 @@ func TestNewKeyFormat(t *testing.T) {
 // FuzzAuthenticate: no input makes Authenticate panic or accept anything but
 // the one issued key.
 func FuzzAuthenticate(f *testing.F) {
-	st := mustStore(f)
+	st := bolttest.MustOpen(f)
 	admin := tenants.NewAdmin(st, nil, nil)
 	ctx := context.Background()
 	if _, err := admin.CreateTenant(ctx, tenants.TenantSpec{Name: "SHIP"}); err != nil {

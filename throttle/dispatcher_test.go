@@ -3,7 +3,6 @@ package throttle_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -13,29 +12,10 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/throttle"
 )
-
-// MustOpenStore opens a real store in a temporary directory; when the test
-// ends it checks the file's integrity and closes it. Start dispatchers after
-// opening the store, so that their clean-up (which stops them) runs first.
-func MustOpenStore(tb testing.TB) *boltstore.Store {
-	tb.Helper()
-	s, err := boltstore.Open(filepath.Join(tb.TempDir(), "state.db"), time.Second)
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			tb.Errorf("store integrity: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			tb.Errorf("close store: %v", err)
-		}
-	})
-	return s
-}
 
 // t0 is where fake clocks start.
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
@@ -195,7 +175,7 @@ func startRun(t *testing.T, run func(context.Context) error) (stop func()) {
 }
 
 func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	var want []string
 	for i := range 5 {
 		want = append(want, enqueue(t, s, "SHIP", fmt.Sprint("op", i)).ID)
@@ -256,7 +236,7 @@ func createGroup(t *testing.T, s *boltstore.Store, n groups.Name) throttle.Opera
 }
 
 func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	clock := newFakeClock()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := createGroup(t, s, n)
@@ -304,7 +284,7 @@ func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
 }
 
 func TestDispatcherFailStoresFailure(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := createGroup(t, s, n)
 	next := enqueue(t, s, "SHIP", "next")
@@ -334,7 +314,7 @@ func TestDispatcherFailStoresFailure(t *testing.T) {
 }
 
 func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
-	base := MustOpenStore(t)
+	base := bolttest.MustOpen(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
@@ -376,7 +356,7 @@ func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
 }
 
 func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
-	base := MustOpenStore(t)
+	base := bolttest.MustOpen(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
@@ -459,7 +439,7 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 }
 
 func TestDispatcherRespectsNotBefore(t *testing.T) {
-	base := MustOpenStore(t)
+	base := bolttest.MustOpen(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
 	later := enqueueOp(t, s, throttle.Operation{
@@ -508,7 +488,7 @@ func TestDispatcherRespectsNotBefore(t *testing.T) {
 // TestDispatcherTakesProjectsInTurn: the projects with work take turns,
 // one operation each, in name order; within a project, submission order.
 func TestDispatcherTakesProjectsInTurn(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	for _, p := range []struct{ project, target string }{
 		{"ADM", "a1"}, {"ADM", "a2"}, {"ADM", "a3"}, {"HR", "h1"}, {"MOH", "m1"}, {"MOH", "m2"},
 	} {
@@ -536,7 +516,7 @@ func TestDispatcherTakesProjectsInTurn(t *testing.T) {
 }
 
 func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	always := enqueue(t, s, "SHIP", "always panics")
 	once := enqueue(t, s, "SHIP", "panics once")
 	fine := enqueue(t, s, "SHIP", "fine")
@@ -580,7 +560,7 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 }
 
 func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
-	base := MustOpenStore(t)
+	base := bolttest.MustOpen(t)
 	s := newCountingStore(base)
 	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
 		return throttle.Outcome{Kind: throttle.Done}
@@ -604,7 +584,7 @@ func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
 }
 
 func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
-	s := newCountingStore(MustOpenStore(t))
+	s := newCountingStore(bolttest.MustOpen(t))
 	op := enqueue(t, s, "SHIP", "interrupted")
 	next := enqueue(t, s, "SHIP", "next")
 	// A dispatcher started it, then the process died.
@@ -642,7 +622,7 @@ func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
 }
 
 func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	op := enqueue(t, s, "SHIP", "in flight")
 	waiting := enqueue(t, s, "SHIP", "waiting")
 
@@ -689,7 +669,7 @@ func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
 }
 
 func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	op := enqueue(t, s, "SHIP", "slow")
 	waiting := enqueue(t, s, "SHIP", "waiting")
 
@@ -745,7 +725,7 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 }
 
 func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	q := throttle.NewQueue(s, nil, nil)
 	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
 		return throttle.Outcome{Kind: throttle.Done}
@@ -787,7 +767,7 @@ func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
 // the store refuses (a handler bug) can never be committed; retrying the
 // commit forever leaves the operation running and the tenant's queue stuck.
 func TestDispatcherRejectedEffectDoesNotWedgeQueue(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	bad := enqueue(t, s, "SHIP", "bad effect")
 	next := enqueue(t, s, "SHIP", "next")
 	type notAnEffect struct{}
@@ -812,7 +792,7 @@ func TestDispatcherRejectedEffectDoesNotWedgeQueue(t *testing.T) {
 // "zero lets the retry policy choose", but a throttled retry without one is
 // rescheduled at once.
 func TestDispatcherThrottledWithoutRetryAfterBacksOff(t *testing.T) {
-	s := MustOpenStore(t)
+	s := bolttest.MustOpen(t)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
 	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
