@@ -380,6 +380,13 @@ func (u *upstreamCredentials) put(tc *tenantCredentials) {
 	u.tenants[tc.tenant] = tc
 }
 
+// remove forgets a tenant's credentials (its runtime is gone).
+func (u *upstreamCredentials) remove(tenant string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.tenants, tenant)
+}
+
 func (u *upstreamCredentials) all() []*tenantCredentials {
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -98,7 +98,8 @@ func TestRealIntervalPacing(t *testing.T) {
 
 // TestDeleteGroup creates and deletes a group end to end.
 func TestDeleteGroup(t *testing.T) {
-	g := startGateway(t, gatewayOptions{})
+	// At a 500 ms interval the delete is still pending when it is sent again.
+	g := startGateway(t, gatewayOptions{interval: 500 * time.Millisecond})
 	op := g.await("SHIP/MOH", g.create("SHIP/MOH", "Billing").Id, 10*time.Second)
 	if op.State != api.Succeeded || op.Result == nil || op.Result.Group == nil || op.Result.Group.FullName != "SHIP:MOH:Billing" {
 		t.Fatalf("create: %+v", op)

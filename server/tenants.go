@@ -116,6 +116,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 	}
 	if t.Disabled {
 		s.queue.Remove(t.Name)
+		s.creds.remove(t.Name) // no upstream check for a paused tenant
 		s.logger.Info("tenant disabled: its queue is paused", "tenant", t.Name)
 		return nil
 	}
@@ -181,31 +182,6 @@ func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *thr
 	creds.tp = c
 	s.creds.put(creds)
 	return c, nil
-}
-
-// secret returns how to read a credential at each use: its file, its
-// variable, or its sealed value opened with the KEK.
-func (s *Server) secret(tenant, field string, c tenants.Credential) (techpass.Secret, error) {
-	switch c.Kind {
-	case tenants.CredentialFile:
-		return fileSecret(c.Ref), nil
-	case tenants.CredentialEnv:
-		return envSecret(c.Ref, s.opts.Getenv), nil
-	case tenants.CredentialStored:
-		if s.box == nil {
-			return nil, errors.New("the credential is stored encrypted but no key-encryption key is configured")
-		}
-		box, sealed, place := s.box, c.Sealed, tenants.CredentialPlace(tenant, field)
-		return func() (string, error) {
-			b, err := box.Open(sealed, place)
-			if err != nil {
-				return "", fmt.Errorf("open stored credential: %w", err)
-			}
-			return string(b), nil
-		}, nil
-	default:
-		return nil, errors.New("not configured")
-	}
 }
 
 // storeQuotas gives the groups service each tenant's group limit and each

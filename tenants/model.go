@@ -89,9 +89,10 @@ type CredentialKind string
 const (
 	// CredentialNone: not set.
 	CredentialNone CredentialKind = ""
-	// CredentialFile: read from the file at Ref at each use.
+	// CredentialFile: read from the file at Ref, and again when it changes
+	// (checked periodically and on SIGHUP).
 	CredentialFile CredentialKind = "file"
-	// CredentialEnv: read from the environment variable Ref at each use.
+	// CredentialEnv: read from the environment variable Ref.
 	CredentialEnv CredentialKind = "env"
 	// CredentialStored: written once through the API, kept sealed (AES-256-GCM).
 	CredentialStored CredentialKind = "stored"
