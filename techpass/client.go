@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,14 @@ type Pacer interface {
 // time, as throttle.Gate does.
 type Holder interface {
 	Hold(until time.Time)
+}
+
+// Starter is implemented by a Pacer that wants to know when a request was
+// really sent: its headers written, after any connection set-up or TLS
+// handshake that followed Acquire. The next request is then spaced from that
+// moment, so the upstream never measures a shorter gap.
+type Starter interface {
+	Started(at time.Time)
 }
 
 // DefaultThrottleWait is how long the client waits after a 429 that gave no
@@ -280,6 +289,11 @@ func (c *Client) send(ctx context.Context, route Route, path, token string, body
 		return 0, nil, nil, fmt.Errorf("wait for upstream slot: %w", err)
 	}
 	defer release()
+	if st, ok := c.pacer.(Starter); ok {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteHeaders: func() { st.Started(c.cfg.Now()) },
+		}))
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// The URL holds only the base and the namespace; credentials

@@ -91,6 +91,17 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	return func() { once.Do(func() { <-g.slot }) }, nil
 }
 
+// Started records that the request in flight was really sent at at (its
+// headers written, after any connection set-up), if that is later than its
+// recorded start: the next request is spaced from the later moment.
+func (g *Gate) Started(at time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if at.After(g.last) {
+		g.last = at
+	}
+}
+
 // Hold keeps every request from starting before until, as an upstream's
 // Retry-After asks. An earlier until than the current hold is ignored.
 func (g *Gate) Hold(until time.Time) {

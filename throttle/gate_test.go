@@ -148,6 +148,21 @@ func TestGateHoldAndNextStart(t *testing.T) {
 	}
 }
 
+// TestGateStartedMovesTheStart: a request sent later than it acquired its
+// slot (a slow connection set-up) pushes the next start back.
+func TestGateStartedMovesTheStart(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := throttle.NewGate(time.Second, func() time.Time { return now })
+	now = now.Add(time.Second)
+	release, _ := g.Acquire(context.Background())
+	g.Started(now.Add(300 * time.Millisecond)) // headers written 300 ms later
+	g.Started(now)                             // an earlier report changes nothing
+	release()
+	if got := g.NextStart(); !got.Equal(now.Add(1300 * time.Millisecond)) {
+		t.Fatalf("NextStart = %v, want the write time + 1s", got)
+	}
+}
+
 func TestRetryPolicy(t *testing.T) {
 	p := throttle.RetryPolicy{BaseDelay: time.Second, MaxDelay: 10 * time.Second, MaxFailures: 3, Rand: func() float64 { return 0.999999 }}
 	for _, tt := range []struct {
