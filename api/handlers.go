@@ -64,6 +64,8 @@ type Handlers struct {
 	Spec []byte
 	// Docs serves the interactive documentation page and its assets.
 	Docs http.Handler
+	// Metrics serves the Prometheus metrics.
+	Metrics http.Handler
 	// Now defaults to time.Now.
 	Now func() time.Time
 
@@ -113,6 +115,15 @@ func (h *Handlers) GetReadiness(c echo.Context) error {
 // GetOpenAPISpec serves the contract.
 func (h *Handlers) GetOpenAPISpec(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/yaml", h.Spec)
+}
+
+// GetMetrics serves the Prometheus metrics (operators).
+func (h *Handlers) GetMetrics(c echo.Context) error {
+	if err := tenants.RequireOperator(principal(c)); err != nil {
+		return err
+	}
+	h.Metrics.ServeHTTP(c.Response(), c.Request())
+	return nil
 }
 
 // GetDocs serves the interactive documentation page.

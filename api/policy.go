@@ -29,6 +29,7 @@ func Policy() map[string]Access {
 		"getReadiness":   {Public: true},
 		"getOpenAPISpec": {Public: true},
 		"getDocs":        {Public: true},
+		"getMetrics":     {Operator: true},
 
 		"listGroups":  groupsRead,
 		"getGroup":    groupsRead,

@@ -63,6 +63,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"getReadiness":    {method: "GET", path: "/readyz"},
 		"getOpenAPISpec":  {method: "GET", path: "/openapi.yaml"},
 		"getDocs":         {method: "GET", path: "/docs"},
+		"getMetrics":      {method: "GET", path: "/metrics"},
 		"listGroups":      {method: "GET", path: groupsPath("SHIP", "MOH"), tenantScoped: true},
 		"getGroup":        {method: "GET", path: groupsPath("SHIP", "MOH") + "/nope", tenantScoped: true},
 		"getQueue":        {method: "GET", path: "/v1/tenants/SHIP/projects/MOH/queue", tenantScoped: true},

@@ -145,6 +145,20 @@ type tenantCredentials struct {
 	tp     *techpass.Client
 }
 
+// ages returns when each of the tenant's credentials last changed, by
+// kind, for the credential-age metric.
+func (tc *tenantCredentials) ages() map[string]time.Time {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	out := map[string]time.Time{}
+	for _, s := range tc.sources() {
+		if !s.changed.IsZero() {
+			out[string(s.kind)] = s.changed
+		}
+	}
+	return out
+}
+
 func (tc *tenantCredentials) sources() []*credentialSource {
 	out := []*credentialSource{tc.client}
 	if tc.key != nil {

@@ -56,6 +56,8 @@ type Server struct {
 	auth   *tenants.Authenticator
 	admin  *tenants.Admin
 	audit  *audit.Log
+	// metrics are the Prometheus series, served at /metrics.
+	metrics *metrics
 
 	simOnce sync.Once
 	sim     *embeddedSimulator
@@ -113,6 +115,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
 	s.admin.CheckIdentityWith(checkIdentity)
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
+	s.metrics = newMetrics(s)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -302,6 +305,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.HTTPErrorHandler = handleError(s.logger)
 	e.Use(requestID())
 	e.Use(accessLog(s.logger))
+	e.Use(s.metrics.middleware())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.logger.Error("handler panicked", "err", err, "path", c.Path())
@@ -330,7 +334,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
-		Audit: auditReader{s.audit},
+		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(),
 		Ready: s.readiness,
 	}
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})

@@ -136,8 +136,12 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 			BaseDelay:   time.Duration(s.cfg.Retry.BaseDelay),
 			MaxDelay:    time.Duration(s.cfg.Retry.MaxDelay),
 		},
-		Grace:     time.Duration(s.cfg.ShutdownGrace),
-		OnSettled: s.recordOutcome,
+		Grace: time.Duration(s.cfg.ShutdownGrace),
+		OnSettled: func(op throttle.Operation) {
+			s.metrics.settled(op)
+			s.recordOutcome(op)
+		},
+		OnStarted: s.metrics.started,
 		Undo: func(op throttle.Operation, at time.Time) []throttle.Effect {
 			return []throttle.Effect{groups.Undo(op, at)}
 		},
@@ -172,6 +176,7 @@ func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *thr
 			Share: s.cfg.Credentials.TokenRenewalShare, Min: time.Duration(s.cfg.Credentials.TokenRenewalMin),
 		},
 		Pacer:      gate,
+		Observe:    s.metrics.observeUpstream(t.Name),
 		HTTPClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
 		Now:        s.opts.Now,
 		Logger:     s.logger.With("tenant", t.Name),

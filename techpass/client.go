@@ -82,6 +82,10 @@ type Config struct {
 	// Logger receives token lifecycle events (state changes only, never a
 	// credential). Optional: nil discards.
 	Logger *slog.Logger
+	// Observe, if set, is told of every Automation API exchange: its route,
+	// its HTTP status (0 when no answer came) and how long it took. For
+	// metrics; it must not block.
+	Observe func(route RouteName, status int, took time.Duration)
 }
 
 // Scope returns the OAuth2 scope for the Automation API: its base URL
@@ -294,6 +298,16 @@ func (c *Client) send(ctx context.Context, route Route, path, token string, body
 			WroteHeaders: func() { st.Started(c.cfg.Now()) },
 		}))
 	}
+	start := time.Now()
+	status, header, data, err := c.exchange(req)
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(route.Name, status, time.Since(start))
+	}
+	return status, header, data, err
+}
+
+// exchange sends req and reads the whole answer.
+func (c *Client) exchange(req *http.Request) (int, http.Header, []byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// The URL holds only the base and the namespace; credentials

@@ -40,6 +40,9 @@ type DispatcherConfig struct {
 	// OnSettled, if set, is called after an operation reaches a final state
 	// and is committed.
 	OnSettled func(Operation)
+	// OnStarted, if set, is called after an operation is marked running,
+	// before it is executed.
+	OnStarted func(Operation)
 	// Gate is the tenant's pacing gate, used for start-time estimates; it
 	// may be nil (estimates then assume no wait).
 	Gate *Gate
@@ -198,6 +201,9 @@ func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
 	}
 	log := d.cfg.Logger.With("operation_id", op.ID, "project", op.Project, "kind", op.Kind, "attempt", op.Attempts)
 	log.Debug("operation started")
+	if d.cfg.OnStarted != nil {
+		d.cfg.OnStarted(op)
+	}
 
 	out := d.execute(execCtx, op)
 	if ctx.Err() != nil && execCtx.Err() != nil {

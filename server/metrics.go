@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/groupgate/groupgate/techpass"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// metrics are the service's Prometheus series, in a registry of its own
+// (no global state). Labels name tenants, projects, routes and statuses:
+// never a key, a credential or a group.
+type metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests     *prometheus.CounterVec
+	httpDuration     *prometheus.HistogramVec
+	rateLimited      prometheus.Counter
+	upstreamRequests *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	queueWait        *prometheus.HistogramVec
+	operations       *prometheus.CounterVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupgate_http_requests_total", Help: "API requests answered, by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "groupgate_http_request_duration_seconds", Help: "API request latency, by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "groupgate_rate_limited_requests_total", Help: "API requests refused by the per-credential rate limit.",
+		}),
+		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupgate_upstream_requests_total", Help: "Automation API requests, by tenant, route and HTTP status (0: no answer).",
+		}, []string{"tenant", "route", "status"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "groupgate_upstream_request_duration_seconds", Help: "Automation API request latency, by tenant and route.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"tenant", "route"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "groupgate_queue_wait_seconds", Help: "Time from an operation's acceptance to its first upstream start, by tenant and project.",
+			Buckets: []float64{.1, .5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600},
+		}, []string{"tenant", "project"}),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupgate_operations_total", Help: "Operations that reached a final state, by tenant, project, kind and state.",
+		}, []string{"tenant", "project", "kind", "state"}),
+	}
+	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.rateLimited, m.upstreamRequests, m.upstreamDuration,
+		m.queueWait, m.operations, stateCollector{s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// handler serves the registry in the Prometheus exposition format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// middleware counts and times API requests by route.
+func (m *metrics) middleware() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			route := c.Path()
+			if strings.HasPrefix(route, "/docs/") {
+				route = "/docs/*"
+			}
+			if route == "" {
+				route = "unmatched"
+			}
+			status := c.Response().Status
+			m.httpRequests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+			m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			if status == http.StatusTooManyRequests && c.Response().Header().Get("RateLimit-Policy") != "" {
+				m.rateLimited.Inc()
+			}
+			return nil
+		}
+	}
+}
+
+// observeUpstream returns the TechPass client's hook for one tenant.
+func (m *metrics) observeUpstream(tenant string) func(techpass.RouteName, int, time.Duration) {
+	return func(route techpass.RouteName, status int, d time.Duration) {
+		m.upstreamRequests.WithLabelValues(tenant, string(route), strconv.Itoa(status)).Inc()
+		m.upstreamDuration.WithLabelValues(tenant, string(route)).Observe(d.Seconds())
+	}
+}
+
+// started observes how long an operation waited for its first start.
+func (m *metrics) started(op throttle.Operation) {
+	if op.Attempts == 1 {
+		m.queueWait.WithLabelValues(op.Tenant, op.Project).Observe(op.StartedAt.Sub(op.CreatedAt).Seconds())
+	}
+}
+
+// settled counts an operation's final state.
+func (m *metrics) settled(op throttle.Operation) {
+	m.operations.WithLabelValues(op.Tenant, op.Project, op.Kind, string(op.State)).Inc()
+}
+
+// stateCollector reports, at scrape time, what is read from the store and
+// the tenants' clients: queue depths, token requests and failures, and
+// credential ages.
+type stateCollector struct{ s *Server }
+
+var (
+	queueDepthDesc = prometheus.NewDesc("groupgate_queue_depth",
+		"Operations pending (queued or running), by tenant and project.", []string{"tenant", "project"}, nil)
+	tokenRequestsDesc = prometheus.NewDesc("groupgate_token_requests_total",
+		"Token endpoint requests (renewals) by tenant since the tenant's client started.", []string{"tenant"}, nil)
+	tokenFailuresDesc = prometheus.NewDesc("groupgate_token_failures_total",
+		"Token endpoint requests that got no token, by tenant.", []string{"tenant"}, nil)
+	credentialAgeDesc = prometheus.NewDesc("groupgate_credential_age_seconds",
+		"Age of each TechPass credential (since its file changed or its value was set), by tenant and credential.", []string{"tenant", "credential"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- tokenRequestsDesc
+	ch <- tokenFailuresDesc
+	ch <- credentialAgeDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if ts, err := c.s.store.Tenants(ctx); err == nil {
+		for _, t := range ts {
+			d, err := c.s.store.Depth(ctx, t.Name)
+			if err != nil {
+				continue
+			}
+			for p, n := range d.Projects {
+				ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(n), t.Name, p)
+			}
+		}
+	}
+	now := c.s.opts.Now()
+	for _, tc := range c.s.creds.all() {
+		if cl := tc.techpassClient(); cl != nil {
+			h := cl.Health()
+			ch <- prometheus.MustNewConstMetric(tokenRequestsDesc, prometheus.CounterValue, float64(h.Requests), tc.tenant)
+			ch <- prometheus.MustNewConstMetric(tokenFailuresDesc, prometheus.CounterValue, float64(h.Failures), tc.tenant)
+		}
+		for kind, changed := range tc.ages() {
+			ch <- prometheus.MustNewConstMetric(credentialAgeDesc, prometheus.GaugeValue, now.Sub(changed).Seconds(), tc.tenant, kind)
+		}
+	}
+}
