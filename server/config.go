@@ -39,6 +39,14 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 type Config struct {
 	// Listen is the API's address. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// TLS serves HTTPS from a certificate and key, reloaded when they change.
+	TLS TLSConfig `yaml:"tls"`
+	// AllowHTTP permits plain HTTP when no TLS certificate is configured
+	// (behind a TLS-terminating proxy, or the local demo). Default false.
+	AllowHTTP bool `yaml:"allow_http"`
+	// MetricsListen, if set, also serves /metrics there without a
+	// credential: an internal address for Prometheus.
+	MetricsListen string `yaml:"metrics_listen"`
 	// StorePath is the bbolt file. Default .data/groupgate.db.
 	StorePath string `yaml:"store_path"`
 	// LogLevel is debug, info, warn or error. Default info.
@@ -101,6 +109,12 @@ type RetryConfig struct {
 	BaseDelay Duration `yaml:"base_delay"`
 	// MaxDelay caps the backoff. Default 1m.
 	MaxDelay Duration `yaml:"max_delay"`
+}
+
+// TLSConfig names the server's certificate and key (PEM files).
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // RateLimitConfig is a token bucket per credential.
@@ -272,6 +286,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("GROUPGATE_LOG_FORMAT", &c.LogFormat)
 	dur("GROUPGATE_INTERVAL", &c.Interval)
 	str("GROUPGATE_SIMULATOR_LISTEN", &c.Simulator.Listen)
+	if v := getenv("GROUPGATE_ALLOW_HTTP"); v != "" {
+		c.AllowHTTP = v == "true" || v == "1"
+	}
 	return errors.Join(errs...)
 }
 
@@ -296,6 +313,17 @@ func (c *Config) Validate() error {
 	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q is not host:port", c.Listen)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls: cert_file and key_file go together")
+	}
+	if c.TLS.CertFile == "" && !c.AllowHTTP {
+		add("tls: no certificate configured: set tls.cert_file and tls.key_file, or allow_http: true to serve plain HTTP (behind a TLS-terminating proxy)")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			add("metrics_listen: %q is not host:port", c.MetricsListen)
+		}
 	}
 	if c.StorePath == "" {
 		add("store_path: must be set")

@@ -3,6 +3,17 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,6 +31,7 @@ func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(dir, "groupgate.yaml")
 	mustWrite(t, file, `
 listen: 127.0.0.1:7000
+allow_http: true
 store_path: `+filepath.Join(dir, "file.db")+`
 log_level: warn
 interval: 250ms
@@ -149,5 +161,78 @@ func TestDemoMode(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "/docs") {
 		t.Errorf("the banner should point at the docs page")
+	}
+}
+
+// TestTLS: HTTPS from a certificate file, reloaded when the file changes;
+// plain HTTP only when allowed.
+func TestTLS(t *testing.T) {
+	c := server.DefaultConfig()
+	c.Listen = "127.0.0.1:0"
+	c.StorePath = filepath.Join(t.TempDir(), "g.db")
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "allow_http") {
+		t.Fatalf("plain HTTP without allow_http: %v", err)
+	}
+	dir := t.TempDir()
+	c.TLS = server.TLSConfig{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
+	writeCert := func(cn string) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, _ := x509.MarshalPKCS8PrivateKey(key)
+		// Write the key first: a reader never sees a certificate without
+		// its key.
+		if err := os.WriteFile(c.TLS.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.TLS.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCert("first")
+	srv, err := server.New(c, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if !strings.HasPrefix(srv.URL(), "https://") {
+		t.Fatalf("URL %s", srv.URL())
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	peer := func() string {
+		resp, err := insecure.Get(srv.URL() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Error("no HSTS over TLS")
+		}
+		return resp.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	if got := peer(); got != "first" {
+		t.Fatalf("certificate %q", got)
+	}
+	if resp, err := http.Get("http://" + srv.Addr().String() + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("plain HTTP answered %d on a TLS listener", resp.StatusCode)
+		}
+	}
+	writeCert("second")
+	deadline := time.Now().Add(30 * time.Second)
+	for peer() != "second" {
+		if time.Now().After(deadline) {
+			t.Fatal("the renewed certificate was not picked up")
+		}
+		insecure.CloseIdleConnections()
+		time.Sleep(200 * time.Millisecond)
 	}
 }

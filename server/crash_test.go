@@ -186,6 +186,7 @@ store_path: %q
 interval: %s
 pace_guard: %s
 rate_limit: {per_second: 10000, burst: 10000}
+allow_http: true
 log_level: debug
 log_format: json
 tenants:

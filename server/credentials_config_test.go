@@ -55,6 +55,7 @@ func TestConfigCredentialKinds(t *testing.T) {
 func validConfig(tp server.TechPassConfig, set func(*server.TechPassConfig)) server.Config {
 	set(&tp)
 	c := server.DefaultConfig()
+	c.AllowHTTP = true
 	c.Tenants = []server.TenantConfig{{Name: "SHIP", TechPass: tp}}
 	return c
 }

@@ -137,6 +137,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	up := startUpstream(t, o.interval, o.groupLimit, names...)
 	cfg := server.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AllowHTTP = true
 	cfg.StorePath = o.store
 	if cfg.StorePath == "" {
 		cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")

@@ -68,6 +68,10 @@ type Server struct {
 
 	// stopping is closed when shutdown begins.
 	stopping chan struct{}
+	// certs serves the TLS certificate; nil for plain HTTP.
+	certs *certReloader
+	// metricsLn, if set, serves /metrics without a credential.
+	metricsLn net.Listener
 
 	closeOnce sync.Once
 }
@@ -128,6 +132,11 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		IdempotencyTTL: time.Duration(cfg.IdempotencyTTL),
 	})
 
+	if cfg.TLS.CertFile != "" {
+		if s.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, s.logger); err != nil {
+			return nil, err
+		}
+	}
 	e, err := s.newEcho(svc)
 	if err != nil {
 		return nil, err
@@ -141,8 +150,16 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
+	if s.certs != nil {
+		s.http.TLSConfig = s.certs.tlsConfig()
+	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.MetricsListen != "" {
+		if s.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.MetricsListen, err)
+		}
 	}
 	return s, nil
 }
@@ -159,7 +176,12 @@ func (s *Server) boxOrNil() tenants.Sealer {
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // URL returns the API's base URL.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string {
+	if s.certs != nil {
+		return "https://" + s.ln.Addr().String()
+	}
+	return "http://" + s.ln.Addr().String()
+}
 
 // SimulatorURL returns the built-in simulator's base URL, or "" if no
 // tenant uses it.
@@ -186,7 +208,18 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer close(flushed); s.flushKeyUse(queueCtx) }()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.certs != nil {
+			serveErr <- s.http.ServeTLS(s.ln, "", "")
+			return
+		}
+		serveErr <- s.http.Serve(s.ln)
+	}()
+	if s.metricsLn != nil {
+		ms := &http.Server{Handler: s.metrics.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(s.metricsLn) }()
+		defer ms.Close()
+	}
 	s.logger.Info("groupgate serving", "addr", s.URL(), "store", s.cfg.StorePath)
 
 	var runErr error
@@ -268,6 +301,9 @@ func (s *Server) Close() {
 		if s.ln != nil {
 			_ = s.ln.Close()
 		}
+		if s.metricsLn != nil {
+			_ = s.metricsLn.Close()
+		}
 		if s.sim != nil {
 			s.sim.close()
 		}
@@ -313,7 +349,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		},
 	}))
 	e.Use(middleware.BodyLimit("1M"))
-	e.Use(secureHeaders())
+	e.Use(secureHeaders(s.certs != nil))
 
 	spec := groupgate.OpenAPISpec()
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
