@@ -66,6 +66,8 @@ type Handlers struct {
 	Docs http.Handler
 	// Metrics serves the Prometheus metrics.
 	Metrics http.Handler
+	// Backups writes hot backups of the store.
+	Backups Backup
 	// Now defaults to time.Now.
 	Now func() time.Time
 

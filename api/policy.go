@@ -56,5 +56,6 @@ func Policy() map[string]Access {
 		"revokeKey": {Operator: true, TenantAdmin: true, HidesOthers: true},
 
 		"listAudit": {Operator: true, TenantAdmin: true},
+		"getBackup": {Operator: true},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -113,6 +114,23 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// Backup writes a consistent copy of the whole file to w while the store
+// keeps serving (one read transaction; writers are not blocked). It returns
+// the number of bytes written. The copy is a valid store file: restore it by
+// putting it in place of the store's file while the service is stopped.
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	return n, nil
 }
 
 // Check verifies the file's integrity (every page reachable once, no

@@ -86,6 +86,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"getKey":    {method: "GET", path: "/v1/keys/" + victim.Id, tenantScoped: true},
 		"revokeKey": {method: "DELETE", path: "/v1/keys/" + victim.Id, tenantScoped: true},
 		"listAudit": {method: "GET", path: "/v1/audit"},
+		"getBackup": {method: "GET", path: "/v1/backup"},
 	}
 	policy := api.Policy()
 	var ids []string
