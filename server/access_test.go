@@ -254,3 +254,41 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Error("the logs were not captured: the canary proves nothing")
 	}
 }
+
+// TestRequestLogs: every request is logged with its request id (the
+// caller's, when well-formed), the caller's key id, tenant, project and
+// operation id.
+func TestRequestLogs(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	req, _ := http.NewRequest("POST", g.base+groupsPath("SHIP", "MOH"), strings.NewReader(`{"name":"logged"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+g.keys["SHIP/MOH"])
+	req.Header.Set("X-Request-Id", "trace-123")
+	r := g.send(req)
+	if r.header.Get("X-Request-Id") != "trace-123" {
+		t.Errorf("request id not echoed: %v", r.header)
+	}
+	var op api.Operation
+	r.decode(t, &op)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var line string
+		for _, l := range strings.Split(g.logs.String(), "\n") {
+			if strings.Contains(l, `"request_id":"trace-123"`) && strings.Contains(l, `"msg":"request"`) {
+				line = l
+			}
+		}
+		if line != "" {
+			for _, want := range []string{`"tenant":"SHIP"`, `"project":"MOH"`, `"operation_id":"` + op.Id + `"`, `"actor":"key:` + tenants.KeyID(g.keys["SHIP/MOH"]) + `"`, `"status":202`} {
+				if !strings.Contains(line, want) {
+					t.Errorf("log line lacks %s: %s", want, line)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request log line with the request id:\n%s", g.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

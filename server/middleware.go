@@ -32,8 +32,9 @@ func requestID() echo.MiddlewareFunc {
 	}
 }
 
-// accessLog logs one line per request. It logs the key id, never the key,
-// and no header or body.
+// accessLog logs one line per request with its request id, the caller
+// (key id or JWT subject, never the key), the tenant, project and operation
+// concerned; no header or body.
 func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -47,12 +48,22 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if strings.HasPrefix(c.Request().URL.Path, "/docs/") || c.Path() == "/healthz" || c.Path() == "/readyz" {
 				level = slog.LevelDebug
 			}
-			logger.Log(c.Request().Context(), level, "request",
+			attrs := []any{
 				"method", c.Request().Method, "route", c.Path(), "status", status,
-				"duration_ms", float64(time.Since(start).Microseconds())/1000,
+				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-				"key_id", api.PrincipalKeyID(c),
-			)
+				"actor", api.PrincipalActor(c),
+			}
+			if t := c.Param("tenant"); t != "" {
+				attrs = append(attrs, "tenant", strings.ToUpper(t))
+			}
+			if p := c.Param("project"); p != "" {
+				attrs = append(attrs, "project", strings.ToUpper(p))
+			}
+			if id := api.AuditNoteOf(c).OperationID; id != "" {
+				attrs = append(attrs, "operation_id", id)
+			}
+			logger.Log(c.Request().Context(), level, "request", attrs...)
 			return nil
 		}
 	}
