@@ -835,7 +835,9 @@ type Tenant struct {
 	// Example: 50
 	GroupLimit int32 `json:"groupLimit"`
 
-	// IntervalSeconds Minimum time between two upstream requests., example: 1
+	// IntervalSeconds Minimum time between two upstream requests.
+	//
+	// Example: 1
 	IntervalSeconds float64 `json:"intervalSeconds"`
 
 	// Name Example: SHIP
