@@ -277,6 +277,26 @@ func (h *Handlers) CancelOperation(c echo.Context, id OperationIDParam) error {
 	return c.JSON(http.StatusOK, h.operationOut(c.Request().Context(), op))
 }
 
+// RetryOperation queues the work of a failed operation of the caller's
+// project again, as a new operation.
+func (h *Handlers) RetryOperation(c echo.Context, id OperationIDParam, params RetryOperationParams) error {
+	op, err := h.ownOperation(c, id, tenants.GroupsWrite)
+	if err != nil {
+		return err
+	}
+	key, err := idempotencyKey(params.IdempotencyKeyParam)
+	if err != nil {
+		return err
+	}
+	next, _, err := h.Groups.Retry(c.Request().Context(), groups.Request{
+		Actor: principal(c).Actor(), IdempotencyKey: key, Fingerprint: fingerprint(http.MethodPost, "retry", op.ID),
+	}, op)
+	if err != nil {
+		return err
+	}
+	return h.accepted(c, next, params.Prefer)
+}
+
 // GetQueue shows the pending work of the caller's project and tenant.
 func (h *Handlers) GetQueue(c echo.Context, tenant TenantParam, project ProjectParam) error {
 	t, p, err := h.authorize(c, tenant, project, tenants.GroupsRead)

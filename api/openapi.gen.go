@@ -963,6 +963,23 @@ type GetOperationParams struct {
 	Prefer *Prefer `json:"Prefer,omitempty"`
 }
 
+// RetryOperationParams defines parameters for RetryOperation.
+type RetryOperationParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateGroupParams defines parameters for CreateGroup.
 type CreateGroupParams struct {
 	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
@@ -1056,6 +1073,9 @@ type ServerInterface interface {
 	// GetOperation Get an operation
 	// (GET /v1/operations/{id})
 	GetOperation(ctx echo.Context, operationIDParam OperationIDParam, params GetOperationParams) error
+	// RetryOperation Retry a failed operation
+	// (POST /v1/operations/{id}/retry)
+	RetryOperation(ctx echo.Context, operationIDParam OperationIDParam, params RetryOperationParams) error
 	// ListTenants List tenants
 	// (GET /v1/tenants)
 	ListTenants(ctx echo.Context) error
@@ -1331,6 +1351,57 @@ func (w *ServerInterfaceWrapper) GetOperation(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetOperation(ctx, operationIDParam, params)
+	return err
+}
+
+// RetryOperation converts echo context to params.
+func (w *ServerInterfaceWrapper) RetryOperation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var operationIDParam OperationIDParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &operationIDParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RetryOperationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKeyParam IdempotencyKeyParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKeyParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKeyParam = &IdempotencyKeyParam
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RetryOperation(ctx, operationIDParam, params)
 	return err
 }
 
@@ -1741,6 +1812,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v1/keys/:keyId", wrapper.GetKey, options.OperationMiddlewares["getKey"]...)
 	router.GET(options.BaseURL+"/v1/backup", wrapper.GetBackup, options.OperationMiddlewares["getBackup"]...)
 	router.GET(options.BaseURL+"/v1/audit", wrapper.ListAudit, options.OperationMiddlewares["listAudit"]...)
+	router.POST(options.BaseURL+"/v1/operations/:id/retry", wrapper.RetryOperation, options.OperationMiddlewares["retryOperation"]...)
 	router.DELETE(options.BaseURL+"/v1/operations/:id", wrapper.CancelOperation, options.OperationMiddlewares["cancelOperation"]...)
 	router.GET(options.BaseURL+"/v1/operations/:id", wrapper.GetOperation, options.OperationMiddlewares["getOperation"]...)
 

@@ -39,6 +39,7 @@ func Policy() map[string]Access {
 
 		"getOperation":    {TenantAdmin: true, Project: tenants.GroupsRead, HidesOthers: true},
 		"cancelOperation": {TenantAdmin: true, Project: tenants.GroupsWrite, HidesOthers: true},
+		"retryOperation":  {TenantAdmin: true, Project: tenants.GroupsWrite, HidesOthers: true},
 
 		"listTenants":  {Operator: true},
 		"createTenant": {Operator: true},

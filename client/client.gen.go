@@ -970,6 +970,23 @@ type GetOperationParams struct {
 	Prefer *Prefer `json:"Prefer,omitempty"`
 }
 
+// RetryOperationParams defines parameters for RetryOperation.
+type RetryOperationParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateGroupParams defines parameters for CreateGroup.
 type CreateGroupParams struct {
 	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
@@ -1247,6 +1264,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/operations/{id} (the `GetOperation` operationId).
 	GetOperation(ctx context.Context, operationIDParam OperationIDParam, params *GetOperationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RetryOperation Retry a failed operation
+	//
+	// Queues the work of a failed operation again, as a new operation (the
+	// failed one stays as it was). The same checks as a fresh request apply:
+	// a create whose name was taken meanwhile is a 409, a full queue a 429.
+	// Only failed operations can be retried (409 otherwise). `Prefer: wait`
+	// and `Idempotency-Key` work as for the original write.
+	//
+	// Corresponds with POST /v1/operations/{id}/retry (the `RetryOperation` operationId).
+	RetryOperation(ctx context.Context, operationIDParam OperationIDParam, params *RetryOperationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTenants List tenants
 	//
@@ -1745,6 +1773,27 @@ func (c *Client) CancelOperation(ctx context.Context, operationIDParam Operation
 // Corresponds with GET /v1/operations/{id} (the `GetOperation` operationId).
 func (c *Client) GetOperation(ctx context.Context, operationIDParam OperationIDParam, params *GetOperationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOperationRequest(c.Server, operationIDParam, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryOperation Retry a failed operation
+//
+// Queues the work of a failed operation again, as a new operation (the
+// failed one stays as it was). The same checks as a fresh request apply:
+// a create whose name was taken meanwhile is a 409, a full queue a 429.
+// Only failed operations can be retried (409 otherwise). `Prefer: wait`
+// and `Idempotency-Key` work as for the original write.
+//
+// Corresponds with POST /v1/operations/{id}/retry (the `RetryOperation` operationId).
+func (c *Client) RetryOperation(ctx context.Context, operationIDParam OperationIDParam, params *RetryOperationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryOperationRequest(c.Server, operationIDParam, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2694,6 +2743,66 @@ func NewGetOperationRequest(server string, operationIDParam OperationIDParam, pa
 	return req, nil
 }
 
+// NewRetryOperationRequest constructs an http.Request for the RetryOperation method
+func NewRetryOperationRequest(server string, operationIDParam OperationIDParam, params *RetryOperationParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", operationIDParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/operations/%s/retry", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.Prefer != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam0)
+		}
+
+		if params.IdempotencyKeyParam != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKeyParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewListTenantsRequest constructs an http.Request for the ListTenants method
 func NewListTenantsRequest(server string) (*http.Request, error) {
 	var err error
@@ -3521,6 +3630,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/operations/{id} (the `GetOperation` operationId).
 	GetOperationWithResponse(ctx context.Context, operationIDParam OperationIDParam, params *GetOperationParams, reqEditors ...RequestEditorFn) (*GetOperationResponse, error)
+
+	// RetryOperationWithResponse Retry a failed operation
+	//
+	// Queues the work of a failed operation again, as a new operation (the
+	// failed one stays as it was). The same checks as a fresh request apply:
+	// a create whose name was taken meanwhile is a 409, a full queue a 429.
+	// Only failed operations can be retried (409 otherwise). `Prefer: wait`
+	// and `Idempotency-Key` work as for the original write.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/operations/{id}/retry (the `RetryOperation` operationId).
+	RetryOperationWithResponse(ctx context.Context, operationIDParam OperationIDParam, params *RetryOperationParams, reqEditors ...RequestEditorFn) (*RetryOperationResponse, error)
 
 	// ListTenantsWithResponse List tenants
 	//
@@ -4788,6 +4910,154 @@ func (r GetOperationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetOperationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RetryOperationResponse200Headers the declared response headers of an HTTP 200 response for RetryOperation
+type RetryOperationResponse200Headers struct {
+	PreferenceApplied *string
+}
+
+// RetryOperationResponse201Headers the declared response headers of an HTTP 201 response for RetryOperation
+type RetryOperationResponse201Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// RetryOperationResponse202Headers the declared response headers of an HTTP 202 response for RetryOperation
+type RetryOperationResponse202Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// RetryOperationResponse401Headers the declared response headers of an HTTP 401 response for RetryOperation
+type RetryOperationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RetryOperationResponse429Headers the declared response headers of an HTTP 429 response for RetryOperation
+type RetryOperationResponse429Headers struct {
+	RetryAfter int
+}
+
+type RetryOperationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OperationFinished
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Operation
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Operation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *QueueFull
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RetryOperationResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *RetryOperationResponse201Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RetryOperationResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RetryOperationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RetryOperationResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RetryOperationResponse) GetJSON200() *OperationFinished {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RetryOperationResponse) GetJSON201() *Operation {
+	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RetryOperationResponse) GetJSON202() *Operation {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON429() *QueueFull {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryOperationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryOperationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryOperationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryOperationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6473,6 +6743,25 @@ func (c *ClientWithResponses) GetOperationWithResponse(ctx context.Context, oper
 	return ParseGetOperationResponse(rsp)
 }
 
+// RetryOperationWithResponse Retry a failed operation
+//
+// Queues the work of a failed operation again, as a new operation (the
+// failed one stays as it was). The same checks as a fresh request apply:
+// a create whose name was taken meanwhile is a 409, a full queue a 429.
+// Only failed operations can be retried (409 otherwise). `Prefer: wait`
+// and `Idempotency-Key` work as for the original write.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/operations/{id}/retry (the `RetryOperation` operationId).
+func (c *ClientWithResponses) RetryOperationWithResponse(ctx context.Context, operationIDParam OperationIDParam, params *RetryOperationParams, reqEditors ...RequestEditorFn) (*RetryOperationResponse, error) {
+	rsp, err := c.RetryOperation(ctx, operationIDParam, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryOperationResponse(rsp)
+}
+
 // ListTenantsWithResponse List tenants
 //
 // Lists every tenant. Operators only.
@@ -7836,6 +8125,169 @@ func ParseGetOperationResponse(rsp *http.Response) (*GetOperationResponse, error
 			}
 			headers.RateLimitPolicy = value
 		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRetryOperationResponse parses an HTTP response from a RetryOperationWithResponse call
+func ParseRetryOperationResponse(rsp *http.Response) (*RetryOperationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryOperationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OperationFinished
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Operation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Operation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest QueueFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RetryOperationResponse200Headers
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers RetryOperationResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 202:
+		var headers RetryOperationResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers RetryOperationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RetryOperationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -220,6 +220,31 @@ func (s *Service) queued(ctx context.Context, op throttle.Operation, err error, 
 	return op, false, nil
 }
 
+// Retry queues again the work of a failed operation, as a new operation
+// with the same checks as a fresh request (the failed one stays as it was,
+// for the record). It returns throttle.ErrNotRetryable unless op failed.
+func (s *Service) Retry(ctx context.Context, req Request, op throttle.Operation) (throttle.Operation, bool, error) {
+	if op.State != throttle.Failed {
+		return throttle.Operation{}, false, fmt.Errorf("operation %s is %s: %w", op.ID, op.State, throttle.ErrNotRetryable)
+	}
+	name, err := ParseFullName(s.validate, op.Target)
+	if err != nil {
+		return throttle.Operation{}, false, fmt.Errorf("retry %s: %w", op.ID, err)
+	}
+	switch op.Kind {
+	case KindCreate:
+		var p createPayload
+		if err := json.Unmarshal(op.Payload, &p); err != nil {
+			return throttle.Operation{}, false, fmt.Errorf("retry %s: decode payload: %w", op.ID, err)
+		}
+		return s.Create(ctx, req, name, p.Description)
+	case KindDelete:
+		return s.Delete(ctx, req, name)
+	default:
+		return throttle.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, throttle.ErrNotRetryable)
+	}
+}
+
 // errAlreadyCancelled stops a cancel that finds its work done already.
 var errAlreadyCancelled = errors.New("already cancelled")
 

@@ -71,6 +71,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"deleteGroup":     {method: "DELETE", path: groupsPath("SHIP", "MOH") + "/nope", tenantScoped: true},
 		"getOperation":    {method: "GET", path: "/v1/operations/" + op.Id, tenantScoped: true},
 		"cancelOperation": {method: "DELETE", path: "/v1/operations/" + op.Id, tenantScoped: true},
+		"retryOperation":  {method: "POST", path: "/v1/operations/" + op.Id + "/retry", tenantScoped: true},
 		"listTenants":     {method: "GET", path: "/v1/tenants"},
 		"createTenant":    {method: "POST", path: "/v1/tenants", body: func() any { return map[string]string{"name": uniq("NEW")} }},
 		"getTenant":       {method: "GET", path: "/v1/tenants/SHIP", tenantScoped: true},

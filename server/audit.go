@@ -19,6 +19,7 @@ var auditActions = map[string]string{
 	"createGroup":     "group.create",
 	"deleteGroup":     "group.delete",
 	"cancelOperation": "operation.cancel",
+	"retryOperation":  "operation.retry",
 	"createTenant":    "tenant.create",
 	"updateTenant":    "tenant.update",
 	"createProject":   "project.create",

@@ -62,6 +62,8 @@ var problems = []struct {
 		"The tenant's or the project's queue holds its maximum of pending operations; nothing was recorded. Retry after the time in Retry-After."},
 	{throttle.ErrNotCancellable, http.StatusConflict, "not-cancellable", "Operation cannot be cancelled",
 		"The operation is running, was already sent to TechPass, or is finished."},
+	{throttle.ErrNotRetryable, http.StatusConflict, "not-retryable", "Operation cannot be retried",
+		"Only a failed operation can be retried."},
 	{throttle.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
 		"This Idempotency-Key was used for a different request; use a new key for a new request."},
 }

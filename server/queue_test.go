@@ -302,3 +302,36 @@ func TestBackpressure(t *testing.T) {
 		t.Errorf("queue status limits: %s", r.body)
 	}
 }
+
+// TestRetryFailedOperation: a failed operation can be retried through the
+// API once its cause is fixed; the retry is a new operation, and only
+// failed operations can be retried.
+func TestRetryFailedOperation(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	secret := g.up.secrets["OTHER client secret"]
+	if err := g.up.sim.SetClientSecret("OTHER", "revoked"); err != nil {
+		t.Fatal(err)
+	}
+	failed := g.await("OTHER/MOH", g.create("OTHER/MOH", "second-chance").Id, 20*time.Second)
+	if failed.State != api.Failed {
+		t.Fatalf("first attempt: %s", failed.State)
+	}
+	if err := g.up.sim.SetClientSecret("OTHER", secret); err != nil { // the platform team fixes it
+		t.Fatal(err)
+	}
+	if r := g.do("POST", "/v1/operations/"+failed.Id+"/retry", "SHIP/MOH", nil); r.status != http.StatusNotFound {
+		t.Errorf("another tenant retrying: %d", r.status)
+	}
+	r := g.doWith("POST", "/v1/operations/"+failed.Id+"/retry", "OTHER/MOH", nil, map[string]string{"Prefer": "wait=20"})
+	var retried api.Operation
+	r.decode(t, &retried)
+	if r.status != http.StatusCreated || retried.Id == failed.Id || retried.State != api.Succeeded || retried.FullName != "OTHER:MOH:second-chance" {
+		t.Fatalf("retry: %d %s", r.status, r.body)
+	}
+	if r := g.do("POST", "/v1/operations/"+retried.Id+"/retry", "OTHER/MOH", nil); r.status != http.StatusConflict {
+		t.Errorf("retrying a succeeded operation: %d", r.status)
+	}
+	if again := g.await("OTHER/MOH", failed.Id, time.Second); again.State != api.Failed {
+		t.Errorf("the failed operation changed: %s", again.State)
+	}
+}

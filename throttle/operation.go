@@ -38,6 +38,8 @@ var (
 	// ErrNotCancellable means the operation is running, was already sent
 	// upstream, or is finished.
 	ErrNotCancellable = errors.New("operation cannot be cancelled")
+	// ErrNotRetryable means only a failed operation can be retried.
+	ErrNotRetryable = errors.New("only a failed operation can be retried")
 	// ErrIdempotencyMismatch means an idempotency key was reused for a
 	// different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused for a different request")
