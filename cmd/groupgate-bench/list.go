@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/groupgate/groupgate/api"
+)
+
+// The list tenant: one project with a few groups, created quickly (a short
+// interval) before the phase.
+const (
+	listTenant   = "LIST"
+	listWho      = "LIST/L"
+	listInterval = 10 * time.Millisecond
+)
+
+// ListResult compares the gateway's cached group list with a bare Echo
+// handler serving the same bytes, driven the same way.
+type ListResult struct {
+	Groups      int `json:"groups"`
+	BodyBytes   int `json:"bodyBytes"`
+	Concurrency int `json:"concurrency"`
+	// DurationS is how long each handler was driven in all.
+	DurationS    float64 `json:"durationS"`
+	CachedRPS    float64 `json:"cachedPerS"`
+	BareRPS      float64 `json:"barePerS"`
+	Ratio        float64 `json:"ratio"`
+	CachedP50Us  float64 `json:"cachedP50Us"`
+	CachedP99Us  float64 `json:"cachedP99Us"`
+	BareP50Us    float64 `json:"bareP50Us"`
+	BareP99Us    float64 `json:"bareP99Us"`
+	CachedErrors int     `json:"cachedErrors"`
+	BareErrors   int     `json:"bareErrors"`
+	Checks       []Check `json:"checks"`
+}
+
+// runList fills the list project with o.ListGroups groups, takes the
+// gateway's answer to GET .../groups, serves those same bytes from a bare
+// Echo handler on its own listener, and drives both alike: the same client,
+// the same request headers, o.ListConcurrency workers, o.ListDuration each,
+// in alternating rounds so drift in the machine's speed hits both.
+func runList(ctx context.Context, h *harness, o Options, progress func(string, ...any)) (*ListResult, error) {
+	if err := fillList(ctx, h, o.ListGroups); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	cachedURL := h.base + groupsPath(listWho)
+	auth := "Bearer " + h.keys[listWho]
+	body, err := get(ctx, h.client, cachedURL, auth)
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/v1/tenants/:tenant/projects/:project/groups", func(c echo.Context) error {
+		return c.JSONBlob(http.StatusOK, body)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	bare := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = bare.Serve(ln) }()
+	defer bare.Close()
+	bareURL := "http://" + ln.Addr().String() + groupsPath(listWho)
+	got, err := get(ctx, h.client, bareURL, auth)
+	if err != nil {
+		return nil, fmt.Errorf("list: bare echo: %w", err)
+	}
+	if !bytes.Equal(got, body) {
+		return nil, errors.New("list: the bare handler's body differs from the gateway's")
+	}
+
+	const rounds = 4 // cached, bare, cached, bare, ...
+	per := o.ListDuration / rounds
+	var cached, plain drive
+	for i := range 2 * rounds {
+		if i%2 == 0 {
+			cached.add(drivePhase(ctx, h.client, cachedURL, auth, body, o.ListConcurrency, per))
+		} else {
+			plain.add(drivePhase(ctx, h.client, bareURL, auth, body, o.ListConcurrency, per))
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	cd, bd := summarize(cached.lat), summarize(plain.lat)
+	r := &ListResult{
+		Groups: o.ListGroups, BodyBytes: len(body), Concurrency: o.ListConcurrency,
+		DurationS:   cached.elapsed.Seconds(),
+		CachedRPS:   float64(cached.ok) / cached.elapsed.Seconds(),
+		BareRPS:     float64(plain.ok) / plain.elapsed.Seconds(),
+		CachedP50Us: us(cd.p50), CachedP99Us: us(cd.p99), BareP50Us: us(bd.p50), BareP99Us: us(bd.p99),
+		CachedErrors: cached.errors, BareErrors: plain.errors,
+	}
+	if r.BareRPS > 0 {
+		r.Ratio = r.CachedRPS / r.BareRPS
+	}
+	progress("list: cached %.0f/s, bare echo %.0f/s, ratio %.3f", r.CachedRPS, r.BareRPS, r.Ratio)
+	r.Checks = []Check{
+		check(r.Ratio >= 0.8, "cached list >= 0.8x bare Echo (%.3f)", r.Ratio),
+		check(r.CachedErrors == 0 && r.BareErrors == 0, "no failed requests (%d cached, %d bare)", r.CachedErrors, r.BareErrors),
+	}
+	return r, nil
+}
+
+// fillList creates n groups in the list project and waits until all are
+// active, so the list is the steady state a reader sees.
+func fillList(ctx context.Context, h *harness, n int) error {
+	var ids []string
+	for i := range n {
+		op, err := h.create(ctx, listWho, fmt.Sprintf("team-%02d", i))
+		if err != nil {
+			return err
+		}
+		ids = append(ids, op.Id)
+	}
+	for _, id := range ids {
+		op, err := h.await(ctx, listWho, id)
+		if err != nil {
+			return err
+		}
+		if op.State != api.Succeeded {
+			return fmt.Errorf("create %s ended %s", op.FullName, op.State)
+		}
+	}
+	var gl api.GroupList
+	body, err := get(ctx, h.client, h.base+groupsPath(listWho), "Bearer "+h.keys[listWho])
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, &gl); err != nil {
+		return err
+	}
+	if len(gl.Groups) != n {
+		return fmt.Errorf("the list holds %d groups, want %d", len(gl.Groups), n)
+	}
+	return nil
+}
+
+// get fetches url with the Authorization header auth and returns the body
+// of a 200 answer.
+func get(ctx context.Context, c *http.Client, url, auth string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", auth)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+// drive is what a load phase achieved.
+type drive struct {
+	ok, errors int
+	elapsed    time.Duration
+	lat        []time.Duration
+}
+
+func (d *drive) add(o drive) {
+	d.ok += o.ok
+	d.errors += o.errors
+	d.elapsed += o.elapsed
+	d.lat = append(d.lat, o.lat...)
+}
+
+// drivePhase has workers clients GET url back to back for dur, each
+// reading the whole body, and counts the answers that are 200 with want as
+// their body. Every 16th request's latency is kept.
+func drivePhase(ctx context.Context, c *http.Client, url, auth string, want []byte, workers int, dur time.Duration) drive {
+	var stop atomic.Bool
+	var mu sync.Mutex
+	var total drive
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			var d drive
+			buf := make([]byte, 0, len(want)+512)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			req.Header.Set("Authorization", auth)
+			for n := 0; !stop.Load(); n++ {
+				t := time.Now()
+				resp, err := c.Do(req)
+				if err != nil {
+					d.errors++
+					continue
+				}
+				buf = buf[:0]
+				b := bytes.NewBuffer(buf)
+				_, err = b.ReadFrom(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(b.Bytes(), want) {
+					d.errors++
+					continue
+				}
+				d.ok++
+				if n%16 == 0 {
+					d.lat = append(d.lat, time.Since(t))
+				}
+			}
+			mu.Lock()
+			total.add(d)
+			mu.Unlock()
+		})
+	}
+	select {
+	case <-time.After(dur):
+	case <-ctx.Done():
+	}
+	stop.Store(true)
+	wg.Wait()
+	total.elapsed = time.Since(start)
+	return total
+}
