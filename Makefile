@@ -20,9 +20,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/groupgate ./cmd/groupgate
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/techpass-sim ./cmd/techpass-sim
 
-## generate: regenerate api/openapi.gen.go from openapi.yaml
+## generate: regenerate api/openapi.gen.go and client/client.gen.go from openapi.yaml
 generate:
-	$(GO) generate ./api
+	$(GO) generate ./api ./client
 
 ## lint: go vet and gofmt
 lint:

@@ -158,12 +158,16 @@ var errNotQueued = errors.New("operation no longer queued")
 // step runs the next due operation once. It returns how long to wait
 // before the next step (0: go on at once; idle: until woken).
 func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
-	// Pick only when the upstream slot is free: the choice then sees every
-	// project that has work by the time the request can start, and an
-	// operation is never marked running while it merely waits for its slot
+	// Pick only when the upstream slot is (nearly) free: the choice then
+	// sees every project that has work by the time the request can start,
+	// and an operation is not marked running while it waits for its slot
 	// (it can still be cancelled then, and a shutdown leaves it queued).
 	if d.cfg.Gate != nil {
-		if w := d.cfg.Gate.NextStart().Sub(d.cfg.Now()); w > 0 {
+		// Wake a little before the slot: picking and marking the operation
+		// (a durable write) then happen while the interval runs out, not
+		// after it. The gate still holds the request until the slot.
+		lead := min(10*time.Millisecond, d.cfg.Gate.Interval()/10)
+		if w := d.cfg.Gate.NextStart().Sub(d.cfg.Now()) - lead; w > 0 {
 			return w, nil
 		}
 	}
