@@ -116,3 +116,21 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestNewIDOrderedAndUnique(t *testing.T) {
+	seen := map[string]bool{}
+	prev := ""
+	for range 2000 {
+		id := throttle.NewID()
+		if len(id) != 29 || id[:3] != "op_" || seen[id] {
+			t.Fatalf("bad or repeated id %q", id)
+		}
+		seen[id] = true
+		// The millisecond prefix (first 9 base32 characters cover 45 of its
+		// 48 bits) never goes backwards.
+		if prev != "" && id[3:12] < prev[3:12] {
+			t.Fatalf("ids went back in time: %s after %s", id, prev)
+		}
+		prev = id
+	}
+}
