@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,4 +112,39 @@ func namesOf(gs []groups.Group) string {
 	}
 	sort.Strings(out)
 	return fmt.Sprint(out)
+}
+
+// TestBackupCommand: `groupgate backup` downloads a verified backup with the
+// operator key from the environment, and refuses without one.
+func TestBackupCommand(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	g.await("SHIP/MOH", g.create("SHIP/MOH", "backed-up").Id, 10*time.Second)
+	dir := t.TempDir()
+	bin := buildGroupgate(t, dir)
+	out := filepath.Join(dir, "cli.db")
+	cmd := exec.Command(bin, "backup", "-url", g.base, "-out", out)
+	cmd.Env = append(os.Environ(), "GROUPGATE_OPERATOR_KEY="+g.keys["operator"])
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "verified") {
+		t.Fatalf("groupgate backup: %v\n%s", err, b)
+	}
+	st, err := boltstore.Open(out, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := st.Groups(context.Background(), "SHIP", "MOH")
+	_ = st.Close()
+	if err != nil || len(gs) != 1 || gs[0].Name.Group != "backed-up" {
+		t.Fatalf("the backup holds %+v, %v", gs, err)
+	}
+	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup file mode %v, want 0600", fi.Mode().Perm())
+	}
+	cmd = exec.Command(bin, "backup", "-url", g.base, "-out", filepath.Join(dir, "refused.db"))
+	cmd.Env = append(os.Environ(), "GROUPGATE_OPERATOR_KEY="+g.keys["SHIP/MOH"])
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "403") {
+		t.Errorf("a project key must be refused: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "refused.db")); !os.IsNotExist(err) {
+		t.Error("a refused backup left a file")
+	}
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -151,5 +152,26 @@ func TestRateLimitedMetric(t *testing.T) {
 	}
 	if v, _ := value(g.scrape(), "groupgate_rate_limited_requests_total", nil); v < 3 {
 		t.Errorf("rate-limited requests %v, want >= 3", v)
+	}
+}
+
+// TestMetricsListen: metrics_listen serves the same series without a
+// credential on its own address.
+func TestMetricsListen(t *testing.T) {
+	var srv *server.Server
+	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) { c.MetricsListen = "127.0.0.1:0" }})
+	srv = g.srv
+	if srv.MetricsURL() == "" {
+		t.Fatal("no metrics listener")
+	}
+	g.create("SHIP/MOH", "counted")
+	resp, err := http.Get(srv.MetricsURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `groupgate_http_requests_total{method="POST"`) {
+		t.Fatalf("metrics listener: %d\n%.500s", resp.StatusCode, body)
 	}
 }

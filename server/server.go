@@ -175,6 +175,15 @@ func (s *Server) boxOrNil() tenants.Sealer {
 // Addr returns the API's bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// MetricsURL returns the base URL of the separate metrics listener, or ""
+// when metrics_listen is not set.
+func (s *Server) MetricsURL() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return "http://" + s.metricsLn.Addr().String()
+}
+
 // URL returns the API's base URL.
 func (s *Server) URL() string {
 	if s.certs != nil {
