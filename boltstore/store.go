@@ -43,6 +43,8 @@ type Store struct {
 	closing   chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
+	// gens let readers cache tenants and group lists between commits.
+	gens generations
 }
 
 var (
@@ -280,6 +282,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 
 // Complete implements throttle.Store.
 func (s *Store) Complete(ctx context.Context, op throttle.Operation, effects []throttle.Effect) error {
+	defer s.gens.forget(versionKey(op.Tenant, op.Project))
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if _, err := getOp(tx, op.ID); err != nil {
 			return err
@@ -295,6 +298,7 @@ func (s *Store) Complete(ctx context.Context, op throttle.Operation, effects []t
 // Finish implements throttle.Store.
 func (s *Store) Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]throttle.Effect, error)) (throttle.Operation, error) {
 	var op throttle.Operation
+	defer func() { s.gens.forget(versionKey(op.Tenant, op.Project)) }()
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if op, err = getOp(tx, id); err != nil {
@@ -515,6 +519,7 @@ func putOp(tx *bolt.Tx, op throttle.Operation) error {
 
 // CreatePending implements groups.Store.
 func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.Operation, limits groups.Limits) (throttle.Operation, error) {
+	defer s.gens.forget(versionKey(g.Name.Tenant, g.Name.Project))
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if err := checkEnqueue(tx, op, limits.Queue); err != nil {
 			return err
@@ -544,6 +549,7 @@ func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.O
 
 // DeletePending implements groups.Store.
 func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+	defer s.gens.forget(versionKey(name.Tenant, name.Project))
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if err := checkEnqueue(tx, op, limits); err != nil {
 			return err
@@ -653,8 +659,15 @@ func bumpVersion(tx *bolt.Tx, tenant, project string) error {
 	return b.Put([]byte(project), seqKey(v))
 }
 
-// GroupsVersion implements groups.Store.
+// GroupsVersion implements groups.Store. The persisted version is memoized
+// in memory and forgotten after every commit that may change it, so a read
+// needs no transaction while the project is unchanged.
 func (s *Store) GroupsVersion(ctx context.Context, tenant, project string) (uint64, error) {
+	key := versionKey(tenant, project)
+	if v, ok, _ := s.gens.cachedVersion(key); ok {
+		return v, nil
+	}
+	_, _, epoch := s.gens.cachedVersion(key)
 	var v uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketVersions).Bucket([]byte(tenant)); b != nil {
@@ -664,7 +677,11 @@ func (s *Store) GroupsVersion(ctx context.Context, tenant, project string) (uint
 		}
 		return nil
 	})
-	return v, err
+	if err != nil {
+		return 0, err
+	}
+	s.gens.remember(key, v, epoch)
+	return v, nil
 }
 
 // knownEffect reports whether applyEffect accepts e.

@@ -34,8 +34,14 @@ func tenantBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
+// Generation implements tenants.Store: an in-process counter bumped after
+// every commit that changes a tenant, a project or a key (not a key's last
+// use).
+func (s *Store) Generation() uint64 { return s.gens.tenants.Load() }
+
 // CreateTenant implements tenants.Store.
 func (s *Store) CreateTenant(ctx context.Context, t tenants.Tenant) error {
+	defer s.gens.tenantsChanged()
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTenants)
 		if b.Get([]byte(t.Name)) != nil {
@@ -74,6 +80,7 @@ func (s *Store) Tenants(ctx context.Context) ([]tenants.Tenant, error) {
 
 // UpdateTenant implements tenants.Store.
 func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.Tenant, *[]tenants.Project) error) (tenants.Tenant, []tenants.Project, error) {
+	defer s.gens.tenantsChanged()
 	var t tenants.Tenant
 	var projects []tenants.Project
 	err := s.write(ctx, func(tx *bolt.Tx) error {
@@ -167,6 +174,7 @@ func (s *Store) ProjectsByIssuer(ctx context.Context, issuer string) ([]tenants.
 
 // CreateKey implements tenants.Store.
 func (s *Store) CreateKey(ctx context.Context, k tenants.Key) error {
+	defer s.gens.tenantsChanged()
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKeys)
 		if b.Get([]byte(k.ID)) != nil {
@@ -208,6 +216,7 @@ func (s *Store) Keys(ctx context.Context, tenant string) ([]tenants.Key, error) 
 
 // UpdateKey implements tenants.Store.
 func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*tenants.Key) error) (tenants.Key, error) {
+	defer s.gens.tenantsChanged()
 	var k tenants.Key
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		var err error

@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,9 +43,67 @@ type Authenticator struct {
 	cfg   AuthConfig
 	dummy [sha256.Size]byte
 
+	// cur is the snapshot of keys, tenants and projects requests are
+	// checked against; it is reloaded (under loadMu, once) whenever the
+	// store's Generation moves, so a revocation applies to the next request.
+	cur    atomic.Pointer[snapshot]
+	loadMu sync.Mutex
+
 	mu     sync.Mutex
 	used   map[string]time.Time
 	warned map[string]bool
+}
+
+// snapshot is the store's tenants, projects and keys at one generation.
+type snapshot struct {
+	gen      uint64
+	keys     map[string]Key
+	tenants  map[string]Tenant
+	projects map[string]Project // by tenant + "\x00" + name
+	byIssuer map[string][]Project
+}
+
+// snap returns a snapshot no older than the store's current generation.
+func (a *Authenticator) snap(ctx context.Context) (*snapshot, error) {
+	gen := a.cfg.Store.Generation()
+	if s := a.cur.Load(); s != nil && s.gen == gen {
+		return s, nil
+	}
+	a.loadMu.Lock()
+	defer a.loadMu.Unlock()
+	if s := a.cur.Load(); s != nil && s.gen == gen {
+		return s, nil
+	}
+	// Read the generation before the data: a change committed meanwhile
+	// moves it again, and the next call reloads.
+	gen = a.cfg.Store.Generation()
+	s := &snapshot{gen: gen, keys: map[string]Key{}, tenants: map[string]Tenant{}, projects: map[string]Project{}, byIssuer: map[string][]Project{}}
+	ts, err := a.cfg.Store.Tenants(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load tenants: %w", err)
+	}
+	for _, t := range ts {
+		s.tenants[t.Name] = t
+		ps, err := a.cfg.Store.Projects(ctx, t.Name)
+		if err != nil {
+			return nil, fmt.Errorf("load projects of %s: %w", t.Name, err)
+		}
+		for _, p := range ps {
+			s.projects[t.Name+"\x00"+p.Name] = p
+			if p.Identity != nil {
+				s.byIssuer[p.Identity.Issuer] = append(s.byIssuer[p.Identity.Issuer], p)
+			}
+		}
+	}
+	ks, err := a.cfg.Store.Keys(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	for _, k := range ks {
+		s.keys[k.ID] = k
+	}
+	a.cur.Store(s)
+	return s, nil
 }
 
 // NewAuthenticator returns an authenticator over cfg.Store.
@@ -111,18 +169,20 @@ func (a *Authenticator) key(ctx context.Context, key string) (Principal, error) 
 	return p, nil
 }
 
-// lookup finds a key among the bootstrap operators, then in the store.
+// lookup finds a key among the bootstrap operators, then in the store's
+// current snapshot.
 func (a *Authenticator) lookup(ctx context.Context, id string) (Key, bool, error) {
 	for _, k := range a.cfg.Operators {
 		if k.ID == id {
 			return k, true, nil
 		}
 	}
-	k, err := a.cfg.Store.Key(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return Key{}, false, nil
+	s, err := a.snap(ctx)
+	if err != nil {
+		return Key{}, false, err
 	}
-	return k, err == nil, err
+	k, ok := s.keys[id]
+	return k, ok, nil
 }
 
 func (a *Authenticator) jwt(ctx context.Context, token string) (Principal, error) {
@@ -133,10 +193,11 @@ func (a *Authenticator) jwt(ctx context.Context, token string) (Principal, error
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
 	}
-	projects, err := a.cfg.Store.ProjectsByIssuer(ctx, iss)
+	s, err := a.snap(ctx)
 	if err != nil {
 		return Principal{}, fmt.Errorf("look up issuer: %w", err)
 	}
+	projects := s.byIssuer[iss]
 	var lastErr error = fmt.Errorf("%w: no project trusts this issuer", ErrUnauthenticated)
 	for _, pr := range projects {
 		sub, err := a.cfg.Tokens.Verify(ctx, *pr.Identity, token)
@@ -161,9 +222,13 @@ func (a *Authenticator) enabled(ctx context.Context, tenant, project string) err
 	if tenant == "" {
 		return nil
 	}
-	t, err := a.cfg.Store.Tenant(ctx, tenant)
+	s, err := a.snap(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: tenant %s: %v", ErrUnauthenticated, tenant, err)
+		return err
+	}
+	t, ok := s.tenants[tenant]
+	if !ok {
+		return fmt.Errorf("%w: tenant %s not found", ErrUnauthenticated, tenant)
 	}
 	if t.Disabled {
 		return fmt.Errorf("%w: tenant %s", ErrDisabled, tenant)
@@ -171,9 +236,9 @@ func (a *Authenticator) enabled(ctx context.Context, tenant, project string) err
 	if project == "" {
 		return nil
 	}
-	p, err := a.cfg.Store.Project(ctx, tenant, project)
-	if err != nil {
-		return fmt.Errorf("%w: project %s:%s: %v", ErrUnauthenticated, tenant, project, err)
+	p, ok := s.projects[tenant+"\x00"+project]
+	if !ok {
+		return fmt.Errorf("%w: project %s:%s not found", ErrUnauthenticated, tenant, project)
 	}
 	if p.Disabled {
 		return fmt.Errorf("%w: project %s:%s", ErrDisabled, tenant, project)

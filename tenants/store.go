@@ -39,4 +39,8 @@ type Store interface {
 	// TouchKeys records when keys were last used, keeping the later of the
 	// stored and the given time; unknown ids are skipped.
 	TouchKeys(ctx context.Context, used map[string]time.Time) error
+	// Generation returns a number that changes after every committed change
+	// to tenants, projects or keys (other than a key's last use), so a reader
+	// may keep a snapshot until it changes.
+	Generation() uint64
 }
