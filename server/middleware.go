@@ -48,22 +48,27 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if strings.HasPrefix(c.Request().URL.Path, "/docs/") || c.Path() == "/healthz" || c.Path() == "/readyz" {
 				level = slog.LevelDebug
 			}
-			attrs := []any{
-				"method", c.Request().Method, "route", c.Path(), "status", status,
-				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
-				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-				"actor", api.PrincipalActor(c),
+			ctx := c.Request().Context()
+			if !logger.Enabled(ctx, level) {
+				return nil
 			}
+			attrs := make([]slog.Attr, 0, 9)
+			attrs = append(attrs,
+				slog.String("method", c.Request().Method), slog.String("route", c.Path()), slog.Int("status", status),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("actor", api.PrincipalActor(c)),
+			)
 			if t := c.Param("tenant"); t != "" {
-				attrs = append(attrs, "tenant", strings.ToUpper(t))
+				attrs = append(attrs, slog.String("tenant", strings.ToUpper(t)))
 			}
 			if p := c.Param("project"); p != "" {
-				attrs = append(attrs, "project", strings.ToUpper(p))
+				attrs = append(attrs, slog.String("project", strings.ToUpper(p)))
 			}
 			if id := api.AuditNoteOf(c).OperationID; id != "" {
-				attrs = append(attrs, "operation_id", id)
+				attrs = append(attrs, slog.String("operation_id", id))
 			}
-			logger.Log(c.Request().Context(), level, "request", attrs...)
+			logger.LogAttrs(ctx, level, "request", attrs...)
 			return nil
 		}
 	}

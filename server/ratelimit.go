@@ -84,7 +84,7 @@ func (l *ingressLimiter) middleware() echo.MiddlewareFunc {
 			h := c.Response().Header()
 			h.Set("RateLimit-Policy", l.policy)
 			reset := int(math.Ceil(wait.Seconds()))
-			h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, remaining, reset))
+			h.Set("RateLimit", `"default";r=`+strconv.Itoa(remaining)+`;t=`+strconv.Itoa(reset))
 			if !ok {
 				h.Set(echo.HeaderRetryAfter, strconv.Itoa(max(reset, 1)))
 				return errRateLimited
