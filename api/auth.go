@@ -45,9 +45,6 @@ func principal(c echo.Context) tenants.Principal {
 	return p
 }
 
-// PrincipalKeyID returns the key id of the authenticated caller, for logs.
-func PrincipalKeyID(c echo.Context) string { return principal(c).KeyID }
-
 // PrincipalActor returns the authenticated caller's identity (key id or JWT
 // subject), for rate limits and audit; "" before authentication.
 func PrincipalActor(c echo.Context) string { return principal(c).Actor() }

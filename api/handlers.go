@@ -342,8 +342,8 @@ func (h *Handlers) ownOperation(c echo.Context, id string, scope tenants.Scope) 
 	if err != nil {
 		return throttle.Operation{}, err
 	}
-	if err := tenants.Authorize(principal(c), op.Tenant, op.Project, scope); err != nil {
-		if errors.Is(err, tenants.ErrForbidden) && tenants.Authorize(principal(c), op.Tenant, op.Project, tenants.GroupsRead) == nil {
+	if err := tenants.RequireProject(principal(c), op.Tenant, op.Project, scope); err != nil {
+		if errors.Is(err, tenants.ErrForbidden) && tenants.RequireProject(principal(c), op.Tenant, op.Project, tenants.GroupsRead) == nil {
 			return throttle.Operation{}, err // own operation, missing scope
 		}
 		return throttle.Operation{}, fmt.Errorf("operation %s of another project: %w", id, throttle.ErrNotFound)
@@ -396,7 +396,7 @@ func (h *Handlers) authorize(c echo.Context, tenant, project string, scope tenan
 			return "", "", pathError(err)
 		}
 	}
-	if err := tenants.Authorize(principal(c), t, p, scope); err != nil {
+	if err := tenants.RequireProject(principal(c), t, p, scope); err != nil {
 		return "", "", err
 	}
 	return t, p, nil

@@ -316,9 +316,6 @@ func (s *Server) Close() {
 		if s.sim != nil {
 			s.sim.close()
 		}
-		if s.queue == nil && s.sim == nil {
-			s.simOnce.Do(func() {}) // no simulator may start after Close
-		}
 		if s.store != nil {
 			if err := s.store.Close(); err != nil {
 				s.logger.Warn("close store", "err", err)

@@ -28,11 +28,6 @@ func RequireProject(p Principal, tenant, project string, scope Scope) error {
 	}
 }
 
-// Authorize is RequireProject; kept for callers that predate roles.
-func Authorize(p Principal, tenant, project string, scope Scope) error {
-	return RequireProject(p, tenant, project, scope)
-}
-
 // RequireTenantAdmin checks that p administers tenant: its tenant-admin, or
 // an operator.
 func RequireTenantAdmin(p Principal, tenant string) error {

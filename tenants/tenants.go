@@ -23,8 +23,6 @@ var (
 	// ErrInvalid means a tenant, project or key definition breaks a rule;
 	// the error is an *InvalidError listing every problem.
 	ErrInvalid = errors.New("invalid definition")
-	// ErrInvalidConfig is ErrInvalid for definitions read from configuration.
-	ErrInvalidConfig = ErrInvalid
 	// ErrNotFound means no such tenant, project or key.
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the name or id is taken.

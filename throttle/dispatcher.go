@@ -364,14 +364,10 @@ func NewQueue(store Store, now func() time.Time, logger *slog.Logger) *Queue {
 	return &Queue{store: store, dispatchers: map[string]*Dispatcher{}, runs: map[string]dispatcherRun{}, now: now, logger: logger}
 }
 
-// Add registers a dispatcher for cfg.Tenant, filling Store, Now and Logger
-// from the queue when unset. Called before Run it is started by Run;
-// called while running it replaces the tenant's dispatcher (see Put).
-func (q *Queue) Add(cfg DispatcherConfig) { q.Put(cfg) }
-
-// Put adds or replaces the dispatcher of cfg.Tenant. If the queue is
-// running, a dispatcher being replaced is stopped first (its call in flight
-// may finish within its grace) and the new one is started.
+// Put adds or replaces the dispatcher of cfg.Tenant, filling Store, Now
+// and Logger from the queue when unset. Called before Run it is started by
+// Run; if the queue is running, a dispatcher being replaced is stopped first
+// (its call in flight may finish within its grace) and the new one started.
 func (q *Queue) Put(cfg DispatcherConfig) {
 	if cfg.Store == nil {
 		cfg.Store = q.store

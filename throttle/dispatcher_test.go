@@ -597,7 +597,7 @@ func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
 
 	calls := make(chan throttle.Operation, 10)
 	q := throttle.NewQueue(s, nil, nil)
-	q.Add(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	q.Put(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
 		if n := s.requeued.Load(); n != 1 {
 			t.Errorf("handler called with RequeueRunning's count at %d, want 1: requeue before dispatching", n)
 		}
@@ -713,7 +713,7 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 	// The next start replays it.
 	calls := make(chan throttle.Operation, 10)
 	q := throttle.NewQueue(s, nil, nil)
-	q.Add(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	q.Put(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
 		calls <- o
 		return throttle.Outcome{Kind: throttle.Done}
 	})})
@@ -731,7 +731,7 @@ func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
 		return throttle.Outcome{Kind: throttle.Done}
 	})
 	for _, tenant := range []string{"SHIP", "DOCK"} {
-		q.Add(throttle.DispatcherConfig{Tenant: tenant, Handler: h})
+		q.Put(throttle.DispatcherConfig{Tenant: tenant, Handler: h})
 	}
 	check := func(wantOK bool, wantStopped ...string) {
 		t.Helper()
