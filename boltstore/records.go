@@ -16,6 +16,7 @@ type opRecord struct {
 	Kind       string         `json:"kind"`
 	Target     string         `json:"target"`
 	Payload    []byte         `json:"payload,omitempty"`
+	Progress   []byte         `json:"progress,omitempty"`
 	Actor      string         `json:"actor,omitempty"`
 	State      string         `json:"state"`
 	Seq        uint64         `json:"seq"`
@@ -40,7 +41,7 @@ type failureRecord struct {
 func newOpRecord(op throttle.Operation) opRecord {
 	r := opRecord{
 		ID: op.ID, Tenant: op.Tenant, Project: op.Project, Kind: op.Kind, Target: op.Target,
-		Payload: op.Payload, Actor: op.Actor, State: string(op.State), Seq: op.Seq,
+		Payload: op.Payload, Progress: op.Progress, Actor: op.Actor, State: string(op.State), Seq: op.Seq,
 		Attempts: op.Attempts, Failures: op.Failures, NotBefore: op.NotBefore, LastError: op.LastError,
 		Result: op.Result, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
 		StartedAt: op.StartedAt, FinishedAt: op.FinishedAt,
@@ -54,7 +55,7 @@ func newOpRecord(op throttle.Operation) opRecord {
 func (r opRecord) operation() throttle.Operation {
 	op := throttle.Operation{
 		ID: r.ID, Tenant: r.Tenant, Project: r.Project, Kind: r.Kind, Target: r.Target,
-		Payload: r.Payload, Actor: r.Actor, State: throttle.State(r.State), Seq: r.Seq,
+		Payload: r.Payload, Progress: r.Progress, Actor: r.Actor, State: throttle.State(r.State), Seq: r.Seq,
 		Attempts: r.Attempts, Failures: r.Failures, NotBefore: r.NotBefore, LastError: r.LastError,
 		Result: r.Result, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,

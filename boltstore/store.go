@@ -295,6 +295,27 @@ func (s *Store) Complete(ctx context.Context, op throttle.Operation, effects []t
 	return nil
 }
 
+// Progress implements throttle.Store.
+func (s *Store) Progress(ctx context.Context, op throttle.Operation, effects []throttle.Effect) error {
+	defer s.gens.forget(versionKey(op.Tenant, op.Project))
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		if _, err := getOp(tx, op.ID); err != nil {
+			return err
+		}
+		if err := checkEffects(effects); err != nil {
+			return err
+		}
+		if err := putOp(tx, op); err != nil {
+			return err
+		}
+		return applyEffects(tx, effects)
+	})
+	if err != nil {
+		return fmt.Errorf("progress of %s: %w", op.ID, err)
+	}
+	return nil
+}
+
 // Finish implements throttle.Store.
 func (s *Store) Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]throttle.Effect, error)) (throttle.Operation, error) {
 	var op throttle.Operation
@@ -316,11 +337,8 @@ func (s *Store) Finish(ctx context.Context, id string, fn func(*throttle.Operati
 // settle writes a final operation, takes it off its queue and applies its
 // effects.
 func settle(tx *bolt.Tx, op throttle.Operation, effects []throttle.Effect) error {
-	// Check every effect before writing anything.
-	for _, e := range effects {
-		if !knownEffect(e) {
-			return fmt.Errorf("%w: %T", throttle.ErrUnknownEffect, e)
-		}
+	if err := checkEffects(effects); err != nil {
+		return err
 	}
 	if err := putOp(tx, op); err != nil {
 		return err
@@ -332,6 +350,22 @@ func settle(tx *bolt.Tx, op throttle.Operation, effects []throttle.Effect) error
 			}
 		}
 	}
+	return applyEffects(tx, effects)
+}
+
+// checkEffects refuses, before anything is written, effects of a type the
+// store does not know.
+func checkEffects(effects []throttle.Effect) error {
+	for _, e := range effects {
+		if !knownEffect(e) {
+			return fmt.Errorf("%w: %T", throttle.ErrUnknownEffect, e)
+		}
+	}
+	return nil
+}
+
+// applyEffects applies effects in order.
+func applyEffects(tx *bolt.Tx, effects []throttle.Effect) error {
 	for _, e := range effects {
 		if err := applyEffect(tx, e); err != nil {
 			return err

@@ -18,6 +18,19 @@ type Handler interface {
 	Execute(ctx context.Context, op Operation) Outcome
 }
 
+// Background is a tenant's low-priority upstream work, such as refreshing a
+// mirror of the upstream's state. A dispatcher runs its steps only in
+// upstream slots that no queued operation wants, one step at a time between
+// operations, so an operation waits for at most one step.
+type Background interface {
+	// Due reports whether a step should run at now. If not, next is when one
+	// may be due; zero means not until the dispatcher is woken.
+	Due(now time.Time) (due bool, next time.Time)
+	// Step carries out one step: at most one upstream request, paced by the
+	// tenant's gate like an operation's.
+	Step(ctx context.Context)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, op Operation) Outcome
 
@@ -51,6 +64,9 @@ type DispatcherConfig struct {
 	// Interval is the tenant's upstream pace, for estimates; defaults to
 	// the Gate's interval.
 	Interval time.Duration
+	// Background, if set, is low-priority work run only in upstream slots
+	// that no queued operation wants.
+	Background Background
 	// Undo, if set, returns the effects that revert an operation's pending
 	// state, committed when it fails without a handler's outcome (a panic
 	// that used up its retries, an outcome of no kind).
@@ -175,13 +191,15 @@ func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read queue heads: %w", err)
 	}
-	if len(heads) == 0 {
-		return idle, nil
-	}
 	now := d.cfg.Now()
-	op, ok, wake := NextProject(heads, d.last, now)
+	var op Operation
+	var ok bool
+	var wake time.Time
+	if len(heads) > 0 {
+		op, ok, wake = NextProject(heads, d.last, now)
+	}
 	if !ok {
-		return wake.Sub(now), nil
+		return d.background(ctx, execCtx, now, wake), nil
 	}
 	d.last = op.Project
 	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
@@ -216,6 +234,38 @@ func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
 		return 0, nil
 	}
 	return 0, d.commit(execCtx, log, op, out)
+}
+
+// background runs a step of the background work if one is due, in a slot no
+// operation wants, and otherwise returns how long to wait: until wake (an
+// operation's retry time, zero for none) or the background work's next
+// step, whichever is first; idle when there is neither.
+func (d *Dispatcher) background(ctx, execCtx context.Context, now, wake time.Time) time.Duration {
+	if bg := d.cfg.Background; bg != nil && ctx.Err() == nil {
+		due, next := bg.Due(now)
+		if due {
+			d.runBackground(execCtx, bg)
+			return 0
+		}
+		if !next.IsZero() && (wake.IsZero() || next.Before(wake)) {
+			wake = next
+		}
+	}
+	if wake.IsZero() {
+		return idle
+	}
+	return max(wake.Sub(now), time.Millisecond)
+}
+
+// runBackground runs one background step, so that a panic in it cannot stop
+// the tenant's queue.
+func (d *Dispatcher) runBackground(ctx context.Context, bg Background) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.cfg.Logger.Error("background step panicked", "panic", fmt.Sprint(r))
+		}
+	}()
+	bg.Step(ctx)
 }
 
 // execute runs the handler, turning a panic into a retryable failure so one
@@ -268,10 +318,44 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 		}
 		log.Info("operation will be retried", "reason", out.Reason, "retry_in", wait, "throttled", out.Throttled)
 		return nil
+	case Continue:
+		return d.progress(ctx, log, op, out)
 	case Done, Fail:
 		return d.finish(ctx, log, op, out)
 	default:
 		return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
+	}
+}
+
+// progress commits one step of an operation carried out in several: the
+// operation is queued again at its place, with its progress and the step's
+// effects, and its failure count starts over.
+func (d *Dispatcher) progress(ctx context.Context, log *slog.Logger, op Operation, out Outcome) error {
+	now := d.cfg.Now()
+	op.State, op.Progress, op.Failures, op.LastError = Queued, out.Progress, 0, ""
+	op.NotBefore, op.UpdatedAt = time.Time{}, now
+	// As for a final outcome, the step happened upstream: keep trying
+	// until it is recorded or execution is cut off.
+	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
+	for i := 1; ; i++ {
+		err := d.cfg.Store.Progress(ctx, op, out.Effects)
+		switch {
+		case err == nil:
+			log.Debug("operation step done")
+			return nil
+		case errors.Is(err, ErrUnknownEffect):
+			log.Error("step has effects the store does not know; failing the operation", "err", err)
+			return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
+		case ctx.Err() != nil:
+			return fmt.Errorf("commit a step of %s: %w", op.ID, err)
+		}
+		log.Error("commit of a step failed; retrying", "err", err)
+		t := time.NewTimer(backoff.Backoff(i))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
 	}
 }
 

@@ -101,6 +101,10 @@ type Operation struct {
 	Target string
 	// Payload is the handler's input, opaque here.
 	Payload []byte
+	// Progress is what the handler has done so far of an operation carried
+	// out in several steps (see Continue), opaque here; empty before the
+	// first step.
+	Progress []byte
 	// Actor identifies the credential that submitted the operation.
 	Actor string
 	// Idempotency, if set, is recorded with the operation on enqueue.
@@ -166,7 +170,8 @@ type Outcome struct {
 	Result []byte
 	// Failure is stored when Kind is Fail.
 	Failure *Failure
-	// Effects are committed atomically with a Done or Fail outcome. On a
+	// Effects are committed atomically with a Done, Fail or Continue
+	// outcome. On a
 	// Retry outcome they are what to commit if the dispatcher gives up on
 	// the operation (its retries are used up), so a failed operation always
 	// leaves the domain state consistent.
@@ -178,6 +183,8 @@ type Outcome struct {
 	Throttled bool
 	// Reason is a sanitized description of a retryable failure.
 	Reason string
+	// Progress replaces the operation's Progress on a Continue outcome.
+	Progress []byte
 }
 
 // OutcomeKind classifies an Outcome.
@@ -191,6 +198,12 @@ const (
 	Fail
 	// Retry: try the operation again later.
 	Retry
+	// Continue: one step of the operation is done and more remain. Its
+	// Progress and Effects are committed, and the operation keeps its place
+	// at the head of its project's queue; the next step runs when the
+	// project's turn comes again, so one long operation shares the upstream
+	// with other projects' work instead of holding it.
+	Continue
 )
 
 // Store persists operations. Implementations must be safe for concurrent use
@@ -224,6 +237,10 @@ type Store interface {
 	// transaction. It returns ErrUnknownEffect, and writes nothing, if an
 	// effect is of a type the store does not know.
 	Complete(ctx context.Context, op Operation, effects []Effect) error
+	// Progress stores op, which stays pending at its place in its project's
+	// queue, and applies effects, all in one transaction. It returns
+	// ErrUnknownEffect, and writes nothing, as Complete does.
+	Progress(ctx context.Context, op Operation, effects []Effect) error
 	// Finish applies fn to a pending operation in one transaction; fn sets a
 	// final state and returns the effects to apply with it. The operation
 	// then leaves the queue. If fn returns an error nothing is written and

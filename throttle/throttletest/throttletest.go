@@ -64,6 +64,8 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 		{"CompleteFailed", testCompleteFailed},
 		{"CompleteOutOfOrder", testCompleteOutOfOrder},
 		{"CompleteUnknownEffectWritesNothing", testCompleteUnknownEffect},
+		{"ProgressKeepsPlace", testProgress},
+		{"ProgressUnknownEffectWritesNothing", testProgressUnknownEffect},
 		{"FinishCancels", testFinish},
 		{"FinishErrorWritesNothing", testFinishFnError},
 		{"RequeueRunning", testRequeueRunning},
@@ -471,6 +473,34 @@ func testCompleteUnknownEffect(t *testing.T, s throttle.Store) {
 	wantSame(t, "Operation after rejected Complete", mustOperation(t, s, op.ID), op)
 	wantHead(t, s, "SHIP", op.ID)
 	wantDepth(t, s, "SHIP", 1)
+}
+
+func testProgress(t *testing.T, s throttle.Store) {
+	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
+	second := mustEnqueue(t, s, "SHIP", "b")
+	op.State, op.Progress, op.UpdatedAt = throttle.Queued, []byte(`{"done":1}`), t0.Add(time.Second)
+	if err := s.Progress(t.Context(), op, nil); err != nil {
+		t.Fatalf("Progress: %v", err)
+	}
+	got := mustOperation(t, s, op.ID)
+	wantSame(t, "Operation after Progress", got, op)
+	if string(got.Progress) != `{"done":1}` || got.State != throttle.Queued {
+		t.Errorf("after Progress: state %s, progress %q; want queued with the progress", got.State, got.Progress)
+	}
+	wantHead(t, s, "SHIP", op.ID)
+	wantDepth(t, s, "SHIP", 2)
+	succeed(t, s, markRunning(t, s, op.ID), "ok")
+	wantHead(t, s, "SHIP", second.ID)
+}
+
+func testProgressUnknownEffect(t *testing.T, s throttle.Store) {
+	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
+	next := op
+	next.State, next.Progress = throttle.Queued, []byte("1")
+	if err := s.Progress(t.Context(), next, []throttle.Effect{unknownEffect{"x"}}); err == nil {
+		t.Fatal("Progress with an unknown effect type succeeded, want an error")
+	}
+	wantSame(t, "Operation after rejected Progress", mustOperation(t, s, op.ID), op)
 }
 
 func testRequeueRunning(t *testing.T, s throttle.Store) {

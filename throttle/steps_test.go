@@ -1,0 +1,152 @@
+package throttle_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/boltstore/bolttest"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// A Continue outcome stores the step's progress, keeps the operation at the
+// head of its project, and lets other projects take their turn between
+// steps.
+func TestDispatcherContinueInterleavesProjects(t *testing.T) {
+	s := bolttest.MustOpen(t)
+	long := enqueueIn(t, s, "SHIP", "BIG", "three steps")
+	short := enqueueIn(t, s, "SHIP", "SMALL", "one step")
+
+	var mu sync.Mutex
+	var order []string
+	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+		step, _ := strconv.Atoi(string(op.Progress))
+		mu.Lock()
+		order = append(order, op.Project+"#"+strconv.Itoa(step))
+		mu.Unlock()
+		if op.Project == "BIG" && step < 2 {
+			return throttle.Outcome{Kind: throttle.Continue, Progress: []byte(strconv.Itoa(step + 1))}
+		}
+		return throttle.Outcome{Kind: throttle.Done, Result: op.Progress}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	startRun(t, d.Run)
+	got := waitSettled(t, s, long.ID)
+	waitSettled(t, s, short.ID)
+	if got.State != throttle.Succeeded || string(got.Result) != "2" || got.Attempts != 3 {
+		t.Fatalf("long operation: %s, result %q, %d attempts; want succeeded after 3 steps with progress 2", got.State, got.Result, got.Attempts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"BIG#0", "SMALL#0", "BIG#1", "BIG#2"}
+	if len(order) != len(want) {
+		t.Fatalf("steps %q, want %q", order, want)
+	}
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("steps %q, want %q (the other project's work between steps)", order, want)
+		}
+	}
+}
+
+// fakeBackground counts its steps and is due while it has steps left.
+type fakeBackground struct {
+	left  atomic.Int32
+	steps atomic.Int32
+	gate  *throttle.Gate
+	mu    sync.Mutex
+	at    []time.Time
+}
+
+func (b *fakeBackground) Due(time.Time) (bool, time.Time) { return b.left.Load() > 0, time.Time{} }
+
+func (b *fakeBackground) Step(ctx context.Context) {
+	release, err := b.gate.Acquire(ctx)
+	if err != nil {
+		return
+	}
+	defer release()
+	b.mu.Lock()
+	b.at = append(b.at, time.Now())
+	b.mu.Unlock()
+	b.steps.Add(1)
+	b.left.Add(-1)
+}
+
+// Background steps run only in slots no operation wants: an operation
+// queued while the background work is busy starts within two intervals.
+func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	s := bolttest.MustOpen(t)
+	gate := throttle.NewGate(interval, nil)
+	bg := &fakeBackground{gate: gate}
+	bg.left.Store(1000)
+	started := make(chan time.Time, 10)
+	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+		release, err := gate.Acquire(ctx)
+		if err != nil {
+			return throttle.Outcome{Kind: throttle.Retry}
+		}
+		defer release()
+		started <- time.Now()
+		return throttle.Outcome{Kind: throttle.Done}
+	})
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
+	startRun(t, d.Run)
+	eventually(t, "background steps", func() bool { return bg.steps.Load() >= 3 })
+	for range 3 {
+		queued := time.Now()
+		enqueue(t, s, "SHIP", "client work")
+		d.Wake()
+		at := receive(t, started, "the operation to start")
+		if wait := at.Sub(queued); wait > 2*interval {
+			t.Fatalf("operation started %v after it was queued, want within two intervals (%v)", wait, 2*interval)
+		}
+		before := bg.steps.Load()
+		eventually(t, "background work to resume", func() bool { return bg.steps.Load() > before })
+	}
+	bg.left.Store(0)
+	bg.mu.Lock()
+	defer bg.mu.Unlock()
+	for i := 1; i < len(bg.at); i++ {
+		if gap := bg.at[i].Sub(bg.at[i-1]); gap < interval {
+			t.Fatalf("background steps %v apart, want the gate's interval %v", gap, interval)
+		}
+	}
+}
+
+// A dispatcher with nothing to do and background work that is not due
+// waits until the work's next time, then runs it.
+func TestDispatcherBackgroundWaitsForNext(t *testing.T) {
+	s := bolttest.MustOpen(t)
+	bg := &timedBackground{next: time.Now().Add(30 * time.Millisecond), ran: make(chan time.Time, 1)}
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: throttle.HandlerFunc(func(context.Context, throttle.Operation) throttle.Outcome {
+		return throttle.Outcome{Kind: throttle.Done}
+	}), Background: bg})
+	startRun(t, d.Run)
+	at := receive(t, bg.ran, "the background step")
+	if at.Before(bg.next) {
+		t.Fatalf("background step ran at %v, before it was due at %v", at, bg.next)
+	}
+}
+
+type timedBackground struct {
+	next time.Time
+	done atomic.Bool
+	ran  chan time.Time
+}
+
+func (b *timedBackground) Due(now time.Time) (bool, time.Time) {
+	if b.done.Load() {
+		return false, time.Time{}
+	}
+	return !now.Before(b.next), b.next
+}
+
+func (b *timedBackground) Step(context.Context) {
+	b.done.Store(true)
+	b.ran <- time.Now()
+}
