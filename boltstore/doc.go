@@ -8,7 +8,9 @@
 // JSON structs of this package, converted to and from domain types at the
 // edge of each transaction; bytes never leave a transaction uncopied.
 //
-// Layout (schema version 1):
+// Layout (schema version 1; the members, users and mirror buckets and the
+// newer groupRecord fields were added within it: Open creates the buckets,
+// and a record without the fields reads as zero values):
 //
 //	meta                       schema -> "1"
 //	ops                        <operation id> -> opRecord
@@ -16,12 +18,24 @@
 //	                           (the tenant bucket's sequence numbers the queue)
 //	groups/<tenant>            <PROJECT> 0x00 <group lower-case> -> groupRecord
 //	versions/<tenant>          <PROJECT> -> change counter of the project's groups
+//	members/<tenant>/<PROJECT> 0x00 <group lower-case>
+//	                           <e-mail lower-case> 0x00 <user id> -> userRecord
+//	                           (the group's key; dropped with the group)
+//	users/<tenant>             "e" 0x00 <e-mail lower-case> -> userRecord
+//	                           "i" 0x00 <user id lower-case> -> userRecord
+//	                           (users resolved or seen as members, for KnownUsers)
+//	mirror                     <TENANT> -> mirrorRecord (when the group list was last read whole)
 //	idempotency/<scope>        <key> -> idemRecord
 //	tenants                    <TENANT> -> tenantRecord (credentials sealed or by reference)
 //	projects/<tenant>          <PROJECT> -> projectRecord
 //	keys                       <key id> -> keyRecord (hash only)
 //	audit                      <entry id> -> audit record (ids sort by time)
 //	audit_tenant/<tenant>      <entry id> -> "" (index for tenant-scoped queries)
+//
+// A group's Revision is kept by putGroup, the one place groups are written:
+// it moves when the description, state or upstream id does. Every write of
+// a group moves its project's change counter, member changes and sync
+// times included, since lists show them.
 //
 // Writers that arrive together share one transaction (see write), so one
 // fsync serves many concurrent enqueues.

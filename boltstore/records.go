@@ -67,30 +67,68 @@ func (r opRecord) operation() throttle.Operation {
 }
 
 // groupRecord is how a mirrored group is stored; the tenant is the bucket.
+// Fields added after the first release are optional in the file: a record
+// written without them reads as zero values, except Revision (see group).
 type groupRecord struct {
-	Project     string    `json:"project"`
-	Group       string    `json:"group"`
-	Description string    `json:"description"`
-	State       string    `json:"state"`
-	UpstreamID  string    `json:"upstreamId,omitempty"`
-	PendingOp   string    `json:"pendingOp,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	Project         string    `json:"project"`
+	Group           string    `json:"group"`
+	Description     string    `json:"description"`
+	State           string    `json:"state"`
+	UpstreamID      string    `json:"upstreamId,omitempty"`
+	PendingOp       string    `json:"pendingOp,omitempty"`
+	PendingUpdate   string    `json:"pendingUpdate,omitempty"`
+	Revision        uint64    `json:"revision,omitempty"`
+	SyncedAt        time.Time `json:"syncedAt,omitzero"`
+	MembersSyncedAt time.Time `json:"membersSyncedAt,omitzero"`
+	MembersVersion  uint64    `json:"membersVersion,omitempty"`
+	MemberCount     int       `json:"memberCount,omitempty"`
+	CreatedAt       time.Time `json:"createdAt"`
+	UpdatedAt       time.Time `json:"updatedAt"`
 }
 
 func newGroupRecord(g groups.Group) groupRecord {
 	return groupRecord{
 		Project: g.Name.Project, Group: g.Name.Group, Description: g.Description, State: string(g.State),
-		UpstreamID: g.UpstreamID, PendingOp: g.PendingOperation, CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt,
+		UpstreamID: g.UpstreamID, PendingOp: g.PendingOperation, PendingUpdate: g.PendingUpdate,
+		Revision: g.Revision, SyncedAt: g.SyncedAt, MembersSyncedAt: g.MembersSyncedAt,
+		MembersVersion: g.MembersVersion, MemberCount: g.MemberCount,
+		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt,
 	}
 }
 
+// group converts the record. A record written before revisions existed
+// (Revision 0) reads as revision 1: every stored group has a revision a
+// client can send back, since 0 means "no precondition" to UpdatePending.
 func (r groupRecord) group(tenant string) groups.Group {
 	return groups.Group{
 		Name:        groups.Name{Tenant: tenant, Project: r.Project, Group: r.Group},
 		Description: r.Description, State: groups.State(r.State), UpstreamID: r.UpstreamID,
-		PendingOperation: r.PendingOp, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		PendingOperation: r.PendingOp, PendingUpdate: r.PendingUpdate, Revision: max(r.Revision, 1),
+		SyncedAt: r.SyncedAt, MembersSyncedAt: r.MembersSyncedAt,
+		MembersVersion: r.MembersVersion, MemberCount: r.MemberCount,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
+}
+
+// userRecord is how a user is stored, as a group member and in a tenant's
+// cache of known users.
+type userRecord struct {
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	DisplayName string `json:"displayName,omitempty"`
+}
+
+func newUserRecord(u groups.User) userRecord {
+	return userRecord{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName}
+}
+
+func (r userRecord) user() groups.User {
+	return groups.User{ID: r.ID, Email: r.Email, DisplayName: r.DisplayName}
+}
+
+// mirrorRecord is what the store keeps about a tenant's mirror as a whole.
+type mirrorRecord struct {
+	GroupsSyncedAt time.Time `json:"groupsSyncedAt,omitzero"`
 }
 
 // idemRecord is a remembered idempotency key: which operation it created,

@@ -29,6 +29,9 @@ var (
 	bucketGroups   = []byte("groups")
 	bucketIdem     = []byte("idempotency")
 	bucketVersions = []byte("versions")
+	bucketMembers  = []byte("members")
+	bucketUsers    = []byte("users")
+	bucketMirror   = []byte("mirror")
 	keySchema      = []byte("schema")
 )
 
@@ -76,7 +79,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		} else if err := meta.Put(keySchema, []byte(fmt.Sprint(SchemaVersion))); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups, bucketIdem, bucketVersions} {
+		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups, bucketIdem, bucketVersions, bucketMembers, bucketUsers, bucketMirror} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -170,6 +173,20 @@ func (s *Store) Enqueue(ctx context.Context, op throttle.Operation, limits throt
 // first (a replay must find its operation even if the queue filled up
 // since), then the queue limits.
 func checkEnqueue(tx *bolt.Tx, op throttle.Operation, limits throttle.Limits) error {
+	if err := checkIdempotency(tx, op); err != nil {
+		return err
+	}
+	d := depth(tx, op.Tenant)
+	if (limits.Tenant > 0 && d.Total >= limits.Tenant) || (limits.Project > 0 && d.Projects[op.Project] >= limits.Project) {
+		return &throttle.QueueFullError{Depth: d}
+	}
+	return nil
+}
+
+// checkIdempotency returns a *throttle.ReplayError if op's idempotency key
+// is remembered for the same request, and throttle.ErrIdempotencyMismatch
+// if for another.
+func checkIdempotency(tx *bolt.Tx, op throttle.Operation) error {
 	if ik := op.Idempotency; ik != nil {
 		if r, ok := getIdem(tx, ik.Scope, ik.Key, op.CreatedAt); ok {
 			if r.Fingerprint != ik.Fingerprint {
@@ -177,10 +194,6 @@ func checkEnqueue(tx *bolt.Tx, op throttle.Operation, limits throttle.Limits) er
 			}
 			return &throttle.ReplayError{OperationID: r.Operation}
 		}
-	}
-	d := depth(tx, op.Tenant)
-	if (limits.Tenant > 0 && d.Total >= limits.Tenant) || (limits.Project > 0 && d.Projects[op.Project] >= limits.Project) {
-		return &throttle.QueueFullError{Depth: d}
 	}
 	return nil
 }
@@ -572,7 +585,7 @@ func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.O
 		if err != nil {
 			return err
 		}
-		if err := putGroup(tx, b, g); err != nil {
+		if _, err := putGroup(tx, b, g); err != nil {
 			return err
 		}
 		op, err = enqueue(tx, op)
@@ -597,7 +610,7 @@ func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle
 			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
 		}
 		g.State, g.PendingOperation, g.UpdatedAt = groups.Deleting, op.ID, op.CreatedAt
-		if err := putGroup(tx, b, g); err != nil {
+		if _, err := putGroup(tx, b, g); err != nil {
 			return err
 		}
 		op, err = enqueue(tx, op)
@@ -668,15 +681,35 @@ func getGroup(b *bolt.Bucket, name groups.Name) (groups.Group, error) {
 	return r.group(name.Tenant), nil
 }
 
-func putGroup(tx *bolt.Tx, b *bolt.Bucket, g groups.Group) error {
+// putGroup stores g in its tenant's bucket b and returns it as stored. The
+// store, not the caller, sets Revision: 1 for a new group, the stored one
+// plus 1 if the description, state or upstream id changed, the stored one
+// otherwise.
+func putGroup(tx *bolt.Tx, b *bolt.Bucket, g groups.Group) (groups.Group, error) {
+	key := groupKey(g.Name)
+	g.Revision = 1
+	if v := b.Get(key); v != nil {
+		var r groupRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return groups.Group{}, fmt.Errorf("decode group %s: %w", g.Name, err)
+		}
+		old := r.group(g.Name.Tenant)
+		g.Revision = old.Revision
+		if g.Description != old.Description || g.State != old.State || g.UpstreamID != old.UpstreamID {
+			g.Revision++
+		}
+	}
 	v, err := json.Marshal(newGroupRecord(g))
 	if err != nil {
-		return fmt.Errorf("encode group %s: %w", g.Name, err)
+		return groups.Group{}, fmt.Errorf("encode group %s: %w", g.Name, err)
 	}
-	if err := b.Put(groupKey(g.Name), v); err != nil {
-		return err
+	if err := b.Put(key, v); err != nil {
+		return groups.Group{}, fmt.Errorf("put group %s: %w", g.Name, err)
 	}
-	return bumpVersion(tx, g.Name.Tenant, g.Name.Project)
+	if err := bumpVersion(tx, g.Name.Tenant, g.Name.Project); err != nil {
+		return groups.Group{}, fmt.Errorf("count change of %s: %w", g.Name, err)
+	}
+	return g, nil
 }
 
 // bumpVersion counts a change to a project's groups, so readers can tell
@@ -721,53 +754,110 @@ func (s *Store) GroupsVersion(ctx context.Context, tenant, project string) (uint
 // knownEffect reports whether applyEffect accepts e.
 func knownEffect(e throttle.Effect) bool {
 	switch e.(type) {
-	case groups.Created, groups.CreateFailed, groups.Deleted, groups.DeleteFailed:
+	case groups.Created, groups.CreateFailed, groups.Deleted, groups.DeleteFailed,
+		groups.Updated, groups.UpdateFailed, groups.MembersAdded, groups.MembersRemoved, groups.UsersResolved:
 		return true
 	}
 	return false
 }
 
-// applyEffect commits one domain effect of an operation's outcome.
+// applyEffect commits one domain effect of an operation's outcome. An effect
+// on a group the mirror no longer holds changes nothing (see groups.Created).
 func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 	switch e := e.(type) {
 	case groups.Created:
-		b := tx.Bucket(bucketGroups).Bucket([]byte(e.Name.Tenant))
-		g, err := getGroup(b, e.Name)
-		if errors.Is(err, groups.ErrNotFound) {
-			return nil // nothing to update; see groups.Created
-		}
-		if err != nil {
-			return fmt.Errorf("apply created %s: %w", e.Name, err)
-		}
-		g.State, g.UpstreamID, g.PendingOperation, g.UpdatedAt = groups.Active, e.UpstreamID, "", e.At
-		return putGroup(tx, b, g)
-	case groups.DeleteFailed:
-		b := tx.Bucket(bucketGroups).Bucket([]byte(e.Name.Tenant))
-		g, err := getGroup(b, e.Name)
-		if errors.Is(err, groups.ErrNotFound) {
+		return updateGroup(tx, e.Name, "created", func(g *groups.Group) error {
+			g.State, g.UpstreamID, g.PendingOperation, g.UpdatedAt = groups.Active, e.UpstreamID, "", e.At
+			// A group TechPass has just created has no members.
+			g.SyncedAt, g.MembersSyncedAt = e.At, e.At
 			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("apply delete-failed %s: %w", e.Name, err)
-		}
-		g.State, g.PendingOperation, g.UpdatedAt = groups.Active, "", e.At
-		return putGroup(tx, b, g)
+		})
+	case groups.DeleteFailed:
+		return updateGroup(tx, e.Name, "delete-failed", func(g *groups.Group) error {
+			g.State, g.PendingOperation, g.UpdatedAt = groups.Active, "", e.At
+			return nil
+		})
 	case groups.CreateFailed:
 		return deleteGroup(tx, e.Name)
 	case groups.Deleted:
 		return deleteGroup(tx, e.Name)
+	case groups.Updated:
+		return updateGroup(tx, e.Name, "updated", func(g *groups.Group) error {
+			if g.PendingUpdate == e.Operation {
+				g.PendingUpdate = ""
+			}
+			g.SyncedAt = e.At
+			return nil
+		})
+	case groups.UpdateFailed:
+		return updateGroup(tx, e.Name, "update-failed", func(g *groups.Group) error {
+			// A later update queued since owns the description now.
+			if g.PendingUpdate != e.Operation || e.Operation == "" {
+				return nil
+			}
+			g.PendingUpdate = ""
+			if g.Description != e.Previous {
+				g.Description, g.UpdatedAt = e.Previous, e.At
+			}
+			return nil
+		})
+	case groups.MembersAdded:
+		return updateGroup(tx, e.Name, "members-added", func(g *groups.Group) error {
+			return addMembers(tx, g, e.Users, e.At)
+		})
+	case groups.MembersRemoved:
+		return updateGroup(tx, e.Name, "members-removed", func(g *groups.Group) error {
+			return removeMembers(tx, g, e.UserIDs, e.At)
+		})
+	case groups.UsersResolved:
+		if err := putKnownUsers(tx, e.Tenant, e.Users); err != nil {
+			return fmt.Errorf("apply users-resolved of %s: %w", e.Tenant, err)
+		}
+		return nil
 	default:
 		return fmt.Errorf("%w: %T", throttle.ErrUnknownEffect, e)
 	}
 }
 
+// updateGroup applies fn to the stored group and stores the result; a
+// missing group is left alone and is not an error. what names the effect in
+// errors.
+func updateGroup(tx *bolt.Tx, name groups.Name, what string, fn func(*groups.Group) error) error {
+	b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
+	g, err := getGroup(b, name)
+	if errors.Is(err, groups.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("apply %s %s: %w", what, name, err)
+	}
+	before := g
+	if err := fn(&g); err != nil {
+		return fmt.Errorf("apply %s %s: %w", what, name, err)
+	}
+	if g == before {
+		return nil // spare the write and the groups version
+	}
+	if _, err := putGroup(tx, b, g); err != nil {
+		return fmt.Errorf("apply %s %s: %w", what, name, err)
+	}
+	return nil
+}
+
+// deleteGroup removes the group and its members, if the mirror holds it.
 func deleteGroup(tx *bolt.Tx, name groups.Name) error {
 	b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
-	if b == nil {
+	if b == nil || b.Get(groupKey(name)) == nil {
 		return nil
 	}
 	if err := b.Delete(groupKey(name)); err != nil {
-		return err
+		return fmt.Errorf("delete group %s: %w", name, err)
 	}
-	return bumpVersion(tx, name.Tenant, name.Project)
+	if err := dropMembers(tx, name); err != nil {
+		return fmt.Errorf("delete members of %s: %w", name, err)
+	}
+	if err := bumpVersion(tx, name.Tenant, name.Project); err != nil {
+		return fmt.Errorf("count change of %s: %w", name, err)
+	}
+	return nil
 }

@@ -413,3 +413,112 @@ func TestBatchedWriterFailureIsolated(t *testing.T) {
 		t.Fatalf("Depth = %+v, %v; want %d", d, err, n+1)
 	}
 }
+
+// TestOldGroupRecordDecodes reads a group stored before the mirror kept
+// revisions, sync times and members: the new fields read as zero values,
+// except the revision, which reads as 1 so that If-Match has something to
+// match; the group then takes updates and members like any other.
+func TestOldGroupRecordDecodes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	ctx := t.Context()
+	s := bolttest.MustOpenAt(t, path)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const old = `{"project":"MOH","group":"Billing","description":"old text","state":"active","upstreamId":"g-1",` +
+		`"createdAt":"2025-01-02T03:04:05Z","updatedAt":"2025-01-02T03:04:06Z"}`
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket([]byte("groups")).CreateBucketIfNotExists([]byte("SHIP"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("MOH\x00billing"), []byte(old))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = bolttest.MustOpenAt(t, path)
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "Billing"}
+	g, err := s.Group(ctx, n)
+	if err != nil {
+		t.Fatalf("Group: %v", err)
+	}
+	want := groups.Group{
+		Name: n, Description: "old text", State: groups.Active, UpstreamID: "g-1", Revision: 1,
+		CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), UpdatedAt: time.Date(2025, 1, 2, 3, 4, 6, 0, time.UTC),
+	}
+	if g != want {
+		t.Fatalf("old record read as\n%+v\nwant %+v", g, want)
+	}
+	if gs, more, err := s.ListGroups(ctx, "SHIP", groups.PageQuery{}); err != nil || more || len(gs) != 1 || gs[0] != want {
+		t.Fatalf("ListGroups = %+v, %v, %v", gs, more, err)
+	}
+	if us, _, err := s.ListMembers(ctx, n, groups.PageQuery{}); err != nil || len(us) != 0 {
+		t.Fatalf("ListMembers = %+v, %v; want none", us, err)
+	}
+	if at, err := s.GroupsSyncedAt(ctx, "SHIP"); err != nil || !at.IsZero() {
+		t.Fatalf("GroupsSyncedAt = %v, %v; want zero", at, err)
+	}
+
+	op := throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindUpdate, Target: n.String()}
+	stored, _, err := s.UpdatePending(ctx, n, "new text", 1, op, throttle.Limits{})
+	if err != nil || stored.Revision != 2 || stored.PendingUpdate != op.ID {
+		t.Fatalf("UpdatePending(If-Match 1) = %+v, %v; want revision 2", stored, err)
+	}
+	op.State = throttle.Succeeded
+	ann := groups.User{ID: "u-ann", Email: "ann@example.com"}
+	if err := s.Complete(ctx, op, []throttle.Effect{groups.Updated{Name: n, Operation: op.ID}, groups.MembersAdded{Name: n, Users: []groups.User{ann}}}); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := s.Group(ctx, n); err != nil || g.MemberCount != 1 || g.MembersVersion != 1 || g.PendingUpdate != "" || g.Revision != 2 {
+		t.Fatalf("after Updated and MembersAdded: %+v, %v", g, err)
+	}
+}
+
+// TestMirrorSurvivesReopen checks that revisions, sync times, members and
+// known users are in the file, not only in memory.
+func TestMirrorSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	ctx := t.Context()
+	at := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	s := bolttest.MustOpenAt(t, path)
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "Billing"}
+	ann := groups.User{ID: "u-ann", Email: "Ann@example.com", DisplayName: "Ann"}
+	bob := groups.User{ID: "u-bob", Email: "bob@example.com"}
+	applied, err := s.SyncGroups(ctx, "SHIP", []groups.GroupChange{{Kind: groups.GroupAppeared, Group: groups.Group{Name: n, Description: "d", UpstreamID: "g-1"}}}, nil, at)
+	if err != nil || len(applied) != 1 {
+		t.Fatalf("SyncGroups = %+v, %v", applied, err)
+	}
+	if _, _, ok, err := s.SyncMembers(ctx, n, 0, []groups.User{ann, bob}, at); err != nil || !ok {
+		t.Fatalf("SyncMembers = %v, %v", ok, err)
+	}
+	before, err := s.Group(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = bolttest.MustOpenAt(t, path)
+	if g, err := s.Group(ctx, n); err != nil || g != before || g.MemberCount != 2 || g.MembersVersion != 1 || g.Revision != 1 || !g.SyncedAt.Equal(at) || !g.MembersSyncedAt.Equal(at) {
+		t.Fatalf("group after reopen = %+v, %v\nwas %+v", g, err, before)
+	}
+	if us, _, err := s.ListMembers(ctx, n, groups.PageQuery{}); err != nil || len(us) != 2 || us[0] != ann || us[1] != bob {
+		t.Fatalf("members after reopen = %+v, %v", us, err)
+	}
+	if got, err := s.KnownUsers(ctx, "SHIP", []string{"ann@example.com", "u-bob"}); err != nil || got["ann@example.com"] != ann || got["u-bob"] != bob {
+		t.Fatalf("known users after reopen = %+v, %v", got, err)
+	}
+	if got, err := s.GroupsSyncedAt(ctx, "SHIP"); err != nil || !got.Equal(at) {
+		t.Fatalf("GroupsSyncedAt after reopen = %v, %v", got, err)
+	}
+}

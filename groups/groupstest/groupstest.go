@@ -1,9 +1,11 @@
 // Package groupstest is the conformance suite for groups.Store
 // implementations.
 //
-// A group's mirror state changes in two places: when an operation is queued
-// (CreatePending, DeletePending) and when its outcome is committed with the
-// operation's effects (throttle.Store.Complete). Both must be atomic with the
+// A group's mirror state changes in three places: when an operation is
+// queued (CreatePending, DeletePending, UpdatePending), when its outcome is
+// committed with the operation's effects (throttle.Store.Complete), and when
+// a reconcile pass writes what it found in TechPass (SyncGroups,
+// SyncMembers). Both must be atomic with the
 // queue, so the suite needs a store that is both a groups.Store and a
 // throttle.Store; see Store. A backend runs it with a ten-line test:
 //
@@ -82,6 +84,25 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{"QueueLimitsApply", testQueueLimits},
 		{"IdempotentReplayComesFirst", testReplay},
 		{"GroupsVersionChangesWithGroups", testGroupsVersion},
+		{"RevisionMovesWithSettingsOnly", testRevisionRules},
+		{"UpdatePendingStoresAndEnqueues", testUpdatePending},
+		{"UpdatePendingRefused", testUpdatePendingRefused},
+		{"EffectUpdated", testEffectUpdated},
+		{"EffectUpdateFailed", testEffectUpdateFailed},
+		{"QueueMembersEnqueues", testQueueMembers},
+		{"QueueMembersRefused", testQueueMembersRefused},
+		{"RecordStoresFinalOperation", testRecord},
+		{"EffectsMembersAddedRemoved", testEffectsMembers},
+		{"MemberEffectsOnMissingGroupChangeNothing", testMemberEffectsOnMissingGroup},
+		{"MembersDroppedWithGroup", testMembersDroppedWithGroup},
+		{"KnownUsersByEmailAndID", testKnownUsers},
+		{"ListGroupsPages", testListGroups},
+		{"ListMembersPages", testListMembers},
+		{"GroupsSyncedAt", testGroupsSyncedAt},
+		{"SyncGroupsApplies", testSyncGroups},
+		{"SyncGroupsPreconditions", testSyncGroupsPreconditions},
+		{"SyncMembersReplaces", testSyncMembers},
+		{"SyncMembersPreconditions", testSyncMembersPreconditions},
 	})
 }
 
@@ -93,6 +114,8 @@ func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) Store) {
 		{"ConcurrentCreateSameName", testConcurrentSameName},
 		{"ConcurrentCreateRespectsLimit", testConcurrentLimit},
 		{"ConcurrentDeleteSameGroup", testConcurrentDelete},
+		{"ConcurrentMembersAdded", testConcurrentMembersAdded},
+		{"ConcurrentUpdateIfMatch", testConcurrentUpdateIfMatch},
 	})
 }
 
@@ -484,6 +507,11 @@ func testEffectCreated(t *testing.T, s Store) {
 	g := wantState(t, s, n, groups.Active, "")
 	if g.UpstreamID != "g-123" || !g.UpdatedAt.Equal(at) || !g.CreatedAt.Equal(t0) || g.Name.Group != "Billing" || g.Description != "about Billing" {
 		t.Fatalf("created group = %+v", g)
+	}
+	// TechPass confirmed the group, and a new group has no members.
+	if !g.SyncedAt.Equal(at) || !g.MembersSyncedAt.Equal(at) || g.MemberCount != 0 || g.PendingUpdate != "" {
+		t.Fatalf("created group: SyncedAt %v, MembersSyncedAt %v, MemberCount %d, PendingUpdate %q; want both times %v, no members",
+			g.SyncedAt, g.MembersSyncedAt, g.MemberCount, g.PendingUpdate, at)
 	}
 	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
 		t.Fatalf("operation after Created: %s, %v", got.State, err)
