@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +100,11 @@ func TokenURL(loginBase, directoryID string) string {
 	return strings.TrimRight(loginBase, "/") + "/" + directoryID + "/oauth2/v2.0/token"
 }
 
+// ErrInvalidArgument is returned (wrapped), before any request is sent, when
+// a method is given an id that cannot be a path segment: empty, "." or "..".
+// It is not temporary.
+var ErrInvalidArgument = errors.New("invalid argument")
+
 // Error is a sanitized Automation API failure: the status, the Retry-After
 // the API asked for, and a short printable reason.
 type Error struct {
@@ -108,6 +115,7 @@ type Error struct {
 	Message string
 }
 
+// Error returns the route, the status and the sanitized message.
 func (e *Error) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("techpass %s: HTTP %d", e.Route, e.Status)
@@ -191,7 +199,7 @@ func (c *Client) Namespace() string { return c.cfg.Namespace }
 // ListGroups returns every group of the namespace.
 func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
 	var out GroupList
-	if err := c.call(ctx, RouteListGroups, nil, nil, &out); err != nil {
+	if err := c.call(ctx, RouteListGroups, nil, nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Groups, nil
@@ -200,30 +208,103 @@ func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
 // CreateGroup creates a group named name.
 func (c *Client) CreateGroup(ctx context.Context, name, description string) (Group, error) {
 	var out Group
-	err := c.call(ctx, RouteCreateGroup, nil, CreateGroupRequest{Name: name, Description: description}, &out)
+	err := c.call(ctx, RouteCreateGroup, nil, nil, CreateGroupRequest{Name: name, Description: description}, &out)
 	return out, err
 }
 
 // GetGroup returns the group with TechPass id id.
 func (c *Client) GetGroup(ctx context.Context, id string) (Group, error) {
 	var out Group
-	err := c.call(ctx, RouteGetGroup, []string{"groupId", id}, nil, &out)
+	err := c.call(ctx, RouteGetGroup, []string{"groupId", id}, nil, nil, &out)
 	return out, err
 }
 
 // DeleteGroup deletes the group with TechPass id id.
 func (c *Client) DeleteGroup(ctx context.Context, id string) error {
-	return c.call(ctx, RouteDeleteGroup, []string{"groupId", id}, nil, nil)
+	return c.call(ctx, RouteDeleteGroup, []string{"groupId", id}, nil, nil, nil)
+}
+
+// UpdateGroup sets the description of the group with TechPass id groupID
+// (an empty one clears it) and returns the group as TechPass now holds it.
+// A group that does not exist is an *Error with Status 404.
+func (c *Client) UpdateGroup(ctx context.Context, groupID, description string) (Group, error) {
+	var out Group
+	err := c.call(ctx, RouteUpdateGroup, []string{"groupId", groupID}, nil, UpdateGroupRequest{Description: description}, &out)
+	return out, err
+}
+
+// GetUser returns the TechPass user named by identifier: a login e-mail or
+// an Azure AD object id. An unknown user is an *Error with Status 404. The
+// path names no namespace, but the request carries this client's API key
+// and token like every other.
+func (c *Client) GetUser(ctx context.Context, identifier string) (User, error) {
+	var out User
+	if err := c.call(ctx, RouteGetUser, []string{"identifier", identifier}, nil, nil, &out); err != nil {
+		return User{}, err
+	}
+	if out.ID == "" {
+		// The answer's shape is assumed: say so rather than hand back a
+		// user nobody can add.
+		return User{}, fmt.Errorf("techpass %s: decode answer: no user id", RouteGetUser)
+	}
+	return out, nil
+}
+
+// ListMembers returns one page of the members of the group with TechPass id
+// groupID: the first page for an empty cursor, else the page after the one
+// whose Next was cursor. It sends exactly one request; the caller pages
+// (each page waits its turn in the Pacer). A group that does not exist is an
+// *Error with Status 404, a cursor TechPass does not accept one with 400.
+func (c *Client) ListMembers(ctx context.Context, groupID, cursor string) (MemberPage, error) {
+	var q url.Values
+	if cursor != "" {
+		q = url.Values{"cursor": {cursor}}
+	}
+	var out MemberPage
+	err := c.call(ctx, RouteListMembers, []string{"groupId", groupID}, q, nil, &out)
+	return out, err
+}
+
+// AddMember adds the user with object id userID to the group with TechPass
+// id groupID. The *Error statuses to expect: 409 when the user is already a
+// member, 403 for a dynamic group, 404 when the group or the user does not
+// exist.
+func (c *Client) AddMember(ctx context.Context, groupID, userID string) error {
+	return c.call(ctx, RouteAddMember, []string{"groupId", groupID}, nil, AddMemberRequest{UserID: userID}, nil)
+}
+
+// RemoveMember removes the user with object id userID from the group with
+// TechPass id groupID. The *Error statuses to expect: 404 when the user is
+// not a member or the group does not exist, 403 for a dynamic group.
+func (c *Client) RemoveMember(ctx context.Context, groupID, userID string) error {
+	return c.call(ctx, RouteRemoveMember, []string{"groupId", groupID, "userId", userID}, nil, nil, nil)
 }
 
 // maxBody bounds how much of an answer is read.
 const maxBody = 4 << 20
 
-// call sends one Automation API request through the pacer. A 401 drops the
-// cached token and the request is sent once more (paced again) with a new one.
-func (c *Client) call(ctx context.Context, name RouteName, args []string, in, out any) error {
+// call sends one Automation API request through the pacer. args are the
+// route's path placeholders as name/value pairs ({namespace} is filled with
+// the client's); query holds the route's query parameters, nil for none. A
+// 401 drops the cached token and the request is sent once more (paced again)
+// with a new one.
+func (c *Client) call(ctx context.Context, name RouteName, args []string, query url.Values, in, out any) error {
 	route := lookupRoute(name)
+	for i := 1; i < len(args); i += 2 {
+		if v := args[i]; v == "" || v == "." || v == ".." {
+			// Such a segment would name another resource, or none.
+			return fmt.Errorf("techpass %s: %w: %s %q", name, ErrInvalidArgument, args[i-1], v)
+		}
+	}
 	path := route.Path(append([]string{"namespace", c.cfg.Namespace}, args...)...)
+	if len(query) > 0 {
+		for k := range query {
+			if !slices.Contains(route.Query, k) {
+				panic("techpass: route " + string(name) + " takes no query parameter " + k)
+			}
+		}
+		path += "?" + query.Encode()
+	}
 	var body []byte
 	if in != nil {
 		var err error
@@ -310,8 +391,9 @@ func (c *Client) send(ctx context.Context, route Route, path, token string, body
 func (c *Client) exchange(req *http.Request) (int, http.Header, []byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		// The URL holds only the base and the namespace; credentials
-		// travel in headers, which net/http errors never print.
+		// The URL holds only the base, the namespace, ids and a page
+		// cursor; credentials travel in headers, which net/http errors
+		// never print.
 		return 0, nil, nil, fmt.Errorf("request failed: %w", err)
 	}
 	defer resp.Body.Close()
@@ -376,6 +458,9 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 // rotation fixes them without a restart, so they are retried within the
 // caller's bounded policy too.
 func Temporary(err error) (retry bool, after time.Duration, throttled bool) {
+	if errors.Is(err, ErrInvalidArgument) {
+		return false, 0, false
+	}
 	var ae *Error
 	if errors.As(err, &ae) {
 		switch {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,15 +38,34 @@ type fixture struct {
 	clock      *clock
 	secretFile string
 	client     *techpass.Client
+
+	mu      sync.Mutex
+	lastURL *url.URL // of the last request the simulator received
 }
 
 // newFixture runs a simulator (on its own settable clock) and a client
 // reading its secret from a file.
 func newFixture(t *testing.T, interval time.Duration) *fixture {
 	t.Helper()
+	return newFixtureWith(t, techpasssim.Config{Interval: interval})
+}
+
+// newFixtureWith is newFixture with a simulator configured by cfg (its Now
+// and Seed are set here).
+func newFixtureWith(t *testing.T, cfg techpasssim.Config) *fixture {
+	t.Helper()
+	interval := cfg.Interval
 	clk := &clock{}
-	sim := techpasssim.New(techpasssim.Config{Interval: interval, Now: clk.now, Seed: 7})
-	srv := httptest.NewServer(sim.Handler())
+	cfg.Now, cfg.Seed = clk.now, 7
+	sim := techpasssim.New(cfg)
+	f := &fixture{sim: sim, clock: clk}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		u := *r.URL
+		f.lastURL = &u
+		f.mu.Unlock()
+		sim.Handler().ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	if err := sim.AddNamespace(techpasssim.Namespace{Name: "SHIP", DirectoryID: "dir", ClientID: "cid", ClientSecret: "s3cret-one", APIKeys: []string{"key-one"}}); err != nil {
 		t.Fatal(err)
@@ -66,7 +86,15 @@ func newFixture(t *testing.T, interval time.Duration) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{sim: sim, srv: srv, clock: clk, secretFile: secretFile, client: c}
+	f.srv, f.secretFile, f.client = srv, secretFile, c
+	return f
+}
+
+// last returns the URL of the last request the simulator received.
+func (f *fixture) last() *url.URL {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastURL
 }
 
 func TestClientGroupLifecycle(t *testing.T) {
@@ -237,33 +265,44 @@ func TestNewRequiresEverything(t *testing.T) {
 }
 
 // TestRouteTable: every route has a unique name and method+pattern, the
-// published one is the documented list call, and the others are marked as
-// assumed.
+// published ones are those TECHPASS.md lists, the others are marked as
+// assumed, and only the published user lookup lives outside the namespace.
 func TestRouteTable(t *testing.T) {
+	published := map[string]bool{
+		"GET /iam/namespace/{namespace}/groups": true,
+		"GET /iam/users/{identifier}":           true,
+	}
 	seen := map[string]bool{}
-	published := 0
 	for _, r := range techpass.Routes() {
 		key := r.Method + " " + r.Pattern
 		if seen[key] || seen[string(r.Name)] {
 			t.Errorf("duplicate route %s / %s", r.Name, key)
 		}
 		seen[key], seen[string(r.Name)] = true, true
-		if !strings.HasPrefix(r.Pattern, "/iam/namespace/{namespace}/") {
+		if !strings.HasPrefix(r.Pattern, "/iam/namespace/{namespace}/") && key != "GET /iam/users/{identifier}" {
 			t.Errorf("%s: pattern %s outside the namespace", r.Name, r.Pattern)
 		}
-		if r.Published {
-			published++
-			if key != "GET /iam/namespace/{namespace}/groups" {
-				t.Errorf("only the list call is published, not %s", key)
-			}
-		} else if !strings.HasPrefix(r.Note, "assumed") {
+		switch {
+		case r.Published && !published[key]:
+			t.Errorf("%s is not published", key)
+		case r.Published:
+			delete(published, key)
+		case !strings.HasPrefix(r.Note, "assumed"):
 			t.Errorf("%s must be marked as assumed: %q", r.Name, r.Note)
 		}
+		if r.Note == "" {
+			t.Errorf("%s has no note", r.Name)
+		}
 	}
-	if published != 1 {
-		t.Errorf("published routes: %d", published)
+	for key := range published {
+		t.Errorf("published route %s missing or not marked published", key)
 	}
 	if got := techpass.Routes()[0].Path("namespace", "SHIP", "groupId", "a/b"); got != "/iam/namespace/SHIP/groups" {
 		t.Errorf("Path = %q", got)
+	}
+	rt := techpass.Routes()
+	rt[0].Query = append(rt[0].Query, "changed")
+	if len(techpass.Routes()[0].Query) != 0 {
+		t.Error("Routes shares its slices")
 	}
 }

@@ -26,6 +26,35 @@ type CreateGroupRequest struct {
 	Description string `json:"description"`
 }
 
+// UpdateGroupRequest is the (assumed) body of an update-group call. The
+// description is always sent, so an empty one clears it.
+type UpdateGroupRequest struct {
+	Description string `json:"description"`
+}
+
+// User is a TechPass user (assumed shape of GET /iam/users/{identifier}).
+type User struct {
+	// ID is the user's Azure AD object id (a UUID).
+	ID string `json:"id"`
+	// Email is the user's login e-mail.
+	Email       string `json:"email"`
+	DisplayName string `json:"displayName,omitempty"`
+}
+
+// MemberPage is one page of a group's members (assumed shape of the
+// list-members answer).
+type MemberPage struct {
+	Members []User `json:"members"`
+	// Next is the cursor of the next page; empty on the last page.
+	Next string `json:"nextCursor,omitempty"`
+}
+
+// AddMemberRequest is the (assumed) body of an add-member call.
+type AddMemberRequest struct {
+	// UserID is the object id of the user to add.
+	UserID string `json:"userId"`
+}
+
 // ErrorBody is the (assumed) shape of an Automation API error answer; AWS API
 // Gateway itself answers {"message": "..."} for key and throttling errors.
 type ErrorBody struct {

@@ -10,7 +10,10 @@
 //
 // Usage:
 //
-//	techpass-sim [-listen 127.0.0.1:8081] [-namespace SHIP] [-client-secret-file F] [-api-key-file F] ...
+//	techpass-sim [-listen 127.0.0.1:8081] [-namespace SHIP] [-client-secret-file F] [-api-key-file F] [-users 10] ...
+//
+// The user directory starts with -users demo users (techpasssim.DemoUsers:
+// user001@example.gov.sg, ...); more can be added with POST /_sim/users.
 package main
 
 import (
@@ -34,6 +37,9 @@ import (
 
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
+
+// maxDemoUsers bounds -users: a demo directory, not a load test.
+const maxDemoUsers = 10000
 
 // Environment variables read when the corresponding file flag is not set.
 const (
@@ -74,6 +80,8 @@ type Main struct {
 	Interval         time.Duration
 	TokenLifetime    time.Duration
 	GroupLimit       int
+	Users            int
+	MemberPageSize   int
 
 	// Stdout receives the start banner; Stderr the logs and flag errors.
 	Stdout, Stderr io.Writer
@@ -92,16 +100,18 @@ type Main struct {
 // NewMain returns a Main with the defaults of the flags.
 func NewMain() *Main {
 	return &Main{
-		Listen:        "127.0.0.1:8081",
-		Namespace:     "SHIP",
-		DirectoryID:   "00000000-0000-4000-8000-00000000d1d0",
-		ClientID:      "00000000-0000-4000-8000-0000000c1d00",
-		Interval:      techpasssim.DefaultInterval,
-		TokenLifetime: techpasssim.DefaultTokenLifetime,
-		GroupLimit:    techpasssim.DefaultGroupLimit,
-		Stdout:        os.Stdout,
-		Stderr:        os.Stderr,
-		Getenv:        os.Getenv,
+		Listen:         "127.0.0.1:8081",
+		Namespace:      "SHIP",
+		DirectoryID:    "00000000-0000-4000-8000-00000000d1d0",
+		ClientID:       "00000000-0000-4000-8000-0000000c1d00",
+		Interval:       techpasssim.DefaultInterval,
+		TokenLifetime:  techpasssim.DefaultTokenLifetime,
+		GroupLimit:     techpasssim.DefaultGroupLimit,
+		Users:          10,
+		MemberPageSize: techpasssim.DefaultMemberPageSize,
+		Stdout:         os.Stdout,
+		Stderr:         os.Stderr,
+		Getenv:         os.Getenv,
 	}
 }
 
@@ -122,6 +132,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.Interval, "interval", m.Interval, "minimum start-to-start gap between requests of the namespace")
 	fs.DurationVar(&m.TokenLifetime, "token-lifetime", m.TokenLifetime, "access token lifetime")
 	fs.IntVar(&m.GroupLimit, "group-limit", m.GroupLimit, "groups the namespace may hold")
+	fs.IntVar(&m.Users, "users", m.Users, fmt.Sprintf("demo users to seed the directory with, user001@example.gov.sg and on (at most %d)", maxDemoUsers))
+	fs.IntVar(&m.MemberPageSize, "member-page-size", m.MemberPageSize, "members per page of the list-members answer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -148,6 +160,12 @@ func (m *Main) validate() error {
 	if m.GroupLimit <= 0 {
 		errs = append(errs, errors.New("-group-limit must be positive"))
 	}
+	if m.Users < 0 || m.Users > maxDemoUsers {
+		errs = append(errs, fmt.Errorf("-users must be within [0, %d]", maxDemoUsers))
+	}
+	if m.MemberPageSize <= 0 {
+		errs = append(errs, errors.New("-member-page-size must be positive"))
+	}
 	if err := m.config().Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -156,11 +174,13 @@ func (m *Main) validate() error {
 
 func (m *Main) config() techpasssim.Config {
 	return techpasssim.Config{
-		Interval:      m.Interval,
-		TokenLifetime: m.TokenLifetime,
-		GroupLimit:    m.GroupLimit,
-		APIURL:        m.APIURL,
-		Logger:        slog.New(slog.NewTextHandler(m.Stderr, nil)),
+		Interval:       m.Interval,
+		TokenLifetime:  m.TokenLifetime,
+		GroupLimit:     m.GroupLimit,
+		APIURL:         m.APIURL,
+		Users:          techpasssim.DemoUsers(min(max(m.Users, 0), maxDemoUsers)),
+		MemberPageSize: m.MemberPageSize,
+		Logger:         slog.New(slog.NewTextHandler(m.Stderr, nil)),
 	}
 }
 
@@ -259,6 +279,9 @@ func (m *Main) printBanner(ns techpasssim.Namespace, tokenURL string) {
 	}
 	if m.keyFile != "" {
 		fmt.Fprintf(w, "  API key file:            %s (generated)\n", m.keyFile)
+	}
+	if m.Users > 0 {
+		fmt.Fprintf(w, "  demo users:              %d, user001@example.gov.sg to user%03d@example.gov.sg (%s/_sim/users)\n", m.Users, m.Users, m.baseURL)
 	}
 	fmt.Fprintf(w, "  stats:                   %s/_sim/stats\n", m.baseURL)
 }

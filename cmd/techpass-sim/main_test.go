@@ -127,6 +127,55 @@ func TestGeneratedCredentials(t *testing.T) {
 	}
 }
 
+// TestDemoUsers: -users seeds the directory with techpasssim.DemoUsers,
+// which the Automation API's user lookup and the admin list show.
+func TestDemoUsers(t *testing.T) {
+	dir := t.TempDir()
+	m, stdout := start(t, nil, "-credentials-dir", dir, "-users", "3", "-interval", "20ms")
+	if !strings.Contains(stdout.String(), "user003@example.gov.sg") {
+		t.Errorf("banner does not name the demo users:\n%s", stdout)
+	}
+	resp, err := http.Get(m.BaseURL() + "/_sim/users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Users []techpass.User }
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Users) != 3 || list.Users[0] != techpasssim.DemoUsers(1)[0] {
+		t.Fatalf("users = %+v (%v), want DemoUsers(3)", list.Users, err)
+	}
+
+	tok := getToken(t, m, url.Values{"client_secret": {readCredential(t, filepath.Join(dir, "client-secret"))}})
+	req, err := http.NewRequest(http.MethodGet, m.BaseURL()+"/iam/users/USER002@example.gov.sg", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-api-key", readCredential(t, filepath.Join(dir, "api-key")))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u techpass.User
+	err = json.NewDecoder(resp.Body).Decode(&u)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || u != techpasssim.DemoUsers(2)[1] {
+		t.Errorf("lookup: %d %+v %v", resp.StatusCode, u, err)
+	}
+
+	m2, _ := start(t, nil, "-credentials-dir", t.TempDir(), "-users", "0")
+	resp, err = http.Get(m2.BaseURL() + "/_sim/users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Users) != 0 {
+		t.Errorf("-users 0: %+v %v", list.Users, err)
+	}
+}
+
 func TestTemporaryCredentialsRemovedOnClose(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	m := NewMain()
@@ -203,11 +252,12 @@ func TestCredentialsFromFilesAndEnvironment(t *testing.T) {
 func TestFlagErrors(t *testing.T) {
 	m := NewMain()
 	m.Stderr = &bytes.Buffer{}
-	err := m.ParseFlags([]string{"-interval", "-1s", "-group-limit", "0", "-token-lifetime", "10ms", "-api-url", "nope"})
+	err := m.ParseFlags([]string{"-interval", "-1s", "-group-limit", "0", "-token-lifetime", "10ms", "-api-url", "nope",
+		"-users", "-1", "-member-page-size", "0"})
 	if err == nil {
 		t.Fatal("invalid flags accepted")
 	}
-	for _, want := range []string{"-interval", "-group-limit", "-token-lifetime", "API URL"} {
+	for _, want := range []string{"-interval", "-group-limit", "-token-lifetime", "API URL", "-users", "-member-page-size"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

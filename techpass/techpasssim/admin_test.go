@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -154,4 +155,65 @@ func mustRequest(t testing.TB, method, url, body string) *http.Request {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return req
+}
+
+// TestAdminMembership drives users, groups and members through the /_sim/
+// endpoints: no credentials, no request counted, errors as JSON.
+func TestAdminMembership(t *testing.T) {
+	e := newEnv(t, techpasssim.Config{})
+	admin := func(method, path, body string) response {
+		t.Helper()
+		return e.do(mustRequest(t, method, e.srv.URL+path, body))
+	}
+
+	r := admin(http.MethodPost, "/_sim/users", `{"email":"alice@example.gov.sg","displayName":"Alice"}`)
+	wantStatus(t, r, http.StatusCreated, "")
+	alice := decode[techpass.User](t, r)
+	if !uuidRE.MatchString(alice.ID) || alice.Email != "alice@example.gov.sg" || alice.DisplayName != "Alice" {
+		t.Errorf("added %+v", alice)
+	}
+	bob := techpasssim.DemoUsers(1)[0]
+	wantStatus(t, admin(http.MethodPost, "/_sim/users", `{"id":"`+bob.ID+`","email":"`+bob.Email+`","displayName":"`+bob.DisplayName+`"}`), http.StatusCreated, "")
+	wantStatus(t, admin(http.MethodPost, "/_sim/users", `{"email":"ALICE@example.gov.sg"}`), http.StatusConflict, "user already exists")
+	wantStatus(t, admin(http.MethodPost, "/_sim/users", `{"email":"nope"}`), http.StatusBadRequest, "")
+	wantStatus(t, admin(http.MethodPost, "/_sim/users", `{"mail":"x@y.sg"}`), http.StatusBadRequest, "")
+	r = admin(http.MethodGet, "/_sim/users", "")
+	wantStatus(t, r, http.StatusOK, "")
+	if got := decode[struct{ Users []techpass.User }](t, r).Users; len(got) != 2 || got[0] != alice {
+		t.Errorf("users = %+v", got)
+	}
+
+	const groups = "/_sim/namespaces/SHIP/groups"
+	r = admin(http.MethodPost, groups, `{"name":"SHIP:all staff","description":"everyone","dynamic":true}`)
+	wantStatus(t, r, http.StatusCreated, "")
+	if g := decode[techpass.Group](t, r); g.Name != "SHIP:all staff" || g.GRN != "ship:SHIP:all staff" {
+		t.Errorf("created %+v", g)
+	}
+	wantStatus(t, admin(http.MethodPost, groups, `{"name":"ship:ALL staff"}`), http.StatusConflict, "group already exists")
+	wantStatus(t, admin(http.MethodPost, groups, `{"name":""}`), http.StatusBadRequest, "")
+	wantStatus(t, admin(http.MethodPost, "/_sim/namespaces/NOPE/groups", `{"name":"g"}`), http.StatusNotFound, "namespace not found")
+
+	members := groups + "/" + url.PathEscape("ship:all staff") + "/members"
+	wantStatus(t, admin(http.MethodPost, members, `{"userId":"`+bob.ID+`"}`), http.StatusNoContent, "")
+	wantStatus(t, admin(http.MethodPost, members, `{"userId":"`+alice.ID+`"}`), http.StatusNoContent, "")
+	wantStatus(t, admin(http.MethodPost, members, `{"userId":"`+alice.ID+`"}`), http.StatusConflict, "user is already a member of the group")
+	wantStatus(t, admin(http.MethodPost, members, `{"userId":"00000000-0000-4000-8000-000000000099"}`), http.StatusNotFound, "user not found")
+	wantStatus(t, admin(http.MethodPost, groups+"/nope/members", `{"userId":"`+alice.ID+`"}`), http.StatusNotFound, "group not found")
+	r = admin(http.MethodGet, members, "")
+	wantStatus(t, r, http.StatusOK, "")
+	if got := decode[techpass.MemberPage](t, r).Members; len(got) != 2 || got[0] != alice || got[1] != bob {
+		t.Errorf("members = %+v, want alice then user001 (by e-mail)", got)
+	}
+	wantStatus(t, admin(http.MethodDelete, members+"/"+bob.ID, ""), http.StatusNoContent, "")
+	wantStatus(t, admin(http.MethodDelete, members+"/"+bob.ID, ""), http.StatusNotFound, "user is not a member of the group")
+	wantStatus(t, admin(http.MethodGet, groups+"/nope/members", ""), http.StatusNotFound, "group not found")
+
+	wantStatus(t, admin(http.MethodDelete, groups+"/"+url.PathEscape("SHIP:all staff"), ""), http.StatusNoContent, "")
+	wantStatus(t, admin(http.MethodDelete, groups+"/"+url.PathEscape("SHIP:all staff"), ""), http.StatusNotFound, "group not found")
+	if len(e.sim.Groups(ns)) != 0 {
+		t.Error("group still there")
+	}
+	if st := e.sim.Stats(); st.Totals.Requests != 0 || st.Totals.Forbidden != 0 || st.Totals.UnknownRoutes != 0 {
+		t.Errorf("admin calls counted: %+v", st.Totals)
+	}
 }

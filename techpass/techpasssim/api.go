@@ -5,12 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/groupgate/groupgate/techpass"
 )
@@ -34,6 +35,16 @@ func (s *Simulator) routeHandler(name techpass.RouteName) apiHandler {
 		return s.getGroup
 	case techpass.RouteDeleteGroup:
 		return s.deleteGroup
+	case techpass.RouteUpdateGroup:
+		return s.updateGroup
+	case techpass.RouteGetUser:
+		return s.getUser
+	case techpass.RouteListMembers:
+		return s.listMembers
+	case techpass.RouteAddMember:
+		return s.addMemberAPI
+	case techpass.RouteRemoveMember:
+		return s.removeMemberAPI
 	}
 	return nil
 }
@@ -52,20 +63,28 @@ type rateState struct {
 	lastArrival time.Time
 }
 
-// automation wraps h in what sits in front of TechPass's Automation API, in
-// the order AWS API Gateway and TechPass apply it: API key, rate
-// enforcement, bearer token, then injected faults and latency.
-func (s *Simulator) automation(h apiHandler) http.Handler {
+// automation wraps h, the handler of route rt, in what sits in front of
+// TechPass's Automation API, in the order AWS API Gateway and TechPass apply
+// it: API key, rate enforcement, bearer token, then injected faults and
+// latency.
+//
+// The request acts for the namespace its path names and whose key it
+// carries; for a route whose path names no namespace (GET
+// /iam/users/{identifier}), for the namespace the key belongs to, since
+// keys are unique across namespaces. Either way everything else applies per
+// namespace alike.
+func (s *Simulator) automation(rt techpass.Route, h apiHandler) http.Handler {
+	byPath := strings.Contains(rt.Pattern, "{namespace}")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		ns := s.namespaces[r.PathValue("namespace")]
-		if ns == nil || !ns.acceptsKey(r.Header.Get("x-api-key")) {
+		ns := s.namespaceFor(r, byPath)
+		if ns == nil {
 			s.other.forbidden++
 			s.mu.Unlock()
 			writeMessage(w, http.StatusForbidden, "Forbidden")
 			return
 		}
-		wait, ok := s.arrive(ns, s.cfg.Now())
+		wait, ok := s.arrive(ns, rt.Name, s.cfg.Now())
 		s.mu.Unlock()
 		defer s.leave(ns)
 		if !ok {
@@ -108,6 +127,29 @@ func (s *Simulator) automation(h apiHandler) http.Handler {
 	})
 }
 
+// namespaceFor returns the namespace a request acts for, or nil if its API
+// key is not one of that namespace's: the namespace its path names when
+// byPath, else the one holding its key. Call with s.mu held.
+func (s *Simulator) namespaceFor(r *http.Request, byPath bool) *namespace {
+	key := r.Header.Get("x-api-key")
+	if byPath {
+		ns := s.namespaces[r.PathValue("namespace")]
+		if ns == nil || !ns.acceptsKey(key) {
+			return nil
+		}
+		return ns
+	}
+	var found *namespace
+	for _, ns := range s.namespaces {
+		// Every namespace is compared, so the time taken does not say
+		// which one matched. At most one does: keys are unique.
+		if ns.acceptsKey(key) {
+			found = ns
+		}
+	}
+	return found
+}
+
 // acceptsKey reports whether key is one of the namespace's API keys,
 // comparing in constant time. Call with Simulator.mu held.
 func (ns *namespace) acceptsKey(key string) bool {
@@ -121,14 +163,15 @@ func (ns *namespace) acceptsKey(key string) bool {
 	return match == 1
 }
 
-// arrive records the arrival of a request at now and enforces TechPass's
-// rule: start no sooner than the interval after the previous start, and
-// never while another request is in flight. It returns false, with how long
+// arrive records the arrival of a request for route at now and enforces
+// TechPass's rule: start no sooner than the interval after the previous
+// start, and never while another request is in flight. It returns false, with how long
 // the client should have waited, for a violation. Either way the request is
 // in flight until leave. Call with s.mu held.
-func (s *Simulator) arrive(ns *namespace, now time.Time) (time.Duration, bool) {
+func (s *Simulator) arrive(ns *namespace, route techpass.RouteName, now time.Time) (time.Duration, bool) {
 	rs, c := &ns.rate, &ns.stats
 	c.Requests++
+	c.byRoute[route]++
 	if rs.arrived {
 		gap := max(now.Sub(rs.lastArrival), 0)
 		if !c.hasMinGap || gap < c.minGap {
@@ -188,79 +231,188 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 func (s *Simulator) listGroups(w http.ResponseWriter, _ *http.Request, ns *namespace) {
 	s.mu.Lock()
-	groups := append([]techpass.Group{}, ns.groups...)
+	groups := ns.wireGroups()
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, techpass.GroupList{Groups: groups})
 }
 
 func (s *Simulator) createGroup(w http.ResponseWriter, r *http.Request, ns *namespace) {
 	var req techpass.CreateGroupRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&req); err != nil {
-		writeMessage(w, http.StatusBadRequest, "Invalid request body")
+	if !decodeBody(w, r, &req) {
 		return
 	}
-	switch n := utf8.RuneCountInString(req.Name); {
-	case strings.TrimSpace(req.Name) == "":
-		writeMessage(w, http.StatusBadRequest, "group name is required")
-		return
-	case n > MaxGroupNameLength:
-		writeMessage(w, http.StatusBadRequest, fmt.Sprintf("group name must be at most %d characters", MaxGroupNameLength))
+	if p := groupProblem(req.Name, req.Description); p != "" {
+		writeMessage(w, http.StatusBadRequest, p)
 		return
 	}
 
 	s.mu.Lock()
-	if slices.ContainsFunc(ns.groups, func(g techpass.Group) bool { return strings.EqualFold(g.Name, req.Name) }) {
+	g, err := s.newGroup(ns, req.Name, req.Description, false)
+	switch {
+	case errors.Is(err, ErrGroupExists):
 		ns.stats.DuplicateCreates++
-		s.mu.Unlock()
-		writeMessage(w, http.StatusConflict, "group already exists")
-		return
+	case err == nil:
+		ns.stats.createsByName[g.Name]++
 	}
-	if limit := s.groupLimit(ns); len(ns.groups) >= limit {
-		s.mu.Unlock()
-		writeMessage(w, http.StatusBadRequest, fmt.Sprintf("group limit of %d reached for namespace", limit))
-		return
+	var out techpass.Group
+	if g != nil {
+		out = g.Group
 	}
-	g := techpass.Group{
-		ID:          newObjectID(),
-		Name:        req.Name,
-		GRN:         techpass.GRN(ns.Name, req.Name),
-		Description: req.Description,
-		Created:     s.cfg.Now().UTC().Truncate(time.Second),
-	}
-	ns.groups = append(ns.groups, g)
-	ns.stats.createsByName[g.Name]++
 	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, g)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Simulator) getGroup(w http.ResponseWriter, r *http.Request, ns *namespace) {
-	id := r.PathValue("groupId")
-	s.mu.Lock()
-	i := slices.IndexFunc(ns.groups, func(g techpass.Group) bool { return g.ID == id })
-	var g techpass.Group
-	if i >= 0 {
-		g = ns.groups[i]
+	s.withGroup(w, r, ns, http.StatusOK, func(g *group) (any, error) { return g.Group, nil })
+}
+
+// updateGroup is PATCH .../groups/{groupId} with {"description"}: the
+// description is required (assumed: a PATCH without it is refused rather
+// than taken as a no-op, so a client that forgets it finds out).
+func (s *Simulator) updateGroup(w http.ResponseWriter, r *http.Request, ns *namespace) {
+	var req struct {
+		Description *string `json:"description"`
 	}
-	s.mu.Unlock()
-	if i < 0 {
-		writeMessage(w, http.StatusNotFound, "group not found")
+	if !decodeBody(w, r, &req) {
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	if req.Description == nil {
+		writeMessage(w, http.StatusBadRequest, "group description is required")
+		return
+	}
+	if p := descriptionProblem(*req.Description); p != "" {
+		writeMessage(w, http.StatusBadRequest, p)
+		return
+	}
+	s.withGroup(w, r, ns, http.StatusOK, func(g *group) (any, error) {
+		g.Description = *req.Description
+		return g.Group, nil
+	})
 }
 
 func (s *Simulator) deleteGroup(w http.ResponseWriter, r *http.Request, ns *namespace) {
-	id := r.PathValue("groupId")
+	s.withGroup(w, r, ns, http.StatusNoContent, func(g *group) (any, error) {
+		ns.groups = slices.DeleteFunc(ns.groups, func(o *group) bool { return o == g })
+		return nil, nil
+	})
+}
+
+// getUser is GET /iam/users/{identifier}: the identifier is an object id,
+// matched exactly, or an e-mail, matched case-insensitively. The directory
+// is TechPass's, not the namespace's.
+func (s *Simulator) getUser(w http.ResponseWriter, r *http.Request, _ *namespace) {
 	s.mu.Lock()
-	n := len(ns.groups)
-	ns.groups = slices.DeleteFunc(ns.groups, func(g techpass.Group) bool { return g.ID == id })
-	deleted := len(ns.groups) < n
+	u, ok := s.users.lookup(r.PathValue("identifier"))
 	s.mu.Unlock()
-	if !deleted {
-		writeMessage(w, http.StatusNotFound, "group not found")
+	if !ok {
+		writeMessage(w, http.StatusNotFound, "user not found")
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSON(w, http.StatusOK, u)
+}
+
+// listMembers is GET .../groups/{groupId}/members?cursor=...: one page of
+// Config.MemberPageSize members ordered by object id; see memberPage.
+func (s *Simulator) listMembers(w http.ResponseWriter, r *http.Request, ns *namespace) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	after, ok := parseCursor(q.Get("cursor"))
+	if err != nil || len(q["cursor"]) > 1 || !ok {
+		writeMessage(w, http.StatusBadRequest, "invalid cursor")
+		return
+	}
+	s.withGroup(w, r, ns, http.StatusOK, func(g *group) (any, error) {
+		return s.memberPage(g, after, s.cfg.MemberPageSize), nil
+	})
+}
+
+func (s *Simulator) addMemberAPI(w http.ResponseWriter, r *http.Request, ns *namespace) {
+	var req techpass.AddMemberRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	s.withGroup(w, r, ns, http.StatusNoContent, func(g *group) (any, error) {
+		return nil, s.addMember(g, req.UserID, true)
+	})
+}
+
+func (s *Simulator) removeMemberAPI(w http.ResponseWriter, r *http.Request, ns *namespace) {
+	s.withGroup(w, r, ns, http.StatusNoContent, func(g *group) (any, error) {
+		return nil, s.removeMember(g, r.PathValue("userId"), true)
+	})
+}
+
+// withGroup runs f with s.mu held on the group of ns that the path's
+// {groupId} names, answering 404 "group not found" when there is none, f's
+// error as writeError words it, or status with f's value (no body for 204).
+func (s *Simulator) withGroup(w http.ResponseWriter, r *http.Request, ns *namespace, status int, f func(g *group) (any, error)) {
+	s.mu.Lock()
+	var v any
+	var err error
+	if g := ns.groupByID(r.PathValue("groupId")); g == nil {
+		err = ErrUnknownGroup
+	} else {
+		v, err = f(g)
+	}
+	s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.writeError(w, err)
+	case status == http.StatusNoContent:
+		w.WriteHeader(status)
+	default:
+		writeJSON(w, status, v)
+	}
+}
+
+// decodeBody decodes a JSON request body into v, answering 400 and
+// returning false when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(v); err != nil {
+		writeMessage(w, http.StatusBadRequest, "Invalid request body")
+		return false
+	}
+	return true
+}
+
+// writeError answers err, an error of the simulator's group, member and
+// user logic, the way the Automation API is assumed to word it. The admin
+// endpoints use it too; only they meet the errors of invalid input, whose
+// answer carries err's text (it holds no credential).
+func (s *Simulator) writeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrUnknownNamespace):
+		writeMessage(w, http.StatusNotFound, "namespace not found")
+	case errors.Is(err, ErrUnknownGroup):
+		writeMessage(w, http.StatusNotFound, "group not found")
+	case errors.Is(err, ErrUnknownUser):
+		writeMessage(w, http.StatusNotFound, "user not found")
+	case errors.Is(err, ErrNotMember):
+		writeMessage(w, http.StatusNotFound, "user is not a member of the group")
+	case errors.Is(err, ErrDynamicGroup):
+		writeMessage(w, http.StatusForbidden, "members of a dynamic group cannot be changed")
+	case errors.Is(err, ErrAlreadyMember):
+		writeMessage(w, http.StatusConflict, "user is already a member of the group")
+	case errors.Is(err, ErrGroupExists):
+		writeMessage(w, http.StatusConflict, "group already exists")
+	case errors.Is(err, ErrGroupLimit):
+		var le *groupLimitError
+		limit := 0
+		if errors.As(err, &le) {
+			limit = le.limit
+		}
+		writeMessage(w, http.StatusBadRequest, fmt.Sprintf("group limit of %d reached for namespace", limit))
+	case errors.Is(err, ErrUserExists):
+		writeMessage(w, http.StatusConflict, "user already exists")
+	case errors.Is(err, ErrInvalidUser), errors.Is(err, ErrInvalidGroup):
+		writeMessage(w, http.StatusBadRequest, err.Error())
+	default:
+		s.log.Error("techpass-sim: unexpected error", "err", err)
+		writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
+	}
 }
 
 // newObjectID returns a random UUID (version 4), the shape of an Azure AD

@@ -20,6 +20,16 @@
 // exercise retries deterministically; SetClientSecret, SetCertificate and
 // SetAPIKeys rotate (and so revoke) credentials as a tenant does.
 //
+// Users live in one directory shared by every namespace, as TechPass's users
+// do (Config.Users, AddUser, DemoUsers); groups hold members by object id.
+// The user lookup's path names no namespace: it counts for the namespace
+// whose API key it carries. What happens outside the Automation API (the
+// TechPass portal, a dynamic group's membership rule) is done with the
+// Direct methods (CreateGroupDirect, AddMemberDirect, ...), which are not
+// requests: they are neither rate limited nor counted. Member lists are
+// paginated, Config.MemberPageSize members a page, ordered by object id,
+// with an opaque cursor naming the last member of the previous page.
+//
 // Everything the simulator knows about TechPass that is not published is an
 // assumption; assumptions are marked "assumed" in the comments next to the
 // code that makes them.
@@ -32,6 +42,11 @@
 //	POST /_sim/stats/reset                     ResetStats
 //	GET  /_sim/faults, PUT /_sim/faults        CurrentFaults / SetFaults, durations as "250ms"
 //	GET  /_sim/namespaces/{namespace}/groups   the namespace's groups, uncounted
+//	POST /_sim/namespaces/{namespace}/groups   CreateGroupDirect: {"name","description","dynamic"}
+//	DELETE /_sim/namespaces/{namespace}/groups/{name}                    DeleteGroupDirect
+//	GET, POST /_sim/namespaces/{namespace}/groups/{name}/members         Members / AddMemberDirect {"userId"}
+//	DELETE /_sim/namespaces/{namespace}/groups/{name}/members/{userId}   RemoveMemberDirect
+//	GET, POST /_sim/users                      Users / AddUser {"id","email","displayName"}
 //
 // and a JSON 404 {"message":"Not Found"} for everything else. The /_sim/
 // endpoints are for tests running in another process and for people running

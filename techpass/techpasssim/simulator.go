@@ -34,9 +34,15 @@ const (
 	// MaxGroupNameLength is TechPass's published limit on group names, in
 	// characters.
 	MaxGroupNameLength = 99
+	// MaxGroupDescriptionLength bounds group descriptions, in characters:
+	// assumed to be Azure AD's limit, as TechPass publishes none.
+	MaxGroupDescriptionLength = 1024
+	// DefaultMemberPageSize is how many members a page of the list-members
+	// answer holds when Config.MemberPageSize is zero (assumed).
+	DefaultMemberPageSize = 100
 )
 
-// Errors returned by the Simulator's configuration methods.
+// Errors returned by the Simulator's methods.
 var (
 	// ErrInvalidConfig is returned (wrapped, with every problem) by
 	// Config.Validate.
@@ -52,6 +58,34 @@ var (
 	ErrUnknownNamespace = errors.New("techpasssim: unknown namespace")
 	// ErrInvalidFaults is returned (wrapped) by Faults.Validate.
 	ErrInvalidFaults = errors.New("techpasssim: invalid faults")
+	// ErrInvalidUser is returned (wrapped, with every problem) when a user
+	// does not validate; see AddUser.
+	ErrInvalidUser = errors.New("techpasssim: invalid user")
+	// ErrUserExists is returned by AddUser when the id, or the e-mail
+	// case-insensitively, is already in the directory.
+	ErrUserExists = errors.New("techpasssim: user already exists")
+	// ErrUnknownUser is returned when a method names a user id the
+	// directory does not hold.
+	ErrUnknownUser = errors.New("techpasssim: unknown user")
+	// ErrInvalidGroup is returned (wrapped) when a group's name or
+	// description does not validate.
+	ErrInvalidGroup = errors.New("techpasssim: invalid group")
+	// ErrGroupExists is returned when a group of that name (compared
+	// case-insensitively) exists in the namespace.
+	ErrGroupExists = errors.New("techpasssim: group already exists")
+	// ErrGroupLimit is returned when the namespace holds as many groups as
+	// its limit allows.
+	ErrGroupLimit = errors.New("techpasssim: group limit reached")
+	// ErrUnknownGroup is returned when a method names a group the
+	// namespace does not hold.
+	ErrUnknownGroup = errors.New("techpasssim: unknown group")
+	// ErrDynamicGroup is returned when the Automation API is asked to
+	// change the members of a dynamic group.
+	ErrDynamicGroup = errors.New("techpasssim: members of a dynamic group cannot be changed")
+	// ErrAlreadyMember is returned when adding a user who is a member.
+	ErrAlreadyMember = errors.New("techpasssim: already a member")
+	// ErrNotMember is returned when removing a user who is not a member.
+	ErrNotMember = errors.New("techpasssim: not a member")
 )
 
 // Config configures a Simulator. The zero value is usable: every zero field
@@ -82,6 +116,12 @@ type Config struct {
 	Seed int64
 	// Faults are the faults injected from the start; see SetFaults.
 	Faults Faults
+	// Users seed the user directory, which all namespaces share; the rules
+	// of AddUser apply, and an empty ID gets a random one.
+	Users []techpass.User
+	// MemberPageSize is how many members a page of the list-members answer
+	// holds. Zero means DefaultMemberPageSize.
+	MemberPageSize int
 	// Logger receives one line per request (never a credential). Nil
 	// discards logs.
 	Logger *slog.Logger
@@ -99,6 +139,15 @@ func (c Config) Validate() error {
 	}
 	if c.GroupLimit < 0 {
 		errs = append(errs, errors.New("group limit must not be negative"))
+	}
+	if c.MemberPageSize < 0 {
+		errs = append(errs, errors.New("member page size must not be negative"))
+	}
+	users := newDirectory()
+	for i, u := range c.Users {
+		if _, err := users.add(u); err != nil {
+			errs = append(errs, fmt.Errorf("user %d: %w", i, err))
+		}
 	}
 	if c.APIURL != "" {
 		u, err := url.Parse(c.APIURL)
@@ -214,7 +263,8 @@ type Simulator struct {
 	mu         sync.Mutex
 	rng        *rand.Rand
 	faults     Faults
-	namespaces map[string]*namespace    // by Name
+	namespaces map[string]*namespace // by Name
+	users      directory
 	clients    map[clientKey]*namespace // by lower-cased directory and client ids
 	tokens     map[string]accessToken
 	issued     []string
@@ -226,7 +276,7 @@ type Simulator struct {
 // Simulator.mu.
 type namespace struct {
 	Namespace
-	groups []techpass.Group // in creation order
+	groups []*group // in creation order
 	jtis   map[string]time.Time
 	rate   rateState
 	stats  namespaceCounters
@@ -259,6 +309,9 @@ func New(cfg Config) *Simulator {
 	if cfg.GroupLimit == 0 {
 		cfg.GroupLimit = DefaultGroupLimit
 	}
+	if cfg.MemberPageSize == 0 {
+		cfg.MemberPageSize = DefaultMemberPageSize
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -278,6 +331,10 @@ func New(cfg Config) *Simulator {
 		namespaces: make(map[string]*namespace),
 		clients:    make(map[clientKey]*namespace),
 		tokens:     make(map[string]accessToken),
+		users:      newDirectory(),
+	}
+	for _, u := range cfg.Users {
+		_, _ = s.users.add(u) // validated above
 	}
 	s.handler = s.logRequests(s.routes())
 	return s
@@ -315,7 +372,7 @@ func (s *Simulator) AddNamespace(ns Namespace) error {
 	n := &namespace{
 		Namespace: ns,
 		jtis:      make(map[string]time.Time),
-		stats:     namespaceCounters{createsByName: make(map[string]int)},
+		stats:     newNamespaceCounters(0),
 	}
 	s.namespaces[ns.Name] = n
 	s.clients[key] = n
@@ -400,7 +457,7 @@ func (s *Simulator) Groups(namespace string) []techpass.Group {
 	if !ok {
 		return nil
 	}
-	return append([]techpass.Group{}, ns.groups...)
+	return ns.wireGroups()
 }
 
 // SetFaults replaces the faults injected from now on. It returns an error
@@ -475,13 +532,20 @@ func (s *Simulator) routes() *http.ServeMux {
 		if h == nil {
 			h = notImplemented
 		}
-		mux.Handle(rt.Method+" "+rt.Pattern, s.automation(h))
+		mux.Handle(rt.Method+" "+rt.Pattern, s.automation(rt, h))
 	}
 	mux.HandleFunc("GET /_sim/stats", s.serveStats)
 	mux.HandleFunc("POST /_sim/stats/reset", s.serveResetStats)
 	mux.HandleFunc("GET /_sim/faults", s.serveGetFaults)
 	mux.HandleFunc("PUT /_sim/faults", s.servePutFaults)
 	mux.HandleFunc("GET /_sim/namespaces/{namespace}/groups", s.serveGroupsDump)
+	mux.HandleFunc("POST /_sim/namespaces/{namespace}/groups", s.serveCreateGroup)
+	mux.HandleFunc("DELETE /_sim/namespaces/{namespace}/groups/{name}", s.serveDeleteGroup)
+	mux.HandleFunc("GET /_sim/namespaces/{namespace}/groups/{name}/members", s.serveMembers)
+	mux.HandleFunc("POST /_sim/namespaces/{namespace}/groups/{name}/members", s.serveAddMember)
+	mux.HandleFunc("DELETE /_sim/namespaces/{namespace}/groups/{name}/members/{userId}", s.serveRemoveMember)
+	mux.HandleFunc("GET /_sim/users", s.serveUsers)
+	mux.HandleFunc("POST /_sim/users", s.serveAddUser)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.other.unknownRoutes++

@@ -25,7 +25,8 @@ func TestRouteTable(t *testing.T) {
 	e := newEnv(t, techpasssim.Config{})
 	tok := e.token(shipClient, shipSecret)
 	fill := func(pattern string) string {
-		return techpass.Route{Pattern: pattern}.Path("namespace", ns, "groupId", "35176114-74d0-4d7e-af7c-13e5775d4016")
+		return techpass.Route{Pattern: pattern}.Path("namespace", ns, "groupId", "35176114-74d0-4d7e-af7c-13e5775d4016",
+			"userId", "00000000-0000-4000-8000-000000000001", "identifier", "someone@example.gov.sg")
 	}
 
 	served := map[string]bool{}
@@ -45,9 +46,9 @@ func TestRouteTable(t *testing.T) {
 	}
 
 	paths := []string{
-		"/", "/iam", "/iam/users", "/iam/users/someone", "/iam/existing-users",
+		"/", "/iam", "/iam/users", "/iam/users/", "/iam/users/someone/groups", "/iam/existing-users",
 		"/iam/namespace/SHIP", "/iam/namespace/SHIP/users", "/iam/namespace/SHIP/users/vendor",
-		"/iam/namespace/SHIP/groups/x/members", "/iam/namespace/SHIP/groups/x/members/y",
+		"/iam/namespace/SHIP/groups/x/members/", "/iam/namespace/SHIP/groups/x/members/y/z",
 		"/iam/namespace/SHIP/groups/", "/" + testDir + "/oauth2/v2.0/authorize", "/" + testDir + "/oauth2/token",
 		"/" + testDir + "/oauth2/v2.0/token",
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/groupgate/groupgate/techpass"
 )
 
 // Counters are the event counts the simulator keeps, per namespace and in
@@ -65,6 +67,10 @@ type NamespaceStats struct {
 	// CreatesByName counts, per group name, how many times a group of that
 	// name was created; any count above 1 means it was created twice.
 	CreatesByName map[string]int `json:"createsByName"`
+	// ByRoute counts Requests per route of techpass.Routes (only routes
+	// requested at least once appear; their sum is Requests), so a test can
+	// assert that an operation made no call to, say, listMembers.
+	ByRoute map[techpass.RouteName]int `json:"byRoute"`
 }
 
 // MinGap returns MinGapMs as a duration, and false if fewer than two
@@ -105,6 +111,17 @@ type namespaceCounters struct {
 	minGap        time.Duration
 	hasMinGap     bool
 	createsByName map[string]int
+	byRoute       map[techpass.RouteName]int
+}
+
+// newNamespaceCounters returns zero counters, with maxInFlight requests
+// already seen in flight at once.
+func newNamespaceCounters(maxInFlight int) namespaceCounters {
+	return namespaceCounters{
+		maxInFlight:   maxInFlight,
+		createsByName: make(map[string]int),
+		byRoute:       make(map[techpass.RouteName]int),
+	}
 }
 
 // otherCounters are events that belong to no namespace. Guarded by
@@ -126,6 +143,7 @@ func (s *Simulator) Stats() Stats {
 			InFlight:      ns.rate.inFlight,
 			MaxInFlight:   c.maxInFlight,
 			CreatesByName: maps.Clone(c.createsByName),
+			ByRoute:       maps.Clone(c.byRoute),
 		}
 		if c.hasMinGap {
 			ms := float64(c.minGap) / float64(time.Millisecond)
@@ -153,10 +171,7 @@ func (s *Simulator) ResetStats() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ns := range s.namespaces {
-		ns.stats = namespaceCounters{
-			maxInFlight:   ns.rate.inFlight,
-			createsByName: make(map[string]int),
-		}
+		ns.stats = newNamespaceCounters(ns.rate.inFlight)
 		ns.rate.arrived = false
 	}
 	s.other = otherCounters{}
