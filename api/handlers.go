@@ -49,6 +49,8 @@ type Handlers struct {
 	KeyStatus KeyStatus
 	// Audit reads the audit log.
 	Audit AuditLog
+	// Mirrors reports on the tenants' reconcile passes; optional.
+	Mirrors Mirrors
 	// OnTenantChange, if set, is called after a tenant is created or
 	// updated, to rebuild its upstream client and dispatcher.
 	OnTenantChange func(ctx context.Context, tenant string) error
@@ -166,42 +168,6 @@ func (h *Handlers) CreateGroup(c echo.Context, tenant TenantParam, project Proje
 	return h.accepted(c, op, params.Prefer)
 }
 
-// ListGroups lists the caller's project's groups from the mirror. The
-// encoded list is cached per project and reused while the mirror's version
-// for the project is unchanged.
-func (h *Handlers) ListGroups(c echo.Context, tenant TenantParam, project ProjectParam) error {
-	t, p, err := h.authorize(c, tenant, project, tenants.GroupsRead)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	version, err := h.Groups.Version(ctx, t, p)
-	if err != nil {
-		return err
-	}
-	key := t + ":" + p
-	if body, ok := h.lists.get(key, version); ok {
-		return c.JSONBlob(http.StatusOK, body)
-	}
-	gs, err := h.Groups.List(ctx, t, p)
-	if err != nil {
-		return err
-	}
-	out := GroupList{Groups: make([]Group, 0, len(gs))}
-	for _, g := range gs {
-		out.Groups = append(out.Groups, groupOut(g))
-	}
-	body, err := json.Marshal(out)
-	if err != nil {
-		return fmt.Errorf("encode group list: %w", err)
-	}
-	// The list was read after the version: if it changed in between, the
-	// cached body is newer than its version says, and is replaced on the
-	// next read. It is never older.
-	h.lists.put(key, version, body)
-	return c.JSONBlob(http.StatusOK, body)
-}
-
 // listCache keeps each project's encoded group list with the mirror version
 // it was read at. The zero value is ready; safe for concurrent use.
 type listCache struct {
@@ -236,10 +202,12 @@ func (h *Handlers) GetGroup(c echo.Context, tenant TenantParam, project ProjectP
 	if err != nil {
 		return err
 	}
-	g, err := h.Groups.Get(c.Request().Context(), name)
+	ctx := c.Request().Context()
+	g, err := h.Groups.Get(ctx, name)
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Set("ETag", etag(g.Revision))
 	return c.JSON(http.StatusOK, groupOut(g))
 }
 
@@ -515,10 +483,14 @@ func bodyProblem(err error) string {
 	}
 }
 
+// groupOut renders a group of the mirror.
 func groupOut(g groups.Group) Group {
+	project, tag, count := g.Name.Project, etag(g.Revision), int32(g.MemberCount)
 	out := Group{
 		Name: g.Name.Group, FullName: g.Name.String(), Description: g.Description,
 		State: GroupState(g.State), CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(),
+		Project: &project, Etag: &tag, MemberCount: &count,
+		SyncedAt: optionalTime(g.SyncedAt), MembersSyncedAt: optionalTime(g.MembersSyncedAt),
 	}
 	if g.UpstreamID != "" {
 		out.UpstreamId = &g.UpstreamID
@@ -570,15 +542,6 @@ func (h *Handlers) operationOut(ctx context.Context, op throttle.Operation) Oper
 		detail := op.Failure.Detail
 		out.Error = &Problem{Title: op.Failure.Title, Status: int32(op.Failure.Status), Detail: &detail}
 	}
-	if r, ok, err := groups.DecodeResult(op.Result); err == nil && ok {
-		g := Group{
-			Name: short, FullName: r.FullName, Description: r.Description, State: GroupStateActive,
-			CreatedAt: r.CreatedAt, UpdatedAt: op.FinishedAt.UTC(),
-		}
-		if r.UpstreamID != "" {
-			g.UpstreamId = &r.UpstreamID
-		}
-		out.Result = &OperationResult{Group: &g}
-	}
+	out.Result = operationResult(op, short)
 	return out
 }

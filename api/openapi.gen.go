@@ -173,8 +173,10 @@ func (e KeyCreatedState) Valid() bool {
 
 // Defines values for OperationKind.
 const (
-	GroupCreate OperationKind = "group.create"
-	GroupDelete OperationKind = "group.delete"
+	GroupCreate  OperationKind = "group.create"
+	GroupDelete  OperationKind = "group.delete"
+	GroupMembers OperationKind = "group.members"
+	GroupUpdate  OperationKind = "group.update"
 )
 
 // Valid indicates whether the value is a known member of the OperationKind enum.
@@ -183,6 +185,10 @@ func (e OperationKind) Valid() bool {
 	case GroupCreate:
 		return true
 	case GroupDelete:
+		return true
+	case GroupMembers:
+		return true
+	case GroupUpdate:
 		return true
 	default:
 		return false
@@ -404,25 +410,41 @@ type Group struct {
 	// CreatedAt When the group was first requested.
 	CreatedAt time.Time `json:"createdAt"`
 
-	// Description Free text, as given at creation; empty if none was given.
+	// Description Free text, as last set; empty if none was given.
 	//
 	// Example: Staff who can issue and void invoices.
 	Description string `json:"description"`
+
+	// Etag The group's entity tag, as in the `ETag` header, for `If-Match`.
+	//
+	// Example: "r3"
+	Etag *string `json:"etag,omitempty"`
 
 	// FullName The name in TechPass, `<TENANT>:<PROJECT>:<name>`.
 	//
 	// Example: SHIP:MOH:billing
 	FullName string `json:"fullName"`
 
+	// MemberCount How many members the mirror holds.
+	MemberCount *int32 `json:"memberCount,omitempty"`
+
+	// MembersSyncedAt When the mirror last knew the group's whole member list from TechPass; absent if never.
+	MembersSyncedAt *time.Time `json:"membersSyncedAt,omitempty"`
+
 	// Name The short name, with the case it was created with.
 	//
 	// Example: billing
 	Name string `json:"name"`
 
-	// PendingOperationId The operation queued or running on the group, if any.
+	// PendingOperationId The create or delete queued or running on the group, if any.
 	//
 	// Example: op_7k2m4q6s5u2w4y6a3c5e7g2j4l
 	PendingOperationId *string `json:"pendingOperationId,omitempty"`
+
+	// Project The group's project.
+	//
+	// Example: MOH
+	Project *string `json:"project,omitempty"`
 
 	// State * `creating`: the create is queued or running; the group may not exist in TechPass yet.
 	// * `active`: the group exists in TechPass.
@@ -430,6 +452,9 @@ type Group struct {
 	//
 	// Example: active
 	State GroupState `json:"state"`
+
+	// SyncedAt When TechPass last confirmed the group (its creation or a reconcile pass); absent if never.
+	SyncedAt *time.Time `json:"syncedAt,omitempty"`
 
 	// UpdatedAt When the group last changed.
 	UpdatedAt time.Time `json:"updatedAt"`
@@ -442,8 +467,14 @@ type Group struct {
 
 // GroupList defines model for GroupList.
 type GroupList struct {
-	// Groups The groups, sorted by name.
+	// Groups One page of groups, sorted by project then name.
 	Groups []Group `json:"groups"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+
+	// SyncedAt When the mirror last read the tenant's group list from TechPass; absent if never.
+	SyncedAt *time.Time `json:"syncedAt,omitempty"`
 }
 
 // GroupState * `creating`: the create is queued or running; the group may not exist in TechPass yet.
@@ -561,6 +592,95 @@ type KeyList struct {
 	Keys []Key `json:"keys"`
 }
 
+// Member A TechPass user who is a member of a group.
+type Member struct {
+	// DisplayName Example: Tan Ah Kow
+	DisplayName *string `json:"displayName,omitempty"`
+
+	// Email The user's TechPass login e-mail.
+	//
+	// Example: tan_ah_kow@tech.gov.sg
+	Email string `json:"email"`
+
+	// Id The user's Azure AD object id.
+	//
+	// Example: 0b6c3f8e-2f57-4b8e-9d7c-51f1a2b3c4d5
+	Id string `json:"id"`
+}
+
+// MemberList defines model for MemberList.
+type MemberList struct {
+	// Members One page of members, sorted by e-mail.
+	Members []Member `json:"members"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+
+	// SyncedAt When the mirror last knew the whole member list from TechPass; absent if never.
+	SyncedAt *time.Time `json:"syncedAt,omitempty"`
+}
+
+// MembersRequest Users to add to or remove from a group.
+type MembersRequest struct {
+	// Users TechPass login e-mails or Azure AD object ids, case-insensitive; repeats are folded.
+	//
+	// Example: ["tan_ah_kow@tech.gov.sg","0b6c3f8e-2f57-4b8e-9d7c-51f1a2b3c4d5"]
+	Users []string `json:"users"`
+}
+
+// MembersResult What a member change did.
+type MembersResult struct {
+	// Added Users now members (including those TechPass reported as members already).
+	Added []Member `json:"added"`
+
+	// Removed Users no longer members (including those TechPass reported as absent already).
+	Removed []Member `json:"removed"`
+
+	// Unchanged Identifiers, as normalized, that needed no change.
+	Unchanged []string `json:"unchanged"`
+}
+
+// MirrorPass One reconcile pass.
+type MirrorPass struct {
+	// Drift Differences found and applied (each is in the audit log).
+	Drift      int32      `json:"drift"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+
+	// Groups Groups whose member lists were read.
+	Groups int32 `json:"groups"`
+
+	// Requests Upstream requests the pass made.
+	Requests int32 `json:"requests"`
+
+	// Skipped Groups left for the next pass (changed while being read, or unreadable).
+	Skipped   int32     `json:"skipped"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// MirrorStatus defines model for MirrorStatus.
+type MirrorStatus struct {
+	// Current One reconcile pass.
+	Current *MirrorPass `json:"current,omitempty"`
+
+	// GroupsSyncedAt When a pass last read the tenant's group list; absent if never.
+	GroupsSyncedAt *time.Time `json:"groupsSyncedAt,omitempty"`
+
+	// Last One reconcile pass.
+	Last *MirrorPass `json:"last,omitempty"`
+
+	// NextPassAt When the next periodic pass is due; absent if passes run only on request.
+	NextPassAt *time.Time `json:"nextPassAt,omitempty"`
+
+	// Passes Passes finished since the server started.
+	Passes int32 `json:"passes"`
+
+	// Running Whether a pass is under way.
+	Running bool `json:"running"`
+
+	// Tenant Example: SHIP
+	Tenant string `json:"tenant"`
+}
+
 // Operation A write accepted by the gateway and carried out against TechPass in the background.
 //
 // Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
@@ -655,6 +775,9 @@ type OperationResult struct {
 	//
 	// Example: {"createdAt":"2026-03-02T09:15:00Z","description":"Staff who can issue and void invoices.","fullName":"SHIP:MOH:billing","name":"billing","state":"active","updatedAt":"2026-03-02T09:15:03Z","upstreamId":"5f0c2b9e-3a4d-4c1e-9b7a-2d8e6f1a0c3b"}
 	Group *Group `json:"group,omitempty"`
+
+	// Members What a member change did.
+	Members *MembersResult `json:"members,omitempty"`
 }
 
 // OperationState * `queued`: recorded and waiting for its turn (or for a retry, see `nextAttemptAt`).
@@ -868,23 +991,46 @@ type TenantPatch struct {
 	Techpass        *TechPassInput `json:"techpass,omitempty"`
 }
 
+// UpdateGroupRequest New settings of a group.
+type UpdateGroupRequest struct {
+	// Description Free text shown in TechPass, without control characters other than tab and newline.
+	//
+	// Example: Staff who can issue, void and refund invoices.
+	Description string `json:"description"`
+}
+
 // IdempotencyKeyParam defines model for IdempotencyKey.
 type IdempotencyKeyParam = string
+
+// IfMatchParam defines model for IfMatch.
+type IfMatchParam = string
 
 // Prefer defines model for Prefer.
 type Prefer = string
 
+// CursorParam defines model for cursor.
+type CursorParam = string
+
 // GroupParam defines model for group.
 type GroupParam = string
 
+// LimitParam defines model for limit.
+type LimitParam = int32
+
 // OperationIDParam defines model for operationId.
 type OperationIDParam = string
+
+// PrefixParam defines model for prefix.
+type PrefixParam = string
 
 // ProjectParam defines model for project.
 type ProjectParam = string
 
 // TenantParam defines model for tenant.
 type TenantParam = string
+
+// UserParam defines model for user.
+type UserParam = string
 
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
@@ -898,6 +1044,16 @@ type Forbidden = Problem
 // InternalError An RFC 9457 problem document.
 type InternalError = Problem
 
+// MembersFinished A write accepted by the gateway and carried out against TechPass in the background.
+//
+// Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
+type MembersFinished = Operation
+
+// MembersQueued A write accepted by the gateway and carried out against TechPass in the background.
+//
+// Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
+type MembersQueued = Operation
+
 // NotFound An RFC 9457 problem document.
 type NotFound = Problem
 
@@ -905,6 +1061,9 @@ type NotFound = Problem
 //
 // Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
 type OperationFinished = Operation
+
+// PreconditionFailed An RFC 9457 problem document.
+type PreconditionFailed = Problem
 
 // QueueFull An RFC 9457 problem document.
 type QueueFull = Problem
@@ -980,6 +1139,33 @@ type RetryOperationParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// ListTenantGroupsParams defines parameters for ListTenantGroups.
+type ListTenantGroupsParams struct {
+	// Project Only this project's groups (case-insensitive).
+	Project *string `form:"project,omitempty" json:"project,omitempty"`
+
+	// LimitParam The most entries on one page.
+	LimitParam *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// CursorParam The `nextCursor` of the previous page, with the same filters.
+	CursorParam *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// PrefixParam Keep the entries whose name starts with this, case-insensitively.
+	PrefixParam *PrefixParam `form:"prefix,omitempty" json:"prefix,omitempty"`
+}
+
+// ListGroupsParams defines parameters for ListGroups.
+type ListGroupsParams struct {
+	// LimitParam The most entries on one page.
+	LimitParam *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// CursorParam The `nextCursor` of the previous page, with the same filters.
+	CursorParam *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// PrefixParam Keep the entries whose name starts with this, case-insensitively.
+	PrefixParam *PrefixParam `form:"prefix,omitempty" json:"prefix,omitempty"`
+}
+
 // CreateGroupParams defines parameters for CreateGroup.
 type CreateGroupParams struct {
 	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
@@ -1014,6 +1200,90 @@ type DeleteGroupParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// UpdateGroupParams defines parameters for UpdateGroup.
+type UpdateGroupParams struct {
+	// IfMatchParam Update only if the group's `ETag` is still this one (RFC 9110); `*`
+	// matches any existing group.
+	IfMatchParam *IfMatchParam `json:"If-Match,omitempty"`
+
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// LimitParam The most entries on one page.
+	LimitParam *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// CursorParam The `nextCursor` of the previous page, with the same filters.
+	CursorParam *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// PrefixParam Keep the entries whose name starts with this, case-insensitively.
+	PrefixParam *PrefixParam `form:"prefix,omitempty" json:"prefix,omitempty"`
+}
+
+// AddMembersParams defines parameters for AddMembers.
+type AddMembersParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// RemoveMembersParams defines parameters for RemoveMembers.
+type RemoveMembersParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// RemoveMemberParams defines parameters for RemoveMember.
+type RemoveMemberParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyInput
 
@@ -1031,6 +1301,15 @@ type UpdateProjectJSONRequestBody = ProjectPatch
 
 // CreateGroupJSONRequestBody defines body for CreateGroup for application/json ContentType.
 type CreateGroupJSONRequestBody = CreateGroupRequest
+
+// UpdateGroupJSONRequestBody defines body for UpdateGroup for application/json ContentType.
+type UpdateGroupJSONRequestBody = UpdateGroupRequest
+
+// AddMembersJSONRequestBody defines body for AddMembers for application/json ContentType.
+type AddMembersJSONRequestBody = MembersRequest
+
+// RemoveMembersJSONRequestBody defines body for RemoveMembers for application/json ContentType.
+type RemoveMembersJSONRequestBody = MembersRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1088,6 +1367,15 @@ type ServerInterface interface {
 	// UpdateTenant Update a tenant
 	// (PATCH /v1/tenants/{tenant})
 	UpdateTenant(ctx echo.Context, tenantParam TenantParam) error
+	// ListTenantGroups List the tenant's groups across projects
+	// (GET /v1/tenants/{tenant}/groups)
+	ListTenantGroups(ctx echo.Context, tenantParam TenantParam, params ListTenantGroupsParams) error
+	// GetMirror Show the mirror's reconcile passes
+	// (GET /v1/tenants/{tenant}/mirror)
+	GetMirror(ctx echo.Context, tenantParam TenantParam) error
+	// SyncMirror Start a reconcile pass
+	// (POST /v1/tenants/{tenant}/mirror)
+	SyncMirror(ctx echo.Context, tenantParam TenantParam) error
 	// ListProjects List a tenant's projects
 	// (GET /v1/tenants/{tenant}/projects)
 	ListProjects(ctx echo.Context, tenantParam TenantParam) error
@@ -1102,7 +1390,7 @@ type ServerInterface interface {
 	UpdateProject(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
 	// ListGroups List the project's groups
 	// (GET /v1/tenants/{tenant}/projects/{project}/groups)
-	ListGroups(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
+	ListGroups(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, params ListGroupsParams) error
 	// CreateGroup Create a group
 	// (POST /v1/tenants/{tenant}/projects/{project}/groups)
 	CreateGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, params CreateGroupParams) error
@@ -1112,6 +1400,21 @@ type ServerInterface interface {
 	// GetGroup Get a group
 	// (GET /v1/tenants/{tenant}/projects/{project}/groups/{group})
 	GetGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam) error
+	// UpdateGroup Update a group's description
+	// (PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group})
+	UpdateGroup(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params UpdateGroupParams) error
+	// ListMembers List a group's members
+	// (GET /v1/tenants/{tenant}/projects/{project}/groups/{group}/members)
+	ListMembers(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params ListMembersParams) error
+	// AddMembers Add members
+	// (POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members)
+	AddMembers(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params AddMembersParams) error
+	// RemoveMembers Remove several members
+	// (POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove)
+	RemoveMembers(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params RemoveMembersParams) error
+	// RemoveMember Remove a member
+	// (DELETE /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/{user})
+	RemoveMember(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, userParam UserParam, params RemoveMemberParams) error
 	// GetQueue Show the queue
 	// (GET /v1/tenants/{tenant}/projects/{project}/queue)
 	GetQueue(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
@@ -1455,6 +1758,84 @@ func (w *ServerInterfaceWrapper) UpdateTenant(ctx echo.Context) error {
 	return err
 }
 
+// ListTenantGroups converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTenantGroups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTenantGroupsParams
+	// ------------- Optional query parameter "project" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "project", ctx.QueryParams(), &params.Project, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.LimitParam, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.CursorParam, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "prefix", ctx.QueryParams(), &params.PrefixParam, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter prefix: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTenantGroups(ctx, tenantParam, params)
+	return err
+}
+
+// GetMirror converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMirror(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMirror(ctx, tenantParam)
+	return err
+}
+
+// SyncMirror converts echo context to params.
+func (w *ServerInterfaceWrapper) SyncMirror(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SyncMirror(ctx, tenantParam)
+	return err
+}
+
 // ListProjects converts echo context to params.
 func (w *ServerInterfaceWrapper) ListProjects(ctx echo.Context) error {
 	var err error
@@ -1554,8 +1935,31 @@ func (w *ServerInterfaceWrapper) ListGroups(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListGroupsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.LimitParam, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.CursorParam, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "prefix", ctx.QueryParams(), &params.PrefixParam, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter prefix: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.ListGroups(ctx, tenantParam, projectParam)
+	err = w.Handler.ListGroups(ctx, tenantParam, projectParam, params)
 	return err
 }
 
@@ -1717,6 +2121,352 @@ func (w *ServerInterfaceWrapper) GetGroup(ctx echo.Context) error {
 	return err
 }
 
+// UpdateGroup converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateGroup(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// ------------- Path parameter "group" -------------
+	var groupParam GroupParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "group", ctx.Param("group"), &groupParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UpdateGroupParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatchParam IfMatchParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatchParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatchParam = &IfMatchParam
+	}
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKeyParam IdempotencyKeyParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKeyParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKeyParam = &IdempotencyKeyParam
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateGroup(ctx, tenantParam, projectParam, groupParam, params)
+	return err
+}
+
+// ListMembers converts echo context to params.
+func (w *ServerInterfaceWrapper) ListMembers(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// ------------- Path parameter "group" -------------
+	var groupParam GroupParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "group", ctx.Param("group"), &groupParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMembersParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.LimitParam, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.CursorParam, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "prefix", ctx.QueryParams(), &params.PrefixParam, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter prefix: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListMembers(ctx, tenantParam, projectParam, groupParam, params)
+	return err
+}
+
+// AddMembers converts echo context to params.
+func (w *ServerInterfaceWrapper) AddMembers(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// ------------- Path parameter "group" -------------
+	var groupParam GroupParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "group", ctx.Param("group"), &groupParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AddMembersParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKeyParam IdempotencyKeyParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKeyParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKeyParam = &IdempotencyKeyParam
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AddMembers(ctx, tenantParam, projectParam, groupParam, params)
+	return err
+}
+
+// RemoveMembers converts echo context to params.
+func (w *ServerInterfaceWrapper) RemoveMembers(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// ------------- Path parameter "group" -------------
+	var groupParam GroupParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "group", ctx.Param("group"), &groupParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RemoveMembersParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKeyParam IdempotencyKeyParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKeyParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKeyParam = &IdempotencyKeyParam
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RemoveMembers(ctx, tenantParam, projectParam, groupParam, params)
+	return err
+}
+
+// RemoveMember converts echo context to params.
+func (w *ServerInterfaceWrapper) RemoveMember(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "project" -------------
+	var projectParam ProjectParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "project", ctx.Param("project"), &projectParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter project: %s", err))
+	}
+
+	// ------------- Path parameter "group" -------------
+	var groupParam GroupParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "group", ctx.Param("group"), &groupParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group: %s", err))
+	}
+
+	// ------------- Path parameter "user" -------------
+	var userParam UserParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user", ctx.Param("user"), &userParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RemoveMemberParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer Prefer
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Prefer, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Prefer: %s", err))
+		}
+
+		params.Prefer = &Prefer
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKeyParam IdempotencyKeyParam
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKeyParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKeyParam = &IdempotencyKeyParam
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RemoveMember(ctx, tenantParam, projectParam, groupParam, userParam, params)
+	return err
+}
+
 // GetQueue converts echo context to params.
 func (w *ServerInterfaceWrapper) GetQueue(ctx echo.Context) error {
 	var err error
@@ -1797,6 +2547,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups", wrapper.CreateGroup, options.OperationMiddlewares["createGroup"]...)
 	router.DELETE(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group", wrapper.DeleteGroup, options.OperationMiddlewares["deleteGroup"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group", wrapper.GetGroup, options.OperationMiddlewares["getGroup"]...)
+	router.PATCH(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group", wrapper.UpdateGroup, options.OperationMiddlewares["updateGroup"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members", wrapper.ListMembers, options.OperationMiddlewares["listMembers"]...)
+	router.POST(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members", wrapper.AddMembers, options.OperationMiddlewares["addMembers"]...)
+	router.POST(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members/remove", wrapper.RemoveMembers, options.OperationMiddlewares["removeMembers"]...)
+	router.DELETE(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members/:user", wrapper.RemoveMember, options.OperationMiddlewares["removeMember"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/groups", wrapper.ListTenantGroups, options.OperationMiddlewares["listTenantGroups"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/mirror", wrapper.GetMirror, options.OperationMiddlewares["getMirror"]...)
+	router.POST(options.BaseURL+"/v1/tenants/:tenant/mirror", wrapper.SyncMirror, options.OperationMiddlewares["syncMirror"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/queue", wrapper.GetQueue, options.OperationMiddlewares["getQueue"]...)
 	router.GET(options.BaseURL+"/v1/tenants", wrapper.ListTenants, options.OperationMiddlewares["listTenants"]...)
 	router.POST(options.BaseURL+"/v1/tenants", wrapper.CreateTenant, options.OperationMiddlewares["createTenant"]...)

@@ -36,6 +36,16 @@ func Policy() map[string]Access {
 		"getQueue":    groupsRead,
 		"createGroup": groupsWrite,
 		"deleteGroup": groupsWrite,
+		"updateGroup": groupsWrite,
+
+		"listMembers":   {TenantAdmin: true, Project: tenants.MembersRead},
+		"addMembers":    {TenantAdmin: true, Project: tenants.MembersWrite},
+		"removeMembers": {TenantAdmin: true, Project: tenants.MembersWrite},
+		"removeMember":  {TenantAdmin: true, Project: tenants.MembersWrite},
+
+		"listTenantGroups": {Operator: true, TenantAdmin: true},
+		"getMirror":        {Operator: true, TenantAdmin: true},
+		"syncMirror":       {Operator: true, TenantAdmin: true},
 
 		"getOperation":    {TenantAdmin: true, Project: tenants.GroupsRead, HidesOthers: true},
 		"cancelOperation": {TenantAdmin: true, Project: tenants.GroupsWrite, HidesOthers: true},

@@ -180,8 +180,10 @@ func (e KeyCreatedState) Valid() bool {
 
 // Defines values for OperationKind.
 const (
-	GroupCreate OperationKind = "group.create"
-	GroupDelete OperationKind = "group.delete"
+	GroupCreate  OperationKind = "group.create"
+	GroupDelete  OperationKind = "group.delete"
+	GroupMembers OperationKind = "group.members"
+	GroupUpdate  OperationKind = "group.update"
 )
 
 // Valid indicates whether the value is a known member of the OperationKind enum.
@@ -190,6 +192,10 @@ func (e OperationKind) Valid() bool {
 	case GroupCreate:
 		return true
 	case GroupDelete:
+		return true
+	case GroupMembers:
+		return true
+	case GroupUpdate:
 		return true
 	default:
 		return false
@@ -411,25 +417,41 @@ type Group struct {
 	// CreatedAt When the group was first requested.
 	CreatedAt time.Time `json:"createdAt"`
 
-	// Description Free text, as given at creation; empty if none was given.
+	// Description Free text, as last set; empty if none was given.
 	//
 	// Example: Staff who can issue and void invoices.
 	Description string `json:"description"`
+
+	// Etag The group's entity tag, as in the `ETag` header, for `If-Match`.
+	//
+	// Example: "r3"
+	Etag *string `json:"etag,omitempty"`
 
 	// FullName The name in TechPass, `<TENANT>:<PROJECT>:<name>`.
 	//
 	// Example: SHIP:MOH:billing
 	FullName string `json:"fullName"`
 
+	// MemberCount How many members the mirror holds.
+	MemberCount *int32 `json:"memberCount,omitempty"`
+
+	// MembersSyncedAt When the mirror last knew the group's whole member list from TechPass; absent if never.
+	MembersSyncedAt *time.Time `json:"membersSyncedAt,omitempty"`
+
 	// Name The short name, with the case it was created with.
 	//
 	// Example: billing
 	Name string `json:"name"`
 
-	// PendingOperationId The operation queued or running on the group, if any.
+	// PendingOperationId The create or delete queued or running on the group, if any.
 	//
 	// Example: op_7k2m4q6s5u2w4y6a3c5e7g2j4l
 	PendingOperationId *string `json:"pendingOperationId,omitempty"`
+
+	// Project The group's project.
+	//
+	// Example: MOH
+	Project *string `json:"project,omitempty"`
 
 	// State * `creating`: the create is queued or running; the group may not exist in TechPass yet.
 	// * `active`: the group exists in TechPass.
@@ -437,6 +459,9 @@ type Group struct {
 	//
 	// Example: active
 	State GroupState `json:"state"`
+
+	// SyncedAt When TechPass last confirmed the group (its creation or a reconcile pass); absent if never.
+	SyncedAt *time.Time `json:"syncedAt,omitempty"`
 
 	// UpdatedAt When the group last changed.
 	UpdatedAt time.Time `json:"updatedAt"`
@@ -449,8 +474,14 @@ type Group struct {
 
 // GroupList defines model for GroupList.
 type GroupList struct {
-	// Groups The groups, sorted by name.
+	// Groups One page of groups, sorted by project then name.
 	Groups []Group `json:"groups"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+
+	// SyncedAt When the mirror last read the tenant's group list from TechPass; absent if never.
+	SyncedAt *time.Time `json:"syncedAt,omitempty"`
 }
 
 // GroupState * `creating`: the create is queued or running; the group may not exist in TechPass yet.
@@ -568,6 +599,95 @@ type KeyList struct {
 	Keys []Key `json:"keys"`
 }
 
+// Member A TechPass user who is a member of a group.
+type Member struct {
+	// DisplayName Example: Tan Ah Kow
+	DisplayName *string `json:"displayName,omitempty"`
+
+	// Email The user's TechPass login e-mail.
+	//
+	// Example: tan_ah_kow@tech.gov.sg
+	Email string `json:"email"`
+
+	// Id The user's Azure AD object id.
+	//
+	// Example: 0b6c3f8e-2f57-4b8e-9d7c-51f1a2b3c4d5
+	Id string `json:"id"`
+}
+
+// MemberList defines model for MemberList.
+type MemberList struct {
+	// Members One page of members, sorted by e-mail.
+	Members []Member `json:"members"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"nextCursor,omitempty"`
+
+	// SyncedAt When the mirror last knew the whole member list from TechPass; absent if never.
+	SyncedAt *time.Time `json:"syncedAt,omitempty"`
+}
+
+// MembersRequest Users to add to or remove from a group.
+type MembersRequest struct {
+	// Users TechPass login e-mails or Azure AD object ids, case-insensitive; repeats are folded.
+	//
+	// Example: ["tan_ah_kow@tech.gov.sg","0b6c3f8e-2f57-4b8e-9d7c-51f1a2b3c4d5"]
+	Users []string `json:"users"`
+}
+
+// MembersResult What a member change did.
+type MembersResult struct {
+	// Added Users now members (including those TechPass reported as members already).
+	Added []Member `json:"added"`
+
+	// Removed Users no longer members (including those TechPass reported as absent already).
+	Removed []Member `json:"removed"`
+
+	// Unchanged Identifiers, as normalized, that needed no change.
+	Unchanged []string `json:"unchanged"`
+}
+
+// MirrorPass One reconcile pass.
+type MirrorPass struct {
+	// Drift Differences found and applied (each is in the audit log).
+	Drift      int32      `json:"drift"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+
+	// Groups Groups whose member lists were read.
+	Groups int32 `json:"groups"`
+
+	// Requests Upstream requests the pass made.
+	Requests int32 `json:"requests"`
+
+	// Skipped Groups left for the next pass (changed while being read, or unreadable).
+	Skipped   int32     `json:"skipped"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// MirrorStatus defines model for MirrorStatus.
+type MirrorStatus struct {
+	// Current One reconcile pass.
+	Current *MirrorPass `json:"current,omitempty"`
+
+	// GroupsSyncedAt When a pass last read the tenant's group list; absent if never.
+	GroupsSyncedAt *time.Time `json:"groupsSyncedAt,omitempty"`
+
+	// Last One reconcile pass.
+	Last *MirrorPass `json:"last,omitempty"`
+
+	// NextPassAt When the next periodic pass is due; absent if passes run only on request.
+	NextPassAt *time.Time `json:"nextPassAt,omitempty"`
+
+	// Passes Passes finished since the server started.
+	Passes int32 `json:"passes"`
+
+	// Running Whether a pass is under way.
+	Running bool `json:"running"`
+
+	// Tenant Example: SHIP
+	Tenant string `json:"tenant"`
+}
+
 // Operation A write accepted by the gateway and carried out against TechPass in the background.
 //
 // Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
@@ -662,6 +782,9 @@ type OperationResult struct {
 	//
 	// Example: {"createdAt":"2026-03-02T09:15:00Z","description":"Staff who can issue and void invoices.","fullName":"SHIP:MOH:billing","name":"billing","state":"active","updatedAt":"2026-03-02T09:15:03Z","upstreamId":"5f0c2b9e-3a4d-4c1e-9b7a-2d8e6f1a0c3b"}
 	Group *Group `json:"group,omitempty"`
+
+	// Members What a member change did.
+	Members *MembersResult `json:"members,omitempty"`
 }
 
 // OperationState * `queued`: recorded and waiting for its turn (or for a retry, see `nextAttemptAt`).
@@ -875,23 +998,46 @@ type TenantPatch struct {
 	Techpass        *TechPassInput `json:"techpass,omitempty"`
 }
 
+// UpdateGroupRequest New settings of a group.
+type UpdateGroupRequest struct {
+	// Description Free text shown in TechPass, without control characters other than tab and newline.
+	//
+	// Example: Staff who can issue, void and refund invoices.
+	Description string `json:"description"`
+}
+
 // IdempotencyKeyParam defines model for IdempotencyKey.
 type IdempotencyKeyParam = string
+
+// IfMatchParam defines model for IfMatch.
+type IfMatchParam = string
 
 // Prefer defines model for Prefer.
 type Prefer = string
 
+// CursorParam defines model for cursor.
+type CursorParam = string
+
 // GroupParam defines model for group.
 type GroupParam = string
 
+// LimitParam defines model for limit.
+type LimitParam = int32
+
 // OperationIDParam defines model for operationId.
 type OperationIDParam = string
+
+// PrefixParam defines model for prefix.
+type PrefixParam = string
 
 // ProjectParam defines model for project.
 type ProjectParam = string
 
 // TenantParam defines model for tenant.
 type TenantParam = string
+
+// UserParam defines model for user.
+type UserParam = string
 
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
@@ -905,6 +1051,16 @@ type Forbidden = Problem
 // InternalError An RFC 9457 problem document.
 type InternalError = Problem
 
+// MembersFinished A write accepted by the gateway and carried out against TechPass in the background.
+//
+// Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
+type MembersFinished = Operation
+
+// MembersQueued A write accepted by the gateway and carried out against TechPass in the background.
+//
+// Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
+type MembersQueued = Operation
+
 // NotFound An RFC 9457 problem document.
 type NotFound = Problem
 
@@ -912,6 +1068,9 @@ type NotFound = Problem
 //
 // Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
 type OperationFinished = Operation
+
+// PreconditionFailed An RFC 9457 problem document.
+type PreconditionFailed = Problem
 
 // QueueFull An RFC 9457 problem document.
 type QueueFull = Problem
@@ -987,6 +1146,33 @@ type RetryOperationParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// ListTenantGroupsParams defines parameters for ListTenantGroups.
+type ListTenantGroupsParams struct {
+	// Project Only this project's groups (case-insensitive).
+	Project *string `form:"project,omitempty" json:"project,omitempty"`
+
+	// LimitParam The most entries on one page.
+	LimitParam *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// CursorParam The `nextCursor` of the previous page, with the same filters.
+	CursorParam *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// PrefixParam Keep the entries whose name starts with this, case-insensitively.
+	PrefixParam *PrefixParam `form:"prefix,omitempty" json:"prefix,omitempty"`
+}
+
+// ListGroupsParams defines parameters for ListGroups.
+type ListGroupsParams struct {
+	// LimitParam The most entries on one page.
+	LimitParam *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// CursorParam The `nextCursor` of the previous page, with the same filters.
+	CursorParam *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// PrefixParam Keep the entries whose name starts with this, case-insensitively.
+	PrefixParam *PrefixParam `form:"prefix,omitempty" json:"prefix,omitempty"`
+}
+
 // CreateGroupParams defines parameters for CreateGroup.
 type CreateGroupParams struct {
 	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
@@ -1021,6 +1207,90 @@ type DeleteGroupParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// UpdateGroupParams defines parameters for UpdateGroup.
+type UpdateGroupParams struct {
+	// IfMatchParam Update only if the group's `ETag` is still this one (RFC 9110); `*`
+	// matches any existing group.
+	IfMatchParam *IfMatchParam `json:"If-Match,omitempty"`
+
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// LimitParam The most entries on one page.
+	LimitParam *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// CursorParam The `nextCursor` of the previous page, with the same filters.
+	CursorParam *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// PrefixParam Keep the entries whose name starts with this, case-insensitively.
+	PrefixParam *PrefixParam `form:"prefix,omitempty" json:"prefix,omitempty"`
+}
+
+// AddMembersParams defines parameters for AddMembers.
+type AddMembersParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// RemoveMembersParams defines parameters for RemoveMembers.
+type RemoveMembersParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// RemoveMemberParams defines parameters for RemoveMember.
+type RemoveMemberParams struct {
+	// Prefer RFC 7240 preferences. `wait=N` holds the answer until the operation
+	// finishes or N seconds pass; N is capped by the server's configured
+	// maximum, and the applied value is echoed in `Preference-Applied`.
+	// Other preferences are ignored.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// IdempotencyKeyParam Makes retrying this request safe (IETF httpapi idempotency-key draft).
+	// A repeat with the same key and the same request within the retention
+	// time (24 h by default) returns the original operation instead of
+	// queueing another; the same key with a different request is refused
+	// with 422. Keys are scoped to the caller's API key. 1-255 printable
+	// ASCII characters, optionally in double quotes.
+	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyInput
 
@@ -1038,6 +1308,15 @@ type UpdateProjectJSONRequestBody = ProjectPatch
 
 // CreateGroupJSONRequestBody defines body for CreateGroup for application/json ContentType.
 type CreateGroupJSONRequestBody = CreateGroupRequest
+
+// UpdateGroupJSONRequestBody defines body for UpdateGroup for application/json ContentType.
+type UpdateGroupJSONRequestBody = UpdateGroupRequest
+
+// AddMembersJSONRequestBody defines body for AddMembers for application/json ContentType.
+type AddMembersJSONRequestBody = MembersRequest
+
+// RemoveMembersJSONRequestBody defines body for RemoveMembers for application/json ContentType.
+type RemoveMembersJSONRequestBody = MembersRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1338,6 +1617,36 @@ type ClientInterface interface {
 	// Corresponds with PATCH /v1/tenants/{tenant} (the `UpdateTenant` operationId).
 	UpdateTenant(ctx context.Context, tenantParam TenantParam, body UpdateTenantJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListTenantGroups List the tenant's groups across projects
+	//
+	// For operators and the tenant's tenant-admins: every mirrored group of
+	// the tenant, sorted by project then name, one page at a time.
+	// `project` keeps one project's groups; `prefix` filters on the short
+	// name. Served from the local mirror: it never calls TechPass.
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/groups (the `ListTenantGroups` operationId).
+	ListTenantGroups(ctx context.Context, tenantParam TenantParam, params *ListTenantGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMirror Show the mirror's reconcile passes
+	//
+	// For operators and the tenant's tenant-admins: how the tenant's local
+	// mirror is kept in step with TechPass. A reconcile pass reads the
+	// tenant's groups and each group's members, only in upstream slots that
+	// no client operation wants, and records every difference made outside
+	// the gateway (drift) in the audit log (actions `drift.*`).
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/mirror (the `GetMirror` operationId).
+	GetMirror(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SyncMirror Start a reconcile pass
+	//
+	// Asks for a reconcile pass of the tenant as soon as the upstream has a
+	// free slot (no effect while one is under way). Poll `GET` on this path
+	// to see it finish.
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/mirror (the `SyncMirror` operationId).
+	SyncMirror(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListProjects List a tenant's projects
 	//
 	// Tenant-admins of the tenant, and operators.
@@ -1402,12 +1711,15 @@ type ClientInterface interface {
 
 	// ListGroups List the project's groups
 	//
-	// Lists every group of the project, sorted by name, including groups
-	// being created or deleted. Served from the local mirror: it never calls
-	// TechPass.
+	// Lists the project's groups, sorted by name, including groups being
+	// created or deleted, one page at a time: follow `nextCursor` until it
+	// is absent. `prefix` keeps the groups whose short name starts with it
+	// (case-insensitively). Served from the local mirror: it never calls
+	// TechPass; `syncedAt` says when the mirror last read the tenant's group
+	// list from TechPass.
 	//
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups (the `ListGroups` operationId).
-	ListGroups(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListGroups(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, params *ListGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateGroupWithBody Create a group
 	//
@@ -1474,10 +1786,133 @@ type ClientInterface interface {
 	//
 	// Returns one group of the project, looked up by its short name
 	// case-insensitively. Served from the local mirror: it never calls
-	// TechPass.
+	// TechPass. The `ETag` identifies the group's settings, for `If-Match`
+	// on an update.
 	//
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `GetGroup` operationId).
 	GetGroup(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateGroupWithBody Update a group's description
+	//
+	// Queues setting the group's description in TechPass. The mirror shows
+	// the new description at once, with a new `ETag`; if the update fails,
+	// the old description is restored.
+	//
+	// Send `If-Match` with the `ETag` of the group as you read it to update
+	// only if nobody changed it since: otherwise the answer is 412 and
+	// nothing changes. Of two updates sent with the same `ETag`, one is
+	// accepted and the other gets 412.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+	// update that finished in time answers 200.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+	UpdateGroupWithBody(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateGroup Update a group's description
+	//
+	// Queues setting the group's description in TechPass. The mirror shows
+	// the new description at once, with a new `ETag`; if the update fails,
+	// the old description is restored.
+	//
+	// Send `If-Match` with the `ETag` of the group as you read it to update
+	// only if nobody changed it since: otherwise the answer is 412 and
+	// nothing changes. Of two updates sent with the same `ETag`, one is
+	// accepted and the other gets 412.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+	// update that finished in time answers 200.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+	UpdateGroup(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, body UpdateGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListMembers List a group's members
+	//
+	// Lists the group's members, sorted by e-mail, one page at a time:
+	// follow `nextCursor` until it is absent. `prefix` keeps the members
+	// whose e-mail starts with it (case-insensitively). Served from the
+	// local mirror: it never calls TechPass; `syncedAt` says when the mirror
+	// last knew the whole member list from TechPass (absent if never: the
+	// list may then be incomplete until the next reconcile pass).
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `ListMembers` operationId).
+	ListMembers(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddMembersWithBody Add members
+	//
+	// Queues adding up to 100 users to the group, each named by TechPass
+	// login e-mail or Azure AD object id. Repeats in the list are folded.
+	// Users the mirror already shows as members need no upstream call; when
+	// that is all of them the answer is 200 with the operation already
+	// succeeded. Otherwise the operation resolves each e-mail to a user
+	// (an unknown user fails the operation, naming the user, before any
+	// member is changed), then adds the users one upstream request at a
+	// time, sharing the tenant's upstream fairly with other projects'
+	// work. Members of a dynamic group cannot be changed: the operation
+	// fails with 409.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+	AddMembersWithBody(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddMembers Add members
+	//
+	// Queues adding up to 100 users to the group, each named by TechPass
+	// login e-mail or Azure AD object id. Repeats in the list are folded.
+	// Users the mirror already shows as members need no upstream call; when
+	// that is all of them the answer is 200 with the operation already
+	// succeeded. Otherwise the operation resolves each e-mail to a user
+	// (an unknown user fails the operation, naming the user, before any
+	// member is changed), then adds the users one upstream request at a
+	// time, sharing the tenant's upstream fairly with other projects'
+	// work. Members of a dynamic group cannot be changed: the operation
+	// fails with 409.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+	AddMembers(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, body AddMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveMembersWithBody Remove several members
+	//
+	// Queues removing up to 100 users from the group, named as for adding.
+	// Users the mirror already shows as absent need no upstream call (200
+	// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+	// as for creating a group.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+	RemoveMembersWithBody(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveMembers Remove several members
+	//
+	// Queues removing up to 100 users from the group, named as for adding.
+	// Users the mirror already shows as absent need no upstream call (200
+	// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+	// as for creating a group.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+	RemoveMembers(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, body RemoveMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveMember Remove a member
+	//
+	// Queues removing one user from the group. As for removing several: a
+	// user the mirror already shows as absent needs no upstream call (200).
+	//
+	// Corresponds with DELETE /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/{user} (the `RemoveMember` operationId).
+	RemoveMember(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, userParam UserParam, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetQueue Show the queue
 	//
@@ -1926,6 +2361,66 @@ func (c *Client) UpdateTenant(ctx context.Context, tenantParam TenantParam, body
 	return c.Client.Do(req)
 }
 
+// ListTenantGroups List the tenant's groups across projects
+//
+// For operators and the tenant's tenant-admins: every mirrored group of
+// the tenant, sorted by project then name, one page at a time.
+// `project` keeps one project's groups; `prefix` filters on the short
+// name. Served from the local mirror: it never calls TechPass.
+//
+// Corresponds with GET /v1/tenants/{tenant}/groups (the `ListTenantGroups` operationId).
+func (c *Client) ListTenantGroups(ctx context.Context, tenantParam TenantParam, params *ListTenantGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTenantGroupsRequest(c.Server, tenantParam, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMirror Show the mirror's reconcile passes
+//
+// For operators and the tenant's tenant-admins: how the tenant's local
+// mirror is kept in step with TechPass. A reconcile pass reads the
+// tenant's groups and each group's members, only in upstream slots that
+// no client operation wants, and records every difference made outside
+// the gateway (drift) in the audit log (actions `drift.*`).
+//
+// Corresponds with GET /v1/tenants/{tenant}/mirror (the `GetMirror` operationId).
+func (c *Client) GetMirror(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMirrorRequest(c.Server, tenantParam)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SyncMirror Start a reconcile pass
+//
+// Asks for a reconcile pass of the tenant as soon as the upstream has a
+// free slot (no effect while one is under way). Poll `GET` on this path
+// to see it finish.
+//
+// Corresponds with POST /v1/tenants/{tenant}/mirror (the `SyncMirror` operationId).
+func (c *Client) SyncMirror(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSyncMirrorRequest(c.Server, tenantParam)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListProjects List a tenant's projects
 //
 // Tenant-admins of the tenant, and operators.
@@ -2050,13 +2545,16 @@ func (c *Client) UpdateProject(ctx context.Context, tenantParam TenantParam, pro
 
 // ListGroups List the project's groups
 //
-// Lists every group of the project, sorted by name, including groups
-// being created or deleted. Served from the local mirror: it never calls
-// TechPass.
+// Lists the project's groups, sorted by name, including groups being
+// created or deleted, one page at a time: follow `nextCursor` until it
+// is absent. `prefix` keeps the groups whose short name starts with it
+// (case-insensitively). Served from the local mirror: it never calls
+// TechPass; `syncedAt` says when the mirror last read the tenant's group
+// list from TechPass.
 //
 // Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups (the `ListGroups` operationId).
-func (c *Client) ListGroups(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListGroupsRequest(c.Server, tenantParam, projectParam)
+func (c *Client) ListGroups(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, params *ListGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListGroupsRequest(c.Server, tenantParam, projectParam, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2162,11 +2660,214 @@ func (c *Client) DeleteGroup(ctx context.Context, tenantParam TenantParam, proje
 //
 // Returns one group of the project, looked up by its short name
 // case-insensitively. Served from the local mirror: it never calls
-// TechPass.
+// TechPass. The `ETag` identifies the group's settings, for `If-Match`
+// on an update.
 //
 // Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `GetGroup` operationId).
 func (c *Client) GetGroup(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetGroupRequest(c.Server, tenantParam, projectParam, groupParam)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateGroupWithBody Update a group's description
+//
+// Queues setting the group's description in TechPass. The mirror shows
+// the new description at once, with a new `ETag`; if the update fails,
+// the old description is restored.
+//
+// Send `If-Match` with the `ETag` of the group as you read it to update
+// only if nobody changed it since: otherwise the answer is 412 and
+// nothing changes. Of two updates sent with the same `ETag`, one is
+// accepted and the other gets 412.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+// update that finished in time answers 200.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+func (c *Client) UpdateGroupWithBody(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateGroupRequestWithBody(c.Server, tenantParam, projectParam, groupParam, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateGroup Update a group's description
+//
+// Queues setting the group's description in TechPass. The mirror shows
+// the new description at once, with a new `ETag`; if the update fails,
+// the old description is restored.
+//
+// Send `If-Match` with the `ETag` of the group as you read it to update
+// only if nobody changed it since: otherwise the answer is 412 and
+// nothing changes. Of two updates sent with the same `ETag`, one is
+// accepted and the other gets 412.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+// update that finished in time answers 200.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+func (c *Client) UpdateGroup(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, body UpdateGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateGroupRequest(c.Server, tenantParam, projectParam, groupParam, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMembers List a group's members
+//
+// Lists the group's members, sorted by e-mail, one page at a time:
+// follow `nextCursor` until it is absent. `prefix` keeps the members
+// whose e-mail starts with it (case-insensitively). Served from the
+// local mirror: it never calls TechPass; `syncedAt` says when the mirror
+// last knew the whole member list from TechPass (absent if never: the
+// list may then be incomplete until the next reconcile pass).
+//
+// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `ListMembers` operationId).
+func (c *Client) ListMembers(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMembersRequest(c.Server, tenantParam, projectParam, groupParam, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddMembersWithBody Add members
+//
+// Queues adding up to 100 users to the group, each named by TechPass
+// login e-mail or Azure AD object id. Repeats in the list are folded.
+// Users the mirror already shows as members need no upstream call; when
+// that is all of them the answer is 200 with the operation already
+// succeeded. Otherwise the operation resolves each e-mail to a user
+// (an unknown user fails the operation, naming the user, before any
+// member is changed), then adds the users one upstream request at a
+// time, sharing the tenant's upstream fairly with other projects'
+// work. Members of a dynamic group cannot be changed: the operation
+// fails with 409.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+func (c *Client) AddMembersWithBody(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddMembersRequestWithBody(c.Server, tenantParam, projectParam, groupParam, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddMembers Add members
+//
+// Queues adding up to 100 users to the group, each named by TechPass
+// login e-mail or Azure AD object id. Repeats in the list are folded.
+// Users the mirror already shows as members need no upstream call; when
+// that is all of them the answer is 200 with the operation already
+// succeeded. Otherwise the operation resolves each e-mail to a user
+// (an unknown user fails the operation, naming the user, before any
+// member is changed), then adds the users one upstream request at a
+// time, sharing the tenant's upstream fairly with other projects'
+// work. Members of a dynamic group cannot be changed: the operation
+// fails with 409.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+func (c *Client) AddMembers(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, body AddMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddMembersRequest(c.Server, tenantParam, projectParam, groupParam, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveMembersWithBody Remove several members
+//
+// Queues removing up to 100 users from the group, named as for adding.
+// Users the mirror already shows as absent need no upstream call (200
+// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+// as for creating a group.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+func (c *Client) RemoveMembersWithBody(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveMembersRequestWithBody(c.Server, tenantParam, projectParam, groupParam, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveMembers Remove several members
+//
+// Queues removing up to 100 users from the group, named as for adding.
+// Users the mirror already shows as absent need no upstream call (200
+// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+// as for creating a group.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+func (c *Client) RemoveMembers(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, body RemoveMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveMembersRequest(c.Server, tenantParam, projectParam, groupParam, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveMember Remove a member
+//
+// Queues removing one user from the group. As for removing several: a
+// user the mirror already shows as absent needs no upstream call (200).
+//
+// Corresponds with DELETE /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/{user} (the `RemoveMember` operationId).
+func (c *Client) RemoveMember(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, userParam UserParam, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveMemberRequest(c.Server, tenantParam, projectParam, groupParam, userParam, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2951,6 +3652,171 @@ func NewUpdateTenantRequestWithBody(server string, tenantParam TenantParam, cont
 	return req, nil
 }
 
+// NewListTenantGroupsRequest constructs an http.Request for the ListTenantGroups method
+func NewListTenantGroupsRequest(server string, tenantParam TenantParam, params *ListTenantGroupsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/groups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Project != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "project", *params.Project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.LimitParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.LimitParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CursorParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.CursorParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PrefixParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "prefix", *params.PrefixParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMirrorRequest constructs an http.Request for the GetMirror method
+func NewGetMirrorRequest(server string, tenantParam TenantParam) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/mirror", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSyncMirrorRequest constructs an http.Request for the SyncMirror method
+func NewSyncMirrorRequest(server string, tenantParam TenantParam) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/mirror", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListProjectsRequest constructs an http.Request for the ListProjects method
 func NewListProjectsRequest(server string, tenantParam TenantParam) (*http.Request, error) {
 	var err error
@@ -3128,7 +3994,7 @@ func NewUpdateProjectRequestWithBody(server string, tenantParam TenantParam, pro
 }
 
 // NewListGroupsRequest constructs an http.Request for the ListGroups method
-func NewListGroupsRequest(server string, tenantParam TenantParam, projectParam ProjectParam) (*http.Request, error) {
+func NewListGroupsRequest(server string, tenantParam TenantParam, projectParam ProjectParam, params *ListGroupsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3158,6 +4024,57 @@ func NewListGroupsRequest(server string, tenantParam TenantParam, projectParam P
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.LimitParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.LimitParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CursorParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.CursorParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PrefixParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "prefix", *params.PrefixParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3365,6 +4282,458 @@ func NewGetGroupRequest(server string, tenantParam TenantParam, projectParam Pro
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateGroupRequest calls the generic UpdateGroup builder with application/json body
+func NewUpdateGroupRequest(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, body UpdateGroupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateGroupRequestWithBody(server, tenantParam, projectParam, groupParam, params, "application/json", bodyReader)
+}
+
+// NewUpdateGroupRequestWithBody constructs an http.Request for the UpdateGroup method, with any body, and a specified content type
+func NewUpdateGroupRequestWithBody(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "project", projectParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "group", groupParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/projects/%s/groups/%s", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatchParam != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatchParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.Prefer != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.IdempotencyKeyParam != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKeyParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListMembersRequest constructs an http.Request for the ListMembers method
+func NewListMembersRequest(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *ListMembersParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "project", projectParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "group", groupParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/projects/%s/groups/%s/members", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.LimitParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.LimitParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CursorParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.CursorParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PrefixParam != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "prefix", *params.PrefixParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddMembersRequest calls the generic AddMembers builder with application/json body
+func NewAddMembersRequest(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, body AddMembersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddMembersRequestWithBody(server, tenantParam, projectParam, groupParam, params, "application/json", bodyReader)
+}
+
+// NewAddMembersRequestWithBody constructs an http.Request for the AddMembers method, with any body, and a specified content type
+func NewAddMembersRequestWithBody(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "project", projectParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "group", groupParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/projects/%s/groups/%s/members", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.Prefer != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam0)
+		}
+
+		if params.IdempotencyKeyParam != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKeyParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRemoveMembersRequest calls the generic RemoveMembers builder with application/json body
+func NewRemoveMembersRequest(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, body RemoveMembersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRemoveMembersRequestWithBody(server, tenantParam, projectParam, groupParam, params, "application/json", bodyReader)
+}
+
+// NewRemoveMembersRequestWithBody constructs an http.Request for the RemoveMembers method, with any body, and a specified content type
+func NewRemoveMembersRequestWithBody(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "project", projectParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "group", groupParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/projects/%s/groups/%s/members/remove", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.Prefer != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam0)
+		}
+
+		if params.IdempotencyKeyParam != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKeyParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRemoveMemberRequest constructs an http.Request for the RemoveMember method
+func NewRemoveMemberRequest(server string, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, userParam UserParam, params *RemoveMemberParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "project", projectParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "group", groupParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam3 string
+
+	pathParam3, err = runtime.StyleParamWithOptions("simple", false, "user", userParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/projects/%s/groups/%s/members/%s", pathParam0, pathParam1, pathParam2, pathParam3)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.Prefer != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam0)
+		}
+
+		if params.IdempotencyKeyParam != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKeyParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3710,6 +5079,42 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /v1/tenants/{tenant} (the `UpdateTenant` operationId).
 	UpdateTenantWithResponse(ctx context.Context, tenantParam TenantParam, body UpdateTenantJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateTenantResponse, error)
 
+	// ListTenantGroupsWithResponse List the tenant's groups across projects
+	//
+	// For operators and the tenant's tenant-admins: every mirrored group of
+	// the tenant, sorted by project then name, one page at a time.
+	// `project` keeps one project's groups; `prefix` filters on the short
+	// name. Served from the local mirror: it never calls TechPass.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/groups (the `ListTenantGroups` operationId).
+	ListTenantGroupsWithResponse(ctx context.Context, tenantParam TenantParam, params *ListTenantGroupsParams, reqEditors ...RequestEditorFn) (*ListTenantGroupsResponse, error)
+
+	// GetMirrorWithResponse Show the mirror's reconcile passes
+	//
+	// For operators and the tenant's tenant-admins: how the tenant's local
+	// mirror is kept in step with TechPass. A reconcile pass reads the
+	// tenant's groups and each group's members, only in upstream slots that
+	// no client operation wants, and records every difference made outside
+	// the gateway (drift) in the audit log (actions `drift.*`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/mirror (the `GetMirror` operationId).
+	GetMirrorWithResponse(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*GetMirrorResponse, error)
+
+	// SyncMirrorWithResponse Start a reconcile pass
+	//
+	// Asks for a reconcile pass of the tenant as soon as the upstream has a
+	// free slot (no effect while one is under way). Poll `GET` on this path
+	// to see it finish.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/mirror (the `SyncMirror` operationId).
+	SyncMirrorWithResponse(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*SyncMirrorResponse, error)
+
 	// ListProjectsWithResponse List a tenant's projects
 	//
 	// Tenant-admins of the tenant, and operators.
@@ -3778,14 +5183,17 @@ type ClientWithResponsesInterface interface {
 
 	// ListGroupsWithResponse List the project's groups
 	//
-	// Lists every group of the project, sorted by name, including groups
-	// being created or deleted. Served from the local mirror: it never calls
-	// TechPass.
+	// Lists the project's groups, sorted by name, including groups being
+	// created or deleted, one page at a time: follow `nextCursor` until it
+	// is absent. `prefix` keeps the groups whose short name starts with it
+	// (case-insensitively). Served from the local mirror: it never calls
+	// TechPass; `syncedAt` says when the mirror last read the tenant's group
+	// list from TechPass.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups (the `ListGroups` operationId).
-	ListGroupsWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*ListGroupsResponse, error)
+	ListGroupsWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, params *ListGroupsParams, reqEditors ...RequestEditorFn) (*ListGroupsResponse, error)
 
 	// CreateGroupWithBodyWithResponse Create a group
 	//
@@ -3854,12 +5262,139 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns one group of the project, looked up by its short name
 	// case-insensitively. Served from the local mirror: it never calls
-	// TechPass.
+	// TechPass. The `ETag` identifies the group's settings, for `If-Match`
+	// on an update.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `GetGroup` operationId).
 	GetGroupWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, reqEditors ...RequestEditorFn) (*GetGroupResponse, error)
+
+	// UpdateGroupWithBodyWithResponse Update a group's description
+	//
+	// Queues setting the group's description in TechPass. The mirror shows
+	// the new description at once, with a new `ETag`; if the update fails,
+	// the old description is restored.
+	//
+	// Send `If-Match` with the `ETag` of the group as you read it to update
+	// only if nobody changed it since: otherwise the answer is 412 and
+	// nothing changes. Of two updates sent with the same `ETag`, one is
+	// accepted and the other gets 412.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+	// update that finished in time answers 200.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+	UpdateGroupWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateGroupResponse, error)
+
+	// UpdateGroupWithResponse Update a group's description
+	//
+	// Queues setting the group's description in TechPass. The mirror shows
+	// the new description at once, with a new `ETag`; if the update fails,
+	// the old description is restored.
+	//
+	// Send `If-Match` with the `ETag` of the group as you read it to update
+	// only if nobody changed it since: otherwise the answer is 412 and
+	// nothing changes. Of two updates sent with the same `ETag`, one is
+	// accepted and the other gets 412.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+	// update that finished in time answers 200.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+	UpdateGroupWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, body UpdateGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateGroupResponse, error)
+
+	// ListMembersWithResponse List a group's members
+	//
+	// Lists the group's members, sorted by e-mail, one page at a time:
+	// follow `nextCursor` until it is absent. `prefix` keeps the members
+	// whose e-mail starts with it (case-insensitively). Served from the
+	// local mirror: it never calls TechPass; `syncedAt` says when the mirror
+	// last knew the whole member list from TechPass (absent if never: the
+	// list may then be incomplete until the next reconcile pass).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `ListMembers` operationId).
+	ListMembersWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error)
+
+	// AddMembersWithBodyWithResponse Add members
+	//
+	// Queues adding up to 100 users to the group, each named by TechPass
+	// login e-mail or Azure AD object id. Repeats in the list are folded.
+	// Users the mirror already shows as members need no upstream call; when
+	// that is all of them the answer is 200 with the operation already
+	// succeeded. Otherwise the operation resolves each e-mail to a user
+	// (an unknown user fails the operation, naming the user, before any
+	// member is changed), then adds the users one upstream request at a
+	// time, sharing the tenant's upstream fairly with other projects'
+	// work. Members of a dynamic group cannot be changed: the operation
+	// fails with 409.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+	AddMembersWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddMembersResponse, error)
+
+	// AddMembersWithResponse Add members
+	//
+	// Queues adding up to 100 users to the group, each named by TechPass
+	// login e-mail or Azure AD object id. Repeats in the list are folded.
+	// Users the mirror already shows as members need no upstream call; when
+	// that is all of them the answer is 200 with the operation already
+	// succeeded. Otherwise the operation resolves each e-mail to a user
+	// (an unknown user fails the operation, naming the user, before any
+	// member is changed), then adds the users one upstream request at a
+	// time, sharing the tenant's upstream fairly with other projects'
+	// work. Members of a dynamic group cannot be changed: the operation
+	// fails with 409.
+	//
+	// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+	AddMembersWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, body AddMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*AddMembersResponse, error)
+
+	// RemoveMembersWithBodyWithResponse Remove several members
+	//
+	// Queues removing up to 100 users from the group, named as for adding.
+	// Users the mirror already shows as absent need no upstream call (200
+	// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+	// as for creating a group.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+	RemoveMembersWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RemoveMembersResponse, error)
+
+	// RemoveMembersWithResponse Remove several members
+	//
+	// Queues removing up to 100 users from the group, named as for adding.
+	// Users the mirror already shows as absent need no upstream call (200
+	// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+	// as for creating a group.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+	RemoveMembersWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, body RemoveMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*RemoveMembersResponse, error)
+
+	// RemoveMemberWithResponse Remove a member
+	//
+	// Queues removing one user from the group. As for removing several: a
+	// user the mirror already shows as absent needs no upstream call (200).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/{user} (the `RemoveMember` operationId).
+	RemoveMemberWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, userParam UserParam, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error)
 
 	// GetQueueWithResponse Show the queue
 	//
@@ -5481,6 +7016,310 @@ func (r UpdateTenantResponse) ContentType() string {
 	return ""
 }
 
+// ListTenantGroupsResponse401Headers the declared response headers of an HTTP 401 response for ListTenantGroups
+type ListTenantGroupsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListTenantGroupsResponse429Headers the declared response headers of an HTTP 429 response for ListTenantGroups
+type ListTenantGroupsResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int
+}
+
+type ListTenantGroupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GroupList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListTenantGroupsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTenantGroupsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTenantGroupsResponse) GetJSON200() *GroupList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListTenantGroupsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListTenantGroupsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListTenantGroupsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListTenantGroupsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListTenantGroupsResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListTenantGroupsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListTenantGroupsResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTenantGroupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTenantGroupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTenantGroupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTenantGroupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMirrorResponse401Headers the declared response headers of an HTTP 401 response for GetMirror
+type GetMirrorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetMirrorResponse429Headers the declared response headers of an HTTP 429 response for GetMirror
+type GetMirrorResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int
+}
+
+type GetMirrorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MirrorStatus
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMirrorResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMirrorResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMirrorResponse) GetJSON200() *MirrorStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetMirrorResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMirrorResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMirrorResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetMirrorResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMirrorResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetMirrorResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMirrorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMirrorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMirrorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMirrorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SyncMirrorResponse401Headers the declared response headers of an HTTP 401 response for SyncMirror
+type SyncMirrorResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// SyncMirrorResponse429Headers the declared response headers of an HTTP 429 response for SyncMirror
+type SyncMirrorResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int
+}
+
+type SyncMirrorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MirrorStatus
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SyncMirrorResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SyncMirrorResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SyncMirrorResponse) GetJSON202() *MirrorStatus {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SyncMirrorResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SyncMirrorResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SyncMirrorResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SyncMirrorResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SyncMirrorResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SyncMirrorResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SyncMirrorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SyncMirrorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SyncMirrorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SyncMirrorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListProjectsResponse401Headers the declared response headers of an HTTP 401 response for ListProjects
 type ListProjectsResponse401Headers struct {
 	WWWAuthenticate string
@@ -6292,6 +8131,11 @@ func (r DeleteGroupResponse) ContentType() string {
 	return ""
 }
 
+// GetGroupResponse200Headers the declared response headers of an HTTP 200 response for GetGroup
+type GetGroupResponse200Headers struct {
+	ETag string
+}
+
 // GetGroupResponse401Headers the declared response headers of an HTTP 401 response for GetGroup
 type GetGroupResponse401Headers struct {
 	WWWAuthenticate string
@@ -6321,6 +8165,8 @@ type GetGroupResponse struct {
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetGroupResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetGroupResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -6385,6 +8231,676 @@ func (r GetGroupResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetGroupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateGroupResponse200Headers the declared response headers of an HTTP 200 response for UpdateGroup
+type UpdateGroupResponse200Headers struct {
+	PreferenceApplied *string
+}
+
+// UpdateGroupResponse202Headers the declared response headers of an HTTP 202 response for UpdateGroup
+type UpdateGroupResponse202Headers struct {
+	ETag              string
+	Location          string
+	PreferenceApplied *string
+}
+
+// UpdateGroupResponse401Headers the declared response headers of an HTTP 401 response for UpdateGroup
+type UpdateGroupResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// UpdateGroupResponse429Headers the declared response headers of an HTTP 429 response for UpdateGroup
+type UpdateGroupResponse429Headers struct {
+	RetryAfter int
+}
+
+type UpdateGroupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OperationFinished
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Operation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *QueueFull
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UpdateGroupResponse200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *UpdateGroupResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateGroupResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateGroupResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateGroupResponse) GetJSON200() *OperationFinished {
+	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r UpdateGroupResponse) GetJSON202() *Operation {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON429() *QueueFull {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateGroupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateGroupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateGroupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateGroupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListMembersResponse401Headers the declared response headers of an HTTP 401 response for ListMembers
+type ListMembersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListMembersResponse429Headers the declared response headers of an HTTP 429 response for ListMembers
+type ListMembersResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int
+}
+
+type ListMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MemberList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListMembersResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListMembersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListMembersResponse) GetJSON200() *MemberList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddMembersResponse200Headers the declared response headers of an HTTP 200 response for AddMembers
+type AddMembersResponse200Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// AddMembersResponse202Headers the declared response headers of an HTTP 202 response for AddMembers
+type AddMembersResponse202Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// AddMembersResponse401Headers the declared response headers of an HTTP 401 response for AddMembers
+type AddMembersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// AddMembersResponse429Headers the declared response headers of an HTTP 429 response for AddMembers
+type AddMembersResponse429Headers struct {
+	RetryAfter int
+}
+
+type AddMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MembersFinished
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MembersQueued
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *QueueFull
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AddMembersResponse200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *AddMembersResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddMembersResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AddMembersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddMembersResponse) GetJSON200() *MembersFinished {
+	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r AddMembersResponse) GetJSON202() *MembersQueued {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON429() *QueueFull {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RemoveMembersResponse200Headers the declared response headers of an HTTP 200 response for RemoveMembers
+type RemoveMembersResponse200Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// RemoveMembersResponse202Headers the declared response headers of an HTTP 202 response for RemoveMembers
+type RemoveMembersResponse202Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// RemoveMembersResponse401Headers the declared response headers of an HTTP 401 response for RemoveMembers
+type RemoveMembersResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RemoveMembersResponse429Headers the declared response headers of an HTTP 429 response for RemoveMembers
+type RemoveMembersResponse429Headers struct {
+	RetryAfter int
+}
+
+type RemoveMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MembersFinished
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MembersQueued
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *QueueFull
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RemoveMembersResponse200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RemoveMembersResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RemoveMembersResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RemoveMembersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RemoveMembersResponse) GetJSON200() *MembersFinished {
+	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RemoveMembersResponse) GetJSON202() *MembersQueued {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON429() *QueueFull {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RemoveMemberResponse200Headers the declared response headers of an HTTP 200 response for RemoveMember
+type RemoveMemberResponse200Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// RemoveMemberResponse202Headers the declared response headers of an HTTP 202 response for RemoveMember
+type RemoveMemberResponse202Headers struct {
+	Location          string
+	PreferenceApplied *string
+}
+
+// RemoveMemberResponse401Headers the declared response headers of an HTTP 401 response for RemoveMember
+type RemoveMemberResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RemoveMemberResponse429Headers the declared response headers of an HTTP 429 response for RemoveMember
+type RemoveMemberResponse429Headers struct {
+	RetryAfter int
+}
+
+type RemoveMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MembersFinished
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MembersQueued
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *QueueFull
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RemoveMemberResponse200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RemoveMemberResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RemoveMemberResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RemoveMemberResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RemoveMemberResponse) GetJSON200() *MembersFinished {
+	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RemoveMemberResponse) GetJSON202() *MembersQueued {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON429() *QueueFull {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveMemberResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6864,6 +9380,60 @@ func (c *ClientWithResponses) UpdateTenantWithResponse(ctx context.Context, tena
 	return ParseUpdateTenantResponse(rsp)
 }
 
+// ListTenantGroupsWithResponse List the tenant's groups across projects
+//
+// For operators and the tenant's tenant-admins: every mirrored group of
+// the tenant, sorted by project then name, one page at a time.
+// `project` keeps one project's groups; `prefix` filters on the short
+// name. Served from the local mirror: it never calls TechPass.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant}/groups (the `ListTenantGroups` operationId).
+func (c *ClientWithResponses) ListTenantGroupsWithResponse(ctx context.Context, tenantParam TenantParam, params *ListTenantGroupsParams, reqEditors ...RequestEditorFn) (*ListTenantGroupsResponse, error) {
+	rsp, err := c.ListTenantGroups(ctx, tenantParam, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTenantGroupsResponse(rsp)
+}
+
+// GetMirrorWithResponse Show the mirror's reconcile passes
+//
+// For operators and the tenant's tenant-admins: how the tenant's local
+// mirror is kept in step with TechPass. A reconcile pass reads the
+// tenant's groups and each group's members, only in upstream slots that
+// no client operation wants, and records every difference made outside
+// the gateway (drift) in the audit log (actions `drift.*`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant}/mirror (the `GetMirror` operationId).
+func (c *ClientWithResponses) GetMirrorWithResponse(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*GetMirrorResponse, error) {
+	rsp, err := c.GetMirror(ctx, tenantParam, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMirrorResponse(rsp)
+}
+
+// SyncMirrorWithResponse Start a reconcile pass
+//
+// Asks for a reconcile pass of the tenant as soon as the upstream has a
+// free slot (no effect while one is under way). Poll `GET` on this path
+// to see it finish.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant}/mirror (the `SyncMirror` operationId).
+func (c *ClientWithResponses) SyncMirrorWithResponse(ctx context.Context, tenantParam TenantParam, reqEditors ...RequestEditorFn) (*SyncMirrorResponse, error) {
+	rsp, err := c.SyncMirror(ctx, tenantParam, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSyncMirrorResponse(rsp)
+}
+
 // ListProjectsWithResponse List a tenant's projects
 //
 // Tenant-admins of the tenant, and operators.
@@ -6968,15 +9538,18 @@ func (c *ClientWithResponses) UpdateProjectWithResponse(ctx context.Context, ten
 
 // ListGroupsWithResponse List the project's groups
 //
-// Lists every group of the project, sorted by name, including groups
-// being created or deleted. Served from the local mirror: it never calls
-// TechPass.
+// Lists the project's groups, sorted by name, including groups being
+// created or deleted, one page at a time: follow `nextCursor` until it
+// is absent. `prefix` keeps the groups whose short name starts with it
+// (case-insensitively). Served from the local mirror: it never calls
+// TechPass; `syncedAt` says when the mirror last read the tenant's group
+// list from TechPass.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups (the `ListGroups` operationId).
-func (c *ClientWithResponses) ListGroupsWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*ListGroupsResponse, error) {
-	rsp, err := c.ListGroups(ctx, tenantParam, projectParam, reqEditors...)
+func (c *ClientWithResponses) ListGroupsWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, params *ListGroupsParams, reqEditors ...RequestEditorFn) (*ListGroupsResponse, error) {
+	rsp, err := c.ListGroups(ctx, tenantParam, projectParam, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7068,7 +9641,8 @@ func (c *ClientWithResponses) DeleteGroupWithResponse(ctx context.Context, tenan
 //
 // Returns one group of the project, looked up by its short name
 // case-insensitively. Served from the local mirror: it never calls
-// TechPass.
+// TechPass. The `ETag` identifies the group's settings, for `If-Match`
+// on an update.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7079,6 +9653,180 @@ func (c *ClientWithResponses) GetGroupWithResponse(ctx context.Context, tenantPa
 		return nil, err
 	}
 	return ParseGetGroupResponse(rsp)
+}
+
+// UpdateGroupWithBodyWithResponse Update a group's description
+//
+// Queues setting the group's description in TechPass. The mirror shows
+// the new description at once, with a new `ETag`; if the update fails,
+// the old description is restored.
+//
+// Send `If-Match` with the `ETag` of the group as you read it to update
+// only if nobody changed it since: otherwise the answer is 412 and
+// nothing changes. Of two updates sent with the same `ETag`, one is
+// accepted and the other gets 412.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+// update that finished in time answers 200.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+func (c *ClientWithResponses) UpdateGroupWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateGroupResponse, error) {
+	rsp, err := c.UpdateGroupWithBody(ctx, tenantParam, projectParam, groupParam, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateGroupResponse(rsp)
+}
+
+// UpdateGroupWithResponse Update a group's description
+//
+// Queues setting the group's description in TechPass. The mirror shows
+// the new description at once, with a new `ETag`; if the update fails,
+// the old description is restored.
+//
+// Send `If-Match` with the `ETag` of the group as you read it to update
+// only if nobody changed it since: otherwise the answer is 412 and
+// nothing changes. Of two updates sent with the same `ETag`, one is
+// accepted and the other gets 412.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group; an
+// update that finished in time answers 200.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/tenants/{tenant}/projects/{project}/groups/{group} (the `UpdateGroup` operationId).
+func (c *ClientWithResponses) UpdateGroupWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *UpdateGroupParams, body UpdateGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateGroupResponse, error) {
+	rsp, err := c.UpdateGroup(ctx, tenantParam, projectParam, groupParam, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateGroupResponse(rsp)
+}
+
+// ListMembersWithResponse List a group's members
+//
+// Lists the group's members, sorted by e-mail, one page at a time:
+// follow `nextCursor` until it is absent. `prefix` keeps the members
+// whose e-mail starts with it (case-insensitively). Served from the
+// local mirror: it never calls TechPass; `syncedAt` says when the mirror
+// last knew the whole member list from TechPass (absent if never: the
+// list may then be incomplete until the next reconcile pass).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `ListMembers` operationId).
+func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error) {
+	rsp, err := c.ListMembers(ctx, tenantParam, projectParam, groupParam, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListMembersResponse(rsp)
+}
+
+// AddMembersWithBodyWithResponse Add members
+//
+// Queues adding up to 100 users to the group, each named by TechPass
+// login e-mail or Azure AD object id. Repeats in the list are folded.
+// Users the mirror already shows as members need no upstream call; when
+// that is all of them the answer is 200 with the operation already
+// succeeded. Otherwise the operation resolves each e-mail to a user
+// (an unknown user fails the operation, naming the user, before any
+// member is changed), then adds the users one upstream request at a
+// time, sharing the tenant's upstream fairly with other projects'
+// work. Members of a dynamic group cannot be changed: the operation
+// fails with 409.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+func (c *ClientWithResponses) AddMembersWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddMembersResponse, error) {
+	rsp, err := c.AddMembersWithBody(ctx, tenantParam, projectParam, groupParam, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddMembersResponse(rsp)
+}
+
+// AddMembersWithResponse Add members
+//
+// Queues adding up to 100 users to the group, each named by TechPass
+// login e-mail or Azure AD object id. Repeats in the list are folded.
+// Users the mirror already shows as members need no upstream call; when
+// that is all of them the answer is 200 with the operation already
+// succeeded. Otherwise the operation resolves each e-mail to a user
+// (an unknown user fails the operation, naming the user, before any
+// member is changed), then adds the users one upstream request at a
+// time, sharing the tenant's upstream fairly with other projects'
+// work. Members of a dynamic group cannot be changed: the operation
+// fails with 409.
+//
+// `Prefer: wait=N` and `Idempotency-Key` work as for creating a group.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members (the `AddMembers` operationId).
+func (c *ClientWithResponses) AddMembersWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *AddMembersParams, body AddMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*AddMembersResponse, error) {
+	rsp, err := c.AddMembers(ctx, tenantParam, projectParam, groupParam, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddMembersResponse(rsp)
+}
+
+// RemoveMembersWithBodyWithResponse Remove several members
+//
+// Queues removing up to 100 users from the group, named as for adding.
+// Users the mirror already shows as absent need no upstream call (200
+// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+// as for creating a group.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+func (c *ClientWithResponses) RemoveMembersWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RemoveMembersResponse, error) {
+	rsp, err := c.RemoveMembersWithBody(ctx, tenantParam, projectParam, groupParam, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveMembersResponse(rsp)
+}
+
+// RemoveMembersWithResponse Remove several members
+//
+// Queues removing up to 100 users from the group, named as for adding.
+// Users the mirror already shows as absent need no upstream call (200
+// when that is all of them). `Prefer: wait=N` and `Idempotency-Key` work
+// as for creating a group.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/remove (the `RemoveMembers` operationId).
+func (c *ClientWithResponses) RemoveMembersWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, params *RemoveMembersParams, body RemoveMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*RemoveMembersResponse, error) {
+	rsp, err := c.RemoveMembers(ctx, tenantParam, projectParam, groupParam, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveMembersResponse(rsp)
+}
+
+// RemoveMemberWithResponse Remove a member
+//
+// Queues removing one user from the group. As for removing several: a
+// user the mirror already shows as absent needs no upstream call (200).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/tenants/{tenant}/projects/{project}/groups/{group}/members/{user} (the `RemoveMember` operationId).
+func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, groupParam GroupParam, userParam UserParam, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error) {
+	rsp, err := c.RemoveMember(ctx, tenantParam, projectParam, groupParam, userParam, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveMemberResponse(rsp)
 }
 
 // GetQueueWithResponse Show the queue
@@ -8742,6 +11490,328 @@ func ParseUpdateTenantResponse(rsp *http.Response) (*UpdateTenantResponse, error
 	return response, nil
 }
 
+// ParseListTenantGroupsResponse parses an HTTP response from a ListTenantGroupsWithResponse call
+func ParseListTenantGroupsResponse(rsp *http.Response) (*ListTenantGroupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTenantGroupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GroupList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListTenantGroupsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListTenantGroupsResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMirrorResponse parses an HTTP response from a GetMirrorWithResponse call
+func ParseGetMirrorResponse(rsp *http.Response) (*GetMirrorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMirrorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MirrorStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetMirrorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetMirrorResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSyncMirrorResponse parses an HTTP response from a SyncMirrorWithResponse call
+func ParseSyncMirrorResponse(rsp *http.Response) (*SyncMirrorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SyncMirrorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MirrorStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SyncMirrorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SyncMirrorResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListProjectsResponse parses an HTTP response from a ListProjectsWithResponse call
 func ParseListProjectsResponse(rsp *http.Response) (*ListProjectsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9670,6 +12740,16 @@ func ParseGetGroupResponse(rsp *http.Response) (*GetGroupResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetGroupResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetGroupResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -9696,6 +12776,730 @@ func ParseGetGroupResponse(rsp *http.Response) (*GetGroupResponse, error) {
 			}
 			headers.RateLimitPolicy = value
 		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateGroupResponse parses an HTTP response from a UpdateGroupWithResponse call
+func ParseUpdateGroupResponse(rsp *http.Response) (*UpdateGroupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateGroupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OperationFinished
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Operation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest QueueFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers UpdateGroupResponse200Headers
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers UpdateGroupResponse202Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers UpdateGroupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdateGroupResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListMembersResponse parses an HTTP response from a ListMembersWithResponse call
+func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MemberList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListMembersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListMembersResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddMembersResponse parses an HTTP response from a AddMembersWithResponse call
+func ParseAddMembersResponse(rsp *http.Response) (*AddMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MembersFinished
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MembersQueued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest QueueFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AddMembersResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers AddMembersResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers AddMembersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers AddMembersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRemoveMembersResponse parses an HTTP response from a RemoveMembersWithResponse call
+func ParseRemoveMembersResponse(rsp *http.Response) (*RemoveMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MembersFinished
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MembersQueued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest QueueFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RemoveMembersResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers RemoveMembersResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers RemoveMembersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RemoveMembersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRemoveMemberResponse parses an HTTP response from a RemoveMemberWithResponse call
+func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MembersFinished
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MembersQueued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest QueueFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RemoveMemberResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers RemoveMemberResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers RemoveMemberResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RemoveMemberResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -43,7 +43,7 @@ func TestWithBearer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.ListGroupsWithResponse(t.Context(), "SHIP", "MOH")
+	resp, err := c.ListGroupsWithResponse(t.Context(), "SHIP", "MOH", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestProblemOf(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := c.ListGroupsWithResponse(t.Context(), "SHIP", "MOH")
+			resp, err := c.ListGroupsWithResponse(t.Context(), "SHIP", "MOH", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

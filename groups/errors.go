@@ -19,4 +19,7 @@ var (
 	ErrQuota = errors.New("project group quota reached")
 	// ErrPending means another operation on the group is queued or running.
 	ErrPending = errors.New("another operation on the group is pending")
+	// ErrRevision means an If-Match precondition failed: the group changed
+	// since the caller read it.
+	ErrRevision = errors.New("the group has changed")
 )

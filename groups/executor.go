@@ -16,12 +16,26 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// Upstream is the part of the TechPass client the executor needs, bound to
-// one tenant's namespace.
+// Upstream is the part of the TechPass client the executor and the
+// reconciler need, bound to one tenant's namespace. Each method is one
+// upstream request.
 type Upstream interface {
 	ListGroups(ctx context.Context) ([]techpass.Group, error)
 	CreateGroup(ctx context.Context, name, description string) (techpass.Group, error)
 	DeleteGroup(ctx context.Context, id string) error
+	UpdateGroup(ctx context.Context, id, description string) (techpass.Group, error)
+	GetUser(ctx context.Context, identifier string) (techpass.User, error)
+	ListMembers(ctx context.Context, groupID, cursor string) (techpass.MemberPage, error)
+	AddMember(ctx context.Context, groupID, userID string) error
+	RemoveMember(ctx context.Context, groupID, userID string) error
+}
+
+// Mirror is what the executor reads of the group mirror: a group's upstream
+// id, its members, and the users already resolved.
+type Mirror interface {
+	Group(ctx context.Context, name Name) (Group, error)
+	ListMembers(ctx context.Context, name Name, q PageQuery) ([]User, bool, error)
+	KnownUsers(ctx context.Context, tenant string, ids []string) (map[string]User, error)
 }
 
 // Executor carries out one tenant's group operations against TechPass. It is
@@ -31,20 +45,22 @@ type Upstream interface {
 // finds it gone succeeds.
 type Executor struct {
 	upstream Upstream
+	mirror   Mirror
 	validate *validator.Validate
 	now      func() time.Time
 	logger   *slog.Logger
 }
 
-// NewExecutor returns an executor over upstream. A nil now uses time.Now.
-func NewExecutor(upstream Upstream, now func() time.Time, logger *slog.Logger) *Executor {
+// NewExecutor returns an executor over upstream that reads the mirror. A nil
+// now uses time.Now.
+func NewExecutor(upstream Upstream, mirror Mirror, now func() time.Time, logger *slog.Logger) *Executor {
 	if now == nil {
 		now = time.Now
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{upstream: upstream, validate: NewValidator(), now: now, logger: logger}
+	return &Executor{upstream: upstream, mirror: mirror, validate: NewValidator(), now: now, logger: logger}
 }
 
 var _ throttle.Handler = (*Executor)(nil)
@@ -54,27 +70,22 @@ var _ throttle.Handler = (*Executor)(nil)
 // for the dispatcher to commit if it gives up.
 func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.Outcome {
 	var out throttle.Outcome
-	var giveUp throttle.Effect
 	switch op.Kind {
 	case KindCreate:
 		out = e.create(ctx, op)
-		giveUp = CreateFailed{Name: e.target(op)}
 	case KindDelete:
 		out = e.delete(ctx, op)
-		giveUp = DeleteFailed{Name: e.target(op), At: e.now()}
+	case KindUpdate:
+		out = e.update(ctx, op)
+	case KindMembers:
+		out = e.members(ctx, op)
 	default:
 		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
 	}
 	if out.Kind == throttle.Retry {
-		out.Effects = []throttle.Effect{giveUp}
+		out.Effects = Undo(op, e.now())
 	}
 	return out
-}
-
-// target returns the group an operation acts on, from its stored full name.
-func (e *Executor) target(op throttle.Operation) Name {
-	n, _ := ParseFullName(e.validate, op.Target)
-	return n
 }
 
 func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.Outcome {

@@ -45,6 +45,34 @@ func (f *fakeUpstream) DeleteGroup(_ context.Context, id string) error {
 	return f.del(id)
 }
 
+// The member and update routes are not part of these cases: any call to
+// them is recorded, and fails the case that did not expect it.
+
+func (f *fakeUpstream) UpdateGroup(_ context.Context, id, _ string) (techpass.Group, error) {
+	f.calls = append(f.calls, "update "+id)
+	return techpass.Group{}, errors.New("unexpected call")
+}
+
+func (f *fakeUpstream) GetUser(_ context.Context, id string) (techpass.User, error) {
+	f.calls = append(f.calls, "user "+id)
+	return techpass.User{}, errors.New("unexpected call")
+}
+
+func (f *fakeUpstream) ListMembers(_ context.Context, id, _ string) (techpass.MemberPage, error) {
+	f.calls = append(f.calls, "members "+id)
+	return techpass.MemberPage{}, errors.New("unexpected call")
+}
+
+func (f *fakeUpstream) AddMember(_ context.Context, id, user string) error {
+	f.calls = append(f.calls, "add "+user)
+	return errors.New("unexpected call")
+}
+
+func (f *fakeUpstream) RemoveMember(_ context.Context, id, user string) error {
+	f.calls = append(f.calls, "remove "+user)
+	return errors.New("unexpected call")
+}
+
 const fullName = "SHIP:MOH:billing"
 
 var existing = techpass.Group{ID: "g-1", Name: fullName, Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -147,7 +175,7 @@ func TestExecutorOutcomes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			up := tc.up
-			out := groups.NewExecutor(&up, nil, nil).Execute(context.Background(), tc.op)
+			out := groups.NewExecutor(&up, nil, nil, nil).Execute(context.Background(), tc.op)
 			if out.Kind != tc.kind || out.Throttled != tc.throttled || out.RetryAfter != tc.after {
 				t.Fatalf("outcome %+v; want kind %v throttled %v after %v", out, tc.kind, tc.throttled, tc.after)
 			}
@@ -184,7 +212,7 @@ func TestExecutorOutcomes(t *testing.T) {
 func TestExecutorReasonsAreSanitized(t *testing.T) {
 	err := fmt.Errorf("wrapped: %w", &techpass.Error{Status: 400, Message: "Group limit reached"})
 	up := &fakeUpstream{create: func(string) (techpass.Group, error) { return techpass.Group{}, err }}
-	out := groups.NewExecutor(up, nil, nil).Execute(context.Background(), createOp(1))
+	out := groups.NewExecutor(up, nil, nil, nil).Execute(context.Background(), createOp(1))
 	if out.Failure == nil || out.Failure.Detail != "TechPass refused to create the group (TechPass answered HTTP 400: Group limit reached)" {
 		t.Errorf("detail %+v", out.Failure)
 	}

@@ -28,17 +28,38 @@ type Group struct {
 	State       State
 	// UpstreamID is TechPass's id for the group, empty until it is created.
 	UpstreamID string
-	// PendingOperation is the id of the queued or running operation on the
-	// group, if any.
+	// PendingOperation is the id of the queued or running create or delete
+	// of the group, if any.
 	PendingOperation string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// PendingUpdate is the id of the last queued description update not yet
+	// settled, if any; the reconciler leaves the description alone then.
+	PendingUpdate string
+	// Revision identifies the group's settings (description, state,
+	// upstream id): the store increases it whenever one of them changes, and
+	// the HTTP edge serves it as the ETag. Member changes do not move it.
+	Revision uint64
+	// SyncedAt is when TechPass last confirmed the group (its creation, or
+	// a reconcile pass that saw it); zero if never.
+	SyncedAt time.Time
+	// MembersSyncedAt is when the mirror last knew the group's whole member
+	// list from TechPass (empty at creation, or read by a reconcile pass);
+	// zero if never.
+	MembersSyncedAt time.Time
+	// MembersVersion increases whenever the mirror's member list of the
+	// group changes.
+	MembersVersion uint64
+	// MemberCount is how many members the mirror holds.
+	MemberCount int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Operation kinds carried out by the Executor.
 const (
-	KindCreate = "group.create"
-	KindDelete = "group.delete"
+	KindCreate  = "group.create"
+	KindDelete  = "group.delete"
+	KindUpdate  = "group.update"
+	KindMembers = "group.members"
 )
 
 // Store keeps the group mirror and enqueues operations atomically with the
@@ -66,6 +87,112 @@ type Store interface {
 	// groups change (0 before the first change), so a reader can keep what
 	// it derived from Groups until then.
 	GroupsVersion(ctx context.Context, tenant, project string) (uint64, error)
+
+	// UpdatePending sets the group's description and PendingUpdate to op's
+	// id and enqueues op, in one transaction, after the enqueue checks of
+	// throttle.Store. With ifRevision not 0 it first returns ErrRevision
+	// unless the group's Revision is ifRevision. It returns ErrNotFound if
+	// there is no such group and ErrPending if the group is Deleting, and
+	// the group as stored.
+	UpdatePending(ctx context.Context, name Name, description string, ifRevision uint64, op throttle.Operation, limits throttle.Limits) (Group, throttle.Operation, error)
+	// QueueMembers enqueues op, a member change of the group, after the
+	// enqueue checks of throttle.Store; ErrNotFound if there is no such
+	// group, ErrPending if it is Deleting.
+	QueueMembers(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error)
+	// Record stores op, already in a final state, without queueing it (work
+	// that needed no upstream call), after the idempotency check of
+	// throttle.Store.Enqueue (a *throttle.ReplayError or
+	// throttle.ErrIdempotencyMismatch); queue limits do not apply.
+	Record(ctx context.Context, op throttle.Operation) (throttle.Operation, error)
+
+	// ListGroups returns one page of the tenant's groups (of q.Project
+	// only, if set) in order of Cursor, after q.After, whose Key starts
+	// with q.Prefix, and whether more follow.
+	ListGroups(ctx context.Context, tenant string, q PageQuery) ([]Group, bool, error)
+	// ListMembers returns one page of the group's members in the mirror in
+	// order of MemberCursor, after q.After, whose lower-cased e-mail starts
+	// with q.Prefix, and whether more follow; ErrNotFound if there is no such
+	// group. q.Project is ignored. A zero q.Limit means all.
+	ListMembers(ctx context.Context, name Name, q PageQuery) ([]User, bool, error)
+	// KnownUsers returns the users the tenant's mirror knows (members of
+	// any of its groups, or resolved earlier) among ids, which are
+	// lower-cased e-mails or object ids, keyed by the id asked for.
+	KnownUsers(ctx context.Context, tenant string, ids []string) (map[string]User, error)
+
+	// SyncGroups applies the changes a reconcile pass found in the
+	// tenant's group list, each only if its precondition still holds (see
+	// GroupChange), sets the tenant's GroupsSyncedAt to at and the SyncedAt
+	// of every group in seen (by Cursor key) to at, in one transaction. It
+	// returns the changes it applied.
+	SyncGroups(ctx context.Context, tenant string, changes []GroupChange, seen []Name, at time.Time) ([]GroupChange, error)
+	// SyncMembers replaces the group's member list with users if its
+	// MembersVersion is still version, and sets MembersSyncedAt to at, in
+	// one transaction. It returns who was added and removed, and ok false
+	// (changing nothing) if the version moved or the group is gone.
+	SyncMembers(ctx context.Context, name Name, version uint64, users []User, at time.Time) (added, removed []User, ok bool, err error)
+	// GroupsSyncedAt returns when a reconcile pass last read the tenant's
+	// group list whole; zero if never.
+	GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error)
+}
+
+// PageQuery selects one page of a list.
+type PageQuery struct {
+	// Project restricts a group list to one project; empty means all the
+	// tenant's projects.
+	Project string
+	// Prefix keeps the entries whose key starts with it (lower case).
+	Prefix string
+	// After is the Cursor (or MemberCursor) of the last entry of the
+	// previous page; empty for the first page.
+	After string
+	// Limit is the most entries to return; 0 means all.
+	Limit int
+}
+
+// Cursor is a group's place in a tenant's group list: project, then the
+// group's Key.
+func Cursor(n Name) string { return n.Project + "\x00" + n.Key() }
+
+// MemberCursor is a user's place in a group's member list: lower-cased
+// e-mail, then id.
+func MemberCursor(u User) string { return strings.ToLower(u.Email) + "\x00" + u.ID }
+
+// User is a TechPass user as the mirror knows it.
+type User struct {
+	// ID is the user's Azure AD object id.
+	ID string
+	// Email is the user's login e-mail, as TechPass spells it.
+	Email       string
+	DisplayName string
+}
+
+// ChangeKind says what a reconcile pass found for one group.
+type ChangeKind string
+
+// The kinds of group drift.
+const (
+	// GroupAppeared: TechPass has a group of a known project that the
+	// mirror lacks. Applied only if the mirror still has no group of that
+	// key.
+	GroupAppeared ChangeKind = "appeared"
+	// GroupVanished: an Active group of the mirror is not in TechPass.
+	// Applied only if the group is still Active at Revision.
+	GroupVanished ChangeKind = "vanished"
+	// GroupChanged: TechPass has another description for an Active group
+	// with no pending update. Applied only if the group is still at
+	// Revision with no pending update.
+	GroupChanged ChangeKind = "changed"
+)
+
+// GroupChange is one difference between the mirror and TechPass.
+type GroupChange struct {
+	Kind ChangeKind
+	// Group is the group as it should be after the change (for
+	// GroupVanished, as the mirror had it); its Revision is the
+	// precondition.
+	Group Group
+	// Previous is the mirror's description before a GroupChanged.
+	Previous string
 }
 
 // Limits bound what a create may add.
@@ -78,16 +205,21 @@ type Limits struct {
 	Queue throttle.Limits
 }
 
-// Undo returns the effect that reverts the mirror change an operation made
+// Undo returns the effects that revert the mirror change an operation made
 // when it was queued: a create's reservation is released, a deleting group
-// is active again. It is committed when an operation is cancelled or given
-// up.
-func Undo(op throttle.Operation, at time.Time) throttle.Effect {
+// is active again, an update's description is restored; a member change has
+// none. They are committed when an operation is cancelled or given up.
+func Undo(op throttle.Operation, at time.Time) []throttle.Effect {
 	n := targetName(op)
-	if op.Kind == KindDelete {
-		return DeleteFailed{Name: n, At: at}
+	switch op.Kind {
+	case KindDelete:
+		return []throttle.Effect{DeleteFailed{Name: n, At: at}}
+	case KindUpdate:
+		return []throttle.Effect{undoUpdate(op, at)}
+	case KindMembers:
+		return nil // a member change holds nothing in the mirror until it is done
 	}
-	return CreateFailed{Name: n}
+	return []throttle.Effect{CreateFailed{Name: n}}
 }
 
 // targetName splits an operation's stored full name without validating it
@@ -119,5 +251,41 @@ type (
 	DeleteFailed struct {
 		Name Name
 		At   time.Time
+	}
+	// Updated clears the group's PendingUpdate if it is Operation and
+	// marks the group confirmed (SyncedAt) at At.
+	Updated struct {
+		Name      Name
+		Operation string
+		At        time.Time
+	}
+	// UpdateFailed, if the group's PendingUpdate is still Operation (no
+	// later update was queued), restores the Previous description and
+	// clears PendingUpdate; otherwise it changes nothing.
+	UpdateFailed struct {
+		Name      Name
+		Operation string
+		Previous  string
+		At        time.Time
+	}
+	// MembersAdded adds Users to the group's member list (a user already
+	// there is left as is).
+	MembersAdded struct {
+		Name  Name
+		Users []User
+		At    time.Time
+	}
+	// MembersRemoved removes the users with these ids from the group's
+	// member list (an absent one is ignored).
+	MembersRemoved struct {
+		Name    Name
+		UserIDs []string
+		At      time.Time
+	}
+	// UsersResolved remembers users of the tenant looked up in TechPass, by
+	// lower-cased e-mail and by id, for KnownUsers.
+	UsersResolved struct {
+		Tenant string
+		Users  []User
 	}
 )

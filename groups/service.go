@@ -261,7 +261,7 @@ func (s *Service) Cancel(ctx context.Context, op throttle.Operation) (throttle.O
 			return nil, fmt.Errorf("operation %s is %s after %d attempts: %w", o.ID, o.State, o.Attempts, throttle.ErrNotCancellable)
 		}
 		o.State, o.UpdatedAt, o.FinishedAt, o.NotBefore = throttle.Cancelled, now, now, time.Time{}
-		return []throttle.Effect{Undo(*o, now)}, nil
+		return Undo(*o, now), nil
 	})
 	if errors.Is(err, errAlreadyCancelled) {
 		return s.ops.Operation(ctx, op.ID)
@@ -299,4 +299,14 @@ func (s *Service) List(ctx context.Context, tenant, project string) ([]Group, er
 		return nil, fmt.Errorf("list groups of %s:%s: %w", tenant, project, err)
 	}
 	return gs, nil
+}
+
+// GroupsSyncedAt returns when a reconcile pass last read the tenant's group
+// list from TechPass; zero if never.
+func (s *Service) GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error) {
+	t, err := s.store.GroupsSyncedAt(ctx, tenant)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("groups synced at of %s: %w", tenant, err)
+	}
+	return t, nil
 }

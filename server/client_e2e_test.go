@@ -117,7 +117,7 @@ func TestTypedClientGroupLifecycle(t *testing.T) {
 		t.Fatalf("finished operation: %+v", done)
 	}
 
-	list, err := c.ListGroupsWithResponse(ctx, "SHIP", "MOH")
+	list, err := c.ListGroupsWithResponse(ctx, "SHIP", "MOH", nil)
 	mustAnswer(t, err)
 	wantStatus(t, "list", list, http.StatusOK)
 	if gs := list.JSON200.Groups; len(gs) != 1 || gs[0].Name != "billing" || gs[0].State != client.GroupStateActive || gs[0].Description != "Billing team" {
@@ -170,7 +170,7 @@ func TestTypedClientGroupLifecycle(t *testing.T) {
 	gone, err := c.GetGroupWithResponse(ctx, "SHIP", "MOH", "billing")
 	mustAnswer(t, err)
 	wantProblem(t, "get after delete", gone, gone.ApplicationproblemJSON404, http.StatusNotFound, "")
-	list, err = c.ListGroupsWithResponse(ctx, "SHIP", "MOH")
+	list, err = c.ListGroupsWithResponse(ctx, "SHIP", "MOH", nil)
 	mustAnswer(t, err)
 	if len(list.JSON200.Groups) != 0 {
 		t.Errorf("list after delete: %s", list.Body)
@@ -316,7 +316,7 @@ func TestTypedClientAdminAndAudit(t *testing.T) {
 	}
 
 	moh := g.typed(pk.Key)
-	list, err := moh.ListGroupsWithResponse(ctx, "ACME", "MOH")
+	list, err := moh.ListGroupsWithResponse(ctx, "ACME", "MOH", nil)
 	mustAnswer(t, err)
 	wantStatus(t, "list with the new key", list, http.StatusOK)
 	if len(list.JSON200.Groups) != 0 {
@@ -341,13 +341,13 @@ func TestTypedClientAdminAndAudit(t *testing.T) {
 	if k := revoked.JSON200; k.State != client.KeyStateRevoked || k.RevokedAt == nil {
 		t.Errorf("revoked key: %s", revoked.Body)
 	}
-	refused, err := moh.ListGroupsWithResponse(ctx, "ACME", "MOH")
+	refused, err := moh.ListGroupsWithResponse(ctx, "ACME", "MOH", nil)
 	mustAnswer(t, err)
 	wantProblem(t, "list with the revoked key", refused, refused.ApplicationproblemJSON401, http.StatusUnauthorized, "")
 	if h := refused.Headers401; h == nil || !strings.HasPrefix(h.WWWAuthenticate, "Bearer") {
 		t.Errorf("WWW-Authenticate: %+v", h)
 	}
-	anonymous, err := g.typed("").ListGroupsWithResponse(ctx, "ACME", "MOH")
+	anonymous, err := g.typed("").ListGroupsWithResponse(ctx, "ACME", "MOH", nil)
 	mustAnswer(t, err)
 	wantProblem(t, "list without a key", anonymous, anonymous.ApplicationproblemJSON401, http.StatusUnauthorized, "")
 

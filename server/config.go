@@ -73,6 +73,11 @@ type Config struct {
 	MaxWait Duration `yaml:"max_wait"`
 	// IdempotencyTTL is how long an Idempotency-Key is remembered. Default 24h.
 	IdempotencyTTL Duration `yaml:"idempotency_ttl"`
+	// ReconcileEvery is how often each tenant's mirror is reconciled with
+	// TechPass (a pass starts at start-up, then at this period), in upstream
+	// slots no client operation wants. 0 reconciles only on request
+	// (POST /v1/tenants/{tenant}/mirror). Default 10m.
+	ReconcileEvery Duration `yaml:"reconcile_every"`
 	// OperatorKeyFile holds the bootstrap operator API key (or set
 	// GROUPGATE_OPERATOR_KEY). Without one, no operator can call the admin
 	// API until one is configured.
@@ -149,6 +154,9 @@ type SimulatorConfig struct {
 	// SecretsDir receives the generated simulator credentials (files 0600).
 	// Default: "simulator" beside the store file.
 	SecretsDir string `yaml:"secrets_dir"`
+	// Users is how many demo users the simulator knows
+	// (user001@example.gov.sg and on). Default 100.
+	Users int `yaml:"users"`
 }
 
 // TenantConfig is one TechPass namespace.
@@ -233,6 +241,7 @@ func DefaultConfig() Config {
 		MaxProjectQueue: 1000,
 		MaxWait:         Duration(30 * time.Second),
 		IdempotencyTTL:  Duration(24 * time.Hour),
+		ReconcileEvery:  Duration(10 * time.Minute),
 		KeyRotationAge:  Duration(180 * 24 * time.Hour),
 		RateLimit:       RateLimitConfig{PerSecond: 20, Burst: 40},
 		AuditRetention:  Duration(400 * 24 * time.Hour),
@@ -244,7 +253,7 @@ func DefaultConfig() Config {
 			MaxAge:            Duration(180 * 24 * time.Hour),
 			CheckInterval:     Duration(30 * time.Second),
 		},
-		Simulator: SimulatorConfig{Listen: "127.0.0.1:0"},
+		Simulator: SimulatorConfig{Listen: "127.0.0.1:0", Users: 100},
 	}
 }
 
@@ -285,6 +294,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("GROUPGATE_LOG_LEVEL", &c.LogLevel)
 	str("GROUPGATE_LOG_FORMAT", &c.LogFormat)
 	dur("GROUPGATE_INTERVAL", &c.Interval)
+	dur("GROUPGATE_RECONCILE_EVERY", &c.ReconcileEvery)
 	str("GROUPGATE_SIMULATOR_LISTEN", &c.Simulator.Listen)
 	if v := getenv("GROUPGATE_ALLOW_HTTP"); v != "" {
 		c.AllowHTTP = v == "true" || v == "1"
@@ -355,6 +365,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxWait < 0 || c.MaxWait > Duration(10*time.Minute) {
 		add("max_wait must be between 0 and 10m")
+	}
+	if c.Simulator.Users < 0 || c.Simulator.Users > 100000 {
+		add("simulator.users must be between 0 and 100000")
+	}
+	if c.ReconcileEvery != 0 && c.ReconcileEvery < Duration(time.Second) {
+		add("reconcile_every must be 0 (on request only) or at least 1s")
 	}
 	if c.IdempotencyTTL < Duration(time.Minute) {
 		add("idempotency_ttl must be at least 1m")

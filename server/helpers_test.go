@@ -54,7 +54,7 @@ type upstream struct {
 
 func startUpstream(t *testing.T, interval time.Duration, groupLimit int, namespaces ...string) *upstream {
 	t.Helper()
-	sim := techpasssim.New(techpasssim.Config{Interval: interval, GroupLimit: groupLimit, Seed: 1})
+	sim := techpasssim.New(techpasssim.Config{Interval: interval, GroupLimit: groupLimit, Seed: 1, Users: techpasssim.DemoUsers(80), MemberPageSize: 20})
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{}}
@@ -151,6 +151,8 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		cfg.PaceGuard = server.Duration(10 * time.Millisecond)
 	}
 	cfg.LogLevel = "debug"
+	// Reconcile passes make upstream requests; tests that want one ask.
+	cfg.ReconcileEvery = 0
 	// Tests poll quickly; the rate limit has its own test.
 	cfg.RateLimit = server.RateLimitConfig{PerSecond: 10000, Burst: 10000}
 	cfg.Retry = server.RetryConfig{MaxFailures: 3, BaseDelay: server.Duration(o.interval), MaxDelay: server.Duration(10 * o.interval)}

@@ -136,6 +136,8 @@ func (m *Main) printBanner(srv *Server) {
 	fmt.Fprintf(w, "  curl -sS -X POST %s/v1/tenants/SHIP/projects/MOH/groups -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"name\":\"billing\",\"description\":\"Billing team\"}'\n\n", base, m.demoKey)
 	fmt.Fprintf(w, "List the project's groups (SHIP:MOH:billing appears once created):\n")
 	fmt.Fprintf(w, "  curl -sS %s/v1/tenants/SHIP/projects/MOH/groups -H 'Authorization: Bearer %s'\n\n", base, m.demoKey)
+	fmt.Fprintf(w, "Add members (the built-in simulator knows user001@example.gov.sg to user100@example.gov.sg):\n")
+	fmt.Fprintf(w, "  curl -sS -X POST %s/v1/tenants/SHIP/projects/MOH/groups/billing/members -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -H 'Prefer: wait=10' -d '{\"users\":[\"user001@example.gov.sg\",\"user002@example.gov.sg\"]}'\n\n", base, m.demoKey)
 	if m.demoOperator != "" {
 		fmt.Fprintf(w, "Operator key for the admin API (tenants, projects, keys, audit; valid until this process stops):\n  %s\n", m.demoOperator)
 		fmt.Fprintf(w, "  curl -sS %s/v1/audit -H 'Authorization: Bearer %s'\n\n", base, m.demoOperator)

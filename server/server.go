@@ -65,6 +65,8 @@ type Server struct {
 
 	// creds are the TechPass credentials of every tenant runtime.
 	creds upstreamCredentials
+	// mirrors are the tenants' reconcilers.
+	mirrors reconcilers
 
 	// stopping is closed when shutdown begins.
 	stopping chan struct{}
@@ -376,7 +378,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
-		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(), Backups: s.store,
+		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(), Backups: s.store, Mirrors: &s.mirrors,
 		Ready: s.readiness,
 	}
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})

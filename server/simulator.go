@@ -59,6 +59,7 @@ func startSimulator(cfg Config, logger *slog.Logger) (*embeddedSimulator, error)
 		url: "http://" + ln.Addr().String(), dir: dir, logger: logger, known: map[string]tenants.TechPass{},
 		sim: techpasssim.New(techpasssim.Config{
 			Interval: time.Duration(cfg.Interval), GroupLimit: cfg.GroupLimit,
+			Users:  techpasssim.DemoUsers(cfg.Simulator.Users),
 			Logger: logger.With("component", "techpass-simulator"),
 		}),
 	}

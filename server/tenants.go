@@ -116,6 +116,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 	}
 	if t.Disabled {
 		s.queue.Remove(t.Name)
+		s.mirrors.remove(t.Name)
 		s.creds.remove(t.Name) // no upstream check for a paused tenant
 		s.logger.Info("tenant disabled: its queue is paused", "tenant", t.Name)
 		return nil
@@ -125,12 +126,25 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	log := s.logger.With("tenant", t.Name)
+	rec := groups.NewReconciler(groups.ReconcilerConfig{
+		Tenant: t.Name, Upstream: client, Store: s.store, Every: time.Duration(s.cfg.ReconcileEvery),
+		KnownProject: func(ctx context.Context, project string) bool {
+			_, err := s.store.Project(ctx, t.Name, project)
+			return err == nil
+		},
+		OnDrift: s.recordDrift,
+		Now:     s.opts.Now,
+		Logger:  log,
+	})
+	s.mirrors.put(t.Name, rec, s.queue)
 	s.queue.Put(throttle.DispatcherConfig{
-		Tenant:   t.Name,
-		Gate:     gate,
-		Interval: t.Interval,
-		Limits:   s.queueLimits(t.Name),
-		Handler:  groups.NewExecutor(client, s.opts.Now, s.logger.With("tenant", t.Name)),
+		Tenant:     t.Name,
+		Gate:       gate,
+		Interval:   t.Interval,
+		Limits:     s.queueLimits(t.Name),
+		Handler:    groups.NewExecutor(client, s.store, s.opts.Now, log),
+		Background: rec,
 		Retry: throttle.RetryPolicy{
 			MaxFailures: s.cfg.Retry.MaxFailures,
 			BaseDelay:   time.Duration(s.cfg.Retry.BaseDelay),
@@ -142,9 +156,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 			s.recordOutcome(op)
 		},
 		OnStarted: s.metrics.started,
-		Undo: func(op throttle.Operation, at time.Time) []throttle.Effect {
-			return []throttle.Effect{groups.Undo(op, at)}
-		},
+		Undo:      groups.Undo,
 	})
 	return nil
 }

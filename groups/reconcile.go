@@ -1,0 +1,394 @@
+package groups
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/groupgate/groupgate/techpass"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// Drift is one difference between the mirror and TechPass that a reconcile
+// pass found and applied: a change made outside the service, for example in
+// the TechPass portal.
+type Drift struct {
+	// Kind is "group.appeared", "group.vanished", "group.changed",
+	// "member.appeared" or "member.vanished".
+	Kind string
+	// Group is the group concerned.
+	Group Name
+	// User is the member concerned, for a member drift.
+	User User
+}
+
+// ReconcilerConfig holds what a Reconciler needs. Tenant, Upstream and
+// Store are required.
+type ReconcilerConfig struct {
+	Tenant   string
+	Upstream Upstream
+	Store    Store
+	// Every is how often a pass starts; 0 means only when requested.
+	Every time.Duration
+	// KnownProject reports whether project is one of the tenant's; groups
+	// of other projects (or not named <TENANT>:<PROJECT>:<group>) are not
+	// mirrored. Nil accepts every project.
+	KnownProject func(ctx context.Context, project string) bool
+	// OnDrift, if set, is told of every drift applied, for the audit log.
+	OnDrift func(ctx context.Context, d Drift)
+	// OnPass, if set, is told when a pass ends.
+	OnPass func(Pass)
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Pass describes a reconcile pass.
+type Pass struct {
+	Started  time.Time
+	Finished time.Time
+	// Groups is how many groups' member lists were read.
+	Groups int
+	// Drift counts the differences found and applied.
+	Drift int
+	// Skipped counts groups left for the next pass (changed while read,
+	// or unreadable).
+	Skipped int
+	// Requests counts the upstream requests the pass made.
+	Requests int
+}
+
+// Status is what a Reconciler says of itself.
+type Status struct {
+	// Running is true while a pass is under way.
+	Running bool
+	// Current is the pass under way, if any.
+	Current Pass
+	// Last is the last finished pass; zero if none.
+	Last Pass
+	// Passes counts finished passes.
+	Passes int
+	// Next is when the next pass is due; zero if only on request.
+	Next time.Time
+}
+
+// Reconciler keeps one tenant's mirror in step with TechPass. It is the
+// throttle.Background of the tenant's dispatcher: each Step makes one
+// upstream request, in a slot no client operation wants. A pass reads the
+// tenant's group list (one request), applies the differences, then reads
+// the member list of each mirrored group (one request per page) and applies
+// those. Every difference is reported to OnDrift. Safe for concurrent use.
+type Reconciler struct {
+	cfg      ReconcilerConfig
+	validate *validator.Validate
+
+	mu        sync.Mutex
+	requested bool
+	// pass is the pass under way; only Step's goroutine touches its
+	// contents, others read current, a copy made after each step.
+	pass     *passState
+	current  Pass
+	last     Pass
+	passes   int
+	next     time.Time
+	failures int
+	retryAt  time.Time
+}
+
+// passState is a pass under way.
+type passState struct {
+	Pass
+	listed bool
+	// todo holds the groups whose members are still to read.
+	todo []Group
+	// cursor, users and version belong to the member list being read
+	// (todo[0]) across its pages.
+	cursor  string
+	users   []User
+	version uint64
+	reading bool
+}
+
+var _ throttle.Background = (*Reconciler)(nil)
+
+// NewReconciler returns a reconciler; its first pass is due at once when
+// Every is set.
+func NewReconciler(cfg ReconcilerConfig) *Reconciler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Reconciler{cfg: cfg, validate: NewValidator()}
+	if cfg.Every > 0 {
+		r.next = cfg.Now()
+	}
+	return r
+}
+
+// Request asks for a pass as soon as a slot is free (no effect while one is
+// under way). The caller wakes the tenant's dispatcher.
+func (r *Reconciler) Request() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pass == nil {
+		r.requested = true
+	}
+}
+
+// Status reports the reconciler's passes.
+func (r *Reconciler) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := Status{Last: r.last, Passes: r.passes, Next: r.next}
+	if r.pass != nil {
+		st.Running, st.Current = true, r.current
+	}
+	return st
+}
+
+// maxFailures is how many failed steps in a row end a pass early.
+const maxFailures = 5
+
+// Due implements throttle.Background.
+func (r *Reconciler) Due(now time.Time) (bool, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Before(r.retryAt) {
+		return false, r.retryAt
+	}
+	if r.pass != nil || r.requested {
+		return true, time.Time{}
+	}
+	if !r.next.IsZero() {
+		return !now.Before(r.next), r.next
+	}
+	return false, time.Time{}
+}
+
+// Step implements throttle.Background: it makes at most one upstream
+// request and applies what it read.
+func (r *Reconciler) Step(ctx context.Context) {
+	r.mu.Lock()
+	if r.pass == nil {
+		r.pass = &passState{Pass: Pass{Started: r.cfg.Now()}}
+		r.current, r.requested = r.pass.Pass, false
+	}
+	p := r.pass
+	r.mu.Unlock()
+
+	var err error
+	if !p.listed {
+		err = r.listGroups(ctx, p)
+	} else {
+		err = r.readMembers(ctx, p)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.current = p.Pass
+	now := r.cfg.Now()
+	if err != nil {
+		r.failures++
+		wait := throttle.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Minute}.Backoff(r.failures)
+		if after, ok := retryAfterOf(err); ok && after > wait {
+			wait = after
+		}
+		r.retryAt = now.Add(wait)
+		r.cfg.Logger.Warn("reconcile step failed", "tenant", r.cfg.Tenant, "err", err, "failures", r.failures)
+		if r.failures < maxFailures {
+			return
+		}
+		r.cfg.Logger.Error("reconcile pass abandoned after repeated failures", "tenant", r.cfg.Tenant)
+	} else {
+		r.failures, r.retryAt = 0, time.Time{}
+		if !p.listed || len(p.todo) > 0 {
+			return
+		}
+	}
+	p.Finished = now
+	r.last, r.pass, r.failures = p.Pass, nil, 0
+	r.passes++
+	if r.cfg.Every > 0 {
+		r.next = p.Started.Add(r.cfg.Every)
+	}
+	r.cfg.Logger.Info("reconcile pass finished", "tenant", r.cfg.Tenant, "groups", p.Groups, "drift", p.Drift, "skipped", p.Skipped,
+		"requests", p.Requests, "took", p.Finished.Sub(p.Started))
+	if r.cfg.OnPass != nil {
+		r.cfg.OnPass(p.Pass)
+	}
+}
+
+// retryAfterOf returns the wait TechPass asked for, if any.
+func retryAfterOf(err error) (time.Duration, bool) {
+	_, after, _ := techpass.Temporary(err)
+	return after, after > 0
+}
+
+// listGroups reads the namespace's groups, applies the differences with the
+// mirror, and plans the member reads.
+func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
+	p.Requests++
+	upstream, err := r.cfg.Upstream.ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	now := r.cfg.Now()
+	mirror, _, err := r.cfg.Store.ListGroups(ctx, r.cfg.Tenant, PageQuery{})
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]Group, len(mirror))
+	for _, g := range mirror {
+		byKey[Cursor(g.Name)] = g
+	}
+	var changes []GroupChange
+	var seen []Name
+	found := map[string]bool{}
+	for _, u := range upstream {
+		n, ok := r.ours(ctx, u.Name)
+		if !ok {
+			continue
+		}
+		key := Cursor(n)
+		found[key] = true
+		g, inMirror := byKey[key]
+		switch {
+		case !inMirror:
+			changes = append(changes, GroupChange{Kind: GroupAppeared, Group: Group{
+				Name: n, Description: u.Description, State: Active, UpstreamID: u.ID, SyncedAt: now, CreatedAt: created(u, now), UpdatedAt: now,
+			}})
+		case g.State != Active:
+			// A create or delete is queued or running: its outcome decides.
+		default:
+			seen = append(seen, g.Name)
+			if g.PendingUpdate == "" && g.Description != u.Description {
+				changed := g
+				changed.Description = u.Description
+				changes = append(changes, GroupChange{Kind: GroupChanged, Group: changed, Previous: g.Description})
+			}
+		}
+	}
+	for _, g := range mirror {
+		if g.State == Active && !found[Cursor(g.Name)] {
+			changes = append(changes, GroupChange{Kind: GroupVanished, Group: g})
+		}
+	}
+	applied, err := r.cfg.Store.SyncGroups(ctx, r.cfg.Tenant, changes, seen, now)
+	if err != nil {
+		return err
+	}
+	for _, c := range applied {
+		p.Drift++
+		r.drift(ctx, Drift{Kind: "group." + string(c.Kind), Group: c.Group.Name})
+	}
+	// Read the members of every group now active, in name order.
+	after, _, err := r.cfg.Store.ListGroups(ctx, r.cfg.Tenant, PageQuery{})
+	if err != nil {
+		return err
+	}
+	p.todo = slices.DeleteFunc(after, func(g Group) bool { return g.State != Active || g.UpstreamID == "" })
+	p.listed = true
+	return nil
+}
+
+// ours parses an upstream group name as one of the tenant's project groups.
+func (r *Reconciler) ours(ctx context.Context, full string) (Name, bool) {
+	n, err := ParseFullName(r.validate, full)
+	if err != nil || !strings.EqualFold(n.Tenant, r.cfg.Tenant) {
+		return Name{}, false
+	}
+	n.Tenant = r.cfg.Tenant
+	if r.cfg.KnownProject != nil && !r.cfg.KnownProject(ctx, n.Project) {
+		return Name{}, false
+	}
+	return n, true
+}
+
+func created(g techpass.Group, fallback time.Time) time.Time {
+	if g.Created.IsZero() {
+		return fallback
+	}
+	return g.Created.UTC()
+}
+
+// readMembers reads one page of the next group's members; after the last
+// page it applies the differences with the mirror.
+func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
+	g := p.todo[0]
+	if !p.reading {
+		// The member list must not change between the first page and the
+		// commit; the version tells.
+		cur, err := r.cfg.Store.Group(ctx, g.Name)
+		if errors.Is(err, ErrNotFound) || (err == nil && (cur.State != Active || cur.UpstreamID != g.UpstreamID)) {
+			p.skip()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p.version, p.cursor, p.users, p.reading = cur.MembersVersion, "", nil, true
+	}
+	p.Requests++
+	page, err := r.cfg.Upstream.ListMembers(ctx, g.UpstreamID, p.cursor)
+	if techpass.StatusOf(err) == http.StatusNotFound {
+		// Gone upstream: the next pass's group list notices.
+		p.skip()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, m := range page.Members {
+		p.users = append(p.users, User{ID: strings.ToLower(m.ID), Email: m.Email, DisplayName: m.DisplayName})
+	}
+	if page.Next != "" {
+		p.cursor = page.Next
+		return nil
+	}
+	added, removed, ok, err := r.cfg.Store.SyncMembers(ctx, g.Name, p.version, p.users, r.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		p.skip()
+		return nil
+	}
+	for _, u := range added {
+		p.Drift++
+		r.drift(ctx, Drift{Kind: "member.appeared", Group: g.Name, User: u})
+	}
+	for _, u := range removed {
+		p.Drift++
+		r.drift(ctx, Drift{Kind: "member.vanished", Group: g.Name, User: u})
+	}
+	p.Groups++
+	p.done()
+	return nil
+}
+
+// skip leaves the current group for the next pass.
+func (p *passState) skip() {
+	p.Skipped++
+	p.done()
+}
+
+// done moves on to the next group.
+func (p *passState) done() {
+	p.todo = p.todo[1:]
+	p.reading, p.cursor, p.users = false, "", nil
+}
+
+func (r *Reconciler) drift(ctx context.Context, d Drift) {
+	r.cfg.Logger.Info("drift from TechPass applied to the mirror", "tenant", r.cfg.Tenant, "kind", d.Kind, "group", d.Group.String())
+	if r.cfg.OnDrift != nil {
+		r.cfg.OnDrift(ctx, d)
+	}
+}

@@ -1,0 +1,289 @@
+package groups
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/groupgate/groupgate/techpass"
+	"github.com/groupgate/groupgate/throttle"
+)
+
+// update carries out a group.update: one upstream request.
+func (e *Executor) update(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	var p updatePayload
+	if err := json.Unmarshal(op.Payload, &p); err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+	}
+	name, err := ParseFullName(e.validate, p.FullName)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
+	}
+	undo := Undo(op, e.now())
+	g, out := e.upstreamGroup(ctx, name, undo)
+	if out != nil {
+		return *out
+	}
+	up, err := e.upstream.UpdateGroup(ctx, g.UpstreamID, p.Description)
+	switch status := techpass.StatusOf(err); {
+	case err == nil:
+		created := up.Created
+		if created.IsZero() {
+			created = g.CreatedAt
+		}
+		res, _ := json.Marshal(Result{FullName: name.String(), Description: p.Description, UpstreamID: g.UpstreamID, CreatedAt: created.UTC()})
+		return done(res, Updated{Name: name, Operation: op.ID, At: e.now()})
+	case status == http.StatusNotFound:
+		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
+			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",
+		}}
+	case status == http.StatusBadRequest, status == http.StatusForbidden:
+		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
+			Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to update the group"),
+		}}
+	default:
+		return e.classify(err, undo, "update the group")
+	}
+}
+
+// upstreamGroup returns the group from the mirror with its upstream id, or
+// the outcome to report when there is none.
+func (e *Executor) upstreamGroup(ctx context.Context, name Name, onFail []throttle.Effect) (Group, *throttle.Outcome) {
+	g, err := e.mirror.Group(ctx, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		out := throttle.Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
+			Status: http.StatusNotFound, Title: "Group not found", Detail: fmt.Sprintf("group %s no longer exists", name),
+		}}
+		return Group{}, &out
+	case err != nil:
+		// The store is local; a failure to read it is worth another try.
+		return Group{}, &throttle.Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
+	case g.UpstreamID == "":
+		out := throttle.Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
+			Status: http.StatusConflict, Title: "Group not created", Detail: fmt.Sprintf("group %s was not created in TechPass", name),
+		}}
+		return Group{}, &out
+	}
+	return g, nil
+}
+
+// membersProgress is what a group.members operation has done so far.
+type membersProgress struct {
+	// Users maps identifiers to the users they were resolved to.
+	Users map[string]User `json:"users,omitempty"`
+	// Unknown are identifiers TechPass does not know.
+	Unknown []string `json:"unknown,omitempty"`
+	// Done counts the changes applied or skipped, adds first, then removes.
+	Done      int          `json:"done"`
+	Added     []UserResult `json:"added,omitempty"`
+	Removed   []UserResult `json:"removed,omitempty"`
+	Unchanged []string     `json:"unchanged,omitempty"`
+}
+
+// members carries out one step of a group.members operation: at most one
+// upstream request. First every identifier is resolved to a user (from the
+// mirror, or by a TechPass lookup per step); if any is unknown the
+// operation fails before changing anything. Then each add and remove is
+// applied in turn, skipping those the mirror already shows done. Each step's
+// progress and mirror change are committed before the next, so a replay
+// after a crash repeats at most one request, whose "already a member" or
+// "not a member" answer counts as success.
+func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	var p membersPayload
+	if err := json.Unmarshal(op.Payload, &p); err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+	}
+	name, err := ParseFullName(e.validate, p.FullName)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
+	}
+	var pr membersProgress
+	if len(op.Progress) > 0 {
+		if err := json.Unmarshal(op.Progress, &pr); err != nil {
+			return fail(http.StatusInternalServerError, "Corrupt operation", "the stored progress could not be read")
+		}
+	}
+	if pr.Users == nil {
+		pr.Users = map[string]User{}
+	}
+	g, out := e.upstreamGroup(ctx, name, nil)
+	if out != nil {
+		return *out
+	}
+	if out := e.resolve(ctx, name, p, &pr); out != nil {
+		return *out
+	}
+	if len(pr.Unknown) > 0 {
+		return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+			Status: http.StatusUnprocessableEntity, Title: "Unknown user",
+			Detail: fmt.Sprintf("TechPass knows no user %s; no member of %s was changed", quoteList(pr.Unknown), name),
+		}}
+	}
+	ids, err := memberIDs(ctx, e.mirror, name)
+	if err != nil {
+		return throttle.Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
+	}
+	known := !g.MembersSyncedAt.IsZero()
+	work := append(slices.Clone(p.Add), p.Remove...)
+	for pr.Done < len(work) {
+		id := work[pr.Done]
+		u := pr.Users[id]
+		adding := pr.Done < len(p.Add)
+		if known && ids[u.ID] == adding {
+			// The mirror shows it done already: no request.
+			pr.Unchanged = append(pr.Unchanged, id)
+			pr.Done++
+			continue
+		}
+		if adding {
+			return e.addMember(ctx, name, g.UpstreamID, u, p, pr)
+		}
+		return e.removeMember(ctx, name, g.UpstreamID, u, p, pr)
+	}
+	return e.membersDone(name, p, pr)
+}
+
+// resolve finds the user of every identifier of the change, from the
+// mirror or, for the first one it does not know, from TechPass. A non-nil
+// outcome is the step to report.
+func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr *membersProgress) *throttle.Outcome {
+	var missing []string
+	for _, id := range append(slices.Clone(p.Add), p.Remove...) {
+		if _, ok := pr.Users[id]; !ok && !slices.Contains(pr.Unknown, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	known, err := e.mirror.KnownUsers(ctx, name.Tenant, missing)
+	if err != nil {
+		return &throttle.Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
+	}
+	var lookup string
+	for _, id := range missing {
+		if u, ok := known[id]; ok {
+			pr.Users[id] = u
+		} else if lookup == "" {
+			lookup = id
+		}
+	}
+	if lookup == "" {
+		return nil
+	}
+	tu, err := e.upstream.GetUser(ctx, lookup)
+	switch status := techpass.StatusOf(err); {
+	case err == nil:
+		u := User{ID: strings.ToLower(tu.ID), Email: tu.Email, DisplayName: tu.DisplayName}
+		pr.Users[lookup] = u
+		return e.step(name, *pr, UsersResolved{Tenant: name.Tenant, Users: []User{u}})
+	case status == http.StatusNotFound:
+		pr.Unknown = append(pr.Unknown, lookup)
+		return e.step(name, *pr)
+	default:
+		out := e.classify(err, nil, "look up user "+lookup)
+		return &out
+	}
+}
+
+func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u User, p membersPayload, pr membersProgress) throttle.Outcome {
+	err := e.upstream.AddMember(ctx, groupID, u.ID)
+	switch status := techpass.StatusOf(err); {
+	case err == nil, status == http.StatusConflict:
+		// 409: already a member, as a replay finds it.
+		pr.Added = append(pr.Added, userResult(u))
+		pr.Done++
+		return *e.step(name, pr, MembersAdded{Name: name, Users: []User{u}, At: e.now()})
+	case status == http.StatusForbidden:
+		return e.dynamic(name, "added to")
+	case status == http.StatusNotFound:
+		return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+			Status: http.StatusNotFound, Title: "Not found in TechPass",
+			Detail: reason(err, fmt.Sprintf("TechPass could not add %s to %s: the group or the user is gone", u.Email, name)) + partial(pr),
+		}}
+	default:
+		return e.classify(err, nil, "add "+u.Email+" to the group")
+	}
+}
+
+func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, u User, p membersPayload, pr membersProgress) throttle.Outcome {
+	err := e.upstream.RemoveMember(ctx, groupID, u.ID)
+	switch status := techpass.StatusOf(err); {
+	case err == nil, status == http.StatusNotFound:
+		// 404: not a member (or no group), as a replay finds it.
+		pr.Removed = append(pr.Removed, userResult(u))
+		pr.Done++
+		return *e.step(name, pr, MembersRemoved{Name: name, UserIDs: []string{u.ID}, At: e.now()})
+	case status == http.StatusForbidden:
+		return e.dynamic(name, "removed from")
+	default:
+		return e.classify(err, nil, "remove "+u.Email+" from the group")
+	}
+}
+
+// dynamic is the outcome of a member change TechPass refuses because the
+// group's members are set by a rule.
+func (e *Executor) dynamic(name Name, what string) throttle.Outcome {
+	return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+		Status: http.StatusConflict, Title: "Dynamic group",
+		Detail: fmt.Sprintf("%s is a dynamic group: TechPass sets its members by a rule, so members cannot be %s it (TechPass answered HTTP 403)", name, what),
+	}}
+}
+
+// step reports a step done with more to come (or, if nothing remains, the
+// next Execute finishes without a request).
+func (e *Executor) step(name Name, pr membersProgress, effects ...throttle.Effect) *throttle.Outcome {
+	b, err := json.Marshal(pr)
+	if err != nil {
+		out := fail(http.StatusInternalServerError, "Internal error", "the operation's progress could not be stored")
+		return &out
+	}
+	return &throttle.Outcome{Kind: throttle.Continue, Progress: b, Effects: effects}
+}
+
+func (e *Executor) membersDone(name Name, p membersPayload, pr membersProgress) throttle.Outcome {
+	res := MembersResult{FullName: name.String(), Added: pr.Added, Removed: pr.Removed, Unchanged: append(slices.Clone(p.Unchanged), pr.Unchanged...)}
+	if res.Added == nil {
+		res.Added = []UserResult{}
+	}
+	if res.Removed == nil {
+		res.Removed = []UserResult{}
+	}
+	if res.Unchanged == nil {
+		res.Unchanged = []string{}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "Internal error", "the result could not be stored")
+	}
+	return done(b)
+}
+
+// partial words what a failed member change had already done.
+func partial(pr membersProgress) string {
+	if len(pr.Added)+len(pr.Removed) == 0 {
+		return "; no member was changed"
+	}
+	return fmt.Sprintf("; %d added and %d removed before that", len(pr.Added), len(pr.Removed))
+}
+
+func userResult(u User) UserResult {
+	return UserResult{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName}
+}
+
+// quoteList words identifiers for a message: "a", "a and b", "a, b and c".
+func quoteList(ids []string) string {
+	q := make([]string, len(ids))
+	for i, id := range ids {
+		q[i] = fmt.Sprintf("%q", id)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}
