@@ -74,6 +74,7 @@ func (r reply) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 
 func TestNewClient(t *testing.T) {
 	location := map[string]string{"Location": "/v1/operations/op_7k2m4q6s5u2w4y6a3c5e7g2j4l"}
+	etag := map[string]string{"ETag": `"r1"`}
 	tests := []struct {
 		name         string
 		method, path string
@@ -85,11 +86,16 @@ func TestNewClient(t *testing.T) {
 	}{
 		{
 			name: "conforming group", method: http.MethodGet, path: groupPath,
-			reply: reply{status: 200, body: groupJSON},
+			reply: reply{status: 200, header: etag, body: groupJSON},
+		},
+		{
+			name: "group without its ETag", method: http.MethodGet, path: groupPath,
+			reply:   reply{status: 200, body: groupJSON},
+			wantErr: "ETag",
 		},
 		{
 			name: "content type with parameters", method: http.MethodGet, path: groupPath,
-			reply: reply{status: 200, body: groupJSON, ctype: "application/json; charset=UTF-8"},
+			reply: reply{status: 200, header: etag, body: groupJSON, ctype: "application/json; charset=UTF-8"},
 		},
 		{
 			name: "conforming list", method: http.MethodGet, path: listPath,
@@ -125,12 +131,12 @@ func TestNewClient(t *testing.T) {
 		},
 		{
 			name: "group without fullName", method: http.MethodGet, path: groupPath,
-			reply:   reply{status: 200, body: `{"name":"billing","description":"","state":"active","createdAt":"2026-03-02T09:15:00Z","updatedAt":"2026-03-02T09:15:03Z"}`},
+			reply:   reply{status: 200, header: etag, body: `{"name":"billing","description":"","state":"active","createdAt":"2026-03-02T09:15:00Z","updatedAt":"2026-03-02T09:15:03Z"}`},
 			wantErr: "fullName",
 		},
 		{
 			name: "group with unknown state", method: http.MethodGet, path: groupPath,
-			reply:   reply{status: 200, body: strings.Replace(groupJSON, `"active"`, `"gone"`, 1)},
+			reply:   reply{status: 200, header: etag, body: strings.Replace(groupJSON, `"active"`, `"gone"`, 1)},
 			wantErr: "state",
 		},
 		{
