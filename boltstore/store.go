@@ -32,6 +32,7 @@ var (
 	bucketMembers  = []byte("members")
 	bucketUsers    = []byte("users")
 	bucketMirror   = []byte("mirror")
+	bucketPending  = []byte("pending")
 	keySchema      = []byte("schema")
 )
 
@@ -83,6 +84,9 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := countPending(tx); err != nil {
+			return err
 		}
 		return tenantBuckets(tx)
 	})
@@ -147,7 +151,22 @@ func (s *Store) Check() error {
 		for err := range tx.Check() {
 			return err
 		}
-		return nil
+		return checkPending(tx)
+	})
+}
+
+// checkPending verifies that the pending counts match the queues.
+func checkPending(tx *bolt.Tx) error {
+	queues := tx.Bucket(bucketQueues)
+	return queues.ForEachBucket(func(tenant []byte) error {
+		tq := queues.Bucket(tenant)
+		counted := depth(tx, string(tenant))
+		return tq.ForEachBucket(func(project []byte) error {
+			if n, kept := countPrefix(tq.Bucket(project), nil), counted.Projects[string(project)]; n != kept {
+				return fmt.Errorf("store: %s/%s has %d operations queued but counts %d", tenant, project, n, kept)
+			}
+			return nil
+		})
 	})
 }
 
@@ -214,6 +233,9 @@ func enqueue(tx *bolt.Tx, op throttle.Operation) (throttle.Operation, error) {
 	op.Seq = seq
 	op.State = throttle.Queued
 	if err := pq.Put(seqKey(seq), []byte(op.ID)); err != nil {
+		return op, err
+	}
+	if err := addPending(tx, op.Tenant, op.Project, 1); err != nil {
 		return op, err
 	}
 	if ik := op.Idempotency; ik != nil {
@@ -357,8 +379,11 @@ func settle(tx *bolt.Tx, op throttle.Operation, effects []throttle.Effect) error
 		return err
 	}
 	if tq := tx.Bucket(bucketQueues).Bucket([]byte(op.Tenant)); tq != nil {
-		if pq := tq.Bucket([]byte(op.Project)); pq != nil {
+		if pq := tq.Bucket([]byte(op.Project)); pq != nil && pq.Get(seqKey(op.Seq)) != nil {
 			if err := pq.Delete(seqKey(op.Seq)); err != nil {
+				return err
+			}
+			if err := addPending(tx, op.Tenant, op.Project, -1); err != nil {
 				return err
 			}
 		}
@@ -428,20 +453,64 @@ func (s *Store) Depth(ctx context.Context, tenant string) (throttle.Depth, error
 
 func depth(tx *bolt.Tx, tenant string) throttle.Depth {
 	d := throttle.Depth{Projects: map[string]int{}}
-	tq := tx.Bucket(bucketQueues).Bucket([]byte(tenant))
-	if tq == nil {
+	b := tx.Bucket(bucketPending).Bucket([]byte(tenant))
+	if b == nil {
 		return d
 	}
-	_ = tq.ForEachBucket(func(project []byte) error {
-		// Count with a cursor: Stats() reads committed pages only and misses
-		// what earlier writers of a shared (group-commit) transaction added.
-		if n := countPrefix(tq.Bucket(project), nil); n > 0 {
+	_ = b.ForEach(func(project, v []byte) error {
+		if n := int(binary.BigEndian.Uint64(v)); n > 0 {
 			d.Projects[string(project)] = n
 			d.Total += n
 		}
 		return nil
 	})
 	return d
+}
+
+// addPending moves the count of a project's pending operations by delta.
+// The counts make the queue-limit check of every enqueue O(projects)
+// instead of O(backlog).
+func addPending(tx *bolt.Tx, tenant, project string, delta int) error {
+	b, err := tx.Bucket(bucketPending).CreateBucketIfNotExists([]byte(tenant))
+	if err != nil {
+		return err
+	}
+	var n int
+	if v := b.Get([]byte(project)); len(v) == 8 {
+		n = int(binary.BigEndian.Uint64(v))
+	}
+	n = max(n+delta, 0)
+	if n == 0 {
+		return b.Delete([]byte(project))
+	}
+	return b.Put([]byte(project), seqKey(uint64(n)))
+}
+
+// countPending creates the pending counts from the queues when the file
+// has none yet (a file written before they were kept).
+func countPending(tx *bolt.Tx) error {
+	if tx.Bucket(bucketPending) != nil {
+		return nil
+	}
+	root, err := tx.CreateBucket(bucketPending)
+	if err != nil {
+		return err
+	}
+	queues := tx.Bucket(bucketQueues)
+	return queues.ForEachBucket(func(tenant []byte) error {
+		tq := queues.Bucket(tenant)
+		return tq.ForEachBucket(func(project []byte) error {
+			n := countPrefix(tq.Bucket(project), nil)
+			if n == 0 {
+				return nil
+			}
+			b, err := root.CreateBucketIfNotExists(tenant)
+			if err != nil {
+				return err
+			}
+			return b.Put(project, seqKey(uint64(n)))
+		})
+	})
 }
 
 // Ahead implements throttle.Store.

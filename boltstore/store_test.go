@@ -522,3 +522,47 @@ func TestMirrorSurvivesReopen(t *testing.T) {
 		t.Fatalf("GroupsSyncedAt after reopen = %v, %v", got, err)
 	}
 }
+
+// A file written before pending counts were kept gets them from its
+// queues when opened, and the queue limits hold on it.
+func TestPendingCountsRebuiltOnOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := boltstore.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: fmt.Sprint(i)}, throttle.Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Remove the counts, as a file from before them would be.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("pending")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = boltstore.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if d, err := s.Depth(t.Context(), "SHIP"); err != nil || d.Total != 3 || d.Projects["MOH"] != 3 {
+		t.Fatalf("Depth after reopen = %+v, %v; want 3 pending in MOH", d, err)
+	}
+	_, err = s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{Project: 3})
+	if !errors.Is(err, throttle.ErrQueueFull) {
+		t.Fatalf("Enqueue past the project limit: %v, want ErrQueueFull", err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}

@@ -4,6 +4,7 @@
 package bolttest
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,6 +31,11 @@ func MustOpenAt(tb testing.TB, path string) *boltstore.Store {
 		tb.Fatalf("open store: %v", err)
 	}
 	tb.Cleanup(func() {
+		// The store's own checks (pending counts against the queues) need
+		// it open; a test that closed it already is checked by file below.
+		if err := s.Check(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			tb.Errorf("store check: %v", err)
+		}
 		if err := s.Close(); err != nil {
 			tb.Errorf("close store: %v", err)
 		}
