@@ -134,8 +134,9 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 		id := work[pr.Done]
 		u := pr.Users[id]
 		adding := pr.Done < len(p.Add)
-		if known && ids[u.ID] == adding {
-			// The mirror shows it done already: no request.
+		if (known && ids[u.ID] == adding) || pr.handled(u.ID) {
+			// The mirror shows it done already, or this change did it for
+			// another identifier of the same user: no request.
 			pr.Unchanged = append(pr.Unchanged, id)
 			pr.Done++
 			continue
@@ -146,6 +147,15 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 		return e.removeMember(ctx, name, g.UpstreamID, u, p, pr)
 	}
 	return e.membersDone(name, p, pr)
+}
+
+// handled reports whether the change already added or removed the user
+// with this id (named twice, by e-mail and by id).
+func (pr membersProgress) handled(id string) bool {
+	has := func(us []UserResult) bool {
+		return slices.ContainsFunc(us, func(u UserResult) bool { return u.ID == id })
+	}
+	return has(pr.Added) || has(pr.Removed)
 }
 
 // resolve finds the user of every identifier of the change, from the

@@ -104,7 +104,8 @@ func TestMembersAddAndRemove(t *testing.T) {
 			add = append(add, u.ID) // or an object id
 		}
 	}
-	add = append(add, users[0].Email, strings.ToUpper(users[2].ID)) // repeats are folded
+	// Repeats are folded; a user named both by e-mail and by id is added once.
+	add = append(add, users[0].Email, strings.ToUpper(users[2].ID), users[1].ID)
 	before := readRequests(g.up.stats("SHIP"))
 
 	// Reads while the change runs: none reaches TechPass.
