@@ -210,7 +210,9 @@ func parseETag(tag string) (uint64, bool) {
 		return 0, false
 	}
 	rev, err := strconv.ParseUint(tag[2:len(tag)-1], 10, 64)
-	return rev, err == nil && rev > 0
+	// Entity tags compare character by character (RFC 9110, 8.8.3.2):
+	// "r01" is not "r1".
+	return rev, err == nil && rev > 0 && tag == etag(rev)
 }
 
 // ListMembers lists one page of a group's members from the mirror.
@@ -319,6 +321,7 @@ func (h *Handlers) SyncMirror(c echo.Context, tenant TenantParam) error {
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/tenants/"+t+"/mirror")
 	return c.JSON(http.StatusAccepted, out)
 }
 

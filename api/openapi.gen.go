@@ -465,7 +465,7 @@ type Group struct {
 	UpstreamId *string `json:"upstreamId,omitempty"`
 }
 
-// GroupList defines model for GroupList.
+// GroupList Example: {"groups":[{"createdAt":"2026-03-02T09:15:00Z","description":"Staff who can issue and void invoices.","etag":"\"r2\"","fullName":"SHIP:MOH:billing","memberCount":12,"membersSyncedAt":"2026-03-02T09:30:02Z","name":"billing","project":"MOH","state":"active","syncedAt":"2026-03-02T09:30:00Z","updatedAt":"2026-03-02T09:15:03Z","upstreamId":"5f0c2b9e-3a4d-4c1e-9b7a-2d8e6f1a0c3b"}],"nextCursor":"eyJhIjoiTU9IXHUwMDAwYmlsbGluZyJ9","syncedAt":"2026-03-02T09:30:00Z"}
 type GroupList struct {
 	// Groups One page of groups, sorted by project then name.
 	Groups []Group `json:"groups"`
@@ -608,7 +608,7 @@ type Member struct {
 	Id string `json:"id"`
 }
 
-// MemberList defines model for MemberList.
+// MemberList Example: {"members":[{"displayName":"Tan Ah Kow","email":"tan_ah_kow@tech.gov.sg","id":"0b6c3f8e-2f57-4b8e-9d7c-51f1a2b3c4d5"}],"nextCursor":"eyJhIjoidGFuX2FoX2tvd0B0ZWNoLmdvdi5zZyJ9","syncedAt":"2026-03-02T09:30:00Z"}
 type MemberList struct {
 	// Members One page of members, sorted by e-mail.
 	Members []Member `json:"members"`
@@ -657,7 +657,7 @@ type MirrorPass struct {
 	StartedAt time.Time `json:"startedAt"`
 }
 
-// MirrorStatus defines model for MirrorStatus.
+// MirrorStatus Example: {"groupsSyncedAt":"2026-03-02T09:30:00Z","last":{"drift":2,"finishedAt":"2026-03-02T09:30:44Z","groups":41,"requests":44,"skipped":0,"startedAt":"2026-03-02T09:30:00Z"},"nextPassAt":"2026-03-02T09:40:00Z","passes":3,"running":false,"tenant":"SHIP"}
 type MirrorStatus struct {
 	// Current One reconcile pass.
 	Current *MirrorPass `json:"current,omitempty"`

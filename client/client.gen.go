@@ -472,7 +472,7 @@ type Group struct {
 	UpstreamId *string `json:"upstreamId,omitempty"`
 }
 
-// GroupList defines model for GroupList.
+// GroupList Example: {"groups":[{"createdAt":"2026-03-02T09:15:00Z","description":"Staff who can issue and void invoices.","etag":"\"r2\"","fullName":"SHIP:MOH:billing","memberCount":12,"membersSyncedAt":"2026-03-02T09:30:02Z","name":"billing","project":"MOH","state":"active","syncedAt":"2026-03-02T09:30:00Z","updatedAt":"2026-03-02T09:15:03Z","upstreamId":"5f0c2b9e-3a4d-4c1e-9b7a-2d8e6f1a0c3b"}],"nextCursor":"eyJhIjoiTU9IXHUwMDAwYmlsbGluZyJ9","syncedAt":"2026-03-02T09:30:00Z"}
 type GroupList struct {
 	// Groups One page of groups, sorted by project then name.
 	Groups []Group `json:"groups"`
@@ -615,7 +615,7 @@ type Member struct {
 	Id string `json:"id"`
 }
 
-// MemberList defines model for MemberList.
+// MemberList Example: {"members":[{"displayName":"Tan Ah Kow","email":"tan_ah_kow@tech.gov.sg","id":"0b6c3f8e-2f57-4b8e-9d7c-51f1a2b3c4d5"}],"nextCursor":"eyJhIjoidGFuX2FoX2tvd0B0ZWNoLmdvdi5zZyJ9","syncedAt":"2026-03-02T09:30:00Z"}
 type MemberList struct {
 	// Members One page of members, sorted by e-mail.
 	Members []Member `json:"members"`
@@ -664,7 +664,7 @@ type MirrorPass struct {
 	StartedAt time.Time `json:"startedAt"`
 }
 
-// MirrorStatus defines model for MirrorStatus.
+// MirrorStatus Example: {"groupsSyncedAt":"2026-03-02T09:30:00Z","last":{"drift":2,"finishedAt":"2026-03-02T09:30:44Z","groups":41,"requests":44,"skipped":0,"startedAt":"2026-03-02T09:30:00Z"},"nextPassAt":"2026-03-02T09:40:00Z","passes":3,"running":false,"tenant":"SHIP"}
 type MirrorStatus struct {
 	// Current One reconcile pass.
 	Current *MirrorPass `json:"current,omitempty"`
@@ -7221,6 +7221,11 @@ func (r GetMirrorResponse) ContentType() string {
 	return ""
 }
 
+// SyncMirrorResponse202Headers the declared response headers of an HTTP 202 response for SyncMirror
+type SyncMirrorResponse202Headers struct {
+	Location string
+}
+
 // SyncMirrorResponse401Headers the declared response headers of an HTTP 401 response for SyncMirror
 type SyncMirrorResponse401Headers struct {
 	WWWAuthenticate string
@@ -7250,6 +7255,8 @@ type SyncMirrorResponse struct {
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *SyncMirrorResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SyncMirrorResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -11773,6 +11780,16 @@ func ParseSyncMirrorResponse(rsp *http.Response) (*SyncMirrorResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 202:
+		var headers SyncMirrorResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers SyncMirrorResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {

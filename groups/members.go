@@ -3,11 +3,13 @@ package groups
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -27,16 +29,22 @@ const (
 // field otherwise.
 func (s *Service) NormalizeUser(field, id string) (string, error) {
 	id = strings.TrimSpace(id)
-	if len(id) > 254 || (s.validate.Var(id, "email") != nil && s.validate.Var(id, "uuid") != nil) {
-		return "", &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf("%q is neither an e-mail address nor an object id", clip(id, 64))}}}
+	// The length is checked after lower-casing, which can lengthen a letter
+	// (U+023A, 2 bytes, becomes U+2C65, 3 bytes).
+	if lower := strings.ToLower(id); len(lower) <= 254 && (s.validate.Var(id, "email") == nil || s.validate.Var(id, "uuid") == nil) {
+		return lower, nil
 	}
-	return strings.ToLower(id), nil
+	return "", &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf("%q is neither an e-mail address nor an object id", clip(id, 64))}}}
 }
 
-// clip shortens s to at most n bytes for an error message.
+// clip shortens s to at most n bytes for an error message, without
+// cutting a character in two.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
@@ -287,14 +295,12 @@ type MemberPage struct {
 	SyncedAt time.Time
 }
 
-// cursorState is what a cursor carries: where the page ended and the
-// filter it was made for.
-type cursorState struct {
-	After   string `json:"a"`
-	Prefix  string `json:"p,omitempty"`
-	Project string `json:"j,omitempty"`
-	Group   string `json:"g,omitempty"`
-}
+// A cursor carries where the page ended and the filters it was made for,
+// so that it cannot be used with other filters: four fields (after,
+// prefix, project, group), each a uvarint length and its bytes, in
+// unpadded base64url. Unlike JSON this never escapes, so its size is
+// bounded by the fields' own limits.
+const maxCursorBytes = 1536 // decoded; 2048 characters encoded, the contract's limit
 
 // pageQuery checks q and turns it into a store query for a list scoped to
 // project and group (each possibly empty).
@@ -315,22 +321,40 @@ func pageQuery(q ListQuery, project, group string) (PageQuery, error) {
 		return pq, nil
 	}
 	bad := &ValidationError{Fields: []FieldError{{Field: "cursor", Message: "is not a cursor of this list with these filters"}}}
-	raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-	if err != nil || len(raw) > 1024 {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(q.Cursor)
+	if err != nil || len(raw) > maxCursorBytes {
 		return PageQuery{}, bad
 	}
-	var c cursorState
-	if err := json.Unmarshal(raw, &c); err != nil || c.After == "" || c.Prefix != prefix || c.Project != project || c.Group != strings.ToLower(group) {
+	fields, ok := splitCursor(raw)
+	if !ok || fields[0] == "" || fields[1] != prefix || fields[2] != project || fields[3] != strings.ToLower(group) {
 		return PageQuery{}, bad
 	}
-	pq.After = c.After
+	pq.After = fields[0]
 	return pq, nil
+}
+
+// splitCursor reads the four fields of a decoded cursor; ok is false
+// unless raw is exactly four well-formed fields.
+func splitCursor(raw []byte) (fields [4]string, ok bool) {
+	for i := range fields {
+		n, w := binary.Uvarint(raw)
+		if w <= 0 || n > uint64(len(raw)-w) {
+			return fields, false
+		}
+		fields[i] = string(raw[w : w+int(n)])
+		raw = raw[w+int(n):]
+	}
+	return fields, len(raw) == 0
 }
 
 // nextCursor encodes the cursor that continues after the entry at after.
 func nextCursor(after string, pq PageQuery, group string) string {
-	b, _ := json.Marshal(cursorState{After: after, Prefix: pq.Prefix, Project: pq.Project, Group: strings.ToLower(group)}) // strings only: cannot fail
-	return base64.RawURLEncoding.EncodeToString(b)
+	var raw []byte
+	for _, f := range []string{after, pq.Prefix, pq.Project, strings.ToLower(group)} {
+		raw = binary.AppendUvarint(raw, uint64(len(f)))
+		raw = append(raw, f...)
+	}
+	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
 // ListGroups returns one page of the tenant's groups from the mirror: of
