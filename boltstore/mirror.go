@@ -52,19 +52,28 @@ func (s *Store) UpdatePending(ctx context.Context, name groups.Name, description
 	return stored, op, nil
 }
 
-// QueueMembers implements groups.Store. It leaves the group as it is: the
-// member list changes when the operation's effects are committed.
-func (s *Store) QueueMembers(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+// QueueMembers implements groups.Store. The member list changes when the
+// operation's effects are committed; the group counts it as pending.
+func (s *Store) QueueMembers(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits, idle *groups.Idle) (throttle.Operation, error) {
+	defer s.gens.forget(versionKey(name.Tenant, name.Project))
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if err := checkEnqueue(tx, op, limits); err != nil {
 			return err
 		}
-		g, err := getGroup(tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant)), name)
+		b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
+		g, err := getGroup(b, name)
 		if err != nil {
 			return err
 		}
 		if g.State == groups.Deleting {
 			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
+		}
+		if idle != nil && !isIdle(g, *idle) {
+			return groups.ErrStale
+		}
+		g.PendingMembers++
+		if _, err := putGroup(tx, b, g); err != nil {
+			return err
 		}
 		op, err = enqueue(tx, op)
 		return err
@@ -75,14 +84,26 @@ func (s *Store) QueueMembers(ctx context.Context, name groups.Name, op throttle.
 	return op, nil
 }
 
-// Record implements groups.Store. op must be in a final state.
-func (s *Store) Record(ctx context.Context, op throttle.Operation) (throttle.Operation, error) {
+// isIdle reports whether g meets the precondition idle.
+func isIdle(g groups.Group, idle groups.Idle) bool {
+	return g.PendingMembers == 0 && g.MembersVersion == idle.Version
+}
+
+// RecordMembers implements groups.Store. op must be in a final state.
+func (s *Store) RecordMembers(ctx context.Context, name groups.Name, op throttle.Operation, idle groups.Idle) (throttle.Operation, error) {
 	if !op.State.Final() {
 		return throttle.Operation{}, fmt.Errorf("record %s: state %q is not final", op.ID, op.State)
 	}
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if err := checkIdempotency(tx, op); err != nil {
 			return err
+		}
+		g, err := getGroup(tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant)), name)
+		if err != nil {
+			return err
+		}
+		if !isIdle(g, idle) {
+			return groups.ErrStale
 		}
 		if ik := op.Idempotency; ik != nil {
 			if err := putIdem(tx, *ik, op.ID); err != nil {
@@ -325,7 +346,7 @@ func (s *Store) SyncMembers(ctx context.Context, name groups.Name, version uint6
 		if err != nil {
 			return err
 		}
-		if g.MembersVersion != version {
+		if g.MembersVersion != version || g.PendingMembers > 0 {
 			return nil
 		}
 		mb, err := createMembersBucket(tx, name)
@@ -562,6 +583,22 @@ func applyChange(tx *bolt.Tx, b *bolt.Bucket, tenant string, c *groups.GroupChan
 		}
 		previous := cur.Description
 		cur.Description, cur.SyncedAt, cur.UpdatedAt = c.Group.Description, at, at
+		if c.Group, err = putGroup(tx, b, cur); err != nil {
+			return false, err
+		}
+		c.Previous = previous
+		return true, nil
+	case groups.GroupReplaced:
+		if !found || cur.State != groups.Active || cur.Revision != c.Group.Revision {
+			return false, nil
+		}
+		if err := dropMembers(tx, n); err != nil {
+			return false, err
+		}
+		previous := cur.Description
+		cur.UpstreamID, cur.Description, cur.SyncedAt, cur.UpdatedAt = c.Group.UpstreamID, c.Group.Description, at, at
+		cur.MembersSyncedAt, cur.MemberCount, cur.PendingUpdate = time.Time{}, 0, ""
+		cur.MembersVersion++
 		if c.Group, err = putGroup(tx, b, cur); err != nil {
 			return false, err
 		}

@@ -82,6 +82,7 @@ type groupRecord struct {
 	MembersSyncedAt time.Time `json:"membersSyncedAt,omitzero"`
 	MembersVersion  uint64    `json:"membersVersion,omitempty"`
 	MemberCount     int       `json:"memberCount,omitempty"`
+	PendingMembers  int       `json:"pendingMembers,omitempty"`
 	CreatedAt       time.Time `json:"createdAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
 }
@@ -91,7 +92,7 @@ func newGroupRecord(g groups.Group) groupRecord {
 		Project: g.Name.Project, Group: g.Name.Group, Description: g.Description, State: string(g.State),
 		UpstreamID: g.UpstreamID, PendingOp: g.PendingOperation, PendingUpdate: g.PendingUpdate,
 		Revision: g.Revision, SyncedAt: g.SyncedAt, MembersSyncedAt: g.MembersSyncedAt,
-		MembersVersion: g.MembersVersion, MemberCount: g.MemberCount,
+		MembersVersion: g.MembersVersion, MemberCount: g.MemberCount, PendingMembers: g.PendingMembers,
 		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt,
 	}
 }
@@ -105,7 +106,7 @@ func (r groupRecord) group(tenant string) groups.Group {
 		Description: r.Description, State: groups.State(r.State), UpstreamID: r.UpstreamID,
 		PendingOperation: r.PendingOp, PendingUpdate: r.PendingUpdate, Revision: max(r.Revision, 1),
 		SyncedAt: r.SyncedAt, MembersSyncedAt: r.MembersSyncedAt,
-		MembersVersion: r.MembersVersion, MemberCount: r.MemberCount,
+		MembersVersion: r.MembersVersion, MemberCount: r.MemberCount, PendingMembers: r.PendingMembers,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }

@@ -751,12 +751,14 @@ func getGroup(b *bolt.Bucket, name groups.Name) (groups.Group, error) {
 }
 
 // putGroup stores g in its tenant's bucket b and returns it as stored. The
-// store, not the caller, sets Revision: 1 for a new group, the stored one
-// plus 1 if the description, state or upstream id changed, the stored one
-// otherwise.
+// store, not the caller, sets Revision: a new group, or one whose
+// description, state or upstream id changed, takes the next number of the
+// tenant's revision sequence (so a group deleted and made again never
+// repeats an ETag of the old one); otherwise it keeps the stored one.
 func putGroup(tx *bolt.Tx, b *bolt.Bucket, g groups.Group) (groups.Group, error) {
 	key := groupKey(g.Name)
-	g.Revision = 1
+	changed := true
+	g.Revision = 0
 	if v := b.Get(key); v != nil {
 		var r groupRecord
 		if err := json.Unmarshal(v, &r); err != nil {
@@ -764,9 +766,14 @@ func putGroup(tx *bolt.Tx, b *bolt.Bucket, g groups.Group) (groups.Group, error)
 		}
 		old := r.group(g.Name.Tenant)
 		g.Revision = old.Revision
-		if g.Description != old.Description || g.State != old.State || g.UpstreamID != old.UpstreamID {
-			g.Revision++
+		changed = g.Description != old.Description || g.State != old.State || g.UpstreamID != old.UpstreamID
+	}
+	if changed {
+		rev, err := b.NextSequence()
+		if err != nil {
+			return groups.Group{}, err
 		}
+		g.Revision = max(rev, g.Revision+1)
 	}
 	v, err := json.Marshal(newGroupRecord(g))
 	if err != nil {
@@ -824,7 +831,8 @@ func (s *Store) GroupsVersion(ctx context.Context, tenant, project string) (uint
 func knownEffect(e throttle.Effect) bool {
 	switch e.(type) {
 	case groups.Created, groups.CreateFailed, groups.Deleted, groups.DeleteFailed,
-		groups.Updated, groups.UpdateFailed, groups.MembersAdded, groups.MembersRemoved, groups.UsersResolved:
+		groups.Updated, groups.UpdateFailed, groups.MembersAdded, groups.MembersRemoved, groups.UsersResolved,
+		groups.MembersSettled:
 		return true
 	}
 	return false
@@ -837,8 +845,12 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 	case groups.Created:
 		return updateGroup(tx, e.Name, "created", func(g *groups.Group) error {
 			g.State, g.UpstreamID, g.PendingOperation, g.UpdatedAt = groups.Active, e.UpstreamID, "", e.At
-			// A group TechPass has just created has no members.
-			g.SyncedAt, g.MembersSyncedAt = e.At, e.At
+			g.SyncedAt = e.At
+			if e.MembersKnown {
+				// A group TechPass has just created has no members; an
+				// adopted one has members the reconciler will read.
+				g.MembersSyncedAt = e.At
+			}
 			return nil
 		})
 	case groups.DeleteFailed:
@@ -868,6 +880,11 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 			if g.Description != e.Previous {
 				g.Description, g.UpdatedAt = e.Previous, e.At
 			}
+			return nil
+		})
+	case groups.MembersSettled:
+		return updateGroup(tx, e.Name, "members-settled", func(g *groups.Group) error {
+			g.PendingMembers = max(g.PendingMembers-1, 0)
 			return nil
 		})
 	case groups.MembersAdded:

@@ -19,6 +19,9 @@ var (
 	ErrQuota = errors.New("project group quota reached")
 	// ErrPending means another operation on the group is queued or running.
 	ErrPending = errors.New("another operation on the group is pending")
+	// ErrStale means the mirror changed between a read and the write based
+	// on it; the service works the write out again.
+	ErrStale = errors.New("the mirror changed meanwhile")
 	// ErrRevision means an If-Match precondition failed: the group changed
 	// since the caller read it.
 	ErrRevision = errors.New("the group has changed")

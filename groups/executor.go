@@ -82,8 +82,11 @@ func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.
 	default:
 		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
 	}
-	if out.Kind == throttle.Retry {
+	switch {
+	case out.Kind == throttle.Retry:
 		out.Effects = Undo(op, e.now())
+	case op.Kind == KindMembers && (out.Kind == throttle.Done || out.Kind == throttle.Fail):
+		out.Effects = append(out.Effects, MembersSettled{Name: targetName(op)})
 	}
 	return out
 }
@@ -106,20 +109,20 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 		}
 		if found {
 			e.logger.Info("group already exists upstream; adopting it", "operation_id", op.ID, "group", name.String())
-			return e.created(name, p.Description, existing)
+			return e.created(name, p.Description, existing, false)
 		}
 	}
 	g, err := e.upstream.CreateGroup(ctx, name.String(), p.Description)
 	switch status := techpass.StatusOf(err); {
 	case err == nil:
-		return e.created(name, p.Description, g)
+		return e.created(name, p.Description, g, true)
 	case status == http.StatusConflict:
 		existing, found, out := e.find(ctx, name)
 		if out != nil {
 			return *out
 		}
 		if found {
-			return e.created(name, p.Description, existing)
+			return e.created(name, p.Description, existing, false)
 		}
 		return e.failCreate(name, http.StatusConflict, "Group exists in TechPass", "TechPass reports a group of this name in the namespace, but it is not visible in the namespace's group list")
 	case status == http.StatusBadRequest:
@@ -179,13 +182,15 @@ func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *
 	return techpass.Group{}, false, nil
 }
 
-func (e *Executor) created(name Name, description string, g techpass.Group) throttle.Outcome {
+// created reports a group created (fresh: by this request, so it has no
+// members) or adopted (found in TechPass: its members are unknown).
+func (e *Executor) created(name Name, description string, g techpass.Group, fresh bool) throttle.Outcome {
 	created := g.Created
 	if created.IsZero() {
 		created = e.now()
 	}
 	res, _ := json.Marshal(Result{FullName: name.String(), Description: description, UpstreamID: g.ID, CreatedAt: created.UTC()})
-	return done(res, Created{Name: name, UpstreamID: g.ID, At: e.now()})
+	return done(res, Created{Name: name, UpstreamID: g.ID, At: e.now(), MembersKnown: fresh})
 }
 
 func (e *Executor) failCreate(name Name, status int, title, detail string) throttle.Outcome {

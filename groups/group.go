@@ -50,6 +50,10 @@ type Group struct {
 	MembersVersion uint64
 	// MemberCount is how many members the mirror holds.
 	MemberCount int
+	// PendingMembers counts the group's member changes queued or running;
+	// while there are any, neither a request nor the reconciler may take
+	// the member list as settled.
+	PendingMembers int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -95,15 +99,20 @@ type Store interface {
 	// there is no such group and ErrPending if the group is Deleting, and
 	// the group as stored.
 	UpdatePending(ctx context.Context, name Name, description string, ifRevision uint64, op throttle.Operation, limits throttle.Limits) (Group, throttle.Operation, error)
-	// QueueMembers enqueues op, a member change of the group, after the
-	// enqueue checks of throttle.Store; ErrNotFound if there is no such
-	// group, ErrPending if it is Deleting.
-	QueueMembers(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error)
-	// Record stores op, already in a final state, without queueing it (work
-	// that needed no upstream call), after the idempotency check of
-	// throttle.Store.Enqueue (a *throttle.ReplayError or
-	// throttle.ErrIdempotencyMismatch); queue limits do not apply.
-	Record(ctx context.Context, op throttle.Operation) (throttle.Operation, error)
+	// QueueMembers enqueues op, a member change of the group, and counts it
+	// in the group's PendingMembers, after the enqueue checks of
+	// throttle.Store; ErrNotFound if there is no such group, ErrPending if
+	// it is Deleting. With idle set, it returns ErrStale (writing nothing)
+	// unless the group is idle at idle.Version (see Idle): the change was
+	// worked out from that member list.
+	QueueMembers(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits, idle *Idle) (throttle.Operation, error)
+	// RecordMembers stores op, a member change already in a final state,
+	// without queueing it (work the mirror showed was done), if the group
+	// is idle at idle.Version, and returns ErrStale otherwise;
+	// ErrNotFound if there is no such group. The idempotency check of
+	// throttle.Store.Enqueue applies (a *throttle.ReplayError or
+	// throttle.ErrIdempotencyMismatch); queue limits do not.
+	RecordMembers(ctx context.Context, name Name, op throttle.Operation, idle Idle) (throttle.Operation, error)
 
 	// ListGroups returns one page of the tenant's groups (of q.Project
 	// only, if set) in order of Cursor, after q.After, whose Key starts
@@ -126,14 +135,20 @@ type Store interface {
 	// returns the changes it applied.
 	SyncGroups(ctx context.Context, tenant string, changes []GroupChange, seen []Name, at time.Time) ([]GroupChange, error)
 	// SyncMembers replaces the group's member list with users if its
-	// MembersVersion is still version, and sets MembersSyncedAt to at, in
-	// one transaction. It returns who was added and removed, and ok false
-	// (changing nothing) if the version moved or the group is gone.
+	// MembersVersion is still version and no member change is pending
+	// (PendingMembers is 0), and sets MembersSyncedAt to at, in one
+	// transaction. It returns who was added and removed, and ok false
+	// (changing nothing) if the version moved, a change is pending or the
+	// group is gone.
 	SyncMembers(ctx context.Context, name Name, version uint64, users []User, at time.Time) (added, removed []User, ok bool, err error)
 	// GroupsSyncedAt returns when a reconcile pass last read the tenant's
 	// group list whole; zero if never.
 	GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error)
 }
+
+// Idle is a precondition on a group's member list: no member change is
+// queued or running (PendingMembers is 0) and MembersVersion is Version.
+type Idle struct{ Version uint64 }
 
 // PageQuery selects one page of a list.
 type PageQuery struct {
@@ -182,6 +197,12 @@ const (
 	// with no pending update. Applied only if the group is still at
 	// Revision with no pending update.
 	GroupChanged ChangeKind = "changed"
+	// GroupReplaced: TechPass has a group of the same name with another id
+	// (deleted and made again outside the gateway). Applied only if the
+	// group is still Active at Revision: it takes the new UpstreamID and
+	// description, and its member list is dropped and unknown
+	// (MembersSyncedAt zero) until read again.
+	GroupReplaced ChangeKind = "replaced"
 )
 
 // GroupChange is one difference between the mirror and TechPass.
@@ -207,8 +228,8 @@ type Limits struct {
 
 // Undo returns the effects that revert the mirror change an operation made
 // when it was queued: a create's reservation is released, a deleting group
-// is active again, an update's description is restored; a member change has
-// none. They are committed when an operation is cancelled or given up.
+// is active again, an update's description is restored; a member change
+// stops counting as pending. They are committed when an operation is cancelled or given up.
 func Undo(op throttle.Operation, at time.Time) []throttle.Effect {
 	n := targetName(op)
 	switch op.Kind {
@@ -217,7 +238,9 @@ func Undo(op throttle.Operation, at time.Time) []throttle.Effect {
 	case KindUpdate:
 		return []throttle.Effect{undoUpdate(op, at)}
 	case KindMembers:
-		return nil // a member change holds nothing in the mirror until it is done
+		// The change's steps are in the mirror already; only its pending
+		// count is released.
+		return []throttle.Effect{MembersSettled{Name: n}}
 	}
 	return []throttle.Effect{CreateFailed{Name: n}}
 }
@@ -237,12 +260,19 @@ func targetName(op throttle.Operation) Name {
 // mirror no longer holds changes nothing and is not an error, so that an
 // outcome can always be committed.
 type (
-	// Created makes the group Active with its upstream id.
+	// Created makes the group Active with its upstream id, confirmed
+	// (SyncedAt) at At. With MembersKnown (the gateway made the group, so
+	// it is empty) MembersSyncedAt is At too; a group adopted from TechPass
+	// keeps an unknown member list until the reconciler reads it.
 	Created struct {
-		Name       Name
-		UpstreamID string
-		At         time.Time
+		Name         Name
+		UpstreamID   string
+		At           time.Time
+		MembersKnown bool
 	}
+	// MembersSettled ends one pending member change of the group
+	// (PendingMembers goes down by one, never below zero).
+	MembersSettled struct{ Name Name }
 	// CreateFailed removes the group's reservation.
 	CreateFailed struct{ Name Name }
 	// Deleted removes the group.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -106,36 +107,47 @@ func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add
 	if err != nil {
 		return throttle.Operation{}, false, err
 	}
-	g, err := s.store.Group(ctx, name)
-	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
-	}
-	if g.State == Deleting {
-		return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w: the group is being deleted", name, ErrPending)
-	}
-	p := membersPayload{FullName: g.Name.String()}
-	if g.MembersSyncedAt.IsZero() {
-		// The mirror does not know the member list: nothing can be skipped.
-		p.Add, p.Remove = add, remove
-	} else if p.Add, p.Remove, p.Unchanged, err = s.filterByMirror(ctx, g.Name, add, remove); err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
-	}
-	payload, err := json.Marshal(p)
-	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("encode members payload: %w", err)
-	}
-	op = s.newOperation(req, g.Name, KindMembers, payload)
-	if len(p.Add) == 0 && len(p.Remove) == 0 {
-		res, err := json.Marshal(MembersResult{FullName: p.FullName, Added: []UserResult{}, Removed: []UserResult{}, Unchanged: p.Unchanged})
+	limits := s.queue.Limits(name.Tenant)
+	for attempt := 0; ; attempt++ {
+		g, err := s.store.Group(ctx, name)
 		if err != nil {
-			return throttle.Operation{}, false, fmt.Errorf("encode members result: %w", err)
+			return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
 		}
-		op.State, op.Result, op.FinishedAt = throttle.Succeeded, res, op.CreatedAt
-		stored, err := s.store.Record(ctx, op)
+		if g.State == Deleting {
+			return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w: the group is being deleted", name, ErrPending)
+		}
+		p := membersPayload{FullName: g.Name.String(), Add: add, Remove: remove}
+		var idle *Idle
+		// The mirror can show a change done only if it knows the member
+		// list and no other change is queued that could undo it; a change
+		// worked out from it is stored only if the list is still as read.
+		if !g.MembersSyncedAt.IsZero() && g.PendingMembers == 0 && attempt < 3 {
+			if p.Add, p.Remove, p.Unchanged, err = s.filterByMirror(ctx, g.Name, add, remove); err != nil {
+				return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
+			}
+			idle = &Idle{Version: g.MembersVersion}
+		}
+		payload, err := json.Marshal(p)
+		if err != nil {
+			return throttle.Operation{}, false, fmt.Errorf("encode members payload: %w", err)
+		}
+		op = s.newOperation(req, g.Name, KindMembers, payload)
+		var stored throttle.Operation
+		if len(p.Add) == 0 && len(p.Remove) == 0 {
+			res, err := json.Marshal(MembersResult{FullName: p.FullName, Added: []UserResult{}, Removed: []UserResult{}, Unchanged: p.Unchanged})
+			if err != nil {
+				return throttle.Operation{}, false, fmt.Errorf("encode members result: %w", err)
+			}
+			op.State, op.Result, op.FinishedAt = throttle.Succeeded, res, op.CreatedAt
+			stored, err = s.store.RecordMembers(ctx, g.Name, op, *idle)
+		} else {
+			stored, err = s.store.QueueMembers(ctx, g.Name, op, limits, idle)
+		}
+		if errors.Is(err, ErrStale) {
+			continue // the member list moved since it was read: work it out again
+		}
 		return s.queued(ctx, stored, err, "member change", name)
 	}
-	stored, err := s.store.QueueMembers(ctx, g.Name, op, s.queue.Limits(name.Tenant))
-	return s.queued(ctx, stored, err, "member change", name)
 }
 
 // foldUsers normalizes and de-duplicates the identifiers of a change.
@@ -155,7 +167,7 @@ func (s *Service) foldUsers(add, remove []string) ([]string, []string, error) {
 		}
 		return out
 	}
-	add, remove = fold("add", add), fold("remove", remove)
+	add, remove = fold("users", add), fold("users", remove)
 	switch {
 	case len(verr.Fields) > 0:
 		return nil, nil, verr
@@ -191,7 +203,9 @@ func (s *Service) filterByMirror(ctx context.Context, name Name, add, remove []s
 		needAdd = append(needAdd, id)
 	}
 	for _, id := range remove {
-		if u, ok := known[id]; !ok || !members[u.ID] {
+		// An identifier the mirror cannot resolve (an alias, an e-mail
+		// changed in TechPass) may still name a member: TechPass decides.
+		if u, ok := known[id]; ok && !members[u.ID] {
 			unchanged = append(unchanged, id)
 			continue
 		}

@@ -40,7 +40,7 @@ type ReconcilerConfig struct {
 	// KnownProject reports whether project is one of the tenant's; groups
 	// of other projects (or not named <TENANT>:<PROJECT>:<group>) are not
 	// mirrored. Nil accepts every project.
-	KnownProject func(ctx context.Context, project string) bool
+	KnownProject func(ctx context.Context, project string) (bool, error)
 	// OnDrift, if set, is told of every drift applied, for the audit log.
 	OnDrift func(ctx context.Context, d Drift)
 	// OnPass, if set, is told when a pass ends.
@@ -253,7 +253,10 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 	var seen []Name
 	found := map[string]bool{}
 	for _, u := range upstream {
-		n, ok := r.ours(ctx, u.Name)
+		n, ok, err := r.ours(ctx, u.Name)
+		if err != nil {
+			return err // not knowing the projects must not make groups vanish
+		}
 		if !ok {
 			continue
 		}
@@ -267,6 +270,11 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 			}})
 		case g.State != Active:
 			// A create or delete is queued or running: its outcome decides.
+		case !strings.EqualFold(g.UpstreamID, u.ID):
+			// Deleted and made again outside the gateway: a new group.
+			replaced := g
+			replaced.UpstreamID, replaced.Description = u.ID, u.Description
+			changes = append(changes, GroupChange{Kind: GroupReplaced, Group: replaced, Previous: g.Description})
 		default:
 			seen = append(seen, g.Name)
 			if g.PendingUpdate == "" && g.Description != u.Description {
@@ -300,16 +308,19 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 }
 
 // ours parses an upstream group name as one of the tenant's project groups.
-func (r *Reconciler) ours(ctx context.Context, full string) (Name, bool) {
+func (r *Reconciler) ours(ctx context.Context, full string) (Name, bool, error) {
 	n, err := ParseFullName(r.validate, full)
 	if err != nil || !strings.EqualFold(n.Tenant, r.cfg.Tenant) {
-		return Name{}, false
+		return Name{}, false, nil
 	}
 	n.Tenant = r.cfg.Tenant
-	if r.cfg.KnownProject != nil && !r.cfg.KnownProject(ctx, n.Project) {
-		return Name{}, false
+	if r.cfg.KnownProject != nil {
+		known, err := r.cfg.KnownProject(ctx, n.Project)
+		if err != nil || !known {
+			return Name{}, false, err
+		}
 	}
-	return n, true
+	return n, true, nil
 }
 
 func created(g techpass.Group, fallback time.Time) time.Time {
@@ -327,7 +338,9 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		// The member list must not change between the first page and the
 		// commit; the version tells.
 		cur, err := r.cfg.Store.Group(ctx, g.Name)
-		if errors.Is(err, ErrNotFound) || (err == nil && (cur.State != Active || cur.UpstreamID != g.UpstreamID)) {
+		// A member change queued or running (perhaps waiting to retry a
+		// request TechPass may have applied) would look like drift.
+		if errors.Is(err, ErrNotFound) || (err == nil && (cur.State != Active || cur.UpstreamID != g.UpstreamID || cur.PendingMembers > 0)) {
 			p.skip()
 			return nil
 		}
@@ -350,6 +363,13 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		p.users = append(p.users, User{ID: strings.ToLower(m.ID), Email: m.Email, DisplayName: m.DisplayName})
 	}
 	if page.Next != "" {
+		if page.Next == p.cursor || len(p.users) > maxMembersRead {
+			// A cursor that does not move, or a list past any sane size:
+			// leave the group for the next pass rather than loop.
+			r.cfg.Logger.Warn("member list of a group not read whole; left for the next pass", "tenant", r.cfg.Tenant, "group", g.Name.String())
+			p.skip()
+			return nil
+		}
 		p.cursor = page.Next
 		return nil
 	}
@@ -373,6 +393,10 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 	p.done()
 	return nil
 }
+
+// maxMembersRead bounds the member list one group may have in a pass (and
+// so the memory a pass holds); Azure AD groups are far smaller in practice.
+const maxMembersRead = 100000
 
 // skip leaves the current group for the next pass.
 func (p *passState) skip() {

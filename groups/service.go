@@ -240,6 +240,19 @@ func (s *Service) Retry(ctx context.Context, req Request, op throttle.Operation)
 		return s.Create(ctx, req, name, p.Description)
 	case KindDelete:
 		return s.Delete(ctx, req, name)
+	case KindUpdate:
+		var p updatePayload
+		if err := json.Unmarshal(op.Payload, &p); err != nil {
+			return throttle.Operation{}, false, fmt.Errorf("retry %s: decode payload: %w", op.ID, err)
+		}
+		_, next, replayed, err := s.Update(ctx, req, name, p.Description, 0)
+		return next, replayed, err
+	case KindMembers:
+		var p membersPayload
+		if err := json.Unmarshal(op.Payload, &p); err != nil {
+			return throttle.Operation{}, false, fmt.Errorf("retry %s: decode payload: %w", op.ID, err)
+		}
+		return s.ChangeMembers(ctx, req, name, p.Add, p.Remove)
 	default:
 		return throttle.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, throttle.ErrNotRetryable)
 	}

@@ -210,14 +210,14 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 		pr.Done++
 		return *e.step(name, pr, MembersAdded{Name: name, Users: []User{u}, At: e.now()})
 	case status == http.StatusForbidden:
-		return e.dynamic(name, "added to")
+		return e.dynamic(name, "added to", pr)
 	case status == http.StatusNotFound:
 		return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Not found in TechPass",
 			Detail: reason(err, fmt.Sprintf("TechPass could not add %s to %s: the group or the user is gone", u.Email, name)) + partial(pr),
 		}}
 	default:
-		return e.classify(err, nil, "add "+u.Email+" to the group")
+		return withPartial(e.classify(err, nil, "add "+u.Email+" to the group"), pr)
 	}
 }
 
@@ -230,19 +230,27 @@ func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, 
 		pr.Done++
 		return *e.step(name, pr, MembersRemoved{Name: name, UserIDs: []string{u.ID}, At: e.now()})
 	case status == http.StatusForbidden:
-		return e.dynamic(name, "removed from")
+		return e.dynamic(name, "removed from", pr)
 	default:
-		return e.classify(err, nil, "remove "+u.Email+" from the group")
+		return withPartial(e.classify(err, nil, "remove "+u.Email+" from the group"), pr)
 	}
 }
 
 // dynamic is the outcome of a member change TechPass refuses because the
 // group's members are set by a rule.
-func (e *Executor) dynamic(name Name, what string) throttle.Outcome {
+func (e *Executor) dynamic(name Name, what string, pr membersProgress) throttle.Outcome {
 	return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 		Status: http.StatusConflict, Title: "Dynamic group",
-		Detail: fmt.Sprintf("%s is a dynamic group: TechPass sets its members by a rule, so members cannot be %s it (TechPass answered HTTP 403)", name, what),
+		Detail: fmt.Sprintf("%s is a dynamic group: TechPass sets its members by a rule, so members cannot be %s it (TechPass answered HTTP 403)", name, what) + partial(pr),
 	}}
+}
+
+// withPartial adds to a failure what the change had done before it.
+func withPartial(out throttle.Outcome, pr membersProgress) throttle.Outcome {
+	if out.Kind == throttle.Fail && out.Failure != nil {
+		out.Failure.Detail += partial(pr)
+	}
+	return out
 }
 
 // step reports a step done with more to come (or, if nothing remains, the
@@ -279,7 +287,21 @@ func partial(pr membersProgress) string {
 	if len(pr.Added)+len(pr.Removed) == 0 {
 		return "; no member was changed"
 	}
-	return fmt.Sprintf("; %d added and %d removed before that", len(pr.Added), len(pr.Removed))
+	names := func(us []UserResult) string {
+		out := make([]string, len(us))
+		for i, u := range us {
+			out[i] = u.Email
+		}
+		return strings.Join(out, ", ")
+	}
+	var done []string
+	if len(pr.Added) > 0 {
+		done = append(done, "added "+names(pr.Added))
+	}
+	if len(pr.Removed) > 0 {
+		done = append(done, "removed "+names(pr.Removed))
+	}
+	return "; before that it " + strings.Join(done, " and ")
 }
 
 func userResult(u User) UserResult {

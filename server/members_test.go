@@ -396,3 +396,45 @@ func TestTenantAdminListsAcrossProjects(t *testing.T) {
 		t.Fatalf("project list with prefix a, limit 2: %d groups, next %v", len(gl.Groups), gl.NextCursor)
 	}
 }
+
+// A change the mirror seems to show done is still queued when an earlier
+// change of the group, not yet carried out, may undo it: the last request
+// wins in TechPass, as the client meant.
+func TestMembersQueuedChangesKeepOrder(t *testing.T) {
+	g := startGateway(t, gatewayOptions{interval: 150 * time.Millisecond})
+	g.createActive("SHIP/MOH", "crew")
+	u := techpasssim.DemoUsers(1)[0]
+	r := g.do("POST", membersPath("SHIP", "MOH", "crew"), "SHIP/MOH", map[string]any{"users": []string{u.Email}})
+	var op api.Operation
+	r.decode(t, &op)
+	g.await("SHIP/MOH", op.Id, 10*time.Second)
+
+	g.create("SHIP/MOH", "ahead") // holds the project's queue for a slot
+	r = g.do("DELETE", membersPath("SHIP", "MOH", "crew")+"/"+u.Email, "SHIP/MOH", nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	var removal api.Operation
+	r.decode(t, &removal)
+	r = g.do("POST", membersPath("SHIP", "MOH", "crew"), "SHIP/MOH", map[string]any{"users": []string{u.Email}})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("add back while the removal is queued: %d %s, want 202 (queued after it)", r.status, r.body)
+	}
+	var addBack api.Operation
+	r.decode(t, &addBack)
+	g.await("SHIP/MOH", removal.Id, 10*time.Second)
+	if done := g.await("SHIP/MOH", addBack.Id, 10*time.Second); done.State != api.Succeeded || len(done.Result.Members.Added) != 1 {
+		t.Fatalf("add back: %s %+v %+v", done.State, done.Error, done.Result)
+	}
+	if ms := g.up.sim.Members("SHIP", "SHIP:MOH:crew"); len(ms) != 1 {
+		t.Fatalf("TechPass members %v, want %s back", ms, u.Email)
+	}
+	got, _ := g.members("SHIP/MOH", "crew", 0, "")
+	if len(got) != 1 {
+		t.Fatalf("mirror members %v, want one", got)
+	}
+	// Idle again: a no-op is answered at once.
+	if r := g.do("POST", membersPath("SHIP", "MOH", "crew"), "SHIP/MOH", map[string]any{"users": []string{u.ID}}); r.status != http.StatusOK {
+		t.Fatalf("add a present member when idle: %d, want 200", r.status)
+	}
+}

@@ -77,14 +77,19 @@ func TestMirrorDrift(t *testing.T) {
 	_, err := sim.CreateGroupDirect("SHIP", "SHIP:MOH:portal", "made in the portal", false)
 	must(err)
 	must(sim.AddMemberDirect("SHIP", "SHIP:MOH:portal", users[3].ID))
+	// Deleted and made again in the portal: same name, new id.
+	g.createActive("SHIP/MOH", "reborn")
+	must(sim.DeleteGroupDirect("SHIP", "SHIP:MOH:reborn"))
+	_, err = sim.CreateGroupDirect("SHIP", "SHIP:MOH:reborn", "again", false)
+	must(err)
 	_, err = sim.CreateGroupDirect("SHIP", "SHIP:legacy", "", false)
 	must(err)
 	_, err = sim.CreateGroupDirect("SHIP", "SHIP:NOPROJECT:x", "", false)
 	must(err)
 
 	st := g.reconcile("SHIP", 20*time.Second)
-	if st.Last == nil || st.Last.Drift != 5 {
-		t.Fatalf("pass %+v, want 5 differences (member in, member out, group gone, group new, its member)", st.Last)
+	if st.Last == nil || st.Last.Drift != 6 {
+		t.Fatalf("pass %+v, want 6 differences (member in, member out, group gone, group new, its member, group replaced)", st.Last)
 	}
 	got, _ := g.members("SHIP/MOH", "billing", 0, "")
 	if want := simEmails(sim.Members("SHIP", "SHIP:MOH:billing")); !slices.Equal(emails(got), want) || len(want) != 2 {
@@ -94,8 +99,17 @@ func TestMirrorDrift(t *testing.T) {
 	for _, grp := range g.list("SHIP/MOH") {
 		names = append(names, grp.Name)
 	}
-	if !slices.Equal(names, []string{"billing", "portal"}) {
-		t.Fatalf("mirror groups %v, want billing and portal", names)
+	if !slices.Equal(names, []string{"billing", "portal", "reborn"}) {
+		t.Fatalf("mirror groups %v, want billing, portal and reborn", names)
+	}
+	// The replaced group takes its new id: member changes reach it.
+	r = g.do("POST", membersPath("SHIP", "MOH", "reborn"), "SHIP/MOH", map[string]any{"users": []string{users[4].Email}})
+	r.decode(t, &op)
+	if done := g.await("SHIP/MOH", op.Id, 10*time.Second); done.State != api.Succeeded {
+		t.Fatalf("add to the replaced group: %s %+v", done.State, done.Error)
+	}
+	if ms := sim.Members("SHIP", "SHIP:MOH:reborn"); len(ms) != 1 {
+		t.Fatalf("replaced group's members in TechPass: %v", ms)
 	}
 	portal, _ := g.members("SHIP/MOH", "portal", 0, "")
 	if len(portal) != 1 || !strings.EqualFold(portal[0].Email, users[3].Email) {
@@ -103,6 +117,7 @@ func TestMirrorDrift(t *testing.T) {
 	}
 	for action, want := range map[string]int{
 		"drift.member.appeared": 2, "drift.member.vanished": 1, "drift.group.appeared": 1, "drift.group.vanished": 1,
+		"drift.group.replaced": 1,
 	} {
 		entries := g.auditActions("SHIP", action)
 		if len(entries) != want {

@@ -129,9 +129,12 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 	log := s.logger.With("tenant", t.Name)
 	rec := groups.NewReconciler(groups.ReconcilerConfig{
 		Tenant: t.Name, Upstream: client, Store: s.store, Every: time.Duration(s.cfg.ReconcileEvery),
-		KnownProject: func(ctx context.Context, project string) bool {
+		KnownProject: func(ctx context.Context, project string) (bool, error) {
 			_, err := s.store.Project(ctx, t.Name, project)
-			return err == nil
+			if errors.Is(err, tenants.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
 		},
 		OnDrift: s.recordDrift,
 		Now:     s.opts.Now,

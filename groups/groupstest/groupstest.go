@@ -503,7 +503,7 @@ func testEffectCreated(t *testing.T, s Store) {
 	n := name("SHIP", "MOH", "Billing")
 	op := mustCreate(t, s, n, noLimit)
 	at := t0.Add(time.Minute)
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: name("SHIP", "MOH", "billing"), UpstreamID: "g-123", At: at})
+	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: name("SHIP", "MOH", "billing"), UpstreamID: "g-123", At: at, MembersKnown: true})
 	g := wantState(t, s, n, groups.Active, "")
 	if g.UpstreamID != "g-123" || !g.UpdatedAt.Equal(at) || !g.CreatedAt.Equal(t0) || g.Name.Group != "Billing" || g.Description != "about Billing" {
 		t.Fatalf("created group = %+v", g)
@@ -512,6 +512,13 @@ func testEffectCreated(t *testing.T, s Store) {
 	if !g.SyncedAt.Equal(at) || !g.MembersSyncedAt.Equal(at) || g.MemberCount != 0 || g.PendingUpdate != "" {
 		t.Fatalf("created group: SyncedAt %v, MembersSyncedAt %v, MemberCount %d, PendingUpdate %q; want both times %v, no members",
 			g.SyncedAt, g.MembersSyncedAt, g.MemberCount, g.PendingUpdate, at)
+	}
+	// A group adopted from TechPass has members the mirror does not know.
+	adopted := name("SHIP", "MOH", "adopted")
+	op = mustCreate(t, s, adopted, noLimit)
+	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: adopted, UpstreamID: "g-124", At: at})
+	if g := wantState(t, s, adopted, groups.Active, ""); !g.SyncedAt.Equal(at) || !g.MembersSyncedAt.IsZero() {
+		t.Fatalf("adopted group: SyncedAt %v, MembersSyncedAt %v; want %v and never", g.SyncedAt, g.MembersSyncedAt, at)
 	}
 	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
 		t.Fatalf("operation after Created: %s, %v", got.State, err)
