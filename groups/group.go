@@ -54,8 +54,8 @@ type Group struct {
 	// while there are any, neither a request nor the reconciler may take
 	// the member list as settled.
 	PendingMembers int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Operation kinds carried out by the Executor.
