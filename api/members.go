@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -132,18 +133,40 @@ func (h *Handlers) UpdateGroup(c echo.Context, tenant TenantParam, project Proje
 		return err
 	}
 	var req UpdateGroupRequest
-	if err := decodeJSON(c, &req); err != nil {
+	raw, err := decodeJSONRaw(c, &req)
+	if err != nil {
 		return err
 	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || fields["description"] == nil {
+		return &Error{Status: http.StatusUnprocessableEntity, Title: "Invalid request", Detail: "The request has invalid fields.",
+			Fields: []groups.FieldError{{Field: "description", Message: "is required"}}}
+	}
 	ctx := c.Request().Context()
+	greq := groups.Request{
+		Actor: principal(c).Actor(), IdempotencyKey: key,
+		Fingerprint: fingerprint(http.MethodPatch, name.Tenant+":"+name.Project+":"+name.Key(), req.Description, ifMatchText(params.IfMatchParam)),
+	}
+	// A replay is answered as the original was, whatever the group's ETag
+	// is now.
+	if op, ok, err := h.Groups.Replayed(ctx, greq); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		if g, err := h.Groups.Get(ctx, name); err == nil {
+			c.Response().Header().Set("ETag", etag(g.Revision))
+		}
+		return h.accepted(c, op, params.Prefer)
+	}
 	rev, err := h.ifMatch(ctx, name, params.IfMatchParam)
 	if err != nil {
 		return err
 	}
-	g, op, _, err := h.Groups.Update(ctx, groups.Request{
-		Actor: principal(c).Actor(), IdempotencyKey: key,
-		Fingerprint: fingerprint(http.MethodPatch, name.Tenant+":"+name.Project+":"+name.Key(), req.Description, ifMatchText(params.IfMatchParam)),
-	}, name, req.Description, rev)
+	g, op, _, err := h.Groups.Update(ctx, greq, name, req.Description, rev)
+	if errors.Is(err, groups.ErrNotFound) && params.IfMatchParam != nil && strings.TrimSpace(*params.IfMatchParam) == "*" {
+		// "*" asks for an existing group (RFC 9110, 13.1.1).
+		return fmt.Errorf("If-Match *: %w", groups.ErrRevision)
+	}
 	if err != nil {
 		return err
 	}

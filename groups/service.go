@@ -180,6 +180,16 @@ func (s *Service) newOperation(req Request, name Name, kind string, payload []by
 	return op
 }
 
+// Replayed returns the operation an earlier request with req's
+// idempotency key queued, if there is one (ok), or
+// throttle.ErrIdempotencyMismatch if that request was another. The write
+// methods check this first themselves; a caller that must evaluate
+// preconditions before calling them checks it earlier, so that a replay is
+// answered as the original was.
+func (s *Service) Replayed(ctx context.Context, req Request) (op throttle.Operation, ok bool, err error) {
+	return s.replay(ctx, req)
+}
+
 // replay returns the operation an earlier request with the same
 // idempotency key queued, if there is one.
 func (s *Service) replay(ctx context.Context, req Request) (throttle.Operation, bool, error) {

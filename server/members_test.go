@@ -345,6 +345,39 @@ func TestPatchIfMatch(t *testing.T) {
 	if r := g.do("PATCH", groupsPath("SHIP", "MOH")+"/nope", "SHIP/MOH", map[string]string{"description": "x"}); r.status != http.StatusNotFound {
 		t.Fatalf("PATCH a missing group: %d, want 404", r.status)
 	}
+	req, _ := http.NewRequest("PATCH", g.base+groupsPath("SHIP", "MOH")+"/nope", strings.NewReader(`{"description":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+g.keys["SHIP/MOH"])
+	req.Header.Set("If-Match", "*")
+	if r := g.send(req); r.status != http.StatusPreconditionFailed {
+		t.Fatalf("If-Match * on a missing group: %d, want 412", r.status)
+	}
+	// The description is required: an empty body changes nothing.
+	before := g.do("GET", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", nil).header.Get("ETag")
+	if r := g.do("PATCH", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", map[string]any{}); r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("PATCH {}: %d %s, want 422", r.status, r.body)
+	}
+	if after := g.do("GET", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", nil).header.Get("ETag"); after != before {
+		t.Fatalf("a refused PATCH moved the ETag from %s to %s", before, after)
+	}
+	// A replay of an update answers as the original did, even though the
+	// ETag it named is stale by then.
+	replay := func() response {
+		req, _ := http.NewRequest("PATCH", g.base+groupsPath("SHIP", "MOH")+"/billing", strings.NewReader(`{"description":"replayed"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+g.keys["SHIP/MOH"])
+		req.Header.Set("If-Match", before+`, "r999999"`)
+		req.Header.Set("Idempotency-Key", `"patch-1"`)
+		return g.send(req)
+	}
+	first, second := replay(), replay()
+	var a, b api.Operation
+	first.decode(t, &a)
+	second.decode(t, &b)
+	// The second may find it done already (200).
+	if first.status != http.StatusAccepted || (second.status != http.StatusAccepted && second.status != http.StatusOK) || a.Id != b.Id {
+		t.Fatalf("replayed PATCH: %d then %d, operations %s and %s; want the same operation twice", first.status, second.status, a.Id, b.Id)
+	}
 }
 
 // A tenant-admin lists every project's groups, page by page.

@@ -67,6 +67,8 @@ type Server struct {
 	creds upstreamCredentials
 	// mirrors are the tenants' reconcilers.
 	mirrors reconcilers
+	// syncMu serializes rebuilding tenant runtimes (syncTenant).
+	syncMu sync.Mutex
 
 	// stopping is closed when shutdown begins.
 	stopping chan struct{}

@@ -110,6 +110,10 @@ func (s *Server) syncTenants(ctx context.Context) error {
 // disabled. It runs at start-up and after every change through the admin
 // API; operations stay queued in the store meanwhile.
 func (s *Server) syncTenant(ctx context.Context, name string) error {
+	// One rebuild at a time: two concurrent admin changes must not leave
+	// the mirror endpoints with a reconciler that no dispatcher runs.
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	t, err := s.store.Tenant(ctx, name)
 	if err != nil {
 		return fmt.Errorf("sync tenant %s: %w", name, err)
@@ -140,7 +144,6 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		Now:     s.opts.Now,
 		Logger:  log,
 	})
-	s.mirrors.put(t.Name, rec, s.queue)
 	s.queue.Put(throttle.DispatcherConfig{
 		Tenant:     t.Name,
 		Gate:       gate,
@@ -161,6 +164,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		OnStarted: s.metrics.started,
 		Undo:      groups.Undo,
 	})
+	s.mirrors.put(t.Name, rec, s.queue)
 	return nil
 }
 
