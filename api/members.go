@@ -47,7 +47,7 @@ func (h *Handlers) ListGroups(c echo.Context, tenant TenantParam, project Projec
 	}
 	key := t + ":" + p
 	if body, ok := h.lists.get(key, version); ok {
-		return c.JSONBlob(http.StatusOK, body)
+		return listBlob(c, body)
 	}
 	body, err := h.encodeGroupPage(ctx, t, p, q)
 	if err != nil {
@@ -57,6 +57,14 @@ func (h *Handlers) ListGroups(c echo.Context, tenant TenantParam, project Projec
 	// cached body is newer than its version says, and is replaced on the
 	// next read. It is never older.
 	h.lists.put(key, version, body)
+	return listBlob(c, body)
+}
+
+// listBlob answers with a JSON list. Its length is known: saying so spares
+// chunked encoding (and a write per chunk) for a body past net/http's
+// 4 KiB buffer, which most lists are.
+func listBlob(c echo.Context, body []byte) error {
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
 	return c.JSONBlob(http.StatusOK, body)
 }
 
@@ -82,7 +90,7 @@ func (h *Handlers) groupPage(c echo.Context, tenant, project string, q groups.Li
 	if err != nil {
 		return err
 	}
-	return c.JSONBlob(http.StatusOK, body)
+	return listBlob(c, body)
 }
 
 func (h *Handlers) encodeGroupPage(ctx context.Context, tenant, project string, q groups.ListQuery) ([]byte, error) {
