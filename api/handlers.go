@@ -304,15 +304,27 @@ func (h *Handlers) GetOperation(c echo.Context, id OperationIDParam, params GetO
 	return c.JSON(http.StatusOK, h.operationOut(c.Request().Context(), op))
 }
 
-// ownOperation reads an operation of the caller's project with scope.
+// ownOperation reads an operation of the caller's project with scope, a
+// groups scope; a member change asks for the matching members scope
+// instead, so a key that may only manage members can follow its own
+// operations.
 func (h *Handlers) ownOperation(c echo.Context, id string, scope tenants.Scope) (throttle.Operation, error) {
 	op, err := h.Operations.Operation(c.Request().Context(), id)
 	if err != nil {
 		return throttle.Operation{}, err
 	}
+	if op.Kind == groups.KindMembers {
+		if scope == tenants.GroupsWrite {
+			scope = tenants.MembersWrite
+		} else {
+			scope = tenants.MembersRead
+		}
+	}
 	if err := tenants.RequireProject(principal(c), op.Tenant, op.Project, scope); err != nil {
-		if errors.Is(err, tenants.ErrForbidden) && tenants.RequireProject(principal(c), op.Tenant, op.Project, tenants.GroupsRead) == nil {
-			return throttle.Operation{}, err // own operation, missing scope
+		own := tenants.RequireProject(principal(c), op.Tenant, op.Project, tenants.GroupsRead) == nil ||
+			tenants.RequireProject(principal(c), op.Tenant, op.Project, tenants.MembersRead) == nil
+		if errors.Is(err, tenants.ErrForbidden) && own {
+			return throttle.Operation{}, err // own project's operation, missing scope
 		}
 		return throttle.Operation{}, fmt.Errorf("operation %s of another project: %w", id, throttle.ErrNotFound)
 	}

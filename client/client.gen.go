@@ -1535,7 +1535,9 @@ type ClientInterface interface {
 	// Returns a queued write and, once it is finished, its outcome. Poll it
 	// until `state` is `succeeded` or `failed`; `nextAttemptAt` says when a
 	// retry is due. Operations of other projects are reported as not found,
-	// so their existence is not revealed.
+	// so their existence is not revealed. A member change needs the
+	// `members:read` scope (cancel and retry: `members:write`); other
+	// operations `groups:read` (`groups:write`).
 	//
 	// A queued operation shows its `position` in the tenant's dispatch order
 	// and an `estimatedStartAt`. Send `Prefer: wait=N` to hold the answer
@@ -2199,7 +2201,9 @@ func (c *Client) CancelOperation(ctx context.Context, operationIDParam Operation
 // Returns a queued write and, once it is finished, its outcome. Poll it
 // until `state` is `succeeded` or `failed`; `nextAttemptAt` says when a
 // retry is due. Operations of other projects are reported as not found,
-// so their existence is not revealed.
+// so their existence is not revealed. A member change needs the
+// `members:read` scope (cancel and retry: `members:write`); other
+// operations `groups:read` (`groups:write`).
 //
 // A queued operation shows its `position` in the tenant's dispatch order
 // and an `estimatedStartAt`. Send `Prefer: wait=N` to hold the answer
@@ -4989,7 +4993,9 @@ type ClientWithResponsesInterface interface {
 	// Returns a queued write and, once it is finished, its outcome. Poll it
 	// until `state` is `succeeded` or `failed`; `nextAttemptAt` says when a
 	// retry is due. Operations of other projects are reported as not found,
-	// so their existence is not revealed.
+	// so their existence is not revealed. A member change needs the
+	// `members:read` scope (cancel and retry: `members:write`); other
+	// operations `groups:read` (`groups:write`).
 	//
 	// A queued operation shows its `position` in the tenant's dispatch order
 	// and an `estimatedStartAt`. Send `Prefer: wait=N` to hold the answer
@@ -9249,7 +9255,9 @@ func (c *ClientWithResponses) CancelOperationWithResponse(ctx context.Context, o
 // Returns a queued write and, once it is finished, its outcome. Poll it
 // until `state` is `succeeded` or `failed`; `nextAttemptAt` says when a
 // retry is due. Operations of other projects are reported as not found,
-// so their existence is not revealed.
+// so their existence is not revealed. A member change needs the
+// `members:read` scope (cancel and retry: `members:write`); other
+// operations `groups:read` (`groups:write`).
 //
 // A queued operation shows its `position` in the tenant's dispatch order
 // and an `estimatedStartAt`. Send `Prefer: wait=N` to hold the answer

@@ -471,3 +471,29 @@ func TestMembersQueuedChangesKeepOrder(t *testing.T) {
 		t.Fatalf("add a present member when idle: %d, want 200", r.status)
 	}
 }
+
+// A key scoped to members only can change members and follow its own
+// operations, and nothing else.
+func TestMembersOnlyKey(t *testing.T) {
+	g := startGateway(t, gatewayOptions{interval: 20 * time.Millisecond})
+	g.createActive("SHIP/MOH", "crew")
+	key, _ := g.issueKey("operator", map[string]any{"name": "hr sync", "role": "project", "tenant": "SHIP", "project": "MOH",
+		"scopes": []string{"members:read", "members:write"}})
+	g.keys["SHIP/MOH members"] = key
+	r := g.do("POST", membersPath("SHIP", "MOH", "crew"), "SHIP/MOH members", map[string]any{"users": []string{techpasssim.DemoUsers(1)[0].Email}})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("add as a members-only key: %d %s", r.status, r.body)
+	}
+	var op api.Operation
+	r.decode(t, &op)
+	if done := g.await("SHIP/MOH members", op.Id, 10*time.Second); done.State != api.Succeeded {
+		t.Fatalf("members-only key following its operation: %s", done.State)
+	}
+	if r := g.do("GET", groupsPath("SHIP", "MOH"), "SHIP/MOH members", nil); r.status != http.StatusForbidden {
+		t.Fatalf("members-only key listing groups: %d, want 403", r.status)
+	}
+	create := g.create("SHIP/MOH", "other")
+	if r := g.do("GET", "/v1/operations/"+create.Id, "SHIP/MOH members", nil); r.status != http.StatusForbidden {
+		t.Fatalf("members-only key reading a group create: %d, want 403", r.status)
+	}
+}
