@@ -46,6 +46,7 @@ type ReconcilerConfig struct {
 	// OnPass, if set, is told when a pass ends.
 	OnPass func(Pass)
 	Now    func() time.Time
+	// Logger should carry the tenant already.
 	Logger *slog.Logger
 }
 
@@ -202,11 +203,11 @@ func (r *Reconciler) Step(ctx context.Context) {
 			wait = after
 		}
 		r.retryAt = now.Add(wait)
-		r.cfg.Logger.Warn("reconcile step failed", "tenant", r.cfg.Tenant, "err", err, "failures", r.failures)
+		r.cfg.Logger.Warn("reconcile step failed", "err", err, "failures", r.failures)
 		if r.failures < maxFailures {
 			return
 		}
-		r.cfg.Logger.Error("reconcile pass abandoned after repeated failures", "tenant", r.cfg.Tenant)
+		r.cfg.Logger.Error("reconcile pass abandoned after repeated failures")
 	} else {
 		r.failures, r.retryAt = 0, time.Time{}
 		if !p.listed || len(p.todo) > 0 {
@@ -219,7 +220,7 @@ func (r *Reconciler) Step(ctx context.Context) {
 	if r.cfg.Every > 0 {
 		r.next = p.Started.Add(r.cfg.Every)
 	}
-	r.cfg.Logger.Info("reconcile pass finished", "tenant", r.cfg.Tenant, "groups", p.Groups, "drift", p.Drift, "skipped", p.Skipped,
+	r.cfg.Logger.Info("reconcile pass finished", "groups", p.Groups, "drift", p.Drift, "skipped", p.Skipped,
 		"requests", p.Requests, "took", p.Finished.Sub(p.Started))
 	if r.cfg.OnPass != nil {
 		r.cfg.OnPass(p.Pass)
@@ -366,7 +367,7 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		if page.Next == p.cursor || len(p.users) > maxMembersRead {
 			// A cursor that does not move, or a list past any sane size:
 			// leave the group for the next pass rather than loop.
-			r.cfg.Logger.Warn("member list of a group not read whole; left for the next pass", "tenant", r.cfg.Tenant, "group", g.Name.String())
+			r.cfg.Logger.Warn("member list of a group not read whole; left for the next pass", "group", g.Name.String())
 			p.skip()
 			return nil
 		}
@@ -411,7 +412,7 @@ func (p *passState) done() {
 }
 
 func (r *Reconciler) drift(ctx context.Context, d Drift) {
-	r.cfg.Logger.Info("drift from TechPass applied to the mirror", "tenant", r.cfg.Tenant, "kind", d.Kind, "group", d.Group.String())
+	r.cfg.Logger.Info("drift from TechPass applied to the mirror", "kind", d.Kind, "group", d.Group.String())
 	if r.cfg.OnDrift != nil {
 		r.cfg.OnDrift(ctx, d)
 	}

@@ -208,7 +208,7 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 		// 409: already a member, as a replay finds it.
 		pr.Added = append(pr.Added, userResult(u))
 		pr.Done++
-		return *e.step(name, pr, MembersAdded{Name: name, Users: []User{u}, At: e.now()})
+		return e.next(name, p, pr, MembersAdded{Name: name, Users: []User{u}, At: e.now()})
 	case status == http.StatusForbidden:
 		return e.dynamic(name, "added to", pr)
 	case status == http.StatusNotFound:
@@ -228,7 +228,7 @@ func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, 
 		// 404: not a member (or no group), as a replay finds it.
 		pr.Removed = append(pr.Removed, userResult(u))
 		pr.Done++
-		return *e.step(name, pr, MembersRemoved{Name: name, UserIDs: []string{u.ID}, At: e.now()})
+		return e.next(name, p, pr, MembersRemoved{Name: name, UserIDs: []string{u.ID}, At: e.now()})
 	case status == http.StatusForbidden:
 		return e.dynamic(name, "removed from", pr)
 	default:
@@ -262,6 +262,20 @@ func (e *Executor) step(name Name, pr membersProgress, effects ...throttle.Effec
 		return &out
 	}
 	return &throttle.Outcome{Kind: throttle.Continue, Progress: b, Effects: effects}
+}
+
+// next reports a change applied: the operation is done if it was the
+// last one (sparing a turn of the queue that would make no request),
+// otherwise one step is.
+func (e *Executor) next(name Name, p membersPayload, pr membersProgress, effect throttle.Effect) throttle.Outcome {
+	if pr.Done < len(p.Add)+len(p.Remove) {
+		return *e.step(name, pr, effect)
+	}
+	out := e.membersDone(name, p, pr)
+	if out.Kind == throttle.Done {
+		out.Effects = append(out.Effects, effect)
+	}
+	return out
 }
 
 func (e *Executor) membersDone(name Name, p membersPayload, pr membersProgress) throttle.Outcome {
