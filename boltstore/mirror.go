@@ -563,6 +563,7 @@ func applyChange(tx *bolt.Tx, b *bolt.Bucket, tenant string, c *groups.GroupChan
 		g := groups.Group{
 			Name: n, Description: c.Group.Description, State: groups.Active, UpstreamID: c.Group.UpstreamID,
 			SyncedAt: at, CreatedAt: created, UpdatedAt: at,
+			ConfirmedDescription: c.Group.Description, DescriptionConfirmed: true,
 		}
 		if c.Group, err = putGroup(tx, b, g); err != nil {
 			return false, err
@@ -583,6 +584,7 @@ func applyChange(tx *bolt.Tx, b *bolt.Bucket, tenant string, c *groups.GroupChan
 		}
 		previous := cur.Description
 		cur.Description, cur.SyncedAt, cur.UpdatedAt = c.Group.Description, at, at
+		cur.ConfirmedDescription, cur.DescriptionConfirmed = c.Group.Description, true
 		if c.Group, err = putGroup(tx, b, cur); err != nil {
 			return false, err
 		}
@@ -597,6 +599,7 @@ func applyChange(tx *bolt.Tx, b *bolt.Bucket, tenant string, c *groups.GroupChan
 		}
 		previous := cur.Description
 		cur.UpstreamID, cur.Description, cur.SyncedAt, cur.UpdatedAt = c.Group.UpstreamID, c.Group.Description, at, at
+		cur.ConfirmedDescription, cur.DescriptionConfirmed = c.Group.Description, true
 		cur.MembersSyncedAt, cur.MemberCount, cur.PendingUpdate = time.Time{}, 0, ""
 		cur.MembersVersion++
 		if c.Group, err = putGroup(tx, b, cur); err != nil {

@@ -83,25 +83,30 @@ type groupRecord struct {
 	MembersVersion  uint64    `json:"membersVersion,omitempty"`
 	MemberCount     int       `json:"memberCount,omitempty"`
 	PendingMembers  int       `json:"pendingMembers,omitempty"`
+	Confirmed       *string   `json:"confirmedDescription,omitempty"`
 	CreatedAt       time.Time `json:"createdAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
 }
 
 func newGroupRecord(g groups.Group) groupRecord {
-	return groupRecord{
+	r := groupRecord{
 		Project: g.Name.Project, Group: g.Name.Group, Description: g.Description, State: string(g.State),
 		UpstreamID: g.UpstreamID, PendingOp: g.PendingOperation, PendingUpdate: g.PendingUpdate,
 		Revision: g.Revision, SyncedAt: g.SyncedAt, MembersSyncedAt: g.MembersSyncedAt,
 		MembersVersion: g.MembersVersion, MemberCount: g.MemberCount, PendingMembers: g.PendingMembers,
 		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt,
 	}
+	if g.DescriptionConfirmed {
+		r.Confirmed = &g.ConfirmedDescription
+	}
+	return r
 }
 
 // group converts the record. A record written before revisions existed
 // (Revision 0) reads as revision 1: every stored group has a revision a
 // client can send back, since 0 means "no precondition" to UpdatePending.
 func (r groupRecord) group(tenant string) groups.Group {
-	return groups.Group{
+	g := groups.Group{
 		Name:        groups.Name{Tenant: tenant, Project: r.Project, Group: r.Group},
 		Description: r.Description, State: groups.State(r.State), UpstreamID: r.UpstreamID,
 		PendingOperation: r.PendingOp, PendingUpdate: r.PendingUpdate, Revision: max(r.Revision, 1),
@@ -109,6 +114,10 @@ func (r groupRecord) group(tenant string) groups.Group {
 		MembersVersion: r.MembersVersion, MemberCount: r.MemberCount, PendingMembers: r.PendingMembers,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
+	if r.Confirmed != nil {
+		g.ConfirmedDescription, g.DescriptionConfirmed = *r.Confirmed, true
+	}
+	return g
 }
 
 // userRecord is how a user is stored, as a group member and in a tenant's

@@ -846,6 +846,7 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 		return updateGroup(tx, e.Name, "created", func(g *groups.Group) error {
 			g.State, g.UpstreamID, g.PendingOperation, g.UpdatedAt = groups.Active, e.UpstreamID, "", e.At
 			g.SyncedAt = e.At
+			g.ConfirmedDescription, g.DescriptionConfirmed = e.Description, true
 			if e.MembersKnown {
 				// A group TechPass has just created has no members; an
 				// adopted one has members the reconciler will read.
@@ -868,6 +869,7 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 				g.PendingUpdate = ""
 			}
 			g.SyncedAt = e.At
+			g.ConfirmedDescription, g.DescriptionConfirmed = e.Description, true
 			return nil
 		})
 	case groups.UpdateFailed:
@@ -877,8 +879,14 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 				return nil
 			}
 			g.PendingUpdate = ""
-			if g.Description != e.Previous {
-				g.Description, g.UpdatedAt = e.Previous, e.At
+			restore := e.Previous
+			if g.DescriptionConfirmed {
+				// Previous may be an earlier update that never reached
+				// TechPass; what TechPass confirmed is what it has.
+				restore = g.ConfirmedDescription
+			}
+			if g.Description != restore {
+				g.Description, g.UpdatedAt = restore, e.At
 			}
 			return nil
 		})

@@ -190,7 +190,7 @@ func (e *Executor) created(name Name, description string, g techpass.Group, fres
 		created = e.now()
 	}
 	res, _ := json.Marshal(Result{FullName: name.String(), Description: description, UpstreamID: g.ID, CreatedAt: created.UTC()})
-	return done(res, Created{Name: name, UpstreamID: g.ID, At: e.now(), MembersKnown: fresh})
+	return done(res, Created{Name: name, UpstreamID: g.ID, At: e.now(), MembersKnown: fresh, Description: g.Description})
 }
 
 func (e *Executor) failCreate(name Name, status int, title, detail string) throttle.Outcome {

@@ -34,6 +34,11 @@ type Group struct {
 	// PendingUpdate is the id of the last queued description update not yet
 	// settled, if any; the reconciler leaves the description alone then.
 	PendingUpdate string
+	// ConfirmedDescription is the description TechPass last confirmed (at
+	// creation, by an update, or read by a reconcile pass), valid when
+	// DescriptionConfirmed; a failed update restores it.
+	ConfirmedDescription string
+	DescriptionConfirmed bool
 	// Revision identifies the group's settings (description, state,
 	// upstream id): the store increases it whenever one of them changes, and
 	// the HTTP edge serves it as the ETag. Member changes do not move it.
@@ -269,6 +274,8 @@ type (
 		UpstreamID   string
 		At           time.Time
 		MembersKnown bool
+		// Description is the one TechPass has for the group.
+		Description string
 	}
 	// MembersSettled ends one pending member change of the group
 	// (PendingMembers goes down by one, never below zero).
@@ -282,16 +289,19 @@ type (
 		Name Name
 		At   time.Time
 	}
-	// Updated clears the group's PendingUpdate if it is Operation and
-	// marks the group confirmed (SyncedAt) at At.
+	// Updated clears the group's PendingUpdate if it is Operation, and
+	// marks the group and its Description confirmed (SyncedAt,
+	// ConfirmedDescription) at At.
 	Updated struct {
-		Name      Name
-		Operation string
-		At        time.Time
+		Name        Name
+		Operation   string
+		Description string
+		At          time.Time
 	}
 	// UpdateFailed, if the group's PendingUpdate is still Operation (no
-	// later update was queued), restores the Previous description and
-	// clears PendingUpdate; otherwise it changes nothing.
+	// later update was queued), restores the description TechPass last
+	// confirmed (Previous if none is known) and clears PendingUpdate;
+	// otherwise it changes nothing.
 	UpdateFailed struct {
 		Name      Name
 		Operation string

@@ -36,7 +36,7 @@ func (e *Executor) update(ctx context.Context, op throttle.Operation) throttle.O
 			created = g.CreatedAt
 		}
 		res, _ := json.Marshal(Result{FullName: name.String(), Description: p.Description, UpstreamID: g.UpstreamID, CreatedAt: created.UTC()})
-		return done(res, Updated{Name: name, Operation: op.ID, At: e.now()})
+		return done(res, Updated{Name: name, Operation: op.ID, Description: p.Description, At: e.now()})
 	case status == http.StatusNotFound:
 		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",

@@ -182,7 +182,8 @@ func complete(t *testing.T, s Store, opID string, state throttle.State, effects 
 func mustActive(t *testing.T, s Store, n groups.Name, upstreamID string) {
 	t.Helper()
 	op := mustCreate(t, s, n, noLimit)
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: upstreamID, At: t0.Add(time.Minute)})
+	desc := mustGroup(t, s, n).Description
+	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: upstreamID, At: t0.Add(time.Minute), Description: desc})
 }
 
 func mustGroup(t *testing.T, s Store, n groups.Name) groups.Group {

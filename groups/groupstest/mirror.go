@@ -298,13 +298,13 @@ func testEffectUpdated(t *testing.T, s Store) {
 	at := t0.Add(5 * time.Hour)
 
 	// The first update's outcome: the second is still pending.
-	complete(t, s, first.ID, throttle.Succeeded, groups.Updated{Name: n, Operation: first.ID, At: at})
+	complete(t, s, first.ID, throttle.Succeeded, groups.Updated{Name: n, Operation: first.ID, Description: "one", At: at})
 	g := mustGroup(t, s, n)
 	if g.PendingUpdate != second.ID || g.Description != "two" || !g.SyncedAt.Equal(at) {
 		t.Fatalf("after the first update's Updated: %+v", g)
 	}
 	at = at.Add(time.Minute)
-	complete(t, s, second.ID, throttle.Succeeded, groups.Updated{Name: n, Operation: second.ID, At: at})
+	complete(t, s, second.ID, throttle.Succeeded, groups.Updated{Name: n, Operation: second.ID, Description: "two", At: at})
 	g = mustGroup(t, s, n)
 	if g.PendingUpdate != "" || g.Description != "two" || !g.SyncedAt.Equal(at) {
 		t.Fatalf("after the second update's Updated: %+v", g)
@@ -331,9 +331,12 @@ func testEffectUpdateFailed(t *testing.T, s Store) {
 	if g := mustGroup(t, s, n); g != newer {
 		t.Fatalf("UpdateFailed of a superseded update changed the group:\n%+v\nwant %+v", g, newer)
 	}
+	// Both failed: "older" never reached TechPass, so the description goes
+	// back to the one TechPass confirmed, not to the newer update's
+	// Previous.
 	complete(t, s, newerOp.ID, throttle.Failed, groups.UpdateFailed{Name: n, Operation: newerOp.ID, Previous: "older", At: at})
-	if g := mustGroup(t, s, n); g.Description != "older" || g.PendingUpdate != "" {
-		t.Fatalf("after the newer update failed: %+v", g)
+	if g := mustGroup(t, s, n); g.Description != "about billing" || g.PendingUpdate != "" {
+		t.Fatalf("after the newer update failed: %+v; want the confirmed description back", g)
 	}
 }
 
