@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -29,6 +30,9 @@ type metrics struct {
 	upstreamDuration *prometheus.HistogramVec
 	queueWait        *prometheus.HistogramVec
 	operations       *prometheus.CounterVec
+	reconcilePasses  *prometheus.CounterVec
+	drift            *prometheus.CounterVec
+	lastPass         *prometheus.GaugeVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -58,9 +62,18 @@ func newMetrics(s *Server) *metrics {
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupgate_operations_total", Help: "Operations that reached a final state, by tenant, project, kind and state.",
 		}, []string{"tenant", "project", "kind", "state"}),
+		reconcilePasses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupgate_reconcile_passes_total", Help: "Mirror reconcile passes finished, by tenant.",
+		}, []string{"tenant"}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupgate_mirror_drift_total", Help: "Changes made outside the gateway that reconcile passes found and applied, by tenant and kind.",
+		}, []string{"tenant", "kind"}),
+		lastPass: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "groupgate_reconcile_last_pass_timestamp_seconds", Help: "When the tenant's last reconcile pass finished (Unix time): alert when it falls far behind.",
+		}, []string{"tenant"}),
 	}
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.rateLimited, m.upstreamRequests, m.upstreamDuration,
-		m.queueWait, m.operations, stateCollector{s},
+		m.queueWait, m.operations, m.reconcilePasses, m.drift, m.lastPass, stateCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -167,4 +180,10 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(credentialAgeDesc, prometheus.GaugeValue, now.Sub(changed).Seconds(), tc.tenant, kind)
 		}
 	}
+}
+
+// passed records a finished reconcile pass of tenant.
+func (m *metrics) passed(tenant string, p groups.Pass) {
+	m.reconcilePasses.WithLabelValues(tenant).Inc()
+	m.lastPass.WithLabelValues(tenant).Set(float64(p.Finished.UnixNano()) / 1e9)
 }

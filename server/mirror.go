@@ -74,5 +74,6 @@ func (s *Server) recordDrift(ctx context.Context, d groups.Drift) {
 	case "member.vanished":
 		e.Detail = "member " + d.User.Email + " (" + d.User.ID + ") removed outside the gateway"
 	}
+	s.metrics.drift.WithLabelValues(d.Group.Tenant, d.Kind).Inc()
 	s.audit.Record(ctx, e)
 }

@@ -129,6 +129,16 @@ func TestMirrorDrift(t *testing.T) {
 			}
 		}
 	}
+	fams := g.scrape()
+	if v, _ := value(fams, "groupgate_mirror_drift_total", map[string]string{"tenant": "SHIP", "kind": "member.appeared"}); v != 2 {
+		t.Errorf("groupgate_mirror_drift_total{kind=member.appeared} = %v, want 2", v)
+	}
+	if v, _ := value(fams, "groupgate_reconcile_passes_total", map[string]string{"tenant": "SHIP"}); v != 1 {
+		t.Errorf("groupgate_reconcile_passes_total = %v, want 1", v)
+	}
+	if v, ok := value(fams, "groupgate_reconcile_last_pass_timestamp_seconds", map[string]string{"tenant": "SHIP"}); !ok || v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("groupgate_reconcile_last_pass_timestamp_seconds = %v, %v; want a recent time", v, ok)
+	}
 	// A second pass finds nothing new.
 	if st := g.reconcile("SHIP", 20*time.Second); st.Last.Drift != 0 {
 		t.Fatalf("second pass found %d differences, want 0", st.Last.Drift)

@@ -141,6 +141,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 			return err == nil, err
 		},
 		OnDrift: s.recordDrift,
+		OnPass:  func(p groups.Pass) { s.metrics.passed(t.Name, p) },
 		Now:     s.opts.Now,
 		Logger:  log,
 	})
