@@ -334,7 +334,7 @@ func removeMembers(tx *bolt.Tx, g *groups.Group, ids []string, at time.Time) err
 // SyncMembers implements groups.Store. A member whose e-mail or display
 // name changed upstream is updated in place (a list change, so
 // MembersVersion moves) but reported neither added nor removed.
-func (s *Store) SyncMembers(ctx context.Context, name groups.Name, version uint64, users []groups.User, at time.Time) (added, removed []groups.User, ok bool, err error) {
+func (s *Store) SyncMembers(ctx context.Context, name groups.Name, upstreamID string, version uint64, users []groups.User, at time.Time) (added, removed []groups.User, ok bool, err error) {
 	defer s.gens.forget(versionKey(name.Tenant, name.Project))
 	err = s.write(ctx, func(tx *bolt.Tx) error {
 		added, removed, ok = nil, nil, false // the function may run again
@@ -346,7 +346,7 @@ func (s *Store) SyncMembers(ctx context.Context, name groups.Name, version uint6
 		if err != nil {
 			return err
 		}
-		if g.MembersVersion != version || g.PendingMembers > 0 {
+		if g.UpstreamID != upstreamID || g.MembersVersion != version || g.PendingMembers > 0 {
 			return nil
 		}
 		mb, err := createMembersBucket(tx, name)
@@ -529,6 +529,11 @@ func (s *Store) SyncGroups(ctx context.Context, tenant string, changes []groups.
 				return err
 			}
 			g.SyncedAt = at
+			if g.PendingUpdate == "" {
+				// Seen without a difference and with no update pending:
+				// TechPass has this description.
+				g.ConfirmedDescription, g.DescriptionConfirmed = g.Description, true
+			}
 			if _, err := putGroup(tx, b, g); err != nil {
 				return err
 			}
@@ -570,7 +575,7 @@ func applyChange(tx *bolt.Tx, b *bolt.Bucket, tenant string, c *groups.GroupChan
 		}
 		return true, nil
 	case groups.GroupVanished:
-		if !found || cur.State != groups.Active || cur.Revision != c.Group.Revision {
+		if !found || cur.State != groups.Active || cur.Revision != c.Group.Revision || cur.PendingMembers > 0 {
 			return false, nil
 		}
 		if err := deleteGroup(tx, n); err != nil {
@@ -591,7 +596,7 @@ func applyChange(tx *bolt.Tx, b *bolt.Bucket, tenant string, c *groups.GroupChan
 		c.Previous = previous
 		return true, nil
 	case groups.GroupReplaced:
-		if !found || cur.State != groups.Active || cur.Revision != c.Group.Revision {
+		if !found || cur.State != groups.Active || cur.Revision != c.Group.Revision || cur.PendingMembers > 0 || cur.PendingUpdate != "" {
 			return false, nil
 		}
 		if err := dropMembers(tx, n); err != nil {

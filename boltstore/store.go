@@ -486,11 +486,14 @@ func addPending(tx *bolt.Tx, tenant, project string, delta int) error {
 	return b.Put([]byte(project), seqKey(uint64(n)))
 }
 
-// countPending creates the pending counts from the queues when the file
-// has none yet (a file written before they were kept).
+// countPending builds the pending counts from the queues at every open: a
+// file written by an older build (before the counts were kept, or after a
+// rollback to one) may have none or stale ones.
 func countPending(tx *bolt.Tx) error {
 	if tx.Bucket(bucketPending) != nil {
-		return nil
+		if err := tx.DeleteBucket(bucketPending); err != nil {
+			return err
+		}
 	}
 	root, err := tx.CreateBucket(bucketPending)
 	if err != nil {
@@ -773,7 +776,15 @@ func putGroup(tx *bolt.Tx, b *bolt.Bucket, g groups.Group) (groups.Group, error)
 		if err != nil {
 			return groups.Group{}, err
 		}
-		g.Revision = max(rev, g.Revision+1)
+		if rev <= g.Revision {
+			// A file from before the sequence was kept: move it past this
+			// group's revision, so no revision is handed out twice.
+			rev = g.Revision + 1
+			if err := b.SetSequence(rev); err != nil {
+				return groups.Group{}, err
+			}
+		}
+		g.Revision = rev
 	}
 	v, err := json.Marshal(newGroupRecord(g))
 	if err != nil {
@@ -892,6 +903,9 @@ func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
 		})
 	case groups.MembersSettled:
 		return updateGroup(tx, e.Name, "members-settled", func(g *groups.Group) error {
+			if e.QueuedAt.Before(g.CreatedAt) {
+				return nil // queued on an earlier group of this name
+			}
 			g.PendingMembers = max(g.PendingMembers-1, 0)
 			return nil
 		})

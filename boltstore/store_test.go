@@ -497,7 +497,7 @@ func TestMirrorSurvivesReopen(t *testing.T) {
 	if err != nil || len(applied) != 1 {
 		t.Fatalf("SyncGroups = %+v, %v", applied, err)
 	}
-	if _, _, ok, err := s.SyncMembers(ctx, n, 0, []groups.User{ann, bob}, at); err != nil || !ok {
+	if _, _, ok, err := s.SyncMembers(ctx, n, "g-1", 0, []groups.User{ann, bob}, at); err != nil || !ok {
 		t.Fatalf("SyncMembers = %v, %v", ok, err)
 	}
 	before, err := s.Group(ctx, n)

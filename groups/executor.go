@@ -86,7 +86,7 @@ func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.
 	case out.Kind == throttle.Retry:
 		out.Effects = Undo(op, e.now())
 	case op.Kind == KindMembers && (out.Kind == throttle.Done || out.Kind == throttle.Fail):
-		out.Effects = append(out.Effects, MembersSettled{Name: targetName(op)})
+		out.Effects = append(out.Effects, MembersSettled{Name: targetName(op), QueuedAt: op.CreatedAt})
 	}
 	return out
 }

@@ -136,16 +136,17 @@ type Store interface {
 	// SyncGroups applies the changes a reconcile pass found in the
 	// tenant's group list, each only if its precondition still holds (see
 	// GroupChange), sets the tenant's GroupsSyncedAt to at and the SyncedAt
-	// of every group in seen (by Cursor key) to at, in one transaction. It
+	// of every group in seen (by Cursor key) to at, in one transaction; a
+	// seen group with no update pending has its description confirmed. It
 	// returns the changes it applied.
 	SyncGroups(ctx context.Context, tenant string, changes []GroupChange, seen []Name, at time.Time) ([]GroupChange, error)
-	// SyncMembers replaces the group's member list with users if its
+	// SyncMembers replaces the group's member list with users if it is
+	// still the group with upstreamID (not one made again since), its
 	// MembersVersion is still version and no member change is pending
 	// (PendingMembers is 0), and sets MembersSyncedAt to at, in one
 	// transaction. It returns who was added and removed, and ok false
-	// (changing nothing) if the version moved, a change is pending or the
-	// group is gone.
-	SyncMembers(ctx context.Context, name Name, version uint64, users []User, at time.Time) (added, removed []User, ok bool, err error)
+	// (changing nothing) otherwise.
+	SyncMembers(ctx context.Context, name Name, upstreamID string, version uint64, users []User, at time.Time) (added, removed []User, ok bool, err error)
 	// GroupsSyncedAt returns when a reconcile pass last read the tenant's
 	// group list whole; zero if never.
 	GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error)
@@ -196,7 +197,8 @@ const (
 	// key.
 	GroupAppeared ChangeKind = "appeared"
 	// GroupVanished: an Active group of the mirror is not in TechPass.
-	// Applied only if the group is still Active at Revision.
+	// Applied only if the group is still Active at Revision with no member
+	// change pending (the change fails first, then a later pass applies it).
 	GroupVanished ChangeKind = "vanished"
 	// GroupChanged: TechPass has another description for an Active group
 	// with no pending update. Applied only if the group is still at
@@ -204,7 +206,9 @@ const (
 	GroupChanged ChangeKind = "changed"
 	// GroupReplaced: TechPass has a group of the same name with another id
 	// (deleted and made again outside the gateway). Applied only if the
-	// group is still Active at Revision: it takes the new UpstreamID and
+	// group is still Active at Revision with no update or member change
+	// pending (they fail against the old id first): it takes the new
+	// UpstreamID and
 	// description, and its member list is dropped and unknown
 	// (MembersSyncedAt zero) until read again.
 	GroupReplaced ChangeKind = "replaced"
@@ -245,7 +249,7 @@ func Undo(op throttle.Operation, at time.Time) []throttle.Effect {
 	case KindMembers:
 		// The change's steps are in the mirror already; only its pending
 		// count is released.
-		return []throttle.Effect{MembersSettled{Name: n}}
+		return []throttle.Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
 	}
 	return []throttle.Effect{CreateFailed{Name: n}}
 }
@@ -278,8 +282,13 @@ type (
 		Description string
 	}
 	// MembersSettled ends one pending member change of the group
-	// (PendingMembers goes down by one, never below zero).
-	MembersSettled struct{ Name Name }
+	// (PendingMembers goes down by one, never below zero). QueuedAt is when
+	// the change was queued: a group made after it (the one the change was
+	// queued on is gone) is left alone.
+	MembersSettled struct {
+		Name     Name
+		QueuedAt time.Time
+	}
 	// CreateFailed removes the group's reservation.
 	CreateFailed struct{ Name Name }
 	// Deleted removes the group.

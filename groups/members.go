@@ -139,6 +139,9 @@ func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add
 				return throttle.Operation{}, false, fmt.Errorf("encode members result: %w", err)
 			}
 			op.State, op.Result, op.FinishedAt = throttle.Succeeded, res, op.CreatedAt
+			if idle == nil { // unreachable: only filtering empties a change, and it sets idle
+				return throttle.Operation{}, false, fmt.Errorf("change members of %s: nothing to change without the mirror", name)
+			}
 			stored, err = s.store.RecordMembers(ctx, g.Name, op, *idle)
 		} else {
 			stored, err = s.store.QueueMembers(ctx, g.Name, op, limits, idle)

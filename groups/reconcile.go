@@ -374,7 +374,7 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		p.cursor = page.Next
 		return nil
 	}
-	added, removed, ok, err := r.cfg.Store.SyncMembers(ctx, g.Name, p.version, p.users, r.cfg.Now())
+	added, removed, ok, err := r.cfg.Store.SyncMembers(ctx, g.Name, g.UpstreamID, p.version, p.users, r.cfg.Now())
 	if err != nil {
 		return err
 	}

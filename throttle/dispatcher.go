@@ -203,7 +203,11 @@ func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
 	}
 	d.last = op.Project
 	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
-		if o.State != Queued {
+		// A head already running is not this dispatcher's (it runs one
+		// operation at a time): a dispatcher it replaced was stopped with
+		// that call cut off. Like an operation interrupted by a crash, it
+		// is run again; the handler makes the replay harmless.
+		if o.State != Queued && o.State != Running {
 			return errNotQueued
 		}
 		now := d.cfg.Now()

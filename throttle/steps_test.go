@@ -150,3 +150,32 @@ func (b *timedBackground) Step(context.Context) {
 	b.done.Store(true)
 	b.ran <- time.Now()
 }
+
+// A head left running by a dispatcher that was replaced (its call cut off
+// at the end of its grace) is run again by the new one, as after a crash,
+// instead of blocking its project.
+func TestDispatcherRerunsHeadLeftRunning(t *testing.T) {
+	s := bolttest.MustOpen(t)
+	op := enqueue(t, s, "SHIP", "left running")
+	if _, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
+		o.State, o.Attempts = throttle.Running, 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	next := enqueue(t, s, "SHIP", "behind it")
+	var calls atomic.Int32
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: throttle.HandlerFunc(func(context.Context, throttle.Operation) throttle.Outcome {
+		calls.Add(1)
+		return throttle.Outcome{Kind: throttle.Done}
+	})})
+	startRun(t, d.Run)
+	got := waitSettled(t, s, op.ID)
+	waitSettled(t, s, next.ID)
+	if got.State != throttle.Succeeded || got.Attempts != 2 {
+		t.Fatalf("head left running: %s after %d attempts, want succeeded on attempt 2", got.State, got.Attempts)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("handler called %d times, want 2", n)
+	}
+}

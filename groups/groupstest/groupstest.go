@@ -103,6 +103,8 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{"SyncGroupsPreconditions", testSyncGroupsPreconditions},
 		{"SyncMembersReplaces", testSyncMembers},
 		{"SyncMembersPreconditions", testSyncMembersPreconditions},
+		{"PendingMembersAcrossGroupsOfOneName", testPendingMembersAcrossIncarnations},
+		{"SyncGroupsConfirmsSeenDescriptions", testSyncGroupsConfirms},
 	})
 }
 

@@ -144,7 +144,7 @@ func testRevisionRules(t *testing.T, s Store) {
 	commit(t, s, "SHIP", "MOH", groups.MembersRemoved{Name: n, UserIDs: []string{"u-ann"}, At: t0})
 	wantRevision(t, s, n, 3, "MembersRemoved")
 	g = mustGroup(t, s, n)
-	if _, _, ok, err := s.SyncMembers(t.Context(), n, g.MembersVersion, nil, t0.Add(3*time.Hour)); err != nil || !ok {
+	if _, _, ok, err := s.SyncMembers(t.Context(), n, "g-1", g.MembersVersion, nil, t0.Add(3*time.Hour)); err != nil || !ok {
 		t.Fatalf("SyncMembers = %v, %v", ok, err)
 	}
 	wantRevision(t, s, n, 3, "SyncMembers")
@@ -154,14 +154,14 @@ func testRevisionRules(t *testing.T, s Store) {
 	wantRevision(t, s, n, 3, "QueueMembers")
 	// With a member change pending, the member list is not read as settled.
 	g = mustGroup(t, s, n)
-	if _, _, ok, err := s.SyncMembers(t.Context(), n, g.MembersVersion, nil, t0.Add(3*time.Hour)); err != nil || ok {
+	if _, _, ok, err := s.SyncMembers(t.Context(), n, "g-1", g.MembersVersion, nil, t0.Add(3*time.Hour)); err != nil || ok {
 		t.Fatalf("SyncMembers with a member change pending = %v, %v; want not applied", ok, err)
 	}
-	commit(t, s, "SHIP", "MOH", groups.MembersSettled{Name: n})
+	commit(t, s, "SHIP", "MOH", groups.MembersSettled{Name: n, QueuedAt: t0.Add(time.Hour)})
 	if g := mustGroup(t, s, n); g.PendingMembers != 0 || g.Revision != 3 {
 		t.Fatalf("after MembersSettled: PendingMembers %d, Revision %d; want 0 and 3", g.PendingMembers, g.Revision)
 	}
-	commit(t, s, "SHIP", "MOH", groups.MembersSettled{Name: n}) // never below zero
+	commit(t, s, "SHIP", "MOH", groups.MembersSettled{Name: n, QueuedAt: t0.Add(time.Hour)}) // never below zero
 	if g := mustGroup(t, s, n); g.PendingMembers != 0 {
 		t.Fatalf("a second MembersSettled: PendingMembers %d, want 0", g.PendingMembers)
 	}
@@ -649,7 +649,7 @@ func testKnownUsers(t *testing.T, s Store) {
 	}
 	// Members read by a reconcile pass.
 	g := mustGroup(t, s, n)
-	if _, _, ok, err := s.SyncMembers(ctx, n, g.MembersVersion, []groups.User{cid}, t0); err != nil || !ok {
+	if _, _, ok, err := s.SyncMembers(ctx, n, "g-1", g.MembersVersion, []groups.User{cid}, t0); err != nil || !ok {
 		t.Fatalf("SyncMembers = %v, %v", ok, err)
 	}
 	// Another tenant's users are its own.
@@ -1065,7 +1065,7 @@ func testSyncMembers(t *testing.T, s Store) {
 
 	renamed := bob
 	renamed.DisplayName = "Robert"
-	added, removed, ok, err := s.SyncMembers(ctx, n, g.MembersVersion, []groups.User{dan, renamed, cid, dan}, at)
+	added, removed, ok, err := s.SyncMembers(ctx, n, "g-1", g.MembersVersion, []groups.User{dan, renamed, cid, dan}, at)
 	if err != nil || !ok {
 		t.Fatalf("SyncMembers = %v, %v; want applied", ok, err)
 	}
@@ -1090,7 +1090,7 @@ func testSyncMembers(t *testing.T, s Store) {
 	// The same list again: nothing added or removed, the version stays,
 	// the sync time moves.
 	later := at.Add(time.Hour)
-	added, removed, ok, err = s.SyncMembers(ctx, n, after.MembersVersion, []groups.User{cid, renamed, dan}, later)
+	added, removed, ok, err = s.SyncMembers(ctx, n, "g-1", after.MembersVersion, []groups.User{cid, renamed, dan}, later)
 	if err != nil || !ok || len(added) != 0 || len(removed) != 0 {
 		t.Fatalf("SyncMembers(same list) = %v, %v, %v, %v", added, removed, ok, err)
 	}
@@ -1100,7 +1100,7 @@ func testSyncMembers(t *testing.T, s Store) {
 	}
 
 	// An empty list empties the group.
-	added, removed, ok, err = s.SyncMembers(ctx, n, g.MembersVersion, nil, later)
+	added, removed, ok, err = s.SyncMembers(ctx, n, "g-1", g.MembersVersion, nil, later)
 	if err != nil || !ok || len(added) != 0 || len(removed) != 3 {
 		t.Fatalf("SyncMembers(empty) = %v, %v, %v, %v", added, removed, ok, err)
 	}
@@ -1118,7 +1118,7 @@ func testSyncMembersPreconditions(t *testing.T, s Store) {
 	v := version(t, s, "SHIP", "MOH")
 
 	// The list moved since the pass read it.
-	added, removed, ok, err := s.SyncMembers(ctx, n, stale, []groups.User{bob}, t0.Add(8*time.Hour))
+	added, removed, ok, err := s.SyncMembers(ctx, n, "g-1", stale, []groups.User{bob}, t0.Add(8*time.Hour))
 	if err != nil || ok || added != nil || removed != nil {
 		t.Fatalf("SyncMembers at a moved version = %v, %v, %v, %v; want not applied", added, removed, ok, err)
 	}
@@ -1133,7 +1133,7 @@ func testSyncMembersPreconditions(t *testing.T, s Store) {
 	}
 	// The group is gone.
 	gone := name("SHIP", "MOH", "gone")
-	if _, _, ok, err := s.SyncMembers(ctx, gone, 0, []groups.User{bob}, t0); err != nil || ok {
+	if _, _, ok, err := s.SyncMembers(ctx, gone, "g-1", 0, []groups.User{bob}, t0); err != nil || ok {
 		t.Fatalf("SyncMembers of a missing group = %v, %v; want not applied", ok, err)
 	}
 	wantGone(t, s, gone)
@@ -1207,4 +1207,78 @@ func testConcurrentUpdateIfMatch(t *testing.T, s Store) {
 		t.Fatalf("group = %+v\nwant the winner's %+v at revision %d", got, winners[0], rev+1)
 	}
 	wantDepth(t, s, "SHIP", 1)
+}
+
+// A member change queued on a group that is then dropped (a vanished or
+// failed create) settles nothing on a group made later with the same name;
+// a reconcile pass does not drop a group with a member change pending, nor
+// write one group's member list onto another of the same name.
+func testPendingMembersAcrossIncarnations(t *testing.T, s Store) {
+	ctx := t.Context()
+	n := name("SHIP", "MOH", "billing")
+	mustActive(t, s, n, "g-1")
+	old := membersOp(n)
+	if _, err := s.QueueMembers(ctx, n, old, noQueueLimit, nil); err != nil {
+		t.Fatal(err)
+	}
+	g := mustGroup(t, s, n)
+	applied, err := s.SyncGroups(ctx, "SHIP", []groups.GroupChange{{Kind: groups.GroupVanished, Group: g}}, nil, t0.Add(time.Hour))
+	if err != nil || len(applied) != 0 {
+		t.Fatalf("GroupVanished with a member change pending: applied %+v, %v; want none", applied, err)
+	}
+	// Dropped anyway (its create failed, say), then made again.
+	commit(t, s, "SHIP", "MOH", groups.CreateFailed{Name: n})
+	wantGone(t, s, n)
+	g2, op2 := createArgs(n, "again")
+	g2.CreatedAt = old.CreatedAt.Add(time.Hour)
+	op2.CreatedAt = g2.CreatedAt
+	if _, err := s.CreatePending(ctx, g2, op2, groupLimit(noLimit)); err != nil {
+		t.Fatal(err)
+	}
+	complete(t, s, op2.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-2", At: g2.CreatedAt, MembersKnown: true, Description: "again"})
+	fresh := membersOp(n)
+	fresh.CreatedAt = g2.CreatedAt.Add(time.Minute)
+	if _, err := s.QueueMembers(ctx, n, fresh, noQueueLimit, nil); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, "SHIP", "MOH", groups.MembersSettled{Name: n, QueuedAt: old.CreatedAt})
+	if g := mustGroup(t, s, n); g.PendingMembers != 1 {
+		t.Fatalf("PendingMembers after the old group's change settled = %d, want the new change still counted (1)", g.PendingMembers)
+	}
+	commit(t, s, "SHIP", "MOH", groups.MembersSettled{Name: n, QueuedAt: fresh.CreatedAt})
+	g = mustGroup(t, s, n)
+	if g.PendingMembers != 0 {
+		t.Fatalf("PendingMembers after the new change settled = %d, want 0", g.PendingMembers)
+	}
+	// A pass that read the old group's members does not apply them here.
+	if _, _, ok, err := s.SyncMembers(ctx, n, "g-1", g.MembersVersion, []groups.User{user("ann@example.com")}, t0.Add(3*time.Hour)); err != nil || ok {
+		t.Fatalf("SyncMembers for another group of this name = %v, %v; want not applied", ok, err)
+	}
+	if g := mustGroup(t, s, n); g.MemberCount != 0 {
+		t.Fatalf("MemberCount = %d, want 0", g.MemberCount)
+	}
+}
+
+// A group a reconcile pass sees unchanged has TechPass's description
+// confirmed; a failed update then restores it.
+func testSyncGroupsConfirms(t *testing.T, s Store) {
+	ctx := t.Context()
+	n := name("SHIP", "MOH", "billing")
+	op := mustCreate(t, s, n, noLimit)
+	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0}) // no description known
+	if g := mustGroup(t, s, n); !g.DescriptionConfirmed || g.ConfirmedDescription != "" {
+		t.Fatalf("after Created: confirmed %v %q", g.DescriptionConfirmed, g.ConfirmedDescription)
+	}
+	if _, err := s.SyncGroups(ctx, "SHIP", nil, []groups.Name{n}, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	g := mustGroup(t, s, n)
+	if !g.DescriptionConfirmed || g.ConfirmedDescription != g.Description {
+		t.Fatalf("after a pass saw it: confirmed %v %q, description %q", g.DescriptionConfirmed, g.ConfirmedDescription, g.Description)
+	}
+	_, upd := mustUpdate(t, s, n, "never made it")
+	complete(t, s, upd.ID, throttle.Failed, groups.UpdateFailed{Name: n, Operation: upd.ID, Previous: "bogus", At: t0.Add(2 * time.Hour)})
+	if got := mustGroup(t, s, n); got.Description != g.Description {
+		t.Fatalf("after a failed update: description %q, want the confirmed %q", got.Description, g.Description)
+	}
 }
