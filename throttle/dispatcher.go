@@ -340,20 +340,29 @@ func (d *Dispatcher) progress(ctx context.Context, log *slog.Logger, op Operatio
 	op.NotBefore, op.UpdatedAt = time.Time{}, now
 	// As for a final outcome, the step happened upstream: keep trying
 	// until it is recorded or execution is cut off.
+	err := d.persist(ctx, log, "commit of a step", func() error { return d.cfg.Store.Progress(ctx, op, out.Effects) })
+	switch {
+	case errors.Is(err, ErrUnknownEffect):
+		log.Error("step has effects the store does not know; failing the operation", "err", err)
+		return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
+	case err != nil:
+		return fmt.Errorf("commit a step of %s: %w", op.ID, err)
+	}
+	log.Debug("operation step done")
+	return nil
+}
+
+// persist runs write until it succeeds, fails with ErrUnknownEffect (which
+// no retry can fix), or ctx ends, backing off between tries: what happened
+// upstream must not be lost to a transient store error.
+func (d *Dispatcher) persist(ctx context.Context, log *slog.Logger, what string, write func() error) error {
 	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
 	for i := 1; ; i++ {
-		err := d.cfg.Store.Progress(ctx, op, out.Effects)
-		switch {
-		case err == nil:
-			log.Debug("operation step done")
-			return nil
-		case errors.Is(err, ErrUnknownEffect):
-			log.Error("step has effects the store does not know; failing the operation", "err", err)
-			return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
-		case ctx.Err() != nil:
-			return fmt.Errorf("commit a step of %s: %w", op.ID, err)
+		err := write()
+		if err == nil || errors.Is(err, ErrUnknownEffect) || ctx.Err() != nil {
+			return err
 		}
-		log.Error("commit of a step failed; retrying", "err", err)
+		log.Error(what+" failed; retrying", "err", err)
 		t := time.NewTimer(backoff.Backoff(i))
 		select {
 		case <-t.C:
@@ -381,32 +390,20 @@ func (d *Dispatcher) finish(ctx context.Context, log *slog.Logger, op Operation,
 	}
 	// The upstream call is done: committing must not be lost to a transient
 	// store error, so keep trying until it lands or execution is cut off.
-	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
-	effects := out.Effects
-	for i := 1; ; i++ {
-		err := d.cfg.Store.Complete(ctx, op, effects)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, ErrUnknownEffect) {
-			// The outcome can never be committed as it is: fail the
-			// operation with the undo effects instead of blocking the queue.
-			log.Error("outcome has effects the store does not know; failing the operation", "err", err)
-			op.State, op.Result = Failed, nil
-			op.Failure = &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
-			effects = d.undo(op)
-			continue
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("commit outcome of %s: %w", op.ID, err)
-		}
-		log.Error("commit outcome failed; retrying", "err", err)
-		t := time.NewTimer(backoff.Backoff(i))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
+	commit := func(effects []Effect) error {
+		return d.persist(ctx, log, "commit outcome", func() error { return d.cfg.Store.Complete(ctx, op, effects) })
+	}
+	err := commit(out.Effects)
+	if errors.Is(err, ErrUnknownEffect) {
+		// The outcome can never be committed as it is: fail the operation
+		// with the undo effects instead of blocking the queue.
+		log.Error("outcome has effects the store does not know; failing the operation", "err", err)
+		op.State, op.Result = Failed, nil
+		op.Failure = &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
+		err = commit(d.undo(op))
+	}
+	if err != nil {
+		return fmt.Errorf("commit outcome of %s: %w", op.ID, err)
 	}
 	if op.State == Succeeded {
 		log.Info("operation succeeded", "target", op.Target)
