@@ -22,17 +22,7 @@ import (
 
 // UpdatePending implements groups.Store.
 func (s *Store) UpdatePending(ctx context.Context, name groups.Name, description string, ifRevision uint64, op throttle.Operation, limits throttle.Limits) (groups.Group, throttle.Operation, error) {
-	defer s.gens.forget(versionKey(name.Tenant, name.Project))
-	var stored groups.Group
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if err := checkEnqueue(tx, op, limits); err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
-		g, err := getGroup(b, name)
-		if err != nil {
-			return err
-		}
+	stored, op, err := s.queueOnGroup(ctx, name, op, limits, func(g *groups.Group) error {
 		if ifRevision != 0 && g.Revision != ifRevision {
 			return fmt.Errorf("%w: it is at revision %d, not %d", groups.ErrRevision, g.Revision, ifRevision)
 		}
@@ -40,11 +30,7 @@ func (s *Store) UpdatePending(ctx context.Context, name groups.Name, description
 			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
 		}
 		g.Description, g.PendingUpdate, g.UpdatedAt = description, op.ID, op.CreatedAt
-		if stored, err = putGroup(tx, b, g); err != nil {
-			return err
-		}
-		op, err = enqueue(tx, op)
-		return err
+		return nil
 	})
 	if err != nil {
 		return groups.Group{}, throttle.Operation{}, fmt.Errorf("queue update of %s: %w", name, err)
@@ -55,28 +41,15 @@ func (s *Store) UpdatePending(ctx context.Context, name groups.Name, description
 // QueueMembers implements groups.Store. The member list changes when the
 // operation's effects are committed; the group counts it as pending.
 func (s *Store) QueueMembers(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits, idle *groups.Idle) (throttle.Operation, error) {
-	defer s.gens.forget(versionKey(name.Tenant, name.Project))
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if err := checkEnqueue(tx, op, limits); err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
-		g, err := getGroup(b, name)
-		if err != nil {
-			return err
-		}
+	_, op, err := s.queueOnGroup(ctx, name, op, limits, func(g *groups.Group) error {
 		if g.State == groups.Deleting {
 			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
 		}
-		if idle != nil && !isIdle(g, *idle) {
+		if idle != nil && !isIdle(*g, *idle) {
 			return groups.ErrStale
 		}
 		g.PendingMembers++
-		if _, err := putGroup(tx, b, g); err != nil {
-			return err
-		}
-		op, err = enqueue(tx, op)
-		return err
+		return nil
 	})
 	if err != nil {
 		return throttle.Operation{}, fmt.Errorf("queue member change of %s: %w", name, err)

@@ -668,7 +668,23 @@ func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.O
 
 // DeletePending implements groups.Store.
 func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+	_, op, err := s.queueOnGroup(ctx, name, op, limits, func(g *groups.Group) error {
+		if g.State != groups.Active {
+			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
+		}
+		g.State, g.PendingOperation, g.UpdatedAt = groups.Deleting, op.ID, op.CreatedAt
+		return nil
+	})
+	return op, err
+}
+
+// queueOnGroup enqueues op together with the change it makes to the group
+// it acts on, in one transaction: after the enqueue checks, change may
+// refuse (and nothing is written) or edit the group, which is stored with
+// op. It returns the group as stored and the queued operation.
+func (s *Store) queueOnGroup(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits, change func(*groups.Group) error) (groups.Group, throttle.Operation, error) {
 	defer s.gens.forget(versionKey(name.Tenant, name.Project))
+	var stored groups.Group
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if err := checkEnqueue(tx, op, limits); err != nil {
 			return err
@@ -678,17 +694,16 @@ func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle
 		if err != nil {
 			return err
 		}
-		if g.State != groups.Active {
-			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
+		if err := change(&g); err != nil {
+			return err
 		}
-		g.State, g.PendingOperation, g.UpdatedAt = groups.Deleting, op.ID, op.CreatedAt
-		if _, err := putGroup(tx, b, g); err != nil {
+		if stored, err = putGroup(tx, b, g); err != nil {
 			return err
 		}
 		op, err = enqueue(tx, op)
 		return err
 	})
-	return op, err
+	return stored, op, err
 }
 
 // Group implements groups.Store.

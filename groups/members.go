@@ -100,7 +100,7 @@ func DecodeMembersResult(b []byte) (r MembersResult, ok bool, err error) {
 // ErrInvalid, ErrNotFound, ErrPending, throttle.ErrQueueFull or
 // throttle.ErrIdempotencyMismatch (wrapped).
 func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add, remove []string) (op throttle.Operation, replayed bool, err error) {
-	if op, ok, err := s.replay(ctx, req); ok || err != nil {
+	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		return op, ok, err
 	}
 	add, remove, err = s.foldUsers(add, remove)
@@ -190,7 +190,7 @@ func (s *Service) foldUsers(add, remove []string) ([]string, []string, error) {
 // filterByMirror splits a change into what still needs TechPass and what the
 // mirror shows is already so.
 func (s *Service) filterByMirror(ctx context.Context, name Name, add, remove []string) (needAdd, needRemove, unchanged []string, err error) {
-	members, err := s.memberIDs(ctx, name)
+	members, err := memberIDs(ctx, s.store, name)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -217,16 +217,12 @@ func (s *Service) filterByMirror(ctx context.Context, name Name, add, remove []s
 	return needAdd, needRemove, unchanged, nil
 }
 
-// memberIDs returns the ids of the group's members in the mirror.
-func (s *Service) memberIDs(ctx context.Context, name Name) (map[string]bool, error) {
-	return memberIDs(ctx, s.store, name)
-}
-
 // memberReader is the part of Store that memberIDs needs.
 type memberReader interface {
 	ListMembers(ctx context.Context, name Name, q PageQuery) ([]User, bool, error)
 }
 
+// memberIDs returns the ids of the group's members in the mirror.
 func memberIDs(ctx context.Context, store memberReader, name Name) (map[string]bool, error) {
 	users, _, err := store.ListMembers(ctx, name, PageQuery{})
 	if err != nil {
@@ -255,7 +251,7 @@ type updatePayload struct {
 // the group as now stored and the operation; on a replay the group is read
 // again.
 func (s *Service) Update(ctx context.Context, req Request, name Name, description string, ifRevision uint64) (Group, throttle.Operation, bool, error) {
-	if op, ok, err := s.replay(ctx, req); ok || err != nil {
+	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		if err != nil {
 			return Group{}, throttle.Operation{}, false, err
 		}

@@ -126,7 +126,7 @@ type Request struct {
 // ErrLimit, throttle.ErrQueueFull or throttle.ErrIdempotencyMismatch
 // (wrapped).
 func (s *Service) Create(ctx context.Context, req Request, name Name, description string) (op throttle.Operation, replayed bool, err error) {
-	if op, ok, err := s.replay(ctx, req); ok || err != nil {
+	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		return op, ok, err
 	}
 	if err := ValidateDescription(description); err != nil {
@@ -151,7 +151,7 @@ func (s *Service) Create(ctx context.Context, req Request, name Name, descriptio
 // rules as Create but ErrNotFound and ErrPending instead of ErrExists and
 // ErrLimit.
 func (s *Service) Delete(ctx context.Context, req Request, name Name) (op throttle.Operation, replayed bool, err error) {
-	if op, ok, err := s.replay(ctx, req); ok || err != nil {
+	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		return op, ok, err
 	}
 	g, err := s.store.Group(ctx, name)
@@ -186,13 +186,7 @@ func (s *Service) newOperation(req Request, name Name, kind string, payload []by
 // methods check this first themselves; a caller that must evaluate
 // preconditions before calling them checks it earlier, so that a replay is
 // answered as the original was.
-func (s *Service) Replayed(ctx context.Context, req Request) (op throttle.Operation, ok bool, err error) {
-	return s.replay(ctx, req)
-}
-
-// replay returns the operation an earlier request with the same
-// idempotency key queued, if there is one.
-func (s *Service) replay(ctx context.Context, req Request) (throttle.Operation, bool, error) {
+func (s *Service) Replayed(ctx context.Context, req Request) (throttle.Operation, bool, error) {
 	if req.IdempotencyKey == "" {
 		return throttle.Operation{}, false, nil
 	}

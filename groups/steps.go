@@ -191,10 +191,12 @@ func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr 
 	case err == nil:
 		u := User{ID: strings.ToLower(tu.ID), Email: tu.Email, DisplayName: tu.DisplayName}
 		pr.Users[lookup] = u
-		return e.step(name, *pr, UsersResolved{Tenant: name.Tenant, Users: []User{u}})
+		out := step(*pr, UsersResolved{Tenant: name.Tenant, Users: []User{u}})
+		return &out
 	case status == http.StatusNotFound:
 		pr.Unknown = append(pr.Unknown, lookup)
-		return e.step(name, *pr)
+		out := step(*pr)
+		return &out
 	default:
 		out := e.classify(err, nil, "look up user "+lookup)
 		return &out
@@ -255,13 +257,12 @@ func withPartial(out throttle.Outcome, pr membersProgress) throttle.Outcome {
 
 // step reports a step done with more to come (or, if nothing remains, the
 // next Execute finishes without a request).
-func (e *Executor) step(name Name, pr membersProgress, effects ...throttle.Effect) *throttle.Outcome {
+func step(pr membersProgress, effects ...throttle.Effect) throttle.Outcome {
 	b, err := json.Marshal(pr)
 	if err != nil {
-		out := fail(http.StatusInternalServerError, "Internal error", "the operation's progress could not be stored")
-		return &out
+		return fail(http.StatusInternalServerError, "Internal error", "the operation's progress could not be stored")
 	}
-	return &throttle.Outcome{Kind: throttle.Continue, Progress: b, Effects: effects}
+	return throttle.Outcome{Kind: throttle.Continue, Progress: b, Effects: effects}
 }
 
 // next reports a change applied: the operation is done if it was the
@@ -269,7 +270,7 @@ func (e *Executor) step(name Name, pr membersProgress, effects ...throttle.Effec
 // otherwise one step is.
 func (e *Executor) next(name Name, p membersPayload, pr membersProgress, effect throttle.Effect) throttle.Outcome {
 	if pr.Done < len(p.Add)+len(p.Remove) {
-		return *e.step(name, pr, effect)
+		return step(pr, effect)
 	}
 	out := e.membersDone(name, p, pr)
 	if out.Kind == throttle.Done {
