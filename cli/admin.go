@@ -41,6 +41,9 @@ func operationsCmd() *node {
 					if err := oneOp(args); err != nil {
 						return err
 					}
+					if *timeout <= 0 {
+						return usagef("--timeout must be positive")
+					}
 					api, err := c.api()
 					if err != nil {
 						return err
@@ -75,6 +78,9 @@ func operationsCmd() *node {
 				wf.bind(fs)
 				return func(ctx context.Context, args []string) error {
 					if err := oneOp(args); err != nil {
+						return err
+					}
+					if err := wf.check(); err != nil {
 						return err
 					}
 					api, err := c.api()

@@ -102,6 +102,9 @@ func groupsCmd() *node {
 					if err := positional(args, 1, 1, "GROUP"); err != nil {
 						return err
 					}
+					if err := wf.check(); err != nil {
+						return err
+					}
 					api, err := c.api()
 					if err != nil {
 						return err
@@ -130,6 +133,9 @@ func groupsCmd() *node {
 					if !set {
 						return usagef("--description is required")
 					}
+					if err := wf.check(); err != nil {
+						return err
+					}
 					api, err := c.api()
 					if err != nil {
 						return err
@@ -149,6 +155,9 @@ func groupsCmd() *node {
 				wf.bind(fs)
 				return func(ctx context.Context, args []string) error {
 					if err := positional(args, 1, 1, "GROUP"); err != nil {
+						return err
+					}
+					if err := wf.check(); err != nil {
 						return err
 					}
 					api, err := c.api()
@@ -174,6 +183,9 @@ func membersCmd() *node {
 			wf.bind(fs)
 			return func(ctx context.Context, args []string) error {
 				if err := positional(args, 2, 101, "GROUP USER... (1 to 100 users)"); err != nil {
+					return err
+				}
+				if err := wf.check(); err != nil {
 					return err
 				}
 				api, err := c.api()

@@ -25,6 +25,14 @@ func (wf *waitFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&wf.idempotencyKey, "idempotency-key", "", "Idempotency-Key: repeating the command with the same value returns the same operation instead of queuing another")
 }
 
+// check refuses a --timeout that could never be met, before anything is sent.
+func (wf *waitFlags) check() error {
+	if wf.wait && wf.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	return nil
+}
+
 func (wf *waitFlags) key() *string {
 	if wf.idempotencyKey == "" {
 		return nil
