@@ -28,7 +28,7 @@ func operationsCmd() *node {
 						return err
 					}
 					resp, err := api.GetOperationWithResponse(ctx, args[0], nil)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) { operationTable(w, resp.JSON200) })
@@ -49,7 +49,7 @@ func operationsCmd() *node {
 						return err
 					}
 					resp, err := api.GetOperationWithResponse(ctx, args[0], nil)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.wait(ctx, api, resp.Body, resp.JSON200, *timeout)
@@ -66,7 +66,7 @@ func operationsCmd() *node {
 						return err
 					}
 					resp, err := api.CancelOperationWithResponse(ctx, args[0])
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) { operationTable(w, resp.JSON200) })
@@ -88,7 +88,7 @@ func operationsCmd() *node {
 						return err
 					}
 					resp, err := api.RetryOperationWithResponse(ctx, args[0], &client.RetryOperationParams{IdempotencyKeyParam: wf.key()})
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON201, resp.JSON200), wf)
@@ -109,7 +109,7 @@ func queueCmd() *node {
 					return err
 				}
 				resp, err := api.GetQueueWithResponse(ctx, c.tenant, c.project)
-				if err := check(resp, err); err != nil {
+				if err := c.check(resp, err); err != nil {
 					return err
 				}
 				q := resp.JSON200
@@ -167,7 +167,7 @@ func keysCmd() *node {
 						return err
 					}
 					resp, err := api.CreateKeyWithResponse(ctx, in)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					k := resp.JSON201
@@ -203,7 +203,7 @@ func keysCmd() *node {
 						return err
 					}
 					resp, err := api.ListKeysWithResponse(ctx, &client.ListKeysParams{Tenant: nonEmpty(*tenant)})
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) {
@@ -229,7 +229,7 @@ func keysCmd() *node {
 						return err
 					}
 					resp, err := api.GetKeyWithResponse(ctx, args[0])
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) { keyTable(w, *resp.JSON200) })
@@ -246,7 +246,7 @@ func keysCmd() *node {
 						return err
 					}
 					resp, err := api.RevokeKeyWithResponse(ctx, args[0])
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) { keyTable(w, *resp.JSON200) })
@@ -321,7 +321,7 @@ func tenantsCmd() *node {
 						return err
 					}
 					resp, err := api.ListTenantsWithResponse(ctx)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) {
@@ -367,7 +367,7 @@ func tenantsCmd() *node {
 						return err
 					}
 					resp, err := api.CreateTenantWithResponse(ctx, in)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					t := resp.JSON201
@@ -403,7 +403,7 @@ func projectsCmd() *node {
 						return err
 					}
 					resp, err := api.ListProjectsWithResponse(ctx, c.tenant)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) {
@@ -434,7 +434,7 @@ func projectsCmd() *node {
 						return err
 					}
 					resp, err := api.CreateProjectWithResponse(ctx, c.tenant, in)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					p := resp.JSON201
@@ -488,7 +488,7 @@ func auditCmd() *node {
 					return err
 				}
 				resp, err := api.ListAuditWithResponse(ctx, &p)
-				if err := check(resp, err); err != nil {
+				if err := c.check(resp, err); err != nil {
 					return err
 				}
 				page := resp.JSON200

@@ -11,6 +11,7 @@ import (
 
 	"github.com/groupgate/groupgate/cli"
 	"github.com/groupgate/groupgate/client"
+	"github.com/groupgate/groupgate/server"
 )
 
 // TestHelpEverywhere walks the command tree as a user would, from the
@@ -499,4 +500,18 @@ func TestAdminWorkflow(t *testing.T) {
 		t.Errorf("audit table: %s", r)
 	}
 	want(t, g.run(t, g.project(), "audit"), cli.ExitAuth, "audit as a project")
+}
+
+// TestRateLimited: a 429 is exit 1 and says when to retry (Retry-After is a
+// header, which a user of the command line would not see otherwise).
+func TestRateLimited(t *testing.T) {
+	g := startGateway(t, 20*time.Millisecond, func(c *server.Config) {
+		c.RateLimit = server.RateLimitConfig{PerSecond: 0.01, Burst: 1}
+	})
+	want(t, g.run(t, g.project(), "groups", "list"), cli.ExitOK, "first request")
+	r := g.run(t, g.project(), "groups", "list")
+	want(t, r, cli.ExitError, "over the rate")
+	if !regexp.MustCompile(`\(429\): .*\(Retry-After: [1-9][0-9]* s\)`).MatchString(r.stderr) {
+		t.Errorf("429: %s", r)
+	}
 }

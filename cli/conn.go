@@ -27,6 +27,24 @@ type conn struct {
 	output          string
 	tenant, project string
 	scope           scope
+	doer            *headerDoer
+}
+
+// headerDoer sends requests with the Env's client and keeps the
+// Retry-After of the last answer, which the generated client does not
+// expose for every status. A command sends one request at a time.
+type headerDoer struct {
+	c          *http.Client
+	retryAfter string
+}
+
+func (d *headerDoer) Do(req *http.Request) (*http.Response, error) {
+	resp, err := d.c.Do(req)
+	d.retryAfter = ""
+	if resp != nil {
+		d.retryAfter = resp.Header.Get("Retry-After")
+	}
+	return resp, err
 }
 
 func (c *conn) bind(fs *flag.FlagSet, s scope) {
@@ -53,8 +71,9 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 // apiError is a request the gateway answered with an error status.
 type apiError struct {
-	status  int
-	problem *client.Problem
+	status     int
+	problem    *client.Problem
+	retryAfter string // seconds, with a 429 or 503
 }
 
 func (e *apiError) Error() string {
@@ -65,6 +84,9 @@ func (e *apiError) Error() string {
 	s := fmt.Sprintf("%s (%d)", p.Title, e.status)
 	if p.Detail != nil && *p.Detail != "" {
 		s += ": " + *p.Detail
+	}
+	if e.retryAfter != "" {
+		s += fmt.Sprintf(" (Retry-After: %s s)", e.retryAfter)
 	}
 	if p.Errors != nil {
 		for _, fe := range *p.Errors {
@@ -160,8 +182,9 @@ func (c *conn) api() (*client.ClientWithResponses, error) {
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		fmt.Fprintf(c.env.Stderr, "groupgate: warning: sending the credential to %s without TLS\n", u.Host)
 	}
+	c.doer = &headerDoer{c: c.env.HTTPClient}
 	return client.NewClientWithResponses(strings.TrimRight(base, "/"),
-		client.WithHTTPClient(c.env.HTTPClient),
+		client.WithHTTPClient(c.doer),
 		client.WithBearer(key),
 		client.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 			r.Header.Set("User-Agent", "groupgate-cli")
@@ -219,12 +242,16 @@ func (c *conn) key() (string, error) {
 }
 
 // check turns a failed request or an error status into an error.
-func check(resp client.Response, err error) error {
+func (c *conn) check(resp client.Response, err error) error {
 	if err != nil {
 		return fmt.Errorf("request failed: %w", err)
 	}
 	if s := resp.StatusCode(); s < 200 || s > 299 {
-		return &apiError{status: s, problem: client.ProblemOf(resp)}
+		e := &apiError{status: s, problem: client.ProblemOf(resp)}
+		if c.doer != nil {
+			e.retryAfter = c.doer.retryAfter
+		}
+		return e
 	}
 	return nil
 }

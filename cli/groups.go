@@ -63,7 +63,7 @@ func groupsCmd() *node {
 					}
 					resp, err := api.ListGroupsWithResponse(ctx, c.tenant, c.project, &client.ListGroupsParams{
 						LimitParam: pf.limitParam(), CursorParam: nonEmpty(pf.cursor), PrefixParam: nonEmpty(pf.prefix)})
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					l := resp.JSON200
@@ -87,7 +87,7 @@ func groupsCmd() *node {
 						return err
 					}
 					resp, err := api.GetGroupWithResponse(ctx, c.tenant, c.project, args[0])
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.print(resp.Body, func(w io.Writer) { groupTable(w, resp.JSON200) })
@@ -112,7 +112,7 @@ func groupsCmd() *node {
 					resp, err := api.CreateGroupWithResponse(ctx, c.tenant, c.project,
 						&client.CreateGroupParams{IdempotencyKeyParam: wf.key()},
 						client.CreateGroupRequest{Name: args[0], Description: nonEmpty(*desc)})
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON201, resp.JSON200), wf)
@@ -143,7 +143,7 @@ func groupsCmd() *node {
 					resp, err := api.UpdateGroupWithResponse(ctx, c.tenant, c.project, args[0],
 						&client.UpdateGroupParams{IdempotencyKeyParam: wf.key(), IfMatchParam: nonEmpty(*ifMatch)},
 						client.UpdateGroupRequest{Description: *desc})
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON200), wf)
@@ -166,7 +166,7 @@ func groupsCmd() *node {
 					}
 					resp, err := api.DeleteGroupWithResponse(ctx, c.tenant, c.project, args[0],
 						&client.DeleteGroupParams{IdempotencyKeyParam: wf.key()})
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON200), wf)
@@ -199,13 +199,13 @@ func membersCmd() *node {
 				)
 				if add {
 					resp, err := api.AddMembersWithResponse(ctx, c.tenant, c.project, args[0], &client.AddMembersParams{IdempotencyKeyParam: wf.key()}, body)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					raw, op = resp.Body, firstOp(resp.JSON202, resp.JSON200)
 				} else {
 					resp, err := api.RemoveMembersWithResponse(ctx, c.tenant, c.project, args[0], &client.RemoveMembersParams{IdempotencyKeyParam: wf.key()}, body)
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					raw, op = resp.Body, firstOp(resp.JSON202, resp.JSON200)
@@ -229,7 +229,7 @@ func membersCmd() *node {
 					}
 					resp, err := api.ListMembersWithResponse(ctx, c.tenant, c.project, args[0], &client.ListMembersParams{
 						LimitParam: pf.limitParam(), CursorParam: nonEmpty(pf.cursor), PrefixParam: nonEmpty(pf.prefix)})
-					if err := check(resp, err); err != nil {
+					if err := c.check(resp, err); err != nil {
 						return err
 					}
 					l := resp.JSON200

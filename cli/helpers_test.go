@@ -32,8 +32,9 @@ type gateway struct {
 }
 
 // startGateway runs the server until the test ends. interval is the
-// upstream pacing: short for speed, long to keep operations queued.
-func startGateway(t *testing.T, interval time.Duration) *gateway {
+// upstream pacing: short for speed, long to keep operations queued. mutate,
+// if given, changes the configuration last.
+func startGateway(t *testing.T, interval time.Duration, mutate ...func(*server.Config)) *gateway {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
@@ -45,6 +46,9 @@ func startGateway(t *testing.T, interval time.Duration) *gateway {
 	cfg.RateLimit = server.RateLimitConfig{PerSecond: 10000, Burst: 10000}
 	cfg.Retry = server.RetryConfig{MaxFailures: 3, BaseDelay: server.Duration(interval), MaxDelay: server.Duration(10 * interval)}
 	projectKey := server.AddDemoTenant(&cfg)
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	opKey, _ := tenants.NewKey()
 	srv, err := server.New(cfg, server.Options{
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -80,7 +80,7 @@ func (c *conn) wait(ctx context.Context, api *client.ClientWithResponses, body [
 			p.clear()
 			return &timeoutError{fmt.Sprintf("operation %s is still %s after %s; it goes on: wait again with 'groupgate operations wait %s'", op.Id, op.State, timeout, op.Id)}
 		}
-		if err := check(resp, err); err != nil {
+		if err := c.check(resp, err); err != nil {
 			p.clear()
 			return err
 		}
