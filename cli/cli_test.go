@@ -418,6 +418,17 @@ func TestAdminWorkflow(t *testing.T) {
 		t.Errorf("tenants list: %s", r)
 	}
 
+	// A tenant on a real upstream names its credentials by reference only.
+	secret := filepath.Join(dir, "client-secret")
+	writeFile(t, secret, "not-a-real-secret\n", 0o600)
+	r = g.run(t, op, "tenants", "create", "REAL", "--api-url", "http://127.0.0.1:1", "--directory-id", "dir-real", "--client-id", "client-real",
+		"--client-secret-file", secret, "--api-key-file", secret, "-o", "json")
+	want(t, r, cli.ExitOK, "tenants create with an upstream")
+	decode(t, r, &tenant)
+	if tp := tenant.Techpass; tp.Upstream != client.Techpass || tp.ClientSecret.Kind != client.File || str(tp.ClientSecret.Ref) != secret || tp.ApiKey.Kind != client.File {
+		t.Errorf("tenant with an upstream: %+v", tp)
+	}
+
 	want(t, g.run(t, op, "projects", "create", "moh", "--tenant", "ACME", "--group-quota", "5"), cli.ExitOK, "projects create")
 	r = g.run(t, op, "projects", "list", "--tenant", "ACME", "-o", "json")
 	want(t, r, cli.ExitOK, "projects list")
@@ -514,4 +525,11 @@ func TestRateLimited(t *testing.T) {
 	if !regexp.MustCompile(`\(429\): .*\(Retry-After: [1-9][0-9]* s\)`).MatchString(r.stderr) {
 		t.Errorf("429: %s", r)
 	}
+}
+
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

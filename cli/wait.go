@@ -76,7 +76,7 @@ func (c *conn) wait(ctx context.Context, api *client.ClientWithResponses, body [
 		// A long poll returns as soon as the operation finishes; its
 		// length bounds how stale the progress line may get.
 		resp, err := api.GetOperationWithResponse(wctx, op.Id, &client.GetOperationParams{Prefer: ptr("wait=1")})
-		if wctx.Err() != nil && ctx.Err() == nil {
+		if err != nil && wctx.Err() != nil && ctx.Err() == nil {
 			p.clear()
 			return &timeoutError{fmt.Sprintf("operation %s is still %s after %s; it goes on: wait again with 'groupgate operations wait %s'", op.Id, op.State, timeout, op.Id)}
 		}
