@@ -27,6 +27,13 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "newkey" {
+		if len(os.Args) > 2 {
+			fmt.Println("Usage: groupgate newkey\n\nPrints a new project API key once, and the configuration entry holding its hash.")
+			if isHelp(os.Args[2]) {
+				os.Exit(0)
+			}
+			os.Exit(2)
+		}
 		newKey()
 		return
 	}
@@ -39,14 +46,15 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
-	if len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "-help" || os.Args[1] == "--help") {
+	if len(os.Args) == 2 && isHelp(os.Args[1]) {
 		os.Exit(help())
 	}
 	m := server.NewMain(os.Stdout, os.Stderr, os.Getenv)
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "groupgate:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
 		}
+		fmt.Fprintln(os.Stderr, "groupgate:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,6 +64,8 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 // help prints both halves of the program: the server's flags and the
 // client's commands.
@@ -88,7 +98,11 @@ func backup(args []string) int {
 	url := fs.String("url", "http://127.0.0.1:8080", "base URL of the running service")
 	out := fs.String("out", "", "file to write (must not exist)")
 	keyFile := fs.String("key-file", "", "file holding an operator API key (default: $GROUPGATE_OPERATOR_KEY)")
+	fs.SetOutput(os.Stdout)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *out == "" {

@@ -13,6 +13,8 @@ import (
 	"testing"
 )
 
+var issuedKey = regexp.MustCompile(`gk_[a-z0-9]{8,}_`)
+
 // TestBinary builds groupgate and runs it as `make run` does (-demo), then
 // drives it with the same binary's command line: the server's flags and the
 // client's commands share one program, and exit codes reach the shell.
@@ -89,6 +91,12 @@ func TestBinary(t *testing.T) {
 	}
 	if code, _, _ := run(nil, "-no-such-flag"); code != 2 {
 		t.Errorf("a wrong server flag: exit %d, want 2", code)
+	}
+	for _, args := range [][]string{{"-demo", "-help"}, {"newkey", "--help"}, {"backup", "--help"}, {"help"}, {"audit", "-h"}} {
+		// The server's flag set prints its usage on stderr.
+		if code, out, errOut := run(nil, args...); code != 0 || !strings.Contains(out+errOut, "Usage") || issuedKey.MatchString(out) {
+			t.Errorf("%q: exit %d\n%s", args, code, out)
+		}
 	}
 	code, out, errOut := run(project, "groups", "create", "billing", "--description", "Billing team", "--wait", "--timeout", "1m")
 	if code != 0 || !regexp.MustCompile(`(?m)^STATE\s+succeeded$`).MatchString(out) {
