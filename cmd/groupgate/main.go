@@ -4,6 +4,8 @@
 //	groupgate newkey                                                 print a new API key and its config entry
 //	groupgate backup -url URL -out FILE                              download and verify a hot backup
 //	                                                                 (operator key in GROUPGATE_OPERATOR_KEY or -key-file)
+//	groupgate groups|operations|queue|keys|tenants|projects|audit …  the command-line client (package cli;
+//	                                                                 groupgate help lists its commands)
 package main
 
 import (
@@ -18,23 +20,41 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/groupgate/groupgate/cli"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/tenants"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "newkey" {
+		if len(os.Args) > 2 {
+			fmt.Println("Usage: groupgate newkey\n\nPrints a new project API key once, and the configuration entry holding its hash.")
+			if isHelp(os.Args[2]) {
+				os.Exit(0)
+			}
+			os.Exit(2)
+		}
 		newKey()
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "backup" {
 		os.Exit(backup(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
+		stop()
+		os.Exit(code)
+	}
+	if len(os.Args) == 2 && isHelp(os.Args[1]) {
+		os.Exit(help())
+	}
 	m := server.NewMain(os.Stdout, os.Stderr, os.Getenv)
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "groupgate:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
 		}
+		fmt.Fprintln(os.Stderr, "groupgate:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,6 +63,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "groupgate:", err)
 		os.Exit(1)
 	}
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// help prints both halves of the program: the server's flags and the
+// client's commands.
+func help() int {
+	fmt.Println("Usage: groupgate [flags]            run the gateway")
+	fmt.Println("       groupgate newkey             print a new API key and its configuration entry")
+	fmt.Println("       groupgate backup --help      download and verify a hot backup")
+	fmt.Println("       groupgate <command> ...      the command-line client (below)")
+	fmt.Println()
+	fmt.Println("Server flags:")
+	m := server.NewMain(os.Stdout, os.Stdout, os.Getenv)
+	_ = m.ParseFlags([]string{"-help"})
+	fmt.Println()
+	cli.Usage(os.Stdout)
+	return 0
 }
 
 // newKey prints a fresh project API key once, and the entry that goes in the
@@ -60,7 +98,11 @@ func backup(args []string) int {
 	url := fs.String("url", "http://127.0.0.1:8080", "base URL of the running service")
 	out := fs.String("out", "", "file to write (must not exist)")
 	keyFile := fs.String("key-file", "", "file holding an operator API key (default: $GROUPGATE_OPERATOR_KEY)")
+	fs.SetOutput(os.Stdout)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *out == "" {

@@ -1,0 +1,18 @@
+// Package cli is groupgate's command line for project teams, tenant-admins
+// and operators: `groupgate groups create billing`, `groupgate operations
+// wait op_...`, `groupgate keys issue ...`. It is a thin layer over the typed
+// client in package client, so it speaks exactly the contract in
+// openapi.yaml and follows it when the client is regenerated.
+//
+// The credential comes only from the GROUPGATE_KEY variable or a file named
+// by --key-file (refused when others may read it, as ssh does), never from a
+// flag value, which would show in the process list and the shell history;
+// it is never printed. Output is an aligned table, or with -o json the API's
+// own JSON. Errors go to stderr, and the exit status says what kind of
+// failure happened (see ExitOK and the codes after it), so scripts can act
+// on it.
+//
+// Run is the whole program; cmd/groupgate calls it for the command names
+// IsCommand recognises. It holds no global state: everything it touches
+// comes in through Env.
+package cli

@@ -1,0 +1,184 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/groupgate/groupgate/client"
+)
+
+// waitFlags are the flags of every write that can wait for its operation.
+type waitFlags struct {
+	wait           bool
+	timeout        time.Duration
+	idempotencyKey string
+}
+
+func (wf *waitFlags) bind(fs *flag.FlagSet) {
+	fs.BoolVar(&wf.wait, "wait", false, "wait until the operation finishes, showing its progress on stderr")
+	fs.DurationVar(&wf.timeout, "timeout", 5*time.Minute, "with --wait: give up waiting after this long (exit 7); the operation stays queued")
+	fs.StringVar(&wf.idempotencyKey, "idempotency-key", "", "Idempotency-Key: repeating the command with the same value returns the same operation instead of queuing another")
+}
+
+// check refuses a --timeout that could never be met, before anything is sent.
+func (wf *waitFlags) check() error {
+	if wf.wait && wf.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	return nil
+}
+
+func (wf *waitFlags) key() *string {
+	if wf.idempotencyKey == "" {
+		return nil
+	}
+	return &wf.idempotencyKey
+}
+
+func finished(s client.OperationState) bool {
+	return s == client.Succeeded || s == client.Failed || s == client.Cancelled
+}
+
+// accepted prints the operation a write was answered with, or with --wait
+// waits for its outcome and prints that.
+func (c *conn) accepted(ctx context.Context, api *client.ClientWithResponses, body []byte, op *client.Operation, wf waitFlags) error {
+	if op == nil {
+		return fmt.Errorf("the server answered without an operation")
+	}
+	if !wf.wait || finished(op.State) {
+		if err := c.print(body, func(w io.Writer) { operationTable(w, op) }); err != nil {
+			return err
+		}
+		return outcome(op)
+	}
+	return c.wait(ctx, api, body, op, wf.timeout)
+}
+
+// wait polls the operation until it finishes or timeout passes, showing its
+// progress on stderr: one line redrawn in place on a terminal, a line per
+// change otherwise. It prints the finished operation and returns an opError
+// when it failed or was cancelled.
+func (c *conn) wait(ctx context.Context, api *client.ClientWithResponses, body []byte, op *client.Operation, timeout time.Duration) error {
+	if timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	p := &progress{w: c.env.Stderr, live: c.env.Interactive(), now: c.env.Now}
+	for !finished(op.State) {
+		p.show(op)
+		start := time.Now()
+		// A long poll returns as soon as the operation finishes; its
+		// length bounds how stale the progress line may get.
+		resp, err := api.GetOperationWithResponse(wctx, op.Id, &client.GetOperationParams{Prefer: ptr("wait=1")})
+		if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+			p.clear()
+			return &timeoutError{fmt.Sprintf("operation %s is still %s after %s; it goes on: wait again with 'groupgate operations wait %s'", op.Id, op.State, timeout, op.Id)}
+		}
+		if err := c.check(resp, err); err != nil {
+			p.clear()
+			return err
+		}
+		if resp.JSON200 == nil {
+			p.clear()
+			return errors.New("the server answered without an operation")
+		}
+		op, body = resp.JSON200, resp.Body
+		if finished(op.State) {
+			break
+		}
+		if rest := c.env.PollInterval - time.Since(start); rest > 0 {
+			select {
+			case <-wctx.Done():
+			case <-time.After(rest):
+			}
+		}
+	}
+	p.clear()
+	if err := c.print(body, func(w io.Writer) { operationTable(w, op) }); err != nil {
+		return err
+	}
+	return outcome(op)
+}
+
+// outcome is nil unless the operation ended failed or cancelled.
+func outcome(op *client.Operation) error {
+	switch op.State {
+	case client.Failed:
+		reason := str(op.LastError)
+		if op.Error != nil {
+			reason = op.Error.Title
+			if op.Error.Detail != nil && *op.Error.Detail != "" {
+				reason += ": " + *op.Error.Detail
+			}
+		}
+		return &opError{fmt.Sprintf("operation %s failed: %s (retry it with 'groupgate operations retry %s' once the cause is fixed)", op.Id, reason, op.Id)}
+	case client.Cancelled:
+		return &opError{fmt.Sprintf("operation %s was cancelled", op.Id)}
+	}
+	return nil
+}
+
+// progress draws an operation's progress on stderr.
+type progress struct {
+	w    io.Writer
+	live bool // a terminal: redraw one line
+	now  func() time.Time
+	last string
+	drew bool
+}
+
+func (p *progress) show(op *client.Operation) {
+	line := fmt.Sprintf("%s %s %s: %s", op.Id, op.Kind, op.FullName, describe(op, p.now()))
+	if p.live {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.drew = true
+		return
+	}
+	// Plain lines only when something but the countdown changed.
+	key := fmt.Sprint(op.State, num(op.Position), op.Attempts, str(op.LastError))
+	if key != p.last {
+		fmt.Fprintln(p.w, line)
+		p.last = key
+	}
+}
+
+func (p *progress) clear() {
+	if p.live && p.drew {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drew = false
+	}
+}
+
+// describe says where an unfinished operation stands.
+func describe(op *client.Operation, now time.Time) string {
+	var b strings.Builder
+	b.WriteString(string(op.State))
+	if op.State == client.Queued && op.Position != nil {
+		fmt.Fprintf(&b, ", position %d", *op.Position)
+	}
+	if op.State == client.Queued && op.EstimatedStartAt != nil {
+		if d := op.EstimatedStartAt.Sub(now).Round(time.Second); d > 0 {
+			fmt.Fprintf(&b, ", starts in ~%s", d)
+		} else {
+			b.WriteString(", starting")
+		}
+	}
+	if op.Attempts > 0 {
+		fmt.Fprintf(&b, ", attempt %d", op.Attempts)
+	}
+	if op.LastError != nil && *op.LastError != "" {
+		fmt.Fprintf(&b, ", last error: %s", *op.LastError)
+	}
+	if op.NextAttemptAt != nil {
+		if d := op.NextAttemptAt.Sub(now).Round(time.Second); d > 0 {
+			fmt.Fprintf(&b, ", next attempt in %s", d)
+		}
+	}
+	return b.String()
+}
