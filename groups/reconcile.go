@@ -114,6 +114,10 @@ type passState struct {
 	users   []User
 	version uint64
 	reading bool
+	// owners are the group's owners, when the member list comes through
+	// Get Group (ownersKnown).
+	owners      []User
+	ownersKnown bool
 }
 
 var _ throttle.Background = (*Reconciler)(nil)
@@ -361,7 +365,13 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		return err
 	}
 	for _, m := range page.Members {
-		p.users = append(p.users, User{ID: strings.ToLower(m.ID), Email: m.Email, DisplayName: m.DisplayName})
+		p.users = append(p.users, User{ID: strings.ToLower(m.ID), Email: m.Email, DisplayName: m.Name()})
+	}
+	if page.OwnersKnown && !p.ownersKnown {
+		p.ownersKnown = true
+		for _, o := range page.Owners {
+			p.owners = append(p.owners, User{ID: strings.ToLower(o.ID), Email: o.Email, DisplayName: o.Name()})
+		}
 	}
 	if page.Next != "" {
 		if page.Next == p.cursor || len(p.users) > maxMembersRead {
@@ -373,6 +383,12 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		}
 		p.cursor = page.Next
 		return nil
+	}
+	if p.ownersKnown {
+		// Owners are mirrored read-only, whatever member change is pending.
+		if _, err := r.cfg.Store.SyncOwners(ctx, g.Name, g.UpstreamID, p.owners); err != nil {
+			return err
+		}
 	}
 	added, removed, ok, err := r.cfg.Store.SyncMembers(ctx, g.Name, g.UpstreamID, p.version, p.users, r.cfg.Now())
 	if err != nil {
@@ -409,6 +425,7 @@ func (p *passState) skip() {
 func (p *passState) done() {
 	p.todo = p.todo[1:]
 	p.reading, p.cursor, p.users = false, "", nil
+	p.owners, p.ownersKnown = nil, false
 }
 
 func (r *Reconciler) drift(ctx context.Context, d Drift) {
