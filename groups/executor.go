@@ -221,10 +221,6 @@ func (e *Executor) classify(err error, onFail throttle.Effect, what string) thro
 	if onFail != nil {
 		effects = append(effects, onFail)
 	}
-	var ae *techpass.Error
-	if errors.As(err, &ae) && ae.TraceID != "" {
-		e.logger.Warn("TechPass refused a request", "route", ae.Route, "status", ae.Status, "code", ae.Code, "trace_id", ae.TraceID)
-	}
 	return throttle.Outcome{Kind: throttle.Fail, Effects: effects, Failure: &throttle.Failure{
 		Status: http.StatusBadGateway, Title: "TechPass error", Detail: reason(err, "TechPass could not "+what),
 	}}

@@ -81,7 +81,8 @@ type Config struct {
 	// Now defaults to time.Now. Optional.
 	Now func() time.Time
 	// Logger receives token lifecycle events (state changes only, never a
-	// credential). Optional: nil discards.
+	// credential) and the trace ids of TechPass's error answers. Optional:
+	// nil discards.
 	Logger *slog.Logger
 	// Routes is the route table, as ResolveRoutes returns it; nil means
 	// Routes(). Optional.
@@ -161,6 +162,7 @@ func (e *Error) Error() string {
 type Client struct {
 	cfg    Config
 	routes []Route
+	log    *slog.Logger
 	http   *http.Client
 	tokens *tokenCache
 	pacer  Pacer
@@ -217,7 +219,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Client{cfg: cfg, routes: routes, http: hc, pacer: cfg.Pacer}
+	c := &Client{cfg: cfg, routes: routes, http: hc, pacer: cfg.Pacer, log: cfg.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
 	if c.pacer == nil {
 		c.pacer = noPacer{}
 	}
@@ -438,6 +443,10 @@ func (c *Client) call(ctx context.Context, name RouteName, args []string, query 
 			}
 			e := c.errorOf(data, token)
 			e.Route, e.Status, e.RetryAfter = name, status, ra
+			if e.TraceID != "" {
+				// TechPass support asks for it.
+				c.log.Warn("TechPass answered an error", "route", name, "status", status, "code", e.Code, "trace_id", e.TraceID)
+			}
 			return e
 		}
 		if out == nil || len(data) == 0 {
