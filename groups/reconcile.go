@@ -106,6 +106,10 @@ type Reconciler struct {
 type passState struct {
 	Pass
 	listed bool
+	// vanished are the mirror's groups missing from TechPass's list, to
+	// settle in the next step: gone, or now managed by TechBiz (which the
+	// default list leaves out).
+	vanished []GroupChange
 	// todo holds the groups whose members are still to read.
 	todo []Group
 	// cursor, users and version belong to the member list being read
@@ -190,9 +194,12 @@ func (r *Reconciler) Step(ctx context.Context) {
 	r.mu.Unlock()
 
 	var err error
-	if !p.listed {
+	switch {
+	case !p.listed:
 		err = r.listGroups(ctx, p)
-	} else {
+	case len(p.vanished) > 0:
+		err = r.settleVanished(ctx, p)
+	default:
 		err = r.readMembers(ctx, p)
 	}
 
@@ -214,7 +221,7 @@ func (r *Reconciler) Step(ctx context.Context) {
 		r.cfg.Logger.Error("reconcile pass abandoned after repeated failures")
 	} else {
 		r.failures, r.retryAt = 0, time.Time{}
-		if !p.listed || len(p.todo) > 0 {
+		if !p.listed || len(p.vanished) > 0 || len(p.todo) > 0 {
 			return
 		}
 	}
@@ -289,9 +296,10 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 			}
 		}
 	}
+	p.vanished = nil
 	for _, g := range mirror {
 		if g.State == Active && !found[Cursor(g.Name)] {
-			changes = append(changes, GroupChange{Kind: GroupVanished, Group: g})
+			p.vanished = append(p.vanished, GroupChange{Kind: GroupVanished, Group: g})
 		}
 	}
 	applied, err := r.cfg.Store.SyncGroups(ctx, r.cfg.Tenant, changes, seen, now)
@@ -309,6 +317,44 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 	}
 	p.todo = slices.DeleteFunc(after, func(g Group) bool { return g.State != Active || g.UpstreamID == "" })
 	p.listed = true
+	return nil
+}
+
+// settleVanished lists the namespace's groups with those TechBiz manages
+// (one request) and drops the vanished groups from the mirror: a group
+// really gone is drift; one TechBiz now manages is no longer the gateway's
+// to manage, and is not counted as drift.
+func (r *Reconciler) settleVanished(ctx context.Context, p *passState) error {
+	p.Requests++
+	all, err := r.cfg.Upstream.ListGroupsWithTechBiz(ctx)
+	if err != nil {
+		return err
+	}
+	techBiz := map[string]bool{}
+	for _, u := range all {
+		if n, err := ParseFullName(r.validate, u.Name); err == nil && strings.EqualFold(n.Tenant, r.cfg.Tenant) {
+			n.Tenant = r.cfg.Tenant
+			techBiz[Cursor(n)] = true
+		}
+	}
+	applied, err := r.cfg.Store.SyncGroups(ctx, r.cfg.Tenant, p.vanished, nil, r.cfg.Now())
+	if err != nil {
+		return err
+	}
+	gone := map[string]bool{}
+	for _, c := range p.vanished {
+		gone[Cursor(c.Group.Name)] = true
+	}
+	for _, c := range applied {
+		if techBiz[Cursor(c.Group.Name)] {
+			r.cfg.Logger.Warn("group now managed by TechBiz: no longer mirrored or managed by the gateway", "group", c.Group.Name.String())
+			continue
+		}
+		p.Drift++
+		r.drift(ctx, Drift{Kind: "group." + string(c.Kind), Group: c.Group.Name})
+	}
+	p.todo = slices.DeleteFunc(p.todo, func(g Group) bool { return gone[Cursor(g.Name)] })
+	p.vanished = nil
 	return nil
 }
 

@@ -167,6 +167,32 @@ func TestTechBizGroupsEndToEnd(t *testing.T) {
 	if !strings.Contains(g.logs.String(), traceID) {
 		t.Errorf("trace id %q not in the logs", traceID)
 	}
+
+	// The next pass no longer finds it in the default list: it is not the
+	// gateway's any more, and leaves the mirror without counting as drift.
+	before := g.up.stats("SHIP").ByRoute[techpass.RouteGetGroup]
+	st := g.reconcile("SHIP", 20*time.Second)
+	if names := groupNames(g.list("SHIP/MOH")); slices.Contains(names, "billing") {
+		t.Errorf("a group now managed by TechBiz is still mirrored: %v", names)
+	}
+	if d := g.auditActions("SHIP", "drift.group.vanished"); len(d) != 0 {
+		t.Errorf("a group taken over by TechBiz counted as drift: %+v", d)
+	}
+	if st.Last == nil || st.Last.Drift != 0 {
+		t.Errorf("pass: %+v, want no drift", st.Last)
+	}
+	if after := g.up.stats("SHIP").ByRoute[techpass.RouteGetGroup]; after != before {
+		t.Errorf("members of TechBiz groups read: %d Get Group requests", after-before)
+	}
+	// A group really gone is still drift.
+	g.createActive("SHIP/MOH", "doomed")
+	if err := g.up.sim.DeleteGroupDirect("SHIP", "SHIP:MOH:doomed"); err != nil {
+		t.Fatal(err)
+	}
+	g.reconcile("SHIP", 20*time.Second)
+	if d := g.auditActions("SHIP", "drift.group.vanished"); len(d) != 1 {
+		t.Errorf("a vanished group: %d drift entries, want 1", len(d))
+	}
 }
 
 func groupNames(gs []api.Group) []string {
