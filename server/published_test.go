@@ -40,8 +40,7 @@ func TestRouteOverrideEndToEnd(t *testing.T) {
 			}}
 		},
 	})
-	if !strings.Contains(g.logs.String(), "TechPass route corrected by configuration") ||
-		!strings.Contains(g.logs.String(), "GET /iam/v2/namespace/{namespace}/group/{groupId}?pageNumber&size") {
+	if !strings.Contains(g.logs.String(), "GET /iam/v2/namespace/{namespace}/group/{groupId}?pageNumber&size") {
 		t.Error("the override is not logged at start")
 	}
 	users := techpasssim.DemoUsers(5)
@@ -74,6 +73,10 @@ func TestRouteOverrideEndToEnd(t *testing.T) {
 	r.decode(t, &grp)
 	if grp.Owners == nil || len(*grp.Owners) != 2 || (*grp.Owners)[0].Email != users[0].Email || (*grp.Owners)[1].Email != users[4].Email {
 		t.Errorf("owners on the group's GET: %s", r.body)
+	}
+	// Logged once, at start: not again when the tenant's runtime is rebuilt.
+	if n := strings.Count(g.logs.String(), "TechPass route corrected by configuration"); n != 1 {
+		t.Errorf("the override is logged %d times, want once", n)
 	}
 }
 
@@ -253,6 +256,57 @@ func TestCertificateClockAndRollover(t *testing.T) {
 		}
 		if !strings.Contains(g.logs.String(), "this host's clock is off") {
 			t.Errorf("lag %v: no clock problem in the logs", lag)
+		}
+	}
+}
+
+// TestMembersSourceEndToEnd: by default a pass reads each group's members
+// and owners through Get Group, the full list in one request; configured
+// with members_source: listMembers it uses the assumed members route
+// instead, and owners stay unknown (absent on the group's GET).
+func TestMembersSourceEndToEnd(t *testing.T) {
+	for _, source := range []string{"", techpass.MembersFromListRoute} {
+		g := startGateway(t, gatewayOptions{
+			projects: map[string][]string{"SHIP": {"MOH"}},
+			mutate:   func(c *server.Config) { c.Tenants[0].TechPass.MembersSource = source },
+		})
+		users := techpasssim.DemoUsers(45)
+		g.createActive("SHIP/MOH", "billing")
+		for _, u := range users {
+			if err := g.up.sim.AddMemberDirect("SHIP", "SHIP:MOH:billing", u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := g.up.sim.SetOwners("SHIP", "SHIP:MOH:billing", users[7].ID); err != nil {
+			t.Fatal(err)
+		}
+		g.reconcile("SHIP", 20*time.Second)
+		st := g.up.stats("SHIP")
+		var members api.MemberList
+		g.do("GET", membersPath("SHIP", "MOH", "billing")+"?limit=1000", "SHIP/MOH", nil).decode(t, &members)
+		if len(members.Members) != 45 {
+			t.Errorf("source %q: %d members mirrored, want 45", source, len(members.Members))
+		}
+		var grp api.Group
+		r := g.do("GET", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", nil)
+		r.decode(t, &grp)
+		switch source {
+		case "":
+			// The simulator pages its members route 20 at a time; Get Group
+			// gives the whole list at once.
+			if st.ByRoute[techpass.RouteGetGroup] != 1 || st.ByRoute[techpass.RouteListMembers] != 0 {
+				t.Errorf("default: getGroup %d, listMembers %d; want 1, 0", st.ByRoute[techpass.RouteGetGroup], st.ByRoute[techpass.RouteListMembers])
+			}
+			if grp.Owners == nil || len(*grp.Owners) != 1 || (*grp.Owners)[0].Email != users[7].Email {
+				t.Errorf("default: owners %s", r.body)
+			}
+		default:
+			if st.ByRoute[techpass.RouteGetGroup] != 0 || st.ByRoute[techpass.RouteListMembers] != 3 {
+				t.Errorf("listMembers: getGroup %d, listMembers %d; want 0, 3", st.ByRoute[techpass.RouteGetGroup], st.ByRoute[techpass.RouteListMembers])
+			}
+			if grp.Owners != nil {
+				t.Errorf("listMembers: owners shown though not read: %s", r.body)
+			}
 		}
 	}
 }
