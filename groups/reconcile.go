@@ -431,7 +431,12 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		return nil
 	}
 	if p.ownersKnown {
-		// Owners are mirrored read-only, whatever member change is pending.
+		// Owners are mirrored read-only, whatever member change is pending,
+		// up to maxOwners (the API's bound).
+		if len(p.owners) > maxOwners {
+			r.cfg.Logger.Warn("group has more owners than are mirrored", "group", g.Name.String(), "owners", len(p.owners), "mirrored", maxOwners)
+			p.owners = p.owners[:maxOwners]
+		}
 		if _, err := r.cfg.Store.SyncOwners(ctx, g.Name, g.UpstreamID, p.owners); err != nil {
 			return err
 		}
@@ -456,6 +461,9 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 	p.done()
 	return nil
 }
+
+// maxOwners bounds the owners mirrored of one group.
+const maxOwners = 1000
 
 // maxMembersRead bounds the member list one group may have in a pass (and
 // so the memory a pass holds); Azure AD groups are far smaller in practice.

@@ -53,10 +53,11 @@
 //	POST /_sim/stats/reset                     ResetStats
 //	GET  /_sim/faults, PUT /_sim/faults        CurrentFaults / SetFaults, durations as "250ms"
 //	GET  /_sim/namespaces/{namespace}/groups   the namespace's groups, uncounted
-//	POST /_sim/namespaces/{namespace}/groups   CreateGroupDirect: {"name","description","dynamic"}
+//	POST /_sim/namespaces/{namespace}/groups   CreateGroupDirect: {"name","description","dynamic","techBiz"}
 //	DELETE /_sim/namespaces/{namespace}/groups/{name}                    DeleteGroupDirect
 //	GET, POST /_sim/namespaces/{namespace}/groups/{name}/members         Members / AddMemberDirect {"userId"}
 //	DELETE /_sim/namespaces/{namespace}/groups/{name}/members/{userId}   RemoveMemberDirect
+//	PUT /_sim/namespaces/{namespace}/groups/{name}/owners                SetOwners {"userIds"}
 //	GET, POST /_sim/users                      Users / AddUser {"id","email","displayName"}
 //
 // and a JSON 404 {"message":"Not Found"} for everything else. The /_sim/

@@ -136,3 +136,19 @@ func (s *Simulator) SetOwners(namespace, groupName string, userIDs ...string) er
 	g.owners = slices.Sorted(slices.Values(slices.Compact(slices.Sorted(slices.Values(userIDs)))))
 	return nil
 }
+
+// servePutOwners is PUT /_sim/namespaces/{namespace}/groups/{name}/owners
+// with {"userIds":[...]}: SetOwners, answered 204.
+func (s *Simulator) servePutOwners(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		UserIDs []string `json:"userIds"`
+	}
+	if !decodeAdmin(w, r, &req) {
+		return
+	}
+	if err := s.SetOwners(r.PathValue("namespace"), r.PathValue("name"), req.UserIDs...); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -602,6 +602,7 @@ func (s *Simulator) routes() *http.ServeMux {
 	mux.HandleFunc("GET /_sim/namespaces/{namespace}/groups/{name}/members", s.serveMembers)
 	mux.HandleFunc("POST /_sim/namespaces/{namespace}/groups/{name}/members", s.serveAddMember)
 	mux.HandleFunc("DELETE /_sim/namespaces/{namespace}/groups/{name}/members/{userId}", s.serveRemoveMember)
+	mux.HandleFunc("PUT /_sim/namespaces/{namespace}/groups/{name}/owners", s.servePutOwners)
 	mux.HandleFunc("GET /_sim/users", s.serveUsers)
 	mux.HandleFunc("POST /_sim/users", s.serveAddUser)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
