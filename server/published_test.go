@@ -310,3 +310,42 @@ func TestMembersSourceEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteOverrideFromYAML: the README's example reads as intended, and an
+// unknown key inside a route is refused.
+func TestRouteOverrideFromYAML(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "groupgate.yaml")
+	mustWrite(t, path, `allow_http: true
+tenants:
+  - name: SHIP
+    techpass:
+      api_url: https://api.techpass.gov.sg
+      directory_id: d
+      client_id: c
+      client_secret_file: /run/secrets/s
+      api_key_file: /run/secrets/k
+      members_source: getGroup
+      member_page_size: 100
+      routes:
+        getGroup:
+          method: GET
+          path: /iam/namespace/{namespace}/groups/{identifier}
+          params: {page: pageNumber, pageSize: size}`)
+	cfg := server.DefaultConfig()
+	if err := cfg.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tp := cfg.Tenants[0].TechPass
+	if rc := tp.Routes["getGroup"]; rc.Path != "/iam/namespace/{namespace}/groups/{identifier}" || rc.Params["pageSize"] != "size" || tp.MemberPageSize != 100 {
+		t.Errorf("read %+v", tp)
+	}
+	mustWrite(t, path, "tenants:\n  - name: SHIP\n    techpass:\n      routes:\n        getGroup: {verb: GET}\n")
+	bad := server.DefaultConfig()
+	if err := bad.LoadFile(path); err == nil || !strings.Contains(err.Error(), "verb") {
+		t.Errorf("unknown key in a route: %v", err)
+	}
+}

@@ -218,11 +218,8 @@ func (h Health) Problem() string {
 		return ""
 	}
 	what := "token endpoint"
-	switch {
-	case h.State == CredentialUnusable:
+	if h.State == CredentialUnusable {
 		what = "client credential"
-	case h.ClockSkew:
-		what = "clock"
 	}
 	msg := fmt.Sprintf("%s: %s since %s", what, h.Reason, h.Since.UTC().Format(time.RFC3339))
 	if h.TokenValidUntil.IsZero() {
