@@ -317,3 +317,40 @@ func TestRouteTable(t *testing.T) {
 		t.Errorf("the built-in table does not check: %v", err)
 	}
 }
+
+// TestResolveRoutes: corrections apply to the named route only, {identifier}
+// stands for {groupId} in group routes, and every problem is reported at
+// once, including patterns the simulator could not serve together.
+func TestResolveRoutes(t *testing.T) {
+	rt, err := techpass.ResolveRoutes(map[techpass.RouteName]techpass.RouteOverride{
+		techpass.RouteGetGroup: {Method: "get", Path: "/v2/{namespace}/groups/{identifier}", Params: map[string]string{techpass.ParamPageSize: "size"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rt {
+		switch {
+		case r.Name == techpass.RouteGetGroup:
+			if r.Method != "GET" || r.Pattern != "/v2/{namespace}/groups/{groupId}" || r.Params[techpass.ParamPageSize] != "size" ||
+				r.Params[techpass.ParamPage] != "page" || !r.Overridden {
+				t.Errorf("getGroup = %+v", r)
+			}
+		case r.Overridden:
+			t.Errorf("%s marked overridden", r.Name)
+		}
+	}
+	_, err = techpass.ResolveRoutes(map[techpass.RouteName]techpass.RouteOverride{
+		techpass.RouteAddMember:    {Path: "/iam/namespace/{namespace}/groups/x/{groupId}"},
+		techpass.RouteRemoveMember: {Path: "/iam/namespace/{namespace}/groups/{groupId}/{userId}", Method: "POST"},
+		techpass.RouteGetUser:      {Path: "/iam/users/{identifier}/{identifier}"},
+		techpass.RouteListGroups:   {Path: "/iam/{namespace}x/groups"},
+	})
+	if !errors.Is(err, techpass.ErrRoutes) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"conflicts with another route", "{identifier} appears 2 times", "must be a whole path segment"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}

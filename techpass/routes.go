@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -241,6 +242,7 @@ func ResolveRoutes(overrides map[RouteName]RouteOverride) ([]Route, error) {
 func CheckRoutes(table []Route) error {
 	var errs []error
 	seen := map[string]RouteName{}
+	mux := http.NewServeMux() // the simulator serves the table: its patterns must not conflict
 	for _, r := range table {
 		if !slices.Contains(routeNames(), string(r.Name)) {
 			errs = append(errs, fmt.Errorf("unknown route %q", r.Name))
@@ -268,8 +270,12 @@ func CheckRoutes(table []Route) error {
 		shape := r.Method + " " + placeholderRE.ReplaceAllString(r.Pattern, "{}")
 		if other, ok := seen[shape]; ok {
 			errs = append(errs, fmt.Errorf("routes %s and %s are both %s", other, r.Name, shape))
+			continue
 		}
 		seen[shape] = r.Name
+		if err := register(mux, r); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, n := range routeNames() {
 		if _, ok := seen[n]; !ok {
@@ -279,6 +285,18 @@ func CheckRoutes(table []Route) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrRoutes, errors.Join(errs...))
 	}
+	return nil
+}
+
+// register adds r to mux, turning the panic of a pattern that conflicts with
+// one already registered (neither more specific) into an error.
+func register(mux *http.ServeMux, r Route) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("route %s: %s %s conflicts with another route: %v", r.Name, r.Method, r.Pattern, p)
+		}
+	}()
+	mux.Handle(r.Method+" "+r.Pattern, http.NotFoundHandler())
 	return nil
 }
 
