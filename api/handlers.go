@@ -207,8 +207,20 @@ func (h *Handlers) GetGroup(c echo.Context, tenant TenantParam, project ProjectP
 	if err != nil {
 		return err
 	}
+	owners, err := h.Groups.Owners(ctx, name)
+	if err != nil {
+		return err
+	}
+	out := groupOut(g)
+	if owners != nil {
+		list := make([]Member, 0, len(owners))
+		for _, u := range owners {
+			list = append(list, memberOut(u.ID, u.Email, u.DisplayName))
+		}
+		out.Owners = &list
+	}
 	c.Response().Header().Set("ETag", etag(g.Revision))
-	return c.JSON(http.StatusOK, groupOut(g))
+	return c.JSON(http.StatusOK, out)
 }
 
 // DeleteGroup queues the deletion of one of the caller's project's groups.

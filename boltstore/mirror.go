@@ -304,6 +304,85 @@ func removeMembers(tx *bolt.Tx, g *groups.Group, ids []string, at time.Time) err
 	return nil
 }
 
+// ownersRecord is how a group's owners are stored, beside the group: the
+// upstream id they were read of, so a group made again under the same name
+// does not show its predecessor's owners.
+type ownersRecord struct {
+	UpstreamID string       `json:"upstreamId"`
+	Owners     []userRecord `json:"owners"`
+}
+
+// SyncOwners implements groups.Store.
+func (s *Store) SyncOwners(ctx context.Context, name groups.Name, upstreamID string, owners []groups.User) (bool, error) {
+	ok := false
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		ok = false // the function may run again
+		g, err := getGroup(tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant)), name)
+		if errors.Is(err, groups.ErrNotFound) {
+			return nil
+		}
+		if err != nil || g.UpstreamID != upstreamID || upstreamID == "" {
+			return err
+		}
+		rec := ownersRecord{UpstreamID: upstreamID, Owners: []userRecord{}}
+		list := slices.Clone(owners)
+		sortUsers(list)
+		seen := map[string]bool{}
+		for _, u := range list {
+			if u.ID != "" && !seen[u.ID] {
+				seen[u.ID] = true
+				rec.Owners = append(rec.Owners, newUserRecord(u))
+			}
+		}
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		b, err := tx.Bucket(bucketOwners).CreateBucketIfNotExists([]byte(name.Tenant))
+		if err != nil {
+			return err
+		}
+		ok = true
+		return b.Put(groupKey(name), v)
+	})
+	if err != nil {
+		return false, fmt.Errorf("sync owners of %s: %w", name, err)
+	}
+	return ok, nil
+}
+
+// Owners implements groups.Store.
+func (s *Store) Owners(ctx context.Context, name groups.Name) ([]groups.User, error) {
+	var out []groups.User
+	err := s.db.View(func(tx *bolt.Tx) error {
+		g, err := getGroup(tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant)), name)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketOwners).Bucket([]byte(name.Tenant))
+		if b == nil {
+			return nil
+		}
+		v := b.Get(groupKey(name))
+		if v == nil {
+			return nil
+		}
+		var rec ownersRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decode owners of %s: %w", name, err)
+		}
+		if rec.UpstreamID != g.UpstreamID {
+			return nil
+		}
+		out = make([]groups.User, 0, len(rec.Owners))
+		for _, u := range rec.Owners {
+			out = append(out, u.user())
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SyncMembers implements groups.Store. A member whose e-mail or display
 // name changed upstream is updated in place (a list change, so
 // MembersVersion moves) but reported neither added nor removed.

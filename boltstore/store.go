@@ -33,6 +33,7 @@ var (
 	bucketUsers    = []byte("users")
 	bucketMirror   = []byte("mirror")
 	bucketPending  = []byte("pending")
+	bucketOwners   = []byte("owners")
 	keySchema      = []byte("schema")
 )
 
@@ -80,7 +81,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		} else if err := meta.Put(keySchema, []byte(fmt.Sprint(SchemaVersion))); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups, bucketIdem, bucketVersions, bucketMembers, bucketUsers, bucketMirror} {
+		for _, b := range [][]byte{bucketOps, bucketQueues, bucketGroups, bucketIdem, bucketVersions, bucketMembers, bucketUsers, bucketMirror, bucketOwners} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -443,6 +443,9 @@ type Group struct {
 	// Example: billing
 	Name string `json:"name"`
 
+	// Owners The group's owners in TechPass, as the last reconcile pass read them (through TechPass's Get Group), sorted by e-mail. Mirrored read-only: the gateway never changes them. Only on a single group's GET, and absent until read.
+	Owners *[]Member `json:"owners,omitempty"`
+
 	// PendingOperationId The create or delete queued or running on the group, if any.
 	//
 	// Example: op_7k2m4q6s5u2w4y6a3c5e7g2j4l

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 // upstream request.
 type Upstream interface {
 	ListGroups(ctx context.Context) ([]techpass.Group, error)
+	// ListGroupsWithTechBiz lists TechBiz-managed groups too.
+	ListGroupsWithTechBiz(ctx context.Context) ([]techpass.Group, error)
 	CreateGroup(ctx context.Context, name, description string) (techpass.Group, error)
 	DeleteGroup(ctx context.Context, id string) error
 	UpdateGroup(ctx context.Context, id, description string) (techpass.Group, error)
@@ -124,6 +127,16 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 		if found {
 			return e.created(name, p.Description, existing, false)
 		}
+		// Not in the list: TechBiz may manage it (TechPass lists those
+		// only on request). Such a group is never adopted.
+		all, err := e.upstream.ListGroupsWithTechBiz(ctx)
+		if err != nil {
+			return e.classify(err, CreateFailed{Name: name}, "list the namespace's groups")
+		}
+		if slices.ContainsFunc(all, func(g techpass.Group) bool { return strings.EqualFold(g.Name, name.String()) }) {
+			e.logger.Warn("group name taken by a TechBiz-managed group; not adopted", "operation_id", op.ID, "group", name.String())
+			return e.failCreate(name, http.StatusConflict, "Group managed by TechBiz", "a group of this name exists in the namespace and is managed by TechBiz; the gateway does not manage or adopt TechBiz groups: choose another name")
+		}
 		return e.failCreate(name, http.StatusConflict, "Group exists in TechPass", "TechPass reports a group of this name in the namespace, but it is not visible in the namespace's group list")
 	case status == http.StatusBadRequest:
 		return e.failCreate(name, http.StatusUnprocessableEntity, "Rejected by TechPass", reason(err, "TechPass refused to create the group"))
@@ -226,12 +239,22 @@ func fail(status int, title, detail string) throttle.Outcome {
 func reason(err error, fallback string) string {
 	var ae *techpass.Error
 	if errors.As(err, &ae) {
-		if ae.Message != "" {
-			return fmt.Sprintf("%s (TechPass answered HTTP %d: %s)", fallback, ae.Status, ae.Message)
-		}
-		return fmt.Sprintf("%s (TechPass answered HTTP %d)", fallback, ae.Status)
+		return fmt.Sprintf("%s (TechPass answered HTTP %d%s)", fallback, ae.Status, upstreamDetail(ae))
 	}
 	return fallback
+}
+
+// upstreamDetail words TechPass's message and trace id (both sanitized by
+// the client; TechPass support asks for the trace id): ": msg; traceId x".
+func upstreamDetail(ae *techpass.Error) string {
+	s := ""
+	if ae.Message != "" {
+		s += ": " + ae.Message
+	}
+	if ae.TraceID != "" {
+		s += "; traceId " + ae.TraceID
+	}
+	return s
 }
 
 // retryReason words a temporary failure for the operation's lastError.
@@ -240,6 +263,8 @@ func retryReason(err error) string {
 	var te *techpass.TokenError
 	var ce *techpass.CredentialError
 	switch {
+	case errors.As(err, &ae) && ae.TraceID != "":
+		return fmt.Sprintf("TechPass answered HTTP %d (traceId %s)", ae.Status, ae.TraceID)
 	case errors.As(err, &ae):
 		return fmt.Sprintf("TechPass answered HTTP %d", ae.Status)
 	case errors.As(err, &te):

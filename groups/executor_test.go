@@ -19,16 +19,28 @@ import (
 
 // fakeUpstream is a hand-written fake of groups.Upstream.
 type fakeUpstream struct {
-	list   func() ([]techpass.Group, error)
-	create func(name string) (techpass.Group, error)
-	del    func(id string) error
-	calls  []string
+	list    func() ([]techpass.Group, error)
+	techBiz func() ([]techpass.Group, error)
+	create  func(name string) (techpass.Group, error)
+	del     func(id string) error
+	calls   []string
 }
 
 var _ groups.Upstream = (*fakeUpstream)(nil)
 
 func (f *fakeUpstream) ListGroups(context.Context) ([]techpass.Group, error) {
 	f.calls = append(f.calls, "list")
+	if f.list == nil {
+		return nil, nil
+	}
+	return f.list()
+}
+
+func (f *fakeUpstream) ListGroupsWithTechBiz(context.Context) ([]techpass.Group, error) {
+	f.calls = append(f.calls, "list+techbiz")
+	if f.techBiz != nil {
+		return f.techBiz()
+	}
 	if f.list == nil {
 		return nil, nil
 	}
@@ -144,7 +156,11 @@ func TestExecutorOutcomes(t *testing.T) {
 		{name: "create 409 not in the list", op: createOp(1), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
 			list:   func() ([]techpass.Group, error) { return []techpass.Group{{ID: "x", Name: "SHIP:MOE:billing"}}, nil },
-		}, kind: throttle.Fail, status: http.StatusConflict, calls: "create list"},
+		}, kind: throttle.Fail, status: http.StatusConflict, calls: "create list list+techbiz"},
+		{name: "create 409 for a TechBiz group: refused, never adopted", op: createOp(1), up: fakeUpstream{
+			create:  func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
+			techBiz: func() ([]techpass.Group, error) { return []techpass.Group{{ID: "tb", Name: fullName}}, nil },
+		}, kind: throttle.Fail, status: http.StatusConflict, calls: "create list list+techbiz"},
 		{name: "replayed create finds the group and adopts it", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return []techpass.Group{existing}, nil },
 		}, kind: throttle.Done, calls: "list", resultGroupID: "g-1"},

@@ -147,6 +147,15 @@ type Store interface {
 	// transaction. It returns who was added and removed, and ok false
 	// (changing nothing) otherwise.
 	SyncMembers(ctx context.Context, name Name, upstreamID string, version uint64, users []User, at time.Time) (added, removed []User, ok bool, err error)
+	// SyncOwners records owners as the owners of the group with
+	// upstreamID, as a reconcile pass read them through Get Group, if name
+	// is still that group, and reports whether it did. Owners are mirrored
+	// read-only and do not move the group's Revision.
+	SyncOwners(ctx context.Context, name Name, upstreamID string, owners []User) (bool, error)
+	// Owners returns the owners last recorded for the group as it is now
+	// (nil if never read, or read of a group of this name since made
+	// again), ordered by MemberCursor; ErrNotFound if there is no such group.
+	Owners(ctx context.Context, name Name) ([]User, error)
 	// GroupsSyncedAt returns when a reconcile pass last read the tenant's
 	// group list whole; zero if never.
 	GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error)

@@ -106,6 +106,10 @@ type Reconciler struct {
 type passState struct {
 	Pass
 	listed bool
+	// vanished are the mirror's groups missing from TechPass's list, to
+	// settle in the next step: gone, or now managed by TechBiz (which the
+	// default list leaves out).
+	vanished []GroupChange
 	// todo holds the groups whose members are still to read.
 	todo []Group
 	// cursor, users and version belong to the member list being read
@@ -114,6 +118,10 @@ type passState struct {
 	users   []User
 	version uint64
 	reading bool
+	// owners are the group's owners, when the member list comes through
+	// Get Group (ownersKnown).
+	owners      []User
+	ownersKnown bool
 }
 
 var _ throttle.Background = (*Reconciler)(nil)
@@ -186,9 +194,12 @@ func (r *Reconciler) Step(ctx context.Context) {
 	r.mu.Unlock()
 
 	var err error
-	if !p.listed {
+	switch {
+	case !p.listed:
 		err = r.listGroups(ctx, p)
-	} else {
+	case len(p.vanished) > 0:
+		err = r.settleVanished(ctx, p)
+	default:
 		err = r.readMembers(ctx, p)
 	}
 
@@ -210,7 +221,7 @@ func (r *Reconciler) Step(ctx context.Context) {
 		r.cfg.Logger.Error("reconcile pass abandoned after repeated failures")
 	} else {
 		r.failures, r.retryAt = 0, time.Time{}
-		if !p.listed || len(p.todo) > 0 {
+		if !p.listed || len(p.vanished) > 0 || len(p.todo) > 0 {
 			return
 		}
 	}
@@ -285,9 +296,10 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 			}
 		}
 	}
+	p.vanished = nil
 	for _, g := range mirror {
 		if g.State == Active && !found[Cursor(g.Name)] {
-			changes = append(changes, GroupChange{Kind: GroupVanished, Group: g})
+			p.vanished = append(p.vanished, GroupChange{Kind: GroupVanished, Group: g})
 		}
 	}
 	applied, err := r.cfg.Store.SyncGroups(ctx, r.cfg.Tenant, changes, seen, now)
@@ -305,6 +317,44 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 	}
 	p.todo = slices.DeleteFunc(after, func(g Group) bool { return g.State != Active || g.UpstreamID == "" })
 	p.listed = true
+	return nil
+}
+
+// settleVanished lists the namespace's groups with those TechBiz manages
+// (one request) and drops the vanished groups from the mirror: a group
+// really gone is drift; one TechBiz now manages is no longer the gateway's
+// to manage, and is not counted as drift.
+func (r *Reconciler) settleVanished(ctx context.Context, p *passState) error {
+	p.Requests++
+	all, err := r.cfg.Upstream.ListGroupsWithTechBiz(ctx)
+	if err != nil {
+		return err
+	}
+	techBiz := map[string]bool{}
+	for _, u := range all {
+		if n, err := ParseFullName(r.validate, u.Name); err == nil && strings.EqualFold(n.Tenant, r.cfg.Tenant) {
+			n.Tenant = r.cfg.Tenant
+			techBiz[Cursor(n)] = true
+		}
+	}
+	applied, err := r.cfg.Store.SyncGroups(ctx, r.cfg.Tenant, p.vanished, nil, r.cfg.Now())
+	if err != nil {
+		return err
+	}
+	gone := map[string]bool{}
+	for _, c := range p.vanished {
+		gone[Cursor(c.Group.Name)] = true
+	}
+	for _, c := range applied {
+		if techBiz[Cursor(c.Group.Name)] {
+			r.cfg.Logger.Warn("group now managed by TechBiz: no longer mirrored or managed by the gateway", "group", c.Group.Name.String())
+			continue
+		}
+		p.Drift++
+		r.drift(ctx, Drift{Kind: "group." + string(c.Kind), Group: c.Group.Name})
+	}
+	p.todo = slices.DeleteFunc(p.todo, func(g Group) bool { return gone[Cursor(g.Name)] })
+	p.vanished = nil
 	return nil
 }
 
@@ -361,7 +411,13 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		return err
 	}
 	for _, m := range page.Members {
-		p.users = append(p.users, User{ID: strings.ToLower(m.ID), Email: m.Email, DisplayName: m.DisplayName})
+		p.users = append(p.users, User{ID: strings.ToLower(m.ID), Email: m.Email, DisplayName: m.Name()})
+	}
+	if page.OwnersKnown && !p.ownersKnown {
+		p.ownersKnown = true
+		for _, o := range page.Owners {
+			p.owners = append(p.owners, User{ID: strings.ToLower(o.ID), Email: o.Email, DisplayName: o.Name()})
+		}
 	}
 	if page.Next != "" {
 		if page.Next == p.cursor || len(p.users) > maxMembersRead {
@@ -373,6 +429,17 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 		}
 		p.cursor = page.Next
 		return nil
+	}
+	if p.ownersKnown {
+		// Owners are mirrored read-only, whatever member change is pending,
+		// up to maxOwners (the API's bound).
+		if len(p.owners) > maxOwners {
+			r.cfg.Logger.Warn("group has more owners than are mirrored", "group", g.Name.String(), "owners", len(p.owners), "mirrored", maxOwners)
+			p.owners = p.owners[:maxOwners]
+		}
+		if _, err := r.cfg.Store.SyncOwners(ctx, g.Name, g.UpstreamID, p.owners); err != nil {
+			return err
+		}
 	}
 	added, removed, ok, err := r.cfg.Store.SyncMembers(ctx, g.Name, g.UpstreamID, p.version, p.users, r.cfg.Now())
 	if err != nil {
@@ -395,6 +462,9 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 	return nil
 }
 
+// maxOwners bounds the owners mirrored of one group.
+const maxOwners = 1000
+
 // maxMembersRead bounds the member list one group may have in a pass (and
 // so the memory a pass holds); Azure AD groups are far smaller in practice.
 const maxMembersRead = 100000
@@ -409,6 +479,7 @@ func (p *passState) skip() {
 func (p *passState) done() {
 	p.todo = p.todo[1:]
 	p.reading, p.cursor, p.users = false, "", nil
+	p.owners, p.ownersKnown = nil, false
 }
 
 func (r *Reconciler) drift(ctx context.Context, d Drift) {

@@ -300,6 +300,16 @@ func (s *Service) Get(ctx context.Context, name Name) (Group, error) {
 	return g, nil
 }
 
+// Owners returns the group's owners as TechPass last showed them (see
+// Store.Owners): nil when not read yet.
+func (s *Service) Owners(ctx context.Context, name Name) ([]User, error) {
+	us, err := s.store.Owners(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("owners of %s: %w", name, err)
+	}
+	return us, nil
+}
+
 // Version returns the project's mirror version (see Store.GroupsVersion).
 func (s *Service) Version(ctx context.Context, tenant, project string) (uint64, error) {
 	v, err := s.store.GroupsVersion(ctx, tenant, project)

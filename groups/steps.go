@@ -212,7 +212,7 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 		pr.Done++
 		return e.next(name, p, pr, MembersAdded{Name: name, Users: []User{u}, At: e.now()})
 	case status == http.StatusForbidden:
-		return e.dynamic(name, "added to", pr)
+		return e.dynamic(err, name, "added to", pr)
 	case status == http.StatusNotFound:
 		return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Not found in TechPass",
@@ -232,18 +232,25 @@ func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, 
 		pr.Done++
 		return e.next(name, p, pr, MembersRemoved{Name: name, UserIDs: []string{u.ID}, At: e.now()})
 	case status == http.StatusForbidden:
-		return e.dynamic(name, "removed from", pr)
+		return e.dynamic(err, name, "removed from", pr)
 	default:
 		return withPartial(e.classify(err, nil, "remove "+u.Email+" from the group"), pr)
 	}
 }
 
-// dynamic is the outcome of a member change TechPass refuses because the
-// group's members are set by a rule.
-func (e *Executor) dynamic(name Name, what string, pr membersProgress) throttle.Outcome {
+// dynamic is the outcome of a member change TechPass refuses (403): the
+// group's members are set by a rule (a dynamic group), or TechBiz manages
+// the group. TechPass's message and trace id say which.
+func (e *Executor) dynamic(err error, name Name, what string, pr membersProgress) throttle.Outcome {
+	detail := "TechPass answered HTTP 403"
+	var ae *techpass.Error
+	if errors.As(err, &ae) {
+		detail += upstreamDetail(ae)
+	}
 	return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
-		Status: http.StatusConflict, Title: "Dynamic group",
-		Detail: fmt.Sprintf("%s is a dynamic group: TechPass sets its members by a rule, so members cannot be %s it (TechPass answered HTTP 403)", name, what) + partial(pr),
+		Status: http.StatusConflict, Title: "Members not changeable through the API",
+		Detail: fmt.Sprintf("%s is a dynamic group (TechPass sets its members by a rule) or one TechBiz manages, "+
+			"so members cannot be %s it through the API (%s)", name, what, detail) + partial(pr),
 	}}
 }
 

@@ -206,6 +206,16 @@ type TechPassConfig struct {
 	// APIKeyFile or APIKeyEnv says where the x-api-key value is.
 	APIKeyFile string `yaml:"api_key_file"`
 	APIKeyEnv  string `yaml:"api_key_env"`
+	// Routes corrects Automation API routes by name (getGroup,
+	// listGroups...): method, path and query parameter names; see
+	// techpass.Routes for the built-in table.
+	Routes map[string]RouteConfig `yaml:"routes"`
+	// MembersSource is getGroup (default: members and owners through Get
+	// Group) or listMembers (the assumed members route, no owners).
+	MembersSource string `yaml:"members_source"`
+	// MemberPageSize pages Get Group's members; 0 (default) reads the full
+	// list in one request.
+	MemberPageSize int `yaml:"member_page_size"`
 }
 
 // ProjectConfig is one downstream team.
@@ -405,6 +415,7 @@ func (c *Config) Validate() error {
 			add("%s: group_limit, interval, max_queue and max_project_queue must not be negative", where)
 		}
 		p = append(p, t.TechPass.problems(where)...)
+		p = append(p, t.TechPass.routeProblems(where)...)
 		for j := range t.Projects {
 			pr := &t.Projects[j]
 			pr.Name = strings.ToUpper(pr.Name)

@@ -54,7 +54,18 @@ type upstream struct {
 
 func startUpstream(t *testing.T, interval time.Duration, groupLimit int, namespaces ...string) *upstream {
 	t.Helper()
-	sim := techpasssim.New(techpasssim.Config{Interval: interval, GroupLimit: groupLimit, Seed: 1, Users: techpasssim.DemoUsers(80), MemberPageSize: 20})
+	return startUpstreamWith(t, interval, groupLimit, nil, namespaces...)
+}
+
+// startUpstreamWith is startUpstream with the simulator's configuration
+// changed by mutate (when not nil).
+func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mutate func(*techpasssim.Config), namespaces ...string) *upstream {
+	t.Helper()
+	simCfg := techpasssim.Config{Interval: interval, GroupLimit: groupLimit, Seed: 1, Users: techpasssim.DemoUsers(80), MemberPageSize: 20}
+	if mutate != nil {
+		mutate(&simCfg)
+	}
+	sim := techpasssim.New(simCfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{}}
@@ -117,6 +128,8 @@ type gatewayOptions struct {
 	projects map[string][]string
 	mutate   func(*server.Config)
 	store    string // reuse a store file
+	// sim changes the simulator's configuration, when set.
+	sim func(*techpasssim.Config)
 }
 
 // startGateway runs the real server on a loopback port against a fresh
@@ -134,7 +147,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	for ns := range o.projects {
 		names = append(names, ns)
 	}
-	up := startUpstream(t, o.interval, o.groupLimit, names...)
+	up := startUpstreamWith(t, o.interval, o.groupLimit, o.sim, names...)
 	cfg := server.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true

@@ -98,6 +98,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		opts.Now = time.Now
 	}
 	s := &Server{cfg: cfg, opts: opts, logger: opts.Logger, stopping: make(chan struct{})}
+	s.logRouteOverrides()
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -184,6 +184,13 @@ func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *thr
 	if err != nil {
 		return nil, err
 	}
+	tc := s.tenantTechPass(t.Name)
+	routes := techpass.Routes()
+	if t.TechPass.APIURL != "" {
+		if routes, err = tc.resolveRoutes(); err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", t.Name, err) // Validate reported it already
+		}
+	}
 	tokenURL := tp.TokenURL
 	if tokenURL == "" {
 		tokenURL = techpass.TokenURL("https://login.microsoftonline.com", tp.DirectoryID)
@@ -192,6 +199,7 @@ func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *thr
 		Namespace: t.Name, APIURL: tp.APIURL, TokenURL: tokenURL, ClientID: tp.ClientID,
 		ClientSecret: creds.ClientSecret, ClientCertificate: creds.Certificate, APIKey: creds.APIKey,
 		AssertionAlg: s.assertionAlg(t.Name),
+		Routes:       routes, MembersSource: tc.MembersSource, MemberPageSize: tc.MemberPageSize,
 		Renewal: techpass.RenewalPolicy{
 			Share: s.cfg.Credentials.TokenRenewalShare, Min: time.Duration(s.cfg.Credentials.TokenRenewalMin),
 		},

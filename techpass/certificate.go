@@ -26,6 +26,11 @@ const AssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-
 // (assumed, see techpasssim.MaxAssertionLifetime).
 const AssertionLifetime = 5 * time.Minute
 
+// AssertionSkew is how far back an assertion's nbf and iat are dated, so a
+// token endpoint whose clock runs a little behind ours does not find it not
+// yet valid. It stays well within AssertionLifetime.
+const AssertionSkew = time.Minute
+
 // Signing algorithms accepted for client assertions.
 const (
 	AlgRS256 = "RS256"
@@ -151,9 +156,13 @@ func (c *Certificate) LogValue() slog.Value { return slog.StringValue(c.String()
 
 // BuildAssertion returns a client assertion for clientID at the token
 // endpoint tokenURL, signed at now with alg (AlgRS256 or AlgPS256; empty
-// means AlgRS256): header x5t#S256 and x5t (Azure AD reads x5t), claims
-// aud = tokenURL, iss = sub = clientID, a fresh random jti, iat = nbf = now
-// and exp = now + AssertionLifetime.
+// means AlgRS256): header x5t#S256 and x5t (Azure AD reads x5t), and kid,
+// the x5t#S256 thumbprint, for token servers that choose the key by kid (so
+// with two certificates registered during a rollover the right one is
+// used); claims aud = tokenURL, iss = sub = clientID, a fresh random jti,
+// iat = nbf = now - AssertionSkew (a token endpoint's clock may lag ours)
+// and exp = nbf + AssertionLifetime: the 5-minute life is back-dated, not
+// lengthened.
 func (c *Certificate) BuildAssertion(alg, clientID, tokenURL string, now time.Time) (string, error) {
 	var method jwt.SigningMethod
 	switch alg {
@@ -169,12 +178,13 @@ func (c *Certificate) BuildAssertion(alg, clientID, tokenURL string, now time.Ti
 		"iss": clientID,
 		"sub": clientID,
 		"jti": rand.Text(),
-		"iat": now.Unix(),
-		"nbf": now.Unix(),
-		"exp": now.Add(AssertionLifetime).Unix(),
+		"iat": now.Add(-AssertionSkew).Unix(),
+		"nbf": now.Add(-AssertionSkew).Unix(),
+		"exp": now.Add(-AssertionSkew).Add(AssertionLifetime).Unix(),
 	})
 	tok.Header["x5t#S256"] = c.x5tS256
 	tok.Header["x5t"] = c.x5t
+	tok.Header["kid"] = c.x5tS256
 	s, err := tok.SignedString(c.key)
 	if err != nil {
 		// The signer's error carries no key material.

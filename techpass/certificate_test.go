@@ -244,8 +244,8 @@ func TestClientCertificateAssertion(t *testing.T) {
 				if err != nil {
 					t.Fatalf("the assertion does not verify: %v", err)
 				}
-				if tok.Header["x5t#S256"] != s256 || tok.Header["x5t"] != s1 || tok.Header["typ"] != "JWT" {
-					t.Errorf("header %v, want x5t#S256 %s and x5t %s", tok.Header, s256, s1)
+				if tok.Header["x5t#S256"] != s256 || tok.Header["x5t"] != s1 || tok.Header["kid"] != s256 || tok.Header["typ"] != "JWT" {
+					t.Errorf("header %v, want x5t#S256 %s, x5t %s and kid %s", tok.Header, s256, s1, s256)
 				}
 				if aud, _ := claims["aud"].(string); aud != tokenURL {
 					t.Errorf("aud %v, want the token URL as a string", claims["aud"])
@@ -254,7 +254,11 @@ func TestClientCertificateAssertion(t *testing.T) {
 				iat, _ := claims.GetIssuedAt()
 				nbf, _ := claims.GetNotBefore()
 				if exp.Sub(iat.Time) != techpass.AssertionLifetime || nbf == nil || !nbf.Equal(iat.Time) {
-					t.Errorf("exp %v iat %v nbf %v: want a %v life from now", exp, iat, nbf, techpass.AssertionLifetime)
+					t.Errorf("exp %v iat %v nbf %v: want a %v life", exp, iat, nbf, techpass.AssertionLifetime)
+				}
+				// Back-dated for the token endpoint's clock skew, within the life.
+				if ago := time.Since(iat.Time); ago < techpass.AssertionSkew-time.Second || ago > techpass.AssertionSkew+5*time.Second {
+					t.Errorf("iat %v is %v before now, want about %v", iat, ago, techpass.AssertionSkew)
 				}
 				jti, _ := claims["jti"].(string)
 				if len(jti) < 16 || jtis[jti] {

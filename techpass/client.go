@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,13 +81,35 @@ type Config struct {
 	// Now defaults to time.Now. Optional.
 	Now func() time.Time
 	// Logger receives token lifecycle events (state changes only, never a
-	// credential). Optional: nil discards.
+	// credential) and the trace ids of TechPass's error answers. Optional:
+	// nil discards.
 	Logger *slog.Logger
+	// Routes is the route table, as ResolveRoutes returns it; nil means
+	// Routes(). Optional.
+	Routes []Route
+	// MembersSource says how ListMembers reads a group's members:
+	// MembersFromGetGroup (the default when empty) or MembersFromListRoute.
+	// Optional.
+	MembersSource string
+	// MemberPageSize, when positive, pages Get Group's member list with the
+	// route's page and pageSize parameters; zero asks for the full list in
+	// one request (Get Group's default). Optional.
+	MemberPageSize int
 	// Observe, if set, is told of every Automation API exchange: its route,
 	// its HTTP status (0 when no answer came) and how long it took. For
 	// metrics; it must not block.
 	Observe func(route RouteName, status int, took time.Duration)
 }
+
+// Where ListMembers reads members from.
+const (
+	// MembersFromGetGroup reads them, with the owners, through Get Group
+	// (published).
+	MembersFromGetGroup = "getGroup"
+	// MembersFromListRoute reads them through the list-members route
+	// (assumed), without owners.
+	MembersFromListRoute = "listMembers"
+)
 
 // Scope returns the OAuth2 scope for the Automation API: its base URL
 // followed by /.default.
@@ -106,27 +127,42 @@ func TokenURL(loginBase, directoryID string) string {
 var ErrInvalidArgument = errors.New("invalid argument")
 
 // Error is a sanitized Automation API failure: the status, the Retry-After
-// the API asked for, and a short printable reason.
+// the API asked for, and TechPass's short reason, code and trace id.
 type Error struct {
 	Route      RouteName
 	Status     int
 	RetryAfter time.Duration
 	// Message is the API's own short reason, sanitized; may be empty.
 	Message string
+	// Code is TechPass's error code ("14014"), digits only; may be empty.
+	Code string
+	// TraceID identifies the request for TechPass support: at most 64
+	// characters of [A-Za-z0-9._:-]; may be empty.
+	TraceID string
 }
 
-// Error returns the route, the status and the sanitized message.
+// Error returns the route, the status, the sanitized message, code and
+// trace id.
 func (e *Error) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("techpass %s: HTTP %d", e.Route, e.Status)
+	s := fmt.Sprintf("techpass %s: HTTP %d", e.Route, e.Status)
+	if e.Message != "" {
+		s += ": " + e.Message
 	}
-	return fmt.Sprintf("techpass %s: HTTP %d: %s", e.Route, e.Status, e.Message)
+	if e.Code != "" {
+		s += " (code " + e.Code + ")"
+	}
+	if e.TraceID != "" {
+		s += " (traceId " + e.TraceID + ")"
+	}
+	return s
 }
 
 // Client calls one tenant's Automation API. It is safe for concurrent use,
 // though the Pacer makes calls take turns.
 type Client struct {
 	cfg    Config
+	routes []Route
+	log    *slog.Logger
 	http   *http.Client
 	tokens *tokenCache
 	pacer  Pacer
@@ -161,6 +197,21 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Renewal.Validate(); err != nil {
 		return nil, fmt.Errorf("techpass client for %q: %w", cfg.Namespace, err)
 	}
+	routes := cfg.Routes
+	if routes == nil {
+		routes = Routes()
+	}
+	if err := CheckRoutes(routes); err != nil {
+		return nil, fmt.Errorf("techpass client for %q: %w", cfg.Namespace, err)
+	}
+	switch cfg.MembersSource {
+	case "", MembersFromGetGroup, MembersFromListRoute:
+	default:
+		return nil, fmt.Errorf("techpass client for %q: members source %q is not %s or %s", cfg.Namespace, cfg.MembersSource, MembersFromGetGroup, MembersFromListRoute)
+	}
+	if cfg.MemberPageSize < 0 {
+		return nil, fmt.Errorf("techpass client for %q: member page size must not be negative", cfg.Namespace)
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -168,7 +219,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Client{cfg: cfg, http: hc, pacer: cfg.Pacer}
+	c := &Client{cfg: cfg, routes: routes, http: hc, pacer: cfg.Pacer, log: cfg.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
 	if c.pacer == nil {
 		c.pacer = noPacer{}
 	}
@@ -196,10 +250,26 @@ func (c *Client) CredentialsChanged() { c.tokens.credentialsChanged() }
 // Namespace returns the namespace the client acts in.
 func (c *Client) Namespace() string { return c.cfg.Namespace }
 
-// ListGroups returns every group of the namespace.
+// Route returns the route named n in the client's table.
+func (c *Client) Route(n RouteName) Route { return lookupRoute(c.routes, n) }
+
+// ListGroups returns every group of the namespace that TechBiz does not
+// manage (TechPass leaves those out by default).
 func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
 	var out GroupList
 	if err := c.call(ctx, RouteListGroups, nil, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Groups, nil
+}
+
+// ListGroupsWithTechBiz returns every group of the namespace, those TechBiz
+// manages included (?includeOnTechBiz=true). A group it lists that
+// ListGroups does not is TechBiz-managed.
+func (c *Client) ListGroupsWithTechBiz(ctx context.Context) ([]Group, error) {
+	var out GroupList
+	q := url.Values{ParamIncludeOnTechBiz: {"true"}}
+	if err := c.call(ctx, RouteListGroups, nil, q, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Groups, nil
@@ -212,9 +282,10 @@ func (c *Client) CreateGroup(ctx context.Context, name, description string) (Gro
 	return out, err
 }
 
-// GetGroup returns the group with TechPass id id.
-func (c *Client) GetGroup(ctx context.Context, id string) (Group, error) {
-	var out Group
+// GetGroup returns the group with TechPass id id, with its members (the
+// whole list: Get Group's default) and owners.
+func (c *Client) GetGroup(ctx context.Context, id string) (GroupDetail, error) {
+	var out GroupDetail
 	err := c.call(ctx, RouteGetGroup, []string{"groupId", id}, nil, nil, &out)
 	return out, err
 }
@@ -255,14 +326,45 @@ func (c *Client) GetUser(ctx context.Context, identifier string) (User, error) {
 // whose Next was cursor. It sends exactly one request; the caller pages
 // (each page waits its turn in the Pacer). A group that does not exist is an
 // *Error with Status 404, a cursor TechPass does not accept one with 400.
+//
+// By default the members come from Get Group, with the owners
+// (OwnersKnown): the full list in one request, or pages of
+// Config.MemberPageSize; with MembersFromListRoute, from the list-members
+// route, without owners.
 func (c *Client) ListMembers(ctx context.Context, groupID, cursor string) (MemberPage, error) {
-	var q url.Values
-	if cursor != "" {
-		q = url.Values{"cursor": {cursor}}
+	if c.cfg.MembersSource == MembersFromListRoute {
+		var q url.Values
+		if cursor != "" {
+			q = url.Values{ParamCursor: {cursor}}
+		}
+		var out MemberPage
+		err := c.call(ctx, RouteListMembers, []string{"groupId", groupID}, q, nil, &out)
+		return out, err
 	}
-	var out MemberPage
-	err := c.call(ctx, RouteListMembers, []string{"groupId", groupID}, q, nil, &out)
-	return out, err
+	size := c.cfg.MemberPageSize
+	page := 1
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 2 || size == 0 {
+			return MemberPage{}, fmt.Errorf("techpass %s: %w: page cursor %q", RouteGetGroup, ErrInvalidArgument, cursor)
+		}
+		page = n
+	}
+	var q url.Values
+	if size > 0 {
+		q = url.Values{ParamPage: {strconv.Itoa(page)}, ParamPageSize: {strconv.Itoa(size)}}
+	}
+	var out GroupDetail
+	if err := c.call(ctx, RouteGetGroup, []string{"groupId", groupID}, q, nil, &out); err != nil {
+		return MemberPage{}, err
+	}
+	mp := MemberPage{Members: out.Users, Owners: out.Owners, OwnersKnown: true}
+	// A full page may have more after it. A page longer than asked for
+	// means the parameters were not understood and the list is whole.
+	if size > 0 && len(out.Users) == size {
+		mp.Next = strconv.Itoa(page + 1)
+	}
+	return mp, nil
 }
 
 // AddMember adds the user with object id userID to the group with TechPass
@@ -289,7 +391,7 @@ const maxBody = 4 << 20
 // 401 drops the cached token and the request is sent once more (paced again)
 // with a new one.
 func (c *Client) call(ctx context.Context, name RouteName, args []string, query url.Values, in, out any) error {
-	route := lookupRoute(name)
+	route := lookupRoute(c.routes, name)
 	for i := 1; i < len(args); i += 2 {
 		if v := args[i]; v == "" || v == "." || v == ".." {
 			// Such a segment would name another resource, or none.
@@ -298,12 +400,15 @@ func (c *Client) call(ctx context.Context, name RouteName, args []string, query 
 	}
 	path := route.Path(append([]string{"namespace", c.cfg.Namespace}, args...)...)
 	if len(query) > 0 {
-		for k := range query {
-			if !slices.Contains(route.Query, k) {
+		wire := url.Values{}
+		for k, v := range query {
+			w, ok := route.Params[k]
+			if !ok {
 				panic("techpass: route " + string(name) + " takes no query parameter " + k)
 			}
+			wire[w] = v
 		}
-		path += "?" + query.Encode()
+		path += "?" + wire.Encode()
 	}
 	var body []byte
 	if in != nil {
@@ -336,7 +441,13 @@ func (c *Client) call(ctx context.Context, name RouteName, args []string, query 
 				// upstream said it would accept one.
 				h.Hold(now.Add(ra))
 			}
-			return &Error{Route: name, Status: status, RetryAfter: ra, Message: c.sanitize(data, token)}
+			e := c.errorOf(data, token)
+			e.Route, e.Status, e.RetryAfter = name, status, ra
+			if e.TraceID != "" {
+				// TechPass support asks for it.
+				c.log.Warn("TechPass answered an error", "route", name, "status", status, "code", e.Code, "trace_id", e.TraceID)
+			}
+			return e
 		}
 		if out == nil || len(data) == 0 {
 			return nil
@@ -404,19 +515,55 @@ func (c *Client) exchange(req *http.Request) (int, http.Header, []byte, error) {
 	return resp.StatusCode, resp.Header, data, nil
 }
 
-// sanitize turns an error answer into a short printable reason, dropping
-// anything that is not the API's own message and redacting credentials.
-func (c *Client) sanitize(data []byte, token string) string {
+// errorOf reads an error answer in either shape (see ErrorBody) into an
+// Error with a short printable reason, a code of digits and a trace id of a
+// safe charset, dropping anything else and redacting credentials.
+func (c *Client) errorOf(data []byte, token string) *Error {
 	var eb ErrorBody
 	if json.Unmarshal(data, &eb) != nil {
+		return &Error{}
+	}
+	msg := eb.Message
+	e := &Error{}
+	if d := eb.Error; d != nil {
+		if d.Message != "" {
+			msg = d.Message
+		}
+		e.Code = clipSafe(strings.Trim(string(d.Code), `"`), 16, func(r rune) bool { return '0' <= r && r <= '9' })
+		e.TraceID = SafeTraceID(d.TraceID)
+	}
+	e.Message = c.sanitize(msg, token)
+	if e.TraceID != "" && c.sanitize(e.TraceID, token) != e.TraceID {
+		e.TraceID = "" // it held a credential
+	}
+	return e
+}
+
+// SafeTraceID returns id if it is a trace id safe to log and show: 1 to 64
+// characters of letters, digits, '.', '_', ':' and '-'; else "".
+func SafeTraceID(id string) string {
+	return clipSafe(id, 64, func(r rune) bool {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("._:-", r)
+	})
+}
+
+// clipSafe returns s when it is at most n characters, all ok; else "".
+func clipSafe(s string, n int, ok func(rune) bool) string {
+	if s == "" || len(s) > n || strings.IndexFunc(s, func(r rune) bool { return !ok(r) }) >= 0 {
 		return ""
 	}
+	return s
+}
+
+// sanitize turns the API's message into a short printable reason,
+// redacting credentials.
+func (c *Client) sanitize(raw, token string) string {
 	msg := strings.Map(func(r rune) rune {
 		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
 			return -1
 		}
 		return r
-	}, eb.Message)
+	}, raw)
 	if token != "" {
 		msg = strings.ReplaceAll(msg, token, "[redacted]")
 	}

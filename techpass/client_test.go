@@ -52,7 +52,7 @@ func newFixture(t *testing.T, interval time.Duration) *fixture {
 
 // newFixtureWith is newFixture with a simulator configured by cfg (its Now
 // and Seed are set here).
-func newFixtureWith(t *testing.T, cfg techpasssim.Config) *fixture {
+func newFixtureWith(t *testing.T, cfg techpasssim.Config, mutate ...func(*techpass.Config)) *fixture {
 	t.Helper()
 	interval := cfg.Interval
 	clk := &clock{}
@@ -74,7 +74,7 @@ func newFixtureWith(t *testing.T, cfg techpasssim.Config) *fixture {
 	if err := os.WriteFile(secretFile, []byte("s3cret-one\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := techpass.New(techpass.Config{
+	ccfg := techpass.Config{
 		Namespace: "SHIP", APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir"), ClientID: "cid",
 		ClientSecret: func() (string, error) {
 			b, err := os.ReadFile(secretFile)
@@ -82,7 +82,11 @@ func newFixtureWith(t *testing.T, cfg techpasssim.Config) *fixture {
 		},
 		APIKey: func() (string, error) { return "key-one", nil },
 		Pacer:  throttle.NewGate(interval+15*time.Millisecond, nil), // the guard absorbs scheduling jitter under -race on a loaded machine
-	})
+	}
+	for _, m := range mutate {
+		m(&ccfg)
+	}
+	c, err := techpass.New(ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,8 +273,9 @@ func TestNewRequiresEverything(t *testing.T) {
 // assumed, and only the published user lookup lives outside the namespace.
 func TestRouteTable(t *testing.T) {
 	published := map[string]bool{
-		"GET /iam/namespace/{namespace}/groups": true,
-		"GET /iam/users/{identifier}":           true,
+		"GET /iam/namespace/{namespace}/groups":           true,
+		"GET /iam/namespace/{namespace}/groups/{groupId}": true, // Get Group, .../{identifier} in RN
+		"GET /iam/users/{identifier}":                     true,
 	}
 	seen := map[string]bool{}
 	for _, r := range techpass.Routes() {
@@ -287,6 +292,9 @@ func TestRouteTable(t *testing.T) {
 			t.Errorf("%s is not published", key)
 		case r.Published:
 			delete(published, key)
+			if !strings.Contains(r.Source, "RN") && !strings.Contains(r.Source, "tenant guide") {
+				t.Errorf("%s: published without a source: %q", r.Name, r.Source)
+			}
 		case !strings.HasPrefix(r.Note, "assumed"):
 			t.Errorf("%s must be marked as assumed: %q", r.Name, r.Note)
 		}
@@ -301,8 +309,48 @@ func TestRouteTable(t *testing.T) {
 		t.Errorf("Path = %q", got)
 	}
 	rt := techpass.Routes()
-	rt[0].Query = append(rt[0].Query, "changed")
-	if len(techpass.Routes()[0].Query) != 0 {
-		t.Error("Routes shares its slices")
+	rt[0].Params["changed"] = "changed"
+	if len(techpass.Routes()[0].Params) != 1 {
+		t.Error("Routes shares its maps")
+	}
+	if err := techpass.CheckRoutes(techpass.Routes()); err != nil {
+		t.Errorf("the built-in table does not check: %v", err)
+	}
+}
+
+// TestResolveRoutes: corrections apply to the named route only, {identifier}
+// stands for {groupId} in group routes, and every problem is reported at
+// once, including patterns the simulator could not serve together.
+func TestResolveRoutes(t *testing.T) {
+	rt, err := techpass.ResolveRoutes(map[techpass.RouteName]techpass.RouteOverride{
+		techpass.RouteGetGroup: {Method: "get", Path: "/v2/{namespace}/groups/{identifier}", Params: map[string]string{techpass.ParamPageSize: "size"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rt {
+		switch {
+		case r.Name == techpass.RouteGetGroup:
+			if r.Method != "GET" || r.Pattern != "/v2/{namespace}/groups/{groupId}" || r.Params[techpass.ParamPageSize] != "size" ||
+				r.Params[techpass.ParamPage] != "page" || !r.Overridden {
+				t.Errorf("getGroup = %+v", r)
+			}
+		case r.Overridden:
+			t.Errorf("%s marked overridden", r.Name)
+		}
+	}
+	_, err = techpass.ResolveRoutes(map[techpass.RouteName]techpass.RouteOverride{
+		techpass.RouteAddMember:    {Path: "/iam/namespace/{namespace}/groups/x/{groupId}"},
+		techpass.RouteRemoveMember: {Path: "/iam/namespace/{namespace}/groups/{groupId}/{userId}", Method: "POST"},
+		techpass.RouteGetUser:      {Path: "/iam/users/{identifier}/{identifier}"},
+		techpass.RouteListGroups:   {Path: "/iam/{namespace}x/groups"},
+	})
+	if !errors.Is(err, techpass.ErrRoutes) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"conflicts with another route", "{identifier} appears 2 times", "must be a whole path segment"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
 	}
 }

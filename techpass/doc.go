@@ -16,8 +16,15 @@
 // an operator sees a refused credential without reading logs. Every call is
 // paced by the tenant's Pacer, which a 429's Retry-After holds.
 //
-// Every Automation API path the service uses lives in one table, Routes.
-// Only some are published by TechPass; the others are assumptions, marked as
-// such, and the simulator in package techpasssim serves exactly this table so
-// that correcting an assumption is a one-line change in one place.
+// Every Automation API path the service uses lives in one table, Routes,
+// each route marked published (with its source: the release notes or the
+// tenant guide) or assumed. An operator corrects a route's method, path or
+// query parameter names per tenant (ResolveRoutes, checked by CheckRoutes),
+// and the client and the simulator in package techpasssim take the
+// resolved table, so correcting an assumption needs no release.
+//
+// Members and owners are read through Get Group (the published route), or
+// through the assumed members route when configured. Error answers are read
+// in both shapes TechPass's gateway uses; only a sanitized message, a
+// numeric code and a checked trace id are kept.
 package techpass

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,9 +112,17 @@ func TestClientMembers(t *testing.T) {
 	wantStatus(t, f.client.AddMember(ctx, g.ID, "00000000-0000-4000-8000-000000000099"), http.StatusNotFound, "user not found")
 	wantStatus(t, f.client.AddMember(ctx, "6b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", users[1].ID), http.StatusNotFound, "group not found")
 
+	// Members come through Get Group (published), owners with them.
+	if err := f.sim.SetOwners("SHIP", g.Name, users[1].ID); err != nil {
+		t.Fatal(err)
+	}
 	page, err := f.client.ListMembers(ctx, g.ID, "")
-	if err != nil || page.Next != "" || !slices.Equal(page.Members, []techpass.User{users[0], users[2]}) {
+	if err != nil || page.Next != "" || !slices.Equal(ids(page.Members), ids(users[0:1], users[2:])) ||
+		!page.OwnersKnown || !slices.Equal(ids(page.Owners), ids(users[1:2])) || page.Members[0].AccountType != "account:public_officer" {
 		t.Errorf("ListMembers = %+v, %v", page, err)
+	}
+	if f.last().Path != "/iam/namespace/SHIP/groups/"+g.ID || f.last().RawQuery != "" {
+		t.Errorf("members read from %s, want Get Group asking for the full list", f.last())
 	}
 
 	if err := f.client.RemoveMember(ctx, g.ID, users[0].ID); err != nil {
@@ -148,7 +158,7 @@ func TestClientMembers(t *testing.T) {
 
 	st := f.sim.Stats().Namespaces["SHIP"]
 	want := map[techpass.RouteName]int{
-		techpass.RouteCreateGroup: 1, techpass.RouteAddMember: 6, techpass.RouteListMembers: 1, techpass.RouteRemoveMember: 3,
+		techpass.RouteCreateGroup: 1, techpass.RouteAddMember: 6, techpass.RouteGetGroup: 1, techpass.RouteRemoveMember: 3,
 	}
 	for k, v := range want {
 		if st.ByRoute[k] != v {
@@ -162,11 +172,82 @@ func TestClientMembers(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-// TestClientListMembersPages pages through 45 members 20 at a time: one
+func ids(lists ...[]techpass.User) []string {
+	var out []string
+	for _, l := range lists {
+		for _, u := range l {
+			out = append(out, u.ID)
+		}
+	}
+	return out
+}
+
+// TestClientGetGroupPages pages Get Group's member list 20 at a time with
+// the page parameters, under the names an operator's override gives them:
+// one request per page, every member once and in order, owners on each.
+func TestClientGetGroupPages(t *testing.T) {
+	users := techpasssim.DemoUsers(45)
+	routes, err := techpass.ResolveRoutes(map[techpass.RouteName]techpass.RouteOverride{
+		techpass.RouteGetGroup: {Params: map[string]string{techpass.ParamPage: "pageNumber", techpass.ParamPageSize: "size"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureWith(t, techpasssim.Config{Interval: 20 * time.Millisecond, Users: users, Routes: routes},
+		func(c *techpass.Config) { c.Routes, c.MemberPageSize = routes, 20 })
+	ctx := context.Background()
+	g, err := f.sim.CreateGroupDirect("SHIP", "SHIP:big", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if err := f.sim.AddMemberDirect("SHIP", g.Name, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []techpass.User
+	cursor, pages := "", 0
+	for {
+		page, err := f.client.ListMembers(ctx, g.ID, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if q := f.last().Query(); q.Get("pageNumber") != strconv.Itoa(pages) || q.Get("size") != "20" || len(q) != 2 {
+			t.Errorf("page %d sent query %q", pages, f.last().RawQuery)
+		}
+		got = append(got, page.Members...)
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	// 20, 20, 5: the short page ends the list.
+	if pages != 3 || !slices.Equal(ids(got), ids(users)) {
+		t.Errorf("%d pages, %d members; want 3 pages and every user once in order", pages, len(got))
+	}
+	if st := f.sim.Stats().Namespaces["SHIP"]; st.ByRoute[techpass.RouteGetGroup] != 3 || st.Violations != 0 {
+		t.Errorf("getGroup requests %d, violations %d; want 3, 0", st.ByRoute[techpass.RouteGetGroup], st.Violations)
+	}
+	_, err = f.client.ListMembers(ctx, g.ID, "not-a-page")
+	if !errors.Is(err, techpass.ErrInvalidArgument) {
+		t.Errorf("bad page cursor: %v", err)
+	}
+	_, err = f.client.ListMembers(ctx, "6b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "")
+	wantStatus(t, err, http.StatusNotFound, "group not found")
+	var ae *techpass.Error
+	if errors.As(err, &ae) && (ae.Code != "14004" || !strings.HasPrefix(ae.TraceID, "sim-")) {
+		t.Errorf("error %+v: want code 14004 and the trace id of the error body", ae)
+	}
+}
+
+// TestClientListMembersPages pages through 45 members 20 at a time through
+// the list-members route (the configurable alternative to Get Group): one
 // request per page, every member once and in order.
 func TestClientListMembersPages(t *testing.T) {
 	users := techpasssim.DemoUsers(45)
-	f := newFixtureWith(t, techpasssim.Config{Interval: 20 * time.Millisecond, Users: users, MemberPageSize: 20})
+	f := newFixtureWith(t, techpasssim.Config{Interval: 20 * time.Millisecond, Users: users, MemberPageSize: 20},
+		func(c *techpass.Config) { c.MembersSource = techpass.MembersFromListRoute })
 	ctx := context.Background()
 	g, err := f.sim.CreateGroupDirect("SHIP", "SHIP:big", "", false)
 	if err != nil {

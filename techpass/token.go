@@ -38,10 +38,23 @@ type TokenError struct {
 
 func (e *TokenError) Error() string { return "token request failed: " + e.Reason() }
 
+// AADSTSClockSkew is Azure AD's code for a client assertion outside its
+// valid time range (not yet valid, or expired): with assertions built at
+// once and back-dated by AssertionSkew, a clock off between this host and
+// the token endpoint.
+const AADSTSClockSkew = "AADSTS700024"
+
+// ClockSkew reports whether the token endpoint refused the client assertion
+// as not within its valid time range: a clock problem, not a credential one.
+func (e *TokenError) ClockSkew() bool { return e.AADSTS == AADSTSClockSkew }
+
 // Reason words the failure without the "token request failed" prefix, for
 // logs and /readyz: "invalid_client (AADSTS7000215, HTTP 401)".
 func (e *TokenError) Reason() string {
 	switch {
+	case e.ClockSkew():
+		return fmt.Sprintf("clock skew: the token endpoint finds the client assertion not within its valid time range (%s, HTTP %d); "+
+			"this host's clock is probably off: check its time synchronisation (NTP)", e.AADSTS, e.Status)
 	case e.Status == 0:
 		return "no answer from the token endpoint"
 	case e.Code == "":
@@ -174,6 +187,10 @@ type Health struct {
 	// Code and AADSTS are the token endpoint's error codes, when it gave
 	// them.
 	Code, AADSTS string
+	// ClockSkew is true when the token endpoint refused the client
+	// assertion as outside its valid time range (State TokenRefused): the
+	// host's clock needs fixing, not the credentials.
+	ClockSkew bool
 	// Since is when the current State began (zero for TokenOK with no
 	// failure yet).
 	Since time.Time
@@ -397,7 +414,7 @@ func healthOf(err error) Health {
 	var ce *CredentialError
 	switch {
 	case errors.As(err, &te):
-		h := Health{State: TokenRefused, Reason: te.Reason(), Code: te.Code, AADSTS: te.AADSTS}
+		h := Health{State: TokenRefused, Reason: te.Reason(), Code: te.Code, AADSTS: te.AADSTS, ClockSkew: te.ClockSkew()}
 		if te.Temporary() {
 			h.State = TokenUnavailable
 		}
@@ -415,6 +432,7 @@ func (c *tokenCache) transition(now time.Time, next Health) {
 	prev := c.health
 	changed := prev.State != next.State || prev.Code != next.Code || prev.AADSTS != next.AADSTS || prev.Reason != next.Reason
 	c.health.State, c.health.Reason, c.health.Code, c.health.AADSTS = next.State, next.Reason, next.Code, next.AADSTS
+	c.health.ClockSkew = next.ClockSkew
 	if !changed {
 		return
 	}
@@ -436,6 +454,11 @@ func (c *tokenCache) transition(now time.Time, next Health) {
 		c.log.Warn("TechPass token endpoint unavailable; the current access token is used while it is valid, and the request is retried with backoff",
 			append(attrs, "reason", next.Reason)...)
 	case TokenRefused:
+		if next.ClockSkew {
+			c.log.Error("TechPass token endpoint finds the client assertion outside its valid time range: this host's clock is off; fix its time synchronisation",
+				append(attrs, "reason", next.Reason, "clock_skew", true)...)
+			break
+		}
 		c.log.Error("TechPass token endpoint refused the client credentials; the platform team must fix or rotate them",
 			append(attrs, "reason", next.Reason)...)
 	case CredentialUnusable:

@@ -10,16 +10,18 @@
 //
 // Usage:
 //
-//	techpass-sim [-listen 127.0.0.1:8081] [-namespace SHIP] [-client-secret-file F] [-api-key-file F] [-users 10] ...
+//	techpass-sim [-listen 127.0.0.1:8081] [-namespace SHIP] [-client-secret-file F] [-api-key-file F] [-users 10] [-routes F] ...
 //
 // The user directory starts with -users demo users (techpasssim.DemoUsers:
 // user001@example.gov.sg, ...); more can be added with POST /_sim/users.
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -35,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -82,6 +85,10 @@ type Main struct {
 	GroupLimit       int
 	Users            int
 	MemberPageSize   int
+	// RoutesFile holds route corrections as JSON, {"getGroup": {"method",
+	// "path", "params": {"page": "pageNumber"}}}, as the gateway's
+	// techpass.routes: the simulator then serves the corrected table.
+	RoutesFile string
 
 	// Stdout receives the start banner; Stderr the logs and flag errors.
 	Stdout, Stderr io.Writer
@@ -134,6 +141,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&m.GroupLimit, "group-limit", m.GroupLimit, "groups the namespace may hold")
 	fs.IntVar(&m.Users, "users", m.Users, fmt.Sprintf("demo users to seed the directory with, user001@example.gov.sg and on (at most %d)", maxDemoUsers))
 	fs.IntVar(&m.MemberPageSize, "member-page-size", m.MemberPageSize, "members per page of the list-members answer")
+	fs.StringVar(&m.RoutesFile, "routes", m.RoutesFile, `JSON file of route corrections, {"getGroup": {"method", "path", "params"}} (optional)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,10 +174,44 @@ func (m *Main) validate() error {
 	if m.MemberPageSize <= 0 {
 		errs = append(errs, errors.New("-member-page-size must be positive"))
 	}
+	if _, err := m.routes(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := m.config().Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// routes returns the route table served: the built-in one, corrected by
+// -routes.
+func (m *Main) routes() ([]techpass.Route, error) {
+	if m.RoutesFile == "" {
+		return techpass.Routes(), nil
+	}
+	b, err := os.ReadFile(m.RoutesFile)
+	if err != nil {
+		return nil, fmt.Errorf("-routes: %w", err)
+	}
+	var raw map[techpass.RouteName]struct {
+		Method string            `json:"method"`
+		Path   string            `json:"path"`
+		Params map[string]string `json:"params"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("-routes %s: %w", m.RoutesFile, err)
+	}
+	o := make(map[techpass.RouteName]techpass.RouteOverride, len(raw))
+	for n, r := range raw {
+		o[n] = techpass.RouteOverride{Method: r.Method, Path: r.Path, Params: r.Params}
+	}
+	t, err := techpass.ResolveRoutes(o)
+	if err != nil {
+		return nil, fmt.Errorf("-routes %s: %w", m.RoutesFile, err)
+	}
+	return t, nil
 }
 
 func (m *Main) config() techpasssim.Config {
@@ -201,9 +243,13 @@ func (m *Main) Run(ctx context.Context) error {
 // Open loads or generates the credentials, starts serving and prints where.
 func (m *Main) Open() error {
 	cfg := m.config()
+	routes, err := m.routes()
+	if err != nil {
+		return err
+	}
+	cfg.Routes = routes
 	m.log = cfg.Logger
 	ns := techpasssim.Namespace{Name: m.Namespace, DirectoryID: m.DirectoryID, ClientID: m.ClientID}
-	var err error
 	if ns.Certificate, err = readCertificate(m.CertFile); err != nil {
 		return err
 	}

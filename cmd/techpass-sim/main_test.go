@@ -300,3 +300,49 @@ func readCertFile(t *testing.T, path string) *x509.Certificate {
 	}
 	return cert
 }
+
+// TestRoutesFile: -routes serves a corrected table (the old path is gone,
+// the new one answers), and a bad file is refused with its problems.
+func TestRoutesFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "routes.json")
+	if err := os.WriteFile(good, []byte(`{"listGroups": {"path": "/iam/v2/namespace/{namespace}/groups", "params": {"includeOnTechBiz": "withTechBiz"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := start(t, nil, "-routes", good, "-api-key-file", writeKey(t, dir, "key-1"))
+	token := getToken(t, m, url.Values{"client_secret": {readCredential(t, m.secretFile)}})
+	if got := listGroups(t, m, "key-1", token); got != http.StatusNotFound {
+		t.Errorf("the built-in path answers %d, want 404", got)
+	}
+	req, _ := http.NewRequest(http.MethodGet, m.BaseURL()+"/iam/v2/namespace/"+m.Namespace+"/groups?withTechBiz=true", nil)
+	req.Header.Set("x-api-key", "key-1")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the corrected path answers %d", resp.StatusCode)
+	}
+
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"getGroups": {}, "getGroup": {"method": "FETCH"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m2 := NewMain()
+	m2.Stderr = &bytes.Buffer{}
+	err = m2.ParseFlags([]string{"-routes", bad})
+	if err == nil || !strings.Contains(err.Error(), `unknown route "getGroups"`) || !strings.Contains(err.Error(), `method "FETCH"`) {
+		t.Errorf("bad routes file: %v", err)
+	}
+}
+
+func writeKey(t *testing.T, dir, key string) string {
+	t.Helper()
+	p := filepath.Join(dir, "api-keys")
+	if err := os.WriteFile(p, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -105,6 +105,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{"SyncMembersPreconditions", testSyncMembersPreconditions},
 		{"PendingMembersAcrossGroupsOfOneName", testPendingMembersAcrossIncarnations},
 		{"SyncGroupsConfirmsSeenDescriptions", testSyncGroupsConfirms},
+		{"OwnersByUpstreamID", testOwners},
 	})
 }
 

@@ -1282,3 +1282,57 @@ func testSyncGroupsConfirms(t *testing.T, s Store) {
 		t.Fatalf("after a failed update: description %q, want the confirmed %q", got.Description, g.Description)
 	}
 }
+
+// testOwners: owners are recorded for the group with the upstream id they
+// were read of, sorted and without repeats, leave the Revision alone, and
+// are not shown once the group is made again under its name.
+func testOwners(t *testing.T, s Store) {
+	ctx := t.Context()
+	n := name("SHIP", "MOH", "billing")
+	if _, err := s.Owners(ctx, n); !errors.Is(err, groups.ErrNotFound) {
+		t.Fatalf("Owners of a missing group: %v, want ErrNotFound", err)
+	}
+	if ok, err := s.SyncOwners(ctx, n, "g-1", []groups.User{user("ann@example.com")}); err != nil || ok {
+		t.Fatalf("SyncOwners of a missing group = %v, %v; want not applied", ok, err)
+	}
+	mustActive(t, s, n, "g-1")
+	if us, err := s.Owners(ctx, n); err != nil || us != nil {
+		t.Fatalf("Owners never read = %v, %v; want nil", us, err)
+	}
+	before := mustGroup(t, s, n)
+	ann, bob := user("ann@example.com"), user("bob@example.com")
+	if ok, err := s.SyncOwners(ctx, n, "g-other", []groups.User{ann}); err != nil || ok {
+		t.Fatalf("SyncOwners of another group of this name = %v, %v; want not applied", ok, err)
+	}
+	if ok, err := s.SyncOwners(ctx, n, "g-1", []groups.User{bob, ann, bob}); err != nil || !ok {
+		t.Fatalf("SyncOwners = %v, %v", ok, err)
+	}
+	us, err := s.Owners(ctx, n)
+	if err != nil || len(us) != 2 || us[0] != ann || us[1] != bob {
+		t.Fatalf("Owners = %v, %v; want ann, bob", us, err)
+	}
+	if g := mustGroup(t, s, n); g.Revision != before.Revision {
+		t.Errorf("owners moved the revision: %d -> %d", before.Revision, g.Revision)
+	}
+	if ok, err := s.SyncOwners(ctx, n, "g-1", nil); err != nil || !ok {
+		t.Fatalf("SyncOwners(none) = %v, %v", ok, err)
+	}
+	if us, err := s.Owners(ctx, n); err != nil || us == nil || len(us) != 0 {
+		t.Fatalf("Owners after none = %v, %v; want an empty, known list", us, err)
+	}
+	if ok, err := s.SyncOwners(ctx, n, "g-1", []groups.User{ann}); err != nil || !ok {
+		t.Fatalf("SyncOwners = %v, %v", ok, err)
+	}
+	// Made again in the portal: the new group's owners are not known yet.
+	replaced := mustGroup(t, s, n)
+	replaced.UpstreamID = "g-2"
+	if _, err := s.SyncGroups(ctx, "SHIP", []groups.GroupChange{{Kind: groups.GroupReplaced, Group: replaced}}, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	if g := mustGroup(t, s, n); g.UpstreamID != "g-2" {
+		t.Fatalf("not replaced: %+v", g)
+	}
+	if us, err := s.Owners(ctx, n); err != nil || us != nil {
+		t.Errorf("Owners of the group made again = %v, %v; want nil", us, err)
+	}
+}

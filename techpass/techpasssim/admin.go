@@ -72,6 +72,8 @@ type directGroupRequest struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	Dynamic     bool   `json:"dynamic"`
+	// TechBiz marks the group as managed by TechBiz (SetTechBiz).
+	TechBiz bool `json:"techBiz"`
 }
 
 // serveCreateGroup is POST /_sim/namespaces/{namespace}/groups with
@@ -83,6 +85,9 @@ func (s *Simulator) serveCreateGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := s.CreateGroupDirect(r.PathValue("namespace"), req.Name, req.Description, req.Dynamic)
+	if err == nil && req.TechBiz {
+		err = s.SetTechBiz(r.PathValue("namespace"), g.Name, true)
+	}
 	if err != nil {
 		s.writeError(w, err)
 		return

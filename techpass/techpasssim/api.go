@@ -229,9 +229,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (s *Simulator) listGroups(w http.ResponseWriter, _ *http.Request, ns *namespace) {
+// listGroups is the published group list: TechBiz-managed groups only with
+// includeOnTechBiz=true (RN).
+func (s *Simulator) listGroups(w http.ResponseWriter, r *http.Request, ns *namespace) {
+	techBiz := r.URL.Query().Get(s.param(techpass.RouteListGroups, techpass.ParamIncludeOnTechBiz)) == "true"
 	s.mu.Lock()
-	groups := ns.wireGroups()
+	groups := ns.wireGroups(techBiz)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, techpass.GroupList{Groups: groups})
 }
@@ -264,10 +267,6 @@ func (s *Simulator) createGroup(w http.ResponseWriter, r *http.Request, ns *name
 		return
 	}
 	writeJSON(w, http.StatusCreated, out)
-}
-
-func (s *Simulator) getGroup(w http.ResponseWriter, r *http.Request, ns *namespace) {
-	s.withGroup(w, r, ns, http.StatusOK, func(g *group) (any, error) { return g.Group, nil })
 }
 
 // updateGroup is PATCH .../groups/{groupId} with {"description"}: the
@@ -309,7 +308,8 @@ func (s *Simulator) getUser(w http.ResponseWriter, r *http.Request, _ *namespace
 	u, ok := s.users.lookup(r.PathValue("identifier"))
 	s.mu.Unlock()
 	if !ok {
-		writeMessage(w, http.StatusNotFound, "user not found")
+		// Since Aug 2024 an unknown user gets an error body (RN).
+		writeTechPassError(w, http.StatusNotFound, CodeUserNotFound, "user not found")
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
@@ -354,6 +354,8 @@ func (s *Simulator) withGroup(w http.ResponseWriter, r *http.Request, ns *namesp
 	var err error
 	if g := ns.groupByID(r.PathValue("groupId")); g == nil {
 		err = ErrUnknownGroup
+	} else if g.techBiz {
+		err = ErrTechBizGroup
 	} else {
 		v, err = f(g)
 	}
@@ -392,6 +394,8 @@ func (s *Simulator) writeError(w http.ResponseWriter, err error) {
 		writeMessage(w, http.StatusNotFound, "user not found")
 	case errors.Is(err, ErrNotMember):
 		writeMessage(w, http.StatusNotFound, "user is not a member of the group")
+	case errors.Is(err, ErrTechBizGroup):
+		writeTechPassError(w, http.StatusForbidden, CodeTechBizGroup, "the group is managed by TechBiz")
 	case errors.Is(err, ErrDynamicGroup):
 		writeMessage(w, http.StatusForbidden, "members of a dynamic group cannot be changed")
 	case errors.Is(err, ErrAlreadyMember):

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -17,16 +18,27 @@ import (
 // assertions).
 const MaxAssertionLifetime = 10 * time.Minute
 
-var errThumbprint = errors.New("certificate thumbprint does not match")
+var (
+	errThumbprint = errors.New("certificate thumbprint does not match")
+	errKID        = errors.New("kid does not name a registered certificate")
+)
+
+// AADSTSNotYetValid is the AADSTS code the simulator answers for an
+// assertion whose nbf (or iat) is in its future: "client assertion is not
+// within its valid time range" (assumed to be Azure AD's code for it).
+const AADSTSNotYetValid = 700024
 
 // verifyAssertion checks a certificate client assertion as Azure AD does:
-// RS256 or PS256 signature by the registered certificate, named by its
-// x5t#S256 or x5t thumbprint; iss and sub the client id; aud this token
-// endpoint; exp in the future and at most MaxAssertionLifetime away; nbf,
-// if present, past; jti present and never seen before. Call with s.mu held.
+// RS256 or PS256 signature by a registered certificate (one of two during a
+// rollover), named by its x5t#S256 or x5t thumbprint, or with
+// Config.KeyByKID by its kid (the x5t#S256 thumbprint) alone, as token
+// servers that choose keys by kid do; iss and sub the client id; aud this
+// token endpoint; exp in the future and at most MaxAssertionLifetime away;
+// nbf and iat, if present, past (else AADSTSNotYetValid); jti present and
+// never seen before. Call with s.mu held.
 func (s *Simulator) verifyAssertion(ns *namespace, assertion, tokenURL string) *aadError {
-	cert := ns.Certificate
-	if cert == nil {
+	certs := ns.certificates()
+	if len(certs) == 0 {
 		return errBadAssertion("no certificate is registered for the application")
 	}
 	// Azure AD takes RSA signatures by the registered certificate; every
@@ -35,12 +47,24 @@ func (s *Simulator) verifyAssertion(ns *namespace, assertion, tokenURL string) *
 	p := jwt.NewParser(jwt.WithValidMethods(algs), jwt.WithoutClaimsValidation())
 	var claims jwt.RegisteredClaims
 	_, err := p.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
-		if err := checkThumbprint(t.Header, cert); err != nil {
-			return nil, err
+		if s.cfg.KeyByKID {
+			for _, c := range certs {
+				if thumbprintEqual(t.Header["kid"], sha256Of(c)) {
+					return c.PublicKey, nil
+				}
+			}
+			return nil, errKID
 		}
-		return cert.PublicKey, nil
+		for _, c := range certs {
+			if checkThumbprint(t.Header, c) == nil {
+				return c.PublicKey, nil
+			}
+		}
+		return nil, errThumbprint
 	})
 	switch {
+	case errors.Is(err, errKID):
+		return errBadAssertion("the kid header does not name a registered certificate")
 	case errors.Is(err, errThumbprint):
 		return errBadAssertion("the x5t#S256 or x5t header does not name a registered certificate")
 	case err != nil:
@@ -59,8 +83,9 @@ func (s *Simulator) verifyAssertion(ns *namespace, assertion, tokenURL string) *
 		return errBadAssertion("the assertion has expired")
 	case claims.ExpiresAt.Sub(now) > MaxAssertionLifetime:
 		return errBadAssertion("the assertion is valid for longer than 10 minutes")
-	case claims.NotBefore != nil && now.Before(claims.NotBefore.Time):
-		return errBadAssertion("the assertion is not valid yet")
+	case claims.NotBefore != nil && now.Before(claims.NotBefore.Time), claims.IssuedAt != nil && now.Before(claims.IssuedAt.Time):
+		return &aadError{http.StatusBadRequest, "invalid_client", AADSTSNotYetValid,
+			"Client assertion is not within its valid time range: it is not valid yet (nbf or iat in the future)."}
 	case claims.ID == "":
 		return errBadAssertion("jti is required")
 	}
@@ -98,6 +123,11 @@ func checkThumbprint(h map[string]any, cert *x509.Certificate) error {
 		}
 	}
 	return nil
+}
+
+func sha256Of(cert *x509.Certificate) []byte {
+	sum := sha256.Sum256(cert.Raw)
+	return sum[:]
 }
 
 // thumbprintEqual compares a base64url header value, padded or not, with a

@@ -1,6 +1,7 @@
 package techpasssim_test
 
 import (
+	"crypto/x509"
 	"net/http"
 	"slices"
 	"strings"
@@ -99,7 +100,6 @@ func TestAssertionRefused(t *testing.T) {
 		{name: "lifetime over 10 minutes", build: withClaims(func(e *env, c jwt.MapClaims) {
 			c["exp"] = e.clock.Now().Add(10*time.Minute + 2*time.Second).Unix()
 		})},
-		{name: "not yet valid", build: withClaims(func(e *env, c jwt.MapClaims) { c["nbf"] = e.clock.Now().Add(time.Minute).Unix() })},
 		{name: "no jti", build: withClaims(func(e *env, c jwt.MapClaims) { delete(c, "jti") })},
 		{name: "exp not a number", build: withClaims(func(e *env, c jwt.MapClaims) { c["exp"] = "tomorrow" })},
 		{name: "not a JWT", build: func(*env) string { return "definitely-not-a-jwt-but-long-enough" }},
@@ -165,4 +165,64 @@ func TestAssertionFormErrors(t *testing.T) {
 			t.Errorf("status %d %s, want 401 invalid_client", r.status, r.body)
 		}
 	})
+}
+
+// TestAssertionRollover: with two certificates registered (a rollover in
+// progress), an assertion by either is accepted; with KeyByKID the key is
+// chosen by the kid header alone, and a kid naming no registered
+// certificate, or none, is refused.
+func TestAssertionRollover(t *testing.T) {
+	oldCert, oldKey := newCert(t)
+	nextCert, nextKey := newCert(t)
+	stranger, strangerKey := newCert(t)
+	for _, byKID := range []bool{false, true} {
+		e := newEnv(t, techpasssim.Config{KeyByKID: byKID}, certNamespace(oldCert))
+		if err := e.sim.AddCertificate("CERT", nextCert); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range []struct {
+			cert *x509.Certificate
+			key  any
+		}{{oldCert, oldKey}, {nextCert, nextKey}} {
+			kid, _ := techpasssim.Thumbprints(c.cert)
+			a := sign(t, jwt.SigningMethodRS256, c.key, c.cert, e.assertionClaims(certClient), map[string]any{"kid": kid})
+			wantStatus(t, e.postForm(e.tokenURL(testDir), e.assertionForm(certClient, a)), http.StatusOK, "")
+			if byKID {
+				// By kid alone: the thumbprint headers are not needed.
+				a := sign(t, jwt.SigningMethodRS256, c.key, nil, e.assertionClaims(certClient), map[string]any{"kid": kid})
+				if r := e.postForm(e.tokenURL(testDir), e.assertionForm(certClient, a)); r.status != http.StatusOK {
+					t.Errorf("certificate %d by kid only: %d %s", i, r.status, r.body)
+				}
+			}
+		}
+		kid, _ := techpasssim.Thumbprints(stranger)
+		a := sign(t, jwt.SigningMethodRS256, strangerKey, stranger, e.assertionClaims(certClient), map[string]any{"kid": kid})
+		if r := e.postForm(e.tokenURL(testDir), e.assertionForm(certClient, a)); r.status != http.StatusUnauthorized {
+			t.Errorf("by kid %v: an unregistered certificate: %d", byKID, r.status)
+		}
+		if byKID {
+			a := sign(t, jwt.SigningMethodRS256, oldKey, oldCert, e.assertionClaims(certClient), nil)
+			if r := e.postForm(e.tokenURL(testDir), e.assertionForm(certClient, a)); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "kid") {
+				t.Errorf("no kid: %d %s", r.status, r.body)
+			}
+		}
+	}
+}
+
+// TestAssertionNotYetValid: an nbf or iat in the token endpoint's future is
+// refused with AADSTS700024 (not within its valid time range).
+func TestAssertionNotYetValid(t *testing.T) {
+	cert, key := newCert(t)
+	for _, claim := range []string{"nbf", "iat"} {
+		e := newEnv(t, techpasssim.Config{}, certNamespace(cert))
+		c := e.assertionClaims(certClient)
+		c[claim] = e.clock.Now().Add(time.Minute).Unix()
+		r := e.postForm(e.tokenURL(testDir), e.assertionForm(certClient, sign(t, jwt.SigningMethodRS256, key, cert, c, nil)))
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("%s in the future: status %d, want 400", claim, r.status)
+		}
+		if te := r.tokenError(t); te.Error != "invalid_client" || !slices.Equal(te.Codes, []int{techpasssim.AADSTSNotYetValid}) {
+			t.Errorf("%s in the future: %s %v", claim, te.Error, te.Codes)
+		}
+	}
 }

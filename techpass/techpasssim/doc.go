@@ -12,9 +12,10 @@
 // breach in Stats, so a test can prove the client behaved rather than merely
 // that it got an answer.
 //
-// The simulator serves exactly the routes of techpass.Routes, so the route
-// table stays the single place where an assumption about the Automation API
-// is written down. Faults (server errors, throttling with Retry-After, a
+// The simulator serves exactly the routes of techpass.Routes, or the table
+// an operator corrected (Config.Routes, from techpass.ResolveRoutes), so the
+// route table stays the single place where an assumption about the
+// Automation API is written down. Faults (server errors, throttling with Retry-After, a
 // latency distribution, a token outage or an outage window, short token
 // lifetimes) can be set at start or at run time, with a fixed seed to
 // exercise retries deterministically; SetClientSecret, SetCertificate and
@@ -28,7 +29,17 @@
 // Direct methods (CreateGroupDirect, AddMemberDirect, ...), which are not
 // requests: they are neither rate limited nor counted. Member lists are
 // paginated, Config.MemberPageSize members a page, ordered by object id,
-// with an opaque cursor naming the last member of the previous page.
+// with an opaque cursor naming the last member of the previous page. Get
+// Group embeds the members ("users") and owners (SetOwners): the full list
+// by default, or a page given the page and pageSize parameters. Groups
+// marked as managed by TechBiz (SetTechBiz) are listed only with
+// includeOnTechBiz=true and cannot be changed through the API (403).
+// Some answers use TechPass's documented error shape
+// {"error":{"code","message","traceId"}} (an unknown user or group, a
+// TechBiz group), the rest AWS API Gateway's {"message"}. The token endpoint
+// accepts assertions by any registered certificate (AddCertificate, for a
+// rollover), chosen by kid with Config.KeyByKID, and refuses one whose nbf or
+// iat is in its future with AADSTS700024.
 //
 // Everything the simulator knows about TechPass that is not published is an
 // assumption; assumptions are marked "assumed" in the comments next to the
@@ -42,10 +53,11 @@
 //	POST /_sim/stats/reset                     ResetStats
 //	GET  /_sim/faults, PUT /_sim/faults        CurrentFaults / SetFaults, durations as "250ms"
 //	GET  /_sim/namespaces/{namespace}/groups   the namespace's groups, uncounted
-//	POST /_sim/namespaces/{namespace}/groups   CreateGroupDirect: {"name","description","dynamic"}
+//	POST /_sim/namespaces/{namespace}/groups   CreateGroupDirect: {"name","description","dynamic","techBiz"}
 //	DELETE /_sim/namespaces/{namespace}/groups/{name}                    DeleteGroupDirect
 //	GET, POST /_sim/namespaces/{namespace}/groups/{name}/members         Members / AddMemberDirect {"userId"}
 //	DELETE /_sim/namespaces/{namespace}/groups/{name}/members/{userId}   RemoveMemberDirect
+//	PUT /_sim/namespaces/{namespace}/groups/{name}/owners                SetOwners {"userIds"}
 //	GET, POST /_sim/users                      Users / AddUser {"id","email","displayName"}
 //
 // and a JSON 404 {"message":"Not Found"} for everything else. The /_sim/

@@ -128,6 +128,9 @@ type response struct {
 func (r response) message() string {
 	var b techpass.ErrorBody
 	_ = json.Unmarshal(r.body, &b)
+	if b.Error != nil {
+		return b.Error.Message
+	}
 	return b.Message
 }
 

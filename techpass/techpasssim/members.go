@@ -21,6 +21,10 @@ type group struct {
 	// members are the members' object ids, sorted, so that a page cursor
 	// (the last id of a page) stays meaningful while members come and go.
 	members []string
+	// owners are the owners' object ids, sorted (see SetOwners).
+	owners []string
+	// techBiz marks a group managed by TechBiz (see SetTechBiz).
+	techBiz bool
 }
 
 // groupByID returns the group with TechPass id id, or nil. Call with
@@ -44,11 +48,14 @@ func (ns *namespace) groupByName(name string) *group {
 }
 
 // wireGroups returns the namespace's groups as the API shows them, in
-// creation order (non-nil). Call with Simulator.mu held.
-func (ns *namespace) wireGroups() []techpass.Group {
+// creation order (non-nil), those TechBiz manages only with techBiz. Call
+// with Simulator.mu held.
+func (ns *namespace) wireGroups(techBiz bool) []techpass.Group {
 	out := make([]techpass.Group, 0, len(ns.groups))
 	for _, g := range ns.groups {
-		out = append(out, g.Group)
+		if !g.techBiz || techBiz {
+			out = append(out, g.Group)
+		}
 	}
 	return out
 }

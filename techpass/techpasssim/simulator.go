@@ -82,6 +82,9 @@ var (
 	// ErrDynamicGroup is returned when the Automation API is asked to
 	// change the members of a dynamic group.
 	ErrDynamicGroup = errors.New("techpasssim: members of a dynamic group cannot be changed")
+	// ErrTechBizGroup is returned when the Automation API is asked to
+	// change a group TechBiz manages.
+	ErrTechBizGroup = errors.New("techpasssim: the group is managed by TechBiz")
 	// ErrAlreadyMember is returned when adding a user who is a member.
 	ErrAlreadyMember = errors.New("techpasssim: already a member")
 	// ErrNotMember is returned when removing a user who is not a member.
@@ -122,6 +125,14 @@ type Config struct {
 	// MemberPageSize is how many members a page of the list-members answer
 	// holds. Zero means DefaultMemberPageSize.
 	MemberPageSize int
+	// Routes is the Automation API route table served, as
+	// techpass.ResolveRoutes returns it (an operator's corrections
+	// applied); nil means techpass.Routes().
+	Routes []techpass.Route
+	// KeyByKID makes the token endpoint choose an assertion's certificate
+	// by its kid header (the x5t#S256 thumbprint) alone, as some token
+	// servers do; by default it goes by x5t#S256 or x5t.
+	KeyByKID bool
 	// Logger receives one line per request (never a credential). Nil
 	// discards logs.
 	Logger *slog.Logger
@@ -158,6 +169,11 @@ func (c Config) Validate() error {
 	if err := c.Faults.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Routes != nil {
+		if err := techpass.CheckRoutes(c.Routes); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
@@ -183,6 +199,9 @@ type Namespace struct {
 	// Certificate, when set, allows client assertions signed (RS256 or
 	// PS256) with its RSA key.
 	Certificate *x509.Certificate
+	// MoreCertificates are further registered certificates, accepted like
+	// Certificate: an application holds two during a rollover.
+	MoreCertificates []*x509.Certificate
 	// APIKeys are the x-api-key values accepted for this namespace: one to
 	// MaxAPIKeys distinct, non-empty keys, unique across namespaces.
 	APIKeys []string
@@ -209,8 +228,10 @@ func (ns Namespace) validate() error {
 	if ns.ClientSecret == "" && ns.Certificate == nil {
 		errs = append(errs, errors.New("a client secret or a certificate is required"))
 	}
-	if err := validateCertificate(ns.Certificate); err != nil {
-		errs = append(errs, err)
+	for _, c := range append([]*x509.Certificate{ns.Certificate}, ns.MoreCertificates...) {
+		if err := validateCertificate(c); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := validateAPIKeys(ns.APIKeys); err != nil {
 		errs = append(errs, err)
@@ -315,6 +336,9 @@ func New(cfg Config) *Simulator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Routes == nil {
+		cfg.Routes = techpass.Routes()
+	}
 	seed := uint64(cfg.Seed)
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -418,7 +442,41 @@ func (s *Simulator) SetCertificate(namespace string, cert *x509.Certificate) err
 		return fmt.Errorf("%w %q: removing the certificate would leave no credential", ErrInvalidNamespace, namespace)
 	}
 	ns.Certificate = cert
+	ns.MoreCertificates = nil
 	return nil
+}
+
+// AddCertificate registers cert as a further certificate of the named
+// namespace's application, beside those it has: the first half of a
+// rollover, when both the old and the new certificate are accepted.
+func (s *Simulator) AddCertificate(namespace string, cert *x509.Certificate) error {
+	if cert == nil {
+		return fmt.Errorf("%w %q: no certificate", ErrInvalidNamespace, namespace)
+	}
+	if err := validateCertificate(cert); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrInvalidNamespace, namespace, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns, ok := s.namespaces[namespace]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownNamespace, namespace)
+	}
+	if ns.Certificate == nil {
+		ns.Certificate = cert
+	} else {
+		ns.MoreCertificates = append(ns.MoreCertificates, cert)
+	}
+	return nil
+}
+
+// certificates returns every registered certificate. Call with s.mu held.
+func (ns *namespace) certificates() []*x509.Certificate {
+	var out []*x509.Certificate
+	if ns.Certificate != nil {
+		out = append(out, ns.Certificate)
+	}
+	return append(out, ns.MoreCertificates...)
 }
 
 // SetAPIKeys replaces the API keys of the named namespace, as a tenant does
@@ -448,8 +506,8 @@ func (s *Simulator) SetAPIKeys(namespace string, keys ...string) error {
 }
 
 // Groups returns the groups of the named namespace in creation order (a
-// non-nil, possibly empty slice), or nil for an unknown namespace. Reading
-// them does not count as a request.
+// non-nil, possibly empty slice), TechBiz-managed ones included, or nil for
+// an unknown namespace. Reading them does not count as a request.
 func (s *Simulator) Groups(namespace string) []techpass.Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -457,7 +515,7 @@ func (s *Simulator) Groups(namespace string) []techpass.Group {
 	if !ok {
 		return nil
 	}
-	return ns.wireGroups()
+	return ns.wireGroups(true)
 }
 
 // SetFaults replaces the faults injected from now on. It returns an error
@@ -527,7 +585,7 @@ func (s *Simulator) groupLimit(ns *namespace) int {
 func (s *Simulator) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{directoryID}/oauth2/v2.0/token", s.serveToken)
-	for _, rt := range techpass.Routes() {
+	for _, rt := range s.cfg.Routes {
 		h := s.routeHandler(rt.Name)
 		if h == nil {
 			h = notImplemented
@@ -544,6 +602,7 @@ func (s *Simulator) routes() *http.ServeMux {
 	mux.HandleFunc("GET /_sim/namespaces/{namespace}/groups/{name}/members", s.serveMembers)
 	mux.HandleFunc("POST /_sim/namespaces/{namespace}/groups/{name}/members", s.serveAddMember)
 	mux.HandleFunc("DELETE /_sim/namespaces/{namespace}/groups/{name}/members/{userId}", s.serveRemoveMember)
+	mux.HandleFunc("PUT /_sim/namespaces/{namespace}/groups/{name}/owners", s.servePutOwners)
 	mux.HandleFunc("GET /_sim/users", s.serveUsers)
 	mux.HandleFunc("POST /_sim/users", s.serveAddUser)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
