@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/throttle"
@@ -115,6 +116,9 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 	if out != nil {
 		return *out
 	}
+	if out := e.refuseDeleted(ctx, name, p, pr); out != nil {
+		return *out
+	}
 	if out := e.resolve(ctx, name, p, &pr); out != nil {
 		return *out
 	}
@@ -147,6 +151,39 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 		return e.removeMember(ctx, name, g.UpstreamID, u, p, pr)
 	}
 	return e.membersDone(name, p, pr)
+}
+
+// refuseDeleted fails the change if a user it still has to add was
+// reported deleted by TechPass (a webhook), before any request for it.
+func (e *Executor) refuseDeleted(ctx context.Context, name Name, p membersPayload, pr membersProgress) *throttle.Outcome {
+	if pr.Done >= len(p.Add) {
+		return nil
+	}
+	pending := p.Add[pr.Done:]
+	gone, err := e.mirror.DeletedUsers(ctx, name.Tenant, pending)
+	if err != nil {
+		return &throttle.Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
+	}
+	var ids []string
+	var at time.Time
+	for _, id := range pending {
+		if d, ok := gone[id]; ok {
+			ids = append(ids, id)
+			at = d.DeletedAt
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	detail := fmt.Sprintf("TechPass reported user %s deleted (webhook of %s), so it cannot be added to %s", quoteList(ids), at.UTC().Format(time.RFC3339), name)
+	if len(pr.Added)+len(pr.Removed) == 0 {
+		detail += "; no member was changed"
+	} else {
+		detail += partial(pr)
+	}
+	return &throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+		Status: http.StatusUnprocessableEntity, Title: "User deleted", Detail: detail,
+	}}
 }
 
 // handled reports whether the change already added or removed the user
