@@ -31,6 +31,11 @@ func Policy() map[string]Access {
 		"getDocs":        {Public: true},
 		"getMetrics":     {Operator: true},
 
+		// Called by TechPass: no credential, the delivery's signature is
+		// checked instead.
+		"confirmTechPassWebhook": {Public: true},
+		"receiveTechPassWebhook": {Public: true},
+
 		"listGroups":  groupsRead,
 		"getGroup":    groupsRead,
 		"getQueue":    groupsRead,

@@ -27,6 +27,8 @@ var auditActions = map[string]string{
 	"createKey":       "key.create",
 	"revokeKey":       "key.revoke",
 	"getBackup":       "store.backup",
+	// Calls by TechPass; what a delivery did is audited on its own.
+	"receiveTechPassWebhook": "webhook.receive",
 }
 
 // routeOperations maps "METHOD /echo/route/:param" to the spec's operationId.

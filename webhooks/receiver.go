@@ -81,6 +81,7 @@ const (
 
 // Outcome is the result of a delivery that verified.
 type Outcome struct {
+	Tenant  string
 	Event   Event
 	Status  Status
 	Applied Applied
@@ -140,7 +141,7 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (
 		return Outcome{}, err
 	}
 	d := Delivery{Tenant: r.cfg.Tenant, Digest: ev.Digest, At: now, Expires: now.Add(Retention)}
-	out := Outcome{Event: ev, Status: Processed}
+	out := Outcome{Tenant: r.cfg.Tenant, Event: ev, Status: Processed}
 	switch {
 	case (ev.Kind == UserGone && ev.User == groups.User{}) || (ev.Kind == UserUpdated && (ev.User.ID == "" || ev.User.Email == "")):
 		out.Status = Ignored
