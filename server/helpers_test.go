@@ -50,6 +50,10 @@ type upstream struct {
 	srv     *httptest.Server
 	secrets map[string]string // every credential value, for canary checks
 	tps     map[string]server.TechPassConfig
+	// hookSecrets are the webhook secrets, by namespace; the files hold
+	// them (see connectWebhooks).
+	hookSecrets map[string]string
+	hookFiles   map[string]string
 }
 
 func startUpstream(t *testing.T, interval time.Duration, groupLimit int, namespaces ...string) *upstream {
@@ -57,7 +61,9 @@ func startUpstream(t *testing.T, interval time.Duration, groupLimit int, namespa
 	sim := techpasssim.New(techpasssim.Config{Interval: interval, GroupLimit: groupLimit, Seed: 1, Users: techpasssim.DemoUsers(80), MemberPageSize: 20})
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{}}
+	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{},
+		hookSecrets: map[string]string{}, hookFiles: map[string]string{}}
+	t.Cleanup(sim.StopWebhooks)
 	dir := t.TempDir()
 	for _, ns := range namespaces {
 		secret, apiKey := "secret-"+ns+"-"+randomWord(t), "apikey-"+ns+"-"+randomWord(t)
@@ -73,9 +79,13 @@ func startUpstream(t *testing.T, interval time.Duration, groupLimit int, namespa
 		mustWrite(t, keyFile, apiKey)
 		u.secrets[ns+" client secret"] = secret
 		u.secrets[ns+" api key"] = apiKey
+		hookSecret, hookFile := "whsec-"+ns+"-"+randomWord(t), filepath.Join(dir, ns+".webhook-secret")
+		mustWrite(t, hookFile, hookSecret)
+		u.secrets[ns+" webhook secret"], u.hookSecrets[ns], u.hookFiles[ns] = hookSecret, hookSecret, hookFile
 		u.tps[ns] = server.TechPassConfig{
 			APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir-"+strings.ToLower(ns)),
 			ClientID: "client-" + strings.ToLower(ns), ClientSecretFile: secretFile, APIKeyFile: keyFile,
+			WebhookSecretFile: hookFile,
 		}
 	}
 	return u
@@ -116,7 +126,8 @@ type gatewayOptions struct {
 	// projects per tenant; default SHIP: MOH, MOE and OTHER: MOH.
 	projects map[string][]string
 	mutate   func(*server.Config)
-	store    string // reuse a store file
+	store    string    // reuse a store file
+	up       *upstream // reuse a simulator (with the same projects)
 }
 
 // startGateway runs the real server on a loopback port against a fresh
@@ -134,7 +145,10 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	for ns := range o.projects {
 		names = append(names, ns)
 	}
-	up := startUpstream(t, o.interval, o.groupLimit, names...)
+	up := o.up
+	if up == nil {
+		up = startUpstream(t, o.interval, o.groupLimit, names...)
+	}
 	cfg := server.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true
