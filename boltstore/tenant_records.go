@@ -24,8 +24,8 @@ type tenantRecord struct {
 	// The webhook secrets, absent in files written before webhooks.
 	WebhookSecret         credentialRecord `json:"webhookSecret,omitzero"`
 	PreviousWebhookSecret credentialRecord `json:"previousWebhookSecret,omitzero"`
-	CreatedAt    time.Time        `json:"createdAt"`
-	UpdatedAt    time.Time        `json:"updatedAt"`
+	CreatedAt             time.Time        `json:"createdAt"`
+	UpdatedAt             time.Time        `json:"updatedAt"`
 }
 
 type credentialRecord struct {
