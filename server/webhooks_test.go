@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -432,5 +433,51 @@ func TestWebhookApplicationEvents(t *testing.T) {
 				t.Errorf("%s appears in the %s", name, what)
 			}
 		}
+	}
+}
+
+// TestEmbeddedSimulatorWebhooks: a tenant on the built-in simulator (make
+// run) gets its webhooks: a user deleted through the simulator's admin
+// endpoint reaches the gateway, signed with the generated secret.
+func TestEmbeddedSimulatorWebhooks(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.Listen, cfg.AllowHTTP = "127.0.0.1:0", true
+	cfg.StorePath = t.TempDir() + "/g.db"
+	cfg.Simulator.Users = 5
+	cfg.Simulator.WebhookRetry = server.Duration(100 * time.Millisecond)
+	cfg.Tenants = []server.TenantConfig{{Name: "SHIP", Projects: []server.ProjectConfig{{Name: "MOH"}}}}
+	logs := &syncBuffer{}
+	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs), Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	user := techpasssim.DemoUsers(1)[0]
+	req, _ := http.NewRequest("DELETE", srv.SimulatorURL()+"/_sim/users/"+user.ID, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete user: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "user deleted in TechPass") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the delivery did not reach the gateway; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "webhook refused") {
+		t.Errorf("a delivery was refused:\n%s", logs.String())
 	}
 }
