@@ -36,4 +36,11 @@
 //     retries a delivery for 14 days). A repeat within that time changes
 //     nothing; the same body signed again at another time is still the
 //     same delivery.
+//   - Deliveries are applied in the order they arrive: a retry of an old
+//     user-updated that arrives after a newer one would set the older
+//     e-mail (TechPass publishes no event time or sequence to order by); the
+//     next reconcile pass corrects member records.
+//   - A user-deleted mark by object id refuses adds of that id at once (Azure
+//     AD never reuses object ids); an add by a marked e-mail is looked up
+//     first, since the e-mail may belong to a new user now.
 package webhooks
