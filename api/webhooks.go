@@ -68,7 +68,7 @@ func (h *Handlers) ReceiveTechPassWebhook(c echo.Context, tenant TenantParam, _ 
 	case err != nil:
 		return err
 	}
-	noteAudit(c, AuditNote{Tenant: name, Target: "webhook:" + out.Event.Type})
+	noteAudit(c, AuditNote{Actor: "techpass", Tenant: name, Target: "webhook:" + out.Event.Type})
 	return c.JSON(http.StatusOK, WebhookReceipt{Status: WebhookReceiptStatus(out.Status), Event: out.Event.Type})
 }
 

@@ -77,6 +77,9 @@ func (s *Server) auditCalls(ops map[string]string) echo.MiddlewareFunc {
 				RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 			}
 			if e.Actor == "" {
+				e.Actor = note.Actor
+			}
+			if e.Actor == "" {
 				e.Actor = "anonymous"
 			}
 			if note.Tenant != "" {

@@ -249,6 +249,9 @@ func TestWebhookVerification(t *testing.T) {
 	if r.decode(t, &rec); rec.Status != api.Processed || rec.Event != "user-deleted" {
 		t.Errorf("receipt = %+v", rec)
 	}
+	if calls := g.auditActions("SHIP", "webhook.receive"); len(calls) != len(refused)+1 || calls[0].Actor != "techpass" || calls[0].Outcome != "succeeded" || deref(calls[0].Target) != "webhook:user-deleted" {
+		t.Errorf("the verified delivery's audit entry: %+v", calls[0])
+	}
 	if got := must(g.members("SHIP/MOH", "billing", 0, "")); len(got) != 1 {
 		t.Fatalf("after the delivery: %v", memberEmails(got))
 	}
