@@ -109,7 +109,7 @@ func memberEmails(ms []api.Member) []string {
 // the user queued before the delivery arrived fails, naming the reason,
 // without a request for it.
 func TestWebhookUserDeleted(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: 300 * time.Millisecond})
+	g := startGateway(t, gatewayOptions{interval: 500 * time.Millisecond})
 	g.connectWebhooks(50 * time.Millisecond)
 	users := techpasssim.DemoUsers(3)
 	g.createActive("SHIP/MOH", "billing")
@@ -117,13 +117,18 @@ func TestWebhookUserDeleted(t *testing.T) {
 		t.Fatalf("add members: %+v", op.Error)
 	}
 	g.createActive("SHIP/MOE", "payroll")
-	// Queue a create and then an add of users[0]: the add waits its turn
-	// behind the create while the user is deleted.
+	// Queue two creates and then an add of users[0]: the add waits its turn
+	// behind the creates (a second at least) while the user is deleted.
 	g.create("SHIP/MOE", "later")
+	g.create("SHIP/MOE", "later2")
 	queued := g.addMembers("SHIP/MOE", "payroll", users[0].Email)
 	before := g.up.stats("SHIP").Requests
 	g.simAdmin("DELETE", "/_sim/users/"+users[0].ID, nil, http.StatusNoContent)
 	awaitDelivered(t, g.up, "SHIP", 1, 5*time.Second)
+	var still api.Operation
+	if g.do("GET", "/v1/operations/"+queued.Id, "SHIP/MOE", nil).decode(t, &still); still.State != api.Queued {
+		t.Fatalf("the add was %s when the webhook arrived; the case needs it queued", still.State)
+	}
 
 	if got := memberEmails(must(g.members("SHIP/MOH", "billing", 0, ""))); len(got) != 1 || got[0] != users[1].Email {
 		t.Errorf("billing members after the deletion = %v, want only %s", got, users[1].Email)
