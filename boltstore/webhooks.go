@@ -120,16 +120,21 @@ func knownUser(ub *bolt.Bucket, idOrEmail string) (groups.User, bool, error) {
 	if ub == nil || idOrEmail == "" {
 		return groups.User{}, false, nil
 	}
-	v := ub.Get(userIDKey(idOrEmail))
-	if v == nil {
-		v = ub.Get(userEmailKey(idOrEmail))
+	if u, ok, err := recordAt(ub, userIDKey(idOrEmail)); ok || err != nil {
+		return u, ok, err
 	}
+	return recordAt(ub, userEmailKey(idOrEmail))
+}
+
+// recordAt reads the known user stored under key.
+func recordAt(ub *bolt.Bucket, key []byte) (groups.User, bool, error) {
+	v := ub.Get(key)
 	if v == nil {
 		return groups.User{}, false, nil
 	}
 	var r userRecord
 	if err := json.Unmarshal(v, &r); err != nil {
-		return groups.User{}, false, fmt.Errorf("decode user %q: %w", idOrEmail, err)
+		return groups.User{}, false, fmt.Errorf("decode user %q: %w", key, err)
 	}
 	return r.user(), true, nil
 }
@@ -191,13 +196,16 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	if err != nil {
 		return out, nil, err
 	}
-	for _, k := range []string{u.ID, u.Email} {
-		if known, ok, err := knownUser(ub, k); err != nil {
-			return out, nil, err
-		} else if ok {
-			out.User, out.Known = known, true
-			break
-		}
+	// By id when the delivery gives one: its e-mail may name another
+	// user by now.
+	key := u.ID
+	if key == "" {
+		key = u.Email
+	}
+	if known, ok, err := knownUser(ub, key); err != nil {
+		return out, nil, err
+	} else if ok {
+		out.User, out.Known = known, true
 	}
 	if out.Known {
 		u.ID, u.Email = out.User.ID, cmp(u.Email, out.User.Email)
@@ -236,6 +244,13 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 			continue
 		}
 		for _, key := range [][]byte{userIDKey(k), userEmailKey(k)} {
+			// Only the deleted user's own entries: an e-mail may be
+			// another user's by now.
+			if other, ok, err := recordAt(ub, key); err != nil {
+				return out, nil, err
+			} else if ok && u.ID != "" && !strings.EqualFold(other.ID, u.ID) {
+				continue
+			}
 			if err := ub.Delete(key); err != nil {
 				return out, nil, err
 			}

@@ -52,6 +52,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{"GoneUserLeavesGroupsAndKnownUsers", testGone},
 		{"GoneByEmailOnly", testGoneByEmail},
 		{"GoneUnknownUserIsMarked", testGoneUnknown},
+		{"GoneByIDSparesTheEmailsNewOwner", testGoneEmailReused},
 		{"RepeatChangesNothing", testRepeat},
 		{"RepeatAfterExpiryIsNew", testExpired},
 		{"DeliveriesArePerTenant", testPerTenant},
@@ -346,5 +347,22 @@ func testPrune(t *testing.T, s Store) {
 	late.At = at
 	if _, err := s.ApplyDelivery(t.Context(), late); !errors.Is(err, webhooks.ErrDuplicate) {
 		t.Fatalf("kept delivery: err %v, want ErrDuplicate", err)
+	}
+}
+
+func testGoneEmailReused(t *testing.T, s Store) {
+	// bob now holds the e-mail the deleted user had.
+	holder := groups.User{ID: bob.ID, Email: "old@example.gov.sg", DisplayName: "Bob"}
+	mustGroup(t, s, billing, holder)
+	d := delivery("SHIP", "gone old owner")
+	d.Gone = &groups.User{ID: ann.ID, Email: "old@example.gov.sg"}
+	if a := apply(t, s, d); a.Known || len(a.Left) != 0 {
+		t.Errorf("Applied = %+v, want nothing of bob's touched", a)
+	}
+	if got := members(t, s, billing); !slices.Equal(got, []groups.User{holder}) {
+		t.Errorf("members = %v, want bob still there", got)
+	}
+	if k := known(t, s, "SHIP", bob.ID, "old@example.gov.sg"); k[bob.ID] != holder || k["old@example.gov.sg"] != holder {
+		t.Errorf("bob forgotten by id or e-mail: %v", k)
 	}
 }
