@@ -291,6 +291,7 @@ func tenantSpec(disabled *bool, limit *int32, interval *float64, tp *TechPassInp
 	if tp != nil {
 		spec.APIURL, spec.DirectoryID, spec.ClientID, spec.TokenURL = tp.ApiUrl, tp.DirectoryId, tp.ClientId, tp.TokenUrl
 		spec.ClientSecret, spec.APIKey = credentialIn(tp.ClientSecret), credentialIn(tp.ApiKey)
+		spec.WebhookSecret, spec.PreviousWebhookSecret = credentialIn(tp.WebhookSecret), credentialIn(tp.PreviousWebhookSecret)
 	}
 	return spec
 }
@@ -325,6 +326,14 @@ func identityIn(in *IdentityProvider) *tenants.IdentityProvider {
 
 func tenantOut(t tenants.Tenant) Tenant {
 	tp := TechPassInfo{Upstream: Techpass, ClientSecret: credentialOut(t.TechPass.ClientSecret), ApiKey: credentialOut(t.TechPass.APIKey)}
+	if c := t.TechPass.WebhookSecret; c.Set() {
+		info := credentialOut(c)
+		tp.WebhookSecret = &info
+	}
+	if c := t.TechPass.PreviousWebhookSecret; c.Set() {
+		info := credentialOut(c)
+		tp.PreviousWebhookSecret = &info
+	}
 	if t.TechPass.APIURL == "" {
 		tp.Upstream = Simulator
 	}

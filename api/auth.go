@@ -56,6 +56,9 @@ func Principal(c echo.Context) tenants.Principal { return principal(c) }
 // AuditNote is what a handler tells the audit log about its call, beyond
 // what the path says.
 type AuditNote struct {
+	// Actor names a caller authenticated otherwise than by a credential
+	// (TechPass, by a webhook's signature); empty otherwise.
+	Actor           string
 	Tenant, Project string
 	Target          string
 	OperationID     string

@@ -70,6 +70,9 @@ type Handlers struct {
 	Metrics http.Handler
 	// Backups writes hot backups of the store.
 	Backups Backup
+	// Webhooks receives TechPass's webhook deliveries; optional (404
+	// without).
+	Webhooks Webhooks
 	// Now defaults to time.Now.
 	Now func() time.Time
 
@@ -102,7 +105,11 @@ func (h *Handlers) GetReadiness(c echo.Context) error {
 	res := Readiness{Status: Ready, Checks: map[string]Check{}}
 	for name, err := range h.Ready(c.Request().Context()) {
 		chk := Check{Status: CheckStatusOk}
-		if err != nil {
+		var w *Warning
+		if errors.As(err, &w) {
+			detail := w.Detail
+			chk.Detail = &detail
+		} else if err != nil {
 			detail := err.Error()
 			chk = Check{Status: CheckStatusFailing, Detail: &detail}
 			res.Status = Unavailable

@@ -303,6 +303,27 @@ func (e TechPassInfoUpstream) Valid() bool {
 	}
 }
 
+// Defines values for WebhookReceiptStatus.
+const (
+	Duplicate WebhookReceiptStatus = "duplicate"
+	Ignored   WebhookReceiptStatus = "ignored"
+	Processed WebhookReceiptStatus = "processed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookReceiptStatus enum.
+func (e WebhookReceiptStatus) Valid() bool {
+	switch e {
+	case Duplicate:
+		return true
+	case Ignored:
+		return true
+	case Processed:
+		return true
+	default:
+		return false
+	}
+}
+
 // AuditEntry Example: {"action":"group.create","actor":"key:0123456789abcdef0123","id":"0000018e2b7c4d5e00000001","operationId":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","outcome":"accepted","project":"MOH","requestId":"9f1c2d3e4b5a69788796a5b4","role":"project","status":202,"target":"SHIP:MOH:billing","tenant":"SHIP","time":"2026-03-02T09:15:00Z"}
 type AuditEntry struct {
 	// Action Example: group.create
@@ -927,10 +948,16 @@ type TechPassInfo struct {
 	// ClientSecret Which credential is set, never its value.
 	ClientSecret CredentialInfo `json:"clientSecret"`
 	DirectoryId  *string        `json:"directoryId,omitempty"`
-	TokenUrl     *string        `json:"tokenUrl,omitempty"`
+
+	// PreviousWebhookSecret Which credential is set, never its value.
+	PreviousWebhookSecret *CredentialInfo `json:"previousWebhookSecret,omitempty"`
+	TokenUrl              *string         `json:"tokenUrl,omitempty"`
 
 	// Upstream `simulator`: no apiUrl is set, the built-in TechPass simulator is used.
 	Upstream TechPassInfoUpstream `json:"upstream"`
+
+	// WebhookSecret Which credential is set, never its value.
+	WebhookSecret *CredentialInfo `json:"webhookSecret,omitempty"`
 }
 
 // TechPassInfoUpstream `simulator`: no apiUrl is set, the built-in TechPass simulator is used.
@@ -946,7 +973,13 @@ type TechPassInput struct {
 	// ClientSecret Exactly one of `file`, `env` and `value`. A value is write-only, stored encrypted and never returned.
 	ClientSecret *CredentialInput `json:"clientSecret,omitempty"`
 	DirectoryId  *string          `json:"directoryId,omitempty"`
-	TokenUrl     *string          `json:"tokenUrl,omitempty"`
+
+	// PreviousWebhookSecret Also accepted during a changeover of the webhook secret; `{}` removes it.
+	PreviousWebhookSecret *CredentialInput `json:"previousWebhookSecret,omitempty"`
+	TokenUrl              *string          `json:"tokenUrl,omitempty"`
+
+	// WebhookSecret Verifies TechPass's webhook deliveries (optional); `{}` removes it.
+	WebhookSecret *CredentialInput `json:"webhookSecret,omitempty"`
 }
 
 // Tenant A TechPass namespace using the gateway. Credentials are never shown, only what kind they are.
@@ -1001,6 +1034,30 @@ type UpdateGroupRequest struct {
 	// Example: Staff who can issue, void and refund invoices.
 	Description string `json:"description"`
 }
+
+// WebhookChallenge Example: {"challengeToken":"3f9c1a"}
+type WebhookChallenge struct {
+	ChallengeToken string `json:"challengeToken"`
+}
+
+// WebhookEvent A TechPass event. TechPass publishes no schema: the gateway reads the
+// event type from `event` (or `type`) and the user from `user` (`id`,
+// `email`, `userPrincipalName`, `displayName`), tolerating other shapes.
+//
+// Example: {"event":"user-deleted","user":{"email":"user001@example.gov.sg","id":"00000000-0000-4000-8000-000000000001"}}
+type WebhookEvent map[string]interface{}
+
+// WebhookReceipt Example: {"event":"user-deleted","status":"processed"}
+type WebhookReceipt struct {
+	// Event The event type as read.
+	Event string `json:"event"`
+
+	// Status `duplicate`: applied before, nothing changed; `ignored`: verified but names no usable user.
+	Status WebhookReceiptStatus `json:"status"`
+}
+
+// WebhookReceiptStatus `duplicate`: applied before, nothing changed; `ignored`: verified but names no usable user.
+type WebhookReceiptStatus string
 
 // IdempotencyKeyParam defines model for IdempotencyKey.
 type IdempotencyKeyParam = string
@@ -1287,6 +1344,17 @@ type RemoveMemberParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// ConfirmTechPassWebhookParams defines parameters for ConfirmTechPassWebhook.
+type ConfirmTechPassWebhookParams struct {
+	ChallengeToken string `form:"challengeToken" json:"challengeToken"`
+}
+
+// ReceiveTechPassWebhookParams defines parameters for ReceiveTechPassWebhook.
+type ReceiveTechPassWebhookParams struct {
+	// XTECHPASSSIGNATURE `t=<unix seconds>,v1=<hex HMAC-SHA256>`; missing or wrong answers 401.
+	XTECHPASSSIGNATURE *string `json:"X-TECHPASS-SIGNATURE,omitempty"`
+}
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyInput
 
@@ -1313,6 +1381,9 @@ type AddMembersJSONRequestBody = MembersRequest
 
 // RemoveMembersJSONRequestBody defines body for RemoveMembers for application/json ContentType.
 type RemoveMembersJSONRequestBody = MembersRequest
+
+// ReceiveTechPassWebhookJSONRequestBody defines body for ReceiveTechPassWebhook for application/json ContentType.
+type ReceiveTechPassWebhookJSONRequestBody = WebhookEvent
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1421,6 +1492,12 @@ type ServerInterface interface {
 	// GetQueue Show the queue
 	// (GET /v1/tenants/{tenant}/projects/{project}/queue)
 	GetQueue(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
+	// ConfirmTechPassWebhook Answer TechPass's registration check
+	// (GET /v1/tenants/{tenant}/webhooks/techpass)
+	ConfirmTechPassWebhook(ctx echo.Context, tenantParam TenantParam, params ConfirmTechPassWebhookParams) error
+	// ReceiveTechPassWebhook Receive a TechPass webhook delivery
+	// (POST /v1/tenants/{tenant}/webhooks/techpass)
+	ReceiveTechPassWebhook(ctx echo.Context, tenantParam TenantParam, params ReceiveTechPassWebhookParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -2494,6 +2571,67 @@ func (w *ServerInterfaceWrapper) GetQueue(ctx echo.Context) error {
 	return err
 }
 
+// ConfirmTechPassWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) ConfirmTechPassWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ConfirmTechPassWebhookParams
+	// ------------- Required query parameter "challengeToken" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "challengeToken", ctx.QueryParams(), &params.ChallengeToken, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter challengeToken: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ConfirmTechPassWebhook(ctx, tenantParam, params)
+	return err
+}
+
+// ReceiveTechPassWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) ReceiveTechPassWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenantParam TenantParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenantParam, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReceiveTechPassWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-TECHPASS-SIGNATURE" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-TECHPASS-SIGNATURE")]; found {
+		var XTECHPASSSIGNATURE string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-TECHPASS-SIGNATURE, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-TECHPASS-SIGNATURE", valueList[0], &XTECHPASSSIGNATURE, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-TECHPASS-SIGNATURE: %s", err))
+		}
+
+		params.XTECHPASSSIGNATURE = &XTECHPASSSIGNATURE
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReceiveTechPassWebhook(ctx, tenantParam, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -2556,6 +2694,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members/remove", wrapper.RemoveMembers, options.OperationMiddlewares["removeMembers"]...)
 	router.DELETE(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members/:user", wrapper.RemoveMember, options.OperationMiddlewares["removeMember"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/groups", wrapper.ListTenantGroups, options.OperationMiddlewares["listTenantGroups"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/webhooks/techpass", wrapper.ConfirmTechPassWebhook, options.OperationMiddlewares["confirmTechPassWebhook"]...)
+	router.POST(options.BaseURL+"/v1/tenants/:tenant/webhooks/techpass", wrapper.ReceiveTechPassWebhook, options.OperationMiddlewares["receiveTechPassWebhook"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/mirror", wrapper.GetMirror, options.OperationMiddlewares["getMirror"]...)
 	router.POST(options.BaseURL+"/v1/tenants/:tenant/mirror", wrapper.SyncMirror, options.OperationMiddlewares["syncMirror"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/queue", wrapper.GetQueue, options.OperationMiddlewares["getQueue"]...)

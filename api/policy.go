@@ -15,6 +15,10 @@ type Access struct {
 	// Project: project credentials with this scope may call it for their
 	// own project; empty means never.
 	Project tenants.Scope
+	// Signed operations are called by TechPass: they need no credential but
+	// a valid signature of the request (X-TECHPASS-SIGNATURE); an API key
+	// or JWT neither helps nor is needed, and an unsigned call is 401.
+	Signed bool
 	// HidesOthers: a caller outside the resource's reach is told it does
 	// not exist (404) rather than refused (403), so ids reveal nothing.
 	HidesOthers bool
@@ -30,6 +34,11 @@ func Policy() map[string]Access {
 		"getOpenAPISpec": {Public: true},
 		"getDocs":        {Public: true},
 		"getMetrics":     {Operator: true},
+
+		// Called by TechPass: no credential, the delivery's signature is
+		// checked instead.
+		"confirmTechPassWebhook": {Public: true},
+		"receiveTechPassWebhook": {Signed: true},
 
 		"listGroups":  groupsRead,
 		"getGroup":    groupsRead,

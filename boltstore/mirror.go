@@ -501,6 +501,13 @@ func putKnownUsers(tx *bolt.Tx, tenant string, users []groups.User) error {
 		if err := b.Put(userIDKey(u.ID), v); err != nil {
 			return err
 		}
+		// A user TechPass shows again (or a new user given a deleted
+		// user's e-mail) is no longer marked deleted.
+		for _, k := range [][]byte{userDeletedKey(u.ID), userDeletedKey(u.Email)} {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
 		if u.Email != "" {
 			if err := b.Put(userEmailKey(u.Email), v); err != nil {
 				return err

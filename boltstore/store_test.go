@@ -19,6 +19,7 @@ import (
 	"github.com/groupgate/groupgate/groups/groupstest"
 	"github.com/groupgate/groupgate/throttle"
 	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/webhooks/webhookstest"
 )
 
 // suiteStore is the conformance suites' newStore.
@@ -565,4 +566,8 @@ func TestPendingCountsRebuiltOnOpen(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
+}
+
+func TestWebhooksStore(t *testing.T) {
+	webhookstest.RunStoreTests(t, func(t *testing.T) webhookstest.Store { return suiteStore(t) })
 }

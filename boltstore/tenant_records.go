@@ -21,8 +21,11 @@ type tenantRecord struct {
 	TokenURL     string           `json:"tokenUrl,omitempty"`
 	ClientSecret credentialRecord `json:"clientSecret"`
 	APIKey       credentialRecord `json:"apiKey"`
-	CreatedAt    time.Time        `json:"createdAt"`
-	UpdatedAt    time.Time        `json:"updatedAt"`
+	// The webhook secrets, absent in files written before webhooks.
+	WebhookSecret         credentialRecord `json:"webhookSecret,omitzero"`
+	PreviousWebhookSecret credentialRecord `json:"previousWebhookSecret,omitzero"`
+	CreatedAt             time.Time        `json:"createdAt"`
+	UpdatedAt             time.Time        `json:"updatedAt"`
 }
 
 type credentialRecord struct {
@@ -46,6 +49,7 @@ func newTenantRecord(t tenants.Tenant) tenantRecord {
 		Name: t.Name, Disabled: t.Disabled, GroupLimit: t.GroupLimit, IntervalNs: int64(t.Interval),
 		APIURL: t.TechPass.APIURL, DirectoryID: t.TechPass.DirectoryID, ClientID: t.TechPass.ClientID, TokenURL: t.TechPass.TokenURL,
 		ClientSecret: newCredentialRecord(t.TechPass.ClientSecret), APIKey: newCredentialRecord(t.TechPass.APIKey),
+		WebhookSecret: newCredentialRecord(t.TechPass.WebhookSecret), PreviousWebhookSecret: newCredentialRecord(t.TechPass.PreviousWebhookSecret),
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
 }
@@ -56,6 +60,7 @@ func (r tenantRecord) tenant() tenants.Tenant {
 		TechPass: tenants.TechPass{
 			APIURL: r.APIURL, DirectoryID: r.DirectoryID, ClientID: r.ClientID, TokenURL: r.TokenURL,
 			ClientSecret: r.ClientSecret.credential(), APIKey: r.APIKey.credential(),
+			WebhookSecret: r.WebhookSecret.credential(), PreviousWebhookSecret: r.PreviousWebhookSecret.credential(),
 		},
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}

@@ -310,6 +310,27 @@ func (e TechPassInfoUpstream) Valid() bool {
 	}
 }
 
+// Defines values for WebhookReceiptStatus.
+const (
+	Duplicate WebhookReceiptStatus = "duplicate"
+	Ignored   WebhookReceiptStatus = "ignored"
+	Processed WebhookReceiptStatus = "processed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookReceiptStatus enum.
+func (e WebhookReceiptStatus) Valid() bool {
+	switch e {
+	case Duplicate:
+		return true
+	case Ignored:
+		return true
+	case Processed:
+		return true
+	default:
+		return false
+	}
+}
+
 // AuditEntry Example: {"action":"group.create","actor":"key:0123456789abcdef0123","id":"0000018e2b7c4d5e00000001","operationId":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","outcome":"accepted","project":"MOH","requestId":"9f1c2d3e4b5a69788796a5b4","role":"project","status":202,"target":"SHIP:MOH:billing","tenant":"SHIP","time":"2026-03-02T09:15:00Z"}
 type AuditEntry struct {
 	// Action Example: group.create
@@ -934,10 +955,16 @@ type TechPassInfo struct {
 	// ClientSecret Which credential is set, never its value.
 	ClientSecret CredentialInfo `json:"clientSecret"`
 	DirectoryId  *string        `json:"directoryId,omitempty"`
-	TokenUrl     *string        `json:"tokenUrl,omitempty"`
+
+	// PreviousWebhookSecret Which credential is set, never its value.
+	PreviousWebhookSecret *CredentialInfo `json:"previousWebhookSecret,omitempty"`
+	TokenUrl              *string         `json:"tokenUrl,omitempty"`
 
 	// Upstream `simulator`: no apiUrl is set, the built-in TechPass simulator is used.
 	Upstream TechPassInfoUpstream `json:"upstream"`
+
+	// WebhookSecret Which credential is set, never its value.
+	WebhookSecret *CredentialInfo `json:"webhookSecret,omitempty"`
 }
 
 // TechPassInfoUpstream `simulator`: no apiUrl is set, the built-in TechPass simulator is used.
@@ -953,7 +980,13 @@ type TechPassInput struct {
 	// ClientSecret Exactly one of `file`, `env` and `value`. A value is write-only, stored encrypted and never returned.
 	ClientSecret *CredentialInput `json:"clientSecret,omitempty"`
 	DirectoryId  *string          `json:"directoryId,omitempty"`
-	TokenUrl     *string          `json:"tokenUrl,omitempty"`
+
+	// PreviousWebhookSecret Also accepted during a changeover of the webhook secret; `{}` removes it.
+	PreviousWebhookSecret *CredentialInput `json:"previousWebhookSecret,omitempty"`
+	TokenUrl              *string          `json:"tokenUrl,omitempty"`
+
+	// WebhookSecret Verifies TechPass's webhook deliveries (optional); `{}` removes it.
+	WebhookSecret *CredentialInput `json:"webhookSecret,omitempty"`
 }
 
 // Tenant A TechPass namespace using the gateway. Credentials are never shown, only what kind they are.
@@ -1008,6 +1041,30 @@ type UpdateGroupRequest struct {
 	// Example: Staff who can issue, void and refund invoices.
 	Description string `json:"description"`
 }
+
+// WebhookChallenge Example: {"challengeToken":"3f9c1a"}
+type WebhookChallenge struct {
+	ChallengeToken string `json:"challengeToken"`
+}
+
+// WebhookEvent A TechPass event. TechPass publishes no schema: the gateway reads the
+// event type from `event` (or `type`) and the user from `user` (`id`,
+// `email`, `userPrincipalName`, `displayName`), tolerating other shapes.
+//
+// Example: {"event":"user-deleted","user":{"email":"user001@example.gov.sg","id":"00000000-0000-4000-8000-000000000001"}}
+type WebhookEvent map[string]interface{}
+
+// WebhookReceipt Example: {"event":"user-deleted","status":"processed"}
+type WebhookReceipt struct {
+	// Event The event type as read.
+	Event string `json:"event"`
+
+	// Status `duplicate`: applied before, nothing changed; `ignored`: verified but names no usable user.
+	Status WebhookReceiptStatus `json:"status"`
+}
+
+// WebhookReceiptStatus `duplicate`: applied before, nothing changed; `ignored`: verified but names no usable user.
+type WebhookReceiptStatus string
 
 // IdempotencyKeyParam defines model for IdempotencyKey.
 type IdempotencyKeyParam = string
@@ -1294,6 +1351,17 @@ type RemoveMemberParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// ConfirmTechPassWebhookParams defines parameters for ConfirmTechPassWebhook.
+type ConfirmTechPassWebhookParams struct {
+	ChallengeToken string `form:"challengeToken" json:"challengeToken"`
+}
+
+// ReceiveTechPassWebhookParams defines parameters for ReceiveTechPassWebhook.
+type ReceiveTechPassWebhookParams struct {
+	// XTECHPASSSIGNATURE `t=<unix seconds>,v1=<hex HMAC-SHA256>`; missing or wrong answers 401.
+	XTECHPASSSIGNATURE *string `json:"X-TECHPASS-SIGNATURE,omitempty"`
+}
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyInput
 
@@ -1320,6 +1388,9 @@ type AddMembersJSONRequestBody = MembersRequest
 
 // RemoveMembersJSONRequestBody defines body for RemoveMembers for application/json ContentType.
 type RemoveMembersJSONRequestBody = MembersRequest
+
+// ReceiveTechPassWebhookJSONRequestBody defines body for ReceiveTechPassWebhook for application/json ContentType.
+type ReceiveTechPassWebhookJSONRequestBody = WebhookEvent
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1929,6 +2000,68 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/queue (the `GetQueue` operationId).
 	GetQueue(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmTechPassWebhook Answer TechPass's registration check
+	//
+	// TechPass calls this when the webhook is registered in its portal and
+	// expects the `challengeToken` it sent back as JSON. Register
+	// `https://<gateway>/v1/tenants/<TENANT>/webhooks/techpass` as the
+	// tenant's webhook URL.
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
+	ConfirmTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveTechPassWebhookWithBody Receive a TechPass webhook delivery
+	//
+	// TechPass's deliveries for the tenant. No API key: the body must carry
+	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+	// changeover its previous one), signed within 5 minutes of now.
+	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// once: a repeat within 14 days (TechPass's retries) is answered
+	// `duplicate` and changes nothing.
+	//
+	// - `user-deleted` and user-terminated events: the user leaves the
+	//   mirror's groups and known users (audited as `drift.member.vanished`
+	//   and `drift.user.deleted`); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of the user follows a new
+	//   e-mail or UPN (`drift.user.updated`).
+	// - `application-credentials-expiring`, `application-deleted`: a warn
+	//   log, an audit entry (`techpass.<event>`), the metric
+	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
+	//   `webhooks:<TENANT>` check in `/readyz`.
+	// - Any other event is acknowledged (`processed`) and logged.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+	ReceiveTechPassWebhookWithBody(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveTechPassWebhook Receive a TechPass webhook delivery
+	//
+	// TechPass's deliveries for the tenant. No API key: the body must carry
+	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+	// changeover its previous one), signed within 5 minutes of now.
+	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// once: a repeat within 14 days (TechPass's retries) is answered
+	// `duplicate` and changes nothing.
+	//
+	// - `user-deleted` and user-terminated events: the user leaves the
+	//   mirror's groups and known users (audited as `drift.member.vanished`
+	//   and `drift.user.deleted`); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of the user follows a new
+	//   e-mail or UPN (`drift.user.updated`).
+	// - `application-credentials-expiring`, `application-deleted`: a warn
+	//   log, an audit entry (`techpass.<event>`), the metric
+	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
+	//   `webhooks:<TENANT>` check in `/readyz`.
+	// - Any other event is acknowledged (`processed`) and logged.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+	ReceiveTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetDocs Interactive API documentation
@@ -2896,6 +3029,98 @@ func (c *Client) RemoveMember(ctx context.Context, tenantParam TenantParam, proj
 // Corresponds with GET /v1/tenants/{tenant}/projects/{project}/queue (the `GetQueue` operationId).
 func (c *Client) GetQueue(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetQueueRequest(c.Server, tenantParam, projectParam)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmTechPassWebhook Answer TechPass's registration check
+//
+// TechPass calls this when the webhook is registered in its portal and
+// expects the `challengeToken` it sent back as JSON. Register
+// `https://<gateway>/v1/tenants/<TENANT>/webhooks/techpass` as the
+// tenant's webhook URL.
+//
+// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
+func (c *Client) ConfirmTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmTechPassWebhookRequest(c.Server, tenantParam, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveTechPassWebhookWithBody Receive a TechPass webhook delivery
+//
+// TechPass's deliveries for the tenant. No API key: the body must carry
+// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+// changeover its previous one), signed within 5 minutes of now.
+// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// once: a repeat within 14 days (TechPass's retries) is answered
+// `duplicate` and changes nothing.
+//
+//   - `user-deleted` and user-terminated events: the user leaves the
+//     mirror's groups and known users (audited as `drift.member.vanished`
+//     and `drift.user.deleted`); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of the user follows a new
+//     e-mail or UPN (`drift.user.updated`).
+//   - `application-credentials-expiring`, `application-deleted`: a warn
+//     log, an audit entry (`techpass.<event>`), the metric
+//     `groupgate_webhook_deliveries_total` and a detail of the tenant's
+//     `webhooks:<TENANT>` check in `/readyz`.
+//   - Any other event is acknowledged (`processed`) and logged.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+func (c *Client) ReceiveTechPassWebhookWithBody(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveTechPassWebhookRequestWithBody(c.Server, tenantParam, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveTechPassWebhook Receive a TechPass webhook delivery
+//
+// TechPass's deliveries for the tenant. No API key: the body must carry
+// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+// changeover its previous one), signed within 5 minutes of now.
+// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// once: a repeat within 14 days (TechPass's retries) is answered
+// `duplicate` and changes nothing.
+//
+//   - `user-deleted` and user-terminated events: the user leaves the
+//     mirror's groups and known users (audited as `drift.member.vanished`
+//     and `drift.user.deleted`); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of the user follows a new
+//     e-mail or UPN (`drift.user.updated`).
+//   - `application-credentials-expiring`, `application-deleted`: a warn
+//     log, an audit entry (`techpass.<event>`), the metric
+//     `groupgate_webhook_deliveries_total` and a detail of the tenant's
+//     `webhooks:<TENANT>` check in `/readyz`.
+//   - Any other event is acknowledged (`processed`) and logged.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+func (c *Client) ReceiveTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveTechPassWebhookRequest(c.Server, tenantParam, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4787,6 +5012,125 @@ func NewGetQueueRequest(server string, tenantParam TenantParam, projectParam Pro
 	return req, nil
 }
 
+// NewConfirmTechPassWebhookRequest constructs an http.Request for the ConfirmTechPassWebhook method
+func NewConfirmTechPassWebhookRequest(server string, tenantParam TenantParam, params *ConfirmTechPassWebhookParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/webhooks/techpass", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "challengeToken", params.ChallengeToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReceiveTechPassWebhookRequest calls the generic ReceiveTechPassWebhook builder with application/json body
+func NewReceiveTechPassWebhookRequest(server string, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveTechPassWebhookRequestWithBody(server, tenantParam, params, "application/json", bodyReader)
+}
+
+// NewReceiveTechPassWebhookRequestWithBody constructs an http.Request for the ReceiveTechPassWebhook method, with any body, and a specified content type
+func NewReceiveTechPassWebhookRequestWithBody(server string, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant", tenantParam, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/webhooks/techpass", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XTECHPASSSIGNATURE != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-TECHPASS-SIGNATURE", *params.XTECHPASSSIGNATURE, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-TECHPASS-SIGNATURE", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -5417,6 +5761,70 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/queue (the `GetQueue` operationId).
 	GetQueueWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*GetQueueResponse, error)
+
+	// ConfirmTechPassWebhookWithResponse Answer TechPass's registration check
+	//
+	// TechPass calls this when the webhook is registered in its portal and
+	// expects the `challengeToken` it sent back as JSON. Register
+	// `https://<gateway>/v1/tenants/<TENANT>/webhooks/techpass` as the
+	// tenant's webhook URL.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
+	ConfirmTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*ConfirmTechPassWebhookResponse, error)
+
+	// ReceiveTechPassWebhookWithBodyWithResponse Receive a TechPass webhook delivery
+	//
+	// TechPass's deliveries for the tenant. No API key: the body must carry
+	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+	// changeover its previous one), signed within 5 minutes of now.
+	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// once: a repeat within 14 days (TechPass's retries) is answered
+	// `duplicate` and changes nothing.
+	//
+	// - `user-deleted` and user-terminated events: the user leaves the
+	//   mirror's groups and known users (audited as `drift.member.vanished`
+	//   and `drift.user.deleted`); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of the user follows a new
+	//   e-mail or UPN (`drift.user.updated`).
+	// - `application-credentials-expiring`, `application-deleted`: a warn
+	//   log, an audit entry (`techpass.<event>`), the metric
+	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
+	//   `webhooks:<TENANT>` check in `/readyz`.
+	// - Any other event is acknowledged (`processed`) and logged.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+	ReceiveTechPassWebhookWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error)
+
+	// ReceiveTechPassWebhookWithResponse Receive a TechPass webhook delivery
+	//
+	// TechPass's deliveries for the tenant. No API key: the body must carry
+	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+	// changeover its previous one), signed within 5 minutes of now.
+	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// once: a repeat within 14 days (TechPass's retries) is answered
+	// `duplicate` and changes nothing.
+	//
+	// - `user-deleted` and user-terminated events: the user leaves the
+	//   mirror's groups and known users (audited as `drift.member.vanished`
+	//   and `drift.user.deleted`); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of the user follows a new
+	//   e-mail or UPN (`drift.user.updated`).
+	// - `application-credentials-expiring`, `application-deleted`: a warn
+	//   log, an audit entry (`techpass.<event>`), the metric
+	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
+	//   `webhooks:<TENANT>` check in `/readyz`.
+	// - Any other event is acknowledged (`processed`) and logged.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+	ReceiveTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error)
 }
 
 type GetDocsResponse struct {
@@ -9015,6 +9423,137 @@ func (r GetQueueResponse) ContentType() string {
 	return ""
 }
 
+type ConfirmTechPassWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookChallenge
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ConfirmTechPassWebhookResponse) GetJSON200() *WebhookChallenge {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConfirmTechPassWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConfirmTechPassWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmTechPassWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmTechPassWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmTechPassWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmTechPassWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReceiveTechPassWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookReceipt
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReceiveTechPassWebhookResponse) GetJSON200() *WebhookReceipt {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ReceiveTechPassWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveTechPassWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveTechPassWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveTechPassWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetDocsWithResponse Interactive API documentation
 //
 // An HTML page rendering this API description. It is served by the
@@ -9864,6 +10403,88 @@ func (c *ClientWithResponses) GetQueueWithResponse(ctx context.Context, tenantPa
 		return nil, err
 	}
 	return ParseGetQueueResponse(rsp)
+}
+
+// ConfirmTechPassWebhookWithResponse Answer TechPass's registration check
+//
+// TechPass calls this when the webhook is registered in its portal and
+// expects the `challengeToken` it sent back as JSON. Register
+// `https://<gateway>/v1/tenants/<TENANT>/webhooks/techpass` as the
+// tenant's webhook URL.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
+func (c *ClientWithResponses) ConfirmTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*ConfirmTechPassWebhookResponse, error) {
+	rsp, err := c.ConfirmTechPassWebhook(ctx, tenantParam, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmTechPassWebhookResponse(rsp)
+}
+
+// ReceiveTechPassWebhookWithBodyWithResponse Receive a TechPass webhook delivery
+//
+// TechPass's deliveries for the tenant. No API key: the body must carry
+// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+// changeover its previous one), signed within 5 minutes of now.
+// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// once: a repeat within 14 days (TechPass's retries) is answered
+// `duplicate` and changes nothing.
+//
+//   - `user-deleted` and user-terminated events: the user leaves the
+//     mirror's groups and known users (audited as `drift.member.vanished`
+//     and `drift.user.deleted`); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of the user follows a new
+//     e-mail or UPN (`drift.user.updated`).
+//   - `application-credentials-expiring`, `application-deleted`: a warn
+//     log, an audit entry (`techpass.<event>`), the metric
+//     `groupgate_webhook_deliveries_total` and a detail of the tenant's
+//     `webhooks:<TENANT>` check in `/readyz`.
+//   - Any other event is acknowledged (`processed`) and logged.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+func (c *ClientWithResponses) ReceiveTechPassWebhookWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error) {
+	rsp, err := c.ReceiveTechPassWebhookWithBody(ctx, tenantParam, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveTechPassWebhookResponse(rsp)
+}
+
+// ReceiveTechPassWebhookWithResponse Receive a TechPass webhook delivery
+//
+// TechPass's deliveries for the tenant. No API key: the body must carry
+// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
+// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
+// changeover its previous one), signed within 5 minutes of now.
+// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// once: a repeat within 14 days (TechPass's retries) is answered
+// `duplicate` and changes nothing.
+//
+//   - `user-deleted` and user-terminated events: the user leaves the
+//     mirror's groups and known users (audited as `drift.member.vanished`
+//     and `drift.user.deleted`); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of the user follows a new
+//     e-mail or UPN (`drift.user.updated`).
+//   - `application-credentials-expiring`, `application-deleted`: a warn
+//     log, an audit entry (`techpass.<event>`), the metric
+//     `groupgate_webhook_deliveries_total` and a detail of the tenant's
+//     `webhooks:<TENANT>` check in `/readyz`.
+//   - Any other event is acknowledged (`processed`) and logged.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
+func (c *ClientWithResponses) ReceiveTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error) {
+	rsp, err := c.ReceiveTechPassWebhook(ctx, tenantParam, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveTechPassWebhookResponse(rsp)
 }
 
 // ParseGetDocsResponse parses an HTTP response from a GetDocsWithResponse call
@@ -13634,6 +14255,107 @@ func ParseGetQueueResponse(rsp *http.Response) (*GetQueueResponse, error) {
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmTechPassWebhookResponse parses an HTTP response from a ConfirmTechPassWebhookWithResponse call
+func ParseConfirmTechPassWebhookResponse(rsp *http.Response) (*ConfirmTechPassWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmTechPassWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookChallenge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseReceiveTechPassWebhookResponse parses an HTTP response from a ReceiveTechPassWebhookWithResponse call
+func ParseReceiveTechPassWebhookResponse(rsp *http.Response) (*ReceiveTechPassWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveTechPassWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookReceipt
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
 	}
 
 	return response, nil

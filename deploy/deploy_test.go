@@ -688,6 +688,7 @@ func secretFiles(cfg server.Config) map[string]string {
 		for name, v := range map[string]string{
 			"client_secret_file": tp.ClientSecretFile, "client_certificate_file": tp.ClientCertificateFile,
 			"client_key_file": tp.ClientKeyFile, "api_key_file": tp.APIKeyFile,
+			"webhook_secret_file": tp.WebhookSecretFile, "previous_webhook_secret_file": tp.PreviousWebhookSecretFile,
 		} {
 			if v != "" {
 				files[fmt.Sprintf("tenants[%d].techpass.%s", i, name)] = v

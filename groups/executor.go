@@ -39,6 +39,17 @@ type Mirror interface {
 	Group(ctx context.Context, name Name) (Group, error)
 	ListMembers(ctx context.Context, name Name, q PageQuery) ([]User, bool, error)
 	KnownUsers(ctx context.Context, tenant string, ids []string) (map[string]User, error)
+	// DeletedUsers returns the users among ids (lower-cased e-mails or
+	// object ids) that TechPass reported deleted (by a user-deleted or
+	// user-terminated webhook), keyed by the id asked for.
+	DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]DeletedUser, error)
+}
+
+// DeletedUser is a user TechPass reported deleted: adding it to a group
+// fails without a request.
+type DeletedUser struct {
+	ID, Email string
+	DeletedAt time.Time
 }
 
 // Executor carries out one tenant's group operations against TechPass. It is

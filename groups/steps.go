@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/throttle"
@@ -115,10 +116,18 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 	if out != nil {
 		return *out
 	}
+	if pr.Done < len(p.Add) {
+		if out := e.refuseDeleted(ctx, name, objectIDs(p.Add[pr.Done:]), pr); out != nil {
+			return *out
+		}
+	}
 	if out := e.resolve(ctx, name, p, &pr); out != nil {
 		return *out
 	}
 	if len(pr.Unknown) > 0 {
+		if out := e.refuseDeleted(ctx, name, pr.Unknown, pr); out != nil {
+			return *out // unknown because TechPass deleted them: say so
+		}
 		return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 			Status: http.StatusUnprocessableEntity, Title: "Unknown user",
 			Detail: fmt.Sprintf("TechPass knows no user %s; no member of %s was changed", quoteList(pr.Unknown), name),
@@ -147,6 +156,47 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 		return e.removeMember(ctx, name, g.UpstreamID, u, p, pr)
 	}
 	return e.membersDone(name, p, pr)
+}
+
+// refuseDeleted fails the change if one of ids, users it has to add, was
+// reported deleted by TechPass (a webhook). Object ids are never reused, so
+// an add by a deleted user's id fails before any request; an e-mail may be
+// given to a new user, so an add by e-mail is looked up first and only
+// fails here once TechPass does not know it.
+func (e *Executor) refuseDeleted(ctx context.Context, name Name, ids []string, pr membersProgress) *throttle.Outcome {
+	if len(ids) == 0 {
+		return nil
+	}
+	gone, err := e.mirror.DeletedUsers(ctx, name.Tenant, ids)
+	if err != nil {
+		return &throttle.Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
+	}
+	var deleted []string
+	var at time.Time
+	for _, id := range ids {
+		if d, ok := gone[id]; ok {
+			deleted = append(deleted, id)
+			at = d.DeletedAt
+		}
+	}
+	if len(deleted) == 0 {
+		return nil
+	}
+	detail := fmt.Sprintf("TechPass reported user %s deleted (webhook of %s), so it cannot be added to %s", quoteList(deleted), at.UTC().Format(time.RFC3339), name) + partial(pr)
+	return &throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+		Status: http.StatusUnprocessableEntity, Title: "User deleted", Detail: detail,
+	}}
+}
+
+// objectIDs returns the identifiers that are object ids (not e-mails).
+func objectIDs(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if !strings.Contains(id, "@") {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // handled reports whether the change already added or removed the user

@@ -92,10 +92,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"createKey": {method: "POST", path: "/v1/keys", tenantScoped: true, body: func() any {
 			return map[string]string{"name": "m", "role": "project", "tenant": "SHIP", "project": "MOH"}
 		}},
-		"getKey":    {method: "GET", path: "/v1/keys/" + victim.Id, tenantScoped: true},
-		"revokeKey": {method: "DELETE", path: "/v1/keys/" + victim.Id, tenantScoped: true},
-		"listAudit": {method: "GET", path: "/v1/audit"},
-		"getBackup": {method: "GET", path: "/v1/backup"},
+		"getKey":                 {method: "GET", path: "/v1/keys/" + victim.Id, tenantScoped: true},
+		"revokeKey":              {method: "DELETE", path: "/v1/keys/" + victim.Id, tenantScoped: true},
+		"listAudit":              {method: "GET", path: "/v1/audit"},
+		"getBackup":              {method: "GET", path: "/v1/backup"},
+		"confirmTechPassWebhook": {method: "GET", path: "/v1/tenants/SHIP/webhooks/techpass?challengeToken=abc", tenantScoped: true},
+		"receiveTechPassWebhook": {method: "POST", path: "/v1/tenants/SHIP/webhooks/techpass", body: func() any { return map[string]string{"event": "user-invited"} }, tenantScoped: true},
 	}
 	policy := api.Policy()
 	var ids []string
@@ -138,6 +140,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			label := fmt.Sprintf("%s as %q", id, p.name)
 			switch allowed := p.allowed(a, s); {
+			case a.Signed:
+				if r.status != 401 {
+					t.Errorf("%s, unsigned: %d, want 401 whatever the key", label, r.status)
+				}
 			case allowed && (r.status == 401 || r.status == 403 || (a.HidesOthers && r.status == 404)):
 				t.Errorf("%s: %d, want it allowed (%s)", label, r.status, r.body)
 			case !allowed && p.name == "" && r.status != 401:

@@ -27,6 +27,8 @@ var auditActions = map[string]string{
 	"createKey":       "key.create",
 	"revokeKey":       "key.revoke",
 	"getBackup":       "store.backup",
+	// Calls by TechPass; what a delivery did is audited on its own.
+	"receiveTechPassWebhook": "webhook.receive",
 }
 
 // routeOperations maps "METHOD /echo/route/:param" to the spec's operationId.
@@ -73,6 +75,9 @@ func (s *Server) auditCalls(ops map[string]string) echo.MiddlewareFunc {
 				Target: note.Target, OperationID: note.OperationID,
 				Status:    c.Response().Status,
 				RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+			}
+			if e.Actor == "" {
+				e.Actor = note.Actor
 			}
 			if e.Actor == "" {
 				e.Actor = "anonymous"

@@ -157,6 +157,9 @@ type SimulatorConfig struct {
 	// Users is how many demo users the simulator knows
 	// (user001@example.gov.sg and on). Default 100.
 	Users int `yaml:"users"`
+	// WebhookRetry is how often the simulator retries a webhook delivery
+	// the gateway did not accept. Default 5m (TechPass's).
+	WebhookRetry Duration `yaml:"webhook_retry"`
 }
 
 // TenantConfig is one TechPass namespace.
@@ -216,6 +219,14 @@ type TechPassConfig struct {
 	// MemberPageSize pages Get Group's members; 0 (default) reads the full
 	// list in one request.
 	MemberPageSize int `yaml:"member_page_size"`
+	// WebhookSecretFile or WebhookSecretEnv says where the secret that
+	// signs TechPass's webhooks is (optional; at most one). During a
+	// changeover the previous secret, from PreviousWebhookSecretFile or
+	// PreviousWebhookSecretEnv, is accepted too. Read at each delivery.
+	WebhookSecretFile         string `yaml:"webhook_secret_file"`
+	WebhookSecretEnv          string `yaml:"webhook_secret_env"`
+	PreviousWebhookSecretFile string `yaml:"previous_webhook_secret_file"`
+	PreviousWebhookSecretEnv  string `yaml:"previous_webhook_secret_env"`
 }
 
 // ProjectConfig is one downstream team.
@@ -443,11 +454,19 @@ func (c *Config) Validate() error {
 func (t TechPassConfig) UsesSimulator() bool { return t.APIURL == "" }
 
 func (t TechPassConfig) problems(where string) []string {
-	if t.UsesSimulator() {
-		return nil
-	}
 	var p []string
 	add := func(format string, a ...any) { p = append(p, where+".techpass: "+fmt.Sprintf(format, a...)) }
+	for _, pair := range [][2]string{{t.WebhookSecretFile, t.WebhookSecretEnv}, {t.PreviousWebhookSecretFile, t.PreviousWebhookSecretEnv}} {
+		if pair[0] != "" && pair[1] != "" {
+			add("give a webhook secret by file or by variable, not both")
+		}
+		if pair[1] != "" && !envNameRE.MatchString(pair[1]) {
+			add("%q is not an environment variable name", pair[1])
+		}
+	}
+	if t.UsesSimulator() {
+		return p
+	}
 	for name, v := range map[string]string{"api_url": t.APIURL, "login_url": t.LoginURL, "token_url": t.TokenURL} {
 		if v == "" {
 			continue

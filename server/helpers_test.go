@@ -50,6 +50,10 @@ type upstream struct {
 	srv     *httptest.Server
 	secrets map[string]string // every credential value, for canary checks
 	tps     map[string]server.TechPassConfig
+	// hookSecrets are the webhook secrets, by namespace; the files hold
+	// them (see connectWebhooks).
+	hookSecrets map[string]string
+	hookFiles   map[string]string
 }
 
 func startUpstream(t *testing.T, interval time.Duration, groupLimit int, namespaces ...string) *upstream {
@@ -68,7 +72,9 @@ func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mut
 	sim := techpasssim.New(simCfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{}}
+	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{},
+		hookSecrets: map[string]string{}, hookFiles: map[string]string{}}
+	t.Cleanup(sim.StopWebhooks)
 	dir := t.TempDir()
 	for _, ns := range namespaces {
 		secret, apiKey := "secret-"+ns+"-"+randomWord(t), "apikey-"+ns+"-"+randomWord(t)
@@ -84,9 +90,13 @@ func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mut
 		mustWrite(t, keyFile, apiKey)
 		u.secrets[ns+" client secret"] = secret
 		u.secrets[ns+" api key"] = apiKey
+		hookSecret, hookFile := "whsec-"+ns+"-"+randomWord(t), filepath.Join(dir, ns+".webhook-secret")
+		mustWrite(t, hookFile, hookSecret)
+		u.secrets[ns+" webhook secret"], u.hookSecrets[ns], u.hookFiles[ns] = hookSecret, hookSecret, hookFile
 		u.tps[ns] = server.TechPassConfig{
 			APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir-"+strings.ToLower(ns)),
 			ClientID: "client-" + strings.ToLower(ns), ClientSecretFile: secretFile, APIKeyFile: keyFile,
+			WebhookSecretFile: hookFile,
 		}
 	}
 	return u
@@ -127,7 +137,8 @@ type gatewayOptions struct {
 	// projects per tenant; default SHIP: MOH, MOE and OTHER: MOH.
 	projects map[string][]string
 	mutate   func(*server.Config)
-	store    string // reuse a store file
+	store    string    // reuse a store file
+	up       *upstream // reuse a simulator (with the same projects)
 	// sim changes the simulator's configuration, when set.
 	sim func(*techpasssim.Config)
 }
@@ -147,7 +158,10 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	for ns := range o.projects {
 		names = append(names, ns)
 	}
-	up := startUpstreamWith(t, o.interval, o.groupLimit, o.sim, names...)
+	up := o.up
+	if up == nil {
+		up = startUpstreamWith(t, o.interval, o.groupLimit, o.sim, names...)
+	}
 	cfg := server.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true

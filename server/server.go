@@ -67,6 +67,8 @@ type Server struct {
 	creds upstreamCredentials
 	// mirrors are the tenants' reconcilers.
 	mirrors reconcilers
+	// hooks are the tenants' webhook receivers (webhooks.go).
+	hooks *webhookReceivers
 	// syncMu serializes rebuilding tenant runtimes (syncTenant).
 	syncMu sync.Mutex
 
@@ -125,6 +127,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	s.admin.CheckIdentityWith(checkIdentity)
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)
+	s.hooks = newWebhookReceivers(s.metrics.reg)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -160,6 +163,9 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if s.sim != nil {
+		s.sim.connectWebhooks(s.URL()) // the simulator's webhooks reach this server
 	}
 	if cfg.MetricsListen != "" {
 		if s.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -275,6 +281,11 @@ func (s *Server) purgeIdempotencyKeys(ctx context.Context) {
 		} else if n > 0 {
 			s.logger.Info("purged expired idempotency keys", "count", n)
 		}
+		if n, err := s.store.PruneDeliveries(ctx, time.Now()); err != nil {
+			s.logger.Warn("prune webhook deliveries", "err", err)
+		} else if n > 0 {
+			s.logger.Info("forgot webhook deliveries past TechPass's retries", "count", n)
+		}
 		if n, err := s.audit.Purge(ctx, time.Duration(s.cfg.AuditRetention)); err != nil {
 			s.logger.Warn("purge audit log", "err", err)
 		} else if n > 0 {
@@ -382,7 +393,8 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
 		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(), Backups: s.store, Mirrors: &s.mirrors,
-		Ready: s.readiness,
+		Webhooks: s.hooks,
+		Ready:    s.readiness,
 	}
 	mw["listGroups"] = append(mw["listGroups"], plainListGroups(h))
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})
@@ -430,6 +442,7 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 		checks["dispatchers"] = fmt.Errorf("not running for %v", stopped)
 	}
 	s.upstreamChecks(checks)
+	s.hooks.checks(checks)
 	return checks
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,9 @@ type embeddedSimulator struct {
 
 	mu    sync.Mutex
 	known map[string]tenants.TechPass
+	// gateway is this server's base URL once it listens, for webhooks.
+	gateway string
+	retry   time.Duration
 }
 
 // simulatorFor returns the simulator settings of tenant t, starting the
@@ -57,6 +61,7 @@ func startSimulator(cfg Config, logger *slog.Logger) (*embeddedSimulator, error)
 	}
 	es := &embeddedSimulator{
 		url: "http://" + ln.Addr().String(), dir: dir, logger: logger, known: map[string]tenants.TechPass{},
+		retry: time.Duration(cfg.Simulator.WebhookRetry),
 		sim: techpasssim.New(techpasssim.Config{
 			Interval: time.Duration(cfg.Interval), GroupLimit: cfg.GroupLimit,
 			Users:  techpasssim.DemoUsers(cfg.Simulator.Users),
@@ -86,9 +91,11 @@ func (es *embeddedSimulator) register(t tenants.Tenant) (tenants.TechPass, error
 	}
 	secretFile := filepath.Join(es.dir, t.Name+".client-secret")
 	keyFile := filepath.Join(es.dir, t.Name+".api-key")
+	hookFile := filepath.Join(es.dir, t.Name+".webhook-secret")
 	err := errors.Join(
 		os.WriteFile(secretFile, []byte(ns.ClientSecret+"\n"), 0o600),
 		os.WriteFile(keyFile, []byte(ns.APIKeys[0]+"\n"), 0o600),
+		os.WriteFile(hookFile, []byte(randomHex(32)+"\n"), 0o600),
 		es.sim.AddNamespace(ns),
 	)
 	if err != nil {
@@ -96,16 +103,46 @@ func (es *embeddedSimulator) register(t tenants.Tenant) (tenants.TechPass, error
 	}
 	tp := tenants.TechPass{
 		APIURL: es.url, TokenURL: techpass.TokenURL(es.url, ns.DirectoryID), ClientID: ns.ClientID,
-		ClientSecret: tenants.Credential{Kind: tenants.CredentialFile, Ref: secretFile},
-		APIKey:       tenants.Credential{Kind: tenants.CredentialFile, Ref: keyFile},
+		ClientSecret:  tenants.Credential{Kind: tenants.CredentialFile, Ref: secretFile},
+		APIKey:        tenants.Credential{Kind: tenants.CredentialFile, Ref: keyFile},
+		WebhookSecret: tenants.Credential{Kind: tenants.CredentialFile, Ref: hookFile},
 	}
 	es.known[t.Name] = tp
+	if es.gateway != "" {
+		es.setWebhook(t.Name, tp)
+	}
 	es.logger.Warn("no TechPass upstream configured for tenant: using the built-in TechPass simulator, not the real TechPass",
 		"tenant", t.Name, "simulator", es.url)
 	return tp, nil
 }
 
+// connectWebhooks points every namespace's webhook at the gateway at
+// base, signed with the namespace's generated webhook secret.
+func (es *embeddedSimulator) connectWebhooks(base string) {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	es.gateway = base
+	for name, tp := range es.known {
+		es.setWebhook(name, tp)
+	}
+}
+
+// setWebhook registers the webhook of namespace; call with es.mu held.
+func (es *embeddedSimulator) setWebhook(namespace string, tp tenants.TechPass) {
+	secret, err := os.ReadFile(tp.WebhookSecret.Ref)
+	if err == nil {
+		err = es.sim.SetWebhook(namespace, techpasssim.Webhook{
+			URL:    es.gateway + "/v1/tenants/" + namespace + "/webhooks/techpass",
+			Secret: strings.TrimSpace(string(secret)), RetryEvery: es.retry,
+		})
+	}
+	if err != nil {
+		es.logger.Warn("simulator: webhooks of the namespace not set up", "tenant", namespace, "err", err)
+	}
+}
+
 func (es *embeddedSimulator) close() {
+	es.sim.StopWebhooks()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = es.srv.Shutdown(ctx)

@@ -25,9 +25,11 @@ func (s *Server) seed(ctx context.Context) error {
 			CreatedAt: now, UpdatedAt: now,
 			TechPass: tenants.TechPass{
 				APIURL: tc.TechPass.APIURL, DirectoryID: tc.TechPass.DirectoryID, ClientID: tc.TechPass.ClientID,
-				TokenURL:     tc.TechPass.TokenURL,
-				ClientSecret: credentialRef(tc.TechPass.ClientSecretFile+tc.TechPass.ClientCertificateFile, tc.TechPass.ClientSecretEnv, now), // or a certificate bundle
-				APIKey:       credentialRef(tc.TechPass.APIKeyFile, tc.TechPass.APIKeyEnv, now),
+				TokenURL:              tc.TechPass.TokenURL,
+				ClientSecret:          credentialRef(tc.TechPass.ClientSecretFile+tc.TechPass.ClientCertificateFile, tc.TechPass.ClientSecretEnv, now), // or a certificate bundle
+				APIKey:                credentialRef(tc.TechPass.APIKeyFile, tc.TechPass.APIKeyEnv, now),
+				WebhookSecret:         credentialRef(tc.TechPass.WebhookSecretFile, tc.TechPass.WebhookSecretEnv, now),
+				PreviousWebhookSecret: credentialRef(tc.TechPass.PreviousWebhookSecretFile, tc.TechPass.PreviousWebhookSecretEnv, now),
 			},
 		}
 		if tc.TechPass.TokenURL == "" && tc.TechPass.LoginURL != "" {
@@ -122,6 +124,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		s.queue.Remove(t.Name)
 		s.mirrors.remove(t.Name)
 		s.creds.remove(t.Name) // no upstream check for a paused tenant
+		s.hooks.remove(t.Name)
 		s.logger.Info("tenant disabled: its queue is paused", "tenant", t.Name)
 		return nil
 	}
@@ -166,6 +169,11 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		Undo:      groups.Undo,
 	})
 	s.mirrors.put(t.Name, rec, s.queue)
+	hook, err := s.webhookReceiver(t)
+	if err != nil {
+		return err
+	}
+	s.hooks.put(t.Name, hook)
 	return nil
 }
 

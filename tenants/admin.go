@@ -85,6 +85,10 @@ type TenantSpec struct {
 	TokenURL     *string
 	ClientSecret *CredentialInput
 	APIKey       *CredentialInput
+	// WebhookSecret and PreviousWebhookSecret verify TechPass's webhooks;
+	// an empty CredentialInput removes one.
+	WebhookSecret         *CredentialInput
+	PreviousWebhookSecret *CredentialInput
 }
 
 // CreateTenant creates a tenant from spec.
@@ -151,6 +155,24 @@ func (a *Admin) apply(t *Tenant, s TenantSpec, now time.Time) error {
 			continue
 		}
 		*c.dst = cred
+	}
+	for _, c := range []struct {
+		in    *CredentialInput
+		dst   *Credential
+		field string
+	}{{s.WebhookSecret, &t.TechPass.WebhookSecret, "webhookSecret"}, {s.PreviousWebhookSecret, &t.TechPass.PreviousWebhookSecret, "previousWebhookSecret"}} {
+		switch {
+		case c.in == nil:
+		case *c.in == CredentialInput{}:
+			*c.dst = Credential{} // optional: an empty one removes it
+		default:
+			cred, err := a.credential(*c.in, t.Name, c.field, now)
+			if err != nil {
+				p.add("techpass.%s: %v", c.field, err)
+				continue
+			}
+			*c.dst = cred
+		}
 	}
 	if err := p.err(); err != nil {
 		return err

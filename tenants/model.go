@@ -80,6 +80,10 @@ type TechPass struct {
 	TokenURL     string
 	ClientSecret Credential
 	APIKey       Credential
+	// WebhookSecret verifies TechPass's webhook deliveries; during a
+	// changeover PreviousWebhookSecret is accepted too. Both optional.
+	WebhookSecret         Credential
+	PreviousWebhookSecret Credential
 }
 
 // CredentialKind says where a credential's value is.

@@ -12,6 +12,9 @@
 //
 //	techpass-sim [-listen 127.0.0.1:8081] [-namespace SHIP] [-client-secret-file F] [-api-key-file F] [-users 10] [-routes F] ...
 //
+// With -webhook-url, users deleted or updated through DELETE and PATCH
+// /_sim/users/{id} are sent to the gateway as signed TechPass webhooks.
+//
 // The user directory starts with -users demo users (techpasssim.DemoUsers:
 // user001@example.gov.sg, ...); more can be added with POST /_sim/users.
 package main
@@ -48,6 +51,7 @@ const maxDemoUsers = 10000
 const (
 	envClientSecret = "TECHPASS_SIM_CLIENT_SECRET"
 	envAPIKey       = "TECHPASS_SIM_API_KEY"
+	envWebhook      = "TECHPASS_SIM_WEBHOOK_SECRET"
 )
 
 func main() {
@@ -89,6 +93,13 @@ type Main struct {
 	// "path", "params": {"page": "pageNumber"}}}, as the gateway's
 	// techpass.routes: the simulator then serves the corrected table.
 	RoutesFile string
+	// WebhookURL, if set, receives the namespace's webhooks (users deleted
+	// or updated through /_sim/users), signed with the secret of
+	// WebhookSecretFile (else $TECHPASS_SIM_WEBHOOK_SECRET), retried every
+	// WebhookRetry.
+	WebhookURL        string
+	WebhookSecretFile string
+	WebhookRetry      time.Duration
 
 	// Stdout receives the start banner; Stderr the logs and flag errors.
 	Stdout, Stderr io.Writer
@@ -99,6 +110,7 @@ type Main struct {
 	srv        *http.Server
 	done       chan error
 	baseURL    string
+	sim        *techpasssim.Simulator
 	removeDir  string // a generated credentials directory, removed by Close
 	secretFile string // where the client secret is, when generated
 	keyFile    string // where the API key is, when generated
@@ -116,6 +128,7 @@ func NewMain() *Main {
 		GroupLimit:     techpasssim.DefaultGroupLimit,
 		Users:          10,
 		MemberPageSize: techpasssim.DefaultMemberPageSize,
+		WebhookRetry:   techpasssim.DefaultWebhookRetry,
 		Stdout:         os.Stdout,
 		Stderr:         os.Stderr,
 		Getenv:         os.Getenv,
@@ -142,6 +155,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&m.Users, "users", m.Users, fmt.Sprintf("demo users to seed the directory with, user001@example.gov.sg and on (at most %d)", maxDemoUsers))
 	fs.IntVar(&m.MemberPageSize, "member-page-size", m.MemberPageSize, "members per page of the list-members answer")
 	fs.StringVar(&m.RoutesFile, "routes", m.RoutesFile, `JSON file of route corrections, {"getGroup": {"method", "path", "params"}} (optional)`)
+	fs.StringVar(&m.WebhookURL, "webhook-url", m.WebhookURL, "URL receiving the namespace's webhooks, e.g. http://127.0.0.1:8080/v1/tenants/SHIP/webhooks/techpass (optional)")
+	fs.StringVar(&m.WebhookSecretFile, "webhook-secret-file", m.WebhookSecretFile, "file holding the webhook secret (else $"+envWebhook+"); needed with -webhook-url")
+	fs.DurationVar(&m.WebhookRetry, "webhook-retry", m.WebhookRetry, "gap between attempts of an unanswered webhook delivery")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -170,6 +186,9 @@ func (m *Main) validate() error {
 	}
 	if m.Users < 0 || m.Users > maxDemoUsers {
 		errs = append(errs, fmt.Errorf("-users must be within [0, %d]", maxDemoUsers))
+	}
+	if m.WebhookRetry <= 0 {
+		errs = append(errs, errors.New("-webhook-retry must be positive"))
 	}
 	if m.MemberPageSize <= 0 {
 		errs = append(errs, errors.New("-member-page-size must be positive"))
@@ -269,6 +288,17 @@ func (m *Main) Open() error {
 		m.cleanup()
 		return fmt.Errorf("namespace: %w", err)
 	}
+	if m.WebhookURL != "" {
+		secret, err := m.readWebhookSecret()
+		if err == nil {
+			err = sim.SetWebhook(ns.Name, techpasssim.Webhook{URL: m.WebhookURL, Secret: secret, RetryEvery: m.WebhookRetry})
+		}
+		if err != nil {
+			m.cleanup()
+			return fmt.Errorf("webhook: %w", err)
+		}
+	}
+	m.sim = sim
 	ln, err := net.Listen("tcp", m.Listen)
 	if err != nil {
 		m.cleanup()
@@ -295,6 +325,7 @@ func (m *Main) Close() error {
 	if m.srv == nil {
 		return nil
 	}
+	m.sim.StopWebhooks()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := m.srv.Shutdown(ctx); err != nil {
@@ -329,7 +360,27 @@ func (m *Main) printBanner(ns techpasssim.Namespace, tokenURL string) {
 	if m.Users > 0 {
 		fmt.Fprintf(w, "  demo users:              %d, user001@example.gov.sg to user%03d@example.gov.sg (%s/_sim/users)\n", m.Users, m.Users, m.baseURL)
 	}
+	if m.WebhookURL != "" {
+		fmt.Fprintf(w, "  webhooks to:             %s (retried every %s)\n", m.WebhookURL, m.WebhookRetry)
+	}
 	fmt.Fprintf(w, "  stats:                   %s/_sim/stats\n", m.baseURL)
+}
+
+// readWebhookSecret reads the webhook secret from -webhook-secret-file or
+// the environment.
+func (m *Main) readWebhookSecret() (string, error) {
+	s := strings.TrimSpace(m.Getenv(envWebhook))
+	if m.WebhookSecretFile != "" {
+		b, err := os.ReadFile(m.WebhookSecretFile)
+		if err != nil {
+			return "", err
+		}
+		s = strings.TrimSpace(string(b))
+	}
+	if s == "" {
+		return "", errors.New("-webhook-url needs a secret: -webhook-secret-file or $" + envWebhook)
+	}
+	return s, nil
 }
 
 // readSecret reads the client secret from -client-secret-file or the

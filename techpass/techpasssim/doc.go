@@ -59,6 +59,9 @@
 //	DELETE /_sim/namespaces/{namespace}/groups/{name}/members/{userId}   RemoveMemberDirect
 //	PUT /_sim/namespaces/{namespace}/groups/{name}/owners                SetOwners {"userIds"}
 //	GET, POST /_sim/users                      Users / AddUser {"id","email","displayName"}
+//	DELETE /_sim/users/{id}, PATCH /_sim/users/{id}   DeleteUser / UpdateUser {"email","displayName"}, each sending a webhook
+//	POST /_sim/namespaces/{namespace}/events   SendEvent: any {"event":...} to the namespace's webhook
+//	GET  /_sim/namespaces/{namespace}/webhook  WebhookStats (see SetWebhook)
 //
 // and a JSON 404 {"message":"Not Found"} for everything else. The /_sim/
 // endpoints are for tests running in another process and for people running

@@ -291,6 +291,10 @@ type Simulator struct {
 	issued     []string
 	assertions []string // every client assertion received, for canary tests
 	other      otherCounters
+
+	// hooks delivers webhooks (webhooks.go); made on first use.
+	hooksOnce sync.Once
+	hooks     *hooks
 }
 
 // namespace is a registered Namespace with its state. Guarded by
@@ -605,6 +609,7 @@ func (s *Simulator) routes() *http.ServeMux {
 	mux.HandleFunc("PUT /_sim/namespaces/{namespace}/groups/{name}/owners", s.servePutOwners)
 	mux.HandleFunc("GET /_sim/users", s.serveUsers)
 	mux.HandleFunc("POST /_sim/users", s.serveAddUser)
+	s.webhookRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.other.unknownRoutes++

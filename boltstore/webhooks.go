@@ -1,0 +1,343 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/webhooks"
+)
+
+// This file holds what TechPass's webhooks do to the mirror
+// (webhooks.Store) and the deleted-user marks the executor reads
+// (groups.Mirror DeletedUsers).
+
+// bucketWebhooks holds, per tenant, each delivery processed (by digest)
+// and when it expires (8 bytes, big-endian Unix nanoseconds). It is created
+// by the first delivery.
+var bucketWebhooks = []byte("webhooks")
+
+var _ webhooks.Store = (*Store)(nil)
+
+// userDeletedKey is the key of a deleted-user mark in a tenant's bucket of
+// known users, by object id or e-mail.
+func userDeletedKey(idOrEmail string) []byte {
+	return append([]byte("d\x00"), strings.ToLower(idOrEmail)...)
+}
+
+// deletedRecord is a deleted-user mark.
+type deletedRecord struct {
+	ID        string    `json:"id,omitempty"`
+	Email     string    `json:"email,omitempty"`
+	DeletedAt time.Time `json:"deletedAt"`
+}
+
+// ApplyDelivery implements webhooks.Store.
+func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhooks.Applied, error) {
+	var out webhooks.Applied
+	var touched []string
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		out, touched = webhooks.Applied{}, nil // the function may run again
+		wb, err := tx.CreateBucketIfNotExists(bucketWebhooks)
+		if err != nil {
+			return err
+		}
+		tb, err := wb.CreateBucketIfNotExists([]byte(d.Tenant))
+		if err != nil {
+			return err
+		}
+		if v := tb.Get(d.Digest[:]); len(v) == 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(d.At) {
+			return webhooks.ErrDuplicate
+		}
+		switch {
+		case d.Gone != nil:
+			out, touched, err = forgetUser(tx, d.Tenant, *d.Gone, d.At)
+		case d.Changed != nil:
+			out, touched, err = changeUser(tx, d.Tenant, *d.Changed, d.At)
+		}
+		if err != nil {
+			return err
+		}
+		return tb.Put(d.Digest[:], binary.BigEndian.AppendUint64(nil, uint64(d.Expires.UnixNano())))
+	})
+	s.gens.forget(touched...)
+	if err != nil {
+		if errors.Is(err, webhooks.ErrDuplicate) {
+			return webhooks.Applied{}, err
+		}
+		return webhooks.Applied{}, fmt.Errorf("apply webhook delivery for %s: %w", d.Tenant, err)
+	}
+	return out, nil
+}
+
+// PruneDeliveries implements webhooks.Store.
+func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		wb := tx.Bucket(bucketWebhooks)
+		if wb == nil {
+			return nil
+		}
+		return wb.ForEachBucket(func(tenant []byte) error {
+			tb := wb.Bucket(tenant)
+			var expired [][]byte
+			err := tb.ForEach(func(k, v []byte) error {
+				if len(v) != 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now) {
+					expired = append(expired, bytes.Clone(k))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range expired {
+				if err := tb.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(expired)
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// knownUser returns the tenant's known user with this id or e-mail.
+func knownUser(ub *bolt.Bucket, idOrEmail string) (groups.User, bool, error) {
+	if ub == nil || idOrEmail == "" {
+		return groups.User{}, false, nil
+	}
+	if u, ok, err := recordAt(ub, userIDKey(idOrEmail)); ok || err != nil {
+		return u, ok, err
+	}
+	return recordAt(ub, userEmailKey(idOrEmail))
+}
+
+// recordAt reads the known user stored under key.
+func recordAt(ub *bolt.Bucket, key []byte) (groups.User, bool, error) {
+	v := ub.Get(key)
+	if v == nil {
+		return groups.User{}, false, nil
+	}
+	var r userRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return groups.User{}, false, fmt.Errorf("decode user %q: %w", key, err)
+	}
+	return r.user(), true, nil
+}
+
+// eachGroupWith calls fn for every group of the tenant whose mirror lists a
+// member matching match, with the member, in key order.
+func eachGroupWith(tx *bolt.Tx, tenant string, match func(groups.User) bool, fn func(g groups.Group, m member) error) error {
+	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
+	mt := tx.Bucket(bucketMembers).Bucket([]byte(tenant))
+	if gb == nil || mt == nil {
+		return nil
+	}
+	var names []groups.Name
+	err := gb.ForEach(func(k, v []byte) error {
+		if v == nil {
+			return nil
+		}
+		var r groupRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode group %q: %w", k, err)
+		}
+		names = append(names, r.group(tenant).Name)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		mb := membersBucket(tx, n)
+		if mb == nil {
+			continue
+		}
+		have, err := readMembers(mb)
+		if err != nil {
+			return err
+		}
+		for _, m := range have {
+			if match(m.user) {
+				g, err := getGroup(gb, n)
+				if err != nil {
+					return err
+				}
+				if err := fn(g, m); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// forgetUser removes a deleted user from the tenant's memberships and known
+// users, and marks it deleted by id and e-mail.
+func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhooks.Applied, []string, error) {
+	var out webhooks.Applied
+	var touched []string
+	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
+	if err != nil {
+		return out, nil, err
+	}
+	// By id when the delivery gives one: its e-mail may name another
+	// user by now.
+	key := u.ID
+	if key == "" {
+		key = u.Email
+	}
+	if known, ok, err := knownUser(ub, key); err != nil {
+		return out, nil, err
+	} else if ok {
+		out.User, out.Known = known, true
+	}
+	if out.Known {
+		u.ID, u.Email = out.User.ID, cmp(u.Email, out.User.Email)
+	}
+	match := func(m groups.User) bool {
+		return (u.ID != "" && strings.EqualFold(m.ID, u.ID)) || (u.ID == "" && u.Email != "" && strings.EqualFold(m.Email, u.Email))
+	}
+	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
+	err = eachGroupWith(tx, tenant, match, func(g groups.Group, m member) error {
+		if !out.Known {
+			out.User, out.Known = m.user, true
+		}
+		if err := removeMembers(tx, &g, []string{m.user.ID}, at); err != nil {
+			return err
+		}
+		if _, err := putGroup(tx, gb, g); err != nil {
+			return err
+		}
+		out.Left = append(out.Left, g.Name)
+		touched = append(touched, versionKey(tenant, g.Name.Project))
+		return nil
+	})
+	if err != nil {
+		return out, nil, err
+	}
+	if out.Known && u.ID == "" {
+		u.ID = out.User.ID
+	}
+	mark := deletedRecord{ID: u.ID, Email: cmp(u.Email, out.User.Email), DeletedAt: at.UTC()}
+	v, err := json.Marshal(mark)
+	if err != nil {
+		return out, nil, err
+	}
+	for _, k := range slices.Compact([]string{u.ID, out.User.Email, u.Email}) {
+		if k == "" {
+			continue
+		}
+		for _, key := range [][]byte{userIDKey(k), userEmailKey(k)} {
+			// Only the deleted user's own entries: an e-mail may be
+			// another user's by now.
+			if other, ok, err := recordAt(ub, key); err != nil {
+				return out, nil, err
+			} else if ok && u.ID != "" && !strings.EqualFold(other.ID, u.ID) {
+				continue
+			}
+			if err := ub.Delete(key); err != nil {
+				return out, nil, err
+			}
+		}
+		if err := ub.Put(userDeletedKey(k), v); err != nil {
+			return out, nil, err
+		}
+	}
+	return out, touched, nil
+}
+
+// changeUser makes the tenant's known user and memberships follow u.
+func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhooks.Applied, []string, error) {
+	var out webhooks.Applied
+	var touched []string
+	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
+	if err != nil {
+		return out, nil, err
+	}
+	if out.User, out.Known, err = knownUser(ub, u.ID); err != nil {
+		return out, nil, err
+	}
+	if u.DisplayName == "" {
+		u.DisplayName = out.User.DisplayName
+	}
+	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
+	err = eachGroupWith(tx, tenant, func(m groups.User) bool { return m.ID == u.ID }, func(g groups.Group, m member) error {
+		if !out.Known {
+			out.User, out.Known = m.user, true
+		}
+		if m.user == u {
+			return nil
+		}
+		mb := membersBucket(tx, g.Name)
+		if err := mb.Delete(m.key); err != nil {
+			return err
+		}
+		if err := putMember(mb, u); err != nil {
+			return err
+		}
+		g.MembersVersion++
+		g.UpdatedAt = at
+		if _, err := putGroup(tx, gb, g); err != nil {
+			return err
+		}
+		touched = append(touched, versionKey(tenant, g.Name.Project))
+		return nil
+	})
+	if err != nil {
+		return out, nil, err
+	}
+	return out, touched, putKnownUsers(tx, tenant, []groups.User{u})
+}
+
+// cmp returns a, or b if a is empty.
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// DeletedUsers implements groups.Mirror: the marks left by user-deleted
+// webhooks among ids (object ids or e-mails, any case), keyed by the id
+// asked for.
+func (s *Store) DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error) {
+	out := map[string]groups.DeletedUser{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers).Bucket([]byte(tenant))
+		if b == nil {
+			return nil
+		}
+		for _, id := range ids {
+			v := b.Get(userDeletedKey(id))
+			if v == nil {
+				continue
+			}
+			var r deletedRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode deleted user %q: %w", id, err)
+			}
+			out[id] = groups.DeletedUser{ID: r.ID, Email: r.Email, DeletedAt: r.DeletedAt}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deleted users of %s: %w", tenant, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/tenants"
+	"github.com/groupgate/groupgate/webhooks"
+)
+
+// TechPass's webhooks. Every running tenant has a receiver at
+// /v1/tenants/{tenant}/webhooks/techpass (package webhooks verifies and
+// applies the deliveries). Its secrets (the current one and, during a
+// changeover, the previous one) are credentials like the others: a file, a
+// variable or a value sealed in the store, never the configuration file.
+// They are read at each delivery, so a rotated file or variable applies at
+// once, without a restart. A tenant on the built-in simulator without its
+// own secret uses the one generated for it.
+
+// webhookReceivers are the receivers of the running tenants, and what the
+// tenants' application events leave in /readyz. Safe for concurrent use.
+type webhookReceivers struct {
+	mu       sync.Mutex
+	byTenant map[string]*webhooks.Receiver
+	// notices are, per tenant, the application events to show in /readyz
+	// until the tenant's runtime is rebuilt (an admin change, a restart).
+	notices map[string][]string
+
+	deliveries *prometheus.CounterVec
+}
+
+func newWebhookReceivers(reg *prometheus.Registry) *webhookReceivers {
+	w := &webhookReceivers{
+		byTenant: map[string]*webhooks.Receiver{}, notices: map[string][]string{},
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupgate_webhook_deliveries_total",
+			Help: "TechPass webhook deliveries, by tenant, kind (user-gone, user-updated, application-credentials-expiring, application-deleted, other; refused) and status.",
+		}, []string{"tenant", "kind", "status"}),
+	}
+	reg.MustRegister(w.deliveries)
+	return w
+}
+
+func (w *webhookReceivers) put(tenant string, r *webhooks.Receiver) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.byTenant[tenant] = r
+	delete(w.notices, tenant)
+}
+
+func (w *webhookReceivers) remove(tenant string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.byTenant, tenant)
+	delete(w.notices, tenant)
+}
+
+func (w *webhookReceivers) get(tenant string) *webhooks.Receiver {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.byTenant[tenant]
+}
+
+// Has implements api.Webhooks.
+func (w *webhookReceivers) Has(tenant string) bool { return w.get(tenant) != nil }
+
+// Receive implements api.Webhooks.
+func (w *webhookReceivers) Receive(ctx context.Context, tenant, signature string, body []byte) (webhooks.Outcome, error) {
+	r := w.get(tenant)
+	if r == nil {
+		return webhooks.Outcome{}, fmt.Errorf("webhook of tenant %s: %w", tenant, tenants.ErrNotFound)
+	}
+	out, err := r.Receive(ctx, signature, body)
+	switch {
+	case errors.Is(err, webhooks.ErrBadSignature), errors.Is(err, webhooks.ErrStale), errors.Is(err, webhooks.ErrMalformed):
+		w.deliveries.WithLabelValues(tenant, "refused", "refused").Inc()
+	case err == nil:
+		w.deliveries.WithLabelValues(tenant, string(out.Event.Kind), string(out.Status)).Inc()
+	}
+	return out, err
+}
+
+func (w *webhookReceivers) notice(tenant, note string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.notices[tenant] = append(slices.DeleteFunc(w.notices[tenant], func(s string) bool {
+		return strings.HasPrefix(s, strings.SplitN(note, ":", 2)[0]+":")
+	}), note)
+}
+
+// checks adds the check "webhooks:<TENANT>" of every tenant with an
+// application event: it passes (the event does not stop the gateway) with
+// the events as its detail.
+func (w *webhookReceivers) checks(checks map[string]error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for tenant, notes := range w.notices {
+		if len(notes) > 0 {
+			checks["webhooks:"+tenant] = &api.Warning{Detail: strings.Join(notes, "; ")}
+		}
+	}
+}
+
+// webhookReceiver builds tenant t's receiver.
+func (s *Server) webhookReceiver(t tenants.Tenant) (*webhooks.Receiver, error) {
+	current, previous := t.TechPass.WebhookSecret, t.TechPass.PreviousWebhookSecret
+	if !current.Set() && !previous.Set() && t.TechPass.APIURL == "" {
+		sim, err := s.simulatorFor(t)
+		if err != nil {
+			return nil, err
+		}
+		current = sim.WebhookSecret
+	}
+	var sources []*credentialSource
+	for _, c := range []struct {
+		ref   tenants.Credential
+		field string
+	}{{current, "webhookSecret"}, {previous, "previousWebhookSecret"}} {
+		if c.ref.Set() {
+			sources = append(sources, &credentialSource{kind: "webhook secret", ref: c.ref, open: s.opener(t.Name, c.field, c.ref)})
+		}
+	}
+	log := s.logger.With("tenant", t.Name, "component", "webhooks")
+	return webhooks.NewReceiver(webhooks.Config{
+		Tenant: t.Name,
+		Secrets: func() ([][]byte, error) {
+			if len(sources) == 0 {
+				return nil, errors.New("the tenant has no webhook secret (techpass.webhook_secret_file, _env, or webhookSecret through the admin API)")
+			}
+			var out [][]byte
+			var errs []error
+			for _, src := range sources {
+				b, _, err := src.read(s.opts.Getenv, s.opts.Now())
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s (%s): %w", src.kind, src.where(), err))
+					continue
+				}
+				out = append(out, b)
+			}
+			if len(out) == 0 {
+				return nil, errors.Join(errs...)
+			}
+			for _, err := range errs {
+				log.Warn("a webhook secret is unusable; the other one is used", "err", err)
+			}
+			return out, nil
+		},
+		Store:     s.store,
+		OnOutcome: s.webhookOutcome,
+		Now:       s.opts.Now,
+		Logger:    log,
+	}), nil
+}
+
+// webhookOutcome audits what a delivery did and keeps what /readyz shows.
+// Entries name users by id and e-mail, events by type: never a secret or a
+// signature.
+func (s *Server) webhookOutcome(ctx context.Context, o webhooks.Outcome) {
+	r := audit.Entry{Actor: "techpass", Role: audit.System, Tenant: o.Tenant, Outcome: audit.Succeeded}
+	ev := o.Event
+	switch {
+	case o.Status == webhooks.Ignored:
+		r.Action, r.Outcome, r.Detail = "webhook.ignored", audit.Failed, ev.Type+" names no usable user"
+	case ev.Kind == webhooks.UserGone:
+		for _, g := range o.Applied.Left {
+			s.recordDrift(ctx, groups.Drift{Kind: "member.vanished", Group: g, User: o.Applied.User})
+		}
+		r.Action, r.Target = "drift.user.deleted", userTarget(ev.User, o.Applied.User)
+		r.Detail = fmt.Sprintf("TechPass %s: removed from %d group(s) of the mirror and from its known users; adds of the user now fail", ev.Type, len(o.Applied.Left))
+	case ev.Kind == webhooks.UserUpdated:
+		r.Action, r.Target = "drift.user.updated", userTarget(ev.User, groups.User{})
+		r.Detail = "TechPass user-updated: the mirror's record follows"
+		if o.Applied.Known && !strings.EqualFold(o.Applied.User.Email, ev.User.Email) {
+			r.Detail = fmt.Sprintf("TechPass user-updated: e-mail %s is now %s", o.Applied.User.Email, ev.User.Email)
+		}
+	case ev.Kind == webhooks.CredentialsExpiring, ev.Kind == webhooks.ApplicationDeleted:
+		r.Action, r.Target = "techpass."+ev.Type, "application"
+		r.Detail = "TechPass says the tenant's application credentials are about to expire: rotate them"
+		note := "application-credentials-expiring: TechPass says the application credentials are about to expire (webhook of %s): rotate them"
+		if ev.Kind == webhooks.ApplicationDeleted {
+			r.Detail = "TechPass says the tenant's application was deleted: its upstream calls will fail"
+			note = "application-deleted: TechPass says the application was deleted (webhook of %s): upstream calls will fail"
+		}
+		s.hooks.notice(o.Tenant, fmt.Sprintf(note, s.opts.Now().UTC().Format(time.RFC3339)))
+	default:
+		r.Action, r.Target, r.Detail = "webhook.received", ev.Type, "event acknowledged; the gateway does not act on it"
+	}
+	s.audit.Record(ctx, r)
+}
+
+func userTarget(u, known groups.User) string {
+	id, email := u.ID, u.Email
+	if id == "" {
+		id = known.ID
+	}
+	if email == "" {
+		email = known.Email
+	}
+	return strings.Trim("user:"+id+" "+email, " ")
+}

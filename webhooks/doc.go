@@ -1,0 +1,46 @@
+// Package webhooks receives TechPass's webhook deliveries for a tenant:
+// it checks their signature, reads the event, and applies what it means to
+// the tenant's mirror exactly once.
+//
+// A delivery is trusted for its signature only. TechPass signs
+// "<timestamp>:<raw body>" with the tenant's webhook secret (hex
+// HMAC-SHA256) and sends the timestamp and the signature in the
+// X-TECHPASS-SIGNATURE header. The rest of a delivery is read tolerantly and
+// checked like any input: sizes are bounded, ids must be object ids, e-mails
+// plain addresses.
+//
+// What TechPass publishes is thin, so this package keeps its assumptions
+// here, where they can be corrected:
+//
+//   - Header format (assumed beyond "k=v pairs split on , and ="): the
+//     timestamp is the value of key t (also ts, timestamp or time), in Unix
+//     seconds (milliseconds are accepted when the number is that large); the
+//     signature is the value of v1 (also v, s, sig, signature), lower- or
+//     upper-case hex. Keys are compared case-insensitively, spaces around
+//     pairs are ignored, and several signature pairs are allowed (any one
+//     may match). Sign writes "t=<unix seconds>,v1=<hex>".
+//   - Timestamps more than Tolerance (5 minutes) away from now are refused,
+//     in either direction.
+//   - Event type: the string field "event" (also "type", "eventType",
+//     "event_type"), compared case-insensitively.
+//   - User fields: read from the top level, or from an object under "user"
+//     or "data": the object id from "userId", "objectId", "id" or "oid";
+//     the e-mail from "email", "mail", "newEmail"; the UPN from
+//     "userPrincipalName", "upn", "newUserPrincipalName" (used as the login
+//     e-mail when no e-mail is given); display name from "displayName" or
+//     "name". An e-mail or UPN alone (no id) names the user for a deletion.
+//   - User-terminated events are any event type containing "terminated"
+//     (for example "user-terminated"); they are handled as user-deleted.
+//   - No delivery id is published: a delivery is identified by the SHA-256
+//     of its event type and raw body, remembered for Retention (TechPass
+//     retries a delivery for 14 days). A repeat within that time changes
+//     nothing; the same body signed again at another time is still the
+//     same delivery.
+//   - Deliveries are applied in the order they arrive: a retry of an old
+//     user-updated that arrives after a newer one would set the older
+//     e-mail (TechPass publishes no event time or sequence to order by); the
+//     next reconcile pass corrects member records.
+//   - A user-deleted mark by object id refuses adds of that id at once (Azure
+//     AD never reuses object ids); an add by a marked e-mail is looked up
+//     first, since the e-mail may belong to a new user now.
+package webhooks

@@ -1,0 +1,219 @@
+package webhooks
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/groupgate/groupgate/groups"
+)
+
+// Kind is what an event means to the gateway.
+type Kind string
+
+// The kinds of event.
+const (
+	// UserGone: user-deleted, or a user-terminated event.
+	UserGone Kind = "user-gone"
+	// UserUpdated: user-updated (profile, e-mail or UPN change).
+	UserUpdated Kind = "user-updated"
+	// CredentialsExpiring: application-credentials-expiring.
+	CredentialsExpiring Kind = "application-credentials-expiring"
+	// ApplicationDeleted: application-deleted.
+	ApplicationDeleted Kind = "application-deleted"
+	// Other: any other event (user-invited, or one not known yet); it is
+	// acknowledged and logged.
+	Other Kind = "other"
+)
+
+// ErrMalformed is returned (wrapped) by Parse for a body that is not a JSON
+// object naming an event.
+var ErrMalformed = errors.New("webhooks: malformed delivery")
+
+// Event is what a delivery says, as far as the gateway reads it.
+type Event struct {
+	// Type is the event type as sent, lower-cased (clipped to 64 bytes).
+	Type string
+	Kind Kind
+	// User is the user concerned, for user events: ID (lower case) and/or
+	// Email; the zero User if the delivery names none usably.
+	User groups.User
+	// Digest identifies the delivery: SHA-256 of the type and the raw body.
+	Digest [32]byte
+}
+
+// Limits on what is read from a delivery.
+const (
+	maxTypeLen  = 64
+	maxEmailLen = 254
+	maxNameLen  = 256
+	maxDepth    = 8
+)
+
+// Parse reads a delivery's body. It returns an error wrapping ErrMalformed
+// when the body is not a JSON object with a string event type; unusable
+// user fields leave Event.User empty (the caller ignores such an event).
+func Parse(body []byte) (Event, error) {
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil || doc == nil {
+		return Event{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if dec.More() {
+		return Event{}, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformed)
+	}
+	if depth(doc, 0) > maxDepth {
+		return Event{}, fmt.Errorf("%w: nested too deeply", ErrMalformed)
+	}
+	typ := strings.ToLower(strings.TrimSpace(firstString(doc, "event", "type", "eventType", "event_type")))
+	if typ == "" {
+		return Event{}, fmt.Errorf("%w: no event type", ErrMalformed)
+	}
+	if len(typ) > maxTypeLen || !utf8.ValidString(typ) || strings.ContainsFunc(typ, unicode.IsControl) {
+		return Event{}, fmt.Errorf("%w: event type is not a short printable string", ErrMalformed)
+	}
+	ev := Event{Type: typ, Digest: digest(typ, body)}
+	switch {
+	case typ == "user-deleted" || strings.Contains(typ, "terminated"):
+		ev.Kind = UserGone
+	case typ == "user-updated":
+		ev.Kind = UserUpdated
+	case typ == "application-credentials-expiring":
+		ev.Kind = CredentialsExpiring
+	case typ == "application-deleted":
+		ev.Kind = ApplicationDeleted
+	default:
+		ev.Kind = Other
+	}
+	if ev.Kind == UserGone || ev.Kind == UserUpdated {
+		ev.User = readUser(doc)
+	}
+	return ev, nil
+}
+
+func digest(typ string, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(typ))
+	h.Write([]byte{0})
+	h.Write(body)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+func depth(v any, d int) int {
+	if d > maxDepth {
+		return d
+	}
+	best := d
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			best = max(best, depth(e, d+1))
+		}
+	case []any:
+		for _, e := range x {
+			best = max(best, depth(e, d+1))
+		}
+	}
+	return best
+}
+
+// readUser finds the user's fields at the top level or under "user" or
+// "data" (the first place with an id or an e-mail wins). Values that fail
+// their checks are dropped.
+func readUser(doc map[string]any) groups.User {
+	places := []map[string]any{doc}
+	for _, k := range []string{"user", "data"} {
+		if m, ok := doc[k].(map[string]any); ok {
+			places = append(places, m)
+			if u, ok := m["user"].(map[string]any); ok {
+				places = append(places, u)
+			}
+		}
+	}
+	for _, m := range places {
+		id := strings.ToLower(strings.TrimSpace(firstString(m, "userId", "objectId", "id", "oid")))
+		if !isObjectID(id) {
+			id = ""
+		}
+		email := strings.TrimSpace(firstString(m, "email", "mail", "newEmail"))
+		if !validEmail(email) {
+			email = strings.TrimSpace(firstString(m, "userPrincipalName", "upn", "newUserPrincipalName"))
+			if !validEmail(email) {
+				email = ""
+			}
+		}
+		if id == "" && email == "" {
+			continue
+		}
+		name := strings.TrimSpace(firstString(m, "displayName", "name"))
+		if utf8.RuneCountInString(name) > maxNameLen || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+			name = ""
+		}
+		return groups.User{ID: id, Email: email, DisplayName: name}
+	}
+	return groups.User{}
+}
+
+// firstString returns the first of keys (compared case-insensitively)
+// holding a string in m.
+func firstString(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		if s, ok := m[k].(string); ok {
+			return s
+		}
+	}
+	for mk, v := range m {
+		for _, k := range keys {
+			if strings.EqualFold(mk, k) {
+				if s, ok := v.(string); ok {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// validEmail reports whether s is a bare address of at most maxEmailLen
+// bytes.
+func validEmail(s string) bool {
+	if s == "" || len(s) > maxEmailLen {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && domain != "" && !strings.ContainsAny(domain, "@[]")
+}
+
+// isObjectID reports whether s is a lower-case canonical UUID.
+func isObjectID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,186 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/groupgate/groupgate/groups"
+)
+
+// Retention is how long a delivery is remembered: TechPass retries a failed
+// delivery every 5 minutes for 14 days.
+const Retention = 14 * 24 * time.Hour
+
+// MaxBody bounds a delivery's body, in bytes.
+const MaxBody = 64 << 10
+
+// ErrDuplicate is returned by Store.ApplyDelivery for a delivery already
+// applied within Retention.
+var ErrDuplicate = errors.New("webhooks: delivery already processed")
+
+// Store applies deliveries to a tenant's mirror and remembers them.
+// Implementations must be safe for concurrent use and durable before
+// returning.
+type Store interface {
+	// ApplyDelivery, in one transaction: returns ErrDuplicate, changing
+	// nothing, if d.Digest is remembered for d.Tenant and has not expired at
+	// d.At; otherwise applies d's effect to the tenant's mirror (see
+	// Delivery) and remembers d.Digest until d.Expires.
+	ApplyDelivery(ctx context.Context, d Delivery) (Applied, error)
+	// PruneDeliveries forgets every delivery expired at now and returns how
+	// many it forgot.
+	PruneDeliveries(ctx context.Context, now time.Time) (int, error)
+}
+
+// Delivery is a verified delivery's effect on its tenant's mirror. At most
+// one of Gone and Changed is set; neither means the delivery is only
+// remembered.
+type Delivery struct {
+	Tenant  string
+	Digest  [32]byte
+	At      time.Time
+	Expires time.Time
+	// Gone is a user deleted from TechPass (by ID, or by Email when the ID
+	// is not known): the user leaves every group of the tenant's mirror and
+	// its known users, and is marked deleted (see groups.Mirror
+	// DeletedUsers), so member adds for the user fail without a request.
+	Gone *groups.User
+	// Changed is a user's new record (ID and Email set): the known user and
+	// the user's memberships follow it, so a lookup by the new e-mail is
+	// answered by the mirror and the old e-mail no longer finds the user.
+	Changed *groups.User
+}
+
+// Applied is what ApplyDelivery changed.
+type Applied struct {
+	// Left are the groups a Gone user was removed from, in key order.
+	Left []groups.Name
+	// User is the user as the mirror knew it before (zero if unknown).
+	User groups.User
+	// Known reports whether the mirror knew the user.
+	Known bool
+}
+
+// Status says how a delivery was handled.
+type Status string
+
+// The statuses of a verified delivery.
+const (
+	// Processed: applied (its effects, if any, are in the mirror).
+	Processed Status = "processed"
+	// Duplicate: a repeat of a delivery already processed; nothing changed.
+	Duplicate Status = "duplicate"
+	// Ignored: verified but not usable (a user event naming no user); it
+	// is remembered, so its retries are duplicates.
+	Ignored Status = "ignored"
+)
+
+// Outcome is the result of a delivery that verified.
+type Outcome struct {
+	Tenant  string
+	Event   Event
+	Status  Status
+	Applied Applied
+}
+
+// Config configures a Receiver. Tenant, Secrets and Store are required.
+type Config struct {
+	Tenant string
+	// Secrets returns the webhook secrets accepted now: the current one,
+	// and the previous one during a changeover. An error refuses every
+	// delivery (as a bad signature) until a secret is usable.
+	Secrets func() ([][]byte, error)
+	Store   Store
+	// OnOutcome, if set, is told of every delivery processed or ignored
+	// (not of duplicates), after it is stored: for audit entries, metrics
+	// and readiness details.
+	OnOutcome func(ctx context.Context, o Outcome)
+	// Now defaults to time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Receiver handles one tenant's deliveries. It is safe for concurrent use.
+type Receiver struct{ cfg Config }
+
+// NewReceiver returns a receiver configured by cfg.
+func NewReceiver(cfg Config) *Receiver {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Receiver{cfg: cfg}
+}
+
+// Tenant is the receiver's tenant.
+func (r *Receiver) Tenant() string { return r.cfg.Tenant }
+
+// Receive verifies and handles one delivery: signature first (an error
+// wrapping ErrBadSignature or ErrStale, changing nothing), then the body (an
+// error wrapping ErrMalformed, changing nothing), then its effect, once.
+func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (Outcome, error) {
+	now := r.cfg.Now()
+	secrets, err := r.cfg.Secrets()
+	if err != nil {
+		r.cfg.Logger.Error("webhook refused: no usable webhook secret", "err", err)
+		return Outcome{}, fmt.Errorf("%w: no usable webhook secret is configured", ErrBadSignature)
+	}
+	if err := Verify(signature, body, secrets, now); err != nil {
+		r.cfg.Logger.Warn("webhook refused", "err", err)
+		return Outcome{}, err
+	}
+	ev, err := Parse(body)
+	if err != nil {
+		r.cfg.Logger.Warn("webhook refused", "err", err)
+		return Outcome{}, err
+	}
+	d := Delivery{Tenant: r.cfg.Tenant, Digest: ev.Digest, At: now, Expires: now.Add(Retention)}
+	out := Outcome{Tenant: r.cfg.Tenant, Event: ev, Status: Processed}
+	switch {
+	case (ev.Kind == UserGone && ev.User == groups.User{}) || (ev.Kind == UserUpdated && (ev.User.ID == "" || ev.User.Email == "")):
+		out.Status = Ignored
+	case ev.Kind == UserGone:
+		u := ev.User
+		d.Gone = &u
+	case ev.Kind == UserUpdated:
+		u := ev.User
+		d.Changed = &u
+	}
+	log := r.cfg.Logger.With("event", ev.Type, "delivery", hex.EncodeToString(ev.Digest[:8]))
+	out.Applied, err = r.cfg.Store.ApplyDelivery(ctx, d)
+	switch {
+	case errors.Is(err, ErrDuplicate):
+		log.Info("webhook delivery repeated: already processed, nothing changes")
+		out.Status, out.Applied = Duplicate, Applied{}
+		return out, nil
+	case err != nil:
+		return Outcome{}, fmt.Errorf("apply webhook %s: %w", ev.Type, err)
+	}
+	switch out.Status {
+	case Ignored:
+		log.Warn("webhook delivery names no usable user: acknowledged and ignored")
+	default:
+		switch ev.Kind {
+		case UserGone:
+			log.Info("webhook: user deleted in TechPass; removed from the mirror", "user", ev.User.ID, "groups", len(out.Applied.Left))
+		case UserUpdated:
+			log.Info("webhook: user updated in TechPass; the mirror follows", "user", ev.User.ID)
+		case CredentialsExpiring:
+			log.Warn("webhook: TechPass says the tenant's application credentials are about to expire: rotate them")
+		case ApplicationDeleted:
+			log.Warn("webhook: TechPass says the tenant's application was deleted: upstream calls will fail")
+		default:
+			log.Info("webhook event not handled by the gateway: acknowledged")
+		}
+	}
+	if r.cfg.OnOutcome != nil {
+		r.cfg.OnOutcome(ctx, out)
+	}
+	return out, nil
+}

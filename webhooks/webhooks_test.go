@@ -1,0 +1,113 @@
+package webhooks_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/webhooks"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+
+func TestVerify(t *testing.T) {
+	secret, previous := []byte("current"), []byte("previous")
+	body := []byte(`{"event":"user-deleted"}`)
+	good := webhooks.Sign(secret, t0, body)
+	sig := good[strings.Index(good, "v1=")+3:]
+	tests := []struct {
+		name    string
+		header  string
+		body    []byte
+		secrets [][]byte
+		now     time.Time
+		want    error
+	}{
+		{"good", good, body, [][]byte{secret}, t0, nil},
+		{"previous secret during a changeover", webhooks.Sign(previous, t0, body), body, [][]byte{secret, previous}, t0, nil},
+		{"previous secret after it", webhooks.Sign(previous, t0, body), body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"upper-case hex, spaces, other key names", " TS = 1772442900 , Signature=" + strings.ToUpper(sig), body, [][]byte{secret}, t0, nil},
+		{"one of two signatures matches", "t=1772442900,v1=" + strings.Repeat("ab", 32) + ",v1=" + sig, body, [][]byte{secret}, t0, nil},
+		{"milliseconds", "t=1772442900000,v1=" + sig, body, [][]byte{secret}, t0, webhooks.ErrBadSignature}, // signed over the seconds
+		{"4m59s old", good, body, [][]byte{secret}, t0.Add(299 * time.Second), nil},
+		{"5m01s old", good, body, [][]byte{secret}, t0.Add(301 * time.Second), webhooks.ErrStale},
+		{"5m01s ahead", good, body, [][]byte{secret}, t0.Add(-301 * time.Second), webhooks.ErrStale},
+		{"stale and wrong: wrong first", webhooks.Sign([]byte("x"), t0, body), body, [][]byte{secret}, t0.Add(time.Hour), webhooks.ErrBadSignature},
+		{"body changed", good, []byte(`{"event":"user-updated"}`), [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"no header", "", body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"no timestamp", "v1=" + sig, body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"no signature", "t=1772442900", body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"two timestamps", "t=1772442900,t=1772442900,v1=" + sig, body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"signed timestamp", "t=+1772442900,v1=" + sig, body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"short signature", "t=1772442900,v1=" + sig[:62], body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+		{"no secret", good, body, nil, t0, webhooks.ErrBadSignature},
+		{"empty secret", webhooks.Sign(nil, t0, body), body, [][]byte{{}}, t0, webhooks.ErrBadSignature},
+		{"huge header", "t=1772442900,v1=" + sig + strings.Repeat(",x=y", 300), body, [][]byte{secret}, t0, webhooks.ErrBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := webhooks.Verify(tt.header, tt.body, tt.secrets, tt.now)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "current") || strings.Contains(err.Error(), sig)) {
+				t.Errorf("the error names a secret or the signature: %v", err)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	id := "00000000-0000-4000-8000-000000000001"
+	tests := []struct {
+		body string
+		kind webhooks.Kind
+		user groups.User
+		err  bool
+	}{
+		{`{"event":"user-deleted","user":{"id":"` + id + `","email":"a@x.gov.sg"}}`, webhooks.UserGone, groups.User{ID: id, Email: "a@x.gov.sg"}, false},
+		{`{"type":"USER-TERMINATED","data":{"objectId":"` + strings.ToUpper(id) + `"}}`, webhooks.UserGone, groups.User{ID: id}, false},
+		{`{"eventType":"user-updated","userId":"` + id + `","userPrincipalName":"b@x.gov.sg","displayName":"B"}`, webhooks.UserUpdated, groups.User{ID: id, Email: "b@x.gov.sg", DisplayName: "B"}, false},
+		{`{"event":"user-updated","user":{"id":"not-a-uuid","email":"Ann <a@x>"}}`, webhooks.UserUpdated, groups.User{}, false},
+		{`{"event":"application-credentials-expiring","expiresAt":"2026-12-31"}`, webhooks.CredentialsExpiring, groups.User{}, false},
+		{`{"event":"application-deleted"}`, webhooks.ApplicationDeleted, groups.User{}, false},
+		{`{"event":"user-invited","user":{"id":"` + id + `"}}`, webhooks.Other, groups.User{}, false},
+		{`{"Event":"something-new"}`, webhooks.Other, groups.User{}, false},
+		{`{"event":42}`, "", groups.User{}, true},
+		{`[]`, "", groups.User{}, true},
+		{`{"event":"x"} {"event":"y"}`, "", groups.User{}, true},
+		{`{"event":"` + strings.Repeat("x", 65) + `"}`, "", groups.User{}, true},
+		{`{"event":"x","a":` + strings.Repeat(`{"a":`, 10) + `1` + strings.Repeat(`}`, 10) + `}`, "", groups.User{}, true},
+	}
+	for _, tt := range tests {
+		ev, err := webhooks.Parse([]byte(tt.body))
+		if (err != nil) != tt.err || err != nil && !errors.Is(err, webhooks.ErrMalformed) {
+			t.Errorf("Parse(%s): err %v, want error %v", tt.body, err, tt.err)
+			continue
+		}
+		if ev.Kind != tt.kind || ev.User != tt.user {
+			t.Errorf("Parse(%s) = %s %+v, want %s %+v", tt.body, ev.Kind, ev.User, tt.kind, tt.user)
+		}
+	}
+	a, _ := webhooks.Parse([]byte(`{"event":"x","n":1}`))
+	b, _ := webhooks.Parse([]byte(`{"event":"x", "n":1}`))
+	if a.Digest == b.Digest {
+		t.Errorf("different raw bodies share a digest")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"event":"user-deleted","user":{"id":"00000000-0000-4000-8000-000000000001"}}`))
+	f.Add([]byte(`{"type":"user-updated","data":{"user":{"userId":"x","mail":"a@b"}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := webhooks.Parse(b)
+		if err != nil {
+			return
+		}
+		if ev.Type == "" || len(ev.Type) > 64 || len(ev.User.Email) > 254 {
+			t.Fatalf("Parse accepted %+v", ev)
+		}
+	})
+}

@@ -1,0 +1,368 @@
+// Package webhookstest is the conformance suite for webhooks.Store
+// implementations.
+//
+// A delivery's effect lands in the group mirror, so the suite needs a store
+// that is also the mirror (groups.Store, with groups.Mirror's DeletedUsers)
+// and the queue that commits the mirror's effects (throttle.Store); see
+// Store. A backend runs it with a short test:
+//
+//	func TestWebhooksStore(t *testing.T) {
+//		webhookstest.RunStoreTests(t, func(t *testing.T) webhookstest.Store { return MustOpenStore(t) })
+//	}
+//
+// newStore must return a new, empty store for each call and arrange its own
+// clean-up with t.Cleanup.
+package webhookstest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/webhooks"
+)
+
+// Store is what the suite needs.
+type Store interface {
+	webhooks.Store
+	groups.Store
+	throttle.Store
+	DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error)
+}
+
+var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+
+var (
+	ann = groups.User{ID: "00000000-0000-4000-8000-000000000001", Email: "Ann@example.gov.sg", DisplayName: "Ann"}
+	bob = groups.User{ID: "00000000-0000-4000-8000-000000000002", Email: "bob@example.gov.sg", DisplayName: "Bob"}
+)
+
+// RunStoreTests runs the conformance cases, each on a fresh store.
+func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
+	t.Helper()
+	for _, tt := range []struct {
+		name string
+		run  func(*testing.T, Store)
+	}{
+		{"GoneUserLeavesGroupsAndKnownUsers", testGone},
+		{"GoneByEmailOnly", testGoneByEmail},
+		{"GoneUnknownUserIsMarked", testGoneUnknown},
+		{"GoneByIDSparesTheEmailsNewOwner", testGoneEmailReused},
+		{"RepeatChangesNothing", testRepeat},
+		{"RepeatAfterExpiryIsNew", testExpired},
+		{"DeliveriesArePerTenant", testPerTenant},
+		{"ChangedUserFollowsEmail", testChanged},
+		{"ChangedUnknownUserBecomesKnown", testChangedUnknown},
+		{"UserSeenAgainIsNoLongerDeleted", testSeenAgain},
+		{"PruneForgetsExpired", testPrune},
+	} {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
+	}
+}
+
+func digest(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+func delivery(tenant, id string) webhooks.Delivery {
+	return webhooks.Delivery{Tenant: tenant, Digest: digest(id), At: t0, Expires: t0.Add(webhooks.Retention)}
+}
+
+// mustGroup creates an active group with members.
+func mustGroup(t *testing.T, s Store, n groups.Name, members ...groups.User) {
+	t.Helper()
+	op := throttle.Operation{
+		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
+		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued, CreatedAt: t0, UpdatedAt: t0,
+	}
+	g := groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
+	if _, err := s.CreatePending(t.Context(), g, op, groups.Limits{Groups: 1000}); err != nil {
+		t.Fatalf("CreatePending(%s): %v", n, err)
+	}
+	effects := []throttle.Effect{groups.Created{Name: n, UpstreamID: "up-" + n.Group, At: t0, MembersKnown: true}}
+	if len(members) > 0 {
+		effects = append(effects, groups.MembersAdded{Name: n, Users: members, At: t0})
+	}
+	complete(t, s, op.ID, effects...)
+}
+
+func complete(t *testing.T, s Store, id string, effects ...throttle.Effect) {
+	t.Helper()
+	op, err := s.Operation(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Operation(%s): %v", id, err)
+	}
+	op.State, op.FinishedAt, op.UpdatedAt = throttle.Succeeded, t0, t0
+	if err := s.Complete(t.Context(), op, effects); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+}
+
+// commit commits effects with a fresh operation of tenant.
+func commit(t *testing.T, s Store, tenant string, effects ...throttle.Effect) {
+	t.Helper()
+	op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: "MOH", Kind: groups.KindMembers, CreatedAt: t0}, throttle.Limits{})
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	complete(t, s, op.ID, effects...)
+}
+
+func members(t *testing.T, s Store, n groups.Name) []groups.User {
+	t.Helper()
+	us, _, err := s.ListMembers(t.Context(), n, groups.PageQuery{})
+	if err != nil {
+		t.Fatalf("ListMembers(%s): %v", n, err)
+	}
+	return us
+}
+
+func group(t *testing.T, s Store, n groups.Name) groups.Group {
+	t.Helper()
+	g, err := s.Group(t.Context(), n)
+	if err != nil {
+		t.Fatalf("Group(%s): %v", n, err)
+	}
+	return g
+}
+
+func apply(t *testing.T, s Store, d webhooks.Delivery) webhooks.Applied {
+	t.Helper()
+	a, err := s.ApplyDelivery(t.Context(), d)
+	if err != nil {
+		t.Fatalf("ApplyDelivery: %v", err)
+	}
+	return a
+}
+
+func known(t *testing.T, s Store, tenant string, ids ...string) map[string]groups.User {
+	t.Helper()
+	k, err := s.KnownUsers(t.Context(), tenant, ids)
+	if err != nil {
+		t.Fatalf("KnownUsers: %v", err)
+	}
+	return k
+}
+
+func deleted(t *testing.T, s Store, tenant string, ids ...string) map[string]groups.DeletedUser {
+	t.Helper()
+	d, err := s.DeletedUsers(t.Context(), tenant, ids)
+	if err != nil {
+		t.Fatalf("DeletedUsers: %v", err)
+	}
+	return d
+}
+
+var (
+	billing = groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	payroll = groups.Name{Tenant: "SHIP", Project: "MOE", Group: "payroll"}
+	other   = groups.Name{Tenant: "OTHER", Project: "MOH", Group: "billing"}
+)
+
+func testGone(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	mustGroup(t, s, payroll, ann)
+	mustGroup(t, s, other, ann)
+	before := group(t, s, billing)
+	d := delivery("SHIP", "gone ann")
+	d.Gone = &groups.User{ID: ann.ID}
+	a := apply(t, s, d)
+	if want := []groups.Name{payroll, billing}; !slices.Equal(a.Left, want) {
+		t.Errorf("Left = %v, want %v (key order: project, then group)", a.Left, want)
+	}
+	if !a.Known || a.User != ann {
+		t.Errorf("Applied user = %+v known %v, want %+v", a.User, a.Known, ann)
+	}
+	if got := members(t, s, billing); !slices.Equal(got, []groups.User{bob}) {
+		t.Errorf("billing members = %v, want only bob", got)
+	}
+	if got := members(t, s, payroll); len(got) != 0 {
+		t.Errorf("payroll members = %v, want none", got)
+	}
+	if got := members(t, s, other); !slices.Equal(got, []groups.User{ann}) {
+		t.Errorf("another tenant's group lost its member: %v", got)
+	}
+	g := group(t, s, billing)
+	if g.MembersVersion <= before.MembersVersion || g.MemberCount != 1 {
+		t.Errorf("billing MembersVersion %d -> %d, MemberCount %d; want a new version and 1", before.MembersVersion, g.MembersVersion, g.MemberCount)
+	}
+	if k := known(t, s, "SHIP", ann.ID, "ann@example.gov.sg", bob.ID); len(k) != 1 || k[bob.ID] != bob {
+		t.Errorf("known users after deletion = %v, want only bob", k)
+	}
+	dl := deleted(t, s, "SHIP", ann.ID, "ann@example.gov.sg", bob.ID)
+	if len(dl) != 2 || dl[ann.ID].ID != ann.ID || !dl["ann@example.gov.sg"].DeletedAt.Equal(t0) {
+		t.Errorf("DeletedUsers = %+v, want ann by id and e-mail, deleted at %v", dl, t0)
+	}
+	if dl := deleted(t, s, "OTHER", ann.ID); len(dl) != 0 {
+		t.Errorf("another tenant marks ann deleted: %v", dl)
+	}
+}
+
+func testGoneByEmail(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	d := delivery("SHIP", "gone ann by mail")
+	d.Gone = &groups.User{Email: "ANN@example.gov.sg"}
+	a := apply(t, s, d)
+	if !slices.Equal(a.Left, []groups.Name{billing}) || a.User.ID != ann.ID {
+		t.Errorf("Applied = %+v, want ann to leave billing", a)
+	}
+	if got := members(t, s, billing); !slices.Equal(got, []groups.User{bob}) {
+		t.Errorf("members = %v, want only bob", got)
+	}
+	if dl := deleted(t, s, "SHIP", ann.ID); len(dl) != 1 {
+		t.Errorf("ann's id not marked deleted: %v", dl)
+	}
+}
+
+func testGoneUnknown(t *testing.T, s Store) {
+	mustGroup(t, s, billing, bob)
+	d := delivery("SHIP", "gone stranger")
+	stranger := groups.User{ID: "00000000-0000-4000-8000-000000000009", Email: "x@example.gov.sg"}
+	d.Gone = &stranger
+	a := apply(t, s, d)
+	if a.Known || len(a.Left) != 0 {
+		t.Errorf("Applied = %+v, want an unknown user who left nothing", a)
+	}
+	if dl := deleted(t, s, "SHIP", stranger.ID, stranger.Email); len(dl) != 2 {
+		t.Errorf("DeletedUsers = %v, want the stranger by id and e-mail", dl)
+	}
+}
+
+func testRepeat(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	d := delivery("SHIP", "gone ann")
+	d.Gone = &groups.User{ID: ann.ID}
+	apply(t, s, d)
+	// ann is added again through the gateway; a retry of the old delivery
+	// must not remove her a second time.
+	commit(t, s, "SHIP", groups.MembersAdded{Name: billing, Users: []groups.User{ann}, At: t0.Add(time.Hour)})
+	v := group(t, s, billing).MembersVersion
+	d.At = t0.Add(13 * 24 * time.Hour)
+	if _, err := s.ApplyDelivery(t.Context(), d); !errors.Is(err, webhooks.ErrDuplicate) {
+		t.Fatalf("repeat: err %v, want ErrDuplicate", err)
+	}
+	if got := members(t, s, billing); len(got) != 2 || group(t, s, billing).MembersVersion != v {
+		t.Errorf("repeat changed the mirror: members %v", got)
+	}
+	if k := known(t, s, "SHIP", ann.ID); len(k) != 1 {
+		t.Errorf("repeat forgot ann again: %v", k)
+	}
+}
+
+func testExpired(t *testing.T, s Store) {
+	d := delivery("SHIP", "x")
+	apply(t, s, d)
+	d.At = d.Expires
+	d.Expires = d.At.Add(webhooks.Retention)
+	apply(t, s, d) // no longer remembered: processed again
+	d.At = d.At.Add(time.Minute)
+	if _, err := s.ApplyDelivery(t.Context(), d); !errors.Is(err, webhooks.ErrDuplicate) {
+		t.Fatalf("err %v, want ErrDuplicate", err)
+	}
+}
+
+func testPerTenant(t *testing.T, s Store) {
+	apply(t, s, delivery("SHIP", "same"))
+	apply(t, s, delivery("OTHER", "same"))
+	if _, err := s.ApplyDelivery(t.Context(), delivery("OTHER", "same")); !errors.Is(err, webhooks.ErrDuplicate) {
+		t.Fatalf("err %v, want ErrDuplicate", err)
+	}
+}
+
+func testChanged(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	mustGroup(t, s, payroll, ann)
+	v := group(t, s, billing).MembersVersion
+	moved := groups.User{ID: ann.ID, Email: "ann.tan@agency.gov.sg"}
+	d := delivery("SHIP", "ann moved")
+	d.Changed = &moved
+	a := apply(t, s, d)
+	if !a.Known || a.User != ann {
+		t.Errorf("Applied = %+v, want the old record of ann", a)
+	}
+	want := groups.User{ID: ann.ID, Email: "ann.tan@agency.gov.sg", DisplayName: "Ann"} // display name kept
+	k := known(t, s, "SHIP", "ann.tan@agency.gov.sg", "ann@example.gov.sg", ann.ID)
+	if k["ann.tan@agency.gov.sg"] != want || k[ann.ID] != want {
+		t.Errorf("known by new e-mail and id = %v, want %+v", k, want)
+	}
+	if _, ok := k["ann@example.gov.sg"]; ok {
+		t.Errorf("the old e-mail still finds ann")
+	}
+	for _, n := range []groups.Name{billing, payroll} {
+		if !slices.Contains(members(t, s, n), want) {
+			t.Errorf("%s members = %v, want ann's new record", n, members(t, s, n))
+		}
+	}
+	if g := group(t, s, billing); g.MembersVersion <= v || g.MemberCount != 2 {
+		t.Errorf("billing MembersVersion %d -> %d, count %d", v, g.MembersVersion, g.MemberCount)
+	}
+}
+
+func testChangedUnknown(t *testing.T, s Store) {
+	u := groups.User{ID: "00000000-0000-4000-8000-000000000007", Email: "new@example.gov.sg", DisplayName: "New"}
+	d := delivery("SHIP", "new")
+	d.Changed = &u
+	if a := apply(t, s, d); a.Known {
+		t.Errorf("Applied = %+v, want unknown", a)
+	}
+	if k := known(t, s, "SHIP", "new@example.gov.sg"); k["new@example.gov.sg"] != u {
+		t.Errorf("known = %v, want %+v", k, u)
+	}
+}
+
+func testSeenAgain(t *testing.T, s Store) {
+	d := delivery("SHIP", "gone ann")
+	d.Gone = &ann
+	apply(t, s, d)
+	// A new user takes ann's e-mail, and a lookup resolves it.
+	fresh := groups.User{ID: "00000000-0000-4000-8000-000000000003", Email: ann.Email}
+	commit(t, s, "SHIP", groups.UsersResolved{Tenant: "SHIP", Users: []groups.User{fresh}})
+	dl := deleted(t, s, "SHIP", "ann@example.gov.sg", ann.ID)
+	if _, ok := dl["ann@example.gov.sg"]; ok {
+		t.Errorf("the e-mail of a user resolved again is still marked deleted")
+	}
+	if _, ok := dl[ann.ID]; !ok {
+		t.Errorf("the deleted user's id lost its mark")
+	}
+}
+
+func testPrune(t *testing.T, s Store) {
+	apply(t, s, delivery("SHIP", "a"))
+	late := delivery("SHIP", "b")
+	late.Expires = t0.Add(30 * 24 * time.Hour)
+	apply(t, s, late)
+	apply(t, s, delivery("OTHER", "a"))
+	n, err := s.PruneDeliveries(t.Context(), t0.Add(webhooks.Retention))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneDeliveries = %d, %v; want 2", n, err)
+	}
+	// The pruned ones are new again; the kept one is still a duplicate.
+	at := t0.Add(webhooks.Retention + time.Hour)
+	d := delivery("SHIP", "a")
+	d.At = at
+	apply(t, s, d)
+	late.At = at
+	if _, err := s.ApplyDelivery(t.Context(), late); !errors.Is(err, webhooks.ErrDuplicate) {
+		t.Fatalf("kept delivery: err %v, want ErrDuplicate", err)
+	}
+}
+
+func testGoneEmailReused(t *testing.T, s Store) {
+	// bob now holds the e-mail the deleted user had.
+	holder := groups.User{ID: bob.ID, Email: "old@example.gov.sg", DisplayName: "Bob"}
+	mustGroup(t, s, billing, holder)
+	d := delivery("SHIP", "gone old owner")
+	d.Gone = &groups.User{ID: ann.ID, Email: "old@example.gov.sg"}
+	if a := apply(t, s, d); a.Known || len(a.Left) != 0 {
+		t.Errorf("Applied = %+v, want nothing of bob's touched", a)
+	}
+	if got := members(t, s, billing); !slices.Equal(got, []groups.User{holder}) {
+		t.Errorf("members = %v, want bob still there", got)
+	}
+	if k := known(t, s, "SHIP", bob.ID, "old@example.gov.sg"); k[bob.ID] != holder || k["old@example.gov.sg"] != holder {
+		t.Errorf("bob forgotten by id or e-mail: %v", k)
+	}
+}
