@@ -122,6 +122,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	})
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
 	s.admin.CheckIdentityWith(checkIdentity)
+	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)
 	if err := s.seed(ctx); err != nil {
@@ -366,7 +367,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
-	e.Use(s.auditCalls(routeOperations(doc)))
+	e.Use(s.auditCalls(auditedRoutes(doc)))
 	secured := securedOperations(doc)
 	auth := api.Authenticate(s.auth)
 	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
