@@ -747,7 +747,10 @@ type Operation struct {
 	// Example: MOH
 	Project string `json:"project"`
 
-	// Result The outcome of a succeeded operation.
+	// Result The outcome of a succeeded operation. `group` reads exactly as GET of
+	// the group does now, `etag` included; once the group is deleted or
+	// replaced by another of the same name, it shows the group as the
+	// operation left it (without an `etag`).
 	Result *OperationResult `json:"result,omitempty"`
 
 	// StartedAt When the operation was first sent to TechPass.
@@ -776,7 +779,10 @@ type Operation struct {
 // Example: group.create
 type OperationKind string
 
-// OperationResult The outcome of a succeeded operation.
+// OperationResult The outcome of a succeeded operation. `group` reads exactly as GET of
+// the group does now, `etag` included; once the group is deleted or
+// replaced by another of the same name, it shows the group as the
+// operation left it (without an `etag`).
 type OperationResult struct {
 	// Group A group of the caller's project, as mirrored locally.
 	//

@@ -148,3 +148,37 @@ func TestTenantDefaultsFromConfig(t *testing.T) {
 		t.Fatalf("create tenant with interval: %d %s", r.status, r.body)
 	}
 }
+
+// TestOperationResultIsTheGroup checks a finished create's and update's
+// result.group is the JSON GET of the group gives, etag and fractional
+// createdAt included.
+func TestOperationResultIsTheGroup(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	op := g.create("SHIP/MOH", "billing")
+	g.await("SHIP/MOH", op.Id, 10*time.Second)
+	r := g.do("PATCH", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", map[string]string{"description": "changed"})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	var update api.Operation
+	r.decode(t, &update)
+	g.await("SHIP/MOH", update.Id, 10*time.Second)
+
+	got := g.do("GET", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", nil)
+	var group map[string]any
+	got.decode(t, &group)
+	if got.header.Get("ETag") == "" || group["etag"] != got.header.Get("ETag") {
+		t.Fatalf("GET group: etag %v, ETag header %q", group["etag"], got.header.Get("ETag"))
+	}
+	for _, id := range []string{op.Id, update.Id} {
+		var o struct {
+			Result struct {
+				Group map[string]any `json:"group"`
+			} `json:"result"`
+		}
+		g.do("GET", "/v1/operations/"+id, "SHIP/MOH", nil).decode(t, &o)
+		if a, b := mustJSON(t, o.Result.Group), mustJSON(t, group); string(a) != string(b) {
+			t.Errorf("operation %s result.group\n%s\nGET of the group\n%s", id, a, b)
+		}
+	}
+}
