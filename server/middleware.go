@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -92,6 +93,34 @@ func secureHeaders(https bool) echo.MiddlewareFunc {
 			}
 			if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
 				h.Set("Cache-Control", "no-store")
+			}
+			return next(c)
+		}
+	}
+}
+
+// maxHeaderBytes is the documented limit on a request's line and headers.
+const maxHeaderBytes = 32 << 10
+
+// errHeadersTooLarge answers requests over maxHeaderBytes.
+var errHeadersTooLarge = &api.Error{Status: http.StatusRequestHeaderFieldsTooLarge, Title: "Request headers too large",
+	Detail: "The request line and headers exceed 32 KiB."}
+
+// headerLimit refuses a request whose line and headers, as sent, exceed
+// limit bytes with a 431 problem. net/http itself is set to accept more, so
+// that only requests far beyond the limit get its plain-text answer.
+func headerLimit(limit int) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: \r\n") + len(r.Host)
+			for name, values := range r.Header {
+				for _, v := range values {
+					n += len(name) + len(v) + 4 // ": " and CRLF
+				}
+			}
+			if n > limit {
+				return errHeadersTooLarge
 			}
 			return next(c)
 		}

@@ -153,6 +153,9 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		// Answers held by Prefer: wait must be written before this.
 		WriteTimeout: time.Duration(cfg.MaxWait) + 30*time.Second,
 		IdleTimeout:  2 * time.Minute,
+		// Above the documented limit, which headerLimit enforces with a
+		// problem; net/http refuses only what is far beyond it.
+		MaxHeaderBytes: 2 * maxHeaderBytes,
 		ErrorLog:     slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if s.certs != nil {
@@ -351,6 +354,8 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(s.logger)
 	e.Use(requestID())
+	e.Use(secureHeaders(s.certs != nil)) // on every answer, errors included
+	e.Use(headerLimit(maxHeaderBytes))
 	e.Use(accessLog(s.logger))
 	e.Use(s.metrics.middleware())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
@@ -360,7 +365,6 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		},
 	}))
 	e.Use(middleware.BodyLimit("1M"))
-	e.Use(secureHeaders(s.certs != nil))
 
 	spec := groupgate.OpenAPISpec()
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
