@@ -97,12 +97,23 @@ func (h *Handlers) GetHealth(c echo.Context) error {
 	return c.JSON(http.StatusOK, Health{Status: HealthStatusOk})
 }
 
+// Notice is what a readiness check returns to pass with a detail: a
+// problem that does not stop the service yet (a refused credential while a
+// valid token remains). It must hold no secret.
+type Notice string
+
+func (n Notice) Error() string { return string(n) }
+
 // GetReadiness answers the readiness probe.
 func (h *Handlers) GetReadiness(c echo.Context) error {
 	res := Readiness{Status: Ready, Checks: map[string]Check{}}
 	for name, err := range h.Ready(c.Request().Context()) {
 		chk := Check{Status: CheckStatusOk}
-		if err != nil {
+		var notice Notice
+		if errors.As(err, &notice) {
+			detail := string(notice)
+			chk.Detail = &detail
+		} else if err != nil {
 			detail := err.Error()
 			chk = Check{Status: CheckStatusFailing, Detail: &detail}
 			res.Status = Unavailable

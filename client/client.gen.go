@@ -1452,8 +1452,10 @@ type ClientInterface interface {
 	// since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 	// any credential warning (older than `credentials.max_age`, a
 	// certificate near expiry, a rotated credential that could not be
-	// used). It passes while a valid token remains and during a temporary
-	// token endpoint outage: operations wait in the queue and are retried.
+	// used). It passes while a valid token remains (a refusal then shows as
+	// its detail, "...; the current access token is used until ...") and
+	// during a temporary token endpoint outage: operations wait in the
+	// queue and are retried.
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2028,8 +2030,10 @@ func (c *Client) GetOpenAPISpec(ctx context.Context, reqEditors ...RequestEditor
 // since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 // any credential warning (older than `credentials.max_age`, a
 // certificate near expiry, a rotated credential that could not be
-// used). It passes while a valid token remains and during a temporary
-// token endpoint outage: operations wait in the queue and are retried.
+// used). It passes while a valid token remains (a refusal then shows as
+// its detail, "...; the current access token is used until ...") and
+// during a temporary token endpoint outage: operations wait in the
+// queue and are retried.
 //
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
 func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4896,8 +4900,10 @@ type ClientWithResponsesInterface interface {
 	// since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 	// any credential warning (older than `credentials.max_age`, a
 	// certificate near expiry, a rotated credential that could not be
-	// used). It passes while a valid token remains and during a temporary
-	// token endpoint outage: operations wait in the queue and are retried.
+	// used). It passes while a valid token remains (a refusal then shows as
+	// its detail, "...; the current access token is used until ...") and
+	// during a temporary token endpoint outage: operations wait in the
+	// queue and are retried.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9104,8 +9110,10 @@ func (c *ClientWithResponses) GetOpenAPISpecWithResponse(ctx context.Context, re
 // since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 // any credential warning (older than `credentials.max_age`, a
 // certificate near expiry, a rotated credential that could not be
-// used). It passes while a valid token remains and during a temporary
-// token endpoint outage: operations wait in the queue and are retried.
+// used). It passes while a valid token remains (a refusal then shows as
+// its detail, "...; the current access token is used until ...") and
+// during a temporary token endpoint outage: operations wait in the
+// queue and are retried.
 //
 // Returns a wrapper object for the known response body format(s).
 //

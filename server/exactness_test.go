@@ -182,3 +182,66 @@ func TestOperationResultIsTheGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialChangedThroughAPI: a client secret changed through PATCH
+// /v1/tenants/{t} behaves as a rotated credential file. A wrong one is
+// tried at the next renewal and refused, while the token fetched before
+// keeps serving and /readyz reports the refusal (without the secret); the
+// right one is then tried at once and renews the token.
+func TestCredentialChangedThroughAPI(t *testing.T) {
+	g := startGateway(t, gatewayOptions{projects: map[string][]string{"SHIP": {"MOH"}}})
+	if op := g.await("SHIP/MOH", g.create("SHIP/MOH", "before").Id, 10*time.Second); op.State != api.Succeeded {
+		t.Fatalf("create: %+v", op)
+	}
+	before := g.up.stats("SHIP").Counters
+	setSecret := func(secret string) {
+		t.Helper()
+		r := g.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{
+			"techpass": map[string]any{"clientSecret": map[string]string{"value": secret}}})
+		if r.status != http.StatusOK {
+			t.Fatalf("PATCH the client secret: %d %s", r.status, r.body)
+		}
+	}
+	upstreamCheck := func() (int, api.Check) {
+		t.Helper()
+		r := g.do("GET", "/readyz", "", nil)
+		var rd api.Readiness
+		r.decode(t, &rd)
+		return r.status, rd.Checks["upstream:SHIP"]
+	}
+
+	wrong := "wrong-secret-" + randomWord(t)
+	setSecret(wrong)
+	for _, name := range []string{"after-wrong-1", "after-wrong-2"} {
+		if op := g.await("SHIP/MOH", g.create("SHIP/MOH", name).Id, 10*time.Second); op.State != api.Succeeded {
+			t.Fatalf("create %s with the earlier token: %s (%s)", name, op.State, errorOf(op))
+		}
+	}
+	after := g.up.stats("SHIP").Counters
+	if after.TokenFailures <= before.TokenFailures {
+		t.Errorf("the new secret was not tried: token failures %d, then %d", before.TokenFailures, after.TokenFailures)
+	}
+	status, chk := upstreamCheck()
+	if status != http.StatusOK || chk.Status != api.CheckStatusOk || chk.Detail == nil ||
+		!strings.HasPrefix(*chk.Detail, "token endpoint: invalid_client") ||
+		!strings.Contains(*chk.Detail, "the current access token is used until") {
+		t.Errorf("readyz after a refused secret: %d %+v", status, chk)
+	}
+
+	setSecret(g.up.secrets["SHIP client secret"])
+	if op := g.await("SHIP/MOH", g.create("SHIP/MOH", "after-right").Id, 10*time.Second); op.State != api.Succeeded {
+		t.Fatalf("create after the right secret: %s (%s)", op.State, errorOf(op))
+	}
+	if st := g.up.stats("SHIP").Counters; st.TokenRequests-st.TokenFailures <= after.TokenRequests-after.TokenFailures {
+		t.Errorf("no token issued for the right secret: %+v, then %+v", after, st)
+	}
+	if status, chk := upstreamCheck(); status != http.StatusOK || chk.Status != api.CheckStatusOk || chk.Detail != nil {
+		t.Errorf("readyz after the right secret: %d %+v", status, chk)
+	}
+	g.stop()
+	for where, text := range map[string]string{"responses": g.bodies.String(), "logs": g.logs.String()} {
+		if strings.Contains(text, wrong) {
+			t.Errorf("the wrong secret leaked into %s", where)
+		}
+	}
+}

@@ -474,6 +474,27 @@ func (c *tokenCache) credentialsChanged() {
 	}
 }
 
+// KeepToken makes c, a client rebuilt for the same application (token
+// endpoint, client id and API) as prev, take over prev's access token and
+// token health: the token keeps serving until it expires or falls due for
+// renewal, which c then does with its own credentials, keeping the token in
+// use if that fails. Call it before c is used; prev may go on serving
+// calls in flight. To try c's credentials at once, as a rotation does, call
+// CredentialsChanged next.
+func (c *Client) KeepToken(prev *Client) {
+	if prev == nil || prev == c {
+		return
+	}
+	p := prev.tokens
+	p.mu.Lock()
+	tok, renewAt, usableUntil, nextTry, lastErr, health := p.tok, p.renewAt, p.usableUntil, p.nextTry, p.lastErr, p.health
+	p.mu.Unlock()
+	t := c.tokens
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tok, t.renewAt, t.usableUntil, t.nextTry, t.lastErr, t.health = tok, renewAt, usableUntil, nextTry, lastErr, health
+}
+
 // refresh requests a new token now, whatever the backoff, waiting for a
 // renewal in progress. On failure the current token stays in use.
 func (c *tokenCache) refresh(ctx context.Context) error {
