@@ -156,7 +156,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		// Above the documented limit, which headerLimit enforces with a
 		// problem; net/http refuses only what is far beyond it.
 		MaxHeaderBytes: 2 * maxHeaderBytes,
-		ErrorLog:     slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ErrorLog:       slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if s.certs != nil {
 		s.http.TLSConfig = s.certs.tlsConfig()
