@@ -504,7 +504,7 @@ type IdentityProvider struct {
 	// Issuer Example: https://login.example.gov.sg/tenant
 	Issuer string `json:"issuer"`
 
-	// JwksUrl Where its signing keys are published (JWKS).
+	// JwksUrl Where its signing keys are published (JWKS): https to a public host. Loopback, private, link-local, CGNAT, multicast and reserved addresses (and names resolving to them when fetched) are refused.
 	JwksUrl *string `json:"jwksUrl,omitempty"`
 
 	// PublicKeys PEM public keys, instead of a JWKS URL.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -117,6 +118,8 @@ type gatewayOptions struct {
 	projects map[string][]string
 	mutate   func(*server.Config)
 	store    string // reuse a store file
+	// resolver resolves JWKS host names (server.Options.Resolver).
+	resolver *net.Resolver
 }
 
 // startGateway runs the real server on a loopback port against a fresh
@@ -181,7 +184,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		o.mutate(&cfg)
 	}
 	logs := &syncBuffer{}
-	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs)})
+	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs), Resolver: o.resolver})
 	if err != nil {
 		t.Fatal(err)
 	}

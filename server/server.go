@@ -39,6 +39,9 @@ type Options struct {
 	// OperatorKey, if set, is a bootstrap operator key for this process
 	// only (the demo mode prints one); it is never stored.
 	OperatorKey string
+	// Resolver resolves identity providers' JWKS host names; nil means
+	// the system's. Whatever it answers, only public addresses are dialled.
+	Resolver *net.Resolver
 }
 
 // Server is the whole service: the store, the per-tenant queue and
@@ -115,13 +118,14 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	tokens := jwtVerifier{jwtauth.NewVerifier(jwtauth.Options{Now: opts.Now, AllowLoopback: cfg.AllowLoopbackJWKS, Resolver: opts.Resolver})}
 	s.auth = tenants.NewAuthenticator(tenants.AuthConfig{
 		Store: s.store, Operators: operators, RotationAge: time.Duration(cfg.KeyRotationAge),
-		Tokens: jwtVerifier{jwtauth.NewVerifier(jwtauth.Options{Now: opts.Now})},
+		Tokens: tokens,
 		Now:    opts.Now, Logger: s.logger,
 	})
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
-	s.admin.CheckIdentityWith(checkIdentity)
+	s.admin.CheckIdentityWith(tokens.checkIdentity)
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)
