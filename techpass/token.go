@@ -485,14 +485,17 @@ func (c *Client) KeepToken(prev *Client) {
 	if prev == nil || prev == c {
 		return
 	}
-	p := prev.tokens
+	c.tokens.adopt(prev.tokens)
+}
+
+// adopt takes over p's token, schedule and health.
+func (c *tokenCache) adopt(p *tokenCache) {
 	p.mu.Lock()
 	tok, renewAt, usableUntil, nextTry, lastErr, health := p.tok, p.renewAt, p.usableUntil, p.nextTry, p.lastErr, p.health
 	p.mu.Unlock()
-	t := c.tokens
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.tok, t.renewAt, t.usableUntil, t.nextTry, t.lastErr, t.health = tok, renewAt, usableUntil, nextTry, lastErr, health
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tok, c.renewAt, c.usableUntil, c.nextTry, c.lastErr, c.health = tok, renewAt, usableUntil, nextTry, lastErr, health
 }
 
 // refresh requests a new token now, whatever the backoff, waiting for a
