@@ -126,3 +126,41 @@ func headerLimit(limit int) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// notFoundAsProblem serves h (a file server, such as the docs page's
+// assets), turning its "404 page not found" text into the API's 404
+// problem.
+func notFoundAsProblem(h http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		w := &notFoundCatcher{ResponseWriter: c.Response()}
+		h.ServeHTTP(w, c.Request())
+		if w.notFound {
+			return echo.ErrNotFound
+		}
+		return nil
+	}
+}
+
+// notFoundCatcher swallows a 404 answer (status and body) so that the
+// caller can answer it instead.
+type notFoundCatcher struct {
+	http.ResponseWriter
+	notFound, wrote bool
+}
+
+func (w *notFoundCatcher) WriteHeader(status int) {
+	if status == http.StatusNotFound && !w.wrote {
+		w.notFound = true
+		return
+	}
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *notFoundCatcher) Write(b []byte) (int, error) {
+	if w.notFound {
+		return len(b), nil
+	}
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}

@@ -79,6 +79,7 @@ func TestErrorsAreProblems(t *testing.T) {
 		status  int
 	}{
 		{"unknown route", get("/v1/nowhere", ""), http.StatusNotFound},
+		{"unknown file of the docs page", get("/docs/nowhere.js", ""), http.StatusNotFound},
 		{"method not allowed", "PUT /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", http.StatusMethodNotAllowed},
 		{"body over the limit", "POST " + groupsPath("SHIP", "MOH") + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + key +
 			"\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n{", http.StatusRequestEntityTooLarge},

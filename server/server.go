@@ -394,7 +394,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	}
 	mw["listGroups"] = append(mw["listGroups"], plainListGroups(h))
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})
-	e.GET("/docs/*", echo.WrapHandler(docs))
+	e.GET("/docs/*", notFoundAsProblem(docs))
 	return e, nil
 }
 
