@@ -359,9 +359,9 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.HTTPErrorHandler = handleError(s.logger)
 	e.Use(requestID())
 	e.Use(secureHeaders(s.certs != nil)) // on every answer, errors included
-	e.Use(headerLimit(maxHeaderBytes))
 	e.Use(accessLog(s.logger))
 	e.Use(s.metrics.middleware())
+	e.Use(headerLimit(maxHeaderBytes)) // the first to look at the request (logged and counted)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.logger.Error("handler panicked", "err", err, "path", c.Path())
