@@ -100,14 +100,21 @@ func (h *Handlers) GetHealth(c echo.Context) error {
 	return c.JSON(http.StatusOK, Health{Status: HealthStatusOk})
 }
 
+// Notice is what a readiness check returns to pass with a detail: a
+// problem that does not stop the service yet (a refused credential while a
+// valid token remains). It must hold no secret.
+type Notice string
+
+func (n Notice) Error() string { return string(n) }
+
 // GetReadiness answers the readiness probe.
 func (h *Handlers) GetReadiness(c echo.Context) error {
 	res := Readiness{Status: Ready, Checks: map[string]Check{}}
 	for name, err := range h.Ready(c.Request().Context()) {
 		chk := Check{Status: CheckStatusOk}
-		var w *Warning
-		if errors.As(err, &w) {
-			detail := w.Detail
+		var notice Notice
+		if errors.As(err, &notice) {
+			detail := string(notice)
 			chk.Detail = &detail
 		} else if err != nil {
 			detail := err.Error()
@@ -574,5 +581,28 @@ func (h *Handlers) operationOut(ctx context.Context, op throttle.Operation) Oper
 		out.Error = &Problem{Title: op.Failure.Title, Status: int32(op.Failure.Status), Detail: &detail}
 	}
 	out.Result = operationResult(op, short)
+	if out.Result != nil && out.Result.Group != nil {
+		if g, ok := h.resultGroup(ctx, op, *out.Result.Group); ok {
+			current := groupOut(g)
+			out.Result.Group = &current
+		}
+	}
 	return out
+}
+
+// resultGroup returns the group a succeeded create or update acted on, as
+// the mirror holds it now, so that the operation's result reads exactly as
+// GET of the group (with its ETag). ok is false once the group is gone or
+// replaced by another of the same name; the result then shows the group as
+// the operation left it.
+func (h *Handlers) resultGroup(ctx context.Context, op throttle.Operation, left Group) (groups.Group, bool) {
+	parts := strings.Split(op.Target, ":")
+	if h.Groups == nil || len(parts) != 3 || left.UpstreamId == nil {
+		return groups.Group{}, false
+	}
+	g, err := h.Groups.Get(ctx, groups.Name{Tenant: parts[0], Project: parts[1], Group: parts[2]})
+	if err != nil || g.UpstreamID != *left.UpstreamId {
+		return groups.Group{}, false
+	}
+	return g, true
 }

@@ -528,7 +528,7 @@ type IdentityProvider struct {
 	// Issuer Example: https://login.example.gov.sg/tenant
 	Issuer string `json:"issuer"`
 
-	// JwksUrl Where its signing keys are published (JWKS).
+	// JwksUrl Where its signing keys are published (JWKS): https to a public host. Loopback, private, link-local, CGNAT, multicast and reserved addresses (and names resolving to them when fetched) are refused.
 	JwksUrl *string `json:"jwksUrl,omitempty"`
 
 	// PublicKeys PEM public keys, instead of a JWKS URL.
@@ -764,7 +764,10 @@ type Operation struct {
 	// Example: MOH
 	Project string `json:"project"`
 
-	// Result The outcome of a succeeded operation.
+	// Result The outcome of a succeeded operation. `group` reads exactly as GET of
+	// the group does now, `etag` included; once the group is deleted or
+	// replaced by another of the same name, it shows the group as the
+	// operation left it (without an `etag`).
 	Result *OperationResult `json:"result,omitempty"`
 
 	// StartedAt When the operation was first sent to TechPass.
@@ -793,7 +796,10 @@ type Operation struct {
 // Example: group.create
 type OperationKind string
 
-// OperationResult The outcome of a succeeded operation.
+// OperationResult The outcome of a succeeded operation. `group` reads exactly as GET of
+// the group does now, `etag` included; once the group is deleted or
+// replaced by another of the same name, it shows the group as the
+// operation left it (without an `etag`).
 type OperationResult struct {
 	// Group A group of the caller's project, as mirrored locally.
 	//
@@ -1344,13 +1350,13 @@ type RemoveMemberParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
-// ConfirmTechPassWebhookParams defines parameters for ConfirmTechPassWebhook.
-type ConfirmTechPassWebhookParams struct {
+// ConfirmWebhookParams defines parameters for ConfirmWebhook.
+type ConfirmWebhookParams struct {
 	ChallengeToken string `form:"challengeToken" json:"challengeToken"`
 }
 
-// ReceiveTechPassWebhookParams defines parameters for ReceiveTechPassWebhook.
-type ReceiveTechPassWebhookParams struct {
+// ReceiveWebhookParams defines parameters for ReceiveWebhook.
+type ReceiveWebhookParams struct {
 	// XTECHPASSSIGNATURE `t=<unix seconds>,v1=<hex HMAC-SHA256>`; missing or wrong answers 401.
 	XTECHPASSSIGNATURE *string `json:"X-TECHPASS-SIGNATURE,omitempty"`
 }
@@ -1382,8 +1388,8 @@ type AddMembersJSONRequestBody = MembersRequest
 // RemoveMembersJSONRequestBody defines body for RemoveMembers for application/json ContentType.
 type RemoveMembersJSONRequestBody = MembersRequest
 
-// ReceiveTechPassWebhookJSONRequestBody defines body for ReceiveTechPassWebhook for application/json ContentType.
-type ReceiveTechPassWebhookJSONRequestBody = WebhookEvent
+// ReceiveWebhookJSONRequestBody defines body for ReceiveWebhook for application/json ContentType.
+type ReceiveWebhookJSONRequestBody = WebhookEvent
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1492,12 +1498,12 @@ type ServerInterface interface {
 	// GetQueue Show the queue
 	// (GET /v1/tenants/{tenant}/projects/{project}/queue)
 	GetQueue(ctx echo.Context, tenantParam TenantParam, projectParam ProjectParam) error
-	// ConfirmTechPassWebhook Answer TechPass's registration check
+	// ConfirmWebhook Answer TechPass's registration check
 	// (GET /v1/tenants/{tenant}/webhooks/techpass)
-	ConfirmTechPassWebhook(ctx echo.Context, tenantParam TenantParam, params ConfirmTechPassWebhookParams) error
-	// ReceiveTechPassWebhook Receive a TechPass webhook delivery
+	ConfirmWebhook(ctx echo.Context, tenantParam TenantParam, params ConfirmWebhookParams) error
+	// ReceiveWebhook Receive a TechPass webhook delivery
 	// (POST /v1/tenants/{tenant}/webhooks/techpass)
-	ReceiveTechPassWebhook(ctx echo.Context, tenantParam TenantParam, params ReceiveTechPassWebhookParams) error
+	ReceiveWebhook(ctx echo.Context, tenantParam TenantParam, params ReceiveWebhookParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -2571,8 +2577,8 @@ func (w *ServerInterfaceWrapper) GetQueue(ctx echo.Context) error {
 	return err
 }
 
-// ConfirmTechPassWebhook converts echo context to params.
-func (w *ServerInterfaceWrapper) ConfirmTechPassWebhook(ctx echo.Context) error {
+// ConfirmWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) ConfirmWebhook(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "tenant" -------------
 	var tenantParam TenantParam
@@ -2583,7 +2589,7 @@ func (w *ServerInterfaceWrapper) ConfirmTechPassWebhook(ctx echo.Context) error 
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params ConfirmTechPassWebhookParams
+	var params ConfirmWebhookParams
 	// ------------- Required query parameter "challengeToken" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, true, "challengeToken", ctx.QueryParams(), &params.ChallengeToken, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -2592,12 +2598,12 @@ func (w *ServerInterfaceWrapper) ConfirmTechPassWebhook(ctx echo.Context) error 
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.ConfirmTechPassWebhook(ctx, tenantParam, params)
+	err = w.Handler.ConfirmWebhook(ctx, tenantParam, params)
 	return err
 }
 
-// ReceiveTechPassWebhook converts echo context to params.
-func (w *ServerInterfaceWrapper) ReceiveTechPassWebhook(ctx echo.Context) error {
+// ReceiveWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) ReceiveWebhook(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "tenant" -------------
 	var tenantParam TenantParam
@@ -2608,7 +2614,7 @@ func (w *ServerInterfaceWrapper) ReceiveTechPassWebhook(ctx echo.Context) error 
 	}
 
 	// Parameter object where we will unmarshal all parameters from the context
-	var params ReceiveTechPassWebhookParams
+	var params ReceiveWebhookParams
 
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "X-TECHPASS-SIGNATURE" -------------
@@ -2628,7 +2634,7 @@ func (w *ServerInterfaceWrapper) ReceiveTechPassWebhook(ctx echo.Context) error 
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.ReceiveTechPassWebhook(ctx, tenantParam, params)
+	err = w.Handler.ReceiveWebhook(ctx, tenantParam, params)
 	return err
 }
 
@@ -2694,8 +2700,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members/remove", wrapper.RemoveMembers, options.OperationMiddlewares["removeMembers"]...)
 	router.DELETE(options.BaseURL+"/v1/tenants/:tenant/projects/:project/groups/:group/members/:user", wrapper.RemoveMember, options.OperationMiddlewares["removeMember"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/groups", wrapper.ListTenantGroups, options.OperationMiddlewares["listTenantGroups"]...)
-	router.GET(options.BaseURL+"/v1/tenants/:tenant/webhooks/techpass", wrapper.ConfirmTechPassWebhook, options.OperationMiddlewares["confirmTechPassWebhook"]...)
-	router.POST(options.BaseURL+"/v1/tenants/:tenant/webhooks/techpass", wrapper.ReceiveTechPassWebhook, options.OperationMiddlewares["receiveTechPassWebhook"]...)
+	router.GET(options.BaseURL+"/v1/tenants/:tenant/webhooks/techpass", wrapper.ConfirmWebhook, options.OperationMiddlewares["confirmWebhook"]...)
+	router.POST(options.BaseURL+"/v1/tenants/:tenant/webhooks/techpass", wrapper.ReceiveWebhook, options.OperationMiddlewares["receiveWebhook"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/mirror", wrapper.GetMirror, options.OperationMiddlewares["getMirror"]...)
 	router.POST(options.BaseURL+"/v1/tenants/:tenant/mirror", wrapper.SyncMirror, options.OperationMiddlewares["syncMirror"]...)
 	router.GET(options.BaseURL+"/v1/tenants/:tenant/projects/:project/queue", wrapper.GetQueue, options.OperationMiddlewares["getQueue"]...)

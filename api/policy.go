@@ -37,8 +37,8 @@ func Policy() map[string]Access {
 
 		// Called by TechPass: no credential, the delivery's signature is
 		// checked instead.
-		"confirmTechPassWebhook": {Public: true},
-		"receiveTechPassWebhook": {Signed: true},
+		"confirmWebhook": {Public: true},
+		"receiveWebhook": {Signed: true},
 
 		"listGroups":  groupsRead,
 		"getGroup":    groupsRead,

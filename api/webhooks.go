@@ -24,9 +24,9 @@ type Webhooks interface {
 	Has(tenant string) bool
 }
 
-// ConfirmTechPassWebhook answers TechPass's registration check: GET
+// ConfirmWebhook answers TechPass's registration check: GET
 // ?challengeToken= is answered with the same token.
-func (h *Handlers) ConfirmTechPassWebhook(c echo.Context, tenant TenantParam, params ConfirmTechPassWebhookParams) error {
+func (h *Handlers) ConfirmWebhook(c echo.Context, tenant TenantParam, params ConfirmWebhookParams) error {
 	name := strings.ToUpper(string(tenant))
 	if h.Webhooks == nil || !h.Webhooks.Has(name) {
 		return &Error{Status: http.StatusNotFound, Title: "Not found", Detail: fmt.Sprintf("no webhook for tenant %s", name)}
@@ -38,9 +38,9 @@ func (h *Handlers) ConfirmTechPassWebhook(c echo.Context, tenant TenantParam, pa
 	return c.JSON(http.StatusOK, WebhookChallenge{ChallengeToken: tok})
 }
 
-// ReceiveTechPassWebhook verifies and applies one TechPass delivery. It
+// ReceiveWebhook verifies and applies one TechPass delivery. It
 // needs no API key: the signature authenticates it.
-func (h *Handlers) ReceiveTechPassWebhook(c echo.Context, tenant TenantParam, _ ReceiveTechPassWebhookParams) error {
+func (h *Handlers) ReceiveWebhook(c echo.Context, tenant TenantParam, _ ReceiveWebhookParams) error {
 	name := strings.ToUpper(string(tenant))
 	noteAudit(c, AuditNote{Tenant: name, Target: "webhook"})
 	if h.Webhooks == nil || !h.Webhooks.Has(name) {
@@ -71,10 +71,3 @@ func (h *Handlers) ReceiveTechPassWebhook(c echo.Context, tenant TenantParam, _ 
 	noteAudit(c, AuditNote{Actor: "techpass", Tenant: name, Target: "webhook:" + out.Event.Type})
 	return c.JSON(http.StatusOK, WebhookReceipt{Status: WebhookReceiptStatus(out.Status), Event: out.Event.Type})
 }
-
-// Warning is a readiness check's result that passes but has something to
-// say (for example a TechPass event an operator should act on): shown as
-// the check's detail with status ok.
-type Warning struct{ Detail string }
-
-func (w *Warning) Error() string { return w.Detail }

@@ -535,7 +535,7 @@ type IdentityProvider struct {
 	// Issuer Example: https://login.example.gov.sg/tenant
 	Issuer string `json:"issuer"`
 
-	// JwksUrl Where its signing keys are published (JWKS).
+	// JwksUrl Where its signing keys are published (JWKS): https to a public host. Loopback, private, link-local, CGNAT, multicast and reserved addresses (and names resolving to them when fetched) are refused.
 	JwksUrl *string `json:"jwksUrl,omitempty"`
 
 	// PublicKeys PEM public keys, instead of a JWKS URL.
@@ -771,7 +771,10 @@ type Operation struct {
 	// Example: MOH
 	Project string `json:"project"`
 
-	// Result The outcome of a succeeded operation.
+	// Result The outcome of a succeeded operation. `group` reads exactly as GET of
+	// the group does now, `etag` included; once the group is deleted or
+	// replaced by another of the same name, it shows the group as the
+	// operation left it (without an `etag`).
 	Result *OperationResult `json:"result,omitempty"`
 
 	// StartedAt When the operation was first sent to TechPass.
@@ -800,7 +803,10 @@ type Operation struct {
 // Example: group.create
 type OperationKind string
 
-// OperationResult The outcome of a succeeded operation.
+// OperationResult The outcome of a succeeded operation. `group` reads exactly as GET of
+// the group does now, `etag` included; once the group is deleted or
+// replaced by another of the same name, it shows the group as the
+// operation left it (without an `etag`).
 type OperationResult struct {
 	// Group A group of the caller's project, as mirrored locally.
 	//
@@ -1351,13 +1357,13 @@ type RemoveMemberParams struct {
 	IdempotencyKeyParam *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
-// ConfirmTechPassWebhookParams defines parameters for ConfirmTechPassWebhook.
-type ConfirmTechPassWebhookParams struct {
+// ConfirmWebhookParams defines parameters for ConfirmWebhook.
+type ConfirmWebhookParams struct {
 	ChallengeToken string `form:"challengeToken" json:"challengeToken"`
 }
 
-// ReceiveTechPassWebhookParams defines parameters for ReceiveTechPassWebhook.
-type ReceiveTechPassWebhookParams struct {
+// ReceiveWebhookParams defines parameters for ReceiveWebhook.
+type ReceiveWebhookParams struct {
 	// XTECHPASSSIGNATURE `t=<unix seconds>,v1=<hex HMAC-SHA256>`; missing or wrong answers 401.
 	XTECHPASSSIGNATURE *string `json:"X-TECHPASS-SIGNATURE,omitempty"`
 }
@@ -1389,8 +1395,8 @@ type AddMembersJSONRequestBody = MembersRequest
 // RemoveMembersJSONRequestBody defines body for RemoveMembers for application/json ContentType.
 type RemoveMembersJSONRequestBody = MembersRequest
 
-// ReceiveTechPassWebhookJSONRequestBody defines body for ReceiveTechPassWebhook for application/json ContentType.
-type ReceiveTechPassWebhookJSONRequestBody = WebhookEvent
+// ReceiveWebhookJSONRequestBody defines body for ReceiveWebhook for application/json ContentType.
+type ReceiveWebhookJSONRequestBody = WebhookEvent
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1520,8 +1526,10 @@ type ClientInterface interface {
 	// since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 	// any credential warning (older than `credentials.max_age`, a
 	// certificate near expiry, a rotated credential that could not be
-	// used). It passes while a valid token remains and during a temporary
-	// token endpoint outage: operations wait in the queue and are retried.
+	// used). It passes while a valid token remains (a refusal then shows as
+	// its detail, "...; the current access token is used until ...") and
+	// during a temporary token endpoint outage: operations wait in the
+	// queue and are retried.
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2001,17 +2009,17 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/queue (the `GetQueue` operationId).
 	GetQueue(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ConfirmTechPassWebhook Answer TechPass's registration check
+	// ConfirmWebhook Answer TechPass's registration check
 	//
 	// TechPass calls this when the webhook is registered in its portal and
 	// expects the `challengeToken` it sent back as JSON. Register
 	// `https://<gateway>/v1/tenants/<TENANT>/webhooks/techpass` as the
 	// tenant's webhook URL.
 	//
-	// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
-	ConfirmTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmWebhook` operationId).
+	ConfirmWebhook(ctx context.Context, tenantParam TenantParam, params *ConfirmWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ReceiveTechPassWebhookWithBody Receive a TechPass webhook delivery
+	// ReceiveWebhookWithBody Receive a TechPass webhook delivery
 	//
 	// TechPass's deliveries for the tenant. No API key: the body must carry
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -2034,10 +2042,10 @@ type ClientInterface interface {
 	//
 	// Takes any type of body and a specified content type.
 	//
-	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-	ReceiveTechPassWebhookWithBody(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+	ReceiveWebhookWithBody(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ReceiveTechPassWebhook Receive a TechPass webhook delivery
+	// ReceiveWebhook Receive a TechPass webhook delivery
 	//
 	// TechPass's deliveries for the tenant. No API key: the body must carry
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -2060,8 +2068,8 @@ type ClientInterface interface {
 	//
 	// Takes a body of the `application/json` content type.
 	//
-	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-	ReceiveTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+	ReceiveWebhook(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetDocs Interactive API documentation
@@ -2158,8 +2166,10 @@ func (c *Client) GetOpenAPISpec(ctx context.Context, reqEditors ...RequestEditor
 // since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 // any credential warning (older than `credentials.max_age`, a
 // certificate near expiry, a rotated credential that could not be
-// used). It passes while a valid token remains and during a temporary
-// token endpoint outage: operations wait in the queue and are retried.
+// used). It passes while a valid token remains (a refusal then shows as
+// its detail, "...; the current access token is used until ...") and
+// during a temporary token endpoint outage: operations wait in the
+// queue and are retried.
 //
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
 func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3039,16 +3049,16 @@ func (c *Client) GetQueue(ctx context.Context, tenantParam TenantParam, projectP
 	return c.Client.Do(req)
 }
 
-// ConfirmTechPassWebhook Answer TechPass's registration check
+// ConfirmWebhook Answer TechPass's registration check
 //
 // TechPass calls this when the webhook is registered in its portal and
 // expects the `challengeToken` it sent back as JSON. Register
 // `https://<gateway>/v1/tenants/<TENANT>/webhooks/techpass` as the
 // tenant's webhook URL.
 //
-// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
-func (c *Client) ConfirmTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewConfirmTechPassWebhookRequest(c.Server, tenantParam, params)
+// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmWebhook` operationId).
+func (c *Client) ConfirmWebhook(ctx context.Context, tenantParam TenantParam, params *ConfirmWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmWebhookRequest(c.Server, tenantParam, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3059,7 +3069,7 @@ func (c *Client) ConfirmTechPassWebhook(ctx context.Context, tenantParam TenantP
 	return c.Client.Do(req)
 }
 
-// ReceiveTechPassWebhookWithBody Receive a TechPass webhook delivery
+// ReceiveWebhookWithBody Receive a TechPass webhook delivery
 //
 // TechPass's deliveries for the tenant. No API key: the body must carry
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -3082,9 +3092,9 @@ func (c *Client) ConfirmTechPassWebhook(ctx context.Context, tenantParam TenantP
 //
 // Takes any type of body and a specified content type.
 //
-// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-func (c *Client) ReceiveTechPassWebhookWithBody(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReceiveTechPassWebhookRequestWithBody(c.Server, tenantParam, params, contentType, body)
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+func (c *Client) ReceiveWebhookWithBody(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveWebhookRequestWithBody(c.Server, tenantParam, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3095,7 +3105,7 @@ func (c *Client) ReceiveTechPassWebhookWithBody(ctx context.Context, tenantParam
 	return c.Client.Do(req)
 }
 
-// ReceiveTechPassWebhook Receive a TechPass webhook delivery
+// ReceiveWebhook Receive a TechPass webhook delivery
 //
 // TechPass's deliveries for the tenant. No API key: the body must carry
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -3118,9 +3128,9 @@ func (c *Client) ReceiveTechPassWebhookWithBody(ctx context.Context, tenantParam
 //
 // Takes a body of the `application/json` content type.
 //
-// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-func (c *Client) ReceiveTechPassWebhook(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReceiveTechPassWebhookRequest(c.Server, tenantParam, params, body)
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+func (c *Client) ReceiveWebhook(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveWebhookRequest(c.Server, tenantParam, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5012,8 +5022,8 @@ func NewGetQueueRequest(server string, tenantParam TenantParam, projectParam Pro
 	return req, nil
 }
 
-// NewConfirmTechPassWebhookRequest constructs an http.Request for the ConfirmTechPassWebhook method
-func NewConfirmTechPassWebhookRequest(server string, tenantParam TenantParam, params *ConfirmTechPassWebhookParams) (*http.Request, error) {
+// NewConfirmWebhookRequest constructs an http.Request for the ConfirmWebhook method
+func NewConfirmWebhookRequest(server string, tenantParam TenantParam, params *ConfirmWebhookParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5069,19 +5079,19 @@ func NewConfirmTechPassWebhookRequest(server string, tenantParam TenantParam, pa
 	return req, nil
 }
 
-// NewReceiveTechPassWebhookRequest calls the generic ReceiveTechPassWebhook builder with application/json body
-func NewReceiveTechPassWebhookRequest(server string, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody) (*http.Request, error) {
+// NewReceiveWebhookRequest calls the generic ReceiveWebhook builder with application/json body
+func NewReceiveWebhookRequest(server string, tenantParam TenantParam, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewReceiveTechPassWebhookRequestWithBody(server, tenantParam, params, "application/json", bodyReader)
+	return NewReceiveWebhookRequestWithBody(server, tenantParam, params, "application/json", bodyReader)
 }
 
-// NewReceiveTechPassWebhookRequestWithBody constructs an http.Request for the ReceiveTechPassWebhook method, with any body, and a specified content type
-func NewReceiveTechPassWebhookRequestWithBody(server string, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewReceiveWebhookRequestWithBody constructs an http.Request for the ReceiveWebhook method, with any body, and a specified content type
+func NewReceiveWebhookRequestWithBody(server string, tenantParam TenantParam, params *ReceiveWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5237,8 +5247,10 @@ type ClientWithResponsesInterface interface {
 	// since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 	// any credential warning (older than `credentials.max_age`, a
 	// certificate near expiry, a rotated credential that could not be
-	// used). It passes while a valid token remains and during a temporary
-	// token endpoint outage: operations wait in the queue and are retried.
+	// used). It passes while a valid token remains (a refusal then shows as
+	// its detail, "...; the current access token is used until ...") and
+	// during a temporary token endpoint outage: operations wait in the
+	// queue and are retried.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5762,7 +5774,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/tenants/{tenant}/projects/{project}/queue (the `GetQueue` operationId).
 	GetQueueWithResponse(ctx context.Context, tenantParam TenantParam, projectParam ProjectParam, reqEditors ...RequestEditorFn) (*GetQueueResponse, error)
 
-	// ConfirmTechPassWebhookWithResponse Answer TechPass's registration check
+	// ConfirmWebhookWithResponse Answer TechPass's registration check
 	//
 	// TechPass calls this when the webhook is registered in its portal and
 	// expects the `challengeToken` it sent back as JSON. Register
@@ -5771,10 +5783,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
-	ConfirmTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*ConfirmTechPassWebhookResponse, error)
+	// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmWebhook` operationId).
+	ConfirmWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ConfirmWebhookParams, reqEditors ...RequestEditorFn) (*ConfirmWebhookResponse, error)
 
-	// ReceiveTechPassWebhookWithBodyWithResponse Receive a TechPass webhook delivery
+	// ReceiveWebhookWithBodyWithResponse Receive a TechPass webhook delivery
 	//
 	// TechPass's deliveries for the tenant. No API key: the body must carry
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -5797,10 +5809,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-	ReceiveTechPassWebhookWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error)
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+	ReceiveWebhookWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveWebhookResponse, error)
 
-	// ReceiveTechPassWebhookWithResponse Receive a TechPass webhook delivery
+	// ReceiveWebhookWithResponse Receive a TechPass webhook delivery
 	//
 	// TechPass's deliveries for the tenant. No API key: the body must carry
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -5823,8 +5835,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-	ReceiveTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error)
+	// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+	ReceiveWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveWebhookResponse, error)
 }
 
 type GetDocsResponse struct {
@@ -9423,7 +9435,7 @@ func (r GetQueueResponse) ContentType() string {
 	return ""
 }
 
-type ConfirmTechPassWebhookResponse struct {
+type ConfirmWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
@@ -9435,27 +9447,27 @@ type ConfirmTechPassWebhookResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ConfirmTechPassWebhookResponse) GetJSON200() *WebhookChallenge {
+func (r ConfirmWebhookResponse) GetJSON200() *WebhookChallenge {
 	return r.JSON200
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r ConfirmTechPassWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+func (r ConfirmWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
 	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
-func (r ConfirmTechPassWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+func (r ConfirmWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
 // GetBody returns the raw response body bytes
-func (r ConfirmTechPassWebhookResponse) GetBody() []byte {
+func (r ConfirmWebhookResponse) GetBody() []byte {
 	return r.Body
 }
 
 // Status returns HTTPResponse.Status
-func (r ConfirmTechPassWebhookResponse) Status() string {
+func (r ConfirmWebhookResponse) Status() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Status
 	}
@@ -9463,7 +9475,7 @@ func (r ConfirmTechPassWebhookResponse) Status() string {
 }
 
 // StatusCode returns HTTPResponse.StatusCode
-func (r ConfirmTechPassWebhookResponse) StatusCode() int {
+func (r ConfirmWebhookResponse) StatusCode() int {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.StatusCode
 	}
@@ -9471,14 +9483,14 @@ func (r ConfirmTechPassWebhookResponse) StatusCode() int {
 }
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r ConfirmTechPassWebhookResponse) ContentType() string {
+func (r ConfirmWebhookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
 	return ""
 }
 
-type ReceiveTechPassWebhookResponse struct {
+type ReceiveWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
@@ -9496,42 +9508,42 @@ type ReceiveTechPassWebhookResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ReceiveTechPassWebhookResponse) GetJSON200() *WebhookReceipt {
+func (r ReceiveWebhookResponse) GetJSON200() *WebhookReceipt {
 	return r.JSON200
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+func (r ReceiveWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
 	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON401() *Problem {
+func (r ReceiveWebhookResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
-func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+func (r ReceiveWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON413() *Problem {
+func (r ReceiveWebhookResponse) GetApplicationproblemJSON413() *Problem {
 	return r.ApplicationproblemJSON413
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r ReceiveTechPassWebhookResponse) GetApplicationproblemJSON500() *InternalError {
+func (r ReceiveWebhookResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
 // GetBody returns the raw response body bytes
-func (r ReceiveTechPassWebhookResponse) GetBody() []byte {
+func (r ReceiveWebhookResponse) GetBody() []byte {
 	return r.Body
 }
 
 // Status returns HTTPResponse.Status
-func (r ReceiveTechPassWebhookResponse) Status() string {
+func (r ReceiveWebhookResponse) Status() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Status
 	}
@@ -9539,7 +9551,7 @@ func (r ReceiveTechPassWebhookResponse) Status() string {
 }
 
 // StatusCode returns HTTPResponse.StatusCode
-func (r ReceiveTechPassWebhookResponse) StatusCode() int {
+func (r ReceiveWebhookResponse) StatusCode() int {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.StatusCode
 	}
@@ -9547,7 +9559,7 @@ func (r ReceiveTechPassWebhookResponse) StatusCode() int {
 }
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r ReceiveTechPassWebhookResponse) ContentType() string {
+func (r ReceiveWebhookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9640,8 +9652,10 @@ func (c *ClientWithResponses) GetOpenAPISpecWithResponse(ctx context.Context, re
 // since 2026-01-02T03:04:05Z; no valid access token: ...`, followed by
 // any credential warning (older than `credentials.max_age`, a
 // certificate near expiry, a rotated credential that could not be
-// used). It passes while a valid token remains and during a temporary
-// token endpoint outage: operations wait in the queue and are retried.
+// used). It passes while a valid token remains (a refusal then shows as
+// its detail, "...; the current access token is used until ...") and
+// during a temporary token endpoint outage: operations wait in the
+// queue and are retried.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10405,7 +10419,7 @@ func (c *ClientWithResponses) GetQueueWithResponse(ctx context.Context, tenantPa
 	return ParseGetQueueResponse(rsp)
 }
 
-// ConfirmTechPassWebhookWithResponse Answer TechPass's registration check
+// ConfirmWebhookWithResponse Answer TechPass's registration check
 //
 // TechPass calls this when the webhook is registered in its portal and
 // expects the `challengeToken` it sent back as JSON. Register
@@ -10414,16 +10428,16 @@ func (c *ClientWithResponses) GetQueueWithResponse(ctx context.Context, tenantPa
 //
 // Returns a wrapper object for the known response body format(s).
 //
-// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmTechPassWebhook` operationId).
-func (c *ClientWithResponses) ConfirmTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ConfirmTechPassWebhookParams, reqEditors ...RequestEditorFn) (*ConfirmTechPassWebhookResponse, error) {
-	rsp, err := c.ConfirmTechPassWebhook(ctx, tenantParam, params, reqEditors...)
+// Corresponds with GET /v1/tenants/{tenant}/webhooks/techpass (the `ConfirmWebhook` operationId).
+func (c *ClientWithResponses) ConfirmWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ConfirmWebhookParams, reqEditors ...RequestEditorFn) (*ConfirmWebhookResponse, error) {
+	rsp, err := c.ConfirmWebhook(ctx, tenantParam, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseConfirmTechPassWebhookResponse(rsp)
+	return ParseConfirmWebhookResponse(rsp)
 }
 
-// ReceiveTechPassWebhookWithBodyWithResponse Receive a TechPass webhook delivery
+// ReceiveWebhookWithBodyWithResponse Receive a TechPass webhook delivery
 //
 // TechPass's deliveries for the tenant. No API key: the body must carry
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -10446,16 +10460,16 @@ func (c *ClientWithResponses) ConfirmTechPassWebhookWithResponse(ctx context.Con
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-func (c *ClientWithResponses) ReceiveTechPassWebhookWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error) {
-	rsp, err := c.ReceiveTechPassWebhookWithBody(ctx, tenantParam, params, contentType, body, reqEditors...)
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+func (c *ClientWithResponses) ReceiveWebhookWithBodyWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveWebhookResponse, error) {
+	rsp, err := c.ReceiveWebhookWithBody(ctx, tenantParam, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseReceiveTechPassWebhookResponse(rsp)
+	return ParseReceiveWebhookResponse(rsp)
 }
 
-// ReceiveTechPassWebhookWithResponse Receive a TechPass webhook delivery
+// ReceiveWebhookWithResponse Receive a TechPass webhook delivery
 //
 // TechPass's deliveries for the tenant. No API key: the body must carry
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
@@ -10478,13 +10492,13 @@ func (c *ClientWithResponses) ReceiveTechPassWebhookWithBodyWithResponse(ctx con
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
-// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveTechPassWebhook` operationId).
-func (c *ClientWithResponses) ReceiveTechPassWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveTechPassWebhookParams, body ReceiveTechPassWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveTechPassWebhookResponse, error) {
-	rsp, err := c.ReceiveTechPassWebhook(ctx, tenantParam, params, body, reqEditors...)
+// Corresponds with POST /v1/tenants/{tenant}/webhooks/techpass (the `ReceiveWebhook` operationId).
+func (c *ClientWithResponses) ReceiveWebhookWithResponse(ctx context.Context, tenantParam TenantParam, params *ReceiveWebhookParams, body ReceiveWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveWebhookResponse, error) {
+	rsp, err := c.ReceiveWebhook(ctx, tenantParam, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
-	return ParseReceiveTechPassWebhookResponse(rsp)
+	return ParseReceiveWebhookResponse(rsp)
 }
 
 // ParseGetDocsResponse parses an HTTP response from a GetDocsWithResponse call
@@ -14260,15 +14274,15 @@ func ParseGetQueueResponse(rsp *http.Response) (*GetQueueResponse, error) {
 	return response, nil
 }
 
-// ParseConfirmTechPassWebhookResponse parses an HTTP response from a ConfirmTechPassWebhookWithResponse call
-func ParseConfirmTechPassWebhookResponse(rsp *http.Response) (*ConfirmTechPassWebhookResponse, error) {
+// ParseConfirmWebhookResponse parses an HTTP response from a ConfirmWebhookWithResponse call
+func ParseConfirmWebhookResponse(rsp *http.Response) (*ConfirmWebhookResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
 	defer func() { _ = rsp.Body.Close() }()
 	if err != nil {
 		return nil, err
 	}
 
-	response := &ConfirmTechPassWebhookResponse{
+	response := &ConfirmWebhookResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
@@ -14300,15 +14314,15 @@ func ParseConfirmTechPassWebhookResponse(rsp *http.Response) (*ConfirmTechPassWe
 	return response, nil
 }
 
-// ParseReceiveTechPassWebhookResponse parses an HTTP response from a ReceiveTechPassWebhookWithResponse call
-func ParseReceiveTechPassWebhookResponse(rsp *http.Response) (*ReceiveTechPassWebhookResponse, error) {
+// ParseReceiveWebhookResponse parses an HTTP response from a ReceiveWebhookWithResponse call
+func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
 	defer func() { _ = rsp.Body.Close() }()
 	if err != nil {
 		return nil, err
 	}
 
-	response := &ReceiveTechPassWebhookResponse{
+	response := &ReceiveWebhookResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}

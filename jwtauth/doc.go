@@ -73,4 +73,18 @@
 // [Options.JWKSMinInterval], so tokens with made-up kids cannot turn the
 // gateway against the provider, and concurrent requests share one fetch. If
 // a fetch fails, the keys fetched before stay in use.
+//
+// # Where keys may be fetched from
+//
+// Whoever registers a provider chooses its JWKS URL, and anyone can make
+// the gateway fetch it by presenting a token with the provider's issuer. So
+// the URL must be https to a public host ([Provider.Validate] refuses
+// loopback, private, link-local, multicast, unspecified and reserved
+// addresses, IPv4-mapped ones included, and names like "localhost"), and
+// every fetch dials only public addresses, checked on the address actually
+// dialled after name resolution, so that a name resolving (or rebound) to
+// an internal address is refused as well; redirects are checked the same
+// way. No proxy is used. A fetch reads at most [MaxJWKSSize] bytes of body
+// and 64 KiB of headers, within [Options.FetchTimeout].
+// [Options.AllowLoopback] admits loopback, for tests only.
 package jwtauth

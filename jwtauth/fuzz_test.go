@@ -32,7 +32,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	// A fixed clock: unknown kids never trigger a refetch after the first
 	// fetch, so the fuzzer does not hammer the server.
-	v := jwtauth.NewVerifier(jwtauth.Options{Now: newClock().Now})
+	v := newVerifier(newClock())
 
 	signed := map[string]bool{}
 	for _, s := range []struct {

@@ -307,8 +307,10 @@ func jwksProvider(url string, algs ...string) jwtauth.Provider {
 }
 
 // newVerifier returns a verifier on clk.
+// newVerifier returns a verifier on clk that accepts the loopback JWKS
+// servers of these tests (Options.AllowLoopback).
 func newVerifier(clk *clock) *jwtauth.Verifier {
-	return jwtauth.NewVerifier(jwtauth.Options{Now: clk.Now})
+	return jwtauth.NewVerifier(jwtauth.Options{Now: clk.Now, AllowLoopback: true})
 }
 
 // mustVerify verifies a token that must be accepted.

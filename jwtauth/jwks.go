@@ -323,15 +323,16 @@ func decodeB64(s string) ([]byte, bool) {
 }
 
 // redirectPolicy follows at most maxRedirects redirects, and only to URLs a
-// provider could have registered itself (https, or http on loopback), so a
-// JWKS endpoint cannot bounce the fetch to plain http elsewhere. next is the
-// client's own policy, if any.
-func redirectPolicy(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+// provider could have registered itself (see checkJWKSURL), so a JWKS
+// endpoint cannot bounce the fetch to plain http or to an internal host
+// (whose address the dialler would refuse anyway). next is the client's own
+// policy, if any.
+func redirectPolicy(next func(*http.Request, []*http.Request) error, allowLoopback bool) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) > maxRedirects {
 			return errors.New("too many redirects")
 		}
-		if msg := checkJWKSURL(req.URL.String()); msg != "" {
+		if msg := checkJWKSURL(req.URL.String(), allowLoopback); msg != "" {
 			return errors.New("redirected to a URL that " + msg)
 		}
 		if next != nil {

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -50,9 +49,12 @@ type Provider struct {
 	// Audience must be one of the token's "aud" values.
 	Audience string
 	// JWKSURL is where the provider publishes its signing keys as a JWK
-	// Set. It must be https; http is accepted only for a loopback host
-	// (localhost, 127.0.0.0/8, ::1), for tests. Exactly one of JWKSURL and
-	// PublicKeys is set.
+	// Set. It must be https, to a host that is not a loopback, private,
+	// link-local, multicast, unspecified or otherwise reserved address
+	// (nor a name such as "localhost"); a name is also checked on every
+	// address it resolves to when fetched. A [Verifier] with
+	// [Options.AllowLoopback] also accepts loopback hosts, over http too,
+	// for tests. Exactly one of JWKSURL and PublicKeys is set.
 	JWKSURL string
 	// PublicKeys are PEM-encoded public keys, one per entry: "PUBLIC KEY"
 	// (PKIX: RSA, ECDSA P-256 or P-384, Ed25519), "RSA PUBLIC KEY" (PKCS #1)
@@ -95,9 +97,10 @@ func (e *ProviderError) Unwrap() error { return ErrInvalidProvider }
 
 // Validate checks the provider and reports every problem at once, as a
 // *[ProviderError] wrapping [ErrInvalidProvider]. It parses the PEM keys but
-// does not fetch the JWKS.
+// does not fetch the JWKS, and refuses a loopback JWKS URL; see
+// [Verifier.Validate] for a verifier that allows one.
 func (p Provider) Validate() error {
-	_, err := p.compile()
+	_, err := p.compile(false)
 	return err
 }
 
@@ -187,8 +190,9 @@ type publicKey struct {
 	key crypto.PublicKey
 }
 
-// compile validates p and parses its keys.
-func (p Provider) compile() (*compiled, error) {
+// compile validates p and parses its keys; allowLoopback accepts a JWKS
+// URL on loopback.
+func (p Provider) compile(allowLoopback bool) (*compiled, error) {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
@@ -231,7 +235,7 @@ func (p Provider) compile() (*compiled, error) {
 	case p.JWKSURL == "" && len(p.PublicKeys) == 0:
 		add("a JWKS URL or at least one public key is required")
 	case p.JWKSURL != "":
-		if msg := checkJWKSURL(p.JWKSURL); msg != "" {
+		if msg := checkJWKSURL(p.JWKSURL, allowLoopback); msg != "" {
 			add("JWKS URL %s", msg)
 		}
 	default:
@@ -274,8 +278,10 @@ func (p Provider) compile() (*compiled, error) {
 	return c, nil
 }
 
-// checkJWKSURL returns why u is not acceptable, or "".
-func checkJWKSURL(u string) string {
+// checkJWKSURL returns why u is not acceptable, or "": it must be https to
+// a host that may be fetched from (see hostProblem); with allowLoopback, a
+// loopback host may also be reached over http.
+func checkJWKSURL(u string, allowLoopback bool) string {
 	parsed, err := url.Parse(u)
 	switch {
 	case err != nil:
@@ -286,24 +292,17 @@ func checkJWKSURL(u string) string {
 		return "must not contain a fragment"
 	case parsed.Host == "" || parsed.Hostname() == "":
 		return "must be absolute, with a host"
-	case parsed.Scheme == "https":
-		return ""
-	case parsed.Scheme == "http" && isLoopback(parsed.Hostname()):
-		return ""
-	case parsed.Scheme == "http":
-		return "must use https (http is allowed only for localhost)"
-	default:
+	}
+	problem, loopback := hostProblem(parsed.Hostname(), allowLoopback)
+	switch {
+	case parsed.Scheme != "https" && parsed.Scheme != "http":
+		return "must use https"
+	case problem != "":
+		return "must name a public host: its " + problem
+	case parsed.Scheme == "http" && !loopback:
 		return "must use https"
 	}
-}
-
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return ""
 }
 
 // parsePEMKey parses one PEM entry, returning why it is unusable otherwise.

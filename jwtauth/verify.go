@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -48,10 +49,21 @@ const (
 // Options configure a [Verifier]. The zero value gives the defaults.
 type Options struct {
 	// HTTPClient fetches JWK Sets; nil means a client using
-	// http.DefaultTransport. The verifier uses a copy whose redirect policy
-	// also refuses redirects to anything but https (or http on loopback)
-	// and more than 3 of them.
+	// http.DefaultTransport. The verifier uses a copy whose transport is a
+	// clone of the client's *http.Transport (any other is replaced) that
+	// uses no proxy and dials only public addresses (see AllowLoopback),
+	// checked after name resolution, and whose redirect policy refuses
+	// more than 3 redirects and any to a URL a provider could not register.
 	HTTPClient *http.Client
+	// AllowLoopback also accepts JWKS URLs on loopback hosts (localhost,
+	// 127.0.0.0/8, ::1), over http or https, and lets fetches dial
+	// loopback addresses. For tests and local development only: it lets
+	// whoever registers a provider make the gateway send requests to its
+	// own host. Private and other non-public addresses stay refused.
+	AllowLoopback bool
+	// Resolver resolves JWKS host names; nil means the system's. The
+	// addresses it returns are checked like any other.
+	Resolver *net.Resolver
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// ClockSkew is the tolerance applied to exp, nbf and iat; 0 means
@@ -83,6 +95,8 @@ type Verifier struct {
 	minInterval  time.Duration
 	fetchTimeout time.Duration
 	maxAge       time.Duration
+	// allowLoopback accepts providers whose JWKS is on loopback.
+	allowLoopback bool
 
 	mu   sync.Mutex
 	jwks map[string]*jwksEntry // by URL
@@ -108,8 +122,9 @@ func NewVerifier(opts Options) *Verifier {
 		c := *opts.HTTPClient
 		client = &c
 	}
-	client.CheckRedirect = redirectPolicy(client.CheckRedirect)
-	v.client = client
+	client.Transport = guardedTransport(client.Transport, opts.AllowLoopback, opts.Resolver)
+	client.CheckRedirect = redirectPolicy(client.CheckRedirect, opts.AllowLoopback)
+	v.client, v.allowLoopback = client, opts.AllowLoopback
 	return v
 }
 
@@ -142,13 +157,20 @@ type Claims struct {
 	Raw map[string]any
 }
 
+// Validate is [Provider.Validate] under v's options: with
+// [Options.AllowLoopback], a JWKS URL on loopback is accepted.
+func (v *Verifier) Validate(p Provider) error {
+	_, err := p.compile(v.allowLoopback)
+	return err
+}
+
 // Verify checks token (the compact JWS, without "Bearer ") against provider
 // p and returns its claims. An invalid p gives an error wrapping
 // [ErrInvalidProvider]; every other error wraps [ErrInvalidToken], and also
 // [ErrKeysUnavailable] when p's JWKS could not be fetched. ctx bounds the
 // wait for a JWKS fetch; the fetch itself goes on for other requests.
 func (v *Verifier) Verify(ctx context.Context, p Provider, token string) (Claims, error) {
-	c, err := p.compile()
+	c, err := p.compile(v.allowLoopback)
 	if err != nil {
 		return Claims{}, err
 	}

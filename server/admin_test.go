@@ -96,8 +96,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"revokeKey":              {method: "DELETE", path: "/v1/keys/" + victim.Id, tenantScoped: true},
 		"listAudit":              {method: "GET", path: "/v1/audit"},
 		"getBackup":              {method: "GET", path: "/v1/backup"},
-		"confirmTechPassWebhook": {method: "GET", path: "/v1/tenants/SHIP/webhooks/techpass?challengeToken=abc", tenantScoped: true},
-		"receiveTechPassWebhook": {method: "POST", path: "/v1/tenants/SHIP/webhooks/techpass", body: func() any { return map[string]string{"event": "user-invited"} }, tenantScoped: true},
+		"confirmWebhook": {method: "GET", path: "/v1/tenants/SHIP/webhooks/techpass?challengeToken=abc", tenantScoped: true},
+		"receiveWebhook": {method: "POST", path: "/v1/tenants/SHIP/webhooks/techpass", body: func() any { return map[string]string{"event": "user-invited"} }, tenantScoped: true},
 	}
 	policy := api.Policy()
 	var ids []string

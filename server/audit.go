@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
@@ -14,21 +15,35 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// auditActions names the audited action of each mutating operation.
-var auditActions = map[string]string{
-	"createGroup":     "group.create",
-	"deleteGroup":     "group.delete",
-	"cancelOperation": "operation.cancel",
-	"retryOperation":  "operation.retry",
-	"createTenant":    "tenant.create",
-	"updateTenant":    "tenant.update",
-	"createProject":   "project.create",
-	"updateProject":   "project.update",
-	"createKey":       "key.create",
-	"revokeKey":       "key.revoke",
-	"getBackup":       "store.backup",
-	// Calls by TechPass; what a delivery did is audited on its own.
-	"receiveTechPassWebhook": "webhook.receive",
+// auditedReads are the reads audited like writes, with their action: a
+// backup reads everything.
+var auditedReads = map[string]string{"getBackup": "store.backup"}
+
+// auditedRoutes maps "METHOD /echo/route/:param" to the audit action of
+// every operation of the spec that is audited: each one that is not a GET
+// (so no mutating operation can be forgotten), and the auditedReads.
+func auditedRoutes(doc *openapi3.T) map[string]string {
+	out := map[string]string{}
+	for route, id := range routeOperations(doc) {
+		method, _, _ := strings.Cut(route, " ")
+		if action, ok := auditedReads[id]; ok {
+			out[route] = action
+		} else if method != http.MethodGet {
+			out[route] = auditAction(id)
+		}
+	}
+	return out
+}
+
+// auditAction names the action of an operationId, "<object>.<verb>":
+// createGroup is group.create, addMembers members.add, syncMirror
+// mirror.sync.
+func auditAction(operationID string) string {
+	i := strings.IndexFunc(operationID, unicode.IsUpper)
+	if i <= 0 {
+		return strings.ToLower(operationID)
+	}
+	return strings.ToLower(operationID[i:]) + "." + operationID[:i]
 }
 
 // routeOperations maps "METHOD /echo/route/:param" to the spec's operationId.
@@ -52,19 +67,15 @@ func routeOperations(doc *openapi3.T) map[string]string {
 // everything) after it is answered: who, in
 // which tenant and project, what, on what, and how it ended (including
 // calls refused before or after authentication). It never records a body.
-func (s *Server) auditCalls(ops map[string]string) echo.MiddlewareFunc {
+func (s *Server) auditCalls(actions map[string]string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			err := next(c)
 			if err != nil {
 				c.Error(err) // answer now, so the status is known
 			}
-			id := ops[c.Request().Method+" "+c.Path()]
-			action, ok := auditActions[id]
+			action, ok := actions[c.Request().Method+" "+c.Path()]
 			if !ok {
-				return nil
-			}
-			if c.Request().Method == http.MethodGet && id != "getBackup" {
 				return nil
 			}
 			p := api.Principal(c)

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
 )
@@ -137,6 +138,11 @@ type tenantCredentials struct {
 	maxAge time.Duration
 
 	client, key, apiKey *credentialSource // key is nil unless a key file is configured
+
+	// app identifies the application the credentials authenticate (token
+	// URL, client id, API URL): a rebuilt runtime for the same one keeps
+	// the access token.
+	app string
 
 	mu     sync.Mutex
 	secret string                // the client secret, when the client credential is one
@@ -394,6 +400,29 @@ func (u *upstreamCredentials) put(tc *tenantCredentials) {
 	u.tenants[tc.tenant] = tc
 }
 
+// get returns a tenant's credentials, nil if it has no runtime.
+func (u *upstreamCredentials) get(tenant string) *tenantCredentials {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.tenants[tenant]
+}
+
+// sameClientCredential reports whether tc and other hold the same client
+// credential (secret, or certificate and key).
+func (tc *tenantCredentials) sameClientCredential(other *tenantCredentials) bool {
+	data := func(c *tenantCredentials) (client, key []byte) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.key != nil {
+			key = c.key.data
+		}
+		return c.client.data, key
+	}
+	c1, k1 := data(tc)
+	c2, k2 := data(other)
+	return bytes.Equal(c1, c2) && bytes.Equal(k1, k2)
+}
+
 // remove forgets a tenant's credentials (its runtime is gone).
 func (u *upstreamCredentials) remove(tenant string) {
 	u.mu.Lock()
@@ -512,13 +541,20 @@ func (s *Server) upstreamChecks(checks map[string]error) {
 // (queued operations wait and retry). Its detail adds the credential
 // warnings: age past max_age, a certificate near expiry, a rotation not yet
 // usable.
+//
+// While a valid token remains, a refusal is still reported, as the passing
+// check's detail (an api.Notice), so a rotation that TechPass refused shows
+// before the token runs out.
 func upstreamCheck(client *techpass.Client, tc *tenantCredentials) error {
 	h := client.Health()
-	if (h.State != techpass.TokenRefused && h.State != techpass.CredentialUnusable) || !h.TokenValidUntil.IsZero() {
+	if h.State != techpass.TokenRefused && h.State != techpass.CredentialUnusable {
 		return nil
 	}
-	parts := append([]string{h.Problem()}, tc.warnings()...)
-	return errors.New(strings.Join(slices.Compact(parts), "; "))
+	detail := strings.Join(slices.Compact(append([]string{h.Problem()}, tc.warnings()...)), "; ")
+	if !h.TokenValidUntil.IsZero() {
+		return api.Notice(detail)
+	}
+	return errors.New(detail)
 }
 
 // assertionAlg is the configured client assertion algorithm of tenant.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -141,6 +142,8 @@ type gatewayOptions struct {
 	up       *upstream // reuse a simulator (with the same projects)
 	// sim changes the simulator's configuration, when set.
 	sim func(*techpasssim.Config)
+	// resolver resolves JWKS host names (server.Options.Resolver).
+	resolver *net.Resolver
 }
 
 // startGateway runs the real server on a loopback port against a fresh
@@ -208,7 +211,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		o.mutate(&cfg)
 	}
 	logs := &syncBuffer{}
-	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs)})
+	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs), Resolver: o.resolver})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/groupgate/groupgate/jwtauth"
 	"github.com/groupgate/groupgate/tenants"
@@ -27,12 +28,22 @@ func (j jwtVerifier) Verify(ctx context.Context, idp tenants.IdentityProvider, t
 	return c.Subject, nil
 }
 
-// checkIdentity validates an identity provider before it is registered.
-func checkIdentity(idp tenants.IdentityProvider) error {
-	err := provider(idp).Validate()
+// checkIdentity validates an identity provider before it is registered,
+// as the verifier will use it (a loopback JWKS URL only if the
+// configuration allows it). A JWKS URL's problems name identity.jwksUrl.
+func (j jwtVerifier) checkIdentity(idp tenants.IdentityProvider) error {
+	err := j.v.Validate(provider(idp))
 	var pe *jwtauth.ProviderError
 	if errors.As(err, &pe) {
-		return &tenants.InvalidError{Problems: prefixed("identity: ", pe.Problems)}
+		problems := make([]string, len(pe.Problems))
+		for i, p := range pe.Problems {
+			if rest, ok := strings.CutPrefix(p, "JWKS URL "); ok {
+				problems[i] = "identity.jwksUrl " + rest
+			} else {
+				problems[i] = "identity: " + p
+			}
+		}
+		return &tenants.InvalidError{Problems: problems}
 	}
 	if err != nil {
 		return fmt.Errorf("%w: identity: %v", tenants.ErrInvalid, err)
@@ -43,12 +54,4 @@ func checkIdentity(idp tenants.IdentityProvider) error {
 func provider(idp tenants.IdentityProvider) jwtauth.Provider {
 	return jwtauth.Provider{Issuer: idp.Issuer, Audience: idp.Audience, JWKSURL: idp.JWKSURL, PublicKeys: idp.PublicKeys,
 		Algorithms: idp.Algorithms, SubjectClaim: idp.SubjectClaim}
-}
-
-func prefixed(prefix string, ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = prefix + s
-	}
-	return out
 }

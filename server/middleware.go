@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -96,4 +97,70 @@ func secureHeaders(https bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// maxHeaderBytes is the documented limit on a request's line and headers.
+const maxHeaderBytes = 32 << 10
+
+// errHeadersTooLarge answers requests over maxHeaderBytes.
+var errHeadersTooLarge = &api.Error{Status: http.StatusRequestHeaderFieldsTooLarge, Title: "Request headers too large",
+	Detail: "The request line and headers exceed 32 KiB."}
+
+// headerLimit refuses a request whose line and headers, as sent, exceed
+// limit bytes with a 431 problem. net/http itself is set to accept more, so
+// that only requests far beyond the limit get its plain-text answer.
+func headerLimit(limit int) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: \r\n") + len(r.Host)
+			for name, values := range r.Header {
+				for _, v := range values {
+					n += len(name) + len(v) + 4 // ": " and CRLF
+				}
+			}
+			if n > limit {
+				return errHeadersTooLarge
+			}
+			return next(c)
+		}
+	}
+}
+
+// notFoundAsProblem serves h (a file server, such as the docs page's
+// assets), turning its "404 page not found" text into the API's 404
+// problem.
+func notFoundAsProblem(h http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		w := &notFoundCatcher{ResponseWriter: c.Response()}
+		h.ServeHTTP(w, c.Request())
+		if w.notFound {
+			return echo.ErrNotFound
+		}
+		return nil
+	}
+}
+
+// notFoundCatcher swallows a 404 answer (status and body) so that the
+// caller can answer it instead.
+type notFoundCatcher struct {
+	http.ResponseWriter
+	notFound, wrote bool
+}
+
+func (w *notFoundCatcher) WriteHeader(status int) {
+	if status == http.StatusNotFound && !w.wrote {
+		w.notFound = true
+		return
+	}
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *notFoundCatcher) Write(b []byte) (int, error) {
+	if w.notFound {
+		return len(b), nil
+	}
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// OperatorKey, if set, is a bootstrap operator key for this process
 	// only (the demo mode prints one); it is never stored.
 	OperatorKey string
+	// Resolver resolves identity providers' JWKS host names; nil means
+	// the system's. Whatever it answers, only public addresses are dialled.
+	Resolver *net.Resolver
 }
 
 // Server is the whole service: the store, the per-tenant queue and
@@ -118,13 +121,15 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	tokens := jwtVerifier{jwtauth.NewVerifier(jwtauth.Options{Now: opts.Now, AllowLoopback: cfg.AllowLoopbackJWKS, Resolver: opts.Resolver})}
 	s.auth = tenants.NewAuthenticator(tenants.AuthConfig{
 		Store: s.store, Operators: operators, RotationAge: time.Duration(cfg.KeyRotationAge),
-		Tokens: jwtVerifier{jwtauth.NewVerifier(jwtauth.Options{Now: opts.Now})},
+		Tokens: tokens,
 		Now:    opts.Now, Logger: s.logger,
 	})
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
-	s.admin.CheckIdentityWith(checkIdentity)
+	s.admin.CheckIdentityWith(tokens.checkIdentity)
+	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)
 	s.hooks = newWebhookReceivers(s.metrics.reg)
@@ -156,7 +161,10 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		// Answers held by Prefer: wait must be written before this.
 		WriteTimeout: time.Duration(cfg.MaxWait) + 30*time.Second,
 		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		// Above the documented limit, which headerLimit enforces with a
+		// problem; net/http refuses only what is far beyond it.
+		MaxHeaderBytes: 2 * maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if s.certs != nil {
 		s.http.TLSConfig = s.certs.tlsConfig()
@@ -362,8 +370,10 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(s.logger)
 	e.Use(requestID())
+	e.Use(secureHeaders(s.certs != nil)) // on every answer, errors included
 	e.Use(accessLog(s.logger))
 	e.Use(s.metrics.middleware())
+	e.Use(headerLimit(maxHeaderBytes)) // the first to look at the request (logged and counted)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.logger.Error("handler panicked", "err", err, "path", c.Path())
@@ -371,14 +381,13 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		},
 	}))
 	e.Use(middleware.BodyLimit("1M"))
-	e.Use(secureHeaders(s.certs != nil))
 
 	spec := groupgate.OpenAPISpec()
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
-	e.Use(s.auditCalls(routeOperations(doc)))
+	e.Use(s.auditCalls(auditedRoutes(doc)))
 	secured := securedOperations(doc)
 	auth := api.Authenticate(s.auth)
 	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
@@ -398,7 +407,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	}
 	mw["listGroups"] = append(mw["listGroups"], plainListGroups(h))
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})
-	e.GET("/docs/*", echo.WrapHandler(docs))
+	e.GET("/docs/*", notFoundAsProblem(docs))
 	return e, nil
 }
 

@@ -106,7 +106,7 @@ func (w *webhookReceivers) checks(checks map[string]error) {
 	defer w.mu.Unlock()
 	for tenant, notes := range w.notices {
 		if len(notes) > 0 {
-			checks["webhooks:"+tenant] = &api.Warning{Detail: strings.Join(notes, "; ")}
+			checks["webhooks:"+tenant] = api.Notice(strings.Join(notes, "; "))
 		}
 	}
 }

@@ -497,6 +497,30 @@ func (c *tokenCache) credentialsChanged() {
 	}
 }
 
+// KeepToken makes c, a client rebuilt for the same application (token
+// endpoint, client id and API) as prev, take over prev's access token and
+// token health: the token keeps serving until it expires or falls due for
+// renewal, which c then does with its own credentials, keeping the token in
+// use if that fails. Call it before c is used; prev may go on serving
+// calls in flight. To try c's credentials at once, as a rotation does, call
+// CredentialsChanged next.
+func (c *Client) KeepToken(prev *Client) {
+	if prev == nil || prev == c {
+		return
+	}
+	c.tokens.adopt(prev.tokens)
+}
+
+// adopt takes over p's token, schedule and health.
+func (c *tokenCache) adopt(p *tokenCache) {
+	p.mu.Lock()
+	tok, renewAt, usableUntil, nextTry, lastErr, health := p.tok, p.renewAt, p.usableUntil, p.nextTry, p.lastErr, p.health
+	p.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tok, c.renewAt, c.usableUntil, c.nextTry, c.lastErr, c.health = tok, renewAt, usableUntil, nextTry, lastErr, health
+}
+
 // refresh requests a new token now, whatever the backoff, waiting for a
 // renewal in progress. On failure the current token stays in use.
 func (c *tokenCache) refresh(ctx context.Context) error {

@@ -253,6 +253,36 @@ func TestTokenCacheCredentialsChanged(t *testing.T) {
 	}
 }
 
+// TestTokenCacheAdopt: a cache rebuilt for the same application takes
+// over the token without a request; after a credential change it tries its
+// own credential at the next use and, refused, keeps serving the token
+// until it expires, reporting the refusal.
+func TestTokenCacheAdopt(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	old, _ := newFakeCache(t0, 1200*time.Second, nil)
+	ctx := context.Background()
+	if _, err := old.token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, f := newFakeCache(t0.Add(time.Minute), 1200*time.Second, nil)
+	c.adopt(old)
+	if got, err := c.token(ctx); err != nil || got != "tok1" || f.count() != 0 {
+		t.Fatalf("adopted token: %q %v, fetches %d", got, err, f.count())
+	}
+	f.set(t0.Add(time.Minute), refused)
+	c.credentialsChanged()
+	if got, err := c.token(ctx); err != nil || got != "tok1" || f.count() != 1 {
+		t.Fatalf("refused renewal: %q %v, fetches %d; want the adopted token after one request", got, err, f.count())
+	}
+	if h := c.snapshot(); h.State != TokenRefused || h.TokenValidUntil.IsZero() || h.LastSuccess.IsZero() {
+		t.Fatalf("health after the refusal: %+v", h)
+	}
+	f.set(t0.Add(1200*time.Second), refused) // the adopted token has expired
+	if _, err := c.token(ctx); err == nil {
+		t.Fatal("an expired adopted token was used")
+	}
+}
+
 // TestTokenCacheRefresh: Refresh asks at once, whatever the schedule, and
 // keeps the current token when it fails.
 func TestTokenCacheRefresh(t *testing.T) {

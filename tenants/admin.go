@@ -33,6 +33,21 @@ type Admin struct {
 	// checkIdentity validates an identity provider beyond its shape (keys,
 	// algorithms); optional.
 	checkIdentity func(IdentityProvider) error
+	// groupLimit and interval are given to tenants created without them.
+	groupLimit int
+	interval   time.Duration
+}
+
+// DefaultsFrom makes tenants created without a group limit or interval get
+// these (the service's configured defaults) instead of DefaultGroupLimit and
+// DefaultInterval. Zero leaves a default as it is.
+func (a *Admin) DefaultsFrom(groupLimit int, interval time.Duration) {
+	if groupLimit > 0 {
+		a.groupLimit = groupLimit
+	}
+	if interval > 0 {
+		a.interval = interval
+	}
 }
 
 // CheckIdentityWith makes the admin validate identity providers with check
@@ -69,7 +84,7 @@ func NewAdmin(store Store, box Sealer, now func() time.Time) *Admin {
 	if now == nil {
 		now = time.Now
 	}
-	return &Admin{store: store, box: box, now: now}
+	return &Admin{store: store, box: box, now: now, groupLimit: DefaultGroupLimit, interval: DefaultInterval}
 }
 
 // TenantSpec is a tenant's settings as given by an operator. Nil fields are
@@ -91,10 +106,11 @@ type TenantSpec struct {
 	PreviousWebhookSecret *CredentialInput
 }
 
-// CreateTenant creates a tenant from spec.
+// CreateTenant creates a tenant from spec; a group limit or interval it
+// does not give is the admin's default (see DefaultsFrom).
 func (a *Admin) CreateTenant(ctx context.Context, spec TenantSpec) (Tenant, error) {
 	now := a.now()
-	t := Tenant{Name: strings.ToUpper(spec.Name), GroupLimit: DefaultGroupLimit, Interval: DefaultInterval, CreatedAt: now, UpdatedAt: now}
+	t := Tenant{Name: strings.ToUpper(spec.Name), GroupLimit: a.groupLimit, Interval: a.interval, CreatedAt: now, UpdatedAt: now}
 	if err := a.apply(&t, spec, now); err != nil {
 		return Tenant{}, err
 	}
