@@ -101,11 +101,12 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
 	}
 	// An earlier attempt may have reached TechPass (a crash, a timeout, or a
-	// 5xx after the write): look before creating again.
+	// 5xx after the write): look before creating again. The look is a check,
+	// not an attempt: its transient failure is not counted as a failure.
 	if op.Attempts > 1 {
 		existing, found, out := e.find(ctx, name)
 		if out != nil {
-			return *out
+			return checked(*out)
 		}
 		if found {
 			e.logger.Info("group already exists upstream; adopting it", "operation_id", op.ID, "group", name.String())
@@ -119,7 +120,7 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 	case status == http.StatusConflict:
 		existing, found, out := e.find(ctx, name)
 		if out != nil {
-			return *out
+			return checked(*out)
 		}
 		if found {
 			return e.created(name, p.Description, existing, false)
@@ -180,6 +181,12 @@ func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *
 		}
 	}
 	return techpass.Group{}, false, nil
+}
+
+// checked marks the retry of a failed check (see throttle.Outcome.Check).
+func checked(out throttle.Outcome) throttle.Outcome {
+	out.Check = out.Kind == throttle.Retry
+	return out
 }
 
 // created reports a group created (fresh: by this request, so it has no

@@ -153,6 +153,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		Handler:    groups.NewExecutor(client, s.store, s.opts.Now, log),
 		Background: rec,
 		Retry: throttle.RetryPolicy{
+			MaxDuration: time.Duration(s.cfg.Retry.MaxDuration),
 			MaxFailures: s.cfg.Retry.MaxFailures,
 			BaseDelay:   time.Duration(s.cfg.Retry.BaseDelay),
 			MaxDelay:    time.Duration(s.cfg.Retry.MaxDelay),

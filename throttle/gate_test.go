@@ -178,11 +178,21 @@ func TestRetryPolicy(t *testing.T) {
 	if got := p.Backoff(3); got != 0 {
 		t.Errorf("full jitter must reach 0, got %v", got)
 	}
-	if p.GiveUp(2) || !p.GiveUp(3) {
-		t.Errorf("GiveUp must trip at MaxFailures")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if p.GiveUp(2, t0, t0) || !p.GiveUp(3, t0, t0) {
+		t.Errorf("GiveUp must trip at MaxFailures when it is set")
 	}
-	if (throttle.RetryPolicy{}).GiveUp(5) || !(throttle.RetryPolicy{}).GiveUp(6) {
-		t.Errorf("default MaxFailures must be 6")
+	// By default the count is not bounded; the retry window is.
+	var d throttle.RetryPolicy
+	if d.GiveUp(1000, t0, t0.Add(throttle.DefaultMaxDuration-time.Millisecond)) || !d.GiveUp(1, t0, t0.Add(throttle.DefaultMaxDuration)) {
+		t.Errorf("the default policy must give up at DefaultMaxDuration after the first failure, whatever the count")
+	}
+	w := throttle.RetryPolicy{MaxDuration: time.Minute}
+	if w.GiveUp(50, t0, t0.Add(59*time.Second)) || !w.GiveUp(0, t0, t0.Add(time.Minute)) || w.GiveUp(50, time.Time{}, t0) {
+		t.Errorf("GiveUp must trip at MaxDuration after the first failure, and never before a failure")
+	}
+	if got := w.Deadline(t0); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("Deadline = %v", got)
 	}
 }
 

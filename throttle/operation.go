@@ -113,9 +113,15 @@ type Operation struct {
 	Seq uint64
 	// Attempts counts how many times the operation was started upstream.
 	Attempts int
-	// Failures counts retryable failures (5xx, timeouts, connection errors);
-	// throttling answers (429) are not failures.
+	// Failures counts retryable failures (5xx, timeouts, connection errors)
+	// of the current step; throttling answers (429) and failed checks (see
+	// Outcome.Check) are not counted.
 	Failures int
+	// FailingSince is when the current run of retry outcomes (transient
+	// failures and throttling answers) of the current step began; zero if
+	// its last try did not end in one. The retry window (see RetryPolicy)
+	// runs from it.
+	FailingSince time.Time
 	// NotBefore is the earliest time the operation may start again.
 	NotBefore time.Time
 	// LastError is a sanitized reason for the last retryable failure.
@@ -193,6 +199,11 @@ type Outcome struct {
 	RetryAfter time.Duration
 	// Throttled marks a 429: the retry does not count as a failure.
 	Throttled bool
+	// Check marks a transient failure of a request made only to decide what
+	// to do, before any attempt at the work (such as looking for a group an
+	// earlier, unclear attempt may have created): the retry does not count
+	// as a failure either.
+	Check bool
 	// Reason is a sanitized description of a retryable failure.
 	Reason string
 	// Progress replaces the operation's Progress on a Continue outcome.
