@@ -126,6 +126,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		return nil
 	}
 	gate := throttle.NewGate(t.Interval+time.Duration(s.cfg.PaceGuard), s.opts.Now)
+	gate.ObserveLateness(s.metrics.lateness(t.Name))
 	client, err := s.upstreamClient(ctx, t, gate)
 	if err != nil {
 		return err
