@@ -56,8 +56,10 @@ type Config struct {
 	// Interval is the default minimum gap between the starts of two upstream
 	// requests of a tenant. Default 1s (TechPass's limit).
 	Interval Duration `yaml:"interval"`
-	// PaceGuard is added to every interval to absorb network jitter, so the
-	// upstream never measures a gap under the interval. Default 2ms.
+	// PaceGuard is added to every interval to absorb jitter (scheduling on
+	// this host, the network), so the upstream never measures a gap under
+	// the interval. Default 5ms, sized in docs/benchmarks.md ("Sizing the
+	// pace guard").
 	PaceGuard Duration `yaml:"pace_guard"`
 	// GroupLimit is the default namespace group limit. Default 50.
 	GroupLimit int `yaml:"group_limit"`
@@ -242,7 +244,7 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		Interval:        Duration(time.Second),
-		PaceGuard:       Duration(2 * time.Millisecond),
+		PaceGuard:       Duration(5 * time.Millisecond),
 		GroupLimit:      50,
 		Retry:           RetryConfig{MaxDuration: Duration(30 * time.Minute), BaseDelay: Duration(time.Second), MaxDelay: Duration(time.Minute)},
 		MaxQueue:        10000,
