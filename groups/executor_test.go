@@ -158,6 +158,14 @@ func TestExecutorOutcomes(t *testing.T) {
 		{name: "replayed create not found upstream, whose create fails, is a failed attempt", op: createOp(2), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(502, 0) },
 		}, kind: throttle.Retry, reason: "HTTP 502", calls: "list create"},
+		{name: "replayed create whose lookup meets refused credentials is a failed attempt", op: createOp(2), up: fakeUpstream{
+			list: func() ([]techpass.Group, error) {
+				return nil, &techpass.TokenError{Status: 401, Code: "invalid_client", RetryAfter: time.Second}
+			},
+		}, kind: throttle.Retry, after: time.Second, reason: "invalid_client", calls: "list"},
+		{name: "replayed create whose lookup is refused with 401 is a failed attempt", op: createOp(2), up: fakeUpstream{
+			list: func() ([]techpass.Group, error) { return nil, apiErr(401, 0) },
+		}, kind: throttle.Retry, reason: "HTTP 401", calls: "list"},
 		{name: "create 409 whose lookup fails is a failed check", op: createOp(1), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
 			list:   func() ([]techpass.Group, error) { return nil, apiErr(500, 0) },
