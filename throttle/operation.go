@@ -200,9 +200,9 @@ type Outcome struct {
 	// Throttled marks a 429: the retry does not count as a failure.
 	Throttled bool
 	// Check marks a transient failure of a request made only to decide what
-	// to do, before any attempt at the work (such as looking for a group an
-	// earlier, unclear attempt may have created): the retry does not count
-	// as a failure either.
+	// to do, not an attempt at the work itself (such as looking for a group
+	// that an earlier, unclear attempt may have created): the retry does not
+	// count as a failure either.
 	Check bool
 	// Reason is a sanitized description of a retryable failure.
 	Reason string
