@@ -30,6 +30,9 @@ type opRecord struct {
 	UpdatedAt  time.Time      `json:"updatedAt"`
 	StartedAt  time.Time      `json:"startedAt,omitzero"`
 	FinishedAt time.Time      `json:"finishedAt,omitzero"`
+
+	// FailingSince was added after the first release; absent is zero.
+	FailingSince time.Time `json:"failingSince,omitzero"`
 }
 
 type failureRecord struct {
@@ -44,7 +47,7 @@ func newOpRecord(op throttle.Operation) opRecord {
 		Payload: op.Payload, Progress: op.Progress, Actor: op.Actor, State: string(op.State), Seq: op.Seq,
 		Attempts: op.Attempts, Failures: op.Failures, NotBefore: op.NotBefore, LastError: op.LastError,
 		Result: op.Result, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
-		StartedAt: op.StartedAt, FinishedAt: op.FinishedAt,
+		StartedAt: op.StartedAt, FinishedAt: op.FinishedAt, FailingSince: op.FailingSince,
 	}
 	if op.Failure != nil {
 		r.Failure = &failureRecord{Status: op.Failure.Status, Title: op.Failure.Title, Detail: op.Failure.Detail}
@@ -58,7 +61,7 @@ func (r opRecord) operation() throttle.Operation {
 		Payload: r.Payload, Progress: r.Progress, Actor: r.Actor, State: throttle.State(r.State), Seq: r.Seq,
 		Attempts: r.Attempts, Failures: r.Failures, NotBefore: r.NotBefore, LastError: r.LastError,
 		Result: r.Result, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, FailingSince: r.FailingSince,
 	}
 	if r.Failure != nil {
 		op.Failure = &throttle.Failure{Status: r.Failure.Status, Title: r.Failure.Title, Detail: r.Failure.Detail}

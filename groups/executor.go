@@ -115,11 +115,12 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
 	}
 	// An earlier attempt may have reached TechPass (a crash, a timeout, or a
-	// 5xx after the write): look before creating again.
+	// 5xx after the write): look before creating again. The look is a check,
+	// not an attempt: its transient failure is not counted as a failure.
 	if op.Attempts > 1 {
-		existing, found, out := e.find(ctx, name)
+		existing, found, out, err := e.find(ctx, name)
 		if out != nil {
-			return *out
+			return checked(*out, err)
 		}
 		if found {
 			e.logger.Info("group already exists upstream; adopting it", "operation_id", op.ID, "group", name.String())
@@ -131,9 +132,9 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 	case err == nil:
 		return e.created(name, p.Description, g, true)
 	case status == http.StatusConflict:
-		existing, found, out := e.find(ctx, name)
+		existing, found, out, err := e.find(ctx, name)
 		if out != nil {
-			return *out
+			return checked(*out, err)
 		}
 		if found {
 			return e.created(name, p.Description, existing, false)
@@ -169,7 +170,7 @@ func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.O
 	}
 	id := p.UpstreamID
 	if id == "" {
-		existing, found, out := e.find(ctx, name)
+		existing, found, out, _ := e.find(ctx, name)
 		if out != nil {
 			return *out
 		}
@@ -191,19 +192,32 @@ func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.O
 }
 
 // find looks for the group by name in the namespace's list. A non-nil
-// outcome means the lookup itself failed and is what to report.
-func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *throttle.Outcome) {
+// outcome means the lookup itself failed (with err) and is what to report.
+func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *throttle.Outcome, error) {
 	list, err := e.upstream.ListGroups(ctx)
 	if err != nil {
 		out := e.classify(err, nil, "list the namespace's groups")
-		return techpass.Group{}, false, &out
+		return techpass.Group{}, false, &out, err
 	}
 	for _, g := range list {
 		if strings.EqualFold(g.Name, name.String()) {
-			return g, true, nil
+			return g, true, nil, nil
 		}
 	}
-	return techpass.Group{}, false, nil
+	return techpass.Group{}, false, nil, nil
+}
+
+// checked marks the retry of a check whose own request met a transient
+// fault (a 5xx, 408 or 429, a timeout, a refused connection) as a failed
+// check (see throttle.Outcome.Check). A failure to authenticate (a token or
+// credential failure, a 401) fails every request alike, so it is counted as
+// the attempt's failure.
+func checked(out throttle.Outcome, err error) throttle.Outcome {
+	var te *techpass.TokenError
+	var ce *techpass.CredentialError
+	auth := errors.As(err, &te) || errors.As(err, &ce) || techpass.StatusOf(err) == http.StatusUnauthorized
+	out.Check = out.Kind == throttle.Retry && !auth
+	return out
 }
 
 // created reports a group created (fresh: by this request, so it has no

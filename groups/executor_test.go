@@ -114,6 +114,7 @@ func TestExecutorOutcomes(t *testing.T) {
 		up            fakeUpstream
 		kind          throttle.OutcomeKind
 		throttled     bool
+		check         bool // a failed adoption check: not counted
 		after         time.Duration
 		status        int    // of the failure
 		reason        string // in Reason (retry) or Failure.Detail
@@ -166,7 +167,25 @@ func TestExecutorOutcomes(t *testing.T) {
 		}, kind: throttle.Done, calls: "list", resultGroupID: "g-1"},
 		{name: "replayed create whose lookup is throttled", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return nil, apiErr(429, 2*time.Second) },
-		}, kind: throttle.Retry, throttled: true, after: 2 * time.Second, calls: "list"},
+		}, kind: throttle.Retry, throttled: true, check: true, after: 2 * time.Second, calls: "list"},
+		{name: "replayed create whose lookup fails is a failed check, not a failed attempt", op: createOp(2), up: fakeUpstream{
+			list: func() ([]techpass.Group, error) { return nil, apiErr(503, 0) },
+		}, kind: throttle.Retry, check: true, reason: "HTTP 503", calls: "list"},
+		{name: "replayed create not found upstream, whose create fails, is a failed attempt", op: createOp(2), up: fakeUpstream{
+			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(502, 0) },
+		}, kind: throttle.Retry, reason: "HTTP 502", calls: "list create"},
+		{name: "replayed create whose lookup meets refused credentials is a failed attempt", op: createOp(2), up: fakeUpstream{
+			list: func() ([]techpass.Group, error) {
+				return nil, &techpass.TokenError{Status: 401, Code: "invalid_client", RetryAfter: time.Second}
+			},
+		}, kind: throttle.Retry, after: time.Second, reason: "invalid_client", calls: "list"},
+		{name: "replayed create whose lookup is refused with 401 is a failed attempt", op: createOp(2), up: fakeUpstream{
+			list: func() ([]techpass.Group, error) { return nil, apiErr(401, 0) },
+		}, kind: throttle.Retry, reason: "HTTP 401", calls: "list"},
+		{name: "create 409 whose lookup fails is a failed check", op: createOp(1), up: fakeUpstream{
+			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
+			list:   func() ([]techpass.Group, error) { return nil, apiErr(500, 0) },
+		}, kind: throttle.Retry, check: true, reason: "HTTP 500", calls: "create list"},
 		{name: "delete 204", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return nil }},
 			kind: throttle.Done, calls: "delete g-1"},
 		{name: "delete of a group already gone", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return apiErr(404, 0) }},
@@ -192,8 +211,8 @@ func TestExecutorOutcomes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			up := tc.up
 			out := groups.NewExecutor(&up, nil, nil, nil).Execute(context.Background(), tc.op)
-			if out.Kind != tc.kind || out.Throttled != tc.throttled || out.RetryAfter != tc.after {
-				t.Fatalf("outcome %+v; want kind %v throttled %v after %v", out, tc.kind, tc.throttled, tc.after)
+			if out.Kind != tc.kind || out.Throttled != tc.throttled || out.Check != tc.check || out.RetryAfter != tc.after {
+				t.Fatalf("outcome %+v; want kind %v throttled %v check %v after %v", out, tc.kind, tc.throttled, tc.check, tc.after)
 			}
 			if got := strings.Join(up.calls, " "); got != tc.calls {
 				t.Errorf("calls %q, want %q", got, tc.calls)

@@ -56,8 +56,10 @@ type Config struct {
 	// Interval is the default minimum gap between the starts of two upstream
 	// requests of a tenant. Default 1s (TechPass's limit).
 	Interval Duration `yaml:"interval"`
-	// PaceGuard is added to every interval to absorb network jitter, so the
-	// upstream never measures a gap under the interval. Default 2ms.
+	// PaceGuard is added to every interval to absorb jitter (scheduling on
+	// this host, the network), so the upstream never measures a gap under
+	// the interval. Default 5ms, sized in docs/benchmarks.md ("Sizing the
+	// pace guard").
 	PaceGuard Duration `yaml:"pace_guard"`
 	// GroupLimit is the default namespace group limit. Default 50.
 	GroupLimit int `yaml:"group_limit"`
@@ -115,7 +117,15 @@ type Config struct {
 
 // RetryConfig bounds retries of failed upstream calls.
 type RetryConfig struct {
-	// MaxFailures before an operation fails for good. Default 6.
+	// MaxDuration is how long an operation keeps being retried through
+	// transient failures (5xx, timeouts, connection errors, 429) before it
+	// fails for good, from the first of them. Default 30m.
+	MaxDuration Duration `yaml:"max_duration"`
+	// MaxFailures, if positive, also fails an operation at this many
+	// retryable failures (429s and failed adoption checks not counted).
+	// Default 0: no bound on the count. Before max_duration it was the only
+	// bound (default 6), which at a steady rate of transient faults failed
+	// some operations by chance.
 	MaxFailures int `yaml:"max_failures"`
 	// BaseDelay is the first backoff ceiling, doubled per failure. Default 1s.
 	BaseDelay Duration `yaml:"base_delay"`
@@ -262,9 +272,9 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		Interval:        Duration(time.Second),
-		PaceGuard:       Duration(2 * time.Millisecond),
+		PaceGuard:       Duration(5 * time.Millisecond),
 		GroupLimit:      50,
-		Retry:           RetryConfig{MaxFailures: 6, BaseDelay: Duration(time.Second), MaxDelay: Duration(time.Minute)},
+		Retry:           RetryConfig{MaxDuration: Duration(30 * time.Minute), BaseDelay: Duration(time.Second), MaxDelay: Duration(time.Minute)},
 		MaxQueue:        10000,
 		MaxProjectQueue: 1000,
 		MaxWait:         Duration(30 * time.Second),
@@ -385,8 +395,8 @@ func (c *Config) Validate() error {
 	if c.GroupLimit <= 0 {
 		add("group_limit: must be positive")
 	}
-	if c.Retry.MaxFailures <= 0 || c.Retry.BaseDelay <= 0 || c.Retry.MaxDelay < c.Retry.BaseDelay {
-		add("retry: max_failures and base_delay must be positive and max_delay >= base_delay")
+	if c.Retry.MaxDuration <= 0 || c.Retry.MaxFailures < 0 || c.Retry.BaseDelay <= 0 || c.Retry.MaxDelay < c.Retry.BaseDelay {
+		add("retry: max_duration and base_delay must be positive, max_failures not negative (0: no bound), and max_delay >= base_delay")
 	}
 	if c.MaxQueue <= 0 || c.MaxProjectQueue <= 0 {
 		add("max_queue and max_project_queue must be positive")

@@ -185,7 +185,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	cfg.ReconcileEvery = 0
 	// Tests poll quickly; the rate limit has its own test.
 	cfg.RateLimit = server.RateLimitConfig{PerSecond: 10000, Burst: 10000}
-	cfg.Retry = server.RetryConfig{MaxFailures: 3, BaseDelay: server.Duration(o.interval), MaxDelay: server.Duration(10 * o.interval)}
+	cfg.Retry.MaxFailures, cfg.Retry.BaseDelay, cfg.Retry.MaxDelay = 3, server.Duration(o.interval), server.Duration(10*o.interval)
 	if o.groupLimit > 0 {
 		cfg.GroupLimit = o.groupLimit
 	}

@@ -28,6 +28,7 @@ type metrics struct {
 	rateLimited      prometheus.Counter
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
+	upstreamLateness *prometheus.HistogramVec
 	queueWait        *prometheus.HistogramVec
 	operations       *prometheus.CounterVec
 	reconcilePasses  *prometheus.CounterVec
@@ -55,6 +56,11 @@ func newMetrics(s *Server) *metrics {
 			Name: "groupgate_upstream_request_duration_seconds", Help: "Automation API request latency, by tenant and route.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"tenant", "route"}),
+		upstreamLateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "groupgate_upstream_start_lateness_seconds",
+			Help:    "How long after its planned start (the end of its pacing wait) each Automation API request's headers were written, by tenant: the scheduling and connection jitter that pace_guard must absorb.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0015, .002, .003, .005, .0075, .01, .015, .02, .05, .1, .25, 1},
+		}, []string{"tenant"}),
 		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "groupgate_queue_wait_seconds", Help: "Time from an operation's acceptance to its first upstream start, by tenant and project.",
 			Buckets: []float64{.1, .5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600},
@@ -73,7 +79,7 @@ func newMetrics(s *Server) *metrics {
 		}, []string{"tenant"}),
 	}
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.rateLimited, m.upstreamRequests, m.upstreamDuration,
-		m.queueWait, m.operations, m.reconcilePasses, m.drift, m.lastPass, stateCollector{s},
+		m.upstreamLateness, m.queueWait, m.operations, m.reconcilePasses, m.drift, m.lastPass, stateCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +122,12 @@ func (m *metrics) observeUpstream(tenant string) func(techpass.RouteName, int, t
 		m.upstreamRequests.WithLabelValues(tenant, string(route), strconv.Itoa(status)).Inc()
 		m.upstreamDuration.WithLabelValues(tenant, string(route)).Observe(d.Seconds())
 	}
+}
+
+// lateness returns the tenant gate's hook for how late its requests start.
+func (m *metrics) lateness(tenant string) func(time.Duration) {
+	h := m.upstreamLateness.WithLabelValues(tenant)
+	return func(d time.Duration) { h.Observe(d.Seconds()) }
 }
 
 // started observes how long an operation waited for its first start.

@@ -129,6 +129,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		return nil
 	}
 	gate := throttle.NewGate(t.Interval+time.Duration(s.cfg.PaceGuard), s.opts.Now)
+	gate.ObserveLateness(s.metrics.lateness(t.Name))
 	client, err := s.upstreamClient(ctx, t, gate)
 	if err != nil {
 		return err
@@ -156,6 +157,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		Handler:    groups.NewExecutor(client, s.store, s.opts.Now, log),
 		Background: rec,
 		Retry: throttle.RetryPolicy{
+			MaxDuration: time.Duration(s.cfg.Retry.MaxDuration),
 			MaxFailures: s.cfg.Retry.MaxFailures,
 			BaseDelay:   time.Duration(s.cfg.Retry.BaseDelay),
 			MaxDelay:    time.Duration(s.cfg.Retry.MaxDelay),

@@ -289,29 +289,36 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 	switch out.Kind {
 	case Retry:
 		failures := op.Failures
-		wait := out.RetryAfter
-		if !out.Throttled {
+		if !out.Throttled && !out.Check {
 			failures++
-			if d.cfg.Retry.GiveUp(failures) {
-				detail := "TechPass did not succeed after several attempts"
-				if out.Reason != "" {
-					detail += "; last error: " + out.Reason
-				}
-				return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: out.Effects, Failure: &Failure{
-					Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail,
-				}})
+		}
+		since := op.FailingSince
+		if since.IsZero() {
+			since = now
+		}
+		if d.cfg.Retry.GiveUp(failures, since, now) {
+			detail := fmt.Sprintf("TechPass did not succeed within %v of retries", now.Sub(since).Round(time.Second))
+			if out.Reason != "" {
+				detail += "; last error: " + out.Reason
 			}
-			if wait == 0 {
-				wait = d.cfg.Retry.Backoff(failures)
-			}
-		} else if wait == 0 {
-			// Throttled without a Retry-After: back off as for a failure,
-			// without counting one.
+			return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: out.Effects, Failure: &Failure{
+				Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail,
+			}})
+		}
+		wait := out.RetryAfter
+		if wait == 0 {
+			// Back off as for a failure; a throttling answer or a failed
+			// check without a Retry-After backs off without counting one.
 			wait = d.cfg.Retry.Backoff(max(failures, 1))
+		}
+		// The last try comes at the end of the retry window, not after it.
+		if deadline := d.cfg.Retry.Deadline(since); now.Add(wait).After(deadline) {
+			wait = max(deadline.Sub(now), 0)
 		}
 		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
 			o.State = Queued
 			o.Failures = failures
+			o.FailingSince = since
 			o.NotBefore = now.Add(wait)
 			o.LastError = out.Reason
 			o.UpdatedAt = now
@@ -320,7 +327,7 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 		if err != nil {
 			return fmt.Errorf("reschedule %s: %w", op.ID, err)
 		}
-		log.Info("operation will be retried", "reason", out.Reason, "retry_in", wait, "throttled", out.Throttled)
+		log.Info("operation will be retried", "reason", out.Reason, "retry_in", wait, "throttled", out.Throttled, "check", out.Check)
 		return nil
 	case Continue:
 		return d.progress(ctx, log, op, out)
@@ -333,11 +340,11 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 
 // progress commits one step of an operation carried out in several: the
 // operation is queued again at its place, with its progress and the step's
-// effects, and its failure count starts over.
+// effects, and its failure count and retry window start over.
 func (d *Dispatcher) progress(ctx context.Context, log *slog.Logger, op Operation, out Outcome) error {
 	now := d.cfg.Now()
 	op.State, op.Progress, op.Failures, op.LastError = Queued, out.Progress, 0, ""
-	op.NotBefore, op.UpdatedAt = time.Time{}, now
+	op.NotBefore, op.FailingSince, op.UpdatedAt = time.Time{}, time.Time{}, now
 	// As for a final outcome, the step happened upstream: keep trying
 	// until it is recorded or execution is cut off.
 	err := d.persist(ctx, log, "commit of a step", func() error { return d.cfg.Store.Progress(ctx, op, out.Effects) })

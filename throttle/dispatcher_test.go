@@ -807,3 +807,80 @@ func TestDispatcherThrottledWithoutRetryAfterBacksOff(t *testing.T) {
 			got.Attempts, got.NotBefore.Sub(t0), got.Failures)
 	}
 }
+
+// TestDispatcherRetriesForAWindowNotACount: with a retry window and no
+// bound on the count, an operation is retried through any number of
+// transient failures, throttling answers and failed checks until the window
+// (from its first failure) runs out; only attempts' failures are counted,
+// the last try comes at the window's end, and a step's progress starts the
+// window over.
+func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
+	base := bolttest.MustOpen(t)
+	s := newCountingStore(base)
+	clock := newFakeClock()
+	op := enqueue(t, s, "SHIP", "a")
+
+	outcomes := []throttle.Outcome{
+		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0: a window opens
+		{Kind: throttle.Continue, Progress: []byte("1")},                                     // t0+20s: progress closes it
+		{Kind: throttle.Retry, Reason: "HTTP 502"},                                           // t0+20s: the next opens
+		{Kind: throttle.Retry, Check: true, Reason: "list: HTTP 500"},                        // t0+40s: not counted
+		{Kind: throttle.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: "429"}, // t0+60s: not counted
+		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0+90s
+		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0+110s
+		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0+130s: 20s would pass the end
+		{Kind: throttle.Retry, Reason: "timeout"},                                            // t0+140s: the window is over
+	}
+	calls := make(chan throttle.Operation, len(outcomes))
+	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+		calls <- o
+		return outcomes[o.Attempts-1]
+	})
+	policy := throttle.RetryPolicy{MaxDuration: 2 * time.Minute, BaseDelay: 40 * time.Second, MaxDelay: 40 * time.Second, Rand: func() float64 { return 0.5 }}
+	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	startRun(t, d.Run)
+
+	steps := []struct {
+		wait     time.Duration // until the next try
+		failures int
+		since    time.Duration // FailingSince after t0; -1 for zero
+	}{
+		{20 * time.Second, 1, 0},
+		{0, 0, -1},
+		{20 * time.Second, 1, 20 * time.Second},
+		{20 * time.Second, 1, 20 * time.Second},
+		{30 * time.Second, 1, 20 * time.Second},
+		{20 * time.Second, 2, 20 * time.Second},
+		{20 * time.Second, 3, 20 * time.Second},
+		{10 * time.Second, 4, 20 * time.Second}, // the window ends at t0+140s
+	}
+	for i, step := range steps {
+		attempt := i + 1
+		receive(t, calls, fmt.Sprint("attempt ", attempt))
+		if step.since < 0 {
+			// A step's progress: the next step runs at once. That the
+			// window started over shows in the next attempt's FailingSince.
+			continue
+		}
+		got := waitOp(t, s, op.ID, fmt.Sprint("attempt ", attempt, " to be committed"), func(o throttle.Operation) bool {
+			return o.State == throttle.Queued && o.Attempts == attempt
+		})
+		wantSince, wantNotBefore := t0.Add(step.since), clock.Now().Add(step.wait)
+		if got.Failures != step.failures || !got.FailingSince.Equal(wantSince) || !got.NotBefore.Equal(wantNotBefore) {
+			t.Fatalf("after attempt %d: Failures %d, FailingSince %v, NotBefore %v; want %d, %v, %v",
+				attempt, got.Failures, got.FailingSince, got.NotBefore, step.failures, wantSince, wantNotBefore)
+		}
+		settle(t, d, s)
+		if len(calls) != 0 {
+			t.Fatalf("attempt %d was retried before its wait of %v", attempt, step.wait)
+		}
+		clock.Advance(step.wait)
+		d.Wake()
+	}
+	receive(t, calls, "the last attempt")
+	got := waitSettled(t, s, op.ID)
+	if got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 502 ||
+		!strings.Contains(got.Failure.Detail, "within 2m0s") || !strings.Contains(got.Failure.Detail, "timeout") {
+		t.Fatalf("after the window: State %q, Failure %+v; want failed, 502, naming the window and the last error", got.State, got.Failure)
+	}
+}

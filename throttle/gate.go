@@ -40,6 +40,23 @@ type Gate struct {
 	mu   sync.Mutex
 	last time.Time
 	hold time.Time
+	// planned is when the request in flight was due to start: the end of
+	// its wait, or the moment it asked if it did not wait; seen is whether
+	// its real start was reported to lateness already.
+	planned  time.Time
+	seen     bool
+	lateness func(time.Duration)
+}
+
+// ObserveLateness makes the gate report, for every request whose real
+// start is reported (see Started), how long after its planned start it was
+// really sent: timer and scheduling delays and connection set-up. That is
+// the jitter the interval's guard must absorb. Call it before the gate is
+// used.
+func (g *Gate) ObserveLateness(fn func(late time.Duration)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lateness = fn
 }
 
 // NewGate returns a gate that keeps interval between request starts. A nil
@@ -68,15 +85,20 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	var due time.Time
 	for {
 		g.mu.Lock()
 		now := g.now()
 		d := Delay(now, g.last, g.hold, g.interval)
 		if d == 0 {
-			g.last = now
+			if due.IsZero() {
+				due = now
+			}
+			g.last, g.planned, g.seen = now, due, false
 			g.mu.Unlock()
 			break
 		}
+		due = now.Add(d)
 		g.mu.Unlock()
 		t := time.NewTimer(d)
 		select {
@@ -96,9 +118,17 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 // recorded start: the next request is spaced from the later moment.
 func (g *Gate) Started(at time.Time) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if at.After(g.last) {
 		g.last = at
+	}
+	report, late := g.lateness, at.Sub(g.planned)
+	if g.seen || g.planned.IsZero() {
+		report = nil // a request re-sent on a fresh connection is timed once
+	}
+	g.seen = true
+	g.mu.Unlock()
+	if report != nil {
+		report(max(late, 0))
 	}
 }
 

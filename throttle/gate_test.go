@@ -3,6 +3,7 @@ package throttle_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,11 +179,21 @@ func TestRetryPolicy(t *testing.T) {
 	if got := p.Backoff(3); got != 0 {
 		t.Errorf("full jitter must reach 0, got %v", got)
 	}
-	if p.GiveUp(2) || !p.GiveUp(3) {
-		t.Errorf("GiveUp must trip at MaxFailures")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if p.GiveUp(2, t0, t0) || !p.GiveUp(3, t0, t0) {
+		t.Errorf("GiveUp must trip at MaxFailures when it is set")
 	}
-	if (throttle.RetryPolicy{}).GiveUp(5) || !(throttle.RetryPolicy{}).GiveUp(6) {
-		t.Errorf("default MaxFailures must be 6")
+	// By default the count is not bounded; the retry window is.
+	var d throttle.RetryPolicy
+	if d.GiveUp(1000, t0, t0.Add(throttle.DefaultMaxDuration-time.Millisecond)) || !d.GiveUp(1, t0, t0.Add(throttle.DefaultMaxDuration)) {
+		t.Errorf("the default policy must give up at DefaultMaxDuration after the first failure, whatever the count")
+	}
+	w := throttle.RetryPolicy{MaxDuration: time.Minute}
+	if w.GiveUp(50, t0, t0.Add(59*time.Second)) || !w.GiveUp(0, t0, t0.Add(time.Minute)) || w.GiveUp(50, time.Time{}, t0) {
+		t.Errorf("GiveUp must trip at MaxDuration after the first failure, and never before a failure")
+	}
+	if got := w.Deadline(t0); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("Deadline = %v", got)
 	}
 }
 
@@ -199,4 +210,49 @@ func ExampleGate() {
 	}
 	// Three starts need at least two intervals.
 	println(time.Since(start) >= 20*time.Millisecond)
+}
+
+// TestGateObservesLateness: the gate reports how long after its planned
+// start each request was really sent: after the end of its wait for one
+// that waited, after its asking for one that did not; once per request.
+func TestGateObservesLateness(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	// The clock's readings, in order: the gate's creation, then each time
+	// Acquire looks.
+	readings := []time.Time{ms(0), ms(5), ms(23), ms(100)}
+	var mu sync.Mutex
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(readings) == 0 {
+			t.Fatal("the clock was read more often than expected")
+		}
+		r := readings[0]
+		readings = readings[1:]
+		return r
+	}
+	g := throttle.NewGate(20*time.Millisecond, now)
+	var late []time.Duration
+	g.ObserveLateness(func(d time.Duration) { late = append(late, d) })
+
+	// Asks at 5 ms, waits until 20 ms, the timer fires at 23 ms, and the
+	// headers are written at 24 ms: 4 ms late.
+	release, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Started(ms(24))
+	g.Started(ms(26)) // a re-send on a fresh connection: not timed again
+	release()
+	// Asks at 100 ms, past its interval: no wait; written at 101 ms.
+	release, err = g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Started(ms(101))
+	release()
+	if want := []time.Duration{4 * time.Millisecond, time.Millisecond}; !slices.Equal(late, want) {
+		t.Fatalf("lateness %v, want %v", late, want)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -114,9 +113,15 @@ type Operation struct {
 	Seq uint64
 	// Attempts counts how many times the operation was started upstream.
 	Attempts int
-	// Failures counts retryable failures (5xx, timeouts, connection errors);
-	// throttling answers (429) are not failures.
+	// Failures counts retryable failures (5xx, timeouts, connection errors)
+	// of the current step; throttling answers (429) and failed checks (see
+	// Outcome.Check) are not counted.
 	Failures int
+	// FailingSince is when the current run of retry outcomes (transient
+	// failures and throttling answers) of the current step began; zero if
+	// its last try did not end in one. The retry window (see RetryPolicy)
+	// runs from it.
+	FailingSince time.Time
 	// NotBefore is the earliest time the operation may start again.
 	NotBefore time.Time
 	// LastError is a sanitized reason for the last retryable failure.
@@ -141,19 +146,32 @@ type Failure struct {
 	Detail string
 }
 
-// NewID returns a new operation id: "op_" and 26 base32 characters
-// encoding 48 bits of Unix milliseconds and 80 random bits (crypto/rand),
-// like a ULID. Ids are unguessable, and ids made close in time sort close
-// together, so a batch of inserts touches few pages of the store.
-func NewID() string {
+// idEncoding is lower-case base32hex ("0"-"9" then "a"-"v"), whose
+// characters sort in the order of the values they stand for, so encoded
+// timestamps sort as strings in time order.
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// NewID returns a new operation id made now; see NewIDAt.
+func NewID() string { return NewIDAt(time.Now()) }
+
+// NewIDAt returns a new operation id made at t: "op_" and 26 lower-case
+// base32hex characters encoding 48 bits of Unix milliseconds and 80 random
+// bits (crypto/rand), like a ULID. Ids are unguessable, and ids sort as
+// strings in the order of the milliseconds they were made in, so a batch of
+// inserts touches few pages of the store.
+//
+// Ids made before this encoding used lower-case standard base32 ("a"-"z"
+// then "2"-"7"), which does not sort in time order. They stay valid: an id
+// is an opaque key, and nothing orders operations by it.
+func NewIDAt(t time.Time) string {
 	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
+	ms := uint64(t.UnixMilli())
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
 	}
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
-	return "op_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return "op_" + idEncoding.EncodeToString(b[:])
 }
 
 // Effect is a change to domain state that must be committed in the same
@@ -181,6 +199,11 @@ type Outcome struct {
 	RetryAfter time.Duration
 	// Throttled marks a 429: the retry does not count as a failure.
 	Throttled bool
+	// Check marks a transient failure of a request made only to decide what
+	// to do, not an attempt at the work itself (such as looking for a group
+	// that an earlier, unclear attempt may have created): the retry does not
+	// count as a failure either.
+	Check bool
 	// Reason is a sanitized description of a retryable failure.
 	Reason string
 	// Progress replaces the operation's Progress on a Continue outcome.

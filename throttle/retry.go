@@ -5,11 +5,25 @@ import (
 	"time"
 )
 
-// RetryPolicy decides when a retryable operation is tried again. The zero
-// value uses the defaults documented on each field.
+// DefaultMaxDuration is how long RetryPolicy keeps retrying an operation
+// whose MaxDuration is zero.
+const DefaultMaxDuration = 30 * time.Minute
+
+// RetryPolicy decides when a retryable operation is tried again and when it
+// is given up. Like a task queue's retry window (Cloud Tasks' maximum retry
+// duration), transient failures are retried for a time, not a handful of
+// tries: at a steady rate of transient faults, a bound on the count fails
+// some operations by chance alone. The zero value uses the defaults
+// documented on each field.
 type RetryPolicy struct {
-	// MaxFailures is how many retryable failures (not throttling answers)
-	// an operation may have before it fails for good. Default 6.
+	// MaxDuration is how long an operation may keep meeting transient
+	// failures and throttling answers, from the first of a run of them, before
+	// it fails for good. Default DefaultMaxDuration.
+	MaxDuration time.Duration
+	// MaxFailures, if positive, also fails an operation at this many counted
+	// failures: retryable failures of its attempts, not throttling answers
+	// nor failed checks (see Outcome.Check). Zero, the default, sets no
+	// bound on the count.
 	MaxFailures int
 	// BaseDelay is the backoff ceiling after the first failure; it doubles
 	// with each further failure. Default 1s.
@@ -20,11 +34,11 @@ type RetryPolicy struct {
 	Rand func() float64
 }
 
-func (p RetryPolicy) maxFailures() int {
-	if p.MaxFailures <= 0 {
-		return 6
+func (p RetryPolicy) maxDuration() time.Duration {
+	if p.MaxDuration <= 0 {
+		return DefaultMaxDuration
 	}
-	return p.MaxFailures
+	return p.MaxDuration
 }
 
 // Backoff returns the wait before the next try after failures retryable
@@ -52,6 +66,18 @@ func (p RetryPolicy) Backoff(failures int) time.Duration {
 	return time.Duration(r() * float64(ceiling))
 }
 
-// GiveUp reports whether an operation with failures retryable failures has
-// used up its tries.
-func (p RetryPolicy) GiveUp(failures int) bool { return failures >= p.maxFailures() }
+// GiveUp reports whether an operation has used up its retries: at now, it
+// has met transient failures or throttling since failingSince, with
+// failures counted failures.
+func (p RetryPolicy) GiveUp(failures int, failingSince, now time.Time) bool {
+	if p.MaxFailures > 0 && failures >= p.MaxFailures {
+		return true
+	}
+	return !failingSince.IsZero() && now.Sub(failingSince) >= p.maxDuration()
+}
+
+// Deadline is when an operation that has met transient failures since
+// failingSince is given up.
+func (p RetryPolicy) Deadline(failingSince time.Time) time.Time {
+	return failingSince.Add(p.maxDuration())
+}

@@ -93,6 +93,10 @@ func startHarness(interval, guard time.Duration, specs []tenantSpec) (_ *harness
 	cfg.ShutdownGrace = server.Duration(100 * time.Millisecond)
 	// Production's level and format; the lines are encoded, then dropped.
 	cfg.LogLevel, cfg.LogFormat = "info", "json"
+	// An operator key reads /metrics (the rate phase's lateness).
+	if cfg.OperatorKeyFile, err = h.withOperatorKey(); err != nil {
+		return nil, err
+	}
 	for _, sp := range specs {
 		tc, err := h.addTenant(sp)
 		if err != nil {

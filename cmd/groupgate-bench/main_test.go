@@ -52,6 +52,12 @@ func TestQuickRun(t *testing.T) {
 	if rate.Requests < 5 || rate.RateRatio <= 0.5 || rate.RateRatio > 1 {
 		t.Errorf("%d requests at %.4f of the limit: not a sane rate under a backlog", rate.Requests, rate.RateRatio)
 	}
+	if l := rate.Lateness; l == nil || l.Count < uint64(rate.Requests) || l.P50Ms <= 0 || l.P999Ms < l.P50Ms {
+		t.Errorf("start lateness %+v: want an observation per upstream request (%d in the window alone)", l, rate.Requests)
+	}
+	if rate.SlackMinMs > rate.SlackP001Ms || rate.SlackP001Ms > rate.SlackP01Ms || rate.SlackP01Ms > rate.GapP50Ms-rate.IntervalMs {
+		t.Errorf("slack min %v, p0.1 %v, p1 %v ms (median gap %v ms): not ordered", rate.SlackMinMs, rate.SlackP001Ms, rate.SlackP01Ms, rate.GapP50Ms)
+	}
 	if rate.BacklogMin < 1 {
 		t.Errorf("backlog fell to %d: the queue ran dry", rate.BacklogMin)
 	}

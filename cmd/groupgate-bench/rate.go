@@ -41,7 +41,16 @@ type RateResult struct {
 	GapMeanMs         float64 `json:"gapMeanMs"`
 	GapMaxMs          float64 `json:"gapMaxMs"`
 	GapsBelowInterval int     `json:"gapsBelowInterval"`
-	MaxInFlight       int     `json:"maxInFlight"`
+	// Slack* are gap - interval at the listener: the part of the pace
+	// guard left after jitter (the least, the 0.1th and the 1st
+	// percentiles); negative is a gap shorter than the interval.
+	SlackMinMs  float64 `json:"slackMinMs"`
+	SlackP001Ms float64 `json:"slackP001Ms"`
+	SlackP01Ms  float64 `json:"slackP01Ms"`
+	// Lateness is the server's own measure of how late its requests
+	// started after their planned start, over the whole run.
+	Lateness    *Lateness `json:"lateness,omitempty"`
+	MaxInFlight int       `json:"maxInFlight"`
 	// Violations are the simulator's 429s for breaking the interval or
 	// overlapping, for the tenant over the whole run.
 	Violations int `json:"violations"`
@@ -145,8 +154,12 @@ wait:
 			r.GapsBelowInterval++
 		}
 	}
+	r.SlackMinMs, r.SlackP001Ms, r.SlackP01Ms = slack(gaps, o.Interval)
 	d := summarize(gaps)
 	r.GapP50Ms, r.GapMeanMs, r.GapMaxMs = ms(d.p50), ms(d.mean), ms(d.max)
+	if r.Lateness, err = h.lateness(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("rate: %w", err)
+	}
 	r.Checks = []Check{
 		check(r.RateRatio >= 0.995, "rate >= 0.995 of the limit (%.4f)", r.RateRatio),
 		check(r.MinGapMs >= r.IntervalMs, "every gap >= the interval (min %.3f ms)", r.MinGapMs),

@@ -113,6 +113,10 @@ func (r *Report) WriteText(w io.Writer) {
 		p("  achieved rate       %.4f/s of a %.4f/s limit = %.4f of the limit", x.Rate, x.Limit, x.RateRatio)
 		p("  min gap             %.3f ms (simulator, whole run)", x.MinGapMs)
 		p("  gaps in window      p50 %.3f ms, mean %.3f ms, max %.3f ms; %d below the interval (at the listener)", x.GapP50Ms, x.GapMeanMs, x.GapMaxMs, x.GapsBelowInterval)
+		p("  slack (gap - interval) min %.3f ms, 0.1th percentile %.3f ms, 1st percentile %.3f ms (at the listener)", x.SlackMinMs, x.SlackP001Ms, x.SlackP01Ms)
+		if l := x.Lateness; l != nil {
+			p("  start lateness      %d requests: mean %.3f ms, p50 <= %g ms, p99 <= %g ms, p99.9 <= %g ms; later than (ms): %v (server metric)", l.Count, l.MeanMs, l.P50Ms, l.P99Ms, l.P999Ms, l.Above)
+		}
 		p("  max in flight       %d", x.MaxInFlight)
 		p("  connections opened  %d during the window (to the simulator, by every client)", x.UpstreamConns)
 		p("  violations          %d", x.Violations)
