@@ -87,12 +87,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}, "no credential: set GROUPGATE_KEY or use --key-file"},
 		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_KEY": env["GROUPGATE_KEY"], "GROUPGATE_PROJECT": "MOH"}, "a tenant is needed"},
 		{[]string{"groups", "list", "--tenant", "SHIP"}, map[string]string{"GROUPGATE_KEY": env["GROUPGATE_KEY"]}, "a project is needed"},
-		{[]string{"groups", "list", "--url", "ftp://x"}, env, `--url "ftp://x"`},
+		{[]string{"groups", "list", "--url", "ftp://x"}, env, `--url (or $GROUPGATE_URL): want http(s)://host[:port]`},
 		{[]string{"groups", "update", "billing"}, env, "--description is required"},
 		{[]string{"keys", "issue", "--role", "project"}, env, "--name is required"},
 		{[]string{"keys", "issue", "--name", "x", "--expires", "soon"}, env, `--expires: "soon" is neither`},
 		{[]string{"audit", "--since", "yesterday"}, env, `--since: "yesterday" is neither`},
-		{[]string{"operations", "wait", "op_x", "--timeout", "0s"}, env, "--timeout must be positive"},
+		{[]string{"operations", "wait", "op_x", "--timeout", "0s"}, env, `invalid value "0s" for flag -timeout: want a positive duration`},
 	}
 	for _, tc := range cases {
 		r := g.run(t, tc.vars, tc.args...)
@@ -104,7 +104,7 @@ func TestUsageErrors(t *testing.T) {
 	// A server that cannot be reached is exit 1, not a usage error.
 	r := g.run(t, env, "groups", "list")
 	want(t, r, cli.ExitError, "groups", "list")
-	if !strings.Contains(r.stderr, "request failed") {
+	if !strings.Contains(r.stderr, "request to 127.0.0.1:1 failed") {
 		t.Errorf("unreachable server: %s", r)
 	}
 }
