@@ -93,6 +93,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"keys", "issue", "--name", "x", "--expires", "soon"}, env, `--expires: "soon" is neither`},
 		{[]string{"audit", "--since", "yesterday"}, env, `--since: "yesterday" is neither`},
 		{[]string{"operations", "wait", "op_x", "--timeout", "0s"}, env, `invalid value "0s" for flag -timeout: want a positive duration`},
+		{[]string{"groups", "create", "x", "--wait", "--timeout", "-1s"}, env, `invalid value "-1s" for flag -timeout`},
+		{[]string{"operations", "wait", ""}, env, "argument 1 is empty"},
+		{[]string{"groups", "members", "add", "billing", " "}, env, "argument 2 is empty"},
+		{[]string{"groups", "list", "--limit", "0"}, env, `invalid value "0" for flag -limit: want a number from 1 to 1000`},
+		{[]string{"groups", "list", "--limit", "1001"}, env, `invalid value "1001" for flag -limit`},
+		{[]string{"groups", "members", "list", "x", "--limit", "4294967297"}, env, `invalid value "4294967297" for flag -limit`},
+		{[]string{"audit", "--limit", "-5"}, env, `invalid value "-5" for flag -limit`},
+		{[]string{"groups", "list", "--url", "http://192.0.2.1"}, env, "refusing to send the credential to another machine without TLS"},
 	}
 	for _, tc := range cases {
 		r := g.run(t, tc.vars, tc.args...)
@@ -128,10 +136,29 @@ func TestKeyIsNeverAFlag(t *testing.T) {
 			t.Errorf("%q: %s", args, r)
 		}
 	}
-	// After "--" a word is an argument, not a flag.
-	r := g.run(t, map[string]string{"GROUPGATE_KEY": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"},
-		"groups", "members", "add", "billing", "--", "--key")
-	want(t, r, cli.ExitError, "members add -- --key")
+	// After "--" a word is an argument, not a flag; so is a flag's value.
+	vars := map[string]string{"GROUPGATE_KEY": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}
+	want(t, g.run(t, vars, "groups", "members", "add", "billing", "--", "--key"), cli.ExitError, "members add -- --key")
+	want(t, g.run(t, vars, "groups", "create", "x", "--description", "--token"), cli.ExitError, "--description --token")
+
+	// A key given where a file or a URL belongs is not echoed either.
+	for _, tc := range []struct {
+		args []string
+		vars map[string]string
+		msg  string
+	}{
+		{[]string{"groups", "list", "--key-file", secret}, vars, "--key-file: the key file: no such file or directory"},
+		{[]string{"groups", "list", "--key-file=" + secret}, vars, "--key-file: the key file: no such file or directory"},
+		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_KEY_FILE": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}, "$GROUPGATE_KEY_FILE: the key file: no such file or directory"},
+		{[]string{"groups", "list", "--url", secret}, vars, "--url (or $GROUPGATE_URL): want http(s)://host[:port]"},
+		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_URL": secret, "GROUPGATE_KEY": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}, "want http(s)://host[:port]"},
+	} {
+		r := g.run(t, tc.vars, tc.args...)
+		want(t, r, cli.ExitUsage, tc.args...)
+		if !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%q: want %q: %s", tc.args, tc.msg, r)
+		}
+	}
 }
 
 // TestKeyFile: the credential file must be private, like an ssh key, and

@@ -200,7 +200,7 @@ func (c *conn) connect() error {
 		return usagef("--url (or $GROUPGATE_URL): want http(s)://host[:port]")
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) && !c.insecureHTTP {
-		return usagef("refusing to send the credential to %s without TLS: use https://, or --insecure-http if you mean it", clean(u.Host))
+		return usagef("refusing to send the credential to another machine without TLS: use https://, or --insecure-http if you mean it")
 	}
 	key, err := c.key()
 	if err != nil {
