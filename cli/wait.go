@@ -80,6 +80,7 @@ func (c *conn) wait(ctx context.Context, body []byte, op *client.Operation, time
 			return failf(ExitTimeout, "operation %s is still %s after %s; it goes on: wait again with 'groupgate operations wait %s'", op.Id, op.State, timeout, op.Id)
 		case errors.As(err, &e) && (e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable):
 			pause = max(min(e.retryAfter, 30*time.Second), c.env.PollInterval)
+			p.note(fmt.Sprintf("%s: the server is busy (%d); asking again in %s", op.Id, e.status, pause))
 		case err != nil:
 			return err
 		case resp.JSON200 == nil:
@@ -140,6 +141,13 @@ func (p *progress) show(op *client.Operation) {
 	if key != p.last {
 		fmt.Fprintln(p.w, line)
 		p.last = key
+	}
+}
+
+// note adds a line about the polling itself, where lines are kept.
+func (p *progress) note(line string) {
+	if !p.live {
+		fmt.Fprintln(p.w, line)
 	}
 }
 
