@@ -310,6 +310,8 @@ The server is --url, else $GROUPGATE_URL, else ` + DefaultURL + `.
 The credential (an API key gk_... or a JWT) is read from the file --key-file
 (or $GROUPGATE_KEY_FILE; it must not be readable by group or others), else
 from $GROUPGATE_KEY. It is never taken as a flag value and never printed.
+Plain http:// is refused for any host but this machine (--insecure-http
+to insist); redirects are not followed.
 `
 
 func firstLine(s string) string {

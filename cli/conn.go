@@ -228,32 +228,34 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// key reads the credential: from the key file if one is named, else from
-// GROUPGATE_KEY. Neither it nor the file's name appears in an error (the
-// name may be a key given by mistake).
-func (c *conn) key() (string, error) {
-	src, path := "--key-file", c.keyFile
+// key reads the credential (see Key).
+func (c *conn) key() (string, error) { return Key(c.env.Getenv, c.keyFile) }
+
+// Key reads the credential as every command does: from keyFile if it is
+// not empty, else from the file $GROUPGATE_KEY_FILE names, else from
+// $GROUPGATE_KEY. A key file must be readable by its owner only, as ssh
+// requires of private keys. Errors, with ExitUsage, name neither the
+// credential nor the file (its name may be a key given by mistake).
+func Key(getenv func(string) string, keyFile string) (string, error) {
+	src, path := "--key-file", keyFile
 	if path == "" {
-		src, path = "$GROUPGATE_KEY_FILE", c.env.Getenv("GROUPGATE_KEY_FILE")
+		src, path = "$GROUPGATE_KEY_FILE", getenv("GROUPGATE_KEY_FILE")
 	}
 	if path != "" {
-		key, err := ReadKeyFile(path)
+		key, err := readKeyFile(path)
 		if err != nil {
 			return "", usagef("%s: %w", src, err)
 		}
 		return key, nil
 	}
-	key := strings.TrimSpace(c.env.Getenv("GROUPGATE_KEY"))
+	key := strings.TrimSpace(getenv("GROUPGATE_KEY"))
 	if key == "" {
 		return "", usagef("no credential: set GROUPGATE_KEY or use --key-file")
 	}
 	return key, checkKey(key)
 }
 
-// ReadKeyFile reads a credential from a file that only its owner may read,
-// as ssh does with private keys. Its errors name neither the file nor the
-// credential.
-func ReadKeyFile(path string) (string, error) {
+func readKeyFile(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err == nil && fi.IsDir() {
 		return "", errors.New("the key file is a directory")
