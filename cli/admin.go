@@ -28,7 +28,7 @@ func operationsCmd() *node {
 		{name: "wait", args: "ID", min: 1, max: 1, summary: "Wait until an operation finishes, showing its progress on stderr; exit 6 if it failed or was cancelled, 7 on --timeout.",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				var timeout time.Duration
-				timeoutFlag(fs, &timeout, "give up waiting after this long (exit 7); the operation stays queued")
+				timeoutFlag(fs, &timeout, "give up waiting after this `duration` (exit 7); the operation stays queued")
 				return func(ctx context.Context, args []string) error {
 					resp, err := c.api.GetOperationWithResponse(ctx, args[0], nil)
 					if err != nil {

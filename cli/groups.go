@@ -42,7 +42,7 @@ func (pf *pageFlags) bind(fs *flag.FlagSet, what, prefixHelp string) {
 
 // limitFlag registers --limit, checked here: the server's range is 1-1000.
 func limitFlag(fs *flag.FlagSet, p **int32, usage string) {
-	fs.Func("limit", usage+" (1-1000; default the server's, 100)", func(s string) error {
+	fs.Func("limit", usage+" (`n`: 1-1000; default the server's, 100)", func(s string) error {
 		var n int32
 		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 || n > 1000 || fmt.Sprint(n) != s {
 			return fmt.Errorf("want a number from 1 to 1000")

@@ -22,7 +22,7 @@ type waitFlags struct {
 
 func (wf *waitFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&wf.wait, "wait", false, "wait until the operation finishes, showing its progress on stderr; exit 6 if it failed or was cancelled")
-	timeoutFlag(fs, &wf.timeout, "with --wait: give up waiting after this long (exit 7); the operation stays queued")
+	timeoutFlag(fs, &wf.timeout, "with --wait: give up waiting after this `duration` (exit 7); the operation stays queued")
 	fs.StringVar(&wf.idempotencyKey, "idempotency-key", "", "Idempotency-Key: repeating the command with the same value returns the same operation instead of queuing another")
 }
 
