@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,105 +14,59 @@ import (
 )
 
 func operationsCmd() *node {
-	oneOp := func(args []string) error { return positional(args, 1, 1, "OPERATION-ID") }
 	return &node{name: "operations", summary: "Queued writes and their outcome.", subs: []*node{
-		{name: "get", args: "ID", summary: "Show an operation: its state, queue position and estimated start, or its outcome.",
+		{name: "get", args: "ID", min: 1, max: 1, summary: "Show an operation: its state, queue position and estimated start, or its outcome.",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				return func(ctx context.Context, args []string) error {
-					if err := oneOp(args); err != nil {
-						return err
-					}
-					api, err := c.api()
+					resp, err := c.api.GetOperationWithResponse(ctx, args[0], nil)
 					if err != nil {
 						return err
 					}
-					resp, err := api.GetOperationWithResponse(ctx, args[0], nil)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) { operationTable(w, resp.JSON200) })
+					return show(c, resp, resp.JSON200, operationTable)
 				}
 			}},
-		{name: "wait", args: "ID", summary: "Wait until an operation finishes, showing its progress on stderr; exit 6 if it failed or was cancelled, 7 on --timeout.",
+		{name: "wait", args: "ID", min: 1, max: 1, summary: "Wait until an operation finishes, showing its progress on stderr; exit 6 if it failed or was cancelled, 7 on --timeout.",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-				timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long (exit 7); the operation stays queued")
+				var timeout time.Duration
+				timeoutFlag(fs, &timeout, "give up waiting after this `duration` (exit 7); the operation stays queued")
 				return func(ctx context.Context, args []string) error {
-					if err := oneOp(args); err != nil {
-						return err
-					}
-					if *timeout <= 0 {
-						return usagef("--timeout must be positive")
-					}
-					api, err := c.api()
+					resp, err := c.api.GetOperationWithResponse(ctx, args[0], nil)
 					if err != nil {
 						return err
 					}
-					resp, err := api.GetOperationWithResponse(ctx, args[0], nil)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.wait(ctx, api, resp.Body, resp.JSON200, *timeout)
+					return c.accepted(ctx, resp, resp.JSON200, waitFlags{wait: true, timeout: timeout})
 				}
 			}},
-		{name: "cancel", args: "ID", summary: "Cancel an operation not yet sent to TechPass (exit 5 if it already was).",
+		{name: "cancel", args: "ID", min: 1, max: 1, summary: "Cancel an operation not yet sent to TechPass (exit 5 if it already was).",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				return func(ctx context.Context, args []string) error {
-					if err := oneOp(args); err != nil {
-						return err
-					}
-					api, err := c.api()
+					resp, err := c.api.CancelOperationWithResponse(ctx, args[0])
 					if err != nil {
 						return err
 					}
-					resp, err := api.CancelOperationWithResponse(ctx, args[0])
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) { operationTable(w, resp.JSON200) })
+					return show(c, resp, resp.JSON200, operationTable)
 				}
 			}},
-		{name: "retry", args: "ID", summary: "Queue a failed operation's work again, as a new operation.",
-			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-				var wf waitFlags
-				wf.bind(fs)
-				return func(ctx context.Context, args []string) error {
-					if err := oneOp(args); err != nil {
-						return err
-					}
-					if err := wf.check(); err != nil {
-						return err
-					}
-					api, err := c.api()
-					if err != nil {
-						return err
-					}
-					resp, err := api.RetryOperationWithResponse(ctx, args[0], &client.RetryOperationParams{IdempotencyKeyParam: wf.key()})
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON201, resp.JSON200), wf)
+		{name: "retry", args: "ID", min: 1, max: 1, summary: "Queue a failed operation's work again, as a new operation.",
+			flags: oneOp(func(ctx context.Context, c *conn, args []string, key *string) (client.Response, *client.Operation, error) {
+				resp, err := c.api.RetryOperationWithResponse(ctx, args[0], &client.RetryOperationParams{IdempotencyKeyParam: key})
+				if err != nil {
+					return nil, nil, err
 				}
-			}},
+				return resp, firstOp(resp.JSON202, resp.JSON201, resp.JSON200), nil
+			})},
 	}}
 }
 
 func queueCmd() *node {
 	return &node{name: "queue", summary: "Show how much work of the project and its tenant waits for TechPass, and when a write sent now would start.", scope: scopeProject,
 		flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-			return func(ctx context.Context, args []string) error {
-				if err := positional(args, 0, 0, "no arguments"); err != nil {
-					return err
-				}
-				api, err := c.api()
+			return func(ctx context.Context, _ []string) error {
+				resp, err := c.api.GetQueueWithResponse(ctx, c.tenant, c.project)
 				if err != nil {
 					return err
 				}
-				resp, err := api.GetQueueWithResponse(ctx, c.tenant, c.project)
-				if err := c.check(resp, err); err != nil {
-					return err
-				}
-				q := resp.JSON200
-				return c.print(resp.Body, func(w io.Writer) {
+				return show(c, resp, resp.JSON200, func(w io.Writer, q *client.QueueStatus) {
 					row(w, "PROJECT PENDING", fmt.Sprintf("%d of at most %d", q.Project.Pending, q.Project.Max))
 					row(w, "TENANT PENDING", fmt.Sprintf("%d of at most %d", q.Tenant.Pending, q.Tenant.Max))
 					row(w, "PROJECTS WAITING", fmt.Sprint(q.ProjectsWaiting))
@@ -134,11 +87,8 @@ func keysCmd() *node {
 				project := fs.String("project", "", "the key's project (project keys)")
 				scopes := fs.String("scopes", "", "comma-separated scopes of a project key: groups:read,groups:write,members:read,members:write (default the server's)")
 				expires := fs.String("expires", "", "expiry: an RFC 3339 time or a duration from now such as 2160h")
-				out := fs.String("out", "", "write the key to this new file (mode 0600) rather than printing it")
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 0, 0, "no arguments (--name, --role, ...)"); err != nil {
-						return err
-					}
+				out := fs.String("out", "", "write the key to this new file (mode 0600) rather than printing it; -o json then leaves out \"key\"")
+				return func(ctx context.Context, _ []string) (err error) {
 					if *name == "" {
 						return usagef("--name is required")
 					}
@@ -153,27 +103,36 @@ func keysCmd() *node {
 					if *expires != "" {
 						t, err := timeArg(*expires, c.env.Now(), 1)
 						if err != nil {
-							return usagef("--expires: %v", err)
+							return usagef("--expires: %w", err)
 						}
 						in.ExpiresAt = &t
 					}
+					// The file is made before the key, so that a key is never
+					// issued with nowhere to go.
+					var f *os.File
 					if *out != "" {
-						if _, err := os.Lstat(*out); err == nil {
-							return usagef("--out %s exists; the key would overwrite it", *out)
+						if f, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+							return usagef("--out: %w", err)
 						}
+						defer func() {
+							if cerr := f.Close(); err == nil && cerr != nil {
+								err = cerr
+							}
+							if err != nil {
+								_ = os.Remove(*out)
+							}
+						}()
 					}
-					api, err := c.api()
+					resp, err := c.api.CreateKeyWithResponse(ctx, in)
 					if err != nil {
 						return err
 					}
-					resp, err := api.CreateKeyWithResponse(ctx, in)
-					if err := c.check(resp, err); err != nil {
-						return err
+					k, body := resp.JSON201, resp.Body
+					if k == nil {
+						return show(c, resp, k, nil)
 					}
-					k := resp.JSON201
-					body := resp.Body
-					if *out != "" {
-						if err := writeNew(*out, k.Key+"\n"); err != nil {
+					if f != nil {
+						if _, err := f.WriteString(k.Key + "\n"); err != nil {
 							return fmt.Errorf("key %s was issued but not saved (revoke it): %w", k.Id, err)
 						}
 						if body, err = withoutKey(body); err != nil {
@@ -181,12 +140,12 @@ func keysCmd() *node {
 						}
 					}
 					return c.print(body, func(w io.Writer) {
-						if *out == "" {
+						if f == nil {
 							row(w, "KEY", k.Key+"  (shown once: store it now)")
 						} else {
 							row(w, "KEY", "written to "+*out)
 						}
-						keyTable(w, client.Key{Id: k.Id, Name: k.Name, Role: k.Role, Tenant: k.Tenant, Project: k.Project,
+						keyTable(w, &client.Key{Id: k.Id, Name: k.Name, Role: k.Role, Tenant: k.Tenant, Project: k.Project,
 							Scopes: k.Scopes, State: client.KeyState(k.State), ExpiresAt: k.ExpiresAt, CreatedAt: k.CreatedAt})
 					})
 				}
@@ -194,21 +153,14 @@ func keysCmd() *node {
 		{name: "list", summary: "List keys' metadata (never their secrets); ROTATE marks keys due for rotation.",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				tenant := fs.String("tenant", "", "only this tenant's keys")
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 0, 0, "no arguments"); err != nil {
-						return err
-					}
-					api, err := c.api()
+				return func(ctx context.Context, _ []string) error {
+					resp, err := c.api.ListKeysWithResponse(ctx, &client.ListKeysParams{Tenant: nonEmpty(*tenant)})
 					if err != nil {
 						return err
 					}
-					resp, err := api.ListKeysWithResponse(ctx, &client.ListKeysParams{Tenant: nonEmpty(*tenant)})
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) {
+					return show(c, resp, resp.JSON200, func(w io.Writer, l *client.KeyList) {
 						row(w, "ID", "NAME", "ROLE", "TENANT", "PROJECT", "STATE", "EXPIRES", "LAST USED", "ROTATE")
-						for _, k := range resp.JSON200.Keys {
+						for _, k := range l.Keys {
 							rot := "-"
 							if k.RotationDue {
 								rot = "due"
@@ -218,44 +170,30 @@ func keysCmd() *node {
 					})
 				}
 			}},
-		{name: "get", args: "KEY-ID", summary: "Show one key's metadata (KEY-ID is the <keyid> of gk_<keyid>_<secret>).",
+		{name: "get", args: "KEY-ID", min: 1, max: 1, summary: "Show one key's metadata (KEY-ID is the <keyid> of gk_<keyid>_<secret>).",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "KEY-ID"); err != nil {
-						return err
-					}
-					api, err := c.api()
+					resp, err := c.api.GetKeyWithResponse(ctx, args[0])
 					if err != nil {
 						return err
 					}
-					resp, err := api.GetKeyWithResponse(ctx, args[0])
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) { keyTable(w, *resp.JSON200) })
+					return show(c, resp, resp.JSON200, keyTable)
 				}
 			}},
-		{name: "revoke", args: "KEY-ID", summary: "Revoke a key; it stops working with its next request.",
+		{name: "revoke", args: "KEY-ID", min: 1, max: 1, summary: "Revoke a key; it stops working with its next request.",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "KEY-ID"); err != nil {
-						return err
-					}
-					api, err := c.api()
+					resp, err := c.api.RevokeKeyWithResponse(ctx, args[0])
 					if err != nil {
 						return err
 					}
-					resp, err := api.RevokeKeyWithResponse(ctx, args[0])
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) { keyTable(w, *resp.JSON200) })
+					return show(c, resp, resp.JSON200, keyTable)
 				}
 			}},
 	}}
 }
 
-func keyTable(w io.Writer, k client.Key) {
+func keyTable(w io.Writer, k *client.Key) {
 	scopes := make([]string, len(k.Scopes))
 	for i, s := range k.Scopes {
 		scopes[i] = string(s)
@@ -274,17 +212,6 @@ func keyTable(w io.Writer, k client.Key) {
 	}
 }
 
-// writeNew writes content to a file that must not exist yet, readable by
-// its owner only.
-func writeNew(path, content string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(content)
-	return errors.Join(err, f.Close())
-}
-
 // withoutKey drops the "key" member from a KeyCreated body.
 func withoutKey(body []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
@@ -295,8 +222,6 @@ func withoutKey(body []byte) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// timeArg reads an RFC 3339 time, or a duration counted from now in
-// direction sign (+1: later, -1: earlier).
 func timeArg(s string, now time.Time, sign int) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -312,44 +237,33 @@ func tenantsCmd() *node {
 	return &node{name: "tenants", summary: "TechPass tenants (namespaces): operators onboard them.", subs: []*node{
 		{name: "list", summary: "List tenants.",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 0, 0, "no arguments"); err != nil {
-						return err
-					}
-					api, err := c.api()
+				return func(ctx context.Context, _ []string) error {
+					resp, err := c.api.ListTenantsWithResponse(ctx)
 					if err != nil {
 						return err
 					}
-					resp, err := api.ListTenantsWithResponse(ctx)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) {
+					return show(c, resp, resp.JSON200, func(w io.Writer, l *client.TenantList) {
 						row(w, "NAME", "GROUP LIMIT", "INTERVAL", "UPSTREAM", "DISABLED", "CREATED")
-						for _, t := range resp.JSON200.Tenants {
+						for _, t := range l.Tenants {
 							row(w, t.Name, fmt.Sprint(t.GroupLimit), fmt.Sprintf("%gs", t.IntervalSeconds), string(t.Techpass.Upstream), fmt.Sprint(t.Disabled), tm(&t.CreatedAt))
 						}
 					})
 				}
 			}},
-		{name: "create", args: "NAME", summary: "Onboard a tenant. Without --api-url it runs on the built-in TechPass simulator.\n" +
+		{name: "create", args: "NAME", min: 1, max: 1, summary: "Onboard a tenant. Without --api-url it runs on the built-in TechPass simulator.\n" +
 			"Its credentials are named by reference only (a file or a variable on the server), never as values on the command line.",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				limit := fs.Int("group-limit", 0, "most groups the namespace may hold (default the server's, 50)")
 				interval := fs.Float64("interval", 0, "seconds between two upstream requests (default the server's)")
-				var tp struct{ apiURL, tokenURL, directory, clientID, secretFile, secretEnv, keyFile, keyEnv string }
-				fs.StringVar(&tp.apiURL, "api-url", "", "TechPass API base URL")
-				fs.StringVar(&tp.tokenURL, "token-url", "", "OAuth2 token URL (default derived from --directory-id)")
-				fs.StringVar(&tp.directory, "directory-id", "", "Azure AD directory (tenant) id")
-				fs.StringVar(&tp.clientID, "client-id", "", "OAuth2 client id")
-				fs.StringVar(&tp.secretFile, "client-secret-file", "", "file on the server holding the client secret")
-				fs.StringVar(&tp.secretEnv, "client-secret-env", "", "variable on the server holding the client secret")
-				fs.StringVar(&tp.keyFile, "api-key-file", "", "file on the server holding the x-api-key")
-				fs.StringVar(&tp.keyEnv, "api-key-env", "", "variable on the server holding the x-api-key")
+				apiURL := fs.String("api-url", "", "TechPass API base URL")
+				tokenURL := fs.String("token-url", "", "OAuth2 token URL (default derived from --directory-id)")
+				directory := fs.String("directory-id", "", "Azure AD directory (tenant) id")
+				clientID := fs.String("client-id", "", "OAuth2 client id")
+				secretFile := fs.String("client-secret-file", "", "file on the server holding the client secret")
+				secretEnv := fs.String("client-secret-env", "", "variable on the server holding the client secret")
+				keyFile := fs.String("api-key-file", "", "file on the server holding the x-api-key")
+				keyEnv := fs.String("api-key-env", "", "variable on the server holding the x-api-key")
 				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "NAME"); err != nil {
-						return err
-					}
 					in := client.TenantInput{Name: args[0]}
 					if *limit != 0 {
 						in.GroupLimit = ptr(int32(*limit))
@@ -357,21 +271,17 @@ func tenantsCmd() *node {
 					if *interval != 0 {
 						in.IntervalSeconds = interval
 					}
-					if tp != (struct{ apiURL, tokenURL, directory, clientID, secretFile, secretEnv, keyFile, keyEnv string }{}) {
-						in.Techpass = &client.TechPassInput{ApiUrl: nonEmpty(tp.apiURL), TokenUrl: nonEmpty(tp.tokenURL),
-							DirectoryId: nonEmpty(tp.directory), ClientId: nonEmpty(tp.clientID),
-							ClientSecret: credRef(tp.secretFile, tp.secretEnv), ApiKey: credRef(tp.keyFile, tp.keyEnv)}
+					tp := client.TechPassInput{ApiUrl: nonEmpty(*apiURL), TokenUrl: nonEmpty(*tokenURL),
+						DirectoryId: nonEmpty(*directory), ClientId: nonEmpty(*clientID),
+						ClientSecret: credRef(*secretFile, *secretEnv), ApiKey: credRef(*keyFile, *keyEnv)}
+					if tp != (client.TechPassInput{}) {
+						in.Techpass = &tp
 					}
-					api, err := c.api()
+					resp, err := c.api.CreateTenantWithResponse(ctx, in)
 					if err != nil {
 						return err
 					}
-					resp, err := api.CreateTenantWithResponse(ctx, in)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					t := resp.JSON201
-					return c.print(resp.Body, func(w io.Writer) {
+					return show(c, resp, resp.JSON201, func(w io.Writer, t *client.Tenant) {
 						row(w, "NAME", t.Name)
 						row(w, "GROUP LIMIT", fmt.Sprint(t.GroupLimit))
 						row(w, "INTERVAL", fmt.Sprintf("%gs", t.IntervalSeconds))
@@ -394,21 +304,14 @@ func projectsCmd() *node {
 	return &node{name: "projects", summary: "A tenant's projects (tenant-admins and operators).", subs: []*node{
 		{name: "list", summary: "List the tenant's projects.", scope: scopeTenant,
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 0, 0, "no arguments"); err != nil {
-						return err
-					}
-					api, err := c.api()
+				return func(ctx context.Context, _ []string) error {
+					resp, err := c.api.ListProjectsWithResponse(ctx, c.tenant)
 					if err != nil {
 						return err
 					}
-					resp, err := api.ListProjectsWithResponse(ctx, c.tenant)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) {
+					return show(c, resp, resp.JSON200, func(w io.Writer, l *client.ProjectList) {
 						row(w, "NAME", "TENANT", "GROUP QUOTA", "DISABLED", "IDENTITY PROVIDER", "CREATED")
-						for _, p := range resp.JSON200.Projects {
+						for _, p := range l.Projects {
 							idp := "-"
 							if p.Identity != nil {
 								idp = p.Identity.Issuer
@@ -418,27 +321,19 @@ func projectsCmd() *node {
 					})
 				}
 			}},
-		{name: "create", args: "NAME", summary: "Create a project in the tenant.", scope: scopeTenant,
+		{name: "create", args: "NAME", min: 1, max: 1, summary: "Create a project in the tenant.", scope: scopeTenant,
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				quota := fs.Int("group-quota", 0, "most groups the project may hold (default: no quota of its own)")
 				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "NAME"); err != nil {
-						return err
-					}
 					in := client.ProjectInput{Name: args[0]}
 					if *quota != 0 {
 						in.GroupQuota = ptr(int32(*quota))
 					}
-					api, err := c.api()
+					resp, err := c.api.CreateProjectWithResponse(ctx, c.tenant, in)
 					if err != nil {
 						return err
 					}
-					resp, err := api.CreateProjectWithResponse(ctx, c.tenant, in)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					p := resp.JSON201
-					return c.print(resp.Body, func(w io.Writer) {
+					return show(c, resp, resp.JSON201, func(w io.Writer, p *client.Project) {
 						row(w, "NAME", p.Name)
 						row(w, "TENANT", p.Tenant)
 						row(w, "GROUP QUOTA", fmt.Sprint(p.GroupQuota))
@@ -461,11 +356,9 @@ func auditCmd() *node {
 			fs.StringVar(&since, "since", "", "only entries at or after this: an RFC 3339 time or a duration ago such as 1h")
 			fs.StringVar(&until, "until", "", "only entries before this: an RFC 3339 time or a duration ago")
 			fs.StringVar(&cursor, "cursor", "", "the page after the one that printed this cursor")
-			limit := fs.Int("limit", 0, "entries per page (1-1000; default the server's, 100)")
-			return func(ctx context.Context, args []string) error {
-				if err := positional(args, 0, 0, "no arguments"); err != nil {
-					return err
-				}
+			var limit *int32
+			limitFlag(fs, &limit, "entries per page")
+			return func(ctx context.Context, _ []string) error {
 				p.Tenant, p.Project, p.Actor, p.Action, p.Cursor = nonEmpty(tenant), nonEmpty(project), nonEmpty(actor), nonEmpty(action), nonEmpty(cursor)
 				for _, tf := range []struct {
 					flag, val string
@@ -476,24 +369,18 @@ func auditCmd() *node {
 					}
 					t, err := timeArg(tf.val, c.env.Now(), -1)
 					if err != nil {
-						return usagef("%s: %v", tf.flag, err)
+						return usagef("%s: %w", tf.flag, err)
 					}
 					*tf.dst = &t
 				}
-				if *limit != 0 {
-					p.Limit = limit
+				if limit != nil {
+					p.Limit = ptr(int(*limit))
 				}
-				api, err := c.api()
+				resp, err := c.api.ListAuditWithResponse(ctx, &p)
 				if err != nil {
 					return err
 				}
-				resp, err := api.ListAuditWithResponse(ctx, &p)
-				if err := c.check(resp, err); err != nil {
-					return err
-				}
-				page := resp.JSON200
-				defer c.more(page.Next)
-				return c.print(resp.Body, func(w io.Writer) {
+				return show(c, resp, resp.JSON200, func(w io.Writer, page *client.AuditPage) {
 					row(w, "TIME", "ACTOR", "ROLE", "ACTION", "TARGET", "OUTCOME", "STATUS", "OPERATION")
 					for _, e := range page.Entries {
 						status := "-"
@@ -502,6 +389,7 @@ func auditCmd() *node {
 						}
 						row(w, tm(&e.Time), e.Actor, e.Role, e.Action, str(e.Target), e.Outcome, status, str(e.OperationId))
 					}
+					c.more(page.Next)
 				})
 			}
 		}}

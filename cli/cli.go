@@ -23,6 +23,8 @@ const (
 	ExitConflict = 5 // 409 or 412: conflicts with the current state (name taken, not cancellable, stale ETag, quota)
 	ExitOpFailed = 6 // the operation waited for ended failed or cancelled
 	ExitTimeout  = 7 // --timeout passed before the operation finished
+	// ExitInterrupted is Ctrl-C (SIGINT or SIGTERM), as shells report it.
+	ExitInterrupted = 130
 )
 
 const exitCodesHelp = `Exit status:
@@ -34,6 +36,7 @@ const exitCodesHelp = `Exit status:
   5  conflict or failed precondition (409, 412)
   6  the operation ended failed or cancelled (--wait, operations wait)
   7  timed out waiting (--timeout)
+  130  interrupted (Ctrl-C); a write may have been received: the message says how to check
 `
 
 // DefaultURL is where `make run` (groupgate -demo) listens.
@@ -63,7 +66,7 @@ func (e *Env) defaults() {
 	if e.Getenv == nil {
 		e.Getenv = os.Getenv
 	}
-	if e.HTTPClient == nil {
+	if e.HTTPClient == nil { // redirects are never followed (see conn.connect)
 		e.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
 	}
 	if e.Now == nil {
@@ -106,10 +109,6 @@ func Usage(w io.Writer) {
 // the command) and returns the exit status.
 func Run(ctx context.Context, args []string, env Env) int {
 	env.defaults()
-	if name, ok := keyFlag(args); ok {
-		fmt.Fprintf(env.Stderr, "groupgate: %s: a key is never taken as a flag value (it would show in the process list and the shell history); set GROUPGATE_KEY or use --key-file\n", name)
-		return ExitUsage
-	}
 	if len(args) > 0 && args[0] == "help" {
 		// `groupgate help groups create` is `groupgate groups create --help`.
 		args = append(args[1:len(args):len(args)], "--help")
@@ -117,22 +116,22 @@ func Run(ctx context.Context, args []string, env Env) int {
 	return root().run(ctx, &env, "groupgate", args)
 }
 
-// keyFlag finds a flag that would carry a credential on the command line.
-func keyFlag(args []string) (string, bool) {
-	for _, a := range args {
-		if a == "--" {
-			return "", false
-		}
-		if !strings.HasPrefix(a, "-") {
-			continue
-		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		switch strings.ToLower(name) {
-		case "key", "api-key", "apikey", "token", "bearer", "password", "secret", "operator-key":
-			return "-" + name, true
-		}
+// keyFlag reports whether arg is a flag that would carry a credential on
+// the command line, and its name.
+func keyFlag(arg string) (string, bool) {
+	if !strings.HasPrefix(arg, "-") {
+		return "", false
+	}
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	switch strings.ToLower(name) {
+	case "key", "api-key", "apikey", "token", "bearer", "password", "secret", "operator-key":
+		return "-" + name, true
 	}
 	return "", false
+}
+
+func keyFlagError(name string) error {
+	return usagef("%s: a key is never taken as a flag value (it would show in the process list and the shell history); set GROUPGATE_KEY or use --key-file", name)
 }
 
 // node is a command: either a group of subcommands or a leaf that runs.
@@ -142,8 +141,11 @@ type node struct {
 	summary string
 	subs    []*node
 	// leaf commands: flags registers the command's own flags and returns
-	// the function that runs it with the positional arguments.
-	flags func(fs *flag.FlagSet, c *conn) func(ctx context.Context, args []string) error
+	// the function that runs it with the positional arguments, between
+	// min and max of them (max -1: no limit), none empty. It runs with
+	// c.api connected.
+	flags    func(fs *flag.FlagSet, c *conn) func(ctx context.Context, args []string) error
+	min, max int
 	// scope says which common flags the leaf takes.
 	scope scope
 }
@@ -173,7 +175,10 @@ func (n *node) run(ctx context.Context, env *Env, path string, args []string) in
 				return s.run(ctx, env, path, args[1:])
 			}
 		}
-		fmt.Fprintf(env.Stderr, "%s: unknown command %q\n\n", path, args[0])
+		if name, ok := keyFlag(args[0]); ok {
+			return fail(env, path, keyFlagError(name))
+		}
+		fmt.Fprintf(env.Stderr, "%s: unknown command %q\n\n", path, clean(args[0]))
 		n.writeUsage(env.Stderr, path)
 		return ExitUsage
 	}
@@ -183,16 +188,25 @@ func (n *node) run(ctx context.Context, env *Env, path string, args []string) in
 	c := &conn{env: env}
 	c.bind(fs, n.scope)
 	runFn := n.flags(fs, c)
-	pos, err := parseInterspersed(fs, args)
+	args, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		n.writeLeafUsage(env.Stdout, path, fs)
 		return ExitOK
 	}
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "%s: %v\nRun '%s --help' for usage.\n", path, err, path)
-		return ExitUsage
+	if err == nil {
+		err = n.positional(args)
 	}
-	err = runFn(ctx, pos)
+	if err == nil {
+		err = c.connect()
+	}
+	if err == nil {
+		err = runFn(ctx, args)
+	}
+	return fail(env, path, err)
+}
+
+// fail reports err, if any, and returns its exit status.
+func fail(env *Env, path string, err error) int {
 	if err == nil {
 		return ExitOK
 	}
@@ -204,24 +218,58 @@ func (n *node) run(ctx context.Context, env *Env, path string, args []string) in
 	return code
 }
 
+// positional checks the positional arguments.
+func (n *node) positional(args []string) error {
+	if len(args) < n.min || (n.max >= 0 && len(args) > n.max) {
+		want := n.args
+		if want == "" {
+			want = "no arguments"
+		}
+		return usagef("want %s, got %d argument(s)", want, len(args))
+	}
+	for i, a := range args {
+		if strings.TrimSpace(a) == "" {
+			return usagef("argument %d is empty", i+1)
+		}
+	}
+	return nil
+}
+
 // parseInterspersed parses flags wherever they appear among the positional
-// arguments (`groups create billing --description x`), up to a "--".
+// arguments (`groups create billing --description x`), up to a "--" in the
+// place of a flag (not as a flag's value). A flag that would carry a
+// credential is refused.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+	for len(args) > 0 {
+		a := args[0]
+		if a == "--" {
+			return append(pos, args[1:]...), nil
 		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
+		if len(a) < 2 || a[0] != '-' {
+			pos, args = append(pos, a), args[1:]
+			continue
 		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), nil
+		if name, ok := keyFlag(a); ok {
+			return nil, keyFlagError(name)
 		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+		// One flag at a time: its value, if separate, is the next word.
+		n := 1
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if f := fs.Lookup(name); f != nil && !hasValue && !isBool(f) && len(args) > 1 {
+			n = 2
+		}
+		if err := fs.Parse(args[:n]); err != nil {
+			return nil, usagef("%w", err)
+		}
+		args = args[n:]
 	}
+	return pos, nil
+}
+
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func (n *node) writeUsage(w io.Writer, path string) {
@@ -262,6 +310,8 @@ The server is --url, else $GROUPGATE_URL, else ` + DefaultURL + `.
 The credential (an API key gk_... or a JWT) is read from the file --key-file
 (or $GROUPGATE_KEY_FILE; it must not be readable by group or others), else
 from $GROUPGATE_KEY. It is never taken as a flag value and never printed.
+Plain http:// is refused for any host but this machine (--insecure-http
+to insist); redirects are not followed.
 `
 
 func firstLine(s string) string {

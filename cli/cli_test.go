@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -87,12 +89,20 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}, "no credential: set GROUPGATE_KEY or use --key-file"},
 		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_KEY": env["GROUPGATE_KEY"], "GROUPGATE_PROJECT": "MOH"}, "a tenant is needed"},
 		{[]string{"groups", "list", "--tenant", "SHIP"}, map[string]string{"GROUPGATE_KEY": env["GROUPGATE_KEY"]}, "a project is needed"},
-		{[]string{"groups", "list", "--url", "ftp://x"}, env, `--url "ftp://x"`},
+		{[]string{"groups", "list", "--url", "ftp://x"}, env, `--url (or $GROUPGATE_URL): want http(s)://host[:port]`},
 		{[]string{"groups", "update", "billing"}, env, "--description is required"},
 		{[]string{"keys", "issue", "--role", "project"}, env, "--name is required"},
 		{[]string{"keys", "issue", "--name", "x", "--expires", "soon"}, env, `--expires: "soon" is neither`},
 		{[]string{"audit", "--since", "yesterday"}, env, `--since: "yesterday" is neither`},
-		{[]string{"operations", "wait", "op_x", "--timeout", "0s"}, env, "--timeout must be positive"},
+		{[]string{"operations", "wait", "op_x", "--timeout", "0s"}, env, `invalid value "0s" for flag -timeout: want a positive duration`},
+		{[]string{"groups", "create", "x", "--wait", "--timeout", "-1s"}, env, `invalid value "-1s" for flag -timeout`},
+		{[]string{"operations", "wait", ""}, env, "argument 1 is empty"},
+		{[]string{"groups", "members", "add", "billing", " "}, env, "argument 2 is empty"},
+		{[]string{"groups", "list", "--limit", "0"}, env, `invalid value "0" for flag -limit: want a number from 1 to 1000`},
+		{[]string{"groups", "list", "--limit", "1001"}, env, `invalid value "1001" for flag -limit`},
+		{[]string{"groups", "members", "list", "x", "--limit", "4294967297"}, env, `invalid value "4294967297" for flag -limit`},
+		{[]string{"audit", "--limit", "-5"}, env, `invalid value "-5" for flag -limit`},
+		{[]string{"groups", "list", "--url", "http://192.0.2.1"}, env, "refusing to send the credential to another machine without TLS"},
 	}
 	for _, tc := range cases {
 		r := g.run(t, tc.vars, tc.args...)
@@ -104,7 +114,7 @@ func TestUsageErrors(t *testing.T) {
 	// A server that cannot be reached is exit 1, not a usage error.
 	r := g.run(t, env, "groups", "list")
 	want(t, r, cli.ExitError, "groups", "list")
-	if !strings.Contains(r.stderr, "request failed") {
+	if !strings.Contains(r.stderr, "request to 127.0.0.1:1 failed") {
 		t.Errorf("unreachable server: %s", r)
 	}
 }
@@ -128,10 +138,29 @@ func TestKeyIsNeverAFlag(t *testing.T) {
 			t.Errorf("%q: %s", args, r)
 		}
 	}
-	// After "--" a word is an argument, not a flag.
-	r := g.run(t, map[string]string{"GROUPGATE_KEY": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"},
-		"groups", "members", "add", "billing", "--", "--key")
-	want(t, r, cli.ExitError, "members add -- --key")
+	// After "--" a word is an argument, not a flag; so is a flag's value.
+	vars := map[string]string{"GROUPGATE_KEY": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}
+	want(t, g.run(t, vars, "groups", "members", "add", "billing", "--", "--key"), cli.ExitError, "members add -- --key")
+	want(t, g.run(t, vars, "groups", "create", "x", "--description", "--token"), cli.ExitError, "--description --token")
+
+	// A key given where a file or a URL belongs is not echoed either.
+	for _, tc := range []struct {
+		args []string
+		vars map[string]string
+		msg  string
+	}{
+		{[]string{"groups", "list", "--key-file", secret}, vars, "--key-file: the key file: no such file or directory"},
+		{[]string{"groups", "list", "--key-file=" + secret}, vars, "--key-file: the key file: no such file or directory"},
+		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_KEY_FILE": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}, "$GROUPGATE_KEY_FILE: the key file: no such file or directory"},
+		{[]string{"groups", "list", "--url", secret}, vars, "--url (or $GROUPGATE_URL): want http(s)://host[:port]"},
+		{[]string{"groups", "list"}, map[string]string{"GROUPGATE_URL": secret, "GROUPGATE_KEY": secret, "GROUPGATE_TENANT": "SHIP", "GROUPGATE_PROJECT": "MOH"}, "want http(s)://host[:port]"},
+	} {
+		r := g.run(t, tc.vars, tc.args...)
+		want(t, r, cli.ExitUsage, tc.args...)
+		if !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%q: want %q: %s", tc.args, tc.msg, r)
+		}
+	}
 }
 
 // TestKeyFile: the credential file must be private, like an ssh key, and
@@ -267,6 +296,17 @@ func TestProjectWorkflow(t *testing.T) {
 	if len(ml.Members) != 2 || ml.Members[0].Email != "user001@example.gov.sg" || ml.Members[1].Email != "user003@example.gov.sg" {
 		t.Errorf("members: %+v", ml.Members)
 	}
+	r = g.run(t, p, "groups", "members", "list", "billing", "--limit", "1", "-o", "json")
+	want(t, r, cli.ExitOK, "members list --limit 1")
+	decode(t, r, &ml)
+	if len(ml.Members) != 1 || ml.Members[0].Email != "user001@example.gov.sg" || ml.NextCursor == nil {
+		t.Fatalf("members, first page: %+v", ml)
+	}
+	r = g.run(t, p, "groups", "members", "list", "billing", "--limit", "1", "--cursor", *ml.NextCursor)
+	want(t, r, cli.ExitOK, "members list --cursor")
+	if !strings.Contains(r.stdout, "user003@example.gov.sg") || strings.Contains(r.stdout, "user001") {
+		t.Errorf("members, second page: %s", r)
+	}
 	r = g.run(t, p, "groups", "members", "list", "billing", "--prefix", "user003")
 	if !regexp.MustCompile(`(?m)^EMAIL\s+NAME\s+ID\n^user003@example.gov.sg\s+User 003\s+\S+\n$`).MatchString(r.stdout) {
 		t.Errorf("members list --prefix: %s", r)
@@ -275,6 +315,36 @@ func TestProjectWorkflow(t *testing.T) {
 	want(t, r, cli.ExitOpFailed, "add an unknown user --wait")
 	if !strings.Contains(r.stderr, "failed") || !strings.Contains(r.stderr, "nobody@example.gov.sg") || !regexp.MustCompile(`(?m)^STATE\s+failed$`).MatchString(r.stdout) {
 		t.Errorf("failed operation: %s", r)
+	}
+
+	// The same --idempotency-key twice: the same operation, not another.
+	// Without --wait a failure already known is no exit status of its own.
+	add := []string{"groups", "members", "add", "billing", "nobody@example.gov.sg", "--idempotency-key", "add-nobody-1", "-o", "json"}
+	r = g.run(t, p, append(add, "--wait")...)
+	want(t, r, cli.ExitOpFailed, "add with an idempotency key")
+	var failed, again client.Operation
+	decode(t, r, &failed)
+	r = g.run(t, p, add...)
+	want(t, r, cli.ExitOK, "the same idempotency key again, without --wait")
+	decode(t, r, &again)
+	if again.Id != failed.Id || again.State != client.Failed {
+		t.Errorf("idempotent replay: %+v, first %+v", again, failed)
+	}
+	// A failed operation is retried as a new one, which fails the same way.
+	r = g.run(t, p, "operations", "retry", failed.Id, "--wait", "-o", "json")
+	want(t, r, cli.ExitOpFailed, "retry --wait")
+	var retried client.Operation
+	decode(t, r, &retried)
+	if retried.Id == failed.Id || retried.State != client.Failed || retried.Kind != client.GroupMembers {
+		t.Errorf("retried %+v of %+v", retried, failed)
+	}
+
+	// "--" as a flag's value is that value, not the end of the flags.
+	r = g.run(t, p, "groups", "create", "--description", "--", "dashes", "--wait")
+	want(t, r, cli.ExitOK, "--description --")
+	r = g.run(t, p, "groups", "get", "dashes")
+	if !regexp.MustCompile(`(?m)^DESCRIPTION\s+--$`).MatchString(r.stdout) {
+		t.Errorf("description --: %s", r)
 	}
 
 	// The queue.
@@ -320,11 +390,11 @@ func TestProjectWorkflow(t *testing.T) {
 	want(t, g.run(t, p, "groups", "get", "payroll"), cli.ExitNotFound, "get a deleted group")
 }
 
-// TestWaitCancelRetry uses a slow upstream (1 s between requests) so that
+// TestWaitCancelRetry uses a slow upstream (5 s between requests) so that
 // operations stay queued: cancel, the progress line, the wait timeout and
-// retry of a failed operation.
+// Ctrl-C. Each of them is done well within the first 5 s.
 func TestWaitCancelRetry(t *testing.T) {
-	g := startGateway(t, time.Second)
+	g := startGateway(t, 5*time.Second)
 	p := g.project()
 	create := func(name string) client.Operation {
 		t.Helper()
@@ -358,13 +428,22 @@ func TestWaitCancelRetry(t *testing.T) {
 		t.Errorf("timeout: %s", r)
 	}
 
-	// On a terminal the progress line is redrawn in place, then cleared.
+	// Ctrl-C while waiting: exit 130, and how to go on waiting.
 	env := map[string]string{"GROUPGATE_URL": g.url}
 	for k, v := range p {
 		env[k] = v
 	}
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	r = g.runCtx(t, ctx, cli.Env{Getenv: func(k string) string { return env[k] }}, "operations", "wait", third.Id)
+	want(t, r, cli.ExitInterrupted, "Ctrl-C")
+	if !strings.Contains(r.stderr, "interrupted; operation "+third.Id+" goes on: wait again with 'groupgate operations wait "+third.Id+"'") {
+		t.Errorf("Ctrl-C: %s", r)
+	}
+
+	// On a terminal the progress line is redrawn in place, then cleared.
 	r = g.runEnv(t, cli.Env{Getenv: func(k string) string { return env[k] }, Interactive: func() bool { return true }},
-		"operations", "wait", third.Id, "--timeout", "30s")
+		"operations", "wait", third.Id, "--timeout", "1m")
 	want(t, r, cli.ExitOK, "wait on a terminal")
 	if !strings.HasPrefix(r.stderr, "\r\x1b[K"+third.Id) || !strings.HasSuffix(r.stderr, "\r\x1b[K") || strings.Contains(r.stderr, "\n") {
 		t.Errorf("terminal progress: %q", r.stderr)
@@ -378,18 +457,25 @@ func TestWaitCancelRetry(t *testing.T) {
 	want(t, g.run(t, p, "operations", "wait", first.Id), cli.ExitOK, "wait first")
 	want(t, g.run(t, p, "operations", "cancel", first.Id), cli.ExitConflict, "cancel a finished operation")
 	want(t, g.run(t, p, "operations", "retry", first.Id), cli.ExitConflict, "retry a succeeded operation")
+}
 
-	// A failed operation is retried as a new one, which fails the same way.
-	r = g.run(t, p, "groups", "members", "add", "first", "nobody@example.gov.sg", "--wait", "-o", "json")
-	want(t, r, cli.ExitOpFailed, "add an unknown user")
-	var failed client.Operation
-	decode(t, r, &failed)
-	r = g.run(t, p, "operations", "retry", failed.Id, "--wait", "-o", "json")
-	want(t, r, cli.ExitOpFailed, "retry --wait")
-	var retried client.Operation
-	decode(t, r, &retried)
-	if retried.Id == failed.Id || retried.State != client.Failed || retried.Kind != client.GroupMembers {
-		t.Errorf("retried %+v of %+v", retried, failed)
+// TestWaitOutlastsRateLimit: a 429 while polling is waited out, not fatal.
+// The burst of 3 is spent by two creates and the first look at the
+// operation, so the first poll is refused.
+func TestWaitOutlastsRateLimit(t *testing.T) {
+	g := startGateway(t, 2*time.Second, func(c *server.Config) {
+		c.RateLimit = server.RateLimitConfig{PerSecond: 0.5, Burst: 3}
+	})
+	p := g.project()
+	want(t, g.run(t, p, "groups", "create", "first"), cli.ExitOK, "create first")
+	r := g.run(t, p, "groups", "create", "second", "-o", "json")
+	want(t, r, cli.ExitOK, "create second")
+	var op client.Operation
+	decode(t, r, &op)
+	r = g.run(t, p, "operations", "wait", op.Id, "--timeout", "1m")
+	want(t, r, cli.ExitOK, "wait through 429s")
+	if !strings.Contains(r.stderr, op.Id+": the server is busy (429); asking again in") || !regexp.MustCompile(`(?m)^STATE\s+succeeded$`).MatchString(r.stdout) {
+		t.Errorf("wait: %s", r)
 	}
 }
 
@@ -428,7 +514,16 @@ func TestAdminWorkflow(t *testing.T) {
 		t.Errorf("tenant with an upstream: %+v", tp)
 	}
 
-	want(t, g.run(t, op, "projects", "create", "moh", "--tenant", "ACME", "--group-quota", "5"), cli.ExitOK, "projects create")
+	r = g.run(t, op, "tenants", "create", "TBL")
+	want(t, r, cli.ExitOK, "tenants create (table)")
+	if !regexp.MustCompile(`(?m)^NAME\s+TBL\n^GROUP LIMIT\s+50\n^INTERVAL\s+\S+s\n^UPSTREAM\s+simulator\n^CREATED\s+20`).MatchString(r.stdout) {
+		t.Errorf("tenants create table: %s", r)
+	}
+	r = g.run(t, op, "projects", "create", "moh", "--tenant", "ACME", "--group-quota", "5")
+	want(t, r, cli.ExitOK, "projects create")
+	if !regexp.MustCompile(`(?m)^NAME\s+MOH\n^TENANT\s+ACME\n^GROUP QUOTA\s+5\n^CREATED\s+20`).MatchString(r.stdout) {
+		t.Errorf("projects create table: %s", r)
+	}
 	r = g.run(t, op, "projects", "list", "--tenant", "ACME", "-o", "json")
 	want(t, r, cli.ExitOK, "projects list")
 	var pl client.ProjectList
@@ -452,6 +547,23 @@ func TestAdminWorkflow(t *testing.T) {
 	}
 	g.secrets = append(g.secrets, strings.TrimSpace(string(adminKey)))
 	want(t, g.run(t, op, "keys", "issue", "--name", "again", "--role", "tenant-admin", "--tenant", "ACME", "--out", adminFile), cli.ExitUsage, "--out over an existing file")
+	// --out where no file can be made: nothing is issued. A refused issue
+	// leaves no file behind.
+	r = g.run(t, op, "keys", "issue", "--name", "lost", "--role", "tenant-admin", "--tenant", "ACME", "--out", filepath.Join(dir, "missing", "lost.key"))
+	want(t, r, cli.ExitUsage, "--out in a missing directory")
+	refused := filepath.Join(dir, "refused.key")
+	want(t, g.run(t, op, "keys", "issue", "--name", "refused", "--role", "no-such-role", "--out", refused), cli.ExitError, "a refused issue with --out")
+	if _, err := os.Stat(refused); !os.IsNotExist(err) {
+		t.Errorf("a refused issue left its --out file: %v", err)
+	}
+	r = g.run(t, op, "keys", "list", "-o", "json")
+	var kl client.KeyList
+	decode(t, r, &kl)
+	for _, k := range kl.Keys {
+		if k.Name == "lost" || k.Name == "refused" {
+			t.Errorf("a key was issued with nowhere to go: %+v", k)
+		}
+	}
 
 	// As the tenant-admin: a project key, shown once on stdout.
 	admin := map[string]string{"GROUPGATE_KEY_FILE": adminFile}
@@ -461,6 +573,16 @@ func TestAdminWorkflow(t *testing.T) {
 	decode(t, r, &issued)
 	if !strings.HasPrefix(issued.Key, "gk_"+issued.Id+"_") || issued.ExpiresAt == nil || len(issued.Scopes) != 2 {
 		t.Fatalf("issued: %+v", issued)
+	}
+	g.secrets = append(g.secrets, issued.Key)
+	// As a table: the key in its row, once.
+	r = g.run(t, admin, "keys", "issue", "--name", "moh table", "--tenant", "ACME", "--project", "MOH")
+	want(t, r, cli.ExitOK, "keys issue (table)")
+	row := regexp.MustCompile(`(?m)^KEY\s+(gk_\S+)  \(shown once: store it now\)\n^ID\s+(\S+)\n^NAME\s+moh table\n^ROLE\s+project\n^TENANT\s+ACME\n^PROJECT\s+MOH\n`).FindStringSubmatch(r.stdout)
+	if row == nil || !strings.HasPrefix(row[1], "gk_"+row[2]+"_") {
+		t.Errorf("keys issue table: %s", r)
+	} else {
+		g.secrets = append(g.secrets, row[1])
 	}
 	moh := map[string]string{"GROUPGATE_KEY": issued.Key, "GROUPGATE_TENANT": "acme", "GROUPGATE_PROJECT": "moh"}
 	r = g.run(t, moh, "groups", "create", "ops", "--wait")
@@ -496,13 +618,28 @@ func TestAdminWorkflow(t *testing.T) {
 	want(t, r, cli.ExitOK, "audit")
 	var page client.AuditPage
 	decode(t, r, &page)
-	if len(page.Entries) != 2 {
+	// Three keys issued, one refused (the bad role; "lost" never reached
+	// the server).
+	if len(page.Entries) != 4 {
 		t.Errorf("key.create entries: %+v", page.Entries)
 	}
 	for _, e := range page.Entries {
 		if e.Action != "key.create" {
 			t.Errorf("filtered audit: %+v", e)
 		}
+	}
+	r = g.run(t, op, "audit", "--limit", "1", "-o", "json")
+	decode(t, r, &page)
+	if len(page.Entries) != 1 || page.Next == nil {
+		t.Fatalf("audit, first page: %+v", page)
+	}
+	first := page.Entries[0]
+	r = g.run(t, op, "audit", "--limit", "1", "--cursor", *page.Next, "-o", "json")
+	want(t, r, cli.ExitOK, "audit --cursor")
+	page = client.AuditPage{}
+	decode(t, r, &page)
+	if len(page.Entries) != 1 || page.Entries[0].Time.After(first.Time) || fmt.Sprint(page.Entries[0]) == fmt.Sprint(first) {
+		t.Errorf("audit, second page: %+v after %+v", page.Entries, first)
 	}
 	r = g.run(t, admin, "audit", "--limit", "1")
 	want(t, r, cli.ExitOK, "audit as tenant-admin")

@@ -7,8 +7,12 @@
 // The credential comes only from the GROUPGATE_KEY variable or a file named
 // by --key-file (refused when others may read it, as ssh does), never from a
 // flag value, which would show in the process list and the shell history;
-// it is never printed. Output is an aligned table, or with -o json the API's
-// own JSON. Errors go to stderr, and the exit status says what kind of
+// it is never printed, and goes over plain http only to this machine unless
+// --insecure-http says otherwise; redirects are not followed. Output is an
+// aligned table, or with -o json the API's own JSON (indented; `keys issue
+// --out` re-encodes it without the "key" member, which went to the file).
+// Text from the server is stripped of control characters before it reaches
+// the terminal. Errors go to stderr, and the exit status says what kind of
 // failure happened (see ExitOK and the codes after it), so scripts can act
 // on it.
 //

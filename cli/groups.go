@@ -30,21 +30,42 @@ func firstOp(ops ...*client.Operation) *client.Operation {
 
 // pageFlags are the flags of every list that comes in pages.
 type pageFlags struct {
-	limit          int
+	limit          *int32
 	cursor, prefix string
 }
 
-func (pf *pageFlags) bind(fs *flag.FlagSet, what string) {
-	fs.IntVar(&pf.limit, "limit", 0, "at most this many "+what+" (1-1000; default the server's, 100)")
+func (pf *pageFlags) bind(fs *flag.FlagSet, what, prefixHelp string) {
+	limitFlag(fs, &pf.limit, "at most this many "+what)
 	fs.StringVar(&pf.cursor, "cursor", "", "the page after the one that printed this cursor")
-	fs.StringVar(&pf.prefix, "prefix", "", "only "+what+" whose name starts with this")
+	fs.StringVar(&pf.prefix, "prefix", "", prefixHelp)
 }
 
-func (pf *pageFlags) limitParam() *int32 {
-	if pf.limit == 0 {
+// limitFlag registers --limit, checked here: the server's range is 1-1000.
+func limitFlag(fs *flag.FlagSet, p **int32, usage string) {
+	fs.Func("limit", usage+" (`n`: 1-1000; default the server's, 100)", func(s string) error {
+		var n int32
+		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 || n > 1000 || fmt.Sprint(n) != s {
+			return fmt.Errorf("want a number from 1 to 1000")
+		}
+		*p = &n
 		return nil
+	})
+}
+
+// oneOp registers the leaf run as a command that answers with an operation,
+// with --wait, --timeout and --idempotency-key; send sends its request.
+func oneOp(send func(ctx context.Context, c *conn, args []string, key *string) (client.Response, *client.Operation, error)) func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
+	return func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
+		var wf waitFlags
+		wf.bind(fs)
+		return func(ctx context.Context, args []string) error {
+			resp, op, err := send(ctx, c, args, nonEmpty(wf.idempotencyKey))
+			if err != nil {
+				return err
+			}
+			return c.accepted(ctx, resp, op, wf)
+		}
 	}
-	return ptr(int32(pf.limit))
 }
 
 func groupsCmd() *node {
@@ -52,201 +73,117 @@ func groupsCmd() *node {
 		{name: "list", summary: "List the project's groups, from the gateway's mirror.", scope: scopeProject,
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				var pf pageFlags
-				pf.bind(fs, "groups")
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 0, 0, "no arguments"); err != nil {
-						return err
-					}
-					api, err := c.api()
+				pf.bind(fs, "groups", "only groups whose name starts with this")
+				return func(ctx context.Context, _ []string) error {
+					resp, err := c.api.ListGroupsWithResponse(ctx, c.tenant, c.project, &client.ListGroupsParams{
+						LimitParam: pf.limit, CursorParam: nonEmpty(pf.cursor), PrefixParam: nonEmpty(pf.prefix)})
 					if err != nil {
 						return err
 					}
-					resp, err := api.ListGroupsWithResponse(ctx, c.tenant, c.project, &client.ListGroupsParams{
-						LimitParam: pf.limitParam(), CursorParam: nonEmpty(pf.cursor), PrefixParam: nonEmpty(pf.prefix)})
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					l := resp.JSON200
-					defer c.more(l.NextCursor)
-					return c.print(resp.Body, func(w io.Writer) {
+					return show(c, resp, resp.JSON200, func(w io.Writer, l *client.GroupList) {
 						row(w, "NAME", "STATE", "MEMBERS", "DESCRIPTION", "FULL NAME", "SYNCED")
 						for _, g := range l.Groups {
 							row(w, g.Name, string(g.State), num(g.MemberCount), orDash(g.Description), g.FullName, tm(g.SyncedAt))
 						}
+						c.more(l.NextCursor)
 					})
 				}
 			}},
-		{name: "get", args: "GROUP", summary: "Show one group, with its ETag for 'groups update --if-match'.", scope: scopeProject,
+		{name: "get", args: "GROUP", min: 1, max: 1, summary: "Show one group, with its ETag for 'groups update --if-match'.", scope: scopeProject,
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "GROUP"); err != nil {
-						return err
-					}
-					api, err := c.api()
+					resp, err := c.api.GetGroupWithResponse(ctx, c.tenant, c.project, args[0])
 					if err != nil {
 						return err
 					}
-					resp, err := api.GetGroupWithResponse(ctx, c.tenant, c.project, args[0])
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.print(resp.Body, func(w io.Writer) { groupTable(w, resp.JSON200) })
+					return show(c, resp, resp.JSON200, groupTable)
 				}
 			}},
-		{name: "create", args: "GROUP", summary: "Create a group. It is answered at once with a queued operation; --wait waits for the outcome.", scope: scopeProject,
+		{name: "create", args: "GROUP", min: 1, max: 1, summary: "Create a group. It is answered at once with a queued operation; --wait waits for the outcome.", scope: scopeProject,
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-				var wf waitFlags
-				wf.bind(fs)
 				desc := fs.String("description", "", "the group's description")
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "GROUP"); err != nil {
-						return err
-					}
-					if err := wf.check(); err != nil {
-						return err
-					}
-					api, err := c.api()
-					if err != nil {
-						return err
-					}
-					resp, err := api.CreateGroupWithResponse(ctx, c.tenant, c.project,
-						&client.CreateGroupParams{IdempotencyKeyParam: wf.key()},
+				return oneOp(func(ctx context.Context, c *conn, args []string, key *string) (client.Response, *client.Operation, error) {
+					resp, err := c.api.CreateGroupWithResponse(ctx, c.tenant, c.project, &client.CreateGroupParams{IdempotencyKeyParam: key},
 						client.CreateGroupRequest{Name: args[0], Description: nonEmpty(*desc)})
-					if err := c.check(resp, err); err != nil {
-						return err
+					if err != nil {
+						return nil, nil, err
 					}
-					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON201, resp.JSON200), wf)
-				}
+					return resp, firstOp(resp.JSON202, resp.JSON201, resp.JSON200), nil
+				})(fs, c)
 			}},
-		{name: "update", args: "GROUP", summary: "Change a group's description (an operation, like create).", scope: scopeProject,
+		{name: "update", args: "GROUP", min: 1, max: 1, summary: "Change a group's description (an operation, like create).", scope: scopeProject,
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-				var wf waitFlags
-				wf.bind(fs)
 				desc := fs.String("description", "", "the new description (required; may be empty only as --description=)")
 				ifMatch := fs.String("if-match", "", "only if the group's ETag (from 'groups get') is still this; else exit 5 and nothing changes")
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "GROUP"); err != nil {
-						return err
-					}
+				return oneOp(func(ctx context.Context, c *conn, args []string, key *string) (client.Response, *client.Operation, error) {
 					set := false
 					fs.Visit(func(f *flag.Flag) { set = set || f.Name == "description" })
 					if !set {
-						return usagef("--description is required")
+						return nil, nil, usagef("--description is required")
 					}
-					if err := wf.check(); err != nil {
-						return err
-					}
-					api, err := c.api()
-					if err != nil {
-						return err
-					}
-					resp, err := api.UpdateGroupWithResponse(ctx, c.tenant, c.project, args[0],
-						&client.UpdateGroupParams{IdempotencyKeyParam: wf.key(), IfMatchParam: nonEmpty(*ifMatch)},
+					resp, err := c.api.UpdateGroupWithResponse(ctx, c.tenant, c.project, args[0],
+						&client.UpdateGroupParams{IdempotencyKeyParam: key, IfMatchParam: nonEmpty(*ifMatch)},
 						client.UpdateGroupRequest{Description: *desc})
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON200), wf)
-				}
-			}},
-		{name: "delete", args: "GROUP", summary: "Delete a group (an operation, like create).", scope: scopeProject,
-			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-				var wf waitFlags
-				wf.bind(fs)
-				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "GROUP"); err != nil {
-						return err
-					}
-					if err := wf.check(); err != nil {
-						return err
-					}
-					api, err := c.api()
 					if err != nil {
-						return err
+						return nil, nil, err
 					}
-					resp, err := api.DeleteGroupWithResponse(ctx, c.tenant, c.project, args[0],
-						&client.DeleteGroupParams{IdempotencyKeyParam: wf.key()})
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					return c.accepted(ctx, api, resp.Body, firstOp(resp.JSON202, resp.JSON200), wf)
-				}
+					return resp, firstOp(resp.JSON202, resp.JSON200), nil
+				})(fs, c)
 			}},
+		{name: "delete", args: "GROUP", min: 1, max: 1, summary: "Delete a group (an operation, like create).", scope: scopeProject,
+			flags: oneOp(func(ctx context.Context, c *conn, args []string, key *string) (client.Response, *client.Operation, error) {
+				resp, err := c.api.DeleteGroupWithResponse(ctx, c.tenant, c.project, args[0], &client.DeleteGroupParams{IdempotencyKeyParam: key})
+				if err != nil {
+					return nil, nil, err
+				}
+				return resp, firstOp(resp.JSON202, resp.JSON200), nil
+			})},
 		membersCmd(),
 	}}
 }
 
 func membersCmd() *node {
 	change := func(add bool) func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-		return func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
-			var wf waitFlags
-			wf.bind(fs)
-			return func(ctx context.Context, args []string) error {
-				if err := positional(args, 2, 101, "GROUP USER... (1 to 100 users)"); err != nil {
-					return err
-				}
-				if err := wf.check(); err != nil {
-					return err
-				}
-				api, err := c.api()
+		return oneOp(func(ctx context.Context, c *conn, args []string, key *string) (client.Response, *client.Operation, error) {
+			group, body := args[0], client.MembersRequest{Users: args[1:]}
+			if add {
+				r, err := c.api.AddMembersWithResponse(ctx, c.tenant, c.project, group, &client.AddMembersParams{IdempotencyKeyParam: key}, body)
 				if err != nil {
-					return err
+					return nil, nil, err
 				}
-				body := client.MembersRequest{Users: args[1:]}
-				var (
-					raw []byte
-					op  *client.Operation
-				)
-				if add {
-					resp, err := api.AddMembersWithResponse(ctx, c.tenant, c.project, args[0], &client.AddMembersParams{IdempotencyKeyParam: wf.key()}, body)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					raw, op = resp.Body, firstOp(resp.JSON202, resp.JSON200)
-				} else {
-					resp, err := api.RemoveMembersWithResponse(ctx, c.tenant, c.project, args[0], &client.RemoveMembersParams{IdempotencyKeyParam: wf.key()}, body)
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					raw, op = resp.Body, firstOp(resp.JSON202, resp.JSON200)
-				}
-				return c.accepted(ctx, api, raw, op, wf)
+				return r, firstOp(r.JSON202, r.JSON200), nil
 			}
-		}
+			r, err := c.api.RemoveMembersWithResponse(ctx, c.tenant, c.project, group, &client.RemoveMembersParams{IdempotencyKeyParam: key}, body)
+			if err != nil {
+				return nil, nil, err
+			}
+			return r, firstOp(r.JSON202, r.JSON200), nil
+		})
 	}
 	return &node{name: "members", summary: "Members of a group: TechPass users, by login e-mail or object id.", subs: []*node{
-		{name: "list", args: "GROUP", summary: "List a group's members, from the gateway's mirror.", scope: scopeProject,
+		{name: "list", args: "GROUP", min: 1, max: 1, summary: "List a group's members, from the gateway's mirror.", scope: scopeProject,
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				var pf pageFlags
-				pf.bind(fs, "members")
+				pf.bind(fs, "members", "only members whose login e-mail starts with this")
 				return func(ctx context.Context, args []string) error {
-					if err := positional(args, 1, 1, "GROUP"); err != nil {
-						return err
-					}
-					api, err := c.api()
+					resp, err := c.api.ListMembersWithResponse(ctx, c.tenant, c.project, args[0], &client.ListMembersParams{
+						LimitParam: pf.limit, CursorParam: nonEmpty(pf.cursor), PrefixParam: nonEmpty(pf.prefix)})
 					if err != nil {
 						return err
 					}
-					resp, err := api.ListMembersWithResponse(ctx, c.tenant, c.project, args[0], &client.ListMembersParams{
-						LimitParam: pf.limitParam(), CursorParam: nonEmpty(pf.cursor), PrefixParam: nonEmpty(pf.prefix)})
-					if err := c.check(resp, err); err != nil {
-						return err
-					}
-					l := resp.JSON200
-					defer c.more(l.NextCursor)
-					return c.print(resp.Body, func(w io.Writer) {
+					return show(c, resp, resp.JSON200, func(w io.Writer, l *client.MemberList) {
 						row(w, "EMAIL", "NAME", "ID")
 						for _, m := range l.Members {
 							row(w, orDash(m.Email), str(m.DisplayName), m.Id)
 						}
+						c.more(l.NextCursor)
 					})
 				}
 			}},
-		{name: "add", args: "GROUP USER...", summary: "Add up to 100 users to a group in one operation.", scope: scopeProject, flags: change(true)},
-		{name: "remove", args: "GROUP USER...", summary: "Remove up to 100 users from a group in one operation.", scope: scopeProject, flags: change(false)},
+		{name: "add", args: "GROUP USER...", min: 2, max: 101, summary: "Add up to 100 users to a group in one operation.", scope: scopeProject, flags: change(true)},
+		{name: "remove", args: "GROUP USER...", min: 2, max: 101, summary: "Remove up to 100 users from a group in one operation.", scope: scopeProject, flags: change(false)},
 	}}
 }
-
 func groupTable(w io.Writer, g *client.Group) {
 	row(w, "NAME", g.Name)
 	row(w, "FULL NAME", g.FullName)

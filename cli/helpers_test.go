@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,26 @@ func (g *gateway) run(t *testing.T, vars map[string]string, args ...string) resu
 
 func (g *gateway) runEnv(t *testing.T, env cli.Env, args ...string) result {
 	t.Helper()
+	return g.runCtx(t, t.Context(), env, args...)
+}
+
+// runCtx is runEnv with a context, to interrupt the command. Besides g's
+// secrets, the credential the command line was given must not show.
+func (g *gateway) runCtx(t *testing.T, ctx context.Context, env cli.Env, args ...string) result {
+	t.Helper()
+	secrets := slices.Clone(g.secrets)
+	files := []string{env.Getenv("GROUPGATE_KEY_FILE")}
+	for i, a := range args {
+		if strings.TrimLeft(a, "-") == "key-file" && i+1 < len(args) {
+			files = append(files, args[i+1])
+		}
+	}
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && f != "" {
+			secrets = append(secrets, strings.TrimSpace(string(b)))
+		}
+	}
+	secrets = append(secrets, strings.TrimSpace(env.Getenv("GROUPGATE_KEY")))
 	var stdout, stderr bytes.Buffer
 	env.Stdout, env.Stderr = &stdout, &stderr
 	if env.HTTPClient == nil {
@@ -105,10 +126,10 @@ func (g *gateway) runEnv(t *testing.T, env cli.Env, args ...string) result {
 	if env.PollInterval == 0 {
 		env.PollInterval = 20 * time.Millisecond
 	}
-	code := cli.Run(t.Context(), args, env)
+	code := cli.Run(ctx, args, env)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
-	for _, s := range g.secrets {
-		if strings.Contains(r.stdout+r.stderr, s) {
+	for _, s := range secrets {
+		if s != "" && strings.Contains(r.stdout+r.stderr, s) {
 			t.Errorf("%q: a credential appears in the output:\n%s", args, r)
 		}
 	}

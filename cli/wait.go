@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -20,24 +21,22 @@ type waitFlags struct {
 }
 
 func (wf *waitFlags) bind(fs *flag.FlagSet) {
-	fs.BoolVar(&wf.wait, "wait", false, "wait until the operation finishes, showing its progress on stderr")
-	fs.DurationVar(&wf.timeout, "timeout", 5*time.Minute, "with --wait: give up waiting after this long (exit 7); the operation stays queued")
+	fs.BoolVar(&wf.wait, "wait", false, "wait until the operation finishes, showing its progress on stderr; exit 6 if it failed or was cancelled")
+	timeoutFlag(fs, &wf.timeout, "with --wait: give up waiting after this `duration` (exit 7); the operation stays queued")
 	fs.StringVar(&wf.idempotencyKey, "idempotency-key", "", "Idempotency-Key: repeating the command with the same value returns the same operation instead of queuing another")
 }
 
-// check refuses a --timeout that could never be met, before anything is sent.
-func (wf *waitFlags) check() error {
-	if wf.wait && wf.timeout <= 0 {
-		return usagef("--timeout must be positive")
-	}
-	return nil
-}
-
-func (wf *waitFlags) key() *string {
-	if wf.idempotencyKey == "" {
+// timeoutFlag registers --timeout, which must be positive.
+func timeoutFlag(fs *flag.FlagSet, d *time.Duration, usage string) {
+	*d = 5 * time.Minute
+	fs.Func("timeout", usage+" (default 5m)", func(s string) error {
+		v, err := time.ParseDuration(s)
+		if err != nil || v <= 0 {
+			return errors.New("want a positive duration such as 90s or 5m")
+		}
+		*d = v
 		return nil
-	}
-	return &wf.idempotencyKey
+	})
 }
 
 func finished(s client.OperationState) bool {
@@ -46,56 +45,53 @@ func finished(s client.OperationState) bool {
 
 // accepted prints the operation a write was answered with, or with --wait
 // waits for its outcome and prints that.
-func (c *conn) accepted(ctx context.Context, api *client.ClientWithResponses, body []byte, op *client.Operation, wf waitFlags) error {
+func (c *conn) accepted(ctx context.Context, resp client.Response, op *client.Operation, wf waitFlags) error {
 	if op == nil {
-		return fmt.Errorf("the server answered without an operation")
+		return show(c, resp, op, operationTable)
 	}
-	if !wf.wait || finished(op.State) {
-		if err := c.print(body, func(w io.Writer) { operationTable(w, op) }); err != nil {
-			return err
-		}
-		return outcome(op)
+	if !wf.wait {
+		return c.print(resp.GetBody(), func(w io.Writer) { operationTable(w, op) })
 	}
-	return c.wait(ctx, api, body, op, wf.timeout)
+	return c.wait(ctx, resp.GetBody(), op, wf.timeout)
 }
 
 // wait polls the operation until it finishes or timeout passes, showing its
 // progress on stderr: one line redrawn in place on a terminal, a line per
-// change otherwise. It prints the finished operation and returns an opError
-// when it failed or was cancelled.
-func (c *conn) wait(ctx context.Context, api *client.ClientWithResponses, body []byte, op *client.Operation, timeout time.Duration) error {
-	if timeout <= 0 {
-		return usagef("--timeout must be positive")
-	}
+// change otherwise. It prints the finished operation and returns an error
+// with ExitOpFailed when it failed or was cancelled. A 429 or 503 while
+// polling is waited out (its Retry-After, at most 30 s).
+func (c *conn) wait(ctx context.Context, body []byte, op *client.Operation, timeout time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	p := &progress{w: c.env.Stderr, live: c.env.Interactive(), now: c.env.Now}
+	defer p.clear()
 	for !finished(op.State) {
 		p.show(op)
 		start := time.Now()
 		// A long poll returns as soon as the operation finishes; its
 		// length bounds how stale the progress line may get.
-		resp, err := api.GetOperationWithResponse(wctx, op.Id, &client.GetOperationParams{Prefer: ptr("wait=1")})
-		if err != nil && wctx.Err() != nil && ctx.Err() == nil {
-			p.clear()
-			return &timeoutError{fmt.Sprintf("operation %s is still %s after %s; it goes on: wait again with 'groupgate operations wait %s'", op.Id, op.State, timeout, op.Id)}
-		}
-		if err := c.check(resp, err); err != nil {
-			p.clear()
+		resp, err := c.api.GetOperationWithResponse(wctx, op.Id, &client.GetOperationParams{Prefer: ptr("wait=1")})
+		pause := c.env.PollInterval - time.Since(start)
+		var e *exitError
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return failf(ExitInterrupted, "interrupted; operation %s goes on: wait again with 'groupgate operations wait %s'", op.Id, op.Id)
+		case err != nil && wctx.Err() != nil:
+			return failf(ExitTimeout, "operation %s is still %s after %s; it goes on: wait again with 'groupgate operations wait %s'", op.Id, op.State, timeout, op.Id)
+		case errors.As(err, &e) && (e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable):
+			pause = max(min(e.retryAfter, 30*time.Second), c.env.PollInterval)
+			p.note(fmt.Sprintf("%s: the server is busy (%d); asking again in %s", op.Id, e.status, pause))
+		case err != nil:
 			return err
+		case resp.JSON200 == nil:
+			return show(c, resp, resp.JSON200, operationTable)
+		default:
+			op, body = resp.JSON200, resp.Body
 		}
-		if resp.JSON200 == nil {
-			p.clear()
-			return errors.New("the server answered without an operation")
-		}
-		op, body = resp.JSON200, resp.Body
-		if finished(op.State) {
-			break
-		}
-		if rest := c.env.PollInterval - time.Since(start); rest > 0 {
+		if !finished(op.State) && pause > 0 {
 			select {
 			case <-wctx.Done():
-			case <-time.After(rest):
+			case <-time.After(pause):
 			}
 		}
 	}
@@ -117,9 +113,9 @@ func outcome(op *client.Operation) error {
 				reason += ": " + *op.Error.Detail
 			}
 		}
-		return &opError{fmt.Sprintf("operation %s failed: %s (retry it with 'groupgate operations retry %s' once the cause is fixed)", op.Id, reason, op.Id)}
+		return failf(ExitOpFailed, "operation %s failed: %s (retry it with 'groupgate operations retry %s' once the cause is fixed)", op.Id, clean(reason), op.Id)
 	case client.Cancelled:
-		return &opError{fmt.Sprintf("operation %s was cancelled", op.Id)}
+		return failf(ExitOpFailed, "operation %s was cancelled", op.Id)
 	}
 	return nil
 }
@@ -134,7 +130,7 @@ type progress struct {
 }
 
 func (p *progress) show(op *client.Operation) {
-	line := fmt.Sprintf("%s %s %s: %s", op.Id, op.Kind, op.FullName, describe(op, p.now()))
+	line := clean(fmt.Sprintf("%s %s %s: %s", op.Id, op.Kind, op.FullName, describe(op, p.now())))
 	if p.live {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.drew = true
@@ -145,6 +141,13 @@ func (p *progress) show(op *client.Operation) {
 	if key != p.last {
 		fmt.Fprintln(p.w, line)
 		p.last = key
+	}
+}
+
+// note adds a line about the polling itself, where lines are kept.
+func (p *progress) note(line string) {
+	if !p.live {
+		fmt.Fprintln(p.w, line)
 	}
 }
 

@@ -3,7 +3,8 @@
 //	groupgate [-config file] [-demo] [-listen addr] [-store path]   serve
 //	groupgate newkey                                                 print a new API key and its config entry
 //	groupgate backup -url URL -out FILE                              download and verify a hot backup
-//	                                                                 (operator key in GROUPGATE_OPERATOR_KEY or -key-file)
+//	                                                                 (operator key in -key-file or GROUPGATE_OPERATOR_KEY,
+//	                                                                 else as the client reads its key)
 //	groupgate groups|operations|queue|keys|tenants|projects|audit …  the command-line client (package cli;
 //	                                                                 groupgate help lists its commands)
 package main
@@ -28,10 +29,12 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "newkey" {
 		if len(os.Args) > 2 {
-			fmt.Println("Usage: groupgate newkey\n\nPrints a new project API key once, and the configuration entry holding its hash.")
+			const usage = "Usage: groupgate newkey\n\nPrints a new project API key once, and the configuration entry holding its hash."
 			if isHelp(os.Args[2]) {
+				fmt.Println(usage)
 				os.Exit(0)
 			}
+			fmt.Fprintln(os.Stderr, usage)
 			os.Exit(2)
 		}
 		newKey()
@@ -40,14 +43,19 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "backup" {
 		os.Exit(backup(os.Args[2:]))
 	}
+	if len(os.Args) == 2 && (isHelp(os.Args[1]) || os.Args[1] == "help") {
+		os.Exit(help())
+	}
 	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
 		stop()
 		os.Exit(code)
 	}
-	if len(os.Args) == 2 && isHelp(os.Args[1]) {
-		os.Exit(help())
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		// The server takes flags only: this is a mistyped command.
+		fmt.Fprintf(os.Stderr, "groupgate: unknown command %q; 'groupgate help' lists the commands\n", os.Args[1])
+		os.Exit(2)
 	}
 	m := server.NewMain(os.Stdout, os.Stderr, os.Getenv)
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
@@ -97,7 +105,7 @@ func backup(args []string) int {
 	fs := flag.NewFlagSet("groupgate backup", flag.ContinueOnError)
 	url := fs.String("url", "http://127.0.0.1:8080", "base URL of the running service")
 	out := fs.String("out", "", "file to write (must not exist)")
-	keyFile := fs.String("key-file", "", "file holding an operator API key (default: $GROUPGATE_OPERATOR_KEY)")
+	keyFile := fs.String("key-file", "", "file holding an operator API key, readable by its owner only (default: $GROUPGATE_OPERATOR_KEY, else $GROUPGATE_KEY_FILE or $GROUPGATE_KEY)")
 	fs.SetOutput(os.Stdout)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,18 +117,15 @@ func backup(args []string) int {
 		fmt.Fprintln(os.Stderr, "groupgate backup: -out is required")
 		return 2
 	}
+	// GROUPGATE_OPERATOR_KEY (documented before the client existed) comes
+	// before the client's own variables.
 	key := os.Getenv("GROUPGATE_OPERATOR_KEY")
-	if *keyFile != "" {
-		b, err := os.ReadFile(*keyFile)
-		if err != nil {
+	if *keyFile != "" || key == "" {
+		var err error
+		if key, err = cli.Key(os.Getenv, *keyFile); err != nil {
 			fmt.Fprintln(os.Stderr, "groupgate backup:", err)
-			return 1
+			return 2
 		}
-		key = strings.TrimSpace(string(b))
-	}
-	if key == "" {
-		fmt.Fprintln(os.Stderr, "groupgate backup: an operator key is needed (-key-file or GROUPGATE_OPERATOR_KEY)")
-		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

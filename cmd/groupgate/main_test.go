@@ -2,15 +2,17 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 var issuedKey = regexp.MustCompile(`gk_[a-z0-9]{8,}_`)
@@ -30,9 +32,11 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	srv := exec.CommandContext(ctx, bin, "-demo", "-log-format", "text", "-listen", "127.0.0.1:0", "-store", filepath.Join(dir, "data", "groupgate.db"))
-	srv.Cancel = func() error { return srv.Process.Signal(os.Interrupt) }
+	// Only what the test sets: a developer's GROUPGATE_* must not change
+	// what the processes do.
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	srv := exec.Command(bin, "-demo", "-log-format", "text", "-listen", "127.0.0.1:0", "-store", filepath.Join(dir, "data", "groupgate.db"))
+	srv.Env = base
 	srv.Stderr = io.Discard
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
@@ -41,33 +45,59 @@ func TestBinary(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
 	t.Cleanup(func() {
-		cancel()
-		if err := srv.Wait(); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-			t.Errorf("server: %v", err)
+		// SIGINT is a clean shutdown: exit 0.
+		_ = srv.Process.Signal(os.Interrupt)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("server after SIGINT: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = srv.Process.Kill()
+			t.Errorf("server still running 30 s after SIGINT")
 		}
 	})
-	// The banner: the address, then the demo project key.
-	var url, key string
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() && key == "" {
-		line := lines.Text()
-		if u, ok := strings.CutPrefix(line, "groupgate is listening on "); ok {
-			url = u
+	// The banner: the address, then the demo project key and the operator
+	// key. Read it with a deadline, whatever it prints.
+	type banner struct{ url, key, opKey string }
+	found := make(chan banner, 1)
+	go func() {
+		var b banner
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			line := lines.Text()
+			if u, ok := strings.CutPrefix(line, "groupgate is listening on "); ok {
+				b.url = u
+			}
+			if strings.HasPrefix(line, "Demo tenant SHIP") && lines.Scan() {
+				b.key = strings.TrimSpace(lines.Text())
+			}
+			if strings.HasPrefix(line, "Operator key") && lines.Scan() {
+				b.opKey = strings.TrimSpace(lines.Text())
+				found <- b
+				break
+			}
 		}
-		if strings.HasPrefix(line, "Demo tenant SHIP") && lines.Scan() {
-			key = strings.TrimSpace(lines.Text())
-		}
+		_, _ = io.Copy(io.Discard, stdout)
+		exited <- srv.Wait()
+	}()
+	var url, key, opKey string
+	select {
+	case b := <-found:
+		url, key, opKey = b.url, b.key, b.opKey
+	case <-time.After(60 * time.Second):
+		t.Fatal("no banner with the address and both keys within 60 s")
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	if url == "" || !strings.HasPrefix(key, "gk_") {
-		t.Fatalf("banner: url %q, key found %v", url, key != "")
+	if url == "" || !strings.HasPrefix(key, "gk_") || !strings.HasPrefix(opKey, "gk_") {
+		t.Fatalf("banner: url %q, keys found %v %v", url, key != "", opKey != "")
 	}
 
 	run := func(env []string, args ...string) (int, string, string) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(slices.Clone(base), env...)
 		var out, errOut strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		err := cmd.Run()
@@ -78,16 +108,45 @@ func TestBinary(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(out.String()+errOut.String(), key) {
-			t.Errorf("%q printed the key", args)
+		if strings.Contains(out.String()+errOut.String(), key) || strings.Contains(out.String()+errOut.String(), opKey) {
+			t.Errorf("%q printed a key", args)
 		}
 		return code, out.String(), errOut.String()
 	}
 	project := []string{"GROUPGATE_URL=" + url, "GROUPGATE_KEY=" + key, "GROUPGATE_TENANT=SHIP", "GROUPGATE_PROJECT=MOH"}
 
-	code, out, _ := run(nil, "--help")
-	if code != 0 || !strings.Contains(out, "-demo") || !strings.Contains(out, "groups ") || !strings.Contains(out, "Exit status:") {
-		t.Errorf("groupgate --help: exit %d\n%s", code, out)
+	for _, h := range []string{"--help", "help"} {
+		code, out, _ := run(nil, h)
+		if code != 0 || !strings.Contains(out, "-demo") || !strings.Contains(out, "groups ") || !strings.Contains(out, "Exit status:") {
+			t.Errorf("groupgate %s: both halves; exit %d\n%s", h, code, out)
+		}
+	}
+	if code, out, errOut := run(nil, "newkey", "extra"); code != 2 || out != "" || !strings.Contains(errOut, "Usage: groupgate newkey") {
+		t.Errorf("newkey with an argument: exit %d, usage on stderr only\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if code, _, errOut := run(nil, "grups", "list"); code != 2 || !strings.Contains(errOut, `unknown command "grups"; 'groupgate help' lists the commands`) {
+		t.Errorf("a mistyped command: exit %d, %s", code, errOut)
+	}
+	// backup reads its key as the client does: a file others may read is
+	// refused before anything is sent.
+	opFile := filepath.Join(dir, "operator.key")
+	if err := os.WriteFile(opFile, []byte(opKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(opFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(nil, "backup", "-url", url, "-out", filepath.Join(dir, "b1.db"), "-key-file", opFile); code != 2 || !strings.Contains(errOut, "may be read by others") {
+		t.Errorf("backup with a readable key file: exit %d, %s", code, errOut)
+	}
+	if err := os.Chmod(opFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, env := range [][]string{{"GROUPGATE_KEY_FILE=" + opFile}, {"GROUPGATE_OPERATOR_KEY=" + opKey}} {
+		out := filepath.Join(dir, fmt.Sprintf("b%d.db", i+2))
+		if code, stdout, errOut := run(env, "backup", "-url", url, "-out", out); code != 0 || !strings.Contains(stdout, "verified") {
+			t.Errorf("backup with %s: exit %d\n%s%s", strings.Split(env[0], "=")[0], code, stdout, errOut)
+		}
 	}
 	if code, _, _ := run(nil, "-no-such-flag"); code != 2 {
 		t.Errorf("a wrong server flag: exit %d, want 2", code)
