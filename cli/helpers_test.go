@@ -45,7 +45,7 @@ func startGateway(t *testing.T, interval time.Duration, mutate ...func(*server.C
 	cfg.PaceGuard = server.Duration(5 * time.Millisecond)
 	cfg.ReconcileEvery = 0
 	cfg.RateLimit = server.RateLimitConfig{PerSecond: 10000, Burst: 10000}
-	cfg.Retry = server.RetryConfig{MaxFailures: 3, BaseDelay: server.Duration(interval), MaxDelay: server.Duration(10 * interval)}
+	cfg.Retry.MaxFailures, cfg.Retry.BaseDelay, cfg.Retry.MaxDelay = 3, server.Duration(interval), server.Duration(10*interval)
 	projectKey := server.AddDemoTenant(&cfg)
 	for _, m := range mutate {
 		m(&cfg)
