@@ -109,6 +109,14 @@ type transport struct {
 	base   http.RoundTripper
 }
 
+// CloseIdleConnections closes base's idle connections, so that
+// (*http.Client).CloseIdleConnections works through the validating client.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	route, pathParams, routeErr := t.router.FindRoute(req)
 	if routeErr != nil {
