@@ -1,13 +1,21 @@
 package server_test
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/server"
 )
 
 // untestable lists the documented answers (operation and status) that no
@@ -70,4 +78,106 @@ func (mainTB) Helper() {}
 func (mainTB) Fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
 	os.Exit(1)
+}
+
+// allowedCaller returns a principal of the authorization matrix that a's
+// policy lets call the operation ("" for a public one).
+func allowedCaller(a api.Access) string {
+	switch {
+	case a.Public:
+		return ""
+	case a.Operator:
+		return "operator"
+	case a.TenantAdmin:
+		return "admin SHIP"
+	default:
+		return "SHIP/MOH"
+	}
+}
+
+// TestContractRateLimited: every operation that documents 429 answers it,
+// as the spec describes, to a caller over its rate.
+func TestContractRateLimited(t *testing.T) {
+	g := startGateway(t, gatewayOptions{interval: time.Second, mutate: func(c *server.Config) {
+		c.RateLimit = server.RateLimitConfig{PerSecond: 0.001, Burst: 1}
+	}})
+	// One request each empties the callers' buckets.
+	admin, key := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})
+	g.keys["admin SHIP"] = admin
+	if r := g.do("GET", "/v1/tenants/SHIP", "admin SHIP", nil); r.status != http.StatusOK {
+		t.Fatalf("admin: %d %s", r.status, r.body)
+	}
+	op := g.create("SHIP/MOH", "limited")
+	policy := api.Policy()
+	samples := matrixSamples(op.Id, key.Id)
+	for _, id := range specOperations(t) {
+		if !documents(t, id, http.StatusTooManyRequests) {
+			continue
+		}
+		s := samples[id]
+		var body any
+		if s.body != nil {
+			body = s.body()
+		}
+		r := g.do(s.method, s.path, allowedCaller(policy[id]), body)
+		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s over the rate: %d (Retry-After %q) %s, want 429", id, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+}
+
+// TestContractUnsupportedMediaType: every operation that takes a JSON body
+// answers 415 to another media type, and changes nothing.
+func TestContractUnsupportedMediaType(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	admin, key := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})
+	g.keys["admin SHIP"] = admin
+	op := g.create("SHIP/MOH", "media")
+	policy := api.Policy()
+	samples := matrixSamples(op.Id, key.Id)
+	for _, id := range specOperations(t) {
+		if !documents(t, id, http.StatusUnsupportedMediaType) {
+			continue
+		}
+		s := samples[id]
+		if s.body == nil {
+			t.Errorf("%s documents 415 but its sample has no body", id)
+			continue
+		}
+		req, err := http.NewRequest(s.method, g.base+s.path, bytes.NewReader(mustJSON(t, s.body())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+g.keys[allowedCaller(policy[id])])
+		if r := g.badInput().send(req); r.status != http.StatusUnsupportedMediaType {
+			t.Errorf("%s with text/plain: %d %s, want 415", id, r.status, r.body)
+		}
+	}
+}
+
+// documents reports whether openapi.yaml documents status for operation id.
+func documents(t *testing.T, id string, status int) bool {
+	t.Helper()
+	for _, item := range contractSpec(t).Paths.Map() {
+		for _, op := range item.Operations() {
+			if op.OperationID == id {
+				return op.Responses.Status(status) != nil
+			}
+		}
+	}
+	t.Fatalf("no operation %s in openapi.yaml", id)
+	return false
+}
+
+var (
+	contractOnce sync.Once
+	contractDoc  *openapi3.T
+)
+
+// contractSpec is the parsed openapi.yaml, read once for the package's
+// tests, which only read it.
+func contractSpec(t *testing.T) *openapi3.T {
+	contractOnce.Do(func() { contractDoc = apitest.Spec(t) })
+	return contractDoc
 }
