@@ -45,6 +45,9 @@ func TestMain(m *testing.M) {
 	for name, why := range untestable {
 		exempt[name] = why
 	}
+	for id := range awaitingParameterValidation {
+		exempt[id+" 400"] = "TODO: parameter validation 400s"
+	}
 	doc := apitest.Spec(tb)
 	for _, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
@@ -180,4 +183,78 @@ var (
 func contractSpec(t *testing.T) *openapi3.T {
 	contractOnce.Do(func() { contractDoc = apitest.Spec(t) })
 	return contractDoc
+}
+
+// awaitingParameterValidation lists operations that do not yet check the
+// pattern of their path parameters, so a malformed id or name reads as 404
+// rather than 400.
+// TODO(issue 11, "parameter validation 400s", owned by the spec and input
+// validation work): drop each entry when its 400 lands; Missing then fails
+// until it is gone.
+var awaitingParameterValidation = map[string]bool{
+	"getTenant": true, "listProjects": true, "getProject": true, "listTenantGroups": true,
+	"getMirror": true, "syncMirror": true, "listKeys": true, "getKey": true, "revokeKey": true,
+	"getOperation": true, "cancelOperation": true, "retryOperation": true,
+}
+
+// TestContractBadInput: every operation that documents 400 answers it to
+// malformed input (a body that is not JSON, or a malformed path or query
+// parameter), as a problem, and changes nothing.
+func TestContractBadInput(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	admin, _ := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})
+	g.keys["admin SHIP"] = admin
+	op := g.create("SHIP/MOH", "bad")
+	g.await("SHIP/MOH", op.Id, 10*time.Second)
+	policy := api.Policy()
+	samples := matrixSamples(op.Id, "0123456789abcdef0123")
+	// For operations without a body: a request with a malformed parameter.
+	badPaths := map[string]string{
+		"getGroup":         groupsPath("SHIP", "MOH") + "/-bad",
+		"deleteGroup":      groupsPath("SHIP", "MOH") + "/-bad",
+		"listGroups":       groupsPath("S", "MOH"),
+		"getQueue":         "/v1/tenants/SHIP/projects/M_H/queue",
+		"listMembers":      groupsPath("SHIP", "MOH") + "/-bad/members",
+		"removeMember":     groupsPath("SHIP", "MOH") + "/-bad/members/user001@example.gov.sg",
+		"listTenantGroups": "/v1/tenants/S/groups",
+		"getMirror":        "/v1/tenants/S/mirror",
+		"syncMirror":       "/v1/tenants/S/mirror",
+		"getTenant":        "/v1/tenants/S",
+		"listProjects":     "/v1/tenants/S/projects",
+		"getProject":       "/v1/tenants/SHIP/projects/M_H",
+		"listKeys":         "/v1/keys?tenant=S",
+		"getKey":           "/v1/keys/X",
+		"revokeKey":        "/v1/keys/X",
+		"listAudit":        "/v1/audit?cursor=garbage",
+		"getOperation":     "/v1/operations/op!",
+		"cancelOperation":  "/v1/operations/op!",
+		"retryOperation":   "/v1/operations/op!/retry",
+	}
+	for _, id := range specOperations(t) {
+		if !documents(t, id, http.StatusBadRequest) {
+			continue
+		}
+		s := samples[id]
+		var r response
+		switch path, ok := badPaths[id]; {
+		case s.body != nil:
+			r = g.badInput().do(s.method, s.path, allowedCaller(policy[id]), []byte(`{"name":`))
+		case ok:
+			r = g.badInput().do(s.method, path, allowedCaller(policy[id]), nil)
+		default:
+			t.Errorf("%s documents 400 but this test has no malformed request for it", id)
+			continue
+		}
+		switch {
+		case r.status != http.StatusBadRequest && awaitingParameterValidation[id]:
+			t.Logf("TODO: %s answers a malformed parameter with %d, not 400", id, r.status)
+		case r.status != http.StatusBadRequest:
+			t.Errorf("%s with malformed input: %d %s, want 400", id, r.status, r.body)
+		default:
+			r.problem(t)
+		}
+	}
+	if gs := g.list("SHIP/MOH"); len(gs) != 1 {
+		t.Errorf("bad input changed the groups: %+v", gs)
+	}
 }
