@@ -3,9 +3,9 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
