@@ -18,6 +18,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/internal/apitest"
 	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
 // untestable lists the documented answers (operation and status) that no
@@ -297,6 +298,8 @@ func TestContractStatuses(t *testing.T) {
 		want         int
 		// then waits for the answered operation to finish.
 		then bool
+		// before runs before the request.
+		before func()
 	}{
 		// Members: two added, one removed, then removing it again needs
 		// nothing from TechPass.
@@ -312,13 +315,23 @@ func TestContractStatuses(t *testing.T) {
 		// A create that fails upstream (the namespace is full), waited for.
 		{name: "create fails", method: "POST", path: groupsPath("SHIP", "MOH"), who: "SHIP/MOH", body: map[string]any{"name": "g3"},
 			header: map[string]string{"Prefer": "wait=10"}, want: 200},
-		// While g2 is being deleted, nothing else may change it.
-		{name: "delete", method: "DELETE", path: groupsPath("SHIP", "MOH") + "/g2", who: "SHIP/MOH", header: map[string]string{"Idempotency-Key": "del-1"}, want: 202},
+		// While g2 is being deleted (its upstream request held for a
+		// while), nothing else may change it.
+		{name: "delete", method: "DELETE", path: groupsPath("SHIP", "MOH") + "/g2", who: "SHIP/MOH", header: map[string]string{"Idempotency-Key": "del-1"}, want: 202,
+			before: func() { setFaults(t, g, techpasssim.Faults{LatencyMin: 5 * time.Second, LatencyMax: 5 * time.Second}) }},
 		{name: "update deleting", method: "PATCH", path: groupsPath("SHIP", "MOH") + "/g2", who: "SHIP/MOH", body: map[string]any{"description": "x"}, want: 409},
 		{name: "add deleting", method: "POST", path: members("g2"), who: "SHIP/MOH", body: users(u1), want: 409},
 		{name: "remove deleting", method: "POST", path: members("g2") + "/remove", who: "SHIP/MOH", body: users(u1), want: 409},
 		{name: "remove one deleting", method: "DELETE", path: members("g2") + "/" + u1, who: "SHIP/MOH", want: 409},
-		{name: "key reused", method: "DELETE", path: groupsPath("SHIP", "MOH") + "/g1", who: "SHIP/MOH", header: map[string]string{"Idempotency-Key": "del-1"}, want: 422},
+		{name: "key reused", before: func() {
+			// The conflicts above were met while the delete was still on.
+			var op api.Operation
+			g.do("GET", "/v1/operations/"+ops["delete"], "SHIP/MOH", nil).decode(t, &op)
+			if op.State != api.Queued && op.State != api.Running {
+				t.Fatalf("the held delete is %s already: the 409s above prove nothing", op.State)
+			}
+			setFaults(t, g, techpasssim.Faults{})
+		}, method: "DELETE", path: groupsPath("SHIP", "MOH") + "/g1", who: "SHIP/MOH", header: map[string]string{"Idempotency-Key": "del-1"}, want: 422},
 		// Admin: missing tenants and projects, conflicts, broken rules.
 		{name: "no tenant", method: "GET", path: "/v1/tenants/NOPE", who: "operator", want: 404},
 		{name: "no tenant to patch", method: "PATCH", path: "/v1/tenants/NOPE", who: "operator", body: map[string]any{"disabled": false}, want: 404},
@@ -347,6 +360,9 @@ func TestContractStatuses(t *testing.T) {
 		{name: "bad cursor", method: "GET", path: "/v1/tenants/SHIP/groups?cursor=garbage", who: "operator", want: 422},
 	}
 	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
 		var body io.Reader
 		if s.body != nil {
 			body = bytes.NewReader(mustJSON(t, s.body))
@@ -396,7 +412,14 @@ func TestContractStatuses(t *testing.T) {
 	}
 	var again api.Operation
 	retry(ops["fails: unknown user"], map[string]string{"Idempotency-Key": "retry-1"}, 202).decode(t, &again)
-	g.await("SHIP/MOH", again.Id, 10*time.Second)
+	g.await("SHIP/MOH", again.Id, 20*time.Second) // after the held delete
 	retry(ops["fails: unknown user"], map[string]string{"Prefer": "wait=10"}, 200)
 	retry(ops["fails again"], map[string]string{"Idempotency-Key": "retry-1"}, 422)
+}
+
+func setFaults(t *testing.T, g *gateway, f techpasssim.Faults) {
+	t.Helper()
+	if err := g.up.sim.SetFaults(f); err != nil {
+		t.Fatal(err)
+	}
 }
