@@ -140,7 +140,7 @@ func TestContractRateLimited(t *testing.T) {
 }
 
 // TestContractUnsupportedMediaType: every operation that takes a JSON body
-// answers 415 to another media type, and changes nothing.
+// answers 415 to another media type.
 func TestContractUnsupportedMediaType(t *testing.T) {
 	g := startGateway(t, gatewayOptions{})
 	admin, key := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})
