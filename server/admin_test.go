@@ -44,21 +44,12 @@ type matrixSample struct {
 	tenantScoped bool
 }
 
-// TestAuthorizationMatrix checks every operation of the spec, for every
-// role, against api.Policy: own project, other project, other tenant, wrong
-// scope, no credential. An operation without a policy or a sample fails.
-func TestAuthorizationMatrix(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: 500 * time.Millisecond})
-	op := g.create("SHIP/MOH", "queued-for-cancel")
-	_, victim := g.issueKey("operator", map[string]any{"name": "victim", "role": "project", "tenant": "SHIP", "project": "MOH"})
-	adminShip, _ := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})
-	adminOther, _ := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "OTHER"})
-	readOnly, _ := g.issueKey("operator", map[string]any{"name": "ro", "role": "project", "tenant": "SHIP", "project": "MOH", "scopes": []string{"groups:read"}})
-	g.keys["admin SHIP"], g.keys["admin OTHER"], g.keys["SHIP/MOH read-only"] = adminShip, adminOther, readOnly
-
+// matrixSamples returns one conforming request per operation of the spec,
+// aimed at tenant SHIP, project MOH: operation opID and key keyID must exist.
+func matrixSamples(opID, keyID string) map[string]matrixSample {
 	var n atomic.Int64
 	uniq := func(prefix string) string { return fmt.Sprintf("%s%d", prefix, n.Add(1)) }
-	samples := map[string]matrixSample{
+	return map[string]matrixSample{
 		"getHealth":        {method: "GET", path: "/healthz"},
 		"getReadiness":     {method: "GET", path: "/readyz"},
 		"getOpenAPISpec":   {method: "GET", path: "/openapi.yaml"},
@@ -77,9 +68,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"listTenantGroups": {method: "GET", path: "/v1/tenants/SHIP/groups", tenantScoped: true},
 		"getMirror":        {method: "GET", path: "/v1/tenants/SHIP/mirror", tenantScoped: true},
 		"syncMirror":       {method: "POST", path: "/v1/tenants/SHIP/mirror", tenantScoped: true},
-		"getOperation":     {method: "GET", path: "/v1/operations/" + op.Id, tenantScoped: true},
-		"cancelOperation":  {method: "DELETE", path: "/v1/operations/" + op.Id, tenantScoped: true},
-		"retryOperation":   {method: "POST", path: "/v1/operations/" + op.Id + "/retry", tenantScoped: true},
+		"getOperation":     {method: "GET", path: "/v1/operations/" + opID, tenantScoped: true},
+		"cancelOperation":  {method: "DELETE", path: "/v1/operations/" + opID, tenantScoped: true},
+		"retryOperation":   {method: "POST", path: "/v1/operations/" + opID + "/retry", tenantScoped: true},
 		"listTenants":      {method: "GET", path: "/v1/tenants"},
 		"createTenant":     {method: "POST", path: "/v1/tenants", body: func() any { return map[string]string{"name": uniq("NEW")} }},
 		"getTenant":        {method: "GET", path: "/v1/tenants/SHIP", tenantScoped: true},
@@ -92,13 +83,28 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"createKey": {method: "POST", path: "/v1/keys", tenantScoped: true, body: func() any {
 			return map[string]string{"name": "m", "role": "project", "tenant": "SHIP", "project": "MOH"}
 		}},
-		"getKey":                 {method: "GET", path: "/v1/keys/" + victim.Id, tenantScoped: true},
-		"revokeKey":              {method: "DELETE", path: "/v1/keys/" + victim.Id, tenantScoped: true},
-		"listAudit":              {method: "GET", path: "/v1/audit"},
-		"getBackup":              {method: "GET", path: "/v1/backup"},
+		"getKey":         {method: "GET", path: "/v1/keys/" + keyID, tenantScoped: true},
+		"revokeKey":      {method: "DELETE", path: "/v1/keys/" + keyID, tenantScoped: true},
+		"listAudit":      {method: "GET", path: "/v1/audit"},
+		"getBackup":      {method: "GET", path: "/v1/backup"},
 		"confirmWebhook": {method: "GET", path: "/v1/tenants/SHIP/webhooks/techpass?challengeToken=abc", tenantScoped: true},
 		"receiveWebhook": {method: "POST", path: "/v1/tenants/SHIP/webhooks/techpass", body: func() any { return map[string]string{"event": "user-invited"} }, tenantScoped: true},
 	}
+}
+
+// TestAuthorizationMatrix checks every operation of the spec, for every
+// role, against api.Policy: own project, other project, other tenant, wrong
+// scope, no credential. An operation without a policy or a sample fails.
+func TestAuthorizationMatrix(t *testing.T) {
+	g := startGateway(t, gatewayOptions{interval: 500 * time.Millisecond})
+	op := g.create("SHIP/MOH", "queued-for-cancel")
+	_, victim := g.issueKey("operator", map[string]any{"name": "victim", "role": "project", "tenant": "SHIP", "project": "MOH"})
+	adminShip, _ := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})
+	adminOther, _ := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "OTHER"})
+	readOnly, _ := g.issueKey("operator", map[string]any{"name": "ro", "role": "project", "tenant": "SHIP", "project": "MOH", "scopes": []string{"groups:read"}})
+	g.keys["admin SHIP"], g.keys["admin OTHER"], g.keys["SHIP/MOH read-only"] = adminShip, adminOther, readOnly
+
+	samples := matrixSamples(op.Id, victim.Id)
 	policy := api.Policy()
 	var ids []string
 	for _, o := range specOperations(t) {

@@ -43,7 +43,7 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	underLoad := filepath.Join(dir, "under-load.db")
-	if _, err := server.DownloadBackup(ctx, http.DefaultClient, g.base, g.keys["operator"], underLoad); err != nil {
+	if _, err := server.DownloadBackup(ctx, g.http, g.base, g.keys["operator"], underLoad); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -78,7 +78,7 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		}
 	}
 	quiet := filepath.Join(dir, "quiet.db")
-	if _, err := server.DownloadBackup(ctx, http.DefaultClient, g.base, g.keys["operator"], quiet); err != nil {
+	if _, err := server.DownloadBackup(ctx, g.http, g.base, g.keys["operator"], quiet); err != nil {
 		t.Fatal(err)
 	}
 	want := g.list("SHIP/MOH")

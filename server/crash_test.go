@@ -291,7 +291,8 @@ func (r *crashRig) start() *gatewayProcess {
 		}
 	})
 
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	hc := apitest.NewClient(r.t, &http.Transport{DisableKeepAlives: true})
+	hc.Timeout = time.Second
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {

@@ -128,6 +128,9 @@ type gateway struct {
 	keys   map[string]string // "SHIP/MOH" -> key
 	bodies *syncBuffer       // every response body seen
 	store  string
+	// bad marks every request as deliberately not conforming to
+	// openapi.yaml (see badInput).
+	bad    bool
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -309,8 +312,19 @@ func (g *gateway) do(method, path, who string, body any) response {
 	return g.send(req)
 }
 
+// badInput returns g for sending requests that are deliberately not what
+// openapi.yaml allows: their answers are still validated, the requests not.
+func (g *gateway) badInput() *gateway {
+	c := *g
+	c.bad = true
+	return &c
+}
+
 func (g *gateway) send(req *http.Request) response {
 	g.t.Helper()
+	if g.bad {
+		req = apitest.BadInput(req)
+	}
 	resp, err := g.http.Do(req)
 	if err != nil {
 		g.t.Fatal(err)

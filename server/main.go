@@ -2,10 +2,15 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/groupgate/groupgate/tenants"
@@ -111,6 +116,13 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 // Run starts the server and blocks until ctx ends and it has shut down.
 func (m *Main) Run(ctx context.Context) error {
 	logger := NewLogger(m.Config, m.stderr)
+	if m.Demo && m.Config.KEKFile == "" && m.getenv("GROUPGATE_KEK") == "" {
+		path, err := demoKEK(m.Config.StorePath)
+		if err != nil {
+			return err
+		}
+		m.Config.KEKFile = path
+	}
 	srv, err := New(m.Config, Options{Logger: logger, Getenv: m.getenv, OperatorKey: m.demoOperator})
 	if err != nil {
 		return err
@@ -142,4 +154,34 @@ func (m *Main) printBanner(srv *Server) {
 		fmt.Fprintf(w, "Operator key for the admin API (tenants, projects, keys, audit; valid until this process stops):\n  %s\n", m.demoOperator)
 		fmt.Fprintf(w, "  curl -sS %s/v1/audit -H 'Authorization: Bearer %s'\n\n", base, m.demoOperator)
 	}
+}
+
+// demoKEK returns the demo's key-encryption key file, demo.kek beside the
+// store, creating it (0600, in a 0700 directory) with a fresh random key on
+// the first start, so that credentials written through the admin API can be
+// sealed in the demo too, and opened again after a restart.
+func demoKEK(storePath string) (string, error) {
+	dir := filepath.Dir(storePath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("demo key-encryption key: %w", err)
+	}
+	path := filepath.Join(dir, "demo.kek")
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // never fails (crypto/rand)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return path, nil // kept from an earlier start
+	}
+	if err != nil {
+		return "", fmt.Errorf("demo key-encryption key: %w", err)
+	}
+	_, err = fmt.Fprintln(f, hex.EncodeToString(key))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", fmt.Errorf("demo key-encryption key: %w", err)
+	}
+	return path, nil
 }

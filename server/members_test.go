@@ -248,7 +248,7 @@ func TestMembersUnknownUserAndBadInput(t *testing.T) {
 		map[string]any{"users": []string{}},
 		map[string]any{"users": make([]string, 101)},
 	} {
-		r := g.do("POST", membersPath("SHIP", "MOH", "ops"), "SHIP/MOH", body)
+		r := g.badInput().do("POST", membersPath("SHIP", "MOH", "ops"), "SHIP/MOH", body)
 		if r.status != http.StatusBadRequest && r.status != http.StatusUnprocessableEntity {
 			t.Errorf("body %v: %d %s, want 400 or 422", body, r.status, r.body)
 		} else {
@@ -359,7 +359,7 @@ func TestPatchIfMatch(t *testing.T) {
 	}
 	// The description is required: an empty body changes nothing.
 	before := g.do("GET", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", nil).header.Get("ETag")
-	if r := g.do("PATCH", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", map[string]any{}); r.status != http.StatusUnprocessableEntity {
+	if r := g.badInput().do("PATCH", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", map[string]any{}); r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("PATCH {}: %d %s, want 422", r.status, r.body)
 	}
 	if after := g.do("GET", groupsPath("SHIP", "MOH")+"/billing", "SHIP/MOH", nil).header.Get("ETag"); after != before {

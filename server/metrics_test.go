@@ -165,7 +165,7 @@ func TestMetricsListen(t *testing.T) {
 		t.Fatal("no metrics listener")
 	}
 	g.create("SHIP/MOH", "counted")
-	resp, err := http.Get(srv.MetricsURL() + "/metrics")
+	resp, err := g.http.Get(srv.MetricsURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,16 +35,28 @@ func Spec(tb testing.TB) *openapi3.T {
 	return doc
 }
 
-// NewClient returns an *http.Client whose transport validates every response
-// (status, headers, content type, body schema) against openapi.yaml with
-// kin-openapi's openapi3filter and reports mismatches via tb.Errorf. Requests
-// are not validated (tests deliberately send bad input), but the route must
-// exist in the spec: a request to an undocumented path is a test failure.
+// NewClient returns an *http.Client whose transport validates every
+// exchange against openapi.yaml with kin-openapi's openapi3filter and reports
+// mismatches via tb.Errorf:
+//   - the route (method and path) must be in the contract;
+//   - the request (path, query and header parameters, content type, body
+//     schema) must conform, unless the test marks it with BadInput because it
+//     sends bad input on purpose;
+//   - the response (status, headers, content type, body schema) must conform.
+//
+// Every exchange is also recorded (operation id and status) for Covered.
 //
 // Requests are sent with base, or http.DefaultTransport if base is nil. A
 // response is returned to the caller whether or not it conforms, with its
 // body intact. The client is safe for concurrent use if base is.
 func NewClient(tb testing.TB, base http.RoundTripper) *http.Client {
+	tb.Helper()
+	return &http.Client{Transport: NewTransport(tb, base)}
+}
+
+// NewTransport is NewClient's transport, for clients built otherwise (a
+// reverse proxy, a generated client's options).
+func NewTransport(tb testing.TB, base http.RoundTripper) http.RoundTripper {
 	tb.Helper()
 	registerBodyDecoders()
 
@@ -59,7 +71,23 @@ func NewClient(tb testing.TB, base http.RoundTripper) *http.Client {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &http.Client{Transport: &transport{tb: tb, router: router, base: base}}
+	return &transport{tb: tb, router: router, base: base}
+}
+
+// badInputKey marks a request context whose request is deliberately invalid.
+type badInputKey struct{}
+
+// BadInput returns req marked as deliberately not conforming to the
+// contract (a malformed body, an out-of-range parameter, a wrong content
+// type): the client does not validate it, only the answer. Use it only where
+// the test means to send bad input.
+func BadInput(req *http.Request) *http.Request {
+	return req.WithContext(context.WithValue(req.Context(), badInputKey{}, true))
+}
+
+func isBadInput(req *http.Request) bool {
+	v, _ := req.Context().Value(badInputKey{}).(bool)
+	return v
 }
 
 var registerOnce sync.Once
@@ -81,16 +109,30 @@ type transport struct {
 	base   http.RoundTripper
 }
 
+// CloseIdleConnections closes base's idle connections, so that
+// (*http.Client).CloseIdleConnections works through the validating client.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	route, pathParams, routeErr := t.router.FindRoute(req)
 	if routeErr != nil {
 		t.tb.Errorf("apitest: %s %s is not in openapi.yaml: %v", req.Method, req.URL.Path, routeErr)
+	}
+	if routeErr == nil && !isBadInput(req) {
+		if err := t.validateRequest(req, route, pathParams); err != nil {
+			return nil, err
+		}
 	}
 
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || routeErr != nil {
 		return resp, err
 	}
+	record(route.Operation.OperationID, resp.StatusCode)
 
 	body, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
@@ -124,6 +166,40 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Method, req.URL.Path, route.Operation.OperationID, resp.StatusCode, err, quote(body))
 	}
 	return resp, nil
+}
+
+// validateRequest reports a request that does not conform to the contract.
+// It reads the body and puts it back for sending.
+func (t *transport) validateRequest(req *http.Request, route *routers.Route, pathParams map[string]string) error {
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return fmt.Errorf("apitest: read request body: %w", err)
+		}
+		_ = req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	// Validate a copy, so the validator's reading of the body does not
+	// consume what is sent.
+	check := req.Clone(req.Context())
+	check.Body = io.NopCloser(bytes.NewReader(body))
+	input := &openapi3filter.RequestValidationInput{
+		Request:    check,
+		PathParams: pathParams,
+		Route:      route,
+		Options: &openapi3filter.Options{
+			MultiError:              true,
+			AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+			SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
+		},
+	}
+	if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
+		t.tb.Errorf("apitest: the request %s %s (%s) does not match openapi.yaml (mark it with apitest.BadInput if that is the point): %v\nbody: %s",
+			req.Method, req.URL.Path, route.Operation.OperationID, err, quote(body))
+	}
+	return nil
 }
 
 // quote returns body for an error message, truncated.

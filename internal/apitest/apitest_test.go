@@ -79,7 +79,9 @@ func TestNewClient(t *testing.T) {
 		name         string
 		method, path string
 		body         string
-		reply        reply
+		// bad marks the request with BadInput.
+		bad   bool
+		reply reply
 		// wantErr is a substring of the single error expected; empty means
 		// the exchange must conform.
 		wantErr string
@@ -111,11 +113,26 @@ func TestNewClient(t *testing.T) {
 				ctype: "application/problem+json", body: problemJSON},
 		},
 		{
-			// Requests are not validated: a bad tenant still routes, and a
-			// documented 400 answer conforms.
-			name: "bad request input is not checked", method: http.MethodPost, path: "/v1/tenants/x/projects/MOH/groups", body: `{`,
+			// A request marked BadInput is not validated: a bad tenant
+			// still routes, and a documented 400 answer conforms.
+			name: "marked bad input is not checked", method: http.MethodPost, path: "/v1/tenants/x/projects/MOH/groups", body: `{`, bad: true,
 			reply: reply{status: 400, ctype: "application/problem+json",
 				body: `{"title":"Bad Request","status":400,"detail":"the request body is not valid JSON"}`},
+		},
+		{
+			name: "unmarked bad body", method: http.MethodPost, path: listPath, body: `{"name":"billing","colour":"red"}`,
+			reply:   reply{status: 202, header: location, body: operationJSON},
+			wantErr: "the request POST",
+		},
+		{
+			name: "unmarked bad path parameter", method: http.MethodGet, path: "/v1/tenants/x/projects/MOH/groups",
+			reply:   reply{status: 200, body: `{"groups":[]}`},
+			wantErr: `parameter "tenant"`,
+		},
+		{
+			name: "unmarked bad query parameter", method: http.MethodGet, path: listPath + "?limit=0",
+			reply:   reply{status: 200, body: `{"groups":[]}`},
+			wantErr: `parameter "limit"`,
 		},
 		{
 			name: "spec as yaml", method: http.MethodGet, path: "/openapi.yaml",
@@ -145,7 +162,7 @@ func TestNewClient(t *testing.T) {
 			wantErr: "createdAt",
 		},
 		{
-			name: "accepted without an operation", method: http.MethodPost, path: listPath,
+			name: "accepted without an operation", method: http.MethodPost, path: listPath, body: `{"name":"billing"}`,
 			reply:   reply{status: 202, header: location, body: `{}`},
 			wantErr: "does not match openapi.yaml",
 		},
@@ -155,7 +172,7 @@ func TestNewClient(t *testing.T) {
 			wantErr: "Location",
 		},
 		{
-			name: "accepted without a body", method: http.MethodPost, path: listPath,
+			name: "accepted without a body", method: http.MethodPost, path: listPath, body: `{"name":"billing"}`,
 			reply:   reply{status: 202, header: location, noCType: true},
 			wantErr: "does not match openapi.yaml",
 		},
@@ -199,6 +216,9 @@ func TestNewClient(t *testing.T) {
 			}
 			if tt.body != "" {
 				req.Header.Set("Content-Type", "application/json")
+			}
+			if tt.bad {
+				req = apitest.BadInput(req)
 			}
 			resp, err := client.Do(req)
 			if err != nil {
@@ -263,5 +283,73 @@ func TestOpenAPISpecReturnsCopy(t *testing.T) {
 	a[0] = '#'
 	if got := string(groupgate.OpenAPISpec()); got != want {
 		t.Fatal("modifying the result of OpenAPISpec changed the embedded document")
+	}
+}
+
+// TestRequestBodyIsSent checks that validating a request leaves its body
+// intact for the server.
+func TestRequestBodyIsSent(t *testing.T) {
+	const body = `{"name":"billing","description":"Billing team"}`
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+		reply{status: 202, header: map[string]string{"Location": "/v1/operations/op_7k2m4q6s5u2w4y6a3c5e7g2j4l"}, body: operationJSON}.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	rec := &recordingTB{TB: t}
+	resp, err := apitest.NewClient(rec, nil).Post(srv.URL+listPath, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if got != body {
+		t.Errorf("server got %q, want %q", got, body)
+	}
+	if errs := rec.errors(); len(errs) > 0 {
+		t.Errorf("conforming exchange reported:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestMissing checks that Missing counts documented statuses from the
+// contract and keeps its exemptions honest.
+func TestMissing(t *testing.T) {
+	doc := apitest.Spec(t)
+	srv := httptest.NewServer(reply{status: 200, body: `{"status":"ok"}`})
+	defer srv.Close()
+	resp, err := apitest.NewClient(t, nil).Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if !apitest.Exercised("getHealth", 200) {
+		t.Fatal("getHealth 200 not recorded")
+	}
+	missing := apitest.Missing(doc, map[string]string{
+		"getReadiness 503": "reason",
+		"getHealth 200":    "reason",
+		"getHealth 418":    "reason",
+	})
+	has := func(s string) bool {
+		for _, m := range missing {
+			if m == s {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range []string{
+		"getBackup 403",
+		"getHealth 200 is exempt but was exercised: drop the exemption",
+		"getHealth 418 is exempt but openapi.yaml does not document it",
+	} {
+		if !has(want) {
+			t.Errorf("Missing does not list %q", want)
+		}
+	}
+	for _, not := range []string{"getReadiness 503", "getHealth 200"} {
+		if has(not) {
+			t.Errorf("Missing lists %q", not)
+		}
 	}
 }

@@ -7,9 +7,13 @@
 // catch a handler that drifts from openapi.yaml, and the contract is exercised
 // by every test rather than by a separate suite that can fall behind.
 //
-// Requests are deliberately not validated, so tests can send bad input and
-// check the answer; but the route itself (method and path) must be in the
-// contract.
+// Requests are validated too (parameters, content type, body), except those
+// a test marks with BadInput because it sends bad input on purpose; the route
+// itself (method and path) must always be in the contract.
+//
+// Every exchange is recorded by operation id and status, process-wide, so a
+// package can prove with Missing that its tests exercised every status the
+// contract documents for every operation.
 //
 // kin-openapi decodes response bodies with a process-wide registry of body
 // decoders. NewClient registers, once per process, plain-string decoders for
