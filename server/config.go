@@ -99,6 +99,8 @@ type Config struct {
 	// Credentials governs the TechPass credentials and access tokens of
 	// every tenant: token renewal, rotation checks, maximum age.
 	Credentials CredentialsConfig `yaml:"credentials"`
+	// Console configures the web console's sessions (/console).
+	Console ConsoleConfig `yaml:"console"`
 	// Simulator configures the built-in TechPass simulator used by tenants
 	// without a techpass.api_url.
 	Simulator SimulatorConfig `yaml:"simulator"`
@@ -128,6 +130,14 @@ type RateLimitConfig struct {
 	PerSecond float64 `yaml:"per_second"`
 	// Burst is how many requests may come at once. Default 40.
 	Burst int `yaml:"burst"`
+}
+
+// ConsoleConfig bounds the web console's sessions.
+type ConsoleConfig struct {
+	// IdleTimeout ends a session without activity. Default 15m.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxLifetime ends a session however active. Default 8h.
+	MaxLifetime Duration `yaml:"max_lifetime"`
 }
 
 // CredentialsConfig governs TechPass credentials and access tokens.
