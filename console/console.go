@@ -149,7 +149,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer browsers send
+	// "Origin: null" on the console's own form posts, which sameOrigin
+	// would refuse.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	if !strings.HasPrefix(r.URL.Path, Prefix+"/assets/") {
 		h.Set("Cache-Control", "no-store")
@@ -206,7 +209,9 @@ func (c *Console) authed(poll bool, next func(http.ResponseWriter, *http.Request
 		c.sweep(now)
 		v, reason := c.viewer(r, now)
 		if v == nil {
-			c.setCookie(w, c.sessionCookie(), "", -1)
+			if reason != "" { // only a cookie that was sent is cleared
+				c.setCookie(w, c.sessionCookie(), "", -1)
+			}
 			if poll {
 				w.Header().Set("X-Console-Signin", Prefix+"/signin?ended="+reason)
 				http.Error(w, "session ended", http.StatusUnauthorized)
@@ -260,7 +265,8 @@ func (c *Console) viewer(r *http.Request, now time.Time) (*viewer, string) {
 }
 
 // sameOrigin refuses a request whose Origin (sent by browsers on POST) is
-// another site's. The CSRF token is the defence; this is a second one.
+// another origin's, or "null" (an opaque origin). The CSRF token is the
+// defence; this is a second one.
 func (c *Console) sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {

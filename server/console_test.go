@@ -1,0 +1,179 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/groupgate/groupgate/api"
+)
+
+// TestConsoleSessions checks the console's session rules over plain HTTP:
+// a changing request with the session cookie but without the session's
+// CSRF token is refused and changes nothing, sign-in needs its form token,
+// a disabled tenant ends its sessions, and pages carry a strict CSP.
+func TestConsoleSessions(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	c := newConsoleClient(t, g)
+	c.signin(g.keys["SHIP/MOH"])
+
+	page := c.get("/console/tenants/SHIP/projects/MOH")
+	if page.status != http.StatusOK {
+		t.Fatalf("project page: %d", page.status)
+	}
+	csp := page.header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || page.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("CSP %q, Cache-Control %q", csp, page.header.Get("Cache-Control"))
+	}
+	token := formToken(t, page.body, "csrf")
+	groups := "/console/tenants/SHIP/projects/MOH/groups"
+	for _, tc := range []struct {
+		name  string
+		form  url.Values
+		extra map[string]string
+	}{
+		{"no token", url.Values{"name": {"nocsrf"}}, nil},
+		{"wrong token", url.Values{"name": {"nocsrf"}, "csrf": {token + "x"}}, nil},
+		{"another origin", url.Values{"name": {"nocsrf"}, "csrf": {token}}, map[string]string{"Origin": "http://localhost:1"}},
+	} {
+		if r := c.post(groups, tc.form, tc.extra); r.status != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403", tc.name, r.status)
+		}
+	}
+	if r := g.do("GET", groupsPath("SHIP", "MOH")+"/nocsrf", "SHIP/MOH", nil); r.status != http.StatusNotFound {
+		t.Fatalf("a refused POST created the group: %d", r.status)
+	}
+	if r := c.post(groups, url.Values{"name": {"withcsrf"}, "csrf": {token}}, nil); r.status != http.StatusSeeOther {
+		t.Fatalf("POST with the token: status %d, want 303", r.status)
+	}
+
+	// The operator's API sees the console's write in the audit log, made by
+	// the project key (the console acted as it, not as itself).
+	var page2 api.AuditPage
+	g.do("GET", "/v1/audit?action=group.create&tenant=SHIP", "operator", nil).decode(t, &page2)
+	if len(page2.Entries) != 1 || page2.Entries[0].Actor != "key:"+keyID(g.keys["SHIP/MOH"]) {
+		t.Errorf("audit of the console's create: %+v", page2.Entries)
+	}
+
+	// Sign-in without its form token is refused.
+	other := newConsoleClient(t, g)
+	if r := other.post("/console/signin", url.Values{"key": {g.keys["SHIP/MOH"]}}, nil); r.status != http.StatusForbidden {
+		t.Errorf("sign-in without the form token: %d, want 403", r.status)
+	}
+
+	// Disabling the tenant ends the session at its next request.
+	if r := g.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"disabled": true}); r.status != http.StatusOK {
+		t.Fatalf("disable SHIP: %d %s", r.status, r.body)
+	}
+	if r := c.get("/console/tenants/SHIP/projects/MOH"); r.status != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), "signin") {
+		t.Errorf("after disabling the tenant: %d to %q, want a redirect to sign-in", r.status, r.header.Get("Location"))
+	}
+	if r := c.get("/console/live/queue"); r.status != http.StatusUnauthorized {
+		t.Errorf("live part after the session ended: %d, want 401", r.status)
+	}
+}
+
+// consoleClient is a browser stand-in: a cookie jar, no redirects
+// followed, so each answer is seen.
+type consoleClient struct {
+	t    *testing.T
+	g    *gateway
+	http *http.Client
+}
+
+type consoleResponse struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func newConsoleClient(t *testing.T, g *gateway) *consoleClient {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &consoleClient{t: t, g: g, http: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (c *consoleClient) do(req *http.Request) consoleResponse {
+	c.t.Helper()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	noSecretsIn(c.t, c.g, req.URL.Path, string(b))
+	return consoleResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+func (c *consoleClient) get(path string) consoleResponse {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.g.base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.do(req)
+}
+
+func (c *consoleClient) post(path string, form url.Values, header map[string]string) consoleResponse {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, c.g.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return c.do(req)
+}
+
+// signin signs in with key through the sign-in form.
+func (c *consoleClient) signin(key string) {
+	c.t.Helper()
+	form := c.get("/console/signin")
+	r := c.post("/console/signin", url.Values{"key": {key}, "token": {formToken(c.t, form.body, "token")}}, nil)
+	if r.status != http.StatusSeeOther {
+		c.t.Fatalf("sign-in: %d %s", r.status, r.body)
+	}
+}
+
+// formToken returns the value of the first hidden input called name.
+func formToken(t *testing.T, html, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + name + `" value="([^"]+)"`).FindStringSubmatch(html)
+	if m == nil {
+		t.Fatalf("no %s field in:\n%s", name, html)
+	}
+	return m[1]
+}
+
+// keyID returns the id part of an API key gk_<id>_<secret>.
+func keyID(key string) string { return strings.Split(key, "_")[1] }
+
+// noSecretsIn fails if a console page holds a key of the gateway or any
+// TechPass credential.
+func noSecretsIn(t *testing.T, g *gateway, path, html string) {
+	t.Helper()
+	for who, key := range g.keys {
+		if strings.Contains(html, key) {
+			t.Errorf("%s shows the key of %s", path, who)
+		}
+	}
+	for what, secret := range g.up.secrets {
+		if strings.Contains(html, secret) {
+			t.Errorf("%s shows the %s", path, what)
+		}
+	}
+}
