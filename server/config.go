@@ -264,6 +264,7 @@ func DefaultConfig() Config {
 			CheckInterval:     Duration(30 * time.Second),
 		},
 		Simulator: SimulatorConfig{Listen: "127.0.0.1:0", Users: 100},
+		Console:   ConsoleConfig{IdleTimeout: Duration(15 * time.Minute), MaxLifetime: Duration(8 * time.Hour)},
 	}
 }
 
@@ -400,6 +401,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditRetention < Duration(24*time.Hour) {
 		add("audit_retention must be at least 24h")
+	}
+	if c.Console.IdleTimeout < Duration(time.Minute) || c.Console.MaxLifetime < c.Console.IdleTimeout {
+		add("console: idle_timeout must be at least 1m and max_lifetime at least idle_timeout")
 	}
 	if c.KeyRotationAge < Duration(24*time.Hour) {
 		add("key_rotation_age must be at least 24h")

@@ -59,6 +59,12 @@ func TestConsoleSessions(t *testing.T) {
 		t.Errorf("audit of the console's create: %+v", page2.Entries)
 	}
 
+	// The console's in-process requests carry their principal in the
+	// context; from the network, its placeholder credential is nothing.
+	if r := g.do("GET", groupsPath("SHIP", "MOH"), "Bearer console-session", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("API request with the console's placeholder credential: %d, want 401", r.status)
+	}
+
 	// Sign-in without its form token is refused.
 	other := newConsoleClient(t, g)
 	if r := other.post("/console/signin", url.Values{"key": {g.keys["SHIP/MOH"]}}, nil); r.status != http.StatusForbidden {
