@@ -27,7 +27,9 @@ func (c *Console) showSignin(w http.ResponseWriter, r *http.Request, status int,
 		"revoked":    "Your session ended: its key was revoked or expired, or its tenant or project was disabled.",
 		"signed-out": "You signed out.",
 	}[r.URL.Query().Get("ended")]
-	c.render(w, r, status, "signin", nil, pageData{Title: "Sign in", Error: problem, Notice: notice, Data: token})
+	c.render(w, r, status, "signin", nil, pageData{Title: "Sign in", Error: problem, Notice: notice, Data: signinView{
+		Token: token, Idle: c.cfg.IdleTimeout.String(), Max: c.cfg.MaxLifetime.String(),
+	}})
 }
 
 // signin exchanges an API key for a session. The key is checked once and
@@ -72,3 +74,6 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request, v *viewer) {
 	c.cfg.Logger.Info("console: signed out", "key_id", v.p.KeyID)
 	http.Redirect(w, r, Prefix+"/signin?ended=signed-out", http.StatusSeeOther)
 }
+
+// signinView is the sign-in page: its form token and the session limits.
+type signinView struct{ Token, Idle, Max string }
