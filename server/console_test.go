@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/groupgate/groupgate/api"
 )
@@ -181,5 +183,86 @@ func noSecretsIn(t *testing.T, g *gateway, path, html string) {
 		if strings.Contains(html, secret) {
 			t.Errorf("%s shows the %s", path, what)
 		}
+	}
+}
+
+// TestConsoleGroupLifecycle drives a group's whole life through the
+// console's forms as a project key, checking each change through the API:
+// describe, add and remove a member, delete; and cancels a queued
+// operation from the queue.
+func TestConsoleGroupLifecycle(t *testing.T) {
+	g := startGateway(t, gatewayOptions{interval: 100 * time.Millisecond})
+	c := newConsoleClient(t, g)
+	c.signin(g.keys["SHIP/MOH"])
+	base := "/console/tenants/SHIP/projects/MOH"
+	// submit posts a form of page and awaits the operation it starts.
+	submit := func(page, action string, form url.Values) api.Operation {
+		t.Helper()
+		form.Set("csrf", formToken(t, c.get(page).body, "csrf"))
+		r := c.post(action, form, nil)
+		id, ok := strings.CutPrefix(r.header.Get("Location"), "/console/operations/")
+		if r.status != http.StatusSeeOther || !ok {
+			t.Fatalf("POST %s: %d to %q\n%s", action, r.status, r.header.Get("Location"), r.body)
+		}
+		if page := c.get("/console/operations/" + id); page.status != http.StatusOK || !strings.Contains(page.body, id) {
+			t.Fatalf("operation page of %s: %d", id, page.status)
+		}
+		return g.await("SHIP/MOH", id, 10*time.Second)
+	}
+	group := base + "/groups/lifecycle"
+	if op := submit(base, base+"/groups", url.Values{"name": {"lifecycle"}, "description": {"first"}}); op.State != api.Succeeded {
+		t.Fatalf("create: %s", op.State)
+	}
+	if op := submit(group, group+"/description", url.Values{"description": {"second"}}); op.State != api.Succeeded {
+		t.Fatalf("describe: %s", op.State)
+	}
+	if op := submit(group, group+"/members/add", url.Values{"users": {"user001@example.gov.sg, user002@example.gov.sg"}}); op.State != api.Succeeded {
+		t.Fatalf("add members: %s", op.State)
+	}
+	var gr api.Group
+	g.do("GET", groupsPath("SHIP", "MOH")+"/lifecycle", "SHIP/MOH", nil).decode(t, &gr)
+	if gr.Description != "second" || gr.MemberCount == nil || *gr.MemberCount != 2 {
+		t.Fatalf("after the console's changes: %+v", gr)
+	}
+	page := c.get(group)
+	if !strings.Contains(page.body, "user002@example.gov.sg") {
+		t.Fatal("group page lacks the added member")
+	}
+	id := regexp.MustCompile(`name="user" value="([^"]+)"`).FindAllStringSubmatch(page.body, -1)
+	if len(id) != 2 {
+		t.Fatalf("group page offers %d members to remove, want 2", len(id))
+	}
+	if op := submit(group, group+"/members/remove", url.Values{"user": {id[0][1]}}); op.State != api.Succeeded {
+		t.Fatalf("remove member: %s", op.State)
+	}
+	g.do("GET", groupsPath("SHIP", "MOH")+"/lifecycle", "SHIP/MOH", nil).decode(t, &gr)
+	if *gr.MemberCount != 1 {
+		t.Fatalf("members after removing one: %d", *gr.MemberCount)
+	}
+	if op := submit(group, group+"/delete", url.Values{}); op.State != api.Succeeded {
+		t.Fatalf("delete: %s", op.State)
+	}
+	if r := g.do("GET", groupsPath("SHIP", "MOH")+"/lifecycle", "SHIP/MOH", nil); r.status != http.StatusNotFound {
+		t.Fatalf("deleted group still there: %d", r.status)
+	}
+
+	// Cancel the last of twenty queued creates (two seconds of work at
+	// this interval) from the queue page.
+	var last api.Operation
+	for i := range 20 {
+		last = g.create("SHIP/MOH", fmt.Sprintf("wait-%d", i))
+	}
+	q := c.get("/console/queue")
+	if !strings.Contains(q.body, last.Id) {
+		t.Fatalf("queue page lacks %s", last.Id)
+	}
+	r := c.post("/console/operations/"+last.Id+"/cancel", url.Values{"csrf": {formToken(t, q.body, "csrf")}}, nil)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("cancel: %d\n%s", r.status, r.body)
+	}
+	var op api.Operation
+	g.do("GET", "/v1/operations/"+last.Id, "SHIP/MOH", nil).decode(t, &op)
+	if op.State != api.Cancelled {
+		t.Fatalf("cancelled operation is %s", op.State)
 	}
 }
