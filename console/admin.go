@@ -252,7 +252,7 @@ func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	// Revoking the session's own key ends the session at the next request.
-	http.Redirect(w, r, Prefix+"/keys"+funcs["query"].(func(...string) string)("tenant", r.PostFormValue("tenant")), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"/keys"+queryString("tenant", r.PostFormValue("tenant")), http.StatusSeeOther)
 }
 
 // auditView is the audit page: its filters and one page of entries.

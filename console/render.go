@@ -125,18 +125,7 @@ func statusOf(err error) int {
 
 var funcs = template.FuncMap{
 	"path": url.PathEscape,
-	"query": func(kv ...string) string {
-		q := url.Values{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] != "" {
-				q.Set(kv[i], kv[i+1])
-			}
-		}
-		if len(q) == 0 {
-			return ""
-		}
-		return "?" + q.Encode()
-	},
+	"query": queryString,
 	"when": func(t any) string {
 		switch t := t.(type) {
 		case time.Time:
@@ -208,4 +197,19 @@ func ageText(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// queryString encodes pairs of names and values, leaving out empty values,
+// as "?a=1&b=2", or "" when none is left.
+func queryString(kv ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
 }
