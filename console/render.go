@@ -124,7 +124,7 @@ func statusOf(err error) int {
 }
 
 var funcs = template.FuncMap{
-	"path": url.PathEscape,
+	"path":  url.PathEscape,
 	"query": queryString,
 	"when": func(t any) string {
 		switch t := t.(type) {
