@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
 // TestConsoleSessions checks the console's session rules over plain HTTP:
@@ -264,5 +265,29 @@ func TestConsoleGroupLifecycle(t *testing.T) {
 	g.do("GET", "/v1/operations/"+last.Id, "SHIP/MOH", nil).decode(t, &op)
 	if op.State != api.Cancelled {
 		t.Fatalf("cancelled operation is %s", op.State)
+	}
+
+	// A create that failed for good is retried from its page.
+	if err := g.up.sim.SetFaults(techpasssim.Faults{ServerErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	failed := g.await("SHIP/MOH", g.create("SHIP/MOH", "flaky").Id, 20*time.Second)
+	if failed.State != api.Failed {
+		t.Fatalf("create under constant server errors: %s", failed.State)
+	}
+	if err := g.up.sim.SetFaults(techpasssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	opPage := c.get("/console/operations/" + failed.Id)
+	if !strings.Contains(opPage.body, `id="retry"`) {
+		t.Fatal("failed operation's page offers no retry")
+	}
+	r = c.post("/console/operations/"+failed.Id+"/retry", url.Values{"csrf": {formToken(t, opPage.body, "csrf")}}, nil)
+	retried, ok := strings.CutPrefix(r.header.Get("Location"), "/console/operations/")
+	if r.status != http.StatusSeeOther || !ok {
+		t.Fatalf("retry: %d\n%s", r.status, r.body)
+	}
+	if op := g.await("SHIP/MOH", retried, 20*time.Second); op.State != api.Succeeded {
+		t.Fatalf("retried create: %s", op.State)
 	}
 }
