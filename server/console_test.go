@@ -247,10 +247,17 @@ func TestConsoleGroupLifecycle(t *testing.T) {
 		t.Fatalf("deleted group still there: %d", r.status)
 	}
 
-	// Cancel the last of twenty queued creates (two seconds of work at
-	// this interval) from the queue page.
+	// Cancel the last of three queued creates from the queue page, while
+	// the tenant's pacing (stretched to a minute) holds them queued.
+	pace := func(seconds float64) {
+		t.Helper()
+		if r := g.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"intervalSeconds": seconds}); r.status != http.StatusOK {
+			t.Fatalf("set SHIP's interval: %d %s", r.status, r.body)
+		}
+	}
+	pace(60)
 	var last api.Operation
-	for i := range 20 {
+	for i := range 3 {
 		last = g.create("SHIP/MOH", fmt.Sprintf("wait-%d", i))
 	}
 	q := c.get("/console/queue")
@@ -266,6 +273,8 @@ func TestConsoleGroupLifecycle(t *testing.T) {
 	if op.State != api.Cancelled {
 		t.Fatalf("cancelled operation is %s", op.State)
 	}
+
+	pace(0.1)
 
 	// A create that failed for good is retried from its page.
 	if err := g.up.sim.SetFaults(techpasssim.Faults{ServerErrorRate: 1}); err != nil {
