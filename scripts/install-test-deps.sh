@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go: Debian's Chromium, for the
-# browser test of the /docs page (server/docs_browser_test.go), and curl and
+# browser tests of the /docs page and the web console
+# (server/docs_browser_test.go, server/console_browser_test.go), and curl and
 # jq, which the README's walkthrough uses (cmd/groupgate/readme_test.go runs
 # it). Idempotent: exits 0 at once when all are there. Installs only as root (CI
 # runs as root); otherwise it prints what to install and leaves it to you.

@@ -108,6 +108,8 @@ type Config struct {
 	// Credentials governs the TechPass credentials and access tokens of
 	// every tenant: token renewal, rotation checks, maximum age.
 	Credentials CredentialsConfig `yaml:"credentials"`
+	// Console configures the web console's sessions (/console).
+	Console ConsoleConfig `yaml:"console"`
 	// Simulator configures the built-in TechPass simulator used by tenants
 	// without a techpass.api_url.
 	Simulator SimulatorConfig `yaml:"simulator"`
@@ -145,6 +147,14 @@ type RateLimitConfig struct {
 	PerSecond float64 `yaml:"per_second"`
 	// Burst is how many requests may come at once. Default 40.
 	Burst int `yaml:"burst"`
+}
+
+// ConsoleConfig bounds the web console's sessions.
+type ConsoleConfig struct {
+	// IdleTimeout ends a session without activity. Default 15m.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxLifetime ends a session however active. Default 8h.
+	MaxLifetime Duration `yaml:"max_lifetime"`
 }
 
 // CredentialsConfig governs TechPass credentials and access tokens.
@@ -292,6 +302,7 @@ func DefaultConfig() Config {
 			CheckInterval:     Duration(30 * time.Second),
 		},
 		Simulator: SimulatorConfig{Listen: "127.0.0.1:0", Users: 100},
+		Console:   ConsoleConfig{IdleTimeout: Duration(15 * time.Minute), MaxLifetime: Duration(8 * time.Hour)},
 	}
 }
 
@@ -428,6 +439,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditRetention < Duration(24*time.Hour) {
 		add("audit_retention must be at least 24h")
+	}
+	if c.Console.IdleTimeout < Duration(time.Minute) || c.Console.MaxLifetime < c.Console.IdleTimeout {
+		add("console: idle_timeout must be at least 1m and max_lifetime at least idle_timeout")
 	}
 	if c.KeyRotationAge < Duration(24*time.Hour) {
 		add("key_rotation_age must be at least 24h")

@@ -389,7 +389,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	}
 	e.Use(s.auditCalls(auditedRoutes(doc)))
 	secured := securedOperations(doc)
-	auth := api.Authenticate(s.auth)
+	auth := api.Authenticate(consoleAuth{s.auth})
 	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
 	mw := map[string][]echo.MiddlewareFunc{}
 	for _, id := range secured {
@@ -408,6 +408,9 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	mw["listGroups"] = append(mw["listGroups"], plainListGroups(h))
 	api.RegisterHandlersWithOptions(e, h, api.RegisterHandlersOptions{OperationMiddlewares: mw})
 	e.GET("/docs/*", notFoundAsProblem(docs))
+	if err := s.mountConsole(e); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

@@ -154,19 +154,7 @@ func (a *Authenticator) key(ctx context.Context, key string) (Principal, error) 
 	if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !found {
 		return Principal{}, fmt.Errorf("%w: unknown key or wrong secret (key id %s)", ErrUnauthenticated, id)
 	}
-	now := a.cfg.Now()
-	if !k.Usable(now) {
-		return Principal{}, fmt.Errorf("%w: key %s is revoked or expired", ErrUnauthenticated, id)
-	}
-	if err := a.enabled(ctx, k.Tenant, k.Project); err != nil {
-		return Principal{}, err
-	}
-	a.touch(k, now)
-	p := Principal{Role: k.Role, KeyID: k.ID, Tenant: k.Tenant, Project: k.Project, Scopes: k.Scopes}
-	if p.Role == RoleProject && len(p.Scopes) == 0 {
-		p.Scopes = ProjectScopes()
-	}
-	return p, nil
+	return a.principalOf(ctx, k)
 }
 
 // lookup finds a key among the bootstrap operators, then in the store's

@@ -1,0 +1,243 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/groupgate/groupgate/client"
+)
+
+// projectView is a project's page: its groups, queue and pending work.
+type projectView struct {
+	Tenant, Project string
+	Groups          []client.Group
+	Next            string
+	Queue           *client.QueueStatus
+	Ops             queueView
+}
+
+func (c *Console) projectPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ctx := v.ctx(r)
+	pv := projectView{Tenant: upper(r, "tenant"), Project: upper(r, "project")}
+	params := &client.ListGroupsParams{}
+	if cur := r.URL.Query().Get("cursor"); cur != "" {
+		params.CursorParam = &cur
+	}
+	var list client.GroupList
+	resp, err := c.api.ListGroupsWithResponse(ctx, pv.Tenant, pv.Project, params)
+	if err := result(resp, err, &list); err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	pv.Groups = list.Groups
+	if list.NextCursor != nil {
+		pv.Next = *list.NextCursor
+	}
+	pv.Queue, pv.Ops = c.queue(ctx, pv.Tenant, pv.Project)
+	c.render(w, r, http.StatusOK, "project", v, pageData{Title: pv.Tenant + ":" + pv.Project, Data: pv})
+}
+
+// queueView lists the pending operations the caller may read.
+type queueView struct {
+	Tenant, Project string
+	Ops             []client.Operation
+	// Hidden counts pending operations the API would not show the caller.
+	Hidden int
+	// Status is the queue's depth, if the caller may read it.
+	Status *client.QueueStatus
+}
+
+const queueListLimit = 100
+
+// queue reads a project's queue status and the pending operations of the
+// project (or of the tenant when project is ""), each through the API's
+// getOperation, in dispatch order.
+func (c *Console) queue(ctx context.Context, tenant, project string) (*client.QueueStatus, queueView) {
+	qv := queueView{Tenant: tenant, Project: project}
+	if project != "" {
+		var q client.QueueStatus
+		resp, err := c.api.GetQueueWithResponse(ctx, tenant, project)
+		if result(resp, err, &q) == nil {
+			qv.Status = &q
+		}
+	}
+	if c.cfg.Pending == nil {
+		return qv.Status, qv
+	}
+	ids, err := c.cfg.Pending.PendingIDs(ctx, tenant, project, queueListLimit)
+	if err != nil {
+		c.cfg.Logger.Warn("console: list pending operations", "tenant", tenant, "err", err)
+		return qv.Status, qv
+	}
+	for _, id := range ids {
+		var op client.Operation
+		resp, err := c.api.GetOperationWithResponse(ctx, id, nil)
+		if err := result(resp, err, &op); err != nil {
+			qv.Hidden++
+			continue
+		}
+		if op.State == "queued" || op.State == "running" {
+			qv.Ops = append(qv.Ops, op)
+		}
+	}
+	return qv.Status, qv
+}
+
+func (c *Console) queuePage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	tenant, project := c.queueScope(r, v)
+	_, qv := c.queue(v.ctx(r), tenant, project)
+	c.render(w, r, http.StatusOK, "queue", v, pageData{Title: "Queue", Data: qv})
+}
+
+func (c *Console) queuePart(w http.ResponseWriter, r *http.Request, v *viewer) {
+	tenant, project := c.queueScope(r, v)
+	_, qv := c.queue(v.ctx(r), tenant, project)
+	c.renderPart(w, "queue-rows", struct {
+		Q    queueView
+		CSRF string
+	}{qv, v.session.CSRF})
+}
+
+// queueScope is the tenant and project a queue page asks for, defaulting
+// to the caller's own.
+func (c *Console) queueScope(r *http.Request, v *viewer) (string, string) {
+	q := r.URL.Query()
+	tenant, project := strings.ToUpper(q.Get("tenant")), strings.ToUpper(q.Get("project"))
+	if tenant == "" {
+		tenant, project = v.p.Tenant, v.p.Project
+	}
+	if v.p.Role == "project" && project == "" {
+		project = v.p.Project
+	}
+	return tenant, project
+}
+
+func (c *Console) createGroup(w http.ResponseWriter, r *http.Request, v *viewer) {
+	tenant, project := upper(r, "tenant"), upper(r, "project")
+	in := client.CreateGroupRequest{Name: strings.TrimSpace(r.PostFormValue("name"))}
+	if d := r.PostFormValue("description"); d != "" {
+		in.Description = &d
+	}
+	var op client.Operation
+	resp, err := c.api.CreateGroupWithResponse(v.ctx(r), tenant, project, &client.CreateGroupParams{}, in)
+	if err := result(resp, err, &op); err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, Prefix+"/operations/"+url.PathEscape(op.Id), http.StatusSeeOther)
+}
+
+// groupView is a group's page.
+type groupView struct {
+	Tenant, Project string
+	Group           client.Group
+	Members         []client.Member
+	Next            string
+}
+
+func (c *Console) groupPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ctx := v.ctx(r)
+	gv := groupView{Tenant: upper(r, "tenant"), Project: upper(r, "project")}
+	name := r.PathValue("group")
+	resp, err := c.api.GetGroupWithResponse(ctx, gv.Tenant, gv.Project, name)
+	if err := result(resp, err, &gv.Group); err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	params := &client.ListMembersParams{}
+	if cur := r.URL.Query().Get("cursor"); cur != "" {
+		params.CursorParam = &cur
+	}
+	var members client.MemberList
+	mresp, err := c.api.ListMembersWithResponse(ctx, gv.Tenant, gv.Project, name, params)
+	if err := result(mresp, err, &members); err != nil && statusOf(err) != http.StatusForbidden {
+		c.fail(w, r, v, err)
+		return
+	}
+	gv.Members = members.Members
+	if members.NextCursor != nil {
+		gv.Next = *members.NextCursor
+	}
+	c.render(w, r, http.StatusOK, "group", v, pageData{Title: gv.Group.FullName, Data: gv})
+}
+
+// opDone answers a write that queued an operation: its page, which shows
+// it finish.
+func (c *Console) opDone(w http.ResponseWriter, r *http.Request, v *viewer, resp client.Response, err error) {
+	var op client.Operation
+	if err := result(resp, err, &op); err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, Prefix+"/operations/"+url.PathEscape(op.Id), http.StatusSeeOther)
+}
+
+func (c *Console) deleteGroup(w http.ResponseWriter, r *http.Request, v *viewer) {
+	resp, err := c.api.DeleteGroupWithResponse(v.ctx(r), upper(r, "tenant"), upper(r, "project"), r.PathValue("group"), &client.DeleteGroupParams{})
+	c.opDone(w, r, v, resp, err)
+}
+
+func (c *Console) describeGroup(w http.ResponseWriter, r *http.Request, v *viewer) {
+	params := &client.UpdateGroupParams{}
+	if etag := r.PostFormValue("etag"); etag != "" {
+		params.IfMatchParam = &etag
+	}
+	resp, err := c.api.UpdateGroupWithResponse(v.ctx(r), upper(r, "tenant"), upper(r, "project"), r.PathValue("group"), params,
+		client.UpdateGroupRequest{Description: r.PostFormValue("description")})
+	c.opDone(w, r, v, resp, err)
+}
+
+func (c *Console) addMembers(w http.ResponseWriter, r *http.Request, v *viewer) {
+	users := strings.FieldsFunc(r.PostFormValue("users"), func(r rune) bool {
+		return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+	})
+	resp, err := c.api.AddMembersWithResponse(v.ctx(r), upper(r, "tenant"), upper(r, "project"), r.PathValue("group"),
+		&client.AddMembersParams{}, client.MembersRequest{Users: users})
+	c.opDone(w, r, v, resp, err)
+}
+
+func (c *Console) removeMember(w http.ResponseWriter, r *http.Request, v *viewer) {
+	resp, err := c.api.RemoveMemberWithResponse(v.ctx(r), upper(r, "tenant"), upper(r, "project"), r.PathValue("group"),
+		r.PostFormValue("user"), &client.RemoveMemberParams{})
+	c.opDone(w, r, v, resp, err)
+}
+
+// opView is an operation's page.
+type opView struct {
+	Op   client.Operation
+	CSRF string
+}
+
+func (c *Console) readOp(w http.ResponseWriter, r *http.Request, v *viewer) (opView, bool) {
+	var op client.Operation
+	resp, err := c.api.GetOperationWithResponse(v.ctx(r), r.PathValue("id"), nil)
+	if err := result(resp, err, &op); err != nil {
+		c.fail(w, r, v, err)
+		return opView{}, false
+	}
+	return opView{Op: op, CSRF: v.session.CSRF}, true
+}
+
+func (c *Console) operationPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	if ov, ok := c.readOp(w, r, v); ok {
+		c.render(w, r, http.StatusOK, "operation", v, pageData{Title: "Operation " + ov.Op.Id, Data: ov})
+	}
+}
+
+func (c *Console) operationPart(w http.ResponseWriter, r *http.Request, v *viewer) {
+	if ov, ok := c.readOp(w, r, v); ok {
+		c.renderPart(w, "op-state", ov)
+	}
+}
+
+func (c *Console) cancelOperation(w http.ResponseWriter, r *http.Request, v *viewer) {
+	resp, err := c.api.CancelOperationWithResponse(v.ctx(r), r.PathValue("id"))
+	c.opDone(w, r, v, resp, err)
+}
+
+func (c *Console) retryOperation(w http.ResponseWriter, r *http.Request, v *viewer) {
+	resp, err := c.api.RetryOperationWithResponse(v.ctx(r), r.PathValue("id"), &client.RetryOperationParams{})
+	c.opDone(w, r, v, resp, err)
+}

@@ -1,0 +1,42 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/groupgate/groupgate/console"
+	"github.com/groupgate/groupgate/tenants"
+)
+
+// mountConsole serves the web console at /console. It sends every read
+// and write to e itself, in process, as the session's principal, so the
+// console enforces the API's policy and nothing else.
+func (s *Server) mountConsole(e *echo.Echo) error {
+	c, err := console.New(console.Config{
+		API: e, Auth: s.auth, Pending: s.store,
+		IdleTimeout: time.Duration(s.cfg.Console.IdleTimeout), MaxLifetime: time.Duration(s.cfg.Console.MaxLifetime),
+		Secure: s.certs != nil, Now: s.opts.Now, Logger: s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	h := echo.WrapHandler(c)
+	e.Any(console.Prefix, h)
+	e.Any(console.Prefix+"/*", h)
+	return nil
+}
+
+// consoleAuth authenticates API requests: the console's in-process
+// requests by the session principal in their context (which a request from
+// the network cannot carry; the console resumed it against this same
+// authenticator just before), all others by their bearer credential.
+type consoleAuth struct{ *tenants.Authenticator }
+
+func (a consoleAuth) Authenticate(ctx context.Context, credential string) (tenants.Principal, error) {
+	if p, ok := console.PrincipalFrom(ctx); ok {
+		return p, nil
+	}
+	return a.Authenticator.Authenticate(ctx, credential)
+}
