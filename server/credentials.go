@@ -463,6 +463,29 @@ func (s *Server) credentialsFor(t tenants.Tenant, tp tenants.TechPass) (*tenantC
 	return tc, nil
 }
 
+// readableCredentials checks, without keeping anything, that tenant t's
+// TechPass credentials can be read now: the admin API refuses a change that
+// names a missing file or an empty variable instead of storing a tenant no
+// runtime can be built for. A tenant on the built-in simulator uses the
+// simulator's credentials, so nothing of its own is checked.
+func (s *Server) readableCredentials(t tenants.Tenant) error {
+	if t.TechPass.APIURL == "" {
+		return nil
+	}
+	tc := &tenantCredentials{
+		tenant: t.Name, getenv: s.opts.Getenv, now: s.opts.Now,
+		client: &credentialSource{kind: kindClient, ref: t.TechPass.ClientSecret, open: s.opener(t.Name, "clientSecret", t.TechPass.ClientSecret)},
+		apiKey: &credentialSource{kind: kindAPIKey, ref: t.TechPass.APIKey, open: s.opener(t.Name, "apiKey", t.TechPass.APIKey)},
+	}
+	var errs []error
+	for _, src := range tc.sources() {
+		if _, _, err := src.read(tc.getenv, tc.now()); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", src.kind, src.where(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // opener opens a sealed credential with the key-encryption key; nil when
 // c is not stored or no key is configured.
 func (s *Server) opener(tenant, field string, c tenants.Credential) func() ([]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +244,50 @@ func TestCredentialChangedThroughAPI(t *testing.T) {
 		if strings.Contains(text, wrong) {
 			t.Errorf("the wrong secret leaked into %s", where)
 		}
+	}
+}
+
+// TestTenantCredentialsMustBeReadable checks a tenant whose TechPass
+// credentials are given by reference is refused with 422, and nothing is
+// stored, when a referenced file is missing or a variable empty: on create
+// (it was a 500 that stored the tenant anyway) and on update.
+func TestTenantCredentialsMustBeReadable(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	tp := g.up.tps["SHIP"]
+	missing := filepath.Join(t.TempDir(), "no-such-secret")
+	body := func(name string, secret, apiKey map[string]string) map[string]any {
+		return map[string]any{"name": name, "techpass": map[string]any{
+			"apiUrl": tp.APIURL, "tokenUrl": tp.TokenURL, "clientId": tp.ClientID,
+			"clientSecret": secret, "apiKey": apiKey,
+		}}
+	}
+	good := map[string]string{"file": tp.ClientSecretFile}
+	goodKey := map[string]string{"file": tp.APIKeyFile}
+	for _, c := range []struct {
+		name           string
+		secret, apiKey map[string]string
+		want           string
+	}{
+		{"missing file", map[string]string{"file": missing}, goodKey, "no-such-secret"},
+		{"unset variable", good, map[string]string{"env": "GROUPGATE_TEST_UNSET_VARIABLE"}, "GROUPGATE_TEST_UNSET_VARIABLE"},
+	} {
+		r := g.do("POST", "/v1/tenants", "operator", body("BROKEN", c.secret, c.apiKey))
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), c.want) {
+			t.Errorf("%s: create answered %d %s, want 422 naming %s", c.name, r.status, r.body, c.want)
+		}
+		if r := g.do("GET", "/v1/tenants/BROKEN", "operator", nil); r.status != http.StatusNotFound {
+			t.Errorf("%s: the refused tenant was stored: %d %s", c.name, r.status, r.body)
+		}
+	}
+	if r := g.do("POST", "/v1/tenants", "operator", body("WORKS", good, goodKey)); r.status != http.StatusCreated {
+		t.Fatalf("create with readable credentials: %d %s", r.status, r.body)
+	}
+	before := g.do("GET", "/v1/tenants/WORKS", "operator", nil)
+	r := g.do("PATCH", "/v1/tenants/WORKS", "operator", map[string]any{"techpass": map[string]any{"clientSecret": map[string]string{"file": missing}}})
+	if r.status != http.StatusUnprocessableEntity {
+		t.Errorf("update to a missing file: %d %s, want 422", r.status, r.body)
+	}
+	if after := g.do("GET", "/v1/tenants/WORKS", "operator", nil); string(after.body) != string(before.body) {
+		t.Errorf("a refused update changed the tenant:\n%s\n%s", before.body, after.body)
 	}
 }

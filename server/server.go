@@ -129,6 +129,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	})
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
 	s.admin.CheckIdentityWith(tokens.checkIdentity)
+	s.admin.CheckUpstreamWith(s.readableCredentials)
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)

@@ -33,6 +33,10 @@ type Admin struct {
 	// checkIdentity validates an identity provider beyond its shape (keys,
 	// algorithms); optional.
 	checkIdentity func(IdentityProvider) error
+	// checkUpstream checks that an enabled tenant's TechPass credentials
+	// can be read (a file or variable given by reference exists and holds
+	// a value); optional.
+	checkUpstream func(Tenant) error
 	// groupLimit and interval are given to tenants created without them.
 	groupLimit int
 	interval   time.Duration
@@ -53,6 +57,22 @@ func (a *Admin) DefaultsFrom(groupLimit int, interval time.Duration) {
 // CheckIdentityWith makes the admin validate identity providers with check
 // (for example, parsing their keys) before registering them.
 func (a *Admin) CheckIdentityWith(check func(IdentityProvider) error) { a.checkIdentity = check }
+
+// CheckUpstreamWith makes the admin refuse, with ErrInvalid and before
+// anything is stored, a tenant change that leaves an enabled tenant with
+// TechPass credentials that check cannot read.
+func (a *Admin) CheckUpstreamWith(check func(Tenant) error) { a.checkUpstream = check }
+
+// upstreamUsable runs the upstream check on t when it is enabled.
+func (a *Admin) upstreamUsable(t Tenant) error {
+	if a.checkUpstream == nil || t.Disabled {
+		return nil
+	}
+	if err := a.checkUpstream(t); err != nil {
+		return &InvalidError{Problems: []string{"techpass: " + err.Error()}}
+	}
+	return nil
+}
 
 // identityFree checks an identity provider before it is given to project
 // (tenant:name): valid, and its issuer and audience used by no other
@@ -106,12 +126,20 @@ type TenantSpec struct {
 	PreviousWebhookSecret *CredentialInput
 }
 
+// touchesUpstream reports whether s changes how the tenant reaches TechPass.
+func (s TenantSpec) touchesUpstream() bool {
+	return s.APIURL != nil || s.DirectoryID != nil || s.ClientID != nil || s.TokenURL != nil || s.ClientSecret != nil || s.APIKey != nil
+}
+
 // CreateTenant creates a tenant from spec; a group limit or interval it
 // does not give is the admin's default (see DefaultsFrom).
 func (a *Admin) CreateTenant(ctx context.Context, spec TenantSpec) (Tenant, error) {
 	now := a.now()
 	t := Tenant{Name: strings.ToUpper(spec.Name), GroupLimit: a.groupLimit, Interval: a.interval, CreatedAt: now, UpdatedAt: now}
 	if err := a.apply(&t, spec, now); err != nil {
+		return Tenant{}, err
+	}
+	if err := a.upstreamUsable(t); err != nil {
 		return Tenant{}, err
 	}
 	if err := a.store.CreateTenant(ctx, t); err != nil {
@@ -125,8 +153,14 @@ func (a *Admin) CreateTenant(ctx context.Context, spec TenantSpec) (Tenant, erro
 func (a *Admin) UpdateTenant(ctx context.Context, name string, spec TenantSpec) (Tenant, error) {
 	t, _, err := a.store.UpdateTenant(ctx, name, func(t *Tenant, projects *[]Project) error {
 		now := a.now()
+		wasDisabled := t.Disabled
 		if err := a.apply(t, spec, now); err != nil {
 			return err
+		}
+		if wasDisabled || spec.touchesUpstream() {
+			if err := a.upstreamUsable(*t); err != nil {
+				return err
+			}
 		}
 		t.UpdatedAt = now
 		return checkQuotas(*t, *projects)

@@ -85,8 +85,13 @@ func TestGateSpacesAndSerializes(t *testing.T) {
 					break
 				}
 			}
+			// As the TechPass client does, the start is the moment the
+			// "request" is really sent, reported to the gate: a caller
+			// descheduled after Acquire then cannot shorten the next gap.
+			start := time.Now()
+			g.Started(start)
 			mu.Lock()
-			starts = append(starts, time.Now())
+			starts = append(starts, start)
 			mu.Unlock()
 			time.Sleep(time.Millisecond) // the "request" takes a while
 			inFlight.Add(-1)
