@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -367,7 +368,7 @@ func (h *Handlers) wait(c echo.Context, op throttle.Operation, prefer *string) (
 // authorize checks the path's tenant and project and that the caller's key
 // belongs to them with scope. It returns them upper-cased.
 func (h *Handlers) authorize(c echo.Context, tenant, project string, scope tenants.Scope) (string, string, error) {
-	t, p := strings.ToUpper(tenant), strings.ToUpper(project)
+	t, p := names.Upper(tenant), names.Upper(project)
 	// A path naming the caller's own tenant and project is well-formed by
 	// construction (they were validated when stored); any other is checked,
 	// so a malformed one is a 400 rather than a 403.

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -71,7 +72,7 @@ func listBlob(c echo.Context, body []byte) error {
 // ListTenantGroups lists one page of a tenant's groups across projects
 // (tenant-admins, operators).
 func (h *Handlers) ListTenantGroups(c echo.Context, tenant TenantParam, params ListTenantGroupsParams) error {
-	t := strings.ToUpper(tenant)
+	t := names.Upper(tenant)
 	if err := tenants.RequireTenantAdmin(principal(c), t); err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (h *Handlers) ListTenantGroups(c echo.Context, tenant TenantParam, params L
 	}
 	p := ""
 	if params.Project != nil {
-		p = strings.ToUpper(*params.Project)
+		p = names.Upper(*params.Project)
 	}
 	return h.groupPage(c, t, p, listQuery(params.LimitParam, params.CursorParam, params.PrefixParam))
 }
@@ -357,7 +358,7 @@ func (h *Handlers) SyncMirror(c echo.Context, tenant TenantParam) error {
 }
 
 func (h *Handlers) mirrorTenant(c echo.Context, tenant string) (string, error) {
-	t := strings.ToUpper(tenant)
+	t := names.Upper(tenant)
 	if err := tenants.RequireTenantAdmin(principal(c), t); err != nil {
 		return "", err
 	}

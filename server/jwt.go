@@ -32,7 +32,11 @@ func checkIdentity(idp tenants.IdentityProvider) error {
 	err := provider(idp).Validate()
 	var pe *jwtauth.ProviderError
 	if errors.As(err, &pe) {
-		return &tenants.InvalidError{Problems: prefixed("identity: ", pe.Problems)}
+		ie := &tenants.InvalidError{}
+		for _, msg := range pe.Problems {
+			ie.Fields = append(ie.Fields, tenants.FieldError{Field: "identity", Message: msg})
+		}
+		return ie
 	}
 	if err != nil {
 		return fmt.Errorf("%w: identity: %v", tenants.ErrInvalid, err)
@@ -43,12 +47,4 @@ func checkIdentity(idp tenants.IdentityProvider) error {
 func provider(idp tenants.IdentityProvider) jwtauth.Provider {
 	return jwtauth.Provider{Issuer: idp.Issuer, Audience: idp.Audience, JWKSURL: idp.JWKSURL, PublicKeys: idp.PublicKeys,
 		Algorithms: idp.Algorithms, SubjectClaim: idp.SubjectClaim}
-}
-
-func prefixed(prefix string, ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = prefix + s
-	}
-	return out
 }

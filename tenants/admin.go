@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/groupgate/groupgate/names"
 	"strings"
 	"time"
 )
@@ -90,7 +91,7 @@ type TenantSpec struct {
 // CreateTenant creates a tenant from spec.
 func (a *Admin) CreateTenant(ctx context.Context, spec TenantSpec) (Tenant, error) {
 	now := a.now()
-	t := Tenant{Name: strings.ToUpper(spec.Name), GroupLimit: DefaultGroupLimit, Interval: DefaultInterval, CreatedAt: now, UpdatedAt: now}
+	t := Tenant{Name: names.Upper(spec.Name), GroupLimit: DefaultGroupLimit, Interval: DefaultInterval, CreatedAt: now, UpdatedAt: now}
 	if err := a.apply(&t, spec, now); err != nil {
 		return Tenant{}, err
 	}
@@ -147,7 +148,7 @@ func (a *Admin) apply(t *Tenant, s TenantSpec, now time.Time) error {
 		}
 		cred, err := a.credential(*c.in, t.Name, c.field, now)
 		if err != nil {
-			p.add("techpass.%s: %v", c.field, err)
+			p.add("techpass."+c.field, "%v", err)
 			continue
 		}
 		*c.dst = cred
@@ -210,13 +211,13 @@ type ProjectSpec struct {
 
 // CreateProject adds a project to tenant.
 func (a *Admin) CreateProject(ctx context.Context, tenant string, spec ProjectSpec) (Project, error) {
-	if err := a.identityFree(ctx, tenant, strings.ToUpper(spec.Name), spec.Identity); err != nil {
+	if err := a.identityFree(ctx, tenant, names.Upper(spec.Name), spec.Identity); err != nil {
 		return Project{}, fmt.Errorf("create project %s:%s: %w", tenant, spec.Name, err)
 	}
 	var created Project
 	_, _, err := a.store.UpdateTenant(ctx, tenant, func(t *Tenant, projects *[]Project) error {
 		now := a.now()
-		pr := Project{Tenant: t.Name, Name: strings.ToUpper(spec.Name), CreatedAt: now, UpdatedAt: now}
+		pr := Project{Tenant: t.Name, Name: names.Upper(spec.Name), CreatedAt: now, UpdatedAt: now}
 		for _, p := range *projects {
 			if p.Name == pr.Name {
 				return fmt.Errorf("project %s:%s: %w", t.Name, pr.Name, ErrConflict)
@@ -294,7 +295,7 @@ type KeySpec struct {
 // with its stored form. A project key's project must exist.
 func (a *Admin) IssueKey(ctx context.Context, actor string, spec KeySpec) (string, Key, error) {
 	plain, k := NewKey()
-	k.Name, k.Role, k.Tenant, k.Project = strings.TrimSpace(spec.Name), spec.Role, strings.ToUpper(spec.Tenant), strings.ToUpper(spec.Project)
+	k.Name, k.Role, k.Tenant, k.Project = strings.TrimSpace(spec.Name), spec.Role, names.Upper(spec.Tenant), names.Upper(spec.Project)
 	k.Scopes, k.ExpiresAt, k.CreatedBy, k.CreatedAt = spec.Scopes, spec.ExpiresAt, actor, a.now()
 	if err := k.Validate(); err != nil {
 		return "", Key{}, err
