@@ -412,8 +412,9 @@ func pathError(err error) error {
 }
 
 // accepted answers a write: 202 with the operation to poll, or, when the
-// caller asked to wait and the operation finished, 201 for a created group
-// (Location: the group) or 200 for anything else.
+// operation finished (at once, or while the caller waited), 201 for a
+// created group (Location: the group) or 200 for anything else (Location:
+// the operation, for a member change).
 func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *string) error {
 	noteAudit(c, AuditNote{Tenant: op.Tenant, Project: op.Project, Target: op.Target, OperationID: op.ID})
 	op, err := h.wait(c, op, prefer)
@@ -426,6 +427,11 @@ func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *strin
 		c.Response().Header().Set(echo.HeaderLocation, groupLocation(op))
 		return c.JSON(http.StatusCreated, out)
 	case op.State.Final():
+		if op.Kind == groups.KindMembers {
+			// MembersFinished names the operation, whose result says
+			// what changed.
+			c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
+		}
 		return c.JSON(http.StatusOK, out)
 	default:
 		c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
@@ -465,6 +471,9 @@ func decodeJSONRaw(c echo.Context, dst any) ([]byte, error) {
 }
 
 func decodeStrict(raw []byte, dst any) error {
+	if _, err := checkBody(raw); err != nil {
+		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: bodyProblem(err)}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -480,11 +489,21 @@ func decodeStrict(raw []byte, dst any) error {
 func bodyProblem(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var de *DuplicateKeyError
 	switch {
+	case errors.Is(err, errNotObject):
+		return "The body must be a JSON object."
+	case errors.As(err, &de):
+		if de.Path == "" {
+			return fmt.Sprintf("The body has the member %q twice (names are compared case-insensitively).", de.Key)
+		}
+		return fmt.Sprintf("The object %s has the member %q twice (names are compared case-insensitively).", de.Path, de.Key)
 	case errors.As(err, &se):
 		return fmt.Sprintf("The body is not valid JSON (at byte %d).", se.Offset)
+	case errors.As(err, &te) && te.Field == "":
+		return "The body must be a JSON object."
 	case errors.As(err, &te):
-		return fmt.Sprintf("Field %q must be of JSON type %s.", te.Field, te.Type.Kind())
+		return fmt.Sprintf("Field %q must be a JSON %s.", te.Field, jsonType(te.Type))
 	case errors.Is(err, io.EOF):
 		return "The body is empty."
 	case errors.Is(err, io.ErrUnexpectedEOF):

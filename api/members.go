@@ -320,9 +320,6 @@ func (h *Handlers) changeMembers(c echo.Context, tenant, project, group string, 
 	if err != nil {
 		return err
 	}
-	if op.State.Final() {
-		c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
-	}
 	return h.accepted(c, op, prefer)
 }
 

@@ -1,0 +1,187 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/techpass/techpasssim"
+)
+
+// TestMemberChangesFinishedInTimeNameTheirOperation: a member change that
+// finishes while the caller waits answers 200 with Location naming the
+// operation, as MembersFinished requires, for each of the three writes.
+func TestMemberChangesFinishedInTimeNameTheirOperation(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	g.createActive("SHIP/MOH", "billing")
+	users := techpasssim.DemoUsers(3)
+	wait := map[string]string{"Prefer": "wait=10"}
+	for _, tt := range []struct {
+		name, method, path string
+		body               any
+	}{
+		{"add", "POST", membersPath("SHIP", "MOH", "billing"), map[string]any{"users": []string{users[0].Email, users[1].Email}}},
+		{"remove several", "POST", membersPath("SHIP", "MOH", "billing") + "/remove", map[string]any{"users": []string{users[0].Email}}},
+		{"remove one", "DELETE", membersPath("SHIP", "MOH", "billing") + "/" + users[1].Email, nil},
+	} {
+		r := g.doWith(tt.method, tt.path, "SHIP/MOH", tt.body, wait)
+		var op api.Operation
+		r.decode(t, &op)
+		if r.status != http.StatusOK || op.State != api.Succeeded {
+			t.Fatalf("%s: %d %s, want 200 with the finished operation", tt.name, r.status, r.body)
+		}
+		if loc := r.header.Get("Location"); loc != "/v1/operations/"+op.Id {
+			t.Errorf("%s: Location %q, want /v1/operations/%s", tt.name, loc, op.Id)
+		}
+	}
+}
+
+// TestNonASCIINamesAreRefused: names are valid exactly when their pattern
+// matches them as written. ſ (U+017F) upper-cases to S, so upper-casing
+// before the check let ſHIP reach SHIP and MOſ become MOS.
+func TestNonASCIINamesAreRefused(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	g.createActive("SHIP/MOH", "billing")
+	before := g.list("SHIP/MOH")
+
+	for _, path := range []string{
+		"/v1/tenants/%C5%BFHIP/projects/MOH/groups",
+		"/v1/tenants/SHIP/projects/MO%C5%BF/groups",
+		"/v1/tenants/%C5%BFHIP/projects/MOH/groups/billing",
+	} {
+		for _, who := range []string{"SHIP/MOH", "operator"} {
+			if r := g.do("GET", path, who, nil); r.status != http.StatusBadRequest {
+				t.Errorf("GET %s as %s: %d %s, want 400", path, who, r.status, r.body)
+			}
+		}
+	}
+	if r := g.do("POST", "/v1/tenants/%C5%BFHIP/projects/MOH/groups", "SHIP/MOH", map[string]string{"name": "sneaky"}); r.status != http.StatusBadRequest {
+		t.Errorf("create through ſHIP: %d %s, want 400", r.status, r.body)
+	}
+	if got := g.list("SHIP/MOH"); len(got) != len(before) {
+		t.Errorf("SHIP:MOH has %d groups after refused writes, want %d", len(got), len(before))
+	}
+
+	for _, tt := range []struct{ path, name string }{
+		{"/v1/tenants/SHIP/projects", "MOſ"},
+		{"/v1/tenants", "ſHIP"},
+		{"/v1/tenants", "ſHIPX"},
+	} {
+		r := g.do("POST", tt.path, "operator", map[string]any{"name": tt.name})
+		p := r.problem(t)
+		if r.status != http.StatusUnprocessableEntity || p.Errors == nil || (*p.Errors)[0].Field != "name" {
+			t.Errorf("create %s %q: %d %s, want 422 naming the field name", tt.path, tt.name, r.status, r.body)
+		}
+	}
+	for _, path := range []string{"/v1/tenants/SHIP/projects/MOS", "/v1/tenants/SHIPX"} {
+		if r := g.do("GET", path, "operator", nil); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404 (nothing created)", path, r.status)
+		}
+	}
+	// Lower case ASCII is still welcome.
+	if r := g.do("POST", "/v1/tenants/ship/projects", "operator", map[string]any{"name": "mos"}); r.status != http.StatusCreated {
+		t.Errorf("create project mos: %d %s", r.status, r.body)
+	}
+}
+
+// TestBodyTypeErrorsNameJSONTypes: a body member of the wrong type is named
+// with the JSON type expected, never a Go type.
+func TestBodyTypeErrorsNameJSONTypes(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	for _, tt := range []struct {
+		path, body, want string
+	}{
+		{"/v1/tenants", `{"name":"NEW","groupLimit":"5"}`, `Field "groupLimit" must be a JSON integer.`},
+		{"/v1/tenants", `{"name":"NEW","techpass":[]}`, `Field "techpass" must be a JSON object.`},
+		{"/v1/tenants", `"NEW"`, `The body must be a JSON object.`},
+		{"/v1/tenants/SHIP/projects", `{"name":"NEW","disabled":1}`, `Field "disabled" must be a JSON boolean.`},
+	} {
+		r := g.do("POST", tt.path, "operator", []byte(tt.body))
+		p := r.problem(t)
+		if r.status != http.StatusBadRequest || p.Detail == nil || *p.Detail != tt.want {
+			t.Errorf("POST %s %s: %d %s, want 400 %q", tt.path, tt.body, r.status, r.body, tt.want)
+		}
+	}
+}
+
+// TestPatchWithNullBodyIsRefused: PATCH with the body null changes nothing
+// (a 400: the body must be an object) and is not recorded as an update.
+func TestPatchWithNullBodyIsRefused(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	for _, path := range []string{"/v1/tenants/SHIP", "/v1/tenants/SHIP/projects/MOH"} {
+		before := g.do("GET", path, "operator", nil)
+		time.Sleep(5 * time.Millisecond) // a change would move updatedAt
+		r := g.do("PATCH", path, "operator", []byte("null"))
+		if p := r.problem(t); r.status != http.StatusBadRequest || p.Detail == nil || *p.Detail != "The body must be a JSON object." {
+			t.Errorf("PATCH %s null: %d %s, want 400", path, r.status, r.body)
+		}
+		after := g.do("GET", path, "operator", nil)
+		if string(before.body) != string(after.body) {
+			t.Errorf("PATCH %s null changed it:\n%s\n%s", path, before.body, after.body)
+		}
+	}
+	for _, action := range []string{"tenant.update", "project.update"} {
+		for _, e := range g.auditActions("SHIP", action) {
+			if e.Outcome != "failed" {
+				t.Errorf("%s audited as %s, want failed: %+v", action, e.Outcome, e)
+			}
+		}
+	}
+}
+
+// TestDuplicateMembersAreRefused: a JSON body naming a member twice, at any
+// depth and in any case, is refused with 400 and changes nothing; before,
+// the last one won.
+func TestDuplicateMembersAreRefused(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	g.createActive("SHIP/MOH", "billing")
+	before := g.list("SHIP/MOH")
+	users := techpasssim.DemoUsers(2)
+	for _, tt := range []struct {
+		method, path, who, body string
+	}{
+		{"POST", groupsPath("SHIP", "MOH"), "SHIP/MOH", `{"name":"a","name":"b"}`},
+		{"POST", groupsPath("SHIP", "MOH"), "SHIP/MOH", `{"name":"a","NAME":"b"}`},
+		{"PATCH", groupsPath("SHIP", "MOH") + "/billing", "SHIP/MOH", `{"description":"x","description":"y"}`},
+		{"POST", membersPath("SHIP", "MOH", "billing"), "SHIP/MOH", `{"users":["` + users[0].Email + `"],"users":["` + users[1].Email + `"]}`},
+		{"POST", membersPath("SHIP", "MOH", "billing") + "/remove", "SHIP/MOH", `{"users":[],"users":["x@y.z"]}`},
+		{"POST", "/v1/tenants", "operator", `{"name":"NEW","techpass":{"apiKey":{"env":"A","env":"B"}}}`},
+		{"PATCH", "/v1/tenants/SHIP", "operator", `{"groupLimit":5,"groupLimit":6}`},
+		{"POST", "/v1/tenants/SHIP/projects", "operator", `{"name":"NEW","name":"OLD"}`},
+		{"PATCH", "/v1/tenants/SHIP/projects/MOH", "operator", `{"identity":{"issuer":"https://a","issuer":"https://b","audience":"x","jwksUrl":"https://a/k"}}`},
+		{"POST", "/v1/keys", "operator", `{"name":"k","role":"operator","role":"operator"}`},
+	} {
+		r := g.do(tt.method, tt.path, tt.who, []byte(tt.body))
+		p := r.problem(t)
+		if r.status != http.StatusBadRequest || p.Detail == nil || !strings.Contains(*p.Detail, "twice") {
+			t.Errorf("%s %s %s: %d %s, want 400 naming the duplicate", tt.method, tt.path, tt.body, r.status, r.body)
+		}
+	}
+	if got := g.list("SHIP/MOH"); len(got) != len(before) || got[0].Description != before[0].Description {
+		t.Errorf("groups changed: %+v, was %+v", got, before)
+	}
+	if ms, _ := g.members("SHIP/MOH", "billing", 0, ""); len(ms) != 0 {
+		t.Errorf("members added: %v", ms)
+	}
+	for _, path := range []string{"/v1/tenants/NEW", "/v1/tenants/SHIP/projects/NEW", "/v1/tenants/SHIP/projects/OLD"} {
+		if r := g.do("GET", path, "operator", nil); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, r.status)
+		}
+	}
+	r := g.do("GET", "/v1/tenants/SHIP", "operator", nil)
+	var tn api.Tenant
+	r.decode(t, &tn)
+	if tn.GroupLimit == 5 || tn.GroupLimit == 6 {
+		t.Errorf("group limit changed to %d", tn.GroupLimit)
+	}
+	r = g.do("GET", "/v1/keys", "operator", nil)
+	var kl api.KeyList
+	r.decode(t, &kl)
+	for _, k := range kl.Keys {
+		if k.Name == "k" {
+			t.Errorf("key issued: %+v", k)
+		}
+	}
+}
