@@ -140,4 +140,3 @@ func countMembers(t *testing.T, v any) int {
 		return 0
 	}
 }
-
