@@ -97,7 +97,7 @@ func (h *Handlers) groupPage(c echo.Context, tenant, project string, q groups.Li
 func (h *Handlers) encodeGroupPage(ctx context.Context, tenant, project string, q groups.ListQuery) ([]byte, error) {
 	page, err := h.Groups.ListGroups(ctx, tenant, project, q)
 	if err != nil {
-		return nil, err
+		return nil, queryError(err)
 	}
 	out := GroupList{Groups: make([]Group, 0, len(page.Groups)), SyncedAt: optionalTime(page.SyncedAt)}
 	for _, g := range page.Groups {
@@ -111,6 +111,17 @@ func (h *Handlers) encodeGroupPage(ctx context.Context, tenant, project string, 
 		return nil, fmt.Errorf("encode group list: %w", err)
 	}
 	return body, nil
+}
+
+// queryError turns a list's complaint about its query (a cursor that is not
+// one of this list's, with these filters) into a 400, as for any parameter
+// that breaks its rule.
+func queryError(err error) error {
+	var ve *groups.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	return &Error{Status: http.StatusBadRequest, Title: "Invalid parameter", Detail: "A query parameter is not valid for this list; see errors.", Fields: ve.Fields}
 }
 
 func listQuery(limit *LimitParam, cursor *CursorParam, prefix *PrefixParam) groups.ListQuery {
@@ -255,7 +266,7 @@ func (h *Handlers) ListMembers(c echo.Context, tenant TenantParam, project Proje
 	}
 	page, err := h.Groups.Members(c.Request().Context(), name, listQuery(params.LimitParam, params.CursorParam, params.PrefixParam))
 	if err != nil {
-		return err
+		return queryError(err)
 	}
 	out := MemberList{Members: make([]Member, 0, len(page.Members)), SyncedAt: optionalTime(page.SyncedAt)}
 	for _, u := range page.Members {

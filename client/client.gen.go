@@ -1089,10 +1089,10 @@ type UnsupportedMediaType = Problem
 
 // ListAuditParams defines parameters for ListAudit.
 type ListAuditParams struct {
-	// Tenant Only this tenant.
+	// Tenant Only this tenant (case-insensitive).
 	Tenant *string `form:"tenant,omitempty" json:"tenant,omitempty"`
 
-	// Project Only this project.
+	// Project Only this project (case-insensitive).
 	Project *string `form:"project,omitempty" json:"project,omitempty"`
 
 	// Actor Only this actor, e.g. key:0123abcd.
@@ -1425,7 +1425,9 @@ type ClientInterface interface {
 
 	// GetOpenAPISpec This API description
 	//
-	// The OpenAPI document describing this API, exactly as built into the binary.
+	// The OpenAPI document describing this API, as built into the binary,
+	// without the code generator's extensions (`x-go-*`), which name Go
+	// types and say nothing about the API.
 	//
 	// Corresponds with GET /openapi.yaml (the `GetOpenAPISpec` operationId).
 	GetOpenAPISpec(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1991,7 +1993,9 @@ func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetOpenAPISpec This API description
 //
-// The OpenAPI document describing this API, exactly as built into the binary.
+// The OpenAPI document describing this API, as built into the binary,
+// without the code generator's extensions (`x-go-*`), which name Go
+// types and say nothing about the API.
 //
 // Corresponds with GET /openapi.yaml (the `GetOpenAPISpec` operationId).
 func (c *Client) GetOpenAPISpec(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4867,7 +4871,9 @@ type ClientWithResponsesInterface interface {
 
 	// GetOpenAPISpecWithResponse This API description
 	//
-	// The OpenAPI document describing this API, exactly as built into the binary.
+	// The OpenAPI document describing this API, as built into the binary,
+	// without the code generator's extensions (`x-go-*`), which name Go
+	// types and say nothing about the API.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7047,8 +7053,6 @@ type ListTenantGroupsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
-	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
-	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -7082,11 +7086,6 @@ func (r ListTenantGroupsResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListTenantGroupsResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
-}
-
-// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
-func (r ListTenantGroupsResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
-	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -8423,8 +8422,6 @@ type ListMembersResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
-	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
-	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8458,11 +8455,6 @@ func (r ListMembersResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListMembersResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
-}
-
-// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
-func (r ListMembersResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
-	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9069,7 +9061,9 @@ func (c *ClientWithResponses) GetMetricsWithResponse(ctx context.Context, reqEdi
 
 // GetOpenAPISpecWithResponse This API description
 //
-// The OpenAPI document describing this API, exactly as built into the binary.
+// The OpenAPI document describing this API, as built into the binary,
+// without the code generator's extensions (`x-go-*`), which name Go
+// types and say nothing about the API.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11554,13 +11548,6 @@ func ParseListTenantGroupsResponse(rsp *http.Response) (*ListTenantGroupsRespons
 		}
 		response.ApplicationproblemJSON404 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest UnprocessableEntity
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON422 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13022,13 +13009,6 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest UnprocessableEntity
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited

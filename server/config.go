@@ -395,7 +395,7 @@ func (c *Config) Validate() error {
 	}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
-		where := fmt.Sprintf("tenants[%d] (%s)", i, t.Name)
+		where := fmt.Sprintf("tenants[%d] (%s)", i, names.Upper(t.Name))
 		if !names.ValidTenant(t.Name) {
 			add("%s: name %s", where, names.TenantRule)
 		}
@@ -406,7 +406,7 @@ func (c *Config) Validate() error {
 		p = append(p, t.TechPass.problems(where)...)
 		for j := range t.Projects {
 			pr := &t.Projects[j]
-			pwhere := fmt.Sprintf("%s.projects[%d] (%s)", where, j, pr.Name)
+			pwhere := fmt.Sprintf("%s.projects[%d] (%s)", where, j, names.Upper(pr.Name))
 			if !names.ValidProject(pr.Name) {
 				add("%s: name %s", pwhere, names.ProjectRule)
 			}
