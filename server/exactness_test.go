@@ -244,3 +244,57 @@ func TestParametersFollowTheSpec(t *testing.T) {
 		t.Errorf("description changed to %q", got[0].Description)
 	}
 }
+
+// TestTooLargeRequests: every operation that documents 413 gives it for a
+// body over its limit, and changes nothing.
+func TestTooLargeRequests(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	g.createActive("SHIP/MOH", "billing")
+	big := []byte(`{"description":"` + strings.Repeat("x", 70<<10) + `"}`)
+	huge := []byte(strings.Repeat("x", 2<<20))
+	groups := groupsPath("SHIP", "MOH")
+	for _, tt := range []struct {
+		method, path, who string
+		body              []byte
+	}{
+		{"GET", "/healthz", "", huge},
+		{"GET", "/readyz", "", huge},
+		{"GET", "/openapi.yaml", "", huge},
+		{"GET", "/docs", "", huge},
+		{"POST", groups, "SHIP/MOH", big},
+		{"PATCH", groups + "/billing", "SHIP/MOH", big},
+		{"POST", groups + "/billing/members", "SHIP/MOH", big},
+		{"POST", groups + "/billing/members/remove", "SHIP/MOH", big},
+		{"POST", "/v1/tenants", "operator", big},
+		{"PATCH", "/v1/tenants/SHIP", "operator", big},
+		{"POST", "/v1/tenants/SHIP/projects", "operator", big},
+		{"PATCH", "/v1/tenants/SHIP/projects/MOH", "operator", big},
+		{"POST", "/v1/keys", "operator", big},
+		{"POST", groups, "SHIP/MOH", huge},
+	} {
+		r := g.do(tt.method, tt.path, tt.who, tt.body)
+		if p := r.problem(t); r.status != http.StatusRequestEntityTooLarge || p.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s %s with %d bytes: %d %s, want 413", tt.method, tt.path, len(tt.body), r.status, r.body)
+		}
+	}
+	if got := g.list("SHIP/MOH"); len(got) != 1 || got[0].Description != "group billing" {
+		t.Errorf("groups changed: %+v", got)
+	}
+}
+
+// TestPublishedSpecHasNoCodegenExtensions: /openapi.yaml, which /docs
+// renders, shows readers no x-go-* extension.
+func TestPublishedSpecHasNoCodegenExtensions(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	r := g.do("GET", "/openapi.yaml", "", nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), "operationId: listGroups") {
+		t.Fatalf("/openapi.yaml: %d", r.status)
+	}
+	for _, ext := range []string{"x-go-", "x-oapi-codegen-"} {
+		for _, line := range strings.Split(string(r.body), "\n") {
+			if strings.HasPrefix(strings.TrimLeft(line, " -"), ext) {
+				t.Errorf("/openapi.yaml shows %q", line)
+			}
+		}
+	}
+}
