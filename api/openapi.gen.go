@@ -1071,6 +1071,9 @@ type QueueFull = Problem
 // RateLimited An RFC 9457 problem document.
 type RateLimited = Problem
 
+// TooLarge An RFC 9457 problem document.
+type TooLarge = Problem
+
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
 
