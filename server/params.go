@@ -34,6 +34,9 @@ type paramRule struct {
 	enum     []string
 }
 
+// dateTimeRE is the shape of an RFC 3339 date-time (section 5.6).
+var dateTimeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`)
+
 // paramRules compiles the parameters of every operation of doc, by
 // operationId. It fails on a schema feature it cannot check, so a new
 // keyword in the spec is never silently ignored.
@@ -137,7 +140,9 @@ func (r *paramRule) check(v string) string {
 	case r.pattern != nil && !r.pattern.MatchString(v):
 		return "must match " + r.pattern.String()
 	case r.format == "date-time":
-		if _, err := time.Parse(time.RFC3339, v); err != nil {
+		// time.Parse alone takes forms RFC 3339 does not, such as a
+		// one-digit hour.
+		if _, err := time.Parse(time.RFC3339, v); err != nil || !dateTimeRE.MatchString(v) {
 			return "must be an RFC 3339 date-time, e.g. 2026-01-02T03:04:05Z"
 		}
 	}
