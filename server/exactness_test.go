@@ -298,3 +298,36 @@ func TestPublishedSpecHasNoCodegenExtensions(t *testing.T) {
 		}
 	}
 }
+
+// TestDefinitionErrorsNameTheirFields: a refused definition's errors name
+// each offending field as the API spells it, carried as data by the
+// domain's error (not guessed from its text).
+func TestDefinitionErrorsNameTheirFields(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	for _, tt := range []struct {
+		path string
+		body any
+		want []string
+	}{
+		{"/v1/tenants", map[string]any{"name": "NEW", "groupLimit": 0, "techpass": map[string]any{"apiUrl": "ftp://x"}},
+			[]string{"groupLimit", "techpass.apiUrl", "techpass.directoryId", "techpass.clientId", "techpass.clientSecret", "techpass.apiKey"}},
+		{"/v1/tenants", map[string]any{"name": "NEW", "techpass": map[string]any{"apiKey": map[string]any{"env": "A", "file": "/x"}}},
+			[]string{"techpass.apiKey"}},
+		{"/v1/keys", map[string]any{"name": "k", "role": "operator", "tenant": "SHIP", "project": "MOH"}, []string{"tenant", "project"}},
+		{"/v1/keys", map[string]any{"name": "k", "role": "tenant-admin"}, []string{"tenant"}},
+		{"/v1/tenants/SHIP/projects", map[string]any{"name": "NEW", "identity": map[string]any{"issuer": "https://idp.example", "audience": "x"}},
+			[]string{"identity"}},
+	} {
+		r := g.do("POST", tt.path, "operator", tt.body)
+		p := r.problem(t)
+		var got []string
+		if p.Errors != nil {
+			for _, e := range *p.Errors {
+				got = append(got, e.Field)
+			}
+		}
+		if r.status != http.StatusUnprocessableEntity || strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("POST %s %v: %d fields %v, want 422 naming %v (%s)", tt.path, tt.body, r.status, got, tt.want, r.body)
+		}
+	}
+}

@@ -193,6 +193,13 @@ func (p *problems) add(field, format string, a ...any) {
 	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
 }
 
+// absent adds the problem msg about field if bad.
+func (p *problems) absent(field string, bad bool, msg string) {
+	if bad {
+		p.add(field, "%s", msg)
+	}
+}
+
 func (p problems) err() error {
 	if len(p) == 0 {
 		return nil
@@ -307,17 +314,16 @@ func (k Key) Validate() error {
 	}
 	switch k.Role {
 	case RoleOperator:
-		if k.Tenant != "" || k.Project != "" || len(k.Scopes) > 0 {
-			p.add("role", "an operator key has no tenant, project or scopes")
-		}
+		p.absent("tenant", k.Tenant != "", "an operator key has no tenant")
+		p.absent("project", k.Project != "", "an operator key has no project")
+		p.absent("scopes", len(k.Scopes) > 0, "an operator key has no scopes")
 	case RoleTenantAdmin:
-		if k.Tenant == "" || k.Project != "" || len(k.Scopes) > 0 {
-			p.add("role", "a tenant-admin key has a tenant, and no project or scopes")
-		}
+		p.absent("tenant", k.Tenant == "", "a tenant-admin key needs a tenant")
+		p.absent("project", k.Project != "", "a tenant-admin key has no project")
+		p.absent("scopes", len(k.Scopes) > 0, "a tenant-admin key has no scopes")
 	case RoleProject:
-		if k.Tenant == "" || k.Project == "" {
-			p.add("role", "a project key has a tenant and a project")
-		}
+		p.absent("tenant", k.Tenant == "", "a project key needs a tenant")
+		p.absent("project", k.Project == "", "a project key needs a project")
 		for _, s := range k.Scopes {
 			if !slices.Contains(ProjectScopes(), s) {
 				p.add("scopes", "unknown scope %q", s)
