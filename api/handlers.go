@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -482,6 +483,9 @@ func decodeStrict(raw []byte, dst any) error {
 	if dec.More() {
 		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: "The body must hold exactly one JSON object."}
 	}
+	if err := exactNames(raw, reflect.TypeOf(dst), ""); err != nil {
+		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: bodyProblem(err)}
+	}
 	return nil
 }
 
@@ -490,14 +494,19 @@ func bodyProblem(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	var de *DuplicateKeyError
+	var ce *MemberCaseError
 	switch {
+	case errors.As(err, &ce) && ce.Path == "":
+		return fmt.Sprintf("The body has an unknown member %q: member names are case-sensitive (did you mean %q?).", ce.Key, ce.Want)
+	case errors.As(err, &ce):
+		return fmt.Sprintf("The object %s has an unknown member %q: member names are case-sensitive (did you mean %q?).", ce.Path, ce.Key, ce.Want)
 	case errors.Is(err, errNotObject):
 		return "The body must be a JSON object."
 	case errors.As(err, &de):
 		if de.Path == "" {
-			return fmt.Sprintf("The body has the member %q twice (names are compared case-insensitively).", de.Key)
+			return fmt.Sprintf("The body has the member %q twice.", de.Key)
 		}
-		return fmt.Sprintf("The object %s has the member %q twice (names are compared case-insensitively).", de.Path, de.Key)
+		return fmt.Sprintf("The object %s has the member %q twice.", de.Path, de.Key)
 	case errors.As(err, &se):
 		return fmt.Sprintf("The body is not valid JSON (at byte %d).", se.Offset)
 	case errors.As(err, &te) && te.Field == "":

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,13 +18,11 @@ import (
 var errNotObject = errors.New("the body is not a JSON object")
 
 // DuplicateKeyError names a member that an object of the body holds twice.
-// Names are compared as the JSON decoder compares them with struct fields:
-// case-insensitively, so "name" and "Name" are the same member.
 type DuplicateKeyError struct {
 	// Path is the object's place in the body, e.g. techpass.apiKey or
 	// users[2]; empty for the body itself.
 	Path string
-	// Key is the second spelling of the member.
+	// Key is the member's name.
 	Key string
 }
 
@@ -75,11 +76,10 @@ func checkBody(raw []byte) (members int, err error) {
 				continue
 			}
 			key, _ := tok.(string)
-			fold := foldKey(key)
-			if _, dup := top.keys[fold]; dup {
+			if _, dup := top.keys[key]; dup {
 				return members, &DuplicateKeyError{Path: top.path, Key: key}
 			}
-			top.keys[fold] = struct{}{}
+			top.keys[key] = struct{}{}
 			top.key, top.wantKey = key, false
 			members++
 			continue
@@ -115,10 +115,86 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-// foldKey maps the spellings encoding/json takes for one struct field to
-// one string (it matches names case-insensitively, with Unicode's simple
-// folding, so "ſ" reads as "s").
-func foldKey(k string) string { return strings.ToLower(strings.ToUpper(k)) }
+// MemberCaseError names a member whose name matches a field of the body's
+// type only case-insensitively. encoding/json would take "NAME" (or
+// "nameſ" for "names") for "name"; the contract names members exactly and
+// allows no others.
+type MemberCaseError struct {
+	// Path is the object's place in the body; empty for the body itself.
+	Path string
+	// Key is the member as sent, Want the name the contract gives it.
+	Key, Want string
+}
+
+func (e *MemberCaseError) Error() string {
+	return fmt.Sprintf("member %q of %q is spelt %q", e.Want, e.Path, e.Key)
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// exactNames checks raw, already decoded into a value of type t, for
+// members that matched a field only case-insensitively.
+func exactNames(raw []byte, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil // it reads its own JSON (time.Time)
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fields[name] = f.Type
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if ft, ok := fields[k]; ok {
+				if err := exactNames(obj[k], ft, joinPath(path, k)); err != nil {
+					return err
+				}
+				continue
+			}
+			for name := range fields {
+				if strings.EqualFold(name, k) { // as encoding/json matches them
+					return &MemberCaseError{Path: path, Key: k, Want: name}
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return nil
+		}
+		for i, item := range items {
+			if err := exactNames(item, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if err := exactNames(obj[k], t.Elem(), joinPath(path, k)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // jsonType names the JSON type that decodes into a Go type, for callers
 // who never saw the Go type.

@@ -132,8 +132,7 @@ func TestPatchWithNullBodyIsRefused(t *testing.T) {
 }
 
 // TestDuplicateMembersAreRefused: a JSON body naming a member twice, at any
-// depth and in any case, is refused with 400 and changes nothing; before,
-// the last one won.
+// depth, is refused with 400 and changes nothing; before, the last one won.
 func TestDuplicateMembersAreRefused(t *testing.T) {
 	g := startGateway(t, gatewayOptions{})
 	g.createActive("SHIP/MOH", "billing")
@@ -143,7 +142,6 @@ func TestDuplicateMembersAreRefused(t *testing.T) {
 		method, path, who, body string
 	}{
 		{"POST", groupsPath("SHIP", "MOH"), "SHIP/MOH", `{"name":"a","name":"b"}`},
-		{"POST", groupsPath("SHIP", "MOH"), "SHIP/MOH", `{"name":"a","NAME":"b"}`},
 		{"PATCH", groupsPath("SHIP", "MOH") + "/billing", "SHIP/MOH", `{"description":"x","description":"y"}`},
 		{"POST", membersPath("SHIP", "MOH", "billing"), "SHIP/MOH", `{"users":["` + users[0].Email + `"],"users":["` + users[1].Email + `"]}`},
 		{"POST", membersPath("SHIP", "MOH", "billing") + "/remove", "SHIP/MOH", `{"users":[],"users":["x@y.z"]}`},
@@ -329,5 +327,40 @@ func TestDefinitionErrorsNameTheirFields(t *testing.T) {
 		if r.status != http.StatusUnprocessableEntity || strings.Join(got, ",") != strings.Join(tt.want, ",") {
 			t.Errorf("POST %s %v: %d fields %v, want 422 naming %v (%s)", tt.path, tt.body, r.status, got, tt.want, r.body)
 		}
+	}
+}
+
+// TestMemberNamesAreCaseSensitive: encoding/json matches member names to
+// fields case-insensitively, so {"NAME": ...} was taken for "name" (and
+// {"name": ..., "NAME": ...} let the last win). The contract names members
+// exactly and allows no others: 400, nothing changed.
+func TestMemberNamesAreCaseSensitive(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	for _, tt := range []struct {
+		method, path, who, body string
+	}{
+		{"POST", groupsPath("SHIP", "MOH"), "SHIP/MOH", `{"NAME":"sneaky"}`},
+		{"POST", groupsPath("SHIP", "MOH"), "SHIP/MOH", `{"name":"a","NAME":"b"}`},
+		{"POST", "/v1/tenants/SHIP/projects", "operator", `{"Name":"NEW"}`},
+		{"PATCH", "/v1/tenants/SHIP", "operator", `{"GROUPLIMIT":5}`},
+		{"PATCH", "/v1/tenants/SHIP", "operator", `{"techpass":{"apiKey":{"ENV":"X"}}}`},
+	} {
+		r := g.do(tt.method, tt.path, tt.who, []byte(tt.body))
+		p := r.problem(t)
+		if r.status != http.StatusBadRequest || p.Detail == nil || !strings.Contains(*p.Detail, "case-sensitive") {
+			t.Errorf("%s %s %s: %d %s, want 400", tt.method, tt.path, tt.body, r.status, r.body)
+		}
+	}
+	if got := g.list("SHIP/MOH"); len(got) != 0 {
+		t.Errorf("groups created: %+v", got)
+	}
+	if r := g.do("GET", "/v1/tenants/SHIP/projects/NEW", "operator", nil); r.status != http.StatusNotFound {
+		t.Errorf("project NEW: %d, want 404", r.status)
+	}
+	r := g.do("GET", "/v1/tenants/SHIP", "operator", nil)
+	var tn api.Tenant
+	r.decode(t, &tn)
+	if tn.GroupLimit == 5 || tn.Techpass.ApiKey.Ref != nil && *tn.Techpass.ApiKey.Ref == "X" {
+		t.Errorf("tenant changed: %s", r.body)
 	}
 }
