@@ -11,7 +11,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 12m
 run: build
 	./$(BIN)/groupgate -demo -log-format text
 
-## test: the whole suite (vet, formatting, generated-code drift, race-enabled tests with the fuzz seed corpora)
+## test: the whole suite (vet, formatting, generated-code drift, race-enabled tests with the fuzz seed corpora, the OpenAPI lint)
 test: lint
 	$(GO) test $(TEST_FLAGS) ./...
 

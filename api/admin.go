@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/tenants"
 )
 
@@ -58,7 +58,7 @@ func (h *Handlers) CreateTenant(c echo.Context) error {
 	}
 	spec := tenantSpec(in.Disabled, in.GroupLimit, in.IntervalSeconds, in.Techpass)
 	spec.Name = in.Name
-	noteAudit(c, AuditNote{Tenant: strings.ToUpper(in.Name), Target: strings.ToUpper(in.Name)})
+	noteAudit(c, AuditNote{Tenant: names.Upper(in.Name), Target: names.Upper(in.Name)})
 	t, err := h.Admin.CreateTenant(c.Request().Context(), spec)
 	if err != nil {
 		return err
@@ -71,7 +71,7 @@ func (h *Handlers) CreateTenant(c echo.Context) error {
 
 // GetTenant returns a tenant (operators; the tenant's admins).
 func (h *Handlers) GetTenant(c echo.Context, tenant TenantParam) error {
-	name := strings.ToUpper(tenant)
+	name := names.Upper(tenant)
 	if err := tenants.RequireTenantAdmin(principal(c), name); err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (h *Handlers) UpdateTenant(c echo.Context, tenant TenantParam) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, err := h.Admin.UpdateTenant(c.Request().Context(), strings.ToUpper(tenant), tenantSpec(in.Disabled, in.GroupLimit, in.IntervalSeconds, in.Techpass))
+	t, err := h.Admin.UpdateTenant(c.Request().Context(), names.Upper(tenant), tenantSpec(in.Disabled, in.GroupLimit, in.IntervalSeconds, in.Techpass))
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (h *Handlers) tenantChanged(ctx context.Context, name string) error {
 
 // ListProjects lists a tenant's projects (its admins; operators).
 func (h *Handlers) ListProjects(c echo.Context, tenant TenantParam) error {
-	name := strings.ToUpper(tenant)
+	name := names.Upper(tenant)
 	if err := tenants.RequireTenantAdmin(principal(c), name); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (h *Handlers) ListProjects(c echo.Context, tenant TenantParam) error {
 
 // CreateProject adds a project to a tenant (its admins; operators).
 func (h *Handlers) CreateProject(c echo.Context, tenant TenantParam) error {
-	name := strings.ToUpper(tenant)
+	name := names.Upper(tenant)
 	if err := tenants.RequireTenantAdmin(principal(c), name); err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (h *Handlers) CreateProject(c echo.Context, tenant TenantParam) error {
 		return err
 	}
 	spec := tenants.ProjectSpec{Name: in.Name, Disabled: in.Disabled, GroupQuota: intPtr(in.GroupQuota), Identity: identityIn(in.Identity)}
-	noteAudit(c, AuditNote{Tenant: name, Project: strings.ToUpper(in.Name), Target: name + ":" + strings.ToUpper(in.Name)})
+	noteAudit(c, AuditNote{Tenant: name, Project: names.Upper(in.Name), Target: name + ":" + names.Upper(in.Name)})
 	p, err := h.Admin.CreateProject(c.Request().Context(), name, spec)
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func (h *Handlers) CreateProject(c echo.Context, tenant TenantParam) error {
 
 // GetProject returns a project (the tenant's admins; operators).
 func (h *Handlers) GetProject(c echo.Context, tenant TenantParam, project ProjectParam) error {
-	t, p := strings.ToUpper(tenant), strings.ToUpper(project)
+	t, p := names.Upper(tenant), names.Upper(project)
 	if err := tenants.RequireTenantAdmin(principal(c), t); err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (h *Handlers) GetProject(c echo.Context, tenant TenantParam, project Projec
 // UpdateProject changes a project's settings (the tenant's admins;
 // operators).
 func (h *Handlers) UpdateProject(c echo.Context, tenant TenantParam, project ProjectParam) error {
-	t, p := strings.ToUpper(tenant), strings.ToUpper(project)
+	t, p := names.Upper(tenant), names.Upper(project)
 	if err := tenants.RequireTenantAdmin(principal(c), t); err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (h *Handlers) ListKeys(c echo.Context, params ListKeysParams) error {
 	p := principal(c)
 	tenant := ""
 	if params.Tenant != nil {
-		tenant = strings.ToUpper(*params.Tenant)
+		tenant = names.Upper(*params.Tenant)
 	}
 	switch p.Role {
 	case tenants.RoleOperator:
@@ -231,7 +231,7 @@ func (h *Handlers) CreateKey(c echo.Context) error {
 		spec.ExpiresAt = *in.ExpiresAt
 	}
 	p := principal(c)
-	if err := tenants.RequireIssue(p, tenants.Key{Role: spec.Role, Tenant: strings.ToUpper(spec.Tenant)}); err != nil {
+	if err := tenants.RequireIssue(p, tenants.Key{Role: spec.Role, Tenant: names.Upper(spec.Tenant)}); err != nil {
 		return err
 	}
 	plain, k, err := h.Admin.IssueKey(c.Request().Context(), p.Actor(), spec)
@@ -469,7 +469,7 @@ var ErrBadQuery = errors.New("bad audit query")
 // tenant's entries.
 func (h *Handlers) ListAudit(c echo.Context, params ListAuditParams) error {
 	p := principal(c)
-	q := AuditQuery{Tenant: strings.ToUpper(deref(params.Tenant)), Project: strings.ToUpper(deref(params.Project)),
+	q := AuditQuery{Tenant: names.Upper(deref(params.Tenant)), Project: names.Upper(deref(params.Project)),
 		Actor: deref(params.Actor), Action: deref(params.Action), Cursor: deref(params.Cursor)}
 	if params.Since != nil {
 		q.Since = *params.Since

@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -393,7 +395,7 @@ func (h *Handlers) wait(c echo.Context, op throttle.Operation, prefer *string) (
 // authorize checks the path's tenant and project and that the caller's key
 // belongs to them with scope. It returns them upper-cased.
 func (h *Handlers) authorize(c echo.Context, tenant, project string, scope tenants.Scope) (string, string, error) {
-	t, p := strings.ToUpper(tenant), strings.ToUpper(project)
+	t, p := names.Upper(tenant), names.Upper(project)
 	// A path naming the caller's own tenant and project is well-formed by
 	// construction (they were validated when stored); any other is checked,
 	// so a malformed one is a 400 rather than a 403.
@@ -437,8 +439,9 @@ func pathError(err error) error {
 }
 
 // accepted answers a write: 202 with the operation to poll, or, when the
-// caller asked to wait and the operation finished, 201 for a created group
-// (Location: the group) or 200 for anything else.
+// operation finished (at once, or while the caller waited), 201 for a
+// created group (Location: the group) or 200 for anything else (Location:
+// the operation, for a member change).
 func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *string) error {
 	noteAudit(c, AuditNote{Tenant: op.Tenant, Project: op.Project, Target: op.Target, OperationID: op.ID})
 	op, err := h.wait(c, op, prefer)
@@ -451,6 +454,11 @@ func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *strin
 		c.Response().Header().Set(echo.HeaderLocation, groupLocation(op))
 		return c.JSON(http.StatusCreated, out)
 	case op.State.Final():
+		if op.Kind == groups.KindMembers {
+			// MembersFinished names the operation, whose result says
+			// what changed.
+			c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
+		}
 		return c.JSON(http.StatusOK, out)
 	default:
 		c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
@@ -490,6 +498,9 @@ func decodeJSONRaw(c echo.Context, dst any) ([]byte, error) {
 }
 
 func decodeStrict(raw []byte, dst any) error {
+	if _, err := checkBody(raw); err != nil {
+		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: bodyProblem(err)}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -498,6 +509,9 @@ func decodeStrict(raw []byte, dst any) error {
 	if dec.More() {
 		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: "The body must hold exactly one JSON object."}
 	}
+	if err := exactNames(raw, reflect.TypeOf(dst), ""); err != nil {
+		return &Error{Status: http.StatusBadRequest, Title: "Malformed body", Detail: bodyProblem(err)}
+	}
 	return nil
 }
 
@@ -505,11 +519,26 @@ func decodeStrict(raw []byte, dst any) error {
 func bodyProblem(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var de *DuplicateKeyError
+	var ce *MemberCaseError
 	switch {
+	case errors.As(err, &ce) && ce.Path == "":
+		return fmt.Sprintf("The body has an unknown member %q: member names are case-sensitive (did you mean %q?).", ce.Key, ce.Want)
+	case errors.As(err, &ce):
+		return fmt.Sprintf("The object %s has an unknown member %q: member names are case-sensitive (did you mean %q?).", ce.Path, ce.Key, ce.Want)
+	case errors.Is(err, errNotObject):
+		return "The body must be a JSON object."
+	case errors.As(err, &de):
+		if de.Path == "" {
+			return fmt.Sprintf("The body has the member %q twice.", de.Key)
+		}
+		return fmt.Sprintf("The object %s has the member %q twice.", de.Path, de.Key)
 	case errors.As(err, &se):
 		return fmt.Sprintf("The body is not valid JSON (at byte %d).", se.Offset)
+	case errors.As(err, &te) && te.Field == "":
+		return "The body must be a JSON object."
 	case errors.As(err, &te):
-		return fmt.Sprintf("Field %q must be of JSON type %s.", te.Field, te.Type.Kind())
+		return fmt.Sprintf("Field %q must be a JSON %s.", te.Field, jsonType(te.Type))
 	case errors.Is(err, io.EOF):
 		return "The body is empty."
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -71,7 +72,7 @@ func listBlob(c echo.Context, body []byte) error {
 // ListTenantGroups lists one page of a tenant's groups across projects
 // (tenant-admins, operators).
 func (h *Handlers) ListTenantGroups(c echo.Context, tenant TenantParam, params ListTenantGroupsParams) error {
-	t := strings.ToUpper(tenant)
+	t := names.Upper(tenant)
 	if err := tenants.RequireTenantAdmin(principal(c), t); err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (h *Handlers) ListTenantGroups(c echo.Context, tenant TenantParam, params L
 	}
 	p := ""
 	if params.Project != nil {
-		p = strings.ToUpper(*params.Project)
+		p = names.Upper(*params.Project)
 	}
 	return h.groupPage(c, t, p, listQuery(params.LimitParam, params.CursorParam, params.PrefixParam))
 }
@@ -96,7 +97,7 @@ func (h *Handlers) groupPage(c echo.Context, tenant, project string, q groups.Li
 func (h *Handlers) encodeGroupPage(ctx context.Context, tenant, project string, q groups.ListQuery) ([]byte, error) {
 	page, err := h.Groups.ListGroups(ctx, tenant, project, q)
 	if err != nil {
-		return nil, err
+		return nil, queryError(err)
 	}
 	out := GroupList{Groups: make([]Group, 0, len(page.Groups)), SyncedAt: optionalTime(page.SyncedAt)}
 	for _, g := range page.Groups {
@@ -110,6 +111,17 @@ func (h *Handlers) encodeGroupPage(ctx context.Context, tenant, project string, 
 		return nil, fmt.Errorf("encode group list: %w", err)
 	}
 	return body, nil
+}
+
+// queryError turns a list's complaint about its query (a cursor that is not
+// one of this list's, with these filters) into a 400, as for any parameter
+// that breaks its rule.
+func queryError(err error) error {
+	var ve *groups.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	return &Error{Status: http.StatusBadRequest, Title: "Invalid parameter", Detail: "A query parameter is not valid for this list; see errors.", Fields: ve.Fields}
 }
 
 func listQuery(limit *LimitParam, cursor *CursorParam, prefix *PrefixParam) groups.ListQuery {
@@ -254,7 +266,7 @@ func (h *Handlers) ListMembers(c echo.Context, tenant TenantParam, project Proje
 	}
 	page, err := h.Groups.Members(c.Request().Context(), name, listQuery(params.LimitParam, params.CursorParam, params.PrefixParam))
 	if err != nil {
-		return err
+		return queryError(err)
 	}
 	out := MemberList{Members: make([]Member, 0, len(page.Members)), SyncedAt: optionalTime(page.SyncedAt)}
 	for _, u := range page.Members {
@@ -319,9 +331,6 @@ func (h *Handlers) changeMembers(c echo.Context, tenant, project, group string, 
 	if err != nil {
 		return err
 	}
-	if op.State.Final() {
-		c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
-	}
 	return h.accepted(c, op, prefer)
 }
 
@@ -357,7 +366,7 @@ func (h *Handlers) SyncMirror(c echo.Context, tenant TenantParam) error {
 }
 
 func (h *Handlers) mirrorTenant(c echo.Context, tenant string) (string, error) {
-	t := strings.ToUpper(tenant)
+	t := names.Upper(tenant)
 	if err := tenants.RequireTenantAdmin(principal(c), t); err != nil {
 		return "", err
 	}

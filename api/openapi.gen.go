@@ -1137,6 +1137,9 @@ type QueueFull = Problem
 // RateLimited An RFC 9457 problem document.
 type RateLimited = Problem
 
+// TooLarge An RFC 9457 problem document.
+type TooLarge = Problem
+
 // Unauthorized An RFC 9457 problem document.
 type Unauthorized = Problem
 
@@ -1148,10 +1151,10 @@ type UnsupportedMediaType = Problem
 
 // ListAuditParams defines parameters for ListAudit.
 type ListAuditParams struct {
-	// Tenant Only this tenant.
+	// Tenant Only this tenant (case-insensitive).
 	Tenant *string `form:"tenant,omitempty" json:"tenant,omitempty"`
 
-	// Project Only this project.
+	// Project Only this project (case-insensitive).
 	Project *string `form:"project,omitempty" json:"project,omitempty"`
 
 	// Actor Only this actor, e.g. key:0123abcd.

@@ -3,10 +3,11 @@ package groups
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/groupgate/groupgate/names"
 )
 
 // MaxFullNameLen is TechPass's limit on the length of a group name; the full
@@ -15,12 +16,6 @@ const MaxFullNameLen = 99
 
 // MaxDescriptionLen bounds a group's description (Azure AD's own limit).
 const MaxDescriptionLen = 1024
-
-var (
-	tenantRE  = regexp.MustCompile(`^[A-Z][A-Z0-9-]{1,15}$`)
-	projectRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]{0,31}$`)
-	groupRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-)
 
 // Name is a fully qualified group name. Tenant and Project are upper case;
 // Group keeps the case it was created with but is unique case-insensitively
@@ -47,9 +42,9 @@ func NewValidator() *validator.Validate {
 			panic(fmt.Sprintf("groups: register %s: %v", tag, err)) // static tags: cannot fail
 		}
 	}
-	must("tenant", func(fl validator.FieldLevel) bool { return tenantRE.MatchString(fl.Field().String()) })
-	must("project", func(fl validator.FieldLevel) bool { return projectRE.MatchString(fl.Field().String()) })
-	must("groupname", func(fl validator.FieldLevel) bool { return groupRE.MatchString(fl.Field().String()) })
+	must("tenant", func(fl validator.FieldLevel) bool { return names.CanonicalTenant(fl.Field().String()) })
+	must("project", func(fl validator.FieldLevel) bool { return names.CanonicalProject(fl.Field().String()) })
+	must("groupname", func(fl validator.FieldLevel) bool { return names.ValidGroup(fl.Field().String()) })
 	v.RegisterStructValidation(func(sl validator.StructLevel) {
 		n := sl.Current().Interface().(Name)
 		if len(n.String()) > MaxFullNameLen {
@@ -83,10 +78,11 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
 // NewName builds and checks the name of group in project of tenant. Tenant
-// and project are accepted in any case and upper-cased; the group keeps its
-// case. It returns a *ValidationError naming each offending part.
+// and project are accepted in any case and upper-cased (ASCII letters only:
+// a name that breaks its pattern as written stays invalid); the group keeps
+// its case. It returns a *ValidationError naming each offending part.
 func NewName(v *validator.Validate, tenant, project, group string) (Name, error) {
-	n := Name{Tenant: strings.ToUpper(tenant), Project: strings.ToUpper(project), Group: group}
+	n := Name{Tenant: names.Upper(tenant), Project: names.Upper(project), Group: group}
 	if err := v.Struct(n); err != nil {
 		return Name{}, translate(err)
 	}
@@ -111,9 +107,9 @@ func ParseFullName(v *validator.Validate, s string) (Name, error) {
 // fieldMessages words each rule for the caller; the field names are those of
 // the HTTP API.
 var fieldMessages = map[string]FieldError{
-	"tenant":    {"tenant", "must be 2-16 characters: a letter, then letters, digits or '-'"},
-	"project":   {"project", "must be 1-32 characters: a letter, then letters, digits or '-'"},
-	"groupname": {"name", "must be 1-64 characters: a letter or digit, then letters, digits, '.', '_' or '-'"},
+	"tenant":    {"tenant", names.TenantRule},
+	"project":   {"project", names.ProjectRule},
+	"groupname": {"name", names.GroupRule},
 	"fullname":  {"name", fmt.Sprintf("the full name <TENANT>:<PROJECT>:<group> must be at most %d characters", MaxFullNameLen)},
 }
 

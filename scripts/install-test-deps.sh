@@ -1,12 +1,41 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Go: Debian's Chromium, for the
-# browser tests of the /docs page and the web console
-# (server/docs_browser_test.go, server/console_browser_test.go), and curl and
-# jq, which the README's walkthrough uses (cmd/groupgate/readme_test.go runs
-# it). Idempotent: exits 0 at once when all are there. Installs only as root (CI
-# runs as root); otherwise it prints what to install and leaves it to you.
+# Installs what the test suite needs beyond Go:
+#  - the OpenAPI linter (Redocly CLI, the exact version locked in
+#    tools/openapi-lint/package-lock.json) for TestOpenAPILint, with npm;
+#  - Debian's Chromium, for the browser tests of the /docs page and the web
+#    console (server/docs_browser_test.go, server/console_browser_test.go);
+#  - curl and jq, which the README's walkthrough uses
+#    (cmd/groupgate/readme_test.go runs it).
+# Idempotent: what is already there is left alone. Debian packages install
+# only as root (CI runs as root); otherwise it prints what to install and
+# leaves it to you. CI runs this before make test.
 set -euo pipefail
 
+cd "$(dirname "$0")/.."
+
+# The OpenAPI linter.
+lint=tools/openapi-lint
+if [ ! -x "$lint/node_modules/.bin/redocly" ] ||
+	! cmp -s "$lint/package-lock.json" "$lint/node_modules/.package-lock.json.installed"; then
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "install-test-deps: npm not found; the OpenAPI lint test will be skipped (and fails under CI=true)." >&2
+		echo "install-test-deps: to run it: install Node.js 20+ and npm, then run this script again" >&2
+		[ "${CI:-}" = "true" ] && exit 1
+	else
+		echo "install-test-deps: installing the OpenAPI linter (npm ci in $lint)" >&2
+		log=$(mktemp)
+		if ! (cd "$lint" && npm ci --no-audit --no-fund --ignore-scripts) >"$log" 2>&1; then
+			cat "$log" >&2
+			rm -f "$log"
+			echo "install-test-deps: installing the OpenAPI linter failed" >&2
+			exit 1
+		fi
+		rm -f "$log"
+		cp "$lint/package-lock.json" "$lint/node_modules/.package-lock.json.installed"
+	fi
+fi
+
+# Chromium.
 have_chromium() {
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -x /usr/bin/chromium ]
 }

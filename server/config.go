@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
 )
@@ -360,9 +361,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 }
 
 var (
-	tenantNameRE  = regexp.MustCompile(`^[A-Z][A-Z0-9-]{1,15}$`)
-	projectNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]{0,31}$`)
-	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Validate reports every problem with c at once. It upper-cases tenant and
@@ -448,11 +447,11 @@ func (c *Config) Validate() error {
 	}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
-		t.Name = strings.ToUpper(t.Name)
-		where := fmt.Sprintf("tenants[%d] (%s)", i, t.Name)
-		if !tenantNameRE.MatchString(t.Name) {
-			add("%s: name must be 2-16 characters: a letter, then letters, digits or '-'", where)
+		where := fmt.Sprintf("tenants[%d] (%s)", i, names.Upper(t.Name))
+		if !names.ValidTenant(t.Name) {
+			add("%s: name %s", where, names.TenantRule)
 		}
+		t.Name = names.Upper(t.Name)
 		if t.GroupLimit < 0 || t.Interval < 0 || t.MaxQueue < 0 || t.MaxProjectQueue < 0 {
 			add("%s: group_limit, interval, max_queue and max_project_queue must not be negative", where)
 		}
@@ -460,11 +459,11 @@ func (c *Config) Validate() error {
 		p = append(p, t.TechPass.routeProblems(where)...)
 		for j := range t.Projects {
 			pr := &t.Projects[j]
-			pr.Name = strings.ToUpper(pr.Name)
-			pwhere := fmt.Sprintf("%s.projects[%d] (%s)", where, j, pr.Name)
-			if !projectNameRE.MatchString(pr.Name) {
-				add("%s: name must be 1-32 characters: a letter, then letters, digits or '-'", pwhere)
+			pwhere := fmt.Sprintf("%s.projects[%d] (%s)", where, j, names.Upper(pr.Name))
+			if !names.ValidProject(pr.Name) {
+				add("%s: name %s", pwhere, names.ProjectRule)
 			}
+			pr.Name = names.Upper(pr.Name)
 			for k, key := range pr.Keys {
 				if key.ID == "" {
 					add("%s.keys[%d]: id is required", pwhere, k)

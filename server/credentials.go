@@ -477,13 +477,17 @@ func (s *Server) readableCredentials(t tenants.Tenant) error {
 		client: &credentialSource{kind: kindClient, ref: t.TechPass.ClientSecret, open: s.opener(t.Name, "clientSecret", t.TechPass.ClientSecret)},
 		apiKey: &credentialSource{kind: kindAPIKey, ref: t.TechPass.APIKey, open: s.opener(t.Name, "apiKey", t.TechPass.APIKey)},
 	}
-	var errs []error
-	for _, src := range tc.sources() {
+	invalid := &tenants.InvalidError{}
+	for field, src := range map[string]*credentialSource{"techpass.clientSecret": tc.client, "techpass.apiKey": tc.apiKey} {
 		if _, _, err := src.read(tc.getenv, tc.now()); err != nil {
-			errs = append(errs, fmt.Errorf("%s (%s): %w", src.kind, src.where(), err))
+			invalid.Fields = append(invalid.Fields, tenants.FieldError{Field: field, Message: fmt.Sprintf("%s (%s): %v", src.kind, src.where(), err)})
 		}
 	}
-	return errors.Join(errs...)
+	if len(invalid.Fields) == 0 {
+		return nil
+	}
+	slices.SortFunc(invalid.Fields, func(a, b tenants.FieldError) int { return strings.Compare(a.Field, b.Field) })
+	return invalid
 }
 
 // opener opens a sealed credential with the key-encryption key; nil when

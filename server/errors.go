@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -115,8 +114,8 @@ func problemFor(err error) api.Problem {
 			case errors.As(err, &ve):
 				fields = ve.Fields
 			case errors.As(err, &ie):
-				for _, p := range ie.Problems {
-					fields = append(fields, groups.FieldError{Field: problemField(p), Message: p})
+				for _, f := range ie.Fields {
+					fields = append(fields, groups.FieldError{Field: f.Field, Message: f.Message})
 				}
 			}
 			return problem(m.status, m.slug, m.title, m.detail, fields)
@@ -152,20 +151,4 @@ func problem(status int, slug, title, detail string, fields []groups.FieldError)
 		p.Errors = &fe
 	}
 	return p
-}
-
-// problemField guesses the field a definition problem is about: its first
-// word when that looks like a field name ("techpass.clientId is required").
-func problemField(p string) string {
-	word, _, _ := strings.Cut(p, " ")
-	word = strings.TrimSuffix(word, ":")
-	for _, r := range word {
-		if !(r == '.' || r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')) {
-			return "body"
-		}
-	}
-	if word == "" || word == "a" || word == "an" || word == "unknown" {
-		return "body"
-	}
-	return word
 }

@@ -35,15 +35,15 @@ func (j jwtVerifier) checkIdentity(idp tenants.IdentityProvider) error {
 	err := j.v.Validate(provider(idp))
 	var pe *jwtauth.ProviderError
 	if errors.As(err, &pe) {
-		problems := make([]string, len(pe.Problems))
-		for i, p := range pe.Problems {
-			if rest, ok := strings.CutPrefix(p, "JWKS URL "); ok {
-				problems[i] = "identity.jwksUrl " + rest
-			} else {
-				problems[i] = "identity: " + p
+		ie := &tenants.InvalidError{}
+		for _, msg := range pe.Problems {
+			field := "identity"
+			if rest, ok := strings.CutPrefix(msg, "JWKS URL "); ok {
+				field, msg = "identity.jwksUrl", rest
 			}
+			ie.Fields = append(ie.Fields, tenants.FieldError{Field: field, Message: msg})
 		}
-		return &tenants.InvalidError{Problems: problems}
+		return ie
 	}
 	if err != nil {
 		return fmt.Errorf("%w: identity: %v", tenants.ErrInvalid, err)

@@ -262,8 +262,8 @@ func TestMembersUnknownUserAndBadInput(t *testing.T) {
 	if r := g.do("GET", membersPath("SHIP", "MOH", "nope"), "SHIP/MOH", nil); r.status != http.StatusNotFound {
 		t.Fatalf("members of a missing group: %d, want 404", r.status)
 	}
-	if r := g.do("GET", membersPath("SHIP", "MOH", "ops")+"?cursor=garbage", "SHIP/MOH", nil); r.status != http.StatusUnprocessableEntity {
-		t.Fatalf("a forged cursor: %d %s, want 422", r.status, r.body)
+	if r := g.do("GET", membersPath("SHIP", "MOH", "ops")+"?cursor=garbage", "SHIP/MOH", nil); r.status != http.StatusBadRequest {
+		t.Fatalf("a forged cursor: %d %s, want 400", r.status, r.body)
 	}
 }
 

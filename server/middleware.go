@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/names"
 )
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -61,10 +62,10 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.String("actor", api.PrincipalActor(c)),
 			)
 			if t := c.Param("tenant"); t != "" {
-				attrs = append(attrs, slog.String("tenant", strings.ToUpper(t)))
+				attrs = append(attrs, slog.String("tenant", names.Upper(t)))
 			}
 			if p := c.Param("project"); p != "" {
-				attrs = append(attrs, slog.String("project", strings.ToUpper(p)))
+				attrs = append(attrs, slog.String("project", names.Upper(p)))
 			}
 			if id := api.AuditNoteOf(c).OperationID; id != "" {
 				attrs = append(attrs, slog.String("operation_id", id))

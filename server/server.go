@@ -383,7 +383,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	}))
 	e.Use(middleware.BodyLimit("1M"))
 
-	spec := groupgate.OpenAPISpec()
+	spec := groupgate.PublishedSpec()
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
@@ -395,6 +395,15 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	mw := map[string][]echo.MiddlewareFunc{}
 	for _, id := range secured {
 		mw[id] = []echo.MiddlewareFunc{auth, limit}
+	}
+	// Parameters are checked against the spec after authentication and
+	// rate limiting, before the handler.
+	rules, err := paramRules(doc)
+	if err != nil {
+		return nil, fmt.Errorf("openapi.yaml: %w", err)
+	}
+	for id, r := range rules {
+		mw[id] = append(mw[id], checkParams(r))
 	}
 	docs := v5emb.New("groupgate API", "/openapi.yaml", "/docs/")
 	h := &api.Handlers{

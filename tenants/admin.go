@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/groupgate/groupgate/names"
 	"strings"
 	"time"
 )
@@ -60,7 +61,8 @@ func (a *Admin) CheckIdentityWith(check func(IdentityProvider) error) { a.checkI
 
 // CheckUpstreamWith makes the admin refuse, with ErrInvalid and before
 // anything is stored, a tenant change that leaves an enabled tenant with
-// TechPass credentials that check cannot read.
+// TechPass credentials that check cannot read. check may return an
+// *InvalidError naming the fields; any other error is reported on techpass.
 func (a *Admin) CheckUpstreamWith(check func(Tenant) error) { a.checkUpstream = check }
 
 // upstreamUsable runs the upstream check on t when it is enabled.
@@ -68,10 +70,12 @@ func (a *Admin) upstreamUsable(t Tenant) error {
 	if a.checkUpstream == nil || t.Disabled {
 		return nil
 	}
-	if err := a.checkUpstream(t); err != nil {
-		return &InvalidError{Problems: []string{"techpass: " + err.Error()}}
+	err := a.checkUpstream(t)
+	var ie *InvalidError
+	if err == nil || errors.As(err, &ie) {
+		return err
 	}
-	return nil
+	return &InvalidError{Fields: []FieldError{{Field: "techpass", Message: err.Error()}}}
 }
 
 // identityFree checks an identity provider before it is given to project
@@ -135,7 +139,7 @@ func (s TenantSpec) touchesUpstream() bool {
 // does not give is the admin's default (see DefaultsFrom).
 func (a *Admin) CreateTenant(ctx context.Context, spec TenantSpec) (Tenant, error) {
 	now := a.now()
-	t := Tenant{Name: strings.ToUpper(spec.Name), GroupLimit: a.groupLimit, Interval: a.interval, CreatedAt: now, UpdatedAt: now}
+	t := Tenant{Name: names.Upper(spec.Name), GroupLimit: a.groupLimit, Interval: a.interval, CreatedAt: now, UpdatedAt: now}
 	if err := a.apply(&t, spec, now); err != nil {
 		return Tenant{}, err
 	}
@@ -201,7 +205,7 @@ func (a *Admin) apply(t *Tenant, s TenantSpec, now time.Time) error {
 		}
 		cred, err := a.credential(*c.in, t.Name, c.field, now)
 		if err != nil {
-			p.add("techpass.%s: %v", c.field, err)
+			p.add("techpass."+c.field, "%v", err)
 			continue
 		}
 		*c.dst = cred
@@ -282,13 +286,13 @@ type ProjectSpec struct {
 
 // CreateProject adds a project to tenant.
 func (a *Admin) CreateProject(ctx context.Context, tenant string, spec ProjectSpec) (Project, error) {
-	if err := a.identityFree(ctx, tenant, strings.ToUpper(spec.Name), spec.Identity); err != nil {
+	if err := a.identityFree(ctx, tenant, names.Upper(spec.Name), spec.Identity); err != nil {
 		return Project{}, fmt.Errorf("create project %s:%s: %w", tenant, spec.Name, err)
 	}
 	var created Project
 	_, _, err := a.store.UpdateTenant(ctx, tenant, func(t *Tenant, projects *[]Project) error {
 		now := a.now()
-		pr := Project{Tenant: t.Name, Name: strings.ToUpper(spec.Name), CreatedAt: now, UpdatedAt: now}
+		pr := Project{Tenant: t.Name, Name: names.Upper(spec.Name), CreatedAt: now, UpdatedAt: now}
 		for _, p := range *projects {
 			if p.Name == pr.Name {
 				return fmt.Errorf("project %s:%s: %w", t.Name, pr.Name, ErrConflict)
@@ -366,7 +370,7 @@ type KeySpec struct {
 // with its stored form. A project key's project must exist.
 func (a *Admin) IssueKey(ctx context.Context, actor string, spec KeySpec) (string, Key, error) {
 	plain, k := NewKey()
-	k.Name, k.Role, k.Tenant, k.Project = strings.TrimSpace(spec.Name), spec.Role, strings.ToUpper(spec.Tenant), strings.ToUpper(spec.Project)
+	k.Name, k.Role, k.Tenant, k.Project = strings.TrimSpace(spec.Name), spec.Role, names.Upper(spec.Tenant), names.Upper(spec.Project)
 	k.Scopes, k.ExpiresAt, k.CreatedBy, k.CreatedAt = spec.Scopes, spec.ExpiresAt, actor, a.now()
 	if err := k.Validate(); err != nil {
 		return "", Key{}, err

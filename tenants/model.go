@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/groupgate/groupgate/names"
 )
 
 // Role is what kind of caller a credential stands for.
@@ -40,10 +42,8 @@ const (
 func ProjectScopes() []Scope { return []Scope{GroupsRead, GroupsWrite, MembersRead, MembersWrite} }
 
 var (
-	tenantNameRE  = regexp.MustCompile(`^[A-Z][A-Z0-9-]{1,15}$`)
-	projectNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]{0,31}$`)
-	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	keyNameRE     = regexp.MustCompile(`^[\pL\pN ._:/@-]{1,64}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	keyNameRE = regexp.MustCompile(`^[\pL\pN ._:/@-]{1,64}$`)
 )
 
 // Defaults for a new tenant.
@@ -182,22 +182,46 @@ func (k Key) Usable(now time.Time) bool {
 	return k.RevokedAt.IsZero() && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
 }
 
-// problems collects validation messages.
-type problems []string
+// FieldError is one problem with one field of an input: the field as the
+// HTTP API names it (dotted for nested fields, e.g. techpass.clientId) and
+// what is wrong with it.
+type FieldError struct {
+	Field   string
+	Message string
+}
 
-func (p *problems) add(format string, a ...any) { *p = append(*p, fmt.Sprintf(format, a...)) }
+// problems collects validation problems.
+type problems []FieldError
+
+func (p *problems) add(field, format string, a ...any) {
+	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
+}
+
+// absent adds the problem msg about field if bad.
+func (p *problems) absent(field string, bad bool, msg string) {
+	if bad {
+		p.add(field, "%s", msg)
+	}
+}
 
 func (p problems) err() error {
 	if len(p) == 0 {
 		return nil
 	}
-	return &InvalidError{Problems: p}
+	return &InvalidError{Fields: p}
 }
 
-// InvalidError lists every problem with an input. It wraps ErrInvalid.
-type InvalidError struct{ Problems []string }
+// InvalidError lists every problem with an input, field by field. It wraps
+// ErrInvalid.
+type InvalidError struct{ Fields []FieldError }
 
-func (e *InvalidError) Error() string { return "invalid: " + strings.Join(e.Problems, "; ") }
+func (e *InvalidError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid: " + strings.Join(parts, "; ")
+}
 
 // Unwrap makes errors.Is(err, ErrInvalid) hold.
 func (e *InvalidError) Unwrap() error { return ErrInvalid }
@@ -205,14 +229,14 @@ func (e *InvalidError) Unwrap() error { return ErrInvalid }
 // Validate checks a tenant, reporting every problem.
 func (t Tenant) Validate() error {
 	var p problems
-	if !tenantNameRE.MatchString(t.Name) {
-		p.add("name must be 2-16 characters: an upper-case letter, then upper-case letters, digits or '-'")
+	if !names.CanonicalTenant(t.Name) {
+		p.add("name", names.TenantRule)
 	}
 	if t.GroupLimit < 1 || t.GroupLimit > 100000 {
-		p.add("groupLimit must be between 1 and 100000")
+		p.add("groupLimit", "must be between 1 and 100000")
 	}
 	if t.Interval < 10*time.Millisecond || t.Interval > time.Hour {
-		p.add("interval must be between 10ms and 1h")
+		p.add("intervalSeconds", "must be between 10ms and 1h")
 	}
 	tp := t.TechPass
 	if tp.APIURL != "" {
@@ -221,20 +245,20 @@ func (t Tenant) Validate() error {
 				continue
 			}
 			if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-				p.add("techpass.%s must be an http(s) URL without credentials", name)
+				p.add("techpass."+name, "must be an http(s) URL without credentials")
 			}
 		}
 		if tp.TokenURL == "" && tp.DirectoryID == "" {
-			p.add("techpass.directoryId (or tokenUrl) is required")
+			p.add("techpass.directoryId", "is required (or tokenUrl)")
 		}
 		if tp.ClientID == "" {
-			p.add("techpass.clientId is required")
+			p.add("techpass.clientId", "is required")
 		}
 		if !tp.ClientSecret.Set() {
-			p.add("techpass.clientSecret is required")
+			p.add("techpass.clientSecret", "is required")
 		}
 		if !tp.APIKey.Set() {
-			p.add("techpass.apiKey is required")
+			p.add("techpass.apiKey", "is required")
 		}
 	}
 	for name, c := range map[string]Credential{"clientSecret": tp.ClientSecret, "apiKey": tp.APIKey} {
@@ -242,14 +266,14 @@ func (t Tenant) Validate() error {
 		case CredentialNone, CredentialStored:
 		case CredentialFile:
 			if !strings.HasPrefix(c.Ref, "/") {
-				p.add("techpass.%s.file must be an absolute path", name)
+				p.add("techpass."+name+".file", "must be an absolute path")
 			}
 		case CredentialEnv:
 			if !envNameRE.MatchString(c.Ref) {
-				p.add("techpass.%s.env must be an environment variable name", name)
+				p.add("techpass."+name+".env", "must be an environment variable name")
 			}
 		default:
-			p.add("techpass.%s has an unknown kind", name)
+			p.add("techpass."+name, "has an unknown kind")
 		}
 	}
 	return p.err()
@@ -258,27 +282,27 @@ func (t Tenant) Validate() error {
 // Validate checks a project, reporting every problem.
 func (pr Project) Validate() error {
 	var p problems
-	if !projectNameRE.MatchString(pr.Name) {
-		p.add("name must be 1-32 characters: an upper-case letter, then upper-case letters, digits or '-'")
+	if !names.CanonicalProject(pr.Name) {
+		p.add("name", names.ProjectRule)
 	}
 	if pr.GroupQuota < 0 {
-		p.add("groupQuota must not be negative")
+		p.add("groupQuota", "must not be negative")
 	}
 	if idp := pr.Identity; idp != nil {
 		if u, err := url.Parse(idp.Issuer); idp.Issuer == "" || err != nil {
-			p.add("identity.issuer is required")
+			p.add("identity.issuer", "is required")
 		} else if u.Scheme != "https" && u.Scheme != "http" {
-			p.add("identity.issuer must be a URL")
+			p.add("identity.issuer", "must be a URL")
 		}
 		if idp.Audience == "" {
-			p.add("identity.audience is required")
+			p.add("identity.audience", "is required")
 		}
 		if (idp.JWKSURL == "") == (len(idp.PublicKeys) == 0) {
-			p.add("identity needs exactly one of jwksUrl and publicKeys")
+			p.add("identity", "needs exactly one of jwksUrl and publicKeys")
 		}
 		for _, s := range idp.Scopes {
 			if !slices.Contains(ProjectScopes(), s) {
-				p.add("identity.scopes: unknown scope %q", s)
+				p.add("identity.scopes", "unknown scope %q", s)
 			}
 		}
 	}
@@ -290,31 +314,30 @@ func (pr Project) Validate() error {
 func (k Key) Validate() error {
 	var p problems
 	if !keyNameRE.MatchString(k.Name) {
-		p.add("name must be 1-64 letters, digits, spaces or ._:/@-")
+		p.add("name", "must be 1-64 letters, digits, spaces or ._:/@-")
 	}
 	switch k.Role {
 	case RoleOperator:
-		if k.Tenant != "" || k.Project != "" || len(k.Scopes) > 0 {
-			p.add("an operator key has no tenant, project or scopes")
-		}
+		p.absent("tenant", k.Tenant != "", "an operator key has no tenant")
+		p.absent("project", k.Project != "", "an operator key has no project")
+		p.absent("scopes", len(k.Scopes) > 0, "an operator key has no scopes")
 	case RoleTenantAdmin:
-		if k.Tenant == "" || k.Project != "" || len(k.Scopes) > 0 {
-			p.add("a tenant-admin key has a tenant, and no project or scopes")
-		}
+		p.absent("tenant", k.Tenant == "", "a tenant-admin key needs a tenant")
+		p.absent("project", k.Project != "", "a tenant-admin key has no project")
+		p.absent("scopes", len(k.Scopes) > 0, "a tenant-admin key has no scopes")
 	case RoleProject:
-		if k.Tenant == "" || k.Project == "" {
-			p.add("a project key has a tenant and a project")
-		}
+		p.absent("tenant", k.Tenant == "", "a project key needs a tenant")
+		p.absent("project", k.Project == "", "a project key needs a project")
 		for _, s := range k.Scopes {
 			if !slices.Contains(ProjectScopes(), s) {
-				p.add("unknown scope %q", s)
+				p.add("scopes", "unknown scope %q", s)
 			}
 		}
 	default:
-		p.add("role must be operator, tenant-admin or project")
+		p.add("role", "must be operator, tenant-admin or project")
 	}
 	if !k.ExpiresAt.IsZero() && !k.ExpiresAt.After(k.CreatedAt) {
-		p.add("expiresAt must be after the key's creation")
+		p.add("expiresAt", "must be after the key's creation")
 	}
 	return p.err()
 }
