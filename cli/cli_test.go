@@ -247,7 +247,7 @@ func TestProjectWorkflow(t *testing.T) {
 		t.Errorf("conflict: %s", r)
 	}
 	// A bad name: 422 is exit 1, naming the field.
-	r = g.run(t, p, "groups", "create", "no spaces")
+	r = g.runBadInput(t, p, "groups", "create", "no spaces")
 	want(t, r, cli.ExitError, "create a bad name")
 	if !strings.Contains(r.stderr, "(422)") || !strings.Contains(r.stderr, "name") {
 		t.Errorf("invalid: %s", r)
@@ -552,7 +552,7 @@ func TestAdminWorkflow(t *testing.T) {
 	r = g.run(t, op, "keys", "issue", "--name", "lost", "--role", "tenant-admin", "--tenant", "ACME", "--out", filepath.Join(dir, "missing", "lost.key"))
 	want(t, r, cli.ExitUsage, "--out in a missing directory")
 	refused := filepath.Join(dir, "refused.key")
-	want(t, g.run(t, op, "keys", "issue", "--name", "refused", "--role", "no-such-role", "--out", refused), cli.ExitError, "a refused issue with --out")
+	want(t, g.runBadInput(t, op, "keys", "issue", "--name", "refused", "--role", "no-such-role", "--out", refused), cli.ExitError, "a refused issue with --out")
 	if _, err := os.Stat(refused); !os.IsNotExist(err) {
 		t.Errorf("a refused issue left its --out file: %v", err)
 	}

@@ -96,6 +96,25 @@ func (g *gateway) run(t *testing.T, vars map[string]string, args ...string) resu
 	return g.runEnv(t, cli.Env{Getenv: func(k string) string { return env[k] }}, args...)
 }
 
+// runBadInput is run for a command line that sends a request the contract
+// refuses on purpose: the request is not validated, the answer still is.
+func (g *gateway) runBadInput(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
+	env := map[string]string{"GROUPGATE_URL": g.url}
+	for k, v := range vars {
+		env[k] = v
+	}
+	bad := &http.Client{Transport: badInput{apitest.NewTransport(t, nil)}}
+	return g.runEnv(t, cli.Env{Getenv: func(k string) string { return env[k] }, HTTPClient: bad}, args...)
+}
+
+// badInput marks every request it carries with apitest.BadInput.
+type badInput struct{ next http.RoundTripper }
+
+func (b badInput) RoundTrip(req *http.Request) (*http.Response, error) {
+	return b.next.RoundTrip(apitest.BadInput(req))
+}
+
 func (g *gateway) runEnv(t *testing.T, env cli.Env, args ...string) result {
 	t.Helper()
 	return g.runCtx(t, t.Context(), env, args...)
