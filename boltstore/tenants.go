@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,13 +37,30 @@ func tenantBuckets(tx *bolt.Tx) error {
 
 // Generation implements tenants.Store: an in-process counter bumped after
 // every commit that changes a tenant, a project or a key (not a key's last
-// use).
-func (s *Store) Generation() uint64 { return s.gens.tenants.Load() }
+// use). One process owns the file, so it sees every write. ErrClosed after
+// Close.
+func (s *Store) Generation(ctx context.Context) (uint64, error) {
+	select {
+	case <-s.closing:
+		return 0, ErrClosed
+	default:
+		return s.gens.tenants.Load(), nil
+	}
+}
+
+// tenantsWrite runs fn as a write and, once it has committed, moves the
+// generation; a refused or aborted write leaves it as it is.
+func (s *Store) tenantsWrite(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := s.write(ctx, fn); err != nil {
+		return err
+	}
+	s.gens.tenantsChanged()
+	return nil
+}
 
 // CreateTenant implements tenants.Store.
 func (s *Store) CreateTenant(ctx context.Context, t tenants.Tenant) error {
-	defer s.gens.tenantsChanged()
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.tenantsWrite(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTenants)
 		if b.Get([]byte(t.Name)) != nil {
 			return fmt.Errorf("tenant %s: %w", t.Name, tenants.ErrConflict)
@@ -80,10 +98,9 @@ func (s *Store) Tenants(ctx context.Context) ([]tenants.Tenant, error) {
 
 // UpdateTenant implements tenants.Store.
 func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.Tenant, *[]tenants.Project) error) (tenants.Tenant, []tenants.Project, error) {
-	defer s.gens.tenantsChanged()
 	var t tenants.Tenant
 	var projects []tenants.Project
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.tenantsWrite(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if t, err = getTenant(tx, name); err != nil {
 			return err
@@ -91,13 +108,20 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		if projects, err = getProjects(tx, name); err != nil {
 			return err
 		}
+		before := make([]string, len(projects))
+		for i, p := range projects {
+			before[i] = p.Name
+		}
 		if err := fn(&t, &projects); err != nil {
 			return err
 		}
-		if err := putJSON(tx.Bucket(bucketTenants), t.Name, newTenantRecord(t)); err != nil {
+		if err := keysKept(name, before, t, projects); err != nil {
 			return err
 		}
-		pb, err := tx.Bucket(bucketProjects).CreateBucketIfNotExists([]byte(t.Name))
+		if err := putJSON(tx.Bucket(bucketTenants), name, newTenantRecord(t)); err != nil {
+			return err
+		}
+		pb, err := tx.Bucket(bucketProjects).CreateBucketIfNotExists([]byte(name))
 		if err != nil {
 			return err
 		}
@@ -112,6 +136,35 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		return tenants.Tenant{}, nil, err
 	}
 	return t, projects, nil
+}
+
+// errRekeyed reports an update function that changed what records are
+// stored under; the update writes nothing.
+var errRekeyed = errors.New("an update may not rename or remove a record")
+
+// keysKept checks what an UpdateTenant function left: the tenant named
+// name still, each project once, of this tenant, and every project in
+// before still there.
+func keysKept(name string, before []string, t tenants.Tenant, projects []tenants.Project) error {
+	if t.Name != name {
+		return fmt.Errorf("update tenant %s: renamed to %q: %w", name, t.Name, errRekeyed)
+	}
+	seen := make(map[string]bool, len(projects))
+	for _, p := range projects {
+		if p.Tenant != name {
+			return fmt.Errorf("update tenant %s: project %s given tenant %q: %w", name, p.Name, p.Tenant, errRekeyed)
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("update tenant %s: project %s listed twice: %w", name, p.Name, errRekeyed)
+		}
+		seen[p.Name] = true
+	}
+	for _, n := range before {
+		if !seen[n] {
+			return fmt.Errorf("update tenant %s: project %s dropped: %w", name, n, errRekeyed)
+		}
+	}
+	return nil
 }
 
 // Project implements tenants.Store.
@@ -174,8 +227,7 @@ func (s *Store) ProjectsByIssuer(ctx context.Context, issuer string) ([]tenants.
 
 // CreateKey implements tenants.Store.
 func (s *Store) CreateKey(ctx context.Context, k tenants.Key) error {
-	defer s.gens.tenantsChanged()
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.tenantsWrite(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKeys)
 		if b.Get([]byte(k.ID)) != nil {
 			return fmt.Errorf("key %s: %w", k.ID, tenants.ErrConflict)
@@ -216,9 +268,8 @@ func (s *Store) Keys(ctx context.Context, tenant string) ([]tenants.Key, error) 
 
 // UpdateKey implements tenants.Store.
 func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*tenants.Key) error) (tenants.Key, error) {
-	defer s.gens.tenantsChanged()
 	var k tenants.Key
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.tenantsWrite(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if k, err = getKey(tx, id); err != nil {
 			return err
@@ -226,9 +277,15 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*tenants.Key) 
 		if err := fn(&k); err != nil {
 			return err
 		}
-		return putJSON(tx.Bucket(bucketKeys), k.ID, newKeyRecord(k))
+		if k.ID != id {
+			return fmt.Errorf("update key %s: id changed to %q: %w", id, k.ID, errRekeyed)
+		}
+		return putJSON(tx.Bucket(bucketKeys), id, newKeyRecord(k))
 	})
-	return k, err
+	if err != nil {
+		return tenants.Key{}, err
+	}
+	return k, nil
 }
 
 // TouchKeys implements tenants.Store.

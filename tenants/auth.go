@@ -21,6 +21,10 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, idp IdentityProvider, token string) (subject string, err error)
 }
 
+// DefaultMaxStale is how long, by default, an Authenticator keeps checking
+// credentials against a snapshot the store cannot confirm is current.
+const DefaultMaxStale = 30 * time.Second
+
 // AuthConfig holds an Authenticator's dependencies.
 type AuthConfig struct {
 	Store Store
@@ -32,27 +36,51 @@ type AuthConfig struct {
 	// RotationAge is the age past which a key is flagged for rotation;
 	// default 180 days.
 	RotationAge time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// MaxStale bounds how long credentials are checked against the last
+	// snapshot while the store cannot tell whether it is current (its
+	// Generation, or a reload, fails): a revocation committed meanwhile
+	// (through another replica) may be missed for at most this long. Past
+	// it, every credential but the bootstrap operators' is refused with an
+	// error that is not ErrUnauthenticated (a 500: the key is not wrong)
+	// until the store answers. 0 means DefaultMaxStale; negative means
+	// never use a snapshot the store did not just confirm.
+	MaxStale time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Authenticator finds the principal behind a bearer credential: an API key
 // (looked up by id, compared in constant time) or a JWT from a project's
 // identity provider. It is safe for concurrent use.
+//
+// It checks credentials against a snapshot of the store's keys, tenants and
+// projects, reloaded whenever the store's Generation moves, so a revocation
+// applies to the next request. When the store fails, the snapshot last
+// confirmed current serves for up to AuthConfig.MaxStale, with a warning
+// logged when that starts and an error when it ends in refusals.
 type Authenticator struct {
 	cfg   AuthConfig
 	dummy [sha256.Size]byte
 
-	// cur is the snapshot of keys, tenants and projects requests are
-	// checked against; it is reloaded (under loadMu, once) whenever the
-	// store's Generation moves, so a revocation applies to the next request.
+	// cur is the snapshot requests are checked against; it is reloaded
+	// (under loadMu, once) whenever the store's Generation moves.
 	cur    atomic.Pointer[snapshot]
 	loadMu sync.Mutex
+	// health is the store's last state as seen here (healthy, stale or
+	// refusing), so that only its changes are logged, not every request.
+	health atomic.Int32
 
 	mu     sync.Mutex
 	used   map[string]time.Time
 	warned map[string]bool
 }
+
+// The states of Authenticator.health.
+const (
+	storeHealthy int32 = iota
+	storeStale
+	storeRefusing
+)
 
 // snapshot is the store's tenants, projects and keys at one generation.
 type snapshot struct {
@@ -61,22 +89,61 @@ type snapshot struct {
 	tenants  map[string]Tenant
 	projects map[string]Project // by tenant + "\x00" + name
 	byIssuer map[string][]Project
+	// confirmed is when (UnixNano, by AuthConfig.Now) the store last said
+	// gen is current.
+	confirmed atomic.Int64
 }
 
-// snap returns a snapshot no older than the store's current generation.
+// confirm notes that the store said at now that s is current.
+func (s *snapshot) confirm(now time.Time) {
+	n := now.UnixNano()
+	for {
+		old := s.confirmed.Load()
+		if old >= n || s.confirmed.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// snap returns a snapshot no older than the store's current generation or,
+// when the store cannot tell, the last one if it was confirmed current
+// within MaxStale.
 func (a *Authenticator) snap(ctx context.Context) (*snapshot, error) {
-	gen := a.cfg.Store.Generation()
+	now := a.cfg.Now()
+	gen, err := a.cfg.Store.Generation(ctx)
+	if err != nil {
+		return a.stale(now, fmt.Errorf("read the store's generation: %w", err))
+	}
 	if s := a.cur.Load(); s != nil && s.gen == gen {
+		s.confirm(now)
+		a.healthy()
 		return s, nil
 	}
 	a.loadMu.Lock()
 	defer a.loadMu.Unlock()
 	if s := a.cur.Load(); s != nil && s.gen == gen {
+		s.confirm(now)
+		a.healthy()
 		return s, nil
 	}
+	s, err := a.load(ctx)
+	if err != nil {
+		return a.stale(now, err)
+	}
+	s.confirm(now)
+	a.cur.Store(s)
+	a.healthy()
+	return s, nil
+}
+
+// load reads a snapshot from the store.
+func (a *Authenticator) load(ctx context.Context) (*snapshot, error) {
 	// Read the generation before the data: a change committed meanwhile
 	// moves it again, and the next call reloads.
-	gen = a.cfg.Store.Generation()
+	gen, err := a.cfg.Store.Generation(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the store's generation: %w", err)
+	}
 	s := &snapshot{gen: gen, keys: map[string]Key{}, tenants: map[string]Tenant{}, projects: map[string]Project{}, byIssuer: map[string][]Project{}}
 	ts, err := a.cfg.Store.Tenants(ctx)
 	if err != nil {
@@ -102,8 +169,43 @@ func (a *Authenticator) snap(ctx context.Context) (*snapshot, error) {
 	for _, k := range ks {
 		s.keys[k.ID] = k
 	}
-	a.cur.Store(s)
 	return s, nil
+}
+
+// stale returns the last snapshot after the store failed with err, if it
+// was confirmed current within MaxStale; err otherwise.
+func (a *Authenticator) stale(now time.Time, err error) (*snapshot, error) {
+	s := a.cur.Load()
+	if s == nil {
+		a.setHealth(storeRefusing, "the credential store failed before a snapshot was loaded; refusing credentials", err, 0)
+		return nil, err
+	}
+	age := now.Sub(time.Unix(0, s.confirmed.Load()))
+	if age > a.cfg.MaxStale {
+		a.setHealth(storeRefusing, "the credential store has failed for longer than max_stale; refusing credentials", err, age)
+		return nil, fmt.Errorf("%w (snapshot confirmed %s ago, more than the %s allowed)", err, age, max(a.cfg.MaxStale, 0))
+	}
+	a.setHealth(storeStale, "the credential store failed; checking credentials against the last snapshot for at most max_stale", err, age)
+	return s, nil
+}
+
+// healthy notes that the store answered.
+func (a *Authenticator) healthy() {
+	if a.health.Swap(storeHealthy) != storeHealthy {
+		a.cfg.Logger.Info("the credential store answers again; credentials are checked against its current state")
+	}
+}
+
+// setHealth records the store's state and logs it when it changed.
+func (a *Authenticator) setHealth(h int32, msg string, err error, age time.Duration) {
+	if a.health.Swap(h) == h {
+		return
+	}
+	level := slog.LevelWarn
+	if h == storeRefusing {
+		level = slog.LevelError
+	}
+	a.cfg.Logger.Log(context.Background(), level, msg, "error", err, "snapshot_age", age, "max_stale", a.cfg.MaxStale)
 }
 
 // NewAuthenticator returns an authenticator over cfg.Store.
@@ -116,6 +218,9 @@ func NewAuthenticator(cfg AuthConfig) *Authenticator {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxStale == 0 {
+		cfg.MaxStale = DefaultMaxStale
 	}
 	return &Authenticator{cfg: cfg, used: map[string]time.Time{}, warned: map[string]bool{}}
 }

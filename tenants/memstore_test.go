@@ -1,0 +1,240 @@
+package tenants_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/tenants"
+	"github.com/groupgate/groupgate/tenants/tenantstest"
+)
+
+// memStore is tenants.Store in memory: the second backend the conformance
+// suite runs against, so that the suite is seen to assume nothing of bbolt
+// (no serialization making copies for free, no ordered keys).
+type memStore struct {
+	mu       sync.Mutex
+	gen      uint64
+	tenants  map[string]tenants.Tenant
+	projects map[string]map[string]tenants.Project
+	keys     map[string]tenants.Key
+}
+
+var _ tenants.Store = (*memStore)(nil)
+
+func newMemStore() *memStore {
+	return &memStore{tenants: map[string]tenants.Tenant{}, projects: map[string]map[string]tenants.Project{}, keys: map[string]tenants.Key{}}
+}
+
+func TestMemStore(t *testing.T) {
+	tenantstest.RunStoreTests(t, func(*testing.T) tenants.Store { return newMemStore() })
+}
+
+func TestMemStoreConcurrency(t *testing.T) {
+	tenantstest.RunConcurrencyTests(t, func(*testing.T) tenants.Store { return newMemStore() })
+}
+
+func copyCred(c tenants.Credential) tenants.Credential { c.Sealed = slices.Clone(c.Sealed); return c }
+
+func copyTenant(t tenants.Tenant) tenants.Tenant {
+	tp := &t.TechPass
+	tp.ClientSecret, tp.APIKey = copyCred(tp.ClientSecret), copyCred(tp.APIKey)
+	tp.WebhookSecret, tp.PreviousWebhookSecret = copyCred(tp.WebhookSecret), copyCred(tp.PreviousWebhookSecret)
+	return t
+}
+
+func copyProject(p tenants.Project) tenants.Project {
+	if p.Identity != nil {
+		idp := *p.Identity
+		idp.PublicKeys, idp.Algorithms, idp.Scopes = slices.Clone(idp.PublicKeys), slices.Clone(idp.Algorithms), slices.Clone(idp.Scopes)
+		p.Identity = &idp
+	}
+	return p
+}
+
+func copyKey(k tenants.Key) tenants.Key { k.Scopes = slices.Clone(k.Scopes); return k }
+
+func byName(a, b tenants.Project) int { return cmp.Compare(a.Name, b.Name) }
+
+func (m *memStore) CreateTenant(_ context.Context, t tenants.Tenant) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.tenants[t.Name]; ok {
+		return fmt.Errorf("tenant %s: %w", t.Name, tenants.ErrConflict)
+	}
+	m.tenants[t.Name] = copyTenant(t)
+	m.gen++
+	return nil
+}
+
+func (m *memStore) Tenant(_ context.Context, name string) (tenants.Tenant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tenants[name]
+	if !ok {
+		return tenants.Tenant{}, fmt.Errorf("tenant %s: %w", name, tenants.ErrNotFound)
+	}
+	return copyTenant(t), nil
+}
+
+func (m *memStore) Tenants(context.Context) ([]tenants.Tenant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []tenants.Tenant
+	for _, t := range m.tenants {
+		out = append(out, copyTenant(t))
+	}
+	slices.SortFunc(out, func(a, b tenants.Tenant) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (m *memStore) projectsOf(tenant string) []tenants.Project {
+	var out []tenants.Project
+	for _, p := range m.projects[tenant] {
+		out = append(out, copyProject(p))
+	}
+	slices.SortFunc(out, byName)
+	return out
+}
+
+func (m *memStore) UpdateTenant(_ context.Context, name string, fn func(*tenants.Tenant, *[]tenants.Project) error) (tenants.Tenant, []tenants.Project, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	stored, ok := m.tenants[name]
+	if !ok {
+		return tenants.Tenant{}, nil, fmt.Errorf("tenant %s: %w", name, tenants.ErrNotFound)
+	}
+	t, projects := copyTenant(stored), m.projectsOf(name)
+	if err := fn(&t, &projects); err != nil {
+		return tenants.Tenant{}, nil, err
+	}
+	if t.Name != name {
+		return tenants.Tenant{}, nil, errors.New("the tenant was renamed")
+	}
+	next := map[string]tenants.Project{}
+	for _, p := range projects {
+		if _, dup := next[p.Name]; dup || p.Tenant != name {
+			return tenants.Tenant{}, nil, fmt.Errorf("project %s listed twice or of another tenant", p.Name)
+		}
+		next[p.Name] = copyProject(p)
+	}
+	for n := range m.projects[name] {
+		if _, ok := next[n]; !ok {
+			return tenants.Tenant{}, nil, fmt.Errorf("project %s dropped", n)
+		}
+	}
+	m.tenants[name], m.projects[name] = copyTenant(t), next
+	m.gen++
+	out := make([]tenants.Project, len(projects))
+	for i, p := range projects {
+		out[i] = copyProject(p)
+	}
+	return copyTenant(t), out, nil
+}
+
+func (m *memStore) Project(_ context.Context, tenant, name string) (tenants.Project, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.projects[tenant][name]
+	if !ok {
+		return tenants.Project{}, fmt.Errorf("project %s:%s: %w", tenant, name, tenants.ErrNotFound)
+	}
+	return copyProject(p), nil
+}
+
+func (m *memStore) Projects(_ context.Context, tenant string) ([]tenants.Project, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.projectsOf(tenant), nil
+}
+
+func (m *memStore) ProjectsByIssuer(_ context.Context, issuer string) ([]tenants.Project, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []tenants.Project
+	for _, ps := range m.projects {
+		for _, p := range ps {
+			if p.Identity != nil && p.Identity.Issuer == issuer {
+				out = append(out, copyProject(p))
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b tenants.Project) int { return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), byName(a, b)) })
+	return out, nil
+}
+
+func (m *memStore) CreateKey(_ context.Context, k tenants.Key) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.keys[k.ID]; ok {
+		return fmt.Errorf("key %s: %w", k.ID, tenants.ErrConflict)
+	}
+	m.keys[k.ID] = copyKey(k)
+	m.gen++
+	return nil
+}
+
+func (m *memStore) Key(_ context.Context, id string) (tenants.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[id]
+	if !ok {
+		return tenants.Key{}, fmt.Errorf("key %s: %w", id, tenants.ErrNotFound)
+	}
+	return copyKey(k), nil
+}
+
+func (m *memStore) Keys(_ context.Context, tenant string) ([]tenants.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []tenants.Key
+	for _, k := range m.keys {
+		if tenant == "" || k.Tenant == tenant {
+			out = append(out, copyKey(k))
+		}
+	}
+	slices.SortFunc(out, func(a, b tenants.Key) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+func (m *memStore) UpdateKey(_ context.Context, id string, fn func(*tenants.Key) error) (tenants.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	stored, ok := m.keys[id]
+	if !ok {
+		return tenants.Key{}, fmt.Errorf("key %s: %w", id, tenants.ErrNotFound)
+	}
+	k := copyKey(stored)
+	if err := fn(&k); err != nil {
+		return tenants.Key{}, err
+	}
+	if k.ID != id {
+		return tenants.Key{}, errors.New("the key's id changed")
+	}
+	m.keys[id] = copyKey(k)
+	m.gen++
+	return copyKey(k), nil
+}
+
+func (m *memStore) TouchKeys(_ context.Context, used map[string]time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, at := range used {
+		if k, ok := m.keys[id]; ok && at.After(k.LastUsedAt) {
+			k.LastUsedAt = at
+			m.keys[id] = k
+		}
+	}
+	return nil
+}
+
+func (m *memStore) Generation(context.Context) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen, nil
+}
