@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -192,7 +193,13 @@ func noSecretsIn(t *testing.T, g *gateway, path, html string) {
 // describe, add and remove a member, delete; and cancels a queued
 // operation from the queue.
 func TestConsoleGroupLifecycle(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: 100 * time.Millisecond})
+	// Under constant server errors a create's outcome is unknown, and the
+	// checks that follow are bounded by the retry window alone (failed
+	// checks are not counted failures): keep the window short so that the
+	// failing create below fails within the test.
+	g := startGateway(t, gatewayOptions{interval: 100 * time.Millisecond, mutate: func(c *server.Config) {
+		c.Retry.MaxDuration = server.Duration(2 * time.Second)
+	}})
 	c := newConsoleClient(t, g)
 	c.signin(g.keys["SHIP/MOH"])
 	base := "/console/tenants/SHIP/projects/MOH"
