@@ -8,7 +8,7 @@
 // The console holds no authorization of its own. Every read and write it
 // makes is an API request, served in process by the API's own handler
 // (Config.API) with the generated client, carrying the session's principal
-// in the request's context (WithPrincipal) instead of a key. The request
+// in the request's context (PrincipalFrom) instead of a key. The request
 // runs through the same middleware (authentication, rate limit, audit log,
 // access log) and the same handler checks (api.Policy, tenants.Require*) as
 // one from curl, so a page shows and changes exactly what the API would let
