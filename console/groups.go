@@ -53,6 +53,12 @@ type queueView struct {
 	ReadError string
 	// Status is the project's queue depth (project queues only).
 	Status *client.QueueStatus
+	// Projects are the depths of a tenant's project queues (tenant queues
+	// only), the first queueListLimit projects.
+	Projects []projectQueue
+	// OpsHidden is set when the caller's role may not read operations
+	// (the API shows them to project keys only).
+	OpsHidden bool
 	// CSRF is the session's token, for the cancel forms.
 	CSRF string
 }
@@ -61,12 +67,19 @@ type queueView struct {
 // API request (charged to the key's rate limit like any other).
 const queueListLimit = 20
 
+// projectQueue is one project's queue depth.
+type projectQueue struct {
+	Project string
+	Status  client.QueueStatus
+}
+
 // queue reads the queue of a project (or of a tenant when project is "")
 // as the API lets the caller: first the queue's status through getQueue
-// (or the tenant through getTenant), and only if the API allows that, the
-// first queueListLimit pending operations, each through getOperation, in
-// dispatch order. A queue the caller may not read lists nothing, so the
-// page tells nothing of it.
+// (or the tenant's projects' through listProjects and getQueue), and only
+// if the API allows that, for a project key, the first queueListLimit
+// pending operations, each through getOperation, in dispatch order. A
+// queue the caller may not read lists nothing, so the page tells nothing
+// of it.
 func (c *Console) queue(ctx context.Context, v *viewer, tenant, project string) queueView {
 	qv := queueView{Tenant: tenant, Project: project, CSRF: v.session.CSRF}
 	if project != "" {
@@ -78,13 +91,36 @@ func (c *Console) queue(ctx context.Context, v *viewer, tenant, project string) 
 		}
 		qv.Status = &q
 	} else {
-		resp, err := c.api.GetTenantWithResponse(ctx, tenant)
-		if err := result(resp, err, nil); err != nil {
+		var pl client.ProjectList
+		resp, err := c.api.ListProjectsWithResponse(ctx, tenant)
+		if err := result(resp, err, &pl); err != nil {
 			qv.Refused = errText(err)
 			return qv
 		}
+		for i, p := range pl.Projects {
+			if i == queueListLimit {
+				qv.More = true
+				break
+			}
+			var q client.QueueStatus
+			qresp, err := c.api.GetQueueWithResponse(ctx, tenant, p.Name)
+			if err := result(qresp, err, &q); statusOf(err) == http.StatusForbidden {
+				break // the caller's role may not read queue depths (an operator)
+			} else if err != nil {
+				qv.Unread++
+				if qv.ReadError == "" {
+					qv.ReadError = errText(err)
+				}
+				continue
+			}
+			qv.Projects = append(qv.Projects, projectQueue{Project: p.Name, Status: q})
+		}
 	}
-	if c.cfg.Pending == nil {
+	if v.p.Role != "project" {
+		qv.OpsHidden = true
+		return qv
+	}
+	if c.cfg.Pending == nil || project == "" {
 		return qv
 	}
 	ids, err := c.cfg.Pending.PendingIDs(ctx, tenant, project, queueListLimit+1)
