@@ -56,9 +56,9 @@ type queueView struct {
 	// Projects are the depths of a tenant's project queues (tenant queues
 	// only), the first queueListLimit projects.
 	Projects []projectQueue
-	// OpsHidden is set when the caller's role may not read operations
-	// (the API shows them to project keys only).
-	OpsHidden bool
+	// DepthHidden is set when the API shows the caller no project's queue
+	// of the tenant (an operator: queues are the tenant's keys' business).
+	DepthHidden bool
 	// CSRF is the session's token, for the cancel forms.
 	CSRF string
 }
@@ -105,7 +105,8 @@ func (c *Console) queue(ctx context.Context, v *viewer, tenant, project string) 
 			var q client.QueueStatus
 			qresp, err := c.api.GetQueueWithResponse(ctx, tenant, p.Name)
 			if err := result(qresp, err, &q); statusOf(err) == http.StatusForbidden {
-				break // the caller's role may not read queue depths (an operator)
+				qv.DepthHidden = true
+				break
 			} else if err != nil {
 				qv.Unread++
 				if qv.ReadError == "" {
@@ -116,10 +117,8 @@ func (c *Console) queue(ctx context.Context, v *viewer, tenant, project string) 
 			qv.Projects = append(qv.Projects, projectQueue{Project: p.Name, Status: q})
 		}
 	}
-	if v.p.Role != "project" {
-		qv.OpsHidden = true
-		return qv
-	}
+	// Operations are listed by project: the API let the caller read this
+	// project's queue, and lets it read the project's operations.
 	if c.cfg.Pending == nil || project == "" {
 		return qv
 	}

@@ -10,13 +10,8 @@ import (
 
 // signinPage shows the sign-in form, with a token bound to a short-lived
 // cookie so that another site cannot sign a browser in with its own key.
+// It shows it even to a browser with a session: signing in replaces it.
 func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
-	if ck, err := r.Cookie(c.cookieName(sessionCookie)); err == nil {
-		if s, ok := c.cfg.Sessions.Get(ck.Value); ok && !c.expired(s, c.cfg.Now()) {
-			http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
-			return
-		}
-	}
 	c.showSignin(w, r, http.StatusOK, "")
 }
 

@@ -96,11 +96,11 @@ func TestConsoleEnforcesPolicy(t *testing.T) {
 	}
 
 	// The operator may read OTHER, so the refusals above are the policy's,
-	// not broken pages; the API shows operations to project keys only, and
+	// not broken pages; the API shows queues to the tenant's keys only, and
 	// so does the console.
 	c := newConsoleClient(t, g)
 	c.signin(g.keys["operator"])
-	if r := c.get("/console/queue?tenant=OTHER"); r.status != http.StatusOK || !strings.Contains(r.body, `id="queue-ops-hidden"`) || strings.Contains(r.body, `id="queue-unread"`) || strings.Contains(r.body, queued[2]) {
+	if r := c.get("/console/queue?tenant=OTHER"); r.status != http.StatusOK || !strings.Contains(r.body, `id="queue-hidden"`) || strings.Contains(r.body, `id="queue-unread"`) || strings.Contains(r.body, queued[2]) {
 		t.Errorf("operator's queue of OTHER: %d\n%s", r.status, r.body)
 	}
 	o := newConsoleClient(t, g)
