@@ -182,3 +182,25 @@ func TestConsoleCredentialAges(t *testing.T) {
 		t.Error("the tenant-admin's tenant page asked for /metrics")
 	}
 }
+
+// TestDocsCSP: the docs page, on the console's origin, allows scripts from
+// this origin and its own inline scripts by hash only (TestDocsBrowser
+// shows Swagger UI still works under it).
+func TestDocsCSP(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	for _, path := range []string{"/docs/", "/docs/swagger-ui-bundle.js"} {
+		resp, err := http.Get(g.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		script := regexp.MustCompile(`script-src ([^;]*)`).FindStringSubmatch(csp)
+		if resp.StatusCode != http.StatusOK || script == nil || strings.Contains(script[1], "unsafe") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: %d, CSP %q", path, resp.StatusCode, csp)
+		}
+		if path == "/docs/" && !strings.Contains(script[1], "'sha256-") {
+			t.Errorf("docs page CSP allows no inline script by hash: %q", csp)
+		}
+	}
+}

@@ -411,7 +411,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	for id, r := range rules {
 		mw[id] = append(mw[id], checkParams(r))
 	}
-	docs := v5emb.New("groupgate API", "/openapi.yaml", "/docs/")
+	docs := docsCSP(v5emb.New("groupgate API", "/openapi.yaml", "/docs/"))
 	h := &api.Handlers{
 		Stopping: s.stopping,
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
