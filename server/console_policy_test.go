@@ -204,3 +204,33 @@ func TestDocsCSP(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleRequestID: the console's in-process API requests carry the
+// X-Request-Id of the page request they serve, so one id follows a page
+// through the access log.
+func TestConsoleRequestID(t *testing.T) {
+	g := startGateway(t, plainConsole(gatewayOptions{}))
+	c := newConsoleClient(t, g)
+	c.signin(g.keys["SHIP/MOH"])
+	req, err := http.NewRequest("GET", g.base+"/console/tenants/SHIP/projects/MOH", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-Id", "console-page-0123456789")
+	if r := c.do(req); r.status != http.StatusOK {
+		t.Fatalf("project page: %d", r.status)
+	}
+	var routes []string
+	for line := range strings.SplitSeq(g.logs.String(), "\n") {
+		if strings.Contains(line, `"request_id":"console-page-0123456789"`) {
+			if m := regexp.MustCompile(`"route":"([^"]+)"`).FindStringSubmatch(line); m != nil {
+				routes = append(routes, m[1])
+			}
+		}
+	}
+	for _, want := range []string{"/v1/tenants/:tenant/projects/:project/groups", "/v1/tenants/:tenant/projects/:project/queue"} {
+		if !strings.Contains(strings.Join(routes, " "), want) {
+			t.Errorf("API requests logged with the page's request id: %v; want %s among them", routes, want)
+		}
+	}
+}
