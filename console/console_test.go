@@ -404,3 +404,53 @@ func TestSessionCheckFails(t *testing.T) {
 		t.Errorf("page once the store is back: %d, want 200 (the session kept)", s)
 	}
 }
+
+// TestTokenState: the tenants page shows a tenant's token as ok only when
+// the readiness check says so; without a check, or when readiness cannot
+// be read, it is "unknown", styled as a warning, never ok.
+func TestTokenState(t *testing.T) {
+	const operatorKey = "gk_aaaaaaaaaaaaaaaaaaaa_" + "s3cret-s3cret-s3cret-s3cret-s3cret-s3cret-s"
+	for _, tc := range []struct {
+		name, readyz string
+		readyStatus  int
+		want         string
+	}{
+		{"readiness unreadable", `{}`, http.StatusInternalServerError, `class="badge token warn">unknown<`},
+		{"no check", `{"status":"ready","checks":{}}`, http.StatusOK, `class="badge token warn">unknown<`},
+		{"check passes", `{"status":"ready","checks":{"upstream:SHIP":{"status":"ok"}}}`, http.StatusOK, `class="badge token ok">ok<`},
+		{"check fails", `{"status":"not ready","checks":{"upstream:SHIP":{"status":"failing","detail":"refused"}}}`, http.StatusServiceUnavailable, `class="badge token bad">failing<`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				switch r.URL.Path {
+				case "/v1/tenants":
+					fmt.Fprint(w, `{"tenants":[{"name":"SHIP","createdAt":"2026-03-01T00:00:00Z","updatedAt":"2026-03-01T00:00:00Z","disabled":false,"groupLimit":100,"intervalSeconds":1,"techpass":{"upstream":"simulator","clientSecret":{"kind":"file"},"apiKey":{"kind":"file"}}}]}`)
+				case "/readyz":
+					w.WriteHeader(tc.readyStatus)
+					fmt.Fprint(w, tc.readyz)
+				default:
+					w.Header().Set("Content-Type", "application/problem+json")
+					w.WriteHeader(http.StatusNotFound)
+					fmt.Fprint(w, `{"title":"Not found","status":404}`)
+				}
+			})
+			keys := &keyring{keys: map[string]tenants.Principal{operatorKey: {Role: tenants.RoleOperator, KeyID: "aaaaaaaaaaaaaaaaaaaa"}}, revoked: map[string]bool{}}
+			c, err := console.New(console.Config{API: api, Auth: keys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(c)
+			defer srv.Close()
+			f := &fixture{t: t, srv: srv, keys: keys}
+			b := f.browser()
+			if s := b.signin(operatorKey); s != http.StatusSeeOther {
+				t.Fatalf("sign-in: %d", s)
+			}
+			s, _, page := b.do("GET", "/console/tenants", nil)
+			if s != http.StatusOK || !strings.Contains(page, tc.want) {
+				t.Errorf("tenants page (%d) lacks %s:\n%s", s, tc.want, page)
+			}
+		})
+	}
+}
