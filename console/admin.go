@@ -18,8 +18,10 @@ import (
 type tenantRow struct {
 	client.Tenant
 	Credentials []credentialRow
-	// TokenOK and TokenDetail are the tenant's upstream readiness check.
-	TokenOK     bool
+	// TokenState is the tenant's upstream readiness check: "ok",
+	// "notice" (passing, with a warning), "failing", or "unknown" (no
+	// check, or readiness could not be read); TokenDetail says more.
+	TokenState  string
 	TokenDetail string
 	// Depth is the pending operations, -1 when the caller may not see it.
 	Depth      int
@@ -34,19 +36,23 @@ type credentialRow struct {
 
 // health is what the tenants page reads once for all tenants.
 type health struct {
-	ready   client.Readiness
-	metrics *metricValues // nil: the caller may not read metrics
+	ready   *client.Readiness // nil: readiness could not be read
+	metrics *metricValues     // nil: not read (only operators may)
 }
 
-func (c *Console) readHealth(ctx context.Context) health {
+func (c *Console) readHealth(ctx context.Context, v *viewer) health {
 	var h health
 	resp, err := c.api.GetReadinessWithResponse(ctx)
-	if err == nil {
-		// 503 still carries the checks.
-		_ = result(okStatus{resp}, nil, &h.ready)
+	var ready client.Readiness
+	// 503 still carries the checks.
+	if err == nil && (resp.StatusCode() == http.StatusOK || resp.StatusCode() == http.StatusServiceUnavailable) &&
+		result(okStatus{resp}, nil, &ready) == nil {
+		h.ready = &ready
 	}
-	if m, err := c.api.GetMetricsWithResponse(ctx); err == nil && m.StatusCode() == http.StatusOK {
-		h.metrics = parseMetrics(m.Body)
+	if v.p.Role == "operator" {
+		if m, err := c.api.GetMetricsWithResponse(ctx); err == nil && m.StatusCode() == http.StatusOK {
+			h.metrics = parseMetrics(m.Body)
+		}
 	}
 	return h
 }
@@ -57,19 +63,23 @@ type okStatus struct{ client.Response }
 func (o okStatus) StatusCode() int { return http.StatusOK }
 
 func (c *Console) tenantRow(ctx context.Context, h health, t client.Tenant) tenantRow {
-	row := tenantRow{Tenant: t, Depth: -1, TokenOK: true}
+	row := tenantRow{Tenant: t, Depth: -1, TokenState: "unknown"}
+	now := c.cfg.Now()
+	// When each credential last changed, as the server's credential loader
+	// saw it (a file's modification time, a stored value's setting).
+	var changed map[string]time.Time
+	if c.cfg.CredentialAges != nil {
+		changed = c.cfg.CredentialAges(t.Name)
+	}
 	for _, cr := range []struct {
 		name string
 		info client.CredentialInfo
-	}{{"client secret", t.Techpass.ClientSecret}, {"api key", t.Techpass.ApiKey}} {
+	}{{CredentialClient, t.Techpass.ClientSecret}, {CredentialAPIKey, t.Techpass.ApiKey}} {
 		r := credentialRow{Name: cr.name, Kind: string(cr.info.Kind), Age: "—"}
-		if cr.info.SetAt != nil {
-			r.Age = ageText(time.Since(*cr.info.SetAt))
-		}
-		if h.metrics != nil {
-			if a, ok := h.metrics.credentialAge[t.Name+"/"+strings.ReplaceAll(cr.name, " ", "_")]; ok {
-				r.Age = ageText(time.Duration(a * float64(time.Second)))
-			}
+		if at, ok := changed[cr.name]; ok {
+			r.Age = ageText(now.Sub(at))
+		} else if cr.info.SetAt != nil {
+			r.Age = ageText(now.Sub(*cr.info.SetAt))
 		}
 		if cr.info.Ref != nil {
 			r.Ref = *cr.info.Ref
@@ -79,15 +89,31 @@ func (c *Console) tenantRow(ctx context.Context, h health, t client.Tenant) tena
 		}
 		row.Credentials = append(row.Credentials, r)
 	}
-	if chk, ok := h.ready.Checks["upstream:"+t.Name]; ok {
-		row.TokenOK = chk.Status == "ok"
+	if at, ok := changed[CredentialKey]; ok {
+		row.Credentials = append(row.Credentials, credentialRow{Name: CredentialKey, Kind: "file", Age: ageText(now.Sub(at))})
+	}
+	var checks map[string]client.Check
+	if h.ready != nil {
+		checks = h.ready.Checks
+	}
+	switch chk, ok := checks["upstream:"+t.Name]; {
+	case h.ready == nil:
+		row.TokenDetail = "readiness could not be read"
+	case !ok:
+		row.TokenDetail = "no TechPass client yet"
+	default:
+		row.TokenState = "failing"
+		if chk.Status == "ok" {
+			row.TokenState = "ok"
+		}
 		if chk.Detail != nil {
 			row.TokenDetail = *chk.Detail
+			if chk.Status == "ok" {
+				row.TokenState = "notice"
+			}
 		}
-	} else {
-		row.TokenDetail = "no TechPass client yet"
 	}
-	if chk, ok := h.ready.Checks["dispatchers"]; ok {
+	if chk, ok := checks["dispatchers"]; ok {
 		row.Dispatcher = "this process"
 		if chk.Status != "ok" {
 			row.Dispatcher = "stopped"
@@ -115,7 +141,7 @@ func (c *Console) tenantsPage(w http.ResponseWriter, r *http.Request, v *viewer)
 		c.fail(w, r, v, err)
 		return
 	}
-	h := c.readHealth(ctx)
+	h := c.readHealth(ctx, v)
 	rows := make([]tenantRow, 0, len(list.Tenants))
 	for _, t := range list.Tenants {
 		rows = append(rows, c.tenantRow(ctx, h, t))
@@ -132,7 +158,7 @@ func (c *Console) tenantPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 		c.fail(w, r, v, err)
 		return
 	}
-	row := c.tenantRow(ctx, c.readHealth(ctx), t)
+	row := c.tenantRow(ctx, c.readHealth(ctx, v), t)
 	var projects client.ProjectList
 	presp, err := c.api.ListProjectsWithResponse(ctx, name)
 	if err := result(presp, err, &projects); err != nil {
@@ -207,8 +233,9 @@ func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	c.render(w, r, http.StatusOK, "keys", v, pageData{Title: "API keys", Data: kv})
 }
 
-// issueKey creates a key through the API and shows it once; the page is
-// not cached and the key is kept nowhere.
+// issueKey creates a key through the API and sends the browser to the page
+// that shows it once (POST-redirect-GET); until then the key is held in
+// memory for the session alone, for at most issuedTTL.
 func (c *Console) issueKey(w http.ResponseWriter, r *http.Request, v *viewer) {
 	ctx := v.ctx(r)
 	in := client.KeyInput{Name: strings.TrimSpace(r.PostFormValue("name")), Role: client.Role(r.PostFormValue("role"))}
@@ -241,7 +268,21 @@ func (c *Console) issueKey(w http.ResponseWriter, r *http.Request, v *viewer) {
 		c.fail(w, r, v, err)
 		return
 	}
-	c.render(w, r, http.StatusCreated, "key-issued", v, pageData{Title: "Key issued", Data: created})
+	c.issued.put(v.id, created, c.cfg.Now())
+	http.Redirect(w, r, Prefix+"/keys/issued", http.StatusSeeOther)
+}
+
+// issuedPage shows the key the session's last issue created, once: the
+// key is forgotten as it is shown, so reloading the page neither shows it
+// again nor issues another.
+func (c *Console) issuedPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	created, ok := c.issued.take(v.id, c.cfg.Now())
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", v, pageData{Title: "Key already shown",
+			Error: "A new key is shown only once, and this one was. If it was not stored, revoke it and issue another."})
+		return
+	}
+	c.render(w, r, http.StatusOK, "key-issued", v, pageData{Title: "Key issued", Data: created})
 }
 
 func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -303,15 +344,14 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 // metricValues are the few series the tenants page shows, read from the
 // API's /metrics (which only operators may read).
 type metricValues struct {
-	depth         map[string]int     // by tenant
-	credentialAge map[string]float64 // by tenant + "/" + credential
+	depth map[string]int // by tenant
 }
 
-var metricLine = regexp.MustCompile(`^(groupgate_queue_depth|groupgate_credential_age_seconds)\{([^}]*)\} (\S+)$`)
+var metricLine = regexp.MustCompile(`^(groupgate_queue_depth)\{([^}]*)\} (\S+)$`)
 var labelPair = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
 
 func parseMetrics(body []byte) *metricValues {
-	m := &metricValues{depth: map[string]int{}, credentialAge: map[string]float64{}}
+	m := &metricValues{depth: map[string]int{}}
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -327,12 +367,7 @@ func parseMetrics(body []byte) *metricValues {
 		if err != nil {
 			continue
 		}
-		switch f[1] {
-		case "groupgate_queue_depth":
-			m.depth[labels["tenant"]] += int(val)
-		case "groupgate_credential_age_seconds":
-			m.credentialAge[labels["tenant"]+"/"+labels["credential"]] = val
-		}
+		m.depth[labels["tenant"]] += int(val)
 	}
 	return m
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/groupgate/groupgate/client"
@@ -30,8 +29,12 @@ type Authenticator interface {
 	// Authenticate checks a presented key, at sign-in.
 	Authenticate(ctx context.Context, key string) (tenants.Principal, error)
 	// Resume checks, by its id, the key a session signed in with, at every
-	// request.
+	// request, and records its use. An error that wraps neither
+	// tenants.ErrUnauthenticated nor tenants.ErrDisabled means the check
+	// could not be made (the session is kept).
 	Resume(ctx context.Context, keyID string) (tenants.Principal, error)
+	// Peek is Resume without recording a use, for the page's own polls.
+	Peek(ctx context.Context, keyID string) (tenants.Principal, error)
 }
 
 // Pending enumerates the operations waiting in a tenant's queue.
@@ -42,18 +45,27 @@ type Pending interface {
 // Config holds a Console's dependencies.
 type Config struct {
 	// API serves the API's requests; the console sends it every read and
-	// write, in process, as the session's principal (see WithPrincipal).
+	// write, in process, as the session's principal (see PrincipalFrom).
 	API  http.Handler
 	Auth Authenticator
-	// Pending lists queued operations' ids; nil shows no queue list.
+	// Pending lists queued operations' ids; nil shows no queue list. The
+	// console only asks it about a queue after the API let the caller read
+	// that queue, and shows each operation only as the API returns it.
 	Pending Pending
+	// CredentialAges returns when each TechPass credential of a tenant last
+	// changed, by the credential's name; nil shows no ages. The console only
+	// asks about a tenant the API let the caller read.
+	CredentialAges func(tenant string) map[string]time.Time
 	// Sessions defaults to NewMemorySessions().
 	Sessions Sessions
 	// IdleTimeout ends a session without activity; default 15 minutes.
 	IdleTimeout time.Duration
 	// MaxLifetime ends a session however active; default 8 hours.
 	MaxLifetime time.Duration
-	// Secure marks cookies Secure; set whenever the server speaks TLS.
+	// Secure marks cookies Secure and gives them the __Host- prefix. Set it
+	// whenever browsers reach the console over HTTPS, including through a
+	// TLS-terminating proxy; only a console browsers reach over plain HTTP
+	// (the local demo) goes without.
 	Secure bool
 	// PollInterval is how often pages refresh their live parts; default 2s.
 	PollInterval time.Duration
@@ -67,9 +79,10 @@ type Console struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	api   *client.ClientWithResponses
-
-	sweepMu   sync.Mutex
-	lastSweep time.Time
+	// failures limits failed sign-ins, by client address and by key id.
+	failures *failureLimiter
+	// issued holds newly issued keys until their page shows them.
+	issued issuedKeys
 }
 
 // Prefix is where the console is served.
@@ -115,8 +128,8 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: API client: %w", err)
 	}
-	c := &Console{cfg: cfg, api: api, mux: http.NewServeMux()}
-	if c.pages, err = parsePages(); err != nil {
+	c := &Console{cfg: cfg, api: api, mux: http.NewServeMux(), failures: newFailureLimiter()}
+	if c.pages, err = parsePages(funcs(cfg.Now)); err != nil {
 		return nil, err
 	}
 	c.routes()
@@ -124,7 +137,7 @@ func New(cfg Config) (*Console, error) {
 }
 
 // parsePages parses each page template with the layout and fragments.
-func parsePages() (map[string]*template.Template, error) {
+func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -157,28 +170,56 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, Prefix+"/assets/") {
 		h.Set("Cache-Control", "no-store")
 	}
+	// The API's middleware gave this request its id before the console got
+	// it; the console's API requests for it carry the same id.
+	if id := h.Get("X-Request-Id"); id != "" {
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	}
 	c.mux.ServeHTTP(w, r)
 }
 
-// Cookie names: __Host- binds the cookie to this host over HTTPS; plain
-// HTTP (the demo) cannot use the prefix.
-func (c *Console) sessionCookie() string {
-	if c.cfg.Secure {
-		return "__Host-gg"
+// Run drops expired sessions and ended sign-in windows every minute until
+// ctx ends.
+func (c *Console) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.Sweep()
+		}
 	}
-	return "gg"
 }
 
-func (c *Console) signinCookie() string {
+// Sweep drops expired sessions and ended sign-in windows now.
+func (c *Console) Sweep() {
+	now := c.cfg.Now()
+	c.cfg.Sessions.Sweep(func(s Session) bool { return c.expired(s, now) })
+	c.failures.sweep(now)
+	c.issued.sweep(now)
+}
+
+// Cookie names: the session's and the sign-in form's.
+const (
+	sessionCookie = "gg"
+	signinCookie  = "gg-signin"
+)
+
+// cookieName is the name a cookie is sent under: with the __Host- prefix,
+// which binds it to this host over HTTPS, unless cookies are not Secure
+// (plain HTTP cannot use the prefix).
+func (c *Console) cookieName(base string) string {
 	if c.cfg.Secure {
-		return "__Host-gg-signin"
+		return "__Host-" + base
 	}
-	return "gg-signin"
+	return base
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		Name: c.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: c.cfg.Secure, SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -190,8 +231,12 @@ type viewer struct {
 	p       tenants.Principal
 }
 
-// ctx returns a context for API requests as the viewer.
-func (v *viewer) ctx(r *http.Request) context.Context { return WithPrincipal(r.Context(), v.p) }
+// ctx returns a context for API requests as the viewer, on behalf of the
+// page request r.
+func (v *viewer) ctx(r *http.Request) context.Context {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return context.WithValue(r.Context(), callerKey{}, caller{p: v.p, requestID: id})
+}
 
 // expired reports whether s has ended at now.
 func (c *Console) expired(s Session, now time.Time) bool {
@@ -206,11 +251,19 @@ func (c *Console) expired(s Session, now time.Time) bool {
 func (c *Console) authed(poll bool, next func(http.ResponseWriter, *http.Request, *viewer)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		now := c.cfg.Now()
-		c.sweep(now)
-		v, reason := c.viewer(r, now)
+		v, reason := c.viewer(r, now, poll)
+		if reason == unavailable {
+			if poll {
+				http.Error(w, "the session could not be checked", http.StatusServiceUnavailable)
+				return
+			}
+			c.render(w, r, http.StatusServiceUnavailable, "error", nil, pageData{Title: "Unavailable",
+				Error: "Your session could not be checked just now. Try again in a moment."})
+			return
+		}
 		if v == nil {
 			if reason != "" { // only a cookie that was sent is cleared
-				c.setCookie(w, c.sessionCookie(), "", -1)
+				c.setCookie(w, sessionCookie, "", -1)
 			}
 			if poll {
 				w.Header().Set("X-Console-Signin", Prefix+"/signin?ended="+reason)
@@ -240,10 +293,15 @@ func (c *Console) authed(poll bool, next func(http.ResponseWriter, *http.Request
 	}
 }
 
+// unavailable is viewer's reason when the session could not be checked.
+const unavailable = "unavailable"
+
 // viewer returns the request's live session and principal, or nil and why
-// not ("" when there was no session).
-func (c *Console) viewer(r *http.Request, now time.Time) (*viewer, string) {
-	ck, err := r.Cookie(c.sessionCookie())
+// not ("" when there was no session; unavailable when the key could not be
+// checked, and the session is kept). A poll does not record a use of the
+// key.
+func (c *Console) viewer(r *http.Request, now time.Time, poll bool) (*viewer, string) {
+	ck, err := r.Cookie(c.cookieName(sessionCookie))
 	if err != nil || ck.Value == "" {
 		return nil, ""
 	}
@@ -255,7 +313,15 @@ func (c *Console) viewer(r *http.Request, now time.Time) (*viewer, string) {
 		c.cfg.Sessions.Delete(ck.Value)
 		return nil, "expired"
 	}
-	p, err := c.cfg.Auth.Resume(r.Context(), s.KeyID)
+	resume := c.cfg.Auth.Resume
+	if poll {
+		resume = c.cfg.Auth.Peek
+	}
+	p, err := resume(r.Context(), s.KeyID)
+	if err != nil && !errors.Is(err, tenants.ErrUnauthenticated) && !errors.Is(err, tenants.ErrDisabled) {
+		c.cfg.Logger.Warn("console: session not checked", "key_id", s.KeyID, "err", err)
+		return nil, unavailable
+	}
 	if err != nil {
 		c.cfg.Sessions.Delete(ck.Value)
 		c.cfg.Logger.Info("console: session ended", "key_id", s.KeyID, "reason", err)
@@ -278,16 +344,4 @@ func (c *Console) sameOrigin(r *http.Request) bool {
 
 func tokenEqual(got, want string) bool {
 	return got != "" && want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
-// sweep drops expired sessions at most once a minute.
-func (c *Console) sweep(now time.Time) {
-	c.sweepMu.Lock()
-	if now.Sub(c.lastSweep) < time.Minute {
-		c.sweepMu.Unlock()
-		return
-	}
-	c.lastSweep = now
-	c.sweepMu.Unlock()
-	c.cfg.Sessions.Sweep(func(s Session) bool { return c.expired(s, now) })
 }

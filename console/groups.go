@@ -14,7 +14,6 @@ type projectView struct {
 	Tenant, Project string
 	Groups          []client.Group
 	Next            string
-	Queue           *client.QueueStatus
 	Ops             queueView
 }
 
@@ -35,74 +34,146 @@ func (c *Console) projectPage(w http.ResponseWriter, r *http.Request, v *viewer)
 	if list.NextCursor != nil {
 		pv.Next = *list.NextCursor
 	}
-	pv.Queue, pv.Ops = c.queue(ctx, pv.Tenant, pv.Project)
+	pv.Ops = c.queue(ctx, v, pv.Tenant, pv.Project)
 	c.render(w, r, http.StatusOK, "project", v, pageData{Title: pv.Tenant + ":" + pv.Project, Data: pv})
 }
 
 // queueView lists the pending operations the caller may read.
 type queueView struct {
 	Tenant, Project string
-	Ops             []client.Operation
-	// Hidden counts pending operations the API would not show the caller.
-	Hidden int
-	// Status is the queue's depth, if the caller may read it.
+	// Refused is why the API would not let the caller read this queue; then
+	// nothing else is set.
+	Refused string
+	Ops     []client.Operation
+	// More is set when more operations are pending than are listed.
+	More bool
+	// Unread counts listed operations the API did not return, and
+	// ReadError says why (the first reason).
+	Unread    int
+	ReadError string
+	// Status is the project's queue depth (project queues only).
 	Status *client.QueueStatus
+	// Projects are the depths of a tenant's project queues (tenant queues
+	// only), the first queueListLimit projects.
+	Projects []projectQueue
+	// DepthHidden is set when the API shows the caller no project's queue
+	// of the tenant (an operator: queues are the tenant's keys' business).
+	DepthHidden bool
+	// CSRF is the session's token, for the cancel forms.
+	CSRF string
 }
 
-const queueListLimit = 100
+// queueListLimit bounds the operations one queue view reads, each with one
+// API request (charged to the key's rate limit like any other).
+const queueListLimit = 20
 
-// queue reads a project's queue status and the pending operations of the
-// project (or of the tenant when project is ""), each through the API's
-// getOperation, in dispatch order.
-func (c *Console) queue(ctx context.Context, tenant, project string) (*client.QueueStatus, queueView) {
-	qv := queueView{Tenant: tenant, Project: project}
+// projectQueue is one project's queue depth.
+type projectQueue struct {
+	Project string
+	Status  client.QueueStatus
+}
+
+// queue reads the queue of a project (or of a tenant when project is "")
+// as the API lets the caller: first the queue's status through getQueue
+// (or the tenant's projects' through listProjects and getQueue), and only
+// if the API allows that, for a project key, the first queueListLimit
+// pending operations, each through getOperation, in dispatch order. A
+// queue the caller may not read lists nothing, so the page tells nothing
+// of it.
+func (c *Console) queue(ctx context.Context, v *viewer, tenant, project string) queueView {
+	qv := queueView{Tenant: tenant, Project: project, CSRF: v.session.CSRF}
 	if project != "" {
 		var q client.QueueStatus
 		resp, err := c.api.GetQueueWithResponse(ctx, tenant, project)
-		if result(resp, err, &q) == nil {
-			qv.Status = &q
+		if err := result(resp, err, &q); err != nil {
+			qv.Refused = errText(err)
+			return qv
+		}
+		qv.Status = &q
+	} else {
+		var pl client.ProjectList
+		resp, err := c.api.ListProjectsWithResponse(ctx, tenant)
+		if err := result(resp, err, &pl); err != nil {
+			qv.Refused = errText(err)
+			return qv
+		}
+		for i, p := range pl.Projects {
+			if i == queueListLimit {
+				qv.More = true
+				break
+			}
+			var q client.QueueStatus
+			qresp, err := c.api.GetQueueWithResponse(ctx, tenant, p.Name)
+			if err := result(qresp, err, &q); statusOf(err) == http.StatusForbidden {
+				qv.DepthHidden = true
+				break
+			} else if err != nil {
+				qv.Unread++
+				if qv.ReadError == "" {
+					qv.ReadError = errText(err)
+				}
+				continue
+			}
+			qv.Projects = append(qv.Projects, projectQueue{Project: p.Name, Status: q})
 		}
 	}
-	if c.cfg.Pending == nil {
-		return qv.Status, qv
+	// Operations are listed by project: the API let the caller read this
+	// project's queue, and lets it read the project's operations.
+	if c.cfg.Pending == nil || project == "" {
+		return qv
 	}
-	ids, err := c.cfg.Pending.PendingIDs(ctx, tenant, project, queueListLimit)
+	ids, err := c.cfg.Pending.PendingIDs(ctx, tenant, project, queueListLimit+1)
 	if err != nil {
-		c.cfg.Logger.Warn("console: list pending operations", "tenant", tenant, "err", err)
-		return qv.Status, qv
+		c.cfg.Logger.Warn("console: list pending operations", "tenant", tenant, "project", project, "err", err)
+		qv.ReadError = "the queue could not be read"
+		return qv
+	}
+	if len(ids) > queueListLimit {
+		ids, qv.More = ids[:queueListLimit], true
 	}
 	for _, id := range ids {
 		var op client.Operation
 		resp, err := c.api.GetOperationWithResponse(ctx, id, nil)
 		if err := result(resp, err, &op); err != nil {
-			qv.Hidden++
+			if statusOf(err) == http.StatusNotFound {
+				continue // finished and gone since it was listed
+			}
+			qv.Unread++
+			if qv.ReadError == "" {
+				qv.ReadError = errText(err)
+			}
 			continue
 		}
 		if op.State == "queued" || op.State == "running" {
 			qv.Ops = append(qv.Ops, op)
 		}
 	}
-	return qv.Status, qv
+	return qv
 }
 
 func (c *Console) queuePage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	tenant, project := c.queueScope(r, v)
-	_, qv := c.queue(v.ctx(r), tenant, project)
+	tenant, project := queueScope(r, v)
+	qv := c.queue(v.ctx(r), v, tenant, project)
+	if qv.Refused != "" {
+		c.render(w, r, http.StatusForbidden, "error", v, pageData{Title: "Not done", Error: qv.Refused})
+		return
+	}
 	c.render(w, r, http.StatusOK, "queue", v, pageData{Title: "Queue", Data: qv})
 }
 
 func (c *Console) queuePart(w http.ResponseWriter, r *http.Request, v *viewer) {
-	tenant, project := c.queueScope(r, v)
-	_, qv := c.queue(v.ctx(r), tenant, project)
-	c.renderPart(w, "queue-rows", struct {
-		Q    queueView
-		CSRF string
-	}{qv, v.session.CSRF})
+	tenant, project := queueScope(r, v)
+	qv := c.queue(v.ctx(r), v, tenant, project)
+	if qv.Refused != "" {
+		http.Error(w, qv.Refused, http.StatusForbidden)
+		return
+	}
+	c.renderPart(w, "queue-rows", qv)
 }
 
 // queueScope is the tenant and project a queue page asks for, defaulting
 // to the caller's own.
-func (c *Console) queueScope(r *http.Request, v *viewer) (string, string) {
+func queueScope(r *http.Request, v *viewer) (string, string) {
 	q := r.URL.Query()
 	tenant, project := strings.ToUpper(q.Get("tenant")), strings.ToUpper(q.Get("project"))
 	if tenant == "" {
@@ -120,13 +191,8 @@ func (c *Console) createGroup(w http.ResponseWriter, r *http.Request, v *viewer)
 	if d := r.PostFormValue("description"); d != "" {
 		in.Description = &d
 	}
-	var op client.Operation
 	resp, err := c.api.CreateGroupWithResponse(v.ctx(r), tenant, project, &client.CreateGroupParams{}, in)
-	if err := result(resp, err, &op); err != nil {
-		c.fail(w, r, v, err)
-		return
-	}
-	http.Redirect(w, r, Prefix+"/operations/"+url.PathEscape(op.Id), http.StatusSeeOther)
+	c.opDone(w, r, v, resp, err)
 }
 
 // groupView is a group's page.

@@ -123,65 +123,62 @@ func statusOf(err error) int {
 	return 0
 }
 
-var funcs = template.FuncMap{
-	"path":  url.PathEscape,
-	"query": queryString,
-	"when": func(t any) string {
-		switch t := t.(type) {
-		case time.Time:
-			if t.IsZero() {
+// funcs are the templates' functions; now is the console's clock.
+func funcs(now func() time.Time) template.FuncMap {
+	return template.FuncMap{
+		"path":  url.PathEscape,
+		"query": queryString,
+		"when": func(t any) string {
+			var tt time.Time
+			switch t := t.(type) {
+			case time.Time:
+				tt = t
+			case *time.Time:
+				if t != nil {
+					tt = *t
+				}
+			}
+			if tt.IsZero() {
 				return "—"
 			}
-			return t.UTC().Format("2006-01-02 15:04:05Z")
-		case *time.Time:
+			return tt.UTC().Format("2006-01-02 15:04:05Z")
+		},
+		"age": func(t *time.Time) string {
 			if t == nil || t.IsZero() {
 				return "—"
 			}
-			return t.UTC().Format("2006-01-02 15:04:05Z")
-		}
-		return "—"
-	},
-	"age": func(t *time.Time) string {
-		if t == nil || t.IsZero() {
-			return "—"
-		}
-		return ageText(time.Since(*t))
-	},
-	"str": func(s *string) string {
-		if s == nil {
-			return ""
-		}
-		return *s
-	},
-	"num": func(n *int32) string {
-		if n == nil {
-			return "—"
-		}
-		return fmt.Sprint(*n)
-	},
-	"join": func(v any) string {
-		switch v := v.(type) {
-		case []client.Scope:
-			s := make([]string, len(v))
-			for i, x := range v {
-				s[i] = string(x)
+			return ageText(now().Sub(*t))
+		},
+		"queueLimit": func() int { return queueListLimit },
+		"str": func(s *string) string {
+			if s == nil {
+				return ""
 			}
-			return strings.Join(s, ", ")
-		case []string:
-			return strings.Join(v, ", ")
-		}
-		return ""
-	},
-	// dict2 pairs a queue with the CSRF token for the queue-rows part.
-	"dict2": func(q queueView, csrf string) any {
-		return struct {
-			Q    queueView
-			CSRF string
-		}{q, csrf}
-	},
-	"final": func(s client.OperationState) bool {
-		return s == "succeeded" || s == "failed" || s == "cancelled"
-	},
+			return *s
+		},
+		"num": func(n *int32) string {
+			if n == nil {
+				return "—"
+			}
+			return fmt.Sprint(*n)
+		},
+		"join": func(v any) string {
+			switch v := v.(type) {
+			case []client.Scope:
+				s := make([]string, len(v))
+				for i, x := range v {
+					s[i] = string(x)
+				}
+				return strings.Join(s, ", ")
+			case []string:
+				return strings.Join(v, ", ")
+			}
+			return ""
+		},
+		"final": func(s client.OperationState) bool {
+			return s == "succeeded" || s == "failed" || s == "cancelled"
+		},
+	}
 }
 
 // ageText is a duration rounded for reading: 3d, 5h, 12m, 40s.

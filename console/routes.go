@@ -22,6 +22,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}", c.authed(false, c.tenantPage))
 	c.mux.HandleFunc("GET "+Prefix+"/keys", c.authed(false, c.keysPage))
 	c.mux.HandleFunc("POST "+Prefix+"/keys", c.authed(false, c.issueKey))
+	c.mux.HandleFunc("GET "+Prefix+"/keys/issued", c.authed(false, c.issuedPage))
 	c.mux.HandleFunc("POST "+Prefix+"/keys/{id}/revoke", c.authed(false, c.revokeKey))
 	c.mux.HandleFunc("GET "+Prefix+"/audit", c.authed(false, c.auditPage))
 
@@ -56,10 +57,6 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 func projectURL(tenant, project string) string {
 	return Prefix + "/tenants/" + url.PathEscape(tenant) + "/projects/" + url.PathEscape(project)
-}
-
-func groupURL(tenant, project, group string) string {
-	return projectURL(tenant, project) + "/groups/" + url.PathEscape(group)
 }
 
 // upper is how the API names tenants and projects.

@@ -21,7 +21,9 @@ type Session struct {
 // Sessions stores sessions by id. Implementations are safe for concurrent
 // use.
 type Sessions interface {
-	// Create stores s under a new random id and returns the id.
+	// Create stores s under a new random id and returns the id. It keeps
+	// at most MaxSessionsPerKey sessions of one key and MaxSessions in all,
+	// ending the oldest to make room.
 	Create(s Session) (string, error)
 	// Get returns the session with id.
 	Get(id string) (Session, bool)
@@ -32,6 +34,14 @@ type Sessions interface {
 	// Sweep deletes sessions for which expired is true.
 	Sweep(expired func(Session) bool)
 }
+
+// Limits on stored sessions: a key signed in from more browsers than
+// MaxSessionsPerKey loses its oldest session, and so does the whole store
+// past MaxSessions.
+const (
+	MaxSessionsPerKey = 5
+	MaxSessions       = 10000
+)
 
 // MemorySessions keeps sessions in this process's memory.
 type MemorySessions struct {
@@ -50,8 +60,31 @@ func (m *MemorySessions) Create(s Session) (string, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.evictOldest(MaxSessionsPerKey-1, func(o Session) bool { return o.KeyID == s.KeyID })
+	m.evictOldest(MaxSessions-1, func(Session) bool { return true })
 	m.m[id] = s
 	return id, nil
+}
+
+// evictOldest deletes the oldest sessions for which match is true until at
+// most keep of them are left. m.mu is held.
+func (m *MemorySessions) evictOldest(keep int, match func(Session) bool) {
+	for {
+		n, oldest := 0, ""
+		for id, o := range m.m {
+			if !match(o) {
+				continue
+			}
+			n++
+			if oldest == "" || o.Created.Before(m.m[oldest].Created) {
+				oldest = id
+			}
+		}
+		if n <= keep {
+			return
+		}
+		delete(m.m, oldest)
+	}
 }
 
 // Get implements Sessions.

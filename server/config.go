@@ -156,6 +156,12 @@ type ConsoleConfig struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxLifetime ends a session however active. Default 8h.
 	MaxLifetime Duration `yaml:"max_lifetime"`
+	// SecureCookies marks the console's cookies Secure (and names them
+	// __Host-), as browsers must reach it over HTTPS: directly or through a
+	// TLS-terminating proxy, which must pass the browser's Host header on
+	// (the console compares the Origin of form posts with it). Default
+	// true; -demo sets false when it serves plain HTTP. Always on with TLS.
+	SecureCookies bool `yaml:"secure_cookies"`
 }
 
 // CredentialsConfig governs TechPass credentials and access tokens.
@@ -303,7 +309,7 @@ func DefaultConfig() Config {
 			CheckInterval:     Duration(30 * time.Second),
 		},
 		Simulator: SimulatorConfig{Listen: "127.0.0.1:0", Users: 100},
-		Console:   ConsoleConfig{IdleTimeout: Duration(15 * time.Minute), MaxLifetime: Duration(8 * time.Hour)},
+		Console:   ConsoleConfig{IdleTimeout: Duration(15 * time.Minute), MaxLifetime: Duration(8 * time.Hour), SecureCookies: true},
 	}
 }
 

@@ -15,17 +15,41 @@ import (
 // console enforces the API's policy and nothing else.
 func (s *Server) mountConsole(e *echo.Echo) error {
 	c, err := console.New(console.Config{
-		API: e, Auth: s.auth, Pending: s.store,
+		API: e, Auth: s.auth, Pending: s.store, CredentialAges: s.credentialAges,
 		IdleTimeout: time.Duration(s.cfg.Console.IdleTimeout), MaxLifetime: time.Duration(s.cfg.Console.MaxLifetime),
-		Secure: s.certs != nil, Now: s.opts.Now, Logger: s.logger,
+		Secure: s.certs != nil || s.cfg.Console.SecureCookies, Now: s.opts.Now, Logger: s.logger,
 	})
 	if err != nil {
 		return err
 	}
+	s.console = c
 	h := echo.WrapHandler(c)
 	e.Any(console.Prefix, h)
 	e.Any(console.Prefix+"/*", h)
 	return nil
+}
+
+// consoleCredentialNames are the console's names of the credential kinds.
+var consoleCredentialNames = map[string]string{
+	string(kindClient): console.CredentialClient,
+	string(kindKey):    console.CredentialKey,
+	string(kindAPIKey): console.CredentialAPIKey,
+}
+
+// credentialAges returns when each TechPass credential of tenant last
+// changed, as the credential loader saw it, by the console's names.
+func (s *Server) credentialAges(tenant string) map[string]time.Time {
+	tc := s.creds.get(tenant)
+	if tc == nil {
+		return nil
+	}
+	out := map[string]time.Time{}
+	for kind, at := range tc.ages() {
+		if name, ok := consoleCredentialNames[kind]; ok {
+			out[name] = at
+		}
+	}
+	return out
 }
 
 // consoleAuth authenticates API requests: the console's in-process

@@ -5,6 +5,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -152,9 +153,9 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range res.Cookies {
-			if c.Name == "gg" {
-				if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
-					t.Errorf("session cookie: HttpOnly %v, SameSite %v; want HttpOnly, Strict", c.HTTPOnly, c.SameSite)
+			if c.Name == "__Host-gg" {
+				if !c.HTTPOnly || !c.Secure || c.SameSite != network.CookieSameSiteStrict {
+					t.Errorf("session cookie: HttpOnly %v, Secure %v, SameSite %v; want HttpOnly, Secure, Strict", c.HTTPOnly, c.Secure, c.SameSite)
 				}
 				return c.Value
 			}
@@ -168,15 +169,19 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A session id planted before sign-in is not kept.
-	const planted = "planted-session-id-0123456789abcdef"
-	httpOnly := true
-	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "gg", Value: planted, URL: g.base + "/console/", HTTPOnly: &httpOnly}); err != nil {
-		t.Fatal(err)
-	}
 	run("open the console", chromedp.Navigate(g.base+"/console/"), chromedp.WaitVisible(chromedp.CSS("#key")))
 	if !strings.Contains(html(), `id="signin"`) {
 		t.Fatal("/console/ without a session did not show the sign-in page")
+	}
+	// A live session id planted before sign-in (another's, from its own
+	// sign-in) is not kept, and is dead after the sign-in.
+	planted := rawSignin(t, g, g.keys["SHIP/MOH"])
+	if status, _ := rawGet(t, g, planted, "/console/queue"); status != http.StatusOK {
+		t.Fatalf("the session to plant does not work: %d", status)
+	}
+	yes := true
+	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "__Host-gg", Value: planted, URL: g.base + "/console/", Path: "/", HTTPOnly: &yes, Secure: &yes}); err != nil {
+		t.Fatal(err)
 	}
 	run("open the sign-in page", chromedp.Navigate(g.base+"/console/signin"), chromedp.WaitVisible(chromedp.CSS("#key")))
 	shot("console-signin.png")
@@ -184,10 +189,13 @@ func TestConsoleBrowser(t *testing.T) {
 	if id := sessionCookie(); id == "" || id == planted {
 		t.Fatalf("session cookie after sign-in is %q; want a new id", id)
 	}
+	if status, loc := rawGet(t, g, planted, "/console/queue"); status != http.StatusSeeOther || !strings.Contains(loc, "signin") {
+		t.Errorf("the planted session still works after the sign-in: %d %q", status, loc)
+	}
 
 	// Operators: tenants, keys.
 	visit("tenants", "/console/tenants")
-	for _, want := range []string{">SHIP<", ">OTHER<", "this process", `class="badge ok">ok<`} {
+	for _, want := range []string{">SHIP<", ">OTHER<", "this process", `class="badge token ok">ok<`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("tenants page lacks %q", want)
 		}
@@ -287,6 +295,18 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("audit page lacks the console's group.create")
 	}
 
+	// A same-site POST without the CSRF token (a script on the console's
+	// own origin, which SameSite does not stop) is refused by the token
+	// check, and so is one with another Origin.
+	csrfStatus, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch("/console/tenants/SHIP/projects/MOH/groups",
+		{method: "POST", body: new URLSearchParams({name: "no-token"})}).then(r => r.status)`, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+	if err != nil || csrfStatus != http.StatusForbidden {
+		t.Errorf("same-site POST without the CSRF token: %d %v, want 403", csrfStatus, err)
+	}
+	if r := g.do("GET", groupsPath("SHIP", "MOH")+"/no-token", "SHIP/MOH", nil); r.status != http.StatusNotFound {
+		t.Errorf("the POST without a token created a group: %d", r.status)
+	}
+
 	// A form on another site posting to the console is refused.
 	run("cross-site POST", chromedp.Navigate(evil+"/"), chromedp.WaitVisible(chromedp.CSS("#go")), chromedp.Click(chromedp.CSS("#go")),
 		chromedp.WaitVisible(chromedp.CSS("#error")))
@@ -315,10 +335,57 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}
 	for _, p := range problems {
-		if !strings.Contains(p, "403") { // the refused cross-site POST is logged as a failed load
+		// The refused POSTs (cross-site, and without a token) are logged as
+		// failed loads of the groups URL; nothing else may be.
+		if !strings.Contains(p, "status of 403") || !strings.Contains(p, "/console/tenants/SHIP/projects/MOH/groups") {
 			t.Errorf("browser reported: %s", p)
 		}
 	}
+}
+
+// rawSignin signs in with key over plain HTTP, sending the (Secure)
+// cookies by hand, and returns the new session id.
+func rawSignin(t *testing.T, g *gateway, key string) string {
+	t.Helper()
+	resp, err := http.Get(g.base + "/console/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	req, _ := http.NewRequest("POST", g.base+"/console/signin",
+		strings.NewReader(url.Values{"key": {key}, "token": {formToken(t, string(body), "token")}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-gg" && c.Value != "" {
+			return c.Value
+		}
+	}
+	t.Fatalf("sign-in gave no session: %d", resp.StatusCode)
+	return ""
+}
+
+// rawGet requests path with the session id alone, and returns the status
+// and redirect.
+func rawGet(t *testing.T, g *gateway, session, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", g.base+path, nil)
+	req.AddCookie(&http.Cookie{Name: "__Host-gg", Value: session})
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
 }
 
 // startCrossSite serves, on http://localhost (another site than the

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -20,7 +21,7 @@ import (
 // CSRF token is refused and changes nothing, sign-in needs its form token,
 // a disabled tenant ends its sessions, and pages carry a strict CSP.
 func TestConsoleSessions(t *testing.T) {
-	g := startGateway(t, gatewayOptions{})
+	g := startGateway(t, plainConsole(gatewayOptions{}))
 	c := newConsoleClient(t, g)
 	c.signin(g.keys["SHIP/MOH"])
 
@@ -84,6 +85,20 @@ func TestConsoleSessions(t *testing.T) {
 	if r := c.get("/console/live/queue"); r.status != http.StatusUnauthorized {
 		t.Errorf("live part after the session ended: %d, want 401", r.status)
 	}
+}
+
+// plainConsole turns off Secure cookies in o's gateway: the tests reach
+// it over plain HTTP, as the local demo does, and a client sends Secure
+// cookies only over HTTPS.
+func plainConsole(o gatewayOptions) gatewayOptions {
+	mutate := o.mutate
+	o.mutate = func(c *server.Config) {
+		c.Console.SecureCookies = false
+		if mutate != nil {
+			mutate(c)
+		}
+	}
+	return o
 }
 
 // consoleClient is a browser stand-in: a cookie jar, no redirects
@@ -192,7 +207,13 @@ func noSecretsIn(t *testing.T, g *gateway, path, html string) {
 // describe, add and remove a member, delete; and cancels a queued
 // operation from the queue.
 func TestConsoleGroupLifecycle(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: 100 * time.Millisecond})
+	// Under constant server errors a create's outcome is unknown, and the
+	// checks that follow are bounded by the retry window alone (failed
+	// checks are not counted failures): keep the window short so that the
+	// failing create below fails within the test.
+	g := startGateway(t, plainConsole(gatewayOptions{interval: 100 * time.Millisecond, mutate: func(c *server.Config) {
+		c.Retry.MaxDuration = server.Duration(2 * time.Second)
+	}}))
 	c := newConsoleClient(t, g)
 	c.signin(g.keys["SHIP/MOH"])
 	base := "/console/tenants/SHIP/projects/MOH"

@@ -75,6 +75,9 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.Demo {
 		// The demo is a local trial: plain HTTP unless a certificate is set.
 		m.Config.AllowHTTP = m.Config.AllowHTTP || m.Config.TLS.CertFile == ""
+		if m.Config.TLS.CertFile == "" {
+			m.Config.Console.SecureCookies = false // the browser reaches it over plain HTTP
+		}
 		m.demoKey = AddDemoTenant(&m.Config)
 		if m.Config.OperatorKeyFile == "" && m.getenv("GROUPGATE_OPERATOR_KEY") == "" {
 			m.demoOperator, _ = tenants.NewKey()

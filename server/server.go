@@ -21,6 +21,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/console"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
 	"github.com/groupgate/groupgate/secretbox"
@@ -70,6 +71,8 @@ type Server struct {
 	creds upstreamCredentials
 	// mirrors are the tenants' reconcilers.
 	mirrors reconcilers
+	// console is the web console (console.go).
+	console *console.Console
 	// hooks are the tenants' webhook receivers (webhooks.go).
 	hooks *webhookReceivers
 	// syncMu serializes rebuilding tenant runtimes (syncTenant).
@@ -233,6 +236,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
 
 	go s.purgeIdempotencyKeys(queueCtx)
+	if s.console != nil {
+		go s.console.Run(queueCtx) // drops expired console sessions
+	}
 	flushed := make(chan struct{})
 	go func() { defer close(flushed); s.flushKeyUse(queueCtx) }()
 
@@ -405,7 +411,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	for id, r := range rules {
 		mw[id] = append(mw[id], checkParams(r))
 	}
-	docs := v5emb.New("groupgate API", "/openapi.yaml", "/docs/")
+	docs := docsCSP(v5emb.New("groupgate API", "/openapi.yaml", "/docs/"))
 	h := &api.Handlers{
 		Stopping: s.stopping,
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),

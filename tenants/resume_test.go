@@ -55,3 +55,33 @@ func TestResume(t *testing.T) {
 		t.Errorf("disabled tenant: %v", err)
 	}
 }
+
+// TestPeek: Peek checks a key as Resume does but records no use of it;
+// Resume does.
+func TestPeek(t *testing.T) {
+	admin, auth, _, clk := fixture(t)
+	ctx := context.Background()
+	_, k, err := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "console", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(time.Minute)
+	if p, err := auth.Peek(ctx, k.ID); err != nil || p.KeyID != k.ID {
+		t.Fatalf("Peek = %+v, %v", p, err)
+	}
+	if used := auth.LastUsed(k); !used.IsZero() {
+		t.Errorf("Peek recorded a use at %v", used)
+	}
+	if _, err := auth.Resume(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if used := auth.LastUsed(k); !used.Equal(clk.t) {
+		t.Errorf("Resume recorded a use at %v, want %v", used, clk.t)
+	}
+	if _, err := admin.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Peek(ctx, k.ID); !errors.Is(err, tenants.ErrUnauthenticated) {
+		t.Errorf("Peek of a revoked key: %v", err)
+	}
+}
