@@ -86,6 +86,52 @@ func TestNonASCIINamesAreRefused(t *testing.T) {
 	}
 }
 
+// TestRefusedNonASCIINamesAreAuditedAsWritten: a refused call through ſHIP
+// or MOſ is audited under the names as written (upper-cased in ASCII only),
+// never under SHIP or MOS, which the call did not reach.
+func TestRefusedNonASCIINamesAreAuditedAsWritten(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	for id, path := range map[string]string{
+		"long-s-tenant":  "/v1/tenants/%C5%BFhip/projects/moh/groups",
+		"long-s-project": "/v1/tenants/ship/projects/mo%C5%BF/groups",
+	} {
+		req, err := http.NewRequest("POST", g.base+path, strings.NewReader(`{"name":"sneaky"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+g.keys["SHIP/MOH"])
+		req.Header.Set("X-Request-Id", id)
+		if r := g.badInput().send(req); r.status != http.StatusBadRequest {
+			t.Fatalf("POST %s: %d %s, want 400", path, r.status, r.body)
+		}
+	}
+	want := map[string][2]string{"long-s-tenant": {"ſHIP", "MOH"}, "long-s-project": {"SHIP", "MOſ"}}
+	found := 0
+	for _, e := range g.auditEntries() {
+		w, ok := want[orEmpty(e.RequestId)]
+		if !ok {
+			continue
+		}
+		found++
+		if orEmpty(e.Tenant) != w[0] || orEmpty(e.Project) != w[1] || orEmpty(e.Target) != w[0]+":"+w[1] || e.Outcome != "failed" {
+			t.Errorf("request %s audited as tenant %q project %q target %q (%s), want %s:%s failed",
+				orEmpty(e.RequestId), orEmpty(e.Tenant), orEmpty(e.Project), orEmpty(e.Target), e.Outcome, w[0], w[1])
+		}
+	}
+	if found != len(want) {
+		t.Errorf("%d of the %d refused calls audited", found, len(want))
+	}
+}
+
+// orEmpty is *s, or "" for nil.
+func orEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // TestBodyTypeErrorsNameJSONTypes: a body member of the wrong type is named
 // with the JSON type expected, never a Go type.
 func TestBodyTypeErrorsNameJSONTypes(t *testing.T) {
