@@ -417,7 +417,7 @@ func setFaults(t *testing.T, g *gateway, f techpasssim.Faults) {
 }
 
 // TestDisabledTenantRefusesItsAdmins: the admin of a disabled tenant is
-// refused (403, the disabled problem) even its own tenant's keys, which a
+// refused (403, the disabled problem) even for its own key, which a
 // refused revoke leaves working; enabled again, the tenant's admin may.
 func TestDisabledTenantRefusesItsAdmins(t *testing.T) {
 	g := startGateway(t, gatewayOptions{})
