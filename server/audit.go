@@ -12,6 +12,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/throttle"
 )
 
@@ -82,7 +83,7 @@ func (s *Server) auditCalls(actions map[string]string) echo.MiddlewareFunc {
 			note := api.AuditNoteOf(c)
 			e := audit.Entry{
 				Actor: p.Actor(), Role: string(p.Role), Action: action,
-				Tenant: strings.ToUpper(c.Param("tenant")), Project: strings.ToUpper(c.Param("project")),
+				Tenant: names.Upper(c.Param("tenant")), Project: names.Upper(c.Param("project")),
 				Target: note.Target, OperationID: note.OperationID,
 				Status:    c.Response().Status,
 				RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
@@ -125,15 +126,15 @@ func (s *Server) auditCalls(actions map[string]string) echo.MiddlewareFunc {
 func auditTarget(c echo.Context) string {
 	switch {
 	case c.Param("group") != "":
-		return strings.ToUpper(c.Param("tenant")) + ":" + strings.ToUpper(c.Param("project")) + ":" + c.Param("group")
+		return names.Upper(c.Param("tenant")) + ":" + names.Upper(c.Param("project")) + ":" + c.Param("group")
 	case c.Param("id") != "":
 		return c.Param("id")
 	case c.Param("keyId") != "":
 		return "key:" + c.Param("keyId")
 	case c.Param("project") != "":
-		return strings.ToUpper(c.Param("tenant")) + ":" + strings.ToUpper(c.Param("project"))
+		return names.Upper(c.Param("tenant")) + ":" + names.Upper(c.Param("project"))
 	default:
-		return strings.ToUpper(c.Param("tenant"))
+		return names.Upper(c.Param("tenant"))
 	}
 }
 

@@ -19,19 +19,15 @@ import (
 	"github.com/groupgate/groupgate/internal/apitest"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
+	"github.com/groupgate/groupgate/webhooks"
 )
 
 // untestable lists the documented answers (operation and status) that no
 // test here can produce, each with the reason. Every other status that
 // openapi.yaml documents for an operation must be answered, through the
-// validating client, by some test of this package.
-var untestable = map[string]string{
-	// TODO(issue 11, spec work): the spec documents these, but the server
-	// cannot answer them; the spec should drop them.
-	"createKey 409": "only a collision of two random 80-bit key ids conflicts",
-	"getKey 403":    "a key beyond the caller's reach reads as 404 (api.Policy: HidesOthers)",
-	"revokeKey 403": "a key beyond the caller's reach reads as 404 (api.Policy: HidesOthers)",
-}
+// validating client, by some test of this package. It is empty: a status
+// the server cannot answer is dropped from openapi.yaml instead.
+var untestable = map[string]string{}
 
 // internalErrors: every operation documents 500 for a failure the server
 // cannot attribute to the request (a broken store, a bug); no test provokes
@@ -54,9 +50,6 @@ func TestMain(m *testing.M) {
 	exempt := map[string]string{}
 	for name, why := range untestable {
 		exempt[name] = why
-	}
-	for id := range awaitingParameterValidation {
-		exempt[id+" 400"] = "TODO: parameter validation 400s"
 	}
 	doc := apitest.Spec(tb)
 	for _, item := range doc.Paths.Map() {
@@ -195,21 +188,10 @@ func contractSpec(t *testing.T) *openapi3.T {
 	return contractDoc
 }
 
-// awaitingParameterValidation lists operations that do not yet check the
-// pattern of their path parameters, so a malformed id or name reads as 404
-// rather than 400.
-// TODO(issue 11, "parameter validation 400s", owned by the spec and input
-// validation work): drop each entry when its 400 lands; Missing then fails
-// until it is gone.
-var awaitingParameterValidation = map[string]bool{
-	"getTenant": true, "listProjects": true, "getProject": true, "listTenantGroups": true,
-	"getMirror": true, "syncMirror": true, "listKeys": true, "getKey": true, "revokeKey": true,
-	"getOperation": true, "cancelOperation": true, "retryOperation": true,
-}
-
 // TestContractBadInput: every operation that documents 400 answers it to
 // malformed input (a body that is not JSON, or a malformed path or query
-// parameter), as a problem, and changes nothing.
+// parameter), as a problem, and changes nothing. A signed operation's
+// malformed body is signed, so that the signature is not what refuses it.
 func TestContractBadInput(t *testing.T) {
 	g := startGateway(t, gatewayOptions{})
 	admin, _ := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})
@@ -239,6 +221,7 @@ func TestContractBadInput(t *testing.T) {
 		"getOperation":     "/v1/operations/op!",
 		"cancelOperation":  "/v1/operations/op!",
 		"retryOperation":   "/v1/operations/op!/retry",
+		"confirmWebhook":   "/v1/tenants/SHIP/webhooks/techpass", // no challengeToken
 	}
 	for _, id := range specOperations(t) {
 		if !documents(t, id, http.StatusBadRequest) {
@@ -247,6 +230,15 @@ func TestContractBadInput(t *testing.T) {
 		s := samples[id]
 		var r response
 		switch path, ok := badPaths[id]; {
+		case s.body != nil && policy[id].Signed:
+			body := []byte(`{"name":`)
+			req, err := http.NewRequest(s.method, g.base+s.path, bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(webhooks.SignatureHeader, webhooks.Sign([]byte(g.up.hookSecrets["SHIP"]), time.Now(), body))
+			r = g.badInput().send(req)
 		case s.body != nil:
 			r = g.badInput().do(s.method, s.path, allowedCaller(policy[id]), []byte(`{"name":`))
 		case ok:
@@ -255,14 +247,11 @@ func TestContractBadInput(t *testing.T) {
 			t.Errorf("%s documents 400 but this test has no malformed request for it", id)
 			continue
 		}
-		switch {
-		case r.status != http.StatusBadRequest && awaitingParameterValidation[id]:
-			t.Logf("TODO: %s answers a malformed parameter with %d, not 400", id, r.status)
-		case r.status != http.StatusBadRequest:
+		if r.status != http.StatusBadRequest {
 			t.Errorf("%s with malformed input: %d %s, want 400", id, r.status, r.body)
-		default:
-			r.problem(t)
+			continue
 		}
+		r.problem(t)
 	}
 	if gs := g.list("SHIP/MOH"); len(gs) != 1 {
 		t.Errorf("bad input changed the groups: %+v", gs)
@@ -292,7 +281,7 @@ func TestContractStatuses(t *testing.T) {
 	steps := []struct {
 		name         string
 		method, path string
-		who          string
+		who          string // "" for a public operation
 		body         any
 		header       map[string]string
 		want         int
@@ -357,7 +346,8 @@ func TestContractStatuses(t *testing.T) {
 			body: map[string]any{"techpass": map[string]any{"apiKey": map[string]any{"file": "/a", "env": "B"}}}, want: 422},
 		{name: "two sources", method: "POST", path: "/v1/tenants", who: "operator",
 			body: map[string]any{"name": "T2", "techpass": map[string]any{"apiKey": map[string]any{"file": "/a", "env": "B"}}}, want: 422},
-		{name: "bad cursor", method: "GET", path: "/v1/tenants/SHIP/groups?cursor=garbage", who: "operator", want: 422},
+		// TechPass confirming a webhook of a tenant the gateway does not have.
+		{name: "no tenant's webhook", method: "GET", path: "/v1/tenants/NOPE/webhooks/techpass?challengeToken=tok", want: 404},
 	}
 	for _, s := range steps {
 		if s.before != nil {
@@ -374,7 +364,9 @@ func TestContractStatuses(t *testing.T) {
 		if s.body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
-		req.Header.Set("Authorization", "Bearer "+g.keys[s.who])
+		if s.who != "" {
+			req.Header.Set("Authorization", "Bearer "+g.keys[s.who])
+		}
 		for k, v := range s.header {
 			req.Header.Set(k, v)
 		}
@@ -421,5 +413,35 @@ func setFaults(t *testing.T, g *gateway, f techpasssim.Faults) {
 	t.Helper()
 	if err := g.up.sim.SetFaults(f); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDisabledTenantRefusesItsAdmins: the admin of a disabled tenant is
+// refused (403, the disabled problem) even for its own key, which a
+// refused revoke leaves working; enabled again, the tenant's admin may.
+func TestDisabledTenantRefusesItsAdmins(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	admin, own := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "OTHER"})
+	g.keys["admin OTHER"] = admin
+	setDisabled := func(disabled bool) {
+		t.Helper()
+		if r := g.do("PATCH", "/v1/tenants/OTHER", "operator", map[string]any{"disabled": disabled}); r.status != http.StatusOK {
+			t.Fatalf("disable OTHER (%v): %d %s", disabled, r.status, r.body)
+		}
+	}
+	setDisabled(true)
+	for _, method := range []string{"GET", "DELETE"} {
+		r := g.do(method, "/v1/keys/"+own.Id, "admin OTHER", nil)
+		if p := r.problem(t); r.status != http.StatusForbidden || p.Type == nil || *p.Type != "urn:groupgate:problem:disabled" {
+			t.Errorf("%s its own key, disabled: %d %s, want 403 disabled", method, r.status, r.body)
+		}
+	}
+	var k api.Key
+	if g.do("GET", "/v1/keys/"+own.Id, "operator", nil).decode(t, &k); k.State != api.KeyStateActive {
+		t.Errorf("the refused revoke changed the key: %+v", k)
+	}
+	setDisabled(false)
+	if r := g.do("GET", "/v1/keys/"+own.Id, "admin OTHER", nil); r.status != http.StatusOK {
+		t.Errorf("get its own key, enabled again: %d %s", r.status, r.body)
 	}
 }

@@ -147,6 +147,8 @@ type gatewayOptions struct {
 	sim func(*techpasssim.Config)
 	// resolver resolves JWKS host names (server.Options.Resolver).
 	resolver *net.Resolver
+	// now is the server's clock (server.Options.Now); nil for the real one.
+	now func() time.Time
 }
 
 // startGateway runs the real server on a loopback port against a fresh
@@ -214,7 +216,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		o.mutate(&cfg)
 	}
 	logs := &syncBuffer{}
-	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs), Resolver: o.resolver})
+	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs), Resolver: o.resolver, Now: o.now})
 	if err != nil {
 		t.Fatal(err)
 	}

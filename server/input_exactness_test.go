@@ -52,12 +52,12 @@ func TestNonASCIINamesAreRefused(t *testing.T) {
 		"/v1/tenants/%C5%BFHIP/projects/MOH/groups/billing",
 	} {
 		for _, who := range []string{"SHIP/MOH", "operator"} {
-			if r := g.do("GET", path, who, nil); r.status != http.StatusBadRequest {
+			if r := g.badInput().do("GET", path, who, nil); r.status != http.StatusBadRequest {
 				t.Errorf("GET %s as %s: %d %s, want 400", path, who, r.status, r.body)
 			}
 		}
 	}
-	if r := g.do("POST", "/v1/tenants/%C5%BFHIP/projects/MOH/groups", "SHIP/MOH", map[string]string{"name": "sneaky"}); r.status != http.StatusBadRequest {
+	if r := g.badInput().do("POST", "/v1/tenants/%C5%BFHIP/projects/MOH/groups", "SHIP/MOH", map[string]string{"name": "sneaky"}); r.status != http.StatusBadRequest {
 		t.Errorf("create through ſHIP: %d %s, want 400", r.status, r.body)
 	}
 	if got := g.list("SHIP/MOH"); len(got) != len(before) {
@@ -69,7 +69,7 @@ func TestNonASCIINamesAreRefused(t *testing.T) {
 		{"/v1/tenants", "ſHIP"},
 		{"/v1/tenants", "ſHIPX"},
 	} {
-		r := g.do("POST", tt.path, "operator", map[string]any{"name": tt.name})
+		r := g.badInput().do("POST", tt.path, "operator", map[string]any{"name": tt.name})
 		p := r.problem(t)
 		if r.status != http.StatusUnprocessableEntity || p.Errors == nil || (*p.Errors)[0].Field != "name" {
 			t.Errorf("create %s %q: %d %s, want 422 naming the field name", tt.path, tt.name, r.status, r.body)
@@ -86,6 +86,52 @@ func TestNonASCIINamesAreRefused(t *testing.T) {
 	}
 }
 
+// TestRefusedNonASCIINamesAreAuditedAsWritten: a refused call through ſHIP
+// or MOſ is audited under the names as written (upper-cased in ASCII only),
+// never under SHIP or MOS, which the call did not reach.
+func TestRefusedNonASCIINamesAreAuditedAsWritten(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	for id, path := range map[string]string{
+		"long-s-tenant":  "/v1/tenants/%C5%BFhip/projects/moh/groups",
+		"long-s-project": "/v1/tenants/ship/projects/mo%C5%BF/groups",
+	} {
+		req, err := http.NewRequest("POST", g.base+path, strings.NewReader(`{"name":"sneaky"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+g.keys["SHIP/MOH"])
+		req.Header.Set("X-Request-Id", id)
+		if r := g.badInput().send(req); r.status != http.StatusBadRequest {
+			t.Fatalf("POST %s: %d %s, want 400", path, r.status, r.body)
+		}
+	}
+	want := map[string][2]string{"long-s-tenant": {"ſHIP", "MOH"}, "long-s-project": {"SHIP", "MOſ"}}
+	found := 0
+	for _, e := range g.auditEntries() {
+		w, ok := want[orEmpty(e.RequestId)]
+		if !ok {
+			continue
+		}
+		found++
+		if orEmpty(e.Tenant) != w[0] || orEmpty(e.Project) != w[1] || orEmpty(e.Target) != w[0]+":"+w[1] || e.Outcome != "failed" {
+			t.Errorf("request %s audited as tenant %q project %q target %q (%s), want %s:%s failed",
+				orEmpty(e.RequestId), orEmpty(e.Tenant), orEmpty(e.Project), orEmpty(e.Target), e.Outcome, w[0], w[1])
+		}
+	}
+	if found != len(want) {
+		t.Errorf("%d of the %d refused calls audited", found, len(want))
+	}
+}
+
+// orEmpty is *s, or "" for nil.
+func orEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // TestBodyTypeErrorsNameJSONTypes: a body member of the wrong type is named
 // with the JSON type expected, never a Go type.
 func TestBodyTypeErrorsNameJSONTypes(t *testing.T) {
@@ -98,7 +144,7 @@ func TestBodyTypeErrorsNameJSONTypes(t *testing.T) {
 		{"/v1/tenants", `"NEW"`, `The body must be a JSON object.`},
 		{"/v1/tenants/SHIP/projects", `{"name":"NEW","disabled":1}`, `Field "disabled" must be a JSON boolean.`},
 	} {
-		r := g.do("POST", tt.path, "operator", []byte(tt.body))
+		r := g.badInput().do("POST", tt.path, "operator", []byte(tt.body))
 		p := r.problem(t)
 		if r.status != http.StatusBadRequest || p.Detail == nil || *p.Detail != tt.want {
 			t.Errorf("POST %s %s: %d %s, want 400 %q", tt.path, tt.body, r.status, r.body, tt.want)
@@ -113,7 +159,7 @@ func TestPatchWithNullBodyIsRefused(t *testing.T) {
 	for _, path := range []string{"/v1/tenants/SHIP", "/v1/tenants/SHIP/projects/MOH"} {
 		before := g.do("GET", path, "operator", nil)
 		time.Sleep(5 * time.Millisecond) // a change would move updatedAt
-		r := g.do("PATCH", path, "operator", []byte("null"))
+		r := g.badInput().do("PATCH", path, "operator", []byte("null"))
 		if p := r.problem(t); r.status != http.StatusBadRequest || p.Detail == nil || *p.Detail != "The body must be a JSON object." {
 			t.Errorf("PATCH %s null: %d %s, want 400", path, r.status, r.body)
 		}
@@ -205,7 +251,8 @@ func TestParametersFollowTheSpec(t *testing.T) {
 		{"/v1/tenants/SHIP/groups?cursor=garbage", "operator", "cursor"},
 		{"/v1/keys?tenant=1", "operator", "tenant"},
 		{"/v1/keys/ABC", "operator", "keyId"},
-		{"/v1/operations/op_" + strings.Repeat("1", 26), "SHIP/MOH", "id"},
+		// Either alphabet of operation ids alone, but not the two mixed.
+		{"/v1/operations/op_" + strings.Repeat("8w", 13), "SHIP/MOH", "id"},
 		{"/v1/operations/op_x", "SHIP/MOH", "id"},
 		{groups + "?limit=5000", "SHIP/MOH", "limit"},
 		{groups + "?limit=0", "SHIP/MOH", "limit"},
@@ -217,7 +264,7 @@ func TestParametersFollowTheSpec(t *testing.T) {
 		{groups + "/billing/members?limit=1001", "SHIP/MOH", "limit"},
 		{groups + "/bil%20ling", "SHIP/MOH", "group"},
 	} {
-		r := g.do("GET", tt.path, tt.who, nil)
+		r := g.badInput().do("GET", tt.path, tt.who, nil)
 		p := r.problem(t)
 		if r.status != http.StatusBadRequest || p.Errors == nil || (*p.Errors)[0].Field != tt.field {
 			t.Errorf("GET %.80s: %d %.300s, want 400 naming %s", tt.path, r.status, r.body, tt.field)
@@ -234,7 +281,7 @@ func TestParametersFollowTheSpec(t *testing.T) {
 		}
 	}
 	// A header parameter too: If-Match is at most 64 characters.
-	r := g.doWith("PATCH", groups+"/billing", "SHIP/MOH", map[string]string{"description": "x"}, map[string]string{"If-Match": `"` + long[:70] + `"`})
+	r := g.badInput().doWith("PATCH", groups+"/billing", "SHIP/MOH", map[string]string{"description": "x"}, map[string]string{"If-Match": `"` + long[:70] + `"`})
 	if p := r.problem(t); r.status != http.StatusBadRequest || p.Errors == nil || (*p.Errors)[0].Field != "If-Match" {
 		t.Errorf("PATCH with a long If-Match: %d %s, want 400", r.status, r.body)
 	}
@@ -270,7 +317,7 @@ func TestTooLargeRequests(t *testing.T) {
 		{"POST", "/v1/keys", "operator", big},
 		{"POST", groups, "SHIP/MOH", huge},
 	} {
-		r := g.do(tt.method, tt.path, tt.who, tt.body)
+		r := g.badInput().do(tt.method, tt.path, tt.who, tt.body)
 		if p := r.problem(t); r.status != http.StatusRequestEntityTooLarge || p.Status != http.StatusRequestEntityTooLarge {
 			t.Errorf("%s %s with %d bytes: %d %s, want 413", tt.method, tt.path, len(tt.body), r.status, r.body)
 		}
@@ -316,7 +363,7 @@ func TestDefinitionErrorsNameTheirFields(t *testing.T) {
 		{"/v1/tenants/SHIP/projects", map[string]any{"name": "NEW", "identity": map[string]any{"issuer": "https://idp.example", "audience": "x"}},
 			[]string{"identity"}},
 	} {
-		r := g.do("POST", tt.path, "operator", tt.body)
+		r := g.badInput().do("POST", tt.path, "operator", tt.body)
 		p := r.problem(t)
 		var got []string
 		if p.Errors != nil {
@@ -345,7 +392,7 @@ func TestMemberNamesAreCaseSensitive(t *testing.T) {
 		{"PATCH", "/v1/tenants/SHIP", "operator", `{"GROUPLIMIT":5}`},
 		{"PATCH", "/v1/tenants/SHIP", "operator", `{"techpass":{"apiKey":{"ENV":"X"}}}`},
 	} {
-		r := g.do(tt.method, tt.path, tt.who, []byte(tt.body))
+		r := g.badInput().do(tt.method, tt.path, tt.who, []byte(tt.body))
 		p := r.problem(t)
 		if r.status != http.StatusBadRequest || p.Detail == nil || !strings.Contains(*p.Detail, "case-sensitive") {
 			t.Errorf("%s %s %s: %d %s, want 400", tt.method, tt.path, tt.body, r.status, r.body)

@@ -31,6 +31,22 @@ func (g *gateway) scrape() map[string]*dto.MetricFamily {
 	return fams
 }
 
+// scrapeSettled scrapes until groupgate_operations_total with labels counts
+// want operations (or 5s pass), and returns that scrape. An operation is
+// counted just after its final state is committed, so a client that polled
+// it final may scrape a moment before it is counted.
+func (g *gateway) scrapeSettled(labels map[string]string, want float64) map[string]*dto.MetricFamily {
+	g.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f := g.scrape()
+		if v, _ := value(f, "groupgate_operations_total", labels); v >= want || time.Now().After(deadline) {
+			return f
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // value returns the value of the series of family name with labels (a
 // subset), summed over matching series; found is false when none matches.
 func value(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (v float64, found bool) {
@@ -88,7 +104,7 @@ func TestMetrics(t *testing.T) {
 	for _, op := range ops {
 		g.await("SHIP/MOH", op.Id, 10*time.Second)
 	}
-	f := g.scrape()
+	f := g.scrapeSettled(map[string]string{"tenant": "SHIP", "project": "MOH", "state": "succeeded"}, 3)
 	checks := []struct {
 		name   string
 		labels map[string]string
@@ -128,7 +144,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.await("OTHER/MOH", g.create("OTHER/MOH", "doomed").Id, 20*time.Second)
-	f = g.scrape()
+	f = g.scrapeSettled(map[string]string{"tenant": "OTHER", "state": "failed"}, 1)
 	if v, _ := value(f, "groupgate_operations_total", map[string]string{"tenant": "OTHER", "state": "failed"}); v != 1 {
 		t.Errorf("failed operations: %v", v)
 	}

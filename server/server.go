@@ -291,12 +291,12 @@ func (s *Server) purgeIdempotencyKeys(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := s.store.PurgeIdempotency(ctx, time.Now()); err != nil {
+		if n, err := s.store.PurgeIdempotency(ctx, s.opts.Now()); err != nil {
 			s.logger.Warn("purge idempotency keys", "err", err)
 		} else if n > 0 {
 			s.logger.Info("purged expired idempotency keys", "count", n)
 		}
-		if n, err := s.store.PruneDeliveries(ctx, time.Now()); err != nil {
+		if n, err := s.store.PruneDeliveries(ctx, s.opts.Now()); err != nil {
 			s.logger.Warn("prune webhook deliveries", "err", err)
 		} else if n > 0 {
 			s.logger.Info("forgot webhook deliveries past TechPass's retries", "count", n)
