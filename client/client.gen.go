@@ -2038,7 +2038,9 @@ type ClientInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
@@ -2064,7 +2066,9 @@ type ClientInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
@@ -3098,7 +3102,9 @@ func (c *Client) ConfirmWebhook(ctx context.Context, tenantParam TenantParam, pa
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
@@ -3134,7 +3140,9 @@ func (c *Client) ReceiveWebhookWithBody(ctx context.Context, tenantParam TenantP
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
@@ -5825,7 +5833,9 @@ type ClientWithResponsesInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
@@ -5851,7 +5861,9 @@ type ClientWithResponsesInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
@@ -9600,6 +9612,13 @@ func (r ConfirmWebhookResponse) ContentType() string {
 	return ""
 }
 
+// ReceiveWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveWebhook
+type ReceiveWebhookResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int
+}
+
 type ReceiveWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9613,8 +9632,12 @@ type ReceiveWebhookResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveWebhookResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9640,6 +9663,11 @@ func (r ReceiveWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r ReceiveWebhookResponse) GetApplicationproblemJSON413() *Problem {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReceiveWebhookResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10563,7 +10591,9 @@ func (c *ClientWithResponses) ConfirmWebhookWithResponse(ctx context.Context, te
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
@@ -10595,7 +10625,9 @@ func (c *ClientWithResponses) ReceiveWebhookWithBodyWithResponse(ctx context.Con
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
@@ -14563,6 +14595,13 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14570,6 +14609,33 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReceiveWebhookResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

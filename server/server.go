@@ -396,6 +396,8 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	for _, id := range secured {
 		mw[id] = []echo.MiddlewareFunc{auth, limit}
 	}
+	// Deliveries are authenticated by their signature: limited per address.
+	mw["receiveWebhook"] = []echo.MiddlewareFunc{newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).byRemoteIP()}
 	// Parameters are checked against the spec after authentication and
 	// rate limiting, before the handler.
 	rules, err := paramRules(doc)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -35,13 +36,16 @@ type webhookReceivers struct {
 	// notices are, per tenant, the application events to show in /readyz
 	// until the tenant's runtime is rebuilt (an admin change, a restart).
 	notices map[string][]string
+	// secrets are, per tenant, what is wrong with its webhook secrets as
+	// last read (a short one, a missing file), shown in /readyz.
+	secrets map[string]string
 
 	deliveries *prometheus.CounterVec
 }
 
 func newWebhookReceivers(reg *prometheus.Registry) *webhookReceivers {
 	w := &webhookReceivers{
-		byTenant: map[string]*webhooks.Receiver{}, notices: map[string][]string{},
+		byTenant: map[string]*webhooks.Receiver{}, notices: map[string][]string{}, secrets: map[string]string{},
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupgate_webhook_deliveries_total",
 			Help: "TechPass webhook deliveries, by tenant, kind (user-gone, user-updated, application-credentials-expiring, application-deleted, other; refused) and status.",
@@ -63,6 +67,19 @@ func (w *webhookReceivers) remove(tenant string) {
 	defer w.mu.Unlock()
 	delete(w.byTenant, tenant)
 	delete(w.notices, tenant)
+	delete(w.secrets, tenant)
+}
+
+// secretNote keeps what is wrong with tenant's webhook secrets (nothing
+// when errs is empty) for /readyz.
+func (w *webhookReceivers) secretNote(tenant string, errs []error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(errs) == 0 {
+		delete(w.secrets, tenant)
+		return
+	}
+	w.secrets[tenant] = "webhook secret unusable: " + errors.Join(errs...).Error()
 }
 
 func (w *webhookReceivers) get(tenant string) *webhooks.Receiver {
@@ -109,6 +126,12 @@ func (w *webhookReceivers) checks(checks map[string]error) {
 			checks["webhooks:"+tenant] = api.Notice(strings.Join(notes, "; "))
 		}
 	}
+	for tenant, note := range w.secrets {
+		if prev, ok := checks["webhooks:"+tenant]; ok {
+			note = prev.Error() + "; " + note
+		}
+		checks["webhooks:"+tenant] = api.Notice(note)
+	}
 }
 
 // webhookReceiver builds tenant t's receiver.
@@ -127,11 +150,15 @@ func (s *Server) webhookReceiver(t tenants.Tenant) (*webhooks.Receiver, error) {
 		field string
 	}{{current, "webhookSecret"}, {previous, "previousWebhookSecret"}} {
 		if c.ref.Set() {
-			sources = append(sources, &credentialSource{kind: "webhook secret", ref: c.ref, open: s.opener(t.Name, c.field, c.ref)})
+			kind := credentialKind("webhook secret")
+			if c.field == "previousWebhookSecret" {
+				kind = "previous webhook secret"
+			}
+			sources = append(sources, &credentialSource{kind: kind, ref: c.ref, open: s.opener(t.Name, c.field, c.ref)})
 		}
 	}
 	log := s.logger.With("tenant", t.Name, "component", "webhooks")
-	return webhooks.NewReceiver(webhooks.Config{
+	r := webhooks.NewReceiver(webhooks.Config{
 		Tenant: t.Name,
 		Secrets: func() ([][]byte, error) {
 			if len(sources) == 0 {
@@ -141,25 +168,32 @@ func (s *Server) webhookReceiver(t tenants.Tenant) (*webhooks.Receiver, error) {
 			var errs []error
 			for _, src := range sources {
 				b, _, err := src.read(s.opts.Getenv, s.opts.Now())
+				if err == nil && len(b) < tenants.MinWebhookSecret {
+					err = fmt.Errorf("holds %d bytes, fewer than the %d required: deliveries signed with it are refused", len(b), tenants.MinWebhookSecret)
+				}
+				if src.kind == "previous webhook secret" && errors.Is(err, fs.ErrNotExist) {
+					continue // no changeover under way: the normal case
+				}
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s (%s): %w", src.kind, src.where(), err))
 					continue
 				}
 				out = append(out, b)
 			}
-			if len(out) == 0 {
-				return nil, errors.Join(errs...)
-			}
-			for _, err := range errs {
-				log.Warn("a webhook secret is unusable; the other one is used", "err", err)
-			}
-			return out, nil
+			s.hooks.secretNote(t.Name, errs)
+			return out, errors.Join(errs...)
 		},
 		Store:     s.store,
 		OnOutcome: s.webhookOutcome,
 		Now:       s.opts.Now,
 		Logger:    log,
-	}), nil
+	})
+	if len(sources) > 0 {
+		if _, err := r.Secrets(); err != nil {
+			log.Error("a webhook secret is unusable", "err", err)
+		}
+	}
+	return r, nil
 }
 
 // webhookOutcome audits what a delivery did and keeps what /readyz shows.

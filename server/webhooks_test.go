@@ -247,8 +247,12 @@ func TestWebhookVerification(t *testing.T) {
 	if got := must(g.members("SHIP/MOH", "billing", 0, "")); len(got) != 2 {
 		t.Fatalf("refused deliveries changed the mirror: %v", memberEmails(got))
 	}
-	if denied := g.auditActions("SHIP", "webhook.receive"); len(denied) != len(refused) || denied[0].Outcome != "denied" && denied[0].Outcome != "failed" {
-		t.Errorf("webhook.receive audit entries = %d, want %d refusals", len(denied), len(refused))
+	if denied := g.auditActions("SHIP", "webhook.receive"); len(denied) != 0 {
+		t.Errorf("refused deliveries were audited: %d webhook.receive entries", len(denied))
+	}
+	// Refusals that reach the receiver (not the oversized one) are counted.
+	if v, _ := value(g.scrape(), "groupgate_webhook_deliveries_total", map[string]string{"tenant": "SHIP", "kind": "refused"}); v != float64(len(refused)-1) {
+		t.Errorf("refused deliveries counted %v, want %d", v, len(refused)-1)
 	}
 
 	var rec api.WebhookReceipt
@@ -259,7 +263,7 @@ func TestWebhookVerification(t *testing.T) {
 	if r.decode(t, &rec); rec.Status != api.Processed || rec.Event != "user-deleted" {
 		t.Errorf("receipt = %+v", rec)
 	}
-	if calls := g.auditActions("SHIP", "webhook.receive"); len(calls) != len(refused)+1 || calls[0].Actor != "techpass" || calls[0].Outcome != "succeeded" || deref(calls[0].Target) != "webhook:user-deleted" {
+	if calls := g.auditActions("SHIP", "webhook.receive"); len(calls) != 1 || calls[0].Actor != "techpass" || calls[0].Outcome != "succeeded" || deref(calls[0].Target) != "webhook:user-deleted" {
 		t.Errorf("the verified delivery's audit entry: %+v", calls[0])
 	}
 	if got := must(g.members("SHIP/MOH", "billing", 0, "")); len(got) != 1 {
@@ -330,6 +334,24 @@ func TestWebhookSecretRotation(t *testing.T) {
 	}
 	if a, b := deliver(old, 4), deliver(fresh, 5); a != 401 || b != 200 {
 		t.Fatalf("after the changeover: old %d (want 401), new %d", a, b)
+	}
+	// A short secret: refused by the admin API (422), and a file holding
+	// one is refused at each delivery and shown in /readyz.
+	if r := g.badInput().do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"techpass": map[string]any{"webhookSecret": map[string]string{"value": "x"}}}); r.status != 422 {
+		t.Errorf("a 1-byte webhook secret through the admin API: %d %s", r.status, r.body)
+	}
+	if r := g.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"techpass": map[string]any{"webhookSecret": map[string]string{"value": "fifteen-bytes.."}}}); r.status != 422 {
+		t.Errorf("a 15-byte webhook secret through the admin API: %d %s", r.status, r.body)
+	}
+	mustWrite(t, prevFile, "short")
+	if a, b := deliver("short", 8), deliver(fresh, 9); a != 401 || b != 200 {
+		t.Errorf("a 5-byte secret in the previous-secret file: %d (want 401), the current one %d", a, b)
+	}
+	if r := g.do("GET", "/readyz", "", nil); !strings.Contains(string(r.body), "fewer than the 16 required") {
+		t.Errorf("/readyz does not say the webhook secret is short: %s", r.body)
+	}
+	if err := os.Remove(prevFile); err != nil {
+		t.Fatal(err)
 	}
 	// A sealed value through the admin API, then removed with {}.
 	sealed := "whsec-sealed-" + randomWord(t)
@@ -498,5 +520,31 @@ func TestEmbeddedSimulatorWebhooks(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "webhook refused") {
 		t.Errorf("a delivery was refused:\n%s", logs.String())
+	}
+}
+
+// TestWebhookUnsignedFlood: anyone can reach the receiver, so unsigned
+// requests are rate-limited per remote address, never audited, counted, and
+// logged at most once a minute.
+func TestWebhookUnsignedFlood(t *testing.T) {
+	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) {
+		c.RateLimit = server.RateLimitConfig{PerSecond: 0.01, Burst: 5}
+	}})
+	body := []byte(`{"event":"user-deleted","userId":"00000000-0000-4000-8000-000000000001"}`)
+	statuses := map[int]int{}
+	for range 8 {
+		statuses[g.deliver("SHIP", body, "t=1,v1=00").status]++
+	}
+	if statuses[401] != 5 || statuses[429] != 3 {
+		t.Errorf("statuses %v, want 5 401s then 3 429s", statuses)
+	}
+	if n := len(g.auditActions("SHIP", "webhook.receive")); n != 0 {
+		t.Errorf("unsigned requests audited %d times", n)
+	}
+	if v, _ := value(g.scrape(), "groupgate_webhook_deliveries_total", map[string]string{"tenant": "SHIP", "kind": "refused"}); v != 5 {
+		t.Errorf("refusals counted %v, want 5", v)
+	}
+	if n := strings.Count(g.logs.String(), "webhook refused"); n != 1 {
+		t.Errorf("refusals logged %d times, want once a minute", n)
 	}
 }

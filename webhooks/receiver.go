@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
@@ -91,8 +92,10 @@ type Outcome struct {
 type Config struct {
 	Tenant string
 	// Secrets returns the webhook secrets accepted now: the current one,
-	// and the previous one during a changeover. An error refuses every
-	// delivery (as a bad signature) until a secret is usable.
+	// and the previous one during a changeover, and an error describing
+	// any that is unusable (logged at most once a minute). No usable secret
+	// refuses every delivery (as a bad signature) until one is usable. It is
+	// called only for a delivery whose signature header parses.
 	Secrets func() ([][]byte, error)
 	Store   Store
 	// OnOutcome, if set, is told of every delivery processed or ignored
@@ -105,7 +108,33 @@ type Config struct {
 }
 
 // Receiver handles one tenant's deliveries. It is safe for concurrent use.
-type Receiver struct{ cfg Config }
+type Receiver struct {
+	cfg Config
+	// refusals and unusable limit the logging of refused deliveries and
+	// of unusable secrets, which anyone can cause, to a line a minute.
+	refusals, unusable everyMinute
+}
+
+// everyMinute lets a log line through at most once a minute, counting the
+// ones it holds back. Safe for concurrent use.
+type everyMinute struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// allow reports whether to log at now, and how many lines were held back
+// since the last one logged.
+func (e *everyMinute) allow(now time.Time) (ok bool, suppressed int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if now.Before(e.next) {
+		e.suppressed++
+		return false, 0
+	}
+	e.next, suppressed, e.suppressed = now.Add(time.Minute), e.suppressed, 0
+	return true, suppressed
+}
 
 // NewReceiver returns a receiver configured by cfg.
 func NewReceiver(cfg Config) *Receiver {
@@ -118,6 +147,10 @@ func NewReceiver(cfg Config) *Receiver {
 	return &Receiver{cfg: cfg}
 }
 
+// Secrets reads the receiver's secrets now (see Config.Secrets), for a
+// check at start-up.
+func (r *Receiver) Secrets() ([][]byte, error) { return r.cfg.Secrets() }
+
 // Tenant is the receiver's tenant.
 func (r *Receiver) Tenant() string { return r.cfg.Tenant }
 
@@ -126,18 +159,33 @@ func (r *Receiver) Tenant() string { return r.cfg.Tenant }
 // error wrapping ErrMalformed, changing nothing), then its effect, once.
 func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (Outcome, error) {
 	now := r.cfg.Now()
-	secrets, err := r.cfg.Secrets()
+	sig, err := ParseSignature(signature)
 	if err != nil {
-		r.cfg.Logger.Error("webhook refused: no usable webhook secret", "err", err)
+		r.refused(now, err)
+		return Outcome{}, err
+	}
+	secrets, err := r.cfg.Secrets()
+	if len(secrets) == 0 {
+		if err == nil {
+			err = errors.New("no webhook secret")
+		}
+		if ok, n := r.unusable.allow(now); ok {
+			r.cfg.Logger.Error("webhook refused: no usable webhook secret", "err", err, "suppressed", n)
+		}
 		return Outcome{}, fmt.Errorf("%w: no usable webhook secret is configured", ErrBadSignature)
 	}
-	if err := Verify(signature, body, secrets, now); err != nil {
-		r.cfg.Logger.Warn("webhook refused", "err", err)
+	if err != nil {
+		if ok, n := r.unusable.allow(now); ok {
+			r.cfg.Logger.Warn("a webhook secret is unusable; the other one is used", "err", err, "suppressed", n)
+		}
+	}
+	if err := sig.Verify(body, secrets, now); err != nil {
+		r.refused(now, err)
 		return Outcome{}, err
 	}
 	ev, err := Parse(body)
 	if err != nil {
-		r.cfg.Logger.Warn("webhook refused", "err", err)
+		r.refused(now, err)
 		return Outcome{}, err
 	}
 	d := Delivery{Tenant: r.cfg.Tenant, Digest: ev.Digest, At: now, Expires: now.Add(Retention)}
@@ -183,4 +231,11 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (
 		r.cfg.OnOutcome(ctx, out)
 	}
 	return out, nil
+}
+
+// refused logs a refused delivery, at most once a minute.
+func (r *Receiver) refused(now time.Time, err error) {
+	if ok, n := r.refusals.allow(now); ok {
+		r.cfg.Logger.Warn("webhook refused (further refusals are logged at most once a minute)", "err", err, "suppressed", n)
+	}
 }

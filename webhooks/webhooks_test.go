@@ -1,7 +1,12 @@
 package webhooks_test
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +36,8 @@ func TestVerify(t *testing.T) {
 		{"upper-case hex, spaces, other key names", " TS = 1772442900 , Signature=" + strings.ToUpper(sig), body, [][]byte{secret}, t0, nil},
 		{"one of two signatures matches", "t=1772442900,v1=" + strings.Repeat("ab", 32) + ",v1=" + sig, body, [][]byte{secret}, t0, nil},
 		{"milliseconds", "t=1772442900000,v1=" + sig, body, [][]byte{secret}, t0, webhooks.ErrBadSignature}, // signed over the seconds
+		{"milliseconds signed as sent", "t=1772442900000,v1=" + hexMAC(secret, "1772442900000", body), body, [][]byte{secret}, t0, nil},
+		{"milliseconds, 5m01s old", "t=1772442900000,v1=" + hexMAC(secret, "1772442900000", body), body, [][]byte{secret}, t0.Add(301 * time.Second), webhooks.ErrStale},
 		{"4m59s old", good, body, [][]byte{secret}, t0.Add(299 * time.Second), nil},
 		{"5m01s old", good, body, [][]byte{secret}, t0.Add(301 * time.Second), webhooks.ErrStale},
 		{"5m01s ahead", good, body, [][]byte{secret}, t0.Add(-301 * time.Second), webhooks.ErrStale},
@@ -56,6 +63,45 @@ func TestVerify(t *testing.T) {
 				t.Errorf("the error names a secret or the signature: %v", err)
 			}
 		})
+	}
+}
+
+// hexMAC signs "<ts>:<body>" as TechPass does, independently of Sign.
+func hexMAC(secret []byte, ts string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts + ":"))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// TestReceiveReadsNoSecretForAnUnsignedRequest: a request whose header does
+// not parse is refused before a secret is read, and refusals are logged at
+// most once a minute.
+func TestReceiveReadsNoSecretForAnUnsignedRequest(t *testing.T) {
+	reads := 0
+	var logs strings.Builder
+	now := t0
+	r := webhooks.NewReceiver(webhooks.Config{
+		Tenant:  "SHIP",
+		Secrets: func() ([][]byte, error) { reads++; return [][]byte{[]byte("0123456789abcdef")}, nil },
+		Now:     func() time.Time { return now },
+		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	for _, h := range []string{"", "garbage", "t=1", "v1=" + strings.Repeat("00", 32)} {
+		if _, err := r.Receive(context.Background(), h, []byte(`{"event":"x"}`)); !errors.Is(err, webhooks.ErrBadSignature) {
+			t.Errorf("header %q: %v", h, err)
+		}
+	}
+	if reads != 0 {
+		t.Errorf("secrets read %d times for unparseable headers", reads)
+	}
+	if n := strings.Count(logs.String(), "webhook refused"); n != 1 {
+		t.Errorf("4 refusals within a minute logged %d times, want 1", n)
+	}
+	now = now.Add(time.Minute)
+	r.Receive(context.Background(), "", nil)
+	if !strings.Contains(logs.String(), "suppressed=3") {
+		t.Errorf("the next line a minute later does not count the 3 held back:\n%s", logs.String())
 	}
 }
 
