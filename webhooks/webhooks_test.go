@@ -107,6 +107,7 @@ func TestReceiveReadsNoSecretForAnUnsignedRequest(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	id := "00000000-0000-4000-8000-000000000001"
+	other := "00000000-0000-4000-8000-0000000000ee"
 	tests := []struct {
 		body string
 		kind webhooks.Kind
@@ -121,6 +122,18 @@ func TestParse(t *testing.T) {
 		{`{"event":"application-deleted"}`, webhooks.ApplicationDeleted, groups.User{}, false},
 		{`{"event":"user-invited","user":{"id":"` + id + `"}}`, webhooks.Other, groups.User{}, false},
 		{`{"Event":"something-new"}`, webhooks.Other, groups.User{}, false},
+		// A top-level "id" is the event's, not the user's.
+		{`{"id":"` + other + `","event":"user-deleted","data":{"userId":"` + id + `"}}`, webhooks.UserGone, groups.User{ID: id}, false},
+		{`{"id":"` + other + `","event":"user-deleted","email":"a@x.gov.sg"}`, webhooks.UserGone, groups.User{Email: "a@x.gov.sg"}, false},
+		// Two places naming different users: none is usable.
+		{`{"event":"user-deleted","userId":"` + other + `","user":{"id":"` + id + `"}}`, webhooks.UserGone, groups.User{}, false},
+		{`{"event":"user-deleted","userId":"` + id + `","user":{"id":"` + id + `","email":"a@x.gov.sg"}}`, webhooks.UserGone, groups.User{ID: id, Email: "a@x.gov.sg"}, false},
+		// user-updated: the new e-mail or UPN wins over the old one.
+		{`{"event":"user-updated","user":{"id":"` + id + `","email":"old@x.gov.sg","newEmail":"new@x.gov.sg"}}`, webhooks.UserUpdated, groups.User{ID: id, Email: "new@x.gov.sg"}, false},
+		{`{"event":"user-updated","data":{"userId":"` + id + `","mail":"old@x.gov.sg","newUserPrincipalName":"new@x.gov.sg"}}`, webhooks.UserUpdated, groups.User{ID: id, Email: "new@x.gov.sg"}, false},
+		// Terminated events are a list, not a substring.
+		{`{"event":"user-unterminated","userId":"` + id + `"}`, webhooks.Other, groups.User{}, false},
+		{`{"event":"user-terminated","userId":"` + id + `"}`, webhooks.UserGone, groups.User{ID: id}, false},
 		{`{"event":42}`, "", groups.User{}, true},
 		{`[]`, "", groups.User{}, true},
 		{`{"event":"x"} {"event":"y"}`, "", groups.User{}, true},
