@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -112,6 +113,45 @@ func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
 	}
+	marks, err := s.pruneDeletedMarks(ctx, now.Add(-webhooks.MarkRetention))
+	if err != nil {
+		return n, err
+	}
+	return n + marks, nil
+}
+
+// pruneDeletedMarks forgets the deleted-user marks made before cutoff.
+func (s *Store) pruneDeletedMarks(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		users := tx.Bucket(bucketUsers)
+		if users == nil {
+			return nil
+		}
+		return users.ForEachBucket(func(tenant []byte) error {
+			ub := users.Bucket(tenant)
+			prefix := userDeletedKey("")
+			var old [][]byte
+			c := ub.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				var r deletedRecord
+				if err := json.Unmarshal(v, &r); err != nil || r.DeletedAt.Before(cutoff) {
+					old = append(old, bytes.Clone(k))
+				}
+			}
+			for _, k := range old {
+				if err := ub.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(old)
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune deleted-user marks: %w", err)
+	}
 	return n, nil
 }
 
@@ -208,7 +248,7 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 		out.User, out.Known = known, true
 	}
 	if out.Known {
-		u.ID, u.Email = out.User.ID, cmp(u.Email, out.User.Email)
+		u.ID, u.Email = out.User.ID, cmp.Or(u.Email, out.User.Email)
 	}
 	match := func(m groups.User) bool {
 		return (u.ID != "" && strings.EqualFold(m.ID, u.ID)) || (u.ID == "" && u.Email != "" && strings.EqualFold(m.Email, u.Email))
@@ -234,7 +274,7 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	if out.Known && u.ID == "" {
 		u.ID = out.User.ID
 	}
-	mark := deletedRecord{ID: u.ID, Email: cmp(u.Email, out.User.Email), DeletedAt: at.UTC()}
+	mark := deletedRecord{ID: u.ID, Email: cmp.Or(u.Email, out.User.Email), DeletedAt: at.UTC()}
 	v, err := json.Marshal(mark)
 	if err != nil {
 		return out, nil, err
@@ -243,17 +283,22 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 		if k == "" {
 			continue
 		}
+		theirs := false // k names another user by now
 		for _, key := range [][]byte{userIDKey(k), userEmailKey(k)} {
 			// Only the deleted user's own entries: an e-mail may be
 			// another user's by now.
 			if other, ok, err := recordAt(ub, key); err != nil {
 				return out, nil, err
 			} else if ok && u.ID != "" && !strings.EqualFold(other.ID, u.ID) {
+				theirs = true
 				continue
 			}
 			if err := ub.Delete(key); err != nil {
 				return out, nil, err
 			}
+		}
+		if theirs {
+			continue // no mark: adds of the other user must not fail
 		}
 		if err := ub.Put(userDeletedKey(k), v); err != nil {
 			return out, nil, err
@@ -262,13 +307,18 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	return out, touched, nil
 }
 
-// changeUser makes the tenant's known user and memberships follow u.
+// changeUser makes the tenant's known user and memberships follow u, if
+// the mirror knows the user (by id, as a known user or a member) and the
+// user is not marked deleted; otherwise it changes nothing.
 func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhooks.Applied, []string, error) {
 	var out webhooks.Applied
 	var touched []string
 	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
 	if err != nil {
 		return out, nil, err
+	}
+	if ub.Get(userDeletedKey(u.ID)) != nil {
+		return out, nil, nil // a late update of a deleted user: it stays deleted
 	}
 	if out.User, out.Known, err = knownUser(ub, u.ID); err != nil {
 		return out, nil, err
@@ -302,15 +352,10 @@ func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	if err != nil {
 		return out, nil, err
 	}
-	return out, touched, putKnownUsers(tx, tenant, []groups.User{u})
-}
-
-// cmp returns a, or b if a is empty.
-func cmp(a, b string) string {
-	if a != "" {
-		return a
+	if !out.Known {
+		return out, touched, nil // only users the mirror knows follow an update
 	}
-	return b
+	return out, touched, putKnownUsers(tx, tenant, []groups.User{u})
 }
 
 // DeletedUsers implements groups.Mirror: the marks left by user-deleted

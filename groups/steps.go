@@ -133,6 +133,19 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 			Detail: fmt.Sprintf("TechPass knows no user %s; no member of %s was changed", quoteList(pr.Unknown), name),
 		}}
 	}
+	if pr.Done < len(p.Add) {
+		// An e-mail may resolve (from the mirror or a lookup) to an id
+		// TechPass reported deleted: refuse it as the id itself is.
+		var resolved []string
+		for _, id := range p.Add[pr.Done:] {
+			if u, ok := pr.Users[id]; ok && u.ID != "" && u.ID != id {
+				resolved = append(resolved, u.ID)
+			}
+		}
+		if out := e.refuseDeleted(ctx, name, resolved, pr); out != nil {
+			return *out
+		}
+	}
 	ids, err := memberIDs(ctx, e.mirror, name)
 	if err != nil {
 		return throttle.Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}

@@ -548,3 +548,4 @@ func TestWebhookUnsignedFlood(t *testing.T) {
 		t.Errorf("refusals logged %d times, want once a minute", n)
 	}
 }
+

@@ -16,6 +16,10 @@ import (
 // delivery every 5 minutes for 14 days.
 const Retention = 14 * 24 * time.Hour
 
+// MarkRetention is how long a user-deleted mark is kept: long enough for
+// every queued add and every retry of the user's events.
+const MarkRetention = 30 * 24 * time.Hour
+
 // MaxBody bounds a delivery's body, in bytes.
 const MaxBody = 64 << 10
 
@@ -32,8 +36,9 @@ type Store interface {
 	// d.At; otherwise applies d's effect to the tenant's mirror (see
 	// Delivery) and remembers d.Digest until d.Expires.
 	ApplyDelivery(ctx context.Context, d Delivery) (Applied, error)
-	// PruneDeliveries forgets every delivery expired at now and returns how
-	// many it forgot.
+	// PruneDeliveries forgets every delivery expired at now, and every
+	// user-deleted mark made more than MarkRetention before now, and
+	// returns how many it forgot.
 	PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 }
 
