@@ -548,4 +548,3 @@ func TestWebhookUnsignedFlood(t *testing.T) {
 		t.Errorf("refusals logged %d times, want once a minute", n)
 	}
 }
-
