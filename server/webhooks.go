@@ -205,6 +205,13 @@ func (s *Server) webhookOutcome(ctx context.Context, o webhooks.Outcome) {
 	switch {
 	case o.Status == webhooks.Ignored:
 		r.Action, r.Outcome, r.Detail = "webhook.ignored", audit.Failed, ev.Type+" names no usable user"
+	case (ev.Kind == webhooks.UserGone || ev.Kind == webhooks.UserUpdated) && !o.Applied.Known && len(o.Applied.Left) == 0:
+		// Not drift: the mirror did not know the user.
+		r.Action, r.Target = "webhook.received", userTarget(ev.User, groups.User{})
+		r.Detail = "TechPass " + ev.Type + ": the mirror does not know the user; nothing of it changed"
+		if ev.Kind == webhooks.UserGone {
+			r.Detail += " (the user is marked deleted, so adds of it fail)"
+		}
 	case ev.Kind == webhooks.UserGone:
 		for _, g := range o.Applied.Left {
 			s.recordDrift(ctx, groups.Drift{Kind: "member.vanished", Group: g, User: o.Applied.User})

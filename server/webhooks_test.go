@@ -548,3 +548,29 @@ func TestWebhookUnsignedFlood(t *testing.T) {
 		t.Errorf("refusals logged %d times, want once a minute", n)
 	}
 }
+
+// TestWebhookUnknownUserIsNotDrift: events about a user the mirror does not
+// know change nothing of it and are audited as webhook.received, not as
+// drift.
+func TestWebhookUnknownUserIsNotDrift(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	stranger := "00000000-0000-4000-8000-0000000000aa"
+	secret := []byte(g.up.hookSecrets["SHIP"])
+	for _, ev := range []map[string]any{
+		{"event": "user-deleted", "user": map[string]string{"id": stranger}},
+		{"event": "user-updated", "user": map[string]string{"id": stranger, "email": "stranger@agency.gov.sg"}},
+	} {
+		body := mustJSON(t, ev)
+		if r := g.deliver("SHIP", body, webhooks.Sign(secret, time.Now(), body)); r.status != 200 {
+			t.Fatalf("%s: %d %s", ev["event"], r.status, r.body)
+		}
+	}
+	for _, a := range []string{"drift.user.deleted", "drift.user.updated"} {
+		if n := len(g.auditActions("SHIP", a)); n != 0 {
+			t.Errorf("%s audited %d times for a user the mirror does not know", a, n)
+		}
+	}
+	if got := g.auditActions("SHIP", "webhook.received"); len(got) != 2 || !strings.Contains(deref(got[0].Target), stranger) {
+		t.Errorf("webhook.received entries = %+v, want 2 naming the user", got)
+	}
+}
