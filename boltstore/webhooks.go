@@ -22,8 +22,9 @@ import (
 // (webhooks.Store) and the deleted-user marks the executor reads
 // (groups.Mirror DeletedUsers).
 
-// bucketWebhooks holds, per tenant, each delivery processed (by digest)
-// and when it expires (8 bytes, big-endian Unix nanoseconds). It is created
+// bucketWebhooks holds, per tenant, each delivery processed (by digest):
+// when it expires (8 bytes, big-endian Unix nanoseconds), followed, until
+// its outcome is recorded, by its webhooks.Applied in JSON. It is created
 // by the first delivery.
 var bucketWebhooks = []byte("webhooks")
 
@@ -56,8 +57,16 @@ func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhook
 		if err != nil {
 			return err
 		}
-		if v := tb.Get(d.Digest[:]); len(v) == 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(d.At) {
-			return webhooks.ErrDuplicate
+		if v := tb.Get(d.Digest[:]); len(v) >= 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(d.At) {
+			if len(v) == 8 {
+				return webhooks.ErrDuplicate
+			}
+			// Applied, its outcome not recorded: resume.
+			if err := json.Unmarshal(v[8:], &out); err != nil {
+				return fmt.Errorf("decode pending delivery: %w", err)
+			}
+			out.Resumed = true
+			return nil
 		}
 		switch {
 		case d.Gone != nil:
@@ -68,7 +77,11 @@ func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhook
 		if err != nil {
 			return err
 		}
-		return tb.Put(d.Digest[:], binary.BigEndian.AppendUint64(nil, uint64(d.Expires.UnixNano())))
+		pending, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		return tb.Put(d.Digest[:], append(binary.BigEndian.AppendUint64(nil, uint64(d.Expires.UnixNano())), pending...))
 	})
 	s.gens.forget(touched...)
 	if err != nil {
@@ -78,6 +91,25 @@ func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhook
 		return webhooks.Applied{}, fmt.Errorf("apply webhook delivery for %s: %w", d.Tenant, err)
 	}
 	return out, nil
+}
+
+// DeliveryRecorded implements webhooks.Store: the value keeps only the
+// expiry.
+func (s *Store) DeliveryRecorded(ctx context.Context, tenant string, digest [32]byte) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		tb := tx.Bucket(bucketWebhooks).Bucket([]byte(tenant))
+		if tb == nil {
+			return nil
+		}
+		if v := tb.Get(digest[:]); len(v) > 8 {
+			return tb.Put(digest[:], bytes.Clone(v[:8]))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark webhook delivery recorded for %s: %w", tenant, err)
+	}
+	return nil
 }
 
 // PruneDeliveries implements webhooks.Store.
@@ -93,7 +125,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 			tb := wb.Bucket(tenant)
 			var expired [][]byte
 			err := tb.ForEach(func(k, v []byte) error {
-				if len(v) != 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now) {
+				if len(v) < 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now) {
 					expired = append(expired, bytes.Clone(k))
 				}
 				return nil

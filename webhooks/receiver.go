@@ -31,11 +31,17 @@ var ErrDuplicate = errors.New("webhooks: delivery already processed")
 // Implementations must be safe for concurrent use and durable before
 // returning.
 type Store interface {
-	// ApplyDelivery, in one transaction: returns ErrDuplicate, changing
-	// nothing, if d.Digest is remembered for d.Tenant and has not expired at
-	// d.At; otherwise applies d's effect to the tenant's mirror (see
-	// Delivery) and remembers d.Digest until d.Expires.
+	// ApplyDelivery, in one transaction: if d.Digest is remembered for
+	// d.Tenant and has not expired at d.At, changes nothing and returns
+	// ErrDuplicate when its outcome was recorded (DeliveryRecorded), else
+	// the Applied remembered with it, with Resumed set (the process stopped
+	// between applying and recording); otherwise applies d's effect to the
+	// tenant's mirror (see Delivery) and remembers d.Digest and the Applied
+	// until d.Expires, its outcome not yet recorded.
 	ApplyDelivery(ctx context.Context, d Delivery) (Applied, error)
+	// DeliveryRecorded marks the outcome of tenant's delivery digest
+	// recorded (audited): its repeats are duplicates from now on.
+	DeliveryRecorded(ctx context.Context, tenant string, digest [32]byte) error
 	// PruneDeliveries forgets every delivery expired at now, and every
 	// user-deleted mark made more than MarkRetention before now, and
 	// returns how many it forgot.
@@ -64,11 +70,14 @@ type Delivery struct {
 // Applied is what ApplyDelivery changed.
 type Applied struct {
 	// Left are the groups a Gone user was removed from, in key order.
-	Left []groups.Name
+	Left []groups.Name `json:"left,omitempty"`
 	// User is the user as the mirror knew it before (zero if unknown).
-	User groups.User
+	User groups.User `json:"user,omitzero"`
 	// Known reports whether the mirror knew the user.
-	Known bool
+	Known bool `json:"known,omitempty"`
+	// Resumed reports a delivery applied before, whose outcome was not
+	// recorded: only the recording is left to do.
+	Resumed bool `json:"-"`
 }
 
 // Status says how a delivery was handled.
@@ -104,8 +113,10 @@ type Config struct {
 	Secrets func() ([][]byte, error)
 	Store   Store
 	// OnOutcome, if set, is told of every delivery processed or ignored
-	// (not of duplicates), after it is stored: for audit entries, metrics
-	// and readiness details.
+	// (not of duplicates), after it is applied and before it is marked
+	// recorded, so what it writes (audit entries, readiness notices) is not
+	// lost to a stop in between: a retry of the delivery tells it again.
+	// It must be durable when it returns.
 	OnOutcome func(ctx context.Context, o Outcome)
 	// Now defaults to time.Now.
 	Now    func() time.Time
@@ -232,8 +243,16 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (
 			log.Info("webhook event not handled by the gateway: acknowledged")
 		}
 	}
+	if out.Applied.Resumed {
+		log.Warn("webhook delivery applied before a restart, its outcome not recorded: recording it now")
+	}
 	if r.cfg.OnOutcome != nil {
 		r.cfg.OnOutcome(ctx, out)
+	}
+	// Only now are repeats duplicates: a stop before this line leaves the
+	// delivery to be recorded when TechPass retries it (it got no answer).
+	if err := r.cfg.Store.DeliveryRecorded(context.WithoutCancel(ctx), r.cfg.Tenant, ev.Digest); err != nil {
+		log.Error("webhook delivery recorded but not marked so: a retry would record it again", "err", err)
 	}
 	return out, nil
 }

@@ -54,6 +54,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{"GoneUnknownUserIsMarked", testGoneUnknown},
 		{"GoneByIDSparesTheEmailsNewOwner", testGoneEmailReused},
 		{"RepeatChangesNothing", testRepeat},
+		{"AppliedButNotRecordedIsResumed", testResumed},
 		{"RepeatAfterExpiryIsNew", testExpired},
 		{"DeliveriesArePerTenant", testPerTenant},
 		{"ChangedUserFollowsEmail", testChanged},
@@ -131,13 +132,50 @@ func group(t *testing.T, s Store, n groups.Name) groups.Group {
 	return g
 }
 
+// apply applies d and marks it recorded, as the receiver does.
 func apply(t *testing.T, s Store, d webhooks.Delivery) webhooks.Applied {
 	t.Helper()
 	a, err := s.ApplyDelivery(t.Context(), d)
 	if err != nil {
 		t.Fatalf("ApplyDelivery: %v", err)
 	}
+	if a.Resumed {
+		t.Fatalf("ApplyDelivery of a new delivery: Resumed")
+	}
+	if err := s.DeliveryRecorded(t.Context(), d.Tenant, d.Digest); err != nil {
+		t.Fatalf("DeliveryRecorded: %v", err)
+	}
 	return a
+}
+
+// testResumed: a delivery applied but not marked recorded (the process
+// stopped in between) is not applied again; its repeat returns what it did,
+// Resumed, until it is marked.
+func testResumed(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	d := delivery("SHIP", "gone ann")
+	d.Gone = &groups.User{ID: ann.ID}
+	first, err := s.ApplyDelivery(t.Context(), d)
+	if err != nil || first.Resumed || !first.Known {
+		t.Fatalf("first ApplyDelivery = %+v, %v", first, err)
+	}
+	v := group(t, s, billing).MembersVersion
+	again, err := s.ApplyDelivery(t.Context(), d)
+	if err != nil || !again.Resumed || !slices.Equal(again.Left, first.Left) || again.User != first.User || !again.Known {
+		t.Fatalf("repeat before recording = %+v, %v; want Resumed with %+v", again, err, first)
+	}
+	if group(t, s, billing).MembersVersion != v {
+		t.Errorf("the resumed delivery changed the mirror again")
+	}
+	if err := s.DeliveryRecorded(t.Context(), "SHIP", d.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyDelivery(t.Context(), d); !errors.Is(err, webhooks.ErrDuplicate) {
+		t.Fatalf("repeat after recording: %v, want ErrDuplicate", err)
+	}
+	if n, err := s.PruneDeliveries(t.Context(), d.Expires); err != nil || n != 1 {
+		t.Errorf("PruneDeliveries = %d, %v; want the recorded delivery pruned", n, err)
+	}
 }
 
 func known(t *testing.T, s Store, tenant string, ids ...string) map[string]groups.User {
