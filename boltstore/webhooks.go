@@ -112,7 +112,8 @@ func (s *Store) DeliveryRecorded(ctx context.Context, tenant string, digest [32]
 	return nil
 }
 
-// PruneDeliveries implements webhooks.Store.
+// PruneDeliveries implements webhooks.Store; it also forgets the webhook
+// notices expired at now.
 func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.write(ctx, func(tx *bolt.Tx) error {
@@ -149,7 +150,11 @@ func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 	if err != nil {
 		return n, err
 	}
-	return n + marks, nil
+	notices, err := s.pruneNotices(ctx, now)
+	if err != nil {
+		return n + marks, err
+	}
+	return n + marks + notices, nil
 }
 
 // pruneDeletedMarks forgets the deleted-user marks made before cutoff.

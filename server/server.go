@@ -133,7 +133,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)
-	s.hooks = newWebhookReceivers(s.metrics.reg)
+	s.hooks = newWebhookReceivers(s.metrics.reg, s.store)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -466,7 +466,7 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 		checks["dispatchers"] = fmt.Errorf("not running for %v", stopped)
 	}
 	s.upstreamChecks(checks)
-	s.hooks.checks(checks)
+	s.hooks.checks(ctx, checks, s.opts.Now())
 	return checks
 }
 

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strings"
+		"strings"
 	"sync"
 	"time"
 
@@ -33,9 +32,9 @@ import (
 type webhookReceivers struct {
 	mu       sync.Mutex
 	byTenant map[string]*webhooks.Receiver
-	// notices are, per tenant, the application events to show in /readyz
-	// until the tenant's runtime is rebuilt (an admin change, a restart).
-	notices map[string][]string
+	// notices keeps, per tenant, the application events to show in
+	// /readyz for NoticeRetention: in the store, so a restart keeps them.
+	notices noticeStore
 	// secrets are, per tenant, what is wrong with its webhook secrets as
 	// last read (a short one, a missing file), shown in /readyz.
 	secrets map[string]string
@@ -43,9 +42,20 @@ type webhookReceivers struct {
 	deliveries *prometheus.CounterVec
 }
 
-func newWebhookReceivers(reg *prometheus.Registry) *webhookReceivers {
+// noticeStore keeps the application notices (boltstore).
+type noticeStore interface {
+	PutWebhookNotice(ctx context.Context, tenant, kind, text string, expires time.Time) error
+	WebhookNotices(ctx context.Context, now time.Time) (map[string][]string, error)
+	DeleteWebhookNotices(ctx context.Context, tenant string) error
+}
+
+// noticeRetention is how long an application event shows in /readyz: as
+// long as TechPass retries a delivery.
+const noticeRetention = webhooks.Retention
+
+func newWebhookReceivers(reg *prometheus.Registry, notices noticeStore) *webhookReceivers {
 	w := &webhookReceivers{
-		byTenant: map[string]*webhooks.Receiver{}, notices: map[string][]string{}, secrets: map[string]string{},
+		byTenant: map[string]*webhooks.Receiver{}, notices: notices, secrets: map[string]string{},
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupgate_webhook_deliveries_total",
 			Help: "TechPass webhook deliveries, by tenant, kind (user-gone, user-updated, application-credentials-expiring, application-deleted, other; refused) and status.",
@@ -59,15 +69,15 @@ func (w *webhookReceivers) put(tenant string, r *webhooks.Receiver) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.byTenant[tenant] = r
-	delete(w.notices, tenant)
 }
 
 func (w *webhookReceivers) remove(tenant string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.byTenant, tenant)
-	delete(w.notices, tenant)
 	delete(w.secrets, tenant)
+	// What is left is pruned after noticeRetention anyway.
+	_ = w.notices.DeleteWebhookNotices(context.Background(), tenant)
 }
 
 // secretNote keeps what is wrong with tenant's webhook secrets (nothing
@@ -107,21 +117,24 @@ func (w *webhookReceivers) Receive(ctx context.Context, tenant, signature string
 	return out, err
 }
 
-func (w *webhookReceivers) notice(tenant, note string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.notices[tenant] = append(slices.DeleteFunc(w.notices[tenant], func(s string) bool {
-		return strings.HasPrefix(s, strings.SplitN(note, ":", 2)[0]+":")
-	}), note)
+// notice keeps note, "<kind>: <text>", as tenant's notice of that kind
+// (replacing the one before) until noticeRetention after now.
+func (w *webhookReceivers) notice(ctx context.Context, tenant, note string, now time.Time) error {
+	kind, _, _ := strings.Cut(note, ":")
+	return w.notices.PutWebhookNotice(ctx, tenant, kind, note, now.Add(noticeRetention))
 }
 
 // checks adds the check "webhooks:<TENANT>" of every tenant with an
-// application event: it passes (the event does not stop the gateway) with
-// the events as its detail.
-func (w *webhookReceivers) checks(checks map[string]error) {
+// application event in the last noticeRetention, or an unusable webhook
+// secret: it passes (neither stops the gateway) with them as its detail.
+func (w *webhookReceivers) checks(ctx context.Context, checks map[string]error, now time.Time) {
+	notices, err := w.notices.WebhookNotices(ctx, now)
+	if err != nil {
+		checks["webhooks"] = api.Notice("application notices unreadable: " + err.Error())
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for tenant, notes := range w.notices {
+	for tenant, notes := range notices {
 		if len(notes) > 0 {
 			checks["webhooks:"+tenant] = api.Notice(strings.Join(notes, "; "))
 		}
@@ -232,7 +245,9 @@ func (s *Server) webhookOutcome(ctx context.Context, o webhooks.Outcome) {
 			r.Detail = "TechPass says the tenant's application was deleted: its upstream calls will fail"
 			note = "application-deleted: TechPass says the application was deleted (webhook of %s): upstream calls will fail"
 		}
-		s.hooks.notice(o.Tenant, fmt.Sprintf(note, s.opts.Now().UTC().Format(time.RFC3339)))
+		if err := s.hooks.notice(ctx, o.Tenant, fmt.Sprintf(note, s.opts.Now().UTC().Format(time.RFC3339)), s.opts.Now()); err != nil {
+			s.logger.Error("webhook notice not kept for /readyz", "tenant", o.Tenant, "err", err)
+		}
 	default:
 		r.Action, r.Target, r.Detail = "webhook.received", ev.Type, "event acknowledged; the gateway does not act on it"
 	}

@@ -574,3 +574,23 @@ func TestWebhookUnknownUserIsNotDrift(t *testing.T) {
 		t.Errorf("webhook.received entries = %+v, want 2 naming the user", got)
 	}
 }
+
+// TestWebhookNoticeSurvivesRestart: "credentials expiring" stays in /readyz
+// after a restart (it is kept in the store for 14 days).
+func TestWebhookNoticeSurvivesRestart(t *testing.T) {
+	up := startUpstream(t, 20*time.Millisecond, 0, "SHIP")
+	opts := gatewayOptions{up: up, store: t.TempDir() + "/groupgate.db", projects: map[string][]string{"SHIP": {"MOH"}}}
+	g := startGateway(t, opts)
+	body := []byte(`{"event":"application-credentials-expiring"}`)
+	if r := g.deliver("SHIP", body, webhooks.Sign([]byte(up.hookSecrets["SHIP"]), time.Now(), body)); r.status != 200 {
+		t.Fatalf("delivery: %d %s", r.status, r.body)
+	}
+	g.stop()
+	g2 := startGateway(t, opts)
+	var ready api.Readiness
+	r := g2.do("GET", "/readyz", "", nil)
+	r.decode(t, &ready)
+	if chk, ok := ready.Checks["webhooks:SHIP"]; !ok || chk.Detail == nil || !strings.Contains(*chk.Detail, "application-credentials-expiring") {
+		t.Errorf("after a restart, /readyz lost the notice: %s", r.body)
+	}
+}
