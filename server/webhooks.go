@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-		"strings"
+	"strings"
 	"sync"
 	"time"
 
