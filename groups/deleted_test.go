@@ -57,3 +57,14 @@ func TestMembersAddOfResolvedDeletedUser(t *testing.T) {
 		t.Errorf("upstream calls %v, want none", up.calls)
 	}
 }
+
+// TestDeleteRefusedAsTechBiz: a 403 to the delete of a group the gateway
+// created says the group is most likely managed by TechBiz now, even when
+// TechPass's answer says nothing of it.
+func TestDeleteRefusedAsTechBiz(t *testing.T) {
+	up := &fakeUpstream{del: func(string) error { return apiErr(403, 0) }}
+	out := groups.NewExecutor(up, nil, nil, nil).Execute(context.Background(), deleteOp("g-1"))
+	if out.Kind != throttle.Fail || out.Failure == nil || out.Failure.Title != "Group managed by TechBiz" || !strings.Contains(out.Failure.Detail, "managed by TechBiz") {
+		t.Fatalf("outcome %+v, want failed, managed by TechBiz", out.Failure)
+	}
+}

@@ -42,7 +42,9 @@ func (e *Executor) update(ctx context.Context, op throttle.Operation) throttle.O
 		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",
 		}}
-	case status == http.StatusBadRequest, status == http.StatusForbidden:
+	case status == http.StatusForbidden:
+		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
+	case status == http.StatusBadRequest:
 		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
 			Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to update the group"),
 		}}
