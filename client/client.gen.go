@@ -2046,9 +2046,10 @@ type ClientInterface interface {
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -2074,9 +2075,10 @@ type ClientInterface interface {
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -3110,9 +3112,10 @@ func (c *Client) ConfirmWebhook(ctx context.Context, tenantParam TenantParam, pa
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -3148,9 +3151,10 @@ func (c *Client) ReceiveWebhookWithBody(ctx context.Context, tenantParam TenantP
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -5841,9 +5845,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -5869,9 +5874,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -10599,9 +10605,10 @@ func (c *ClientWithResponses) ConfirmWebhookWithResponse(ctx context.Context, te
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -10633,9 +10640,10 @@ func (c *ClientWithResponses) ReceiveWebhookWithBodyWithResponse(ctx context.Con
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's

@@ -52,6 +52,16 @@
 //     e-mail (TechPass publishes no event time or sequence to order by); the
 //     next reconcile pass corrects member records.
 //   - A user-deleted mark by object id refuses adds of that id at once (Azure
-//     AD never reuses object ids); an add by a marked e-mail is looked up
-//     first, since the e-mail may belong to a new user now.
+//     AD never reuses object ids), including an add by an e-mail resolved to
+//     it; an add by a marked e-mail is looked up first, since the e-mail may
+//     belong to a new user now. No e-mail mark is made for an e-mail another
+//     known user holds. Marks are kept for MarkRetention (30 days).
+//   - A user-updated changes only a user the mirror knows and that is not
+//     marked deleted: a late update does not bring a deleted user back.
+//   - A delivery is marked recorded only after OnOutcome (the audit) has
+//     run: a stop in between leaves it applied but not recorded, and
+//     TechPass's retry (it got no answer) resumes it, telling OnOutcome
+//     what was done, without applying it again.
+//   - Anyone can reach the receiver: its header is parsed before a secret
+//     is read, and refusals are logged at most once a minute.
 package webhooks
