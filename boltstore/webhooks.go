@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -21,8 +22,9 @@ import (
 // (webhooks.Store) and the deleted-user marks the executor reads
 // (groups.Mirror DeletedUsers).
 
-// bucketWebhooks holds, per tenant, each delivery processed (by digest)
-// and when it expires (8 bytes, big-endian Unix nanoseconds). It is created
+// bucketWebhooks holds, per tenant, each delivery processed (by digest):
+// when it expires (8 bytes, big-endian Unix nanoseconds), followed, until
+// its outcome is recorded, by its webhooks.Applied in JSON. It is created
 // by the first delivery.
 var bucketWebhooks = []byte("webhooks")
 
@@ -55,8 +57,16 @@ func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhook
 		if err != nil {
 			return err
 		}
-		if v := tb.Get(d.Digest[:]); len(v) == 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(d.At) {
-			return webhooks.ErrDuplicate
+		if v := tb.Get(d.Digest[:]); len(v) >= 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(d.At) {
+			if len(v) == 8 {
+				return webhooks.ErrDuplicate
+			}
+			// Applied, its outcome not recorded: resume.
+			if err := json.Unmarshal(v[8:], &out); err != nil {
+				return fmt.Errorf("decode pending delivery: %w", err)
+			}
+			out.Resumed = true
+			return nil
 		}
 		switch {
 		case d.Gone != nil:
@@ -67,7 +77,11 @@ func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhook
 		if err != nil {
 			return err
 		}
-		return tb.Put(d.Digest[:], binary.BigEndian.AppendUint64(nil, uint64(d.Expires.UnixNano())))
+		pending, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		return tb.Put(d.Digest[:], append(binary.BigEndian.AppendUint64(nil, uint64(d.Expires.UnixNano())), pending...))
 	})
 	s.gens.forget(touched...)
 	if err != nil {
@@ -79,7 +93,27 @@ func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhook
 	return out, nil
 }
 
-// PruneDeliveries implements webhooks.Store.
+// DeliveryRecorded implements webhooks.Store: the value keeps only the
+// expiry.
+func (s *Store) DeliveryRecorded(ctx context.Context, tenant string, digest [32]byte) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		tb := tx.Bucket(bucketWebhooks).Bucket([]byte(tenant))
+		if tb == nil {
+			return nil
+		}
+		if v := tb.Get(digest[:]); len(v) > 8 {
+			return tb.Put(digest[:], bytes.Clone(v[:8]))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark webhook delivery recorded for %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// PruneDeliveries implements webhooks.Store; it also forgets the webhook
+// notices expired at now.
 func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.write(ctx, func(tx *bolt.Tx) error {
@@ -92,7 +126,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 			tb := wb.Bucket(tenant)
 			var expired [][]byte
 			err := tb.ForEach(func(k, v []byte) error {
-				if len(v) != 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now) {
+				if len(v) < 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now) {
 					expired = append(expired, bytes.Clone(k))
 				}
 				return nil
@@ -111,6 +145,49 @@ func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	marks, err := s.pruneDeletedMarks(ctx, now.Add(-webhooks.MarkRetention))
+	if err != nil {
+		return n, err
+	}
+	notices, err := s.pruneNotices(ctx, now)
+	if err != nil {
+		return n + marks, err
+	}
+	return n + marks + notices, nil
+}
+
+// pruneDeletedMarks forgets the deleted-user marks made before cutoff.
+func (s *Store) pruneDeletedMarks(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		users := tx.Bucket(bucketUsers)
+		if users == nil {
+			return nil
+		}
+		return users.ForEachBucket(func(tenant []byte) error {
+			ub := users.Bucket(tenant)
+			prefix := userDeletedKey("")
+			var old [][]byte
+			c := ub.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				var r deletedRecord
+				if err := json.Unmarshal(v, &r); err != nil || r.DeletedAt.Before(cutoff) {
+					old = append(old, bytes.Clone(k))
+				}
+			}
+			for _, k := range old {
+				if err := ub.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(old)
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune deleted-user marks: %w", err)
 	}
 	return n, nil
 }
@@ -208,7 +285,7 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 		out.User, out.Known = known, true
 	}
 	if out.Known {
-		u.ID, u.Email = out.User.ID, cmp(u.Email, out.User.Email)
+		u.ID, u.Email = out.User.ID, cmp.Or(u.Email, out.User.Email)
 	}
 	match := func(m groups.User) bool {
 		return (u.ID != "" && strings.EqualFold(m.ID, u.ID)) || (u.ID == "" && u.Email != "" && strings.EqualFold(m.Email, u.Email))
@@ -234,7 +311,7 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	if out.Known && u.ID == "" {
 		u.ID = out.User.ID
 	}
-	mark := deletedRecord{ID: u.ID, Email: cmp(u.Email, out.User.Email), DeletedAt: at.UTC()}
+	mark := deletedRecord{ID: u.ID, Email: cmp.Or(u.Email, out.User.Email), DeletedAt: at.UTC()}
 	v, err := json.Marshal(mark)
 	if err != nil {
 		return out, nil, err
@@ -243,17 +320,22 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 		if k == "" {
 			continue
 		}
+		theirs := false // k names another user by now
 		for _, key := range [][]byte{userIDKey(k), userEmailKey(k)} {
 			// Only the deleted user's own entries: an e-mail may be
 			// another user's by now.
 			if other, ok, err := recordAt(ub, key); err != nil {
 				return out, nil, err
 			} else if ok && u.ID != "" && !strings.EqualFold(other.ID, u.ID) {
+				theirs = true
 				continue
 			}
 			if err := ub.Delete(key); err != nil {
 				return out, nil, err
 			}
+		}
+		if theirs {
+			continue // no mark: adds of the other user must not fail
 		}
 		if err := ub.Put(userDeletedKey(k), v); err != nil {
 			return out, nil, err
@@ -262,13 +344,18 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	return out, touched, nil
 }
 
-// changeUser makes the tenant's known user and memberships follow u.
+// changeUser makes the tenant's known user and memberships follow u, if
+// the mirror knows the user (by id, as a known user or a member) and the
+// user is not marked deleted; otherwise it changes nothing.
 func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhooks.Applied, []string, error) {
 	var out webhooks.Applied
 	var touched []string
 	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
 	if err != nil {
 		return out, nil, err
+	}
+	if ub.Get(userDeletedKey(u.ID)) != nil {
+		return out, nil, nil // a late update of a deleted user: it stays deleted
 	}
 	if out.User, out.Known, err = knownUser(ub, u.ID); err != nil {
 		return out, nil, err
@@ -302,15 +389,10 @@ func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	if err != nil {
 		return out, nil, err
 	}
-	return out, touched, putKnownUsers(tx, tenant, []groups.User{u})
-}
-
-// cmp returns a, or b if a is empty.
-func cmp(a, b string) string {
-	if a != "" {
-		return a
+	if !out.Known {
+		return out, touched, nil // only users the mirror knows follow an update
 	}
-	return b
+	return out, touched, putKnownUsers(tx, tenant, []groups.User{u})
 }
 
 // DeletedUsers implements groups.Mirror: the marks left by user-deleted

@@ -2038,15 +2038,18 @@ type ClientInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -2064,15 +2067,18 @@ type ClientInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -3098,15 +3104,18 @@ func (c *Client) ConfirmWebhook(ctx context.Context, tenantParam TenantParam, pa
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -3134,15 +3143,18 @@ func (c *Client) ReceiveWebhookWithBody(ctx context.Context, tenantParam TenantP
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -5825,15 +5837,18 @@ type ClientWithResponsesInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -5851,15 +5866,18 @@ type ClientWithResponsesInterface interface {
 	// a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 	// of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 	// changeover its previous one), signed within 5 minutes of now.
-	// Otherwise the answer is 401 and nothing changes. A delivery is applied
+	// Otherwise the answer is 401, nothing changes and nothing is audited
+	// (refusals are counted and logged at most once a minute); requests are
+	// rate-limited per remote address (429). A delivery is applied
 	// once: a repeat within 14 days (TechPass's retries) is answered
 	// `duplicate` and changes nothing.
 	//
 	// - `user-deleted` and user-terminated events: the user leaves the
 	//   mirror's groups and known users (audited as `drift.member.vanished`
-	//   and `drift.user.deleted`); queued adds of the user fail.
-	// - `user-updated`: the mirror's record of the user follows a new
-	//   e-mail or UPN (`drift.user.updated`).
+	//   and `drift.user.deleted`, or `webhook.received` when the mirror did
+	//   not know the user); queued adds of the user fail.
+	// - `user-updated`: the mirror's record of a user it knows follows a new
+	//   e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 	// - `application-credentials-expiring`, `application-deleted`: a warn
 	//   log, an audit entry (`techpass.<event>`), the metric
 	//   `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -9593,6 +9611,13 @@ func (r ConfirmWebhookResponse) ContentType() string {
 	return ""
 }
 
+// ReceiveWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveWebhook
+type ReceiveWebhookResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int
+}
+
 type ReceiveWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9606,8 +9631,12 @@ type ReceiveWebhookResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveWebhookResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9633,6 +9662,11 @@ func (r ReceiveWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r ReceiveWebhookResponse) GetApplicationproblemJSON413() *Problem {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReceiveWebhookResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10556,15 +10590,18 @@ func (c *ClientWithResponses) ConfirmWebhookWithResponse(ctx context.Context, te
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -10588,15 +10625,18 @@ func (c *ClientWithResponses) ReceiveWebhookWithBodyWithResponse(ctx context.Con
 // a valid `X-TECHPASS-SIGNATURE` (`t=<unix seconds>,v1=<hex>`: HMAC-SHA256
 // of `"<t>:<raw body>"` with the tenant's webhook secret, or during a
 // changeover its previous one), signed within 5 minutes of now.
-// Otherwise the answer is 401 and nothing changes. A delivery is applied
+// Otherwise the answer is 401, nothing changes and nothing is audited
+// (refusals are counted and logged at most once a minute); requests are
+// rate-limited per remote address (429). A delivery is applied
 // once: a repeat within 14 days (TechPass's retries) is answered
 // `duplicate` and changes nothing.
 //
 //   - `user-deleted` and user-terminated events: the user leaves the
 //     mirror's groups and known users (audited as `drift.member.vanished`
-//     and `drift.user.deleted`); queued adds of the user fail.
-//   - `user-updated`: the mirror's record of the user follows a new
-//     e-mail or UPN (`drift.user.updated`).
+//     and `drift.user.deleted`, or `webhook.received` when the mirror did
+//     not know the user); queued adds of the user fail.
+//   - `user-updated`: the mirror's record of a user it knows follows a new
+//     e-mail or UPN (`drift.user.updated`; else `webhook.received`).
 //   - `application-credentials-expiring`, `application-deleted`: a warn
 //     log, an audit entry (`techpass.<event>`), the metric
 //     `groupgate_webhook_deliveries_total` and a detail of the tenant's
@@ -14549,6 +14589,13 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14556,6 +14603,33 @@ func ParseReceiveWebhookResponse(rsp *http.Response) (*ReceiveWebhookResponse, e
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReceiveWebhookResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

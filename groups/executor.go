@@ -183,11 +183,26 @@ func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.O
 	switch status := techpass.StatusOf(err); {
 	case err == nil, status == http.StatusNotFound:
 		return done(nil, Deleted{Name: name})
-	case status == http.StatusBadRequest, status == http.StatusForbidden, status == http.StatusConflict:
+	case status == http.StatusForbidden:
+		return throttle.Outcome{Kind: throttle.Fail, Effects: []throttle.Effect{DeleteFailed{Name: name, At: e.now()}},
+			Failure: techBizRefusal(err, "delete")}
+	case status == http.StatusBadRequest, status == http.StatusConflict:
 		return throttle.Outcome{Kind: throttle.Fail, Effects: []throttle.Effect{DeleteFailed{Name: name, At: e.now()}},
 			Failure: &throttle.Failure{Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to delete the group")}}
 	default:
 		return e.classify(err, DeleteFailed{Name: name, At: e.now()}, "delete the group")
+	}
+}
+
+// techBizRefusal is the failure of a 403 to a change of a group the gateway
+// created: the credentials serve the namespace (they created it), so the
+// group is most likely managed by TechBiz now, which TechPass protects from
+// API changes; the next reconcile pass drops it from the mirror.
+func techBizRefusal(err error, what string) *throttle.Failure {
+	return &throttle.Failure{
+		Status: http.StatusConflict, Title: "Group managed by TechBiz",
+		Detail: reason(err, fmt.Sprintf("TechPass refused to %s the group: it is most likely managed by TechBiz now, "+
+			"and TechBiz groups cannot be changed through the API; the gateway's next reconcile pass drops it from the mirror", what)),
 	}
 }
 

@@ -118,6 +118,12 @@ type passState struct {
 	users   []User
 	version uint64
 	reading bool
+	// seen are the ids read so far and cursors the cursors followed, so
+	// a page that repeats or a cursor that cycles ends the reading; pages
+	// counts the pages read.
+	seen    map[string]bool
+	cursors map[string]bool
+	pages   int
 	// owners are the group's owners, when the member list comes through
 	// Get Group (ownersKnown).
 	owners      []User
@@ -327,6 +333,13 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 func (r *Reconciler) settleVanished(ctx context.Context, p *passState) error {
 	p.Requests++
 	all, err := r.cfg.Upstream.ListGroupsWithTechBiz(ctx)
+	if status := techpass.StatusOf(err); err != nil && status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusUnauthorized {
+		// TechPass refuses the TechBiz list (the parameter not understood,
+		// say): every pass would stop here. Settle without it: a group
+		// taken over by TechBiz then counts as deleted.
+		r.cfg.Logger.Warn("TechBiz-managed groups could not be listed; vanished groups are taken as deleted", "status", status, "err", err)
+		all, err = nil, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -399,6 +412,7 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 			return err
 		}
 		p.version, p.cursor, p.users, p.reading = cur.MembersVersion, "", nil, true
+		p.seen, p.cursors, p.pages = nil, nil, 0
 	}
 	p.Requests++
 	page, err := r.cfg.Upstream.ListMembers(ctx, g.UpstreamID, p.cursor)
@@ -410,8 +424,19 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 	if err != nil {
 		return err
 	}
+	if p.seen == nil {
+		p.seen, p.cursors = map[string]bool{}, map[string]bool{}
+	}
+	p.pages++
+	fresh := 0
 	for _, m := range page.Members {
-		p.users = append(p.users, User{ID: strings.ToLower(m.ID), Email: m.Email, DisplayName: m.Name()})
+		id := strings.ToLower(m.ID)
+		if p.seen[id] {
+			continue // a member listed twice (a page repeated, paging ignored)
+		}
+		p.seen[id] = true
+		fresh++
+		p.users = append(p.users, User{ID: id, Email: m.Email, DisplayName: m.Name()})
 	}
 	if page.OwnersKnown && !p.ownersKnown {
 		p.ownersKnown = true
@@ -419,14 +444,22 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 			p.owners = append(p.owners, User{ID: strings.ToLower(o.ID), Email: o.Email, DisplayName: o.Name()})
 		}
 	}
+	if page.Next != "" && p.pages > 1 && fresh == 0 {
+		// A page with nothing new: TechPass ignores the paging parameters
+		// (the same page again) or the list ended on a full page; what was
+		// read is the whole list.
+		page.Next = ""
+	}
 	if page.Next != "" {
-		if page.Next == p.cursor || len(p.users) > maxMembersRead {
-			// A cursor that does not move, or a list past any sane size:
-			// leave the group for the next pass rather than loop.
-			r.cfg.Logger.Warn("member list of a group not read whole; left for the next pass", "group", g.Name.String())
+		if p.cursors[page.Next] || page.Next == p.cursor || len(p.users) > maxMembersRead || p.pages >= maxMemberPages {
+			// A cursor seen before (a cycle), a list past any sane size,
+			// or too many pages: leave the group for the next pass rather
+			// than loop.
+			r.cfg.Logger.Warn("member list of a group not read whole; left for the next pass", "group", g.Name.String(), "pages", p.pages)
 			p.skip()
 			return nil
 		}
+		p.cursors[page.Next] = true
 		p.cursor = page.Next
 		return nil
 	}
@@ -469,6 +502,10 @@ const maxOwners = 1000
 // so the memory a pass holds); Azure AD groups are far smaller in practice.
 const maxMembersRead = 100000
 
+// maxMemberPages bounds the pages read of one group's members in a pass:
+// with the pacer's spacing, more would hold the pass for hours.
+const maxMemberPages = 1000
+
 // skip leaves the current group for the next pass.
 func (p *passState) skip() {
 	p.Skipped++
@@ -479,6 +516,7 @@ func (p *passState) skip() {
 func (p *passState) done() {
 	p.todo = p.todo[1:]
 	p.reading, p.cursor, p.users = false, "", nil
+	p.seen, p.cursors, p.pages = nil, nil, 0
 	p.owners, p.ownersKnown = nil, false
 }
 

@@ -42,7 +42,9 @@ func (e *Executor) update(ctx context.Context, op throttle.Operation) throttle.O
 		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",
 		}}
-	case status == http.StatusBadRequest, status == http.StatusForbidden:
+	case status == http.StatusForbidden:
+		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
+	case status == http.StatusBadRequest:
 		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
 			Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to update the group"),
 		}}
@@ -132,6 +134,19 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 			Status: http.StatusUnprocessableEntity, Title: "Unknown user",
 			Detail: fmt.Sprintf("TechPass knows no user %s; no member of %s was changed", quoteList(pr.Unknown), name),
 		}}
+	}
+	if pr.Done < len(p.Add) {
+		// An e-mail may resolve (from the mirror or a lookup) to an id
+		// TechPass reported deleted: refuse it as the id itself is.
+		var resolved []string
+		for _, id := range p.Add[pr.Done:] {
+			if u, ok := pr.Users[id]; ok && u.ID != "" && u.ID != id {
+				resolved = append(resolved, u.ID)
+			}
+		}
+		if out := e.refuseDeleted(ctx, name, resolved, pr); out != nil {
+			return *out
+		}
 	}
 	ids, err := memberIDs(ctx, e.mirror, name)
 	if err != nil {

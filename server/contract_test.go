@@ -114,6 +114,9 @@ func TestContractRateLimited(t *testing.T) {
 		t.Fatalf("admin: %d %s", r.status, r.body)
 	}
 	op := g.create("SHIP/MOH", "limited")
+	// Webhook deliveries are limited per remote address: empty that bucket.
+	body := []byte(`{"event":"user-invited"}`)
+	g.deliver("SHIP", body, "")
 	policy := api.Policy()
 	samples := matrixSamples(op.Id, key.Id)
 	for _, id := range specOperations(t) {

@@ -74,7 +74,16 @@ func TestRouteOverrideEndToEnd(t *testing.T) {
 	if grp.Owners == nil || len(*grp.Owners) != 2 || (*grp.Owners)[0].Email != users[0].Email || (*grp.Owners)[1].Email != users[4].Email {
 		t.Errorf("owners on the group's GET: %s", r.body)
 	}
-	// Logged once, at start: not again when the tenant's runtime is rebuilt.
+	// Logged once, at start: not again when the tenant's runtime is rebuilt
+	// (an admin change rebuilds it; the rebuilt client still uses the
+	// corrected path).
+	if r := g.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"groupLimit": 60}); r.status != 200 {
+		t.Fatalf("admin change: %d %s", r.status, r.body)
+	}
+	g.reconcile("SHIP", 20*time.Second)
+	if n := g.up.sim.Stats().Namespaces["SHIP"].ByRoute[techpass.RouteGetGroup]; n != 6 {
+		t.Errorf("getGroup requests at the overridden path after the rebuild = %d, want 6", n)
+	}
 	if n := strings.Count(g.logs.String(), "TechPass route corrected by configuration"); n != 1 {
 		t.Errorf("the override is logged %d times, want once", n)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -56,6 +57,10 @@ func (l *ingressLimiter) take(actor string, now time.Time) (ok bool, remaining i
 		l.swept = now
 	}
 	e := l.limiters[actor]
+	if e == nil && len(l.limiters) >= maxLimiters {
+		actor = "" // a flood of new callers shares one bucket: the state stays bounded
+		e = l.limiters[actor]
+	}
 	if e == nil {
 		e = &limiterEntry{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.limiters[actor] = e
@@ -73,13 +78,33 @@ func (l *ingressLimiter) take(actor string, now time.Time) (ok bool, remaining i
 	return true, 0, time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
 }
 
+// maxLimiters bounds the callers remembered at once.
+const maxLimiters = 10000
+
+// byRemoteIP is the middleware for calls without a credential (TechPass's
+// webhook deliveries): the same limit, per remote IP address (the
+// connection's, not a header's, which anyone can set).
+func (l *ingressLimiter) byRemoteIP() echo.MiddlewareFunc {
+	return l.keyed(func(c echo.Context) string {
+		host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+		if err != nil {
+			host = c.Request().RemoteAddr
+		}
+		return "ip:" + host
+	})
+}
+
 // middleware refuses requests over the caller's rate with 429 and
 // Retry-After, and describes the limit on every answer. It must run after
 // authentication.
 func (l *ingressLimiter) middleware() echo.MiddlewareFunc {
+	return l.keyed(api.PrincipalActor)
+}
+
+func (l *ingressLimiter) keyed(key func(echo.Context) string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			actor := api.PrincipalActor(c)
+			actor := key(c)
 			ok, remaining, wait := l.take(actor, l.now())
 			h := c.Response().Header()
 			h.Set("RateLimit-Policy", l.policy)

@@ -136,7 +136,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)
-	s.hooks = newWebhookReceivers(s.metrics.reg)
+	s.hooks = newWebhookReceivers(s.metrics.reg, s.store)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -402,6 +402,8 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	for _, id := range secured {
 		mw[id] = []echo.MiddlewareFunc{auth, limit}
 	}
+	// Deliveries are authenticated by their signature: limited per address.
+	mw["receiveWebhook"] = []echo.MiddlewareFunc{newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).byRemoteIP()}
 	// Parameters are checked against the spec after authentication and
 	// rate limiting, before the handler.
 	rules, err := paramRules(doc)
@@ -470,7 +472,7 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 		checks["dispatchers"] = fmt.Errorf("not running for %v", stopped)
 	}
 	s.upstreamChecks(checks)
-	s.hooks.checks(checks)
+	s.hooks.checks(ctx, checks, s.opts.Now())
 	return checks
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -32,16 +32,30 @@ import (
 type webhookReceivers struct {
 	mu       sync.Mutex
 	byTenant map[string]*webhooks.Receiver
-	// notices are, per tenant, the application events to show in /readyz
-	// until the tenant's runtime is rebuilt (an admin change, a restart).
-	notices map[string][]string
+	// notices keeps, per tenant, the application events to show in
+	// /readyz for NoticeRetention: in the store, so a restart keeps them.
+	notices noticeStore
+	// secrets are, per tenant, what is wrong with its webhook secrets as
+	// last read (a short one, a missing file), shown in /readyz.
+	secrets map[string]string
 
 	deliveries *prometheus.CounterVec
 }
 
-func newWebhookReceivers(reg *prometheus.Registry) *webhookReceivers {
+// noticeStore keeps the application notices (boltstore).
+type noticeStore interface {
+	PutWebhookNotice(ctx context.Context, tenant, kind, text string, expires time.Time) error
+	WebhookNotices(ctx context.Context, now time.Time) (map[string][]string, error)
+	DeleteWebhookNotices(ctx context.Context, tenant string) error
+}
+
+// noticeRetention is how long an application event shows in /readyz: as
+// long as TechPass retries a delivery.
+const noticeRetention = webhooks.Retention
+
+func newWebhookReceivers(reg *prometheus.Registry, notices noticeStore) *webhookReceivers {
 	w := &webhookReceivers{
-		byTenant: map[string]*webhooks.Receiver{}, notices: map[string][]string{},
+		byTenant: map[string]*webhooks.Receiver{}, notices: notices, secrets: map[string]string{},
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupgate_webhook_deliveries_total",
 			Help: "TechPass webhook deliveries, by tenant, kind (user-gone, user-updated, application-credentials-expiring, application-deleted, other; refused) and status.",
@@ -55,14 +69,27 @@ func (w *webhookReceivers) put(tenant string, r *webhooks.Receiver) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.byTenant[tenant] = r
-	delete(w.notices, tenant)
 }
 
 func (w *webhookReceivers) remove(tenant string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.byTenant, tenant)
-	delete(w.notices, tenant)
+	delete(w.secrets, tenant)
+	// What is left is pruned after noticeRetention anyway.
+	_ = w.notices.DeleteWebhookNotices(context.Background(), tenant)
+}
+
+// secretNote keeps what is wrong with tenant's webhook secrets (nothing
+// when errs is empty) for /readyz.
+func (w *webhookReceivers) secretNote(tenant string, errs []error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(errs) == 0 {
+		delete(w.secrets, tenant)
+		return
+	}
+	w.secrets[tenant] = "webhook secret unusable: " + errors.Join(errs...).Error()
 }
 
 func (w *webhookReceivers) get(tenant string) *webhooks.Receiver {
@@ -90,24 +117,33 @@ func (w *webhookReceivers) Receive(ctx context.Context, tenant, signature string
 	return out, err
 }
 
-func (w *webhookReceivers) notice(tenant, note string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.notices[tenant] = append(slices.DeleteFunc(w.notices[tenant], func(s string) bool {
-		return strings.HasPrefix(s, strings.SplitN(note, ":", 2)[0]+":")
-	}), note)
+// notice keeps note, "<kind>: <text>", as tenant's notice of that kind
+// (replacing the one before) until noticeRetention after now.
+func (w *webhookReceivers) notice(ctx context.Context, tenant, note string, now time.Time) error {
+	kind, _, _ := strings.Cut(note, ":")
+	return w.notices.PutWebhookNotice(ctx, tenant, kind, note, now.Add(noticeRetention))
 }
 
 // checks adds the check "webhooks:<TENANT>" of every tenant with an
-// application event: it passes (the event does not stop the gateway) with
-// the events as its detail.
-func (w *webhookReceivers) checks(checks map[string]error) {
+// application event in the last noticeRetention, or an unusable webhook
+// secret: it passes (neither stops the gateway) with them as its detail.
+func (w *webhookReceivers) checks(ctx context.Context, checks map[string]error, now time.Time) {
+	notices, err := w.notices.WebhookNotices(ctx, now)
+	if err != nil {
+		checks["webhooks"] = api.Notice("application notices unreadable: " + err.Error())
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for tenant, notes := range w.notices {
+	for tenant, notes := range notices {
 		if len(notes) > 0 {
 			checks["webhooks:"+tenant] = api.Notice(strings.Join(notes, "; "))
 		}
+	}
+	for tenant, note := range w.secrets {
+		if prev, ok := checks["webhooks:"+tenant]; ok {
+			note = prev.Error() + "; " + note
+		}
+		checks["webhooks:"+tenant] = api.Notice(note)
 	}
 }
 
@@ -127,11 +163,15 @@ func (s *Server) webhookReceiver(t tenants.Tenant) (*webhooks.Receiver, error) {
 		field string
 	}{{current, "webhookSecret"}, {previous, "previousWebhookSecret"}} {
 		if c.ref.Set() {
-			sources = append(sources, &credentialSource{kind: "webhook secret", ref: c.ref, open: s.opener(t.Name, c.field, c.ref)})
+			kind := credentialKind("webhook secret")
+			if c.field == "previousWebhookSecret" {
+				kind = "previous webhook secret"
+			}
+			sources = append(sources, &credentialSource{kind: kind, ref: c.ref, open: s.opener(t.Name, c.field, c.ref)})
 		}
 	}
 	log := s.logger.With("tenant", t.Name, "component", "webhooks")
-	return webhooks.NewReceiver(webhooks.Config{
+	r := webhooks.NewReceiver(webhooks.Config{
 		Tenant: t.Name,
 		Secrets: func() ([][]byte, error) {
 			if len(sources) == 0 {
@@ -141,25 +181,32 @@ func (s *Server) webhookReceiver(t tenants.Tenant) (*webhooks.Receiver, error) {
 			var errs []error
 			for _, src := range sources {
 				b, _, err := src.read(s.opts.Getenv, s.opts.Now())
+				if err == nil && len(b) < tenants.MinWebhookSecret {
+					err = fmt.Errorf("holds %d bytes, fewer than the %d required: deliveries signed with it are refused", len(b), tenants.MinWebhookSecret)
+				}
+				if src.kind == "previous webhook secret" && errors.Is(err, fs.ErrNotExist) {
+					continue // no changeover under way: the normal case
+				}
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s (%s): %w", src.kind, src.where(), err))
 					continue
 				}
 				out = append(out, b)
 			}
-			if len(out) == 0 {
-				return nil, errors.Join(errs...)
-			}
-			for _, err := range errs {
-				log.Warn("a webhook secret is unusable; the other one is used", "err", err)
-			}
-			return out, nil
+			s.hooks.secretNote(t.Name, errs)
+			return out, errors.Join(errs...)
 		},
 		Store:     s.store,
 		OnOutcome: s.webhookOutcome,
 		Now:       s.opts.Now,
 		Logger:    log,
-	}), nil
+	})
+	if len(sources) > 0 {
+		if _, err := r.Secrets(); err != nil {
+			log.Error("a webhook secret is unusable", "err", err)
+		}
+	}
+	return r, nil
 }
 
 // webhookOutcome audits what a delivery did and keeps what /readyz shows.
@@ -171,6 +218,13 @@ func (s *Server) webhookOutcome(ctx context.Context, o webhooks.Outcome) {
 	switch {
 	case o.Status == webhooks.Ignored:
 		r.Action, r.Outcome, r.Detail = "webhook.ignored", audit.Failed, ev.Type+" names no usable user"
+	case (ev.Kind == webhooks.UserGone || ev.Kind == webhooks.UserUpdated) && !o.Applied.Known && len(o.Applied.Left) == 0:
+		// Not drift: the mirror did not know the user.
+		r.Action, r.Target = "webhook.received", userTarget(ev.User, groups.User{})
+		r.Detail = "TechPass " + ev.Type + ": the mirror does not know the user; nothing of it changed"
+		if ev.Kind == webhooks.UserGone {
+			r.Detail += " (the user is marked deleted, so adds of it fail)"
+		}
 	case ev.Kind == webhooks.UserGone:
 		for _, g := range o.Applied.Left {
 			s.recordDrift(ctx, groups.Drift{Kind: "member.vanished", Group: g, User: o.Applied.User})
@@ -191,7 +245,9 @@ func (s *Server) webhookOutcome(ctx context.Context, o webhooks.Outcome) {
 			r.Detail = "TechPass says the tenant's application was deleted: its upstream calls will fail"
 			note = "application-deleted: TechPass says the application was deleted (webhook of %s): upstream calls will fail"
 		}
-		s.hooks.notice(o.Tenant, fmt.Sprintf(note, s.opts.Now().UTC().Format(time.RFC3339)))
+		if err := s.hooks.notice(ctx, o.Tenant, fmt.Sprintf(note, s.opts.Now().UTC().Format(time.RFC3339)), s.opts.Now()); err != nil {
+			s.logger.Error("webhook notice not kept for /readyz", "tenant", o.Tenant, "err", err)
+		}
 	default:
 		r.Action, r.Target, r.Detail = "webhook.received", ev.Type, "event acknowledged; the gateway does not act on it"
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -232,7 +233,11 @@ func TestWebhookVerification(t *testing.T) {
 		{"not JSON", webhooks.Sign(secret, now, []byte("{not json")), []byte("{not json"), 400},
 	}
 	for _, c := range refused {
-		r := g.deliver("SHIP", c.body, c.sig)
+		gw := g
+		if !json.Valid(c.body) {
+			gw = g.badInput() // the contract refuses a body that is not a JSON object
+		}
+		r := gw.deliver("SHIP", c.body, c.sig)
 		if r.status != c.status {
 			t.Errorf("%s: %d, want %d (%s)", c.name, r.status, c.status, r.body)
 			continue
@@ -242,8 +247,12 @@ func TestWebhookVerification(t *testing.T) {
 	if got := must(g.members("SHIP/MOH", "billing", 0, "")); len(got) != 2 {
 		t.Fatalf("refused deliveries changed the mirror: %v", memberEmails(got))
 	}
-	if denied := g.auditActions("SHIP", "webhook.receive"); len(denied) != len(refused) || denied[0].Outcome != "denied" && denied[0].Outcome != "failed" {
-		t.Errorf("webhook.receive audit entries = %d, want %d refusals", len(denied), len(refused))
+	if denied := g.auditActions("SHIP", "webhook.receive"); len(denied) != 0 {
+		t.Errorf("refused deliveries were audited: %d webhook.receive entries", len(denied))
+	}
+	// Refusals that reach the receiver (not the oversized one) are counted.
+	if v, _ := value(g.scrape(), "groupgate_webhook_deliveries_total", map[string]string{"tenant": "SHIP", "kind": "refused"}); v != float64(len(refused)-1) {
+		t.Errorf("refused deliveries counted %v, want %d", v, len(refused)-1)
 	}
 
 	var rec api.WebhookReceipt
@@ -254,7 +263,7 @@ func TestWebhookVerification(t *testing.T) {
 	if r.decode(t, &rec); rec.Status != api.Processed || rec.Event != "user-deleted" {
 		t.Errorf("receipt = %+v", rec)
 	}
-	if calls := g.auditActions("SHIP", "webhook.receive"); len(calls) != len(refused)+1 || calls[0].Actor != "techpass" || calls[0].Outcome != "succeeded" || deref(calls[0].Target) != "webhook:user-deleted" {
+	if calls := g.auditActions("SHIP", "webhook.receive"); len(calls) != 1 || calls[0].Actor != "techpass" || calls[0].Outcome != "succeeded" || deref(calls[0].Target) != "webhook:user-deleted" {
 		t.Errorf("the verified delivery's audit entry: %+v", calls[0])
 	}
 	if got := must(g.members("SHIP/MOH", "billing", 0, "")); len(got) != 1 {
@@ -283,7 +292,7 @@ func TestWebhookVerification(t *testing.T) {
 	if r.decode(t, &ch); r.status != 200 || ch.ChallengeToken != "tok-123" {
 		t.Errorf("challenge: %d %s", r.status, r.body)
 	}
-	if r := g.do("GET", webhookPath("SHIP"), "", nil); r.status != 400 {
+	if r := g.badInput().do("GET", webhookPath("SHIP"), "", nil); r.status != 400 {
 		t.Errorf("challenge without a token: %d", r.status)
 	}
 	if r := g.deliver("NOPE", body, webhooks.Sign(secret, now, body)); r.status != 404 {
@@ -325,6 +334,24 @@ func TestWebhookSecretRotation(t *testing.T) {
 	}
 	if a, b := deliver(old, 4), deliver(fresh, 5); a != 401 || b != 200 {
 		t.Fatalf("after the changeover: old %d (want 401), new %d", a, b)
+	}
+	// A short secret: refused by the admin API (422), and a file holding
+	// one is refused at each delivery and shown in /readyz.
+	if r := g.badInput().do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"techpass": map[string]any{"webhookSecret": map[string]string{"value": "x"}}}); r.status != 422 {
+		t.Errorf("a 1-byte webhook secret through the admin API: %d %s", r.status, r.body)
+	}
+	if r := g.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"techpass": map[string]any{"webhookSecret": map[string]string{"value": "fifteen-bytes.."}}}); r.status != 422 {
+		t.Errorf("a 15-byte webhook secret through the admin API: %d %s", r.status, r.body)
+	}
+	mustWrite(t, prevFile, "short")
+	if a, b := deliver("short", 8), deliver(fresh, 9); a != 401 || b != 200 {
+		t.Errorf("a 5-byte secret in the previous-secret file: %d (want 401), the current one %d", a, b)
+	}
+	if r := g.do("GET", "/readyz", "", nil); !strings.Contains(string(r.body), "fewer than the 16 required") {
+		t.Errorf("/readyz does not say the webhook secret is short: %s", r.body)
+	}
+	if err := os.Remove(prevFile); err != nil {
+		t.Fatal(err)
 	}
 	// A sealed value through the admin API, then removed with {}.
 	sealed := "whsec-sealed-" + randomWord(t)
@@ -493,5 +520,77 @@ func TestEmbeddedSimulatorWebhooks(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "webhook refused") {
 		t.Errorf("a delivery was refused:\n%s", logs.String())
+	}
+}
+
+// TestWebhookUnsignedFlood: anyone can reach the receiver, so unsigned
+// requests are rate-limited per remote address, never audited, counted, and
+// logged at most once a minute.
+func TestWebhookUnsignedFlood(t *testing.T) {
+	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) {
+		c.RateLimit = server.RateLimitConfig{PerSecond: 0.01, Burst: 5}
+	}})
+	body := []byte(`{"event":"user-deleted","userId":"00000000-0000-4000-8000-000000000001"}`)
+	statuses := map[int]int{}
+	for range 8 {
+		statuses[g.deliver("SHIP", body, "t=1,v1=00").status]++
+	}
+	if statuses[401] != 5 || statuses[429] != 3 {
+		t.Errorf("statuses %v, want 5 401s then 3 429s", statuses)
+	}
+	if n := len(g.auditActions("SHIP", "webhook.receive")); n != 0 {
+		t.Errorf("unsigned requests audited %d times", n)
+	}
+	if v, _ := value(g.scrape(), "groupgate_webhook_deliveries_total", map[string]string{"tenant": "SHIP", "kind": "refused"}); v != 5 {
+		t.Errorf("refusals counted %v, want 5", v)
+	}
+	if n := strings.Count(g.logs.String(), "webhook refused"); n != 1 {
+		t.Errorf("refusals logged %d times, want once a minute", n)
+	}
+}
+
+// TestWebhookUnknownUserIsNotDrift: events about a user the mirror does not
+// know change nothing of it and are audited as webhook.received, not as
+// drift.
+func TestWebhookUnknownUserIsNotDrift(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	stranger := "00000000-0000-4000-8000-0000000000aa"
+	secret := []byte(g.up.hookSecrets["SHIP"])
+	for _, ev := range []map[string]any{
+		{"event": "user-deleted", "user": map[string]string{"id": stranger}},
+		{"event": "user-updated", "user": map[string]string{"id": stranger, "email": "stranger@agency.gov.sg"}},
+	} {
+		body := mustJSON(t, ev)
+		if r := g.deliver("SHIP", body, webhooks.Sign(secret, time.Now(), body)); r.status != 200 {
+			t.Fatalf("%s: %d %s", ev["event"], r.status, r.body)
+		}
+	}
+	for _, a := range []string{"drift.user.deleted", "drift.user.updated"} {
+		if n := len(g.auditActions("SHIP", a)); n != 0 {
+			t.Errorf("%s audited %d times for a user the mirror does not know", a, n)
+		}
+	}
+	if got := g.auditActions("SHIP", "webhook.received"); len(got) != 2 || !strings.Contains(deref(got[0].Target), stranger) {
+		t.Errorf("webhook.received entries = %+v, want 2 naming the user", got)
+	}
+}
+
+// TestWebhookNoticeSurvivesRestart: "credentials expiring" stays in /readyz
+// after a restart (it is kept in the store for 14 days).
+func TestWebhookNoticeSurvivesRestart(t *testing.T) {
+	up := startUpstream(t, 20*time.Millisecond, 0, "SHIP")
+	opts := gatewayOptions{up: up, store: t.TempDir() + "/groupgate.db", projects: map[string][]string{"SHIP": {"MOH"}}}
+	g := startGateway(t, opts)
+	body := []byte(`{"event":"application-credentials-expiring"}`)
+	if r := g.deliver("SHIP", body, webhooks.Sign([]byte(up.hookSecrets["SHIP"]), time.Now(), body)); r.status != 200 {
+		t.Fatalf("delivery: %d %s", r.status, r.body)
+	}
+	g.stop()
+	g2 := startGateway(t, opts)
+	var ready api.Readiness
+	r := g2.do("GET", "/readyz", "", nil)
+	r.decode(t, &ready)
+	if chk, ok := ready.Checks["webhooks:SHIP"]; !ok || chk.Detail == nil || !strings.Contains(*chk.Detail, "application-credentials-expiring") {
+		t.Errorf("after a restart, /readyz lost the notice: %s", r.body)
 	}
 }

@@ -324,8 +324,13 @@ func (c *Client) GetUser(ctx context.Context, identifier string) (User, error) {
 // ListMembers returns one page of the members of the group with TechPass id
 // groupID: the first page for an empty cursor, else the page after the one
 // whose Next was cursor. It sends exactly one request; the caller pages
-// (each page waits its turn in the Pacer). A group that does not exist is an
-// *Error with Status 404, a cursor TechPass does not accept one with 400.
+// (each page waits its turn in the Pacer), and must bound its pages: a
+// TechPass that ignores the paging parameters answers every page alike, and
+// a full page always names a next one. A group that does not exist is an
+// *Error with Status 404. A cursor is passed through to the list-members
+// route (TechPass answers one it does not accept, typically with a 400);
+// with Get Group it must be one this method returned (a page number from 2),
+// else the error wraps ErrInvalidArgument and nothing is sent.
 //
 // By default the members come from Get Group, with the owners
 // (OwnersKnown): the full list in one request, or pages of

@@ -219,10 +219,12 @@ func (a *Admin) apply(t *Tenant, s TenantSpec, now time.Time) error {
 		case c.in == nil:
 		case *c.in == CredentialInput{}:
 			*c.dst = Credential{} // optional: an empty one removes it
+		case c.in.Value != "" && len(c.in.Value) < MinWebhookSecret:
+			p.add("techpass."+c.field, "a webhook secret must hold at least %d bytes", MinWebhookSecret)
 		default:
 			cred, err := a.credential(*c.in, t.Name, c.field, now)
 			if err != nil {
-				p.add("techpass.%s: %v", c.field, err)
+				p.add("techpass."+c.field, "%v", err)
 				continue
 			}
 			*c.dst = cred
@@ -233,6 +235,11 @@ func (a *Admin) apply(t *Tenant, s TenantSpec, now time.Time) error {
 	}
 	return t.Validate()
 }
+
+// MinWebhookSecret is the shortest webhook secret accepted, in bytes: a
+// shorter one (given as a value here; read from a file or a variable, it is
+// refused at each delivery and shown in /readyz) could be guessed.
+const MinWebhookSecret = 16
 
 // CredentialPlace names where a sealed credential belongs; a value sealed
 // for one place does not open in another.

@@ -23,24 +23,45 @@
 //     in either direction.
 //   - Event type: the string field "event" (also "type", "eventType",
 //     "event_type"), compared case-insensitively.
-//   - User fields: read from the top level, or from an object under "user"
-//     or "data": the object id from "userId", "objectId", "id" or "oid";
-//     the e-mail from "email", "mail", "newEmail"; the UPN from
-//     "userPrincipalName", "upn", "newUserPrincipalName" (used as the login
-//     e-mail when no e-mail is given); display name from "displayName" or
-//     "name". An e-mail or UPN alone (no id) names the user for a deletion.
-//   - User-terminated events are any event type containing "terminated"
-//     (for example "user-terminated"); they are handled as user-deleted.
+//   - User fields: read from an object under "user" or "data" (or
+//     "data.user") first, then from the top level. The object id comes
+//     from "userId", "objectId", "id" or "oid" in a nested object, but
+//     only from "userId" or "objectId" at the top level, where "id" is
+//     likely the event's own; two places naming different ids make the
+//     delivery name no usable user (it is ignored). The e-mail is, in
+//     order of preference, "newEmail", "newUserPrincipalName", "email",
+//     "mail", "userPrincipalName", "upn" (so a user-updated event's new
+//     address wins), from the first place holding a valid one; display
+//     name from "displayName" or "name". Ids and e-mails are checked as
+//     the API checks them (groups.IsObjectID, groups.IsEmail). An e-mail
+//     or UPN alone (no id) names the user for a deletion.
+//   - User-terminated events are the types in an explicit list
+//     ("user-terminated", "user-account-terminated"); they are handled as
+//     user-deleted. Any other type (even "user-unterminated") is Other.
 //   - No delivery id is published: a delivery is identified by the SHA-256
 //     of its event type and raw body, remembered for Retention (TechPass
 //     retries a delivery for 14 days). A repeat within that time changes
 //     nothing; the same body signed again at another time is still the
-//     same delivery.
+//     same delivery. An event id or time in the body (if TechPass sends
+//     one) is part of the body, so two real events that carry one are two
+//     deliveries; two identical bodies without one within Retention (say
+//     user-updated A→B, B→A, A→B again) are taken as a retry, and the next
+//     reconcile pass corrects the mirror.
 //   - Deliveries are applied in the order they arrive: a retry of an old
 //     user-updated that arrives after a newer one would set the older
 //     e-mail (TechPass publishes no event time or sequence to order by); the
 //     next reconcile pass corrects member records.
 //   - A user-deleted mark by object id refuses adds of that id at once (Azure
-//     AD never reuses object ids); an add by a marked e-mail is looked up
-//     first, since the e-mail may belong to a new user now.
+//     AD never reuses object ids), including an add by an e-mail resolved to
+//     it; an add by a marked e-mail is looked up first, since the e-mail may
+//     belong to a new user now. No e-mail mark is made for an e-mail another
+//     known user holds. Marks are kept for MarkRetention (30 days).
+//   - A user-updated changes only a user the mirror knows and that is not
+//     marked deleted: a late update does not bring a deleted user back.
+//   - A delivery is marked recorded only after OnOutcome (the audit) has
+//     run: a stop in between leaves it applied but not recorded, and
+//     TechPass's retry (it got no answer) resumes it, telling OnOutcome
+//     what was done, without applying it again.
+//   - Anyone can reach the receiver: its header is parsed before a secret
+//     is read, and refusals are logged at most once a minute.
 package webhooks

@@ -2,11 +2,12 @@ package webhooks
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -31,6 +32,11 @@ const (
 	// acknowledged and logged.
 	Other Kind = "other"
 )
+
+// goneTypes are the event types that mean the user is gone: user-deleted and
+// the user-terminated events (an explicit list: "user-unterminated" is not
+// one).
+var goneTypes = []string{"user-deleted", "user-terminated", "user-account-terminated"}
 
 // ErrMalformed is returned (wrapped) by Parse for a body that is not a JSON
 // object naming an event.
@@ -81,7 +87,7 @@ func Parse(body []byte) (Event, error) {
 	}
 	ev := Event{Type: typ, Digest: digest(typ, body)}
 	switch {
-	case typ == "user-deleted" || strings.Contains(typ, "terminated"):
+	case slices.Contains(goneTypes, typ):
 		ev.Kind = UserGone
 	case typ == "user-updated":
 		ev.Kind = UserUpdated
@@ -126,41 +132,73 @@ func depth(v any, d int) int {
 	return best
 }
 
-// readUser finds the user's fields at the top level or under "user" or
-// "data" (the first place with an id or an e-mail wins). Values that fail
-// their checks are dropped.
+// Where readUser looks for a user's fields.
+var (
+	// nestedIDKeys name the object id under "user" or "data"; at the top
+	// level only topIDKeys do, since a top-level "id" is likely the event's.
+	nestedIDKeys = []string{"userId", "objectId", "id", "oid"}
+	topIDKeys    = []string{"userId", "objectId"}
+	// emailKeys in order of preference: a user-updated event's new e-mail
+	// or UPN wins over the one it replaces.
+	emailKeys = []string{"newEmail", "newUserPrincipalName", "email", "mail", "userPrincipalName", "upn"}
+)
+
+// readUser finds the user's fields under "user" or "data" (and
+// "data.user"), then at the top level: the id and the e-mail are each
+// taken from the first place that has a valid one, the display name from
+// the place the id or e-mail came from. Two places naming different ids
+// make the delivery name no usable user. Values that fail their checks
+// are dropped.
 func readUser(doc map[string]any) groups.User {
-	places := []map[string]any{doc}
+	type place struct {
+		m      map[string]any
+		idKeys []string
+	}
+	var places []place
 	for _, k := range []string{"user", "data"} {
 		if m, ok := doc[k].(map[string]any); ok {
-			places = append(places, m)
+			places = append(places, place{m, nestedIDKeys})
 			if u, ok := m["user"].(map[string]any); ok {
-				places = append(places, u)
+				places = append(places, place{u, nestedIDKeys})
 			}
 		}
 	}
-	for _, m := range places {
-		id := strings.ToLower(strings.TrimSpace(firstString(m, "userId", "objectId", "id", "oid")))
-		if !isObjectID(id) {
+	places = append(places, place{doc, topIDKeys})
+	var u groups.User
+	for _, p := range places {
+		id := ""
+		for _, k := range p.idKeys {
+			if v := strings.ToLower(strings.TrimSpace(firstString(p.m, k))); v != "" {
+				id = v
+				break
+			}
+		}
+		if !groups.IsObjectID(id) {
 			id = ""
 		}
-		email := strings.TrimSpace(firstString(m, "email", "mail", "newEmail"))
-		if !validEmail(email) {
-			email = strings.TrimSpace(firstString(m, "userPrincipalName", "upn", "newUserPrincipalName"))
-			if !validEmail(email) {
-				email = ""
+		email := ""
+		for _, k := range emailKeys {
+			if v := strings.TrimSpace(firstString(p.m, k)); validEmail(v) {
+				email = v
+				break
 			}
 		}
-		if id == "" && email == "" {
+		switch {
+		case id != "" && u.ID != "" && id != u.ID:
+			return groups.User{} // conflicting ids: which user is meant?
+		case id == "" && email == "":
 			continue
 		}
-		name := strings.TrimSpace(firstString(m, "displayName", "name"))
-		if utf8.RuneCountInString(name) > maxNameLen || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
-			name = ""
+		if u.ID == "" && u.Email == "" {
+			name := strings.TrimSpace(firstString(p.m, "displayName", "name"))
+			if utf8.RuneCountInString(name) <= maxNameLen && utf8.ValidString(name) && !strings.ContainsFunc(name, unicode.IsControl) {
+				u.DisplayName = name
+			}
 		}
-		return groups.User{ID: id, Email: email, DisplayName: name}
+		u.ID = cmp.Or(u.ID, id)
+		u.Email = cmp.Or(u.Email, email)
 	}
-	return groups.User{}
+	return u
 }
 
 // firstString returns the first of keys (compared case-insensitively)
@@ -183,37 +221,6 @@ func firstString(m map[string]any, keys ...string) string {
 	return ""
 }
 
-// validEmail reports whether s is a bare address of at most maxEmailLen
-// bytes.
-func validEmail(s string) bool {
-	if s == "" || len(s) > maxEmailLen {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return false
-	}
-	local, domain, ok := strings.Cut(s, "@")
-	return ok && local != "" && domain != "" && !strings.ContainsAny(domain, "@[]")
-}
-
-// isObjectID reports whether s is a lower-case canonical UUID.
-func isObjectID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// validEmail reports whether s is an e-mail address the API would accept
+// (groups.IsEmail).
+func validEmail(s string) bool { return s != "" && len(s) <= maxEmailLen && groups.IsEmail(s) }

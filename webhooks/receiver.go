@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
@@ -14,6 +15,10 @@ import (
 // Retention is how long a delivery is remembered: TechPass retries a failed
 // delivery every 5 minutes for 14 days.
 const Retention = 14 * 24 * time.Hour
+
+// MarkRetention is how long a user-deleted mark is kept: long enough for
+// every queued add and every retry of the user's events.
+const MarkRetention = 30 * 24 * time.Hour
 
 // MaxBody bounds a delivery's body, in bytes.
 const MaxBody = 64 << 10
@@ -26,13 +31,20 @@ var ErrDuplicate = errors.New("webhooks: delivery already processed")
 // Implementations must be safe for concurrent use and durable before
 // returning.
 type Store interface {
-	// ApplyDelivery, in one transaction: returns ErrDuplicate, changing
-	// nothing, if d.Digest is remembered for d.Tenant and has not expired at
-	// d.At; otherwise applies d's effect to the tenant's mirror (see
-	// Delivery) and remembers d.Digest until d.Expires.
+	// ApplyDelivery, in one transaction: if d.Digest is remembered for
+	// d.Tenant and has not expired at d.At, changes nothing and returns
+	// ErrDuplicate when its outcome was recorded (DeliveryRecorded), else
+	// the Applied remembered with it, with Resumed set (the process stopped
+	// between applying and recording); otherwise applies d's effect to the
+	// tenant's mirror (see Delivery) and remembers d.Digest and the Applied
+	// until d.Expires, its outcome not yet recorded.
 	ApplyDelivery(ctx context.Context, d Delivery) (Applied, error)
-	// PruneDeliveries forgets every delivery expired at now and returns how
-	// many it forgot.
+	// DeliveryRecorded marks the outcome of tenant's delivery digest
+	// recorded (audited): its repeats are duplicates from now on.
+	DeliveryRecorded(ctx context.Context, tenant string, digest [32]byte) error
+	// PruneDeliveries forgets every delivery expired at now, and every
+	// user-deleted mark made more than MarkRetention before now, and
+	// returns how many it forgot.
 	PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 }
 
@@ -58,11 +70,14 @@ type Delivery struct {
 // Applied is what ApplyDelivery changed.
 type Applied struct {
 	// Left are the groups a Gone user was removed from, in key order.
-	Left []groups.Name
+	Left []groups.Name `json:"left,omitempty"`
 	// User is the user as the mirror knew it before (zero if unknown).
-	User groups.User
+	User groups.User `json:"user,omitzero"`
 	// Known reports whether the mirror knew the user.
-	Known bool
+	Known bool `json:"known,omitempty"`
+	// Resumed reports a delivery applied before, whose outcome was not
+	// recorded: only the recording is left to do.
+	Resumed bool `json:"-"`
 }
 
 // Status says how a delivery was handled.
@@ -91,13 +106,17 @@ type Outcome struct {
 type Config struct {
 	Tenant string
 	// Secrets returns the webhook secrets accepted now: the current one,
-	// and the previous one during a changeover. An error refuses every
-	// delivery (as a bad signature) until a secret is usable.
+	// and the previous one during a changeover, and an error describing
+	// any that is unusable (logged at most once a minute). No usable secret
+	// refuses every delivery (as a bad signature) until one is usable. It is
+	// called only for a delivery whose signature header parses.
 	Secrets func() ([][]byte, error)
 	Store   Store
 	// OnOutcome, if set, is told of every delivery processed or ignored
-	// (not of duplicates), after it is stored: for audit entries, metrics
-	// and readiness details.
+	// (not of duplicates), after it is applied and before it is marked
+	// recorded, so what it writes (audit entries, readiness notices) is not
+	// lost to a stop in between: a retry of the delivery tells it again.
+	// It must be durable when it returns.
 	OnOutcome func(ctx context.Context, o Outcome)
 	// Now defaults to time.Now.
 	Now    func() time.Time
@@ -105,7 +124,33 @@ type Config struct {
 }
 
 // Receiver handles one tenant's deliveries. It is safe for concurrent use.
-type Receiver struct{ cfg Config }
+type Receiver struct {
+	cfg Config
+	// refusals and unusable limit the logging of refused deliveries and
+	// of unusable secrets, which anyone can cause, to a line a minute.
+	refusals, unusable everyMinute
+}
+
+// everyMinute lets a log line through at most once a minute, counting the
+// ones it holds back. Safe for concurrent use.
+type everyMinute struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// allow reports whether to log at now, and how many lines were held back
+// since the last one logged.
+func (e *everyMinute) allow(now time.Time) (ok bool, suppressed int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if now.Before(e.next) {
+		e.suppressed++
+		return false, 0
+	}
+	e.next, suppressed, e.suppressed = now.Add(time.Minute), e.suppressed, 0
+	return true, suppressed
+}
 
 // NewReceiver returns a receiver configured by cfg.
 func NewReceiver(cfg Config) *Receiver {
@@ -118,6 +163,10 @@ func NewReceiver(cfg Config) *Receiver {
 	return &Receiver{cfg: cfg}
 }
 
+// Secrets reads the receiver's secrets now (see Config.Secrets), for a
+// check at start-up.
+func (r *Receiver) Secrets() ([][]byte, error) { return r.cfg.Secrets() }
+
 // Tenant is the receiver's tenant.
 func (r *Receiver) Tenant() string { return r.cfg.Tenant }
 
@@ -126,18 +175,33 @@ func (r *Receiver) Tenant() string { return r.cfg.Tenant }
 // error wrapping ErrMalformed, changing nothing), then its effect, once.
 func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (Outcome, error) {
 	now := r.cfg.Now()
-	secrets, err := r.cfg.Secrets()
+	sig, err := ParseSignature(signature)
 	if err != nil {
-		r.cfg.Logger.Error("webhook refused: no usable webhook secret", "err", err)
+		r.refused(now, err)
+		return Outcome{}, err
+	}
+	secrets, err := r.cfg.Secrets()
+	if len(secrets) == 0 {
+		if err == nil {
+			err = errors.New("no webhook secret")
+		}
+		if ok, n := r.unusable.allow(now); ok {
+			r.cfg.Logger.Error("webhook refused: no usable webhook secret", "err", err, "suppressed", n)
+		}
 		return Outcome{}, fmt.Errorf("%w: no usable webhook secret is configured", ErrBadSignature)
 	}
-	if err := Verify(signature, body, secrets, now); err != nil {
-		r.cfg.Logger.Warn("webhook refused", "err", err)
+	if err != nil {
+		if ok, n := r.unusable.allow(now); ok {
+			r.cfg.Logger.Warn("a webhook secret is unusable; the other one is used", "err", err, "suppressed", n)
+		}
+	}
+	if err := sig.Verify(body, secrets, now); err != nil {
+		r.refused(now, err)
 		return Outcome{}, err
 	}
 	ev, err := Parse(body)
 	if err != nil {
-		r.cfg.Logger.Warn("webhook refused", "err", err)
+		r.refused(now, err)
 		return Outcome{}, err
 	}
 	d := Delivery{Tenant: r.cfg.Tenant, Digest: ev.Digest, At: now, Expires: now.Add(Retention)}
@@ -179,8 +243,23 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (
 			log.Info("webhook event not handled by the gateway: acknowledged")
 		}
 	}
+	if out.Applied.Resumed {
+		log.Warn("webhook delivery applied before a restart, its outcome not recorded: recording it now")
+	}
 	if r.cfg.OnOutcome != nil {
 		r.cfg.OnOutcome(ctx, out)
 	}
+	// Only now are repeats duplicates: a stop before this line leaves the
+	// delivery to be recorded when TechPass retries it (it got no answer).
+	if err := r.cfg.Store.DeliveryRecorded(context.WithoutCancel(ctx), r.cfg.Tenant, ev.Digest); err != nil {
+		log.Error("webhook delivery recorded but not marked so: a retry would record it again", "err", err)
+	}
 	return out, nil
+}
+
+// refused logs a refused delivery, at most once a minute.
+func (r *Receiver) refused(now time.Time, err error) {
+	if ok, n := r.refusals.allow(now); ok {
+		r.cfg.Logger.Warn("webhook refused (further refusals are logged at most once a minute)", "err", err, "suppressed", n)
+	}
 }

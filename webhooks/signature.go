@@ -46,11 +46,34 @@ func mac(secret []byte, ts string, body []byte) []byte {
 // ErrBadSignature or ErrStale; the error never contains a secret or the
 // signature.
 func Verify(header string, body []byte, secrets [][]byte, now time.Time) error {
-	ts, sigs, err := parseHeader(header)
+	sig, err := ParseSignature(header)
 	if err != nil {
 		return err
 	}
-	n, _ := strconv.ParseInt(ts, 10, 64) // digits only, checked by parseHeader
+	return sig.Verify(body, secrets, now)
+}
+
+// Signature is a parsed X-TECHPASS-SIGNATURE header.
+type Signature struct {
+	ts   string // as sent: digits
+	sigs [][]byte
+}
+
+// ParseSignature reads an X-TECHPASS-SIGNATURE header without any secret:
+// a delivery whose header is absent or malformed is refused (an error
+// wrapping ErrBadSignature) before a secret is read.
+func ParseSignature(header string) (Signature, error) {
+	ts, sigs, err := parseHeader(header)
+	if err != nil {
+		return Signature{}, err
+	}
+	return Signature{ts: ts, sigs: sigs}, nil
+}
+
+// Verify checks s against body with every secret, in constant time, then
+// its timestamp against now, as the function Verify does.
+func (s Signature) Verify(body []byte, secrets [][]byte, now time.Time) error {
+	n, _ := strconv.ParseInt(s.ts, 10, 64) // digits only, checked by parseHeader
 	at := time.Unix(n, 0)
 	if n > 1e11 { // milliseconds
 		at = time.UnixMilli(n)
@@ -60,8 +83,8 @@ func Verify(header string, body []byte, secrets [][]byte, now time.Time) error {
 		if len(secret) == 0 {
 			continue
 		}
-		want := mac(secret, ts, body)
-		for _, sig := range sigs {
+		want := mac(secret, s.ts, body)
+		for _, sig := range s.sigs {
 			if hmac.Equal(want, sig) {
 				ok = true
 			}

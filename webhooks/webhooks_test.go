@@ -1,7 +1,12 @@
 package webhooks_test
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +36,8 @@ func TestVerify(t *testing.T) {
 		{"upper-case hex, spaces, other key names", " TS = 1772442900 , Signature=" + strings.ToUpper(sig), body, [][]byte{secret}, t0, nil},
 		{"one of two signatures matches", "t=1772442900,v1=" + strings.Repeat("ab", 32) + ",v1=" + sig, body, [][]byte{secret}, t0, nil},
 		{"milliseconds", "t=1772442900000,v1=" + sig, body, [][]byte{secret}, t0, webhooks.ErrBadSignature}, // signed over the seconds
+		{"milliseconds signed as sent", "t=1772442900000,v1=" + hexMAC(secret, "1772442900000", body), body, [][]byte{secret}, t0, nil},
+		{"milliseconds, 5m01s old", "t=1772442900000,v1=" + hexMAC(secret, "1772442900000", body), body, [][]byte{secret}, t0.Add(301 * time.Second), webhooks.ErrStale},
 		{"4m59s old", good, body, [][]byte{secret}, t0.Add(299 * time.Second), nil},
 		{"5m01s old", good, body, [][]byte{secret}, t0.Add(301 * time.Second), webhooks.ErrStale},
 		{"5m01s ahead", good, body, [][]byte{secret}, t0.Add(-301 * time.Second), webhooks.ErrStale},
@@ -59,8 +66,48 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// hexMAC signs "<ts>:<body>" as TechPass does, independently of Sign.
+func hexMAC(secret []byte, ts string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts + ":"))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// TestReceiveReadsNoSecretForAnUnsignedRequest: a request whose header does
+// not parse is refused before a secret is read, and refusals are logged at
+// most once a minute.
+func TestReceiveReadsNoSecretForAnUnsignedRequest(t *testing.T) {
+	reads := 0
+	var logs strings.Builder
+	now := t0
+	r := webhooks.NewReceiver(webhooks.Config{
+		Tenant:  "SHIP",
+		Secrets: func() ([][]byte, error) { reads++; return [][]byte{[]byte("0123456789abcdef")}, nil },
+		Now:     func() time.Time { return now },
+		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	for _, h := range []string{"", "garbage", "t=1", "v1=" + strings.Repeat("00", 32)} {
+		if _, err := r.Receive(context.Background(), h, []byte(`{"event":"x"}`)); !errors.Is(err, webhooks.ErrBadSignature) {
+			t.Errorf("header %q: %v", h, err)
+		}
+	}
+	if reads != 0 {
+		t.Errorf("secrets read %d times for unparseable headers", reads)
+	}
+	if n := strings.Count(logs.String(), "webhook refused"); n != 1 {
+		t.Errorf("4 refusals within a minute logged %d times, want 1", n)
+	}
+	now = now.Add(time.Minute)
+	r.Receive(context.Background(), "", nil)
+	if !strings.Contains(logs.String(), "suppressed=3") {
+		t.Errorf("the next line a minute later does not count the 3 held back:\n%s", logs.String())
+	}
+}
+
 func TestParse(t *testing.T) {
 	id := "00000000-0000-4000-8000-000000000001"
+	other := "00000000-0000-4000-8000-0000000000ee"
 	tests := []struct {
 		body string
 		kind webhooks.Kind
@@ -75,6 +122,18 @@ func TestParse(t *testing.T) {
 		{`{"event":"application-deleted"}`, webhooks.ApplicationDeleted, groups.User{}, false},
 		{`{"event":"user-invited","user":{"id":"` + id + `"}}`, webhooks.Other, groups.User{}, false},
 		{`{"Event":"something-new"}`, webhooks.Other, groups.User{}, false},
+		// A top-level "id" is the event's, not the user's.
+		{`{"id":"` + other + `","event":"user-deleted","data":{"userId":"` + id + `"}}`, webhooks.UserGone, groups.User{ID: id}, false},
+		{`{"id":"` + other + `","event":"user-deleted","email":"a@x.gov.sg"}`, webhooks.UserGone, groups.User{Email: "a@x.gov.sg"}, false},
+		// Two places naming different users: none is usable.
+		{`{"event":"user-deleted","userId":"` + other + `","user":{"id":"` + id + `"}}`, webhooks.UserGone, groups.User{}, false},
+		{`{"event":"user-deleted","userId":"` + id + `","user":{"id":"` + id + `","email":"a@x.gov.sg"}}`, webhooks.UserGone, groups.User{ID: id, Email: "a@x.gov.sg"}, false},
+		// user-updated: the new e-mail or UPN wins over the old one.
+		{`{"event":"user-updated","user":{"id":"` + id + `","email":"old@x.gov.sg","newEmail":"new@x.gov.sg"}}`, webhooks.UserUpdated, groups.User{ID: id, Email: "new@x.gov.sg"}, false},
+		{`{"event":"user-updated","data":{"userId":"` + id + `","mail":"old@x.gov.sg","newUserPrincipalName":"new@x.gov.sg"}}`, webhooks.UserUpdated, groups.User{ID: id, Email: "new@x.gov.sg"}, false},
+		// Terminated events are a list, not a substring.
+		{`{"event":"user-unterminated","userId":"` + id + `"}`, webhooks.Other, groups.User{}, false},
+		{`{"event":"user-terminated","userId":"` + id + `"}`, webhooks.UserGone, groups.User{ID: id}, false},
 		{`{"event":42}`, "", groups.User{}, true},
 		{`[]`, "", groups.User{}, true},
 		{`{"event":"x"} {"event":"y"}`, "", groups.User{}, true},

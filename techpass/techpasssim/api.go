@@ -233,6 +233,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // includeOnTechBiz=true (RN).
 func (s *Simulator) listGroups(w http.ResponseWriter, r *http.Request, ns *namespace) {
 	techBiz := r.URL.Query().Get(s.param(techpass.RouteListGroups, techpass.ParamIncludeOnTechBiz)) == "true"
+	if techBiz && s.cfg.RefuseTechBizList {
+		writeMessage(w, http.StatusBadRequest, "unknown parameter "+s.param(techpass.RouteListGroups, techpass.ParamIncludeOnTechBiz))
+		return
+	}
 	s.mu.Lock()
 	groups := ns.wireGroups(techBiz)
 	s.mu.Unlock()

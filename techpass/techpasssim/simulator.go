@@ -133,6 +133,10 @@ type Config struct {
 	// by its kid header (the x5t#S256 thumbprint) alone, as some token
 	// servers do; by default it goes by x5t#S256 or x5t.
 	KeyByKID bool
+	// RefuseTechBizList answers 400 to a group list with
+	// includeOnTechBiz=true, as a TechPass that does not know the
+	// parameter might.
+	RefuseTechBizList bool
 	// Logger receives one line per request (never a credential). Nil
 	// discards logs.
 	Logger *slog.Logger

@@ -54,10 +54,13 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{"GoneUnknownUserIsMarked", testGoneUnknown},
 		{"GoneByIDSparesTheEmailsNewOwner", testGoneEmailReused},
 		{"RepeatChangesNothing", testRepeat},
+		{"AppliedButNotRecordedIsResumed", testResumed},
 		{"RepeatAfterExpiryIsNew", testExpired},
 		{"DeliveriesArePerTenant", testPerTenant},
 		{"ChangedUserFollowsEmail", testChanged},
-		{"ChangedUnknownUserBecomesKnown", testChangedUnknown},
+		{"ChangedUnknownUserStaysUnknown", testChangedUnknown},
+		{"ChangedDeletedUserStaysDeleted", testChangedDeleted},
+		{"PruneForgetsOldDeletedMarks", testPruneMarks},
 		{"UserSeenAgainIsNoLongerDeleted", testSeenAgain},
 		{"PruneForgetsExpired", testPrune},
 	} {
@@ -129,13 +132,50 @@ func group(t *testing.T, s Store, n groups.Name) groups.Group {
 	return g
 }
 
+// apply applies d and marks it recorded, as the receiver does.
 func apply(t *testing.T, s Store, d webhooks.Delivery) webhooks.Applied {
 	t.Helper()
 	a, err := s.ApplyDelivery(t.Context(), d)
 	if err != nil {
 		t.Fatalf("ApplyDelivery: %v", err)
 	}
+	if a.Resumed {
+		t.Fatalf("ApplyDelivery of a new delivery: Resumed")
+	}
+	if err := s.DeliveryRecorded(t.Context(), d.Tenant, d.Digest); err != nil {
+		t.Fatalf("DeliveryRecorded: %v", err)
+	}
 	return a
+}
+
+// testResumed: a delivery applied but not marked recorded (the process
+// stopped in between) is not applied again; its repeat returns what it did,
+// Resumed, until it is marked.
+func testResumed(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	d := delivery("SHIP", "gone ann")
+	d.Gone = &groups.User{ID: ann.ID}
+	first, err := s.ApplyDelivery(t.Context(), d)
+	if err != nil || first.Resumed || !first.Known {
+		t.Fatalf("first ApplyDelivery = %+v, %v", first, err)
+	}
+	v := group(t, s, billing).MembersVersion
+	again, err := s.ApplyDelivery(t.Context(), d)
+	if err != nil || !again.Resumed || !slices.Equal(again.Left, first.Left) || again.User != first.User || !again.Known {
+		t.Fatalf("repeat before recording = %+v, %v; want Resumed with %+v", again, err, first)
+	}
+	if group(t, s, billing).MembersVersion != v {
+		t.Errorf("the resumed delivery changed the mirror again")
+	}
+	if err := s.DeliveryRecorded(t.Context(), "SHIP", d.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyDelivery(t.Context(), d); !errors.Is(err, webhooks.ErrDuplicate) {
+		t.Fatalf("repeat after recording: %v, want ErrDuplicate", err)
+	}
+	if n, err := s.PruneDeliveries(t.Context(), d.Expires); err != nil || n != 1 {
+		t.Errorf("PruneDeliveries = %d, %v; want the recorded delivery pruned", n, err)
+	}
 }
 
 func known(t *testing.T, s Store, tenant string, ids ...string) map[string]groups.User {
@@ -308,8 +348,50 @@ func testChangedUnknown(t *testing.T, s Store) {
 	if a := apply(t, s, d); a.Known {
 		t.Errorf("Applied = %+v, want unknown", a)
 	}
-	if k := known(t, s, "SHIP", "new@example.gov.sg"); k["new@example.gov.sg"] != u {
-		t.Errorf("known = %v, want %+v", k, u)
+	// Only users the mirror knows follow an update: a stranger stays
+	// unknown (a later lookup resolves it).
+	if k := known(t, s, "SHIP", "new@example.gov.sg", u.ID); len(k) != 0 {
+		t.Errorf("known = %v, want the stranger unknown", k)
+	}
+}
+
+func testChangedDeleted(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	d := delivery("SHIP", "gone ann")
+	d.Gone = &groups.User{ID: ann.ID}
+	apply(t, s, d)
+	// A user-updated sent before the deletion arrives after it.
+	late := delivery("SHIP", "ann moved")
+	late.Changed = &groups.User{ID: ann.ID, Email: "ann.tan@agency.gov.sg"}
+	if a := apply(t, s, late); a.Known {
+		t.Errorf("Applied = %+v, want nothing known", a)
+	}
+	if k := known(t, s, "SHIP", ann.ID, "ann.tan@agency.gov.sg"); len(k) != 0 {
+		t.Errorf("the late update brought ann back: %v", k)
+	}
+	if dl := deleted(t, s, "SHIP", ann.ID, "ann@example.gov.sg"); len(dl) != 2 {
+		t.Errorf("the late update cleared ann's deleted marks: %v", dl)
+	}
+	if got := members(t, s, billing); !slices.Equal(got, []groups.User{bob}) {
+		t.Errorf("members = %v, want only bob", got)
+	}
+}
+
+func testPruneMarks(t *testing.T, s Store) {
+	d := delivery("SHIP", "gone ann")
+	d.Gone = &ann
+	apply(t, s, d)
+	later := delivery("SHIP", "gone bob")
+	later.Gone = &bob
+	later.At = t0.Add(20 * 24 * time.Hour)
+	later.Expires = later.At.Add(webhooks.Retention)
+	apply(t, s, later)
+	if _, err := s.PruneDeliveries(t.Context(), t0.Add(webhooks.MarkRetention+time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	dl := deleted(t, s, "SHIP", ann.ID, "ann@example.gov.sg", bob.ID, "bob@example.gov.sg")
+	if _, ok := dl[ann.ID]; ok || len(dl) != 2 {
+		t.Errorf("DeletedUsers after pruning = %v, want only bob's (ann's are %s old)", dl, webhooks.MarkRetention+time.Hour)
 	}
 }
 
@@ -364,5 +446,14 @@ func testGoneEmailReused(t *testing.T, s Store) {
 	}
 	if k := known(t, s, "SHIP", bob.ID, "old@example.gov.sg"); k[bob.ID] != holder || k["old@example.gov.sg"] != holder {
 		t.Errorf("bob forgotten by id or e-mail: %v", k)
+	}
+	// The deleted user's id is marked; bob's e-mail is not (his adds by
+	// e-mail must go on).
+	dl := deleted(t, s, "SHIP", ann.ID, "old@example.gov.sg")
+	if _, ok := dl[ann.ID]; !ok {
+		t.Errorf("the deleted user's id is not marked: %v", dl)
+	}
+	if _, ok := dl["old@example.gov.sg"]; ok {
+		t.Errorf("bob's e-mail is marked deleted")
 	}
 }
