@@ -392,11 +392,25 @@ func (a *Admin) IssueKey(ctx context.Context, actor string, spec KeySpec) (strin
 			return "", Key{}, fmt.Errorf("issue key for %s: %w", k.Tenant, err)
 		}
 	}
-	if err := a.store.CreateKey(ctx, k); err != nil {
-		return "", Key{}, fmt.Errorf("issue key: %w", err)
+	// A taken id (two random 80-bit ids alike) is not the caller's
+	// conflict: the key is issued under a fresh id.
+	for tries := 1; ; tries++ {
+		err := a.store.CreateKey(ctx, k)
+		if err == nil {
+			return plain, k, nil
+		}
+		if !errors.Is(err, ErrConflict) || tries == maxKeyIDTries {
+			return "", Key{}, fmt.Errorf("issue key: %w", err)
+		}
+		var fresh Key
+		plain, fresh = NewKey()
+		k.ID, k.Hash = fresh.ID, fresh.Hash
 	}
-	return plain, k, nil
 }
+
+// maxKeyIDTries bounds how many fresh ids IssueKey tries when an id is
+// taken.
+const maxKeyIDTries = 3
 
 // RevokeKey revokes key id; it stops working at once. Revoking a revoked
 // key changes nothing.

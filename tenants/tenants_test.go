@@ -2,6 +2,7 @@ package tenants_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -276,4 +277,39 @@ func FuzzAuthenticate(f *testing.F) {
 			t.Fatalf("Authenticate(%q) = %+v, %v", s, p, err)
 		}
 	})
+}
+
+// conflictOnce is a store whose first CreateKey reports the id taken, as a
+// collision of two random ids would.
+type conflictOnce struct {
+	tenants.Store
+	refused []string
+}
+
+func (c *conflictOnce) CreateKey(ctx context.Context, k tenants.Key) error {
+	if len(c.refused) == 0 {
+		c.refused = append(c.refused, k.ID)
+		return tenants.ErrConflict
+	}
+	return c.Store.CreateKey(ctx, k)
+}
+
+// TestIssueKeyRetriesATakenID checks a key id collision is not the caller's
+// 409: the key is issued under a fresh id, and the key returned matches it.
+func TestIssueKeyRetriesATakenID(t *testing.T) {
+	store := &conflictOnce{Store: newMemStore()}
+	admin := tenants.NewAdmin(store, nil, nil)
+	plain, k, err := admin.IssueKey(context.Background(), "operator", tenants.KeySpec{Name: "ops", Role: tenants.RoleOperator})
+	if err != nil {
+		t.Fatalf("IssueKey: %v", err)
+	}
+	if len(store.refused) != 1 || k.ID == store.refused[0] {
+		t.Fatalf("issued id %s, refused %v: want a fresh id after the conflict", k.ID, store.refused)
+	}
+	if !strings.HasPrefix(plain, "gk_"+k.ID+"_") || k.Hash != sha256.Sum256([]byte(plain)) {
+		t.Fatalf("the key returned does not match its stored form %s", k.ID)
+	}
+	if _, err := store.Key(context.Background(), k.ID); err != nil {
+		t.Fatalf("issued key not stored: %v", err)
+	}
 }
