@@ -374,6 +374,13 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.Use(secureHeaders(s.certs != nil)) // on every answer, errors included
 	e.Use(accessLog(s.logger))
 	e.Use(s.metrics.middleware())
+	spec := groupgate.PublishedSpec()
+	doc, err := openapi3.NewLoader().LoadFromData(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
+	}
+	// Audited before any refusal (431, a panic, 413) can answer the call.
+	e.Use(s.auditCalls(auditedRoutes(doc)))
 	e.Use(headerLimit(maxHeaderBytes)) // the first to look at the request (logged and counted)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -383,12 +390,6 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	}))
 	e.Use(middleware.BodyLimit("1M"))
 
-	spec := groupgate.PublishedSpec()
-	doc, err := openapi3.NewLoader().LoadFromData(spec)
-	if err != nil {
-		return nil, fmt.Errorf("load openapi.yaml: %w", err)
-	}
-	e.Use(s.auditCalls(auditedRoutes(doc)))
 	secured := securedOperations(doc)
 	auth := api.Authenticate(consoleAuth{s.auth})
 	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
