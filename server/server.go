@@ -72,6 +72,8 @@ type Server struct {
 	mirrors reconcilers
 	// hooks are the tenants' webhook receivers (webhooks.go).
 	hooks *webhookReceivers
+	// staleIDs are stored identity providers that no longer validate (identity.go).
+	staleIDs staleIdentities
 	// syncMu serializes rebuilding tenant runtimes (syncTenant).
 	syncMu sync.Mutex
 
@@ -135,6 +137,10 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	s.metrics = newMetrics(s)
 	s.hooks = newWebhookReceivers(s.metrics.reg)
 	if err := s.seed(ctx); err != nil {
+		return nil, err
+	}
+	s.staleIDs.validate = func(idp tenants.IdentityProvider) error { return tokens.v.Validate(provider(idp)) }
+	if err := s.staleIDs.find(ctx, s); err != nil {
 		return nil, err
 	}
 	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
@@ -466,6 +472,7 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 	}
 	s.upstreamChecks(checks)
 	s.hooks.checks(checks)
+	s.staleIDs.checks(ctx, s, checks)
 	return checks
 }
 
