@@ -709,7 +709,7 @@ type MirrorStatus struct {
 //
 // Example: {"attempts":0,"createdAt":"2026-03-02T09:15:00Z","fullName":"SHIP:MOH:billing","group":"billing","id":"op_7k2m4q6s5u2w4y6a3c5e7g2j4l","kind":"group.create","project":"MOH","state":"queued","tenant":"SHIP","updatedAt":"2026-03-02T09:15:00Z"}
 type Operation struct {
-	// Attempts How many times the operation has been sent to TechPass.
+	// Attempts How many times the operation has been sent to TechPass. A try that only looked for the group an earlier, unclear try may have created (and adopted it, or failed to look) is not counted.
 	//
 	// Example: 0
 	Attempts int32 `json:"attempts"`

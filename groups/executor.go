@@ -116,15 +116,20 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 	}
 	// An earlier attempt may have reached TechPass (a crash, a timeout, or a
 	// 5xx after the write): look before creating again. The look is a check,
-	// not an attempt: its transient failure is not counted as a failure.
+	// not an attempt: a try that ends with it is not counted as an attempt,
+	// and its transient failure not as a failure.
 	if op.Attempts > 1 {
 		existing, found, out, err := e.find(ctx, name)
 		if out != nil {
-			return checked(*out, err)
+			o := checked(*out, err)
+			o.CheckOnly = true
+			return o
 		}
 		if found {
 			e.logger.Info("group already exists upstream; adopting it", "operation_id", op.ID, "group", name.String())
-			return e.created(name, p.Description, existing, false)
+			o := e.created(name, p.Description, existing, false)
+			o.CheckOnly = true
+			return o
 		}
 	}
 	g, err := e.upstream.CreateGroup(ctx, name.String(), p.Description)

@@ -115,6 +115,7 @@ func TestExecutorOutcomes(t *testing.T) {
 		kind          throttle.OutcomeKind
 		throttled     bool
 		check         bool // a failed adoption check: not counted
+		checkOnly     bool // the try sent only the adoption check: not an attempt
 		after         time.Duration
 		status        int    // of the failure
 		reason        string // in Reason (retry) or Failure.Detail
@@ -164,24 +165,24 @@ func TestExecutorOutcomes(t *testing.T) {
 		}, kind: throttle.Fail, status: http.StatusConflict, calls: "create list list+techbiz"},
 		{name: "replayed create finds the group and adopts it", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return []techpass.Group{existing}, nil },
-		}, kind: throttle.Done, calls: "list", resultGroupID: "g-1"},
+		}, kind: throttle.Done, checkOnly: true, calls: "list", resultGroupID: "g-1"},
 		{name: "replayed create whose lookup is throttled", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return nil, apiErr(429, 2*time.Second) },
-		}, kind: throttle.Retry, throttled: true, check: true, after: 2 * time.Second, calls: "list"},
+		}, kind: throttle.Retry, throttled: true, check: true, after: 2 * time.Second, checkOnly: true, calls: "list"},
 		{name: "replayed create whose lookup fails is a failed check, not a failed attempt", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return nil, apiErr(503, 0) },
-		}, kind: throttle.Retry, check: true, reason: "HTTP 503", calls: "list"},
+		}, kind: throttle.Retry, check: true, reason: "HTTP 503", checkOnly: true, calls: "list"},
 		{name: "replayed create not found upstream, whose create fails, is a failed attempt", op: createOp(2), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(502, 0) },
 		}, kind: throttle.Retry, reason: "HTTP 502", calls: "list create"},
-		{name: "replayed create whose lookup meets refused credentials is a failed attempt", op: createOp(2), up: fakeUpstream{
+		{name: "replayed create whose lookup meets refused credentials is a failure, but not an attempt", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) {
 				return nil, &techpass.TokenError{Status: 401, Code: "invalid_client", RetryAfter: time.Second}
 			},
-		}, kind: throttle.Retry, after: time.Second, reason: "invalid_client", calls: "list"},
-		{name: "replayed create whose lookup is refused with 401 is a failed attempt", op: createOp(2), up: fakeUpstream{
+		}, kind: throttle.Retry, after: time.Second, reason: "invalid_client", checkOnly: true, calls: "list"},
+		{name: "replayed create whose lookup is refused with 401 is a failure, but not an attempt", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return nil, apiErr(401, 0) },
-		}, kind: throttle.Retry, reason: "HTTP 401", calls: "list"},
+		}, kind: throttle.Retry, reason: "HTTP 401", checkOnly: true, calls: "list"},
 		{name: "create 409 whose lookup fails is a failed check", op: createOp(1), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
 			list:   func() ([]techpass.Group, error) { return nil, apiErr(500, 0) },
@@ -211,8 +212,8 @@ func TestExecutorOutcomes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			up := tc.up
 			out := groups.NewExecutor(&up, nil, nil, nil).Execute(context.Background(), tc.op)
-			if out.Kind != tc.kind || out.Throttled != tc.throttled || out.Check != tc.check || out.RetryAfter != tc.after {
-				t.Fatalf("outcome %+v; want kind %v throttled %v check %v after %v", out, tc.kind, tc.throttled, tc.check, tc.after)
+			if out.Kind != tc.kind || out.Throttled != tc.throttled || out.Check != tc.check || out.CheckOnly != tc.checkOnly || out.RetryAfter != tc.after {
+				t.Fatalf("outcome %+v; want kind %v throttled %v check %v check only %v after %v", out, tc.kind, tc.throttled, tc.check, tc.checkOnly, tc.after)
 			}
 			if got := strings.Join(up.calls, " "); got != tc.calls {
 				t.Errorf("calls %q, want %q", got, tc.calls)

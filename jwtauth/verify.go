@@ -56,7 +56,7 @@ type Options struct {
 	// more than 3 redirects and any to a URL a provider could not register.
 	HTTPClient *http.Client
 	// AllowLoopback also accepts JWKS URLs on loopback hosts (localhost,
-	// 127.0.0.0/8, ::1), over http or https, and lets fetches dial
+	// *.localhost, 127.0.0.0/8, ::1), over http or https, and lets fetches dial
 	// loopback addresses. For tests and local development only: it lets
 	// whoever registers a provider make the gateway send requests to its
 	// own host. Private and other non-public addresses stay refused.

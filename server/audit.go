@@ -75,62 +75,82 @@ func routeOperations(doc *openapi3.T) map[string]string {
 // auditCalls records every mutating call (and every backup, which reads
 // everything) after it is answered: who, in
 // which tenant and project, what, on what, and how it ended (including
-// calls refused before or after authentication). It never records a body.
+// calls refused before or after authentication, for too large headers or
+// body, and calls whose handling panicked, recorded as failed before the
+// panic goes on). It never records a body.
 func (s *Server) auditCalls(actions map[string]string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			action, ok := actions[c.Request().Method+" "+c.Path()]
+			if !ok {
+				return next(c)
+			}
+			recorded := false
+			defer func() {
+				if recorded {
+					return
+				}
+				v := recover()
+				s.recordCall(c, action, http.StatusInternalServerError, errors.New("panic"))
+				if v != nil {
+					panic(v)
+				}
+			}()
 			err := next(c)
 			if err != nil {
 				c.Error(err) // answer now, so the status is known
 			}
-			action, ok := actions[c.Request().Method+" "+c.Path()]
-			if !ok {
-				return nil
-			}
-			p := api.Principal(c)
-			note := api.AuditNoteOf(c)
-			e := audit.Entry{
-				Actor: p.Actor(), Role: string(p.Role), Action: action,
-				Tenant: names.Upper(c.Param("tenant")), Project: names.Upper(c.Param("project")),
-				Target: note.Target, OperationID: note.OperationID,
-				Status:    c.Response().Status,
-				RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
-			}
-			if e.Actor == "" {
-				e.Actor = note.Actor
-			}
-			if e.Actor == "" {
-				e.Actor = "anonymous"
-			}
-			if note.Tenant != "" {
-				e.Tenant, e.Project = note.Tenant, note.Project
-			}
-			if e.Tenant == "" && p.Tenant != "" {
-				e.Tenant, e.Project = p.Tenant, p.Project
-			}
-			if e.Target == "" {
-				e.Target = auditTarget(c)
-			}
-			if signedActions[action] && e.Status >= 300 {
-				return nil
-			}
-			switch st := e.Status; {
-			case st == http.StatusAccepted:
-				e.Outcome = audit.Accepted
-			case st < 300:
-				e.Outcome = audit.Succeeded
-			case st == http.StatusUnauthorized || st == http.StatusForbidden:
-				e.Outcome = audit.Denied
-			default:
-				e.Outcome = audit.Failed
-			}
-			if err != nil {
-				e.Detail = problemFor(err).Title
-			}
-			s.audit.Record(context.WithoutCancel(c.Request().Context()), e)
+			recorded = true
+			s.recordCall(c, action, c.Response().Status, err)
 			return nil
 		}
 	}
+}
+
+// recordCall audits a call answered with status (err is what the handler
+// returned, if anything).
+func (s *Server) recordCall(c echo.Context, action string, status int, err error) {
+	p := api.Principal(c)
+	note := api.AuditNoteOf(c)
+	e := audit.Entry{
+		Actor: p.Actor(), Role: string(p.Role), Action: action,
+		Tenant: names.Upper(c.Param("tenant")), Project: names.Upper(c.Param("project")),
+		Target: note.Target, OperationID: note.OperationID,
+		Status:    status,
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+	if e.Actor == "" {
+		e.Actor = note.Actor
+	}
+	if e.Actor == "" {
+		e.Actor = "anonymous"
+	}
+	if note.Tenant != "" {
+		e.Tenant, e.Project = note.Tenant, note.Project
+	}
+	if e.Tenant == "" && p.Tenant != "" {
+		e.Tenant, e.Project = p.Tenant, p.Project
+	}
+	if e.Target == "" {
+		e.Target = auditTarget(c)
+	}
+	if signedActions[action] && status >= 300 {
+		return // refusals of calls authenticated by signature are counted, not audited
+	}
+	switch st := e.Status; {
+	case st == http.StatusAccepted:
+		e.Outcome = audit.Accepted
+	case st < 300:
+		e.Outcome = audit.Succeeded
+	case st == http.StatusUnauthorized || st == http.StatusForbidden:
+		e.Outcome = audit.Denied
+	default:
+		e.Outcome = audit.Failed
+	}
+	if err != nil {
+		e.Detail = problemFor(err).Title
+	}
+	s.audit.Record(context.WithoutCancel(c.Request().Context()), e)
 }
 
 // auditTarget names what a call acted on from its path.

@@ -93,10 +93,10 @@ type Config struct {
 	// AuditRetention is how long audit entries are kept. Default 400 days.
 	AuditRetention Duration `yaml:"audit_retention"`
 	// AllowLoopbackJWKS lets identity providers publish their keys on
-	// loopback (http or https to localhost, 127.0.0.0/8 or ::1), and JWKS
-	// fetches dial loopback. For tests and local development only: anyone
-	// who may register a provider could then make the gateway call its own
-	// host's services. Private and other non-public addresses are refused
+	// loopback (http or https to localhost or any *.localhost name,
+	// 127.0.0.0/8 or ::1), and JWKS fetches dial loopback. For tests and
+	// local development only: anyone who may register a provider could
+	// then make the gateway call its own host's services. Private and other non-public addresses are refused
 	// whatever this says. Default false.
 	AllowLoopbackJWKS bool `yaml:"allow_loopback_jwks"`
 	// RateLimit bounds each credential's requests.

@@ -139,11 +139,6 @@ type tenantCredentials struct {
 
 	client, key, apiKey *credentialSource // key is nil unless a key file is configured
 
-	// app identifies the application the credentials authenticate (token
-	// URL, client id, API URL): a rebuilt runtime for the same one keeps
-	// the access token.
-	app string
-
 	mu     sync.Mutex
 	secret string                // the client secret, when the client credential is one
 	cert   *techpass.Certificate // the certificate, when it is a bundle

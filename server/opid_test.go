@@ -34,20 +34,20 @@ func TestOldOperationIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().Add(-time.Hour)
-	pending := func(id, group string) {
+	pending := func(id, group string, notBefore time.Time) {
 		t.Helper()
 		n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: group}
 		payload, _ := json.Marshal(map[string]string{"fullName": n.String(), "description": "from before"})
 		op := throttle.Operation{
 			ID: id, Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(),
-			Payload: payload, Actor: "key:legacy", State: throttle.Queued, CreatedAt: now, UpdatedAt: now,
+			Payload: payload, Actor: "key:legacy", State: throttle.Queued, NotBefore: notBefore, CreatedAt: now, UpdatedAt: now,
 		}
 		g := groups.Group{Name: n, Description: "from before", State: groups.Creating, PendingOperation: id, CreatedAt: now, UpdatedAt: now}
 		if _, err := st.CreatePending(t.Context(), g, op, groups.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	pending(failedID, "legacy-failed")
+	pending(failedID, "legacy-failed", time.Time{})
 	if _, err := st.Finish(t.Context(), failedID, func(o *throttle.Operation) ([]throttle.Effect, error) {
 		o.State, o.Attempts, o.UpdatedAt, o.FinishedAt = throttle.Failed, 1, now, now
 		o.Failure = &throttle.Failure{Status: http.StatusBadGateway, Title: "TechPass error", Detail: "before the upgrade"}
@@ -55,14 +55,15 @@ func TestOldOperationIDs(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pending(queuedID, "legacy-queued")
+	// The queued one waits for a retry an hour away, so no dispatcher
+	// starts it (which would make it no longer cancellable) before the
+	// test cancels it.
+	pending(queuedID, "legacy-queued", time.Now().Add(time.Hour))
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	// At a 2 s interval (the first request waits one interval after start)
-	// the queued operation is still queued when the test cancels it.
-	g := startGateway(t, gatewayOptions{interval: 2 * time.Second, store: path})
+	g := startGateway(t, gatewayOptions{store: path})
 	r := g.do("GET", "/v1/operations/"+queuedID, "SHIP/MOH", nil)
 	var op api.Operation
 	r.decode(t, &op)

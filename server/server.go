@@ -75,6 +75,8 @@ type Server struct {
 	console *console.Console
 	// hooks are the tenants' webhook receivers (webhooks.go).
 	hooks *webhookReceivers
+	// staleIDs are stored identity providers that no longer validate (identity.go).
+	staleIDs staleIdentities
 	// syncMu serializes rebuilding tenant runtimes (syncTenant).
 	syncMu sync.Mutex
 
@@ -138,6 +140,10 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	s.metrics = newMetrics(s)
 	s.hooks = newWebhookReceivers(s.metrics.reg, s.store)
 	if err := s.seed(ctx); err != nil {
+		return nil, err
+	}
+	s.staleIDs.validate = func(idp tenants.IdentityProvider) error { return tokens.v.Validate(provider(idp)) }
+	if err := s.staleIDs.find(ctx, s); err != nil {
 		return nil, err
 	}
 	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
@@ -380,6 +386,13 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.Use(secureHeaders(s.certs != nil)) // on every answer, errors included
 	e.Use(accessLog(s.logger))
 	e.Use(s.metrics.middleware())
+	spec := groupgate.PublishedSpec()
+	doc, err := openapi3.NewLoader().LoadFromData(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
+	}
+	// Audited before any refusal (431, a panic, 413) can answer the call.
+	e.Use(s.auditCalls(auditedRoutes(doc)))
 	e.Use(headerLimit(maxHeaderBytes)) // the first to look at the request (logged and counted)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -389,12 +402,6 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	}))
 	e.Use(middleware.BodyLimit("1M"))
 
-	spec := groupgate.PublishedSpec()
-	doc, err := openapi3.NewLoader().LoadFromData(spec)
-	if err != nil {
-		return nil, fmt.Errorf("load openapi.yaml: %w", err)
-	}
-	e.Use(s.auditCalls(auditedRoutes(doc)))
 	secured := securedOperations(doc)
 	auth := api.Authenticate(consoleAuth{s.auth})
 	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
@@ -473,6 +480,7 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 	}
 	s.upstreamChecks(checks)
 	s.hooks.checks(ctx, checks, s.opts.Now())
+	s.staleIDs.checks(ctx, s, checks)
 	return checks
 }
 

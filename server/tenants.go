@@ -223,17 +223,13 @@ func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *thr
 		return nil, fmt.Errorf("tenant %s: %w", t.Name, err)
 	}
 	creds.tp = c
-	creds.app = tokenURL + " " + tp.ClientID + " " + tp.APIURL
-	if prev := s.creds.get(t.Name); prev != nil && prev.app == creds.app {
-		// The same application: its valid token keeps serving, as across a
-		// rotated credential file, and a changed client credential is
-		// tried at the next renewal (now due), without stopping the tenant
-		// if it is refused.
-		if old := prev.techpassClient(); old != nil {
-			c.KeepToken(old)
-			if !prev.sameClientCredential(creds) {
-				c.CredentialsChanged()
-			}
+	if prev := s.creds.get(t.Name); prev != nil {
+		// For the same application (KeepToken checks), its valid token
+		// keeps serving, as across a rotated credential file, and a changed
+		// client credential is tried at the next renewal (now due), without
+		// stopping the tenant if it is refused.
+		if old := prev.techpassClient(); old != nil && c.KeepToken(old) && !prev.sameClientCredential(creds) {
+			c.CredentialsChanged()
 		}
 	}
 	s.creds.put(creds)

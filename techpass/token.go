@@ -497,18 +497,24 @@ func (c *tokenCache) credentialsChanged() {
 	}
 }
 
-// KeepToken makes c, a client rebuilt for the same application (token
-// endpoint, client id and API) as prev, take over prev's access token and
-// token health: the token keeps serving until it expires or falls due for
-// renewal, which c then does with its own credentials, keeping the token in
-// use if that fails. Call it before c is used; prev may go on serving
-// calls in flight. To try c's credentials at once, as a rotation does, call
-// CredentialsChanged next.
-func (c *Client) KeepToken(prev *Client) {
+// KeepToken makes c, a client rebuilt for the same application as prev,
+// take over prev's access token and token health: the token keeps serving
+// until it expires or falls due for renewal, which c then does with its own
+// credentials, keeping the token in use if that fails. It reports whether
+// it did: a client of another application (token endpoint, client id, API
+// URL or namespace differ) never gets prev's token. Call it before c is
+// used; prev may go on serving calls in flight. To try c's credentials at
+// once, as a rotation does, call CredentialsChanged next.
+func (c *Client) KeepToken(prev *Client) bool {
 	if prev == nil || prev == c {
-		return
+		return false
+	}
+	a, b := c.cfg, prev.cfg
+	if a.TokenURL != b.TokenURL || a.ClientID != b.ClientID || a.APIURL != b.APIURL || a.Namespace != b.Namespace {
+		return false
 	}
 	c.tokens.adopt(prev.tokens)
+	return true
 }
 
 // adopt takes over p's token, schedule and health.

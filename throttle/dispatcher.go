@@ -85,6 +85,9 @@ type Dispatcher struct {
 	running atomic.Bool
 	// last is the project served last; only Run's goroutine uses it.
 	last string
+	// started is when Run began; only Run's goroutine uses it. The retry
+	// window counts only time since then (see commit).
+	started time.Time
 }
 
 // NewDispatcher returns a dispatcher for cfg.Tenant.
@@ -122,6 +125,7 @@ func (d *Dispatcher) Running() bool { return d.running.Load() }
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.running.Store(true)
 	defer d.running.Store(false)
+	d.started = d.cfg.Now()
 	// Upstream calls and the commits after them outlive ctx by up to Grace.
 	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelExec()
@@ -286,15 +290,25 @@ func (d *Dispatcher) execute(ctx context.Context, op Operation) (out Outcome) {
 
 func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation, out Outcome) error {
 	now := d.cfg.Now()
+	if out.CheckOnly {
+		op.Attempts-- // marking it running counted the try as an attempt
+	}
 	switch out.Kind {
 	case Retry:
 		failures := op.Failures
 		if !out.Throttled && !out.Check {
 			failures++
 		}
+		// The retry window counts only time the operation spent retrying
+		// under this dispatcher: a run of failures that began before it
+		// started (the tenant was disabled, the gateway down or its queue
+		// rebuilt meanwhile) restarts from its start.
 		since := op.FailingSince
-		if since.IsZero() {
+		switch {
+		case since.IsZero():
 			since = now
+		case since.Before(d.started):
+			since = d.started
 		}
 		if d.cfg.Retry.GiveUp(failures, since, now) {
 			detail := fmt.Sprintf("TechPass did not succeed within %v of retries", now.Sub(since).Round(time.Second))
@@ -317,6 +331,7 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 		}
 		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
 			o.State = Queued
+			o.Attempts = op.Attempts
 			o.Failures = failures
 			o.FailingSince = since
 			o.NotBefore = now.Add(wait)
@@ -327,7 +342,7 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 		if err != nil {
 			return fmt.Errorf("reschedule %s: %w", op.ID, err)
 		}
-		log.Info("operation will be retried", "reason", out.Reason, "retry_in", wait, "throttled", out.Throttled, "check", out.Check)
+		log.Info("operation will be retried", "reason", out.Reason, "retry_in", wait, "throttled", out.Throttled, "check", out.Check, "check_only", out.CheckOnly)
 		return nil
 	case Continue:
 		return d.progress(ctx, log, op, out)

@@ -111,16 +111,20 @@ type Operation struct {
 	State       State
 	// Seq orders the tenant's queue; the store assigns it on enqueue.
 	Seq uint64
-	// Attempts counts how many times the operation was started upstream.
+	// Attempts counts how many times the operation was started upstream:
+	// each try is counted when it is marked running, except a try that
+	// sent nothing but checks (see Outcome.CheckOnly), which is uncounted
+	// when its outcome is committed.
 	Attempts int
 	// Failures counts retryable failures (5xx, timeouts, connection errors)
 	// of the current step; throttling answers (429) and failed checks (see
 	// Outcome.Check) are not counted.
 	Failures int
 	// FailingSince is when the current run of retry outcomes (transient
-	// failures and throttling answers) of the current step began; zero if
-	// its last try did not end in one. The retry window (see RetryPolicy)
-	// runs from it.
+	// failures and throttling answers) of the current step began, or when
+	// the tenant's dispatcher started if that is later (the window counts
+	// no time the queue was not running); zero if its last try did not end
+	// in one. The retry window (see RetryPolicy) runs from it.
 	FailingSince time.Time
 	// NotBefore is the earliest time the operation may start again.
 	NotBefore time.Time
@@ -204,6 +208,11 @@ type Outcome struct {
 	// that an earlier, unclear attempt may have created): the retry does not
 	// count as a failure either.
 	Check bool
+	// CheckOnly marks a try that sent nothing but checks, no request for
+	// the work itself (such as the adoption check of a create that an
+	// earlier, unclear attempt may have made): it is not counted in
+	// Operation.Attempts, whatever its outcome.
+	CheckOnly bool
 	// Reason is a sanitized description of a retryable failure.
 	Reason string
 	// Progress replaces the operation's Progress on a Continue outcome.

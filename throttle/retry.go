@@ -18,7 +18,9 @@ const DefaultMaxDuration = 30 * time.Minute
 type RetryPolicy struct {
 	// MaxDuration is how long an operation may keep meeting transient
 	// failures and throttling answers, from the first of a run of them, before
-	// it fails for good. Default DefaultMaxDuration.
+	// it fails for good. Only time its tenant's dispatcher ran counts: a
+	// run that began before the dispatcher started counts from its start.
+	// Default DefaultMaxDuration.
 	MaxDuration time.Duration
 	// MaxFailures, if positive, also fails an operation at this many counted
 	// failures: retryable failures of its attempts, not throttling answers

@@ -21,6 +21,9 @@ package main
 //   - curl is wrapped: an answer of 400 or more fails the block, unless the
 //     comment line just before the command says "(expect NNN)", in which
 //     case exactly that status is required. So do not pass -f, -o or -w.
+//     Each curl has 60 s, the walkthrough readmeDeadline.
+//   - The environment is PATH, HOME (an empty directory: no ~/.curlrc),
+//     TMPDIR (the temporary directory) and NO_PROXY, nothing else.
 
 import (
 	"bufio"
@@ -51,7 +54,7 @@ curl() {
   local want=${GG_EXPECT:-} dir code
   unset GG_EXPECT
   dir=$(mktemp -d)
-  if ! command curl -o "$dir/body" -w '%{stderr}%{http_code}' "$@" >"$dir/out" 2>"$dir/err"; then
+  if ! command curl -q --max-time 60 -o "$dir/body" -w '%{stderr}%{http_code}' "$@" >"$dir/out" 2>"$dir/err"; then
     cat "$dir/out" "$dir/body" 2>/dev/null; cat "$dir/err" >&2; rm -rf "$dir"; return 1
   fi
   code=$(tail -c 3 "$dir/err"); head -c -3 "$dir/err" >&2
@@ -146,28 +149,39 @@ func TestREADME(t *testing.T) {
 	}
 
 	work := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(work, "bin", "groupgate"), ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := os.Mkdir(filepath.Join(work, "bin"), 0o755); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.Symlink(builtBinary(t), filepath.Join(work, "bin", "groupgate")); err != nil {
+		t.Fatal(err)
+	}
+	env := readmeEnv(t, work)
 
 	// The server, as make run starts it, on a free port.
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := exec.CommandContext(ctx, "./bin/groupgate", "-demo", "-log-format", "text", "-listen", "127.0.0.1:0")
+	srv := exec.Command("./bin/groupgate", "-demo", "-log-format", "text", "-listen", "127.0.0.1:0")
 	srv.Dir = work
-	srv.Env = cleanEnv()
-	srv.Cancel = func() error { return srv.Process.Signal(os.Interrupt) }
-	srv.WaitDelay = 20 * time.Second
+	srv.Env = env
+	ownGroup(srv)
+	srv.WaitDelay = 5 * time.Second
 	stdout, logs := &lockedBuffer{}, &lockedBuffer{}
 	srv.Stdout, srv.Stderr = stdout, logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
 	t.Cleanup(func() {
-		cancel()
-		if err := srv.Wait(); err != nil && ctx.Err() == nil {
-			t.Errorf("server: %v\n%s", err, logs.String())
+		// SIGINT is a clean shutdown: exit 0.
+		_ = srv.Process.Signal(os.Interrupt)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("server after SIGINT: %v\n%s", err, tail(logs.String(), 40))
+			}
+		case <-time.After(30 * time.Second):
+			_ = killGroup(srv)
+			<-exited
+			t.Errorf("server still running 30 s after SIGINT\n%s", tail(logs.String(), 40))
 		}
 	})
 	banner := waitForBanner(t, stdout, logs)
@@ -190,10 +204,19 @@ func TestREADME(t *testing.T) {
 		fmt.Fprintf(&script, "echo '=== README sh block %d' >&2\n", i+1)
 		script.WriteString(fill(t, b, values, front.URL))
 	}
-	sh := exec.Command("bash", "-c", script.String())
+	ctx, cancel := context.WithTimeout(context.Background(), readmeDeadline)
+	defer cancel()
+	sh := exec.CommandContext(ctx, "bash", "-c", script.String())
 	sh.Dir = work
-	sh.Env = cleanEnv()
+	sh.Env = env
+	ownGroup(sh)
+	sh.Cancel = func() error { return killGroup(sh) } // bash and every curl it started
+	sh.WaitDelay = 5 * time.Second
 	out, err := sh.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the README walkthrough did not finish within %v\n--- its output:\n%s\n--- server log (tail):\n%s",
+			readmeDeadline, out, tail(logs.String(), 40))
+	}
 	if err != nil {
 		failed := len(blocks)
 		if i := strings.LastIndex(string(out), "=== README sh block "); i >= 0 {
@@ -205,16 +228,18 @@ func TestREADME(t *testing.T) {
 	t.Logf("walkthrough output:\n%s", out)
 }
 
-// cleanEnv is the test's environment without GROUPGATE_* settings, which
-// would change what the demo does.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GROUPGATE_") {
-			env = append(env, kv)
-		}
+// readmeDeadline bounds the whole walkthrough; each curl has 60 s.
+const readmeDeadline = 5 * time.Minute
+
+// readmeEnv is the whole environment of the server and the walkthrough:
+// none of the developer's settings (GROUPGATE_*, a ~/.curlrc, proxies)
+// reach them, and temporary files (mktemp) go to work, which the test
+// removes.
+func readmeEnv(t *testing.T, work string) []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + work,
+		"NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1",
 	}
-	return env
 }
 
 // banner is what make run prints that the reader needs.

@@ -44,7 +44,8 @@ func Spec(tb testing.TB) *openapi3.T {
 //     sends bad input on purpose;
 //   - the response (status, headers, content type, body schema) must conform.
 //
-// Every exchange is also recorded (operation id and status) for Covered.
+// Every exchange is also recorded (operation id and status) for Exercised
+// and Missing.
 //
 // Requests are sent with base, or http.DefaultTransport if base is nil. A
 // response is returned to the caller whether or not it conforms, with its
