@@ -69,7 +69,7 @@ func TestMain(m *testing.M) {
 
 // wholePackage reports whether every test of the package was asked to run.
 func wholePackage() bool {
-	for _, name := range []string{"test.run", "test.skip"} {
+	for _, name := range []string{"test.run", "test.skip", "test.list"} {
 		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
 			return false
 		}
