@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/throttle"
 )
 
@@ -54,58 +55,53 @@ var noQueueLimit = throttle.Limits{}
 // groupLimit returns limits with only a group limit.
 func groupLimit(n int) groups.Limits { return groups.Limits{Groups: n} }
 
-type storeTest struct {
-	name string
-	run  func(t *testing.T, s Store)
-}
-
 // RunStoreTests runs the sequential conformance cases, each in its own
 // subtest on a fresh store from newStore.
 func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"CreatePendingStoresGroupAndEnqueues", testCreatePending},
-		{"GroupLookupIsCaseInsensitive", testGroupCaseInsensitive},
-		{"GroupNotFound", testGroupNotFound},
-		{"CreatePendingExistsIsCaseInsensitive", testCreateExists},
-		{"CreatePendingSameNameOtherProjectOrTenant", testCreateOtherProject},
-		{"CreatePendingLimitCountsTenant", testCreateLimit},
-		{"CreatePendingLimitFreedByRemoval", testLimitFreed},
-		{"DeletePendingActive", testDeletePending},
-		{"DeletePendingNotFound", testDeleteNotFound},
-		{"DeletePendingWhilePending", testDeletePendingConflict},
-		{"GroupsListsOneProjectByKey", testGroupsList},
-		{"EffectCreated", testEffectCreated},
-		{"EffectCreateFailed", testEffectCreateFailed},
-		{"EffectDeleted", testEffectDeleted},
-		{"EffectDeleteFailed", testEffectDeleteFailed},
-		{"CompleteWithUnknownEffectWritesNothing", testUnknownEffect},
-		{"EffectsOnMissingGroupChangeNothing", testEffectsOnMissingGroup},
-		{"QueueLimitsApply", testQueueLimits},
-		{"IdempotentReplayComesFirst", testReplay},
-		{"GroupsVersionChangesWithGroups", testGroupsVersion},
-		{"RevisionMovesWithSettingsOnly", testRevisionRules},
-		{"UpdatePendingStoresAndEnqueues", testUpdatePending},
-		{"UpdatePendingRefused", testUpdatePendingRefused},
-		{"EffectUpdated", testEffectUpdated},
-		{"EffectUpdateFailed", testEffectUpdateFailed},
-		{"QueueMembersEnqueues", testQueueMembers},
-		{"QueueMembersRefused", testQueueMembersRefused},
-		{"RecordStoresFinalOperation", testRecord},
-		{"EffectsMembersAddedRemoved", testEffectsMembers},
-		{"MemberEffectsOnMissingGroupChangeNothing", testMemberEffectsOnMissingGroup},
-		{"MembersDroppedWithGroup", testMembersDroppedWithGroup},
-		{"KnownUsersByEmailAndID", testKnownUsers},
-		{"ListGroupsPages", testListGroups},
-		{"ListMembersPages", testListMembers},
-		{"GroupsSyncedAt", testGroupsSyncedAt},
-		{"SyncGroupsApplies", testSyncGroups},
-		{"SyncGroupsPreconditions", testSyncGroupsPreconditions},
-		{"SyncMembersReplaces", testSyncMembers},
-		{"SyncMembersPreconditions", testSyncMembersPreconditions},
-		{"PendingMembersAcrossGroupsOfOneName", testPendingMembersAcrossIncarnations},
-		{"SyncGroupsConfirmsSeenDescriptions", testSyncGroupsConfirms},
-		{"OwnersByUpstreamID", testOwners},
+	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+		{Name: "CreatePendingStoresGroupAndEnqueues", Run: testCreatePending},
+		{Name: "GroupLookupIsCaseInsensitive", Run: testGroupCaseInsensitive},
+		{Name: "GroupNotFound", Run: testGroupNotFound},
+		{Name: "CreatePendingExistsIsCaseInsensitive", Run: testCreateExists},
+		{Name: "CreatePendingSameNameOtherProjectOrTenant", Run: testCreateOtherProject},
+		{Name: "CreatePendingLimitCountsTenant", Run: testCreateLimit},
+		{Name: "CreatePendingLimitFreedByRemoval", Run: testLimitFreed},
+		{Name: "DeletePendingActive", Run: testDeletePending},
+		{Name: "DeletePendingNotFound", Run: testDeleteNotFound},
+		{Name: "DeletePendingWhilePending", Run: testDeletePendingConflict},
+		{Name: "GroupsListsOneProjectByKey", Run: testGroupsList},
+		{Name: "EffectCreated", Run: testEffectCreated},
+		{Name: "EffectCreateFailed", Run: testEffectCreateFailed},
+		{Name: "EffectDeleted", Run: testEffectDeleted},
+		{Name: "EffectDeleteFailed", Run: testEffectDeleteFailed},
+		{Name: "CompleteWithUnknownEffectWritesNothing", Run: testUnknownEffect},
+		{Name: "EffectsOnMissingGroupChangeNothing", Run: testEffectsOnMissingGroup},
+		{Name: "QueueLimitsApply", Run: testQueueLimits},
+		{Name: "IdempotentReplayComesFirst", Run: testReplay},
+		{Name: "GroupsVersionChangesWithGroups", Run: testGroupsVersion},
+		{Name: "RevisionMovesWithSettingsOnly", Run: testRevisionRules},
+		{Name: "UpdatePendingStoresAndEnqueues", Run: testUpdatePending},
+		{Name: "UpdatePendingRefused", Run: testUpdatePendingRefused},
+		{Name: "EffectUpdated", Run: testEffectUpdated},
+		{Name: "EffectUpdateFailed", Run: testEffectUpdateFailed},
+		{Name: "QueueMembersEnqueues", Run: testQueueMembers},
+		{Name: "QueueMembersRefused", Run: testQueueMembersRefused},
+		{Name: "RecordStoresFinalOperation", Run: testRecord},
+		{Name: "EffectsMembersAddedRemoved", Run: testEffectsMembers},
+		{Name: "MemberEffectsOnMissingGroupChangeNothing", Run: testMemberEffectsOnMissingGroup},
+		{Name: "MembersDroppedWithGroup", Run: testMembersDroppedWithGroup},
+		{Name: "KnownUsersByEmailAndID", Run: testKnownUsers},
+		{Name: "ListGroupsPages", Run: testListGroups},
+		{Name: "ListMembersPages", Run: testListMembers},
+		{Name: "GroupsSyncedAt", Run: testGroupsSyncedAt},
+		{Name: "SyncGroupsApplies", Run: testSyncGroups},
+		{Name: "SyncGroupsPreconditions", Run: testSyncGroupsPreconditions},
+		{Name: "SyncMembersReplaces", Run: testSyncMembers},
+		{Name: "SyncMembersPreconditions", Run: testSyncMembersPreconditions},
+		{Name: "PendingMembersAcrossGroupsOfOneName", Run: testPendingMembersAcrossIncarnations},
+		{Name: "SyncGroupsConfirmsSeenDescriptions", Run: testSyncGroupsConfirms},
+		{Name: "OwnersByUpstreamID", Run: testOwners},
 	})
 }
 
@@ -113,20 +109,13 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 // Run them under the race detector.
 func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"ConcurrentCreateSameName", testConcurrentSameName},
-		{"ConcurrentCreateRespectsLimit", testConcurrentLimit},
-		{"ConcurrentDeleteSameGroup", testConcurrentDelete},
-		{"ConcurrentMembersAdded", testConcurrentMembersAdded},
-		{"ConcurrentUpdateIfMatch", testConcurrentUpdateIfMatch},
+	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+		{Name: "ConcurrentCreateSameName", Run: testConcurrentSameName},
+		{Name: "ConcurrentCreateRespectsLimit", Run: testConcurrentLimit},
+		{Name: "ConcurrentDeleteSameGroup", Run: testConcurrentDelete},
+		{Name: "ConcurrentMembersAdded", Run: testConcurrentMembersAdded},
+		{Name: "ConcurrentUpdateIfMatch", Run: testConcurrentUpdateIfMatch},
 	})
-}
-
-func run(t *testing.T, newStore func(*testing.T) Store, tests []storeTest) {
-	t.Helper()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
-	}
 }
 
 // name returns a group name; tenant and project are upper case as NewName

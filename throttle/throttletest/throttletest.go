@@ -32,48 +32,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/throttle"
 )
 
 // t0 is the fixed time the cases stamp operations with.
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 
-type storeTest struct {
-	name string
-	run  func(t *testing.T, s throttle.Store)
-}
-
 // RunStoreTests runs the sequential conformance cases, each in its own
 // subtest on a fresh store from newStore.
 func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"EnqueueStoresQueuedWithIncreasingSeq", testEnqueue},
-		{"EnqueueRoundTripsEveryField", testRoundTrip},
-		{"OperationUnknownID", testOperationNotFound},
-		{"HeadFollowsQueueOrder", testHeadOrder},
-		{"HeadEmpty", testHeadEmpty},
-		{"HeadIncludesRunning", testHeadRunning},
-		{"HeadIsLowestSeqAcrossProjects", testHeadAcrossProjects},
-		{"HeadsOnePerProject", testHeads},
-		{"TenantsAreIndependent", testTenantsIndependent},
-		{"UpdateOperationApplies", testUpdateApplies},
-		{"UpdateOperationErrorWritesNothing", testUpdateFnError},
-		{"UpdateOperationUnknownID", testUpdateNotFound},
-		{"CompleteSucceeded", testCompleteSucceeded},
-		{"CompleteFailed", testCompleteFailed},
-		{"CompleteOutOfOrder", testCompleteOutOfOrder},
-		{"CompleteUnknownEffectWritesNothing", testCompleteUnknownEffect},
-		{"ProgressKeepsPlace", testProgress},
-		{"ProgressUnknownEffectWritesNothing", testProgressUnknownEffect},
-		{"FinishCancels", testFinish},
-		{"FinishErrorWritesNothing", testFinishFnError},
-		{"RequeueRunning", testRequeueRunning},
-		{"Depth", testDepth},
-		{"Ahead", testAhead},
-		{"EnqueueQueueFull", testQueueFull},
-		{"IdempotencyReplayAndMismatch", testIdempotency},
-		{"IdempotencyExpiryAndPurge", testIdempotencyExpiry},
+	testkit.RunCases(t, newStore, []testkit.Case[throttle.Store]{
+		{Name: "EnqueueStoresQueuedWithIncreasingSeq", Run: testEnqueue},
+		{Name: "EnqueueRoundTripsEveryField", Run: testRoundTrip},
+		{Name: "OperationUnknownID", Run: testOperationNotFound},
+		{Name: "HeadFollowsQueueOrder", Run: testHeadOrder},
+		{Name: "HeadEmpty", Run: testHeadEmpty},
+		{Name: "HeadIncludesRunning", Run: testHeadRunning},
+		{Name: "HeadIsLowestSeqAcrossProjects", Run: testHeadAcrossProjects},
+		{Name: "HeadsOnePerProject", Run: testHeads},
+		{Name: "TenantsAreIndependent", Run: testTenantsIndependent},
+		{Name: "UpdateOperationApplies", Run: testUpdateApplies},
+		{Name: "UpdateOperationErrorWritesNothing", Run: testUpdateFnError},
+		{Name: "UpdateOperationUnknownID", Run: testUpdateNotFound},
+		{Name: "CompleteSucceeded", Run: testCompleteSucceeded},
+		{Name: "CompleteFailed", Run: testCompleteFailed},
+		{Name: "CompleteOutOfOrder", Run: testCompleteOutOfOrder},
+		{Name: "CompleteUnknownEffectWritesNothing", Run: testCompleteUnknownEffect},
+		{Name: "ProgressKeepsPlace", Run: testProgress},
+		{Name: "ProgressUnknownEffectWritesNothing", Run: testProgressUnknownEffect},
+		{Name: "FinishCancels", Run: testFinish},
+		{Name: "FinishErrorWritesNothing", Run: testFinishFnError},
+		{Name: "RequeueRunning", Run: testRequeueRunning},
+		{Name: "Depth", Run: testDepth},
+		{Name: "Ahead", Run: testAhead},
+		{Name: "EnqueueQueueFull", Run: testQueueFull},
+		{Name: "IdempotencyReplayAndMismatch", Run: testIdempotency},
+		{Name: "IdempotencyExpiryAndPurge", Run: testIdempotencyExpiry},
 	})
 }
 
@@ -81,20 +77,13 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 // goroutines. Run them under the race detector.
 func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"ConcurrentEnqueue", testConcurrentEnqueue},
-		{"ConcurrentUpdateIsAtomic", testConcurrentUpdate},
-		{"ConcurrentEnqueueAndComplete", testConcurrentEnqueueAndComplete},
-		{"ConcurrentEnqueueRespectsLimits", testConcurrentLimits},
-		{"ConcurrentIdempotentTwins", testConcurrentTwins},
+	testkit.RunCases(t, newStore, []testkit.Case[throttle.Store]{
+		{Name: "ConcurrentEnqueue", Run: testConcurrentEnqueue},
+		{Name: "ConcurrentUpdateIsAtomic", Run: testConcurrentUpdate},
+		{Name: "ConcurrentEnqueueAndComplete", Run: testConcurrentEnqueueAndComplete},
+		{Name: "ConcurrentEnqueueRespectsLimits", Run: testConcurrentLimits},
+		{Name: "ConcurrentIdempotentTwins", Run: testConcurrentTwins},
 	})
-}
-
-func run(t *testing.T, newStore func(*testing.T) throttle.Store, tests []storeTest) {
-	t.Helper()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
-	}
 }
 
 // noLimits is no queue limit.
