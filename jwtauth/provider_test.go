@@ -162,5 +162,5 @@ func certPEM(t *testing.T) string {
 	c := testkit.NewCert(t, testkit.CertOptions{
 		CommonName: "idp signing", Key: ecKey256(), NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour),
 	})
-	return string(c.CertPEM())
+	return string(c.CertPEM)
 }

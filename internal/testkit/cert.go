@@ -31,10 +31,12 @@ type CertOptions struct {
 	IPAddresses []net.IP
 }
 
-// Cert is a self-signed certificate with its key.
+// Cert is a self-signed certificate with its key, also as PEM.
 type Cert struct {
-	Cert *x509.Certificate
-	Key  crypto.Signer
+	Cert    *x509.Certificate
+	Key     crypto.Signer
+	CertPEM []byte // a "CERTIFICATE" block
+	KeyPEM  []byte // a PKCS #8 "PRIVATE KEY" block
 }
 
 // NewCert returns a self-signed certificate shaped by o, with a random
@@ -82,28 +84,22 @@ func NewCert(tb testing.TB, o CertOptions) Cert {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return Cert{Cert: cert, Key: key}
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return Cert{
+		Cert:    cert,
+		Key:     key,
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
+	}
 }
 
 // RSAKey is the key as an RSA key, or nil if it is of another kind.
 func (c Cert) RSAKey() *rsa.PrivateKey {
 	k, _ := c.Key.(*rsa.PrivateKey)
 	return k
-}
-
-// CertPEM is the certificate as a PEM "CERTIFICATE" block.
-func (c Cert) CertPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
-}
-
-// KeyPEM is the key as a PKCS #8 PEM "PRIVATE KEY" block.
-func (c Cert) KeyPEM(tb testing.TB) []byte {
-	tb.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(c.Key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
 // PKCS1KeyPEM is an RSA key as a PKCS #1 PEM "RSA PRIVATE KEY" block. It
@@ -124,11 +120,11 @@ func (c Cert) PKCS1KeyPEM(tb testing.TB) []byte {
 func (c Cert) WriteFiles(tb testing.TB, certFile, keyFile string) {
 	tb.Helper()
 	if keyFile != "" {
-		if err := os.WriteFile(keyFile, c.KeyPEM(tb), 0o600); err != nil {
+		if err := os.WriteFile(keyFile, c.KeyPEM, 0o600); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(certFile, c.CertPEM(), 0o600); err != nil {
+	if err := os.WriteFile(certFile, c.CertPEM, 0o600); err != nil {
 		tb.Fatal(err)
 	}
 }
