@@ -5,16 +5,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -77,15 +76,7 @@ func TestAddNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ecKey.PublicKey, ecKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecCert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ecCert := testkit.NewCert(t, testkit.CertOptions{Key: ecKey, NotAfter: time.Now().Add(time.Hour)}).Cert
 
 	invalid := map[string]func(n *techpasssim.Namespace){
 		"empty name":          func(n *techpasssim.Namespace) { n.Name = "" },
