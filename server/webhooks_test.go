@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -492,15 +492,7 @@ func TestEmbeddedSimulatorWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	testkit.Serve(t, srv.Run)
 	user := techpasssim.DemoUsers(1)[0]
 	req, _ := http.NewRequest("DELETE", srv.SimulatorURL()+"/_sim/users/"+user.ID, nil)
 	resp, err := http.DefaultClient.Do(req)
