@@ -219,12 +219,14 @@ func TestTLS(t *testing.T) {
 		}
 	}
 	writeCert("second")
-	deadline := time.Now().Add(30 * time.Second)
-	for peer() != "second" {
-		if time.Now().After(deadline) {
-			t.Fatal("the renewed certificate was not picked up")
+	renewed := testkit.Poll(30*time.Second, 200*time.Millisecond, func() bool {
+		if peer() == "second" {
+			return true
 		}
 		insecure.CloseIdleConnections()
-		time.Sleep(200 * time.Millisecond)
+		return false
+	})
+	if !renewed {
+		t.Fatal("the renewed certificate was not picked up")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -364,22 +365,20 @@ func (g *gateway) create(who, name string) api.Operation {
 // await polls an operation until it is final or the deadline passes.
 func (g *gateway) await(who, id string, within time.Duration) api.Operation {
 	g.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var op api.Operation
+	final := testkit.Poll(within, 10*time.Millisecond, func() bool {
 		r := g.do("GET", "/v1/operations/"+id, who, nil)
 		if r.status != http.StatusOK {
 			g.t.Fatalf("get operation %s: %d %s", id, r.status, r.body)
 		}
-		var op api.Operation
+		op = api.Operation{}
 		r.decode(g.t, &op)
-		if op.State == api.Succeeded || op.State == api.Failed {
-			return op
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("operation %s still %s after %v", id, op.State, within)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return op.State == api.Succeeded || op.State == api.Failed
+	})
+	if !final {
+		g.t.Fatalf("operation %s still %s after %v", id, op.State, within)
 	}
+	return op
 }
 
 func (g *gateway) list(who string) []api.Group {
