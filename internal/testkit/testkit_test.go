@@ -216,3 +216,22 @@ func (r *errRecorder) cleanup() {
 		r.cleanups[i]()
 	}
 }
+
+func TestBuffer(t *testing.T) {
+	var b testkit.Buffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				fmt.Fprint(&b, "x")
+				_ = b.String()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(b.String()); n != 400 {
+		t.Errorf("%d bytes after 400 concurrent writes of one", n)
+	}
+}

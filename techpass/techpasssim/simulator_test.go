@@ -1,7 +1,6 @@
 package techpasssim_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -218,7 +216,7 @@ func TestConfigValidate(t *testing.T) {
 // TestCredentialsNeverLogged runs traffic through a simulator that logs
 // into a buffer, and checks no credential reached the log.
 func TestCredentialsNeverLogged(t *testing.T) {
-	var buf safeBuffer
+	var buf testkit.Buffer
 	e := newEnv(t, techpasssim.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	tok := e.token(shipClient, shipSecret)
 	e.postForm(e.tokenURL(testDir), e.secretForm(shipClient, shipSecret+"-wrong"))
@@ -233,22 +231,4 @@ func TestCredentialsNeverLogged(t *testing.T) {
 			t.Errorf("log carries a credential: %s", log)
 		}
 	}
-}
-
-// safeBuffer is a bytes.Buffer safe for concurrent use.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
