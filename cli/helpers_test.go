@@ -17,6 +17,7 @@ import (
 
 	"github.com/groupgate/groupgate/cli"
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/tenants"
 )
@@ -58,15 +59,7 @@ func startGateway(t *testing.T, interval time.Duration, mutate ...func(*server.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
+	testkit.Serve(t, srv.Run)
 	return &gateway{
 		url: srv.URL(), projectKey: projectKey, opKey: opKey,
 		http:    apitest.NewClient(t, nil),

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/console"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/tenants"
 )
 
@@ -74,23 +75,11 @@ func (k *keyring) find(id string) (tenants.Principal, error) {
 	return tenants.Principal{}, tenants.ErrUnauthenticated
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	t        *testing.T
 	srv      *httptest.Server
 	keys     *keyring
-	clock    *clock
+	clock    *testkit.Clock
 	sessions *console.MemorySessions
 	// seen is the principal of each in-process API request.
 	seen chan tenants.Principal
@@ -102,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{
 		t:        t,
 		keys:     &keyring{keys: map[string]tenants.Principal{projectKey: {Role: tenants.RoleProject, KeyID: "0123456789abcdef0123", Tenant: "SHIP", Project: "MOH"}}, revoked: map[string]bool{}},
-		clock:    &clock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)},
+		clock:    testkit.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)),
 		sessions: console.NewMemorySessions(),
 		seen:     make(chan tenants.Principal, 100),
 	}
@@ -174,12 +163,12 @@ func TestSessionLimits(t *testing.T) {
 		t.Fatalf("sign-in: %d", s)
 	}
 	for range 3 {
-		f.clock.advance(9 * time.Minute)
+		f.clock.Advance(9 * time.Minute)
 		if s, _, _ := b.do("GET", "/console/queue", nil); s != http.StatusOK {
 			t.Fatalf("active session ended early: %d", s)
 		}
 	}
-	f.clock.advance(4 * time.Minute) // 31 minutes in, 4 idle
+	f.clock.Advance(4 * time.Minute) // 31 minutes in, 4 idle
 	if s, h, _ := b.do("GET", "/console/queue", nil); s != http.StatusSeeOther || !strings.Contains(h.Get("Location"), "ended=expired") {
 		t.Fatalf("past the absolute lifetime: %d %q, want a redirect to sign-in", s, h.Get("Location"))
 	}
@@ -188,12 +177,12 @@ func TestSessionLimits(t *testing.T) {
 		t.Fatalf("sign-in: %d", s)
 	}
 	for range 4 { // polls every 2 minutes: not activity
-		f.clock.advance(2 * time.Minute)
+		f.clock.Advance(2 * time.Minute)
 		if s, _, _ := b.do("GET", "/console/live/queue", nil); s != http.StatusOK {
 			t.Fatalf("poll: %d", s)
 		}
 	}
-	f.clock.advance(3 * time.Minute)
+	f.clock.Advance(3 * time.Minute)
 	if s, _, _ := b.do("GET", "/console/live/queue", nil); s != http.StatusUnauthorized {
 		t.Fatalf("poll after 11 idle minutes: %d, want 401", s)
 	}
@@ -334,7 +323,7 @@ func TestSessionIDs(t *testing.T) {
 	f2 := newFixture(t)
 	var ids []string
 	for range console.MaxSessionsPerKey + 1 {
-		f2.clock.advance(time.Second)
+		f2.clock.Advance(time.Second)
 		br := f2.browser()
 		br.signin(projectKey)
 		ids = append(ids, br.cookie("gg"))
@@ -371,7 +360,7 @@ func TestSigninLimits(t *testing.T) {
 	if s := b.signin(projectKey); s != http.StatusTooManyRequests {
 		t.Errorf("the right key after 5 failures of its id within a minute: %d, want 429", s)
 	}
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	if s := b.signin(projectKey); s != http.StatusSeeOther {
 		t.Errorf("the right key a minute later: %d, want 303", s)
 	}

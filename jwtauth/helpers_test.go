@@ -24,6 +24,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/jwtauth"
 )
 
@@ -84,25 +85,8 @@ func pemOf(tb testing.TB, pub crypto.PublicKey) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns a settable clock at t0, for Options.Now.
+func newClock() *testkit.Clock { return testkit.NewClock(t0) }
 
 // claims returns valid claims for testIssuer and testAudience at t0, with
 // changes applied: a nil value deletes the claim.
@@ -279,18 +263,6 @@ func (s *jwksServer) Hits() int64 { return s.hits.Load() }
 // KeysURL is the JWKS URL.
 func (s *jwksServer) KeysURL() string { return s.URL + "/keys" }
 
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // pemProvider is a valid provider with PEM keys.
 func pemProvider(tb testing.TB, algs []string, pubs ...crypto.PublicKey) jwtauth.Provider {
 	tb.Helper()
@@ -309,7 +281,7 @@ func jwksProvider(url string, algs ...string) jwtauth.Provider {
 // newVerifier returns a verifier on clk.
 // newVerifier returns a verifier on clk that accepts the loopback JWKS
 // servers of these tests (Options.AllowLoopback).
-func newVerifier(clk *clock) *jwtauth.Verifier {
+func newVerifier(clk *testkit.Clock) *jwtauth.Verifier {
 	return jwtauth.NewVerifier(jwtauth.Options{Now: clk.Now, AllowLoopback: true})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/jwtauth"
 )
 
@@ -41,7 +42,7 @@ func TestJWKSKidRotation(t *testing.T) {
 	clk.Advance(jwtauth.DefaultJWKSRefresh)
 	old := sign(t, jwt.SigningMethodRS256, rsaKey1(), "key1", claims(map[string]any{"exp": clk.Now().Add(time.Hour).Unix()}))
 	mustVerify(t, v, p, old) // still cached: served at once, refresh in the background
-	waitFor(t, "the background refresh", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the background refresh", func() bool {
 		_, err := v.Verify(context.Background(), p, old)
 		return err != nil
 	})
@@ -108,7 +109,7 @@ func TestJWKSDownUsesCachedKeys(t *testing.T) {
 	srv.SetStatus(http.StatusServiceUnavailable)
 	clk.Advance(jwtauth.DefaultJWKSRefresh + time.Second) // stale: a refresh is due
 	mustVerify(t, v, p, tok())
-	waitFor(t, "the refresh attempt", func() bool { return srv.Hits() == 2 })
+	testkit.Eventually(t, 5*time.Second, "the refresh attempt", func() bool { return srv.Hits() == 2 })
 	mustVerify(t, v, p, tok()) // the failed refresh kept the old keys
 
 	// An unknown kid while the provider is down: refused for the kid, not
@@ -270,7 +271,7 @@ func TestJWKSSingleFlight(t *testing.T) {
 			errs <- err
 		})
 	}
-	waitFor(t, "the first fetch", func() bool { return srv.Hits() >= 1 })
+	testkit.Eventually(t, 5*time.Second, "the first fetch", func() bool { return srv.Hits() >= 1 })
 	release()
 	wg.Wait()
 	close(errs)
@@ -300,7 +301,7 @@ func TestJWKSCancelledWait(t *testing.T) {
 		_, err := v.Verify(ctx, p, tok)
 		done <- err
 	}()
-	waitFor(t, "the fetch", func() bool { return srv.Hits() == 1 })
+	testkit.Eventually(t, 5*time.Second, "the fetch", func() bool { return srv.Hits() == 1 })
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, jwtauth.ErrKeysUnavailable) || !errors.Is(err, jwtauth.ErrInvalidToken) {

@@ -2,16 +2,14 @@ package jwtauth_test
 
 import (
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/jwtauth"
 )
 
@@ -161,16 +159,8 @@ func corruptPEM(s string) string {
 // certPEM is a self-signed certificate for the P-256 test key.
 func certPEM(t *testing.T) string {
 	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "idp signing"},
-		NotBefore:    t0.Add(-time.Hour),
-		NotAfter:     t0.Add(time.Hour),
-	}
-	key := ecKey256()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	c := testkit.NewCert(t, testkit.CertOptions{
+		CommonName: "idp signing", Key: ecKey256(), NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour),
+	})
+	return string(c.CertPEM)
 }

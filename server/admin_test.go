@@ -19,6 +19,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 )
 
@@ -195,12 +196,8 @@ func TestKeysRevokedAndExpired(t *testing.T) {
 	if r := g.do("GET", groupsPath("SHIP", "MOH"), "revokable", nil); r.status != 401 {
 		t.Errorf("revoked key: %d, want 401", r.status)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for g.do("GET", groupsPath("SHIP", "MOH"), "soon", nil).status != 401 {
-		if time.Now().After(deadline) {
-			t.Fatal("expired key still works")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testkit.Poll(5*time.Second, 100*time.Millisecond, func() bool { return g.do("GET", groupsPath("SHIP", "MOH"), "soon", nil).status == 401 }) {
+		t.Fatal("expired key still works")
 	}
 	r := g.do("GET", "/v1/keys/"+k.Id, "operator", nil)
 	var got api.Key

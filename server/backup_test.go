@@ -16,6 +16,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 )
 
@@ -35,12 +36,8 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		}
 	})
 	// Take the first backup in the middle of the load.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(g.list("SHIP/MOH")) < 10 {
-		if time.Now().After(deadline) {
-			t.Fatal("the load did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Poll(10*time.Second, 5*time.Millisecond, func() bool { return len(g.list("SHIP/MOH")) >= 10 }) {
+		t.Fatal("the load did not start")
 	}
 	underLoad := filepath.Join(dir, "under-load.db")
 	if _, err := server.DownloadBackup(ctx, g.http, g.base, g.keys["operator"], underLoad); err != nil {

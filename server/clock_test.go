@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/groupgate/groupgate/internal/testkit"
 )
 
 // TestHousekeepingFollowsTheServersClock: expired Idempotency-Keys are
@@ -24,11 +26,9 @@ func TestHousekeepingFollowsTheServersClock(t *testing.T) {
 
 	later := func() time.Time { return time.Now().Add(25 * time.Hour) }
 	g2 := startGateway(t, gatewayOptions{store: g.store, up: g.up, now: later})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(g2.logs.String(), "purged expired idempotency keys") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the key, expired by the server's clock, was not purged at start:\n%s", g2.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Poll(10*time.Second, 10*time.Millisecond, func() bool {
+		return strings.Contains(g2.logs.String(), "purged expired idempotency keys")
+	}) {
+		t.Fatalf("the key, expired by the server's clock, was not purged at start:\n%s", g2.logs)
 	}
 }

@@ -7,13 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,6 +16,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/tenants"
 )
@@ -177,22 +173,15 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	c.TLS = server.TLSConfig{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
 	writeCert := func(cn string) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
-		kder, _ := x509.MarshalPKCS8PrivateKey(key)
-		// Write the key first: a reader never sees a certificate without
-		// its key.
-		if err := os.WriteFile(c.TLS.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(c.TLS.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		cert := testkit.NewCert(t, testkit.CertOptions{CommonName: cn, Key: key,
+			NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}})
+		// WriteFiles writes the key first: a reader never sees a
+		// certificate without its key.
+		cert.WriteFiles(t, c.TLS.CertFile, c.TLS.KeyFile)
 	}
 	writeCert("first")
 	srv, err := server.New(c, server.Options{})
@@ -230,12 +219,14 @@ func TestTLS(t *testing.T) {
 		}
 	}
 	writeCert("second")
-	deadline := time.Now().Add(30 * time.Second)
-	for peer() != "second" {
-		if time.Now().After(deadline) {
-			t.Fatal("the renewed certificate was not picked up")
+	renewed := testkit.Poll(30*time.Second, 200*time.Millisecond, func() bool {
+		if peer() == "second" {
+			return true
 		}
 		insecure.CloseIdleConnections()
-		time.Sleep(200 * time.Millisecond)
+		return false
+	})
+	if !renewed {
+		t.Fatal("the renewed certificate was not picked up")
 	}
 }

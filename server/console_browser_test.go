@@ -37,13 +37,7 @@ import (
 // (GROUPGATE_SCREENSHOTS=docs/ from the repository root refreshes the
 // README's). Skipped without Chromium, except under CI (see TestDocsBrowser).
 func TestConsoleBrowser(t *testing.T) {
-	bin := findChromium()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium not found, but CI is set: scripts/install-test-deps.sh should have installed Debian's chromium")
-		}
-		t.Skip("chromium not found (chromium, chromium-browser or /usr/bin/chromium); install Debian's chromium to run the browser test")
-	}
+	bin := needChromium(t)
 	shots := os.Getenv("GROUPGATE_SCREENSHOTS")
 	if shots != "" && !filepath.IsAbs(shots) {
 		shots = filepath.Join("..", shots) // relative to the repository root

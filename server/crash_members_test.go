@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -34,12 +35,8 @@ func TestCrashDuringMemberChange(t *testing.T) {
 	r.decode(t, &op)
 
 	// Kill once some members are in, with a request likely in flight.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(rig.up.sim.Members("SHIP", "SHIP:MOH:crew")) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("members never started to arrive")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Poll(30*time.Second, 5*time.Millisecond, func() bool { return len(rig.up.sim.Members("SHIP", "SHIP:MOH:crew")) >= 3 }) {
+		t.Fatal("members never started to arrive")
 	}
 	for deadline := time.Now().Add(2 * (crashInterval + crashPaceGuard)); rig.up.stats("SHIP").InFlight == 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)

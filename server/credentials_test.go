@@ -2,40 +2,25 @@ package server
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/tenants"
 )
 
 type testPair struct{ certPEM, keyPEM []byte }
 
+// newTestPair returns a certificate valid until notAfter and its key as
+// PKCS #1.
 func newTestPair(t *testing.T, notAfter time.Time) testPair {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testPair{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
-	}
+	c := testkit.NewCert(t, testkit.CertOptions{CommonName: "t", NotAfter: notAfter})
+	return testPair{certPEM: c.CertPEM, keyPEM: c.PKCS1KeyPEM(t)}
 }
 
 func fileRef(path string) tenants.Credential {

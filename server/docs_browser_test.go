@@ -38,13 +38,7 @@ import (
 // It is skipped when Chromium is not installed, except under CI (env CI set),
 // where scripts/install-test-deps.sh must have installed Debian's chromium.
 func TestDocsBrowser(t *testing.T) {
-	bin := findChromium()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium not found, but CI is set: scripts/install-test-deps.sh should have installed Debian's chromium")
-		}
-		t.Skip("chromium not found (chromium, chromium-browser or /usr/bin/chromium); install Debian's chromium to run the browser test")
-	}
+	bin := needChromium(t)
 	g := startGateway(t, gatewayOptions{})
 	gw, err := url.Parse(g.base)
 	if err != nil {
@@ -109,6 +103,21 @@ func TestDocsBrowser(t *testing.T) {
 		}
 		t.Logf("wrote docs/docs-page.png (%d bytes)", len(b))
 	}
+}
+
+// needChromium returns the path of Chromium, skipping t when it is not
+// installed, except under CI (env CI set), where
+// scripts/install-test-deps.sh must have installed Debian's chromium.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	bin := findChromium()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium not found, but CI is set: scripts/install-test-deps.sh should have installed Debian's chromium")
+		}
+		t.Skip("chromium not found (chromium, chromium-browser or /usr/bin/chromium); install Debian's chromium to run the browser test")
+	}
+	return bin
 }
 
 func findChromium() string {

@@ -13,13 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -27,22 +27,7 @@ import (
 )
 
 // syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testkit.Buffer
 
 // upstream is a TechPass simulator on a real listener with one namespace
 // per tenant, and the credentials the gateway reads from files.
@@ -364,22 +349,20 @@ func (g *gateway) create(who, name string) api.Operation {
 // await polls an operation until it is final or the deadline passes.
 func (g *gateway) await(who, id string, within time.Duration) api.Operation {
 	g.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var op api.Operation
+	final := testkit.Poll(within, 10*time.Millisecond, func() bool {
 		r := g.do("GET", "/v1/operations/"+id, who, nil)
 		if r.status != http.StatusOK {
 			g.t.Fatalf("get operation %s: %d %s", id, r.status, r.body)
 		}
-		var op api.Operation
+		op = api.Operation{}
 		r.decode(g.t, &op)
-		if op.State == api.Succeeded || op.State == api.Failed {
-			return op
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("operation %s still %s after %v", id, op.State, within)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return op.State == api.Succeeded || op.State == api.Failed
+	})
+	if !final {
+		g.t.Fatalf("operation %s still %s after %v", id, op.State, within)
 	}
+	return op
 }
 
 func (g *gateway) list(who string) []api.Group {

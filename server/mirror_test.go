@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -21,17 +22,13 @@ func (g *gateway) reconcile(tenant string, within time.Duration) api.MirrorStatu
 	if r := g.do("POST", "/v1/tenants/"+tenant+"/mirror", "operator", nil); r.status != http.StatusAccepted {
 		g.t.Fatalf("request a pass: %d %s", r.status, r.body)
 	}
-	deadline := time.Now().Add(within)
-	for {
+	if !testkit.Poll(within, 10*time.Millisecond, func() bool {
 		g.do("GET", "/v1/tenants/"+tenant+"/mirror", "operator", nil).decode(g.t, &st)
-		if st.Passes > passes && !st.Running {
-			return st
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("no reconcile pass finished within %v: %+v", within, st)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return st.Passes > passes && !st.Running
+	}) {
+		g.t.Fatalf("no reconcile pass finished within %v: %+v", within, st)
 	}
+	return st
 }
 
 // auditActions returns the audit entries of tenant with action.

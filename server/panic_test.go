@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/groupgate/groupgate/internal/testkit"
 )
 
 // TestPanicIsAProblem runs the real server with one more route that
@@ -26,15 +27,7 @@ func TestPanicIsAProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.http.Handler.(*echo.Echo).GET("/panic", func(echo.Context) error { panic("secret internals") })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
+	testkit.Serve(t, srv.Run)
 
 	for _, path := range []string{"/panic", "/healthz"} {
 		resp, err := http.Get(srv.URL() + path)

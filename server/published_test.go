@@ -225,8 +225,8 @@ func TestCertificateClockAndRollover(t *testing.T) {
 		dir := t.TempDir()
 		oldCert, newCert := newPEMCert(t), newPEMCert(t)
 		certFile, keyFile := filepath.Join(dir, "ship.crt"), filepath.Join(dir, "ship.key")
-		writeAtomically(t, certFile, string(newCert.certPEM))
-		writeAtomically(t, keyFile, string(newCert.keyPEM))
+		writeAtomically(t, certFile, string(newCert.CertPEM))
+		writeAtomically(t, keyFile, string(newCert.KeyPEM))
 		g := startGateway(t, gatewayOptions{
 			projects: map[string][]string{"SHIP": {"MOH"}},
 			sim: func(c *techpasssim.Config) {
@@ -238,10 +238,10 @@ func TestCertificateClockAndRollover(t *testing.T) {
 				tp.ClientSecretFile, tp.ClientCertificateFile, tp.ClientKeyFile = "", certFile, keyFile
 			},
 		})
-		if err := g.up.sim.SetCertificate("SHIP", oldCert.cert); err != nil {
+		if err := g.up.sim.SetCertificate("SHIP", oldCert.Cert); err != nil {
 			t.Fatal(err)
 		}
-		if err := g.up.sim.AddCertificate("SHIP", newCert.cert); err != nil {
+		if err := g.up.sim.AddCertificate("SHIP", newCert.Cert); err != nil {
 			t.Fatal(err)
 		}
 		if err := g.up.sim.SetClientSecret("SHIP", ""); err != nil {

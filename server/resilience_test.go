@@ -3,12 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -267,8 +263,8 @@ func TestResilienceCertificate(t *testing.T) {
 	dir := t.TempDir()
 	cert1 := newPEMCert(t)
 	certFile, keyFile := filepath.Join(dir, "ship.crt"), filepath.Join(dir, "ship.key")
-	writeAtomically(t, certFile, string(cert1.certPEM))
-	writeAtomically(t, keyFile, string(cert1.keyPEM))
+	writeAtomically(t, certFile, string(cert1.CertPEM))
+	writeAtomically(t, keyFile, string(cert1.KeyPEM))
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
 		mutate: func(c *server.Config) {
@@ -285,7 +281,7 @@ func TestResilienceCertificate(t *testing.T) {
 	if err := g.up.sim.SetFaults(techpasssim.Faults{TokenLifetime: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.up.sim.SetCertificate("SHIP", cert1.cert); err != nil {
+	if err := g.up.sim.SetCertificate("SHIP", cert1.Cert); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.up.sim.SetClientSecret("SHIP", ""); err != nil {
@@ -318,7 +314,7 @@ func TestResilienceCertificate(t *testing.T) {
 	for k, v := range tok.Header {
 		forged.Header[k] = v
 	}
-	signed, err := forged.SignedString(newPEMCert(t).key)
+	signed, err := forged.SignedString(newPEMCert(t).RSAKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,10 +327,10 @@ func TestResilienceCertificate(t *testing.T) {
 	// for a moment: the old pair stays in use), TechPass swaps them, and a
 	// reload requests a token with the new pair at once.
 	cert2 := newPEMCert(t)
-	writeAtomically(t, keyFile, string(cert2.keyPEM))
+	writeAtomically(t, keyFile, string(cert2.KeyPEM))
 	time.Sleep(100 * time.Millisecond) // several checks see the half-rotated pair
-	writeAtomically(t, certFile, string(cert2.certPEM))
-	if err := g.up.sim.SetCertificate("SHIP", cert2.cert); err != nil {
+	writeAtomically(t, certFile, string(cert2.CertPEM))
+	if err := g.up.sim.SetCertificate("SHIP", cert2.Cert); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -349,7 +345,7 @@ func TestResilienceCertificate(t *testing.T) {
 	// TechPass no longer accepts the certificate. Once the last token has
 	// expired the tenant cannot call TechPass: /readyz says so, with the
 	// token endpoint's code and never a credential.
-	if err := g.up.sim.SetCertificate("SHIP", newPEMCert(t).cert); err != nil {
+	if err := g.up.sim.SetCertificate("SHIP", newPEMCert(t).Cert); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // the last token expires
@@ -373,7 +369,7 @@ func TestResilienceCertificate(t *testing.T) {
 	if !strings.Contains(g.logs.String(), "TechPass credential changed but is unusable") {
 		t.Error("the half-rotated pair was not logged")
 	}
-	assertNoLeaks(t, g, string(cert1.keyPEM), string(cert2.keyPEM), signed)
+	assertNoLeaks(t, g, string(cert1.KeyPEM), string(cert2.KeyPEM), signed)
 }
 
 // workload runs create-then-delete pairs in project who, one operation at
@@ -456,38 +452,11 @@ func postToken(t *testing.T, tokenURL string, form url.Values) int {
 	return resp.StatusCode
 }
 
-type pemCert struct {
-	cert    *x509.Certificate
-	key     *rsa.PrivateKey
-	certPEM []byte
-	keyPEM  []byte
-}
-
-func newPEMCert(t *testing.T) pemCert {
+// newPEMCert returns a self-signed certificate with its RSA key, for the
+// gateway's TechPass client certificate.
+func newPEMCert(t *testing.T) testkit.Cert {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: "groupgate SHIP"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pemCert{
-		cert: cert, key: key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
-	}
+	return testkit.NewCert(t, testkit.CertOptions{CommonName: "groupgate SHIP"})
 }
 
 // assertNoLeaks is the canary of every resilience run: no client secret

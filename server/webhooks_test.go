@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -71,17 +71,11 @@ func (g *gateway) simAdmin(method, path string, body any, want int) {
 // awaitDelivered waits until the simulator has delivered n events to ns.
 func awaitDelivered(t *testing.T, up *upstream, ns string, n int, within time.Duration) techpasssim.WebhookStats {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		st := up.sim.WebhookStats(ns)
-		if st.Delivered >= n {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %+v after %v, want %d delivered", ns, st, within, n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var st techpasssim.WebhookStats
+	if !testkit.Poll(within, 10*time.Millisecond, func() bool { st = up.sim.WebhookStats(ns); return st.Delivered >= n }) {
+		t.Fatalf("%s: %+v after %v, want %d delivered", ns, st, within, n)
 	}
+	return st
 }
 
 func (g *gateway) addMembers(who, group string, users ...string) api.Operation {
@@ -402,12 +396,8 @@ func TestWebhookDuringRestart(t *testing.T) {
 	addr := strings.TrimPrefix(g.base, "http://")
 	g.stop()
 	g.simAdmin("DELETE", "/_sim/users/"+users[0].ID, nil, http.StatusNoContent)
-	deadline := time.Now().Add(5 * time.Second)
-	for up.sim.WebhookStats("SHIP").Attempts < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed attempts while the gateway is down: %+v", up.sim.WebhookStats("SHIP"))
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Poll(5*time.Second, 10*time.Millisecond, func() bool { return up.sim.WebhookStats("SHIP").Attempts >= 2 }) {
+		t.Fatalf("no failed attempts while the gateway is down: %+v", up.sim.WebhookStats("SHIP"))
 	}
 	opts.mutate = func(c *server.Config) { c.Listen = addr }
 	g2 := startGateway(t, opts)
@@ -492,15 +482,7 @@ func TestEmbeddedSimulatorWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	testkit.Serve(t, srv.Run)
 	user := techpasssim.DemoUsers(1)[0]
 	req, _ := http.NewRequest("DELETE", srv.SimulatorURL()+"/_sim/users/"+user.ID, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -511,12 +493,8 @@ func TestEmbeddedSimulatorWebhooks(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete user: %d", resp.StatusCode)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs.String(), "user deleted in TechPass") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the delivery did not reach the gateway; logs:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Poll(5*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(logs.String(), "user deleted in TechPass") }) {
+		t.Fatalf("the delivery did not reach the gateway; logs:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), "webhook refused") {
 		t.Errorf("a delivery was refused:\n%s", logs.String())

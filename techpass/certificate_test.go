@@ -6,15 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,56 +22,21 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// testCert is a self-signed certificate with its key, as PEM.
-type testCert struct {
-	cert    *x509.Certificate
-	key     *rsa.PrivateKey
-	certPEM []byte
-	keyPEM  []byte // PKCS#8
-}
-
-func newTestCert(t testing.TB) testCert {
+// newTestCert returns a self-signed certificate with its RSA key.
+func newTestCert(t testing.TB) testkit.Cert {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()),
-		Subject:      pkix.Name{CommonName: "groupgate test client"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testCert{
-		cert:    cert,
-		key:     key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
-	}
+	return testkit.NewCert(t, testkit.CertOptions{CommonName: "groupgate test client"})
 }
 
 func TestParseCertificate(t *testing.T) {
 	a, b := newTestCert(t), newTestCert(t)
-	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(a.key)})
+	pkcs1 := a.PKCS1KeyPEM(t)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
 	ecPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER})
@@ -83,10 +45,10 @@ func TestParseCertificate(t *testing.T) {
 		name          string
 		certPEM, keyP []byte
 	}{
-		{"PKCS#8", a.certPEM, a.keyPEM},
-		{"PKCS#1", a.certPEM, pkcs1},
-		{"chain, leaf second", append(append([]byte{}, b.certPEM...), a.certPEM...), a.keyPEM},
-		{"key after other PEM blocks", a.certPEM, append([]byte("-----BEGIN PARAMETERS-----\nAAAA\n-----END PARAMETERS-----\n"), a.keyPEM...)},
+		{"PKCS#8", a.CertPEM, a.KeyPEM},
+		{"PKCS#1", a.CertPEM, pkcs1},
+		{"chain, leaf second", append(append([]byte{}, b.CertPEM...), a.CertPEM...), a.KeyPEM},
+		{"key after other PEM blocks", a.CertPEM, append([]byte("-----BEGIN PARAMETERS-----\nAAAA\n-----END PARAMETERS-----\n"), a.KeyPEM...)},
 	}
 	for _, tt := range ok {
 		c, err := techpass.ParseCertificate(tt.certPEM, tt.keyP)
@@ -94,8 +56,8 @@ func TestParseCertificate(t *testing.T) {
 			t.Errorf("%s: %v", tt.name, err)
 			continue
 		}
-		s256, _ := techpasssim.Thumbprints(a.cert)
-		if c.Thumbprint() != s256 || !c.NotAfter().Equal(a.cert.NotAfter) || !c.Certificate().Equal(a.cert) {
+		s256, _ := techpasssim.Thumbprints(a.Cert)
+		if c.Thumbprint() != s256 || !c.NotAfter().Equal(a.Cert.NotAfter) || !c.Certificate().Equal(a.Cert) {
 			t.Errorf("%s: wrong certificate picked: %v", tt.name, c)
 		}
 	}
@@ -104,14 +66,14 @@ func TestParseCertificate(t *testing.T) {
 		certPEM, keyP []byte
 		want          string
 	}{
-		{"key of another certificate", a.certPEM, b.keyPEM, "does not belong"},
-		{"no certificate", a.keyPEM, a.keyPEM, "no PEM CERTIFICATE"},
-		{"no key", a.certPEM, a.certPEM, "no PEM private key"},
+		{"key of another certificate", a.CertPEM, b.KeyPEM, "does not belong"},
+		{"no certificate", a.KeyPEM, a.KeyPEM, "no PEM CERTIFICATE"},
+		{"no key", a.CertPEM, a.CertPEM, "no PEM private key"},
 		{"not PEM", []byte("hello"), []byte("world"), "no PEM private key"},
-		{"EC key", a.certPEM, ecPEM, "not RSA"},
-		{"encrypted key", a.certPEM, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1}}), "encrypted"},
-		{"corrupt key", a.certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}), "does not parse"},
-		{"corrupt certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2, 3}}), a.keyPEM, "does not parse"},
+		{"EC key", a.CertPEM, ecPEM, "not RSA"},
+		{"encrypted key", a.CertPEM, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1}}), "encrypted"},
+		{"corrupt key", a.CertPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}), "does not parse"},
+		{"corrupt certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2, 3}}), a.KeyPEM, "does not parse"},
 	}
 	for _, tt := range bad {
 		_, err := techpass.ParseCertificate(tt.certPEM, tt.keyP)
@@ -125,13 +87,13 @@ func TestParseCertificate(t *testing.T) {
 // shows the thumbprint only.
 func TestCertificateNeverPrintsItsKey(t *testing.T) {
 	a := newTestCert(t)
-	c, err := techpass.ParseCertificate(a.certPEM, a.keyPEM)
+	c, err := techpass.ParseCertificate(a.CertPEM, a.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("loaded", "cert", c)
-	d := a.key.D.String()
+	d := a.RSAKey().D.String()
 	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, c), fmt.Sprint(*c), logs.String()} {
 		if strings.Contains(out, d[:20]) || strings.Contains(out, "PRIVATE") {
 			t.Errorf("key material printed: %s", out)
@@ -177,7 +139,7 @@ func (r *recorder) all() []string {
 type certFixture struct {
 	sim    *techpasssim.Simulator
 	srv    *httptest.Server
-	cert   testCert
+	cert   testkit.Cert
 	rec    *recorder
 	client *techpass.Client
 }
@@ -188,10 +150,10 @@ func newCertFixture(t *testing.T, alg string) *certFixture {
 	sim := techpasssim.New(techpasssim.Config{Interval: 20 * time.Millisecond, Seed: 3})
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	if err := sim.AddNamespace(techpasssim.Namespace{Name: "SHIP", DirectoryID: "dir", ClientID: "cid", Certificate: tc.cert, APIKeys: []string{"key-one"}}); err != nil {
+	if err := sim.AddNamespace(techpasssim.Namespace{Name: "SHIP", DirectoryID: "dir", ClientID: "cid", Certificate: tc.Cert, APIKeys: []string{"key-one"}}); err != nil {
 		t.Fatal(err)
 	}
-	cert, err := techpass.ParseCertificate(tc.certPEM, tc.keyPEM)
+	cert, err := techpass.ParseCertificate(tc.CertPEM, tc.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +196,13 @@ func TestClientCertificateAssertion(t *testing.T) {
 				wantAlg = techpass.AlgRS256
 			}
 			tokenURL := techpass.TokenURL(f.srv.URL, "dir")
-			s256, s1 := techpasssim.Thumbprints(f.cert.cert)
+			s256, s1 := techpasssim.Thumbprints(f.cert.Cert)
 			jtis := map[string]bool{}
 			for _, a := range got {
 				var claims jwt.MapClaims
 				tok, err := jwt.NewParser(jwt.WithValidMethods([]string{wantAlg}), jwt.WithAudience(tokenURL),
 					jwt.WithIssuer("cid"), jwt.WithSubject("cid"), jwt.WithExpirationRequired(), jwt.WithIssuedAt()).
-					ParseWithClaims(a, &claims, func(*jwt.Token) (any, error) { return &f.cert.key.PublicKey, nil })
+					ParseWithClaims(a, &claims, func(*jwt.Token) (any, error) { return &f.cert.RSAKey().PublicKey, nil })
 				if err != nil {
 					t.Fatalf("the assertion does not verify: %v", err)
 				}
@@ -283,7 +245,7 @@ func TestClientCertificateAssertion(t *testing.T) {
 			claims["jti"] = rand.Text()
 			forged := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 			forged.Header["x5t#S256"], forged.Header["x5t"] = s256, s1
-			signed, err := forged.SignedString(newTestCert(t).key)
+			signed, err := forged.SignedString(newTestCert(t).RSAKey())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,7 +279,7 @@ func postForm(t *testing.T, target string, form url.Values) (int, string) {
 // becomes the refused state, with the error code only.
 func TestClientCertificateRefused(t *testing.T) {
 	f := newCertFixture(t, "")
-	if err := f.sim.SetCertificate("SHIP", newTestCert(t).cert); err != nil { // revokes ours
+	if err := f.sim.SetCertificate("SHIP", newTestCert(t).Cert); err != nil { // revokes ours
 		t.Fatal(err)
 	}
 	_, err := f.client.ListGroups(context.Background())
@@ -421,7 +383,7 @@ func TestClientSwitchesCredentialKind(t *testing.T) {
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	if err := sim.AddNamespace(techpasssim.Namespace{Name: "SHIP", DirectoryID: "dir", ClientID: "cid",
-		ClientSecret: "s3cret", Certificate: tc.cert, APIKeys: []string{"key-one"}}); err != nil {
+		ClientSecret: "s3cret", Certificate: tc.Cert, APIKeys: []string{"key-one"}}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -445,7 +407,7 @@ func TestClientSwitchesCredentialKind(t *testing.T) {
 	if n := len(sim.ReceivedAssertions()); n != 0 {
 		t.Fatalf("%d assertions sent while no certificate is loaded", n)
 	}
-	cert, err := techpass.ParseCertificate(tc.certPEM, tc.keyPEM)
+	cert, err := techpass.ParseCertificate(tc.CertPEM, tc.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,29 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// clock is the real clock shifted by a settable offset, so the simulator
-// can be moved into the future (to expire tokens) while pacing stays real.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
-
 type fixture struct {
 	sim        *techpasssim.Simulator
 	srv        *httptest.Server
-	clock      *clock
+	clock      *testkit.ShiftedClock
 	secretFile string
 	client     *techpass.Client
 
@@ -55,8 +42,8 @@ func newFixture(t *testing.T, interval time.Duration) *fixture {
 func newFixtureWith(t *testing.T, cfg techpasssim.Config, mutate ...func(*techpass.Config)) *fixture {
 	t.Helper()
 	interval := cfg.Interval
-	clk := &clock{}
-	cfg.Now, cfg.Seed = clk.now, 7
+	clk := &testkit.ShiftedClock{}
+	cfg.Now, cfg.Seed = clk.Now, 7
 	sim := techpasssim.New(cfg)
 	f := &fixture{sim: sim, clock: clk}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +156,7 @@ func TestClientRefreshesOn401(t *testing.T) {
 	if _, err := f.client.ListGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.add(time.Hour) // the simulator now sees the token as expired
+	f.clock.Advance(time.Hour) // the simulator now sees the token as expired
 	if _, err := f.client.ListGroups(ctx); err != nil {
 		t.Fatalf("after expiry at the API: %v", err)
 	}
@@ -193,7 +180,7 @@ func TestClientRotatedSecretFile(t *testing.T) {
 	if err := os.WriteFile(f.secretFile, []byte("s3cret-two"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.add(time.Hour)
+	f.clock.Advance(time.Hour)
 	if _, err := f.client.ListGroups(ctx); err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}

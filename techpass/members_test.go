@@ -72,7 +72,7 @@ func TestClientGetUser(t *testing.T) {
 
 	// The lookup's path names no namespace, yet its token is checked for
 	// the key's namespace: an expired one is renewed and the call repeated.
-	f.clock.add(time.Hour)
+	f.clock.Advance(time.Hour)
 	if _, err := f.client.GetUser(ctx, demo[0].Email); err != nil {
 		t.Fatal(err)
 	}

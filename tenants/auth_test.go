@@ -12,6 +12,7 @@ import (
 
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/boltstore/bolttest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/tenants"
 )
 
@@ -56,17 +57,17 @@ var errUnreachable = errors.New("database unreachable")
 
 // flakyFixture returns an admin over a real store, an authenticator over the
 // same store seen through flaky, the clock and the authenticator's log.
-func flakyFixture(t *testing.T, maxStale time.Duration, operators ...tenants.Key) (*tenants.Admin, *tenants.Authenticator, *flakyStore, *clock, *bytes.Buffer) {
+func flakyFixture(t *testing.T, maxStale time.Duration, operators ...tenants.Key) (*tenants.Admin, *tenants.Authenticator, *flakyStore, *testkit.Clock, *bytes.Buffer) {
 	t.Helper()
 	st := bolttest.MustOpen(t)
-	clk := &clock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
-	admin := tenants.NewAdmin(st, nil, clk.now)
+	clk := testkit.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	admin := tenants.NewAdmin(st, nil, clk.Now)
 	if _, err := admin.CreateTenant(t.Context(), tenants.TenantSpec{Name: "SHIP"}); err != nil {
 		t.Fatal(err)
 	}
 	flaky := &flakyStore{Store: st}
 	var log bytes.Buffer
-	auth := tenants.NewAuthenticator(tenants.AuthConfig{Store: flaky, Now: clk.now, MaxStale: maxStale, Operators: operators,
+	auth := tenants.NewAuthenticator(tenants.AuthConfig{Store: flaky, Now: clk.Now, MaxStale: maxStale, Operators: operators,
 		Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	return admin, auth, flaky, clk, &log
 }
@@ -111,7 +112,7 @@ func TestAuthenticateWhenGenerationFails(t *testing.T) {
 			"level=INFO msg=\"the credential store answers again"},
 	}
 	for _, s := range steps {
-		clk.t = clk.t.Add(s.advance)
+		clk.Advance(s.advance)
 		if s.act != nil {
 			s.act()
 		}
@@ -156,14 +157,14 @@ func TestAuthenticateWhenReloadFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if _, err := auth.Authenticate(ctx, key); err != nil {
 		t.Fatalf("within MaxStale: %v", err)
 	}
 	if _, err := auth.Authenticate(ctx, other); !errors.Is(err, tenants.ErrUnauthenticated) {
 		t.Fatalf("a key the last snapshot lacks: %v, want ErrUnauthenticated", err)
 	}
-	clk.t = clk.t.Add(time.Second)
+	clk.Advance(time.Second)
 	if _, err := auth.Authenticate(ctx, key); !errors.Is(err, errUnreachable) || errors.Is(err, tenants.ErrUnauthenticated) {
 		t.Fatalf("past MaxStale: %v, want the store's error", err)
 	}

@@ -15,7 +15,7 @@ import (
 func TestResume(t *testing.T) {
 	admin, auth, _, clk := fixture(t)
 	ctx := context.Background()
-	key, k, err := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "console", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH", ExpiresAt: clk.t.Add(time.Hour)})
+	key, k, err := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "console", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH", ExpiresAt: clk.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestResume(t *testing.T) {
 	if _, err := auth.Resume(ctx, "0123456789abcdef0123"); !errors.Is(err, tenants.ErrUnauthenticated) {
 		t.Errorf("unknown id: %v", err)
 	}
-	clk.t = clk.t.Add(time.Hour)
+	clk.Advance(time.Hour)
 	if _, err := auth.Resume(ctx, k.ID); !errors.Is(err, tenants.ErrUnauthenticated) {
 		t.Errorf("expired key: %v", err)
 	}
@@ -65,7 +65,7 @@ func TestPeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if p, err := auth.Peek(ctx, k.ID); err != nil || p.KeyID != k.ID {
 		t.Fatalf("Peek = %+v, %v", p, err)
 	}
@@ -75,8 +75,8 @@ func TestPeek(t *testing.T) {
 	if _, err := auth.Resume(ctx, k.ID); err != nil {
 		t.Fatal(err)
 	}
-	if used := auth.LastUsed(k); !used.Equal(clk.t) {
-		t.Errorf("Resume recorded a use at %v, want %v", used, clk.t)
+	if used := auth.LastUsed(k); !used.Equal(clk.Now()) {
+		t.Errorf("Resume recorded a use at %v, want %v", used, clk.Now())
 	}
 	if _, err := admin.RevokeKey(ctx, k.ID); err != nil {
 		t.Fatal(err)

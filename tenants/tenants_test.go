@@ -10,24 +10,21 @@ import (
 
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/boltstore/bolttest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
 // fixture: tenant SHIP (limit 5) with projects MOH (3) and MOE (2).
-func fixture(t *testing.T) (*tenants.Admin, *tenants.Authenticator, *boltstore.Store, *clock) {
+func fixture(t *testing.T) (*tenants.Admin, *tenants.Authenticator, *boltstore.Store, *testkit.Clock) {
 	t.Helper()
 	st := bolttest.MustOpen(t)
-	clk := &clock{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	box, err := secretbox.New([]byte(strings.Repeat("ab", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := tenants.NewAdmin(st, box, clk.now)
+	admin := tenants.NewAdmin(st, box, clk.Now)
 	ctx := context.Background()
 	limit := 5
 	if _, err := admin.CreateTenant(ctx, tenants.TenantSpec{Name: "ship", GroupLimit: &limit}); err != nil {
@@ -40,7 +37,7 @@ func fixture(t *testing.T) (*tenants.Admin, *tenants.Authenticator, *boltstore.S
 	if _, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "MOE", GroupQuota: &two}); err != nil {
 		t.Fatal(err)
 	}
-	auth := tenants.NewAuthenticator(tenants.AuthConfig{Store: st, Now: clk.now, RotationAge: 180 * 24 * time.Hour})
+	auth := tenants.NewAuthenticator(tenants.AuthConfig{Store: st, Now: clk.Now, RotationAge: 180 * 24 * time.Hour})
 	return admin, auth, st, clk
 }
 
@@ -73,11 +70,11 @@ func TestAuthenticateKeys(t *testing.T) {
 		}
 	}
 	// Expiry and revocation take effect on the next request.
-	soon, sk, _ := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "temp", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH", ExpiresAt: clk.t.Add(time.Hour)})
+	soon, sk, _ := admin.IssueKey(ctx, "key:op", tenants.KeySpec{Name: "temp", Role: tenants.RoleProject, Tenant: "SHIP", Project: "MOH", ExpiresAt: clk.Now().Add(time.Hour)})
 	if _, err := auth.Authenticate(ctx, soon); err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(time.Hour)
+	clk.Advance(time.Hour)
 	if _, err := auth.Authenticate(ctx, soon); !errors.Is(err, tenants.ErrUnauthenticated) {
 		t.Errorf("expired key: %v", err)
 	}
@@ -110,17 +107,17 @@ func TestLastUsedIsFlushedNotWrittenPerRequest(t *testing.T) {
 	if !stored.LastUsedAt.IsZero() {
 		t.Fatal("last use written per request")
 	}
-	if got := auth.LastUsed(stored); !got.Equal(clk.t) {
+	if got := auth.LastUsed(stored); !got.Equal(clk.Now()) {
 		t.Errorf("LastUsed before flush = %v", got)
 	}
 	if err := auth.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	stored, _ = st.Key(ctx, k.ID)
-	if !stored.LastUsedAt.Equal(clk.t) {
+	if !stored.LastUsedAt.Equal(clk.Now()) {
 		t.Errorf("after flush LastUsedAt = %v", stored.LastUsedAt)
 	}
-	clk.t = clk.t.Add(181 * 24 * time.Hour)
+	clk.Advance(181 * 24 * time.Hour)
 	if !auth.RotationDue(stored) {
 		t.Error("a key older than the rotation age must be flagged")
 	}

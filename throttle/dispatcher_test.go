@@ -14,31 +14,15 @@ import (
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/throttle"
 )
 
 // t0 is where fake clocks start.
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 
-// fakeClock is a clock the test moves by hand. Safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newFakeClock returns a clock at t0 that the test moves by hand.
+func newFakeClock() *testkit.Clock { return testkit.NewClock(t0) }
 
 // countingStore is a real store that counts Heads calls, so that a test can
 // tell that a dispatcher has looked at its queue again, and records what
@@ -84,15 +68,7 @@ func settle(t *testing.T, d *throttle.Dispatcher, s *countingStore) {
 // eventually polls cond until it holds, failing the test after a deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
+	testkit.Eventually(t, 10*time.Second, what, cond)
 }
 
 // waitOp polls the store until operation id satisfies cond and returns it.

@@ -35,43 +35,39 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/internal/testkit"
 )
 
 // t0 is the start of the fixed timeline the cases use.
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 
-type storeTest struct {
-	name string
-	run  func(t *testing.T, s audit.Store)
-}
-
 // RunStoreTests runs the sequential conformance cases, each in its own
 // subtest on a fresh store from newStore.
 func RunStoreTests(t *testing.T, newStore func(*testing.T) audit.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"QueryEmptyStore", testEmpty},
-		{"AppendRoundTripsEveryField", testRoundTrip},
-		{"AppendNothingIsHarmless", testAppendNothing},
-		{"NewestFirst", testNewestFirst},
-		{"SameInstantOrderedBySequence", testSameInstant},
-		{"AppendRejectsInvalidEntries", testAppendInvalid},
-		{"AppendIsAtomic", testAppendAtomic},
-		{"AppendRejectsDuplicateIDs", testAppendDuplicate},
-		{"PagesVisitEveryEntryOnce", testPagination},
-		{"BeforeIsExclusive", testBefore},
-		{"QueryRejectsBadPositionAndLimit", testQueryInvalid},
-		{"FilterEachField", testFilters},
-		{"SinceUntilInclusive", testTimeBounds},
-		{"TenantIsolation", testTenantIsolation},
-		{"TenantPagesWithOtherTenantsInterleaved", testTenantPagination},
-		{"PurgeBoundaries", testPurgeBoundaries},
-		{"PurgeKeepsIndexConsistent", testPurgeIndex},
-		{"PurgeManyEntries", testPurgeMany},
-		{"LogRecordsAndQueries", testLogRecord},
-		{"LogCursorPages", testLogPages},
-		{"LogCursorTamperingRejected", testLogTampering},
-		{"LogPurgeRetention", testLogPurge},
+	testkit.RunCases(t, newStore, []testkit.Case[audit.Store]{
+		{Name: "QueryEmptyStore", Run: testEmpty},
+		{Name: "AppendRoundTripsEveryField", Run: testRoundTrip},
+		{Name: "AppendNothingIsHarmless", Run: testAppendNothing},
+		{Name: "NewestFirst", Run: testNewestFirst},
+		{Name: "SameInstantOrderedBySequence", Run: testSameInstant},
+		{Name: "AppendRejectsInvalidEntries", Run: testAppendInvalid},
+		{Name: "AppendIsAtomic", Run: testAppendAtomic},
+		{Name: "AppendRejectsDuplicateIDs", Run: testAppendDuplicate},
+		{Name: "PagesVisitEveryEntryOnce", Run: testPagination},
+		{Name: "BeforeIsExclusive", Run: testBefore},
+		{Name: "QueryRejectsBadPositionAndLimit", Run: testQueryInvalid},
+		{Name: "FilterEachField", Run: testFilters},
+		{Name: "SinceUntilInclusive", Run: testTimeBounds},
+		{Name: "TenantIsolation", Run: testTenantIsolation},
+		{Name: "TenantPagesWithOtherTenantsInterleaved", Run: testTenantPagination},
+		{Name: "PurgeBoundaries", Run: testPurgeBoundaries},
+		{Name: "PurgeKeepsIndexConsistent", Run: testPurgeIndex},
+		{Name: "PurgeManyEntries", Run: testPurgeMany},
+		{Name: "LogRecordsAndQueries", Run: testLogRecord},
+		{Name: "LogCursorPages", Run: testLogPages},
+		{Name: "LogCursorTamperingRejected", Run: testLogTampering},
+		{Name: "LogPurgeRetention", Run: testLogPurge},
 	})
 }
 
@@ -79,20 +75,13 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) audit.Store) {
 // each other. Run them under the race detector.
 func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) audit.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"ConcurrentAppend", testConcurrentAppend},
-		{"ConcurrentRecordSameInstant", testConcurrentRecord},
-		{"ConcurrentAppendSameID", testConcurrentDuplicate},
-		{"ConcurrentQueryWhileAppending", testConcurrentQuery},
-		{"ConcurrentPurgeAndAppend", testConcurrentPurge},
+	testkit.RunCases(t, newStore, []testkit.Case[audit.Store]{
+		{Name: "ConcurrentAppend", Run: testConcurrentAppend},
+		{Name: "ConcurrentRecordSameInstant", Run: testConcurrentRecord},
+		{Name: "ConcurrentAppendSameID", Run: testConcurrentDuplicate},
+		{Name: "ConcurrentQueryWhileAppending", Run: testConcurrentQuery},
+		{Name: "ConcurrentPurgeAndAppend", Run: testConcurrentPurge},
 	})
-}
-
-func run(t *testing.T, newStore func(*testing.T) audit.Store, tests []storeTest) {
-	t.Helper()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
-	}
 }
 
 // --- helpers ----------------------------------------------------------------
@@ -191,24 +180,6 @@ func abbrev(ids []string) string {
 		return fmt.Sprint(ids[:4], "...", ids[len(ids)-4:])
 	}
 	return fmt.Sprint(ids)
-}
-
-// clock is a test clock that the cases move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // --- sequential cases -------------------------------------------------------
@@ -599,7 +570,7 @@ func testPurgeMany(t *testing.T, s audit.Store) {
 // --- cases through a Log ------------------------------------------------------
 
 func testLogRecord(t *testing.T, s audit.Store) {
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	l := audit.NewLog(s, clk.Now, nil)
 	l.Record(t.Context(), audit.Entry{
 		Actor: "key:0123abcd", Role: "project", Tenant: "SHIP", Project: "MOH", Action: "group.create",
@@ -636,7 +607,7 @@ func testLogRecord(t *testing.T, s audit.Store) {
 }
 
 func testLogPages(t *testing.T, s audit.Store) {
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	l := audit.NewLog(s, clk.Now, nil)
 	for i := range 45 {
 		tenant := "SHIP"
@@ -674,7 +645,7 @@ func testLogPages(t *testing.T, s audit.Store) {
 }
 
 func testLogTampering(t *testing.T, s audit.Store) {
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	l := audit.NewLog(s, clk.Now, nil)
 	for i := range 5 {
 		clk.Advance(time.Second)
@@ -716,7 +687,7 @@ func testLogTampering(t *testing.T, s audit.Store) {
 }
 
 func testLogPurge(t *testing.T, s audit.Store) {
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	l := audit.NewLog(s, clk.Now, nil)
 	for i := range 10 {
 		l.Record(t.Context(), audit.Entry{Actor: "key:0123abcd", Tenant: "SHIP", Action: "group.create", Outcome: audit.Accepted, Target: fmt.Sprint(i)})

@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -212,7 +209,9 @@ func TestCredentialsFromFilesAndEnvironment(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("key-one\n\nkey-two\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	key := writeCert(t, certFile)
+	pair := testkit.NewCert(t, testkit.CertOptions{CommonName: "techpass-sim test", NotAfter: time.Now().Add(time.Hour)})
+	pair.WriteFiles(t, certFile, "")
+	key := pair.RSAKey()
 
 	t.Run("files", func(t *testing.T) {
 		m, stdout := start(t, map[string]string{envClientSecret: "ignored", envAPIKey: "ignored"},
@@ -272,24 +271,6 @@ func TestFlagErrors(t *testing.T) {
 		_ = m.Close()
 		t.Error("Open with a missing secret file succeeded")
 	}
-}
-
-func writeCert(t *testing.T, path string) *rsa.PrivateKey {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "techpass-sim test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return key
 }
 
 func readCertFile(t *testing.T, path string) *x509.Certificate {

@@ -32,7 +32,9 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/throttle/throttletest"
 )
 
 // Store is what the suite needs: the group mirror and the operation queue
@@ -54,58 +56,53 @@ var noQueueLimit = throttle.Limits{}
 // groupLimit returns limits with only a group limit.
 func groupLimit(n int) groups.Limits { return groups.Limits{Groups: n} }
 
-type storeTest struct {
-	name string
-	run  func(t *testing.T, s Store)
-}
-
 // RunStoreTests runs the sequential conformance cases, each in its own
 // subtest on a fresh store from newStore.
 func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"CreatePendingStoresGroupAndEnqueues", testCreatePending},
-		{"GroupLookupIsCaseInsensitive", testGroupCaseInsensitive},
-		{"GroupNotFound", testGroupNotFound},
-		{"CreatePendingExistsIsCaseInsensitive", testCreateExists},
-		{"CreatePendingSameNameOtherProjectOrTenant", testCreateOtherProject},
-		{"CreatePendingLimitCountsTenant", testCreateLimit},
-		{"CreatePendingLimitFreedByRemoval", testLimitFreed},
-		{"DeletePendingActive", testDeletePending},
-		{"DeletePendingNotFound", testDeleteNotFound},
-		{"DeletePendingWhilePending", testDeletePendingConflict},
-		{"GroupsListsOneProjectByKey", testGroupsList},
-		{"EffectCreated", testEffectCreated},
-		{"EffectCreateFailed", testEffectCreateFailed},
-		{"EffectDeleted", testEffectDeleted},
-		{"EffectDeleteFailed", testEffectDeleteFailed},
-		{"CompleteWithUnknownEffectWritesNothing", testUnknownEffect},
-		{"EffectsOnMissingGroupChangeNothing", testEffectsOnMissingGroup},
-		{"QueueLimitsApply", testQueueLimits},
-		{"IdempotentReplayComesFirst", testReplay},
-		{"GroupsVersionChangesWithGroups", testGroupsVersion},
-		{"RevisionMovesWithSettingsOnly", testRevisionRules},
-		{"UpdatePendingStoresAndEnqueues", testUpdatePending},
-		{"UpdatePendingRefused", testUpdatePendingRefused},
-		{"EffectUpdated", testEffectUpdated},
-		{"EffectUpdateFailed", testEffectUpdateFailed},
-		{"QueueMembersEnqueues", testQueueMembers},
-		{"QueueMembersRefused", testQueueMembersRefused},
-		{"RecordStoresFinalOperation", testRecord},
-		{"EffectsMembersAddedRemoved", testEffectsMembers},
-		{"MemberEffectsOnMissingGroupChangeNothing", testMemberEffectsOnMissingGroup},
-		{"MembersDroppedWithGroup", testMembersDroppedWithGroup},
-		{"KnownUsersByEmailAndID", testKnownUsers},
-		{"ListGroupsPages", testListGroups},
-		{"ListMembersPages", testListMembers},
-		{"GroupsSyncedAt", testGroupsSyncedAt},
-		{"SyncGroupsApplies", testSyncGroups},
-		{"SyncGroupsPreconditions", testSyncGroupsPreconditions},
-		{"SyncMembersReplaces", testSyncMembers},
-		{"SyncMembersPreconditions", testSyncMembersPreconditions},
-		{"PendingMembersAcrossGroupsOfOneName", testPendingMembersAcrossIncarnations},
-		{"SyncGroupsConfirmsSeenDescriptions", testSyncGroupsConfirms},
-		{"OwnersByUpstreamID", testOwners},
+	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+		{Name: "CreatePendingStoresGroupAndEnqueues", Run: testCreatePending},
+		{Name: "GroupLookupIsCaseInsensitive", Run: testGroupCaseInsensitive},
+		{Name: "GroupNotFound", Run: testGroupNotFound},
+		{Name: "CreatePendingExistsIsCaseInsensitive", Run: testCreateExists},
+		{Name: "CreatePendingSameNameOtherProjectOrTenant", Run: testCreateOtherProject},
+		{Name: "CreatePendingLimitCountsTenant", Run: testCreateLimit},
+		{Name: "CreatePendingLimitFreedByRemoval", Run: testLimitFreed},
+		{Name: "DeletePendingActive", Run: testDeletePending},
+		{Name: "DeletePendingNotFound", Run: testDeleteNotFound},
+		{Name: "DeletePendingWhilePending", Run: testDeletePendingConflict},
+		{Name: "GroupsListsOneProjectByKey", Run: testGroupsList},
+		{Name: "EffectCreated", Run: testEffectCreated},
+		{Name: "EffectCreateFailed", Run: testEffectCreateFailed},
+		{Name: "EffectDeleted", Run: testEffectDeleted},
+		{Name: "EffectDeleteFailed", Run: testEffectDeleteFailed},
+		{Name: "CompleteWithUnknownEffectWritesNothing", Run: testUnknownEffect},
+		{Name: "EffectsOnMissingGroupChangeNothing", Run: testEffectsOnMissingGroup},
+		{Name: "QueueLimitsApply", Run: testQueueLimits},
+		{Name: "IdempotentReplayComesFirst", Run: testReplay},
+		{Name: "GroupsVersionChangesWithGroups", Run: testGroupsVersion},
+		{Name: "RevisionMovesWithSettingsOnly", Run: testRevisionRules},
+		{Name: "UpdatePendingStoresAndEnqueues", Run: testUpdatePending},
+		{Name: "UpdatePendingRefused", Run: testUpdatePendingRefused},
+		{Name: "EffectUpdated", Run: testEffectUpdated},
+		{Name: "EffectUpdateFailed", Run: testEffectUpdateFailed},
+		{Name: "QueueMembersEnqueues", Run: testQueueMembers},
+		{Name: "QueueMembersRefused", Run: testQueueMembersRefused},
+		{Name: "RecordStoresFinalOperation", Run: testRecord},
+		{Name: "EffectsMembersAddedRemoved", Run: testEffectsMembers},
+		{Name: "MemberEffectsOnMissingGroupChangeNothing", Run: testMemberEffectsOnMissingGroup},
+		{Name: "MembersDroppedWithGroup", Run: testMembersDroppedWithGroup},
+		{Name: "KnownUsersByEmailAndID", Run: testKnownUsers},
+		{Name: "ListGroupsPages", Run: testListGroups},
+		{Name: "ListMembersPages", Run: testListMembers},
+		{Name: "GroupsSyncedAt", Run: testGroupsSyncedAt},
+		{Name: "SyncGroupsApplies", Run: testSyncGroups},
+		{Name: "SyncGroupsPreconditions", Run: testSyncGroupsPreconditions},
+		{Name: "SyncMembersReplaces", Run: testSyncMembers},
+		{Name: "SyncMembersPreconditions", Run: testSyncMembersPreconditions},
+		{Name: "PendingMembersAcrossGroupsOfOneName", Run: testPendingMembersAcrossIncarnations},
+		{Name: "SyncGroupsConfirmsSeenDescriptions", Run: testSyncGroupsConfirms},
+		{Name: "OwnersByUpstreamID", Run: testOwners},
 	})
 }
 
@@ -113,20 +110,13 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 // Run them under the race detector.
 func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"ConcurrentCreateSameName", testConcurrentSameName},
-		{"ConcurrentCreateRespectsLimit", testConcurrentLimit},
-		{"ConcurrentDeleteSameGroup", testConcurrentDelete},
-		{"ConcurrentMembersAdded", testConcurrentMembersAdded},
-		{"ConcurrentUpdateIfMatch", testConcurrentUpdateIfMatch},
+	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+		{Name: "ConcurrentCreateSameName", Run: testConcurrentSameName},
+		{Name: "ConcurrentCreateRespectsLimit", Run: testConcurrentLimit},
+		{Name: "ConcurrentDeleteSameGroup", Run: testConcurrentDelete},
+		{Name: "ConcurrentMembersAdded", Run: testConcurrentMembersAdded},
+		{Name: "ConcurrentUpdateIfMatch", Run: testConcurrentUpdateIfMatch},
 	})
-}
-
-func run(t *testing.T, newStore func(*testing.T) Store, tests []storeTest) {
-	t.Helper()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
-	}
 }
 
 // name returns a group name; tenant and project are upper case as NewName
@@ -214,24 +204,6 @@ func wantState(t *testing.T, s Store, n groups.Name, state groups.State, pending
 	return g
 }
 
-func wantDepth(t *testing.T, s Store, tenant string, want int) {
-	t.Helper()
-	got, err := s.Depth(t.Context(), tenant)
-	if err != nil {
-		t.Fatalf("Depth(%s): %v", tenant, err)
-	}
-	if got.Total != want {
-		t.Fatalf("Depth(%s).Total = %d, want %d", tenant, got.Total, want)
-	}
-}
-
-func wantNoOp(t *testing.T, s Store, id string) {
-	t.Helper()
-	if op, err := s.Operation(t.Context(), id); !errors.Is(err, throttle.ErrNotFound) {
-		t.Fatalf("Operation(%s) = %s %s, %v; want ErrNotFound (nothing enqueued)", id, op.Kind, op.State, err)
-	}
-}
-
 func keys(gs []groups.Group) []string {
 	out := make([]string, len(gs))
 	for i, g := range gs {
@@ -274,7 +246,7 @@ func testCreatePending(t *testing.T, s Store) {
 	if err != nil || head.ID != op.ID {
 		t.Fatalf("Head = %s, %v; want the create operation", head.ID, err)
 	}
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 
 	mg := wantState(t, s, n, groups.Creating, op.ID)
 	if mg.Name != n || mg.Description != "Billing team" || mg.UpstreamID != "" || !mg.CreatedAt.Equal(t0) || !mg.UpdatedAt.Equal(t0) {
@@ -307,9 +279,9 @@ func testCreateExists(t *testing.T, s Store) {
 		if _, err := s.CreatePending(t.Context(), g, op, groupLimit(noLimit)); !errors.Is(err, groups.ErrExists) {
 			t.Fatalf("CreatePending(%s) error = %v, want ErrExists", again, err)
 		}
-		wantNoOp(t, s, op.ID)
+		throttletest.WantNoOp(t, s, op.ID)
 	}
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 	g := wantState(t, s, name("SHIP", "MOH", "billing"), groups.Creating, first.ID)
 	if g.Description != "about Billing" || g.Name.Group != "Billing" {
 		t.Fatalf("the existing group was overwritten: %+v", g)
@@ -328,7 +300,7 @@ func testCreateExists(t *testing.T, s Store) {
 	if _, err := s.CreatePending(t.Context(), gc, op, groupLimit(noLimit)); !errors.Is(err, groups.ErrExists) {
 		t.Fatalf("CreatePending over a deleting group: error = %v, want ErrExists", err)
 	}
-	wantNoOp(t, s, op.ID)
+	throttletest.WantNoOp(t, s, op.ID)
 }
 
 func testCreateOtherProject(t *testing.T, s Store) {
@@ -336,8 +308,8 @@ func testCreateOtherProject(t *testing.T, s Store) {
 	mustCreate(t, s, name("SHIP", "MOHX", "billing"), noLimit)
 	mustCreate(t, s, name("SHIP", "MO", "billing"), noLimit)
 	mustCreate(t, s, name("DOCK", "MOH", "billing"), noLimit)
-	wantDepth(t, s, "SHIP", 3)
-	wantDepth(t, s, "DOCK", 1)
+	throttletest.WantDepth(t, s, "SHIP", 3)
+	throttletest.WantDepth(t, s, "DOCK", 1)
 	for _, n := range []groups.Name{name("SHIP", "MOH", "billing"), name("SHIP", "MOHX", "billing"), name("SHIP", "MO", "billing"), name("DOCK", "MOH", "billing")} {
 		if g := mustGroup(t, s, n); g.Name != n {
 			t.Errorf("Group(%s).Name = %s", n, g.Name)
@@ -355,7 +327,7 @@ func testCreateLimit(t *testing.T, s Store) {
 	}
 	mustCreate(t, s, name("SHIP", "HR", "c"), limit)
 	mustCreate(t, s, name("SHIP", "MOH", "d"), limit)
-	wantDepth(t, s, "SHIP", 3) // delete b, create c, create d
+	throttletest.WantDepth(t, s, "SHIP", 3) // delete b, create c, create d
 
 	for _, n := range []groups.Name{name("SHIP", "MOH", "e"), name("SHIP", "NEW", "e")} {
 		g, op := createArgs(n, "")
@@ -363,9 +335,9 @@ func testCreateLimit(t *testing.T, s Store) {
 			t.Fatalf("CreatePending(%s) over the limit: error = %v, want ErrLimit", n, err)
 		}
 		wantGone(t, s, n)
-		wantNoOp(t, s, op.ID)
+		throttletest.WantNoOp(t, s, op.ID)
 	}
-	wantDepth(t, s, "SHIP", 3)
+	throttletest.WantDepth(t, s, "SHIP", 3)
 	wantList(t, s, "SHIP", "NEW")
 
 	// The limit is per tenant.
@@ -375,7 +347,7 @@ func testCreateLimit(t *testing.T, s Store) {
 	if _, err := s.CreatePending(t.Context(), g, op, groupLimit(limit)); !errors.Is(err, groups.ErrExists) && !errors.Is(err, groups.ErrLimit) {
 		t.Fatalf("CreatePending(existing name at the limit): error = %v, want ErrExists or ErrLimit", err)
 	}
-	wantNoOp(t, s, op.ID)
+	throttletest.WantNoOp(t, s, op.ID)
 }
 
 func testLimitFreed(t *testing.T, s Store) {
@@ -418,7 +390,7 @@ func testDeletePending(t *testing.T, s Store) {
 	if head, err := s.Head(t.Context(), "SHIP"); err != nil || head.ID != op.ID {
 		t.Fatalf("Head = %s, %v; want the delete operation", head.ID, err)
 	}
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 	g := wantState(t, s, n, groups.Deleting, op.ID)
 	if g.UpstreamID != "g-billing" {
 		t.Fatalf("UpstreamID = %q after DeletePending, want it kept", g.UpstreamID)
@@ -435,12 +407,12 @@ func testDeleteNotFound(t *testing.T, s Store) {
 		if _, err := s.DeletePending(t.Context(), n, op, noQueueLimit); !errors.Is(err, groups.ErrNotFound) {
 			t.Fatalf("DeletePending(%s) error = %v, want ErrNotFound", n, err)
 		}
-		wantNoOp(t, s, op.ID)
+		throttletest.WantNoOp(t, s, op.ID)
 		if n.Group == "billing" && n.Project == "MOH" {
 			mustActive(t, s, n, "g-billing")
 		}
 	}
-	wantDepth(t, s, "SHIP", 0)
+	throttletest.WantDepth(t, s, "SHIP", 0)
 }
 
 func testDeletePendingConflict(t *testing.T, s Store) {
@@ -461,10 +433,10 @@ func testDeletePendingConflict(t *testing.T, s Store) {
 		if _, err := s.DeletePending(t.Context(), tc.n, op, noQueueLimit); !errors.Is(err, groups.ErrPending) {
 			t.Fatalf("DeletePending(%s) while %s: error = %v, want ErrPending", tc.n, tc.state, err)
 		}
-		wantNoOp(t, s, op.ID)
+		throttletest.WantNoOp(t, s, op.ID)
 		wantState(t, s, tc.n, tc.state, tc.pending)
 	}
-	wantDepth(t, s, "SHIP", 2)
+	throttletest.WantDepth(t, s, "SHIP", 2)
 }
 
 func testGroupsList(t *testing.T, s Store) {
@@ -527,7 +499,7 @@ func testEffectCreated(t *testing.T, s Store) {
 	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
 		t.Fatalf("operation after Created: %s, %v", got.State, err)
 	}
-	wantDepth(t, s, "SHIP", 0)
+	throttletest.WantDepth(t, s, "SHIP", 0)
 }
 
 func testEffectCreateFailed(t *testing.T, s Store) {
@@ -554,7 +526,7 @@ func testEffectDeleted(t *testing.T, s Store) {
 	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: n})
 	wantGone(t, s, n)
 	wantList(t, s, "SHIP", "MOH")
-	wantDepth(t, s, "SHIP", 0)
+	throttletest.WantDepth(t, s, "SHIP", 0)
 	mustCreate(t, s, name("SHIP", "MOH", "Billing"), noLimit)
 }
 
@@ -598,7 +570,7 @@ func testUnknownEffect(t *testing.T, s Store) {
 	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Queued {
 		t.Fatalf("operation after rejected Complete: %s, %v; want queued", got.State, err)
 	}
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 }
 
 func testEffectsOnMissingGroup(t *testing.T, s Store) {
@@ -640,15 +612,15 @@ func testQueueLimits(t *testing.T, s Store) {
 		t.Fatalf("CreatePending into a full queue: error = %v, want a *QueueFullError with depth 1", err)
 	}
 	wantGone(t, s, n)
-	wantNoOp(t, s, op.ID)
+	throttletest.WantNoOp(t, s, op.ID)
 
 	del := deleteOp(active)
 	if _, err := s.DeletePending(t.Context(), active, del, full.Queue); !errors.As(err, &qf) {
 		t.Fatalf("DeletePending into a full queue: error = %v, want a *QueueFullError", err)
 	}
-	wantNoOp(t, s, del.ID)
+	throttletest.WantNoOp(t, s, del.ID)
 	wantState(t, s, active, groups.Active, "")
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 
 	// The queue is checked before the name.
 	g, op = createArgs(name("SHIP", "MOH", "ACTIVE"), "")
@@ -681,7 +653,7 @@ func testReplay(t *testing.T, s Store) {
 	if !errors.As(err, &replay) || replay.OperationID != first.ID {
 		t.Fatalf("CreatePending replay: error = %v, want a *ReplayError naming %s", err, first.ID)
 	}
-	wantNoOp(t, s, again.ID)
+	throttletest.WantNoOp(t, s, again.ID)
 	wantState(t, s, n, groups.Creating, first.ID)
 
 	// The key reused for another request.
@@ -692,7 +664,7 @@ func testReplay(t *testing.T, s Store) {
 		t.Fatalf("CreatePending with a reused key: error = %v, want ErrIdempotencyMismatch", err)
 	}
 	wantGone(t, s, other)
-	wantNoOp(t, s, mismatch.ID)
+	throttletest.WantNoOp(t, s, mismatch.ID)
 
 	// Deletes replay the same way.
 	complete(t, s, first.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
@@ -707,8 +679,8 @@ func testReplay(t *testing.T, s Store) {
 	if _, err := s.DeletePending(t.Context(), n, againDel, noQueueLimit); !errors.As(err, &replay) || replay.OperationID != firstDel.ID {
 		t.Fatalf("DeletePending replay: error = %v, want a *ReplayError naming %s (not ErrPending)", err, firstDel.ID)
 	}
-	wantNoOp(t, s, againDel.ID)
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantNoOp(t, s, againDel.ID)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 }
 
 func version(t *testing.T, s Store, tenant, project string) uint64 {
@@ -807,9 +779,9 @@ func testConcurrentSameName(t *testing.T, s Store) {
 	if len(winners) != 1 {
 		t.Fatalf("%d of %d concurrent creates of one name succeeded, want exactly 1", len(winners), n)
 	}
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 	for _, id := range losingOps {
-		wantNoOp(t, s, id)
+		throttletest.WantNoOp(t, s, id)
 	}
 	gs, err := s.Groups(t.Context(), "SHIP", "MOH")
 	if err != nil {
@@ -848,7 +820,7 @@ func testConcurrentLimit(t *testing.T, s Store) {
 	if created != limit || denied != n-limit {
 		t.Fatalf("%d created and %d refused with ErrLimit, want %d and %d", created, denied, limit, n-limit)
 	}
-	wantDepth(t, s, "SHIP", limit)
+	throttletest.WantDepth(t, s, "SHIP", limit)
 	total := 0
 	for _, project := range []string{"MOH", "HR"} {
 		gs, err := s.Groups(t.Context(), "SHIP", project)
@@ -891,5 +863,5 @@ func testConcurrentDelete(t *testing.T, s Store) {
 		t.Fatalf("%d of %d concurrent deletes succeeded, want exactly 1", len(winners), n)
 	}
 	wantState(t, s, g, groups.Deleting, winners[0])
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/throttle/throttletest"
 )
 
 // The cases of this file cover the mirror beyond create and delete:
@@ -211,7 +212,7 @@ func testUpdatePending(t *testing.T, s Store) {
 	if second.PendingUpdate != op2.ID || second.Revision != stored.Revision+1 {
 		t.Fatalf("second update: %+v", second)
 	}
-	wantDepth(t, s, "SHIP", 2)
+	throttletest.WantDepth(t, s, "SHIP", 2)
 
 	// A creating group may be updated: its queue runs the create first.
 	c := name("SHIP", "MOH", "creating")
@@ -256,9 +257,9 @@ func testUpdatePendingRefused(t *testing.T, s Store) {
 		if _, _, err := s.UpdatePending(t.Context(), tc.n, "changed", tc.ifRev, op, tc.limits); !errors.Is(err, tc.want) {
 			t.Fatalf("UpdatePending of %s: error = %v, want %v", tc.what, err, tc.want)
 		}
-		wantNoOp(t, s, op.ID)
+		throttletest.WantNoOp(t, s, op.ID)
 	}
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 
 	// The queue is checked before the group and its revision.
 	if _, err := s.QueueMembers(t.Context(), active, membersOp(active), noQueueLimit, nil); err != nil {
@@ -270,7 +271,7 @@ func testUpdatePendingRefused(t *testing.T, s Store) {
 		if _, _, err := s.UpdatePending(t.Context(), n, "changed", rev+7, op, full); !errors.As(err, &qf) {
 			t.Fatalf("UpdatePending(%s) into a full queue at a stale revision: error = %v, want a *QueueFullError", n, err)
 		}
-		wantNoOp(t, s, op.ID)
+		throttletest.WantNoOp(t, s, op.ID)
 	}
 	g := wantRevision(t, s, active, rev, "refused updates")
 	if g.Description != "about active" || g.PendingUpdate != "" {
@@ -287,7 +288,7 @@ func testUpdatePendingRefused(t *testing.T, s Store) {
 	if _, _, err := s.UpdatePending(t.Context(), active, "changed", rev, again, full); !errors.As(err, &replay) || replay.OperationID != first.ID {
 		t.Fatalf("UpdatePending replay at the old revision into a full queue: error = %v, want a *ReplayError naming %s", err, first.ID)
 	}
-	wantNoOp(t, s, again.ID)
+	throttletest.WantNoOp(t, s, again.ID)
 }
 
 func testEffectUpdated(t *testing.T, s Store) {
@@ -368,7 +369,7 @@ func testQueueMembers(t *testing.T, s Store) {
 	if _, err := s.QueueMembers(t.Context(), c, membersOp(c), noQueueLimit, nil); err != nil {
 		t.Fatalf("QueueMembers of a creating group: %v", err)
 	}
-	wantDepth(t, s, "SHIP", 3)
+	throttletest.WantDepth(t, s, "SHIP", 3)
 }
 
 func testQueueMembersRefused(t *testing.T, s Store) {
@@ -389,15 +390,15 @@ func testQueueMembersRefused(t *testing.T, s Store) {
 		if _, err := s.QueueMembers(t.Context(), tc.n, op, noQueueLimit, nil); !errors.Is(err, tc.want) {
 			t.Fatalf("QueueMembers(%s): error = %v, want %v", tc.n, err, tc.want)
 		}
-		wantNoOp(t, s, op.ID)
+		throttletest.WantNoOp(t, s, op.ID)
 	}
 	var qf *throttle.QueueFullError
 	op := membersOp(deleting)
 	if _, err := s.QueueMembers(t.Context(), deleting, op, throttle.Limits{Tenant: 1}, nil); !errors.As(err, &qf) {
 		t.Fatalf("QueueMembers into a full queue: error = %v, want a *QueueFullError first", err)
 	}
-	wantNoOp(t, s, op.ID)
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantNoOp(t, s, op.ID)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 }
 
 func testRecord(t *testing.T, s Store) {
@@ -422,7 +423,7 @@ func testRecord(t *testing.T, s Store) {
 	if stored.State != throttle.Succeeded || string(stored.Result) != string(op.Result) || !stored.FinishedAt.Equal(op.FinishedAt) || stored.Kind != groups.KindMembers {
 		t.Fatalf("recorded operation = %+v", stored)
 	}
-	wantDepth(t, s, "SHIP", 0) // not queued
+	throttletest.WantDepth(t, s, "SHIP", 0) // not queued
 
 	// Once a member change is queued, or the list moved, the group is not
 	// idle: nothing is recorded.
@@ -445,7 +446,7 @@ func testRecord(t *testing.T, s Store) {
 	if _, err := s.QueueMembers(t.Context(), n, membersOp(n), noQueueLimit, &idle); !errors.Is(err, groups.ErrStale) {
 		t.Fatalf("QueueMembers if idle, with a change pending: error = %v, want ErrStale", err)
 	}
-	wantNoOp(t, s, stale.ID)
+	throttletest.WantNoOp(t, s, stale.ID)
 
 	// The key is remembered: a replay, whether recorded or queued.
 	again := op
@@ -454,13 +455,13 @@ func testRecord(t *testing.T, s Store) {
 	if _, err := s.RecordMembers(t.Context(), n, again, idle); !errors.As(err, &replay) || replay.OperationID != op.ID {
 		t.Fatalf("Record replay: error = %v, want a *ReplayError naming %s", err, op.ID)
 	}
-	wantNoOp(t, s, again.ID)
+	throttletest.WantNoOp(t, s, again.ID)
 	queued := membersOp(n)
 	queued.Idempotency = op.Idempotency
 	if _, err := s.QueueMembers(t.Context(), n, queued, noQueueLimit, nil); !errors.As(err, &replay) || replay.OperationID != op.ID {
 		t.Fatalf("QueueMembers after Record with its key: error = %v, want a *ReplayError naming %s", err, op.ID)
 	}
-	wantNoOp(t, s, queued.ID)
+	throttletest.WantNoOp(t, s, queued.ID)
 	if id, fp, ok, err := s.Idempotent(t.Context(), "key:ci", "members-1", t0); err != nil || !ok || id != op.ID || fp != "add a" {
 		t.Fatalf("Idempotent = %s, %s, %v, %v", id, fp, ok, err)
 	}
@@ -472,7 +473,7 @@ func testRecord(t *testing.T, s Store) {
 	if _, err := s.RecordMembers(t.Context(), n, other, idle); !errors.Is(err, throttle.ErrIdempotencyMismatch) {
 		t.Fatalf("Record with a reused key: error = %v, want ErrIdempotencyMismatch", err)
 	}
-	wantNoOp(t, s, other.ID)
+	throttletest.WantNoOp(t, s, other.ID)
 
 	// A key that a queued operation took first.
 	first := membersOp(n)
@@ -485,9 +486,9 @@ func testRecord(t *testing.T, s Store) {
 	if _, err := s.RecordMembers(t.Context(), n, rec, idle); !errors.As(err, &replay) || replay.OperationID != first.ID {
 		t.Fatalf("Record after QueueMembers with its key: error = %v, want a *ReplayError naming %s", err, first.ID)
 	}
-	wantNoOp(t, s, rec.ID)
+	throttletest.WantNoOp(t, s, rec.ID)
 
-	wantDepth(t, s, "SHIP", 2)
+	throttletest.WantDepth(t, s, "SHIP", 2)
 }
 
 func testEffectsMembers(t *testing.T, s Store) {
@@ -1172,7 +1173,7 @@ func testConcurrentMembersAdded(t *testing.T, s Store) {
 	if us := mustMembers(t, s, g); len(us) != n+1 {
 		t.Fatalf("%d members listed, want %d", len(us), n+1)
 	}
-	wantDepth(t, s, "SHIP", 0)
+	throttletest.WantDepth(t, s, "SHIP", 0)
 }
 
 func testConcurrentUpdateIfMatch(t *testing.T, s Store) {
@@ -1206,7 +1207,7 @@ func testConcurrentUpdateIfMatch(t *testing.T, s Store) {
 	if got := mustGroup(t, s, g); got != winners[0] || got.Revision != rev+1 {
 		t.Fatalf("group = %+v\nwant the winner's %+v at revision %d", got, winners[0], rev+1)
 	}
-	wantDepth(t, s, "SHIP", 1)
+	throttletest.WantDepth(t, s, "SHIP", 1)
 }
 
 // A member change queued on a group that is then dropped (a vanished or

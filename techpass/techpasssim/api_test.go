@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -187,7 +188,7 @@ func TestRateOverlap(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitFor(t, func() bool { return e.sim.Stats().Namespaces[ns].InFlight == 1 })
+	testkit.Eventually(t, 10*time.Second, "a request in flight", func() bool { return e.sim.Stats().Namespaces[ns].InFlight == 1 })
 
 	e.clock.Advance(time.Hour) // the interval is no excuse: one is in flight
 	r := e.api(http.MethodGet, groupsPath(t, ns), shipKey, tok, nil)
@@ -199,7 +200,7 @@ func TestRateOverlap(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Error("the held request completed; want it cancelled")
 	}
-	waitFor(t, func() bool { return e.sim.Stats().Namespaces[ns].InFlight == 0 })
+	testkit.Eventually(t, 10*time.Second, "no request in flight", func() bool { return e.sim.Stats().Namespaces[ns].InFlight == 0 })
 	st := e.sim.Stats().Namespaces[ns]
 	if st.MaxInFlight != 2 || st.Violations != 1 || st.Requests != 2 {
 		t.Errorf("maxInFlight/violations/requests = %d/%d/%d, want 2/1/2", st.MaxInFlight, st.Violations, st.Requests)
@@ -440,18 +441,4 @@ func TestGroupLimit(t *testing.T) {
 	wantStatus(t, e.paced(http.MethodPost, groupsPath(t, "DOCK"), dockKey, dockTok, techpass.CreateGroupRequest{Name: "a"}), http.StatusCreated, "")
 	wantStatus(t, e.paced(http.MethodPost, groupsPath(t, "DOCK"), dockKey, dockTok, techpass.CreateGroupRequest{Name: "b"}),
 		http.StatusBadRequest, "group limit of 1 reached for namespace")
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		<-tick.C
-	}
 }

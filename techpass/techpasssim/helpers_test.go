@@ -5,20 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -47,24 +45,9 @@ func dockNamespace() techpasssim.Namespace {
 	return techpasssim.Namespace{Name: "DOCK", DirectoryID: testDir, ClientID: dockClient, ClientSecret: dockSecret, APIKeys: []string{dockKey}}
 }
 
-// clock is a manual clock for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns a manual clock for Config.Now.
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.UTC))
 }
 
 // env is a simulator served over real HTTP, driven by a manual clock unless
@@ -73,7 +56,7 @@ type env struct {
 	t     testing.TB
 	sim   *techpasssim.Simulator
 	srv   *httptest.Server
-	clock *clock
+	clock *testkit.Clock
 	tick  time.Duration // how far paced advances the clock
 }
 
@@ -274,27 +257,8 @@ func wantStatus(t testing.TB, r response, status int, msg string) {
 // newCert returns a self-signed certificate and its RSA key.
 func newCert(t testing.TB) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()),
-		Subject:      pkix.Name{CommonName: "groupgate techpass client"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
+	c := testkit.NewCert(t, testkit.CertOptions{CommonName: "groupgate techpass client"})
+	return c.Cert, c.RSAKey()
 }
 
 func certNamespace(cert *x509.Certificate) techpasssim.Namespace {

@@ -1,20 +1,17 @@
 package techpasssim_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -77,15 +74,7 @@ func TestAddNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ecKey.PublicKey, ecKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecCert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ecCert := testkit.NewCert(t, testkit.CertOptions{Key: ecKey, NotAfter: time.Now().Add(time.Hour)}).Cert
 
 	invalid := map[string]func(n *techpasssim.Namespace){
 		"empty name":          func(n *techpasssim.Namespace) { n.Name = "" },
@@ -227,7 +216,7 @@ func TestConfigValidate(t *testing.T) {
 // TestCredentialsNeverLogged runs traffic through a simulator that logs
 // into a buffer, and checks no credential reached the log.
 func TestCredentialsNeverLogged(t *testing.T) {
-	var buf safeBuffer
+	var buf testkit.Buffer
 	e := newEnv(t, techpasssim.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	tok := e.token(shipClient, shipSecret)
 	e.postForm(e.tokenURL(testDir), e.secretForm(shipClient, shipSecret+"-wrong"))
@@ -242,22 +231,4 @@ func TestCredentialsNeverLogged(t *testing.T) {
 			t.Errorf("log carries a credential: %s", log)
 		}
 	}
-}
-
-// safeBuffer is a bytes.Buffer safe for concurrent use.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/webhooks"
 )
@@ -76,12 +77,8 @@ func TestWebhooksOnUserChanges(t *testing.T) {
 	if _, err := sim.UpdateUser(users[1].ID, techpasssim.UserUpdate{Email: "new@example.gov.sg"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rec.received()) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("received %v; stats %+v", rec.received(), sim.WebhookStats("SHIP"))
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Poll(5*time.Second, 5*time.Millisecond, func() bool { return len(rec.received()) >= 2 }) {
+		t.Fatalf("received %v; stats %+v", rec.received(), sim.WebhookStats("SHIP"))
 	}
 	st := sim.WebhookStats("SHIP")
 	if st.Events != 2 || st.Delivered != 2 || st.Attempts != 4 || st.Pending != 0 {

@@ -32,45 +32,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/tenants"
 )
 
 // t0 is the start of the fixed timeline the cases stamp records with.
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 
-type storeTest struct {
-	name string
-	run  func(t *testing.T, s tenants.Store)
-}
-
 // RunStoreTests runs the sequential conformance cases, each in its own
 // subtest on a fresh store from newStore.
 func RunStoreTests(t *testing.T, newStore func(*testing.T) tenants.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"EmptyStore", testEmpty},
-		{"TenantRoundTripsEveryField", testTenantRoundTrip},
-		{"CreateTenantConflict", testCreateTenantConflict},
-		{"TenantNotFound", testTenantNotFound},
-		{"TenantsByName", testTenantsByName},
-		{"UpdateTenantSeesStoredState", testUpdateTenantSees},
-		{"UpdateTenantAddsChangesKeepsProjects", testUpdateTenantProjects},
-		{"ProjectRoundTripsEveryField", testProjectRoundTrip},
-		{"UpdateTenantErrorWritesNothing", testUpdateTenantAbort},
-		{"UpdateTenantCannotRekeyOrRemove", testUpdateTenantRekey},
-		{"ProjectNotFound", testProjectNotFound},
-		{"ProjectsByIssuerAcrossTenants", testProjectsByIssuer},
-		{"ProjectsByIssuerFollowsUpdates", testProjectsByIssuerUpdates},
-		{"KeyRoundTripsEveryField", testKeyRoundTrip},
-		{"CreateKeyConflict", testCreateKeyConflict},
-		{"KeyNotFound", testKeyNotFound},
-		{"KeysByCreationAndTenant", testKeysOrder},
-		{"UpdateKeyApplies", testUpdateKey},
-		{"UpdateKeyErrorWritesNothing", testUpdateKeyAbort},
-		{"TouchKeysKeepsTheLaterTime", testTouchKeys},
-		{"GenerationMovesWithEveryCommittedChange", testGenerationMoves},
-		{"GenerationStaysForReadsTouchesAndRefusals", testGenerationStays},
-		{"ValuesAreCopiedInAndOut", testCopies},
+	testkit.RunCases(t, newStore, []testkit.Case[tenants.Store]{
+		{Name: "EmptyStore", Run: testEmpty},
+		{Name: "TenantRoundTripsEveryField", Run: testTenantRoundTrip},
+		{Name: "CreateTenantConflict", Run: testCreateTenantConflict},
+		{Name: "TenantNotFound", Run: testTenantNotFound},
+		{Name: "TenantsByName", Run: testTenantsByName},
+		{Name: "UpdateTenantSeesStoredState", Run: testUpdateTenantSees},
+		{Name: "UpdateTenantAddsChangesKeepsProjects", Run: testUpdateTenantProjects},
+		{Name: "ProjectRoundTripsEveryField", Run: testProjectRoundTrip},
+		{Name: "UpdateTenantErrorWritesNothing", Run: testUpdateTenantAbort},
+		{Name: "UpdateTenantCannotRekeyOrRemove", Run: testUpdateTenantRekey},
+		{Name: "ProjectNotFound", Run: testProjectNotFound},
+		{Name: "ProjectsByIssuerAcrossTenants", Run: testProjectsByIssuer},
+		{Name: "ProjectsByIssuerFollowsUpdates", Run: testProjectsByIssuerUpdates},
+		{Name: "KeyRoundTripsEveryField", Run: testKeyRoundTrip},
+		{Name: "CreateKeyConflict", Run: testCreateKeyConflict},
+		{Name: "KeyNotFound", Run: testKeyNotFound},
+		{Name: "KeysByCreationAndTenant", Run: testKeysOrder},
+		{Name: "UpdateKeyApplies", Run: testUpdateKey},
+		{Name: "UpdateKeyErrorWritesNothing", Run: testUpdateKeyAbort},
+		{Name: "TouchKeysKeepsTheLaterTime", Run: testTouchKeys},
+		{Name: "GenerationMovesWithEveryCommittedChange", Run: testGenerationMoves},
+		{Name: "GenerationStaysForReadsTouchesAndRefusals", Run: testGenerationStays},
+		{Name: "ValuesAreCopiedInAndOut", Run: testCopies},
 	})
 }
 
@@ -78,21 +74,14 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) tenants.Store) {
 // Run them under the race detector.
 func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) tenants.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"ConcurrentUpdateTenantLosesNothing", testConcurrentUpdateTenant},
-		{"ConcurrentUpdateKeyLosesNothing", testConcurrentUpdateKey},
-		{"ConcurrentTouchNeverUndoesUpdate", testConcurrentTouch},
-		{"ConcurrentCreateTenantSameName", testConcurrentCreateTenant},
-		{"ConcurrentCreateKeySameID", testConcurrentCreateKey},
-		{"ConcurrentGenerationNeverDecreases", testConcurrentGeneration},
+	testkit.RunCases(t, newStore, []testkit.Case[tenants.Store]{
+		{Name: "ConcurrentUpdateTenantLosesNothing", Run: testConcurrentUpdateTenant},
+		{Name: "ConcurrentUpdateKeyLosesNothing", Run: testConcurrentUpdateKey},
+		{Name: "ConcurrentTouchNeverUndoesUpdate", Run: testConcurrentTouch},
+		{Name: "ConcurrentCreateTenantSameName", Run: testConcurrentCreateTenant},
+		{Name: "ConcurrentCreateKeySameID", Run: testConcurrentCreateKey},
+		{Name: "ConcurrentGenerationNeverDecreases", Run: testConcurrentGeneration},
 	})
-}
-
-func run(t *testing.T, newStore func(*testing.T) tenants.Store, tests []storeTest) {
-	t.Helper()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
-	}
 }
 
 // --- fixtures and helpers ---------------------------------------------------

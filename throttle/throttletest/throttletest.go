@@ -32,48 +32,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/throttle"
 )
 
 // t0 is the fixed time the cases stamp operations with.
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 
-type storeTest struct {
-	name string
-	run  func(t *testing.T, s throttle.Store)
-}
-
 // RunStoreTests runs the sequential conformance cases, each in its own
 // subtest on a fresh store from newStore.
 func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"EnqueueStoresQueuedWithIncreasingSeq", testEnqueue},
-		{"EnqueueRoundTripsEveryField", testRoundTrip},
-		{"OperationUnknownID", testOperationNotFound},
-		{"HeadFollowsQueueOrder", testHeadOrder},
-		{"HeadEmpty", testHeadEmpty},
-		{"HeadIncludesRunning", testHeadRunning},
-		{"HeadIsLowestSeqAcrossProjects", testHeadAcrossProjects},
-		{"HeadsOnePerProject", testHeads},
-		{"TenantsAreIndependent", testTenantsIndependent},
-		{"UpdateOperationApplies", testUpdateApplies},
-		{"UpdateOperationErrorWritesNothing", testUpdateFnError},
-		{"UpdateOperationUnknownID", testUpdateNotFound},
-		{"CompleteSucceeded", testCompleteSucceeded},
-		{"CompleteFailed", testCompleteFailed},
-		{"CompleteOutOfOrder", testCompleteOutOfOrder},
-		{"CompleteUnknownEffectWritesNothing", testCompleteUnknownEffect},
-		{"ProgressKeepsPlace", testProgress},
-		{"ProgressUnknownEffectWritesNothing", testProgressUnknownEffect},
-		{"FinishCancels", testFinish},
-		{"FinishErrorWritesNothing", testFinishFnError},
-		{"RequeueRunning", testRequeueRunning},
-		{"Depth", testDepth},
-		{"Ahead", testAhead},
-		{"EnqueueQueueFull", testQueueFull},
-		{"IdempotencyReplayAndMismatch", testIdempotency},
-		{"IdempotencyExpiryAndPurge", testIdempotencyExpiry},
+	testkit.RunCases(t, newStore, []testkit.Case[throttle.Store]{
+		{Name: "EnqueueStoresQueuedWithIncreasingSeq", Run: testEnqueue},
+		{Name: "EnqueueRoundTripsEveryField", Run: testRoundTrip},
+		{Name: "OperationUnknownID", Run: testOperationNotFound},
+		{Name: "HeadFollowsQueueOrder", Run: testHeadOrder},
+		{Name: "HeadEmpty", Run: testHeadEmpty},
+		{Name: "HeadIncludesRunning", Run: testHeadRunning},
+		{Name: "HeadIsLowestSeqAcrossProjects", Run: testHeadAcrossProjects},
+		{Name: "HeadsOnePerProject", Run: testHeads},
+		{Name: "TenantsAreIndependent", Run: testTenantsIndependent},
+		{Name: "UpdateOperationApplies", Run: testUpdateApplies},
+		{Name: "UpdateOperationErrorWritesNothing", Run: testUpdateFnError},
+		{Name: "UpdateOperationUnknownID", Run: testUpdateNotFound},
+		{Name: "CompleteSucceeded", Run: testCompleteSucceeded},
+		{Name: "CompleteFailed", Run: testCompleteFailed},
+		{Name: "CompleteOutOfOrder", Run: testCompleteOutOfOrder},
+		{Name: "CompleteUnknownEffectWritesNothing", Run: testCompleteUnknownEffect},
+		{Name: "ProgressKeepsPlace", Run: testProgress},
+		{Name: "ProgressUnknownEffectWritesNothing", Run: testProgressUnknownEffect},
+		{Name: "FinishCancels", Run: testFinish},
+		{Name: "FinishErrorWritesNothing", Run: testFinishFnError},
+		{Name: "RequeueRunning", Run: testRequeueRunning},
+		{Name: "Depth", Run: testDepth},
+		{Name: "Ahead", Run: testAhead},
+		{Name: "EnqueueQueueFull", Run: testQueueFull},
+		{Name: "IdempotencyReplayAndMismatch", Run: testIdempotency},
+		{Name: "IdempotencyExpiryAndPurge", Run: testIdempotencyExpiry},
 	})
 }
 
@@ -81,20 +77,13 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 // goroutines. Run them under the race detector.
 func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 	t.Helper()
-	run(t, newStore, []storeTest{
-		{"ConcurrentEnqueue", testConcurrentEnqueue},
-		{"ConcurrentUpdateIsAtomic", testConcurrentUpdate},
-		{"ConcurrentEnqueueAndComplete", testConcurrentEnqueueAndComplete},
-		{"ConcurrentEnqueueRespectsLimits", testConcurrentLimits},
-		{"ConcurrentIdempotentTwins", testConcurrentTwins},
+	testkit.RunCases(t, newStore, []testkit.Case[throttle.Store]{
+		{Name: "ConcurrentEnqueue", Run: testConcurrentEnqueue},
+		{Name: "ConcurrentUpdateIsAtomic", Run: testConcurrentUpdate},
+		{Name: "ConcurrentEnqueueAndComplete", Run: testConcurrentEnqueueAndComplete},
+		{Name: "ConcurrentEnqueueRespectsLimits", Run: testConcurrentLimits},
+		{Name: "ConcurrentIdempotentTwins", Run: testConcurrentTwins},
 	})
-}
-
-func run(t *testing.T, newStore func(*testing.T) throttle.Store, tests []storeTest) {
-	t.Helper()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
-	}
 }
 
 // noLimits is no queue limit.
@@ -193,7 +182,9 @@ func wantEmpty(t *testing.T, s throttle.Store, tenant string) {
 	}
 }
 
-func wantDepth(t *testing.T, s throttle.Store, tenant string, want int) {
+// WantDepth fails t unless s holds want operations, queued or running, for
+// tenant. Other conformance suites whose stores queue operations use it too.
+func WantDepth(t *testing.T, s throttle.Store, tenant string, want int) {
 	t.Helper()
 	got, err := s.Depth(t.Context(), tenant)
 	if err != nil {
@@ -204,10 +195,11 @@ func wantDepth(t *testing.T, s throttle.Store, tenant string, want int) {
 	}
 }
 
-func wantNoOp(t *testing.T, s throttle.Store, id string) {
+// WantNoOp fails t unless s has no operation id: nothing was written.
+func WantNoOp(t *testing.T, s throttle.Store, id string) {
 	t.Helper()
 	if op, err := s.Operation(t.Context(), id); !errors.Is(err, throttle.ErrNotFound) {
-		t.Fatalf("Operation(%s) = %s, %v; want ErrNotFound (nothing written)", id, op.State, err)
+		t.Fatalf("Operation(%s) = %s %s, %v; want ErrNotFound (nothing written)", id, op.Kind, op.State, err)
 	}
 }
 
@@ -341,13 +333,13 @@ func testTenantsIndependent(t *testing.T, s throttle.Store) {
 	b2 := mustEnqueue(t, s, "DOCK", "b2")
 	wantHead(t, s, "SHIP", a1.ID)
 	wantHead(t, s, "DOCK", b1.ID)
-	wantDepth(t, s, "SHIP", 2)
-	wantDepth(t, s, "DOCK", 2)
+	WantDepth(t, s, "SHIP", 2)
+	WantDepth(t, s, "DOCK", 2)
 
 	succeed(t, s, a1, "ok")
 	wantHead(t, s, "SHIP", a2.ID)
 	wantHead(t, s, "DOCK", b1.ID)
-	wantDepth(t, s, "DOCK", 2)
+	WantDepth(t, s, "DOCK", 2)
 
 	markRunning(t, s, b1.ID)
 	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 1 {
@@ -427,7 +419,7 @@ func testCompleteSucceeded(t *testing.T, s throttle.Store) {
 		t.Errorf("completed operation = %s result %q finished %v", got.State, got.Result, got.FinishedAt)
 	}
 	wantHead(t, s, "SHIP", second.ID)
-	wantDepth(t, s, "SHIP", 1)
+	WantDepth(t, s, "SHIP", 1)
 	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 0 {
 		t.Fatalf("RequeueRunning after Complete = %d, %v; want 0 (a completed operation is not requeued)", n, err)
 	}
@@ -446,7 +438,7 @@ func testCompleteFailed(t *testing.T, s throttle.Store) {
 		t.Errorf("Failure = %s, want status 502", show(got.Failure))
 	}
 	wantEmpty(t, s, "SHIP")
-	wantDepth(t, s, "SHIP", 0)
+	WantDepth(t, s, "SHIP", 0)
 }
 
 func testCompleteOutOfOrder(t *testing.T, s throttle.Store) {
@@ -455,7 +447,7 @@ func testCompleteOutOfOrder(t *testing.T, s throttle.Store) {
 	c := mustEnqueue(t, s, "SHIP", "c")
 	succeed(t, s, b, "ok")
 	wantHead(t, s, "SHIP", a.ID)
-	wantDepth(t, s, "SHIP", 2)
+	WantDepth(t, s, "SHIP", 2)
 	succeed(t, s, a, "ok")
 	wantHead(t, s, "SHIP", c.ID)
 }
@@ -472,7 +464,7 @@ func testCompleteUnknownEffect(t *testing.T, s throttle.Store) {
 	}
 	wantSame(t, "Operation after rejected Complete", mustOperation(t, s, op.ID), op)
 	wantHead(t, s, "SHIP", op.ID)
-	wantDepth(t, s, "SHIP", 1)
+	WantDepth(t, s, "SHIP", 1)
 }
 
 func testProgress(t *testing.T, s throttle.Store) {
@@ -488,7 +480,7 @@ func testProgress(t *testing.T, s throttle.Store) {
 		t.Errorf("after Progress: state %s, progress %q; want queued with the progress", got.State, got.Progress)
 	}
 	wantHead(t, s, "SHIP", op.ID)
-	wantDepth(t, s, "SHIP", 2)
+	WantDepth(t, s, "SHIP", 2)
 	succeed(t, s, markRunning(t, s, op.ID), "ok")
 	wantHead(t, s, "SHIP", second.ID)
 }
@@ -551,16 +543,16 @@ func testRequeueRunning(t *testing.T, s throttle.Store) {
 }
 
 func testDepth(t *testing.T, s throttle.Store) {
-	wantDepth(t, s, "SHIP", 0)
+	WantDepth(t, s, "SHIP", 0)
 	var ops []throttle.Operation
 	for i := range 3 {
 		ops = append(ops, mustEnqueue(t, s, "SHIP", fmt.Sprint("g", i)))
-		wantDepth(t, s, "SHIP", i+1)
+		WantDepth(t, s, "SHIP", i+1)
 	}
 	hr := mustEnqueueIn(t, s, "SHIP", "HR", "h")
 	mustEnqueue(t, s, "DOCK", "x")
 	markRunning(t, s, ops[0].ID)
-	wantDepth(t, s, "SHIP", 4) // running counts as pending
+	WantDepth(t, s, "SHIP", 4) // running counts as pending
 	succeed(t, s, mustOperation(t, s, ops[0].ID), "ok")
 	d, err := s.Depth(t.Context(), "SHIP")
 	if err != nil {
@@ -573,8 +565,8 @@ func testDepth(t *testing.T, s throttle.Store) {
 	if d, _ := s.Depth(t.Context(), "SHIP"); d.Total != 2 || d.Projects["HR"] != 0 {
 		t.Fatalf("Depth(SHIP) after HR's only operation = %+v, want 2 in all, none for HR", d)
 	}
-	wantDepth(t, s, "DOCK", 1)
-	wantDepth(t, s, "NOBODY", 0)
+	WantDepth(t, s, "DOCK", 1)
+	WantDepth(t, s, "NOBODY", 0)
 }
 
 func testHeadAcrossProjects(t *testing.T, s throttle.Store) {
@@ -689,7 +681,7 @@ func testFinish(t *testing.T, s throttle.Store) {
 	wantSame(t, "Operation after Finish", mustOperation(t, s, a.ID), want)
 	wantHead(t, s, "SHIP", b.ID)
 	wantHeads(t, s, "SHIP", "MOH/b")
-	wantDepth(t, s, "SHIP", 1)
+	WantDepth(t, s, "SHIP", 1)
 	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 0 {
 		t.Fatalf("RequeueRunning after Finish = %d, %v; want 0", n, err)
 	}
@@ -716,7 +708,7 @@ func testFinishFnError(t *testing.T, s throttle.Store) {
 		t.Fatal("Finish with an unknown effect type succeeded, want an error")
 	}
 	wantSame(t, "Operation after Finish with an unknown effect", mustOperation(t, s, op.ID), op)
-	wantDepth(t, s, "SHIP", 1)
+	WantDepth(t, s, "SHIP", 1)
 }
 
 // wantFull fails unless err reports a full queue with depth total.
@@ -740,13 +732,13 @@ func testQueueFull(t *testing.T, s throttle.Store) {
 	op := newOpIn("SHIP", "ADM", "over the tenant limit")
 	_, err := s.Enqueue(t.Context(), op, throttle.Limits{Tenant: 3})
 	wantFull(t, err, 3)
-	wantNoOp(t, s, op.ID)
+	WantNoOp(t, s, op.ID)
 
 	op = newOpIn("SHIP", "MOH", "over the project limit")
 	_, err = s.Enqueue(t.Context(), op, throttle.Limits{Tenant: 10, Project: 2})
 	wantFull(t, err, 3)
-	wantNoOp(t, s, op.ID)
-	wantDepth(t, s, "SHIP", 3)
+	WantNoOp(t, s, op.ID)
+	WantDepth(t, s, "SHIP", 3)
 	wantHeads(t, s, "SHIP", "HR/h1", "MOH/m1")
 
 	// Another project, and another tenant, still have room.
@@ -809,7 +801,7 @@ func testIdempotency(t *testing.T, s throttle.Store) {
 	again.Idempotency = idem("key:ci", "k1", "fp-a", expires)
 	_, err := s.Enqueue(t.Context(), again, noLimits)
 	wantReplay(t, err, first.ID)
-	wantNoOp(t, s, again.ID)
+	WantNoOp(t, s, again.ID)
 
 	// Another request with the key is refused.
 	other := newOp("SHIP", "other")
@@ -817,8 +809,8 @@ func testIdempotency(t *testing.T, s throttle.Store) {
 	if _, err := s.Enqueue(t.Context(), other, noLimits); !errors.Is(err, throttle.ErrIdempotencyMismatch) {
 		t.Fatalf("Enqueue with a reused key error = %v, want ErrIdempotencyMismatch", err)
 	}
-	wantNoOp(t, s, other.ID)
-	wantDepth(t, s, "SHIP", 1)
+	WantNoOp(t, s, other.ID)
+	WantDepth(t, s, "SHIP", 1)
 
 	// Keys of different scopes never collide.
 	scoped := newOp("SHIP", "scoped")
@@ -831,7 +823,7 @@ func testIdempotency(t *testing.T, s throttle.Store) {
 	again.ID = throttle.NewID()
 	_, err = s.Enqueue(t.Context(), again, throttle.Limits{Tenant: 1, Project: 1})
 	wantReplay(t, err, first.ID)
-	wantNoOp(t, s, again.ID)
+	WantNoOp(t, s, again.ID)
 	if id, _, ok := idempotent(t, s, "key:ci", "k1", t0); !ok || id != first.ID {
 		t.Fatalf("Idempotent(k1) after replays = %s, %v; want %s", id, ok, first.ID)
 	}
@@ -912,7 +904,7 @@ func testConcurrentEnqueue(t *testing.T, s throttle.Store) {
 	}
 	for _, tenant := range tenants {
 		ops := got[tenant]
-		wantDepth(t, s, tenant, len(ops))
+		WantDepth(t, s, tenant, len(ops))
 		bySeq := map[uint64]throttle.Operation{}
 		for _, op := range ops {
 			if prev, dup := bySeq[op.Seq]; dup {
@@ -1004,7 +996,7 @@ func testConcurrentEnqueueAndComplete(t *testing.T, s throttle.Store) {
 		t.Fatalf("completed %d operations, want %d", len(order), n)
 	}
 	wantEmpty(t, s, "SHIP")
-	wantDepth(t, s, "SHIP", 0)
+	WantDepth(t, s, "SHIP", 0)
 	for _, id := range order {
 		if got := mustOperation(t, s, id); got.State != throttle.Succeeded {
 			t.Errorf("%s: State = %q", id, got.State)
@@ -1086,5 +1078,5 @@ func testConcurrentTwins(t *testing.T, s throttle.Store) {
 	if named[winners[0]] != n-1 || len(named) != 1 {
 		t.Fatalf("replays named %v, want all %d to name %s", named, n-1, winners[0])
 	}
-	wantDepth(t, s, "SHIP", 1)
+	WantDepth(t, s, "SHIP", 1)
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/throttle"
 	"github.com/groupgate/groupgate/webhooks"
 )
@@ -45,27 +46,22 @@ var (
 // RunStoreTests runs the conformance cases, each on a fresh store.
 func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 	t.Helper()
-	for _, tt := range []struct {
-		name string
-		run  func(*testing.T, Store)
-	}{
-		{"GoneUserLeavesGroupsAndKnownUsers", testGone},
-		{"GoneByEmailOnly", testGoneByEmail},
-		{"GoneUnknownUserIsMarked", testGoneUnknown},
-		{"GoneByIDSparesTheEmailsNewOwner", testGoneEmailReused},
-		{"RepeatChangesNothing", testRepeat},
-		{"AppliedButNotRecordedIsResumed", testResumed},
-		{"RepeatAfterExpiryIsNew", testExpired},
-		{"DeliveriesArePerTenant", testPerTenant},
-		{"ChangedUserFollowsEmail", testChanged},
-		{"ChangedUnknownUserStaysUnknown", testChangedUnknown},
-		{"ChangedDeletedUserStaysDeleted", testChangedDeleted},
-		{"PruneForgetsOldDeletedMarks", testPruneMarks},
-		{"UserSeenAgainIsNoLongerDeleted", testSeenAgain},
-		{"PruneForgetsExpired", testPrune},
-	} {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
-	}
+	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+		{Name: "GoneUserLeavesGroupsAndKnownUsers", Run: testGone},
+		{Name: "GoneByEmailOnly", Run: testGoneByEmail},
+		{Name: "GoneUnknownUserIsMarked", Run: testGoneUnknown},
+		{Name: "GoneByIDSparesTheEmailsNewOwner", Run: testGoneEmailReused},
+		{Name: "RepeatChangesNothing", Run: testRepeat},
+		{Name: "AppliedButNotRecordedIsResumed", Run: testResumed},
+		{Name: "RepeatAfterExpiryIsNew", Run: testExpired},
+		{Name: "DeliveriesArePerTenant", Run: testPerTenant},
+		{Name: "ChangedUserFollowsEmail", Run: testChanged},
+		{Name: "ChangedUnknownUserStaysUnknown", Run: testChangedUnknown},
+		{Name: "ChangedDeletedUserStaysDeleted", Run: testChangedDeleted},
+		{Name: "PruneForgetsOldDeletedMarks", Run: testPruneMarks},
+		{Name: "UserSeenAgainIsNoLongerDeleted", Run: testSeenAgain},
+		{Name: "PruneForgetsExpired", Run: testPrune},
+	})
 }
 
 func digest(s string) [32]byte { return sha256.Sum256([]byte(s)) }
