@@ -38,11 +38,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/testkit"
 )
 
 // readmeAddress is the address the README's commands use, as under make run.
@@ -163,7 +163,7 @@ func TestREADME(t *testing.T) {
 	srv.Env = env
 	ownGroup(srv)
 	srv.WaitDelay = 5 * time.Second
-	stdout, logs := &lockedBuffer{}, &lockedBuffer{}
+	stdout, logs := &testkit.Buffer{}, &testkit.Buffer{}
 	srv.Stdout, srv.Stderr = stdout, logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func readmeEnv(t *testing.T, work string) []string {
 type banner struct{ base, key, operator string }
 
 // waitForBanner reads the address and the keys the demo prints.
-func waitForBanner(t *testing.T, stdout, logs *lockedBuffer) banner {
+func waitForBanner(t *testing.T, stdout, logs *testkit.Buffer) banner {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -280,22 +280,4 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
