@@ -1,6 +1,7 @@
 package names
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,32 @@ func TestRules(t *testing.T) {
 	}
 	if got := Upper("ship-2x"); got != "SHIP-2X" {
 		t.Errorf("Upper = %q", got)
+	}
+}
+
+// FuzzMatchersAreThePatterns holds each hand-written matcher to the answers
+// regexp gives for its pattern, the one the spec states.
+func FuzzMatchersAreThePatterns(f *testing.F) {
+	for _, s := range []string{"", "S", "SHIP", "ship-2", "2SHIP", "-a", "a.b_c", "A B", "AB\n", "ſHIP", "SHİP",
+		strings.Repeat("A", 16), strings.Repeat("A", 17), strings.Repeat("A", 33), strings.Repeat("a", 65), "é", "a\x00"} {
+		f.Add(s)
+	}
+	patterns := []string{TenantPattern, ProjectPattern, GroupPattern}
+	res := make([]*regexp.Regexp, len(patterns))
+	for i, p := range patterns {
+		res[i] = regexp.MustCompile(p)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i, p := range patterns {
+			if got, want := Matcher(p)(s), res[i].MatchString(s); got != want {
+				t.Fatalf("%s on %q: matcher %v, regexp %v", p, s, got, want)
+			}
+		}
+	})
+}
+
+func TestMatcherOfOtherPatterns(t *testing.T) {
+	if Matcher(`^[a-z]+$`) != nil {
+		t.Error("Matcher gave a matcher for a pattern it does not know")
 	}
 }

@@ -79,9 +79,18 @@ func routeOperations(doc *openapi3.T) map[string]string {
 // body, and calls whose handling panicked, recorded as failed before the
 // panic goes on). It never records a body.
 func (s *Server) auditCalls(actions map[string]string) echo.MiddlewareFunc {
+	// By method, then route: the lookup on every request builds no string.
+	byMethod := map[string]map[string]string{}
+	for route, action := range actions {
+		method, path, _ := strings.Cut(route, " ")
+		if byMethod[method] == nil {
+			byMethod[method] = map[string]string{}
+		}
+		byMethod[method][path] = action
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			action, ok := actions[c.Request().Method+" "+c.Path()]
+			action, ok := byMethod[c.Request().Method][c.Path()]
 			if !ok {
 				return next(c)
 			}

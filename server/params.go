@@ -16,6 +16,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/names"
 )
 
 // paramRule is one parameter of one operation, compiled from its schema in
@@ -28,6 +29,7 @@ type paramRule struct {
 	typ      string // string, integer, number or boolean
 	format   string // date-time checked; others are informative
 	pattern  *regexp.Regexp
+	matches  func(string) bool // pattern's matcher: names' for the name patterns, else the regexp's
 	minLen   uint64
 	maxLen   *uint64
 	min, max *float64
@@ -96,7 +98,10 @@ func compileParam(p *openapi3.Parameter) (paramRule, error) {
 		if err != nil {
 			return paramRule{}, fmt.Errorf("pattern: %w", err)
 		}
-		r.pattern = re
+		r.pattern, r.matches = re, names.Matcher(s.Pattern)
+		if r.matches == nil {
+			r.matches = re.MatchString
+		}
 	}
 	for _, v := range s.Enum {
 		str, ok := v.(string)
@@ -137,7 +142,7 @@ func (r *paramRule) check(v string) string {
 		return fmt.Sprintf("must be at least %d characters", r.minLen)
 	case r.maxLen != nil && n > *r.maxLen:
 		return fmt.Sprintf("must be at most %d characters", *r.maxLen)
-	case r.pattern != nil && !r.pattern.MatchString(v):
+	case r.pattern != nil && !r.matches(v):
 		return "must match " + r.pattern.String()
 	case r.format == "date-time":
 		// time.Parse alone takes forms RFC 3339 does not, such as a
