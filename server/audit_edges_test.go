@@ -23,27 +23,9 @@ import (
 // headers over the limit (431) and a handler that panics (500). Each one is
 // in the audit log with its request id, as failed.
 func TestRefusedWritesAreAudited(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AllowHTTP = true
-	cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
-	cfg.Tenants = []TenantConfig{{Name: "SHIP", Projects: []ProjectConfig{{Name: "MOH"}}}}
-	srv, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The same route as createTenant (audited as tenant.create), with a
 	// handler that panics.
-	srv.http.Handler.(*echo.Echo).POST("/v1/tenants", func(echo.Context) error { panic("secret internals") })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
+	srv := startWithPanic(t, http.MethodPost, "/v1/tenants")
 
 	post := func(path, id, headers, body string, length int) string {
 		return "POST " + path + " HTTP/1.1\r\nHost: gw\r\nX-Request-Id: " + id + "\r\nContent-Type: application/json\r\n" +

@@ -17,17 +17,7 @@ import (
 // panics: the caller gets a 500 problem saying only "internal error", and
 // the server keeps serving.
 func TestPanicIsAProblem(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AllowHTTP = true
-	cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
-	cfg.Tenants = []TenantConfig{{Name: "SHIP", Projects: []ProjectConfig{{Name: "MOH"}}}}
-	srv, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.http.Handler.(*echo.Echo).GET("/panic", func(echo.Context) error { panic("secret internals") })
-	testkit.Serve(t, srv.Run)
+	srv := startWithPanic(t, http.MethodGet, "/panic")
 
 	for _, path := range []string{"/panic", "/healthz"} {
 		resp, err := http.Get(srv.URL() + path)
@@ -51,4 +41,23 @@ func TestPanicIsAProblem(t *testing.T) {
 			t.Fatalf("panic answered %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
+}
+
+// startWithPanic runs the real server (tenant SHIP, project MOH, on the
+// built-in simulator) with one more route, method path, whose handler
+// panics.
+func startWithPanic(t *testing.T, method, path string) *Server {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AllowHTTP = true
+	cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
+	cfg.Tenants = []TenantConfig{{Name: "SHIP", Projects: []ProjectConfig{{Name: "MOH"}}}}
+	srv, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.http.Handler.(*echo.Echo).Add(method, path, func(echo.Context) error { panic("secret internals") })
+	testkit.Serve(t, srv.Run)
+	return srv
 }
