@@ -196,15 +196,7 @@ func TestClientGetGroupPages(t *testing.T) {
 	f := newFixtureWith(t, techpasssim.Config{Interval: 20 * time.Millisecond, Users: users, Routes: routes},
 		func(c *techpass.Config) { c.Routes, c.MemberPageSize = routes, 20 })
 	ctx := context.Background()
-	g, err := f.sim.CreateGroupDirect("SHIP", "SHIP:big", "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range users {
-		if err := f.sim.AddMemberDirect("SHIP", g.Name, u.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := bigGroup(t, f.sim, users)
 	var got []techpass.User
 	cursor, pages := "", 0
 	for {
@@ -249,15 +241,7 @@ func TestClientListMembersPages(t *testing.T) {
 	f := newFixtureWith(t, techpasssim.Config{Interval: 20 * time.Millisecond, Users: users, MemberPageSize: 20},
 		func(c *techpass.Config) { c.MembersSource = techpass.MembersFromListRoute })
 	ctx := context.Background()
-	g, err := f.sim.CreateGroupDirect("SHIP", "SHIP:big", "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range users {
-		if err := f.sim.AddMemberDirect("SHIP", g.Name, u.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := bigGroup(t, f.sim, users)
 
 	var got []techpass.User
 	cursor, pages := "", 0
@@ -289,7 +273,7 @@ func TestClientListMembersPages(t *testing.T) {
 	// The cursor is query-escaped: what the caller gives is what the API
 	// reads, and a bad one is the API's 400.
 	const bad = "a&cursor=b+c d/=?#%"
-	_, err = f.client.ListMembers(ctx, g.ID, bad)
+	_, err := f.client.ListMembers(ctx, g.ID, bad)
 	wantStatus(t, err, http.StatusBadRequest, "invalid cursor")
 	if q := f.last().Query(); len(q) != 1 || len(q["cursor"]) != 1 || q.Get("cursor") != bad {
 		t.Errorf("sent query %q, want the one cursor %q", f.last().RawQuery, bad)
@@ -320,4 +304,20 @@ func TestClientUpdateGroup(t *testing.T) {
 	if st := f.sim.Stats().Namespaces["SHIP"]; st.ByRoute[techpass.RouteUpdateGroup] != 3 || st.Violations != 0 {
 		t.Errorf("updateGroup requests %d, violations %d", st.ByRoute[techpass.RouteUpdateGroup], st.Violations)
 	}
+}
+
+// bigGroup makes group SHIP:big at the simulator, directly (no upstream
+// request), with users as its members.
+func bigGroup(t *testing.T, sim *techpasssim.Simulator, users []techpass.User) techpass.Group {
+	t.Helper()
+	g, err := sim.CreateGroupDirect("SHIP", "SHIP:big", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if err := sim.AddMemberDirect("SHIP", g.Name, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
 }
