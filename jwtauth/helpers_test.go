@@ -278,7 +278,6 @@ func jwksProvider(url string, algs ...string) jwtauth.Provider {
 	return jwtauth.Provider{Issuer: testIssuer, Audience: testAudience, JWKSURL: url, Algorithms: algs}
 }
 
-// newVerifier returns a verifier on clk.
 // newVerifier returns a verifier on clk that accepts the loopback JWKS
 // servers of these tests (Options.AllowLoopback).
 func newVerifier(clk *testkit.Clock) *jwtauth.Verifier {
@@ -309,6 +308,19 @@ func checkRejected(tb testing.TB, err error, token, want string) {
 		tb.Fatalf("error %q does not mention %q", err, want)
 	}
 	checkNoLeak(tb, err, token)
+}
+
+// checkVerdict asserts Verify's err for token: accepted when want is empty,
+// otherwise rejected as checkRejected says.
+func checkVerdict(tb testing.TB, err error, token, want string) {
+	tb.Helper()
+	if want == "" {
+		if err != nil {
+			tb.Fatalf("token rejected: %v", err)
+		}
+		return
+	}
+	checkRejected(tb, err, token, want)
 }
 
 // checkNoLeak asserts the error quotes no part of the token longer than a
