@@ -97,10 +97,7 @@ func TestClientMembers(t *testing.T) {
 	users := techpasssim.DemoUsers(3)
 	f := newFixtureWith(t, techpasssim.Config{Interval: 20 * time.Millisecond, Users: users})
 	ctx := context.Background()
-	g, err := f.client.CreateGroup(ctx, "SHIP:MOH:billing", "Billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := f.mustCreate(t, "SHIP:MOH:billing", "Billing")
 
 	if err := f.client.AddMember(ctx, g.ID, users[0].ID); err != nil {
 		t.Fatal(err)
@@ -261,10 +258,7 @@ func TestClientListMembersPages(t *testing.T) {
 func TestClientUpdateGroup(t *testing.T) {
 	f := newFixture(t, 20*time.Millisecond)
 	ctx := context.Background()
-	g, err := f.client.CreateGroup(ctx, "SHIP:MOH:billing", "Billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := f.mustCreate(t, "SHIP:MOH:billing", "Billing")
 	u, err := f.client.UpdateGroup(ctx, g.ID, "Billing, MOH")
 	if err != nil || u.ID != g.ID || u.Name != g.Name || u.Description != "Billing, MOH" || !u.Created.Equal(g.Created) {
 		t.Errorf("UpdateGroup = %+v, %v", u, err)
