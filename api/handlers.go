@@ -139,8 +139,9 @@ func (h *Handlers) GetDocs(c echo.Context) error {
 	return nil
 }
 
-// authorize checks the path's tenant and project and that the caller's key
-// belongs to them with scope. It returns them upper-cased.
+// authorize checks the path's tenant and project and that the caller's
+// credential may act in them with scope (tenants.RequireProject). It returns
+// them upper-cased.
 func (h *Handlers) authorize(c echo.Context, tenant, project string, scope tenants.Scope) (string, string, error) {
 	t, p := names.Upper(tenant), names.Upper(project)
 	// A path naming the caller's own tenant and project is well-formed by
