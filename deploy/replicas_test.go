@@ -33,7 +33,13 @@ const (
 // ---------------------------------------------------------------------------
 // The configuration of a replica
 
-// postgresSettingsLoaded says whether server.Config knows the store and
+// serverConfig is groupgate's configuration and newServerConfig returns its
+// defaults: the one place this file names the package that holds them.
+type serverConfig = server.Config
+
+func newServerConfig() serverConfig { return server.DefaultConfig() }
+
+// postgresSettingsLoaded says whether serverConfig knows the store and
 // postgres settings, which come with the PostgreSQL backend. While it does
 // not, the replica examples' configurations are loaded with those two
 // settings taken out, and checked by checkStoreSettings alone; once it does,
@@ -55,7 +61,7 @@ type storeSettings struct {
 
 // replicaConfig is a replica example's configuration as groupgate loads it.
 type replicaConfig struct {
-	server.Config
+	serverConfig
 	storeSettings
 	// DSN is the postgres DSN's key=value pairs.
 	DSN map[string]string
@@ -64,7 +70,7 @@ type replicaConfig struct {
 // secretFiles returns every secret file the configuration names, by
 // setting: those of secretFiles and the database password.
 func (c replicaConfig) secretFiles() map[string]string {
-	files := secretFiles(c.Config)
+	files := secretFiles(c.serverConfig)
 	if f := c.Postgres.PasswordFile; f != "" {
 		files["postgres.password_file"] = f
 	}
@@ -77,10 +83,10 @@ func (c replicaConfig) listenPort() string {
 	return port
 }
 
-// configHasSetting reports whether server.Config has a top-level setting
+// configHasSetting reports whether serverConfig has a top-level setting
 // of that name.
 func configHasSetting(name string) bool {
-	t := reflect.TypeFor[server.Config]()
+	t := reflect.TypeFor[serverConfig]()
 	for i := range t.NumField() {
 		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
 			return true
@@ -116,7 +122,7 @@ func loadReplicaConfig(src []byte) (replicaConfig, error) {
 	if err := f.Close(); err != nil {
 		return rc, err
 	}
-	rc.Config = server.DefaultConfig()
+	rc.serverConfig = newServerConfig()
 	if err := rc.LoadFile(f.Name()); err != nil {
 		return rc, err
 	}
@@ -211,7 +217,7 @@ func parseDSN(s string) (map[string]string, error) {
 func TestPostgresSettingsLoaded(t *testing.T) {
 	known := configHasSetting("store") && configHasSetting("postgres")
 	if known != postgresSettingsLoaded {
-		t.Errorf("server.Config knows store and postgres: %v, but postgresSettingsLoaded is %v: set it to %v", known, postgresSettingsLoaded, known)
+		t.Errorf("the configuration knows store and postgres: %v, but postgresSettingsLoaded is %v: set it to %v", known, postgresSettingsLoaded, known)
 	}
 }
 
