@@ -62,7 +62,8 @@ type storeSettings struct {
 // replicaConfig is a replica example's configuration as groupgate loads it.
 type replicaConfig struct {
 	serverConfig
-	storeSettings
+	// Shared is read apart from the loader, whether or not it knows them.
+	Shared storeSettings
 	// DSN is the postgres DSN's key=value pairs.
 	DSN map[string]string
 }
@@ -71,7 +72,7 @@ type replicaConfig struct {
 // setting: those of secretFiles and the database password.
 func (c replicaConfig) secretFiles() map[string]string {
 	files := secretFiles(c.serverConfig)
-	if f := c.Postgres.PasswordFile; f != "" {
+	if f := c.Shared.Postgres.PasswordFile; f != "" {
 		files["postgres.password_file"] = f
 	}
 	return files
@@ -100,7 +101,7 @@ func configHasSetting(name string) bool {
 // store and postgres are taken out before loading.
 func loadReplicaConfig(src []byte) (replicaConfig, error) {
 	var rc replicaConfig
-	if err := yaml.Unmarshal(src, &rc.storeSettings); err != nil {
+	if err := yaml.Unmarshal(src, &rc.Shared); err != nil {
 		return rc, err
 	}
 	body := src
@@ -129,7 +130,7 @@ func loadReplicaConfig(src []byte) (replicaConfig, error) {
 	if err := rc.Validate(); err != nil {
 		return rc, err
 	}
-	rc.DSN, err = checkStoreSettings(rc.storeSettings)
+	rc.DSN, err = checkStoreSettings(rc.Shared)
 	return rc, err
 }
 
@@ -738,7 +739,7 @@ func TestKubernetesLint(t *testing.T) {
 		{"config not mounted", "mountPath: /etc/groupgate\n", "mountPath: /etc/gg\n", "-config /etc/groupgate/config.yaml"},
 		{"config invalid", "    listen: 0.0.0.0:8080", "    listen: 0.0.0.0:8080\n    made_up: 1", "made_up"},
 		{"config on bbolt", "    store: postgres", "    store: bbolt", "store: postgres"},
-		{"password in the DSN", "sslmode=verify-full", "sslmode=verify-full password=hunter2", "holds a password"},
+		{"password in the DSN", "sslmode=verify-full", "sslmode=verify-full password=hunter2", "a password"},
 		{"root", "runAsUser: 65532", "runAsUser: 0", "runAsUser"},
 		{"may run as root", "runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot"},
 		{"writable root", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem"},
@@ -918,8 +919,8 @@ func lintCompose(src, dir string, img dockerfile, load func([]byte) (replicaConf
 	if cfg.DSN["host"] != composePostgres || cfg.DSN["user"] != pg.Environment["POSTGRES_USER"] || cfg.DSN["dbname"] != pg.Environment["POSTGRES_DB"] {
 		add("postgres.dsn host %s, user %s, dbname %s: want %s, and the service's POSTGRES_USER and POSTGRES_DB", cfg.DSN["host"], cfg.DSN["user"], cfg.DSN["dbname"], composePostgres)
 	}
-	if pw := pg.secretFile(pg.Environment["POSTGRES_PASSWORD_FILE"]); pw == "" || pw != gw.secretFile(cfg.Postgres.PasswordFile) {
-		add("postgres.password_file %s is not the secret of the database's POSTGRES_PASSWORD_FILE", cfg.Postgres.PasswordFile)
+	if pw := pg.secretFile(pg.Environment["POSTGRES_PASSWORD_FILE"]); pw == "" || pw != gw.secretFile(cfg.Shared.Postgres.PasswordFile) {
+		add("postgres.password_file %s is not the secret of the database's POSTGRES_PASSWORD_FILE", cfg.Shared.Postgres.PasswordFile)
 	}
 
 	// The simulator: the tenant's address, ids and credentials are its own.
@@ -1014,7 +1015,7 @@ func TestComposeLint(t *testing.T) {
 
 	// Mistakes in the configuration the compose file mounts.
 	for _, tc := range []lintCase{
-		{"password in the DSN", "sslmode=disable", "sslmode=disable password=hunter2", "holds a password"},
+		{"password in the DSN", "sslmode=disable", "sslmode=disable password=hunter2", "a password"},
 		{"other database user", "user=groupgate", "user=postgres", "postgres.dsn host"},
 		{"other token URL", "token_url: http://techpass-sim:8081/", "token_url: http://techpass-sim:8082/", "token_url"},
 		{"bbolt", "store: postgres", "store: bbolt", "store: postgres"},
