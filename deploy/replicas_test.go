@@ -727,7 +727,7 @@ func TestKubernetesLint(t *testing.T) {
 		{"budget blocks every drain", "minAvailable: 2", "minAvailable: 3", "minAvailable 3"},
 		{"budget allows two down", "minAvailable: 2", "maxUnavailable: 2", "maxUnavailable 2"},
 		{"no budget", "kind: PodDisruptionBudget", "kind: PodDisruptionBudgetX", "one PodDisruptionBudget"},
-		{"service selects nothing", "  type: ClusterIP\n  selector:\n    app.kubernetes.io/name: groupgate", "  type: ClusterIP\n  selector:\n    app: groupgate", "Service's selector"},
+		{"service selects nothing", "  selector:\n    app.kubernetes.io/name: groupgate\n  ports:", "  selector:\n    app: groupgate\n  ports:", "Service's selector"},
 		{"service on another port", "targetPort: http", "targetPort: 9090", "targets 9090"},
 		{"secret in the environment", "          args:", "          env:\n            - name: GROUPGATE_KEK\n              valueFrom:\n                secretKeyRef: {name: groupgate-operator, key: kek}\n          args:", "env GROUPGATE_KEK"},
 		{"secrets from envFrom", "          args:", "          envFrom:\n            - secretRef: {name: groupgate-ship}\n          args:", "envFrom"},
