@@ -184,7 +184,7 @@ func TestREADME(t *testing.T) {
 			t.Errorf("server still running 30 s after SIGINT\n%s", tail(logs.String(), 40))
 		}
 	})
-	banner := waitForBanner(t, stdout, logs)
+	banner := waitForBanner(t, 30*time.Second, stdout, logs)
 
 	// Every exchange goes through a proxy that checks it against
 	// openapi.yaml.
@@ -245,33 +245,33 @@ func readmeEnv(t *testing.T, work string) []string {
 // banner is what make run prints that the reader needs.
 type banner struct{ base, key, operator string }
 
-// waitForBanner reads the address and the keys the demo prints.
-func waitForBanner(t *testing.T, stdout, logs *testkit.Buffer) banner {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		text := stdout.String()
-		var b banner
-		lines := strings.Split(text, "\n")
-		for i, l := range lines {
-			if rest, ok := strings.CutPrefix(l, "groupgate is listening on "); ok {
-				b.base = strings.TrimSpace(rest)
-			}
-			if i+1 < len(lines) && strings.HasPrefix(l, "Demo tenant SHIP") {
-				b.key = strings.TrimSpace(lines[i+1])
-			}
-			if i+1 < len(lines) && strings.HasPrefix(l, "Operator key") {
-				b.operator = strings.TrimSpace(lines[i+1])
-			}
+// parseBanner reads the address and the keys from what the demo printed so
+// far; ok once all three are there.
+func parseBanner(text string) (b banner, ok bool) {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "groupgate is listening on "); ok {
+			b.base = strings.TrimSpace(rest)
 		}
-		if b.base != "" && strings.HasPrefix(b.key, "gk_") && strings.HasPrefix(b.operator, "gk_") {
-			return b
+		if i+1 < len(lines) && strings.HasPrefix(l, "Demo tenant SHIP") {
+			b.key = strings.TrimSpace(lines[i+1])
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the demo did not print its address and keys:\n%s\nlog:\n%s", text, logs.String())
+		if i+1 < len(lines) && strings.HasPrefix(l, "Operator key") {
+			b.operator = strings.TrimSpace(lines[i+1])
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return b, b.base != "" && strings.HasPrefix(b.key, "gk_") && strings.HasPrefix(b.operator, "gk_")
+}
+
+// waitForBanner waits up to within for the address and the keys the demo
+// prints on stdout.
+func waitForBanner(t *testing.T, within time.Duration, stdout, logs *testkit.Buffer) banner {
+	t.Helper()
+	var b banner
+	if !testkit.Poll(within, 20*time.Millisecond, func() (ok bool) { b, ok = parseBanner(stdout.String()); return ok }) {
+		t.Fatalf("the demo did not print its address and keys within %v:\n%s\nlog:\n%s", within, stdout.String(), tail(logs.String(), 40))
+	}
+	return b
 }
 
 func tail(s string, n int) string {
