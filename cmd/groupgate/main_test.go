@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/groupgate/groupgate/internal/testkit"
 )
 
 var issuedKey = regexp.MustCompile(`gk_[a-z0-9]{8,}_`)
@@ -32,29 +30,9 @@ func TestBinary(t *testing.T) {
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	srv := exec.Command(bin, "-demo", "-log-format", "text", "-listen", "127.0.0.1:0", "-store", filepath.Join(dir, "data", "groupgate.db"))
 	srv.Env = base
-	var stdout, logs testkit.Buffer
-	srv.Stdout, srv.Stderr = &stdout, &logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		// SIGINT is a clean shutdown: exit 0.
-		_ = srv.Process.Signal(os.Interrupt)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("server after SIGINT: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = srv.Process.Kill()
-			t.Errorf("server still running 30 s after SIGINT")
-		}
-	})
 	// The banner: the address, then the demo project key and the operator
 	// key.
-	b := waitForBanner(t, 60*time.Second, &stdout, &logs)
+	b, _ := startDemo(t, srv, 60*time.Second)
 	url, key, opKey := b.base, b.key, b.operator
 
 	run := func(env []string, args ...string) (int, string, string) {
