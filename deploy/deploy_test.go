@@ -334,20 +334,17 @@ func lintDockerfileOf(src, command string) (dockerfile, []string) {
 					d.Binary = path.Clean(w[1])
 				}
 			}
-		case "ENTRYPOINT":
+		case "ENTRYPOINT", "CMD":
 			args, ok := ins.execForm()
 			if !ok {
-				add("line %d: ENTRYPOINT must be an exec-form JSON array, so signals reach the server", ins.Line)
+				add("line %d: %s must be an exec-form JSON array, so signals reach the server", ins.Line, ins.Cmd)
 				continue
 			}
-			d.Entrypoint = args
-		case "CMD":
-			args, ok := ins.execForm()
-			if !ok {
-				add("line %d: CMD must be an exec-form JSON array", ins.Line)
-				continue
+			if ins.Cmd == "CMD" {
+				d.Cmd = args
+			} else {
+				d.Entrypoint = args
 			}
-			d.Cmd = args
 		case "EXPOSE":
 			d.Expose = append(d.Expose, ins.words()...)
 		case "VOLUME":

@@ -263,6 +263,17 @@ func (s *jwksServer) Hits() int64 { return s.hits.Load() }
 // KeysURL is the JWKS URL.
 func (s *jwksServer) KeysURL() string { return s.URL + "/keys" }
 
+// heldJWKS starts a JWKS server publishing ecKey256 as key1, whose
+// requests wait until release is called (at the latest when the test
+// ends), and returns it with a token signed by key1.
+func heldJWKS(t *testing.T) (srv *jwksServer, release func(), token string) {
+	t.Helper()
+	srv = newJWKSServer(t, jwkOf(t, "key1", ecKey256().Public()))
+	release = srv.Hold()
+	t.Cleanup(release)
+	return srv, release, sign(t, jwt.SigningMethodES256, ecKey256(), "key1", claims(nil))
+}
+
 // pemProvider is a valid provider with PEM keys.
 func pemProvider(tb testing.TB, algs []string, pubs ...crypto.PublicKey) jwtauth.Provider {
 	tb.Helper()

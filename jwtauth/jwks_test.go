@@ -244,12 +244,9 @@ func TestJWKSDocumentErrors(t *testing.T) {
 }
 
 func TestJWKSSingleFlight(t *testing.T) {
-	srv := newJWKSServer(t, jwkOf(t, "key1", ecKey256().Public()))
-	release := srv.Hold()
-	defer release()
+	srv, release, tok := heldJWKS(t)
 	v := newVerifier(newClock())
 	p := jwksProvider(srv.KeysURL())
-	tok := sign(t, jwt.SigningMethodES256, ecKey256(), "key1", claims(nil))
 
 	const n = 50
 	errs := make(chan error, n)
@@ -277,12 +274,9 @@ func TestJWKSSingleFlight(t *testing.T) {
 // TestJWKSCancelledWait checks a request gives up when its context ends,
 // while the fetch it started completes for the next requests.
 func TestJWKSCancelledWait(t *testing.T) {
-	srv := newJWKSServer(t, jwkOf(t, "key1", ecKey256().Public()))
-	release := srv.Hold()
-	defer release()
+	srv, release, tok := heldJWKS(t)
 	v := newVerifier(newClock())
 	p := jwksProvider(srv.KeysURL())
-	tok := sign(t, jwt.SigningMethodES256, ecKey256(), "key1", claims(nil))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -304,11 +298,8 @@ func TestJWKSCancelledWait(t *testing.T) {
 }
 
 func TestJWKSFetchTimeout(t *testing.T) {
-	srv := newJWKSServer(t, jwkOf(t, "key1", ecKey256().Public()))
-	release := srv.Hold()
-	defer release()
+	srv, _, tok := heldJWKS(t)
 	v := jwtauth.NewVerifier(jwtauth.Options{Now: newClock().Now, FetchTimeout: 50 * time.Millisecond, AllowLoopback: true})
-	tok := sign(t, jwt.SigningMethodES256, ecKey256(), "key1", claims(nil))
 	_, err := v.Verify(context.Background(), jwksProvider(srv.KeysURL()), tok)
 	checkRejected(t, err, tok, "JWKS fetch")
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, jwtauth.ErrKeysUnavailable) {
