@@ -66,7 +66,8 @@ func FuzzMatchersAreThePatterns(f *testing.F) {
 	}
 	f.Add("SHIP_CLIENT_SECRET")
 	f.Add("_x9")
-	patterns := []string{TenantPattern, ProjectPattern, GroupPattern, EnvPattern}
+	f.Add("0123456789abcdef0123")
+	patterns := []string{TenantPattern, ProjectPattern, GroupPattern, EnvPattern, KeyIDPattern}
 	res := make([]*regexp.Regexp, len(patterns))
 	for i, p := range patterns {
 		res[i] = regexp.MustCompile(p)
