@@ -39,7 +39,7 @@ func Authenticate(a Authenticator) echo.MiddlewareFunc {
 
 // principal returns the caller authenticated by Authenticate. A handler of
 // a secured route only runs after it, so a missing principal is a zero one,
-// which Authorize refuses.
+// which every tenants.Require* check refuses (it has no role).
 func principal(c echo.Context) tenants.Principal {
 	p, _ := c.Get(principalKey).(tenants.Principal)
 	return p

@@ -11,7 +11,7 @@ import (
 
 // idempotencyKey reads an Idempotency-Key header (IETF httpapi draft: an
 // sf-string, so optionally in double quotes): 1-255 printable ASCII
-// characters. A nil header means none was sent.
+// characters, none of them '"' or '\'. A nil header means none was sent.
 func idempotencyKey(header *string) (string, error) {
 	if header == nil {
 		return "", nil

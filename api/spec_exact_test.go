@@ -1,11 +1,16 @@
 package api
 
 import (
+	"regexp"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"gopkg.in/yaml.v3"
 
+	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/names"
+	"github.com/groupgate/groupgate/tenants"
+	"github.com/groupgate/groupgate/throttle"
 )
 
 // TestNamePatternsAreTheSpecs: every place openapi.yaml states a tenant,
@@ -58,6 +63,50 @@ func TestParameterErrorsAreOneStatus(t *testing.T) {
 		}
 		if o.op.RequestBody == nil && o.op.Responses.Value("422") != nil && o.method == "GET" {
 			t.Errorf("%s has no body but documents 422", o)
+		}
+	}
+}
+
+// TestEveryPatternIsKnown: every pattern openapi.yaml states anywhere is
+// one the code holds: a name pattern of package names, or the pattern of an
+// id the service issues, which must match the ids it does issue. A pattern
+// copied with a change (a name rule that drifted from names) fails here,
+// wherever in the spec it is written.
+func TestEveryPatternIsKnown(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(groupgate.OpenAPISpec(), &root); err != nil {
+		t.Fatal(err)
+	}
+	_, key := tenants.NewKey()
+	issued := map[string]string{ // pattern -> an id the service issues
+		names.KeyIDPattern:                 key.ID,
+		`^op_([0-9a-v]{26}|[a-z2-7]{26})$`: throttle.NewID(),
+	}
+	seen := map[string]int{}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k, v := n.Content[i], n.Content[i+1]; k.Value == "pattern" && v.Kind == yaml.ScalarNode {
+					seen[v.Value]++
+					id, isIssued := issued[v.Value]
+					if names.Matcher(v.Value) == nil && !isIssued {
+						t.Errorf("line %d: pattern %q is neither a pattern of package names nor an issued id's", v.Line, v.Value)
+					}
+					if isIssued && !regexp.MustCompile(v.Value).MatchString(id) {
+						t.Errorf("line %d: pattern %q refuses the id %q the service issues", v.Line, v.Value, id)
+					}
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+	for _, p := range []string{names.TenantPattern, names.ProjectPattern, names.GroupPattern, names.KeyIDPattern} {
+		if seen[p] == 0 {
+			t.Errorf("openapi.yaml never states %q", p)
 		}
 	}
 }

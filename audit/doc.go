@@ -8,9 +8,9 @@
 // A Log is what the rest of the service uses: Record stamps an Entry with a
 // time-ordered ID and stores it, without ever failing the caller's request;
 // Query pages through entries newest first with an opaque cursor; Purge
-// applies the retention period. The Log sits on a Store, which a backend
-// (boltstore today, PostgreSQL for multi-replica use later) implements and
-// proves with the conformance suite in package audittest.
+// applies the retention period. The Log sits on a Store, which every
+// storage backend implements and proves with the conformance suite in
+// package audittest.
 //
 // # IDs and time
 //

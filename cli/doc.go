@@ -4,10 +4,11 @@
 // client in package client, so it speaks exactly the contract in
 // openapi.yaml and follows it when the client is regenerated.
 //
-// The credential comes only from the GROUPGATE_KEY variable or a file named
-// by --key-file (refused when others may read it, as ssh does), never from a
-// flag value, which would show in the process list and the shell history;
-// it is never printed, and goes over plain http only to this machine unless
+// The credential (an API key or a JWT) comes only from a file named by
+// --key-file or GROUPGATE_KEY_FILE (refused when others may read it, as ssh
+// does) or from the GROUPGATE_KEY variable, never from a flag value, which
+// would show in the process list and the shell history; it is never
+// printed, and goes over plain http only to this machine unless
 // --insecure-http says otherwise; redirects are not followed. Output is an
 // aligned table, or with -o json the API's own JSON (indented; `keys issue
 // --out` re-encodes it without the "key" member, which went to the file).

@@ -193,6 +193,7 @@ type dockerfile struct {
 	Binary     string   // where the final stage holds the server binary
 	Entrypoint []string // exec form
 	Cmd        []string // exec form
+	User       string   // the final stage's USER
 	Expose     []string
 	Volumes    []string
 }
@@ -204,12 +205,19 @@ var (
 	envAssignRE     = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_.-]*)=`)
 )
 
-// lintDockerfile checks the image's build: at least two named stages, a
-// distroless/static or scratch final stage without RUN (it has no shell), a
-// numeric non-root USER, a CGO_ENABLED=0 build of ./cmd/groupgate copied from
-// its stage, exec-form ENTRYPOINT (the binary) and CMD, no ADD of remote
-// sources and no secret-looking ENV or ARG. It returns every problem.
+// lintDockerfile lints the server's image: lintDockerfileOf for
+// ./cmd/groupgate.
 func lintDockerfile(src string) (dockerfile, []string) {
+	return lintDockerfileOf(src, "./cmd/groupgate")
+}
+
+// lintDockerfileOf checks the build of an image of command: at least two
+// named stages, a distroless/static or scratch final stage without RUN (it
+// has no shell), a numeric non-root USER, a CGO_ENABLED=0 build of command
+// copied from its stage, exec-form ENTRYPOINT (the binary) and CMD, no ADD
+// of remote sources and no secret-looking ENV or ARG. It returns every
+// problem.
+func lintDockerfileOf(src, command string) (dockerfile, []string) {
 	var (
 		d        dockerfile
 		problems []string
@@ -273,7 +281,8 @@ func lintDockerfile(src string) (dockerfile, []string) {
 		}
 	}
 
-	// The build: a CGO_ENABLED=0 `go build` of the server in an earlier stage.
+	// The build: a CGO_ENABLED=0 `go build` of the command in an earlier
+	// stage.
 	type output struct{ stage, path string }
 	var outputs []output
 	for _, st := range sts[:len(sts)-1] {
@@ -282,7 +291,7 @@ func lintDockerfile(src string) (dockerfile, []string) {
 			if ins.Cmd == "ENV" && cgoDisabledRE.MatchString(" "+ins.Args) {
 				stageCGO = true
 			}
-			if ins.Cmd != "RUN" || !strings.Contains(ins.Args, "go build") || !strings.Contains(ins.Args, "./cmd/groupgate") {
+			if ins.Cmd != "RUN" || !strings.Contains(ins.Args, "go build") || !strings.Contains(ins.Args, command) {
 				continue
 			}
 			if !stageCGO && !cgoDisabledRE.MatchString(ins.Args) {
@@ -297,7 +306,7 @@ func lintDockerfile(src string) (dockerfile, []string) {
 		}
 	}
 	if len(outputs) == 0 {
-		add("no build stage runs go build ... ./cmd/groupgate")
+		add("no build stage runs go build ... %s", command)
 	}
 
 	final := sts[len(sts)-1]
@@ -325,26 +334,24 @@ func lintDockerfile(src string) (dockerfile, []string) {
 					d.Binary = path.Clean(w[1])
 				}
 			}
-		case "ENTRYPOINT":
+		case "ENTRYPOINT", "CMD":
 			args, ok := ins.execForm()
 			if !ok {
-				add("line %d: ENTRYPOINT must be an exec-form JSON array, so signals reach the server", ins.Line)
+				add("line %d: %s must be an exec-form JSON array, so signals reach the server", ins.Line, ins.Cmd)
 				continue
 			}
-			d.Entrypoint = args
-		case "CMD":
-			args, ok := ins.execForm()
-			if !ok {
-				add("line %d: CMD must be an exec-form JSON array", ins.Line)
-				continue
+			if ins.Cmd == "CMD" {
+				d.Cmd = args
+			} else {
+				d.Entrypoint = args
 			}
-			d.Cmd = args
 		case "EXPOSE":
 			d.Expose = append(d.Expose, ins.words()...)
 		case "VOLUME":
 			d.Volumes = append(d.Volumes, ins.words()...)
 		}
 	}
+	d.User = user
 	switch uid, gid, _ := strings.Cut(user, ":"); {
 	case user == "":
 		add("final stage has no USER: it would run as root")
@@ -412,10 +419,10 @@ func TestDockerfile(t *testing.T) {
 // TestDockerfileLint shows the lint catches each mistake it is there for: every
 // case breaks the real Dockerfile in one way.
 func TestDockerfileLint(t *testing.T) {
-	good := readFile(t, dockerfilePath)
-	cases := []struct {
-		name, old, new, want string
-	}{
+	runLintCases(t, readFile(t, dockerfilePath), func(src string) []string {
+		_, problems := lintDockerfile(src)
+		return problems
+	}, []lintCase{
 		{"single stage", "FROM gcr.io/distroless/static-debian12:nonroot AS runtime", "#", "multi-stage"},
 		{"unnamed stage", " AS build\n", "\n", "no AS name"},
 		{"debian runtime", "FROM gcr.io/distroless/static-debian12:nonroot AS runtime", "FROM debian:12 AS runtime", "want gcr.io/distroless/static"},
@@ -431,13 +438,25 @@ func TestDockerfileLint(t *testing.T) {
 		{"secret env", "ARG REVISION=unknown", "ARG REVISION=unknown\nENV GROUPGATE_KEK=c2VjcmV0", "ENV GROUPGATE_KEK"},
 		{"secret arg", "ARG REVISION=unknown", "ARG REVISION=unknown\nARG TECHPASS_API_KEY", "ARG TECHPASS_API_KEY"},
 		{"run in runtime", "USER 65532:65532", "RUN mkdir /x\nUSER 65532:65532", "no shell"},
-	}
+	})
+}
+
+// lintCase breaks a linted file in one way: old replaced by new must give a
+// problem mentioning want.
+type lintCase struct{ name, old, new, want string }
+
+// runLintCases runs each case in its own subtest: lint of good with the one
+// change must report a problem mentioning the case's want. A case whose old
+// text good no longer holds fails, so a case cannot pass by changing
+// nothing.
+func runLintCases(t *testing.T, good string, lint func(src string) []string, cases []lintCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(good, tc.old) {
-				t.Fatalf("the Dockerfile no longer contains %q; update this case", tc.old)
+				t.Fatalf("the file no longer contains %q; update this case", tc.old)
 			}
-			_, problems := lintDockerfile(strings.Replace(good, tc.old, tc.new, 1))
+			problems := lint(strings.Replace(good, tc.old, tc.new, 1))
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
 				t.Errorf("want a problem mentioning %q, got %q", tc.want, problems)
 			}
@@ -996,8 +1015,9 @@ func TestSystemdUnit(t *testing.T) {
 // breaks the real unit in one way.
 func TestSystemdUnitLint(t *testing.T) {
 	cfg := loadExample(t)
-	good := readFile(t, unitPath)
-	cases := []struct{ name, old, new, want string }{
+	runLintCases(t, readFile(t, unitPath), func(src string) []string {
+		return lintUnit(mustParseUnit(t, src), cfg)
+	}, []lintCase{
 		{"no NoNewPrivileges", "NoNewPrivileges=yes", "NoNewPrivileges=no", "NoNewPrivileges"},
 		{"ProtectSystem full", "ProtectSystem=strict", "ProtectSystem=full", "ProtectSystem=strict"},
 		{"no ProtectHome", "ProtectHome=yes\n", "", "ProtectHome"},
@@ -1014,18 +1034,7 @@ func TestSystemdUnitLint(t *testing.T) {
 		{"short stop timeout", "TimeoutStopSec=30s", "TimeoutStopSec=5s", "not above shutdown_grace"},
 		{"missing credential", "LoadCredential=kek:/etc/groupgate/credentials/kek\n", "", "LoadCredential= IDs"},
 		{"secret in environment", "Type=exec", "Type=exec\nEnvironment=GROUPGATE_KEK=c2VjcmV0", "looks like a secret"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if !strings.Contains(good, tc.old) {
-				t.Fatalf("the unit no longer contains %q; update this case", tc.old)
-			}
-			problems := lintUnit(mustParseUnit(t, strings.Replace(good, tc.old, tc.new, 1)), cfg)
-			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
-				t.Errorf("want a problem mentioning %q, got %q", tc.want, problems)
-			}
-		})
-	}
+	})
 }
 
 func TestParseTimespan(t *testing.T) {

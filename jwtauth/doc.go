@@ -16,20 +16,20 @@
 //
 // # How the server uses it
 //
-// The package knows nothing about projects, tenants or HTTP. The server
+// The package knows nothing about projects, tenants or HTTP. The tenants
+// package's Authenticator, given this package by the server,
 //
 //  1. reads the (untrusted) issuer with [Issuer] to find the candidate
 //     providers registered for it,
 //  2. calls [Verifier.Verify] with each candidate [Provider] until one
 //     accepts the token, and
 //  3. maps the verified token to the project whose provider accepted it,
-//     using [Claims.Subject] as the actor in the audit log.
+//     with the issuer and [Claims.Subject] as the actor in the audit log.
 //
 // Because the project is decided by which provider accepted the token, two
-// projects must not register the same issuer and audience: the server should
-// refuse such a registration (or treat a token accepted by more than one
-// provider as ambiguous), otherwise one team's tokens would open the other's
-// project.
+// projects must not register the same issuer and audience, otherwise one
+// team's tokens would open the other's project: the tenants package's Admin
+// refuses such a registration.
 //
 // # What is checked
 //

@@ -263,6 +263,17 @@ func (s *jwksServer) Hits() int64 { return s.hits.Load() }
 // KeysURL is the JWKS URL.
 func (s *jwksServer) KeysURL() string { return s.URL + "/keys" }
 
+// heldJWKS starts a JWKS server publishing ecKey256 as key1, whose
+// requests wait until release is called (at the latest when the test
+// ends), and returns it with a token signed by key1.
+func heldJWKS(t *testing.T) (srv *jwksServer, release func(), token string) {
+	t.Helper()
+	srv = newJWKSServer(t, jwkOf(t, "key1", ecKey256().Public()))
+	release = srv.Hold()
+	t.Cleanup(release)
+	return srv, release, sign(t, jwt.SigningMethodES256, ecKey256(), "key1", claims(nil))
+}
+
 // pemProvider is a valid provider with PEM keys.
 func pemProvider(tb testing.TB, algs []string, pubs ...crypto.PublicKey) jwtauth.Provider {
 	tb.Helper()
@@ -278,7 +289,6 @@ func jwksProvider(url string, algs ...string) jwtauth.Provider {
 	return jwtauth.Provider{Issuer: testIssuer, Audience: testAudience, JWKSURL: url, Algorithms: algs}
 }
 
-// newVerifier returns a verifier on clk.
 // newVerifier returns a verifier on clk that accepts the loopback JWKS
 // servers of these tests (Options.AllowLoopback).
 func newVerifier(clk *testkit.Clock) *jwtauth.Verifier {
@@ -309,6 +319,19 @@ func checkRejected(tb testing.TB, err error, token, want string) {
 		tb.Fatalf("error %q does not mention %q", err, want)
 	}
 	checkNoLeak(tb, err, token)
+}
+
+// checkVerdict asserts Verify's err for token: accepted when want is empty,
+// otherwise rejected as checkRejected says.
+func checkVerdict(tb testing.TB, err error, token, want string) {
+	tb.Helper()
+	if want == "" {
+		if err != nil {
+			tb.Fatalf("token rejected: %v", err)
+		}
+		return
+	}
+	checkRejected(tb, err, token, want)
 }
 
 // checkNoLeak asserts the error quotes no part of the token longer than a

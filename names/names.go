@@ -1,6 +1,8 @@
 // Package names holds the naming rules of tenants, projects and groups: one
 // definition of each, the pattern openapi.yaml states for it, used by the
-// HTTP API, the domain and the configuration alike.
+// HTTP API, the domain and the configuration alike. It also holds the rule
+// for the names of environment variables that a configuration or a
+// tenant's credential may point at, and the shape of an API key's id.
 //
 // Tenant and project names are accepted in any case and stored upper case.
 // Only ASCII letters change case: a name is valid exactly when its pattern
@@ -16,6 +18,11 @@ const (
 	ProjectPattern = `^[A-Za-z][A-Za-z0-9-]{0,31}$`
 	// GroupPattern is a group's short name, e.g. billing; its case is kept.
 	GroupPattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
+	// EnvPattern is the name of an environment variable that holds a
+	// secret, e.g. SHIP_CLIENT_SECRET.
+	EnvPattern = `^[A-Za-z_][A-Za-z0-9_]*$`
+	// KeyIDPattern is an API key's id, the <keyid> of gk_<keyid>_<secret>.
+	KeyIDPattern = `^[a-z0-9]{8,32}$`
 )
 
 // The rules, worded for callers.
@@ -37,6 +44,14 @@ func ValidProject(s string) bool { return shaped(s, 1, 32, isLetter, isNameByte)
 // GroupPattern matches it.
 func ValidGroup(s string) bool { return shaped(s, 1, 64, isAlnum, isGroupByte) }
 
+// ValidEnv reports whether s is an environment variable's name: whether
+// EnvPattern matches it.
+func ValidEnv(s string) bool { return shaped(s, 1, len(s), isEnvFirst, isEnvByte) }
+
+// ValidKeyID reports whether s is an API key's id: whether KeyIDPattern
+// matches it.
+func ValidKeyID(s string) bool { return shaped(s, 8, 32, isKeyIDByte, isKeyIDByte) }
+
 // Matcher returns the matcher of pattern when it is one of the patterns
 // above (the same answers as regexp, without its cost on every request),
 // or nil.
@@ -48,6 +63,10 @@ func Matcher(pattern string) func(string) bool {
 		return ValidProject
 	case GroupPattern:
 		return ValidGroup
+	case EnvPattern:
+		return ValidEnv
+	case KeyIDPattern:
+		return ValidKeyID
 	}
 	return nil
 }
@@ -71,6 +90,9 @@ func isLetter(b byte) bool    { return 'A' <= b && b <= 'Z' || 'a' <= b && b <= 
 func isAlnum(b byte) bool     { return isLetter(b) || '0' <= b && b <= '9' }
 func isNameByte(b byte) bool  { return isAlnum(b) || b == '-' }
 func isGroupByte(b byte) bool { return isAlnum(b) || b == '.' || b == '_' || b == '-' }
+func isEnvFirst(b byte) bool  { return isLetter(b) || b == '_' }
+func isEnvByte(b byte) bool   { return isAlnum(b) || b == '_' }
+func isKeyIDByte(b byte) bool { return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' }
 
 // CanonicalTenant reports whether s is a tenant name as stored: valid and
 // upper case.

@@ -64,7 +64,10 @@ func FuzzMatchersAreThePatterns(f *testing.F) {
 		strings.Repeat("A", 16), strings.Repeat("A", 17), strings.Repeat("A", 33), strings.Repeat("a", 65), "é", "a\x00"} {
 		f.Add(s)
 	}
-	patterns := []string{TenantPattern, ProjectPattern, GroupPattern}
+	f.Add("SHIP_CLIENT_SECRET")
+	f.Add("_x9")
+	f.Add("0123456789abcdef0123")
+	patterns := []string{TenantPattern, ProjectPattern, GroupPattern, EnvPattern, KeyIDPattern}
 	res := make([]*regexp.Regexp, len(patterns))
 	for i, p := range patterns {
 		res[i] = regexp.MustCompile(p)

@@ -3,7 +3,7 @@
 // environment variable, never from the store.
 //
 // Each sealed value is bound to where it belongs (additional data such as
-// "tenant/SHIP/client_secret"), so a ciphertext copied into another tenant's
+// "tenant/SHIP/clientSecret"), so a ciphertext copied into another tenant's
 // record does not open. The nonce is random (96 bits) per seal.
 package secretbox
 

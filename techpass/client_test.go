@@ -82,6 +82,16 @@ func newFixtureWith(t *testing.T, cfg techpasssim.Config, mutate ...func(*techpa
 }
 
 // last returns the URL of the last request the simulator received.
+// mustCreate creates a group through the client.
+func (f *fixture) mustCreate(t *testing.T, name, description string) techpass.Group {
+	t.Helper()
+	g, err := f.client.CreateGroup(context.Background(), name, description)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func (f *fixture) last() *url.URL {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -91,10 +101,7 @@ func (f *fixture) last() *url.URL {
 func TestClientGroupLifecycle(t *testing.T) {
 	f := newFixture(t, 20*time.Millisecond)
 	ctx := context.Background()
-	g, err := f.client.CreateGroup(ctx, "SHIP:MOH:billing", "Billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := f.mustCreate(t, "SHIP:MOH:billing", "Billing")
 	if g.ID == "" || g.Name != "SHIP:MOH:billing" || g.GRN != "ship:SHIP:MOH:billing" || g.Created.IsZero() {
 		t.Errorf("created %+v", g)
 	}

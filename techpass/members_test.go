@@ -97,10 +97,7 @@ func TestClientMembers(t *testing.T) {
 	users := techpasssim.DemoUsers(3)
 	f := newFixtureWith(t, techpasssim.Config{Interval: 20 * time.Millisecond, Users: users})
 	ctx := context.Background()
-	g, err := f.client.CreateGroup(ctx, "SHIP:MOH:billing", "Billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := f.mustCreate(t, "SHIP:MOH:billing", "Billing")
 
 	if err := f.client.AddMember(ctx, g.ID, users[0].ID); err != nil {
 		t.Fatal(err)
@@ -197,23 +194,11 @@ func TestClientGetGroupPages(t *testing.T) {
 		func(c *techpass.Config) { c.Routes, c.MemberPageSize = routes, 20 })
 	ctx := context.Background()
 	g := bigGroup(t, f.sim, users)
-	var got []techpass.User
-	cursor, pages := "", 0
-	for {
-		page, err := f.client.ListMembers(ctx, g.ID, cursor)
-		if err != nil {
-			t.Fatal(err)
+	got, pages := allPages(t, f, g.ID, func(page int, _ string) {
+		if q := f.last().Query(); q.Get("pageNumber") != strconv.Itoa(page) || q.Get("size") != "20" || len(q) != 2 {
+			t.Errorf("page %d sent query %q", page, f.last().RawQuery)
 		}
-		pages++
-		if q := f.last().Query(); q.Get("pageNumber") != strconv.Itoa(pages) || q.Get("size") != "20" || len(q) != 2 {
-			t.Errorf("page %d sent query %q", pages, f.last().RawQuery)
-		}
-		got = append(got, page.Members...)
-		if page.Next == "" {
-			break
-		}
-		cursor = page.Next
-	}
+	})
 	// 20, 20, 5: the short page ends the list.
 	if pages != 3 || !slices.Equal(ids(got), ids(users)) {
 		t.Errorf("%d pages, %d members; want 3 pages and every user once in order", pages, len(got))
@@ -243,26 +228,14 @@ func TestClientListMembersPages(t *testing.T) {
 	ctx := context.Background()
 	g := bigGroup(t, f.sim, users)
 
-	var got []techpass.User
-	cursor, pages := "", 0
-	for {
-		page, err := f.client.ListMembers(ctx, g.ID, cursor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
+	got, pages := allPages(t, f, g.ID, func(_ int, cursor string) {
 		if cursor == "" && f.last().RawQuery != "" {
 			t.Errorf("first page sent query %q, want none", f.last().RawQuery)
 		}
 		if cursor != "" && f.last().Query().Get("cursor") != cursor {
 			t.Errorf("sent cursor %q, want %q", f.last().Query().Get("cursor"), cursor)
 		}
-		got = append(got, page.Members...)
-		if page.Next == "" {
-			break
-		}
-		cursor = page.Next
-	}
+	})
 	if pages != 3 || !slices.Equal(got, users) {
 		t.Errorf("%d pages, %d members; want 3 pages and every user once in order", pages, len(got))
 	}
@@ -285,10 +258,7 @@ func TestClientListMembersPages(t *testing.T) {
 func TestClientUpdateGroup(t *testing.T) {
 	f := newFixture(t, 20*time.Millisecond)
 	ctx := context.Background()
-	g, err := f.client.CreateGroup(ctx, "SHIP:MOH:billing", "Billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := f.mustCreate(t, "SHIP:MOH:billing", "Billing")
 	u, err := f.client.UpdateGroup(ctx, g.ID, "Billing, MOH")
 	if err != nil || u.ID != g.ID || u.Name != g.Name || u.Description != "Billing, MOH" || !u.Created.Equal(g.Created) {
 		t.Errorf("UpdateGroup = %+v, %v", u, err)
@@ -308,6 +278,28 @@ func TestClientUpdateGroup(t *testing.T) {
 
 // bigGroup makes group SHIP:big at the simulator, directly (no upstream
 // request), with users as its members.
+// allPages reads group id's members through f's client page by page from the
+// first, calling sent after each request with the page's number (from 1) and
+// the cursor it asked for. It returns the members in order and the number of
+// pages.
+func allPages(t *testing.T, f *fixture, id string, sent func(page int, cursor string)) ([]techpass.User, int) {
+	t.Helper()
+	var got []techpass.User
+	cursor := ""
+	for pages := 1; ; pages++ {
+		page, err := f.client.ListMembers(context.Background(), id, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent(pages, cursor)
+		got = append(got, page.Members...)
+		if page.Next == "" {
+			return got, pages
+		}
+		cursor = page.Next
+	}
+}
+
 func bigGroup(t *testing.T, sim *techpasssim.Simulator, users []techpass.User) techpass.Group {
 	t.Helper()
 	g, err := sim.CreateGroupDirect("SHIP", "SHIP:big", "", false)

@@ -229,7 +229,9 @@ func NewAuthenticator(cfg AuthConfig) *Authenticator {
 func (a *Authenticator) RotationAge() time.Duration { return a.cfg.RotationAge }
 
 // Authenticate returns the principal that presented credential. Failures
-// wrap ErrUnauthenticated (with a reason safe to log) or ErrDisabled.
+// wrap ErrUnauthenticated (with a reason safe to log) or ErrDisabled; any
+// other error means the store could not be read (see AuthConfig.MaxStale)
+// and says nothing about the credential.
 func (a *Authenticator) Authenticate(ctx context.Context, credential string) (Principal, error) {
 	if strings.HasPrefix(credential, "gk_") {
 		return a.key(ctx, credential)

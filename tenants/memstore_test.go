@@ -61,25 +61,37 @@ func copyKey(k tenants.Key) tenants.Key { k.Scopes = slices.Clone(k.Scopes); ret
 
 func byName(a, b tenants.Project) int { return cmp.Compare(a.Name, b.Name) }
 
-func (m *memStore) CreateTenant(_ context.Context, t tenants.Tenant) error {
+// create stores a copy of v under id in records unless id is taken there:
+// what CreateTenant and CreateKey share.
+func create[V any](m *memStore, records map[string]V, what, id string, v V, copyOf func(V) V) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.tenants[t.Name]; ok {
-		return fmt.Errorf("tenant %s: %w", t.Name, tenants.ErrConflict)
+	if _, ok := records[id]; ok {
+		return fmt.Errorf("%s %s: %w", what, id, tenants.ErrConflict)
 	}
-	m.tenants[t.Name] = copyTenant(t)
+	records[id] = copyOf(v)
 	m.gen++
 	return nil
 }
 
-func (m *memStore) Tenant(_ context.Context, name string) (tenants.Tenant, error) {
+// get returns a copy of the record under id: what Tenant and Key share.
+func get[V any](m *memStore, records map[string]V, what, id string, copyOf func(V) V) (V, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t, ok := m.tenants[name]
+	v, ok := records[id]
 	if !ok {
-		return tenants.Tenant{}, fmt.Errorf("tenant %s: %w", name, tenants.ErrNotFound)
+		var zero V
+		return zero, fmt.Errorf("%s %s: %w", what, id, tenants.ErrNotFound)
 	}
-	return copyTenant(t), nil
+	return copyOf(v), nil
+}
+
+func (m *memStore) CreateTenant(_ context.Context, t tenants.Tenant) error {
+	return create(m, m.tenants, "tenant", t.Name, t, copyTenant)
+}
+
+func (m *memStore) Tenant(_ context.Context, name string) (tenants.Tenant, error) {
+	return get(m, m.tenants, "tenant", name, copyTenant)
 }
 
 func (m *memStore) Tenants(context.Context) ([]tenants.Tenant, error) {
@@ -169,24 +181,11 @@ func (m *memStore) ProjectsByIssuer(_ context.Context, issuer string) ([]tenants
 }
 
 func (m *memStore) CreateKey(_ context.Context, k tenants.Key) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.keys[k.ID]; ok {
-		return fmt.Errorf("key %s: %w", k.ID, tenants.ErrConflict)
-	}
-	m.keys[k.ID] = copyKey(k)
-	m.gen++
-	return nil
+	return create(m, m.keys, "key", k.ID, k, copyKey)
 }
 
 func (m *memStore) Key(_ context.Context, id string) (tenants.Key, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[id]
-	if !ok {
-		return tenants.Key{}, fmt.Errorf("key %s: %w", id, tenants.ErrNotFound)
-	}
-	return copyKey(k), nil
+	return get(m, m.keys, "key", id, copyKey)
 }
 
 func (m *memStore) Keys(_ context.Context, tenant string) ([]tenants.Key, error) {

@@ -41,10 +41,7 @@ const (
 // ProjectScopes lists every scope a project credential may carry.
 func ProjectScopes() []Scope { return []Scope{GroupsRead, GroupsWrite, MembersRead, MembersWrite} }
 
-var (
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	keyNameRE = regexp.MustCompile(`^[\pL\pN ._:/@-]{1,64}$`)
-)
+var keyNameRE = regexp.MustCompile(`^[\pL\pN ._:/@-]{1,64}$`)
 
 // Defaults for a new tenant.
 const (
@@ -269,7 +266,7 @@ func (t Tenant) Validate() error {
 				p.add("techpass."+name+".file", "must be an absolute path")
 			}
 		case CredentialEnv:
-			if !envNameRE.MatchString(c.Ref) {
+			if !names.ValidEnv(c.Ref) {
 				p.add("techpass."+name+".env", "must be an environment variable name")
 			}
 		default:

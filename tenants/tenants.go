@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/groupgate/groupgate/names"
 )
 
 // Errors returned by this package, wrapped with context.
@@ -67,7 +69,9 @@ func (p Principal) Actor() string {
 	return p.Subject
 }
 
-var keyRE = regexp.MustCompile(`^gk_([a-z0-9]{8,32})_([A-Za-z0-9_-]{43})$`)
+// keyRE is a key as issued: gk_, the id (names.KeyIDPattern), _ and 43
+// base64url characters of secret.
+var keyRE = regexp.MustCompile(`^gk_(` + strings.TrimSuffix(strings.TrimPrefix(names.KeyIDPattern, "^"), "$") + `)_([A-Za-z0-9_-]{43})$`)
 
 // NewKey returns a new random key and its stored form (ID and Hash only).
 // The key is shown to its owner once and never stored.

@@ -58,7 +58,7 @@
 //     known user holds. Marks are kept for MarkRetention (30 days).
 //   - A user-updated changes only a user the mirror knows and that is not
 //     marked deleted: a late update does not bring a deleted user back.
-//   - A delivery is marked recorded only after OnOutcome (the audit) has
+//   - A delivery is marked recorded only after Config.OnOutcome (the audit) has
 //     run: a stop in between leaves it applied but not recorded, and
 //     TechPass's retry (it got no answer) resumes it, telling OnOutcome
 //     what was done, without applying it again.

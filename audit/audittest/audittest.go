@@ -7,11 +7,11 @@
 // is specified once. A backend runs it with a ten-line test:
 //
 //	func TestAuditStore(t *testing.T) {
-//		audittest.RunStoreTests(t, func(t *testing.T) audit.Store { return MustOpenStore(t) })
+//		audittest.RunStoreTests(t, func(t *testing.T) audit.Store { return bolttest.MustOpen(t) })
 //	}
 //
 //	func TestAuditStoreConcurrency(t *testing.T) {
-//		audittest.RunConcurrencyTests(t, func(t *testing.T) audit.Store { return MustOpenStore(t) })
+//		audittest.RunConcurrencyTests(t, func(t *testing.T) audit.Store { return bolttest.MustOpen(t) })
 //	}
 //
 // newStore must return a new, empty store for each call and arrange its own

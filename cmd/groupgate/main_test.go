@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,62 +30,10 @@ func TestBinary(t *testing.T) {
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	srv := exec.Command(bin, "-demo", "-log-format", "text", "-listen", "127.0.0.1:0", "-store", filepath.Join(dir, "data", "groupgate.db"))
 	srv.Env = base
-	srv.Stderr = io.Discard
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		// SIGINT is a clean shutdown: exit 0.
-		_ = srv.Process.Signal(os.Interrupt)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("server after SIGINT: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = srv.Process.Kill()
-			t.Errorf("server still running 30 s after SIGINT")
-		}
-	})
 	// The banner: the address, then the demo project key and the operator
-	// key. Read it with a deadline, whatever it prints.
-	type banner struct{ url, key, opKey string }
-	found := make(chan banner, 1)
-	go func() {
-		var b banner
-		lines := bufio.NewScanner(stdout)
-		for lines.Scan() {
-			line := lines.Text()
-			if u, ok := strings.CutPrefix(line, "groupgate is listening on "); ok {
-				b.url = u
-			}
-			if strings.HasPrefix(line, "Demo tenant SHIP") && lines.Scan() {
-				b.key = strings.TrimSpace(lines.Text())
-			}
-			if strings.HasPrefix(line, "Operator key") && lines.Scan() {
-				b.opKey = strings.TrimSpace(lines.Text())
-				found <- b
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- srv.Wait()
-	}()
-	var url, key, opKey string
-	select {
-	case b := <-found:
-		url, key, opKey = b.url, b.key, b.opKey
-	case <-time.After(60 * time.Second):
-		t.Fatal("no banner with the address and both keys within 60 s")
-	}
-	if url == "" || !strings.HasPrefix(key, "gk_") || !strings.HasPrefix(opKey, "gk_") {
-		t.Fatalf("banner: url %q, keys found %v %v", url, key != "", opKey != "")
-	}
+	// key.
+	b, _ := startDemo(t, srv, 60*time.Second)
+	url, key, opKey := b.base, b.key, b.operator
 
 	run := func(env []string, args ...string) (int, string, string) {
 		t.Helper()

@@ -42,7 +42,6 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/internal/apitest"
-	"github.com/groupgate/groupgate/internal/testkit"
 )
 
 // readmeAddress is the address the README's commands use, as under make run.
@@ -161,30 +160,7 @@ func TestREADME(t *testing.T) {
 	srv := exec.Command("./bin/groupgate", "-demo", "-log-format", "text", "-listen", "127.0.0.1:0")
 	srv.Dir = work
 	srv.Env = env
-	ownGroup(srv)
-	srv.WaitDelay = 5 * time.Second
-	stdout, logs := &testkit.Buffer{}, &testkit.Buffer{}
-	srv.Stdout, srv.Stderr = stdout, logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		// SIGINT is a clean shutdown: exit 0.
-		_ = srv.Process.Signal(os.Interrupt)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("server after SIGINT: %v\n%s", err, tail(logs.String(), 40))
-			}
-		case <-time.After(30 * time.Second):
-			_ = killGroup(srv)
-			<-exited
-			t.Errorf("server still running 30 s after SIGINT\n%s", tail(logs.String(), 40))
-		}
-	})
-	banner := waitForBanner(t, stdout, logs)
+	banner, logs := startDemo(t, srv, 30*time.Second)
 
 	// Every exchange goes through a proxy that checks it against
 	// openapi.yaml.
@@ -240,44 +216,4 @@ func readmeEnv(t *testing.T, work string) []string {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + work,
 		"NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1",
 	}
-}
-
-// banner is what make run prints that the reader needs.
-type banner struct{ base, key, operator string }
-
-// waitForBanner reads the address and the keys the demo prints.
-func waitForBanner(t *testing.T, stdout, logs *testkit.Buffer) banner {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		text := stdout.String()
-		var b banner
-		lines := strings.Split(text, "\n")
-		for i, l := range lines {
-			if rest, ok := strings.CutPrefix(l, "groupgate is listening on "); ok {
-				b.base = strings.TrimSpace(rest)
-			}
-			if i+1 < len(lines) && strings.HasPrefix(l, "Demo tenant SHIP") {
-				b.key = strings.TrimSpace(lines[i+1])
-			}
-			if i+1 < len(lines) && strings.HasPrefix(l, "Operator key") {
-				b.operator = strings.TrimSpace(lines[i+1])
-			}
-		}
-		if b.base != "" && strings.HasPrefix(b.key, "gk_") && strings.HasPrefix(b.operator, "gk_") {
-			return b
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the demo did not print its address and keys:\n%s\nlog:\n%s", text, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

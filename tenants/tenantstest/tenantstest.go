@@ -9,11 +9,11 @@
 // A backend runs it with a ten-line test:
 //
 //	func TestTenantsStore(t *testing.T) {
-//		tenantstest.RunStoreTests(t, func(t *testing.T) tenants.Store { return MustOpenStore(t) })
+//		tenantstest.RunStoreTests(t, func(t *testing.T) tenants.Store { return bolttest.MustOpen(t) })
 //	}
 //
 //	func TestTenantsStoreConcurrency(t *testing.T) {
-//		tenantstest.RunConcurrencyTests(t, func(t *testing.T) tenants.Store { return MustOpenStore(t) })
+//		tenantstest.RunConcurrencyTests(t, func(t *testing.T) tenants.Store { return bolttest.MustOpen(t) })
 //	}
 //
 // newStore must return a new, empty store for each call and arrange its own

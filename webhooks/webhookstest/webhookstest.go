@@ -7,7 +7,7 @@
 // Store. A backend runs it with a short test:
 //
 //	func TestWebhooksStore(t *testing.T) {
-//		webhookstest.RunStoreTests(t, func(t *testing.T) webhookstest.Store { return MustOpenStore(t) })
+//		webhookstest.RunStoreTests(t, func(t *testing.T) webhookstest.Store { return bolttest.MustOpen(t) })
 //	}
 //
 // newStore must return a new, empty store for each call and arrange its own
