@@ -290,15 +290,17 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	match := func(m groups.User) bool {
 		return (u.ID != "" && strings.EqualFold(m.ID, u.ID)) || (u.ID == "" && u.Email != "" && strings.EqualFold(m.Email, u.Email))
 	}
-	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
 	err = eachGroupWith(tx, tenant, match, func(g groups.Group, m member) error {
 		if !out.Known {
 			out.User, out.Known = m.user, true
 		}
-		if err := removeMembers(tx, &g, []string{m.user.ID}, at); err != nil {
+		mb := membersBucket(tx, g.Name)
+		if err := mb.Delete(m.key); err != nil {
 			return err
 		}
-		if _, err := putGroup(tx, gb, g); err != nil {
+		g.MembersVersion++
+		g.MemberCount, g.UpdatedAt = countPrefix(mb, nil), at
+		if err := putGroup(tx, g); err != nil {
 			return err
 		}
 		out.Left = append(out.Left, g.Name)
@@ -363,7 +365,6 @@ func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	if u.DisplayName == "" {
 		u.DisplayName = out.User.DisplayName
 	}
-	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
 	err = eachGroupWith(tx, tenant, func(m groups.User) bool { return m.ID == u.ID }, func(g groups.Group, m member) error {
 		if !out.Known {
 			out.User, out.Known = m.user, true
@@ -380,7 +381,7 @@ func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 		}
 		g.MembersVersion++
 		g.UpdatedAt = at
-		if _, err := putGroup(tx, gb, g); err != nil {
+		if err := putGroup(tx, g); err != nil {
 			return err
 		}
 		touched = append(touched, versionKey(tenant, g.Name.Project))

@@ -48,7 +48,7 @@ func mustUpdate(t *testing.T, s Store, n groups.Name, description string) (group
 
 // commit commits effects with the outcome of a fresh operation of tenant
 // and project, as a dispatcher does for any operation.
-func commit(t *testing.T, s Store, tenant, project string, effects ...throttle.Effect) {
+func commit(t *testing.T, s Store, tenant, project string, effects ...groups.Effect) {
 	t.Helper()
 	op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: groups.KindMembers, CreatedAt: t0}, noQueueLimit)
 	if err != nil {
@@ -1160,7 +1160,7 @@ func testConcurrentMembersAdded(t *testing.T, s Store) {
 			op.State = throttle.Succeeded
 			// Each adds its own user and one everybody adds.
 			users := []groups.User{user(fmt.Sprintf("user%02d@example.com", i)), user("shared@example.com")}
-			if err := s.Complete(context.Background(), op, []throttle.Effect{groups.MembersAdded{Name: g, Users: users, At: t0}}); err != nil {
+			if err := s.Complete(context.Background(), op, []groups.Effect{groups.MembersAdded{Name: g, Users: users, At: t0}}); err != nil {
 				t.Errorf("Complete #%d: %v", i, err)
 			}
 		})
