@@ -39,7 +39,7 @@ type Group struct {
 	ConfirmedDescription string
 	DescriptionConfirmed bool
 	// Revision identifies the group's settings (description, state,
-	// upstream id): the store increases it whenever one of them changes, and
+	// upstream id): the Ledger moves it whenever one of them changes, and
 	// the HTTP edge serves it as the ETag. Member changes do not move it.
 	Revision uint64
 	// SyncedAt is when TechPass last confirmed the group (its creation, or

@@ -75,6 +75,17 @@ func (f *serviceFixture) name(t *testing.T, group string) groups.Name {
 	return n
 }
 
+// create queues the creation of group in SHIP:MOH as the caller key:moh.
+func (f *serviceFixture) create(t *testing.T, group, description string) (groups.Name, throttle.Operation) {
+	t.Helper()
+	n := f.name(t, group)
+	op, _, err := f.svc.Create(t.Context(), groups.Request{Actor: "key:moh"}, n, description)
+	if err != nil {
+		t.Fatalf("Create(%s): %v", n, err)
+	}
+	return n, op
+}
+
 // activate commits a create as the dispatcher does after TechPass made the
 // group, with members.
 func (f *serviceFixture) activate(t *testing.T, op throttle.Operation, upstreamID string, members ...groups.User) {
@@ -171,11 +182,7 @@ func TestServiceCancelRevertsTheMirror(t *testing.T) {
 	f := newService(t, quotas{}, throttle.Limits{})
 	ctx := t.Context()
 	actor := groups.Request{Actor: "key:moh"}
-	n := f.name(t, "billing")
-	op, _, err := f.svc.Create(ctx, actor, n, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, op := f.create(t, "billing", "")
 	cancelled, err := f.svc.Cancel(ctx, op)
 	if err != nil || cancelled.State != throttle.Cancelled {
 		t.Fatalf("Cancel = %s, %v", cancelled.State, err)
@@ -220,11 +227,7 @@ func TestServiceUpdateRevisionRule(t *testing.T) {
 	f := newService(t, quotas{}, throttle.Limits{})
 	ctx := t.Context()
 	actor := groups.Request{Actor: "key:moh"}
-	n := f.name(t, "billing")
-	op, _, err := f.svc.Create(ctx, actor, n, "old")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, op := f.create(t, "billing", "old")
 	f.activate(t, op, "g-1")
 	g, _ := f.svc.Get(ctx, n)
 	if _, _, _, err := f.svc.Update(ctx, actor, n, "new", g.Revision+1); !errors.Is(err, groups.ErrRevision) {
@@ -251,12 +254,8 @@ func TestServiceChangeMembersShownDoneIsRecordedNotQueued(t *testing.T) {
 	f := newService(t, quotas{}, throttle.Limits{})
 	ctx := t.Context()
 	actor := groups.Request{Actor: "key:moh"}
-	n := f.name(t, "billing")
 	ann := groups.User{ID: "00000000-0000-4000-8000-000000000001", Email: "ann@example.gov.sg"}
-	op, _, err := f.svc.Create(ctx, actor, n, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, op := f.create(t, "billing", "")
 	f.activate(t, op, "g-1", ann)
 
 	done, _, err := f.svc.ChangeMembers(ctx, actor, n, []string{"Ann@example.gov.sg"}, nil)
