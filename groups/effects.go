@@ -83,6 +83,16 @@ type (
 		UserIDs []string
 		At      time.Time
 	}
+	// MemberChanged gives the group's member with User.ID the rest of User
+	// (an e-mail or display name changed in TechPass, as a webhook tells):
+	// the list changes (MembersVersion moves) but no one joins or leaves.
+	// A group that does not list the user, or lists it as User already, is
+	// left alone.
+	MemberChanged struct {
+		Name Name
+		User User
+		At   time.Time
+	}
 	// UsersResolved remembers users of the tenant looked up in TechPass, by
 	// lower-cased e-mail and by id, for KnownUsers.
 	UsersResolved struct {
@@ -175,6 +185,29 @@ func (e MembersAdded) Apply(tx Tx) error {
 func (e MembersRemoved) Apply(tx Tx) error {
 	return updateGroup(tx, e.Name, "members-removed", func(g *Group) error {
 		return removeMembers(tx, g, e.UserIDs, e.At)
+	})
+}
+
+// Apply implements Effect.
+func (e MemberChanged) Apply(tx Tx) error {
+	return updateGroup(tx, e.Name, "member-changed", func(g *Group) error {
+		have, err := membersByID(tx, g.Name)
+		if err != nil {
+			return err
+		}
+		old, ok := have[e.User.ID]
+		if !ok || old == e.User {
+			return nil
+		}
+		if err := tx.RemoveMember(g.Name, old); err != nil {
+			return err
+		}
+		if err := tx.PutMember(g.Name, e.User); err != nil {
+			return err
+		}
+		g.MembersVersion++
+		g.UpdatedAt = e.At
+		return nil
 	})
 }
 

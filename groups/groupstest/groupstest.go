@@ -91,6 +91,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 		{Name: "QueueMembersRefused", Run: testQueueMembersRefused},
 		{Name: "RecordStoresFinalOperation", Run: testRecord},
 		{Name: "EffectsMembersAddedRemoved", Run: testEffectsMembers},
+		{Name: "EffectMemberChanged", Run: testEffectMemberChanged},
 		{Name: "MemberEffectsOnMissingGroupChangeNothing", Run: testMemberEffectsOnMissingGroup},
 		{Name: "MembersDroppedWithGroup", Run: testMembersDroppedWithGroup},
 		{Name: "KnownUsersByEmailAndID", Run: testKnownUsers},

@@ -551,6 +551,35 @@ func testEffectsMembers(t *testing.T, s Store) {
 	wantMembers(t, s, n, "u-ann", "u-bob", "u-cid")
 }
 
+func testEffectMemberChanged(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "billing")
+	mustActive(t, s, n, "g-1")
+	ann, bob := user("ann@example.com"), user("bob@example.com")
+	commit(t, s, "SHIP", "MOH", groups.MembersAdded{Name: n, Users: []groups.User{ann, bob}, At: t0})
+	before := wantMembers(t, s, n, "u-ann", "u-bob")
+
+	// The new e-mail sorts after bob's: the list is in e-mail order.
+	renamed := ann
+	renamed.Email, renamed.DisplayName = "zed@example.com", "Ann Zed"
+	at := t0.Add(3 * time.Hour)
+	commit(t, s, "SHIP", "MOH", groups.MemberChanged{Name: n, User: renamed, At: at})
+	g := wantMembers(t, s, n, "u-bob", "u-ann")
+	if us := mustMembers(t, s, n); us[1] != renamed {
+		t.Fatalf("member = %+v after MemberChanged, want %+v", us[1], renamed)
+	}
+	if g.MembersVersion != before.MembersVersion+1 || g.Revision != before.Revision || !g.UpdatedAt.Equal(at) {
+		t.Fatalf("after MemberChanged: MembersVersion %d, Revision %d, UpdatedAt %v; want %d, %d (settings unchanged), %v",
+			g.MembersVersion, g.Revision, g.UpdatedAt, before.MembersVersion+1, before.Revision, at)
+	}
+
+	// Unchanged, or not a member: nothing moves.
+	commit(t, s, "SHIP", "MOH", groups.MemberChanged{Name: n, User: renamed, At: at.Add(time.Hour)},
+		groups.MemberChanged{Name: n, User: user("cid@example.com"), At: at.Add(time.Hour)})
+	if again := wantMembers(t, s, n, "u-bob", "u-ann"); again.MembersVersion != g.MembersVersion || !again.UpdatedAt.Equal(at) {
+		t.Fatalf("MemberChanged that changes nothing moved the group: %+v", again)
+	}
+}
+
 func testMemberEffectsOnMissingGroup(t *testing.T, s Store) {
 	kept := name("SHIP", "MOH", "kept")
 	mustActive(t, s, kept, "g-1")
