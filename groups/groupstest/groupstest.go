@@ -62,6 +62,8 @@ func groupLimit(n int) groups.Limits { return groups.Limits{Groups: n} }
 func RunStoreTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 	t.Helper()
 	testkit.RunCases(t, ledger(newStore), []testkit.Case[Store]{
+		{Name: "UpdateIsAtomic", Run: testUpdateIsAtomic},
+		{Name: "UpdateIsTenantScoped", Run: testUpdateIsTenantScoped},
 		{Name: "CreatePendingStoresGroupAndEnqueues", Run: testCreatePending},
 		{Name: "GroupLookupIsCaseInsensitive", Run: testGroupCaseInsensitive},
 		{Name: "GroupNotFound", Run: testGroupNotFound},
@@ -113,6 +115,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 	t.Helper()
 	testkit.RunCases(t, ledger(newStore), []testkit.Case[Store]{
+		{Name: "ConcurrentUpdateSerializes", Run: testConcurrentUpdateSerializes},
 		{Name: "ConcurrentCreateSameName", Run: testConcurrentSameName},
 		{Name: "ConcurrentCreateRespectsLimit", Run: testConcurrentLimit},
 		{Name: "ConcurrentDeleteSameGroup", Run: testConcurrentDelete},
