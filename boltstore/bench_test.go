@@ -35,7 +35,7 @@ func BenchmarkEnqueue(b *testing.B) {
 			var seq atomic.Int64
 			runWriters(b, writers, func(ctx context.Context, writer int) error {
 				n := seq.Add(1)
-				_, err := st.Enqueue(ctx, benchOperation(n, writer), limits)
+				_, err := groups.NewLedger(st).Enqueue(ctx, benchOperation(n, writer), limits)
 				return err
 			})
 		})
@@ -65,7 +65,7 @@ func BenchmarkCreatePending(b *testing.B) {
 				op := benchOperation(int64(i), writer)
 				op.Tenant, op.Project, op.Target = name.Tenant, name.Project, name.String()
 				g := groups.Group{Name: name, Description: "bench", State: groups.Creating, PendingOperation: op.ID, CreatedAt: now, UpdatedAt: now}
-				_, err := st.CreatePending(ctx, g, op, limits)
+				_, err := groups.NewLedger(st).CreatePending(ctx, g, op, limits)
 				return err
 			})
 		})

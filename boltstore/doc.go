@@ -1,7 +1,10 @@
-// Package boltstore keeps the service's state in one bbolt file: the
-// operation queue (throttle.Store) and the group mirror (groups.Store), so
-// that enqueueing an operation and the mirror change it implies, or an
-// operation's outcome and its effects, commit in one transaction.
+// Package boltstore keeps the service's state in one bbolt file. For the
+// group mirror and the operation queue it implements groups.Store: records
+// and a transaction (Update over groups.Tx) and nothing else. It decides no
+// domain question: the rules (enqueue checks, what an effect or a reconcile
+// change does to a group, revisions) are groups.Ledger's, run inside
+// Update, so that enqueueing an operation and the mirror change it implies,
+// or an operation's outcome and its effects, commit in one transaction.
 //
 // Every write is fsynced before it returns (bbolt's default), so an
 // operation the API has acknowledged survives a crash. Stored records are
@@ -25,6 +28,8 @@
 //	                           "i" 0x00 <user id lower-case> -> userRecord
 //	                           (users resolved or seen as members, for KnownUsers)
 //	mirror                     <TENANT> -> mirrorRecord (when the group list was last read whole)
+//	owners/<tenant>            <PROJECT> 0x00 <group lower-case> -> ownersRecord
+//	pending/<tenant>           <PROJECT> -> count of operations on its queue (8 bytes)
 //	idempotency/<scope>        <key> -> idemRecord
 //	tenants                    <TENANT> -> tenantRecord (credentials sealed or by reference)
 //	projects/<tenant>          <PROJECT> -> projectRecord
@@ -32,10 +37,14 @@
 //	audit                      <entry id> -> audit record (ids sort by time)
 //	audit_tenant/<tenant>      <entry id> -> "" (index for tenant-scoped queries)
 //
-// A group's Revision is kept by putGroup, the one place groups are written:
-// it moves when the description, state or upstream id does. Every write of
-// a group moves its project's change counter, member changes and sync
-// times included, since lists show them.
+// A group is stored as the domain hands it over (groups.Ledger sets its
+// Revision from the tenant's sequence, the groups bucket's, through
+// NextRevision). Every write of a group moves its project's change counter
+// (versions), member changes and sync times included, since lists show
+// them. The pending counts move with
+// every Append and Unqueue in the same transaction; Open also rebuilds them
+// from the queues, which repairs a file last written by a build that did
+// not keep them (one process holds the file, so nothing else writes then).
 //
 // Writers that arrive together share one transaction (see write), so one
 // fsync serves many concurrent enqueues.

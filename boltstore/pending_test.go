@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/groupgate/groupgate/boltstore/bolttest"
+	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/throttle"
 )
 
@@ -15,13 +16,13 @@ func TestPendingIDs(t *testing.T) {
 	ctx := t.Context()
 	var ids []string
 	for _, p := range []string{"MOH", "MOE", "MOH", "MOE"} {
-		op, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: p, Kind: "test.op"}, throttle.Limits{})
+		op, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: p, Kind: "test.op"}, throttle.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, op.ID)
 	}
-	if _, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "OTHER", Project: "MOH", Kind: "test.op"}, throttle.Limits{}); err != nil {
+	if _, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "OTHER", Project: "MOH", Kind: "test.op"}, throttle.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	check := func(project string, limit int, want ...string) {
@@ -41,7 +42,7 @@ func TestPendingIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.State = throttle.Succeeded
-	if err := s.Complete(ctx, first, nil); err != nil {
+	if err := groups.NewLedger(s).Complete(ctx, first, nil); err != nil {
 		t.Fatal(err)
 	}
 	check("", 0, ids[1:]...)

@@ -52,10 +52,7 @@ type Store struct {
 	gens generations
 }
 
-var (
-	_ throttle.Store = (*Store)(nil)
-	_ groups.Store   = (*Store)(nil)
-)
+var _ groups.Store = (*Store)(nil)
 
 // Open opens or creates the store file at path (mode 0600, its directory
 // 0700). It fails after timeout if another process holds the file.
@@ -173,80 +170,6 @@ func checkPending(tx *bolt.Tx) error {
 
 // --- operations -----------------------------------------------------------
 
-// Enqueue implements throttle.Store.
-func (s *Store) Enqueue(ctx context.Context, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if err := checkEnqueue(tx, op, limits); err != nil {
-			return err
-		}
-		var err error
-		op, err = enqueue(tx, op)
-		return err
-	})
-	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("enqueue %s: %w", op.ID, err)
-	}
-	return op, nil
-}
-
-// checkEnqueue runs the checks of an enqueue, writing nothing: idempotency
-// first (a replay must find its operation even if the queue filled up
-// since), then the queue limits.
-func checkEnqueue(tx *bolt.Tx, op throttle.Operation, limits throttle.Limits) error {
-	if err := checkIdempotency(tx, op); err != nil {
-		return err
-	}
-	d := depth(tx, op.Tenant)
-	if (limits.Tenant > 0 && d.Total >= limits.Tenant) || (limits.Project > 0 && d.Projects[op.Project] >= limits.Project) {
-		return &throttle.QueueFullError{Depth: d}
-	}
-	return nil
-}
-
-// checkIdempotency returns a *throttle.ReplayError if op's idempotency key
-// is remembered for the same request, and throttle.ErrIdempotencyMismatch
-// if for another.
-func checkIdempotency(tx *bolt.Tx, op throttle.Operation) error {
-	if ik := op.Idempotency; ik != nil {
-		if r, ok := getIdem(tx, ik.Scope, ik.Key, op.CreatedAt); ok {
-			if r.Fingerprint != ik.Fingerprint {
-				return throttle.ErrIdempotencyMismatch
-			}
-			return &throttle.ReplayError{OperationID: r.Operation}
-		}
-	}
-	return nil
-}
-
-func enqueue(tx *bolt.Tx, op throttle.Operation) (throttle.Operation, error) {
-	tq, err := tx.Bucket(bucketQueues).CreateBucketIfNotExists([]byte(op.Tenant))
-	if err != nil {
-		return op, err
-	}
-	pq, err := tq.CreateBucketIfNotExists([]byte(op.Project))
-	if err != nil {
-		return op, err
-	}
-	seq, err := tq.NextSequence()
-	if err != nil {
-		return op, err
-	}
-	op.Seq = seq
-	op.State = throttle.Queued
-	if err := pq.Put(seqKey(seq), []byte(op.ID)); err != nil {
-		return op, err
-	}
-	if err := addPending(tx, op.Tenant, op.Project, 1); err != nil {
-		return op, err
-	}
-	if ik := op.Idempotency; ik != nil {
-		if err := putIdem(tx, *ik, op.ID); err != nil {
-			return op, err
-		}
-	}
-	return op, putOp(tx, op)
-}
-
 // Operation implements throttle.Store.
 func (s *Store) Operation(ctx context.Context, id string) (throttle.Operation, error) {
 	var op throttle.Operation
@@ -282,24 +205,6 @@ func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation,
 	return heads, err
 }
 
-// Head implements throttle.Store.
-func (s *Store) Head(ctx context.Context, tenant string) (throttle.Operation, error) {
-	heads, err := s.Heads(ctx, tenant)
-	if err != nil {
-		return throttle.Operation{}, err
-	}
-	if len(heads) == 0 {
-		return throttle.Operation{}, throttle.ErrEmpty
-	}
-	first := heads[0]
-	for _, h := range heads[1:] {
-		if h.Seq < first.Seq {
-			first = h
-		}
-	}
-	return first, nil
-}
-
 // UpdateOperation implements throttle.Store.
 func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
 	var op throttle.Operation
@@ -314,132 +219,6 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 		return putOp(tx, op)
 	})
 	return op, err
-}
-
-// Complete implements throttle.Store.
-func (s *Store) Complete(ctx context.Context, op throttle.Operation, effects []throttle.Effect) error {
-	defer s.gens.forget(versionKey(op.Tenant, op.Project))
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if _, err := getOp(tx, op.ID); err != nil {
-			return err
-		}
-		return settle(tx, op, effects)
-	})
-	if err != nil {
-		return fmt.Errorf("complete %s: %w", op.ID, err)
-	}
-	return nil
-}
-
-// Progress implements throttle.Store.
-func (s *Store) Progress(ctx context.Context, op throttle.Operation, effects []throttle.Effect) error {
-	defer s.gens.forget(versionKey(op.Tenant, op.Project))
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if _, err := getOp(tx, op.ID); err != nil {
-			return err
-		}
-		if err := checkEffects(effects); err != nil {
-			return err
-		}
-		if err := putOp(tx, op); err != nil {
-			return err
-		}
-		return applyEffects(tx, effects)
-	})
-	if err != nil {
-		return fmt.Errorf("progress of %s: %w", op.ID, err)
-	}
-	return nil
-}
-
-// Finish implements throttle.Store.
-func (s *Store) Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]throttle.Effect, error)) (throttle.Operation, error) {
-	var op throttle.Operation
-	defer func() { s.gens.forget(versionKey(op.Tenant, op.Project)) }()
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		var err error
-		if op, err = getOp(tx, id); err != nil {
-			return err
-		}
-		effects, err := fn(&op)
-		if err != nil {
-			return err
-		}
-		return settle(tx, op, effects)
-	})
-	return op, err
-}
-
-// settle writes a final operation, takes it off its queue and applies its
-// effects.
-func settle(tx *bolt.Tx, op throttle.Operation, effects []throttle.Effect) error {
-	if err := checkEffects(effects); err != nil {
-		return err
-	}
-	if err := putOp(tx, op); err != nil {
-		return err
-	}
-	if tq := tx.Bucket(bucketQueues).Bucket([]byte(op.Tenant)); tq != nil {
-		if pq := tq.Bucket([]byte(op.Project)); pq != nil && pq.Get(seqKey(op.Seq)) != nil {
-			if err := pq.Delete(seqKey(op.Seq)); err != nil {
-				return err
-			}
-			if err := addPending(tx, op.Tenant, op.Project, -1); err != nil {
-				return err
-			}
-		}
-	}
-	return applyEffects(tx, effects)
-}
-
-// checkEffects refuses, before anything is written, effects of a type the
-// store does not know.
-func checkEffects(effects []throttle.Effect) error {
-	for _, e := range effects {
-		if !knownEffect(e) {
-			return fmt.Errorf("%w: %T", throttle.ErrUnknownEffect, e)
-		}
-	}
-	return nil
-}
-
-// applyEffects applies effects in order.
-func applyEffects(tx *bolt.Tx, effects []throttle.Effect) error {
-	for _, e := range effects {
-		if err := applyEffect(tx, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// RequeueRunning implements throttle.Store.
-func (s *Store) RequeueRunning(ctx context.Context, now time.Time) (int, error) {
-	n := 0
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		n = 0 // the function may run again after a failed batch
-		return tx.Bucket(bucketQueues).ForEachBucket(func(tenant []byte) error {
-			tq := tx.Bucket(bucketQueues).Bucket(tenant)
-			return tq.ForEachBucket(func(project []byte) error {
-				return tq.Bucket(project).ForEach(func(_, id []byte) error {
-					op, err := getOp(tx, string(id))
-					if err != nil {
-						return err
-					}
-					if op.State != throttle.Running {
-						return nil
-					}
-					op.State, op.UpdatedAt = throttle.Queued, now
-					n++
-					return putOp(tx, op)
-				})
-			})
-		})
-	})
-	if err != nil {
-		return 0, fmt.Errorf("requeue running operations: %w", err)
-	}
-	return n, nil
 }
 
 // Depth implements throttle.Store.
@@ -544,7 +323,8 @@ func (s *Store) Idempotent(ctx context.Context, scope, key string, now time.Time
 	var r idemRecord
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		r, ok = getIdem(tx, scope, key, now)
+		r, ok = getIdem(tx, scope, key)
+		ok = ok && r.Expires.After(now)
 		return nil
 	})
 	return r.Operation, r.Fingerprint, ok, err
@@ -581,7 +361,9 @@ func (s *Store) PurgeIdempotency(ctx context.Context, now time.Time) (int, error
 	return n, err
 }
 
-func getIdem(tx *bolt.Tx, scope, key string, now time.Time) (idemRecord, bool) {
+// getIdem returns the record of scope's key, expired or not. An
+// unreadable record reads as none.
+func getIdem(tx *bolt.Tx, scope, key string) (idemRecord, bool) {
 	b := tx.Bucket(bucketIdem).Bucket([]byte(scope))
 	if b == nil {
 		return idemRecord{}, false
@@ -591,7 +373,7 @@ func getIdem(tx *bolt.Tx, scope, key string, now time.Time) (idemRecord, bool) {
 		return idemRecord{}, false
 	}
 	var r idemRecord
-	if json.Unmarshal(v, &r) != nil || !r.Expires.After(now) {
+	if json.Unmarshal(v, &r) != nil {
 		return idemRecord{}, false
 	}
 	return r, true
@@ -636,76 +418,6 @@ func putOp(tx *bolt.Tx, op throttle.Operation) error {
 }
 
 // --- groups ---------------------------------------------------------------
-
-// CreatePending implements groups.Store.
-func (s *Store) CreatePending(ctx context.Context, g groups.Group, op throttle.Operation, limits groups.Limits) (throttle.Operation, error) {
-	defer s.gens.forget(versionKey(g.Name.Tenant, g.Name.Project))
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if err := checkEnqueue(tx, op, limits.Queue); err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketGroups).Bucket([]byte(g.Name.Tenant))
-		if b != nil && b.Get(groupKey(g.Name)) != nil {
-			return groups.ErrExists
-		}
-		if b != nil && limits.ProjectQuota > 0 && countPrefix(b, append([]byte(g.Name.Project), 0)) >= limits.ProjectQuota {
-			return fmt.Errorf("%w: the project may have %d groups", groups.ErrQuota, limits.ProjectQuota)
-		}
-		if b != nil && limits.Groups > 0 && countPrefix(b, nil) >= limits.Groups {
-			return fmt.Errorf("%w: the namespace holds at most %d groups", groups.ErrLimit, limits.Groups)
-		}
-		b, err := tx.Bucket(bucketGroups).CreateBucketIfNotExists([]byte(g.Name.Tenant))
-		if err != nil {
-			return err
-		}
-		if _, err := putGroup(tx, b, g); err != nil {
-			return err
-		}
-		op, err = enqueue(tx, op)
-		return err
-	})
-	return op, err
-}
-
-// DeletePending implements groups.Store.
-func (s *Store) DeletePending(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
-	_, op, err := s.queueOnGroup(ctx, name, op, limits, func(g *groups.Group) error {
-		if g.State != groups.Active {
-			return fmt.Errorf("%w: the group is %s (operation %s)", groups.ErrPending, g.State, g.PendingOperation)
-		}
-		g.State, g.PendingOperation, g.UpdatedAt = groups.Deleting, op.ID, op.CreatedAt
-		return nil
-	})
-	return op, err
-}
-
-// queueOnGroup enqueues op together with the change it makes to the group
-// it acts on, in one transaction: after the enqueue checks, change may
-// refuse (and nothing is written) or edit the group, which is stored with
-// op. It returns the group as stored and the queued operation.
-func (s *Store) queueOnGroup(ctx context.Context, name groups.Name, op throttle.Operation, limits throttle.Limits, change func(*groups.Group) error) (groups.Group, throttle.Operation, error) {
-	defer s.gens.forget(versionKey(name.Tenant, name.Project))
-	var stored groups.Group
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if err := checkEnqueue(tx, op, limits); err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
-		g, err := getGroup(b, name)
-		if err != nil {
-			return err
-		}
-		if err := change(&g); err != nil {
-			return err
-		}
-		if stored, err = putGroup(tx, b, g); err != nil {
-			return err
-		}
-		op, err = enqueue(tx, op)
-		return err
-	})
-	return stored, op, err
-}
 
 // Group implements groups.Store.
 func (s *Store) Group(ctx context.Context, name groups.Name) (groups.Group, error) {
@@ -769,50 +481,46 @@ func getGroup(b *bolt.Bucket, name groups.Name) (groups.Group, error) {
 	return r.group(name.Tenant), nil
 }
 
-// putGroup stores g in its tenant's bucket b and returns it as stored. The
-// store, not the caller, sets Revision: a new group, or one whose
-// description, state or upstream id changed, takes the next number of the
-// tenant's revision sequence (so a group deleted and made again never
-// repeats an ETag of the old one); otherwise it keeps the stored one.
-func putGroup(tx *bolt.Tx, b *bolt.Bucket, g groups.Group) (groups.Group, error) {
-	key := groupKey(g.Name)
-	changed := true
-	g.Revision = 0
-	if v := b.Get(key); v != nil {
-		var r groupRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return groups.Group{}, fmt.Errorf("decode group %s: %w", g.Name, err)
-		}
-		old := r.group(g.Name.Tenant)
-		g.Revision = old.Revision
-		changed = g.Description != old.Description || g.State != old.State || g.UpstreamID != old.UpstreamID
-	}
-	if changed {
-		rev, err := b.NextSequence()
-		if err != nil {
-			return groups.Group{}, err
-		}
-		if rev <= g.Revision {
-			// A file from before the sequence was kept: move it past this
-			// group's revision, so no revision is handed out twice.
-			rev = g.Revision + 1
-			if err := b.SetSequence(rev); err != nil {
-				return groups.Group{}, err
-			}
-		}
-		g.Revision = rev
+// putGroup stores g as given under its key in its tenant's bucket and
+// moves its project's change counter.
+func putGroup(tx *bolt.Tx, g groups.Group) error {
+	b, err := tx.Bucket(bucketGroups).CreateBucketIfNotExists([]byte(g.Name.Tenant))
+	if err != nil {
+		return err
 	}
 	v, err := json.Marshal(newGroupRecord(g))
 	if err != nil {
-		return groups.Group{}, fmt.Errorf("encode group %s: %w", g.Name, err)
+		return fmt.Errorf("encode group %s: %w", g.Name, err)
 	}
-	if err := b.Put(key, v); err != nil {
-		return groups.Group{}, fmt.Errorf("put group %s: %w", g.Name, err)
+	if err := b.Put(groupKey(g.Name), v); err != nil {
+		return fmt.Errorf("put group %s: %w", g.Name, err)
 	}
 	if err := bumpVersion(tx, g.Name.Tenant, g.Name.Project); err != nil {
-		return groups.Group{}, fmt.Errorf("count change of %s: %w", g.Name, err)
+		return fmt.Errorf("count change of %s: %w", g.Name, err)
 	}
-	return g, nil
+	return nil
+}
+
+// nextRevision returns the next number of the tenant's revision sequence,
+// greater than after. The sequence is the tenant's groups bucket's.
+func nextRevision(tx *bolt.Tx, tenant string, after uint64) (uint64, error) {
+	b, err := tx.Bucket(bucketGroups).CreateBucketIfNotExists([]byte(tenant))
+	if err != nil {
+		return 0, err
+	}
+	rev, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	if rev <= after {
+		// A file from before the sequence was kept: move it past, so no
+		// revision is handed out twice.
+		rev = after + 1
+		if err := b.SetSequence(rev); err != nil {
+			return 0, err
+		}
+	}
+	return rev, nil
 }
 
 // bumpVersion counts a change to a project's groups, so readers can tell
@@ -852,120 +560,6 @@ func (s *Store) GroupsVersion(ctx context.Context, tenant, project string) (uint
 	}
 	s.gens.remember(key, v, epoch)
 	return v, nil
-}
-
-// knownEffect reports whether applyEffect accepts e.
-func knownEffect(e throttle.Effect) bool {
-	switch e.(type) {
-	case groups.Created, groups.CreateFailed, groups.Deleted, groups.DeleteFailed,
-		groups.Updated, groups.UpdateFailed, groups.MembersAdded, groups.MembersRemoved, groups.UsersResolved,
-		groups.MembersSettled:
-		return true
-	}
-	return false
-}
-
-// applyEffect commits one domain effect of an operation's outcome. An effect
-// on a group the mirror no longer holds changes nothing (see groups.Created).
-func applyEffect(tx *bolt.Tx, e throttle.Effect) error {
-	switch e := e.(type) {
-	case groups.Created:
-		return updateGroup(tx, e.Name, "created", func(g *groups.Group) error {
-			g.State, g.UpstreamID, g.PendingOperation, g.UpdatedAt = groups.Active, e.UpstreamID, "", e.At
-			g.SyncedAt = e.At
-			g.ConfirmedDescription, g.DescriptionConfirmed = e.Description, true
-			if e.MembersKnown {
-				// A group TechPass has just created has no members; an
-				// adopted one has members the reconciler will read.
-				g.MembersSyncedAt = e.At
-			}
-			return nil
-		})
-	case groups.DeleteFailed:
-		return updateGroup(tx, e.Name, "delete-failed", func(g *groups.Group) error {
-			g.State, g.PendingOperation, g.UpdatedAt = groups.Active, "", e.At
-			return nil
-		})
-	case groups.CreateFailed:
-		return deleteGroup(tx, e.Name)
-	case groups.Deleted:
-		return deleteGroup(tx, e.Name)
-	case groups.Updated:
-		return updateGroup(tx, e.Name, "updated", func(g *groups.Group) error {
-			if g.PendingUpdate == e.Operation {
-				g.PendingUpdate = ""
-			}
-			g.SyncedAt = e.At
-			g.ConfirmedDescription, g.DescriptionConfirmed = e.Description, true
-			return nil
-		})
-	case groups.UpdateFailed:
-		return updateGroup(tx, e.Name, "update-failed", func(g *groups.Group) error {
-			// A later update queued since owns the description now.
-			if g.PendingUpdate != e.Operation || e.Operation == "" {
-				return nil
-			}
-			g.PendingUpdate = ""
-			restore := e.Previous
-			if g.DescriptionConfirmed {
-				// Previous may be an earlier update that never reached
-				// TechPass; what TechPass confirmed is what it has.
-				restore = g.ConfirmedDescription
-			}
-			if g.Description != restore {
-				g.Description, g.UpdatedAt = restore, e.At
-			}
-			return nil
-		})
-	case groups.MembersSettled:
-		return updateGroup(tx, e.Name, "members-settled", func(g *groups.Group) error {
-			if e.QueuedAt.Before(g.CreatedAt) {
-				return nil // queued on an earlier group of this name
-			}
-			g.PendingMembers = max(g.PendingMembers-1, 0)
-			return nil
-		})
-	case groups.MembersAdded:
-		return updateGroup(tx, e.Name, "members-added", func(g *groups.Group) error {
-			return addMembers(tx, g, e.Users, e.At)
-		})
-	case groups.MembersRemoved:
-		return updateGroup(tx, e.Name, "members-removed", func(g *groups.Group) error {
-			return removeMembers(tx, g, e.UserIDs, e.At)
-		})
-	case groups.UsersResolved:
-		if err := putKnownUsers(tx, e.Tenant, e.Users); err != nil {
-			return fmt.Errorf("apply users-resolved of %s: %w", e.Tenant, err)
-		}
-		return nil
-	default:
-		return fmt.Errorf("%w: %T", throttle.ErrUnknownEffect, e)
-	}
-}
-
-// updateGroup applies fn to the stored group and stores the result; a
-// missing group is left alone and is not an error. what names the effect in
-// errors.
-func updateGroup(tx *bolt.Tx, name groups.Name, what string, fn func(*groups.Group) error) error {
-	b := tx.Bucket(bucketGroups).Bucket([]byte(name.Tenant))
-	g, err := getGroup(b, name)
-	if errors.Is(err, groups.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("apply %s %s: %w", what, name, err)
-	}
-	before := g
-	if err := fn(&g); err != nil {
-		return fmt.Errorf("apply %s %s: %w", what, name, err)
-	}
-	if g == before {
-		return nil // spare the write and the groups version
-	}
-	if _, err := putGroup(tx, b, g); err != nil {
-		return fmt.Errorf("apply %s %s: %w", what, name, err)
-	}
-	return nil
 }
 
 // deleteGroup removes the group and its members, if the mirror holds it.

@@ -28,20 +28,24 @@ func suiteStore(t *testing.T) *boltstore.Store {
 	return bolttest.MustOpen(t)
 }
 
+// suiteLedger is the queue conformance suite's newStore: the queue is the
+// ledger over the bbolt store.
+func suiteLedger(t *testing.T) throttle.Store[groups.Effect] { return groups.NewLedger(suiteStore(t)) }
+
 func TestThrottleStore(t *testing.T) {
-	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return suiteStore(t) })
+	throttletest.RunStoreTests(t, suiteLedger, groupstest.FailingEffect)
 }
 
 func TestThrottleStoreConcurrency(t *testing.T) {
-	throttletest.RunConcurrencyTests(t, func(t *testing.T) throttle.Store { return suiteStore(t) })
+	throttletest.RunConcurrencyTests(t, suiteLedger, groupstest.FailingEffect)
 }
 
 func TestGroupsStore(t *testing.T) {
-	groupstest.RunStoreTests(t, func(t *testing.T) groupstest.Store { return suiteStore(t) })
+	groupstest.RunStoreTests(t, func(t *testing.T) groups.Store { return suiteStore(t) })
 }
 
 func TestGroupsStoreConcurrency(t *testing.T) {
-	groupstest.RunConcurrencyTests(t, func(t *testing.T) groupstest.Store { return suiteStore(t) })
+	groupstest.RunConcurrencyTests(t, func(t *testing.T) groups.Store { return suiteStore(t) })
 }
 
 func TestOpenCreatesPrivateFile(t *testing.T) {
@@ -137,7 +141,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Run(version, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
 			s := bolttest.MustOpenAt(t, path)
-			op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			op, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,16 +199,16 @@ func TestReopenKeepsData(t *testing.T) {
 		return groups.Group{Name: n, Description: "d", State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0}, op
 	}
 	g, op := mkCreate(active)
-	done, err := s.CreatePending(ctx, g, op, groups.Limits{Groups: 10})
+	done, err := groups.NewLedger(s).CreatePending(ctx, g, op, groups.Limits{Groups: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done.State, done.Result, done.FinishedAt = throttle.Succeeded, []byte(`{"upstreamId":"g-1"}`), t0.Add(time.Second)
-	if err := s.Complete(ctx, done, []throttle.Effect{groups.Created{Name: active, UpstreamID: "g-1", At: t0}}); err != nil {
+	if err := groups.NewLedger(s).Complete(ctx, done, []groups.Effect{groups.Created{Name: active, UpstreamID: "g-1", At: t0}}); err != nil {
 		t.Fatal(err)
 	}
 	g, op = mkCreate(creating)
-	running, err := s.CreatePending(ctx, g, op, groups.Limits{Groups: 10})
+	running, err := groups.NewLedger(s).CreatePending(ctx, g, op, groups.Limits{Groups: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +218,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	queued, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", CreatedAt: t0}, throttle.Limits{})
+	queued, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", CreatedAt: t0}, throttle.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +230,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if got, err := s.Operation(ctx, done.ID); err != nil || got.State != throttle.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` {
 		t.Fatalf("completed operation after reopen: %+v, %v", got, err)
 	}
-	if got, err := s.Head(ctx, "SHIP"); err != nil || got.ID != running.ID || got.State != throttle.Running || got.Attempts != 1 || string(got.Payload) != `{"x":1}` {
+	if got, err := groups.NewLedger(s).Head(ctx, "SHIP"); err != nil || got.ID != running.ID || got.State != throttle.Running || got.Attempts != 1 || string(got.Payload) != `{"x":1}` {
 		t.Fatalf("Head after reopen: %+v, %v; want the running operation", got, err)
 	}
 	if d, err := s.Depth(ctx, "SHIP"); err != nil || d.Total != 2 {
@@ -238,11 +242,11 @@ func TestReopenKeepsData(t *testing.T) {
 	if gr, err := s.Group(ctx, creating); err != nil || gr.State != groups.Creating || gr.PendingOperation != running.ID {
 		t.Fatalf("creating group after reopen: %+v, %v", gr, err)
 	}
-	if n, err := s.RequeueRunning(ctx, t0); err != nil || n != 1 {
+	if n, err := groups.NewLedger(s).RequeueRunning(ctx, "SHIP", t0); err != nil || n != 1 {
 		t.Fatalf("RequeueRunning after reopen = %d, %v; want 1", n, err)
 	}
 	// Sequence numbers keep increasing across a reopen.
-	next, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+	next, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,27 +258,37 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 }
 
-func TestUnknownEffectRejectedAndNothingWritten(t *testing.T) {
+// halfEffect writes a group and then fails.
+type halfEffect struct{ Name groups.Name }
+
+func (e halfEffect) Apply(tx groups.Tx) error {
+	if err := tx.PutGroup(groups.Group{Name: e.Name, State: groups.Active}); err != nil {
+		return err
+	}
+	return errors.New("half done")
+}
+
+func TestFailingEffectWritesNothing(t *testing.T) {
 	s := bolttest.MustOpen(t)
 	ctx := t.Context()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, Target: n.String()}
-	op, err := s.CreatePending(ctx, groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID}, op, groups.Limits{})
+	op, err := groups.NewLedger(s).CreatePending(ctx, groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID}, op, groups.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := dump(t, s)
 
-	type notAnEffect struct{}
-	for _, effects := range [][]throttle.Effect{
-		{notAnEffect{}},
-		{groups.Created{Name: n, UpstreamID: "g-1"}, notAnEffect{}},
-		{groups.CreateFailed{Name: n}, &groups.Created{Name: n}}, // a pointer is not the value type
-		{nil},
+	other := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "other"}
+	for _, effects := range [][]groups.Effect{
+		{halfEffect{other}},
+		{groups.Created{Name: n, UpstreamID: "g-1"}, halfEffect{other}},
+		{groups.CreateFailed{Name: n}, halfEffect{n}},
+		{groups.Created{Name: n, UpstreamID: "g-1"}, nil},
 	} {
 		done := op
 		done.State = throttle.Succeeded
-		err := s.Complete(ctx, done, effects)
+		err := groups.NewLedger(s).Complete(ctx, done, effects)
 		if err == nil {
 			t.Fatalf("Complete with effects %#v succeeded, want an error", effects)
 		}
@@ -290,7 +304,7 @@ func dump(t *testing.T, s *boltstore.Store) string {
 	t.Helper()
 	var out string
 	ctx := t.Context()
-	head, err := s.Head(ctx, "SHIP")
+	head, err := groups.NewLedger(s).Head(ctx, "SHIP")
 	out += fmt.Sprintf("head=%s/%s/%d/%v ", head.ID, head.State, head.Seq, err)
 	depth, err := s.Depth(ctx, "SHIP")
 	out += fmt.Sprintf("depth=%+v/%v ", depth, err)
@@ -316,7 +330,7 @@ func TestCloseDuringWrites(t *testing.T) {
 	for i := range n {
 		ids[i] = throttle.NewID()
 		wg.Go(func() {
-			_, errs[i] = s.Enqueue(context.Background(), throttle.Operation{ID: ids[i], Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			_, errs[i] = groups.NewLedger(s).Enqueue(context.Background(), throttle.Operation{ID: ids[i], Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
 		})
 	}
 	if err := s.Close(); err != nil {
@@ -329,7 +343,7 @@ func TestCloseDuringWrites(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("writers still blocked after Close")
 	}
-	if _, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH"}, throttle.Limits{}); !errors.Is(err, boltstore.ErrClosed) {
+	if _, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH"}, throttle.Limits{}); !errors.Is(err, boltstore.ErrClosed) {
 		t.Fatalf("Enqueue after Close: error = %v, want ErrClosed", err)
 	}
 
@@ -357,7 +371,7 @@ func TestCloseDuringWrites(t *testing.T) {
 func TestBatchedWriterFailureIsolated(t *testing.T) {
 	s := bolttest.MustOpen(t)
 	ctx := t.Context()
-	target, err := s.Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+	target, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +386,7 @@ func TestBatchedWriterFailureIsolated(t *testing.T) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			op, err := s.Enqueue(context.Background(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			op, err := groups.NewLedger(s).Enqueue(context.Background(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
 			enqueued[i], enqErr[i] = op.ID, err
 		})
 		wg.Go(func() {
@@ -470,13 +484,13 @@ func TestOldGroupRecordDecodes(t *testing.T) {
 	}
 
 	op := throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindUpdate, Target: n.String()}
-	stored, _, err := s.UpdatePending(ctx, n, "new text", 1, op, throttle.Limits{})
+	stored, _, err := groups.NewLedger(s).UpdatePending(ctx, n, "new text", 1, op, throttle.Limits{})
 	if err != nil || stored.Revision != 2 || stored.PendingUpdate != op.ID {
 		t.Fatalf("UpdatePending(If-Match 1) = %+v, %v; want revision 2", stored, err)
 	}
 	op.State = throttle.Succeeded
 	ann := groups.User{ID: "u-ann", Email: "ann@example.com"}
-	if err := s.Complete(ctx, op, []throttle.Effect{groups.Updated{Name: n, Operation: op.ID}, groups.MembersAdded{Name: n, Users: []groups.User{ann}}}); err != nil {
+	if err := groups.NewLedger(s).Complete(ctx, op, []groups.Effect{groups.Updated{Name: n, Operation: op.ID}, groups.MembersAdded{Name: n, Users: []groups.User{ann}}}); err != nil {
 		t.Fatal(err)
 	}
 	if g, err := s.Group(ctx, n); err != nil || g.MemberCount != 1 || g.MembersVersion != 1 || g.PendingUpdate != "" || g.Revision != 2 {
@@ -494,11 +508,11 @@ func TestMirrorSurvivesReopen(t *testing.T) {
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "Billing"}
 	ann := groups.User{ID: "u-ann", Email: "Ann@example.com", DisplayName: "Ann"}
 	bob := groups.User{ID: "u-bob", Email: "bob@example.com"}
-	applied, err := s.SyncGroups(ctx, "SHIP", []groups.GroupChange{{Kind: groups.GroupAppeared, Group: groups.Group{Name: n, Description: "d", UpstreamID: "g-1"}}}, nil, at)
+	applied, err := groups.NewLedger(s).SyncGroups(ctx, "SHIP", []groups.GroupChange{{Kind: groups.GroupAppeared, Group: groups.Group{Name: n, Description: "d", UpstreamID: "g-1"}}}, nil, at)
 	if err != nil || len(applied) != 1 {
 		t.Fatalf("SyncGroups = %+v, %v", applied, err)
 	}
-	if _, _, ok, err := s.SyncMembers(ctx, n, "g-1", 0, []groups.User{ann, bob}, at); err != nil || !ok {
+	if _, _, ok, err := groups.NewLedger(s).SyncMembers(ctx, n, "g-1", 0, []groups.User{ann, bob}, at); err != nil || !ok {
 		t.Fatalf("SyncMembers = %v, %v", ok, err)
 	}
 	before, err := s.Group(ctx, n)
@@ -533,7 +547,7 @@ func TestPendingCountsRebuiltOnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: fmt.Sprint(i)}, throttle.Limits{}); err != nil {
+		if _, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: fmt.Sprint(i)}, throttle.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -559,7 +573,7 @@ func TestPendingCountsRebuiltOnOpen(t *testing.T) {
 	if d, err := s.Depth(t.Context(), "SHIP"); err != nil || d.Total != 3 || d.Projects["MOH"] != 3 {
 		t.Fatalf("Depth after reopen = %+v, %v; want 3 pending in MOH", d, err)
 	}
-	_, err = s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{Project: 3})
+	_, err = groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{Project: 3})
 	if !errors.Is(err, throttle.ErrQueueFull) {
 		t.Fatalf("Enqueue past the project limit: %v, want ErrQueueFull", err)
 	}

@@ -70,9 +70,9 @@ func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhook
 		}
 		switch {
 		case d.Gone != nil:
-			out, touched, err = forgetUser(tx, d.Tenant, *d.Gone, d.At)
+			out, err = forgetUser(&txn{tx: tx, tenant: d.Tenant, touched: &touched}, *d.Gone, d.At)
 		case d.Changed != nil:
-			out, touched, err = changeUser(tx, d.Tenant, *d.Changed, d.At)
+			out, err = changeUser(&txn{tx: tx, tenant: d.Tenant, touched: &touched}, *d.Changed, d.At)
 		}
 		if err != nil {
 			return err
@@ -264,14 +264,15 @@ func eachGroupWith(tx *bolt.Tx, tenant string, match func(groups.User) bool, fn 
 	return nil
 }
 
-// forgetUser removes a deleted user from the tenant's memberships and known
-// users, and marks it deleted by id and e-mail.
-func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhooks.Applied, []string, error) {
+// forgetUser removes a deleted user from the tenant's memberships (as the
+// mirror's groups.MembersRemoved does) and known users, and marks it deleted
+// by id and e-mail.
+func forgetUser(t *txn, u groups.User, at time.Time) (webhooks.Applied, error) {
+	tx, tenant := t.tx, t.tenant
 	var out webhooks.Applied
-	var touched []string
 	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
 	if err != nil {
-		return out, nil, err
+		return out, err
 	}
 	// By id when the delivery gives one: its e-mail may name another
 	// user by now.
@@ -280,7 +281,7 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 		key = u.Email
 	}
 	if known, ok, err := knownUser(ub, key); err != nil {
-		return out, nil, err
+		return out, err
 	} else if ok {
 		out.User, out.Known = known, true
 	}
@@ -290,23 +291,18 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	match := func(m groups.User) bool {
 		return (u.ID != "" && strings.EqualFold(m.ID, u.ID)) || (u.ID == "" && u.Email != "" && strings.EqualFold(m.Email, u.Email))
 	}
-	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
 	err = eachGroupWith(tx, tenant, match, func(g groups.Group, m member) error {
 		if !out.Known {
 			out.User, out.Known = m.user, true
 		}
-		if err := removeMembers(tx, &g, []string{m.user.ID}, at); err != nil {
-			return err
-		}
-		if _, err := putGroup(tx, gb, g); err != nil {
+		if err := (groups.MembersRemoved{Name: g.Name, UserIDs: []string{m.user.ID}, At: at}).Apply(t); err != nil {
 			return err
 		}
 		out.Left = append(out.Left, g.Name)
-		touched = append(touched, versionKey(tenant, g.Name.Project))
 		return nil
 	})
 	if err != nil {
-		return out, nil, err
+		return out, err
 	}
 	if out.Known && u.ID == "" {
 		u.ID = out.User.ID
@@ -314,7 +310,7 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 	mark := deletedRecord{ID: u.ID, Email: cmp.Or(u.Email, out.User.Email), DeletedAt: at.UTC()}
 	v, err := json.Marshal(mark)
 	if err != nil {
-		return out, nil, err
+		return out, err
 	}
 	for _, k := range slices.Compact([]string{u.ID, out.User.Email, u.Email}) {
 		if k == "" {
@@ -325,45 +321,44 @@ func forgetUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 			// Only the deleted user's own entries: an e-mail may be
 			// another user's by now.
 			if other, ok, err := recordAt(ub, key); err != nil {
-				return out, nil, err
+				return out, err
 			} else if ok && u.ID != "" && !strings.EqualFold(other.ID, u.ID) {
 				theirs = true
 				continue
 			}
 			if err := ub.Delete(key); err != nil {
-				return out, nil, err
+				return out, err
 			}
 		}
 		if theirs {
 			continue // no mark: adds of the other user must not fail
 		}
 		if err := ub.Put(userDeletedKey(k), v); err != nil {
-			return out, nil, err
+			return out, err
 		}
 	}
-	return out, touched, nil
+	return out, nil
 }
 
 // changeUser makes the tenant's known user and memberships follow u, if
 // the mirror knows the user (by id, as a known user or a member) and the
 // user is not marked deleted; otherwise it changes nothing.
-func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhooks.Applied, []string, error) {
+func changeUser(t *txn, u groups.User, at time.Time) (webhooks.Applied, error) {
+	tx, tenant := t.tx, t.tenant
 	var out webhooks.Applied
-	var touched []string
 	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
 	if err != nil {
-		return out, nil, err
+		return out, err
 	}
 	if ub.Get(userDeletedKey(u.ID)) != nil {
-		return out, nil, nil // a late update of a deleted user: it stays deleted
+		return out, nil // a late update of a deleted user: it stays deleted
 	}
 	if out.User, out.Known, err = knownUser(ub, u.ID); err != nil {
-		return out, nil, err
+		return out, err
 	}
 	if u.DisplayName == "" {
 		u.DisplayName = out.User.DisplayName
 	}
-	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
 	err = eachGroupWith(tx, tenant, func(m groups.User) bool { return m.ID == u.ID }, func(g groups.Group, m member) error {
 		if !out.Known {
 			out.User, out.Known = m.user, true
@@ -371,28 +366,15 @@ func changeUser(tx *bolt.Tx, tenant string, u groups.User, at time.Time) (webhoo
 		if m.user == u {
 			return nil
 		}
-		mb := membersBucket(tx, g.Name)
-		if err := mb.Delete(m.key); err != nil {
-			return err
-		}
-		if err := putMember(mb, u); err != nil {
-			return err
-		}
-		g.MembersVersion++
-		g.UpdatedAt = at
-		if _, err := putGroup(tx, gb, g); err != nil {
-			return err
-		}
-		touched = append(touched, versionKey(tenant, g.Name.Project))
-		return nil
+		return (groups.MemberChanged{Name: g.Name, User: u, At: at}).Apply(t)
 	})
 	if err != nil {
-		return out, nil, err
+		return out, err
 	}
 	if !out.Known {
-		return out, touched, nil // only users the mirror knows follow an update
+		return out, nil // only users the mirror knows follow an update
 	}
-	return out, touched, putKnownUsers(tx, tenant, []groups.User{u})
+	return out, t.PutKnownUsers([]groups.User{u})
 }
 
 // DeletedUsers implements groups.Mirror: the marks left by user-deleted

@@ -12,4 +12,9 @@
 // queue (package throttle) and answered at once. The Executor carries them
 // out later, one at a time per tenant. Reads are served from the mirror and
 // never cost an upstream call.
+//
+// The mirror and the queue are kept by a Store, which holds records and
+// runs transactions (Update over a Tx) and decides nothing; every rule about
+// them (what a write checks, what an effect or a reconcile change does to a
+// group, revisions) is in this package, in Ledger and the effects' Apply.
 package groups

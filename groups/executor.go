@@ -53,7 +53,7 @@ type DeletedUser struct {
 }
 
 // Executor carries out one tenant's group operations against TechPass. It is
-// the throttle.Handler of the tenant's dispatcher. Every outcome is
+// the throttle.Handler[Effect] of the tenant's dispatcher. Every outcome is
 // interpreted so that executing an operation twice equals executing it once:
 // a create that finds its group already there adopts it, and a delete that
 // finds it gone succeeds.
@@ -77,13 +77,13 @@ func NewExecutor(upstream Upstream, mirror Mirror, now func() time.Time, logger 
 	return &Executor{upstream: upstream, mirror: mirror, validate: NewValidator(), now: now, logger: logger}
 }
 
-var _ throttle.Handler = (*Executor)(nil)
+var _ throttle.Handler[Effect] = (*Executor)(nil)
 
 // Execute carries out op once and reports the outcome. A Retry outcome
 // carries the effects that undo the operation's pending state in the mirror,
 // for the dispatcher to commit if it gives up.
-func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.Outcome {
-	var out throttle.Outcome
+func (e *Executor) Execute(ctx context.Context, op throttle.Operation) Outcome {
+	var out Outcome
 	switch op.Kind {
 	case KindCreate:
 		out = e.create(ctx, op)
@@ -105,7 +105,7 @@ func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.
 	return out
 }
 
-func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.Outcome {
+func (e *Executor) create(ctx context.Context, op throttle.Operation) Outcome {
 	var p createPayload
 	if err := json.Unmarshal(op.Payload, &p); err != nil {
 		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
@@ -164,7 +164,7 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 	}
 }
 
-func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.Outcome {
+func (e *Executor) delete(ctx context.Context, op throttle.Operation) Outcome {
 	var p deletePayload
 	if err := json.Unmarshal(op.Payload, &p); err != nil {
 		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
@@ -189,10 +189,10 @@ func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.O
 	case err == nil, status == http.StatusNotFound:
 		return done(nil, Deleted{Name: name})
 	case status == http.StatusForbidden:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: []throttle.Effect{DeleteFailed{Name: name, At: e.now()}},
+		return Outcome{Kind: throttle.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
 			Failure: techBizRefusal(err, "delete")}
 	case status == http.StatusBadRequest, status == http.StatusConflict:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: []throttle.Effect{DeleteFailed{Name: name, At: e.now()}},
+		return Outcome{Kind: throttle.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
 			Failure: &throttle.Failure{Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to delete the group")}}
 	default:
 		return e.classify(err, DeleteFailed{Name: name, At: e.now()}, "delete the group")
@@ -213,7 +213,7 @@ func techBizRefusal(err error, what string) *throttle.Failure {
 
 // find looks for the group by name in the namespace's list. A non-nil
 // outcome means the lookup itself failed (with err) and is what to report.
-func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *throttle.Outcome, error) {
+func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *Outcome, error) {
 	list, err := e.upstream.ListGroups(ctx)
 	if err != nil {
 		out := e.classify(err, nil, "list the namespace's groups")
@@ -229,10 +229,10 @@ func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *
 
 // checked marks the retry of a check whose own request met a transient
 // fault (a 5xx, 408 or 429, a timeout, a refused connection) as a failed
-// check (see throttle.Outcome.Check). A failure to authenticate (a token or
+// check (see Outcome.Check). A failure to authenticate (a token or
 // credential failure, a 401) fails every request alike, so it is counted as
 // the attempt's failure.
-func checked(out throttle.Outcome, err error) throttle.Outcome {
+func checked(out Outcome, err error) Outcome {
 	var te *techpass.TokenError
 	var ce *techpass.CredentialError
 	auth := errors.As(err, &te) || errors.As(err, &ce) || techpass.StatusOf(err) == http.StatusUnauthorized
@@ -242,7 +242,7 @@ func checked(out throttle.Outcome, err error) throttle.Outcome {
 
 // created reports a group created (fresh: by this request, so it has no
 // members) or adopted (found in TechPass: its members are unknown).
-func (e *Executor) created(name Name, description string, g techpass.Group, fresh bool) throttle.Outcome {
+func (e *Executor) created(name Name, description string, g techpass.Group, fresh bool) Outcome {
 	created := g.Created
 	if created.IsZero() {
 		created = e.now()
@@ -251,32 +251,32 @@ func (e *Executor) created(name Name, description string, g techpass.Group, fres
 	return done(res, Created{Name: name, UpstreamID: g.ID, At: e.now(), MembersKnown: fresh, Description: g.Description})
 }
 
-func (e *Executor) failCreate(name Name, status int, title, detail string) throttle.Outcome {
-	return throttle.Outcome{Kind: throttle.Fail, Effects: []throttle.Effect{CreateFailed{Name: name}},
+func (e *Executor) failCreate(name Name, status int, title, detail string) Outcome {
+	return Outcome{Kind: throttle.Fail, Effects: []Effect{CreateFailed{Name: name}},
 		Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
 }
 
 // classify maps an upstream error that has no operation-specific meaning:
 // temporary ones are retried, the rest fail with onFail applied.
-func (e *Executor) classify(err error, onFail throttle.Effect, what string) throttle.Outcome {
+func (e *Executor) classify(err error, onFail Effect, what string) Outcome {
 	if retry, after, throttled := techpass.Temporary(err); retry {
-		return throttle.Outcome{Kind: throttle.Retry, RetryAfter: after, Throttled: throttled, Reason: retryReason(err)}
+		return Outcome{Kind: throttle.Retry, RetryAfter: after, Throttled: throttled, Reason: retryReason(err)}
 	}
-	var effects []throttle.Effect
+	var effects []Effect
 	if onFail != nil {
 		effects = append(effects, onFail)
 	}
-	return throttle.Outcome{Kind: throttle.Fail, Effects: effects, Failure: &throttle.Failure{
+	return Outcome{Kind: throttle.Fail, Effects: effects, Failure: &throttle.Failure{
 		Status: http.StatusBadGateway, Title: "TechPass error", Detail: reason(err, "TechPass could not "+what),
 	}}
 }
 
-func done(result []byte, effects ...throttle.Effect) throttle.Outcome {
-	return throttle.Outcome{Kind: throttle.Done, Result: result, Effects: effects}
+func done(result []byte, effects ...Effect) Outcome {
+	return Outcome{Kind: throttle.Done, Result: result, Effects: effects}
 }
 
-func fail(status int, title, detail string) throttle.Outcome {
-	return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
+func fail(status int, title, detail string) Outcome {
+	return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
 }
 
 // reason words an upstream error for the caller: the status and TechPass's

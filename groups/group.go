@@ -1,7 +1,6 @@
 package groups
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -40,7 +39,7 @@ type Group struct {
 	ConfirmedDescription string
 	DescriptionConfirmed bool
 	// Revision identifies the group's settings (description, state,
-	// upstream id): the store increases it whenever one of them changes, and
+	// upstream id): the Ledger moves it whenever one of them changes, and
 	// the HTTP edge serves it as the ETag. Member changes do not move it.
 	Revision uint64
 	// SyncedAt is when TechPass last confirmed the group (its creation, or
@@ -70,96 +69,6 @@ const (
 	KindUpdate  = "group.update"
 	KindMembers = "group.members"
 )
-
-// Store keeps the group mirror and enqueues operations atomically with the
-// mirror change they imply. Implementations must be safe for concurrent use
-// and durable before returning.
-type Store interface {
-	// CreatePending stores g (in state Creating) and enqueues op, in one
-	// transaction. It first applies the enqueue checks of throttle.Store
-	// (idempotent replay, queue limits), then returns ErrExists if the
-	// project already has a group with g's key, ErrQuota if the project
-	// already has limits.ProjectQuota groups and ErrLimit if the tenant
-	// already has limits.Groups groups (pending creates included).
-	CreatePending(ctx context.Context, g Group, op throttle.Operation, limits Limits) (throttle.Operation, error)
-	// DeletePending marks the group Deleting and enqueues op, in one
-	// transaction, after the enqueue checks of throttle.Store. It returns
-	// ErrNotFound if there is no such group and ErrPending if the group is
-	// not Active.
-	DeletePending(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error)
-	// Group returns the group with name's key in name's project, or
-	// ErrNotFound.
-	Group(ctx context.Context, name Name) (Group, error)
-	// Groups returns the project's groups ordered by key.
-	Groups(ctx context.Context, tenant, project string) ([]Group, error)
-	// GroupsVersion returns a number that changes whenever the project's
-	// groups change (0 before the first change), so a reader can keep what
-	// it derived from Groups until then.
-	GroupsVersion(ctx context.Context, tenant, project string) (uint64, error)
-
-	// UpdatePending sets the group's description and PendingUpdate to op's
-	// id and enqueues op, in one transaction, after the enqueue checks of
-	// throttle.Store. With ifRevision not 0 it first returns ErrRevision
-	// unless the group's Revision is ifRevision. It returns ErrNotFound if
-	// there is no such group and ErrPending if the group is Deleting, and
-	// the group as stored.
-	UpdatePending(ctx context.Context, name Name, description string, ifRevision uint64, op throttle.Operation, limits throttle.Limits) (Group, throttle.Operation, error)
-	// QueueMembers enqueues op, a member change of the group, and counts it
-	// in the group's PendingMembers, after the enqueue checks of
-	// throttle.Store; ErrNotFound if there is no such group, ErrPending if
-	// it is Deleting. With idle set, it returns ErrStale (writing nothing)
-	// unless the group is idle at idle.Version (see Idle): the change was
-	// worked out from that member list.
-	QueueMembers(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits, idle *Idle) (throttle.Operation, error)
-	// RecordMembers stores op, a member change already in a final state,
-	// without queueing it (work the mirror showed was done), if the group
-	// is idle at idle.Version, and returns ErrStale otherwise;
-	// ErrNotFound if there is no such group. The idempotency check of
-	// throttle.Store.Enqueue applies (a *throttle.ReplayError or
-	// throttle.ErrIdempotencyMismatch); queue limits do not.
-	RecordMembers(ctx context.Context, name Name, op throttle.Operation, idle Idle) (throttle.Operation, error)
-
-	// ListGroups returns one page of the tenant's groups (of q.Project
-	// only, if set) in order of Cursor, after q.After, whose Key starts
-	// with q.Prefix, and whether more follow.
-	ListGroups(ctx context.Context, tenant string, q PageQuery) ([]Group, bool, error)
-	// ListMembers returns one page of the group's members in the mirror in
-	// order of MemberCursor, after q.After, whose lower-cased e-mail starts
-	// with q.Prefix, and whether more follow; ErrNotFound if there is no such
-	// group. q.Project is ignored. A zero q.Limit means all.
-	ListMembers(ctx context.Context, name Name, q PageQuery) ([]User, bool, error)
-	// KnownUsers returns the users the tenant's mirror knows (members of
-	// any of its groups, or resolved earlier) among ids, which are
-	// lower-cased e-mails or object ids, keyed by the id asked for.
-	KnownUsers(ctx context.Context, tenant string, ids []string) (map[string]User, error)
-
-	// SyncGroups applies the changes a reconcile pass found in the
-	// tenant's group list, each only if its precondition still holds (see
-	// GroupChange), sets the tenant's GroupsSyncedAt to at and the SyncedAt
-	// of every group in seen (by Cursor key) to at, in one transaction; a
-	// seen group with no update pending has its description confirmed. It
-	// returns the changes it applied.
-	SyncGroups(ctx context.Context, tenant string, changes []GroupChange, seen []Name, at time.Time) ([]GroupChange, error)
-	// SyncMembers replaces the group's member list with users if it is
-	// still the group with upstreamID (not one made again since), its
-	// MembersVersion is still version and no member change is pending
-	// (PendingMembers is 0), and sets MembersSyncedAt to at, in one
-	// transaction. It returns who was added and removed, and ok false
-	// (changing nothing) otherwise.
-	SyncMembers(ctx context.Context, name Name, upstreamID string, version uint64, users []User, at time.Time) (added, removed []User, ok bool, err error)
-	// SyncOwners records owners as the owners of the group with
-	// upstreamID, as a reconcile pass read them through Get Group, if name
-	// is still that group, and reports whether it did. Owners are mirrored
-	// read-only and do not move the group's Revision.
-	SyncOwners(ctx context.Context, name Name, upstreamID string, owners []User) (bool, error)
-	// Owners returns the owners last recorded for the group as it is now
-	// (nil if never read, or read of a group of this name since made
-	// again), ordered by MemberCursor; ErrNotFound if there is no such group.
-	Owners(ctx context.Context, name Name) ([]User, error)
-	// GroupsSyncedAt returns when a reconcile pass last read the tenant's
-	// group list whole; zero if never.
-	GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error)
-}
 
 // Idle is a precondition on a group's member list: no member change is
 // queued or running (PendingMembers is 0) and MembersVersion is Version.
@@ -248,19 +157,19 @@ type Limits struct {
 // when it was queued: a create's reservation is released, a deleting group
 // is active again, an update's description is restored; a member change
 // stops counting as pending. They are committed when an operation is cancelled or given up.
-func Undo(op throttle.Operation, at time.Time) []throttle.Effect {
+func Undo(op throttle.Operation, at time.Time) []Effect {
 	n := targetName(op)
 	switch op.Kind {
 	case KindDelete:
-		return []throttle.Effect{DeleteFailed{Name: n, At: at}}
+		return []Effect{DeleteFailed{Name: n, At: at}}
 	case KindUpdate:
-		return []throttle.Effect{undoUpdate(op, at)}
+		return []Effect{undoUpdate(op, at)}
 	case KindMembers:
 		// The change's steps are in the mirror already; only its pending
 		// count is released.
-		return []throttle.Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
+		return []Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
 	}
-	return []throttle.Effect{CreateFailed{Name: n}}
+	return []Effect{CreateFailed{Name: n}}
 }
 
 // targetName splits an operation's stored full name without validating it
@@ -272,78 +181,3 @@ func targetName(op throttle.Operation) Name {
 	}
 	return Name{Tenant: parts[0], Project: parts[1], Group: parts[2]}
 }
-
-// Effects committed with operation outcomes (see throttle.Effect). A Store
-// implementation must apply each as documented; an effect on a group the
-// mirror no longer holds changes nothing and is not an error, so that an
-// outcome can always be committed.
-type (
-	// Created makes the group Active with its upstream id, confirmed
-	// (SyncedAt) at At. With MembersKnown (the gateway made the group, so
-	// it is empty) MembersSyncedAt is At too; a group adopted from TechPass
-	// keeps an unknown member list until the reconciler reads it.
-	Created struct {
-		Name         Name
-		UpstreamID   string
-		At           time.Time
-		MembersKnown bool
-		// Description is the one TechPass has for the group.
-		Description string
-	}
-	// MembersSettled ends one pending member change of the group
-	// (PendingMembers goes down by one, never below zero). QueuedAt is when
-	// the change was queued: a group made after it (the one the change was
-	// queued on is gone) is left alone.
-	MembersSettled struct {
-		Name     Name
-		QueuedAt time.Time
-	}
-	// CreateFailed removes the group's reservation.
-	CreateFailed struct{ Name Name }
-	// Deleted removes the group.
-	Deleted struct{ Name Name }
-	// DeleteFailed makes the group Active again.
-	DeleteFailed struct {
-		Name Name
-		At   time.Time
-	}
-	// Updated clears the group's PendingUpdate if it is Operation, and
-	// marks the group and its Description confirmed (SyncedAt,
-	// ConfirmedDescription) at At.
-	Updated struct {
-		Name        Name
-		Operation   string
-		Description string
-		At          time.Time
-	}
-	// UpdateFailed, if the group's PendingUpdate is still Operation (no
-	// later update was queued), restores the description TechPass last
-	// confirmed (Previous if none is known) and clears PendingUpdate;
-	// otherwise it changes nothing.
-	UpdateFailed struct {
-		Name      Name
-		Operation string
-		Previous  string
-		At        time.Time
-	}
-	// MembersAdded adds Users to the group's member list (a user already
-	// there is left as is).
-	MembersAdded struct {
-		Name  Name
-		Users []User
-		At    time.Time
-	}
-	// MembersRemoved removes the users with these ids from the group's
-	// member list (an absent one is ignored).
-	MembersRemoved struct {
-		Name    Name
-		UserIDs []string
-		At      time.Time
-	}
-	// UsersResolved remembers users of the tenant looked up in TechPass, by
-	// lower-cased e-mail and by id, for KnownUsers.
-	UsersResolved struct {
-		Tenant string
-		Users  []User
-	}
-)

@@ -87,6 +87,7 @@ type Status struct {
 // those. Every difference is reported to OnDrift. Safe for concurrent use.
 type Reconciler struct {
 	cfg      ReconcilerConfig
+	ledger   *Ledger
 	validate *validator.Validate
 
 	mu        sync.Mutex
@@ -141,7 +142,7 @@ func NewReconciler(cfg ReconcilerConfig) *Reconciler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reconciler{cfg: cfg, validate: NewValidator()}
+	r := &Reconciler{cfg: cfg, ledger: NewLedger(cfg.Store), validate: NewValidator()}
 	if cfg.Every > 0 {
 		r.next = cfg.Now()
 	}
@@ -308,7 +309,7 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 			p.vanished = append(p.vanished, GroupChange{Kind: GroupVanished, Group: g})
 		}
 	}
-	applied, err := r.cfg.Store.SyncGroups(ctx, r.cfg.Tenant, changes, seen, now)
+	applied, err := r.ledger.SyncGroups(ctx, r.cfg.Tenant, changes, seen, now)
 	if err != nil {
 		return err
 	}
@@ -350,7 +351,7 @@ func (r *Reconciler) settleVanished(ctx context.Context, p *passState) error {
 			techBiz[Cursor(n)] = true
 		}
 	}
-	applied, err := r.cfg.Store.SyncGroups(ctx, r.cfg.Tenant, p.vanished, nil, r.cfg.Now())
+	applied, err := r.ledger.SyncGroups(ctx, r.cfg.Tenant, p.vanished, nil, r.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -470,11 +471,11 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 			r.cfg.Logger.Warn("group has more owners than are mirrored", "group", g.Name.String(), "owners", len(p.owners), "mirrored", maxOwners)
 			p.owners = p.owners[:maxOwners]
 		}
-		if _, err := r.cfg.Store.SyncOwners(ctx, g.Name, g.UpstreamID, p.owners); err != nil {
+		if _, err := r.ledger.SyncOwners(ctx, g.Name, g.UpstreamID, p.owners); err != nil {
 			return err
 		}
 	}
-	added, removed, ok, err := r.cfg.Store.SyncMembers(ctx, g.Name, g.UpstreamID, p.version, p.users, r.cfg.Now())
+	added, removed, ok, err := r.ledger.SyncMembers(ctx, g.Name, g.UpstreamID, p.version, p.users, r.cfg.Now())
 	if err != nil {
 		return err
 	}

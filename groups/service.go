@@ -32,8 +32,7 @@ type Scheduler interface {
 // Service manages project groups: it validates requests, records them in the
 // mirror and queues the upstream operations. It is safe for concurrent use.
 type Service struct {
-	store    Store
-	ops      throttle.Store
+	store    *Ledger
 	queue    Scheduler
 	quotas   Quotas
 	validate *validator.Validate
@@ -43,11 +42,10 @@ type Service struct {
 
 // ServiceConfig holds a Service's dependencies.
 type ServiceConfig struct {
+	// Store keeps the mirror and the queue; the service writes it through
+	// a Ledger.
 	Store Store
-	// Operations reads and finishes operations (for idempotent replays and
-	// cancels); usually the same store as Store.
-	Operations throttle.Store
-	Queue      Scheduler
+	Queue Scheduler
 	// Quotas gives each tenant's group limit and project's quota.
 	Quotas Quotas
 	// IdempotencyTTL is how long an Idempotency-Key is remembered; default 24h.
@@ -64,7 +62,7 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = 24 * time.Hour
 	}
-	return &Service{store: cfg.Store, ops: cfg.Operations, queue: cfg.Queue, quotas: cfg.Quotas, validate: NewValidator(),
+	return &Service{store: NewLedger(cfg.Store), queue: cfg.Queue, quotas: cfg.Quotas, validate: NewValidator(),
 		now: cfg.Now, idemTTL: cfg.IdempotencyTTL}
 }
 
@@ -190,14 +188,14 @@ func (s *Service) Replayed(ctx context.Context, req Request) (throttle.Operation
 	if req.IdempotencyKey == "" {
 		return throttle.Operation{}, false, nil
 	}
-	id, fp, ok, err := s.ops.Idempotent(ctx, req.Actor, req.IdempotencyKey, s.now())
+	id, fp, ok, err := s.store.Idempotent(ctx, req.Actor, req.IdempotencyKey, s.now())
 	if err != nil || !ok {
 		return throttle.Operation{}, false, err
 	}
 	if fp != req.Fingerprint {
 		return throttle.Operation{}, false, fmt.Errorf("idempotency key: %w", throttle.ErrIdempotencyMismatch)
 	}
-	op, err := s.ops.Operation(ctx, id)
+	op, err := s.store.Operation(ctx, id)
 	if err != nil {
 		return throttle.Operation{}, false, fmt.Errorf("replay of %s: %w", id, err)
 	}
@@ -212,7 +210,7 @@ func (s *Service) queued(ctx context.Context, op throttle.Operation, err error, 
 	var full *throttle.QueueFullError
 	switch {
 	case errors.As(err, &replay):
-		orig, err := s.ops.Operation(ctx, replay.OperationID)
+		orig, err := s.store.Operation(ctx, replay.OperationID)
 		return orig, err == nil, err
 	case errors.As(err, &full):
 		full.RetryAfter = throttle.RetryAfter(full.Depth, s.queue.Limits(name.Tenant), name.Project, s.queue.Interval(name.Tenant))
@@ -270,7 +268,7 @@ var errAlreadyCancelled = errors.New("already cancelled")
 // it unchanged. It returns throttle.ErrNotCancellable otherwise.
 func (s *Service) Cancel(ctx context.Context, op throttle.Operation) (throttle.Operation, error) {
 	now := s.now()
-	done, err := s.ops.Finish(ctx, op.ID, func(o *throttle.Operation) ([]throttle.Effect, error) {
+	done, err := s.store.Finish(ctx, op.ID, func(o *throttle.Operation) ([]Effect, error) {
 		switch {
 		case o.State == throttle.Cancelled:
 			return nil, errAlreadyCancelled
@@ -281,7 +279,7 @@ func (s *Service) Cancel(ctx context.Context, op throttle.Operation) (throttle.O
 		return Undo(*o, now), nil
 	})
 	if errors.Is(err, errAlreadyCancelled) {
-		return s.ops.Operation(ctx, op.ID)
+		return s.store.Operation(ctx, op.ID)
 	}
 	if err != nil {
 		return throttle.Operation{}, fmt.Errorf("cancel %s: %w", op.ID, err)

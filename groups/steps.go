@@ -15,7 +15,7 @@ import (
 )
 
 // update carries out a group.update: one upstream request.
-func (e *Executor) update(ctx context.Context, op throttle.Operation) throttle.Outcome {
+func (e *Executor) update(ctx context.Context, op throttle.Operation) Outcome {
 	var p updatePayload
 	if err := json.Unmarshal(op.Payload, &p); err != nil {
 		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
@@ -39,35 +39,35 @@ func (e *Executor) update(ctx context.Context, op throttle.Operation) throttle.O
 		res, _ := json.Marshal(Result{FullName: name.String(), Description: p.Description, UpstreamID: g.UpstreamID, CreatedAt: created.UTC()})
 		return done(res, Updated{Name: name, Operation: op.ID, Description: p.Description, At: e.now()})
 	case status == http.StatusNotFound:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
+		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",
 		}}
 	case status == http.StatusForbidden:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
+		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
 	case status == http.StatusBadRequest:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
+		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
 			Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to update the group"),
 		}}
 	default:
-		return e.classify(err, undo, "update the group")
+		return e.classify(err, undoUpdate(op, e.now()), "update the group")
 	}
 }
 
 // upstreamGroup returns the group from the mirror with its upstream id, or
 // the outcome to report when there is none.
-func (e *Executor) upstreamGroup(ctx context.Context, name Name, onFail []throttle.Effect) (Group, *throttle.Outcome) {
+func (e *Executor) upstreamGroup(ctx context.Context, name Name, onFail []Effect) (Group, *Outcome) {
 	g, err := e.mirror.Group(ctx, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		out := throttle.Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
+		out := Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Group not found", Detail: fmt.Sprintf("group %s no longer exists", name),
 		}}
 		return Group{}, &out
 	case err != nil:
 		// The store is local; a failure to read it is worth another try.
-		return Group{}, &throttle.Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
+		return Group{}, &Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
 	case g.UpstreamID == "":
-		out := throttle.Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
+		out := Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
 			Status: http.StatusConflict, Title: "Group not created", Detail: fmt.Sprintf("group %s was not created in TechPass", name),
 		}}
 		return Group{}, &out
@@ -96,7 +96,7 @@ type membersProgress struct {
 // progress and mirror change are committed before the next, so a replay
 // after a crash repeats at most one request, whose "already a member" or
 // "not a member" answer counts as success.
-func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.Outcome {
+func (e *Executor) members(ctx context.Context, op throttle.Operation) Outcome {
 	var p membersPayload
 	if err := json.Unmarshal(op.Payload, &p); err != nil {
 		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
@@ -130,7 +130,7 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 		if out := e.refuseDeleted(ctx, name, pr.Unknown, pr); out != nil {
 			return *out // unknown because TechPass deleted them: say so
 		}
-		return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+		return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 			Status: http.StatusUnprocessableEntity, Title: "Unknown user",
 			Detail: fmt.Sprintf("TechPass knows no user %s; no member of %s was changed", quoteList(pr.Unknown), name),
 		}}
@@ -150,7 +150,7 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 	}
 	ids, err := memberIDs(ctx, e.mirror, name)
 	if err != nil {
-		return throttle.Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
+		return Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
 	}
 	known := !g.MembersSyncedAt.IsZero()
 	work := append(slices.Clone(p.Add), p.Remove...)
@@ -178,13 +178,13 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.
 // an add by a deleted user's id fails before any request; an e-mail may be
 // given to a new user, so an add by e-mail is looked up first and only
 // fails here once TechPass does not know it.
-func (e *Executor) refuseDeleted(ctx context.Context, name Name, ids []string, pr membersProgress) *throttle.Outcome {
+func (e *Executor) refuseDeleted(ctx context.Context, name Name, ids []string, pr membersProgress) *Outcome {
 	if len(ids) == 0 {
 		return nil
 	}
 	gone, err := e.mirror.DeletedUsers(ctx, name.Tenant, ids)
 	if err != nil {
-		return &throttle.Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
+		return &Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
 	}
 	var deleted []string
 	var at time.Time
@@ -198,7 +198,7 @@ func (e *Executor) refuseDeleted(ctx context.Context, name Name, ids []string, p
 		return nil
 	}
 	detail := fmt.Sprintf("TechPass reported user %s deleted (webhook of %s), so it cannot be added to %s", quoteList(deleted), at.UTC().Format(time.RFC3339), name) + partial(pr)
-	return &throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+	return &Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 		Status: http.StatusUnprocessableEntity, Title: "User deleted", Detail: detail,
 	}}
 }
@@ -226,7 +226,7 @@ func (pr membersProgress) handled(id string) bool {
 // resolve finds the user of every identifier of the change, from the
 // mirror or, for the first one it does not know, from TechPass. A non-nil
 // outcome is the step to report.
-func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr *membersProgress) *throttle.Outcome {
+func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr *membersProgress) *Outcome {
 	var missing []string
 	for _, id := range append(slices.Clone(p.Add), p.Remove...) {
 		if _, ok := pr.Users[id]; !ok && !slices.Contains(pr.Unknown, id) {
@@ -238,7 +238,7 @@ func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr 
 	}
 	known, err := e.mirror.KnownUsers(ctx, name.Tenant, missing)
 	if err != nil {
-		return &throttle.Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
+		return &Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
 	}
 	var lookup string
 	for _, id := range missing {
@@ -268,7 +268,7 @@ func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr 
 	}
 }
 
-func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u User, p membersPayload, pr membersProgress) throttle.Outcome {
+func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u User, p membersPayload, pr membersProgress) Outcome {
 	err := e.upstream.AddMember(ctx, groupID, u.ID)
 	switch status := techpass.StatusOf(err); {
 	case err == nil, status == http.StatusConflict:
@@ -279,7 +279,7 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 	case status == http.StatusForbidden:
 		return e.dynamic(err, name, "added to", pr)
 	case status == http.StatusNotFound:
-		return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+		return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 			Status: http.StatusNotFound, Title: "Not found in TechPass",
 			Detail: reason(err, fmt.Sprintf("TechPass could not add %s to %s: the group or the user is gone", u.Email, name)) + partial(pr),
 		}}
@@ -288,7 +288,7 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 	}
 }
 
-func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, u User, p membersPayload, pr membersProgress) throttle.Outcome {
+func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, u User, p membersPayload, pr membersProgress) Outcome {
 	err := e.upstream.RemoveMember(ctx, groupID, u.ID)
 	switch status := techpass.StatusOf(err); {
 	case err == nil, status == http.StatusNotFound:
@@ -306,13 +306,13 @@ func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, 
 // dynamic is the outcome of a member change TechPass refuses (403): the
 // group's members are set by a rule (a dynamic group), or TechBiz manages
 // the group. TechPass's message and trace id say which.
-func (e *Executor) dynamic(err error, name Name, what string, pr membersProgress) throttle.Outcome {
+func (e *Executor) dynamic(err error, name Name, what string, pr membersProgress) Outcome {
 	detail := "TechPass answered HTTP 403"
 	var ae *techpass.Error
 	if errors.As(err, &ae) {
 		detail += upstreamDetail(ae)
 	}
-	return throttle.Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+	return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
 		Status: http.StatusConflict, Title: "Members not changeable through the API",
 		Detail: fmt.Sprintf("%s is a dynamic group (TechPass sets its members by a rule) or one TechBiz manages, "+
 			"so members cannot be %s it through the API (%s)", name, what, detail) + partial(pr),
@@ -320,7 +320,7 @@ func (e *Executor) dynamic(err error, name Name, what string, pr membersProgress
 }
 
 // withPartial adds to a failure what the change had done before it.
-func withPartial(out throttle.Outcome, pr membersProgress) throttle.Outcome {
+func withPartial(out Outcome, pr membersProgress) Outcome {
 	if out.Kind == throttle.Fail && out.Failure != nil {
 		out.Failure.Detail += partial(pr)
 	}
@@ -329,18 +329,18 @@ func withPartial(out throttle.Outcome, pr membersProgress) throttle.Outcome {
 
 // step reports a step done with more to come (or, if nothing remains, the
 // next Execute finishes without a request).
-func step(pr membersProgress, effects ...throttle.Effect) throttle.Outcome {
+func step(pr membersProgress, effects ...Effect) Outcome {
 	b, err := json.Marshal(pr)
 	if err != nil {
 		return fail(http.StatusInternalServerError, "Internal error", "the operation's progress could not be stored")
 	}
-	return throttle.Outcome{Kind: throttle.Continue, Progress: b, Effects: effects}
+	return Outcome{Kind: throttle.Continue, Progress: b, Effects: effects}
 }
 
 // next reports a change applied: the operation is done if it was the
 // last one (sparing a turn of the queue that would make no request),
 // otherwise one step is.
-func (e *Executor) next(name Name, p membersPayload, pr membersProgress, effect throttle.Effect) throttle.Outcome {
+func (e *Executor) next(name Name, p membersPayload, pr membersProgress, effect Effect) Outcome {
 	if pr.Done < len(p.Add)+len(p.Remove) {
 		return step(pr, effect)
 	}
@@ -351,7 +351,7 @@ func (e *Executor) next(name Name, p membersPayload, pr membersProgress, effect 
 	return out
 }
 
-func (e *Executor) membersDone(name Name, p membersPayload, pr membersProgress) throttle.Outcome {
+func (e *Executor) membersDone(name Name, p membersPayload, pr membersProgress) Outcome {
 	res := MembersResult{FullName: name.String(), Added: pr.Added, Removed: pr.Removed, Unchanged: append(slices.Clone(p.Unchanged), pr.Unchanged...)}
 	if res.Added == nil {
 		res.Added = []UserResult{}

@@ -15,11 +15,11 @@ import (
 type reconcilers struct {
 	mu    sync.Mutex
 	byTen map[string]*groups.Reconciler
-	queue *throttle.Queue
+	queue *throttle.Queue[groups.Effect]
 }
 
 // put registers tenant's reconciler; q wakes its dispatcher on request.
-func (r *reconcilers) put(tenant string, rec *groups.Reconciler, q *throttle.Queue) {
+func (r *reconcilers) put(tenant string, rec *groups.Reconciler, q *throttle.Queue[groups.Effect]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byTen == nil {
@@ -34,7 +34,7 @@ func (r *reconcilers) remove(tenant string) {
 	delete(r.byTen, tenant)
 }
 
-func (r *reconcilers) get(tenant string) (*groups.Reconciler, *throttle.Queue) {
+func (r *reconcilers) get(tenant string) (*groups.Reconciler, *throttle.Queue[groups.Effect]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.byTen[tenant], r.queue

@@ -43,12 +43,12 @@ func TestOldOperationIDs(t *testing.T) {
 			Payload: payload, Actor: "key:legacy", State: throttle.Queued, NotBefore: notBefore, CreatedAt: now, UpdatedAt: now,
 		}
 		g := groups.Group{Name: n, Description: "from before", State: groups.Creating, PendingOperation: id, CreatedAt: now, UpdatedAt: now}
-		if _, err := st.CreatePending(t.Context(), g, op, groups.Limits{}); err != nil {
+		if _, err := groups.NewLedger(st).CreatePending(t.Context(), g, op, groups.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	pending(failedID, "legacy-failed", time.Time{})
-	if _, err := st.Finish(t.Context(), failedID, func(o *throttle.Operation) ([]throttle.Effect, error) {
+	if _, err := groups.NewLedger(st).Finish(t.Context(), failedID, func(o *throttle.Operation) ([]groups.Effect, error) {
 		o.State, o.Attempts, o.UpdatedAt, o.FinishedAt = throttle.Failed, 1, now, now
 		o.Failure = &throttle.Failure{Status: http.StatusBadGateway, Title: "TechPass error", Detail: "before the upgrade"}
 		return groups.Undo(*o, now), nil

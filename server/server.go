@@ -53,7 +53,7 @@ type Server struct {
 	opts   Options
 	logger *slog.Logger
 	store  *boltstore.Store
-	queue  *throttle.Queue
+	queue  *throttle.Queue[groups.Effect]
 	http   *http.Server
 	ln     net.Listener
 	box    *secretbox.Box
@@ -146,12 +146,12 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.staleIDs.find(ctx, s); err != nil {
 		return nil, err
 	}
-	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
+	s.queue = throttle.NewQueue[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
 	if err := s.syncTenants(ctx); err != nil {
 		return nil, err
 	}
 	svc := groups.NewService(groups.ServiceConfig{
-		Store: s.store, Operations: s.store, Queue: s.queue, Quotas: storeQuotas{s}, Now: opts.Now,
+		Store: s.store, Queue: s.queue, Quotas: storeQuotas{s}, Now: opts.Now,
 		IdempotencyTTL: time.Duration(cfg.IdempotencyTTL),
 	})
 

@@ -149,7 +149,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		Now:     s.opts.Now,
 		Logger:  log,
 	})
-	s.queue.Put(throttle.DispatcherConfig{
+	s.queue.Put(throttle.DispatcherConfig[groups.Effect]{
 		Tenant:     t.Name,
 		Gate:       gate,
 		Interval:   t.Interval,

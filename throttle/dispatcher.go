@@ -14,8 +14,8 @@ import (
 // Handler carries out operations for one tenant. Execute is called for one
 // operation at a time; it must make a replay harmless, because an operation
 // interrupted by a crash is executed again (its Attempts is then > 1).
-type Handler interface {
-	Execute(ctx context.Context, op Operation) Outcome
+type Handler[E any] interface {
+	Execute(ctx context.Context, op Operation) Outcome[E]
 }
 
 // Background is a tenant's low-priority upstream work, such as refreshing a
@@ -32,17 +32,17 @@ type Background interface {
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, op Operation) Outcome
+type HandlerFunc[E any] func(ctx context.Context, op Operation) Outcome[E]
 
 // Execute calls f.
-func (f HandlerFunc) Execute(ctx context.Context, op Operation) Outcome { return f(ctx, op) }
+func (f HandlerFunc[E]) Execute(ctx context.Context, op Operation) Outcome[E] { return f(ctx, op) }
 
 // DispatcherConfig holds what a Dispatcher needs. Store, Handler and Tenant
 // are required.
-type DispatcherConfig struct {
+type DispatcherConfig[E any] struct {
 	Tenant  string
-	Store   Store
-	Handler Handler
+	Store   Store[E]
+	Handler Handler[E]
 	Retry   RetryPolicy
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -70,7 +70,7 @@ type DispatcherConfig struct {
 	// Undo, if set, returns the effects that revert an operation's pending
 	// state, committed when it fails without a handler's outcome (a panic
 	// that used up its retries, an outcome of no kind).
-	Undo func(op Operation, at time.Time) []Effect
+	Undo func(op Operation, at time.Time) []E
 }
 
 // Dispatcher runs one tenant's queue: it picks the next operation, marks it
@@ -79,8 +79,8 @@ type DispatcherConfig struct {
 // project operations run in submission order, and a retry keeps its place
 // at the head of its project. Create with NewDispatcher; safe for
 // concurrent use.
-type Dispatcher struct {
-	cfg     DispatcherConfig
+type Dispatcher[E any] struct {
+	cfg     DispatcherConfig[E]
 	wake    chan struct{}
 	running atomic.Bool
 	// last is the project served last; only Run's goroutine uses it.
@@ -91,7 +91,7 @@ type Dispatcher struct {
 }
 
 // NewDispatcher returns a dispatcher for cfg.Tenant.
-func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
+func NewDispatcher[E any](cfg DispatcherConfig[E]) *Dispatcher[E] {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -105,11 +105,11 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		cfg.Interval = cfg.Gate.Interval()
 	}
 	cfg.Logger = cfg.Logger.With("tenant", cfg.Tenant)
-	return &Dispatcher{cfg: cfg, wake: make(chan struct{}, 1)}
+	return &Dispatcher[E]{cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
 // Wake tells the dispatcher that work was enqueued. It never blocks.
-func (d *Dispatcher) Wake() {
+func (d *Dispatcher[E]) Wake() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -117,12 +117,15 @@ func (d *Dispatcher) Wake() {
 }
 
 // Running reports whether Run is executing.
-func (d *Dispatcher) Running() bool { return d.running.Load() }
+func (d *Dispatcher[E]) Running() bool { return d.running.Load() }
 
-// Run processes the queue until ctx ends. An operation in flight when ctx
-// ends may finish within the grace period; otherwise it is left running in
-// the store and requeued at the next start-up. Run returns nil on shutdown.
-func (d *Dispatcher) Run(ctx context.Context) error {
+// Run processes the queue until ctx ends. It first puts back the tenant's
+// operations left running (Store.RequeueRunning): this dispatcher owns the
+// tenant's queue, so one still running was cut off. An operation in flight
+// when ctx ends may finish within the grace period; otherwise it is left
+// running in the store and requeued when a dispatcher of the tenant next
+// starts. Run returns nil on shutdown.
+func (d *Dispatcher[E]) Run(ctx context.Context) error {
 	d.running.Store(true)
 	defer d.running.Store(false)
 	d.started = d.cfg.Now()
@@ -137,6 +140,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	storeBackoff := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 5 * time.Second}
 	storeFailures := 0
+	for ctx.Err() == nil {
+		n, err := d.cfg.Store.RequeueRunning(ctx, d.cfg.Tenant, d.cfg.Now())
+		if err == nil {
+			if n > 0 {
+				d.cfg.Logger.Info("requeued operations interrupted by the last shutdown", "count", n)
+			}
+			break
+		}
+		storeFailures++
+		wait := storeBackoff.Backoff(storeFailures)
+		d.cfg.Logger.Error("queue store error", "err", fmt.Errorf("requeue interrupted operations: %w", err), "retry_in", wait)
+		d.sleep(ctx, wait)
+	}
+	storeFailures = 0
 	for ctx.Err() == nil {
 		wait, err := d.step(ctx, execCtx)
 		if err != nil {
@@ -157,7 +174,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 const idle = time.Duration(-1)
 
 // sleep waits for d (or, for idle, indefinitely) until woken or ctx ends.
-func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration) {
+func (d *Dispatcher[E]) sleep(ctx context.Context, wait time.Duration) {
 	var timer <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -177,7 +194,7 @@ var errNotQueued = errors.New("operation no longer queued")
 
 // step runs the next due operation once. It returns how long to wait
 // before the next step (0: go on at once; idle: until woken).
-func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
+func (d *Dispatcher[E]) step(ctx, execCtx context.Context) (time.Duration, error) {
 	// Pick only when the upstream slot is (nearly) free: the choice then
 	// sees every project that has work by the time the request can start,
 	// and an operation is not marked running while it waits for its slot
@@ -248,7 +265,7 @@ func (d *Dispatcher) step(ctx, execCtx context.Context) (time.Duration, error) {
 // operation wants, and otherwise returns how long to wait: until wake (an
 // operation's retry time, zero for none) or the background work's next
 // step, whichever is first; idle when there is neither.
-func (d *Dispatcher) background(ctx, execCtx context.Context, now, wake time.Time) time.Duration {
+func (d *Dispatcher[E]) background(ctx, execCtx context.Context, now, wake time.Time) time.Duration {
 	if bg := d.cfg.Background; bg != nil && ctx.Err() == nil {
 		due, next := bg.Due(now)
 		if due {
@@ -267,7 +284,7 @@ func (d *Dispatcher) background(ctx, execCtx context.Context, now, wake time.Tim
 
 // runBackground runs one background step, so that a panic in it cannot stop
 // the tenant's queue.
-func (d *Dispatcher) runBackground(ctx context.Context, bg Background) {
+func (d *Dispatcher[E]) runBackground(ctx context.Context, bg Background) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.cfg.Logger.Error("background step panicked", "panic", fmt.Sprint(r))
@@ -278,17 +295,17 @@ func (d *Dispatcher) runBackground(ctx context.Context, bg Background) {
 
 // execute runs the handler, turning a panic into a retryable failure so one
 // bad operation cannot stop the tenant's queue.
-func (d *Dispatcher) execute(ctx context.Context, op Operation) (out Outcome) {
+func (d *Dispatcher[E]) execute(ctx context.Context, op Operation) (out Outcome[E]) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.cfg.Logger.Error("handler panicked", "operation_id", op.ID, "panic", fmt.Sprint(r))
-			out = Outcome{Kind: Retry, Reason: "internal error", Effects: d.undo(op)}
+			out = Outcome[E]{Kind: Retry, Reason: "internal error", Effects: d.undo(op)}
 		}
 	}()
 	return d.cfg.Handler.Execute(ctx, op)
 }
 
-func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation, out Outcome) error {
+func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
 	if out.CheckOnly {
 		op.Attempts-- // marking it running counted the try as an attempt
@@ -315,7 +332,7 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 			if out.Reason != "" {
 				detail += "; last error: " + out.Reason
 			}
-			return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: out.Effects, Failure: &Failure{
+			return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: out.Effects, Failure: &Failure{
 				Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail,
 			}})
 		}
@@ -349,39 +366,34 @@ func (d *Dispatcher) commit(ctx context.Context, log *slog.Logger, op Operation,
 	case Done, Fail:
 		return d.finish(ctx, log, op, out)
 	default:
-		return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
+		return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
 	}
 }
 
 // progress commits one step of an operation carried out in several: the
 // operation is queued again at its place, with its progress and the step's
 // effects, and its failure count and retry window start over.
-func (d *Dispatcher) progress(ctx context.Context, log *slog.Logger, op Operation, out Outcome) error {
+func (d *Dispatcher[E]) progress(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
 	op.State, op.Progress, op.Failures, op.LastError = Queued, out.Progress, 0, ""
 	op.NotBefore, op.FailingSince, op.UpdatedAt = time.Time{}, time.Time{}, now
 	// As for a final outcome, the step happened upstream: keep trying
 	// until it is recorded or execution is cut off.
 	err := d.persist(ctx, log, "commit of a step", func() error { return d.cfg.Store.Progress(ctx, op, out.Effects) })
-	switch {
-	case errors.Is(err, ErrUnknownEffect):
-		log.Error("step has effects the store does not know; failing the operation", "err", err)
-		return d.finish(ctx, log, op, Outcome{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("commit a step of %s: %w", op.ID, err)
 	}
 	log.Debug("operation step done")
 	return nil
 }
 
-// persist runs write until it succeeds, fails with ErrUnknownEffect (which
-// no retry can fix), or ctx ends, backing off between tries: what happened
-// upstream must not be lost to a transient store error.
-func (d *Dispatcher) persist(ctx context.Context, log *slog.Logger, what string, write func() error) error {
+// persist runs write until it succeeds or ctx ends, backing off between
+// tries: what happened upstream must not be lost to a transient store error.
+func (d *Dispatcher[E]) persist(ctx context.Context, log *slog.Logger, what string, write func() error) error {
 	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
 	for i := 1; ; i++ {
 		err := write()
-		if err == nil || errors.Is(err, ErrUnknownEffect) || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil {
 			return err
 		}
 		log.Error(what+" failed; retrying", "err", err)
@@ -394,14 +406,14 @@ func (d *Dispatcher) persist(ctx context.Context, log *slog.Logger, what string,
 	}
 }
 
-func (d *Dispatcher) undo(op Operation) []Effect {
+func (d *Dispatcher[E]) undo(op Operation) []E {
 	if d.cfg.Undo == nil {
 		return nil
 	}
 	return d.cfg.Undo(op, d.cfg.Now())
 }
 
-func (d *Dispatcher) finish(ctx context.Context, log *slog.Logger, op Operation, out Outcome) error {
+func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
 	op.UpdatedAt, op.FinishedAt = now, now
 	op.NotBefore = time.Time{}
@@ -412,18 +424,7 @@ func (d *Dispatcher) finish(ctx context.Context, log *slog.Logger, op Operation,
 	}
 	// The upstream call is done: committing must not be lost to a transient
 	// store error, so keep trying until it lands or execution is cut off.
-	commit := func(effects []Effect) error {
-		return d.persist(ctx, log, "commit outcome", func() error { return d.cfg.Store.Complete(ctx, op, effects) })
-	}
-	err := commit(out.Effects)
-	if errors.Is(err, ErrUnknownEffect) {
-		// The outcome can never be committed as it is: fail the operation
-		// with the undo effects instead of blocking the queue.
-		log.Error("outcome has effects the store does not know; failing the operation", "err", err)
-		op.State, op.Result = Failed, nil
-		op.Failure = &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
-		err = commit(d.undo(op))
-	}
+	err := d.persist(ctx, log, "commit outcome", func() error { return d.cfg.Store.Complete(ctx, op, out.Effects) })
 	if err != nil {
 		return fmt.Errorf("commit outcome of %s: %w", op.ID, err)
 	}
@@ -441,10 +442,10 @@ func (d *Dispatcher) finish(ctx context.Context, log *slog.Logger, op Operation,
 // Queue owns the dispatchers of every tenant and answers questions about
 // their queues (limits, pace, estimates). Create with NewQueue, add tenants,
 // then Run. Safe for concurrent use once running.
-type Queue struct {
-	store       Store
+type Queue[E any] struct {
+	store       Store[E]
 	mu          sync.Mutex
-	dispatchers map[string]*Dispatcher
+	dispatchers map[string]*Dispatcher[E]
 	// runs holds the stop function and done channel of each running
 	// dispatcher, once Run has started.
 	runs    map[string]dispatcherRun
@@ -461,21 +462,21 @@ type dispatcherRun struct {
 }
 
 // NewQueue returns a queue over store.
-func NewQueue(store Store, now func() time.Time, logger *slog.Logger) *Queue {
+func NewQueue[E any](store Store[E], now func() time.Time, logger *slog.Logger) *Queue[E] {
 	if now == nil {
 		now = time.Now
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Queue{store: store, dispatchers: map[string]*Dispatcher{}, runs: map[string]dispatcherRun{}, now: now, logger: logger}
+	return &Queue[E]{store: store, dispatchers: map[string]*Dispatcher[E]{}, runs: map[string]dispatcherRun{}, now: now, logger: logger}
 }
 
 // Put adds or replaces the dispatcher of cfg.Tenant, filling Store, Now
 // and Logger from the queue when unset. Called before Run it is started by
 // Run; if the queue is running, a dispatcher being replaced is stopped first
 // (its call in flight may finish within its grace) and the new one started.
-func (q *Queue) Put(cfg DispatcherConfig) {
+func (q *Queue[E]) Put(cfg DispatcherConfig[E]) {
 	if cfg.Store == nil {
 		cfg.Store = q.store
 	}
@@ -504,7 +505,7 @@ func (q *Queue) Put(cfg DispatcherConfig) {
 
 // Remove stops and forgets tenant's dispatcher: its queue is kept in the
 // store and resumes when a dispatcher is put back.
-func (q *Queue) Remove(tenant string) {
+func (q *Queue[E]) Remove(tenant string) {
 	q.stopRun(tenant)
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -512,7 +513,7 @@ func (q *Queue) Remove(tenant string) {
 }
 
 // stopRun stops tenant's running dispatcher, if any, and waits for it.
-func (q *Queue) stopRun(tenant string) {
+func (q *Queue[E]) stopRun(tenant string) {
 	q.mu.Lock()
 	r, ok := q.runs[tenant]
 	delete(q.runs, tenant)
@@ -524,7 +525,7 @@ func (q *Queue) stopRun(tenant string) {
 }
 
 // startLocked runs d under the queue's context; q.mu must be held.
-func (q *Queue) startLocked(tenant string, d *Dispatcher) {
+func (q *Queue[E]) startLocked(tenant string, d *Dispatcher[E]) {
 	ctx, stop := context.WithCancel(q.runCtx)
 	done := make(chan struct{})
 	q.runs[tenant] = dispatcherRun{stop: stop, done: done}
@@ -536,21 +537,21 @@ func (q *Queue) startLocked(tenant string, d *Dispatcher) {
 	}()
 }
 
-func (q *Queue) dispatcher(tenant string) *Dispatcher {
+func (q *Queue[E]) dispatcher(tenant string) *Dispatcher[E] {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.dispatchers[tenant]
 }
 
 // Settled returns the hub that signals finished operations.
-func (q *Queue) Settled() *Settled { return &q.settled }
+func (q *Queue[E]) Settled() *Settled { return &q.settled }
 
 // Notify signals that operation id is finished (for operations finished
 // outside a dispatcher, such as a cancel).
-func (q *Queue) Notify(id string) { q.settled.Notify(id) }
+func (q *Queue[E]) Notify(id string) { q.settled.Notify(id) }
 
 // Limits returns the tenant's queue limits (zero for an unknown tenant).
-func (q *Queue) Limits(tenant string) Limits {
+func (q *Queue[E]) Limits(tenant string) Limits {
 	if d := q.dispatcher(tenant); d != nil {
 		return d.cfg.Limits
 	}
@@ -558,7 +559,7 @@ func (q *Queue) Limits(tenant string) Limits {
 }
 
 // Interval returns the tenant's upstream pace (zero for an unknown tenant).
-func (q *Queue) Interval(tenant string) time.Duration {
+func (q *Queue[E]) Interval(tenant string) time.Duration {
 	if d := q.dispatcher(tenant); d != nil {
 		return d.cfg.Interval
 	}
@@ -566,7 +567,7 @@ func (q *Queue) Interval(tenant string) time.Duration {
 }
 
 // nextStart is when the tenant's next upstream request could start.
-func (q *Queue) nextStart(tenant string) time.Time {
+func (q *Queue[E]) nextStart(tenant string) time.Time {
 	if d := q.dispatcher(tenant); d != nil && d.cfg.Gate != nil {
 		return d.cfg.Gate.NextStart()
 	}
@@ -576,7 +577,7 @@ func (q *Queue) nextStart(tenant string) time.Time {
 // Estimate returns a queued operation's place in its tenant's dispatch order
 // (1 = next) and when it is expected to start. ok is false for an operation
 // that is not queued.
-func (q *Queue) Estimate(ctx context.Context, op Operation) (position int, startAt time.Time, ok bool, err error) {
+func (q *Queue[E]) Estimate(ctx context.Context, op Operation) (position int, startAt time.Time, ok bool, err error) {
 	if op.State != Queued {
 		return 0, time.Time{}, false, nil
 	}
@@ -607,7 +608,7 @@ type Status struct {
 }
 
 // Status returns the tenant's queue as project sees it.
-func (q *Queue) Status(ctx context.Context, tenant, project string) (Status, error) {
+func (q *Queue[E]) Status(ctx context.Context, tenant, project string) (Status, error) {
 	depth, err := q.store.Depth(ctx, tenant)
 	if err != nil {
 		return Status{}, fmt.Errorf("queue status of %s: %w", tenant, err)
@@ -620,7 +621,7 @@ func (q *Queue) Status(ctx context.Context, tenant, project string) (Status, err
 }
 
 // Wake tells tenant's dispatcher that work was enqueued.
-func (q *Queue) Wake(tenant string) {
+func (q *Queue[E]) Wake(tenant string) {
 	q.mu.Lock()
 	d := q.dispatchers[tenant]
 	q.mu.Unlock()
@@ -631,7 +632,7 @@ func (q *Queue) Wake(tenant string) {
 
 // Running reports whether every dispatcher is running, and names those that
 // are not. A tenant without a dispatcher (disabled) is not counted.
-func (q *Queue) Running() (ok bool, stopped []string) {
+func (q *Queue[E]) Running() (ok bool, stopped []string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for t, d := range q.dispatchers {
@@ -642,16 +643,9 @@ func (q *Queue) Running() (ok bool, stopped []string) {
 	return len(stopped) == 0, stopped
 }
 
-// Run requeues operations interrupted by an earlier crash, then runs every
-// dispatcher until ctx ends and they have all stopped.
-func (q *Queue) Run(ctx context.Context) error {
-	n, err := q.store.RequeueRunning(ctx, q.now())
-	if err != nil {
-		return fmt.Errorf("requeue interrupted operations: %w", err)
-	}
-	if n > 0 {
-		q.logger.Info("requeued operations interrupted by the last shutdown", "count", n)
-	}
+// Run runs every dispatcher (each first requeues its tenant's operations
+// interrupted by an earlier crash) until ctx ends and they have all stopped.
+func (q *Queue[E]) Run(ctx context.Context) error {
 	q.mu.Lock()
 	q.runCtx = ctx
 	for t, d := range q.dispatchers {

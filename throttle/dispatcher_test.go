@@ -11,12 +11,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/throttle"
 )
+
+// The dispatcher's types as the gateway instantiates them: its operations
+// carry the group mirror's effects.
+type (
+	Store            = throttle.Store[groups.Effect]
+	Outcome          = throttle.Outcome[groups.Effect]
+	Handler          = throttle.Handler[groups.Effect]
+	HandlerFunc      = throttle.HandlerFunc[groups.Effect]
+	DispatcherConfig = throttle.DispatcherConfig[groups.Effect]
+	Dispatcher       = throttle.Dispatcher[groups.Effect]
+	Queue            = throttle.Queue[groups.Effect]
+)
+
+// openStore opens a real bbolt store and returns the queue over it.
+func openStore(t *testing.T) *groups.Ledger { return groups.NewLedger(bolttest.MustOpen(t)) }
 
 // t0 is where fake clocks start.
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
@@ -28,19 +42,19 @@ func newFakeClock() *testkit.Clock { return testkit.NewClock(t0) }
 // tell that a dispatcher has looked at its queue again, and records what
 // RequeueRunning did.
 type countingStore struct {
-	throttle.Store
+	Store
 	heads    atomic.Int64
 	requeued atomic.Int64 // operations requeued, or -1 before any call
 }
 
-func newCountingStore(s throttle.Store) *countingStore {
+func newCountingStore(s Store) *countingStore {
 	c := &countingStore{Store: s}
 	c.requeued.Store(-1)
 	return c
 }
 
-func (s *countingStore) RequeueRunning(ctx context.Context, now time.Time) (int, error) {
-	n, err := s.Store.RequeueRunning(ctx, now)
+func (s *countingStore) RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error) {
+	n, err := s.Store.RequeueRunning(ctx, tenant, now)
 	s.requeued.Store(int64(n))
 	return n, err
 }
@@ -51,12 +65,12 @@ func (s *countingStore) Heads(ctx context.Context, tenant string) ([]throttle.Op
 	return ops, err
 }
 
-var _ throttle.Store = (*countingStore)(nil)
+var _ Store = (*countingStore)(nil)
 
 // settle wakes d until it has run two more queue steps, so that whatever
 // the first of them would do (start an operation too early, say) has been
 // done by the time it returns.
-func settle(t *testing.T, d *throttle.Dispatcher, s *countingStore) {
+func settle(t *testing.T, d *Dispatcher, s *countingStore) {
 	t.Helper()
 	n := s.heads.Load()
 	for i := int64(1); i <= 2; i++ {
@@ -72,7 +86,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // waitOp polls the store until operation id satisfies cond and returns it.
-func waitOp(t *testing.T, s throttle.Store, id, what string, cond func(throttle.Operation) bool) throttle.Operation {
+func waitOp(t *testing.T, s Store, id, what string, cond func(throttle.Operation) bool) throttle.Operation {
 	t.Helper()
 	var op throttle.Operation
 	eventually(t, what, func() bool {
@@ -86,7 +100,7 @@ func waitOp(t *testing.T, s throttle.Store, id, what string, cond func(throttle.
 	return op
 }
 
-func waitSettled(t *testing.T, s throttle.Store, id string) throttle.Operation {
+func waitSettled(t *testing.T, s Store, id string) throttle.Operation {
 	t.Helper()
 	return waitOp(t, s, id, "operation "+id+" to reach a final state", func(op throttle.Operation) bool { return op.State.Final() })
 }
@@ -104,19 +118,19 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 // enqueue queues an operation of project MOH.
-func enqueue(t *testing.T, s throttle.Store, tenant, target string) throttle.Operation {
+func enqueue(t *testing.T, s Store, tenant, target string) throttle.Operation {
 	t.Helper()
 	return enqueueIn(t, s, tenant, "MOH", target)
 }
 
-func enqueueIn(t *testing.T, s throttle.Store, tenant, project, target string) throttle.Operation {
+func enqueueIn(t *testing.T, s Store, tenant, project, target string) throttle.Operation {
 	t.Helper()
 	return enqueueOp(t, s, throttle.Operation{
 		ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: "test.op", Target: target, CreatedAt: t0, UpdatedAt: t0,
 	})
 }
 
-func enqueueOp(t *testing.T, s throttle.Store, op throttle.Operation) throttle.Operation {
+func enqueueOp(t *testing.T, s Store, op throttle.Operation) throttle.Operation {
 	t.Helper()
 	op, err := s.Enqueue(t.Context(), op, throttle.Limits{})
 	if err != nil {
@@ -151,7 +165,7 @@ func startRun(t *testing.T, run func(context.Context) error) (stop func()) {
 }
 
 func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	var want []string
 	for i := range 5 {
 		want = append(want, enqueue(t, s, "SHIP", fmt.Sprint("op", i)).ID)
@@ -163,7 +177,7 @@ func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
 		mu       sync.Mutex
 		got      []string
 	)
-	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
 		if n := inFlight.Add(1); n != 1 {
 			t.Errorf("handler called with %d calls in flight", n)
 		}
@@ -175,9 +189,9 @@ func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
 		mu.Lock()
 		got = append(got, op.ID)
 		mu.Unlock()
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	// More work arrives while it runs.
 	for i := 5; i < 10; i++ {
@@ -200,7 +214,7 @@ func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
 }
 
 // createGroup queues the creation of a group as groups.Service does.
-func createGroup(t *testing.T, s *boltstore.Store, n groups.Name) throttle.Operation {
+func createGroup(t *testing.T, s *groups.Ledger, n groups.Name) throttle.Operation {
 	t.Helper()
 	op := throttle.Operation{ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), CreatedAt: t0, UpdatedAt: t0}
 	g := groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
@@ -212,25 +226,25 @@ func createGroup(t *testing.T, s *boltstore.Store, n groups.Name) throttle.Opera
 }
 
 func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	clock := newFakeClock()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := createGroup(t, s, n)
 
 	settled := make(chan throttle.Operation, 1)
-	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
 		// The operation is marked running in the store before the upstream call.
 		if stored, err := s.Operation(ctx, op.ID); err != nil || stored.State != throttle.Running || stored.Attempts != 1 {
 			t.Errorf("stored operation during the call: %s attempt %d, %v; want running, attempt 1", stored.State, stored.Attempts, err)
 		}
 		clock.Advance(time.Second)
-		return throttle.Outcome{
+		return Outcome{
 			Kind:    throttle.Done,
 			Result:  []byte(`{"upstreamId":"g-1"}`),
-			Effects: []throttle.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: clock.Now()}},
+			Effects: []groups.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: clock.Now()}},
 		}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{
+	d := throttle.NewDispatcher(DispatcherConfig{
 		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now,
 		OnSettled: func(op throttle.Operation) { settled <- op },
 	})
@@ -260,19 +274,19 @@ func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
 }
 
 func TestDispatcherFailStoresFailure(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := createGroup(t, s, n)
 	next := enqueue(t, s, "SHIP", "next")
 
 	failure := &throttle.Failure{Status: 422, Title: "Rejected by TechPass", Detail: "TechPass refused the name"}
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		if o.ID == op.ID {
-			return throttle.Outcome{Kind: throttle.Fail, Failure: failure, Effects: []throttle.Effect{groups.CreateFailed{Name: n}}}
+			return Outcome{Kind: throttle.Fail, Failure: failure, Effects: []groups.Effect{groups.CreateFailed{Name: n}}}
 		}
-		return throttle.Outcome{} // no kind: a handler bug
+		return Outcome{} // no kind: a handler bug
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, op.ID)
@@ -290,22 +304,22 @@ func TestDispatcherFailStoresFailure(t *testing.T) {
 }
 
 func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
-	base := bolttest.MustOpen(t)
+	base := openStore(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
 
 	calls := make(chan throttle.Operation, 10)
 	const reason = "TechPass answered HTTP 429"
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		calls <- o
 		if o.Attempts == 1 {
-			return throttle.Outcome{Kind: throttle.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: reason}
+			return Outcome{Kind: throttle.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: reason}
 		}
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})
 	// One failure would end the operation: a throttling answer must not count.
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: throttle.RetryPolicy{MaxFailures: 1}})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: throttle.RetryPolicy{MaxFailures: 1}})
 	startRun(t, d.Run)
 
 	receive(t, calls, "the first call")
@@ -332,7 +346,7 @@ func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
 }
 
 func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
-	base := bolttest.MustOpen(t)
+	base := openStore(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
@@ -340,14 +354,14 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 	next := enqueue(t, s, "SHIP", "b")
 
 	calls := make(chan throttle.Operation, 10)
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		calls <- o
 		if o.ID == next.ID {
-			return throttle.Outcome{Kind: throttle.Done}
+			return Outcome{Kind: throttle.Done}
 		}
 		// A retry carries the effects to commit if the dispatcher gives up.
-		out := throttle.Outcome{Kind: throttle.Retry, Reason: fmt.Sprintf("TechPass answered HTTP 50%d", o.Attempts),
-			Effects: []throttle.Effect{groups.CreateFailed{Name: n}}}
+		out := Outcome{Kind: throttle.Retry, Reason: fmt.Sprintf("TechPass answered HTTP 50%d", o.Attempts),
+			Effects: []groups.Effect{groups.CreateFailed{Name: n}}}
 		if o.Attempts == 2 {
 			out.RetryAfter = 42 * time.Second // a 503 with Retry-After: its wait is used, and it still counts
 		}
@@ -355,7 +369,7 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 	})
 	policy := throttle.RetryPolicy{MaxFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: time.Minute, Rand: func() float64 { return 0.5 }}
 	settled := make(chan throttle.Operation, 2)
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{
+	d := throttle.NewDispatcher(DispatcherConfig{
 		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy,
 		OnSettled: func(o throttle.Operation) { settled <- o },
 	})
@@ -415,7 +429,7 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 }
 
 func TestDispatcherRespectsNotBefore(t *testing.T) {
-	base := bolttest.MustOpen(t)
+	base := openStore(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
 	later := enqueueOp(t, s, throttle.Operation{
@@ -428,11 +442,11 @@ func TestDispatcherRespectsNotBefore(t *testing.T) {
 		at     time.Time
 	}
 	calls := make(chan call, 10)
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		calls <- call{o.Target, clock.Now()}
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now})
 	startRun(t, d.Run)
 
 	settle(t, d, s)
@@ -464,7 +478,7 @@ func TestDispatcherRespectsNotBefore(t *testing.T) {
 // TestDispatcherTakesProjectsInTurn: the projects with work take turns,
 // one operation each, in name order; within a project, submission order.
 func TestDispatcherTakesProjectsInTurn(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	for _, p := range []struct{ project, target string }{
 		{"ADM", "a1"}, {"ADM", "a2"}, {"ADM", "a3"}, {"HR", "h1"}, {"MOH", "m1"}, {"MOH", "m2"},
 	} {
@@ -472,13 +486,13 @@ func TestDispatcherTakesProjectsInTurn(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []string
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		mu.Lock()
 		got = append(got, o.Target)
 		mu.Unlock()
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	eventually(t, "the queue to drain", func() bool {
 		depth, err := s.Depth(context.Background(), "SHIP")
@@ -492,14 +506,14 @@ func TestDispatcherTakesProjectsInTurn(t *testing.T) {
 }
 
 func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	always := enqueue(t, s, "SHIP", "always panics")
 	once := enqueue(t, s, "SHIP", "panics once")
 	fine := enqueue(t, s, "SHIP", "fine")
 
 	var mu sync.Mutex
 	var order []string
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		mu.Lock()
 		order = append(order, o.Target)
 		mu.Unlock()
@@ -507,10 +521,10 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 		case o.ID == always.ID, o.ID == once.ID && o.Attempts == 1:
 			panic("handler bug")
 		}
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})
 	policy := throttle.RetryPolicy{MaxFailures: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Retry: policy})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Retry: policy})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, fine.ID)
@@ -536,12 +550,12 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 }
 
 func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
-	base := bolttest.MustOpen(t)
+	base := openStore(t)
 	s := newCountingStore(base)
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
-		return throttle.Outcome{Kind: throttle.Done}
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+		return Outcome{Kind: throttle.Done}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	eventually(t, "the dispatcher to find its queue empty", func() bool { return s.heads.Load() >= 1 })
 
@@ -560,7 +574,7 @@ func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
 }
 
 func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
-	s := newCountingStore(bolttest.MustOpen(t))
+	s := newCountingStore(openStore(t))
 	op := enqueue(t, s, "SHIP", "interrupted")
 	next := enqueue(t, s, "SHIP", "next")
 	// A dispatcher started it, then the process died.
@@ -572,13 +586,13 @@ func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
 	}
 
 	calls := make(chan throttle.Operation, 10)
-	q := throttle.NewQueue(s, nil, nil)
-	q.Put(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	q := throttle.NewQueue[groups.Effect](s, nil, nil)
+	q.Put(DispatcherConfig{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		if n := s.requeued.Load(); n != 1 {
 			t.Errorf("handler called with RequeueRunning's count at %d, want 1: requeue before dispatching", n)
 		}
 		calls <- o
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})})
 	startRun(t, q.Run)
 
@@ -598,24 +612,24 @@ func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
 }
 
 func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	op := enqueue(t, s, "SHIP", "in flight")
 	waiting := enqueue(t, s, "SHIP", "waiting")
 
 	started, release := make(chan struct{}), make(chan struct{})
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		if o.ID != op.ID {
 			t.Errorf("handler started %s after shutdown", o.Target)
-			return throttle.Outcome{Kind: throttle.Done}
+			return Outcome{Kind: throttle.Done}
 		}
 		close(started)
 		<-release
 		if ctx.Err() != nil {
 			t.Errorf("the call's context ended within the grace period: %v", ctx.Err())
 		}
-		return throttle.Outcome{Kind: throttle.Done, Result: []byte("finished during shutdown")}
+		return Outcome{Kind: throttle.Done, Result: []byte("finished during shutdown")}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: time.Minute})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -645,7 +659,7 @@ func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
 }
 
 func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	op := enqueue(t, s, "SHIP", "slow")
 	waiting := enqueue(t, s, "SHIP", "waiting")
 
@@ -653,16 +667,16 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 	started := make(chan struct{})
 	var cutOff atomic.Int64 // nanoseconds from cancel to the call's context ending
 	var cancelledAt atomic.Pointer[time.Time]
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		close(started)
 		<-ctx.Done() // an upstream call that outlasts the grace period
 		if at := cancelledAt.Load(); at != nil {
 			cutOff.Store(int64(time.Since(*at)))
 		}
 		// Whatever it reports, the dispatcher cannot trust it: the call was cut off.
-		return throttle.Outcome{Kind: throttle.Done, Result: []byte("cut off")}
+		return Outcome{Kind: throttle.Done, Result: []byte("cut off")}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: grace})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: grace})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -688,10 +702,10 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 
 	// The next start replays it.
 	calls := make(chan throttle.Operation, 10)
-	q := throttle.NewQueue(s, nil, nil)
-	q.Put(throttle.DispatcherConfig{Tenant: "SHIP", Handler: throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	q := throttle.NewQueue[groups.Effect](s, nil, nil)
+	q.Put(DispatcherConfig{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		calls <- o
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})})
 	startRun(t, q.Run)
 	if got := receive(t, calls, "the replay"); got.ID != op.ID || got.Attempts != 2 {
@@ -701,13 +715,13 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 }
 
 func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
-	s := bolttest.MustOpen(t)
-	q := throttle.NewQueue(s, nil, nil)
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
-		return throttle.Outcome{Kind: throttle.Done}
+	s := openStore(t)
+	q := throttle.NewQueue[groups.Effect](s, nil, nil)
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+		return Outcome{Kind: throttle.Done}
 	})
 	for _, tenant := range []string{"SHIP", "DOCK"} {
-		q.Put(throttle.DispatcherConfig{Tenant: tenant, Handler: h})
+		q.Put(DispatcherConfig{Tenant: tenant, Handler: h})
 	}
 	check := func(wantOK bool, wantStopped ...string) {
 		t.Helper()
@@ -739,43 +753,18 @@ func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
 	check(false, "DOCK", "SHIP")
 }
 
-// TestDispatcherRejectedEffectDoesNotWedgeQueue: an outcome whose effects
-// the store refuses (a handler bug) can never be committed; retrying the
-// commit forever leaves the operation running and the tenant's queue stuck.
-func TestDispatcherRejectedEffectDoesNotWedgeQueue(t *testing.T) {
-	s := bolttest.MustOpen(t)
-	bad := enqueue(t, s, "SHIP", "bad effect")
-	next := enqueue(t, s, "SHIP", "next")
-	type notAnEffect struct{}
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
-		if o.ID == bad.ID {
-			return throttle.Outcome{Kind: throttle.Done, Effects: []throttle.Effect{notAnEffect{}}}
-		}
-		return throttle.Outcome{Kind: throttle.Done}
-	})
-	// A short grace, so that shutdown can cut a stuck commit off.
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: 100 * time.Millisecond})
-	startRun(t, d.Run)
-	if got := waitSettled(t, s, bad.ID); got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 500 {
-		t.Errorf("operation with a rejected effect: State %q, Failure %+v; want failed as an internal error", got.State, got.Failure)
-	}
-	if got := waitSettled(t, s, next.ID); got.State != throttle.Succeeded {
-		t.Errorf("next operation: State %q", got.State)
-	}
-}
-
 // TestDispatcherThrottledWithoutRetryAfterBacksOff: Outcome.RetryAfter says
 // "zero lets the retry policy choose", but a throttled retry without one is
 // rescheduled at once.
 func TestDispatcherThrottledWithoutRetryAfterBacksOff(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
-		return throttle.Outcome{Kind: throttle.Retry, Throttled: true, Reason: "TechPass answered HTTP 429"}
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+		return Outcome{Kind: throttle.Retry, Throttled: true, Reason: "TechPass answered HTTP 429"}
 	})
 	policy := throttle.RetryPolicy{BaseDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	startRun(t, d.Run)
 	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o throttle.Operation) bool { return o.State == throttle.Queued && o.Attempts >= 1 })
 	if got.Attempts != 1 || !got.NotBefore.After(t0) || got.Failures != 0 {
@@ -791,12 +780,12 @@ func TestDispatcherThrottledWithoutRetryAfterBacksOff(t *testing.T) {
 // the last try comes at the window's end, and a step's progress starts the
 // window over.
 func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
-	base := bolttest.MustOpen(t)
+	base := openStore(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
 
-	outcomes := []throttle.Outcome{
+	outcomes := []Outcome{
 		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0: a window opens
 		{Kind: throttle.Continue, Progress: []byte("1")},                                     // t0+20s: progress closes it
 		{Kind: throttle.Retry, Reason: "HTTP 502"},                                           // t0+20s: the next opens
@@ -808,12 +797,12 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 		{Kind: throttle.Retry, Reason: "timeout"},                                            // t0+140s: the window is over
 	}
 	calls := make(chan throttle.Operation, len(outcomes))
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		calls <- o
 		return outcomes[o.Attempts-1]
 	})
 	policy := throttle.RetryPolicy{MaxDuration: 2 * time.Minute, BaseDelay: 40 * time.Second, MaxDelay: 40 * time.Second, Rand: func() float64 { return 0.5 }}
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	startRun(t, d.Run)
 
 	steps := []struct {

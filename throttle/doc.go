@@ -9,9 +9,13 @@
 //   - A Dispatcher per tenant takes queued Operations from the Store one at a
 //     time, in queue order, and hands each to a Handler. An operation is
 //     persisted before the client is answered and stays in the store until
-//     its outcome is committed, so a crash only delays work: at start-up
-//     RequeueRunning puts interrupted operations back, and handlers make a
-//     replay harmless.
+//     its outcome is committed, so a crash only delays work: a dispatcher
+//     starts by putting its tenant's interrupted operations back
+//     (Store.RequeueRunning), and handlers make a replay harmless. The
+//     queue's records and the rules over them (QueueTx, EnqueueIn,
+//     SettleIn, RequeueIn) are written once for every backend; Outcome and
+//     Store are generic over the domain's effect type, so a store is only
+//     ever handed effects it can apply.
 //   - A Gate per tenant, which the upstream client acquires around every
 //     single HTTP request (retries and token-refresh replays included), keeps
 //     at least the interval between the starts of two requests and never lets

@@ -42,9 +42,6 @@ var (
 	// ErrIdempotencyMismatch means an idempotency key was reused for a
 	// different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused for a different request")
-	// ErrUnknownEffect means a Store was given an effect type it does not
-	// know; the outcome cannot be committed as it is.
-	ErrUnknownEffect = errors.New("unknown effect type")
 	// ErrReplay means an idempotency key was reused for the same request;
 	// the error is a *ReplayError naming the original operation.
 	ErrReplay = errors.New("idempotent replay")
@@ -178,14 +175,11 @@ func NewIDAt(t time.Time) string {
 	return "op_" + idEncoding.EncodeToString(b[:])
 }
 
-// Effect is a change to domain state that must be committed in the same
-// transaction as an operation's outcome (for example, the group mirror
-// learning a new group's upstream id). The Store implementation knows the
-// concrete types it accepts and rejects any other.
-type Effect any
-
-// Outcome is what a Handler reports after trying an operation once.
-type Outcome struct {
+// Outcome is what a Handler reports after trying an operation once. E is
+// the type of the domain changes committed with it (see Store): the domain
+// that executes operations defines it, so a store is never handed a change
+// it cannot apply.
+type Outcome[E any] struct {
 	// Kind says whether the operation is done, failed, or should be retried.
 	Kind OutcomeKind
 	// Result is stored on success.
@@ -197,7 +191,7 @@ type Outcome struct {
 	// Retry outcome they are what to commit if the dispatcher gives up on
 	// the operation (its retries are used up), so a failed operation always
 	// leaves the domain state consistent.
-	Effects []Effect
+	Effects []E
 	// RetryAfter is the wait the upstream asked for (429 Retry-After); zero
 	// lets the retry policy choose.
 	RetryAfter time.Duration
@@ -240,15 +234,18 @@ const (
 
 // Store persists operations. Implementations must be safe for concurrent use
 // and must make every method durable before returning. Each tenant's queue
-// is kept per project, in submission order.
-type Store interface {
+// is kept per project, in submission order. E is the type of the domain
+// changes (effects) committed atomically with an operation's outcome; the
+// store applies them in the same transaction and knows nothing of their
+// meaning.
+type Store[E any] interface {
 	// Enqueue stores op as queued at the tail of its project's queue,
 	// assigning Seq (increasing per tenant), and returns the stored
 	// operation. It refuses with a *QueueFullError, writing nothing, when
 	// the tenant or the project already has limits' pending operations. If
 	// op.Idempotency is set and its key was used before (and has not
 	// expired), it writes nothing and returns a *ReplayError for the same
-	// fingerprint or ErrIdempotencyMismatch for another.
+	// fingerprint or ErrIdempotencyMismatch for another. (See EnqueueIn.)
 	Enqueue(ctx context.Context, op Operation, limits Limits) (Operation, error)
 	// Operation returns the operation with the given id, or ErrNotFound.
 	Operation(ctx context.Context, id string) (Operation, error)
@@ -265,22 +262,24 @@ type Store interface {
 	// the operation.
 	UpdateOperation(ctx context.Context, id string, fn func(*Operation) error) (Operation, error)
 	// Complete stores op's final state (Succeeded or Failed, with its Result
-	// or Failure), removes it from the queue and applies effects, all in one
-	// transaction. It returns ErrUnknownEffect, and writes nothing, if an
-	// effect is of a type the store does not know.
-	Complete(ctx context.Context, op Operation, effects []Effect) error
+	// or Failure), removes it from the queue and applies effects in order,
+	// all in one transaction (see SettleIn); if an effect fails nothing is
+	// written.
+	Complete(ctx context.Context, op Operation, effects []E) error
 	// Progress stores op, which stays pending at its place in its project's
-	// queue, and applies effects, all in one transaction. It returns
-	// ErrUnknownEffect, and writes nothing, as Complete does.
-	Progress(ctx context.Context, op Operation, effects []Effect) error
+	// queue, and applies effects, all in one transaction.
+	Progress(ctx context.Context, op Operation, effects []E) error
 	// Finish applies fn to a pending operation in one transaction; fn sets a
 	// final state and returns the effects to apply with it. The operation
 	// then leaves the queue. If fn returns an error nothing is written and
 	// the error is returned.
-	Finish(ctx context.Context, id string, fn func(*Operation) ([]Effect, error)) (Operation, error)
-	// RequeueRunning puts every Running operation back to Queued (keeping its
-	// place) and returns how many there were. Called once at start-up.
-	RequeueRunning(ctx context.Context, now time.Time) (int, error)
+	Finish(ctx context.Context, id string, fn func(*Operation) ([]E, error)) (Operation, error)
+	// RequeueRunning puts every Running operation of the tenant back to
+	// Queued (keeping its place) and returns how many there were (see
+	// RequeueIn). The one dispatcher that owns the tenant's queue calls it
+	// before it dispatches anything: an operation still running then was
+	// cut off (a crash, a stopped dispatcher) and is run again.
+	RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error)
 	// Depth returns how many operations of the tenant are pending.
 	Depth(ctx context.Context, tenant string) (Depth, error)
 	// Ahead returns how many pending operations of op's project are before

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/throttle"
 )
 
@@ -16,17 +15,17 @@ import (
 // again: it is retried, with the window counted from the new dispatcher's
 // start, and given up only when that window has run out.
 func TestRetryWindowCountsNoPause(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
 	calls := make(chan throttle.Operation, 10)
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		calls <- o
-		return throttle.Outcome{Kind: throttle.Retry, Reason: "HTTP 503"}
+		return Outcome{Kind: throttle.Retry, Reason: "HTTP 503"}
 	})
 	policy := throttle.RetryPolicy{MaxDuration: 30 * time.Minute, BaseDelay: 10 * time.Second, MaxDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
-	newDispatcher := func() *throttle.Dispatcher {
-		return throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	newDispatcher := func() *Dispatcher {
+		return throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	}
 
 	stop := startRun(t, newDispatcher().Run)
@@ -63,10 +62,10 @@ func TestRetryWindowCountsNoPause(t *testing.T) {
 // CheckOnly) is not counted in Attempts, whether it is retried or ends
 // the operation, while a try that sent the work itself is.
 func TestAdoptionCheckIsNoAttempt(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
-	outcomes := []throttle.Outcome{
+	outcomes := []Outcome{
 		{Kind: throttle.Retry, Reason: "timeout"},                                         // an unclear attempt
 		{Kind: throttle.Retry, Check: true, CheckOnly: true, Reason: "list: HTTP 503"},    // its adoption check fails
 		{Kind: throttle.Retry, Check: true, CheckOnly: true, Reason: "list: HTTP 503"},    // and again
@@ -75,14 +74,14 @@ func TestAdoptionCheckIsNoAttempt(t *testing.T) {
 	}
 	n := 0 // only the handler's goroutine uses it
 	calls := make(chan throttle.Operation, len(outcomes))
-	h := throttle.HandlerFunc(func(ctx context.Context, o throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
 		calls <- o
 		n++
 		return outcomes[n-1]
 	})
 	// No backoff: each retry is due at once on the fixed clock.
 	policy := throttle.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Second, Rand: func() float64 { return 0 }}
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	startRun(t, d.Run)
 	var tries []int
 	for range 4 {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/throttle"
 )
 
@@ -16,23 +15,23 @@ import (
 // head of its project, and lets other projects take their turn between
 // steps.
 func TestDispatcherContinueInterleavesProjects(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	long := enqueueIn(t, s, "SHIP", "BIG", "three steps")
 	short := enqueueIn(t, s, "SHIP", "SMALL", "one step")
 
 	var mu sync.Mutex
 	var order []string
-	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
 		step, _ := strconv.Atoi(string(op.Progress))
 		mu.Lock()
 		order = append(order, op.Project+"#"+strconv.Itoa(step))
 		mu.Unlock()
 		if op.Project == "BIG" && step < 2 {
-			return throttle.Outcome{Kind: throttle.Continue, Progress: []byte(strconv.Itoa(step + 1))}
+			return Outcome{Kind: throttle.Continue, Progress: []byte(strconv.Itoa(step + 1))}
 		}
-		return throttle.Outcome{Kind: throttle.Done, Result: op.Progress}
+		return Outcome{Kind: throttle.Done, Result: op.Progress}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	got := waitSettled(t, s, long.ID)
 	waitSettled(t, s, short.ID)
@@ -80,21 +79,21 @@ func (b *fakeBackground) Step(ctx context.Context) {
 // queued while the background work is busy starts within two intervals.
 func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 	const interval = 50 * time.Millisecond
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	gate := throttle.NewGate(interval, nil)
 	bg := &fakeBackground{gate: gate}
 	bg.left.Store(1000)
 	started := make(chan time.Time, 10)
-	h := throttle.HandlerFunc(func(ctx context.Context, op throttle.Operation) throttle.Outcome {
+	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
 		release, err := gate.Acquire(ctx)
 		if err != nil {
-			return throttle.Outcome{Kind: throttle.Retry}
+			return Outcome{Kind: throttle.Retry}
 		}
 		defer release()
 		started <- time.Now()
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
 	startRun(t, d.Run)
 	eventually(t, "background steps", func() bool { return bg.steps.Load() >= 3 })
 	for range 3 {
@@ -121,10 +120,10 @@ func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 // A dispatcher with nothing to do and background work that is not due
 // waits until the work's next time, then runs it.
 func TestDispatcherBackgroundWaitsForNext(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	bg := &timedBackground{next: time.Now().Add(30 * time.Millisecond), ran: make(chan time.Time, 1)}
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: throttle.HandlerFunc(func(context.Context, throttle.Operation) throttle.Outcome {
-		return throttle.Outcome{Kind: throttle.Done}
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, throttle.Operation) Outcome {
+		return Outcome{Kind: throttle.Done}
 	}), Background: bg})
 	startRun(t, d.Run)
 	at := receive(t, bg.ran, "the background step")
@@ -155,7 +154,7 @@ func (b *timedBackground) Step(context.Context) {
 // at the end of its grace) is run again by the new one, as after a crash,
 // instead of blocking its project.
 func TestDispatcherRerunsHeadLeftRunning(t *testing.T) {
-	s := bolttest.MustOpen(t)
+	s := openStore(t)
 	op := enqueue(t, s, "SHIP", "left running")
 	if _, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
 		o.State, o.Attempts = throttle.Running, 1
@@ -165,9 +164,9 @@ func TestDispatcherRerunsHeadLeftRunning(t *testing.T) {
 	}
 	next := enqueue(t, s, "SHIP", "behind it")
 	var calls atomic.Int32
-	d := throttle.NewDispatcher(throttle.DispatcherConfig{Tenant: "SHIP", Store: s, Handler: throttle.HandlerFunc(func(context.Context, throttle.Operation) throttle.Outcome {
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, throttle.Operation) Outcome {
 		calls.Add(1)
-		return throttle.Outcome{Kind: throttle.Done}
+		return Outcome{Kind: throttle.Done}
 	})})
 	startRun(t, d.Run)
 	got := waitSettled(t, s, op.ID)

@@ -1,25 +1,25 @@
 // Package groupstest is the conformance suite for groups.Store
-// implementations.
+// implementations, run through the rules that use them (groups.Ledger).
 //
 // A group's mirror state changes in three places: when an operation is
 // queued (CreatePending, DeletePending, UpdatePending), when its outcome is
-// committed with the operation's effects (throttle.Store.Complete), and when
-// a reconcile pass writes what it found in TechPass (SyncGroups,
-// SyncMembers). Both must be atomic with the
-// queue, so the suite needs a store that is both a groups.Store and a
-// throttle.Store; see Store. A backend runs it with a ten-line test:
+// committed with the operation's effects (Complete), and when a reconcile
+// pass writes what it found in TechPass (SyncGroups, SyncMembers). Each is
+// one groups.Store.Update, so the cases check the domain's rules and the
+// store's transaction contract together: a refused call writes nothing, a
+// commit whose effect fails writes nothing, concurrent writers keep every
+// limit. A backend runs it with a ten-line test:
 //
 //	func TestGroupsStore(t *testing.T) {
-//		groupstest.RunStoreTests(t, func(t *testing.T) groupstest.Store { return MustOpenStore(t) })
+//		groupstest.RunStoreTests(t, func(t *testing.T) groups.Store { return MustOpenStore(t) })
 //	}
 //
 // newStore must return a new, empty store for each call and arrange its own
 // clean-up (and any integrity check) with t.Cleanup.
 //
-// The cases follow the order of checks groups.Store documents: the enqueue
-// checks of throttle.Store (idempotent replay, then queue limits) come
-// before ErrExists, ErrLimit, ErrNotFound and ErrPending, and a refused call
-// writes nothing.
+// The cases follow the order of checks groups.Ledger documents: the enqueue
+// checks (idempotent replay, then queue limits) come before ErrExists,
+// ErrLimit, ErrNotFound and ErrPending, and a refused call writes nothing.
 package groupstest
 
 import (
@@ -37,11 +37,12 @@ import (
 	"github.com/groupgate/groupgate/throttle/throttletest"
 )
 
-// Store is what the suite needs: the group mirror and the operation queue
-// that commits the mirror's effects, in one backend.
-type Store interface {
-	groups.Store
-	throttle.Store
+// Store is what the cases call: the ledger over the backend under test.
+type Store = *groups.Ledger
+
+// ledger wraps newStore's stores in a Ledger.
+func ledger(newStore func(*testing.T) groups.Store) func(*testing.T) Store {
+	return func(t *testing.T) Store { return groups.NewLedger(newStore(t)) }
 }
 
 // t0 is the fixed time the cases stamp groups and operations with.
@@ -58,9 +59,11 @@ func groupLimit(n int) groups.Limits { return groups.Limits{Groups: n} }
 
 // RunStoreTests runs the sequential conformance cases, each in its own
 // subtest on a fresh store from newStore.
-func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
+func RunStoreTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 	t.Helper()
-	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+	testkit.RunCases(t, ledger(newStore), []testkit.Case[Store]{
+		{Name: "UpdateIsAtomic", Run: testUpdateIsAtomic},
+		{Name: "UpdateIsTenantScoped", Run: testUpdateIsTenantScoped},
 		{Name: "CreatePendingStoresGroupAndEnqueues", Run: testCreatePending},
 		{Name: "GroupLookupIsCaseInsensitive", Run: testGroupCaseInsensitive},
 		{Name: "GroupNotFound", Run: testGroupNotFound},
@@ -76,7 +79,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{Name: "EffectCreateFailed", Run: testEffectCreateFailed},
 		{Name: "EffectDeleted", Run: testEffectDeleted},
 		{Name: "EffectDeleteFailed", Run: testEffectDeleteFailed},
-		{Name: "CompleteWithUnknownEffectWritesNothing", Run: testUnknownEffect},
+		{Name: "CompleteWithFailingEffectWritesNothing", Run: testFailingEffect},
 		{Name: "EffectsOnMissingGroupChangeNothing", Run: testEffectsOnMissingGroup},
 		{Name: "QueueLimitsApply", Run: testQueueLimits},
 		{Name: "IdempotentReplayComesFirst", Run: testReplay},
@@ -90,6 +93,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 		{Name: "QueueMembersRefused", Run: testQueueMembersRefused},
 		{Name: "RecordStoresFinalOperation", Run: testRecord},
 		{Name: "EffectsMembersAddedRemoved", Run: testEffectsMembers},
+		{Name: "EffectMemberChanged", Run: testEffectMemberChanged},
 		{Name: "MemberEffectsOnMissingGroupChangeNothing", Run: testMemberEffectsOnMissingGroup},
 		{Name: "MembersDroppedWithGroup", Run: testMembersDroppedWithGroup},
 		{Name: "KnownUsersByEmailAndID", Run: testKnownUsers},
@@ -108,9 +112,10 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 
 // RunConcurrencyTests runs the cases that race writers against each other.
 // Run them under the race detector.
-func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) Store) {
+func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 	t.Helper()
-	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+	testkit.RunCases(t, ledger(newStore), []testkit.Case[Store]{
+		{Name: "ConcurrentUpdateSerializes", Run: testConcurrentUpdateSerializes},
 		{Name: "ConcurrentCreateSameName", Run: testConcurrentSameName},
 		{Name: "ConcurrentCreateRespectsLimit", Run: testConcurrentLimit},
 		{Name: "ConcurrentDeleteSameGroup", Run: testConcurrentDelete},
@@ -155,7 +160,7 @@ func mustCreate(t *testing.T, s Store, n groups.Name, limit int) throttle.Operat
 }
 
 // complete commits op's outcome with effects as a dispatcher does.
-func complete(t *testing.T, s Store, opID string, state throttle.State, effects ...throttle.Effect) throttle.Operation {
+func complete(t *testing.T, s Store, opID string, state throttle.State, effects ...groups.Effect) throttle.Operation {
 	t.Helper()
 	op, err := s.Operation(t.Context(), opID)
 	if err != nil {
@@ -549,10 +554,25 @@ func testEffectDeleteFailed(t *testing.T, s Store) {
 	}
 }
 
-// unknownEffect is an effect type no store can know.
-type unknownEffect struct{ Name groups.Name }
+// FailingEffect is an effect whose application writes a group and then
+// fails, for suites that must commit one (throttletest.RunStoreTests).
+var FailingEffect groups.Effect = failingEffect{groups.Name{Tenant: "SHIP", Project: "MOH", Group: "half"}}
 
-func testUnknownEffect(t *testing.T, s Store) {
+// errRefused is failingEffect's error.
+var errRefused = errors.New("effect refused")
+
+// failingEffect writes a group and then fails: nothing of the commit it is
+// part of may remain.
+type failingEffect struct{ Name groups.Name }
+
+func (e failingEffect) Apply(tx groups.Tx) error {
+	if err := tx.PutGroup(groups.Group{Name: e.Name, State: groups.Active, UpstreamID: "g-half", CreatedAt: t0}); err != nil {
+		return err
+	}
+	return errRefused
+}
+
+func testFailingEffect(t *testing.T, s Store) {
 	n := name("SHIP", "MOH", "billing")
 	op := mustCreate(t, s, n, noLimit)
 	stored, err := s.Operation(t.Context(), op.ID)
@@ -562,11 +582,13 @@ func testUnknownEffect(t *testing.T, s Store) {
 	done := stored
 	done.State, done.FinishedAt = throttle.Succeeded, t0.Add(time.Hour)
 	// A known effect first: it must be rolled back with the rest.
-	effects := []throttle.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: t0}, unknownEffect{n}}
-	if err := s.Complete(t.Context(), done, effects); err == nil {
-		t.Fatal("Complete with an unknown effect type succeeded, want an error")
+	half := name("SHIP", "MOH", "half")
+	effects := []groups.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: t0}, failingEffect{half}}
+	if err := s.Complete(t.Context(), done, effects); !errors.Is(err, errRefused) {
+		t.Fatalf("Complete with a failing effect = %v, want its error", err)
 	}
 	wantState(t, s, n, groups.Creating, op.ID)
+	wantGone(t, s, half)
 	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Queued {
 		t.Fatalf("operation after rejected Complete: %s, %v; want queued", got.State, err)
 	}
@@ -582,7 +604,7 @@ func testEffectsOnMissingGroup(t *testing.T, s Store) {
 	gone := name("SHIP", "MOH", "gone")
 	nowhere := name("NOBODY", "MOH", "gone")
 	op.State = throttle.Succeeded
-	effects := []throttle.Effect{
+	effects := []groups.Effect{
 		groups.Created{Name: gone, UpstreamID: "g-1", At: t0}, groups.DeleteFailed{Name: gone, At: t0},
 		groups.CreateFailed{Name: gone}, groups.Deleted{Name: gone},
 		groups.Created{Name: nowhere, UpstreamID: "g-2", At: t0}, groups.Deleted{Name: nowhere},

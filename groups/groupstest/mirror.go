@@ -48,7 +48,7 @@ func mustUpdate(t *testing.T, s Store, n groups.Name, description string) (group
 
 // commit commits effects with the outcome of a fresh operation of tenant
 // and project, as a dispatcher does for any operation.
-func commit(t *testing.T, s Store, tenant, project string, effects ...throttle.Effect) {
+func commit(t *testing.T, s Store, tenant, project string, effects ...groups.Effect) {
 	t.Helper()
 	op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: groups.KindMembers, CreatedAt: t0}, noQueueLimit)
 	if err != nil {
@@ -549,6 +549,35 @@ func testEffectsMembers(t *testing.T, s Store) {
 	commit(t, s, "SHIP", "MOH", groups.MembersAdded{Name: other, Users: []groups.User{ann}, At: at})
 	wantMembers(t, s, other, "u-ann")
 	wantMembers(t, s, n, "u-ann", "u-bob", "u-cid")
+}
+
+func testEffectMemberChanged(t *testing.T, s Store) {
+	n := name("SHIP", "MOH", "billing")
+	mustActive(t, s, n, "g-1")
+	ann, bob := user("ann@example.com"), user("bob@example.com")
+	commit(t, s, "SHIP", "MOH", groups.MembersAdded{Name: n, Users: []groups.User{ann, bob}, At: t0})
+	before := wantMembers(t, s, n, "u-ann", "u-bob")
+
+	// The new e-mail sorts after bob's: the list is in e-mail order.
+	renamed := ann
+	renamed.Email, renamed.DisplayName = "zed@example.com", "Ann Zed"
+	at := t0.Add(3 * time.Hour)
+	commit(t, s, "SHIP", "MOH", groups.MemberChanged{Name: n, User: renamed, At: at})
+	g := wantMembers(t, s, n, "u-bob", "u-ann")
+	if us := mustMembers(t, s, n); us[1] != renamed {
+		t.Fatalf("member = %+v after MemberChanged, want %+v", us[1], renamed)
+	}
+	if g.MembersVersion != before.MembersVersion+1 || g.Revision != before.Revision || !g.UpdatedAt.Equal(at) {
+		t.Fatalf("after MemberChanged: MembersVersion %d, Revision %d, UpdatedAt %v; want %d, %d (settings unchanged), %v",
+			g.MembersVersion, g.Revision, g.UpdatedAt, before.MembersVersion+1, before.Revision, at)
+	}
+
+	// Unchanged, or not a member: nothing moves.
+	commit(t, s, "SHIP", "MOH", groups.MemberChanged{Name: n, User: renamed, At: at.Add(time.Hour)},
+		groups.MemberChanged{Name: n, User: user("cid@example.com"), At: at.Add(time.Hour)})
+	if again := wantMembers(t, s, n, "u-bob", "u-ann"); again.MembersVersion != g.MembersVersion || !again.UpdatedAt.Equal(at) {
+		t.Fatalf("MemberChanged that changes nothing moved the group: %+v", again)
+	}
 }
 
 func testMemberEffectsOnMissingGroup(t *testing.T, s Store) {
@@ -1160,7 +1189,7 @@ func testConcurrentMembersAdded(t *testing.T, s Store) {
 			op.State = throttle.Succeeded
 			// Each adds its own user and one everybody adds.
 			users := []groups.User{user(fmt.Sprintf("user%02d@example.com", i)), user("shared@example.com")}
-			if err := s.Complete(context.Background(), op, []throttle.Effect{groups.MembersAdded{Name: g, Users: users, At: t0}}); err != nil {
+			if err := s.Complete(context.Background(), op, []groups.Effect{groups.MembersAdded{Name: g, Users: users, At: t0}}); err != nil {
 				t.Errorf("Complete #%d: %v", i, err)
 			}
 		})

@@ -9,7 +9,7 @@
 // ten-line test:
 //
 //	func TestThrottleStore(t *testing.T) {
-//		throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store { return MustOpenStore(t) })
+//		throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store[Effect] { return MustOpenStore(t) }, failingEffect)
 //	}
 //
 // newStore must return a new, empty store for each call and arrange its own
@@ -40,10 +40,12 @@ import (
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 
 // RunStoreTests runs the sequential conformance cases, each in its own
-// subtest on a fresh store from newStore.
-func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
+// subtest on a fresh store from newStore. failing is an effect of the
+// store's type whose application fails: the cases commit it to check that a
+// failed commit writes nothing.
+func RunStoreTests[E any](t *testing.T, newStore func(*testing.T) throttle.Store[E], failing E) {
 	t.Helper()
-	testkit.RunCases(t, newStore, []testkit.Case[throttle.Store]{
+	testkit.RunCases(t, adapt(newStore, failing), []testkit.Case[Store]{
 		{Name: "EnqueueStoresQueuedWithIncreasingSeq", Run: testEnqueue},
 		{Name: "EnqueueRoundTripsEveryField", Run: testRoundTrip},
 		{Name: "OperationUnknownID", Run: testOperationNotFound},
@@ -59,9 +61,9 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 		{Name: "CompleteSucceeded", Run: testCompleteSucceeded},
 		{Name: "CompleteFailed", Run: testCompleteFailed},
 		{Name: "CompleteOutOfOrder", Run: testCompleteOutOfOrder},
-		{Name: "CompleteUnknownEffectWritesNothing", Run: testCompleteUnknownEffect},
+		{Name: "CompleteFailingEffectWritesNothing", Run: testCompleteFailingEffect},
 		{Name: "ProgressKeepsPlace", Run: testProgress},
-		{Name: "ProgressUnknownEffectWritesNothing", Run: testProgressUnknownEffect},
+		{Name: "ProgressFailingEffectWritesNothing", Run: testProgressFailingEffect},
 		{Name: "FinishCancels", Run: testFinish},
 		{Name: "FinishErrorWritesNothing", Run: testFinishFnError},
 		{Name: "RequeueRunning", Run: testRequeueRunning},
@@ -75,15 +77,101 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
 
 // RunConcurrencyTests runs the cases that hammer a store from many
 // goroutines. Run them under the race detector.
-func RunConcurrencyTests(t *testing.T, newStore func(*testing.T) throttle.Store) {
+func RunConcurrencyTests[E any](t *testing.T, newStore func(*testing.T) throttle.Store[E], failing E) {
 	t.Helper()
-	testkit.RunCases(t, newStore, []testkit.Case[throttle.Store]{
+	testkit.RunCases(t, adapt(newStore, failing), []testkit.Case[Store]{
 		{Name: "ConcurrentEnqueue", Run: testConcurrentEnqueue},
 		{Name: "ConcurrentUpdateIsAtomic", Run: testConcurrentUpdate},
 		{Name: "ConcurrentEnqueueAndComplete", Run: testConcurrentEnqueueAndComplete},
 		{Name: "ConcurrentEnqueueRespectsLimits", Run: testConcurrentLimits},
 		{Name: "ConcurrentIdempotentTwins", Run: testConcurrentTwins},
 	})
+}
+
+// Effect stands for the store's effects in the cases: they commit none, or
+// Failing, the RunStoreTests argument whose application fails.
+type Effect int
+
+// Failing is the failing effect.
+const Failing Effect = 1
+
+// Store is a throttle.Store[E] as the cases see it (see Effect).
+type Store interface {
+	Enqueue(ctx context.Context, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error)
+	Operation(ctx context.Context, id string) (throttle.Operation, error)
+	Heads(ctx context.Context, tenant string) ([]throttle.Operation, error)
+	Head(ctx context.Context, tenant string) (throttle.Operation, error)
+	UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error)
+	Complete(ctx context.Context, op throttle.Operation, effects []Effect) error
+	Progress(ctx context.Context, op throttle.Operation, effects []Effect) error
+	Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]Effect, error)) (throttle.Operation, error)
+	RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error)
+	Depth(ctx context.Context, tenant string) (throttle.Depth, error)
+	Ahead(ctx context.Context, op throttle.Operation) (int, error)
+	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)
+	PurgeIdempotency(ctx context.Context, now time.Time) (int, error)
+}
+
+// adapt turns newStore into the cases' newStore.
+func adapt[E any](newStore func(*testing.T) throttle.Store[E], failing E) func(*testing.T) Store {
+	return func(t *testing.T) Store { return adapter[E]{newStore(t), failing} }
+}
+
+// adapter is a throttle.Store[E] as a Store.
+type adapter[E any] struct {
+	s       throttle.Store[E]
+	failing E
+}
+
+func (a adapter[E]) effects(es []Effect) []E {
+	var out []E
+	for range es {
+		out = append(out, a.failing)
+	}
+	return out
+}
+
+func (a adapter[E]) Enqueue(ctx context.Context, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+	return a.s.Enqueue(ctx, op, limits)
+}
+func (a adapter[E]) Operation(ctx context.Context, id string) (throttle.Operation, error) {
+	return a.s.Operation(ctx, id)
+}
+func (a adapter[E]) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+	return a.s.Heads(ctx, tenant)
+}
+func (a adapter[E]) Head(ctx context.Context, tenant string) (throttle.Operation, error) {
+	return a.s.Head(ctx, tenant)
+}
+func (a adapter[E]) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
+	return a.s.UpdateOperation(ctx, id, fn)
+}
+func (a adapter[E]) Complete(ctx context.Context, op throttle.Operation, effects []Effect) error {
+	return a.s.Complete(ctx, op, a.effects(effects))
+}
+func (a adapter[E]) Progress(ctx context.Context, op throttle.Operation, effects []Effect) error {
+	return a.s.Progress(ctx, op, a.effects(effects))
+}
+func (a adapter[E]) Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]Effect, error)) (throttle.Operation, error) {
+	return a.s.Finish(ctx, id, func(op *throttle.Operation) ([]E, error) {
+		es, err := fn(op)
+		return a.effects(es), err
+	})
+}
+func (a adapter[E]) RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error) {
+	return a.s.RequeueRunning(ctx, tenant, now)
+}
+func (a adapter[E]) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+	return a.s.Depth(ctx, tenant)
+}
+func (a adapter[E]) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+	return a.s.Ahead(ctx, op)
+}
+func (a adapter[E]) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
+	return a.s.Idempotent(ctx, scope, key, now)
+}
+func (a adapter[E]) PurgeIdempotency(ctx context.Context, now time.Time) (int, error) {
+	return a.s.PurgeIdempotency(ctx, now)
 }
 
 // noLimits is no queue limit.
@@ -103,17 +191,17 @@ func newOpIn(tenant, project, target string) throttle.Operation {
 	}
 }
 
-func mustEnqueue(t *testing.T, s throttle.Store, tenant, target string) throttle.Operation {
+func mustEnqueue(t *testing.T, s Store, tenant, target string) throttle.Operation {
 	t.Helper()
 	return mustEnqueueOp(t, s, newOp(tenant, target))
 }
 
-func mustEnqueueIn(t *testing.T, s throttle.Store, tenant, project, target string) throttle.Operation {
+func mustEnqueueIn(t *testing.T, s Store, tenant, project, target string) throttle.Operation {
 	t.Helper()
 	return mustEnqueueOp(t, s, newOpIn(tenant, project, target))
 }
 
-func mustEnqueueOp(t *testing.T, s throttle.Store, op throttle.Operation) throttle.Operation {
+func mustEnqueueOp(t *testing.T, s Store, op throttle.Operation) throttle.Operation {
 	t.Helper()
 	got, err := s.Enqueue(t.Context(), op, noLimits)
 	if err != nil {
@@ -122,7 +210,7 @@ func mustEnqueueOp(t *testing.T, s throttle.Store, op throttle.Operation) thrott
 	return got
 }
 
-func mustOperation(t *testing.T, s throttle.Store, id string) throttle.Operation {
+func mustOperation(t *testing.T, s Store, id string) throttle.Operation {
 	t.Helper()
 	op, err := s.Operation(t.Context(), id)
 	if err != nil {
@@ -131,7 +219,7 @@ func mustOperation(t *testing.T, s throttle.Store, id string) throttle.Operation
 	return op
 }
 
-func mustUpdate(t *testing.T, s throttle.Store, id string, fn func(*throttle.Operation)) throttle.Operation {
+func mustUpdate(t *testing.T, s Store, id string, fn func(*throttle.Operation)) throttle.Operation {
 	t.Helper()
 	op, err := s.UpdateOperation(t.Context(), id, func(o *throttle.Operation) error { fn(o); return nil })
 	if err != nil {
@@ -141,7 +229,7 @@ func mustUpdate(t *testing.T, s throttle.Store, id string, fn func(*throttle.Ope
 }
 
 // markRunning does what a Dispatcher does when it starts an operation.
-func markRunning(t *testing.T, s throttle.Store, id string) throttle.Operation {
+func markRunning(t *testing.T, s Store, id string) throttle.Operation {
 	t.Helper()
 	return mustUpdate(t, s, id, func(o *throttle.Operation) {
 		o.State, o.Attempts, o.StartedAt, o.UpdatedAt = throttle.Running, o.Attempts+1, t0, t0
@@ -149,7 +237,7 @@ func markRunning(t *testing.T, s throttle.Store, id string) throttle.Operation {
 }
 
 // succeed completes op as Succeeded with result.
-func succeed(t *testing.T, s throttle.Store, op throttle.Operation, result string) throttle.Operation {
+func succeed(t *testing.T, s Store, op throttle.Operation, result string) throttle.Operation {
 	t.Helper()
 	op.State, op.Result, op.FinishedAt, op.UpdatedAt = throttle.Succeeded, []byte(result), t0.Add(time.Second), t0.Add(time.Second)
 	if err := s.Complete(t.Context(), op, nil); err != nil {
@@ -158,7 +246,7 @@ func succeed(t *testing.T, s throttle.Store, op throttle.Operation, result strin
 	return op
 }
 
-func mustHead(t *testing.T, s throttle.Store, tenant string) throttle.Operation {
+func mustHead(t *testing.T, s Store, tenant string) throttle.Operation {
 	t.Helper()
 	op, err := s.Head(t.Context(), tenant)
 	if err != nil {
@@ -167,14 +255,14 @@ func mustHead(t *testing.T, s throttle.Store, tenant string) throttle.Operation 
 	return op
 }
 
-func wantHead(t *testing.T, s throttle.Store, tenant, id string) {
+func wantHead(t *testing.T, s Store, tenant, id string) {
 	t.Helper()
 	if got := mustHead(t, s, tenant); got.ID != id {
 		t.Fatalf("Head(%s) = %s (%s), want %s", tenant, got.ID, got.Target, id)
 	}
 }
 
-func wantEmpty(t *testing.T, s throttle.Store, tenant string) {
+func wantEmpty(t *testing.T, s Store, tenant string) {
 	t.Helper()
 	op, err := s.Head(t.Context(), tenant)
 	if !errors.Is(err, throttle.ErrEmpty) {
@@ -184,7 +272,9 @@ func wantEmpty(t *testing.T, s throttle.Store, tenant string) {
 
 // WantDepth fails t unless s holds want operations, queued or running, for
 // tenant. Other conformance suites whose stores queue operations use it too.
-func WantDepth(t *testing.T, s throttle.Store, tenant string, want int) {
+func WantDepth(t *testing.T, s interface {
+	Depth(ctx context.Context, tenant string) (throttle.Depth, error)
+}, tenant string, want int) {
 	t.Helper()
 	got, err := s.Depth(t.Context(), tenant)
 	if err != nil {
@@ -196,7 +286,9 @@ func WantDepth(t *testing.T, s throttle.Store, tenant string, want int) {
 }
 
 // WantNoOp fails t unless s has no operation id: nothing was written.
-func WantNoOp(t *testing.T, s throttle.Store, id string) {
+func WantNoOp(t *testing.T, s interface {
+	Operation(ctx context.Context, id string) (throttle.Operation, error)
+}, id string) {
 	t.Helper()
 	if op, err := s.Operation(t.Context(), id); !errors.Is(err, throttle.ErrNotFound) {
 		t.Fatalf("Operation(%s) = %s %s, %v; want ErrNotFound (nothing written)", id, op.Kind, op.State, err)
@@ -251,7 +343,7 @@ func show(v any) string {
 
 // --- cases ------------------------------------------------------------------
 
-func testEnqueue(t *testing.T, s throttle.Store) {
+func testEnqueue(t *testing.T, s Store) {
 	var last uint64
 	for i := range 5 {
 		op := newOp("SHIP", fmt.Sprint("g", i))
@@ -272,7 +364,7 @@ func testEnqueue(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testRoundTrip(t *testing.T, s throttle.Store) {
+func testRoundTrip(t *testing.T, s Store) {
 	op := newOp("SHIP", "SHIP:MOH:billing")
 	op.Attempts, op.Failures, op.LastError = 2, 1, "TechPass answered HTTP 503"
 	op.NotBefore = t0.Add(1500 * time.Millisecond)
@@ -287,7 +379,7 @@ func testRoundTrip(t *testing.T, s throttle.Store) {
 	wantSame(t, "Operation", mustOperation(t, s, op.ID), want)
 }
 
-func testOperationNotFound(t *testing.T, s throttle.Store) {
+func testOperationNotFound(t *testing.T, s Store) {
 	if _, err := s.Operation(t.Context(), throttle.NewID()); !errors.Is(err, throttle.ErrNotFound) {
 		t.Fatalf("Operation(empty store) error = %v, want ErrNotFound", err)
 	}
@@ -297,7 +389,7 @@ func testOperationNotFound(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testHeadOrder(t *testing.T, s throttle.Store) {
+func testHeadOrder(t *testing.T, s Store) {
 	ops := make([]throttle.Operation, 4)
 	for i := range ops {
 		ops[i] = mustEnqueue(t, s, "SHIP", fmt.Sprint("g", i))
@@ -310,7 +402,7 @@ func testHeadOrder(t *testing.T, s throttle.Store) {
 	wantEmpty(t, s, "SHIP")
 }
 
-func testHeadEmpty(t *testing.T, s throttle.Store) {
+func testHeadEmpty(t *testing.T, s Store) {
 	wantEmpty(t, s, "SHIP")
 	op := mustEnqueue(t, s, "SHIP", "a")
 	wantEmpty(t, s, "OTHER")
@@ -318,7 +410,7 @@ func testHeadEmpty(t *testing.T, s throttle.Store) {
 	wantEmpty(t, s, "SHIP")
 }
 
-func testHeadRunning(t *testing.T, s throttle.Store) {
+func testHeadRunning(t *testing.T, s Store) {
 	first := mustEnqueue(t, s, "SHIP", "a")
 	mustEnqueue(t, s, "SHIP", "b")
 	running := markRunning(t, s, first.ID)
@@ -326,7 +418,7 @@ func testHeadRunning(t *testing.T, s throttle.Store) {
 	wantSame(t, "Head with a running first operation", head, running)
 }
 
-func testTenantsIndependent(t *testing.T, s throttle.Store) {
+func testTenantsIndependent(t *testing.T, s Store) {
 	a1 := mustEnqueue(t, s, "SHIP", "a1")
 	b1 := mustEnqueue(t, s, "DOCK", "b1")
 	a2 := mustEnqueue(t, s, "SHIP", "a2")
@@ -342,15 +434,18 @@ func testTenantsIndependent(t *testing.T, s throttle.Store) {
 	WantDepth(t, s, "DOCK", 2)
 
 	markRunning(t, s, b1.ID)
-	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 1 {
-		t.Fatalf("RequeueRunning = %d, %v; want 1", n, err)
+	if n, err := s.RequeueRunning(t.Context(), "SHIP", t0); err != nil || n != 0 {
+		t.Fatalf("RequeueRunning(SHIP) = %d, %v; want 0 (the running one is DOCK's)", n, err)
+	}
+	if n, err := s.RequeueRunning(t.Context(), "DOCK", t0); err != nil || n != 1 {
+		t.Fatalf("RequeueRunning(DOCK) = %d, %v; want 1", n, err)
 	}
 	succeed(t, s, mustOperation(t, s, b1.ID), "ok")
 	wantHead(t, s, "DOCK", b2.ID)
 	wantHead(t, s, "SHIP", a2.ID)
 }
 
-func testUpdateApplies(t *testing.T, s throttle.Store) {
+func testUpdateApplies(t *testing.T, s Store) {
 	op := mustEnqueue(t, s, "SHIP", "a")
 	notBefore := t0.Add(30 * time.Second)
 	var seen throttle.Operation
@@ -379,7 +474,7 @@ func testUpdateApplies(t *testing.T, s throttle.Store) {
 	wantHead(t, s, "SHIP", op.ID)
 }
 
-func testUpdateFnError(t *testing.T, s throttle.Store) {
+func testUpdateFnError(t *testing.T, s Store) {
 	op := mustEnqueue(t, s, "SHIP", "a")
 	boom := errors.New("boom")
 	_, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
@@ -390,12 +485,12 @@ func testUpdateFnError(t *testing.T, s throttle.Store) {
 		t.Fatalf("UpdateOperation error = %v, want fn's error", err)
 	}
 	wantSame(t, "Operation after failed update", mustOperation(t, s, op.ID), op)
-	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 0 {
+	if n, err := s.RequeueRunning(t.Context(), "SHIP", t0); err != nil || n != 0 {
 		t.Fatalf("RequeueRunning after failed update = %d, %v; want 0", n, err)
 	}
 }
 
-func testUpdateNotFound(t *testing.T, s throttle.Store) {
+func testUpdateNotFound(t *testing.T, s Store) {
 	mustEnqueue(t, s, "SHIP", "a")
 	called := false
 	_, err := s.UpdateOperation(t.Context(), throttle.NewID(), func(*throttle.Operation) error { called = true; return nil })
@@ -407,7 +502,7 @@ func testUpdateNotFound(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testCompleteSucceeded(t *testing.T, s throttle.Store) {
+func testCompleteSucceeded(t *testing.T, s Store) {
 	first := mustEnqueue(t, s, "SHIP", "a")
 	second := mustEnqueue(t, s, "SHIP", "b")
 	running := markRunning(t, s, first.ID)
@@ -420,12 +515,12 @@ func testCompleteSucceeded(t *testing.T, s throttle.Store) {
 	}
 	wantHead(t, s, "SHIP", second.ID)
 	WantDepth(t, s, "SHIP", 1)
-	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 0 {
+	if n, err := s.RequeueRunning(t.Context(), "SHIP", t0); err != nil || n != 0 {
 		t.Fatalf("RequeueRunning after Complete = %d, %v; want 0 (a completed operation is not requeued)", n, err)
 	}
 }
 
-func testCompleteFailed(t *testing.T, s throttle.Store) {
+func testCompleteFailed(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
 	op.State, op.FinishedAt, op.UpdatedAt = throttle.Failed, t0.Add(time.Second), t0.Add(time.Second)
 	op.Failure = &throttle.Failure{Status: 502, Title: "Upstream unavailable", Detail: "TechPass did not succeed; last error: HTTP 503"}
@@ -441,7 +536,7 @@ func testCompleteFailed(t *testing.T, s throttle.Store) {
 	WantDepth(t, s, "SHIP", 0)
 }
 
-func testCompleteOutOfOrder(t *testing.T, s throttle.Store) {
+func testCompleteOutOfOrder(t *testing.T, s Store) {
 	a := mustEnqueue(t, s, "SHIP", "a")
 	b := mustEnqueue(t, s, "SHIP", "b")
 	c := mustEnqueue(t, s, "SHIP", "c")
@@ -452,22 +547,19 @@ func testCompleteOutOfOrder(t *testing.T, s throttle.Store) {
 	wantHead(t, s, "SHIP", c.ID)
 }
 
-// unknownEffect is an effect type no store can know.
-type unknownEffect struct{ Name string }
-
-func testCompleteUnknownEffect(t *testing.T, s throttle.Store) {
+func testCompleteFailingEffect(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
 	done := op
 	done.State, done.Result, done.FinishedAt = throttle.Succeeded, []byte("ok"), t0.Add(time.Second)
-	if err := s.Complete(t.Context(), done, []throttle.Effect{unknownEffect{"x"}}); err == nil {
-		t.Fatal("Complete with an unknown effect type succeeded, want an error")
+	if err := s.Complete(t.Context(), done, []Effect{Failing}); err == nil {
+		t.Fatal("Complete with a failing effect succeeded, want an error")
 	}
-	wantSame(t, "Operation after rejected Complete", mustOperation(t, s, op.ID), op)
+	wantSame(t, "Operation after a failed Complete", mustOperation(t, s, op.ID), op)
 	wantHead(t, s, "SHIP", op.ID)
 	WantDepth(t, s, "SHIP", 1)
 }
 
-func testProgress(t *testing.T, s throttle.Store) {
+func testProgress(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
 	second := mustEnqueue(t, s, "SHIP", "b")
 	op.State, op.Progress, op.UpdatedAt = throttle.Queued, []byte(`{"done":1}`), t0.Add(time.Second)
@@ -485,17 +577,17 @@ func testProgress(t *testing.T, s throttle.Store) {
 	wantHead(t, s, "SHIP", second.ID)
 }
 
-func testProgressUnknownEffect(t *testing.T, s throttle.Store) {
+func testProgressFailingEffect(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
 	next := op
 	next.State, next.Progress = throttle.Queued, []byte("1")
-	if err := s.Progress(t.Context(), next, []throttle.Effect{unknownEffect{"x"}}); err == nil {
-		t.Fatal("Progress with an unknown effect type succeeded, want an error")
+	if err := s.Progress(t.Context(), next, []Effect{Failing}); err == nil {
+		t.Fatal("Progress with a failing effect succeeded, want an error")
 	}
-	wantSame(t, "Operation after rejected Progress", mustOperation(t, s, op.ID), op)
+	wantSame(t, "Operation after a failed Progress", mustOperation(t, s, op.ID), op)
 }
 
-func testRequeueRunning(t *testing.T, s throttle.Store) {
+func testRequeueRunning(t *testing.T, s Store) {
 	a := mustEnqueue(t, s, "SHIP", "a")
 	b := mustEnqueue(t, s, "SHIP", "b")
 	c := mustEnqueueIn(t, s, "SHIP", "HR", "c")
@@ -506,12 +598,19 @@ func testRequeueRunning(t *testing.T, s throttle.Store) {
 	markRunning(t, s, d.ID)
 	succeed(t, s, markRunning(t, s, done.ID), "ok")
 
-	n, err := s.RequeueRunning(t.Context(), t0.Add(time.Minute))
+	// Each tenant's dispatcher requeues its own tenant's operations only.
+	n, err := s.RequeueRunning(t.Context(), "SHIP", t0.Add(time.Minute))
 	if err != nil {
-		t.Fatalf("RequeueRunning: %v", err)
+		t.Fatalf("RequeueRunning(SHIP): %v", err)
 	}
-	if n != 3 {
-		t.Fatalf("RequeueRunning = %d, want 3 (two of SHIP, one of DOCK)", n)
+	if n != 2 {
+		t.Fatalf("RequeueRunning(SHIP) = %d, want 2", n)
+	}
+	if got := mustOperation(t, s, d.ID); got.State != throttle.Running {
+		t.Fatalf("DOCK's operation: State = %q after RequeueRunning(SHIP), want running (another tenant's)", got.State)
+	}
+	if n, err := s.RequeueRunning(t.Context(), "DOCK", t0.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("RequeueRunning(DOCK) = %d, %v; want 1", n, err)
 	}
 	for _, id := range []string{a.ID, b.ID, c.ID, d.ID} {
 		got := mustOperation(t, s, id)
@@ -537,12 +636,14 @@ func testRequeueRunning(t *testing.T, s throttle.Store) {
 	}
 	wantHead(t, s, "DOCK", d.ID)
 
-	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 0 {
-		t.Fatalf("second RequeueRunning = %d, %v; want 0", n, err)
+	for _, tenant := range []string{"SHIP", "DOCK"} {
+		if n, err := s.RequeueRunning(t.Context(), tenant, t0); err != nil || n != 0 {
+			t.Fatalf("second RequeueRunning(%s) = %d, %v; want 0", tenant, n, err)
+		}
 	}
 }
 
-func testDepth(t *testing.T, s throttle.Store) {
+func testDepth(t *testing.T, s Store) {
 	WantDepth(t, s, "SHIP", 0)
 	var ops []throttle.Operation
 	for i := range 3 {
@@ -569,7 +670,7 @@ func testDepth(t *testing.T, s throttle.Store) {
 	WantDepth(t, s, "NOBODY", 0)
 }
 
-func testHeadAcrossProjects(t *testing.T, s throttle.Store) {
+func testHeadAcrossProjects(t *testing.T, s Store) {
 	h1 := mustEnqueueIn(t, s, "SHIP", "HR", "h1")
 	m1 := mustEnqueueIn(t, s, "SHIP", "MOH", "m1")
 	h2 := mustEnqueueIn(t, s, "SHIP", "HR", "h2")
@@ -584,7 +685,7 @@ func testHeadAcrossProjects(t *testing.T, s throttle.Store) {
 	wantEmpty(t, s, "SHIP")
 }
 
-func heads(t *testing.T, s throttle.Store, tenant string) []string {
+func heads(t *testing.T, s Store, tenant string) []string {
 	t.Helper()
 	hs, err := s.Heads(t.Context(), tenant)
 	if err != nil {
@@ -597,14 +698,14 @@ func heads(t *testing.T, s throttle.Store, tenant string) []string {
 	return out
 }
 
-func wantHeads(t *testing.T, s throttle.Store, tenant string, want ...string) {
+func wantHeads(t *testing.T, s Store, tenant string, want ...string) {
 	t.Helper()
 	if got := heads(t, s, tenant); !slices.Equal(got, want) {
 		t.Fatalf("Heads(%s) = %q, want %q", tenant, got, want)
 	}
 }
 
-func testHeads(t *testing.T, s throttle.Store) {
+func testHeads(t *testing.T, s Store) {
 	wantHeads(t, s, "SHIP")
 	a1 := mustEnqueueIn(t, s, "SHIP", "MOH", "a1")
 	b1 := mustEnqueueIn(t, s, "SHIP", "HR", "b1")
@@ -628,7 +729,7 @@ func testHeads(t *testing.T, s throttle.Store) {
 	wantHeads(t, s, "NOBODY")
 }
 
-func ahead(t *testing.T, s throttle.Store, op throttle.Operation) int {
+func ahead(t *testing.T, s Store, op throttle.Operation) int {
 	t.Helper()
 	n, err := s.Ahead(t.Context(), op)
 	if err != nil {
@@ -637,7 +738,7 @@ func ahead(t *testing.T, s throttle.Store, op throttle.Operation) int {
 	return n
 }
 
-func testAhead(t *testing.T, s throttle.Store) {
+func testAhead(t *testing.T, s Store) {
 	a := mustEnqueueIn(t, s, "SHIP", "MOH", "a")
 	x := mustEnqueueIn(t, s, "SHIP", "HR", "x")
 	b := mustEnqueueIn(t, s, "SHIP", "MOH", "b")
@@ -661,11 +762,11 @@ func testAhead(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testFinish(t *testing.T, s throttle.Store) {
+func testFinish(t *testing.T, s Store) {
 	a := mustEnqueue(t, s, "SHIP", "a")
 	b := mustEnqueue(t, s, "SHIP", "b")
 	at := t0.Add(time.Minute)
-	got, err := s.Finish(t.Context(), a.ID, func(o *throttle.Operation) ([]throttle.Effect, error) {
+	got, err := s.Finish(t.Context(), a.ID, func(o *throttle.Operation) ([]Effect, error) {
 		if o.ID != a.ID || o.State != throttle.Queued {
 			return nil, fmt.Errorf("fn got %s in state %q", o.ID, o.State)
 		}
@@ -682,15 +783,15 @@ func testFinish(t *testing.T, s throttle.Store) {
 	wantHead(t, s, "SHIP", b.ID)
 	wantHeads(t, s, "SHIP", "MOH/b")
 	WantDepth(t, s, "SHIP", 1)
-	if n, err := s.RequeueRunning(t.Context(), t0); err != nil || n != 0 {
+	if n, err := s.RequeueRunning(t.Context(), "SHIP", t0); err != nil || n != 0 {
 		t.Fatalf("RequeueRunning after Finish = %d, %v; want 0", n, err)
 	}
 }
 
-func testFinishFnError(t *testing.T, s throttle.Store) {
+func testFinishFnError(t *testing.T, s Store) {
 	op := mustEnqueue(t, s, "SHIP", "a")
 	boom := errors.New("not cancellable")
-	_, err := s.Finish(t.Context(), op.ID, func(o *throttle.Operation) ([]throttle.Effect, error) {
+	_, err := s.Finish(t.Context(), op.ID, func(o *throttle.Operation) ([]Effect, error) {
 		o.State = throttle.Cancelled
 		return nil, fmt.Errorf("deciding: %w", boom)
 	})
@@ -700,14 +801,14 @@ func testFinishFnError(t *testing.T, s throttle.Store) {
 	wantSame(t, "Operation after a refused Finish", mustOperation(t, s, op.ID), op)
 	wantHead(t, s, "SHIP", op.ID)
 
-	_, err = s.Finish(t.Context(), op.ID, func(o *throttle.Operation) ([]throttle.Effect, error) {
+	_, err = s.Finish(t.Context(), op.ID, func(o *throttle.Operation) ([]Effect, error) {
 		o.State = throttle.Cancelled
-		return []throttle.Effect{unknownEffect{"x"}}, nil
+		return []Effect{Failing}, nil
 	})
 	if err == nil {
-		t.Fatal("Finish with an unknown effect type succeeded, want an error")
+		t.Fatal("Finish with a failing effect succeeded, want an error")
 	}
-	wantSame(t, "Operation after Finish with an unknown effect", mustOperation(t, s, op.ID), op)
+	wantSame(t, "Operation after Finish with a failing effect", mustOperation(t, s, op.ID), op)
 	WantDepth(t, s, "SHIP", 1)
 }
 
@@ -723,7 +824,7 @@ func wantFull(t *testing.T, err error, total int) {
 	}
 }
 
-func testQueueFull(t *testing.T, s throttle.Store) {
+func testQueueFull(t *testing.T, s Store) {
 	m1 := mustEnqueueIn(t, s, "SHIP", "MOH", "m1")
 	mustEnqueueIn(t, s, "SHIP", "MOH", "m2")
 	mustEnqueueIn(t, s, "SHIP", "HR", "h1")
@@ -760,7 +861,7 @@ func idem(scope, key, fingerprint string, expires time.Time) *throttle.Idempoten
 	return &throttle.Idempotency{Scope: scope, Key: key, Fingerprint: fingerprint, Expires: expires}
 }
 
-func idempotent(t *testing.T, s throttle.Store, scope, key string, now time.Time) (string, string, bool) {
+func idempotent(t *testing.T, s Store, scope, key string, now time.Time) (string, string, bool) {
 	t.Helper()
 	id, fp, ok, err := s.Idempotent(t.Context(), scope, key, now)
 	if err != nil {
@@ -781,7 +882,7 @@ func wantReplay(t *testing.T, err error, id string) {
 	}
 }
 
-func testIdempotency(t *testing.T, s throttle.Store) {
+func testIdempotency(t *testing.T, s Store) {
 	expires := t0.Add(24 * time.Hour)
 	op := newOp("SHIP", "first")
 	op.Idempotency = idem("key:ci", "k1", "fp-a", expires)
@@ -829,7 +930,7 @@ func testIdempotency(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testIdempotencyExpiry(t *testing.T, s throttle.Store) {
+func testIdempotencyExpiry(t *testing.T, s Store) {
 	op := newOp("SHIP", "short")
 	op.Idempotency = idem("key:ci", "short", "fp", t0.Add(time.Hour))
 	mustEnqueueOp(t, s, op)
@@ -877,7 +978,7 @@ func testIdempotencyExpiry(t *testing.T, s throttle.Store) {
 
 // --- concurrency --------------------------------------------------------------
 
-func testConcurrentEnqueue(t *testing.T, s throttle.Store) {
+func testConcurrentEnqueue(t *testing.T, s Store) {
 	const n = 40
 	tenants := []string{"SHIP", "DOCK"}
 	var (
@@ -930,7 +1031,7 @@ func testConcurrentEnqueue(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testConcurrentUpdate(t *testing.T, s throttle.Store) {
+func testConcurrentUpdate(t *testing.T, s Store) {
 	const n = 30
 	op := mustEnqueue(t, s, "SHIP", "a")
 	var wg sync.WaitGroup
@@ -951,7 +1052,7 @@ func testConcurrentUpdate(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testConcurrentEnqueueAndComplete(t *testing.T, s throttle.Store) {
+func testConcurrentEnqueueAndComplete(t *testing.T, s Store) {
 	const n = 30
 	var wg sync.WaitGroup
 	ids := make(chan string, n)
@@ -1004,7 +1105,7 @@ func testConcurrentEnqueueAndComplete(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testConcurrentLimits(t *testing.T, s throttle.Store) {
+func testConcurrentLimits(t *testing.T, s Store) {
 	const n = 30
 	limits := throttle.Limits{Tenant: 10, Project: 4}
 	projects := []string{"ADM", "HR", "MOH"}
@@ -1045,7 +1146,7 @@ func testConcurrentLimits(t *testing.T, s throttle.Store) {
 	}
 }
 
-func testConcurrentTwins(t *testing.T, s throttle.Store) {
+func testConcurrentTwins(t *testing.T, s Store) {
 	const n = 10
 	var (
 		wg      sync.WaitGroup

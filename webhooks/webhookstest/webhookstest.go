@@ -2,8 +2,8 @@
 // implementations.
 //
 // A delivery's effect lands in the group mirror, so the suite needs a store
-// that is also the mirror (groups.Store, with groups.Mirror's DeletedUsers)
-// and the queue that commits the mirror's effects (throttle.Store); see
+// that is also the mirror (groups.Store, with groups.Mirror's DeletedUsers),
+// whose operations and effects the cases commit through a groups.Ledger; see
 // Store. A backend runs it with a short test:
 //
 //	func TestWebhooksStore(t *testing.T) {
@@ -32,7 +32,6 @@ import (
 type Store interface {
 	webhooks.Store
 	groups.Store
-	throttle.Store
 	DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error)
 }
 
@@ -78,32 +77,32 @@ func mustGroup(t *testing.T, s Store, n groups.Name, members ...groups.User) {
 		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued, CreatedAt: t0, UpdatedAt: t0,
 	}
 	g := groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
-	if _, err := s.CreatePending(t.Context(), g, op, groups.Limits{Groups: 1000}); err != nil {
+	if _, err := groups.NewLedger(s).CreatePending(t.Context(), g, op, groups.Limits{Groups: 1000}); err != nil {
 		t.Fatalf("CreatePending(%s): %v", n, err)
 	}
-	effects := []throttle.Effect{groups.Created{Name: n, UpstreamID: "up-" + n.Group, At: t0, MembersKnown: true}}
+	effects := []groups.Effect{groups.Created{Name: n, UpstreamID: "up-" + n.Group, At: t0, MembersKnown: true}}
 	if len(members) > 0 {
 		effects = append(effects, groups.MembersAdded{Name: n, Users: members, At: t0})
 	}
 	complete(t, s, op.ID, effects...)
 }
 
-func complete(t *testing.T, s Store, id string, effects ...throttle.Effect) {
+func complete(t *testing.T, s Store, id string, effects ...groups.Effect) {
 	t.Helper()
 	op, err := s.Operation(t.Context(), id)
 	if err != nil {
 		t.Fatalf("Operation(%s): %v", id, err)
 	}
 	op.State, op.FinishedAt, op.UpdatedAt = throttle.Succeeded, t0, t0
-	if err := s.Complete(t.Context(), op, effects); err != nil {
+	if err := groups.NewLedger(s).Complete(t.Context(), op, effects); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
 }
 
 // commit commits effects with a fresh operation of tenant.
-func commit(t *testing.T, s Store, tenant string, effects ...throttle.Effect) {
+func commit(t *testing.T, s Store, tenant string, effects ...groups.Effect) {
 	t.Helper()
-	op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: "MOH", Kind: groups.KindMembers, CreatedAt: t0}, throttle.Limits{})
+	op, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: "MOH", Kind: groups.KindMembers, CreatedAt: t0}, throttle.Limits{})
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}

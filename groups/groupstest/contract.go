@@ -1,0 +1,192 @@
+package groupstest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/throttle/throttletest"
+)
+
+// The cases of this file call groups.Store.Update directly: they state the
+// transaction contract every rule of the Ledger relies on.
+
+// writeAll writes one record of every kind through tx, for tenant SHIP.
+func writeAll(tx groups.Tx, n groups.Name, op throttle.Operation) error {
+	rev, err := tx.NextRevision(0)
+	if err != nil {
+		return err
+	}
+	if err := tx.PutGroup(groups.Group{Name: n, State: groups.Active, UpstreamID: "g-1", Revision: rev, CreatedAt: t0}); err != nil {
+		return err
+	}
+	ann := user("ann@example.com")
+	if err := tx.PutMember(n, ann); err != nil {
+		return err
+	}
+	if err := tx.PutKnownUsers([]groups.User{ann}); err != nil {
+		return err
+	}
+	if err := tx.PutOwners(n, groups.Owners{UpstreamID: "g-1", Users: []groups.User{ann}}); err != nil {
+		return err
+	}
+	if err := tx.SetGroupsSyncedAt(t0); err != nil {
+		return err
+	}
+	if _, err := tx.Append(op); err != nil {
+		return err
+	}
+	return tx.PutIdempotency(*op.Idempotency, op.ID)
+}
+
+func testUpdateIsAtomic(t *testing.T, s Store) {
+	ctx := t.Context()
+	n := name("SHIP", "MOH", "billing")
+	_, op := createArgs(n, "")
+	op.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "k", Fingerprint: "f", Expires: t0.Add(time.Hour)}
+	boom := errors.New("refused at the end")
+
+	err := s.Update(ctx, "SHIP", func(tx groups.Tx) error {
+		if err := writeAll(tx, n, op); err != nil {
+			return err
+		}
+		// A transaction reads its own writes.
+		if g, err := tx.Group(n); err != nil || g.UpstreamID != "g-1" {
+			return fmt.Errorf("Group inside the transaction = %+v, %v; want its own write", g, err)
+		}
+		if d, err := tx.Depth(); err != nil || d.Total != 1 || d.Projects["MOH"] != 1 {
+			return fmt.Errorf("Depth inside the transaction = %+v, %v; want the appended operation counted", d, err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v, want fn's error", err)
+	}
+	wantGone(t, s, n)
+	throttletest.WantNoOp(t, s, op.ID)
+	throttletest.WantDepth(t, s, "SHIP", 0)
+	if known, _ := s.KnownUsers(ctx, "SHIP", []string{"u-ann"}); len(known) != 0 {
+		t.Fatalf("known users after a failed Update = %v", known)
+	}
+	if at, _ := s.GroupsSyncedAt(ctx, "SHIP"); !at.IsZero() {
+		t.Fatalf("GroupsSyncedAt after a failed Update = %v", at)
+	}
+	if _, _, ok, _ := s.Idempotent(ctx, "key:ci", "k", t0); ok {
+		t.Fatal("idempotency key recorded by a failed Update")
+	}
+	if v, _ := s.GroupsVersion(ctx, "SHIP", "MOH"); v != 0 {
+		t.Fatalf("GroupsVersion after a failed Update = %d, want 0", v)
+	}
+
+	var rev uint64
+	err = s.Update(ctx, "SHIP", func(tx groups.Tx) error {
+		if err := writeAll(tx, n, op); err != nil {
+			return err
+		}
+		g, err := tx.Group(n)
+		rev = g.Revision
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if g := mustGroup(t, s, n); g.Revision != rev || g.UpstreamID != "g-1" {
+		t.Fatalf("group after Update = %+v; want it as written", g)
+	}
+	if us := mustMembers(t, s, n); len(us) != 1 || us[0].ID != "u-ann" {
+		t.Fatalf("members after Update = %+v, want ann", us)
+	}
+	throttletest.WantDepth(t, s, "SHIP", 1)
+	if got, err := s.Operation(ctx, op.ID); err != nil || got.Seq == 0 {
+		t.Fatalf("appended operation = %+v, %v; want stored with a Seq", got, err)
+	}
+	if owners, err := s.Owners(ctx, n); err != nil || len(owners) != 1 {
+		t.Fatalf("owners = %v, %v", owners, err)
+	}
+	if v, _ := s.GroupsVersion(ctx, "SHIP", "MOH"); v == 0 {
+		t.Fatal("GroupsVersion did not move with PutGroup")
+	}
+	// Revisions are never handed out twice, not even those of a failed
+	// transaction's successor.
+	err = s.Update(ctx, "SHIP", func(tx groups.Tx) error {
+		next, err := tx.NextRevision(0)
+		if err == nil && next <= rev {
+			err = fmt.Errorf("NextRevision = %d after %d was handed out", next, rev)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A View sees what is committed, and cannot write.
+	err = s.View(ctx, "SHIP", func(tx groups.Tx) error {
+		if _, err := tx.Group(n); err != nil {
+			return err
+		}
+		if tx.SetGroupsSyncedAt(t0.Add(time.Hour)) == nil {
+			return errors.New("a write through View succeeded")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	if at, _ := s.GroupsSyncedAt(ctx, "SHIP"); !at.Equal(t0) {
+		t.Fatalf("GroupsSyncedAt = %v after a write through View, want %v", at, t0)
+	}
+}
+
+func testUpdateIsTenantScoped(t *testing.T, s Store) {
+	ctx := t.Context()
+	dock := name("DOCK", "MOH", "billing")
+	mustActive(t, s, dock, "g-dock")
+	err := s.Update(ctx, "SHIP", func(tx groups.Tx) error {
+		if _, err := tx.Group(dock); !errors.Is(err, groups.ErrNotFound) {
+			return fmt.Errorf("another tenant's group read = %v, want ErrNotFound", err)
+		}
+		if tx.PutGroup(groups.Group{Name: dock, State: groups.Active}) == nil {
+			return errors.New("a write of another tenant's group succeeded")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testConcurrentUpdateSerializes runs read-then-write transactions of one
+// tenant at once: each names its group after the count it read, so two
+// that overlapped would write the same name and lose a group.
+func testConcurrentUpdateSerializes(t *testing.T, s Store) {
+	const writers = 24
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			errs[i] = s.Update(t.Context(), "SHIP", func(tx groups.Tx) error {
+				n, err := tx.CountGroups("MOH")
+				if err != nil {
+					return err
+				}
+				g := groups.Group{Name: name("SHIP", "MOH", fmt.Sprintf("g%03d", n)), State: groups.Active, CreatedAt: t0}
+				if _, err := tx.Group(g.Name); err == nil {
+					return fmt.Errorf("%s exists already: the count was stale", g.Name)
+				}
+				return tx.PutGroup(g)
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	if gs, _ := s.Groups(t.Context(), "SHIP", "MOH"); len(gs) != writers {
+		t.Fatalf("%d groups after %d serialized writers, want %d", len(gs), writers, writers)
+	}
+}
