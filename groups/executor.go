@@ -79,41 +79,55 @@ func NewExecutor(upstream Upstream, mirror Mirror, now func() time.Time, logger 
 
 var _ throttle.Handler = (*Executor)(nil)
 
-// Execute carries out op once and reports the outcome. A Retry outcome
-// carries the effects that undo the operation's pending state in the mirror,
-// for the dispatcher to commit if it gives up.
+// Execute carries out op once and reports the outcome. The operation's
+// payload is decoded once, by its kind (decodeOperation), and the work
+// chosen by the decoded type; an operation that does not decode fails at
+// once. A Retry outcome carries the effects that undo the operation's
+// pending state in the mirror, for the dispatcher to commit if it gives up.
 func (e *Executor) Execute(ctx context.Context, op throttle.Operation) throttle.Outcome {
-	var out throttle.Outcome
-	switch op.Kind {
-	case KindCreate:
-		out = e.create(ctx, op)
-	case KindDelete:
-		out = e.delete(ctx, op)
-	case KindUpdate:
-		out = e.update(ctx, op)
-	case KindMembers:
-		out = e.members(ctx, op)
-	default:
-		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
+	name, p, err := decodeOperation(e.validate, op)
+	if err != nil {
+		return e.unreadable(op, err)
 	}
-	switch {
-	case out.Kind == throttle.Retry:
+	var out throttle.Outcome
+	switch p := p.(type) {
+	case createPayload:
+		out = e.create(ctx, op, name, p)
+	case deletePayload:
+		out = e.delete(ctx, name, p)
+	case updatePayload:
+		out = e.update(ctx, op, name, p)
+	case membersPayload:
+		out = e.members(ctx, op, name, p)
+		if out.Kind == throttle.Done || out.Kind == throttle.Fail {
+			out.Effects = append(out.Effects, MembersSettled{Name: name, QueuedAt: op.CreatedAt})
+		}
+	default: // a kind registered in decodePayload but not here
+		return e.unreadable(op, fmt.Errorf("%w %q", errUnknownKind, op.Kind))
+	}
+	if out.Kind == throttle.Retry {
 		out.Effects = Undo(op, e.now())
-	case op.Kind == KindMembers && (out.Kind == throttle.Done || out.Kind == throttle.Fail):
-		out.Effects = append(out.Effects, MembersSettled{Name: targetName(op), QueuedAt: op.CreatedAt})
 	}
 	return out
 }
 
-func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.Outcome {
-	var p createPayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+// unreadable is the failure of an operation that cannot be decoded: of a
+// kind this version does not know, or with a payload that does not decode
+// as its kind's. It is not retried; an operation of a known kind releases
+// its pending state in the mirror (Undo).
+func (e *Executor) unreadable(op throttle.Operation, err error) throttle.Outcome {
+	e.logger.Error("operation cannot be decoded; failing it", "operation_id", op.ID, "kind", op.Kind, "err", err)
+	if errors.Is(err, errUnknownKind) {
+		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
 	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
+	out := fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+	out.Effects = Undo(op, e.now())
+	return out
+}
+
+// create carries out a group.create: one request, or two when an earlier
+// attempt may have created the group already or TechPass answers 409.
+func (e *Executor) create(ctx context.Context, op throttle.Operation, name Name, p createPayload) throttle.Outcome {
 	// An earlier attempt may have reached TechPass (a crash, a timeout, or a
 	// 5xx after the write): look before creating again. The look is a check,
 	// not an attempt: a try that ends with it is not counted as an attempt,
@@ -164,15 +178,9 @@ func (e *Executor) create(ctx context.Context, op throttle.Operation) throttle.O
 	}
 }
 
-func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.Outcome {
-	var p deletePayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
-	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
+// delete carries out a group.delete: one request, and a list first when the
+// group's upstream id is not known.
+func (e *Executor) delete(ctx context.Context, name Name, p deletePayload) throttle.Outcome {
 	id := p.UpstreamID
 	if id == "" {
 		existing, found, out, _ := e.find(ctx, name)
@@ -184,7 +192,7 @@ func (e *Executor) delete(ctx context.Context, op throttle.Operation) throttle.O
 		}
 		id = existing.ID
 	}
-	err = e.upstream.DeleteGroup(ctx, id)
+	err := e.upstream.DeleteGroup(ctx, id)
 	switch status := techpass.StatusOf(err); {
 	case err == nil, status == http.StatusNotFound:
 		return done(nil, Deleted{Name: name})

@@ -140,11 +140,10 @@ func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add
 			}
 			idle = &Idle{Version: g.MembersVersion}
 		}
-		payload, err := json.Marshal(p)
+		op, err = s.newOperation(req, g.Name, p)
 		if err != nil {
-			return throttle.Operation{}, false, fmt.Errorf("encode members payload: %w", err)
+			return throttle.Operation{}, false, err
 		}
-		op = s.newOperation(req, g.Name, KindMembers, payload)
 		var stored throttle.Operation
 		if len(p.Add) == 0 && len(p.Remove) == 0 {
 			res, err := json.Marshal(MembersResult{FullName: p.FullName, Added: []UserResult{}, Removed: []UserResult{}, Unchanged: p.Unchanged})
@@ -278,11 +277,10 @@ func (s *Service) Update(ctx context.Context, req Request, name Name, descriptio
 	if err != nil {
 		return Group{}, throttle.Operation{}, false, fmt.Errorf("update %s: %w", name, err)
 	}
-	payload, err := json.Marshal(updatePayload{FullName: g.Name.String(), Description: description, Previous: g.Description})
+	op, err := s.newOperation(req, g.Name, updatePayload{FullName: g.Name.String(), Description: description, Previous: g.Description})
 	if err != nil {
-		return Group{}, throttle.Operation{}, false, fmt.Errorf("encode update payload: %w", err)
+		return Group{}, throttle.Operation{}, false, err
 	}
-	op := s.newOperation(req, g.Name, KindUpdate, payload)
 	stored, op, err := s.store.UpdatePending(ctx, g.Name, description, ifRevision, op, s.queue.Limits(name.Tenant))
 	op, replayed, err := s.queued(ctx, op, err, "update", name)
 	if replayed && err == nil {

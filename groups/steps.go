@@ -15,15 +15,7 @@ import (
 )
 
 // update carries out a group.update: one upstream request.
-func (e *Executor) update(ctx context.Context, op throttle.Operation) throttle.Outcome {
-	var p updatePayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
-	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
+func (e *Executor) update(ctx context.Context, op throttle.Operation, name Name, p updatePayload) throttle.Outcome {
 	undo := Undo(op, e.now())
 	g, out := e.upstreamGroup(ctx, name, undo)
 	if out != nil {
@@ -96,15 +88,7 @@ type membersProgress struct {
 // progress and mirror change are committed before the next, so a replay
 // after a crash repeats at most one request, whose "already a member" or
 // "not a member" answer counts as success.
-func (e *Executor) members(ctx context.Context, op throttle.Operation) throttle.Outcome {
-	var p membersPayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
-	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
+func (e *Executor) members(ctx context.Context, op throttle.Operation, name Name, p membersPayload) throttle.Outcome {
 	var pr membersProgress
 	if len(op.Progress) > 0 {
 		if err := json.Unmarshal(op.Progress, &pr); err != nil {
