@@ -77,7 +77,10 @@ func NewExecutor(upstream Upstream, mirror Mirror, now func() time.Time, logger 
 	return &Executor{upstream: upstream, mirror: mirror, validate: NewValidator(), now: now, logger: logger}
 }
 
-var _ throttle.Handler = (*Executor)(nil)
+var (
+	_ throttle.Handler = (*Executor)(nil)
+	_ throttle.Endings = (*Executor)(nil)
+)
 
 // Execute carries out op once and reports the outcome. The operation's
 // payload is decoded once, by its kind (decodeOperation), and the work
@@ -123,6 +126,22 @@ func (e *Executor) unreadable(op throttle.Operation, err error) throttle.Outcome
 	out := fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
 	out.Effects = Undo(op, e.now())
 	return out
+}
+
+// RetriesSpent words the failure of an operation the dispatcher gave up
+// on because its retries are spent: TechPass was unavailable (502).
+func (e *Executor) RetriesSpent(_ throttle.Operation, retried time.Duration, lastError string) *throttle.Failure {
+	detail := fmt.Sprintf("TechPass did not succeed within %v of retries", retried.Round(time.Second))
+	if lastError != "" {
+		detail += "; last error: " + lastError
+	}
+	return &throttle.Failure{Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail}
+}
+
+// Unworkable words the failure of an operation whose outcome the
+// dispatcher could not use (a defect of this package): an internal error.
+func (e *Executor) Unworkable(throttle.Operation) *throttle.Failure {
+	return &throttle.Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
 }
 
 // create carries out a group.create: one request, or two when an earlier
