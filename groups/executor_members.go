@@ -14,59 +14,6 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// update carries out a group.update: one upstream request.
-func (e *Executor) update(ctx context.Context, op throttle.Operation, name Name, p updatePayload) throttle.Outcome {
-	undo := Undo(op, e.now())
-	g, out := e.upstreamGroup(ctx, name, undo)
-	if out != nil {
-		return *out
-	}
-	up, err := e.upstream.UpdateGroup(ctx, g.UpstreamID, p.Description)
-	switch status := techpass.StatusOf(err); {
-	case err == nil:
-		created := up.Created
-		if created.IsZero() {
-			created = g.CreatedAt
-		}
-		res, _ := json.Marshal(Result{FullName: name.String(), Description: p.Description, UpstreamID: g.UpstreamID, CreatedAt: created.UTC()})
-		return done(res, Updated{Name: name, Operation: op.ID, Description: p.Description, At: e.now()})
-	case status == http.StatusNotFound:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
-			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",
-		}}
-	case status == http.StatusForbidden:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
-	case status == http.StatusBadRequest:
-		return throttle.Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
-			Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to update the group"),
-		}}
-	default:
-		return e.classify(err, undo, "update the group")
-	}
-}
-
-// upstreamGroup returns the group from the mirror with its upstream id, or
-// the outcome to report when there is none.
-func (e *Executor) upstreamGroup(ctx context.Context, name Name, onFail []throttle.Effect) (Group, *throttle.Outcome) {
-	g, err := e.mirror.Group(ctx, name)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		out := throttle.Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
-			Status: http.StatusNotFound, Title: "Group not found", Detail: fmt.Sprintf("group %s no longer exists", name),
-		}}
-		return Group{}, &out
-	case err != nil:
-		// The store is local; a failure to read it is worth another try.
-		return Group{}, &throttle.Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
-	case g.UpstreamID == "":
-		out := throttle.Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
-			Status: http.StatusConflict, Title: "Group not created", Detail: fmt.Sprintf("group %s was not created in TechPass", name),
-		}}
-		return Group{}, &out
-	}
-	return g, nil
-}
-
 // membersProgress is what a group.members operation has done so far.
 type membersProgress struct {
 	// Users maps identifiers to the users they were resolved to.
@@ -247,7 +194,7 @@ func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr 
 		out := step(*pr)
 		return &out
 	default:
-		out := e.classify(err, nil, "look up user "+lookup)
+		out := e.classify(err, "look up user "+lookup)
 		return &out
 	}
 }
@@ -268,7 +215,7 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 			Detail: reason(err, fmt.Sprintf("TechPass could not add %s to %s: the group or the user is gone", u.Email, name)) + partial(pr),
 		}}
 	default:
-		return withPartial(e.classify(err, nil, "add "+u.Email+" to the group"), pr)
+		return withPartial(e.classify(err, "add "+u.Email+" to the group"), pr)
 	}
 }
 
@@ -283,7 +230,7 @@ func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, 
 	case status == http.StatusForbidden:
 		return e.dynamic(err, name, "removed from", pr)
 	default:
-		return withPartial(e.classify(err, nil, "remove "+u.Email+" from the group"), pr)
+		return withPartial(e.classify(err, "remove "+u.Email+" from the group"), pr)
 	}
 }
 
