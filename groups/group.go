@@ -63,14 +63,6 @@ type Group struct {
 	UpdatedAt      time.Time
 }
 
-// Operation kinds carried out by the Executor.
-const (
-	KindCreate  = "group.create"
-	KindDelete  = "group.delete"
-	KindUpdate  = "group.update"
-	KindMembers = "group.members"
-)
-
 // Store keeps the group mirror and enqueues operations atomically with the
 // mirror change they imply. Implementations must be safe for concurrent use
 // and durable before returning.

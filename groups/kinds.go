@@ -10,6 +10,46 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
+// Operation kinds carried out by the Executor.
+const (
+	KindCreate  = "group.create"
+	KindDelete  = "group.delete"
+	KindUpdate  = "group.update"
+	KindMembers = "group.members"
+)
+
+// createPayload is the stored input of a group.create operation.
+type createPayload struct {
+	FullName    string `json:"fullName"`
+	Description string `json:"description"`
+}
+
+// deletePayload is the stored input of a group.delete operation.
+type deletePayload struct {
+	FullName   string `json:"fullName"`
+	UpstreamID string `json:"upstreamId,omitempty"`
+}
+
+// updatePayload is the stored input of a group.update operation.
+type updatePayload struct {
+	FullName    string `json:"fullName"`
+	Description string `json:"description"`
+	// Previous lets a failed update restore the description if no later
+	// update was queued meanwhile.
+	Previous string `json:"previous"`
+}
+
+// membersPayload is the stored input of a group.members operation.
+type membersPayload struct {
+	FullName string `json:"fullName"`
+	// Add and Remove are normalized identifiers still to be applied.
+	Add    []string `json:"add,omitempty"`
+	Remove []string `json:"remove,omitempty"`
+	// Unchanged are identifiers the mirror showed needed nothing when the
+	// operation was queued.
+	Unchanged []string `json:"unchanged,omitempty"`
+}
+
 // payload is the typed input of one operation kind, stored as the
 // operation's Payload. Each kind has one payload type (createPayload,
 // deletePayload, updatePayload, membersPayload); the Service encodes it on

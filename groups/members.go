@@ -63,17 +63,6 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// membersPayload is the stored input of a group.members operation.
-type membersPayload struct {
-	FullName string `json:"fullName"`
-	// Add and Remove are normalized identifiers still to be applied.
-	Add    []string `json:"add,omitempty"`
-	Remove []string `json:"remove,omitempty"`
-	// Unchanged are identifiers the mirror showed needed nothing when the
-	// operation was queued.
-	Unchanged []string `json:"unchanged,omitempty"`
-}
-
 // MembersResult is the stored output of a member change.
 type MembersResult struct {
 	FullName string `json:"fullName"`
@@ -245,15 +234,6 @@ func memberIDs(ctx context.Context, store memberReader, name Name) (map[string]b
 		ids[u.ID] = true
 	}
 	return ids, nil
-}
-
-// updatePayload is the stored input of a group.update operation.
-type updatePayload struct {
-	FullName    string `json:"fullName"`
-	Description string `json:"description"`
-	// Previous lets a failed update restore the description if no later
-	// update was queued meanwhile.
-	Previous string `json:"previous"`
 }
 
 // Update queues setting group name's description. With ifRevision not 0 it

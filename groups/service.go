@@ -76,18 +76,6 @@ func (s *Service) Name(tenant, project, group string) (Name, error) {
 	return NewName(s.validate, tenant, project, group)
 }
 
-// createPayload is the stored input of a group.create operation.
-type createPayload struct {
-	FullName    string `json:"fullName"`
-	Description string `json:"description"`
-}
-
-// deletePayload is the stored input of a group.delete operation.
-type deletePayload struct {
-	FullName   string `json:"fullName"`
-	UpstreamID string `json:"upstreamId,omitempty"`
-}
-
 // Result is the stored output of a successful group operation.
 type Result struct {
 	FullName    string    `json:"fullName"`
