@@ -462,6 +462,22 @@ func TestExecutorCreateAgainstTechPass(t *testing.T) {
 	}
 }
 
+// TestExecutorCreateFindsGroupAgainstTechPass: a first attempt whose name
+// TechPass already holds (409), visible in the namespace's list, adopts
+// that group; its members are unknown.
+func TestExecutorCreateFindsGroupAgainstTechPass(t *testing.T) {
+	f := newSimFixture(t, techpasssim.Config{}, newMemMirror())
+	g := f.createDirect(t, fullName, false)
+	out := f.execute(createOp(1))
+	want := groups.Created{Name: groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}, UpstreamID: g.ID, At: f.clock.Now(), Description: "before"}
+	if out.Kind != throttle.Done || out.CheckOnly || len(out.Effects) != 1 || out.Effects[0] != want {
+		t.Fatalf("outcome %+v; want done, adopting %+v", out, want)
+	}
+	if st := f.sim.Stats().Namespaces["SHIP"]; st.DuplicateCreates != 1 || len(f.sim.Groups("SHIP")) != 1 {
+		t.Errorf("duplicate creates %d, groups %+v; want the one refused create and the one group", st.DuplicateCreates, f.sim.Groups("SHIP"))
+	}
+}
+
 // TestExecutorDeleteAgainstTechPass: a delete removes the group; one that
 // finds it gone (404), or not in the namespace's list, counts as done.
 func TestExecutorDeleteAgainstTechPass(t *testing.T) {
@@ -564,6 +580,14 @@ func TestExecutorRefusalsAgainstTechPass(t *testing.T) {
 		if len(out.Effects) != 1 || out.Effects[0] != (groups.CreateFailed{Name: groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}}) {
 			t.Errorf("effects %+v, want the reservation released", out.Effects)
 		}
+	})
+	t.Run("create 409: a TechBiz group of the name is never adopted", func(t *testing.T) {
+		f := newSimFixture(t, techpasssim.Config{}, newMemMirror())
+		f.createDirect(t, fullName, false)
+		if err := f.sim.SetTechBiz("SHIP", fullName, true); err != nil {
+			t.Fatal(err)
+		}
+		wantFailure(t, f.execute(createOp(1)), http.StatusConflict, "Group managed by TechBiz", "does not manage or adopt TechBiz groups")
 	})
 	t.Run("create 403: credentials refused", func(t *testing.T) {
 		f := newSimFixture(t, techpasssim.Config{}, newMemMirror())
