@@ -50,7 +50,8 @@ type DeletedUser struct {
 }
 
 // Executor carries out one tenant's group operations against TechPass. It is
-// the throttle.Handler of the tenant's dispatcher. Every outcome is
+// the throttle.Handler of the tenant's dispatcher, and its throttle.Endings:
+// it words the failures the dispatcher decides itself. Every outcome is
 // interpreted so that executing an operation twice equals executing it once:
 // a create that finds its group already there adopts it, and a delete that
 // finds it gone succeeds.
