@@ -11,34 +11,6 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// markedMirror is a fake groups.Mirror: one active group with no members,
-// no known users, and deleted-user marks.
-type markedMirror struct {
-	marks map[string]groups.DeletedUser
-}
-
-func (m markedMirror) Group(_ context.Context, n groups.Name) (groups.Group, error) {
-	return groups.Group{Name: n, State: groups.Active, UpstreamID: "g-1"}, nil
-}
-
-func (m markedMirror) ListMembers(context.Context, groups.Name, groups.PageQuery) ([]groups.User, bool, error) {
-	return nil, false, nil
-}
-
-func (m markedMirror) KnownUsers(context.Context, string, []string) (map[string]groups.User, error) {
-	return map[string]groups.User{}, nil
-}
-
-func (m markedMirror) DeletedUsers(_ context.Context, _ string, ids []string) (map[string]groups.DeletedUser, error) {
-	out := map[string]groups.DeletedUser{}
-	for _, id := range ids {
-		if d, ok := m.marks[id]; ok {
-			out[id] = d
-		}
-	}
-	return out, nil
-}
-
 // TestMembersAddOfResolvedDeletedUser: an add by e-mail resolved (in an
 // earlier step) to an id TechPass has since reported deleted fails "User
 // deleted" without an upstream request, as an add by the id does.
@@ -47,7 +19,8 @@ func TestMembersAddOfResolvedDeletedUser(t *testing.T) {
 	payload, _ := json.Marshal(map[string]any{"fullName": fullName, "add": []string{"ann@x.gov.sg"}})
 	progress, _ := json.Marshal(map[string]any{"users": map[string]groups.User{"ann@x.gov.sg": {ID: id, Email: "ann@x.gov.sg"}}})
 	op := throttle.Operation{ID: "op_1", Kind: groups.KindMembers, Target: fullName, Payload: payload, Progress: progress}
-	mirror := markedMirror{marks: map[string]groups.DeletedUser{id: {ID: id, DeletedAt: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}}}
+	mirror := newMemMirror(groups.Group{Name: groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}, State: groups.Active, UpstreamID: "g-1"})
+	mirror.deleted[id] = groups.DeletedUser{ID: id, DeletedAt: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	up := &fakeUpstream{}
 	out := groups.NewExecutor(up, mirror, nil, nil).Execute(context.Background(), op)
 	if out.Kind != throttle.Fail || out.Failure == nil || out.Failure.Title != "User deleted" || !strings.Contains(out.Failure.Detail, id) {

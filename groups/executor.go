@@ -2,13 +2,10 @@ package groups
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -53,10 +50,11 @@ type DeletedUser struct {
 }
 
 // Executor carries out one tenant's group operations against TechPass. It is
-// the throttle.Handler[Effect] of the tenant's dispatcher. Every outcome is
-// interpreted so that executing an operation twice equals executing it once:
-// a create that finds its group already there adopts it, and a delete that
-// finds it gone succeeds.
+// the throttle.Handler[Effect] of the tenant's dispatcher, and its
+// throttle.Endings: it words the failures the dispatcher decides itself.
+// Every outcome is interpreted so that executing an operation twice equals
+// executing it once: a create that finds its group already there adopts
+// it, and a delete that finds it gone succeeds.
 type Executor struct {
 	upstream Upstream
 	mirror   Mirror
@@ -77,154 +75,71 @@ func NewExecutor(upstream Upstream, mirror Mirror, now func() time.Time, logger 
 	return &Executor{upstream: upstream, mirror: mirror, validate: NewValidator(), now: now, logger: logger}
 }
 
-var _ throttle.Handler[Effect] = (*Executor)(nil)
+var (
+	_ throttle.Handler[Effect] = (*Executor)(nil)
+	_ throttle.Endings         = (*Executor)(nil)
+)
 
-// Execute carries out op once and reports the outcome. A Retry outcome
-// carries the effects that undo the operation's pending state in the mirror,
-// for the dispatcher to commit if it gives up.
+// Execute carries out op once and reports the outcome. The operation's
+// payload is decoded once, by its kind (decodeOperation), and the work
+// chosen by the decoded type; an operation that does not decode fails at
+// once. A Retry outcome carries the effects that undo the operation's
+// pending state in the mirror, for the dispatcher to commit if it gives up.
 func (e *Executor) Execute(ctx context.Context, op throttle.Operation) Outcome {
-	var out Outcome
-	switch op.Kind {
-	case KindCreate:
-		out = e.create(ctx, op)
-	case KindDelete:
-		out = e.delete(ctx, op)
-	case KindUpdate:
-		out = e.update(ctx, op)
-	case KindMembers:
-		out = e.members(ctx, op)
-	default:
-		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
+	name, p, err := decodeOperation(e.validate, op)
+	if err != nil {
+		return e.unreadable(op, err)
 	}
-	switch {
-	case out.Kind == throttle.Retry:
+	var out Outcome
+	switch p := p.(type) {
+	case createPayload:
+		out = e.create(ctx, op, name, p)
+	case deletePayload:
+		out = e.delete(ctx, name, p)
+	case updatePayload:
+		out = e.update(ctx, op, name, p)
+	case membersPayload:
+		out = e.members(ctx, op, name, p)
+		if out.Kind == throttle.Done || out.Kind == throttle.Fail {
+			out.Effects = append(out.Effects, MembersSettled{Name: name, QueuedAt: op.CreatedAt})
+		}
+	default: // a kind registered in decodePayload but not here
+		return e.unreadable(op, fmt.Errorf("%w %q", errUnknownKind, op.Kind))
+	}
+	if out.Kind == throttle.Retry {
 		out.Effects = Undo(op, e.now())
-	case op.Kind == KindMembers && (out.Kind == throttle.Done || out.Kind == throttle.Fail):
-		out.Effects = append(out.Effects, MembersSettled{Name: targetName(op), QueuedAt: op.CreatedAt})
 	}
 	return out
 }
 
-func (e *Executor) create(ctx context.Context, op throttle.Operation) Outcome {
-	var p createPayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+// unreadable is the failure of an operation that cannot be decoded: of a
+// kind this version does not know, or with a payload that does not decode
+// as its kind's. It is not retried; an operation of a known kind releases
+// its pending state in the mirror (Undo).
+func (e *Executor) unreadable(op throttle.Operation, err error) Outcome {
+	e.logger.Error("operation cannot be decoded; failing it", "operation_id", op.ID, "kind", op.Kind, "err", err)
+	if errors.Is(err, errUnknownKind) {
+		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
 	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
-	// An earlier attempt may have reached TechPass (a crash, a timeout, or a
-	// 5xx after the write): look before creating again. The look is a check,
-	// not an attempt: a try that ends with it is not counted as an attempt,
-	// and its transient failure not as a failure.
-	if op.Attempts > 1 {
-		existing, found, out, err := e.find(ctx, name)
-		if out != nil {
-			o := checked(*out, err)
-			o.CheckOnly = true
-			return o
-		}
-		if found {
-			e.logger.Info("group already exists upstream; adopting it", "operation_id", op.ID, "group", name.String())
-			o := e.created(name, p.Description, existing, false)
-			o.CheckOnly = true
-			return o
-		}
-	}
-	g, err := e.upstream.CreateGroup(ctx, name.String(), p.Description)
-	switch status := techpass.StatusOf(err); {
-	case err == nil:
-		return e.created(name, p.Description, g, true)
-	case status == http.StatusConflict:
-		existing, found, out, err := e.find(ctx, name)
-		if out != nil {
-			return checked(*out, err)
-		}
-		if found {
-			return e.created(name, p.Description, existing, false)
-		}
-		// Not in the list: TechBiz may manage it (TechPass lists those
-		// only on request). Such a group is never adopted.
-		all, err := e.upstream.ListGroupsWithTechBiz(ctx)
-		if err != nil {
-			return e.classify(err, CreateFailed{Name: name}, "list the namespace's groups")
-		}
-		if slices.ContainsFunc(all, func(g techpass.Group) bool { return strings.EqualFold(g.Name, name.String()) }) {
-			e.logger.Warn("group name taken by a TechBiz-managed group; not adopted", "operation_id", op.ID, "group", name.String())
-			return e.failCreate(name, http.StatusConflict, "Group managed by TechBiz", "a group of this name exists in the namespace and is managed by TechBiz; the gateway does not manage or adopt TechBiz groups: choose another name")
-		}
-		return e.failCreate(name, http.StatusConflict, "Group exists in TechPass", "TechPass reports a group of this name in the namespace, but it is not visible in the namespace's group list")
-	case status == http.StatusBadRequest:
-		return e.failCreate(name, http.StatusUnprocessableEntity, "Rejected by TechPass", reason(err, "TechPass refused to create the group"))
-	case status == http.StatusForbidden:
-		return e.failCreate(name, http.StatusBadGateway, "Forbidden by TechPass", "TechPass refused the gateway's credentials for this namespace; the platform team must check them")
-	default:
-		return e.classify(err, CreateFailed{Name: name}, "create the group")
-	}
+	out := fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+	out.Effects = Undo(op, e.now())
+	return out
 }
 
-func (e *Executor) delete(ctx context.Context, op throttle.Operation) Outcome {
-	var p deletePayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
+// RetriesSpent words the failure of an operation the dispatcher gave up
+// on because its retries are spent: TechPass was unavailable (502).
+func (e *Executor) RetriesSpent(_ throttle.Operation, retried time.Duration, lastError string) *throttle.Failure {
+	detail := fmt.Sprintf("TechPass did not succeed within %v of retries", retried.Round(time.Second))
+	if lastError != "" {
+		detail += "; last error: " + lastError
 	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
-	id := p.UpstreamID
-	if id == "" {
-		existing, found, out, _ := e.find(ctx, name)
-		if out != nil {
-			return *out
-		}
-		if !found {
-			return done(nil, Deleted{Name: name})
-		}
-		id = existing.ID
-	}
-	err = e.upstream.DeleteGroup(ctx, id)
-	switch status := techpass.StatusOf(err); {
-	case err == nil, status == http.StatusNotFound:
-		return done(nil, Deleted{Name: name})
-	case status == http.StatusForbidden:
-		return Outcome{Kind: throttle.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
-			Failure: techBizRefusal(err, "delete")}
-	case status == http.StatusBadRequest, status == http.StatusConflict:
-		return Outcome{Kind: throttle.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
-			Failure: &throttle.Failure{Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to delete the group")}}
-	default:
-		return e.classify(err, DeleteFailed{Name: name, At: e.now()}, "delete the group")
-	}
+	return &throttle.Failure{Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail}
 }
 
-// techBizRefusal is the failure of a 403 to a change of a group the gateway
-// created: the credentials serve the namespace (they created it), so the
-// group is most likely managed by TechBiz now, which TechPass protects from
-// API changes; the next reconcile pass drops it from the mirror.
-func techBizRefusal(err error, what string) *throttle.Failure {
-	return &throttle.Failure{
-		Status: http.StatusConflict, Title: "Group managed by TechBiz",
-		Detail: reason(err, fmt.Sprintf("TechPass refused to %s the group: it is most likely managed by TechBiz now, "+
-			"and TechBiz groups cannot be changed through the API; the gateway's next reconcile pass drops it from the mirror", what)),
-	}
-}
-
-// find looks for the group by name in the namespace's list. A non-nil
-// outcome means the lookup itself failed (with err) and is what to report.
-func (e *Executor) find(ctx context.Context, name Name) (techpass.Group, bool, *Outcome, error) {
-	list, err := e.upstream.ListGroups(ctx)
-	if err != nil {
-		out := e.classify(err, nil, "list the namespace's groups")
-		return techpass.Group{}, false, &out, err
-	}
-	for _, g := range list {
-		if strings.EqualFold(g.Name, name.String()) {
-			return g, true, nil, nil
-		}
-	}
-	return techpass.Group{}, false, nil, nil
+// Unworkable words the failure of an operation whose outcome the
+// dispatcher could not use (a defect of this package): an internal error.
+func (e *Executor) Unworkable(throttle.Operation) *throttle.Failure {
+	return &throttle.Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
 }
 
 // checked marks the retry of a check whose own request met a transient
@@ -240,33 +155,13 @@ func checked(out Outcome, err error) Outcome {
 	return out
 }
 
-// created reports a group created (fresh: by this request, so it has no
-// members) or adopted (found in TechPass: its members are unknown).
-func (e *Executor) created(name Name, description string, g techpass.Group, fresh bool) Outcome {
-	created := g.Created
-	if created.IsZero() {
-		created = e.now()
-	}
-	res, _ := json.Marshal(Result{FullName: name.String(), Description: description, UpstreamID: g.ID, CreatedAt: created.UTC()})
-	return done(res, Created{Name: name, UpstreamID: g.ID, At: e.now(), MembersKnown: fresh, Description: g.Description})
-}
-
-func (e *Executor) failCreate(name Name, status int, title, detail string) Outcome {
-	return Outcome{Kind: throttle.Fail, Effects: []Effect{CreateFailed{Name: name}},
-		Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
-}
-
 // classify maps an upstream error that has no operation-specific meaning:
 // temporary ones are retried, the rest fail with onFail applied.
-func (e *Executor) classify(err error, onFail Effect, what string) Outcome {
+func (e *Executor) classify(err error, what string, onFail ...Effect) Outcome {
 	if retry, after, throttled := techpass.Temporary(err); retry {
 		return Outcome{Kind: throttle.Retry, RetryAfter: after, Throttled: throttled, Reason: retryReason(err)}
 	}
-	var effects []Effect
-	if onFail != nil {
-		effects = append(effects, onFail)
-	}
-	return Outcome{Kind: throttle.Fail, Effects: effects, Failure: &throttle.Failure{
+	return Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
 		Status: http.StatusBadGateway, Title: "TechPass error", Detail: reason(err, "TechPass could not "+what),
 	}}
 }

@@ -62,14 +62,6 @@ type Group struct {
 	UpdatedAt      time.Time
 }
 
-// Operation kinds carried out by the Executor.
-const (
-	KindCreate  = "group.create"
-	KindDelete  = "group.delete"
-	KindUpdate  = "group.update"
-	KindMembers = "group.members"
-)
-
 // Idle is a precondition on a group's member list: no member change is
 // queued or running (PendingMembers is 0) and MembersVersion is Version.
 type Idle struct{ Version uint64 }

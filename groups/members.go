@@ -63,17 +63,6 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// membersPayload is the stored input of a group.members operation.
-type membersPayload struct {
-	FullName string `json:"fullName"`
-	// Add and Remove are normalized identifiers still to be applied.
-	Add    []string `json:"add,omitempty"`
-	Remove []string `json:"remove,omitempty"`
-	// Unchanged are identifiers the mirror showed needed nothing when the
-	// operation was queued.
-	Unchanged []string `json:"unchanged,omitempty"`
-}
-
 // MembersResult is the stored output of a member change.
 type MembersResult struct {
 	FullName string `json:"fullName"`
@@ -140,11 +129,10 @@ func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add
 			}
 			idle = &Idle{Version: g.MembersVersion}
 		}
-		payload, err := json.Marshal(p)
+		op, err = s.newOperation(req, g.Name, p)
 		if err != nil {
-			return throttle.Operation{}, false, fmt.Errorf("encode members payload: %w", err)
+			return throttle.Operation{}, false, err
 		}
-		op = s.newOperation(req, g.Name, KindMembers, payload)
 		var stored throttle.Operation
 		if len(p.Add) == 0 && len(p.Remove) == 0 {
 			res, err := json.Marshal(MembersResult{FullName: p.FullName, Added: []UserResult{}, Removed: []UserResult{}, Unchanged: p.Unchanged})
@@ -248,15 +236,6 @@ func memberIDs(ctx context.Context, store memberReader, name Name) (map[string]b
 	return ids, nil
 }
 
-// updatePayload is the stored input of a group.update operation.
-type updatePayload struct {
-	FullName    string `json:"fullName"`
-	Description string `json:"description"`
-	// Previous lets a failed update restore the description if no later
-	// update was queued meanwhile.
-	Previous string `json:"previous"`
-}
-
 // Update queues setting group name's description. With ifRevision not 0 it
 // applies only if the group is still at that revision (If-Match), and
 // returns ErrRevision otherwise. The mirror shows the new description at
@@ -278,11 +257,10 @@ func (s *Service) Update(ctx context.Context, req Request, name Name, descriptio
 	if err != nil {
 		return Group{}, throttle.Operation{}, false, fmt.Errorf("update %s: %w", name, err)
 	}
-	payload, err := json.Marshal(updatePayload{FullName: g.Name.String(), Description: description, Previous: g.Description})
+	op, err := s.newOperation(req, g.Name, updatePayload{FullName: g.Name.String(), Description: description, Previous: g.Description})
 	if err != nil {
-		return Group{}, throttle.Operation{}, false, fmt.Errorf("encode update payload: %w", err)
+		return Group{}, throttle.Operation{}, false, err
 	}
-	op := s.newOperation(req, g.Name, KindUpdate, payload)
 	stored, op, err := s.store.UpdatePending(ctx, g.Name, description, ifRevision, op, s.queue.Limits(name.Tenant))
 	op, replayed, err := s.queued(ctx, op, err, "update", name)
 	if replayed && err == nil {

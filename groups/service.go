@@ -74,18 +74,6 @@ func (s *Service) Name(tenant, project, group string) (Name, error) {
 	return NewName(s.validate, tenant, project, group)
 }
 
-// createPayload is the stored input of a group.create operation.
-type createPayload struct {
-	FullName    string `json:"fullName"`
-	Description string `json:"description"`
-}
-
-// deletePayload is the stored input of a group.delete operation.
-type deletePayload struct {
-	FullName   string `json:"fullName"`
-	UpstreamID string `json:"upstreamId,omitempty"`
-}
-
 // Result is the stored output of a successful group operation.
 type Result struct {
 	FullName    string    `json:"fullName"`
@@ -130,11 +118,10 @@ func (s *Service) Create(ctx context.Context, req Request, name Name, descriptio
 	if err := ValidateDescription(description); err != nil {
 		return throttle.Operation{}, false, err
 	}
-	payload, err := json.Marshal(createPayload{FullName: name.String(), Description: description})
+	op, err = s.newOperation(req, name, createPayload{FullName: name.String(), Description: description})
 	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("encode create payload: %w", err)
+		return throttle.Operation{}, false, err
 	}
-	op = s.newOperation(req, name, KindCreate, payload)
 	g := Group{Name: name, Description: description, State: Creating, PendingOperation: op.ID, CreatedAt: op.CreatedAt, UpdatedAt: op.CreatedAt}
 	tenantLimit, quota, err := s.quotas.GroupLimits(ctx, name.Tenant, name.Project)
 	if err != nil {
@@ -156,26 +143,31 @@ func (s *Service) Delete(ctx context.Context, req Request, name Name) (op thrott
 	if err != nil {
 		return throttle.Operation{}, false, fmt.Errorf("delete %s: %w", name, err)
 	}
-	payload, err := json.Marshal(deletePayload{FullName: g.Name.String(), UpstreamID: g.UpstreamID})
+	op, err = s.newOperation(req, g.Name, deletePayload{FullName: g.Name.String(), UpstreamID: g.UpstreamID})
 	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("encode delete payload: %w", err)
+		return throttle.Operation{}, false, err
 	}
-	op = s.newOperation(req, g.Name, KindDelete, payload)
 	stored, err := s.store.DeletePending(ctx, g.Name, op, s.queue.Limits(name.Tenant))
 	return s.queued(ctx, stored, err, "delete", name)
 }
 
-func (s *Service) newOperation(req Request, name Name, kind string, payload []byte) throttle.Operation {
+// newOperation returns the queued operation of p's kind on group name, its
+// payload encoded (see payload).
+func (s *Service) newOperation(req Request, name Name, p payload) (throttle.Operation, error) {
+	b, err := encodePayload(p)
+	if err != nil {
+		return throttle.Operation{}, err
+	}
 	now := s.now()
 	op := throttle.Operation{
-		ID: throttle.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: kind,
-		Target: name.String(), Payload: payload, Actor: req.Actor, State: throttle.Queued,
+		ID: throttle.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: p.kind(),
+		Target: name.String(), Payload: b, Actor: req.Actor, State: throttle.Queued,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if req.IdempotencyKey != "" {
 		op.Idempotency = &throttle.Idempotency{Scope: req.Actor, Key: req.IdempotencyKey, Fingerprint: req.Fingerprint, Expires: now.Add(s.idemTTL)}
 	}
-	return op
+	return op, nil
 }
 
 // Replayed returns the operation an earlier request with req's
@@ -233,27 +225,22 @@ func (s *Service) Retry(ctx context.Context, req Request, op throttle.Operation)
 	if err != nil {
 		return throttle.Operation{}, false, fmt.Errorf("retry %s: %w", op.ID, err)
 	}
-	switch op.Kind {
-	case KindCreate:
-		var p createPayload
-		if err := json.Unmarshal(op.Payload, &p); err != nil {
-			return throttle.Operation{}, false, fmt.Errorf("retry %s: decode payload: %w", op.ID, err)
-		}
+	p, err := decodePayload(op.Kind, op.Payload)
+	switch {
+	case errors.Is(err, errUnknownKind):
+		return throttle.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, throttle.ErrNotRetryable)
+	case err != nil:
+		return throttle.Operation{}, false, fmt.Errorf("retry %s: %w", op.ID, err)
+	}
+	switch p := p.(type) {
+	case createPayload:
 		return s.Create(ctx, req, name, p.Description)
-	case KindDelete:
+	case deletePayload:
 		return s.Delete(ctx, req, name)
-	case KindUpdate:
-		var p updatePayload
-		if err := json.Unmarshal(op.Payload, &p); err != nil {
-			return throttle.Operation{}, false, fmt.Errorf("retry %s: decode payload: %w", op.ID, err)
-		}
+	case updatePayload:
 		_, next, replayed, err := s.Update(ctx, req, name, p.Description, 0)
 		return next, replayed, err
-	case KindMembers:
-		var p membersPayload
-		if err := json.Unmarshal(op.Payload, &p); err != nil {
-			return throttle.Operation{}, false, fmt.Errorf("retry %s: decode payload: %w", op.ID, err)
-		}
+	case membersPayload:
 		return s.ChangeMembers(ctx, req, name, p.Add, p.Remove)
 	default:
 		return throttle.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, throttle.ErrNotRetryable)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +70,11 @@ type DispatcherConfig[E any] struct {
 	// state, committed when it fails without a handler's outcome (a panic
 	// that used up its retries, an outcome of no kind).
 	Undo func(op Operation, at time.Time) []E
+	// Endings words the failures the dispatcher decides itself (retries
+	// spent, an outcome it cannot use). If nil, the Handler is asked when
+	// it implements Endings (groups.Executor does); otherwise the failures
+	// carry no Status and say only what happened.
+	Endings Endings
 }
 
 // Dispatcher runs one tenant's queue: it picks the next operation, marks it
@@ -81,6 +85,7 @@ type DispatcherConfig[E any] struct {
 // concurrent use.
 type Dispatcher[E any] struct {
 	cfg     DispatcherConfig[E]
+	endings Endings
 	wake    chan struct{}
 	running atomic.Bool
 	// last is the project served last; only Run's goroutine uses it.
@@ -105,7 +110,7 @@ func NewDispatcher[E any](cfg DispatcherConfig[E]) *Dispatcher[E] {
 		cfg.Interval = cfg.Gate.Interval()
 	}
 	cfg.Logger = cfg.Logger.With("tenant", cfg.Tenant)
-	return &Dispatcher[E]{cfg: cfg, wake: make(chan struct{}, 1)}
+	return &Dispatcher[E]{cfg: cfg, endings: endings(cfg), wake: make(chan struct{}, 1)}
 }
 
 // Wake tells the dispatcher that work was enqueued. It never blocks.
@@ -328,13 +333,8 @@ func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operati
 			since = d.started
 		}
 		if d.cfg.Retry.GiveUp(failures, since, now) {
-			detail := fmt.Sprintf("TechPass did not succeed within %v of retries", now.Sub(since).Round(time.Second))
-			if out.Reason != "" {
-				detail += "; last error: " + out.Reason
-			}
-			return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: out.Effects, Failure: &Failure{
-				Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail,
-			}})
+			return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: out.Effects,
+				Failure: d.endings.RetriesSpent(op, now.Sub(since), out.Reason)})
 		}
 		wait := out.RetryAfter
 		if wait == 0 {
@@ -366,7 +366,7 @@ func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operati
 	case Done, Fail:
 		return d.finish(ctx, log, op, out)
 	default:
-		return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: d.undo(op), Failure: &Failure{Status: http.StatusInternalServerError, Title: "Internal error"}})
+		return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: d.undo(op), Failure: d.endings.Unworkable(op)})
 	}
 }
 

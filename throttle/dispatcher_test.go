@@ -286,7 +286,7 @@ func TestDispatcherFailStoresFailure(t *testing.T) {
 		}
 		return Outcome{} // no kind: a handler bug
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Endings: wording{}})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, op.ID)
@@ -296,7 +296,7 @@ func TestDispatcherFailStoresFailure(t *testing.T) {
 	if g, err := s.Group(t.Context(), n); err == nil {
 		t.Errorf("group after CreateFailed: %+v, want it gone", g)
 	}
-	// An outcome of no known kind fails the operation as an internal error.
+	// An outcome of no known kind fails the operation as unworkable.
 	got = waitSettled(t, s, next.ID)
 	if got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 500 {
 		t.Errorf("outcome without a kind: State %q, Failure %+v; want failed with status 500", got.State, got.Failure)
@@ -370,7 +370,7 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 	policy := throttle.RetryPolicy{MaxFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: time.Minute, Rand: func() float64 { return 0.5 }}
 	settled := make(chan throttle.Operation, 2)
 	d := throttle.NewDispatcher(DispatcherConfig{
-		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy,
+		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{},
 		OnSettled: func(o throttle.Operation) { settled <- o },
 	})
 	startRun(t, d.Run)
@@ -524,7 +524,7 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 		return Outcome{Kind: throttle.Done}
 	})
 	policy := throttle.RetryPolicy{MaxFailures: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Retry: policy})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Retry: policy, Endings: wording{}})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, fine.ID)
@@ -802,7 +802,7 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 		return outcomes[o.Attempts-1]
 	})
 	policy := throttle.RetryPolicy{MaxDuration: 2 * time.Minute, BaseDelay: 40 * time.Second, MaxDelay: 40 * time.Second, Rand: func() float64 { return 0.5 }}
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{}})
 	startRun(t, d.Run)
 
 	steps := []struct {

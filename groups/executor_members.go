@@ -14,67 +14,6 @@ import (
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// update carries out a group.update: one upstream request.
-func (e *Executor) update(ctx context.Context, op throttle.Operation) Outcome {
-	var p updatePayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
-	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
-	undo := Undo(op, e.now())
-	g, out := e.upstreamGroup(ctx, name, undo)
-	if out != nil {
-		return *out
-	}
-	up, err := e.upstream.UpdateGroup(ctx, g.UpstreamID, p.Description)
-	switch status := techpass.StatusOf(err); {
-	case err == nil:
-		created := up.Created
-		if created.IsZero() {
-			created = g.CreatedAt
-		}
-		res, _ := json.Marshal(Result{FullName: name.String(), Description: p.Description, UpstreamID: g.UpstreamID, CreatedAt: created.UTC()})
-		return done(res, Updated{Name: name, Operation: op.ID, Description: p.Description, At: e.now()})
-	case status == http.StatusNotFound:
-		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
-			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",
-		}}
-	case status == http.StatusForbidden:
-		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
-	case status == http.StatusBadRequest:
-		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
-			Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to update the group"),
-		}}
-	default:
-		return e.classify(err, undoUpdate(op, e.now()), "update the group")
-	}
-}
-
-// upstreamGroup returns the group from the mirror with its upstream id, or
-// the outcome to report when there is none.
-func (e *Executor) upstreamGroup(ctx context.Context, name Name, onFail []Effect) (Group, *Outcome) {
-	g, err := e.mirror.Group(ctx, name)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		out := Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
-			Status: http.StatusNotFound, Title: "Group not found", Detail: fmt.Sprintf("group %s no longer exists", name),
-		}}
-		return Group{}, &out
-	case err != nil:
-		// The store is local; a failure to read it is worth another try.
-		return Group{}, &Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
-	case g.UpstreamID == "":
-		out := Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
-			Status: http.StatusConflict, Title: "Group not created", Detail: fmt.Sprintf("group %s was not created in TechPass", name),
-		}}
-		return Group{}, &out
-	}
-	return g, nil
-}
-
 // membersProgress is what a group.members operation has done so far.
 type membersProgress struct {
 	// Users maps identifiers to the users they were resolved to.
@@ -96,15 +35,7 @@ type membersProgress struct {
 // progress and mirror change are committed before the next, so a replay
 // after a crash repeats at most one request, whose "already a member" or
 // "not a member" answer counts as success.
-func (e *Executor) members(ctx context.Context, op throttle.Operation) Outcome {
-	var p membersPayload
-	if err := json.Unmarshal(op.Payload, &p); err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored operation could not be read")
-	}
-	name, err := ParseFullName(e.validate, p.FullName)
-	if err != nil {
-		return fail(http.StatusInternalServerError, "Corrupt operation", "the stored group name is invalid")
-	}
+func (e *Executor) members(ctx context.Context, op throttle.Operation, name Name, p membersPayload) Outcome {
 	var pr membersProgress
 	if len(op.Progress) > 0 {
 		if err := json.Unmarshal(op.Progress, &pr); err != nil {
@@ -263,7 +194,7 @@ func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr 
 		out := step(*pr)
 		return &out
 	default:
-		out := e.classify(err, nil, "look up user "+lookup)
+		out := e.classify(err, "look up user "+lookup)
 		return &out
 	}
 }
@@ -284,7 +215,7 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 			Detail: reason(err, fmt.Sprintf("TechPass could not add %s to %s: the group or the user is gone", u.Email, name)) + partial(pr),
 		}}
 	default:
-		return withPartial(e.classify(err, nil, "add "+u.Email+" to the group"), pr)
+		return withPartial(e.classify(err, "add "+u.Email+" to the group"), pr)
 	}
 }
 
@@ -299,7 +230,7 @@ func (e *Executor) removeMember(ctx context.Context, name Name, groupID string, 
 	case status == http.StatusForbidden:
 		return e.dynamic(err, name, "removed from", pr)
 	default:
-		return withPartial(e.classify(err, nil, "remove "+u.Email+" from the group"), pr)
+		return withPartial(e.classify(err, "remove "+u.Email+" from the group"), pr)
 	}
 }
 
