@@ -182,14 +182,12 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	now := c.s.opts.Now()
-	for _, tc := range c.s.creds.all() {
-		if cl := tc.techpassClient(); cl != nil {
-			h := cl.Health()
-			ch <- prometheus.MustNewConstMetric(tokenRequestsDesc, prometheus.CounterValue, float64(h.Requests), tc.tenant)
-			ch <- prometheus.MustNewConstMetric(tokenFailuresDesc, prometheus.CounterValue, float64(h.Failures), tc.tenant)
-		}
-		for kind, changed := range tc.ages() {
-			ch <- prometheus.MustNewConstMetric(credentialAgeDesc, prometheus.GaugeValue, now.Sub(changed).Seconds(), tc.tenant, kind)
+	for _, rt := range c.s.runtimes.all() {
+		h := rt.client.Health()
+		ch <- prometheus.MustNewConstMetric(tokenRequestsDesc, prometheus.CounterValue, float64(h.Requests), rt.name())
+		ch <- prometheus.MustNewConstMetric(tokenFailuresDesc, prometheus.CounterValue, float64(h.Failures), rt.name())
+		for kind, changed := range rt.creds.Ages() {
+			ch <- prometheus.MustNewConstMetric(credentialAgeDesc, prometheus.GaugeValue, now.Sub(changed).Seconds(), rt.name(), string(kind))
 		}
 	}
 }

@@ -72,17 +72,6 @@ func (t TechPassConfig) resolveRoutes() ([]techpass.Route, error) {
 	return techpass.ResolveRoutes(o)
 }
 
-// tenantTechPass returns the configuration of tenant's TechPass access, if
-// the configuration names the tenant.
-func (s *Server) tenantTechPass(tenant string) TechPassConfig {
-	for _, c := range s.cfg.Tenants {
-		if c.Name == tenant {
-			return c.TechPass
-		}
-	}
-	return TechPassConfig{}
-}
-
 // logRouteOverrides logs, once at start, every route an operator's
 // configuration corrected, and how members are read.
 func (s *Server) logRouteOverrides() {

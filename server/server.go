@@ -22,6 +22,7 @@ import (
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/console"
+	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
 	"github.com/groupgate/groupgate/secretbox"
@@ -67,17 +68,17 @@ type Server struct {
 	sim     *embeddedSimulator
 	simErr  error
 
-	// creds are the TechPass credentials of every tenant runtime.
-	creds upstreamCredentials
-	// mirrors are the tenants' reconcilers.
-	mirrors reconcilers
+	// credLoader loads the tenants' TechPass credentials.
+	credLoader *credentials.Loader
+	// runtimes are the running tenants' runtimes (runtime.go).
+	runtimes *runtimes
 	// console is the web console (console.go).
 	console *console.Console
 	// hooks are the tenants' webhook receivers (webhooks.go).
 	hooks *webhookReceivers
 	// staleIDs are stored identity providers that no longer validate (identity.go).
 	staleIDs staleIdentities
-	// syncMu serializes rebuilding tenant runtimes (syncTenant).
+	// syncMu serializes replacing tenant runtimes (syncTenant).
 	syncMu sync.Mutex
 
 	// stopping is closed when shutdown begins.
@@ -122,6 +123,9 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.openBox(); err != nil {
 		return nil, err
 	}
+	s.credLoader = &credentials.Loader{
+		Getenv: opts.Getenv, Now: opts.Now, Box: s.box, MaxAge: time.Duration(cfg.Credentials.MaxAge), Logger: s.logger,
+	}
 	operators, err := s.operatorKeys()
 	if err != nil {
 		return nil, err
@@ -134,11 +138,13 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	})
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
 	s.admin.CheckIdentityWith(tokens.checkIdentity)
-	s.admin.CheckUpstreamWith(s.readableCredentials)
+	s.admin.CheckUpstreamWith(s.credLoader.Readable)
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = newMetrics(s)
-	s.hooks = newWebhookReceivers(s.metrics.reg, s.store)
+	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
+	s.runtimes = newRuntimes(s.queue)
+	s.hooks = newWebhookReceivers(s.metrics.reg, s.runtimes, s.store)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -146,12 +152,11 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.staleIDs.find(ctx, s); err != nil {
 		return nil, err
 	}
-	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
 	if err := s.syncTenants(ctx); err != nil {
 		return nil, err
 	}
 	svc := groups.NewService(groups.ServiceConfig{
-		Store: s.store, Operations: s.store, Queue: s.queue, Quotas: storeQuotas{s}, Now: opts.Now,
+		Store: s.store, Operations: s.store, Queue: s.queue, Quotas: quotas{r: s.runtimes, store: s.store}, Now: opts.Now,
 		IdempotencyTTL: time.Duration(cfg.IdempotencyTTL),
 	})
 
@@ -236,7 +241,7 @@ func (s *Server) SimulatorURL() string {
 func (s *Server) Run(ctx context.Context) error {
 	queueCtx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
-	stopCredentialWatch := s.startCredentialWatch(queueCtx) // SIGHUP and rotation checks
+	stopCredentialWatch := credentials.Watch(queueCtx, time.Duration(s.cfg.Credentials.CheckInterval), s.checkCredentials, s.Reload)
 	defer stopCredentialWatch()
 	queueDone := make(chan error, 1)
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
@@ -361,23 +366,6 @@ func (s *Server) Close() {
 	})
 }
 
-// queueLimits returns a tenant's queue limits.
-func (s *Server) queueLimits(tenant string) throttle.Limits {
-	l := throttle.Limits{Tenant: s.cfg.MaxQueue, Project: s.cfg.MaxProjectQueue}
-	for _, t := range s.cfg.Tenants {
-		if t.Name != tenant {
-			continue
-		}
-		if t.MaxQueue > 0 {
-			l.Tenant = t.MaxQueue
-		}
-		if t.MaxProjectQueue > 0 {
-			l.Project = t.MaxProjectQueue
-		}
-	}
-	return l
-}
-
 func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -426,7 +414,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
-		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(), Backups: s.store, Mirrors: &s.mirrors,
+		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(), Backups: s.store, Mirrors: s.runtimes,
 		Webhooks: s.hooks,
 		Ready:    s.readiness,
 	}

@@ -2,16 +2,16 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/http"
+	"strings"
 	"time"
 
-	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // seed creates the tenants, projects and keys of the configuration that the
@@ -93,171 +93,12 @@ func credentialRef(file, env string, now time.Time) tenants.Credential {
 	return tenants.Credential{}
 }
 
-// syncTenants builds the runtime of every tenant in the store.
-func (s *Server) syncTenants(ctx context.Context) error {
-	ts, err := s.store.Tenants(ctx)
-	if err != nil {
-		return fmt.Errorf("read tenants: %w", err)
-	}
-	for _, t := range ts {
-		if err := s.syncTenant(ctx, t.Name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// syncTenant (re)builds a tenant's pacing gate, TechPass client and
-// dispatcher from its stored settings, or pauses its queue if it is
-// disabled. It runs at start-up and after every change through the admin
-// API; operations stay queued in the store meanwhile.
-func (s *Server) syncTenant(ctx context.Context, name string) error {
-	// One rebuild at a time: two concurrent admin changes must not leave
-	// the mirror endpoints with a reconciler that no dispatcher runs.
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	t, err := s.store.Tenant(ctx, name)
-	if err != nil {
-		return fmt.Errorf("sync tenant %s: %w", name, err)
-	}
-	if t.Disabled {
-		s.queue.Remove(t.Name)
-		s.mirrors.remove(t.Name)
-		s.creds.remove(t.Name) // no upstream check for a paused tenant
-		s.hooks.remove(t.Name)
-		s.logger.Info("tenant disabled: its queue is paused", "tenant", t.Name)
-		return nil
-	}
-	gate := throttle.NewGate(t.Interval+time.Duration(s.cfg.PaceGuard), s.opts.Now)
-	gate.ObserveLateness(s.metrics.lateness(t.Name))
-	client, err := s.upstreamClient(ctx, t, gate)
-	if err != nil {
-		return err
-	}
-	log := s.logger.With("tenant", t.Name)
-	rec := groups.NewReconciler(groups.ReconcilerConfig{
-		Tenant: t.Name, Upstream: client, Store: s.store, Every: time.Duration(s.cfg.ReconcileEvery),
-		KnownProject: func(ctx context.Context, project string) (bool, error) {
-			_, err := s.store.Project(ctx, t.Name, project)
-			if errors.Is(err, tenants.ErrNotFound) {
-				return false, nil
-			}
-			return err == nil, err
-		},
-		OnDrift: s.recordDrift,
-		OnPass:  func(p groups.Pass) { s.metrics.passed(t.Name, p) },
-		Now:     s.opts.Now,
-		Logger:  log,
-	})
-	s.queue.Put(throttle.DispatcherConfig{
-		Tenant:     t.Name,
-		Gate:       gate,
-		Interval:   t.Interval,
-		Limits:     s.queueLimits(t.Name),
-		Handler:    groups.NewExecutor(client, s.store, s.opts.Now, log),
-		Background: rec,
-		Retry: throttle.RetryPolicy{
-			MaxDuration: time.Duration(s.cfg.Retry.MaxDuration),
-			MaxFailures: s.cfg.Retry.MaxFailures,
-			BaseDelay:   time.Duration(s.cfg.Retry.BaseDelay),
-			MaxDelay:    time.Duration(s.cfg.Retry.MaxDelay),
-		},
-		Grace: time.Duration(s.cfg.ShutdownGrace),
-		OnSettled: func(op throttle.Operation) {
-			s.metrics.settled(op)
-			s.recordOutcome(op)
-		},
-		OnStarted: s.metrics.started,
-		Undo:      groups.Undo,
-	})
-	s.mirrors.put(t.Name, rec, s.queue)
-	hook, err := s.webhookReceiver(t)
-	if err != nil {
-		return err
-	}
-	s.hooks.put(t.Name, hook)
-	return nil
-}
-
-// upstreamClient builds the tenant's TechPass client, paced by gate. A
-// tenant without an API URL gets the built-in simulator.
-func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *throttle.Gate) (*techpass.Client, error) {
-	tp := t.TechPass
-	if tp.APIURL == "" {
-		sim, err := s.simulatorFor(t)
-		if err != nil {
-			return nil, err
-		}
-		tp = sim
-	}
-	creds, err := s.credentialsFor(t, tp) // secret or certificate, rotated without restart
-	if err != nil {
-		return nil, err
-	}
-	tc := s.tenantTechPass(t.Name)
-	routes := techpass.Routes()
-	if t.TechPass.APIURL != "" {
-		if routes, err = tc.resolveRoutes(); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", t.Name, err) // Validate reported it already
-		}
-	}
-	tokenURL := tp.TokenURL
-	if tokenURL == "" {
-		tokenURL = techpass.TokenURL("https://login.microsoftonline.com", tp.DirectoryID)
-	}
-	c, err := techpass.New(techpass.Config{
-		Namespace: t.Name, APIURL: tp.APIURL, TokenURL: tokenURL, ClientID: tp.ClientID,
-		ClientSecret: creds.ClientSecret, ClientCertificate: creds.Certificate, APIKey: creds.APIKey,
-		AssertionAlg: s.assertionAlg(t.Name),
-		Routes:       routes, MembersSource: tc.MembersSource, MemberPageSize: tc.MemberPageSize,
-		Renewal: techpass.RenewalPolicy{
-			Share: s.cfg.Credentials.TokenRenewalShare, Min: time.Duration(s.cfg.Credentials.TokenRenewalMin),
-		},
-		Pacer:      gate,
-		Observe:    s.metrics.observeUpstream(t.Name),
-		HTTPClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
-		Now:        s.opts.Now,
-		Logger:     s.logger.With("tenant", t.Name),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tenant %s: %w", t.Name, err)
-	}
-	creds.tp = c
-	if prev := s.creds.get(t.Name); prev != nil {
-		// For the same application (KeepToken checks), its valid token
-		// keeps serving, as across a rotated credential file, and a changed
-		// client credential is tried at the next renewal (now due), without
-		// stopping the tenant if it is refused.
-		if old := prev.techpassClient(); old != nil && c.KeepToken(old) && !prev.sameClientCredential(creds) {
-			c.CredentialsChanged()
-		}
-	}
-	s.creds.put(creds)
-	return c, nil
-}
-
-// storeQuotas gives the groups service each tenant's group limit and each
-// project's quota, from the store.
-type storeQuotas struct{ s *Server }
-
-func (q storeQuotas) GroupLimits(ctx context.Context, tenant, project string) (int, int, error) {
-	t, err := q.s.store.Tenant(ctx, tenant)
-	if err != nil {
-		return 0, 0, err
-	}
-	p, err := q.s.store.Project(ctx, tenant, project)
-	if err != nil {
-		return 0, 0, err
-	}
-	return t.GroupLimit, p.GroupQuota, nil
-}
-
 // openBox reads the key-encryption key, if one is configured.
 func (s *Server) openBox() error {
 	var kek []byte
 	switch {
 	case s.cfg.KEKFile != "":
-		b, err := readSecretFile(s.cfg.KEKFile)
+		b, err := credentials.ReadFile(s.cfg.KEKFile)
 		if err != nil {
 			return fmt.Errorf("key-encryption key: %w", err)
 		}
@@ -283,7 +124,7 @@ func (s *Server) operatorKeys() ([]tenants.Key, error) {
 	case s.opts.OperatorKey != "":
 		key = s.opts.OperatorKey
 	case s.cfg.OperatorKeyFile != "":
-		b, err := readSecretFile(s.cfg.OperatorKeyFile)
+		b, err := credentials.ReadFile(s.cfg.OperatorKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("operator key: %w", err)
 		}
@@ -299,3 +140,5 @@ func (s *Server) operatorKeys() ([]tenants.Key, error) {
 	}
 	return []tenants.Key{{ID: id, Name: "bootstrap operator", Role: tenants.RoleOperator, Hash: sha256Sum(key), CreatedBy: "configuration"}}, nil
 }
+
+func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(strings.TrimSpace(s))) }
