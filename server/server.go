@@ -25,6 +25,7 @@ import (
 	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
+	"github.com/groupgate/groupgate/ratelimit"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
@@ -392,13 +393,13 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 
 	secured := securedOperations(doc)
 	auth := api.Authenticate(consoleAuth{s.auth})
-	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
+	limit := ratelimit.New(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).PerCredential()
 	mw := map[string][]echo.MiddlewareFunc{}
 	for _, id := range secured {
 		mw[id] = []echo.MiddlewareFunc{auth, limit}
 	}
 	// Deliveries are authenticated by their signature: limited per address.
-	mw["receiveWebhook"] = []echo.MiddlewareFunc{newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).byRemoteIP()}
+	mw["receiveWebhook"] = []echo.MiddlewareFunc{ratelimit.New(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).ByRemoteIP()}
 	// Parameters are checked against the spec after authentication and
 	// rate limiting, before the handler.
 	rules, err := paramRules(doc)
