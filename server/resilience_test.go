@@ -16,8 +16,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -33,7 +33,7 @@ import (
 func TestResilienceFaults(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}, "OTHER": {"MOH"}},
-		mutate: func(c *server.Config) {
+		mutate: func(c *config.Config) {
 			// A bound high enough that 20% server errors cannot exhaust it
 			// by chance (a retried create costs two calls, a list and a
 			// create); the bound itself is tested by TestSecretsNeverLeak.
@@ -161,7 +161,7 @@ func TestResilienceTokenOutage(t *testing.T) {
 func TestResilienceSecretRotation(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
-		mutate:   func(c *server.Config) { c.Credentials.CheckInterval = server.Duration(20 * time.Millisecond) },
+		mutate:   func(c *config.Config) { c.Credentials.CheckInterval = config.Duration(20 * time.Millisecond) },
 	})
 	if err := g.up.sim.SetFaults(techpasssim.Faults{TokenLifetime: 3 * time.Second}); err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestResilienceSecretRotation(t *testing.T) {
 func TestResilienceSIGHUP(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
-		mutate:   func(c *server.Config) { c.Credentials.CheckInterval = server.Duration(time.Hour) },
+		mutate:   func(c *config.Config) { c.Credentials.CheckInterval = config.Duration(time.Hour) },
 	})
 	if op := g.await("SHIP/MOH", g.create("SHIP/MOH", "before").Id, 10*time.Second); op.State != api.Succeeded {
 		t.Fatalf("before: %+v", op)
@@ -267,8 +267,8 @@ func TestResilienceCertificate(t *testing.T) {
 	writeAtomically(t, keyFile, string(cert1.KeyPEM))
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
-		mutate: func(c *server.Config) {
-			c.Credentials.CheckInterval = server.Duration(20 * time.Millisecond)
+		mutate: func(c *config.Config) {
+			c.Credentials.CheckInterval = config.Duration(20 * time.Millisecond)
 			for i := range c.Tenants {
 				tp := &c.Tenants[i].TechPass
 				tp.ClientSecretFile, tp.ClientCertificateFile, tp.ClientKeyFile, tp.ClientAssertionAlg = "", certFile, keyFile, techpass.AlgPS256

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -26,9 +26,9 @@ func TestResilienceRetryWindow(t *testing.T) {
 		interval:   interval,
 		groupLimit: 100,
 		projects:   map[string][]string{"SHIP": {"MOH"}, "OTHER": {"MOH"}, "THIRD": {"MOH"}},
-		mutate: func(c *server.Config) {
-			c.Retry = server.DefaultConfig().Retry
-			c.Retry.BaseDelay, c.Retry.MaxDelay = server.Duration(interval), server.Duration(10*interval)
+		mutate: func(c *config.Config) {
+			c.Retry = config.DefaultConfig().Retry
+			c.Retry.BaseDelay, c.Retry.MaxDelay = config.Duration(interval), config.Duration(10*interval)
 		},
 	})
 	// Short-lived tokens: renewed with 2 s left, used until 3.6 s.

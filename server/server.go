@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/console"
 	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/groups"
@@ -51,7 +51,7 @@ type Options struct {
 // TechPass clients, the HTTP API and, for tenants without an upstream, the
 // built-in simulator. Create with New, then Run.
 type Server struct {
-	cfg    Config
+	cfg    config.Config
 	opts   Options
 	logger *slog.Logger
 	store  *boltstore.Store
@@ -96,7 +96,7 @@ type Server struct {
 // the configured tenants it does not have yet, builds every tenant's
 // upstream client and dispatcher, and binds the API's listener. Nothing is
 // served until Run.
-func New(cfg Config, opts Options) (_ *Server, err error) {
+func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -471,12 +471,4 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 	s.hooks.checks(ctx, checks, s.opts.Now())
 	s.staleIDs.checks(ctx, s, checks)
 	return checks
-}
-
-// simulatorSecretsDir is where generated simulator credentials are written.
-func (c Config) simulatorSecretsDir() string {
-	if c.Simulator.SecretsDir != "" {
-		return c.Simulator.SecretsDir
-	}
-	return filepath.Join(filepath.Dir(c.StorePath), "simulator")
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
@@ -48,13 +49,13 @@ type tenantSettings struct {
 }
 
 // resolveSettings resolves tenant t's settings from cfg and its record.
-func resolveSettings(cfg Config, t tenants.Tenant) (tenantSettings, error) {
+func resolveSettings(cfg config.Config, t tenants.Tenant) (tenantSettings, error) {
 	st := tenantSettings{
 		Tenant: t, Interval: t.Interval, PaceGuard: time.Duration(cfg.PaceGuard), GroupLimit: t.GroupLimit,
 		Queue:  throttle.Limits{Tenant: cfg.MaxQueue, Project: cfg.MaxProjectQueue},
 		Routes: techpass.Routes(),
 	}
-	tc, ok := cfg.tenant(t.Name)
+	tc, ok := cfg.Tenant(t.Name)
 	if !ok {
 		return st, nil
 	}
@@ -67,7 +68,7 @@ func resolveSettings(cfg Config, t tenants.Tenant) (tenantSettings, error) {
 	tp := tc.TechPass
 	st.MembersSource, st.MemberPageSize, st.AssertionAlg = tp.MembersSource, tp.MemberPageSize, tp.ClientAssertionAlg
 	if t.TechPass.APIURL != "" {
-		routes, err := tp.resolveRoutes()
+		routes, err := tp.ResolveRoutes()
 		if err != nil {
 			return tenantSettings{}, fmt.Errorf("tenant %s: %w", t.Name, err) // Validate reported it already
 		}
@@ -79,12 +80,27 @@ func resolveSettings(cfg Config, t tenants.Tenant) (tenantSettings, error) {
 	return st, nil
 }
 
-// tenant returns the configuration's entry for tenant, if it has one.
-func (c Config) tenant(name string) (TenantConfig, bool) {
-	for _, t := range c.Tenants {
-		if t.Name == name {
-			return t, true
+// logRouteOverrides logs, once at start, every route an operator's
+// configuration corrected, and how members are read.
+func (s *Server) logRouteOverrides() {
+	for _, c := range s.cfg.Tenants {
+		tp := c.TechPass
+		if tp.MembersSource != "" || tp.MemberPageSize != 0 {
+			s.logger.Info("TechPass members read as configured", "tenant", c.Name,
+				"members_source", tp.MembersSource, "member_page_size", tp.MemberPageSize)
+		}
+		if len(tp.Routes) == 0 {
+			continue
+		}
+		routes, err := tp.ResolveRoutes()
+		if err != nil {
+			continue // Validate reported it
+		}
+		for _, r := range routes {
+			if r.Overridden {
+				s.logger.Info("TechPass route corrected by configuration", "tenant", c.Name, "route", r.Name,
+					"request", r.Describe(), "published", r.Published)
+			}
 		}
 	}
-	return TenantConfig{}, false
 }

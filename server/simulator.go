@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/tenants"
@@ -50,12 +51,12 @@ func (s *Server) simulatorFor(st tenantSettings) (tenants.TechPass, error) {
 	return s.sim.register(st.Tenant.Name, st.Interval, st.GroupLimit)
 }
 
-func startSimulator(cfg Config, logger *slog.Logger) (*embeddedSimulator, error) {
+func startSimulator(cfg config.Config, logger *slog.Logger) (*embeddedSimulator, error) {
 	ln, err := net.Listen("tcp", cfg.Simulator.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: listen on %s: %w", cfg.Simulator.Listen, err)
 	}
-	dir := cfg.simulatorSecretsDir()
+	dir := cfg.SimulatorSecretsDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("simulator: create secrets directory: %w", err)

@@ -65,7 +65,7 @@ func (s *Server) seed(ctx context.Context) error {
 				if _, err := s.store.Key(ctx, kc.ID); err == nil {
 					continue
 				}
-				h, _ := tenants.ParseHash(kc.Hash) // checked by Config.Validate
+				h, _ := tenants.ParseHash(kc.Hash) // checked by config.Config.Validate
 				k := tenants.Key{ID: kc.ID, Name: "from configuration", Role: tenants.RoleProject, Tenant: tc.Name, Project: pc.Name,
 					Hash: h, ExpiresAt: kc.ExpiresAt, CreatedBy: "configuration", CreatedAt: now}
 				for _, sc := range kc.Scopes {
