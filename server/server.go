@@ -29,6 +29,7 @@ import (
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/tlscert"
 )
 
 // Options are the process-level dependencies of a Server.
@@ -85,7 +86,7 @@ type Server struct {
 	// stopping is closed when shutdown begins.
 	stopping chan struct{}
 	// certs serves the TLS certificate; nil for plain HTTP.
-	certs *certReloader
+	certs *tlscert.Reloader
 	// metricsLn, if set, serves /metrics without a credential.
 	metricsLn net.Listener
 
@@ -162,7 +163,7 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	})
 
 	if cfg.TLS.CertFile != "" {
-		if s.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, s.logger); err != nil {
+		if s.certs, err = tlscert.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, s.logger); err != nil {
 			return nil, err
 		}
 	}
@@ -183,7 +184,7 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 		ErrorLog:       slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if s.certs != nil {
-		s.http.TLSConfig = s.certs.tlsConfig()
+		s.http.TLSConfig = s.certs.TLSConfig()
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
