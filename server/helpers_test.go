@@ -323,20 +323,62 @@ func groupsPath(tenant, project string) string {
 	return "/v1/tenants/" + tenant + "/projects/" + project + "/groups"
 }
 
+// accepted returns the operation r accepted; what names the request in
+// the failure when r is not a 202.
+func (g *gateway) accepted(what string, r response) api.Operation {
+	g.t.Helper()
+	if r.status != http.StatusAccepted {
+		g.t.Fatalf("%s: status %d: %s", what, r.status, r.body)
+	}
+	var op api.Operation
+	r.decode(g.t, &op)
+	return op
+}
+
 // create queues a group create and returns the accepted operation.
 func (g *gateway) create(who, name string) api.Operation {
 	g.t.Helper()
 	tenant, project, _ := strings.Cut(who, "/")
 	r := g.do("POST", groupsPath(tenant, project), who, map[string]string{"name": name, "description": "group " + name})
-	if r.status != http.StatusAccepted {
-		g.t.Fatalf("create %s: status %d: %s", name, r.status, r.body)
-	}
-	var op api.Operation
-	r.decode(g.t, &op)
+	op := g.accepted("create "+name, r)
 	if loc := r.header.Get("Location"); loc != "/v1/operations/"+op.Id {
 		g.t.Fatalf("Location %q, want /v1/operations/%s", loc, op.Id)
 	}
 	return op
+}
+
+// createThenDelete queues perTenant creates of groups <prefix>00, <prefix>01...
+// in each project of whos (tenant/project), waits for all of them to
+// succeed, then deletes them all the same way. It returns every final
+// operation, the creates first.
+func (g *gateway) createThenDelete(whos []string, prefix string, perTenant int, within time.Duration) []api.Operation {
+	g.t.Helper()
+	var done []api.Operation
+	for _, what := range []string{"create", "delete"} {
+		type queued struct{ who, id string }
+		var ops []queued
+		for i := range perTenant {
+			for _, who := range whos {
+				name := fmt.Sprintf("%s%02d", prefix, i)
+				tenant, project, _ := strings.Cut(who, "/")
+				var op api.Operation
+				if what == "create" {
+					op = g.create(who, name)
+				} else {
+					op = g.accepted("delete "+name, g.do("DELETE", groupsPath(tenant, project)+"/"+name, who, nil))
+				}
+				ops = append(ops, queued{who, op.Id})
+			}
+		}
+		for _, op := range ops {
+			got := g.await(op.who, op.id, within)
+			if got.State != api.Succeeded {
+				g.t.Fatalf("%s %s of %s: %s after %d attempts (%s)", what, op.id, op.who, got.State, got.Attempts, errorOf(got))
+			}
+			done = append(done, got)
+		}
+	}
+	return done
 }
 
 // await polls an operation until it is final or the deadline passes.

@@ -48,35 +48,7 @@ func TestResilienceFaults(t *testing.T) {
 	}
 	const perTenant = 25 // creates, then as many deletes: 100 operations in all
 	tenants := []string{"SHIP/MOH", "OTHER/MOH"}
-	var ops []struct{ who, id string }
-	for i := range perTenant {
-		for _, who := range tenants {
-			ops = append(ops, struct{ who, id string }{who, g.create(who, fmt.Sprintf("f%02d", i)).Id})
-		}
-	}
-	for _, op := range ops {
-		if got := g.await(op.who, op.id, 30*time.Second); got.State != api.Succeeded {
-			t.Fatalf("create %s: %+v (%s)", op.id, got, errorOf(got))
-		}
-	}
-	ops = ops[:0]
-	for i := range perTenant {
-		for _, who := range tenants {
-			tenant, project, _ := strings.Cut(who, "/")
-			r := g.do("DELETE", groupsPath(tenant, project)+fmt.Sprintf("/f%02d", i), who, nil)
-			if r.status != http.StatusAccepted {
-				t.Fatalf("delete: %d %s", r.status, r.body)
-			}
-			var op api.Operation
-			r.decode(t, &op)
-			ops = append(ops, struct{ who, id string }{who, op.Id})
-		}
-	}
-	for _, op := range ops {
-		if got := g.await(op.who, op.id, 30*time.Second); got.State != api.Succeeded {
-			t.Fatalf("delete %s: %+v (%s)", op.id, got, errorOf(got))
-		}
-	}
+	g.createThenDelete(tenants, "f", perTenant, 30*time.Second)
 	for _, ns := range []string{"SHIP", "OTHER"} {
 		st := g.up.stats(ns)
 		t.Logf("%s: %d requests, %d server errors, %d throttled, %d token requests", ns, st.Requests, st.ServerErrors, st.Throttled, st.TokenRequests)
