@@ -1,7 +1,6 @@
 package tlscert
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,7 +18,7 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	testkit.NewCert(t, testkit.CertOptions{CommonName: "first"}).WriteFiles(t, certFile, keyFile)
-	var logs bytes.Buffer
+	var logs testkit.Buffer
 	r, err := NewReloader(certFile, keyFile, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
