@@ -244,6 +244,6 @@ func (s *Server) recordDrift(ctx context.Context, d groups.Drift) {
 	case "member.vanished":
 		e.Detail = "member " + d.User.Email + " (" + d.User.ID + ") removed outside the gateway"
 	}
-	s.metrics.drift.WithLabelValues(d.Group.Tenant, d.Kind).Inc()
+	s.metrics.Drift(d.Group.Tenant, d.Kind)
 	s.audit.Record(ctx, e)
 }

@@ -3,8 +3,8 @@
 // store, the built-in TechPass simulator for tenants without an upstream, one
 // runtime per tenant (runtime.go: its resolved settings, pacing gate,
 // credentials, TechPass client, reconciler, webhook receiver and
-// dispatcher, built and replaced as one), the metrics and the audit
-// middleware, and the Echo HTTP server with its middleware and its one
+// dispatcher, built and replaced as one), the metrics (package metrics) and
+// the audit middleware, and the Echo HTTP server with its middleware and its one
 // error handler (errors.go), which turns errors into RFC 9457 problems. It
 // owns the service's life: start, SIGHUP, graceful shutdown.
 //

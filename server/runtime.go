@@ -58,7 +58,7 @@ func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRun
 		gate:       throttle.NewGate(st.Interval+st.PaceGuard, s.opts.Now),
 		httpClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
 	}
-	rt.gate.ObserveLateness(s.metrics.lateness(t.Name))
+	rt.gate.ObserveLateness(s.metrics.Lateness(t.Name))
 	if err := s.upstreamClient(rt, prev); err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRun
 			return err == nil, err
 		},
 		OnDrift: s.recordDrift,
-		OnPass:  func(p groups.Pass) { s.metrics.passed(t.Name, p) },
+		OnPass:  func(p groups.Pass) { s.metrics.Passed(t.Name, p) },
 		Now:     s.opts.Now,
 		Logger:  log,
 	})
@@ -95,10 +95,10 @@ func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRun
 		},
 		Grace: time.Duration(s.cfg.ShutdownGrace),
 		OnSettled: func(op throttle.Operation) {
-			s.metrics.settled(op)
+			s.metrics.Settled(op)
 			s.recordOutcome(op)
 		},
-		OnStarted: s.metrics.started,
+		OnStarted: s.metrics.Started,
 		Undo:      groups.Undo,
 	}
 	return rt, nil
@@ -133,7 +133,7 @@ func (s *Server) upstreamClient(rt *tenantRuntime, prev *tenantRuntime) error {
 			Share: s.cfg.Credentials.TokenRenewalShare, Min: time.Duration(s.cfg.Credentials.TokenRenewalMin),
 		},
 		Pacer:      rt.gate,
-		Observe:    s.metrics.observeUpstream(name),
+		Observe:    s.metrics.ObserveUpstream(name),
 		HTTPClient: rt.httpClient,
 		Now:        s.opts.Now,
 		Logger:     s.logger.With("tenant", name),

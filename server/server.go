@@ -25,6 +25,7 @@ import (
 	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
+	"github.com/groupgate/groupgate/metrics"
 	"github.com/groupgate/groupgate/ratelimit"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
@@ -64,7 +65,7 @@ type Server struct {
 	admin  *tenants.Admin
 	audit  *audit.Log
 	// metrics are the Prometheus series, served at /metrics.
-	metrics *metrics
+	metrics *metrics.Metrics
 
 	simOnce sync.Once
 	sim     *embeddedSimulator
@@ -143,10 +144,10 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	s.admin.CheckUpstreamWith(s.credLoader.Readable)
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
-	s.metrics = newMetrics(s)
+	s.metrics = metrics.New(scrapeState{s}, opts.Now)
 	s.queue = throttle.NewQueue(s.store, opts.Now, s.logger)
 	s.runtimes = newRuntimes(s.queue)
-	s.hooks = newWebhookReceivers(s.metrics.reg, s.runtimes, s.store)
+	s.hooks = newWebhookReceivers(s.metrics.Registry, s.runtimes, s.store)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -264,7 +265,7 @@ func (s *Server) Run(ctx context.Context) error {
 		serveErr <- s.http.Serve(s.ln)
 	}()
 	if s.metricsLn != nil {
-		ms := &http.Server{Handler: s.metrics.handler(), ReadHeaderTimeout: 10 * time.Second}
+		ms := &http.Server{Handler: s.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = ms.Serve(s.metricsLn) }()
 		defer ms.Close()
 	}
@@ -375,7 +376,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.Use(requestID())
 	e.Use(secureHeaders(s.certs != nil)) // on every answer, errors included
 	e.Use(accessLog(s.logger))
-	e.Use(s.metrics.middleware())
+	e.Use(s.metrics.Middleware())
 	spec := groupgate.PublishedSpec()
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
@@ -416,7 +417,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
-		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(), Backups: s.store, Mirrors: s.runtimes,
+		Audit: auditReader{s.audit}, Metrics: s.metrics.Handler(), Backups: s.store, Mirrors: s.runtimes,
 		Webhooks: s.hooks,
 		Ready:    s.readiness,
 	}
