@@ -24,8 +24,8 @@ import (
 // client, mirror reconciler, webhook receiver, and the dispatcher the queue
 // runs for it (whose metric hooks are bound to the tenant). buildRuntime
 // builds it whole; it is never changed afterwards, only replaced whole
-// (runtimes.replace) when the tenant's settings or credentials references
-// change, or dropped when the tenant is disabled.
+// (runtimes.replace) after every change to the tenant through the admin
+// API, or dropped when the tenant is disabled.
 type tenantRuntime struct {
 	settings   tenantSettings
 	gate       *throttle.Gate
@@ -47,7 +47,7 @@ func (rt *tenantRuntime) close() { rt.httpClient.CloseIdleConnections() }
 
 // buildRuntime builds tenant t's runtime. prev, the runtime it replaces
 // (nil for the first), hands over its access token when the application is
-// the same. Nothing is changed when it fails.
+// the same. Nothing running is changed when it fails.
 func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRuntime, error) {
 	st, err := resolveSettings(s.cfg, t)
 	if err != nil {
@@ -167,15 +167,17 @@ func newRuntimes(q *throttle.Queue) *runtimes {
 	return &runtimes{queue: q, byTenant: map[string]*tenantRuntime{}}
 }
 
-// replace makes rt its tenant's runtime: the queue stops the previous
-// dispatcher (its call in flight may finish within its grace) and runs rt's,
-// then rt replaces the previous runtime in one step, which is closed.
+// replace makes rt its tenant's runtime, in one step for every reader of
+// the registry, then has the queue stop the previous dispatcher (its call in
+// flight may finish within its grace) and run rt's, and closes the previous
+// runtime. In between, a mirror pass requested of rt's reconciler waits for
+// rt's dispatcher; nothing is lost.
 func (r *runtimes) replace(rt *tenantRuntime) {
-	r.queue.Put(rt.dispatcher)
 	r.mu.Lock()
 	old := r.byTenant[rt.name()]
 	r.byTenant[rt.name()] = rt
 	r.mu.Unlock()
+	r.queue.Put(rt.dispatcher)
 	if old != nil {
 		old.close()
 	}

@@ -358,6 +358,11 @@ func (s *Server) Close() {
 		if s.metricsLn != nil {
 			_ = s.metricsLn.Close()
 		}
+		if s.runtimes != nil {
+			for _, rt := range s.runtimes.all() {
+				rt.close()
+			}
+		}
 		if s.sim != nil {
 			s.sim.close()
 		}
