@@ -49,9 +49,9 @@ type Options struct {
 	Resolver *net.Resolver
 }
 
-// Server is the whole service: the store, the per-tenant queue and
-// TechPass clients, the HTTP API and, for tenants without an upstream, the
-// built-in simulator. Create with New, then Run.
+// Server is the whole service: the store, the queue and every tenant's
+// runtime, the HTTP API and, for tenants without an upstream, the built-in
+// simulator. Create with New, then Run.
 type Server struct {
 	cfg    config.Config
 	opts   Options
@@ -77,7 +77,8 @@ type Server struct {
 	runtimes *runtimes
 	// console is the web console (console.go).
 	console *console.Console
-	// hooks are the tenants' webhook receivers (webhooks.go).
+	// hooks answer TechPass's webhooks with the runtimes' receivers
+	// (webhooks.go).
 	hooks *webhookReceivers
 	// staleIDs are stored identity providers that no longer validate (identity.go).
 	staleIDs staleIdentities
@@ -96,8 +97,8 @@ type Server struct {
 
 // New builds the service from a validated cfg: it opens the store, creates
 // the configured tenants it does not have yet, builds every tenant's
-// upstream client and dispatcher, and binds the API's listener. Nothing is
-// served until Run.
+// runtime (runtime.go), and binds the API's listener. Nothing is served
+// until Run.
 func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
