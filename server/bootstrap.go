@@ -1,5 +1,9 @@
 package server
 
+// What New reads from the configuration before any tenant runs: the
+// configured tenants, projects and keys (seed), the key-encryption key
+// (openBox) and the bootstrap operator key (operatorKeys).
+
 import (
 	"context"
 	"crypto/sha256"
