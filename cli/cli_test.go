@@ -13,7 +13,7 @@ import (
 
 	"github.com/groupgate/groupgate/cli"
 	"github.com/groupgate/groupgate/client"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 )
 
 // TestHelpEverywhere walks the command tree as a user would, from the
@@ -463,8 +463,8 @@ func TestWaitCancelRetry(t *testing.T) {
 // The burst of 3 is spent by two creates and the first look at the
 // operation, so the first poll is refused.
 func TestWaitOutlastsRateLimit(t *testing.T) {
-	g := startGateway(t, 2*time.Second, func(c *server.Config) {
-		c.RateLimit = server.RateLimitConfig{PerSecond: 0.5, Burst: 3}
+	g := startGateway(t, 2*time.Second, func(c *config.Config) {
+		c.RateLimit = config.RateLimitConfig{PerSecond: 0.5, Burst: 3}
 	})
 	p := g.project()
 	want(t, g.run(t, p, "groups", "create", "first"), cli.ExitOK, "create first")
@@ -652,8 +652,8 @@ func TestAdminWorkflow(t *testing.T) {
 // TestRateLimited: a 429 is exit 1 and says when to retry (Retry-After is a
 // header, which a user of the command line would not see otherwise).
 func TestRateLimited(t *testing.T) {
-	g := startGateway(t, 20*time.Millisecond, func(c *server.Config) {
-		c.RateLimit = server.RateLimitConfig{PerSecond: 0.01, Burst: 1}
+	g := startGateway(t, 20*time.Millisecond, func(c *config.Config) {
+		c.RateLimit = config.RateLimitConfig{PerSecond: 0.01, Burst: 1}
 	})
 	want(t, g.run(t, g.project(), "groups", "list"), cli.ExitOK, "first request")
 	r := g.run(t, g.project(), "groups", "list")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/cli"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/apitest"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
@@ -36,17 +37,17 @@ type gateway struct {
 // startGateway runs the server until the test ends. interval is the
 // upstream pacing: short for speed, long to keep operations queued. mutate,
 // if given, changes the configuration last.
-func startGateway(t *testing.T, interval time.Duration, mutate ...func(*server.Config)) *gateway {
+func startGateway(t *testing.T, interval time.Duration, mutate ...func(*config.Config)) *gateway {
 	t.Helper()
-	cfg := server.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true
 	cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
-	cfg.Interval = server.Duration(interval)
-	cfg.PaceGuard = server.Duration(5 * time.Millisecond)
+	cfg.Interval = config.Duration(interval)
+	cfg.PaceGuard = config.Duration(5 * time.Millisecond)
 	cfg.ReconcileEvery = 0
-	cfg.RateLimit = server.RateLimitConfig{PerSecond: 10000, Burst: 10000}
-	cfg.Retry.MaxFailures, cfg.Retry.BaseDelay, cfg.Retry.MaxDelay = 3, server.Duration(interval), server.Duration(10*interval)
+	cfg.RateLimit = config.RateLimitConfig{PerSecond: 10000, Burst: 10000}
+	cfg.Retry.MaxFailures, cfg.Retry.BaseDelay, cfg.Retry.MaxDelay = 3, config.Duration(interval), config.Duration(10*interval)
 	projectKey := server.AddDemoTenant(&cfg)
 	for _, m := range mutate {
 		m(&cfg)

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 )
 
 // Paths, relative to this package's directory (where go test runs).
@@ -680,9 +680,9 @@ func TestDockerignore(t *testing.T) {
 // loadExample reads config.example.yaml as groupgate does: defaults, the
 // file, then validation. Validation checks the shape of every setting; it
 // does not open the files the configuration names.
-func loadExample(t *testing.T) server.Config {
+func loadExample(t *testing.T) config.Config {
 	t.Helper()
-	cfg := server.DefaultConfig()
+	cfg := config.DefaultConfig()
 	if err := cfg.LoadFile(examplePath); err != nil {
 		t.Fatal(err)
 	}
@@ -697,7 +697,7 @@ func loadExample(t *testing.T) server.Config {
 const credentialsDir = "/run/credentials/groupgate.service/"
 
 // secretFiles returns every secret file the configuration names, by setting.
-func secretFiles(cfg server.Config) map[string]string {
+func secretFiles(cfg config.Config) map[string]string {
 	files := map[string]string{
 		"tls.cert_file": cfg.TLS.CertFile, "tls.key_file": cfg.TLS.KeyFile,
 		"operator_key_file": cfg.OperatorKeyFile, "kek_file": cfg.KEKFile,
@@ -876,7 +876,7 @@ func parseTimespan(s string) (time.Duration, error) {
 // lintUnit checks the unit's hardening, its start and reload commands, its
 // stop timeout against shutdown_grace, and that it loads exactly the
 // credentials cfg names, from absolute source paths.
-func lintUnit(u unitFile, cfg server.Config) []string {
+func lintUnit(u unitFile, cfg config.Config) []string {
 	var problems []string
 	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	const svc = "Service"

@@ -18,9 +18,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/apitest"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/server"
 )
 
 // issueKey issues a key through the admin API as who.
@@ -210,7 +210,7 @@ func TestKeysRevokedAndExpired(t *testing.T) {
 // TestQuotaRefusedBeforeQueueing: with quotas 3 and 2 in a namespace
 // limited to 5, the sixth create is refused before anything is queued.
 func TestQuotaRefusedBeforeQueueing(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: time.Second, groupLimit: 5, mutate: func(c *server.Config) {
+	g := startGateway(t, gatewayOptions{interval: time.Second, groupLimit: 5, mutate: func(c *config.Config) {
 		for i := range c.Tenants {
 			if c.Tenants[i].Name == "SHIP" {
 				c.Tenants[i].Projects[0].GroupQuota = 3 // MOH
@@ -251,8 +251,8 @@ func TestQuotaRefusedBeforeQueueing(t *testing.T) {
 // get 429 with Retry-After and RateLimit headers; another key is
 // unaffected.
 func TestBurstRateLimit(t *testing.T) {
-	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) {
-		c.RateLimit = server.RateLimitConfig{PerSecond: 5, Burst: 10}
+	g := startGateway(t, gatewayOptions{mutate: func(c *config.Config) {
+		c.RateLimit = config.RateLimitConfig{PerSecond: 5, Burst: 10}
 	}})
 	var mu sync.Mutex
 	statuses := map[int]int{}

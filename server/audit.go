@@ -12,6 +12,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/throttle"
 )
@@ -227,4 +228,22 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// recordDrift audits a difference a reconcile pass found between the mirror
+// and TechPass: a change made outside the gateway.
+func (s *Server) recordDrift(ctx context.Context, d groups.Drift) {
+	e := audit.Entry{
+		Actor: audit.System, Role: audit.System, Tenant: d.Group.Tenant, Project: d.Group.Project,
+		Action: "drift." + d.Kind, Target: d.Group.String(), Outcome: audit.Succeeded,
+		Detail: "changed outside the gateway; the mirror now follows TechPass",
+	}
+	switch d.Kind {
+	case "member.appeared":
+		e.Detail = "member " + d.User.Email + " (" + d.User.ID + ") added outside the gateway"
+	case "member.vanished":
+		e.Detail = "member " + d.User.Email + " (" + d.User.ID + ") removed outside the gateway"
+	}
+	s.metrics.Drift(d.Group.Tenant, d.Kind)
+	s.audit.Record(ctx, e)
 }

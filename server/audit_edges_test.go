@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/config"
 )
 
 // TestRefusedWritesAreAudited sends writes that are answered before their
@@ -73,7 +74,7 @@ func TestRefusedWritesAreAudited(t *testing.T) {
 // panic no recover middleware turned into an error still leaves a failed
 // entry, and goes on panicking.
 func TestAuditSurvivesAnUnrecoveredPanic(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true
 	cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")

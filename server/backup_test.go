@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/backup"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/server"
 )
 
 // TestBackupUnderLoadRestores: a backup taken while writes keep arriving is
@@ -40,7 +40,7 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		t.Fatal("the load did not start")
 	}
 	underLoad := filepath.Join(dir, "under-load.db")
-	if _, err := server.DownloadBackup(ctx, g.http, g.base, g.keys["operator"], underLoad); err != nil {
+	if _, err := backup.Download(ctx, g.http, g.base, g.keys["operator"], underLoad); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -75,7 +75,7 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		}
 	}
 	quiet := filepath.Join(dir, "quiet.db")
-	if _, err := server.DownloadBackup(ctx, g.http, g.base, g.keys["operator"], quiet); err != nil {
+	if _, err := backup.Download(ctx, g.http, g.base, g.keys["operator"], quiet); err != nil {
 		t.Fatal(err)
 	}
 	want := g.list("SHIP/MOH")

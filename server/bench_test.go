@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/tenants"
 )
@@ -137,18 +138,18 @@ func (w *discardWriter) reset() {
 // the project's key, and its list as the server encodes it.
 func benchListServer(b *testing.B) (*Server, string, []byte) {
 	b.Helper()
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true // a loopback benchmark
 	cfg.StorePath = filepath.Join(b.TempDir(), "groupgate.db")
-	cfg.Interval = Duration(10 * time.Millisecond)
-	cfg.PaceGuard = Duration(5 * time.Millisecond)
+	cfg.Interval = config.Duration(10 * time.Millisecond)
+	cfg.PaceGuard = config.Duration(5 * time.Millisecond)
 	// The per-credential rate limit would refuse the load itself: make it
 	// unreachable. Its check still runs on every request.
-	cfg.RateLimit = RateLimitConfig{PerSecond: 1e9, Burst: 1 << 30}
+	cfg.RateLimit = config.RateLimitConfig{PerSecond: 1e9, Burst: 1 << 30}
 	key, stored := tenants.NewKey()
-	cfg.Tenants = []TenantConfig{{Name: "SHIP", Projects: []ProjectConfig{{
-		Name: "MOH", Keys: []KeyConfig{{ID: stored.ID, Hash: tenants.HashString(stored.Hash)}},
+	cfg.Tenants = []config.TenantConfig{{Name: "SHIP", Projects: []config.ProjectConfig{{
+		Name: "MOH", Keys: []config.KeyConfig{{ID: stored.ID, Hash: tenants.HashString(stored.Hash)}},
 	}}}}
 	// Production's log level and format; the lines are encoded, then dropped.
 	srv, err := New(cfg, Options{Logger: NewLogger(cfg, io.Discard)})

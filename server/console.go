@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/console"
+	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/tenants"
 )
 
@@ -30,21 +31,21 @@ func (s *Server) mountConsole(e *echo.Echo) error {
 }
 
 // consoleCredentialNames are the console's names of the credential kinds.
-var consoleCredentialNames = map[string]string{
-	string(kindClient): console.CredentialClient,
-	string(kindKey):    console.CredentialKey,
-	string(kindAPIKey): console.CredentialAPIKey,
+var consoleCredentialNames = map[credentials.Kind]string{
+	credentials.KindClient: console.CredentialClient,
+	credentials.KindKey:    console.CredentialKey,
+	credentials.KindAPIKey: console.CredentialAPIKey,
 }
 
 // credentialAges returns when each TechPass credential of tenant last
 // changed, as the credential loader saw it, by the console's names.
 func (s *Server) credentialAges(tenant string) map[string]time.Time {
-	tc := s.creds.get(tenant)
-	if tc == nil {
+	rt := s.runtimes.get(tenant)
+	if rt == nil {
 		return nil
 	}
 	out := map[string]time.Time{}
-	for kind, at := range tc.ages() {
+	for kind, at := range rt.creds.Ages() {
 		if name, ok := consoleCredentialNames[kind]; ok {
 			out[name] = at
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -92,7 +92,7 @@ func TestConsoleSessions(t *testing.T) {
 // cookies only over HTTPS.
 func plainConsole(o gatewayOptions) gatewayOptions {
 	mutate := o.mutate
-	o.mutate = func(c *server.Config) {
+	o.mutate = func(c *config.Config) {
 		c.Console.SecureCookies = false
 		if mutate != nil {
 			mutate(c)
@@ -211,8 +211,8 @@ func TestConsoleGroupLifecycle(t *testing.T) {
 	// checks that follow are bounded by the retry window alone (failed
 	// checks are not counted failures): keep the window short so that the
 	// failing create below fails within the test.
-	g := startGateway(t, plainConsole(gatewayOptions{interval: 100 * time.Millisecond, mutate: func(c *server.Config) {
-		c.Retry.MaxDuration = server.Duration(2 * time.Second)
+	g := startGateway(t, plainConsole(gatewayOptions{interval: 100 * time.Millisecond, mutate: func(c *config.Config) {
+		c.Retry.MaxDuration = config.Duration(2 * time.Second)
 	}}))
 	c := newConsoleClient(t, g)
 	c.signin(g.keys["SHIP/MOH"])

@@ -16,8 +16,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/apitest"
-	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/webhooks"
 )
@@ -104,8 +104,8 @@ func allowedCaller(a api.Access) string {
 // TestContractRateLimited: every operation that documents 429 answers it,
 // as the spec describes, to a caller over its rate.
 func TestContractRateLimited(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: time.Second, mutate: func(c *server.Config) {
-		c.RateLimit = server.RateLimitConfig{PerSecond: 0.001, Burst: 1}
+	g := startGateway(t, gatewayOptions{interval: time.Second, mutate: func(c *config.Config) {
+		c.RateLimit = config.RateLimitConfig{PerSecond: 0.001, Burst: 1}
 	}})
 	// One request each empties the callers' buckets.
 	admin, key := g.issueKey("operator", map[string]any{"name": "admin", "role": "tenant-admin", "tenant": "SHIP"})

@@ -23,6 +23,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
@@ -217,7 +218,7 @@ tenants:
             hash: %q
 `, addr, rig.store, crashInterval, crashPaceGuard, tp.APIURL, tp.TokenURL, tp.ClientID, tp.ClientSecretFile, tp.APIKeyFile,
 		stored.ID, tenants.HashString(stored.Hash))
-	mustWrite(t, rig.config, cfg)
+	testkit.WriteFile(t, rig.config, cfg)
 	for i := range crashCreates {
 		rig.names = append(rig.names, fmt.Sprintf("crash-%02d", i))
 	}

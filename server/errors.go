@@ -19,9 +19,20 @@ import (
 // clients may switch on.
 const problemBase = "urn:groupgate:problem:"
 
-// problems maps domain errors to what the caller is told. It is the only
-// place where domain errors become HTTP statuses. Details are fixed texts:
-// an error's own message may hold internals and is only logged.
+// problems maps domain errors (of packages tenants, groups and throttle) to
+// what the caller is told; handleError answers every error through it.
+// Details are fixed texts: an error's own message may hold internals and is
+// only logged.
+//
+// It is not the only place a status is chosen. Errors raised at the edge
+// carry their own as an *api.Error, answered as they say: request checks in
+// package api (handlers.go, idempotency.go, members.go, admin.go,
+// webhooks.go), the spec's parameter rules (params.go), the header limit
+// (middleware.go) and the ingress rate limit (package ratelimit). Echo's
+// own errors (no route, a wrong method, a body over the limit) are worded
+// in problemFor. And an operation that fails upstream records its status in
+// the operation itself, not in an HTTP answer: groups/executor.go derives it
+// from TechPass's answer.
 var problems = []struct {
 	err    error
 	status int

@@ -13,7 +13,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 )
 
 // specOperation is one operation of openapi.yaml.
@@ -136,7 +136,7 @@ func TestEveryMutatingCallIsAudited(t *testing.T) {
 // TestTenantDefaultsFromConfig checks a tenant created through the admin
 // API without an interval or group limit gets the configured ones.
 func TestTenantDefaultsFromConfig(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: 100 * time.Millisecond, mutate: func(c *server.Config) { c.GroupLimit = 7 }})
+	g := startGateway(t, gatewayOptions{interval: 100 * time.Millisecond, mutate: func(c *config.Config) { c.GroupLimit = 7 }})
 	r := g.do("POST", "/v1/tenants", "operator", map[string]string{"name": "FRESH"})
 	if r.status != http.StatusCreated {
 		t.Fatalf("create tenant: %d %s", r.status, r.body)

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/apitest"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
@@ -35,7 +35,7 @@ type upstream struct {
 	sim     *techpasssim.Simulator
 	srv     *httptest.Server
 	secrets map[string]string // every credential value, for canary checks
-	tps     map[string]server.TechPassConfig
+	tps     map[string]config.TechPassConfig
 	// hookSecrets are the webhook secrets, by namespace; the files hold
 	// them (see connectWebhooks).
 	hookSecrets map[string]string
@@ -58,7 +58,7 @@ func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mut
 	sim := techpasssim.New(simCfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]server.TechPassConfig{},
+	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]config.TechPassConfig{},
 		hookSecrets: map[string]string{}, hookFiles: map[string]string{}}
 	t.Cleanup(sim.StopWebhooks)
 	dir := t.TempDir()
@@ -72,14 +72,14 @@ func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mut
 		}
 		secretFile := filepath.Join(dir, ns+".secret")
 		keyFile := filepath.Join(dir, ns+".apikey")
-		mustWrite(t, secretFile, secret)
-		mustWrite(t, keyFile, apiKey)
+		testkit.WriteFile(t, secretFile, secret)
+		testkit.WriteFile(t, keyFile, apiKey)
 		u.secrets[ns+" client secret"] = secret
 		u.secrets[ns+" api key"] = apiKey
 		hookSecret, hookFile := "whsec-"+ns+"-"+randomWord(t), filepath.Join(dir, ns+".webhook-secret")
-		mustWrite(t, hookFile, hookSecret)
+		testkit.WriteFile(t, hookFile, hookSecret)
 		u.secrets[ns+" webhook secret"], u.hookSecrets[ns], u.hookFiles[ns] = hookSecret, hookSecret, hookFile
-		u.tps[ns] = server.TechPassConfig{
+		u.tps[ns] = config.TechPassConfig{
 			APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir-"+strings.ToLower(ns)),
 			ClientID: "client-" + strings.ToLower(ns), ClientSecretFile: secretFile, APIKeyFile: keyFile,
 			WebhookSecretFile: hookFile,
@@ -89,13 +89,6 @@ func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mut
 }
 
 func (u *upstream) stats(ns string) techpasssim.NamespaceStats { return u.sim.Stats().Namespaces[ns] }
-
-func mustWrite(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func randomWord(t *testing.T) string {
 	key, _ := tenants.NewKey()
@@ -125,7 +118,7 @@ type gatewayOptions struct {
 	groupLimit int
 	// projects per tenant; default SHIP: MOH, MOE and OTHER: MOH.
 	projects map[string][]string
-	mutate   func(*server.Config)
+	mutate   func(*config.Config)
 	store    string    // reuse a store file
 	up       *upstream // reuse a simulator (with the same projects)
 	// sim changes the simulator's configuration, when set.
@@ -155,37 +148,37 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	if up == nil {
 		up = startUpstreamWith(t, o.interval, o.groupLimit, o.sim, names...)
 	}
-	cfg := server.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true
 	cfg.StorePath = o.store
 	if cfg.StorePath == "" {
 		cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
 	}
-	cfg.Interval = server.Duration(o.interval)
+	cfg.Interval = config.Duration(o.interval)
 	// The simulator stamps arrivals in its handler; on a loaded 2-core
 	// machine under -race that stamp can lag by several milliseconds, which
 	// the guard (like network jitter in production) must absorb.
-	cfg.PaceGuard = server.Duration(20 * time.Millisecond)
+	cfg.PaceGuard = config.Duration(20 * time.Millisecond)
 	if o.interval >= time.Second {
-		cfg.PaceGuard = server.Duration(10 * time.Millisecond)
+		cfg.PaceGuard = config.Duration(10 * time.Millisecond)
 	}
 	cfg.LogLevel = "debug"
 	// Reconcile passes make upstream requests; tests that want one ask.
 	cfg.ReconcileEvery = 0
 	// Tests poll quickly; the rate limit has its own test.
-	cfg.RateLimit = server.RateLimitConfig{PerSecond: 10000, Burst: 10000}
-	cfg.Retry.MaxFailures, cfg.Retry.BaseDelay, cfg.Retry.MaxDelay = 3, server.Duration(o.interval), server.Duration(10*o.interval)
+	cfg.RateLimit = config.RateLimitConfig{PerSecond: 10000, Burst: 10000}
+	cfg.Retry.MaxFailures, cfg.Retry.BaseDelay, cfg.Retry.MaxDelay = 3, config.Duration(o.interval), config.Duration(10*o.interval)
 	if o.groupLimit > 0 {
 		cfg.GroupLimit = o.groupLimit
 	}
 	keys := map[string]string{}
 	for ns, projects := range o.projects {
-		tc := server.TenantConfig{Name: ns, TechPass: up.tps[ns]}
+		tc := config.TenantConfig{Name: ns, TechPass: up.tps[ns]}
 		for _, p := range projects {
 			key, stored := tenants.NewKey()
 			keys[ns+"/"+p] = key
-			tc.Projects = append(tc.Projects, server.ProjectConfig{Name: p, Keys: []server.KeyConfig{{ID: stored.ID, Hash: tenants.HashString(stored.Hash)}}})
+			tc.Projects = append(tc.Projects, config.ProjectConfig{Name: p, Keys: []config.KeyConfig{{ID: stored.ID, Hash: tenants.HashString(stored.Hash)}}})
 		}
 		cfg.Tenants = append(cfg.Tenants, tc)
 	}
@@ -194,9 +187,9 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	opKey, _ := tenants.NewKey()
 	keys["operator"] = opKey
 	cfg.OperatorKeyFile = filepath.Join(secrets, "operator.key")
-	mustWrite(t, cfg.OperatorKeyFile, opKey)
+	testkit.WriteFile(t, cfg.OperatorKeyFile, opKey)
 	cfg.KEKFile = filepath.Join(secrets, "kek")
-	mustWrite(t, cfg.KEKFile, strings.Repeat("5a", 32))
+	testkit.WriteFile(t, cfg.KEKFile, strings.Repeat("5a", 32))
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
@@ -330,20 +323,62 @@ func groupsPath(tenant, project string) string {
 	return "/v1/tenants/" + tenant + "/projects/" + project + "/groups"
 }
 
+// accepted returns the operation r accepted; what names the request in
+// the failure when r is not a 202.
+func (g *gateway) accepted(what string, r response) api.Operation {
+	g.t.Helper()
+	if r.status != http.StatusAccepted {
+		g.t.Fatalf("%s: status %d: %s", what, r.status, r.body)
+	}
+	var op api.Operation
+	r.decode(g.t, &op)
+	return op
+}
+
 // create queues a group create and returns the accepted operation.
 func (g *gateway) create(who, name string) api.Operation {
 	g.t.Helper()
 	tenant, project, _ := strings.Cut(who, "/")
 	r := g.do("POST", groupsPath(tenant, project), who, map[string]string{"name": name, "description": "group " + name})
-	if r.status != http.StatusAccepted {
-		g.t.Fatalf("create %s: status %d: %s", name, r.status, r.body)
-	}
-	var op api.Operation
-	r.decode(g.t, &op)
+	op := g.accepted("create "+name, r)
 	if loc := r.header.Get("Location"); loc != "/v1/operations/"+op.Id {
 		g.t.Fatalf("Location %q, want /v1/operations/%s", loc, op.Id)
 	}
 	return op
+}
+
+// createThenDelete queues perTenant creates of groups <prefix>00, <prefix>01...
+// in each project of whos (tenant/project), waits for all of them to
+// succeed, then deletes them all the same way. It returns every final
+// operation, the creates first.
+func (g *gateway) createThenDelete(whos []string, prefix string, perTenant int, within time.Duration) []api.Operation {
+	g.t.Helper()
+	var done []api.Operation
+	for _, what := range []string{"create", "delete"} {
+		type queued struct{ who, id string }
+		var ops []queued
+		for i := range perTenant {
+			for _, who := range whos {
+				name := fmt.Sprintf("%s%02d", prefix, i)
+				tenant, project, _ := strings.Cut(who, "/")
+				var op api.Operation
+				if what == "create" {
+					op = g.create(who, name)
+				} else {
+					op = g.accepted("delete "+name, g.do("DELETE", groupsPath(tenant, project)+"/"+name, who, nil))
+				}
+				ops = append(ops, queued{who, op.Id})
+			}
+		}
+		for _, op := range ops {
+			got := g.await(op.who, op.id, within)
+			if got.State != api.Succeeded {
+				g.t.Fatalf("%s %s of %s: %s after %d attempts (%s)", what, op.id, op.who, got.State, got.Attempts, errorOf(got))
+			}
+			done = append(done, got)
+		}
+	}
+	return done
 }
 
 // await polls an operation until it is final or the deadline passes.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 )
 
 // TestStaleIdentityProviderIsReported: an identity provider registered
@@ -18,7 +18,7 @@ import (
 // project and the problem (not the URL), until the provider is fixed.
 func TestStaleIdentityProviderIsReported(t *testing.T) {
 	const jwks = "http://127.0.0.1:9/private/jwks.json"
-	old := startGateway(t, gatewayOptions{mutate: func(c *server.Config) { c.AllowLoopbackJWKS = true }})
+	old := startGateway(t, gatewayOptions{mutate: func(c *config.Config) { c.AllowLoopbackJWKS = true }})
 	if r := old.registerJWKS("https://idp.moh.example", jwks); r.status != http.StatusOK {
 		t.Fatalf("register a loopback JWKS URL with allow_loopback_jwks: %d %s", r.status, r.body)
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/fakedns"
-	"github.com/groupgate/groupgate/server"
 )
 
 // registerJWKS gives project SHIP/MOH an identity provider with jwksUrl
@@ -100,7 +100,7 @@ func TestJWKSDialRefusedAfterResolution(t *testing.T) {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 
 	for _, allow := range []bool{false, true} {
-		g := startGateway(t, gatewayOptions{resolver: resolver, mutate: func(c *server.Config) { c.AllowLoopbackJWKS = allow }})
+		g := startGateway(t, gatewayOptions{resolver: resolver, mutate: func(c *config.Config) { c.AllowLoopbackJWKS = allow }})
 		if r := g.registerJWKS("https://idp.moh.example", url); r.status != http.StatusOK {
 			t.Fatalf("register %s: %d %s", url, r.status, r.body)
 		}
@@ -132,7 +132,7 @@ func TestJWKSOnLoopbackWhenAllowed(t *testing.T) {
 		_, _ = w.Write(doc)
 	}))
 	t.Cleanup(jwks.Close)
-	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) { c.AllowLoopbackJWKS = true }})
+	g := startGateway(t, gatewayOptions{mutate: func(c *config.Config) { c.AllowLoopbackJWKS = true }})
 	if r := g.registerJWKS("https://idp.moh.example", jwks.URL+"/keys"); r.status != http.StatusOK {
 		t.Fatalf("register a loopback JWKS with allow_loopback_jwks: %d %s", r.status, r.body)
 	}

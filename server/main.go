@@ -13,14 +13,15 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/tenants"
 )
 
 // Main is the groupgate program: flags, configuration, logging and the
 // server's life. cmd/groupgate only wires it to the process.
 type Main struct {
-	// Config is filled by ParseFlags.
-	Config Config
+	// config.Config is filled by ParseFlags.
+	Config config.Config
 	// Demo, set by -demo, adds a demo tenant and project with a fresh key.
 	Demo bool
 
@@ -32,7 +33,7 @@ type Main struct {
 
 // NewMain returns a Main that prints to stdout and logs to stderr.
 func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
-	return &Main{Config: DefaultConfig(), stdout: stdout, stderr: stderr, getenv: getenv}
+	return &Main{Config: config.DefaultConfig(), stdout: stdout, stderr: stderr, getenv: getenv}
 }
 
 // ParseFlags reads, in order: defaults, the config file (-config or
@@ -44,7 +45,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&m.Demo, "demo", false, "add a demo tenant SHIP with project MOH and print a fresh API key")
 	// Flags are parsed into a copy of the defaults and applied after the
 	// file and the environment, and only where given, so they win.
-	flagged := DefaultConfig()
+	flagged := config.DefaultConfig()
 	flagged.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -89,16 +90,16 @@ func (m *Main) ParseFlags(args []string) error {
 // AddDemoTenant adds tenant SHIP with project MOH, on the built-in
 // simulator, unless a tenant SHIP exists; it returns a fresh key for
 // SHIP/MOH that is valid until the process stops ("" if nothing was added).
-func AddDemoTenant(cfg *Config) string {
+func AddDemoTenant(cfg *config.Config) string {
 	for _, t := range cfg.Tenants {
 		if strings.EqualFold(t.Name, "SHIP") {
 			return ""
 		}
 	}
 	key, stored := tenants.NewKey()
-	cfg.Tenants = append(cfg.Tenants, TenantConfig{
+	cfg.Tenants = append(cfg.Tenants, config.TenantConfig{
 		Name: "SHIP",
-		Projects: []ProjectConfig{{Name: "MOH", Keys: []KeyConfig{{
+		Projects: []config.ProjectConfig{{Name: "MOH", Keys: []config.KeyConfig{{
 			ID: stored.ID, Hash: tenants.HashString(stored.Hash),
 		}}}},
 	})
@@ -106,7 +107,7 @@ func AddDemoTenant(cfg *Config) string {
 }
 
 // NewLogger returns the JSON (or text) logger the configuration asks for.
-func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}

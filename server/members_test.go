@@ -126,11 +126,7 @@ func TestMembersAddAndRemove(t *testing.T) {
 		}
 	}()
 	r := g.do("POST", membersPath("SHIP", "MOH", "billing"), "SHIP/MOH", map[string]any{"users": add})
-	if r.status != http.StatusAccepted {
-		t.Fatalf("add members: %d %s", r.status, r.body)
-	}
-	var op api.Operation
-	r.decode(t, &op)
+	op := g.accepted("add members", r)
 	if op.Kind != api.GroupMembers {
 		t.Fatalf("kind %s, want group.members", op.Kind)
 	}
@@ -148,19 +144,13 @@ func TestMembersAddAndRemove(t *testing.T) {
 		remove = append(remove, u.Email)
 	}
 	r = g.do("POST", membersPath("SHIP", "MOH", "billing")+"/remove", "SHIP/MOH", map[string]any{"users": remove})
-	if r.status != http.StatusAccepted {
-		t.Fatalf("remove members: %d %s", r.status, r.body)
-	}
-	r.decode(t, &op)
+	op = g.accepted("remove members", r)
 	if done := g.await("SHIP/MOH", op.Id, 30*time.Second); done.State != api.Succeeded || len(done.Result.Members.Removed) != 8 {
 		t.Fatalf("remove members: %s %+v %+v", done.State, done.Error, done.Result)
 	}
 	for _, who := range []string{users[8].Email, users[9].ID} {
 		r = g.do("DELETE", membersPath("SHIP", "MOH", "billing")+"/"+url.PathEscape(who), "SHIP/MOH", nil)
-		if r.status != http.StatusAccepted {
-			t.Fatalf("remove %s: %d %s", who, r.status, r.body)
-		}
-		r.decode(t, &op)
+		op = g.accepted("remove "+who, r)
 		if done := g.await("SHIP/MOH", op.Id, 10*time.Second); done.State != api.Succeeded {
 			t.Fatalf("remove %s: %s %+v", who, done.State, done.Error)
 		}
@@ -223,11 +213,7 @@ func TestMembersUnknownUserAndBadInput(t *testing.T) {
 	g.createActive("SHIP/MOH", "ops")
 	users := techpasssim.DemoUsers(2)
 	r := g.do("POST", membersPath("SHIP", "MOH", "ops"), "SHIP/MOH", map[string]any{"users": []string{users[0].Email, "ghost@example.gov.sg"}})
-	if r.status != http.StatusAccepted {
-		t.Fatalf("add: %d %s", r.status, r.body)
-	}
-	var op api.Operation
-	r.decode(t, &op)
+	op := g.accepted("add", r)
 	done := g.await("SHIP/MOH", op.Id, 10*time.Second)
 	if done.State != api.Failed || done.Error == nil || done.Error.Status != 422 || !strings.Contains(*done.Error.Detail, "ghost@example.gov.sg") {
 		t.Fatalf("unknown user: %s %+v, want failed 422 naming the user", done.State, done.Error)
@@ -449,11 +435,7 @@ func TestMembersQueuedChangesKeepOrder(t *testing.T) {
 
 	g.create("SHIP/MOH", "ahead") // holds the project's queue for a slot
 	r = g.do("DELETE", membersPath("SHIP", "MOH", "crew")+"/"+u.Email, "SHIP/MOH", nil)
-	if r.status != http.StatusAccepted {
-		t.Fatalf("remove: %d %s", r.status, r.body)
-	}
-	var removal api.Operation
-	r.decode(t, &removal)
+	removal := g.accepted("remove", r)
 	r = g.do("POST", membersPath("SHIP", "MOH", "crew"), "SHIP/MOH", map[string]any{"users": []string{u.Email}})
 	if r.status != http.StatusAccepted {
 		t.Fatalf("add back while the removal is queued: %d %s, want 202 (queued after it)", r.status, r.body)
@@ -486,11 +468,7 @@ func TestMembersOnlyKey(t *testing.T) {
 		"scopes": []string{"members:read", "members:write"}})
 	g.keys["SHIP/MOH members"] = key
 	r := g.do("POST", membersPath("SHIP", "MOH", "crew"), "SHIP/MOH members", map[string]any{"users": []string{techpasssim.DemoUsers(1)[0].Email}})
-	if r.status != http.StatusAccepted {
-		t.Fatalf("add as a members-only key: %d %s", r.status, r.body)
-	}
-	var op api.Operation
-	r.decode(t, &op)
+	op := g.accepted("add as a members-only key", r)
 	if done := g.await("SHIP/MOH members", op.Id, 10*time.Second); done.State != api.Succeeded {
 		t.Fatalf("members-only key following its operation: %s", done.State)
 	}

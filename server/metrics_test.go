@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/server"
 )
 
@@ -84,8 +85,8 @@ func value(fams map[string]*dto.MetricFamily, name string, labels map[string]str
 // TestMetrics: after an end-to-end run the series show what happened, and
 // they move as more happens.
 func TestMetrics(t *testing.T) {
-	g := startGateway(t, gatewayOptions{interval: 300 * time.Millisecond, mutate: func(c *server.Config) {
-		c.RateLimit = server.RateLimitConfig{PerSecond: 1000, Burst: 1000}
+	g := startGateway(t, gatewayOptions{interval: 300 * time.Millisecond, mutate: func(c *config.Config) {
+		c.RateLimit = config.RateLimitConfig{PerSecond: 1000, Burst: 1000}
 	}})
 	if r := g.do("GET", "/metrics", "SHIP/MOH", nil); r.status != http.StatusForbidden {
 		t.Errorf("a project reading metrics: %d", r.status)
@@ -160,8 +161,8 @@ func TestMetrics(t *testing.T) {
 
 // TestRateLimitedMetric: requests refused by the rate limit are counted.
 func TestRateLimitedMetric(t *testing.T) {
-	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) {
-		c.RateLimit = server.RateLimitConfig{PerSecond: 1, Burst: 2}
+	g := startGateway(t, gatewayOptions{mutate: func(c *config.Config) {
+		c.RateLimit = config.RateLimitConfig{PerSecond: 1, Burst: 2}
 	}})
 	for range 5 {
 		g.do("GET", groupsPath("SHIP", "MOH"), "SHIP/MOH", nil)
@@ -175,7 +176,7 @@ func TestRateLimitedMetric(t *testing.T) {
 // credential on its own address.
 func TestMetricsListen(t *testing.T) {
 	var srv *server.Server
-	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) { c.MetricsListen = "127.0.0.1:0" }})
+	g := startGateway(t, gatewayOptions{mutate: func(c *config.Config) { c.MetricsListen = "127.0.0.1:0" }})
 	srv = g.srv
 	if srv.MetricsURL() == "" {
 		t.Fatal("no metrics listener")

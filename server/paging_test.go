@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -18,10 +18,10 @@ import (
 func TestMembersSourcePagingIgnored(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
-		mutate: func(c *server.Config) {
+		mutate: func(c *config.Config) {
 			tp := &c.Tenants[0].TechPass
 			tp.MemberPageSize = 5
-			tp.Routes = map[string]server.RouteConfig{"getGroup": {Params: map[string]string{"page": "pg", "pageSize": "sz"}}}
+			tp.Routes = map[string]config.RouteConfig{"getGroup": {Params: map[string]string{"page": "pg", "pageSize": "sz"}}}
 		},
 	})
 	users := techpasssim.DemoUsers(5)

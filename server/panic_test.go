@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/testkit"
 )
 
@@ -48,11 +49,11 @@ func TestPanicIsAProblem(t *testing.T) {
 // panics.
 func startWithPanic(t *testing.T, method, path string) *Server {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true
 	cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
-	cfg.Tenants = []TenantConfig{{Name: "SHIP", Projects: []ProjectConfig{{Name: "MOH"}}}}
+	cfg.Tenants = []config.TenantConfig{{Name: "SHIP", Projects: []config.ProjectConfig{{Name: "MOH"}}}}
 	srv, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -32,10 +32,10 @@ func TestRouteOverrideEndToEnd(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
 		sim:      func(c *techpasssim.Config) { c.Routes = routes },
-		mutate: func(c *server.Config) {
+		mutate: func(c *config.Config) {
 			tp := &c.Tenants[0].TechPass
 			tp.MemberPageSize = 2
-			tp.Routes = map[string]server.RouteConfig{"getGroup": {
+			tp.Routes = map[string]config.RouteConfig{"getGroup": {
 				Path: "/iam/v2/namespace/{namespace}/group/{identifier}", Params: map[string]string{"page": "pageNumber", "pageSize": "size"},
 			}}
 		},
@@ -86,43 +86,6 @@ func TestRouteOverrideEndToEnd(t *testing.T) {
 	}
 	if n := strings.Count(g.logs.String(), "TechPass route corrected by configuration"); n != 1 {
 		t.Errorf("the override is logged %d times, want once", n)
-	}
-}
-
-// TestRouteOverrideValidation: every problem of the route overrides is
-// reported at start, at once.
-func TestRouteOverrideValidation(t *testing.T) {
-	cfg := server.DefaultConfig()
-	cfg.AllowHTTP = true
-	cfg.Tenants = []server.TenantConfig{{Name: "SHIP", TechPass: server.TechPassConfig{
-		APIURL: "https://api.techpass.gov.sg", DirectoryID: "d", ClientID: "c", ClientSecretFile: "/s", APIKeyFile: "/k",
-		MembersSource: "graph", MemberPageSize: -1,
-		Routes: map[string]server.RouteConfig{
-			"getGroups":   {Method: "GET"},
-			"getGroup":    {Method: "FETCH", Path: "/iam/namespace/{namespace}/groups/{group}", Params: map[string]string{"offset": "o"}},
-			"addMember":   {Path: "iam/members"},
-			"deleteGroup": {Path: "/iam/namespace/{namespace}/groups", Method: "POST"},
-			"listGroups":  {Params: map[string]string{"includeOnTechBiz": "bad name"}},
-		},
-	}}}
-	err := cfg.Validate()
-	if err == nil {
-		t.Fatal("invalid overrides accepted")
-	}
-	for _, want := range []string{
-		`members_source: "graph"`, "member_page_size",
-		`unknown route "getGroups"`, `method "FETCH"`, "unknown placeholder {group}", `lacks the placeholder {groupId}`,
-		`unknown parameter "offset"`, `path "iam/members" must be absolute`, "routes createGroup and deleteGroup are both POST",
-		`"bad name" is not a query parameter name`,
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("missing %q in:\n%v", want, err)
-		}
-	}
-	// On the built-in simulator, routes cannot be corrected.
-	cfg.Tenants[0].TechPass = server.TechPassConfig{Routes: map[string]server.RouteConfig{"getGroup": {Method: "GET"}}}
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "routes apply to a tenant with techpass.api_url") {
-		t.Errorf("routes on a simulator tenant: %v", err)
 	}
 }
 
@@ -233,7 +196,7 @@ func TestCertificateClockAndRollover(t *testing.T) {
 				c.KeyByKID = true
 				c.Now = func() time.Time { return time.Now().Add(-lag) }
 			},
-			mutate: func(c *server.Config) {
+			mutate: func(c *config.Config) {
 				tp := &c.Tenants[0].TechPass
 				tp.ClientSecretFile, tp.ClientCertificateFile, tp.ClientKeyFile = "", certFile, keyFile
 			},
@@ -277,7 +240,7 @@ func TestMembersSourceEndToEnd(t *testing.T) {
 	for _, source := range []string{"", techpass.MembersFromListRoute} {
 		g := startGateway(t, gatewayOptions{
 			projects: map[string][]string{"SHIP": {"MOH"}},
-			mutate:   func(c *server.Config) { c.Tenants[0].TechPass.MembersSource = source },
+			mutate:   func(c *config.Config) { c.Tenants[0].TechPass.MembersSource = source },
 		})
 		users := techpasssim.DemoUsers(45)
 		g.createActive("SHIP/MOH", "billing")
@@ -317,44 +280,5 @@ func TestMembersSourceEndToEnd(t *testing.T) {
 				t.Errorf("listMembers: owners shown though not read: %s", r.body)
 			}
 		}
-	}
-}
-
-// TestRouteOverrideFromYAML: the README's example reads as intended, and an
-// unknown key inside a route is refused.
-func TestRouteOverrideFromYAML(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "groupgate.yaml")
-	mustWrite(t, path, `allow_http: true
-tenants:
-  - name: SHIP
-    techpass:
-      api_url: https://api.techpass.gov.sg
-      directory_id: d
-      client_id: c
-      client_secret_file: /run/secrets/s
-      api_key_file: /run/secrets/k
-      members_source: getGroup
-      member_page_size: 100
-      routes:
-        getGroup:
-          method: GET
-          path: /iam/namespace/{namespace}/groups/{identifier}
-          params: {page: pageNumber, pageSize: size}`)
-	cfg := server.DefaultConfig()
-	if err := cfg.LoadFile(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	tp := cfg.Tenants[0].TechPass
-	if rc := tp.Routes["getGroup"]; rc.Path != "/iam/namespace/{namespace}/groups/{identifier}" || rc.Params["pageSize"] != "size" || tp.MemberPageSize != 100 {
-		t.Errorf("read %+v", tp)
-	}
-	mustWrite(t, path, "tenants:\n  - name: SHIP\n    techpass:\n      routes:\n        getGroup: {verb: GET}\n")
-	bad := server.DefaultConfig()
-	if err := bad.LoadFile(path); err == nil || !strings.Contains(err.Error(), "verb") {
-		t.Errorf("unknown key in a route: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 )
 
 // doWith sends a JSON request with extra headers.
@@ -267,10 +267,10 @@ func TestCancel(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	// At a 3 s interval (and the first request waiting one interval after
 	// start) nothing leaves the queue while the test fills it.
-	g := startGateway(t, gatewayOptions{interval: 3 * time.Second, mutate: func(c *server.Config) {
+	g := startGateway(t, gatewayOptions{interval: 3 * time.Second, mutate: func(c *config.Config) {
 		c.MaxProjectQueue = 3
 		c.MaxQueue = 5
-		c.ShutdownGrace = server.Duration(time.Second)
+		c.ShutdownGrace = config.Duration(time.Second)
 	}})
 	for i := range 3 {
 		g.create("SHIP/MOH", fmt.Sprintf("q%d", i))

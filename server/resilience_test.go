@@ -16,8 +16,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
@@ -33,7 +33,7 @@ import (
 func TestResilienceFaults(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}, "OTHER": {"MOH"}},
-		mutate: func(c *server.Config) {
+		mutate: func(c *config.Config) {
 			// A bound high enough that 20% server errors cannot exhaust it
 			// by chance (a retried create costs two calls, a list and a
 			// create); the bound itself is tested by TestSecretsNeverLeak.
@@ -48,35 +48,7 @@ func TestResilienceFaults(t *testing.T) {
 	}
 	const perTenant = 25 // creates, then as many deletes: 100 operations in all
 	tenants := []string{"SHIP/MOH", "OTHER/MOH"}
-	var ops []struct{ who, id string }
-	for i := range perTenant {
-		for _, who := range tenants {
-			ops = append(ops, struct{ who, id string }{who, g.create(who, fmt.Sprintf("f%02d", i)).Id})
-		}
-	}
-	for _, op := range ops {
-		if got := g.await(op.who, op.id, 30*time.Second); got.State != api.Succeeded {
-			t.Fatalf("create %s: %+v (%s)", op.id, got, errorOf(got))
-		}
-	}
-	ops = ops[:0]
-	for i := range perTenant {
-		for _, who := range tenants {
-			tenant, project, _ := strings.Cut(who, "/")
-			r := g.do("DELETE", groupsPath(tenant, project)+fmt.Sprintf("/f%02d", i), who, nil)
-			if r.status != http.StatusAccepted {
-				t.Fatalf("delete: %d %s", r.status, r.body)
-			}
-			var op api.Operation
-			r.decode(t, &op)
-			ops = append(ops, struct{ who, id string }{who, op.Id})
-		}
-	}
-	for _, op := range ops {
-		if got := g.await(op.who, op.id, 30*time.Second); got.State != api.Succeeded {
-			t.Fatalf("delete %s: %+v (%s)", op.id, got, errorOf(got))
-		}
-	}
+	g.createThenDelete(tenants, "f", perTenant, 30*time.Second)
 	for _, ns := range []string{"SHIP", "OTHER"} {
 		st := g.up.stats(ns)
 		t.Logf("%s: %d requests, %d server errors, %d throttled, %d token requests", ns, st.Requests, st.ServerErrors, st.Throttled, st.TokenRequests)
@@ -161,7 +133,7 @@ func TestResilienceTokenOutage(t *testing.T) {
 func TestResilienceSecretRotation(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
-		mutate:   func(c *server.Config) { c.Credentials.CheckInterval = server.Duration(20 * time.Millisecond) },
+		mutate:   func(c *config.Config) { c.Credentials.CheckInterval = config.Duration(20 * time.Millisecond) },
 	})
 	if err := g.up.sim.SetFaults(techpasssim.Faults{TokenLifetime: 3 * time.Second}); err != nil {
 		t.Fatal(err)
@@ -221,7 +193,7 @@ func TestResilienceSecretRotation(t *testing.T) {
 func TestResilienceSIGHUP(t *testing.T) {
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
-		mutate:   func(c *server.Config) { c.Credentials.CheckInterval = server.Duration(time.Hour) },
+		mutate:   func(c *config.Config) { c.Credentials.CheckInterval = config.Duration(time.Hour) },
 	})
 	if op := g.await("SHIP/MOH", g.create("SHIP/MOH", "before").Id, 10*time.Second); op.State != api.Succeeded {
 		t.Fatalf("before: %+v", op)
@@ -267,8 +239,8 @@ func TestResilienceCertificate(t *testing.T) {
 	writeAtomically(t, keyFile, string(cert1.KeyPEM))
 	g := startGateway(t, gatewayOptions{
 		projects: map[string][]string{"SHIP": {"MOH"}},
-		mutate: func(c *server.Config) {
-			c.Credentials.CheckInterval = server.Duration(20 * time.Millisecond)
+		mutate: func(c *config.Config) {
+			c.Credentials.CheckInterval = config.Duration(20 * time.Millisecond)
 			for i := range c.Tenants {
 				tp := &c.Tenants[i].TechPass
 				tp.ClientSecretFile, tp.ClientCertificateFile, tp.ClientKeyFile, tp.ClientAssertionAlg = "", certFile, keyFile, techpass.AlgPS256

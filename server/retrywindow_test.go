@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -26,9 +24,9 @@ func TestResilienceRetryWindow(t *testing.T) {
 		interval:   interval,
 		groupLimit: 100,
 		projects:   map[string][]string{"SHIP": {"MOH"}, "OTHER": {"MOH"}, "THIRD": {"MOH"}},
-		mutate: func(c *server.Config) {
-			c.Retry = server.DefaultConfig().Retry
-			c.Retry.BaseDelay, c.Retry.MaxDelay = server.Duration(interval), server.Duration(10*interval)
+		mutate: func(c *config.Config) {
+			c.Retry = config.DefaultConfig().Retry
+			c.Retry.BaseDelay, c.Retry.MaxDelay = config.Duration(interval), config.Duration(10*interval)
 		},
 	})
 	// Short-lived tokens: renewed with 2 s left, used until 3.6 s.
@@ -50,39 +48,10 @@ func TestResilienceRetryWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	const perTenant = 50 // creates, then as many deletes: 300 operations in all
-	type queued struct{ who, id string }
-	var ops []queued
-	for i := range perTenant {
-		for _, who := range tenants {
-			ops = append(ops, queued{who, g.create(who, fmt.Sprintf("r%02d", i)).Id})
-		}
-	}
 	maxAttempts := 0
-	check := func(what string, ops []queued) {
-		t.Helper()
-		for _, op := range ops {
-			got := g.await(op.who, op.id, 90*time.Second)
-			if got.State != api.Succeeded {
-				t.Fatalf("%s %s of %s: %s after %d attempts (%s)", what, op.id, op.who, got.State, got.Attempts, errorOf(got))
-			}
-			maxAttempts = max(maxAttempts, int(got.Attempts))
-		}
+	for _, op := range g.createThenDelete(tenants, "r", perTenant, 90*time.Second) {
+		maxAttempts = max(maxAttempts, int(op.Attempts))
 	}
-	check("create", ops)
-	ops = ops[:0]
-	for i := range perTenant {
-		for _, who := range tenants {
-			tenant, project, _ := strings.Cut(who, "/")
-			r := g.do("DELETE", groupsPath(tenant, project)+fmt.Sprintf("/r%02d", i), who, nil)
-			if r.status != http.StatusAccepted {
-				t.Fatalf("delete: %d %s", r.status, r.body)
-			}
-			var op api.Operation
-			r.decode(t, &op)
-			ops = append(ops, queued{who, op.Id})
-		}
-	}
-	check("delete", ops)
 	t.Logf("most attempts of one operation: %d", maxAttempts)
 	tokenFailures := 0
 	for _, who := range tenants {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,12 +20,17 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/console"
+	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
+	"github.com/groupgate/groupgate/metrics"
+	"github.com/groupgate/groupgate/ratelimit"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/tlscert"
 )
 
 // Options are the process-level dependencies of a Server.
@@ -45,11 +49,11 @@ type Options struct {
 	Resolver *net.Resolver
 }
 
-// Server is the whole service: the store, the per-tenant queue and
-// TechPass clients, the HTTP API and, for tenants without an upstream, the
-// built-in simulator. Create with New, then Run.
+// Server is the whole service: the store, the queue and every tenant's
+// runtime, the HTTP API and, for tenants without an upstream, the built-in
+// simulator. Create with New, then Run.
 type Server struct {
-	cfg    Config
+	cfg    config.Config
 	opts   Options
 	logger *slog.Logger
 	store  *boltstore.Store
@@ -61,29 +65,30 @@ type Server struct {
 	admin  *tenants.Admin
 	audit  *audit.Log
 	// metrics are the Prometheus series, served at /metrics.
-	metrics *metrics
+	metrics *metrics.Metrics
 
 	simOnce sync.Once
 	sim     *embeddedSimulator
 	simErr  error
 
-	// creds are the TechPass credentials of every tenant runtime.
-	creds upstreamCredentials
-	// mirrors are the tenants' reconcilers.
-	mirrors reconcilers
+	// credLoader loads the tenants' TechPass credentials.
+	credLoader *credentials.Loader
+	// runtimes are the running tenants' runtimes (runtime.go).
+	runtimes *runtimes
 	// console is the web console (console.go).
 	console *console.Console
-	// hooks are the tenants' webhook receivers (webhooks.go).
+	// hooks answer TechPass's webhooks with the runtimes' receivers
+	// (webhooks.go).
 	hooks *webhookReceivers
 	// staleIDs are stored identity providers that no longer validate (identity.go).
 	staleIDs staleIdentities
-	// syncMu serializes rebuilding tenant runtimes (syncTenant).
+	// syncMu serializes replacing tenant runtimes (syncTenant).
 	syncMu sync.Mutex
 
 	// stopping is closed when shutdown begins.
 	stopping chan struct{}
 	// certs serves the TLS certificate; nil for plain HTTP.
-	certs *certReloader
+	certs *tlscert.Reloader
 	// metricsLn, if set, serves /metrics without a credential.
 	metricsLn net.Listener
 
@@ -92,9 +97,9 @@ type Server struct {
 
 // New builds the service from a validated cfg: it opens the store, creates
 // the configured tenants it does not have yet, builds every tenant's
-// upstream client and dispatcher, and binds the API's listener. Nothing is
-// served until Run.
-func New(cfg Config, opts Options) (_ *Server, err error) {
+// runtime (runtime.go), and binds the API's listener. Nothing is served
+// until Run.
+func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -122,6 +127,9 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.openBox(); err != nil {
 		return nil, err
 	}
+	s.credLoader = &credentials.Loader{
+		Getenv: opts.Getenv, Now: opts.Now, Box: s.box, MaxAge: time.Duration(cfg.Credentials.MaxAge), Logger: s.logger,
+	}
 	operators, err := s.operatorKeys()
 	if err != nil {
 		return nil, err
@@ -134,11 +142,13 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	})
 	s.admin = tenants.NewAdmin(s.store, s.boxOrNil(), opts.Now)
 	s.admin.CheckIdentityWith(tokens.checkIdentity)
-	s.admin.CheckUpstreamWith(s.readableCredentials)
+	s.admin.CheckUpstreamWith(s.credLoader.Readable)
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
-	s.metrics = newMetrics(s)
-	s.hooks = newWebhookReceivers(s.metrics.reg, s.store)
+	s.metrics = metrics.New(scrapeState{s}, opts.Now)
+	s.queue = throttle.NewQueue[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
+	s.runtimes = newRuntimes(s.queue)
+	s.hooks = newWebhookReceivers(s.metrics.Registry, s.runtimes, s.store)
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
@@ -146,17 +156,16 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.staleIDs.find(ctx, s); err != nil {
 		return nil, err
 	}
-	s.queue = throttle.NewQueue[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
 	if err := s.syncTenants(ctx); err != nil {
 		return nil, err
 	}
 	svc := groups.NewService(groups.ServiceConfig{
-		Store: s.store, Queue: s.queue, Quotas: storeQuotas{s}, Now: opts.Now,
+		Store: s.store, Queue: s.queue, Quotas: quotas{r: s.runtimes, store: s.store}, Now: opts.Now,
 		IdempotencyTTL: time.Duration(cfg.IdempotencyTTL),
 	})
 
 	if cfg.TLS.CertFile != "" {
-		if s.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, s.logger); err != nil {
+		if s.certs, err = tlscert.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, s.logger); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +186,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 		ErrorLog:       slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if s.certs != nil {
-		s.http.TLSConfig = s.certs.tlsConfig()
+		s.http.TLSConfig = s.certs.TLSConfig()
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -236,7 +245,7 @@ func (s *Server) SimulatorURL() string {
 func (s *Server) Run(ctx context.Context) error {
 	queueCtx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
-	stopCredentialWatch := s.startCredentialWatch(queueCtx) // SIGHUP and rotation checks
+	stopCredentialWatch := credentials.Watch(queueCtx, time.Duration(s.cfg.Credentials.CheckInterval), s.checkCredentials, s.Reload)
 	defer stopCredentialWatch()
 	queueDone := make(chan error, 1)
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
@@ -257,7 +266,7 @@ func (s *Server) Run(ctx context.Context) error {
 		serveErr <- s.http.Serve(s.ln)
 	}()
 	if s.metricsLn != nil {
-		ms := &http.Server{Handler: s.metrics.handler(), ReadHeaderTimeout: 10 * time.Second}
+		ms := &http.Server{Handler: s.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = ms.Serve(s.metricsLn) }()
 		defer ms.Close()
 	}
@@ -350,6 +359,11 @@ func (s *Server) Close() {
 		if s.metricsLn != nil {
 			_ = s.metricsLn.Close()
 		}
+		if s.runtimes != nil {
+			for _, rt := range s.runtimes.all() {
+				rt.close()
+			}
+		}
 		if s.sim != nil {
 			s.sim.close()
 		}
@@ -361,23 +375,6 @@ func (s *Server) Close() {
 	})
 }
 
-// queueLimits returns a tenant's queue limits.
-func (s *Server) queueLimits(tenant string) throttle.Limits {
-	l := throttle.Limits{Tenant: s.cfg.MaxQueue, Project: s.cfg.MaxProjectQueue}
-	for _, t := range s.cfg.Tenants {
-		if t.Name != tenant {
-			continue
-		}
-		if t.MaxQueue > 0 {
-			l.Tenant = t.MaxQueue
-		}
-		if t.MaxProjectQueue > 0 {
-			l.Project = t.MaxProjectQueue
-		}
-	}
-	return l
-}
-
 func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -385,7 +382,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 	e.Use(requestID())
 	e.Use(secureHeaders(s.certs != nil)) // on every answer, errors included
 	e.Use(accessLog(s.logger))
-	e.Use(s.metrics.middleware())
+	e.Use(s.metrics.Middleware())
 	spec := groupgate.PublishedSpec()
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
@@ -404,13 +401,13 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 
 	secured := securedOperations(doc)
 	auth := api.Authenticate(consoleAuth{s.auth})
-	limit := newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).middleware()
+	limit := ratelimit.New(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).PerCredential()
 	mw := map[string][]echo.MiddlewareFunc{}
 	for _, id := range secured {
 		mw[id] = []echo.MiddlewareFunc{auth, limit}
 	}
 	// Deliveries are authenticated by their signature: limited per address.
-	mw["receiveWebhook"] = []echo.MiddlewareFunc{newIngressLimiter(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).byRemoteIP()}
+	mw["receiveWebhook"] = []echo.MiddlewareFunc{ratelimit.New(s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, s.opts.Now).ByRemoteIP()}
 	// Parameters are checked against the spec after authentication and
 	// rate limiting, before the handler.
 	rules, err := paramRules(doc)
@@ -426,7 +423,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
-		Audit: auditReader{s.audit}, Metrics: s.metrics.handler(), Backups: s.store, Mirrors: &s.mirrors,
+		Audit: auditReader{s.audit}, Metrics: s.metrics.Handler(), Backups: s.store, Mirrors: s.runtimes,
 		Webhooks: s.hooks,
 		Ready:    s.readiness,
 	}
@@ -482,12 +479,4 @@ func (s *Server) readiness(ctx context.Context) map[string]error {
 	s.hooks.checks(ctx, checks, s.opts.Now())
 	s.staleIDs.checks(ctx, s, checks)
 	return checks
-}
-
-// simulatorSecretsDir is where generated simulator credentials are written.
-func (c Config) simulatorSecretsDir() string {
-	if c.Simulator.SecretsDir != "" {
-		return c.Simulator.SecretsDir
-	}
-	return filepath.Join(filepath.Dir(c.StorePath), "simulator")
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/tenants"
@@ -39,22 +40,23 @@ type embeddedSimulator struct {
 	retry   time.Duration
 }
 
-// simulatorFor returns the simulator settings of tenant t, starting the
-// simulator and registering t on first use.
-func (s *Server) simulatorFor(t tenants.Tenant) (tenants.TechPass, error) {
+// simulatorFor returns the simulator settings of the tenant of st,
+// starting the simulator and registering the tenant, with its interval and
+// group limit, on first use.
+func (s *Server) simulatorFor(st tenantSettings) (tenants.TechPass, error) {
 	s.simOnce.Do(func() { s.sim, s.simErr = startSimulator(s.cfg, s.logger) })
 	if s.simErr != nil {
 		return tenants.TechPass{}, s.simErr
 	}
-	return s.sim.register(t)
+	return s.sim.register(st.Tenant.Name, st.Interval, st.GroupLimit)
 }
 
-func startSimulator(cfg Config, logger *slog.Logger) (*embeddedSimulator, error) {
+func startSimulator(cfg config.Config, logger *slog.Logger) (*embeddedSimulator, error) {
 	ln, err := net.Listen("tcp", cfg.Simulator.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: listen on %s: %w", cfg.Simulator.Listen, err)
 	}
-	dir := cfg.simulatorSecretsDir()
+	dir := cfg.SimulatorSecretsDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("simulator: create secrets directory: %w", err)
@@ -77,21 +79,21 @@ func startSimulator(cfg Config, logger *slog.Logger) (*embeddedSimulator, error)
 	return es, nil
 }
 
-// register gives t a namespace on the simulator (once per process).
-func (es *embeddedSimulator) register(t tenants.Tenant) (tenants.TechPass, error) {
+// register gives tenant a namespace on the simulator (once per process).
+func (es *embeddedSimulator) register(tenant string, interval time.Duration, groupLimit int) (tenants.TechPass, error) {
 	es.mu.Lock()
 	defer es.mu.Unlock()
-	if tp, ok := es.known[t.Name]; ok {
+	if tp, ok := es.known[tenant]; ok {
 		return tp, nil
 	}
 	ns := techpasssim.Namespace{
-		Name: t.Name, DirectoryID: randomHex(16), ClientID: randomHex(16),
+		Name: tenant, DirectoryID: randomHex(16), ClientID: randomHex(16),
 		ClientSecret: randomHex(32), APIKeys: []string{randomHex(32)},
-		Interval: t.Interval, GroupLimit: t.GroupLimit,
+		Interval: interval, GroupLimit: groupLimit,
 	}
-	secretFile := filepath.Join(es.dir, t.Name+".client-secret")
-	keyFile := filepath.Join(es.dir, t.Name+".api-key")
-	hookFile := filepath.Join(es.dir, t.Name+".webhook-secret")
+	secretFile := filepath.Join(es.dir, tenant+".client-secret")
+	keyFile := filepath.Join(es.dir, tenant+".api-key")
+	hookFile := filepath.Join(es.dir, tenant+".webhook-secret")
 	err := errors.Join(
 		os.WriteFile(secretFile, []byte(ns.ClientSecret+"\n"), 0o600),
 		os.WriteFile(keyFile, []byte(ns.APIKeys[0]+"\n"), 0o600),
@@ -99,7 +101,7 @@ func (es *embeddedSimulator) register(t tenants.Tenant) (tenants.TechPass, error
 		es.sim.AddNamespace(ns),
 	)
 	if err != nil {
-		return tenants.TechPass{}, fmt.Errorf("simulator: set up namespace %s: %w", t.Name, err)
+		return tenants.TechPass{}, fmt.Errorf("simulator: set up namespace %s: %w", tenant, err)
 	}
 	tp := tenants.TechPass{
 		APIURL: es.url, TokenURL: techpass.TokenURL(es.url, ns.DirectoryID), ClientID: ns.ClientID,
@@ -107,12 +109,12 @@ func (es *embeddedSimulator) register(t tenants.Tenant) (tenants.TechPass, error
 		APIKey:        tenants.Credential{Kind: tenants.CredentialFile, Ref: keyFile},
 		WebhookSecret: tenants.Credential{Kind: tenants.CredentialFile, Ref: hookFile},
 	}
-	es.known[t.Name] = tp
+	es.known[tenant] = tp
 	if es.gateway != "" {
-		es.setWebhook(t.Name, tp)
+		es.setWebhook(tenant, tp)
 	}
 	es.logger.Warn("no TechPass upstream configured for tenant: using the built-in TechPass simulator, not the real TechPass",
-		"tenant", t.Name, "simulator", es.url)
+		"tenant", tenant, "simulator", es.url)
 	return tp, nil
 }
 

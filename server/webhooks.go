@@ -13,6 +13,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/tenants"
 	"github.com/groupgate/groupgate/webhooks"
@@ -27,14 +28,17 @@ import (
 // once, without a restart. A tenant on the built-in simulator without its
 // own secret uses the one generated for it.
 
-// webhookReceivers are the receivers of the running tenants, and what the
-// tenants' application events leave in /readyz. Safe for concurrent use.
+// webhookReceivers answer the webhook endpoint (api.Webhooks) with the
+// receivers of the running tenants' runtimes, count the deliveries, and keep
+// what the tenants' application events and webhook secrets leave in /readyz.
+// Safe for concurrent use.
 type webhookReceivers struct {
-	mu       sync.Mutex
-	byTenant map[string]*webhooks.Receiver
+	runtimes *runtimes
 	// notices keeps, per tenant, the application events to show in
 	// /readyz for NoticeRetention: in the store, so a restart keeps them.
 	notices noticeStore
+
+	mu sync.Mutex
 	// secrets are, per tenant, what is wrong with its webhook secrets as
 	// last read (a short one, a missing file), shown in /readyz.
 	secrets map[string]string
@@ -53,9 +57,9 @@ type noticeStore interface {
 // long as TechPass retries a delivery.
 const noticeRetention = webhooks.Retention
 
-func newWebhookReceivers(reg *prometheus.Registry, notices noticeStore) *webhookReceivers {
+func newWebhookReceivers(reg *prometheus.Registry, rts *runtimes, notices noticeStore) *webhookReceivers {
 	w := &webhookReceivers{
-		byTenant: map[string]*webhooks.Receiver{}, notices: notices, secrets: map[string]string{},
+		runtimes: rts, notices: notices, secrets: map[string]string{},
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupgate_webhook_deliveries_total",
 			Help: "TechPass webhook deliveries, by tenant, kind (user-gone, user-updated, application-credentials-expiring, application-deleted, other; refused) and status.",
@@ -65,16 +69,10 @@ func newWebhookReceivers(reg *prometheus.Registry, notices noticeStore) *webhook
 	return w
 }
 
-func (w *webhookReceivers) put(tenant string, r *webhooks.Receiver) {
+// forget drops what /readyz shows of a tenant whose runtime is gone.
+func (w *webhookReceivers) forget(tenant string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.byTenant[tenant] = r
-}
-
-func (w *webhookReceivers) remove(tenant string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.byTenant, tenant)
 	delete(w.secrets, tenant)
 	// What is left is pruned after noticeRetention anyway.
 	_ = w.notices.DeleteWebhookNotices(context.Background(), tenant)
@@ -93,9 +91,10 @@ func (w *webhookReceivers) secretNote(tenant string, errs []error) {
 }
 
 func (w *webhookReceivers) get(tenant string) *webhooks.Receiver {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.byTenant[tenant]
+	if rt := w.runtimes.get(tenant); rt != nil {
+		return rt.hook
+	}
+	return nil
 }
 
 // Has implements api.Webhooks.
@@ -147,27 +146,25 @@ func (w *webhookReceivers) checks(ctx context.Context, checks map[string]error, 
 	}
 }
 
-// webhookReceiver builds tenant t's receiver.
-func (s *Server) webhookReceiver(t tenants.Tenant) (*webhooks.Receiver, error) {
+// webhookReceiver builds the receiver of the tenant of st.
+func (s *Server) webhookReceiver(st tenantSettings) (*webhooks.Receiver, error) {
+	t := st.Tenant
 	current, previous := t.TechPass.WebhookSecret, t.TechPass.PreviousWebhookSecret
 	if !current.Set() && !previous.Set() && t.TechPass.APIURL == "" {
-		sim, err := s.simulatorFor(t)
+		sim, err := s.simulatorFor(st)
 		if err != nil {
 			return nil, err
 		}
 		current = sim.WebhookSecret
 	}
-	var sources []*credentialSource
+	var sources []*credentials.Source
 	for _, c := range []struct {
 		ref   tenants.Credential
+		kind  credentials.Kind
 		field string
-	}{{current, "webhookSecret"}, {previous, "previousWebhookSecret"}} {
+	}{{current, credentials.KindWebhookSecret, "webhookSecret"}, {previous, credentials.KindPreviousWebhookSecret, "previousWebhookSecret"}} {
 		if c.ref.Set() {
-			kind := credentialKind("webhook secret")
-			if c.field == "previousWebhookSecret" {
-				kind = "previous webhook secret"
-			}
-			sources = append(sources, &credentialSource{kind: kind, ref: c.ref, open: s.opener(t.Name, c.field, c.ref)})
+			sources = append(sources, s.credLoader.Source(c.kind, t.Name, c.field, c.ref))
 		}
 	}
 	log := s.logger.With("tenant", t.Name, "component", "webhooks")
@@ -180,15 +177,15 @@ func (s *Server) webhookReceiver(t tenants.Tenant) (*webhooks.Receiver, error) {
 			var out [][]byte
 			var errs []error
 			for _, src := range sources {
-				b, _, err := src.read(s.opts.Getenv, s.opts.Now())
+				b, _, err := s.credLoader.ReadSource(src)
 				if err == nil && len(b) < tenants.MinWebhookSecret {
 					err = fmt.Errorf("holds %d bytes, fewer than the %d required: deliveries signed with it are refused", len(b), tenants.MinWebhookSecret)
 				}
-				if src.kind == "previous webhook secret" && errors.Is(err, fs.ErrNotExist) {
+				if src.Kind() == credentials.KindPreviousWebhookSecret && errors.Is(err, fs.ErrNotExist) {
 					continue // no changeover under way: the normal case
 				}
 				if err != nil {
-					errs = append(errs, fmt.Errorf("%s (%s): %w", src.kind, src.where(), err))
+					errs = append(errs, fmt.Errorf("%s (%s): %w", src.Kind(), src.Where(), err))
 					continue
 				}
 				out = append(out, b)

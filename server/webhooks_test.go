@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
@@ -300,7 +301,7 @@ func TestWebhookVerification(t *testing.T) {
 func TestWebhookSecretRotation(t *testing.T) {
 	dir := t.TempDir()
 	prevFile := dir + "/previous"
-	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) {
+	g := startGateway(t, gatewayOptions{mutate: func(c *config.Config) {
 		for i := range c.Tenants {
 			c.Tenants[i].TechPass.PreviousWebhookSecretFile = prevFile
 		}
@@ -316,9 +317,9 @@ func TestWebhookSecretRotation(t *testing.T) {
 	}
 	// Changeover: the old secret becomes the previous one, a new one is
 	// current; both verify, without a restart.
-	mustWrite(t, prevFile, old)
+	testkit.WriteFile(t, prevFile, old)
 	fresh := "whsec-new-" + randomWord(t)
-	mustWrite(t, g.up.hookFiles["SHIP"], fresh)
+	testkit.WriteFile(t, g.up.hookFiles["SHIP"], fresh)
 	if a, b := deliver(old, 2), deliver(fresh, 3); a != 200 || b != 200 {
 		t.Fatalf("during the changeover: old %d, new %d", a, b)
 	}
@@ -337,7 +338,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 	if r := g.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"techpass": map[string]any{"webhookSecret": map[string]string{"value": "fifteen-bytes.."}}}); r.status != 422 {
 		t.Errorf("a 15-byte webhook secret through the admin API: %d %s", r.status, r.body)
 	}
-	mustWrite(t, prevFile, "short")
+	testkit.WriteFile(t, prevFile, "short")
 	if a, b := deliver("short", 8), deliver(fresh, 9); a != 401 || b != 200 {
 		t.Errorf("a 5-byte secret in the previous-secret file: %d (want 401), the current one %d", a, b)
 	}
@@ -399,7 +400,7 @@ func TestWebhookDuringRestart(t *testing.T) {
 	if !testkit.Poll(5*time.Second, 10*time.Millisecond, func() bool { return up.sim.WebhookStats("SHIP").Attempts >= 2 }) {
 		t.Fatalf("no failed attempts while the gateway is down: %+v", up.sim.WebhookStats("SHIP"))
 	}
-	opts.mutate = func(c *server.Config) { c.Listen = addr }
+	opts.mutate = func(c *config.Config) { c.Listen = addr }
 	g2 := startGateway(t, opts)
 	st := awaitDelivered(t, up, "SHIP", 1, 10*time.Second)
 	if st.Attempts < 3 || st.Pending != 0 {
@@ -471,12 +472,12 @@ func TestWebhookApplicationEvents(t *testing.T) {
 // run) gets its webhooks: a user deleted through the simulator's admin
 // endpoint reaches the gateway, signed with the generated secret.
 func TestEmbeddedSimulatorWebhooks(t *testing.T) {
-	cfg := server.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Listen, cfg.AllowHTTP = "127.0.0.1:0", true
 	cfg.StorePath = t.TempDir() + "/g.db"
 	cfg.Simulator.Users = 5
-	cfg.Simulator.WebhookRetry = server.Duration(100 * time.Millisecond)
-	cfg.Tenants = []server.TenantConfig{{Name: "SHIP", Projects: []server.ProjectConfig{{Name: "MOH"}}}}
+	cfg.Simulator.WebhookRetry = config.Duration(100 * time.Millisecond)
+	cfg.Tenants = []config.TenantConfig{{Name: "SHIP", Projects: []config.ProjectConfig{{Name: "MOH"}}}}
 	logs := &syncBuffer{}
 	srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, logs), Getenv: func(string) string { return "" }})
 	if err != nil {
@@ -505,8 +506,8 @@ func TestEmbeddedSimulatorWebhooks(t *testing.T) {
 // requests are rate-limited per remote address, never audited, counted, and
 // logged at most once a minute.
 func TestWebhookUnsignedFlood(t *testing.T) {
-	g := startGateway(t, gatewayOptions{mutate: func(c *server.Config) {
-		c.RateLimit = server.RateLimitConfig{PerSecond: 0.01, Burst: 5}
+	g := startGateway(t, gatewayOptions{mutate: func(c *config.Config) {
+		c.RateLimit = config.RateLimitConfig{PerSecond: 0.01, Burst: 5}
 	}})
 	body := []byte(`{"event":"user-deleted","userId":"00000000-0000-4000-8000-000000000001"}`)
 	statuses := map[int]int{}

@@ -2,11 +2,13 @@
 // service: the OAuth2 client-credentials token endpoint and the Automation
 // API.
 //
-// It exists so that exactly one place in the service holds TechPass
-// credentials (client secret or certificate key, namespace API key, access
-// tokens). Nothing outside this package ever receives one, so nothing outside
-// it can leak one: errors returned from here carry the upstream status and a
-// sanitized reason, never a request or response body verbatim.
+// It and package credentials are the only places in the service that hold
+// TechPass credentials. Package credentials reads the client secret or
+// certificate key and the namespace API key (from files, variables or values
+// sealed in the store) and hands them to the client through the functions in
+// Config; access tokens exist only here. Nothing else receives one, so
+// nothing else can leak one: errors returned from here carry the upstream
+// status and a sanitized reason, never a request or response body verbatim.
 //
 // The client authenticates with a client secret or, as TechPass recommends,
 // a certificate client assertion (Certificate.BuildAssertion). It keeps one

@@ -19,6 +19,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -78,19 +79,19 @@ func startHarness(interval, guard time.Duration, specs []tenantSpec) (_ *harness
 	}
 	h.simSrv.Start()
 
-	cfg := server.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true // a loopback benchmark
 	h.store = filepath.Join(dir, "groupgate.db")
 	cfg.StorePath = h.store
-	cfg.Interval = server.Duration(interval)
-	cfg.PaceGuard = server.Duration(guard)
+	cfg.Interval = config.Duration(interval)
+	cfg.PaceGuard = config.Duration(guard)
 	// The per-credential rate limit (20/s by default) would refuse the load
 	// itself: make it unreachable. Its check still runs on every request.
-	cfg.RateLimit = server.RateLimitConfig{PerSecond: 1e9, Burst: 1 << 30}
+	cfg.RateLimit = config.RateLimitConfig{PerSecond: 1e9, Burst: 1 << 30}
 	// The enqueue phase's tenants hold an operation at their gate (their
 	// interval is an hour): let shutdown cut it off at once.
-	cfg.ShutdownGrace = server.Duration(100 * time.Millisecond)
+	cfg.ShutdownGrace = config.Duration(100 * time.Millisecond)
 	// Production's level and format; the lines are encoded, then dropped.
 	cfg.LogLevel, cfg.LogFormat = "info", "json"
 	// An operator key reads /metrics (the rate phase's lateness).
@@ -118,7 +119,7 @@ func startHarness(interval, guard time.Duration, specs []tenantSpec) (_ *harness
 // addTenant registers the tenant's namespace in the simulator, writes its
 // credentials to files as a secret manager would, and issues a key per
 // project.
-func (h *harness) addTenant(sp tenantSpec) (server.TenantConfig, error) {
+func (h *harness) addTenant(sp tenantSpec) (config.TenantConfig, error) {
 	lower := strings.ToLower(sp.name)
 	secret, apiKey := randomSecret(), randomSecret()
 	err := h.sim.AddNamespace(techpasssim.Namespace{
@@ -127,7 +128,7 @@ func (h *harness) addTenant(sp tenantSpec) (server.TenantConfig, error) {
 		Interval: sp.interval, GroupLimit: sp.groupLimit,
 	})
 	if err != nil {
-		return server.TenantConfig{}, err
+		return config.TenantConfig{}, err
 	}
 	secretFile := filepath.Join(h.dir, sp.name+".secret")
 	keyFile := filepath.Join(h.dir, sp.name+".apikey")
@@ -135,11 +136,11 @@ func (h *harness) addTenant(sp tenantSpec) (server.TenantConfig, error) {
 		os.WriteFile(secretFile, []byte(secret+"\n"), 0o600),
 		os.WriteFile(keyFile, []byte(apiKey+"\n"), 0o600),
 	); err != nil {
-		return server.TenantConfig{}, err
+		return config.TenantConfig{}, err
 	}
-	tc := server.TenantConfig{
-		Name: sp.name, Interval: server.Duration(sp.interval), GroupLimit: sp.groupLimit,
-		TechPass: server.TechPassConfig{
+	tc := config.TenantConfig{
+		Name: sp.name, Interval: config.Duration(sp.interval), GroupLimit: sp.groupLimit,
+		TechPass: config.TechPassConfig{
 			APIURL: h.simSrv.URL, TokenURL: techpass.TokenURL(h.simSrv.URL, "dir-"+lower),
 			ClientID: "client-" + lower, ClientSecretFile: secretFile, APIKeyFile: keyFile,
 		},
@@ -147,8 +148,8 @@ func (h *harness) addTenant(sp tenantSpec) (server.TenantConfig, error) {
 	for _, p := range sp.projects {
 		key, stored := tenants.NewKey()
 		h.keys[sp.name+"/"+p] = key
-		tc.Projects = append(tc.Projects, server.ProjectConfig{
-			Name: p, Keys: []server.KeyConfig{{ID: stored.ID, Hash: tenants.HashString(stored.Hash)}},
+		tc.Projects = append(tc.Projects, config.ProjectConfig{
+			Name: p, Keys: []config.KeyConfig{{ID: stored.ID, Hash: tenants.HashString(stored.Hash)}},
 		})
 	}
 	return tc, nil

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/groupgate/groupgate/backup"
 	"github.com/groupgate/groupgate/cli"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/tenants"
@@ -41,7 +42,7 @@ func main() {
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "backup" {
-		os.Exit(backup(os.Args[2:]))
+		os.Exit(runBackup(os.Args[2:]))
 	}
 	if len(os.Args) == 2 && (isHelp(os.Args[1]) || os.Args[1] == "help") {
 		os.Exit(help())
@@ -100,8 +101,8 @@ func newKey() {
 		stored.ID, tenants.HashString(stored.Hash))
 }
 
-// backup downloads a hot backup from a running service and verifies it.
-func backup(args []string) int {
+// runBackup downloads a hot backup from a running service and verifies it.
+func runBackup(args []string) int {
 	fs := flag.NewFlagSet("groupgate backup", flag.ContinueOnError)
 	url := fs.String("url", "http://127.0.0.1:8080", "base URL of the running service")
 	out := fs.String("out", "", "file to write (must not exist)")
@@ -129,7 +130,7 @@ func backup(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := server.DownloadBackup(ctx, &http.Client{Timeout: 30 * time.Minute}, *url, key, *out)
+	n, err := backup.Download(ctx, &http.Client{Timeout: 30 * time.Minute}, *url, key, *out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "groupgate backup:", err)
 		return 1

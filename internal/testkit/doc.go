@@ -1,8 +1,9 @@
 // Package testkit holds the helpers that tests across groupgate share: a
 // settable clock (Clock, and ShiftedClock for real time moved ahead),
 // self-signed certificates (NewCert), deadline-bound waits (Eventually,
-// Poll), a background runner for servers (Serve) and the loop that runs a
-// conformance suite's cases on fresh stores (RunCases).
+// Poll), secret and configuration files (WriteFile), a background runner
+// for servers (Serve) and the loop that runs a conformance suite's cases on
+// fresh stores (RunCases).
 //
 // It exists so that each of these is written once: before it, settable
 // clocks, certificate builders, polling loops and conformance runners had

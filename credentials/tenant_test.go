@@ -1,4 +1,4 @@
-package server
+package credentials
 
 import (
 	"bytes"
@@ -37,20 +37,20 @@ func write(t *testing.T, path string, b []byte) {
 	}
 }
 
-func newTestCredentials(t *testing.T, client, key tenants.Credential, getenv func(string) string) (*tenantCredentials, *bytes.Buffer, string) {
+func newTestCredentials(t *testing.T, client, key tenants.Credential, getenv func(string) string) (*Tenant, *bytes.Buffer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	apiKeyFile := filepath.Join(dir, "apikey")
 	write(t, apiKeyFile, []byte("api-key-1\n"))
 	var logs bytes.Buffer
-	tc := &tenantCredentials{
+	tc := &Tenant{
 		tenant: "SHIP", log: slog.New(slog.NewJSONHandler(&logs, nil)), getenv: getenv, now: time.Now,
 		maxAge: 180 * 24 * time.Hour,
-		client: &credentialSource{kind: kindClient, ref: client},
-		apiKey: &credentialSource{kind: kindAPIKey, ref: fileRef(apiKeyFile)},
+		client: &Source{kind: KindClient, ref: client},
+		apiKey: &Source{kind: KindAPIKey, ref: fileRef(apiKeyFile)},
 	}
 	if key.Kind != tenants.CredentialNone {
-		tc.key = &credentialSource{kind: kindKey, ref: key}
+		tc.key = &Source{kind: KindKey, ref: key}
 	}
 	if _, err := tc.load(); err != nil {
 		t.Fatal(err)
@@ -85,24 +85,24 @@ func TestCredentialRotation(t *testing.T) {
 	}
 	write(t, secretFile, []byte("  \n"))
 	for range 3 {
-		tc.check()
+		tc.Check()
 	}
 	if s, _ := tc.ClientSecret(); s != "secret-2" {
 		t.Errorf("an empty file replaced the secret: %q", s)
 	}
-	if w := strings.Join(tc.warnings(), "\n"); !strings.Contains(w, "client credential changed but is unusable") || !strings.Contains(w, secretFile) {
+	if w := strings.Join(tc.Warnings(), "\n"); !strings.Contains(w, "client credential changed but is unusable") || !strings.Contains(w, secretFile) {
 		t.Errorf("warnings %q", w)
 	}
 	if n := strings.Count(logs.String(), "changed but is unusable"); n != 1 {
 		t.Errorf("the problem was logged %d times, want once", n)
 	}
 	write(t, secretFile, []byte("secret-3"))
-	tc.check()
-	if s, _ := tc.ClientSecret(); s != "secret-3" || len(tc.warnings()) != 0 {
-		t.Errorf("after the fix: %q %v", s, tc.warnings())
+	tc.Check()
+	if s, _ := tc.ClientSecret(); s != "secret-3" || len(tc.Warnings()) != 0 {
+		t.Errorf("after the fix: %q %v", s, tc.Warnings())
 	}
 	for _, v := range []string{"secret-1", "secret-2", "secret-3", "api-key-1", "api-key-2"} {
-		if strings.Contains(logs.String(), v) || strings.Contains(strings.Join(tc.warnings(), ""), v) {
+		if strings.Contains(logs.String(), v) || strings.Contains(strings.Join(tc.Warnings(), ""), v) {
 			t.Errorf("%s leaked", v)
 		}
 	}
@@ -127,17 +127,17 @@ func TestCredentialCertificatePair(t *testing.T) {
 		t.Error("a certificate tenant has no secret")
 	}
 	write(t, keyFile, p2.keyPEM)
-	tc.check()
+	tc.Check()
 	if c, _ := tc.Certificate(); c != c1 {
 		t.Error("a mismatched pair replaced the working one")
 	}
-	if w := strings.Join(tc.warnings(), "\n"); !strings.Contains(w, "does not belong to the certificate") {
+	if w := strings.Join(tc.Warnings(), "\n"); !strings.Contains(w, "does not belong to the certificate") {
 		t.Errorf("warnings %q", w)
 	}
 	write(t, certFile, p2.certPEM)
-	tc.check()
-	if c, _ := tc.Certificate(); c == c1 || c == nil || len(tc.warnings()) != 0 {
-		t.Errorf("after the rotation: %v %v", c, tc.warnings())
+	tc.Check()
+	if c, _ := tc.Certificate(); c == c1 || c == nil || len(tc.Warnings()) != 0 {
+		t.Errorf("after the rotation: %v %v", c, tc.Warnings())
 	}
 
 	// One file with both, and a rotation from a secret to it.
@@ -148,7 +148,7 @@ func TestCredentialCertificatePair(t *testing.T) {
 		t.Fatalf("secret %q", s)
 	}
 	write(t, bundle, append(append([]byte{}, p1.certPEM...), p1.keyPEM...))
-	tb.check()
+	tb.Check()
 	if c, _ := tb.Certificate(); c == nil || c.Thumbprint() != c1.Thumbprint() {
 		t.Errorf("bundle: %v", c)
 	}
@@ -166,9 +166,9 @@ func TestCredentialAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc, logs, _ := newTestCredentials(t, fileRef(certFile), tenants.Credential{}, nil)
-	tc.check()
-	tc.check()
-	w := strings.Join(tc.warnings(), "\n")
+	tc.Check()
+	tc.Check()
+	w := strings.Join(tc.Warnings(), "\n")
 	if !strings.Contains(w, "client credential (file "+certFile+") is 200 days old, over credentials.max_age (180 days)") {
 		t.Errorf("warnings %q", w)
 	}

@@ -1,4 +1,9 @@
-package server
+// Package ratelimit limits the API's ingress: a token bucket per
+// credential (after authentication) or, for calls without one, per remote
+// address. A refusal is a 429 with Retry-After; every answer describes the
+// limit in the RateLimit-Policy and RateLimit headers (IETF httpapi
+// ratelimit-headers). The limit is per process.
+package ratelimit
 
 import (
 	"fmt"
@@ -15,10 +20,10 @@ import (
 	"github.com/groupgate/groupgate/api"
 )
 
-// ingressLimiter limits each credential's request rate with a token bucket
-// (golang.org/x/time/rate). Limiters of credentials idle for a while are
-// dropped. It is safe for concurrent use.
-type ingressLimiter struct {
+// Limiter limits each caller's request rate with a token bucket
+// (golang.org/x/time/rate). Buckets of callers idle for a while are
+// dropped. Create with New; safe for concurrent use.
+type Limiter struct {
 	limit  rate.Limit
 	burst  int
 	now    func() time.Time
@@ -34,8 +39,10 @@ type limiterEntry struct {
 	used time.Time
 }
 
-func newIngressLimiter(rps float64, burst int, now func() time.Time) *ingressLimiter {
-	return &ingressLimiter{
+// New returns a limiter of rps requests per second per caller, with bursts
+// of up to burst requests; now is the clock.
+func New(rps float64, burst int, now func() time.Time) *Limiter {
+	return &Limiter{
 		limit: rate.Limit(rps), burst: burst, now: now, limiters: map[string]*limiterEntry{},
 		// IETF httpapi ratelimit-headers: quota per window of one second.
 		policy: fmt.Sprintf(`"default";q=%d;w=1`, int(math.Max(1, math.Round(rps)))),
@@ -45,7 +52,7 @@ func newIngressLimiter(rps float64, burst int, now func() time.Time) *ingressLim
 // take spends one token of actor's bucket at now. It returns whether the
 // request may go on, how many whole tokens are left, and how long until the
 // next token (the wait when refused).
-func (l *ingressLimiter) take(actor string, now time.Time) (ok bool, remaining int, wait time.Duration) {
+func (l *Limiter) take(actor string, now time.Time) (ok bool, remaining int, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute {
@@ -81,10 +88,10 @@ func (l *ingressLimiter) take(actor string, now time.Time) (ok bool, remaining i
 // maxLimiters bounds the callers remembered at once.
 const maxLimiters = 10000
 
-// byRemoteIP is the middleware for calls without a credential (TechPass's
+// ByRemoteIP is the middleware for calls without a credential (TechPass's
 // webhook deliveries): the same limit, per remote IP address (the
 // connection's, not a header's, which anyone can set).
-func (l *ingressLimiter) byRemoteIP() echo.MiddlewareFunc {
+func (l *Limiter) ByRemoteIP() echo.MiddlewareFunc {
 	return l.keyed(func(c echo.Context) string {
 		host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
 		if err != nil {
@@ -94,14 +101,15 @@ func (l *ingressLimiter) byRemoteIP() echo.MiddlewareFunc {
 	})
 }
 
-// middleware refuses requests over the caller's rate with 429 and
-// Retry-After, and describes the limit on every answer. It must run after
+// PerCredential refuses requests over the caller's rate with 429 and
+// Retry-After, and describes the limit on every answer. The caller is the
+// authenticated principal (api.PrincipalActor): it must run after
 // authentication.
-func (l *ingressLimiter) middleware() echo.MiddlewareFunc {
+func (l *Limiter) PerCredential() echo.MiddlewareFunc {
 	return l.keyed(api.PrincipalActor)
 }
 
-func (l *ingressLimiter) keyed(key func(echo.Context) string) echo.MiddlewareFunc {
+func (l *Limiter) keyed(key func(echo.Context) string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			actor := key(c)
@@ -112,13 +120,13 @@ func (l *ingressLimiter) keyed(key func(echo.Context) string) echo.MiddlewareFun
 			h.Set("RateLimit", `"default";r=`+strconv.Itoa(remaining)+`;t=`+strconv.Itoa(reset))
 			if !ok {
 				h.Set(echo.HeaderRetryAfter, strconv.Itoa(max(reset, 1)))
-				return errRateLimited
+				return ErrLimited
 			}
 			return next(c)
 		}
 	}
 }
 
-// errRateLimited is answered 429 by the error handler.
-var errRateLimited = &api.Error{Status: http.StatusTooManyRequests, Title: "Too many requests",
+// ErrLimited is the refusal: an *api.Error the error handler answers 429.
+var ErrLimited = &api.Error{Status: http.StatusTooManyRequests, Title: "Too many requests",
 	Detail: "This credential is over its request rate; retry after the time in Retry-After."}

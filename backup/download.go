@@ -1,4 +1,6 @@
-package server
+// Package backup fetches a hot backup of the store from a running service
+// (GET /v1/backup, operators only) and verifies it before it is kept.
+package backup
 
 import (
 	"context"
@@ -13,11 +15,11 @@ import (
 	"github.com/groupgate/groupgate/boltstore"
 )
 
-// DownloadBackup fetches a hot backup from a running service at baseURL with
+// Download fetches a hot backup from a running service at baseURL with
 // an operator key, writes it to out (mode 0600) and verifies it: it must
 // open as a store of this version and pass bbolt's integrity check. The file
 // appears at out only once verified. It returns the backup's size.
-func DownloadBackup(ctx context.Context, hc *http.Client, baseURL, operatorKey, out string) (int64, error) {
+func Download(ctx context.Context, hc *http.Client, baseURL, operatorKey, out string) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(baseURL, "/")+"/v1/backup", nil)
 	if err != nil {
 		return 0, fmt.Errorf("backup request: %w", err)
@@ -44,7 +46,7 @@ func DownloadBackup(ctx context.Context, hc *http.Client, baseURL, operatorKey, 
 		err = cerr
 	}
 	if err == nil {
-		err = VerifyStore(partial)
+		err = Verify(partial)
 	}
 	if err != nil {
 		_ = os.Remove(partial)
@@ -56,9 +58,9 @@ func DownloadBackup(ctx context.Context, hc *http.Client, baseURL, operatorKey, 
 	return n, nil
 }
 
-// VerifyStore checks that the file at path is a store this version can use
+// Verify checks that the file at path is a store this version can use
 // and that bbolt finds it consistent.
-func VerifyStore(path string) error {
+func Verify(path string) error {
 	st, err := boltstore.Open(path, time.Second)
 	if err != nil {
 		return err

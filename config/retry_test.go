@@ -1,4 +1,4 @@
-package server_test
+package config_test
 
 import (
 	"path/filepath"
@@ -6,34 +6,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
+	"github.com/groupgate/groupgate/internal/testkit"
 )
 
 // TestConfigRetry: retries are bounded by a window (retry.max_duration,
 // default 30m), not a count; a configuration written for the count alone
 // (retry.max_failures) still loads and keeps it as an extra bound.
 func TestConfigRetry(t *testing.T) {
-	d := server.DefaultConfig().Retry
+	d := config.DefaultConfig().Retry
 	if time.Duration(d.MaxDuration) != 30*time.Minute || d.MaxFailures != 0 {
 		t.Errorf("defaults: %+v; want max_duration 30m and no bound on the count", d)
 	}
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, yaml string
-		want       server.RetryConfig
+		want       config.RetryConfig
 		problem    string
 	}{
 		{"old file with the count only", "retry:\n  max_failures: 6\n",
-			server.RetryConfig{MaxDuration: d.MaxDuration, MaxFailures: 6, BaseDelay: d.BaseDelay, MaxDelay: d.MaxDelay}, ""},
+			config.RetryConfig{MaxDuration: d.MaxDuration, MaxFailures: 6, BaseDelay: d.BaseDelay, MaxDelay: d.MaxDelay}, ""},
 		{"window", "retry:\n  max_duration: 2h\n  base_delay: 2s\n",
-			server.RetryConfig{MaxDuration: server.Duration(2 * time.Hour), BaseDelay: server.Duration(2 * time.Second), MaxDelay: d.MaxDelay}, ""},
-		{"no window", "retry:\n  max_duration: 0s\n", server.RetryConfig{}, "retry: max_duration"},
-		{"negative count", "retry:\n  max_failures: -1\n", server.RetryConfig{}, "max_failures not negative"},
+			config.RetryConfig{MaxDuration: config.Duration(2 * time.Hour), BaseDelay: config.Duration(2 * time.Second), MaxDelay: d.MaxDelay}, ""},
+		{"no window", "retry:\n  max_duration: 0s\n", config.RetryConfig{}, "retry: max_duration"},
+		{"negative count", "retry:\n  max_failures: -1\n", config.RetryConfig{}, "max_failures not negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
-			mustWrite(t, file, tc.yaml)
-			c := server.DefaultConfig()
+			testkit.WriteFile(t, file, tc.yaml)
+			c := config.DefaultConfig()
 			if err := c.LoadFile(file); err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package server
+package config
 
 import (
 	"fmt"
@@ -35,7 +35,7 @@ func (t TechPassConfig) routeProblems(where string) []string {
 		add("routes apply to a tenant with techpass.api_url (the built-in simulator serves the built-in table)")
 		return p
 	}
-	if _, err := t.resolveRoutes(); err != nil {
+	if _, err := t.ResolveRoutes(); err != nil {
 		var msgs []string
 		collect(err, &msgs)
 		for _, m := range msgs {
@@ -59,9 +59,9 @@ func collect(err error, out *[]string) {
 	}
 }
 
-// resolveRoutes returns the tenant's route table: the built-in one with its
+// ResolveRoutes returns the tenant's route table: the built-in one with its
 // overrides applied.
-func (t TechPassConfig) resolveRoutes() ([]techpass.Route, error) {
+func (t TechPassConfig) ResolveRoutes() ([]techpass.Route, error) {
 	if len(t.Routes) == 0 {
 		return techpass.Routes(), nil
 	}
@@ -70,40 +70,4 @@ func (t TechPassConfig) resolveRoutes() ([]techpass.Route, error) {
 		o[techpass.RouteName(name)] = techpass.RouteOverride{Method: rc.Method, Path: rc.Path, Params: rc.Params}
 	}
 	return techpass.ResolveRoutes(o)
-}
-
-// tenantTechPass returns the configuration of tenant's TechPass access, if
-// the configuration names the tenant.
-func (s *Server) tenantTechPass(tenant string) TechPassConfig {
-	for _, c := range s.cfg.Tenants {
-		if c.Name == tenant {
-			return c.TechPass
-		}
-	}
-	return TechPassConfig{}
-}
-
-// logRouteOverrides logs, once at start, every route an operator's
-// configuration corrected, and how members are read.
-func (s *Server) logRouteOverrides() {
-	for _, c := range s.cfg.Tenants {
-		tp := c.TechPass
-		if tp.MembersSource != "" || tp.MemberPageSize != 0 {
-			s.logger.Info("TechPass members read as configured", "tenant", c.Name,
-				"members_source", tp.MembersSource, "member_page_size", tp.MemberPageSize)
-		}
-		if len(tp.Routes) == 0 {
-			continue
-		}
-		routes, err := tp.resolveRoutes()
-		if err != nil {
-			continue // Validate reported it
-		}
-		for _, r := range routes {
-			if r.Overridden {
-				s.logger.Info("TechPass route corrected by configuration", "tenant", c.Name, "route", r.Name,
-					"request", r.Describe(), "published", r.Published)
-			}
-		}
-	}
 }

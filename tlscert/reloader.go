@@ -1,4 +1,7 @@
-package server
+// Package tlscert serves the API's TLS certificate and key from their PEM
+// files and loads them again when the files change, so a renewed certificate
+// is used without a restart.
+package tlscert
 
 import (
 	"crypto/tls"
@@ -9,12 +12,12 @@ import (
 	"time"
 )
 
-// certReloader serves the certificate in certFile and keyFile and loads it
+// Reloader serves the certificate in certFile and keyFile and loads it
 // again when either file changes (checked at most every checkEvery, at a
 // handshake), so a renewed certificate is used without a restart. A new
 // pair that does not load leaves the previous one in use and is logged.
 // It is safe for concurrent use.
-type certReloader struct {
+type Reloader struct {
 	certFile, keyFile string
 	checkEvery        time.Duration
 	logger            *slog.Logger
@@ -25,8 +28,10 @@ type certReloader struct {
 	checked time.Time
 }
 
-func newCertReloader(certFile, keyFile string, logger *slog.Logger) (*certReloader, error) {
-	r := &certReloader{certFile: certFile, keyFile: keyFile, checkEvery: 10 * time.Second, logger: logger}
+// NewReloader loads the pair in certFile and keyFile; logger reports
+// reloads and pairs that did not load.
+func NewReloader(certFile, keyFile string, logger *slog.Logger) (*Reloader, error) {
+	r := &Reloader{certFile: certFile, keyFile: keyFile, checkEvery: 10 * time.Second, logger: logger}
 	if err := r.reload(time.Now()); err != nil {
 		return nil, err
 	}
@@ -34,7 +39,7 @@ func newCertReloader(certFile, keyFile string, logger *slog.Logger) (*certReload
 }
 
 // stampOf identifies the files' current versions.
-func (r *certReloader) stampOf() (string, error) {
+func (r *Reloader) stampOf() (string, error) {
 	var stamp string
 	for _, f := range []string{r.certFile, r.keyFile} {
 		fi, err := os.Stat(f)
@@ -47,7 +52,7 @@ func (r *certReloader) stampOf() (string, error) {
 }
 
 // reload loads the pair if the files changed since the last load.
-func (r *certReloader) reload(now time.Time) error {
+func (r *Reloader) reload(now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.checked = now
@@ -70,7 +75,7 @@ func (r *certReloader) reload(now time.Time) error {
 }
 
 // getCertificate is tls.Config.GetCertificate.
-func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (r *Reloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	now := time.Now()
 	r.mu.Lock()
 	due := now.Sub(r.checked) >= r.checkEvery
@@ -85,8 +90,8 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 	return r.cert, nil
 }
 
-// tlsConfig returns the server's TLS settings: TLS 1.2 or later, the
+// TLSConfig returns the server's TLS settings: TLS 1.2 or later, the
 // certificate from the reloader.
-func (r *certReloader) tlsConfig() *tls.Config {
+func (r *Reloader) TLSConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.getCertificate}
 }

@@ -1,4 +1,9 @@
-package server
+// Package config holds the service's configuration: its shape (Config and
+// the sections it holds, with their YAML names), its defaults, reading it
+// from a YAML file, GROUPGATE_* variables and flags, and its validation.
+// Package server is the only one that reads it; every other package receives
+// built dependencies.
+package config
 
 import (
 	"bytes"
@@ -8,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -546,4 +552,22 @@ func (t TechPassConfig) problems(where string) []string {
 		}
 	}
 	return p
+}
+
+// Tenant returns the configuration's entry for tenant name, if it has one.
+func (c Config) Tenant(name string) (TenantConfig, bool) {
+	for _, t := range c.Tenants {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return TenantConfig{}, false
+}
+
+// SimulatorSecretsDir is where generated simulator credentials are written.
+func (c Config) SimulatorSecretsDir() string {
+	if c.Simulator.SecretsDir != "" {
+		return c.Simulator.SecretsDir
+	}
+	return filepath.Join(filepath.Dir(c.StorePath), "simulator")
 }
