@@ -80,8 +80,7 @@ CREATE TABLE leases (
 	holder      text NOT NULL,
 	epoch       bigint NOT NULL,
 	expires     timestamptz NOT NULL,
-	acquired_at timestamptz NOT NULL,
-	handovers   bigint NOT NULL DEFAULT 0
+	acquired_at timestamptz NOT NULL
 );
 
 -- The tenant's last upstream request, by the database's clock.
