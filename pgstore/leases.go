@@ -76,7 +76,11 @@ func (s *Store) AcquireLease(ctx context.Context, tenant, holder string, ttl tim
 	}
 	sent := time.Now()
 	var l Lease
-	err := s.pool.QueryRow(ctx, `INSERT INTO leases AS l (tenant, holder, epoch, expires, acquired_at)
+	// The tenant's pacing row is created with its first lease, so the
+	// fenced pacing writes are plain updates.
+	err := s.pool.QueryRow(ctx, `WITH pacing_row AS (
+			INSERT INTO pacing (tenant, epoch) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING)
+		INSERT INTO leases AS l (tenant, holder, epoch, expires, acquired_at)
 		VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 microsecond', clock_timestamp())
 		ON CONFLICT (tenant) DO UPDATE SET
 			holder = excluded.holder,

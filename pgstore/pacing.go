@@ -15,9 +15,10 @@ import (
 // TechPass asked for (Retry-After); a new leader reads them and waits
 // (NextAllowedStart). All instants are the database's clock.
 //
-// The writes are fenced: each is one statement that writes only if the
-// tenant's lease is live and at the caller's epoch, and takes the lease
-// row FOR SHARE to do so. A takeover (AcquireLease updates the row) cannot
+// The writes are fenced: each is one UPDATE of the tenant's pacing row
+// (which AcquireLease creates) that writes only if the tenant's lease is
+// live and at the caller's epoch, and takes the lease row FOR SHARE to do
+// so. A takeover (AcquireLease updates the row) cannot
 // commit between the check and the write: it waits for the writer, or the
 // writer, arriving second, sees the new epoch and writes nothing. A
 // deposed or lapsed leader gets ErrFenced.
@@ -27,41 +28,40 @@ import (
 // written.
 var ErrFenced = errors.New("fenced: the lease moved to another epoch or lapsed")
 
-// fencedUpsert runs an upsert of the tenant's pacing row guarded by the
-// lease: set is the SET list of the update, $1 the tenant and $2 the
-// epoch, more arguments after them. It returns ErrFenced when nothing was
-// written.
-func (s *Store) fencedUpsert(ctx context.Context, what, set string, args ...any) (at, hold time.Time, err error) {
-	var holdp *time.Time
-	err = s.pool.QueryRow(ctx, `WITH lease AS (
-			SELECT tenant FROM leases
+// fencedUpdate updates the tenant's pacing row (created by AcquireLease)
+// guarded by the lease: set is the SET list, $1 the tenant and $2 the
+// epoch, more arguments after them. It returns the row's last start and
+// hold as written, or ErrFenced when nothing was written.
+func (s *Store) fencedUpdate(ctx context.Context, what, set string, args ...any) (start, hold time.Time, err error) {
+	var startp, holdp *time.Time
+	err = s.pool.QueryRow(ctx, `UPDATE pacing AS p SET epoch = $2, `+set+`
+		FROM (SELECT tenant FROM leases
 			WHERE tenant = $1 AND epoch = $2 AND holder <> '' AND expires > clock_timestamp()
-			FOR SHARE)
-		INSERT INTO pacing AS p (tenant, epoch) SELECT tenant, $2 FROM lease
-		ON CONFLICT (tenant) DO UPDATE SET epoch = excluded.epoch, `+set+`
-		RETURNING clock_timestamp(), p.hold_until`, args...).Scan(&at, &holdp)
+			FOR SHARE) AS lease
+		WHERE p.tenant = lease.tenant
+		RETURNING p.last_start, p.hold_until`, args...).Scan(&startp, &holdp)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return at, hold, fmt.Errorf("%s for %v (epoch %v): %w", what, args[0], args[1], ErrFenced)
+		return start, hold, fmt.Errorf("%s for %v (epoch %v): %w", what, args[0], args[1], ErrFenced)
 	}
 	if err != nil {
-		return at, hold, fmt.Errorf("%s for %v: %w", what, args[0], err)
+		return start, hold, fmt.Errorf("%s for %v: %w", what, args[0], err)
 	}
-	return at.UTC(), timeOf(holdp), nil
+	return timeOf(startp), timeOf(holdp), nil
 }
 
 // RecordStart durably records that the leader of tenant at epoch starts an
 // upstream request now (by the database's clock), with no end yet, and
 // returns that instant. Call it before sending; on ErrFenced, do not send.
 func (s *Store) RecordStart(ctx context.Context, tenant string, epoch int64) (time.Time, error) {
-	at, _, err := s.fencedUpsert(ctx, "record request start",
+	start, _, err := s.fencedUpdate(ctx, "record request start",
 		"last_start = clock_timestamp(), last_end = NULL", tenant, epoch)
-	return at, err
+	return start, err
 }
 
 // RecordEnd records that the request last started has ended (its answer,
 // or its failure, came back).
 func (s *Store) RecordEnd(ctx context.Context, tenant string, epoch int64) error {
-	_, _, err := s.fencedUpsert(ctx, "record request end",
+	_, _, err := s.fencedUpdate(ctx, "record request end",
 		"last_end = CASE WHEN p.last_start IS NULL THEN NULL ELSE clock_timestamp() END", tenant, epoch)
 	return err
 }
@@ -70,7 +70,7 @@ func (s *Store) RecordEnd(ctx context.Context, tenant string, epoch int64) error
 // (by the database's clock): a Retry-After. A hold only ever extends; it
 // returns the hold now recorded.
 func (s *Store) RecordHold(ctx context.Context, tenant string, epoch int64, d time.Duration) (time.Time, error) {
-	_, until, err := s.fencedUpsert(ctx, "record hold",
+	_, until, err := s.fencedUpdate(ctx, "record hold",
 		"hold_until = greatest(p.hold_until, clock_timestamp() + $3 * interval '1 microsecond')", tenant, epoch, d.Microseconds())
 	return until, err
 }
