@@ -30,10 +30,13 @@ var _ tenants.Store = (*Store)(nil)
 // stored under; the update writes nothing.
 var errRekeyed = errors.New("an update may not rename or remove a record")
 
-// bumpTenants moves the tenants generation; call it last in a write.
+// bumpTenants moves the tenants generation and signals the change on
+// ChannelTenants (delivered at commit); call it last in a write.
 func bumpTenants(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, "UPDATE generations SET value = value + 1 WHERE name = 'tenants'")
-	return err
+	if _, err := tx.Exec(ctx, "UPDATE generations SET value = value + 1 WHERE name = 'tenants'"); err != nil {
+		return err
+	}
+	return notify(ctx, tx, ChannelTenants, "")
 }
 
 // Generation implements tenants.Store: a counter row that every committed
