@@ -12,8 +12,9 @@
 //
 // The cluster is Debian's PostgreSQL (the newest of /usr/lib/postgresql/*/bin,
 // else initdb and postgres from PATH), initialised in a temporary directory
-// and listening on a free loopback port with trust authentication, its unix
-// socket in that directory. It runs with fsync off, for speed; everything
+// and listening on a free loopback port with trust authentication (but for
+// PasswordDSN's roles, which must give their password), its unix socket in
+// that directory. It runs with fsync off, for speed; everything
 // else (synchronous_commit among it, which pgstore checks) keeps its default.
 // As root it runs as the postgres OS user (PostgreSQL refuses root).
 //
@@ -24,6 +25,7 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -54,6 +56,9 @@ type cluster struct {
 	stop chan struct{} // closed to stop the server
 	done chan error    // the server's exit
 }
+
+// passwordUsers is the role whose members authenticate by password.
+const passwordUsers = "pgtest_password_users"
 
 var (
 	once     sync.Once
@@ -90,10 +95,40 @@ func DSN(t testing.TB) string {
 	if startErr != nil {
 		t.Fatalf("pgtest: starting PostgreSQL: %v", startErr)
 	}
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))
+	name := newDatabase(t, "")
+	return running.dsn("postgres", name)
+}
+
+// PasswordDSN is DSN for a database owned by a new role that must give its
+// password (SCRAM) to connect: it returns the DSN, which holds no
+// password, and the password. The role is dropped with the database.
+func PasswordDSN(t testing.TB) (dsn, password string) {
+	t.Helper()
+	DSN(t) // starts the cluster, or skips
+	role := fmt.Sprintf("pw%d_%d", os.Getpid(), dbSeq.Add(1))
+	password = rand.Text()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := running.admin(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
+	// The password is a base32 string: safe between quotes.
+	if err := running.admin(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"' IN ROLE "+passwordUsers); err != nil {
+		t.Fatalf("pgtest: create role: %v", err)
+	}
+	name := newDatabase(t, role)
+	return running.dsn(role, name), password
+}
+
+// newDatabase creates a database (owned by owner, if set), dropped with
+// its owner when t ends.
+func newDatabase(t testing.TB, owner string) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))
+	sql := "CREATE DATABASE " + name + " TEMPLATE template0"
+	if owner != "" {
+		sql += " OWNER " + owner
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := running.admin(ctx, sql); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -103,17 +138,22 @@ func DSN(t testing.TB) string {
 		if err := running.admin(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
+		if owner != "" {
+			if err := running.admin(ctx, "DROP ROLE "+owner); err != nil {
+				t.Errorf("pgtest: drop role %s: %v", owner, err)
+			}
+		}
 	})
-	return running.dsn(name)
+	return name
 }
 
-func (c *cluster) dsn(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+func (c *cluster) dsn(user, db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, c.port, db)
 }
 
 // admin runs one statement on the postgres database.
 func (c *cluster) admin(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, c.dsn("postgres"))
+	conn, err := pgx.Connect(ctx, c.dsn("postgres", "postgres"))
 	if err != nil {
 		return err
 	}
@@ -191,6 +231,17 @@ func start() (*cluster, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
+	// Members of passwordUsers (PasswordDSN's roles) must give a password;
+	// the first matching line of pg_hba.conf wins.
+	hba := filepath.Join(data, "pg_hba.conf")
+	rules, err := os.ReadFile(hba)
+	if err == nil {
+		err = os.WriteFile(hba, append([]byte("host all +"+passwordUsers+" 127.0.0.1/32 scram-sha-256\n"), rules...), 0o600)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pg_hba.conf: %w", err)
+	}
 	// A port found free may be taken before the server binds it: try again.
 	for attempt := 0; ; attempt++ {
 		err = c.run(data, cred)
@@ -252,12 +303,14 @@ func (c *cluster) run(data string, cred *syscall.Credential) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := pgx.Connect(ctx, c.dsn("postgres"))
-		cancel()
+		conn, err := pgx.Connect(ctx, c.dsn("postgres", "postgres"))
 		if err == nil {
+			_, err = conn.Exec(ctx, "CREATE ROLE "+passwordUsers+" NOLOGIN")
 			conn.Close(context.Background())
-			return nil
+			cancel()
+			return err
 		}
+		cancel()
 		select {
 		case exitErr := <-c.done:
 			log, _ := os.ReadFile(logPath)
