@@ -91,3 +91,13 @@ CREATE TABLE pacing (
 	last_end   timestamptz,
 	hold_until timestamptz
 );
+
+-- What TechPass's application events (credentials expiring, application
+-- deleted) leave in /readyz, per tenant and kind, until they expire.
+CREATE TABLE webhook_notices (
+	tenant  text COLLATE "C" NOT NULL,
+	kind    text COLLATE "C" NOT NULL,
+	text    text NOT NULL,
+	expires timestamptz NOT NULL,
+	PRIMARY KEY (tenant, kind)
+);
