@@ -3,11 +3,13 @@
 // bbolt (package boltstore) stays the embedded default for one machine.
 //
 // It holds, so far, what does not wait on the queue and mirror contract
-// (issue 12): tenants, projects and keys (tenants.Store), the audit log
-// (audit.Store), and the coordination primitives of the per-tenant
-// dispatcher: leases with fencing epochs (leases.go), the durable pacing
-// record of upstream requests (pacing.go), and LISTEN/NOTIFY signals with a
-// polling fallback (notify.go).
+// being redesigned (issue 12): tenants, projects and keys (tenants.Store),
+// the audit log (audit.Store), the webhook notices shown in /readyz, and
+// the coordination primitives of the per-tenant dispatcher: leases with
+// fencing epochs (leases.go), the durable pacing record of upstream
+// requests (pacing.go), and LISTEN/NOTIFY signals with a polling fallback
+// (notify.go). The queue, the mirror, idempotency and webhook deliveries
+// (webhooks.Store, which changes the mirror) come with that contract.
 //
 // # Durability
 //

@@ -87,20 +87,7 @@ func TestPacingFencedAfterTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lb pgstore.Lease
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		l, ok, err := b.AcquireLease(ctx, "SHIP", "replica-b", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			lb = l
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no takeover")
-		}
-	}
+	lb, _ := takeOver(t, b, "SHIP", "replica-b")
 	before, err := b.NextAllowedStart(ctx, "SHIP", interval, guard)
 	if err != nil {
 		t.Fatal(err)
@@ -168,20 +155,7 @@ func TestRecordStartRacesTakeover(t *testing.T) {
 			starts = append(starts, at)
 		}
 	}()
-	var lb pgstore.Lease
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		l, ok, err := b.AcquireLease(ctx, "SHIP", "replica-b", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			lb = l
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no takeover")
-		}
-	}
+	lb, _ := takeOver(t, b, "SHIP", "replica-b")
 	wg.Wait()
 	if !errors.Is(fenced, pgstore.ErrFenced) {
 		t.Fatalf("the old leader stopped with %v, want ErrFenced", fenced)
