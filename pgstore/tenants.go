@@ -15,6 +15,10 @@ import (
 
 // Tenants, projects and keys (tenants.Store).
 //
+// A name or id PostgreSQL text cannot hold (NUL, invalid UTF-8) names
+// nothing stored: lookups answer ErrNotFound or nothing, as for any
+// unknown name.
+//
 // Concurrency: every write runs in a read-committed transaction that locks
 // the rows it changes (SELECT ... FOR UPDATE, or the unique index for
 // inserts) and, last, the 'tenants' row of generations, which it
@@ -101,6 +105,9 @@ type querier interface {
 
 // getTenant reads a tenant; lock is appended to the query ("FOR UPDATE").
 func getTenant(ctx context.Context, q querier, name, lock string) (tenants.Tenant, error) {
+	if !storable(name) {
+		return tenants.Tenant{}, fmt.Errorf("tenant %q: %w", name, tenants.ErrNotFound)
+	}
 	t, err := scanTenant(q.QueryRow(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE name = $1 "+lock, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenants.Tenant{}, fmt.Errorf("tenant %s: %w", name, tenants.ErrNotFound)
@@ -234,6 +241,9 @@ func collectProjects(rows pgx.Rows, err error) ([]tenants.Project, error) {
 }
 
 func getProjects(ctx context.Context, q querier, tenant string) ([]tenants.Project, error) {
+	if !storable(tenant) {
+		return []tenants.Project{}, nil
+	}
 	out, err := collectProjects(q.Query(ctx, "SELECT "+projectColumns+" FROM projects WHERE tenant = $1 ORDER BY name", tenant))
 	if err != nil {
 		return nil, fmt.Errorf("projects of %s: %w", tenant, err)
@@ -243,6 +253,9 @@ func getProjects(ctx context.Context, q querier, tenant string) ([]tenants.Proje
 
 // Project implements tenants.Store.
 func (s *Store) Project(ctx context.Context, tenant, name string) (tenants.Project, error) {
+	if !storable(tenant) || !storable(name) {
+		return tenants.Project{}, fmt.Errorf("project %q:%q: %w", tenant, name, tenants.ErrNotFound)
+	}
 	p, err := scanProject(s.pool.QueryRow(ctx, "SELECT "+projectColumns+" FROM projects WHERE tenant = $1 AND name = $2", tenant, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenants.Project{}, fmt.Errorf("project %s:%s: %w", tenant, name, tenants.ErrNotFound)
@@ -260,6 +273,9 @@ func (s *Store) Projects(ctx context.Context, tenant string) ([]tenants.Project,
 
 // ProjectsByIssuer implements tenants.Store, by an index on the issuer.
 func (s *Store) ProjectsByIssuer(ctx context.Context, issuer string) ([]tenants.Project, error) {
+	if !storable(issuer) {
+		return []tenants.Project{}, nil
+	}
 	out, err := collectProjects(s.pool.Query(ctx, "SELECT "+projectColumns+" FROM projects WHERE issuer = $1 ORDER BY tenant, name", issuer))
 	if err != nil {
 		return nil, fmt.Errorf("projects by issuer: %w", err)
@@ -308,6 +324,9 @@ func scanKey(row pgx.Row) (tenants.Key, error) {
 }
 
 func getKey(ctx context.Context, q querier, id, lock string) (tenants.Key, error) {
+	if !storable(id) {
+		return tenants.Key{}, fmt.Errorf("key %q: %w", id, tenants.ErrNotFound)
+	}
 	k, err := scanKey(q.QueryRow(ctx, "SELECT "+keyColumns+" FROM keys WHERE id = $1 "+lock, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenants.Key{}, fmt.Errorf("key %s: %w", id, tenants.ErrNotFound)
@@ -325,6 +344,9 @@ func (s *Store) Key(ctx context.Context, id string) (tenants.Key, error) {
 
 // Keys implements tenants.Store.
 func (s *Store) Keys(ctx context.Context, tenant string) ([]tenants.Key, error) {
+	if !storable(tenant) {
+		return []tenants.Key{}, nil
+	}
 	var rows pgx.Rows
 	var err error
 	if tenant == "" {
@@ -377,7 +399,9 @@ func (s *Store) TouchKeys(ctx context.Context, used map[string]time.Time) error 
 	}
 	ids := make([]string, 0, len(used))
 	for id := range used {
-		ids = append(ids, id)
+		if storable(id) { // else unknown: no stored id holds it
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	ats := make([]time.Time, len(ids))
