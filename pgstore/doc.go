@@ -6,7 +6,9 @@
 // being redesigned (issue 12): tenants, projects and keys (tenants.Store),
 // the audit log (audit.Store), the webhook notices shown in /readyz, and
 // the coordination primitives of the per-tenant dispatcher: leases with
-// fencing epochs (leases.go), the durable pacing record of upstream
+// fencing epochs (leases.go) and a Leadership that keeps one renewed and
+// ends the leader's context before it could lapse (lead.go), the durable
+// pacing record of upstream
 // requests (pacing.go), and LISTEN/NOTIFY signals with a polling fallback
 // (notify.go). The queue, the mirror, idempotency and webhook deliveries
 // (webhooks.Store, which changes the mirror) come with that contract.

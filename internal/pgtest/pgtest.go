@@ -18,6 +18,9 @@
 // else (synchronous_commit among it, which pgstore checks) keeps its default.
 // As root it runs as the postgres OS user (PostgreSQL refuses root).
 //
+// The server dies with the test binary even when that is killed (a parent
+// death signal); Main also removes its directory.
+//
 // Without PostgreSQL installed the tests that ask for a database are skipped,
 // except under CI=true, where they fail: scripts/install-test-deps.sh
 // installs it.
