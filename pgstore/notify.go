@@ -72,6 +72,10 @@ type ListenerConfig struct {
 	// PollOnly skips LISTEN altogether, for a connection pooler in
 	// transaction mode; PollInterval must then be set.
 	PollOnly bool
+	// CheckEvery is how long the listener waits for a notification before
+	// it checks that its connection is alive (a half-open TCP connection
+	// would keep it waiting forever); 0 means 30 s.
+	CheckEvery time.Duration
 	// Logger, if set, is told of lost connections.
 	Logger *slog.Logger
 }
@@ -102,6 +106,9 @@ func (s *Store) NewListener(cfg ListenerConfig) (*Listener, error) {
 	}
 	if cfg.PollOnly && cfg.PollInterval <= 0 {
 		return nil, errors.New("listener: polling only, but no poll interval")
+	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = 30 * time.Second
 	}
 	cc := s.pool.Config().ConnConfig.Copy()
 	cc.RuntimeParams["application_name"] = "groupgate-listener"
@@ -229,7 +236,21 @@ func (l *Listener) session(ctx context.Context) error {
 	}
 	l.resync()
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		// A connection cut without a word (a half-open TCP connection)
+		// would keep the wait quiet forever: after CheckEvery without a
+		// notification, ask the server. A timed-out wait leaves the
+		// connection open.
+		wctx, cancel := context.WithTimeout(ctx, l.cfg.CheckEvery)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+			pctx, cancel := context.WithTimeout(ctx, max(l.cfg.CheckEvery/3, time.Second))
+			err = conn.Ping(pctx)
+			cancel()
+			if err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				l.log.Warn("PostgreSQL listener connection lost; reconnecting", "err", err)
@@ -239,6 +260,7 @@ func (l *Listener) session(ctx context.Context) error {
 		l.deliver(Notification{Channel: n.Channel, Payload: n.Payload})
 	}
 }
+
 
 // Notify sends payload on channel, at once (outside a transaction).
 func (s *Store) Notify(ctx context.Context, channel, payload string) error {

@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -163,6 +164,34 @@ func TestListenerReconnects(t *testing.T) {
 	}
 	if n := queue.next(t, "after reconnecting"); n.Payload != "TRAIN" {
 		t.Errorf("after reconnecting: %+v", n)
+	}
+}
+
+// TestListenerSurvivesItsChecks: the listener's liveness checks (a wait
+// that times out, then a ping) keep the connection and lose nothing.
+func TestListenerSurvivesItsChecks(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue}, CheckEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := runListener(t, l, pgstore.ChannelQueue)[pgstore.ChannelQueue]
+	queue.resync(t, "connected")
+	for i := range 5 {
+		time.Sleep(50 * time.Millisecond) // a few checks
+		payload := fmt.Sprint("T", i)
+		if err := b.Notify(t.Context(), pgstore.ChannelQueue, payload); err != nil {
+			t.Fatal(err)
+		}
+		if n := queue.next(t, payload); n.Payload != payload {
+			t.Fatalf("got %+v, want %s", n, payload)
+		}
+	}
+	select {
+	case n := <-queue:
+		t.Errorf("after the checks: %+v (a Resync means the listener reconnected)", n)
+	default:
 	}
 }
 
