@@ -261,7 +261,6 @@ func (l *Listener) session(ctx context.Context) error {
 	}
 }
 
-
 // Notify sends payload on channel, at once (outside a transaction).
 func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 	return notify(ctx, s.pool, channel, payload)
