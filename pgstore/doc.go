@@ -8,7 +8,8 @@
 // the coordination primitives of the per-tenant dispatcher: leases with
 // fencing epochs (leases.go) and a Leadership that keeps one renewed and
 // ends the leader's context before it could lapse (lead.go), the durable
-// pacing record of upstream requests (pacing.go), and LISTEN/NOTIFY
+// pacing record of upstream requests (pacing.go), the live replicas and
+// the spread of tenants over them (replicas.go), and LISTEN/NOTIFY
 // signals with a polling fallback (notify.go). The queue, the mirror, idempotency and webhook deliveries
 // (webhooks.Store, which changes the mirror) come with that contract.
 //

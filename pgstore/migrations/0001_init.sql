@@ -101,3 +101,10 @@ CREATE TABLE webhook_notices (
 	expires timestamptz NOT NULL,
 	PRIMARY KEY (tenant, kind)
 );
+
+-- The replicas alive, by heartbeat (database clock), among which tenants'
+-- leases are spread.
+CREATE TABLE replicas (
+	name    text COLLATE "C" PRIMARY KEY,
+	expires timestamptz NOT NULL
+);
