@@ -58,6 +58,9 @@ type cluster struct {
 	bin  string
 	stop chan struct{} // closed to stop the server
 	done chan error    // the server's exit
+
+	mu   sync.Mutex
+	conn *pgx.Conn // admin's connection
 }
 
 // passwordUsers is the role whose members authenticate by password.
@@ -154,14 +157,19 @@ func (c *cluster) dsn(user, db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, c.port, db)
 }
 
-// admin runs one statement on the postgres database.
+// admin runs one statement on the postgres database, on one connection
+// kept for them all (connecting for each costs more than the statement).
 func (c *cluster) admin(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, c.dsn("postgres", "postgres"))
-	if err != nil {
-		return err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil || c.conn.IsClosed() {
+		conn, err := pgx.Connect(ctx, c.dsn("postgres", "postgres"))
+		if err != nil {
+			return err
+		}
+		c.conn = conn
 	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
+	_, err := c.conn.Exec(ctx, sql)
 	return err
 }
 
@@ -331,6 +339,11 @@ func (c *cluster) run(data string, cred *syscall.Credential) error {
 
 // shutdown stops the server and removes its directory.
 func (c *cluster) shutdown() error {
+	c.mu.Lock()
+	if c.conn != nil {
+		c.conn.Close(context.Background())
+	}
+	c.mu.Unlock()
 	err := c.halt()
 	if rmErr := os.RemoveAll(c.dir); err == nil {
 		err = rmErr
