@@ -81,13 +81,14 @@ func TestPacingFencedAfterTakeover(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
 	ctx := t.Context()
-	const interval, guard = 200 * time.Millisecond, 5 * time.Millisecond
-	la := mustAcquire(t, a, "SHIP", "replica-a", 150*time.Millisecond)
+	const interval, guard = 5 * time.Second, 5 * time.Millisecond
+	// A second is ample for the start below, even on a loaded machine.
+	la := mustAcquire(t, a, "SHIP", "replica-a", time.Second)
 	start, err := a.RecordStart(ctx, "SHIP", la.Epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, _ := takeOver(t, b, "SHIP", "replica-b")
+	lb := takeOver(t, b, "SHIP", "replica-b")
 	before, err := b.NextAllowedStart(ctx, "SHIP", interval, guard)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ func TestRecordStartRacesTakeover(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
 	ctx := t.Context()
-	la := mustAcquire(t, a, "SHIP", "replica-a", 200*time.Millisecond)
+	la := mustAcquire(t, a, "SHIP", "replica-a", time.Second)
 	var starts []time.Time
 	var fenced error
 	var wg sync.WaitGroup
@@ -155,7 +156,7 @@ func TestRecordStartRacesTakeover(t *testing.T) {
 			starts = append(starts, at)
 		}
 	}()
-	lb, _ := takeOver(t, b, "SHIP", "replica-b")
+	lb := takeOver(t, b, "SHIP", "replica-b")
 	wg.Wait()
 	if !errors.Is(fenced, pgstore.ErrFenced) {
 		t.Fatalf("the old leader stopped with %v, want ErrFenced", fenced)

@@ -22,7 +22,7 @@ func TestReplicasByHeartbeat(t *testing.T) {
 		s    *pgstore.Store
 		name string
 		ttl  time.Duration
-	}{{a, "replica-a", time.Minute}, {b, "replica-b", 200 * time.Millisecond}, {b, "replica-c", time.Minute}} {
+	}{{a, "replica-a", time.Minute}, {b, "replica-b", time.Second}, {b, "replica-c", time.Minute}} {
 		if err := hb.s.Heartbeat(ctx, hb.name, hb.ttl); err != nil {
 			t.Fatal(err)
 		}
