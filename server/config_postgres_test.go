@@ -128,3 +128,20 @@ func TestPostgresPasswordSources(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresStoreNotServedYet: a valid postgres configuration is refused
+// at start with a clear error, rather than silently served from bbolt.
+func TestPostgresStoreNotServedYet(t *testing.T) {
+	c := server.DefaultConfig()
+	c.AllowHTTP, c.Listen = true, "127.0.0.1:0"
+	c.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
+	c.Store, c.Postgres.DSN = server.StorePostgres, "postgres://gg@127.0.0.1:1/gg"
+	s, err := server.New(c, server.Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("server.New served a postgres configuration")
+	}
+	if !strings.Contains(err.Error(), "store: postgres is not served by this build yet") {
+		t.Errorf("error %q does not say postgres is not served yet", err)
+	}
+}
