@@ -19,6 +19,10 @@
 // synchronous_commit is not on (or remote_apply), and every new connection
 // of the pool is checked again, so a commit that returned is on disk (and,
 // with synchronous replication, on a standby).
+// A COMMIT that gets no clear answer (the connection lost, or a FATAL
+// answer, which may follow a local commit) is ErrAmbiguousCommit: the
+// caller cannot know whether the write is stored, and says so (503 with
+// Retry-After) rather than guess.
 //
 // # Schema
 //

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -136,8 +137,51 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() { s.pool.Close() }
 
+// ErrAmbiguousCommit means a write's COMMIT was sent but no clear answer
+// came back (the connection failed or was terminated, or ctx ended, while
+// it was under way): the write may or may not be stored. The HTTP edge answers 503 with
+// Retry-After; a retry settles it (with the same Idempotency-Key where
+// the write is idempotent by one).
+var ErrAmbiguousCommit = errors.New("the commit's outcome is unknown: the write may or may not be stored")
+
 // inTx runs fn in a read-committed transaction and commits it, or rolls it
-// back when fn fails.
+// back when fn fails. A commit without a clear answer is
+// ErrAmbiguousCommit (see refused).
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // nothing to do after a commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if refused(err) {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
+	}
+	return nil
+}
+
+// refused reports whether a COMMIT's error means the transaction is not
+// stored: the server answered with an ERROR (the transaction was aborted),
+// or with a rollback. Anything else is ambiguous: no answer (the
+// connection failed, ctx ended), or a FATAL one, which the server may send
+// after the commit is on disk (a wait for a synchronous standby cut short
+// by a termination: "the transaction has already committed locally").
+func refused(err error) bool {
+	if errors.Is(err, pgx.ErrTxCommitRollback) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	sev := pgErr.SeverityUnlocalized
+	if sev == "" {
+		sev = pgErr.Severity
+	}
+	return sev == "ERROR"
 }
