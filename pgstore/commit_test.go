@@ -44,7 +44,9 @@ func TestCommitWithoutAnswerIsAmbiguous(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- s.CreateTenant(ctx, tenants.Tenant{Name: "SHIP", GroupLimit: 50, Interval: time.Second}) }()
+			go func() {
+				done <- s.CreateTenant(ctx, tenants.Tenant{Name: "SHIP", GroupLimit: 50, Interval: time.Second})
+			}()
 			admin := adminConn(t, dsn)
 			// terminate ends the sleeping COMMIT's backend, if there is one.
 			terminate := func() bool {
