@@ -28,23 +28,41 @@ import (
 // written.
 var ErrFenced = errors.New("fenced: the lease moved to another epoch or lapsed")
 
-// fencedUpdate updates the tenant's pacing row (created by AcquireLease)
-// guarded by the lease: set is the SET list, $1 the tenant and $2 the
-// epoch, more arguments after them. It returns the row's last start and
-// hold as written, or ErrFenced when nothing was written.
-func (s *Store) fencedUpdate(ctx context.Context, what, set string, args ...any) (start, hold time.Time, err error) {
-	var startp, holdp *time.Time
-	err = s.pool.QueryRow(ctx, `UPDATE pacing AS p SET epoch = $2, `+set+`
-		FROM (SELECT tenant FROM leases
+// inFencedTx runs fn in a transaction that first checks that tenant's
+// lease is live at epoch and holds the lease's row FOR SHARE until the
+// commit. A takeover (AcquireLease updates the row) waits for that commit,
+// so whatever fn writes is ordered before it and seen by the new leader;
+// a deposed leader (the epoch moved, the lease was released or lapsed)
+// gets ErrFenced, and fn does not run. Every write the dispatcher makes as
+// leader runs in one.
+func (s *Store) inFencedTx(ctx context.Context, tenant string, epoch int64, fn func(pgx.Tx) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM leases
 			WHERE tenant = $1 AND epoch = $2 AND holder <> '' AND expires > clock_timestamp()
-			FOR SHARE) AS lease
-		WHERE p.tenant = lease.tenant
-		RETURNING p.last_start, p.hold_until`, args...).Scan(&startp, &holdp)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return start, hold, fmt.Errorf("%s for %v (epoch %v): %w", what, args[0], args[1], ErrFenced)
-	}
+			FOR SHARE`, tenant, epoch).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lease of %s at epoch %d: %w", tenant, epoch, ErrFenced)
+		}
+		if err != nil {
+			return fmt.Errorf("check lease of %s: %w", tenant, err)
+		}
+		return fn(tx)
+	})
+}
+
+// fencedUpdate updates the tenant's pacing row (created by AcquireLease)
+// in a fenced transaction: set is the SET list, $1 the tenant and $2 the
+// epoch, more arguments after them. It returns the row's last start and
+// hold as written.
+func (s *Store) fencedUpdate(ctx context.Context, what, set string, tenant string, epoch int64, more ...any) (start, hold time.Time, err error) {
+	var startp, holdp *time.Time
+	err = s.inFencedTx(ctx, tenant, epoch, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `UPDATE pacing AS p SET epoch = $2, `+set+` WHERE tenant = $1
+			RETURNING p.last_start, p.hold_until`, append([]any{tenant, epoch}, more...)...).Scan(&startp, &holdp)
+	})
 	if err != nil {
-		return start, hold, fmt.Errorf("%s for %v: %w", what, args[0], err)
+		return start, hold, fmt.Errorf("%s: %w", what, err)
 	}
 	return timeOf(startp), timeOf(holdp), nil
 }
@@ -52,6 +70,8 @@ func (s *Store) fencedUpdate(ctx context.Context, what, set string, args ...any)
 // RecordStart durably records that the leader of tenant at epoch starts an
 // upstream request now (by the database's clock), with no end yet, and
 // returns that instant. Call it before sending; on ErrFenced, do not send.
+// Fencing orders the record before any takeover, not before the lease's
+// expiry: send under the Leadership's context, which ends by then.
 func (s *Store) RecordStart(ctx context.Context, tenant string, epoch int64) (time.Time, error) {
 	start, _, err := s.fencedUpdate(ctx, "record request start",
 		"last_start = clock_timestamp(), last_end = NULL", tenant, epoch)
