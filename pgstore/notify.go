@@ -244,7 +244,7 @@ func (l *Listener) session(ctx context.Context) error {
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		if err != nil && ctx.Err() == nil && wctx.Err() != nil {
-			pctx, cancel := context.WithTimeout(ctx, max(l.cfg.CheckEvery/3, time.Second))
+			pctx, cancel := context.WithTimeout(ctx, max(l.cfg.CheckEvery/3, 5*time.Second))
 			err = conn.Ping(pctx)
 			cancel()
 			if err == nil {
