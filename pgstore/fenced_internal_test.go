@@ -27,7 +27,9 @@ func TestFencedTxOrdersBeforeTakeover(t *testing.T) {
 	}
 	a, b := open(), open()
 	ctx := t.Context()
-	const ttl = 300 * time.Millisecond
+	// A second: ample for the fenced transaction to begin, even on a
+	// loaded machine.
+	const ttl = time.Second
 	la, ok, err := a.AcquireLease(ctx, "SHIP", "replica-a", ttl)
 	if err != nil || !ok {
 		t.Fatalf("AcquireLease: %v, %v", ok, err)
