@@ -91,6 +91,13 @@ func Main(m *testing.M) {
 // it under CI=true.
 func DSN(t testing.TB) string {
 	t.Helper()
+	started(t)
+	return running.dsn("postgres", newDatabase(t, ""))
+}
+
+// started starts the cluster on first use, or skips or fails t.
+func started(t testing.TB) {
+	t.Helper()
 	once.Do(func() { running, startErr = start() })
 	if errors.Is(startErr, errNotInstalled) {
 		if os.Getenv("CI") == "true" {
@@ -101,8 +108,6 @@ func DSN(t testing.TB) string {
 	if startErr != nil {
 		t.Fatalf("pgtest: starting PostgreSQL: %v", startErr)
 	}
-	name := newDatabase(t, "")
-	return running.dsn("postgres", name)
 }
 
 // PasswordDSN is DSN for a database owned by a new role that must give its
@@ -110,7 +115,7 @@ func DSN(t testing.TB) string {
 // password, and the password. The role is dropped with the database.
 func PasswordDSN(t testing.TB) (dsn, password string) {
 	t.Helper()
-	DSN(t) // starts the cluster, or skips
+	started(t)
 	role := fmt.Sprintf("pw%d_%d", os.Getpid(), dbSeq.Add(1))
 	password = rand.Text()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
