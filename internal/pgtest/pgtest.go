@@ -178,9 +178,10 @@ func (c *cluster) admin(ctx context.Context, sql string) error {
 	return err
 }
 
-// binDir finds the directory holding initdb and postgres.
-func binDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+// binDir finds the directory holding initdb and postgres: the newest
+// version under root (Debian's /usr/lib/postgresql), else PATH's.
+func binDir(root string) (string, error) {
+	dirs, _ := filepath.Glob(filepath.Join(root, "*", "bin"))
 	slices.SortFunc(dirs, func(a, b string) int { return version(b) - version(a) }) // newest first
 	for _, d := range dirs {
 		if executable(filepath.Join(d, "initdb")) && executable(filepath.Join(d, "postgres")) {
@@ -209,7 +210,7 @@ func executable(p string) bool {
 
 // start initialises and starts a cluster.
 func start() (*cluster, error) {
-	bin, err := binDir()
+	bin, err := binDir("/usr/lib/postgresql")
 	if err != nil {
 		return nil, err
 	}
