@@ -54,8 +54,12 @@ type Config struct {
 	// MetricsListen, if set, also serves /metrics there without a
 	// credential: an internal address for Prometheus.
 	MetricsListen string `yaml:"metrics_listen"`
+	// Store is the backend: bbolt (default) or postgres.
+	Store string `yaml:"store"`
 	// StorePath is the bbolt file. Default .data/groupgate.db.
 	StorePath string `yaml:"store_path"`
+	// Postgres configures the postgres store (config_postgres.go).
+	Postgres PostgresConfig `yaml:"postgres"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is json or text. Default json.
@@ -291,6 +295,7 @@ type KeyConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:          "127.0.0.1:8080",
+		Store:           StoreBbolt,
 		StorePath:       ".data/groupgate.db",
 		LogLevel:        "info",
 		LogFormat:       "json",
@@ -353,6 +358,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	str("GROUPGATE_LISTEN", &c.Listen)
 	str("GROUPGATE_STORE_PATH", &c.StorePath)
+	c.applyStoreEnv(getenv)
 	str("GROUPGATE_LOG_LEVEL", &c.LogLevel)
 	str("GROUPGATE_LOG_FORMAT", &c.LogFormat)
 	dur("GROUPGATE_INTERVAL", &c.Interval)
@@ -395,9 +401,7 @@ func (c *Config) Validate() error {
 			add("metrics_listen: %q is not host:port", c.MetricsListen)
 		}
 	}
-	if c.StorePath == "" {
-		add("store_path: must be set")
-	}
+	p = append(p, c.storeProblems()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

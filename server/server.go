@@ -121,6 +121,9 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	}()
 	ctx := context.Background()
 
+	if cfg.Store == StorePostgres {
+		return nil, errPostgresNotServed
+	}
 	if s.store, err = boltstore.Open(cfg.StorePath, 5*time.Second); err != nil {
 		return nil, err
 	}
