@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -378,10 +377,6 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
 }
 
-var (
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
 // Validate reports every problem with c at once. It upper-cases tenant and
 // project names in place.
 func (c *Config) Validate() error {
@@ -506,7 +501,7 @@ func (t TechPassConfig) problems(where string) []string {
 		if pair[0] != "" && pair[1] != "" {
 			add("give a webhook secret by file or by variable, not both")
 		}
-		if pair[1] != "" && !envNameRE.MatchString(pair[1]) {
+		if pair[1] != "" && !names.ValidEnv(pair[1]) {
 			add("%q is not an environment variable name", pair[1])
 		}
 	}
@@ -551,7 +546,7 @@ func (t TechPassConfig) problems(where string) []string {
 		add("exactly one of api_key_file and api_key_env is required")
 	}
 	for _, e := range []string{t.ClientSecretEnv, t.APIKeyEnv} {
-		if e != "" && !envNameRE.MatchString(e) {
+		if e != "" && !names.ValidEnv(e) {
 			add("%q is not an environment variable name", e)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/api"
-	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -35,17 +35,9 @@ const (
 
 // serverConfig is groupgate's configuration and newServerConfig returns its
 // defaults: the one place this file names the package that holds them.
-type serverConfig = server.Config
+type serverConfig = config.Config
 
-func newServerConfig() serverConfig { return server.DefaultConfig() }
-
-// postgresSettingsLoaded says whether serverConfig knows the store and
-// postgres settings, which come with the PostgreSQL backend. While it does
-// not, the replica examples' configurations are loaded with those two
-// settings taken out, and checked by checkStoreSettings alone; once it does,
-// this is true and the whole file goes through the loader.
-// TestPostgresSettingsLoaded fails when the two disagree.
-const postgresSettingsLoaded = false
+func newServerConfig() serverConfig { return config.DefaultConfig() }
 
 // storeSettings are a configuration's store and postgres settings, read
 // apart from the loader.
@@ -84,33 +76,14 @@ func (c replicaConfig) listenPort() string {
 	return port
 }
 
-// configHasSetting reports whether serverConfig has a top-level setting
-// of that name.
-func configHasSetting(name string) bool {
-	t := reflect.TypeFor[serverConfig]()
-	for i := range t.NumField() {
-		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
-			return true
-		}
-	}
-	return false
-}
-
 // loadReplicaConfig loads src as groupgate does (defaults, the file, then
-// validation) and checks its store settings. Until postgresSettingsLoaded,
-// store and postgres are taken out before loading.
+// validation) and checks its store settings.
 func loadReplicaConfig(src []byte) (replicaConfig, error) {
 	var rc replicaConfig
 	if err := yaml.Unmarshal(src, &rc.Shared); err != nil {
 		return rc, err
 	}
 	body := src
-	if !postgresSettingsLoaded {
-		var err error
-		if body, err = withoutSettings(src, "store", "postgres"); err != nil {
-			return rc, err
-		}
-	}
 	f, err := os.CreateTemp("", "groupgate-config-*.yaml")
 	if err != nil {
 		return rc, err
@@ -132,27 +105,6 @@ func loadReplicaConfig(src []byte) (replicaConfig, error) {
 	}
 	rc.DSN, err = checkStoreSettings(rc.Shared)
 	return rc, err
-}
-
-// withoutSettings returns the YAML document src without the top-level keys
-// given.
-func withoutSettings(src []byte, keys ...string) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, err
-	}
-	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("the configuration is not a mapping")
-	}
-	m := doc.Content[0]
-	var kept []*yaml.Node
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if !slices.Contains(keys, m.Content[i].Value) {
-			kept = append(kept, m.Content[i], m.Content[i+1])
-		}
-	}
-	m.Content = kept
-	return yaml.Marshal(&doc)
 }
 
 // checkStoreSettings checks the agreed shape of a shared store: PostgreSQL,
@@ -213,13 +165,6 @@ func parseDSN(s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
-}
-
-func TestPostgresSettingsLoaded(t *testing.T) {
-	known := configHasSetting("store") && configHasSetting("postgres")
-	if known != postgresSettingsLoaded {
-		t.Errorf("the configuration knows store and postgres: %v, but postgresSettingsLoaded is %v: set it to %v", known, postgresSettingsLoaded, known)
-	}
 }
 
 func TestParseDSN(t *testing.T) {

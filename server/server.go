@@ -121,8 +121,8 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	}()
 	ctx := context.Background()
 
-	if cfg.Store == StorePostgres {
-		return nil, errPostgresNotServed
+	if cfg.Store == config.StorePostgres {
+		return nil, config.ErrPostgresNotServed
 	}
 	if s.store, err = boltstore.Open(cfg.StorePath, 5*time.Second); err != nil {
 		return nil, err

@@ -1,22 +1,24 @@
-package server_test
+package config_test
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/groupgate/groupgate/config"
+	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/server"
 )
 
 // TestPostgresConfigFromFile: the store kind and the postgres section read
 // from YAML and the environment; bbolt stays the default.
 func TestPostgresConfigFromFile(t *testing.T) {
-	if c := server.DefaultConfig(); c.Store != server.StoreBbolt {
+	if c := config.DefaultConfig(); c.Store != config.StoreBbolt {
 		t.Errorf("default store %q, want bbolt", c.Store)
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "groupgate.yaml")
-	mustWrite(t, file, `
+	testkit.WriteFile(t, file, `
 allow_http: true
 store: postgres
 postgres:
@@ -24,24 +26,24 @@ postgres:
   password_file: /run/secrets/pg-password
   max_conns: 12
 `)
-	c := server.DefaultConfig()
+	c := config.DefaultConfig()
 	if err := c.LoadFile(file); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	want := server.PostgresConfig{DSN: "postgres://groupgate@db:5432/groupgate?sslmode=verify-full", PasswordFile: "/run/secrets/pg-password", MaxConns: 12}
-	if c.Store != server.StorePostgres || c.Postgres != want {
+	want := config.PostgresConfig{DSN: "postgres://groupgate@db:5432/groupgate?sslmode=verify-full", PasswordFile: "/run/secrets/pg-password", MaxConns: 12}
+	if c.Store != config.StorePostgres || c.Postgres != want {
 		t.Errorf("read store %q, postgres %+v; want postgres, %+v", c.Store, c.Postgres, want)
 	}
 	env := map[string]string{"GROUPGATE_STORE": "postgres", "GROUPGATE_POSTGRES_DSN": "host=/run/postgresql dbname=gg"}
-	c = server.DefaultConfig()
+	c = config.DefaultConfig()
 	c.AllowHTTP = true
 	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
-	if c.Store != server.StorePostgres || c.Postgres.DSN != env["GROUPGATE_POSTGRES_DSN"] {
+	if c.Store != config.StorePostgres || c.Postgres.DSN != env["GROUPGATE_POSTGRES_DSN"] {
 		t.Errorf("from the environment: store %q, dsn %q", c.Store, c.Postgres.DSN)
 	}
 	if err := c.Validate(); err != nil {
@@ -56,19 +58,19 @@ func TestPostgresConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		store string
-		pg    server.PostgresConfig
+		pg    config.PostgresConfig
 		want  string
 	}{
-		{"unknown store", "mysql", server.PostgresConfig{}, `store: "mysql" is not bbolt or postgres`},
-		{"no dsn", "postgres", server.PostgresConfig{}, "postgres.dsn: the PostgreSQL DSN is required"},
-		{"password in url", "postgres", server.PostgresConfig{DSN: "postgres://gg:" + secret + "@db/gg"}, "postgres.dsn: the PostgreSQL DSN must not contain a password"},
-		{"password keyword", "postgres", server.PostgresConfig{DSN: "host=db password=" + secret}, "must not contain a password"},
-		{"both sources", "postgres", server.PostgresConfig{DSN: "postgres://gg@db/gg", PasswordFile: "/p", PasswordEnv: "PGPW"}, "password_file or by password_env, not both"},
-		{"bad env name", "postgres", server.PostgresConfig{DSN: "postgres://gg@db/gg", PasswordEnv: "PG PW"}, `postgres.password_env: "PG PW" is not`},
-		{"pool size", "postgres", server.PostgresConfig{DSN: "postgres://gg@db/gg", MaxConns: -1}, "postgres.max_conns: must be between 0"},
-		{"postgres set on bbolt", "bbolt", server.PostgresConfig{DSN: "postgres://gg@db/gg"}, "postgres: set, but store is bbolt"},
+		{"unknown store", "mysql", config.PostgresConfig{}, `store: "mysql" is not bbolt or postgres`},
+		{"no dsn", "postgres", config.PostgresConfig{}, "postgres.dsn: the PostgreSQL DSN is required"},
+		{"password in url", "postgres", config.PostgresConfig{DSN: "postgres://gg:" + secret + "@db/gg"}, "postgres.dsn: the PostgreSQL DSN must not contain a password"},
+		{"password keyword", "postgres", config.PostgresConfig{DSN: "host=db password=" + secret}, "must not contain a password"},
+		{"both sources", "postgres", config.PostgresConfig{DSN: "postgres://gg@db/gg", PasswordFile: "/p", PasswordEnv: "PGPW"}, "password_file or by password_env, not both"},
+		{"bad env name", "postgres", config.PostgresConfig{DSN: "postgres://gg@db/gg", PasswordEnv: "PG PW"}, `postgres.password_env: "PG PW" is not`},
+		{"pool size", "postgres", config.PostgresConfig{DSN: "postgres://gg@db/gg", MaxConns: -1}, "postgres.max_conns: must be between 0"},
+		{"postgres set on bbolt", "bbolt", config.PostgresConfig{DSN: "postgres://gg@db/gg"}, "postgres: set, but store is bbolt"},
 	} {
-		c := server.DefaultConfig()
+		c := config.DefaultConfig()
 		c.AllowHTTP = true
 		c.Store, c.Postgres = tc.store, tc.pg
 		err := c.Validate()
@@ -79,12 +81,12 @@ func TestPostgresConfigValidate(t *testing.T) {
 			t.Errorf("%s: the problem repeats the password: %v", tc.name, err)
 		}
 	}
-	c := server.DefaultConfig()
+	c := config.DefaultConfig()
 	c.AllowHTTP, c.StorePath = true, ""
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "store_path: must be set") {
 		t.Errorf("bbolt without store_path: %v", err)
 	}
-	c.Store = server.StorePostgres
+	c.Store = config.StorePostgres
 	c.Postgres.DSN = "postgres://gg@db/gg"
 	if err := c.Validate(); err != nil {
 		t.Errorf("postgres needs no store_path: %v", err)
@@ -96,10 +98,10 @@ func TestPostgresConfigValidate(t *testing.T) {
 func TestPostgresPasswordSources(t *testing.T) {
 	const secret = "correct-horse-battery"
 	file := filepath.Join(t.TempDir(), "pg-password")
-	mustWrite(t, file, "  "+secret+"\n")
+	testkit.WriteFile(t, file, "  "+secret+"\n")
 	env := map[string]string{"PG_PASSWORD": secret}
 	getenv := func(k string) string { return env[k] }
-	for _, pg := range []server.PostgresConfig{
+	for _, pg := range []config.PostgresConfig{
 		{DSN: "postgres://gg@db/gg", PasswordFile: file, MaxConns: 3},
 		{DSN: "postgres://gg@db/gg", PasswordEnv: "PG_PASSWORD", MaxConns: 3},
 	} {
@@ -111,10 +113,10 @@ func TestPostgresPasswordSources(t *testing.T) {
 			t.Errorf("%+v: got DSN %q, %d conns, password right: %v", pg, sc.DSN, sc.MaxConns, sc.Password == secret)
 		}
 	}
-	if sc, err := (server.PostgresConfig{DSN: "host=/run/postgresql"}).StoreConfig(getenv); err != nil || sc.Password != "" {
+	if sc, err := (config.PostgresConfig{DSN: "host=/run/postgresql"}).StoreConfig(getenv); err != nil || sc.Password != "" {
 		t.Errorf("no password source: %v, password set: %v", err, sc.Password != "")
 	}
-	for _, pg := range []server.PostgresConfig{
+	for _, pg := range []config.PostgresConfig{
 		{DSN: "postgres://gg@db/gg", PasswordFile: filepath.Join(t.TempDir(), "missing")},
 		{DSN: "postgres://gg@db/gg", PasswordEnv: "UNSET_PG_PASSWORD"},
 	} {
@@ -132,10 +134,10 @@ func TestPostgresPasswordSources(t *testing.T) {
 // TestPostgresStoreNotServedYet: a valid postgres configuration is refused
 // at start with a clear error, rather than silently served from bbolt.
 func TestPostgresStoreNotServedYet(t *testing.T) {
-	c := server.DefaultConfig()
+	c := config.DefaultConfig()
 	c.AllowHTTP, c.Listen = true, "127.0.0.1:0"
 	c.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
-	c.Store, c.Postgres.DSN = server.StorePostgres, "postgres://gg@127.0.0.1:1/gg"
+	c.Store, c.Postgres.DSN = config.StorePostgres, "postgres://gg@127.0.0.1:1/gg"
 	s, err := server.New(c, server.Options{})
 	if err == nil {
 		s.Close()

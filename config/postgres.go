@@ -1,10 +1,12 @@
-package server
+package config
 
 import (
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/groupgate/groupgate/credentials"
+	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/pgstore"
 )
 
@@ -18,10 +20,10 @@ const (
 	StorePostgres = "postgres"
 )
 
-// errPostgresNotServed: the configuration may name PostgreSQL, but the
+// ErrPostgresNotServed: the configuration may name PostgreSQL, but the
 // service cannot run on it yet (package pgstore holds tenants, keys and
 // the audit log, not yet the queue and the mirror).
-var errPostgresNotServed = errors.New("store: postgres is not served by this build yet (the queue and the group mirror are not in PostgreSQL); use store: bbolt")
+var ErrPostgresNotServed = errors.New("store: postgres is not served by this build yet (the queue and the group mirror are not in PostgreSQL); use store: bbolt")
 
 // PostgresConfig says how to reach the PostgreSQL store. The DSN holds no
 // password: it comes from a file or an environment variable, like every
@@ -75,7 +77,7 @@ func (c *Config) storeProblems() []string {
 	if pg.PasswordFile != "" && pg.PasswordEnv != "" {
 		add("postgres: give the password by password_file or by password_env, not both")
 	}
-	if pg.PasswordEnv != "" && !envNameRE.MatchString(pg.PasswordEnv) {
+	if pg.PasswordEnv != "" && !names.ValidEnv(pg.PasswordEnv) {
 		add("postgres.password_env: %q is not an environment variable name", pg.PasswordEnv)
 	}
 	if pg.MaxConns < 0 || pg.MaxConns > 1000 {
@@ -91,7 +93,7 @@ func (c PostgresConfig) StoreConfig(getenv func(string) string) (pgstore.Config,
 	cfg := pgstore.Config{DSN: c.DSN, MaxConns: int32(c.MaxConns)}
 	switch {
 	case c.PasswordFile != "":
-		b, err := readSecretFile(c.PasswordFile)
+		b, err := credentials.ReadFile(c.PasswordFile)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return pgstore.Config{}, fmt.Errorf("postgres.password_file: %s does not exist", c.PasswordFile)
