@@ -1,0 +1,103 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/groups/groupstest"
+	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/throttle/throttletest"
+)
+
+// The group mirror and queue conformance suites, as they run against bbolt
+// (boltstore) and in memory (groups/memstore_test.go): on one pool, and
+// with every call spread over two pools (two replicas) in turn.
+
+func groupsStore(t *testing.T) groups.Store { return mustOpen(t) }
+
+func groupsStoreAcrossReplicas(t *testing.T) groups.Store { return newRoundRobin(t, 2) }
+
+func TestGroupsStore(t *testing.T) { groupstest.RunStoreTests(t, groupsStore) }
+
+func TestGroupsStoreConcurrency(t *testing.T) { groupstest.RunConcurrencyTests(t, groupsStore) }
+
+func TestThrottleStore(t *testing.T) {
+	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store[groups.Effect] {
+		return groups.NewLedger(groupsStore(t))
+	}, groupstest.FailingEffect)
+}
+
+func TestThrottleStoreConcurrency(t *testing.T) {
+	throttletest.RunConcurrencyTests(t, func(t *testing.T) throttle.Store[groups.Effect] {
+		return groups.NewLedger(groupsStore(t))
+	}, groupstest.FailingEffect)
+}
+
+// TestGroupsStoreAcrossReplicas: the groups suites with each call made by
+// one of two pools in turn: a write made through one replica is read
+// through the other, and the concurrency cases (one name taken once, the
+// group limit, serialized read-then-write transactions) race writers on
+// both.
+func TestGroupsStoreAcrossReplicas(t *testing.T) {
+	groupstest.RunStoreTests(t, groupsStoreAcrossReplicas)
+	groupstest.RunConcurrencyTests(t, groupsStoreAcrossReplicas)
+}
+
+// TestThrottleStoreAcrossReplicas: the queue suites over two pools in
+// turn: queue limits and idempotency keys hold with writers on both.
+func TestThrottleStoreAcrossReplicas(t *testing.T) {
+	newLedger := func(t *testing.T) throttle.Store[groups.Effect] { return groups.NewLedger(groupsStoreAcrossReplicas(t)) }
+	throttletest.RunStoreTests(t, newLedger, groupstest.FailingEffect)
+	throttletest.RunConcurrencyTests(t, newLedger, groupstest.FailingEffect)
+}
+
+func (r *roundRobin) Update(ctx context.Context, tenant string, fn func(groups.Tx) error) error {
+	return r.next().Update(ctx, tenant, fn)
+}
+func (r *roundRobin) View(ctx context.Context, tenant string, fn func(groups.Tx) error) error {
+	return r.next().View(ctx, tenant, fn)
+}
+func (r *roundRobin) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
+	return r.next().UpdateOperation(ctx, id, fn)
+}
+func (r *roundRobin) Operation(ctx context.Context, id string) (throttle.Operation, error) {
+	return r.next().Operation(ctx, id)
+}
+func (r *roundRobin) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+	return r.next().Heads(ctx, tenant)
+}
+func (r *roundRobin) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+	return r.next().Depth(ctx, tenant)
+}
+func (r *roundRobin) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+	return r.next().Ahead(ctx, op)
+}
+func (r *roundRobin) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
+	return r.next().Idempotent(ctx, scope, key, now)
+}
+func (r *roundRobin) PurgeIdempotency(ctx context.Context, now time.Time) (int, error) {
+	return r.next().PurgeIdempotency(ctx, now)
+}
+func (r *roundRobin) Group(ctx context.Context, name groups.Name) (groups.Group, error) {
+	return r.next().Group(ctx, name)
+}
+func (r *roundRobin) Groups(ctx context.Context, tenant, project string) ([]groups.Group, error) {
+	return r.next().Groups(ctx, tenant, project)
+}
+func (r *roundRobin) GroupsVersion(ctx context.Context, tenant, project string) (uint64, error) {
+	return r.next().GroupsVersion(ctx, tenant, project)
+}
+func (r *roundRobin) ListGroups(ctx context.Context, tenant string, q groups.PageQuery) ([]groups.Group, bool, error) {
+	return r.next().ListGroups(ctx, tenant, q)
+}
+func (r *roundRobin) ListMembers(ctx context.Context, name groups.Name, q groups.PageQuery) ([]groups.User, bool, error) {
+	return r.next().ListMembers(ctx, name, q)
+}
+func (r *roundRobin) KnownUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.User, error) {
+	return r.next().KnownUsers(ctx, tenant, ids)
+}
+func (r *roundRobin) GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error) {
+	return r.next().GroupsSyncedAt(ctx, tenant)
+}
