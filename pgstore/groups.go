@@ -98,18 +98,38 @@ func retry(ctx context.Context, attempt func() error) error {
 	}
 }
 
-// Update implements groups.Store (see Serialization above).
+// Update implements groups.Store (see Serialization above). The
+// transaction is pipelined: BEGIN, the tenant's lock and the read of its
+// counters wait to go with fn's first read, and fn's writes wait for its
+// next read or for the COMMIT (see txn), so a create takes a handful of
+// round trips.
 func (s *Store) Update(ctx context.Context, tenant string, fn func(groups.Tx) error) error {
 	if !storable(tenant) {
 		return fmt.Errorf("update of tenant %q: the name cannot be stored", tenant)
 	}
 	return retry(ctx, func() error {
-		return s.inTx(ctx, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, lockTenantSQL, tenant); err != nil {
-				return fmt.Errorf("lock tenant %s: %w", tenant, err)
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("acquire a connection: %w", err)
+		}
+		// A connection left inside a transaction (a failed ROLLBACK) is
+		// closed by the pool, not reused.
+		defer conn.Release()
+		t := &txn{ctx: ctx, q: conn, tenant: tenant, b: &pgx.Batch{}}
+		t.b.Queue("BEGIN")
+		t.b.Queue(lockTenantSQL, tenant)
+		t.b.Queue("SELECT queue_seq, revision FROM mirror_tenants WHERE tenant = $1", tenant).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&t.seq, &t.rev)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
 			}
-			return fn(&txn{ctx: ctx, tx: tx, tenant: tenant})
+			return err
 		})
+		if err := fn(t); err != nil {
+			t.rollback()
+			return err
+		}
+		return t.commit()
 	})
 }
 
@@ -121,54 +141,65 @@ func (s *Store) View(ctx context.Context, tenant string, fn func(groups.Tx) erro
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(&txn{ctx: ctx, tx: tx, tenant: tenant, readOnly: true}); err != nil {
+	if err := fn(&txn{ctx: ctx, q: tx, tenant: tenant, readOnly: true, b: &pgx.Batch{}}); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
 }
 
 // UpdateOperation implements groups.Store: under the lock of the
-// operation's tenant, so it is serialized with that tenant's Updates. fn
-// may not change the operation's id, tenant or project.
+// operation's tenant, so it is serialized with that tenant's Updates, in
+// two round trips. fn may not change the operation's id, tenant or
+// project.
 func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
 	if !storable(id) {
 		return throttle.Operation{}, fmt.Errorf("operation %q: %w", id, throttle.ErrNotFound)
 	}
 	var out throttle.Operation
 	err := retry(ctx, func() error {
-		return s.inTx(ctx, func(tx pgx.Tx) error {
-			b := &pgx.Batch{}
-			b.Queue(lockOperationSQL, id)
-			b.Queue("SELECT doc FROM operations WHERE id = $1", id)
-			br := tx.SendBatch(ctx, b)
-			_, lockErr := br.Exec()
-			op, err := scanOperation(br.QueryRow(), id)
-			if cerr := br.Close(); lockErr == nil {
-				lockErr = cerr
-			}
-			if lockErr != nil {
-				return fmt.Errorf("lock operation %s: %w", id, lockErr)
-			}
-			if err != nil {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("acquire a connection: %w", err)
+		}
+		defer conn.Release()
+		t := &txn{ctx: ctx, q: conn, b: &pgx.Batch{}}
+		var op throttle.Operation
+		t.b.Queue("BEGIN")
+		t.b.Queue(lockOperationSQL, id)
+		t.b.Queue("SELECT tenant, doc FROM operations WHERE id = $1", id).QueryRow(func(row pgx.Row) error {
+			var doc []byte
+			if err := row.Scan(&t.tenant, &doc); errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+			} else if err != nil {
 				return err
 			}
-			was := op
-			if err := fn(&op); err != nil {
-				return err
-			}
-			if op.ID != was.ID || op.Tenant != was.Tenant || op.Project != was.Project {
-				return fmt.Errorf("update operation %s: %w", id, errRekeyed)
-			}
-			doc, err := json.Marshal(newOperationRecord(op))
-			if err != nil {
-				return fmt.Errorf("encode operation %s: %w", id, err)
-			}
-			if _, err := tx.Exec(ctx, "UPDATE operations SET doc = $2 WHERE id = $1", id, doc); err != nil {
-				return fmt.Errorf("update operation %s: %w", id, err)
-			}
-			out = op
-			return nil
+			op, err = decodeOperation(doc)
+			return err
 		})
+		if err := t.flush(); err != nil {
+			t.rollback()
+			return err
+		}
+		was := op
+		if err := fn(&op); err != nil {
+			t.rollback()
+			return err
+		}
+		if op.ID != was.ID || op.Tenant != was.Tenant || op.Project != was.Project {
+			t.rollback()
+			return fmt.Errorf("update operation %s: %w", id, errRekeyed)
+		}
+		doc, err := json.Marshal(newOperationRecord(op))
+		if err != nil {
+			t.rollback()
+			return fmt.Errorf("encode operation %s: %w", id, err)
+		}
+		t.b.Queue("UPDATE operations SET doc = $2 WHERE id = $1", id, doc)
+		if err := t.commit(); err != nil {
+			return err
+		}
+		out = op
+		return nil
 	})
 	if err != nil {
 		return throttle.Operation{}, err

@@ -48,7 +48,9 @@ func TestGroupsStoreAcrossReplicas(t *testing.T) {
 // TestThrottleStoreAcrossReplicas: the queue suites over two pools in
 // turn: queue limits and idempotency keys hold with writers on both.
 func TestThrottleStoreAcrossReplicas(t *testing.T) {
-	newLedger := func(t *testing.T) throttle.Store[groups.Effect] { return groups.NewLedger(groupsStoreAcrossReplicas(t)) }
+	newLedger := func(t *testing.T) throttle.Store[groups.Effect] {
+		return groups.NewLedger(groupsStoreAcrossReplicas(t))
+	}
 	throttletest.RunStoreTests(t, newLedger, groupstest.FailingEffect)
 	throttletest.RunConcurrencyTests(t, newLedger, groupstest.FailingEffect)
 }

@@ -9,21 +9,138 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/throttle"
 )
 
-// txn is groups.Tx over one PostgreSQL transaction, for one tenant. Each
-// method is one round trip (a statement, or a batch of them).
+// txn is groups.Tx over one PostgreSQL transaction, for one tenant.
+//
+// Statements are pipelined: a write is queued in b and sent with the next
+// read (before it, so a transaction reads its own writes) or with the
+// COMMIT, in one round trip each. A write's error is therefore reported by
+// the next read of the transaction, or by Update; the first error of any
+// statement fails every later call (the server has aborted the transaction
+// then), and the transaction cannot commit. The tenant's counters (the
+// queue's Seq and the revision sequence) are read once at the start, under
+// the tenant's lock, handed out in memory, and written back with the
+// COMMIT.
 type txn struct {
 	ctx      context.Context
-	tx       pgx.Tx
+	q        batcher
 	tenant   string
 	readOnly bool
+
+	b    *pgx.Batch // queued, not sent
+	sent bool       // something was sent: the transaction is open
+	err  error      // the first error: nothing more runs
+
+	seq, rev int64 // the tenant's counters, read with the lock
+	counted  bool  // seq or rev moved
+}
+
+// counters makes sure the tenant's counters were read: they are queued
+// with the lock, and sent by the first read.
+func (t *txn) counters() error {
+	if t.sent {
+		return t.err
+	}
+	return t.flush()
+}
+
+// batcher is a connection or a transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 var _ groups.Tx = (*txn)(nil)
+
+// flush sends the queued statements and runs their callbacks.
+func (t *txn) flush() error {
+	if t.err != nil {
+		return t.err
+	}
+	if t.b.Len() == 0 {
+		return nil
+	}
+	b := t.b
+	t.b = &pgx.Batch{}
+	t.sent = true
+	if err := t.q.SendBatch(t.ctx, b).Close(); err != nil {
+		t.err = err
+		return err
+	}
+	return nil
+}
+
+// read queues a statement of one row, handled by fn, and sends it with the
+// writes queued before it.
+func (t *txn) read(fn func(pgx.Row) error, sql string, args ...any) error {
+	t.b.Queue(sql, args...).QueryRow(fn)
+	return t.flush()
+}
+
+// query queues a statement of rows, handled by fn, and sends it with the
+// writes queued before it.
+func (t *txn) query(fn func(pgx.Rows) error, sql string, args ...any) error {
+	t.b.Queue(sql, args...).Query(fn)
+	return t.flush()
+}
+
+// write queues a write.
+func (t *txn) write(sql string, args ...any) error {
+	if t.err != nil {
+		return t.err
+	}
+	t.b.Queue(sql, args...)
+	return nil
+}
+
+// rollback ends a transaction whose fn failed. Nothing was written if
+// nothing was sent; a ROLLBACK that fails leaves the connection inside a
+// transaction, and the pool closes it.
+func (t *txn) rollback() {
+	if !t.sent {
+		return
+	}
+	if c, ok := t.q.(interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}); ok {
+		_, _ = c.Exec(context.WithoutCancel(t.ctx), "ROLLBACK")
+	}
+}
+
+// commit sends the queued writes, the counters and the COMMIT in one
+// round trip. A COMMIT without a clear answer is ErrAmbiguousCommit (see
+// refused); an error of a statement before it, or a batch never sent, left
+// nothing stored.
+func (t *txn) commit() error {
+	if t.err != nil {
+		t.rollback()
+		return t.err
+	}
+	if t.counted {
+		t.b.Queue(`INSERT INTO mirror_tenants (tenant, queue_seq, revision) VALUES ($1, $2, $3)
+			ON CONFLICT (tenant) DO UPDATE SET queue_seq = EXCLUDED.queue_seq, revision = EXCLUDED.revision`, t.tenant, t.seq, t.rev)
+	}
+	t.b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
+		if ct.String() == "ROLLBACK" {
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+	err := t.q.SendBatch(t.ctx, t.b).Close()
+	if err == nil {
+		return nil
+	}
+	if refused(err) || pgconn.SafeToRetry(err) {
+		t.sent = true
+		t.rollback()
+		return fmt.Errorf("commit: %w", err)
+	}
+	return fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
+}
 
 // writable refuses a write through View.
 func (t *txn) writable() error {
@@ -50,12 +167,21 @@ func (t *txn) Operation(id string) (throttle.Operation, error) {
 	if !storable(id) {
 		return throttle.Operation{}, fmt.Errorf("operation %q: %w", id, throttle.ErrNotFound)
 	}
-	return scanOperation(t.tx.QueryRow(t.ctx, "SELECT doc FROM operations WHERE id = $1", id), id)
+	var op throttle.Operation
+	err := t.read(func(row pgx.Row) error {
+		var err error
+		op, err = scanOperation(row, id)
+		return err
+	}, "SELECT doc FROM operations WHERE id = $1", id)
+	return op, err
 }
 
-// errOtherTenantsOperation refuses to overwrite an operation stored for
-// another tenant under the same id.
-var errOtherTenantsOperation = errors.New("an operation of another tenant has that id")
+// putOperationSQL stores an operation. An operation stored under the same
+// id for another tenant is not overwritten: the statement fails (the
+// tenant column's NOT NULL), and so does the transaction.
+const putOperationSQL = `INSERT INTO operations (id, tenant, doc) VALUES ($1, $2, $3)
+	ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc,
+	tenant = CASE WHEN operations.tenant = EXCLUDED.tenant THEN EXCLUDED.tenant END`
 
 func (t *txn) PutOperation(op throttle.Operation) error {
 	if err := t.own(op.Tenant); err != nil {
@@ -65,50 +191,34 @@ func (t *txn) PutOperation(op throttle.Operation) error {
 	if err != nil {
 		return fmt.Errorf("encode operation %s: %w", op.ID, err)
 	}
-	tag, err := t.tx.Exec(t.ctx, `INSERT INTO operations (id, tenant, doc) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc WHERE operations.tenant = EXCLUDED.tenant`, op.ID, op.Tenant, doc)
-	if err != nil {
-		return fmt.Errorf("put operation %s: %w", op.ID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("put operation %s: %w", op.ID, errOtherTenantsOperation)
-	}
-	return nil
+	return t.write(putOperationSQL, op.ID, op.Tenant, doc)
 }
 
-// appendSQL takes the tenant's next Seq, queues the operation under it,
-// counts it pending, stores it with its Seq, and signals ChannelQueue at
-// commit: one statement.
-const appendSQL = `WITH s AS (
-		INSERT INTO mirror_tenants (tenant, queue_seq) VALUES ($1, 1)
-		ON CONFLICT (tenant) DO UPDATE SET queue_seq = mirror_tenants.queue_seq + 1
-		RETURNING queue_seq),
-	q AS (INSERT INTO queue (tenant, project, seq, op_id) SELECT $1, $2, queue_seq, $3 FROM s),
+// appendSQL queues an operation under its Seq, counts it pending, stores
+// it (as putOperationSQL) and signals ChannelQueue at commit.
+const appendSQL = `WITH q AS (INSERT INTO queue (tenant, project, seq, op_id) VALUES ($1, $2, $3, $4)),
 	p AS (INSERT INTO pending (tenant, project, n) VALUES ($1, $2, 1)
 		ON CONFLICT (tenant, project) DO UPDATE SET n = pending.n + 1),
-	o AS (INSERT INTO operations (id, tenant, doc) SELECT $3, $1, jsonb_set($4::jsonb, '{seq}', to_jsonb(queue_seq)) FROM s
-		ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc WHERE operations.tenant = EXCLUDED.tenant
-		RETURNING 1),
-	n AS (SELECT pg_notify($5, $1))
-	SELECT queue_seq, (SELECT count(*) FROM o), (SELECT count(*) FROM n) FROM s`
+	o AS (INSERT INTO operations (id, tenant, doc) VALUES ($4, $1, $5)
+		ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc,
+		tenant = CASE WHEN operations.tenant = EXCLUDED.tenant THEN EXCLUDED.tenant END)
+	SELECT pg_notify($6, $1)`
 
 func (t *txn) Append(op throttle.Operation) (throttle.Operation, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return op, err
 	}
+	if err := t.counters(); err != nil {
+		return op, err
+	}
+	t.seq++
+	t.counted = true
+	op.Seq = uint64(t.seq)
 	doc, err := json.Marshal(newOperationRecord(op))
 	if err != nil {
 		return op, fmt.Errorf("encode operation %s: %w", op.ID, err)
 	}
-	var seq, stored, notified int64
-	if err := t.tx.QueryRow(t.ctx, appendSQL, op.Tenant, op.Project, op.ID, doc, ChannelQueue).Scan(&seq, &stored, &notified); err != nil {
-		return op, fmt.Errorf("append operation %s: %w", op.ID, err)
-	}
-	if stored == 0 {
-		return op, fmt.Errorf("append operation %s: %w", op.ID, errOtherTenantsOperation)
-	}
-	op.Seq = uint64(seq)
-	return op, nil
+	return op, t.write(appendSQL, op.Tenant, op.Project, t.seq, op.ID, doc, ChannelQueue)
 }
 
 // unqueueSQL takes an operation off its queue and out of the pending
@@ -122,21 +232,38 @@ func (t *txn) Unqueue(op throttle.Operation) (bool, error) {
 		return false, err
 	}
 	var n int
-	if err := t.tx.QueryRow(t.ctx, unqueueSQL, op.Tenant, op.Project, int64(op.Seq)).Scan(&n); err != nil {
+	err := t.read(func(row pgx.Row) error { return row.Scan(&n) }, unqueueSQL, op.Tenant, op.Project, int64(op.Seq))
+	if err != nil {
 		return false, fmt.Errorf("unqueue operation %s: %w", op.ID, err)
 	}
 	return n > 0, nil
 }
 
-func (t *txn) Depth() (throttle.Depth, error) { return depth(t.ctx, t.tx, t.tenant) }
+func (t *txn) Depth() (throttle.Depth, error) {
+	d := throttle.Depth{Projects: map[string]int{}}
+	err := t.query(func(rows pgx.Rows) error {
+		var project string
+		var n int
+		_, err := pgx.ForEachRow(rows, []any{&project, &n}, func() error {
+			d.Projects[project] = n
+			d.Total += n
+			return nil
+		})
+		return err
+	}, "SELECT project, n FROM pending WHERE tenant = $1 AND n > 0", t.tenant)
+	if err != nil {
+		return d, fmt.Errorf("depth of %s: %w", t.tenant, err)
+	}
+	return d, nil
+}
 
 func (t *txn) Queued() ([]throttle.Operation, error) {
-	rows, err := t.tx.Query(t.ctx, `SELECT o.doc FROM queue q JOIN operations o ON o.id = q.op_id
-		WHERE q.tenant = $1 ORDER BY q.seq`, t.tenant)
-	if err != nil {
-		return nil, fmt.Errorf("queued operations of %s: %w", t.tenant, err)
-	}
-	ops, err := collectOperations(rows)
+	var ops []throttle.Operation
+	err := t.query(func(rows pgx.Rows) error {
+		var err error
+		ops, err = collectOperations(rows)
+		return err
+	}, `SELECT o.doc FROM queue q JOIN operations o ON o.id = q.op_id WHERE q.tenant = $1 ORDER BY q.seq`, t.tenant)
 	if err != nil {
 		return nil, fmt.Errorf("queued operations of %s: %w", t.tenant, err)
 	}
@@ -148,52 +275,62 @@ func (t *txn) Queued() ([]throttle.Operation, error) {
 // SELECT, a statement of its own, sees a record committed while it waited.
 func (t *txn) Idempotency(scope, key string) (throttle.IdempotencyRecord, bool, error) {
 	if !storable(scope) || !storable(key) {
-		return throttle.IdempotencyRecord{}, false, nil
+		return throttle.IdempotencyRecord{}, false, t.flush()
 	}
-	b := &pgx.Batch{}
 	if !t.readOnly {
-		b.Queue(lockIdempotencySQL, scope, key)
-	}
-	b.Queue("SELECT op_id, fingerprint, expires FROM idempotency WHERE scope = $1 AND key = $2", scope, key)
-	br := t.tx.SendBatch(t.ctx, b)
-	defer br.Close()
-	if !t.readOnly {
-		if _, err := br.Exec(); err != nil {
-			return throttle.IdempotencyRecord{}, false, fmt.Errorf("lock idempotency key: %w", err)
+		if err := t.write(lockIdempotencySQL, scope, key); err != nil {
+			return throttle.IdempotencyRecord{}, false, err
 		}
 	}
 	var r throttle.IdempotencyRecord
-	err := br.QueryRow().Scan(&r.Operation, &r.Fingerprint, &r.Expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return throttle.IdempotencyRecord{}, false, br.Close()
-	}
+	found := false
+	err := t.read(func(row pgx.Row) error {
+		err := row.Scan(&r.Operation, &r.Fingerprint, &r.Expires)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	}, "SELECT op_id, fingerprint, expires FROM idempotency WHERE scope = $1 AND key = $2", scope, key)
 	if err != nil {
 		return throttle.IdempotencyRecord{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
+	if !found {
+		return throttle.IdempotencyRecord{}, false, nil
+	}
 	r.Expires = r.Expires.UTC()
-	return r, true, br.Close()
+	return r, true, nil
 }
 
 func (t *txn) PutIdempotency(ik throttle.Idempotency, opID string) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO idempotency (scope, key, op_id, fingerprint, expires) VALUES ($1, $2, $3, $4, $5)
+	return t.write(`INSERT INTO idempotency (scope, key, op_id, fingerprint, expires) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (scope, key) DO UPDATE SET op_id = EXCLUDED.op_id, fingerprint = EXCLUDED.fingerprint, expires = EXCLUDED.expires`,
 		ik.Scope, ik.Key, opID, ik.Fingerprint, ik.Expires)
-	if err != nil {
-		return fmt.Errorf("record idempotency key: %w", err)
-	}
-	return nil
 }
 
 // --- mirror records -----------------------------------------------------------
 
 func (t *txn) Group(name groups.Name) (groups.Group, error) {
-	if name.Tenant != t.tenant {
+	if name.Tenant != t.tenant || !storableName(name) {
 		return groups.Group{}, groups.ErrNotFound
 	}
-	return getGroup(t.ctx, t.tx, name)
+	var doc []byte
+	err := t.read(func(row pgx.Row) error {
+		if err := row.Scan(&doc); !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	}, "SELECT doc FROM groups WHERE tenant = $1 AND project = $2 AND group_key = $3", name.Tenant, name.Project, name.Key())
+	if err != nil {
+		return groups.Group{}, fmt.Errorf("read group %s: %w", name, err)
+	}
+	if doc == nil {
+		return groups.Group{}, groups.ErrNotFound
+	}
+	return decodeGroup(doc, name.Tenant)
 }
 
 // putGroupSQL stores a group and moves its project's GroupsVersion.
@@ -210,10 +347,7 @@ func (t *txn) PutGroup(g groups.Group) error {
 	if err != nil {
 		return fmt.Errorf("encode group %s: %w", g.Name, err)
 	}
-	if _, err := t.tx.Exec(t.ctx, putGroupSQL, g.Name.Tenant, g.Name.Project, g.Name.Key(), doc); err != nil {
-		return fmt.Errorf("put group %s: %w", g.Name, err)
-	}
-	return nil
+	return t.write(putGroupSQL, g.Name.Tenant, g.Name.Project, g.Name.Key(), doc)
 }
 
 // deleteGroupSQL removes a group and its members and moves the project's
@@ -227,15 +361,13 @@ func (t *txn) DeleteGroup(name groups.Name) error {
 	if err := t.own(name.Tenant); err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(t.ctx, deleteGroupSQL, name.Tenant, name.Project, name.Key()); err != nil {
-		return fmt.Errorf("delete group %s: %w", name, err)
-	}
-	return nil
+	return t.write(deleteGroupSQL, name.Tenant, name.Project, name.Key())
 }
 
 func (t *txn) CountGroups(project string) (int, error) {
 	var n int
-	err := t.tx.QueryRow(t.ctx, "SELECT count(*) FROM groups WHERE tenant = $1 AND ($2 = '' OR project = $2)", t.tenant, project).Scan(&n)
+	err := t.read(func(row pgx.Row) error { return row.Scan(&n) },
+		"SELECT count(*) FROM groups WHERE tenant = $1 AND ($2 = '' OR project = $2)", t.tenant, project)
 	if err != nil {
 		return 0, fmt.Errorf("count groups of %s: %w", t.tenant, err)
 	}
@@ -246,31 +378,28 @@ func (t *txn) NextRevision(after uint64) (uint64, error) {
 	if err := t.writable(); err != nil {
 		return 0, err
 	}
-	var rev int64
-	err := t.tx.QueryRow(t.ctx, `INSERT INTO mirror_tenants (tenant, revision) VALUES ($1, $2)
-		ON CONFLICT (tenant) DO UPDATE SET revision = greatest(mirror_tenants.revision + 1, EXCLUDED.revision)
-		RETURNING revision`, t.tenant, int64(after+1)).Scan(&rev)
-	if err != nil {
-		return 0, fmt.Errorf("next revision of %s: %w", t.tenant, err)
+	if err := t.counters(); err != nil {
+		return 0, err
 	}
-	return uint64(rev), nil
+	t.rev = max(t.rev+1, int64(after+1))
+	t.counted = true
+	return uint64(t.rev), nil
 }
 
 func (t *txn) Members(name groups.Name) ([]groups.User, error) {
 	if name.Tenant != t.tenant || !storableName(name) {
-		return nil, nil
-	}
-	rows, err := t.tx.Query(t.ctx, `SELECT id, email, display_name FROM members
-		WHERE tenant = $1 AND project = $2 AND group_key = $3 ORDER BY email_key, id`, name.Tenant, name.Project, name.Key())
-	if err != nil {
-		return nil, fmt.Errorf("members of %s: %w", name, err)
+		return nil, t.flush()
 	}
 	var out []groups.User
-	var u groups.User
-	_, err = pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.DisplayName}, func() error {
-		out = append(out, u)
-		return nil
-	})
+	err := t.query(func(rows pgx.Rows) error {
+		var u groups.User
+		_, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.DisplayName}, func() error {
+			out = append(out, u)
+			return nil
+		})
+		return err
+	}, `SELECT id, email, display_name FROM members WHERE tenant = $1 AND project = $2 AND group_key = $3
+		ORDER BY email_key, id`, name.Tenant, name.Project, name.Key())
 	if err != nil {
 		return nil, fmt.Errorf("members of %s: %w", name, err)
 	}
@@ -281,47 +410,34 @@ func (t *txn) PutMember(name groups.Name, u groups.User) error {
 	if err := t.own(name.Tenant); err != nil {
 		return err
 	}
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO members (tenant, project, group_key, email_key, id, email, display_name)
+	return t.write(`INSERT INTO members (tenant, project, group_key, email_key, id, email, display_name)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (tenant, project, group_key, email_key, id) DO UPDATE SET email = EXCLUDED.email, display_name = EXCLUDED.display_name`,
 		name.Tenant, name.Project, name.Key(), strings.ToLower(u.Email), u.ID, u.Email, u.DisplayName)
-	if err != nil {
-		return fmt.Errorf("put member of %s: %w", name, err)
-	}
-	return nil
 }
 
 func (t *txn) RemoveMember(name groups.Name, u groups.User) error {
 	if err := t.own(name.Tenant); err != nil {
 		return err
 	}
-	_, err := t.tx.Exec(t.ctx, `DELETE FROM members WHERE tenant = $1 AND project = $2 AND group_key = $3 AND email_key = $4 AND id = $5`,
+	return t.write(`DELETE FROM members WHERE tenant = $1 AND project = $2 AND group_key = $3 AND email_key = $4 AND id = $5`,
 		name.Tenant, name.Project, name.Key(), strings.ToLower(u.Email), u.ID)
-	if err != nil {
-		return fmt.Errorf("remove member of %s: %w", name, err)
-	}
-	return nil
 }
 
 func (t *txn) DropMembers(name groups.Name) error {
 	if err := t.own(name.Tenant); err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(t.ctx, "DELETE FROM members WHERE tenant = $1 AND project = $2 AND group_key = $3",
-		name.Tenant, name.Project, name.Key()); err != nil {
-		return fmt.Errorf("drop members of %s: %w", name, err)
-	}
-	return nil
+	return t.write("DELETE FROM members WHERE tenant = $1 AND project = $2 AND group_key = $3", name.Tenant, name.Project, name.Key())
 }
 
 // PutKnownUsers stores each user under its lower-cased id, and gives it
 // its lower-cased e-mail as the key by which it is found (taking it from
-// any other user that had it): one batch.
+// any other user that had it).
 func (t *txn) PutKnownUsers(users []groups.User) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
 	for _, u := range users {
 		if u.ID == "" {
 			continue
@@ -331,34 +447,37 @@ func (t *txn) PutKnownUsers(users []groups.User) error {
 		if u.Email != "" {
 			k := strings.ToLower(u.Email)
 			emailKey = &k
-			b.Queue("UPDATE known_users SET email_key = NULL WHERE tenant = $1 AND email_key = $2 AND id_key <> $3", t.tenant, k, idKey)
+			if err := t.write("UPDATE known_users SET email_key = NULL WHERE tenant = $1 AND email_key = $2 AND id_key <> $3", t.tenant, k, idKey); err != nil {
+				return err
+			}
 		}
-		b.Queue(`INSERT INTO known_users (tenant, id_key, id, email, display_name, email_key) VALUES ($1, $2, $3, $4, $5, $6)
+		err := t.write(`INSERT INTO known_users (tenant, id_key, id, email, display_name, email_key) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (tenant, id_key) DO UPDATE SET id = EXCLUDED.id, email = EXCLUDED.email,
 			display_name = EXCLUDED.display_name, email_key = EXCLUDED.email_key`,
 			t.tenant, idKey, u.ID, u.Email, u.DisplayName, emailKey)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
-		return fmt.Errorf("put known users of %s: %w", t.tenant, err)
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 func (t *txn) Owners(name groups.Name) (groups.Owners, bool, error) {
 	if name.Tenant != t.tenant || !storableName(name) {
-		return groups.Owners{}, false, nil
+		return groups.Owners{}, false, t.flush()
 	}
 	var doc []byte
-	err := t.tx.QueryRow(t.ctx, "SELECT doc FROM owners WHERE tenant = $1 AND project = $2 AND group_key = $3",
-		name.Tenant, name.Project, name.Key()).Scan(&doc)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return groups.Owners{}, false, nil
-	}
+	err := t.read(func(row pgx.Row) error {
+		if err := row.Scan(&doc); !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	}, "SELECT doc FROM owners WHERE tenant = $1 AND project = $2 AND group_key = $3", name.Tenant, name.Project, name.Key())
 	if err != nil {
 		return groups.Owners{}, false, fmt.Errorf("owners of %s: %w", name, err)
+	}
+	if doc == nil {
+		return groups.Owners{}, false, nil
 	}
 	var r ownersRecord
 	if err := json.Unmarshal(doc, &r); err != nil {
@@ -383,21 +502,14 @@ func (t *txn) PutOwners(name groups.Name, o groups.Owners) error {
 	if err != nil {
 		return fmt.Errorf("encode owners of %s: %w", name, err)
 	}
-	if _, err := t.tx.Exec(t.ctx, `INSERT INTO owners (tenant, project, group_key, doc) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (tenant, project, group_key) DO UPDATE SET doc = EXCLUDED.doc`,
-		name.Tenant, name.Project, name.Key(), doc); err != nil {
-		return fmt.Errorf("put owners of %s: %w", name, err)
-	}
-	return nil
+	return t.write(`INSERT INTO owners (tenant, project, group_key, doc) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant, project, group_key) DO UPDATE SET doc = EXCLUDED.doc`, name.Tenant, name.Project, name.Key(), doc)
 }
 
 func (t *txn) SetGroupsSyncedAt(at time.Time) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(t.ctx, `INSERT INTO mirror_tenants (tenant, groups_synced_at) VALUES ($1, $2)
-		ON CONFLICT (tenant) DO UPDATE SET groups_synced_at = EXCLUDED.groups_synced_at`, t.tenant, nullTime(at)); err != nil {
-		return fmt.Errorf("set groups synced at of %s: %w", t.tenant, err)
-	}
-	return nil
+	return t.write(`INSERT INTO mirror_tenants (tenant, groups_synced_at) VALUES ($1, $2)
+		ON CONFLICT (tenant) DO UPDATE SET groups_synced_at = EXCLUDED.groups_synced_at`, t.tenant, nullTime(at))
 }
