@@ -132,17 +132,22 @@ func TestUpdateRunsAgainAfterSerializationFailure(t *testing.T) {
 func TestIdempotencyKeyAcrossTenantsAndReplicas(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	a, b := groups.NewLedger(mustOpenDSN(t, dsn)), groups.NewLedger(mustOpenDSN(t, dsn))
-	for round := range 20 {
+	const rounds, tenants = 50, 4
+	for round := range rounds {
 		key := fmt.Sprintf("k%d", round)
 		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i, l := range []*groups.Ledger{a, b} {
+		start := make(chan struct{})
+		errs := make([]error, tenants)
+		for i := range tenants {
+			l := []*groups.Ledger{a, b}[i%2]
 			wg.Go(func() {
-				op := queuedOp(groups.Name{Tenant: []string{"SHIP", "DOCK"}[i], Project: "MOH", Group: "billing"})
+				op := queuedOp(groups.Name{Tenant: fmt.Sprintf("T%d", i), Project: "MOH", Group: "billing"})
 				op.Idempotency = &throttle.Idempotency{Scope: "key:admin", Key: key, Fingerprint: fmt.Sprint(i), Expires: t0.Add(time.Hour)}
+				<-start
 				_, errs[i] = l.Enqueue(t.Context(), op, throttle.Limits{})
 			})
 		}
+		close(start)
 		wg.Wait()
 		ok := 0
 		for _, err := range errs {
@@ -154,13 +159,19 @@ func TestIdempotencyKeyAcrossTenantsAndReplicas(t *testing.T) {
 			}
 		}
 		if ok != 1 {
-			t.Fatalf("round %d: %d of 2 requests with one key were queued (%v), want 1", round, ok, errs)
+			t.Fatalf("round %d: %d of %d requests with one key were queued (%v), want 1", round, ok, tenants, errs)
 		}
 	}
-	ship, _ := a.Depth(t.Context(), "SHIP")
-	dock, _ := b.Depth(t.Context(), "DOCK")
-	if ship.Total+dock.Total != 20 {
-		t.Fatalf("%d + %d operations queued, want 20", ship.Total, dock.Total)
+	total := 0
+	for i := range tenants {
+		d, err := a.Depth(t.Context(), fmt.Sprintf("T%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += d.Total
+	}
+	if total != rounds {
+		t.Fatalf("%d operations queued, want %d", total, rounds)
 	}
 }
 
