@@ -552,3 +552,34 @@ func (s *Store) GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, e
 	}
 	return timeOf(at), nil
 }
+
+// CheckPending verifies that the pending counts match the queues, and
+// that every queued operation is stored; it returns the first mismatch.
+// The counts move with every Append and Unqueue in the same statement, so
+// a mismatch is a defect.
+func (s *Store) CheckPending(ctx context.Context) error {
+	var tenant, project string
+	var counted, queued int
+	err := s.pool.QueryRow(ctx, `SELECT tenant, project, counted, queued FROM (
+			SELECT coalesce(p.tenant, q.tenant) AS tenant, coalesce(p.project, q.project) AS project,
+				coalesce(p.n, 0) AS counted, coalesce(q.n, 0) AS queued
+			FROM pending p FULL JOIN (SELECT tenant, project, count(*)::int AS n FROM queue GROUP BY tenant, project) q
+			ON p.tenant = q.tenant AND p.project = q.project) c
+		WHERE counted <> queued LIMIT 1`).Scan(&tenant, &project, &counted, &queued)
+	if err == nil {
+		return fmt.Errorf("pgstore: %s/%s has %d operations queued but counts %d", tenant, project, queued, counted)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("check pending counts: %w", err)
+	}
+	var missing string
+	err = s.pool.QueryRow(ctx, `SELECT q.op_id FROM queue q LEFT JOIN operations o ON o.id = q.op_id
+		WHERE o.id IS NULL OR o.tenant <> q.tenant LIMIT 1`).Scan(&missing)
+	if err == nil {
+		return fmt.Errorf("pgstore: queued operation %s is not stored for its tenant", missing)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("check queued operations: %w", err)
+	}
+	return nil
+}

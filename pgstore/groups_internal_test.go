@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -319,5 +320,25 @@ func TestOperationIDOfAnotherTenant(t *testing.T) {
 		if d, _ := s.Depth(ctx, "DOCK"); d.Total != 0 {
 			t.Fatalf("after %s: DOCK's depth %+v", how, d)
 		}
+	}
+}
+
+// TestCheckPendingFindsMismatch: CheckPending, run after every suite case,
+// reports a count that does not match its queue.
+func TestCheckPendingFindsMismatch(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := mustOpenDSN(t, dsn)
+	ctx := t.Context()
+	if _, err := groups.NewLedger(s).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), throttle.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckPending(ctx); err != nil {
+		t.Fatalf("CheckPending of a sound store: %v", err)
+	}
+	if _, err := adminConn(t, dsn).Exec(ctx, "UPDATE pending SET n = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckPending(ctx); err == nil || !strings.Contains(err.Error(), "SHIP/MOH has 1 operations queued but counts 2") {
+		t.Fatalf("CheckPending after the count was changed: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/groups/groupstest"
+	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/throttle"
 	"github.com/groupgate/groupgate/throttle/throttletest"
 )
@@ -15,9 +16,29 @@ import (
 // (boltstore) and in memory (groups/memstore_test.go): on one pool, and
 // with every call spread over two pools (two replicas) in turn.
 
-func groupsStore(t *testing.T) groups.Store { return mustOpen(t) }
+// groupsStore opens a store on a fresh database, checking its pending
+// counts at clean-up.
+func groupsStore(t *testing.T) groups.Store {
+	s := mustOpen(t)
+	checkPendingAtCleanup(t, s)
+	return s
+}
 
-func groupsStoreAcrossReplicas(t *testing.T) groups.Store { return newRoundRobin(t, 2) }
+func groupsStoreAcrossReplicas(t *testing.T) groups.Store {
+	r := newRoundRobin(t, 2)
+	checkPendingAtCleanup(t, r.stores[0])
+	return r
+}
+
+// checkPendingAtCleanup runs CheckPending when t ends, before the stores
+// close (clean-ups run last registered first).
+func checkPendingAtCleanup(t *testing.T, s *pgstore.Store) {
+	t.Cleanup(func() {
+		if err := s.CheckPending(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+}
 
 func TestGroupsStore(t *testing.T) { groupstest.RunStoreTests(t, groupsStore) }
 
