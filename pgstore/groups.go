@@ -38,6 +38,11 @@ import (
 // (lockTenant, lockIdempotency); the migration's lock (migrationLock,
 // 0x67...) is outside both, so no two kinds of lock can meet.
 //
+// An Update holds one of the pool's connections from its first statement
+// to its COMMIT; fn must use only its Tx (a plain read of the Store inside
+// fn would wait for another connection, and with every connection held by
+// such an Update, wait for ever).
+//
 // A serialization failure or deadlock (40001, 40P01) runs the whole
 // transaction again, fn included, up to maxAttempts times (the contract
 // allows it). A COMMIT without a clear answer is ErrAmbiguousCommit.
