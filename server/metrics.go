@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // metrics are the service's Prometheus series, in a registry of its own
@@ -131,14 +131,14 @@ func (m *metrics) lateness(tenant string) func(time.Duration) {
 }
 
 // started observes how long an operation waited for its first start.
-func (m *metrics) started(op throttle.Operation) {
+func (m *metrics) started(op queue.Operation) {
 	if op.Attempts == 1 {
 		m.queueWait.WithLabelValues(op.Tenant, op.Project).Observe(op.StartedAt.Sub(op.CreatedAt).Seconds())
 	}
 }
 
 // settled counts an operation's final state.
-func (m *metrics) settled(op throttle.Operation) {
+func (m *metrics) settled(op queue.Operation) {
 	m.operations.WithLabelValues(op.Tenant, op.Project, op.Kind, string(op.State)).Inc()
 }
 

@@ -5,8 +5,8 @@ import (
 	"sync"
 
 	"github.com/groupgate/groupgate/audit"
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // reconcilers holds each running tenant's mirror reconciler and answers the
@@ -15,11 +15,11 @@ import (
 type reconcilers struct {
 	mu    sync.Mutex
 	byTen map[string]*groups.Reconciler
-	queue *throttle.Queue[groups.Effect]
+	queue *dispatch.Dispatchers[groups.Effect]
 }
 
 // put registers tenant's reconciler; q wakes its dispatcher on request.
-func (r *reconcilers) put(tenant string, rec *groups.Reconciler, q *throttle.Queue[groups.Effect]) {
+func (r *reconcilers) put(tenant string, rec *groups.Reconciler, q *dispatch.Dispatchers[groups.Effect]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byTen == nil {
@@ -34,7 +34,7 @@ func (r *reconcilers) remove(tenant string) {
 	delete(r.byTen, tenant)
 }
 
-func (r *reconcilers) get(tenant string) (*groups.Reconciler, *throttle.Queue[groups.Effect]) {
+func (r *reconcilers) get(tenant string) (*groups.Reconciler, *dispatch.Dispatchers[groups.Effect]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.byTen[tenant], r.queue

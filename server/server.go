@@ -22,11 +22,12 @@ import (
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/console"
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // Options are the process-level dependencies of a Server.
@@ -53,7 +54,7 @@ type Server struct {
 	opts   Options
 	logger *slog.Logger
 	store  *boltstore.Store
-	queue  *throttle.Queue[groups.Effect]
+	queue  *dispatch.Dispatchers[groups.Effect]
 	http   *http.Server
 	ln     net.Listener
 	box    *secretbox.Box
@@ -146,7 +147,7 @@ func New(cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.staleIDs.find(ctx, s); err != nil {
 		return nil, err
 	}
-	s.queue = throttle.NewQueue[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
+	s.queue = dispatch.NewDispatchers[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
 	if err := s.syncTenants(ctx); err != nil {
 		return nil, err
 	}
@@ -362,8 +363,8 @@ func (s *Server) Close() {
 }
 
 // queueLimits returns a tenant's queue limits.
-func (s *Server) queueLimits(tenant string) throttle.Limits {
-	l := throttle.Limits{Tenant: s.cfg.MaxQueue, Project: s.cfg.MaxProjectQueue}
+func (s *Server) queueLimits(tenant string) queue.Limits {
+	l := queue.Limits{Tenant: s.cfg.MaxQueue, Project: s.cfg.MaxProjectQueue}
 	for _, t := range s.cfg.Tenants {
 		if t.Name != tenant {
 			continue

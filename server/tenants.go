@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // seed creates the tenants, projects and keys of the configuration that the
@@ -128,7 +130,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		s.logger.Info("tenant disabled: its queue is paused", "tenant", t.Name)
 		return nil
 	}
-	gate := throttle.NewGate(t.Interval+time.Duration(s.cfg.PaceGuard), s.opts.Now)
+	gate := pacing.NewGate(t.Interval+time.Duration(s.cfg.PaceGuard), s.opts.Now)
 	gate.ObserveLateness(s.metrics.lateness(t.Name))
 	client, err := s.upstreamClient(ctx, t, gate)
 	if err != nil {
@@ -149,21 +151,21 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 		Now:     s.opts.Now,
 		Logger:  log,
 	})
-	s.queue.Put(throttle.DispatcherConfig[groups.Effect]{
+	s.queue.Put(dispatch.Config[groups.Effect]{
 		Tenant:     t.Name,
 		Gate:       gate,
 		Interval:   t.Interval,
 		Limits:     s.queueLimits(t.Name),
 		Handler:    groups.NewExecutor(client, s.store, s.opts.Now, log),
 		Background: rec,
-		Retry: throttle.RetryPolicy{
+		Retry: dispatch.RetryPolicy{
 			MaxDuration: time.Duration(s.cfg.Retry.MaxDuration),
 			MaxFailures: s.cfg.Retry.MaxFailures,
 			BaseDelay:   time.Duration(s.cfg.Retry.BaseDelay),
 			MaxDelay:    time.Duration(s.cfg.Retry.MaxDelay),
 		},
 		Grace: time.Duration(s.cfg.ShutdownGrace),
-		OnSettled: func(op throttle.Operation) {
+		OnSettled: func(op queue.Operation) {
 			s.metrics.settled(op)
 			s.recordOutcome(op)
 		},
@@ -181,7 +183,7 @@ func (s *Server) syncTenant(ctx context.Context, name string) error {
 
 // upstreamClient builds the tenant's TechPass client, paced by gate. A
 // tenant without an API URL gets the built-in simulator.
-func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *throttle.Gate) (*techpass.Client, error) {
+func (s *Server) upstreamClient(ctx context.Context, t tenants.Tenant, gate *pacing.Gate) (*techpass.Client, error) {
 	tp := t.TechPass
 	if tp.APIURL == "" {
 		sim, err := s.simulatorFor(t)

@@ -1,4 +1,4 @@
-package throttle
+package queue
 
 import (
 	"crypto/rand"

@@ -1,4 +1,4 @@
-package throttle
+package dispatch
 
 import (
 	"context"
@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Handler carries out operations for one tenant. Execute is called for one
 // operation at a time; it must make a replay harmless, because an operation
 // interrupted by a crash is executed again (its Attempts is then > 1).
 type Handler[E any] interface {
-	Execute(ctx context.Context, op Operation) Outcome[E]
+	Execute(ctx context.Context, op queue.Operation) Outcome[E]
 }
 
 // Background is a tenant's low-priority upstream work, such as refreshing a
@@ -30,16 +33,18 @@ type Background interface {
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc[E any] func(ctx context.Context, op Operation) Outcome[E]
+type HandlerFunc[E any] func(ctx context.Context, op queue.Operation) Outcome[E]
 
 // Execute calls f.
-func (f HandlerFunc[E]) Execute(ctx context.Context, op Operation) Outcome[E] { return f(ctx, op) }
+func (f HandlerFunc[E]) Execute(ctx context.Context, op queue.Operation) Outcome[E] {
+	return f(ctx, op)
+}
 
 // DispatcherConfig holds what a Dispatcher needs. Store, Handler and Tenant
 // are required.
-type DispatcherConfig[E any] struct {
+type Config[E any] struct {
 	Tenant  string
-	Store   Store[E]
+	Store   queue.Store[E]
 	Handler Handler[E]
 	Retry   RetryPolicy
 	// Now defaults to time.Now.
@@ -50,15 +55,15 @@ type DispatcherConfig[E any] struct {
 	Logger *slog.Logger
 	// OnSettled, if set, is called after an operation reaches a final state
 	// and is committed.
-	OnSettled func(Operation)
+	OnSettled func(queue.Operation)
 	// OnStarted, if set, is called after an operation is marked running,
 	// before it is executed.
-	OnStarted func(Operation)
+	OnStarted func(queue.Operation)
 	// Gate is the tenant's pacing gate, used for start-time estimates; it
 	// may be nil (estimates then assume no wait).
-	Gate *Gate
+	Gate *pacing.Gate
 	// Limits bound the tenant's queue.
-	Limits Limits
+	Limits queue.Limits
 	// Interval is the tenant's upstream pace, for estimates; defaults to
 	// the Gate's interval.
 	Interval time.Duration
@@ -68,7 +73,7 @@ type DispatcherConfig[E any] struct {
 	// Undo, if set, returns the effects that revert an operation's pending
 	// state, committed when it fails without a handler's outcome (a panic
 	// that used up its retries, an outcome of no kind).
-	Undo func(op Operation, at time.Time) []E
+	Undo func(op queue.Operation, at time.Time) []E
 	// Endings words the failures the dispatcher decides itself (retries
 	// spent, an outcome it cannot use). If nil, the Handler is asked when
 	// it implements Endings (groups.Executor does); otherwise the failures
@@ -83,7 +88,7 @@ type DispatcherConfig[E any] struct {
 // at the head of its project. Create with NewDispatcher; safe for
 // concurrent use.
 type Dispatcher[E any] struct {
-	cfg     DispatcherConfig[E]
+	cfg     Config[E]
 	endings Endings
 	wake    chan struct{}
 	running atomic.Bool
@@ -95,7 +100,7 @@ type Dispatcher[E any] struct {
 }
 
 // NewDispatcher returns a dispatcher for cfg.Tenant.
-func NewDispatcher[E any](cfg DispatcherConfig[E]) *Dispatcher[E] {
+func NewDispatcher[E any](cfg Config[E]) *Dispatcher[E] {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -217,26 +222,26 @@ func (d *Dispatcher[E]) step(ctx, execCtx context.Context) (time.Duration, error
 		return 0, fmt.Errorf("read queue heads: %w", err)
 	}
 	now := d.cfg.Now()
-	var op Operation
+	var op queue.Operation
 	var ok bool
 	var wake time.Time
 	if len(heads) > 0 {
-		op, ok, wake = NextProject(heads, d.last, now)
+		op, ok, wake = queue.NextProject(heads, d.last, now)
 	}
 	if !ok {
 		return d.background(ctx, execCtx, now, wake), nil
 	}
 	d.last = op.Project
-	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
+	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
 		// A head already running is not this dispatcher's (it runs one
 		// operation at a time): a dispatcher it replaced was stopped with
 		// that call cut off. Like an operation interrupted by a crash, it
 		// is run again; the handler makes the replay harmless.
-		if o.State != Queued && o.State != Running {
+		if o.State != queue.Queued && o.State != queue.Running {
 			return errNotQueued
 		}
 		now := d.cfg.Now()
-		o.State = Running
+		o.State = queue.Running
 		o.Attempts++
 		if o.StartedAt.IsZero() {
 			o.StartedAt = now
@@ -299,7 +304,7 @@ func (d *Dispatcher[E]) runBackground(ctx context.Context, bg Background) {
 
 // execute runs the handler, turning a panic into a retryable failure so one
 // bad operation cannot stop the tenant's queue.
-func (d *Dispatcher[E]) execute(ctx context.Context, op Operation) (out Outcome[E]) {
+func (d *Dispatcher[E]) execute(ctx context.Context, op queue.Operation) (out Outcome[E]) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.cfg.Logger.Error("handler panicked", "operation_id", op.ID, "panic", fmt.Sprint(r))
@@ -309,7 +314,7 @@ func (d *Dispatcher[E]) execute(ctx context.Context, op Operation) (out Outcome[
 	return d.cfg.Handler.Execute(ctx, op)
 }
 
-func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
+func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op queue.Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
 	if out.CheckOnly {
 		op.Attempts-- // marking it running counted the try as an attempt
@@ -345,8 +350,8 @@ func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operati
 		if deadline := d.cfg.Retry.Deadline(since); now.Add(wait).After(deadline) {
 			wait = max(deadline.Sub(now), 0)
 		}
-		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
-			o.State = Queued
+		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
+			o.State = queue.Queued
 			o.Attempts = op.Attempts
 			o.Failures = failures
 			o.FailingSince = since
@@ -372,9 +377,9 @@ func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operati
 // progress commits one step of an operation carried out in several: the
 // operation is queued again at its place, with its progress and the step's
 // effects, and its failure count and retry window start over.
-func (d *Dispatcher[E]) progress(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
+func (d *Dispatcher[E]) progress(ctx context.Context, log *slog.Logger, op queue.Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
-	op.State, op.Progress, op.Failures, op.LastError = Queued, out.Progress, 0, ""
+	op.State, op.Progress, op.Failures, op.LastError = queue.Queued, out.Progress, 0, ""
 	op.NotBefore, op.FailingSince, op.UpdatedAt = time.Time{}, time.Time{}, now
 	// As for a final outcome, the step happened upstream: keep trying
 	// until it is recorded or execution is cut off.
@@ -405,21 +410,21 @@ func (d *Dispatcher[E]) persist(ctx context.Context, log *slog.Logger, what stri
 	}
 }
 
-func (d *Dispatcher[E]) undo(op Operation) []E {
+func (d *Dispatcher[E]) undo(op queue.Operation) []E {
 	if d.cfg.Undo == nil {
 		return nil
 	}
 	return d.cfg.Undo(op, d.cfg.Now())
 }
 
-func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
+func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op queue.Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
 	op.UpdatedAt, op.FinishedAt = now, now
 	op.NotBefore = time.Time{}
 	if out.Kind == Done {
-		op.State, op.Result, op.Failure = Succeeded, out.Result, nil
+		op.State, op.Result, op.Failure = queue.Succeeded, out.Result, nil
 	} else {
-		op.State, op.Failure = Failed, out.Failure
+		op.State, op.Failure = queue.Failed, out.Failure
 	}
 	// The upstream call is done: committing must not be lost to a transient
 	// store error, so keep trying until it lands or execution is cut off.
@@ -427,7 +432,7 @@ func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op Operati
 	if err != nil {
 		return fmt.Errorf("commit outcome of %s: %w", op.ID, err)
 	}
-	if op.State == Succeeded {
+	if op.State == queue.Succeeded {
 		log.Info("operation succeeded", "target", op.Target)
 	} else {
 		log.Warn("operation failed", "target", op.Target, "reason", op.Failure.Detail)

@@ -1,6 +1,10 @@
-package throttle
+package dispatch
 
-import "time"
+import (
+	"time"
+
+	"github.com/groupgate/groupgate/queue"
+)
 
 // Outcome is what a Handler reports after trying an operation once. E is
 // the type of the domain changes committed with it (see Store): the domain
@@ -12,7 +16,7 @@ type Outcome[E any] struct {
 	// Result is stored on success.
 	Result []byte
 	// Failure is stored when Kind is Fail.
-	Failure *Failure
+	Failure *queue.Failure
 	// Effects are committed atomically with a Done, Fail or Continue
 	// outcome. On a
 	// Retry outcome they are what to commit if the dispatcher gives up on
