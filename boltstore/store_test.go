@@ -33,11 +33,11 @@ func suiteStore(t *testing.T) *boltstore.Store {
 // ledger over the bbolt store.
 func suiteLedger(t *testing.T) queue.Store[groups.Effect] { return groups.NewLedger(suiteStore(t)) }
 
-func TestThrottleStore(t *testing.T) {
+func TestQueueStore(t *testing.T) {
 	queuetest.RunStoreTests(t, suiteLedger, groupstest.FailingEffect)
 }
 
-func TestThrottleStoreConcurrency(t *testing.T) {
+func TestQueueStoreConcurrency(t *testing.T) {
 	queuetest.RunConcurrencyTests(t, suiteLedger, groupstest.FailingEffect)
 }
 

@@ -40,7 +40,7 @@ func (f HandlerFunc[E]) Execute(ctx context.Context, op queue.Operation) Outcome
 	return f(ctx, op)
 }
 
-// DispatcherConfig holds what a Dispatcher needs. Store, Handler and Tenant
+// Config holds what a Dispatcher needs. Store, Handler and Tenant
 // are required.
 type Config[E any] struct {
 	Tenant  string
@@ -83,7 +83,7 @@ type Config[E any] struct {
 
 // Dispatcher runs one tenant's queue: it picks the next operation, marks it
 // running, executes it, and commits the outcome, one at a time. The
-// projects with work take turns (round robin, see NextProject); within a
+// projects with work take turns (round robin, see queue.NextProject); within a
 // project operations run in submission order, and a retry keeps its place
 // at the head of its project. Create with NewDispatcher; safe for
 // concurrent use.

@@ -21,13 +21,13 @@ import (
 // The dispatcher's types as the gateway instantiates them: its operations
 // carry the group mirror's effects.
 type (
-	Store            = queue.Store[groups.Effect]
-	Outcome          = dispatch.Outcome[groups.Effect]
-	Handler          = dispatch.Handler[groups.Effect]
-	HandlerFunc      = dispatch.HandlerFunc[groups.Effect]
-	DispatcherConfig = dispatch.Config[groups.Effect]
-	Dispatcher       = dispatch.Dispatcher[groups.Effect]
-	Queue            = dispatch.Dispatchers[groups.Effect]
+	Store       = queue.Store[groups.Effect]
+	Outcome     = dispatch.Outcome[groups.Effect]
+	Handler     = dispatch.Handler[groups.Effect]
+	HandlerFunc = dispatch.HandlerFunc[groups.Effect]
+	Config      = dispatch.Config[groups.Effect]
+	Dispatcher  = dispatch.Dispatcher[groups.Effect]
+	Dispatchers = dispatch.Dispatchers[groups.Effect]
 )
 
 // openStore opens a real bbolt store and returns the queue over it.
@@ -192,7 +192,7 @@ func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
 		mu.Unlock()
 		return Outcome{Kind: dispatch.Done}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	// More work arrives while it runs.
 	for i := 5; i < 10; i++ {
@@ -245,7 +245,7 @@ func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
 			Effects: []groups.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: clock.Now()}},
 		}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{
+	d := dispatch.NewDispatcher(Config{
 		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now,
 		OnSettled: func(op queue.Operation) { settled <- op },
 	})
@@ -287,7 +287,7 @@ func TestDispatcherFailStoresFailure(t *testing.T) {
 		}
 		return Outcome{} // no kind: a handler bug
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Endings: wording{}})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Endings: wording{}})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, op.ID)
@@ -320,7 +320,7 @@ func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
 		return Outcome{Kind: dispatch.Done}
 	})
 	// One failure would end the operation: a throttling answer must not count.
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: dispatch.RetryPolicy{MaxFailures: 1}})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: dispatch.RetryPolicy{MaxFailures: 1}})
 	startRun(t, d.Run)
 
 	receive(t, calls, "the first call")
@@ -370,7 +370,7 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 	})
 	policy := dispatch.RetryPolicy{MaxFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: time.Minute, Rand: func() float64 { return 0.5 }}
 	settled := make(chan queue.Operation, 2)
-	d := dispatch.NewDispatcher(DispatcherConfig{
+	d := dispatch.NewDispatcher(Config{
 		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{},
 		OnSettled: func(o queue.Operation) { settled <- o },
 	})
@@ -447,7 +447,7 @@ func TestDispatcherRespectsNotBefore(t *testing.T) {
 		calls <- call{o.Target, clock.Now()}
 		return Outcome{Kind: dispatch.Done}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now})
 	startRun(t, d.Run)
 
 	settle(t, d, s)
@@ -493,7 +493,7 @@ func TestDispatcherTakesProjectsInTurn(t *testing.T) {
 		mu.Unlock()
 		return Outcome{Kind: dispatch.Done}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	eventually(t, "the queue to drain", func() bool {
 		depth, err := s.Depth(context.Background(), "SHIP")
@@ -525,7 +525,7 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 		return Outcome{Kind: dispatch.Done}
 	})
 	policy := dispatch.RetryPolicy{MaxFailures: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Retry: policy, Endings: wording{}})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Retry: policy, Endings: wording{}})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, fine.ID)
@@ -556,7 +556,7 @@ func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
 	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		return Outcome{Kind: dispatch.Done}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	eventually(t, "the dispatcher to find its queue empty", func() bool { return s.heads.Load() >= 1 })
 
@@ -574,7 +574,7 @@ func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
 	}
 }
 
-func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
+func TestDispatchersRunReplaysInterruptedOperation(t *testing.T) {
 	s := newCountingStore(openStore(t))
 	op := enqueue(t, s, "SHIP", "interrupted")
 	next := enqueue(t, s, "SHIP", "next")
@@ -588,7 +588,7 @@ func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
 
 	calls := make(chan queue.Operation, 10)
 	q := dispatch.NewDispatchers[groups.Effect](s, nil, nil)
-	q.Put(DispatcherConfig{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
+	q.Put(Config{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		if n := s.requeued.Load(); n != 1 {
 			t.Errorf("handler called with RequeueRunning's count at %d, want 1: requeue before dispatching", n)
 		}
@@ -630,7 +630,7 @@ func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
 		}
 		return Outcome{Kind: dispatch.Done, Result: []byte("finished during shutdown")}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: time.Minute})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Grace: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -677,7 +677,7 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 		// Whatever it reports, the dispatcher cannot trust it: the call was cut off.
 		return Outcome{Kind: dispatch.Done, Result: []byte("cut off")}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: grace})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Grace: grace})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -704,7 +704,7 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 	// The next start replays it.
 	calls := make(chan queue.Operation, 10)
 	q := dispatch.NewDispatchers[groups.Effect](s, nil, nil)
-	q.Put(DispatcherConfig{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
+	q.Put(Config{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- o
 		return Outcome{Kind: dispatch.Done}
 	})})
@@ -715,14 +715,14 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 	waitSettled(t, s, waiting.ID)
 }
 
-func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
+func TestDispatchersRunningReportsStopped(t *testing.T) {
 	s := openStore(t)
 	q := dispatch.NewDispatchers[groups.Effect](s, nil, nil)
 	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		return Outcome{Kind: dispatch.Done}
 	})
 	for _, tenant := range []string{"SHIP", "DOCK"} {
-		q.Put(DispatcherConfig{Tenant: tenant, Handler: h})
+		q.Put(Config{Tenant: tenant, Handler: h})
 	}
 	check := func(wantOK bool, wantStopped ...string) {
 		t.Helper()
@@ -765,7 +765,7 @@ func TestDispatcherThrottledWithoutRetryAfterBacksOff(t *testing.T) {
 		return Outcome{Kind: dispatch.Retry, Throttled: true, Reason: "TechPass answered HTTP 429"}
 	})
 	policy := dispatch.RetryPolicy{BaseDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	startRun(t, d.Run)
 	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o queue.Operation) bool { return o.State == queue.Queued && o.Attempts >= 1 })
 	if got.Attempts != 1 || !got.NotBefore.After(t0) || got.Failures != 0 {
@@ -803,7 +803,7 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 		return outcomes[o.Attempts-1]
 	})
 	policy := dispatch.RetryPolicy{MaxDuration: 2 * time.Minute, BaseDelay: 40 * time.Second, MaxDelay: 40 * time.Second, Rand: func() float64 { return 0.5 }}
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{}})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{}})
 	startRun(t, d.Run)
 
 	steps := []struct {

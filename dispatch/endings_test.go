@@ -44,18 +44,18 @@ func TestDispatcherEndings(t *testing.T) {
 	none := HandlerFunc(func(context.Context, queue.Operation) Outcome { return Outcome{} })
 	cases := []struct {
 		name string
-		cfg  DispatcherConfig
+		cfg  Config
 		want queue.Failure
 	}{
-		{"retries spent, configured", DispatcherConfig{Handler: retry, Endings: wording{}},
+		{"retries spent, configured", Config{Handler: retry, Endings: wording{}},
 			queue.Failure{Status: 502, Title: "Retries spent", Detail: "within 0s; last: HTTP 503"}},
-		{"retries spent, by the handler", DispatcherConfig{Handler: wordingHandler{exec: retry}},
+		{"retries spent, by the handler", Config{Handler: wordingHandler{exec: retry}},
 			queue.Failure{Status: 502, Title: "Retries spent", Detail: "within 0s; last: HTTP 503"}},
-		{"retries spent, plainly", DispatcherConfig{Handler: retry},
+		{"retries spent, plainly", Config{Handler: retry},
 			queue.Failure{Title: "Retries spent", Detail: `retried for 0s; the last retry's reason: "HTTP 503"`}},
-		{"no kind, by the handler", DispatcherConfig{Handler: wordingHandler{exec: none}},
+		{"no kind, by the handler", Config{Handler: wordingHandler{exec: none}},
 			queue.Failure{Status: 500, Title: "Unworkable"}},
-		{"no kind, plainly", DispatcherConfig{Handler: none},
+		{"no kind, plainly", Config{Handler: none},
 			queue.Failure{Title: "Operation not carried out", Detail: "the handler's outcome could not be used"}},
 	}
 	for _, tc := range cases {

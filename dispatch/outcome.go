@@ -7,7 +7,7 @@ import (
 )
 
 // Outcome is what a Handler reports after trying an operation once. E is
-// the type of the domain changes committed with it (see Store): the domain
+// the type of the domain changes committed with it (see queue.Store): the domain
 // that executes operations defines it, so a store is never handed a change
 // it cannot apply.
 type Outcome[E any] struct {
@@ -36,7 +36,7 @@ type Outcome[E any] struct {
 	// CheckOnly marks a try that sent nothing but checks, no request for
 	// the work itself (such as the adoption check of a create that an
 	// earlier, unclear attempt may have made): it is not counted in
-	// Operation.Attempts, whatever its outcome.
+	// queue.Operation.Attempts, whatever its outcome.
 	CheckOnly bool
 	// Reason is a sanitized description of a retryable failure.
 	Reason string

@@ -26,7 +26,7 @@ func TestRetryWindowCountsNoPause(t *testing.T) {
 	})
 	policy := dispatch.RetryPolicy{MaxDuration: 30 * time.Minute, BaseDelay: 10 * time.Second, MaxDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
 	newDispatcher := func() *Dispatcher {
-		return dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+		return dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	}
 
 	stop := startRun(t, newDispatcher().Run)
@@ -82,7 +82,7 @@ func TestAdoptionCheckIsNoAttempt(t *testing.T) {
 	})
 	// No backoff: each retry is due at once on the fixed clock.
 	policy := dispatch.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Second, Rand: func() float64 { return 0 }}
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	startRun(t, d.Run)
 	var tries []int
 	for range 4 {

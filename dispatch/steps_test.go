@@ -33,7 +33,7 @@ func TestDispatcherContinueInterleavesProjects(t *testing.T) {
 		}
 		return Outcome{Kind: dispatch.Done, Result: op.Progress}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	got := waitSettled(t, s, long.ID)
 	waitSettled(t, s, short.ID)
@@ -95,7 +95,7 @@ func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 		started <- time.Now()
 		return Outcome{Kind: dispatch.Done}
 	})
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
 	startRun(t, d.Run)
 	eventually(t, "background steps", func() bool { return bg.steps.Load() >= 3 })
 	for range 3 {
@@ -124,7 +124,7 @@ func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 func TestDispatcherBackgroundWaitsForNext(t *testing.T) {
 	s := openStore(t)
 	bg := &timedBackground{next: time.Now().Add(30 * time.Millisecond), ran: make(chan time.Time, 1)}
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
 		return Outcome{Kind: dispatch.Done}
 	}), Background: bg})
 	startRun(t, d.Run)
@@ -166,7 +166,7 @@ func TestDispatcherRerunsHeadLeftRunning(t *testing.T) {
 	}
 	next := enqueue(t, s, "SHIP", "behind it")
 	var calls atomic.Int32
-	d := dispatch.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
 		calls.Add(1)
 		return Outcome{Kind: dispatch.Done}
 	})})

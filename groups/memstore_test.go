@@ -24,10 +24,10 @@ func TestGroupsStoreInMemoryConcurrency(t *testing.T) {
 	groupstest.RunConcurrencyTests(t, memStore)
 }
 
-func TestThrottleStoreInMemory(t *testing.T) {
+func TestQueueStoreInMemory(t *testing.T) {
 	queuetest.RunStoreTests(t, memLedger, groupstest.FailingEffect)
 }
 
-func TestThrottleStoreInMemoryConcurrency(t *testing.T) {
+func TestQueueStoreInMemoryConcurrency(t *testing.T) {
 	queuetest.RunConcurrencyTests(t, memLedger, groupstest.FailingEffect)
 }

@@ -50,7 +50,7 @@ type Store interface {
 	View(ctx context.Context, tenant string, fn func(Tx) error) error
 	// UpdateOperation applies fn to the stored operation and stores the
 	// result in one transaction, serialized with Update of the operation's
-	// tenant, and returns it; ErrNotFound (of package throttle) if there
+	// tenant, and returns it; ErrNotFound (of package queue) if there
 	// is none, fn's error if it fails (nothing is written then). fn may run
 	// more than once. The operation keeps its place in its queue.
 	UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error)

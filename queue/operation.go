@@ -97,7 +97,7 @@ type Operation struct {
 	// Payload is the handler's input, opaque here.
 	Payload []byte
 	// Progress is what the handler has done so far of an operation carried
-	// out in several steps (see Continue), opaque here; empty before the
+	// out in several steps (see dispatch.Continue), opaque here; empty before the
 	// first step.
 	Progress []byte
 	// Actor identifies the credential that submitted the operation.
@@ -109,18 +109,18 @@ type Operation struct {
 	Seq uint64
 	// Attempts counts how many times the operation was started upstream:
 	// each try is counted when it is marked running, except a try that
-	// sent nothing but checks (see Outcome.CheckOnly), which is uncounted
+	// sent nothing but checks (see dispatch.Outcome.CheckOnly), which is uncounted
 	// when its outcome is committed.
 	Attempts int
 	// Failures counts retryable failures (5xx, timeouts, connection errors)
 	// of the current step; throttling answers (429) and failed checks (see
-	// Outcome.Check) are not counted.
+	// dispatch.Outcome.Check) are not counted.
 	Failures int
 	// FailingSince is when the current run of retry outcomes (transient
 	// failures and throttling answers) of the current step began, or when
 	// the tenant's dispatcher started if that is later (the window counts
 	// no time the queue was not running); zero if its last try did not end
-	// in one. The retry window (see RetryPolicy) runs from it.
+	// in one. The retry window (see dispatch.RetryPolicy) runs from it.
 	FailingSince time.Time
 	// NotBefore is the earliest time the operation may start again.
 	NotBefore time.Time

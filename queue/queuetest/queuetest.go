@@ -1,4 +1,4 @@
-// Package throttletest is the conformance suite for queue.Store
+// Package queuetest is the conformance suite for queue.Store
 // implementations.
 //
 // Every backend runs the same cases, so the behaviour the Dispatcher and the
@@ -8,7 +8,7 @@
 // PostgreSQL one planned for multi-replica use, is checked against it by a
 // ten-line test:
 //
-//	func TestThrottleStore(t *testing.T) {
+//	func TestQueueStore(t *testing.T) {
 //		queuetest.RunStoreTests(t, func(t *testing.T) queue.Store[Effect] { return MustOpenStore(t) }, failingEffect)
 //	}
 //

@@ -158,8 +158,10 @@ func rewriteFile(path string) (bool, error) {
 }
 
 var (
-	commentIdent = regexp.MustCompile(`\bthrottle\.([A-Z]\w*)`)
-	commentFile  = regexp.MustCompile(`\bthrottle/(\w+\.go)\b`)
+	commentIdent     = regexp.MustCompile(`\bthrottle\.([A-Z]\w*)`)
+	commentFile      = regexp.MustCompile(`\bthrottle/(\w+\.go)\b`)
+	throttletestWord = regexp.MustCompile(`\bthrottletest\b`)
+	packageThrottle  = regexp.MustCompile(`\bpackage throttle\b`)
 	// commentLeft finds what still names the package (not the verb).
 	commentLeft = regexp.MustCompile("\\bthrottle[./]|\\bthrottletest\\b|`throttle`|package throttle\\b|throttle's")
 )
@@ -268,7 +270,9 @@ func rewrite(path string, src []byte) ([]byte, error) {
 				return m
 			})
 			text = strings.ReplaceAll(text, "throttle/throttletest", "queue/queuetest")
-			text = strings.ReplaceAll(text, "throttletest.", "queuetest.")
+			text = throttletestWord.ReplaceAllString(text, "queuetest")
+			// The operation model and its errors stayed together in queue.
+			text = packageThrottle.ReplaceAllString(text, "package queue")
 			text = commentIdent.ReplaceAllStringFunc(text, func(m string) string {
 				if t, ok := idents[m[len("throttle."):]]; ok {
 					return t.pkg + "." + t.name
