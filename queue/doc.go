@@ -9,8 +9,8 @@
 //     a caller-facing Failure. Its Kind, Payload, Progress and Result belong
 //     to the domain that executes it (package groups); they are opaque here.
 //     NewID makes ids that sort in time order.
-//   - The store contract: Store is what the dispatcher and the API need of a
-//     backend, method by method. Tx is a tenant's queue records inside one
+//   - The store contract: Store is what the dispatchers need of a backend,
+//     method by method (groups.Ledger provides it over groups.Store). Tx is a tenant's queue records inside one
 //     store transaction, data primitives that decide nothing; the rules over
 //     them (EnqueueIn with its checks CheckEnqueue and CheckIdempotency,
 //     QueueIn, RecordIn, SettleIn, RequeueIn) are written once here for

@@ -84,8 +84,9 @@ type Idempotency struct {
 }
 
 // Operation is one unit of upstream work, persisted before the client is
-// answered. The Kind and the Payload and Result bytes belong to the handler;
-// this package only moves the operation through its states.
+// answered. The Kind and the Payload, Progress and Result bytes belong to
+// the domain that carries it out (a dispatch.Handler); the queue only keeps
+// the operation and moves it through its states.
 type Operation struct {
 	ID      string
 	Tenant  string
