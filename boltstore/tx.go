@@ -11,7 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Update implements groups.Store. fn runs inside the committer's write
@@ -59,16 +59,16 @@ func (t *txn) own(tenant string) error {
 
 // --- queue records ------------------------------------------------------------
 
-func (t *txn) Operation(id string) (throttle.Operation, error) { return getOp(t.tx, id) }
+func (t *txn) Operation(id string) (queue.Operation, error) { return getOp(t.tx, id) }
 
-func (t *txn) PutOperation(op throttle.Operation) error {
+func (t *txn) PutOperation(op queue.Operation) error {
 	if err := t.own(op.Tenant); err != nil {
 		return err
 	}
 	return putOp(t.tx, op)
 }
 
-func (t *txn) Append(op throttle.Operation) (throttle.Operation, error) {
+func (t *txn) Append(op queue.Operation) (queue.Operation, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return op, err
 	}
@@ -94,7 +94,7 @@ func (t *txn) Append(op throttle.Operation) (throttle.Operation, error) {
 	return op, putOp(t.tx, op)
 }
 
-func (t *txn) Unqueue(op throttle.Operation) (bool, error) {
+func (t *txn) Unqueue(op queue.Operation) (bool, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return false, err
 	}
@@ -112,10 +112,10 @@ func (t *txn) Unqueue(op throttle.Operation) (bool, error) {
 	return true, addPending(t.tx, op.Tenant, op.Project, -1)
 }
 
-func (t *txn) Depth() (throttle.Depth, error) { return depth(t.tx, t.tenant), nil }
+func (t *txn) Depth() (queue.Depth, error) { return depth(t.tx, t.tenant), nil }
 
-func (t *txn) Queued() ([]throttle.Operation, error) {
-	var out []throttle.Operation
+func (t *txn) Queued() ([]queue.Operation, error) {
+	var out []queue.Operation
 	tq := t.tx.Bucket(bucketQueues).Bucket([]byte(t.tenant))
 	if tq == nil {
 		return nil, nil
@@ -130,16 +130,16 @@ func (t *txn) Queued() ([]throttle.Operation, error) {
 			return nil
 		})
 	})
-	slices.SortFunc(out, func(a, b throttle.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b queue.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, err
 }
 
-func (t *txn) Idempotency(scope, key string) (throttle.IdempotencyRecord, bool, error) {
+func (t *txn) Idempotency(scope, key string) (queue.IdempotencyRecord, bool, error) {
 	r, ok := getIdem(t.tx, scope, key)
-	return throttle.IdempotencyRecord{Operation: r.Operation, Fingerprint: r.Fingerprint, Expires: r.Expires}, ok, nil
+	return queue.IdempotencyRecord{Operation: r.Operation, Fingerprint: r.Fingerprint, Expires: r.Expires}, ok, nil
 }
 
-func (t *txn) PutIdempotency(ik throttle.Idempotency, opID string) error {
+func (t *txn) PutIdempotency(ik queue.Idempotency, opID string) error {
 	return putIdem(t.tx, ik, opID)
 }
 

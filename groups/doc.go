@@ -9,7 +9,7 @@
 //
 // Writes are not sent to TechPass here: they are recorded, together with the
 // group's pending state in the local mirror, as operations on the durable
-// queue (package throttle) and answered at once. The Executor carries them
+// queue (package queue) and answered at once. The Executor carries them
 // out later, one at a time per tenant. Reads are served from the mirror and
 // never cost an upstream call.
 //

@@ -3,12 +3,12 @@ package groups
 import (
 	"errors"
 	"fmt"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/dispatch"
 	"time"
 )
 
 // Effect is a change to the mirror committed in the same transaction as an
-// operation's outcome (throttle.Store.Complete, Progress, Finish), such as
+// operation's outcome (queue.Store.Complete, Progress, Finish), such as
 // the mirror learning a new group's upstream id. Its meaning is its Apply.
 type Effect interface {
 	// Apply makes the change in tx. It may run more than once (see
@@ -16,7 +16,7 @@ type Effect interface {
 	Apply(tx Tx) error
 }
 
-// Effects committed with operation outcomes (throttle.Outcome[Effect]). Each
+// Effects committed with operation outcomes (dispatch.Outcome[Effect]). Each
 // applies itself to the store's records in the outcome's transaction, as its
 // comment says; an effect on a group the mirror no longer holds changes
 // nothing and is not an error, so that an outcome can always be committed.
@@ -338,4 +338,4 @@ func removeMembers(tx Tx, g *Group, ids []string, at time.Time) error {
 
 // Outcome is what the Executor reports of one try of an operation, with the
 // effects to commit with it.
-type Outcome = throttle.Outcome[Effect]
+type Outcome = dispatch.Outcome[Effect]

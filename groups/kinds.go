@@ -7,7 +7,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Operation kinds carried out by the Executor.
@@ -122,7 +122,7 @@ func encodePayload(p payload) ([]byte, error) {
 // decodeOperation decodes op's payload by its kind and checks the group
 // name it carries, which was valid when the operation was queued. It
 // returns an error wrapping errUnknownKind or errCorrupt otherwise.
-func decodeOperation(v *validator.Validate, op throttle.Operation) (Name, payload, error) {
+func decodeOperation(v *validator.Validate, op queue.Operation) (Name, payload, error) {
 	p, err := decodePayload(op.Kind, op.Payload)
 	if err != nil {
 		return Name{}, nil, err

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // TestStoredPayloadsOfEarlierVersions: the payload bytes an earlier version
@@ -37,7 +37,7 @@ func TestStoredPayloadsOfEarlierVersions(t *testing.T) {
 	v := NewValidator()
 	for _, tc := range cases {
 		t.Run(tc.stored, func(t *testing.T) {
-			op := throttle.Operation{ID: "op_1", Kind: tc.kind, Target: "SHIP:MOH:billing", Payload: []byte(tc.stored)}
+			op := queue.Operation{ID: "op_1", Kind: tc.kind, Target: "SHIP:MOH:billing", Payload: []byte(tc.stored)}
 			name, got, err := decodeOperation(v, op)
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +72,7 @@ func TestUndecodableOperations(t *testing.T) {
 	}
 	v := NewValidator()
 	for _, tc := range cases {
-		_, p, err := decodeOperation(v, throttle.Operation{Kind: tc.kind, Payload: []byte(tc.payload)})
+		_, p, err := decodeOperation(v, queue.Operation{Kind: tc.kind, Payload: []byte(tc.payload)})
 		if !errors.Is(err, tc.want) || p != nil {
 			t.Errorf("%s %s: payload %#v, error %v; want %v", tc.kind, tc.payload, p, err, tc.want)
 		}

@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // MaxUsersPerChange bounds how many users one member change may name.
@@ -99,24 +99,24 @@ func DecodeMembersResult(b []byte) (r MembersResult, ok bool, err error) {
 // shows as wanted (a member to add, an absent one to remove) need no
 // upstream call: when that is all of them, the operation is recorded as
 // succeeded at once. It returns the operation, whether it is a replay, and
-// ErrInvalid, ErrNotFound, ErrPending, throttle.ErrQueueFull or
-// throttle.ErrIdempotencyMismatch (wrapped).
-func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add, remove []string) (op throttle.Operation, replayed bool, err error) {
+// ErrInvalid, ErrNotFound, ErrPending, queue.ErrQueueFull or
+// queue.ErrIdempotencyMismatch (wrapped).
+func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add, remove []string) (op queue.Operation, replayed bool, err error) {
 	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		return op, ok, err
 	}
 	add, remove, err = s.foldUsers(add, remove)
 	if err != nil {
-		return throttle.Operation{}, false, err
+		return queue.Operation{}, false, err
 	}
 	limits := s.queue.Limits(name.Tenant)
 	for attempt := 0; ; attempt++ {
 		g, err := s.store.Group(ctx, name)
 		if err != nil {
-			return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
+			return queue.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
 		}
 		if g.State == Deleting {
-			return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w: the group is being deleted", name, ErrPending)
+			return queue.Operation{}, false, fmt.Errorf("change members of %s: %w: the group is being deleted", name, ErrPending)
 		}
 		p := membersPayload{FullName: g.Name.String(), Add: add, Remove: remove}
 		var idle *Idle
@@ -125,23 +125,23 @@ func (s *Service) ChangeMembers(ctx context.Context, req Request, name Name, add
 		// worked out from it is stored only if the list is still as read.
 		if !g.MembersSyncedAt.IsZero() && g.PendingMembers == 0 && attempt < 3 {
 			if p.Add, p.Remove, p.Unchanged, err = s.filterByMirror(ctx, g.Name, add, remove); err != nil {
-				return throttle.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
+				return queue.Operation{}, false, fmt.Errorf("change members of %s: %w", name, err)
 			}
 			idle = &Idle{Version: g.MembersVersion}
 		}
 		op, err = s.newOperation(req, g.Name, p)
 		if err != nil {
-			return throttle.Operation{}, false, err
+			return queue.Operation{}, false, err
 		}
-		var stored throttle.Operation
+		var stored queue.Operation
 		if len(p.Add) == 0 && len(p.Remove) == 0 {
 			res, err := json.Marshal(MembersResult{FullName: p.FullName, Added: []UserResult{}, Removed: []UserResult{}, Unchanged: p.Unchanged})
 			if err != nil {
-				return throttle.Operation{}, false, fmt.Errorf("encode members result: %w", err)
+				return queue.Operation{}, false, fmt.Errorf("encode members result: %w", err)
 			}
-			op.State, op.Result, op.FinishedAt = throttle.Succeeded, res, op.CreatedAt
+			op.State, op.Result, op.FinishedAt = queue.Succeeded, res, op.CreatedAt
 			if idle == nil { // unreachable: only filtering empties a change, and it sets idle
-				return throttle.Operation{}, false, fmt.Errorf("change members of %s: nothing to change without the mirror", name)
+				return queue.Operation{}, false, fmt.Errorf("change members of %s: nothing to change without the mirror", name)
 			}
 			stored, err = s.store.RecordMembers(ctx, g.Name, op, *idle)
 		} else {
@@ -242,24 +242,24 @@ func memberIDs(ctx context.Context, store memberReader, name Name) (map[string]b
 // once (a new Revision); a failed update restores the old one. It returns
 // the group as now stored and the operation; on a replay the group is read
 // again.
-func (s *Service) Update(ctx context.Context, req Request, name Name, description string, ifRevision uint64) (Group, throttle.Operation, bool, error) {
+func (s *Service) Update(ctx context.Context, req Request, name Name, description string, ifRevision uint64) (Group, queue.Operation, bool, error) {
 	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		if err != nil {
-			return Group{}, throttle.Operation{}, false, err
+			return Group{}, queue.Operation{}, false, err
 		}
 		g, err := s.Get(ctx, name)
 		return g, op, true, err
 	}
 	if err := ValidateDescription(description); err != nil {
-		return Group{}, throttle.Operation{}, false, err
+		return Group{}, queue.Operation{}, false, err
 	}
 	g, err := s.store.Group(ctx, name)
 	if err != nil {
-		return Group{}, throttle.Operation{}, false, fmt.Errorf("update %s: %w", name, err)
+		return Group{}, queue.Operation{}, false, fmt.Errorf("update %s: %w", name, err)
 	}
 	op, err := s.newOperation(req, g.Name, updatePayload{FullName: g.Name.String(), Description: description, Previous: g.Description})
 	if err != nil {
-		return Group{}, throttle.Operation{}, false, err
+		return Group{}, queue.Operation{}, false, err
 	}
 	stored, op, err := s.store.UpdatePending(ctx, g.Name, description, ifRevision, op, s.queue.Limits(name.Tenant))
 	op, replayed, err := s.queued(ctx, op, err, "update", name)
@@ -407,7 +407,7 @@ func (s *Service) Members(ctx context.Context, name Name, q ListQuery) (MemberPa
 }
 
 // undoUpdate is the effect that reverts a queued update.
-func undoUpdate(op throttle.Operation, at time.Time) Effect {
+func undoUpdate(op queue.Operation, at time.Time) Effect {
 	var p updatePayload
 	_ = json.Unmarshal(op.Payload, &p) // written by Update
 	return UpdateFailed{Name: targetName(op), Operation: op.ID, Previous: p.Previous, At: at}

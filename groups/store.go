@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Store keeps the group mirror and the operation queue of every tenant. It
@@ -50,21 +50,21 @@ type Store interface {
 	View(ctx context.Context, tenant string, fn func(Tx) error) error
 	// UpdateOperation applies fn to the stored operation and stores the
 	// result in one transaction, serialized with Update of the operation's
-	// tenant, and returns it; ErrNotFound (of package throttle) if there
+	// tenant, and returns it; ErrNotFound (of package queue) if there
 	// is none, fn's error if it fails (nothing is written then). fn may run
 	// more than once. The operation keeps its place in its queue.
-	UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error)
+	UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error)
 
-	// Operation returns the operation with id, or throttle.ErrNotFound.
-	Operation(ctx context.Context, id string) (throttle.Operation, error)
+	// Operation returns the operation with id, or queue.ErrNotFound.
+	Operation(ctx context.Context, id string) (queue.Operation, error)
 	// Heads returns the first operation of each of the tenant's project
 	// queues that holds one, in project order; empty when there is none.
-	Heads(ctx context.Context, tenant string) ([]throttle.Operation, error)
-	// Depth returns the tenant's pending counts (see throttle.QueueTx).
-	Depth(ctx context.Context, tenant string) (throttle.Depth, error)
+	Heads(ctx context.Context, tenant string) ([]queue.Operation, error)
+	// Depth returns the tenant's pending counts (see queue.Tx).
+	Depth(ctx context.Context, tenant string) (queue.Depth, error)
 	// Ahead returns how many operations of op's project queue have a lower
 	// Seq than op.
-	Ahead(ctx context.Context, op throttle.Operation) (int, error)
+	Ahead(ctx context.Context, op queue.Operation) (int, error)
 	// Idempotent returns the operation id and fingerprint recorded for
 	// scope's key, if one is recorded with Expires after now.
 	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)
@@ -100,11 +100,11 @@ type Store interface {
 }
 
 // Tx is one tenant's records inside a store transaction (see Store.Update):
-// the operation queue (throttle.QueueTx) and the group mirror. Its methods
+// the operation queue (queue.Tx) and the group mirror. Its methods
 // are data primitives with no rules; each says what it guarantees. Names
 // are found by key (Name.Key: the group part case-insensitively).
 type Tx interface {
-	throttle.QueueTx
+	queue.Tx
 
 	// Group returns the stored group with name's key in name's project, or
 	// ErrNotFound.

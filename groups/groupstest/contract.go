@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
-	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/queue/queuetest"
 )
 
 // The cases of this file call groups.Store.Update directly: they state the
 // transaction contract every rule of the Ledger relies on.
 
 // writeAll writes one record of every kind through tx, for tenant SHIP.
-func writeAll(tx groups.Tx, n groups.Name, op throttle.Operation) error {
+func writeAll(tx groups.Tx, n groups.Name, op queue.Operation) error {
 	rev, err := tx.NextRevision(0)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 	ctx := t.Context()
 	n := name("SHIP", "MOH", "billing")
 	_, op := createArgs(n, "")
-	op.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "k", Fingerprint: "f", Expires: t0.Add(time.Hour)}
+	op.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "k", Fingerprint: "f", Expires: t0.Add(time.Hour)}
 	boom := errors.New("refused at the end")
 
 	err := s.Update(ctx, "SHIP", func(tx groups.Tx) error {
@@ -67,8 +67,8 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 		t.Fatalf("Update = %v, want fn's error", err)
 	}
 	wantGone(t, s, n)
-	throttletest.WantNoOp(t, s, op.ID)
-	throttletest.WantDepth(t, s, "SHIP", 0)
+	queuetest.WantNoOp(t, s, op.ID)
+	queuetest.WantDepth(t, s, "SHIP", 0)
 	if known, _ := s.KnownUsers(ctx, "SHIP", []string{"u-ann"}); len(known) != 0 {
 		t.Fatalf("known users after a failed Update = %v", known)
 	}
@@ -100,7 +100,7 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 	if us := mustMembers(t, s, n); len(us) != 1 || us[0].ID != "u-ann" {
 		t.Fatalf("members after Update = %+v, want ann", us)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 	if got, err := s.Operation(ctx, op.ID); err != nil || got.Seq == 0 {
 		t.Fatalf("appended operation = %+v, %v; want stored with a Seq", got, err)
 	}

@@ -2,7 +2,7 @@
 // the operation queue of every tenant in maps, under one mutex.
 //
 // It exists to prove that the store contract (groups.Store, groups.Tx,
-// throttle.QueueTx) assumes nothing of bbolt: the conformance suites run
+// queue.Tx) assumes nothing of bbolt: the conformance suites run
 // against it as against the bbolt file, and the domain's own tests
 // (groups.Service, groups.Reconciler) run on it without a file. It takes the
 // contract's freedoms where a careless caller would notice: every Update
@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Store is an in-memory groups.Store. The zero value is not usable; call
@@ -47,10 +47,10 @@ type entry struct {
 // MemberCursor, or a known user's "i\x00"/"e\x00" + lower-cased id or
 // e-mail.
 type state struct {
-	ops      map[string]throttle.Operation
+	ops      map[string]queue.Operation
 	queues   map[string]map[string][]entry // tenant, project
 	seqs     map[string]uint64
-	idem     map[string]map[string]throttle.IdempotencyRecord // scope, key
+	idem     map[string]map[string]queue.IdempotencyRecord // scope, key
 	groups   map[string]map[string]groups.Group
 	revs     map[string]uint64
 	versions map[string]uint64                   // tenant \x00 project
@@ -62,8 +62,8 @@ type state struct {
 
 func newState() *state {
 	return &state{
-		ops: map[string]throttle.Operation{}, queues: map[string]map[string][]entry{}, seqs: map[string]uint64{},
-		idem: map[string]map[string]throttle.IdempotencyRecord{}, groups: map[string]map[string]groups.Group{},
+		ops: map[string]queue.Operation{}, queues: map[string]map[string][]entry{}, seqs: map[string]uint64{},
+		idem: map[string]map[string]queue.IdempotencyRecord{}, groups: map[string]map[string]groups.Group{},
 		revs: map[string]uint64{}, versions: map[string]uint64{}, members: map[string]map[string]groups.User{},
 		users: map[string]map[string]groups.User{}, owners: map[string]map[string]groups.Owners{}, synced: map[string]time.Time{},
 	}
@@ -126,18 +126,18 @@ func (s *Store) View(ctx context.Context, tenant string, fn func(groups.Tx) erro
 }
 
 // UpdateOperation implements groups.Store; fn runs twice, as in Update.
-func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
+func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stored, ok := s.st.ops[id]
 	if !ok {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
-	var op throttle.Operation
+	var op queue.Operation
 	for range 2 {
 		op = stored
 		if err := fn(&op); err != nil {
-			return throttle.Operation{}, err
+			return queue.Operation{}, err
 		}
 	}
 	s.st.ops[id] = op
@@ -145,21 +145,21 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 }
 
 // Operation implements groups.Store.
-func (s *Store) Operation(ctx context.Context, id string) (throttle.Operation, error) {
+func (s *Store) Operation(ctx context.Context, id string) (queue.Operation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	op, ok := s.st.ops[id]
 	if !ok {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
 	return op, nil
 }
 
 // Heads implements groups.Store.
-func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+func (s *Store) Heads(ctx context.Context, tenant string) ([]queue.Operation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var heads []throttle.Operation
+	var heads []queue.Operation
 	for _, p := range slices.Sorted(maps.Keys(s.st.queues[tenant])) {
 		if es := s.st.queues[tenant][p]; len(es) > 0 {
 			heads = append(heads, s.st.ops[es[0].id])
@@ -169,14 +169,14 @@ func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation,
 }
 
 // Depth implements groups.Store.
-func (s *Store) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+func (s *Store) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st.depth(tenant), nil
 }
 
-func (st *state) depth(tenant string) throttle.Depth {
-	d := throttle.Depth{Projects: map[string]int{}}
+func (st *state) depth(tenant string) queue.Depth {
+	d := queue.Depth{Projects: map[string]int{}}
 	for p, es := range st.queues[tenant] {
 		if len(es) > 0 {
 			d.Projects[p] = len(es)
@@ -187,7 +187,7 @@ func (st *state) depth(tenant string) throttle.Depth {
 }
 
 // Ahead implements groups.Store.
-func (s *Store) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -347,15 +347,15 @@ func (t *tx) own(tenant string) error {
 	return nil
 }
 
-func (t *tx) Operation(id string) (throttle.Operation, error) {
+func (t *tx) Operation(id string) (queue.Operation, error) {
 	op, ok := t.st.ops[id]
 	if !ok {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
 	return op, nil
 }
 
-func (t *tx) PutOperation(op throttle.Operation) error {
+func (t *tx) PutOperation(op queue.Operation) error {
 	if err := t.own(op.Tenant); err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func (t *tx) PutOperation(op throttle.Operation) error {
 	return nil
 }
 
-func (t *tx) Append(op throttle.Operation) (throttle.Operation, error) {
+func (t *tx) Append(op queue.Operation) (queue.Operation, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return op, err
 	}
@@ -377,7 +377,7 @@ func (t *tx) Append(op throttle.Operation) (throttle.Operation, error) {
 	return op, nil
 }
 
-func (t *tx) Unqueue(op throttle.Operation) (bool, error) {
+func (t *tx) Unqueue(op queue.Operation) (bool, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return false, err
 	}
@@ -390,32 +390,32 @@ func (t *tx) Unqueue(op throttle.Operation) (bool, error) {
 	return true, nil
 }
 
-func (t *tx) Depth() (throttle.Depth, error) { return t.st.depth(t.tenant), nil }
+func (t *tx) Depth() (queue.Depth, error) { return t.st.depth(t.tenant), nil }
 
-func (t *tx) Queued() ([]throttle.Operation, error) {
-	var out []throttle.Operation
+func (t *tx) Queued() ([]queue.Operation, error) {
+	var out []queue.Operation
 	for _, es := range t.st.queues[t.tenant] {
 		for _, e := range es {
 			out = append(out, t.st.ops[e.id])
 		}
 	}
-	slices.SortFunc(out, func(a, b throttle.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b queue.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
 }
 
-func (t *tx) Idempotency(scope, key string) (throttle.IdempotencyRecord, bool, error) {
+func (t *tx) Idempotency(scope, key string) (queue.IdempotencyRecord, bool, error) {
 	r, ok := t.st.idem[scope][key]
 	return r, ok, nil
 }
 
-func (t *tx) PutIdempotency(ik throttle.Idempotency, opID string) error {
+func (t *tx) PutIdempotency(ik queue.Idempotency, opID string) error {
 	if t.readOnly {
 		return errReadOnly
 	}
 	if t.st.idem[ik.Scope] == nil {
-		t.st.idem[ik.Scope] = map[string]throttle.IdempotencyRecord{}
+		t.st.idem[ik.Scope] = map[string]queue.IdempotencyRecord{}
 	}
-	t.st.idem[ik.Scope][ik.Key] = throttle.IdempotencyRecord{Operation: opID, Fingerprint: ik.Fingerprint, Expires: ik.Expires}
+	t.st.idem[ik.Scope][ik.Key] = queue.IdempotencyRecord{Operation: opID, Fingerprint: ik.Fingerprint, Expires: ik.Expires}
 	return nil
 }
 

@@ -24,7 +24,7 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/webhooks"
 )
 
@@ -72,9 +72,9 @@ func delivery(tenant, id string) webhooks.Delivery {
 // mustGroup creates an active group with members.
 func mustGroup(t *testing.T, s Store, n groups.Name, members ...groups.User) {
 	t.Helper()
-	op := throttle.Operation{
-		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
-		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued, CreatedAt: t0, UpdatedAt: t0,
+	op := queue.Operation{
+		ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
+		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: queue.Queued, CreatedAt: t0, UpdatedAt: t0,
 	}
 	g := groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
 	if _, err := groups.NewLedger(s).CreatePending(t.Context(), g, op, groups.Limits{Groups: 1000}); err != nil {
@@ -93,7 +93,7 @@ func complete(t *testing.T, s Store, id string, effects ...groups.Effect) {
 	if err != nil {
 		t.Fatalf("Operation(%s): %v", id, err)
 	}
-	op.State, op.FinishedAt, op.UpdatedAt = throttle.Succeeded, t0, t0
+	op.State, op.FinishedAt, op.UpdatedAt = queue.Succeeded, t0, t0
 	if err := groups.NewLedger(s).Complete(t.Context(), op, effects); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
@@ -102,7 +102,7 @@ func complete(t *testing.T, s Store, id string, effects ...groups.Effect) {
 // commit commits effects with a fresh operation of tenant.
 func commit(t *testing.T, s Store, tenant string, effects ...groups.Effect) {
 	t.Helper()
-	op, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: "MOH", Kind: groups.KindMembers, CreatedAt: t0}, throttle.Limits{})
+	op, err := groups.NewLedger(s).Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: tenant, Project: "MOH", Kind: groups.KindMembers, CreatedAt: t0}, queue.Limits{})
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
