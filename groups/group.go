@@ -146,22 +146,20 @@ type Limits struct {
 }
 
 // Undo returns the effects that revert the mirror change an operation made
-// when it was queued: a create's reservation is released, a deleting group
-// is active again, an update's description is restored; a member change
-// stops counting as pending. They are committed when an operation is cancelled or given up.
+// when it was queued, as its kind's payload type says (kinds.go): a
+// create's reservation is released, a deleting group is active again, an
+// update's description is restored; a member change stops counting as
+// pending. They are committed when an operation is cancelled or given up.
+// An operation of a kind this version does not know made no change it
+// knows of: Undo returns nothing for it. A payload that does not decode
+// is undone as its kind's zero payload (an update then restores the
+// confirmed description, if TechPass confirmed one).
 func Undo(op throttle.Operation, at time.Time) []Effect {
-	n := targetName(op)
-	switch op.Kind {
-	case KindDelete:
-		return []Effect{DeleteFailed{Name: n, At: at}}
-	case KindUpdate:
-		return []Effect{undoUpdate(op, at)}
-	case KindMembers:
-		// The change's steps are in the mirror already; only its pending
-		// count is released.
-		return []Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
+	p, _ := decodePayload(op.Kind, op.Payload) // nil only for an unknown kind
+	if p == nil {
+		return nil
 	}
-	return []Effect{CreateFailed{Name: n}}
+	return p.undo(op, targetName(op), at)
 }
 
 // targetName splits an operation's stored full name without validating it

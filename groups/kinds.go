@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 
@@ -65,6 +66,9 @@ type payload interface {
 	kind() string
 	// fullName is the full name of the group the operation acts on.
 	fullName() string
+	// undo returns the effects that revert the mirror change op made when
+	// it was queued (see Undo); name is op's target.
+	undo(op throttle.Operation, name Name, at time.Time) []Effect
 }
 
 func (createPayload) kind() string  { return KindCreate }
@@ -77,6 +81,27 @@ func (p deletePayload) fullName() string  { return p.FullName }
 func (p updatePayload) fullName() string  { return p.FullName }
 func (p membersPayload) fullName() string { return p.FullName }
 
+// A create's reservation is released.
+func (createPayload) undo(_ throttle.Operation, n Name, _ time.Time) []Effect {
+	return []Effect{CreateFailed{Name: n}}
+}
+
+// A deleting group is active again.
+func (deletePayload) undo(_ throttle.Operation, n Name, at time.Time) []Effect {
+	return []Effect{DeleteFailed{Name: n, At: at}}
+}
+
+// The description is restored, unless a later update was queued.
+func (p updatePayload) undo(op throttle.Operation, n Name, at time.Time) []Effect {
+	return []Effect{UpdateFailed{Name: n, Operation: op.ID, Previous: p.Previous, At: at}}
+}
+
+// The change's steps are in the mirror already; only its pending count is
+// released.
+func (membersPayload) undo(op throttle.Operation, n Name, _ time.Time) []Effect {
+	return []Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
+}
+
 // Errors of decodePayload and decodeOperation, wrapped with the detail.
 var (
 	// errUnknownKind means no payload type is registered for the kind.
@@ -87,7 +112,9 @@ var (
 )
 
 // decodePayload is the registry of operation kinds: it decodes b as the
-// payload type of kind.
+// payload type of kind. For a payload that does not decode it returns the
+// kind's zero payload with an error wrapping errCorrupt, and nil with an
+// error wrapping errUnknownKind for a kind with no payload type.
 func decodePayload(kind string, b []byte) (payload, error) {
 	switch kind {
 	case KindCreate:
@@ -105,7 +132,8 @@ func decodePayload(kind string, b []byte) (payload, error) {
 func decodeAs[P payload](b []byte) (payload, error) {
 	var p P
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", errCorrupt, p.kind(), err)
+		var zero P
+		return zero, fmt.Errorf("%w: %s: %w", errCorrupt, p.kind(), err)
 	}
 	return p, nil
 }

@@ -405,10 +405,3 @@ func (s *Service) Members(ctx context.Context, name Name, q ListQuery) (MemberPa
 	}
 	return page, nil
 }
-
-// undoUpdate is the effect that reverts a queued update.
-func undoUpdate(op throttle.Operation, at time.Time) Effect {
-	var p updatePayload
-	_ = json.Unmarshal(op.Payload, &p) // written by Update
-	return UpdateFailed{Name: targetName(op), Operation: op.ID, Previous: p.Previous, At: at}
-}
