@@ -12,7 +12,9 @@ import (
 // the mirror learning a new group's upstream id. Its meaning is its Apply.
 type Effect interface {
 	// Apply makes the change in tx. It may run more than once (see
-	// Store.Update).
+	// Store.Update). An error wrapping throttle.ErrUnusableEffect says the
+	// effect itself can never be applied; any other error is the store's,
+	// and the commit is tried again.
 	Apply(tx Tx) error
 }
 
@@ -219,11 +221,13 @@ func (e UsersResolved) Apply(tx Tx) error {
 	return nil
 }
 
-// applyEffects applies effects in order.
+// applyEffects applies effects in order. A nil effect (a handler's bug)
+// fails with throttle.ErrUnusableEffect: the dispatcher then fails its
+// operation once instead of retrying the commit for ever.
 func applyEffects(tx Tx, effects []Effect) error {
 	for _, e := range effects {
 		if e == nil {
-			return errors.New("apply effects: a nil effect")
+			return fmt.Errorf("apply effects: a nil effect: %w", throttle.ErrUnusableEffect)
 		}
 		if err := e.Apply(tx); err != nil {
 			return err

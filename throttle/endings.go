@@ -16,7 +16,8 @@ type Endings interface {
 	// the last one's Reason being lastError (possibly empty).
 	RetriesSpent(op Operation, retried time.Duration, lastError string) *Failure
 	// Unworkable is the failure of op whose handler's outcome cannot be
-	// used: it has no kind.
+	// used: it has no kind, or its effects cannot be applied
+	// (ErrUnusableEffect).
 	Unworkable(op Operation) *Failure
 }
 
