@@ -96,7 +96,8 @@ type (
 		At   time.Time
 	}
 	// UsersResolved remembers users of the tenant looked up in TechPass, by
-	// lower-cased e-mail and by id, for KnownUsers.
+	// lower-cased e-mail and by id, for KnownUsers; a user marked deleted
+	// (RemoveDeletedUser) under its id or e-mail no longer is.
 	UsersResolved struct {
 		Tenant string
 		Users  []User
@@ -215,7 +216,7 @@ func (e MemberChanged) Apply(tx Tx) error {
 
 // Apply implements Effect.
 func (e UsersResolved) Apply(tx Tx) error {
-	if err := tx.PutKnownUsers(e.Users); err != nil {
+	if err := rememberUsers(tx, e.Users); err != nil {
 		return fmt.Errorf("apply users-resolved of %s: %w", e.Tenant, err)
 	}
 	return nil
@@ -311,7 +312,7 @@ func addMembers(tx Tx, g *Group, users []User, at time.Time) error {
 		g.MembersVersion++
 		g.MemberCount, g.UpdatedAt = len(have), at
 	}
-	return tx.PutKnownUsers(users)
+	return rememberUsers(tx, users)
 }
 
 // removeMembers removes the users with these ids from g's list, keeping g's

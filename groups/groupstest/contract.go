@@ -37,6 +37,9 @@ func writeAll(tx groups.Tx, n groups.Name, op throttle.Operation) error {
 	if err := tx.SetGroupsSyncedAt(t0); err != nil {
 		return err
 	}
+	if err := tx.PutDeletedUser("u-gone", groups.DeletedUser{ID: "u-gone", DeletedAt: t0, Expires: t0.Add(time.Hour)}); err != nil {
+		return err
+	}
 	if _, err := tx.Append(op); err != nil {
 		return err
 	}
@@ -75,6 +78,9 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 	if at, _ := s.GroupsSyncedAt(ctx, "SHIP"); !at.IsZero() {
 		t.Fatalf("GroupsSyncedAt after a failed Update = %v", at)
 	}
+	if dl, _ := s.DeletedUsers(ctx, "SHIP", []string{"u-gone"}); len(dl) != 0 {
+		t.Fatalf("deleted-user marks after a failed Update = %v", dl)
+	}
 	if _, _, ok, _ := s.Idempotent(ctx, "key:ci", "k", t0); ok {
 		t.Fatal("idempotency key recorded by a failed Update")
 	}
@@ -106,6 +112,9 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 	}
 	if owners, err := s.Owners(ctx, n); err != nil || len(owners) != 1 {
 		t.Fatalf("owners = %v, %v", owners, err)
+	}
+	if dl, err := s.DeletedUsers(ctx, "SHIP", []string{"U-GONE"}); err != nil || dl["U-GONE"].ID != "u-gone" {
+		t.Fatalf("deleted-user marks after Update = %v, %v; want u-gone's, found case-insensitively", dl, err)
 	}
 	if v, _ := s.GroupsVersion(ctx, "SHIP", "MOH"); v == 0 {
 		t.Fatal("GroupsVersion did not move with PutGroup")
