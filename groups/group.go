@@ -144,30 +144,3 @@ type Limits struct {
 	// Queue bounds the tenant's and the project's pending operations.
 	Queue throttle.Limits
 }
-
-// Undo returns the effects that revert the mirror change an operation made
-// when it was queued, as its kind's payload type says (kinds.go): a
-// create's reservation is released, a deleting group is active again, an
-// update's description is restored; a member change stops counting as
-// pending. They are committed when an operation is cancelled or given up.
-// An operation of a kind this version does not know made no change it
-// knows of: Undo returns nothing for it. A payload that does not decode
-// is undone as its kind's zero payload (an update then restores the
-// confirmed description, if TechPass confirmed one).
-func Undo(op throttle.Operation, at time.Time) []Effect {
-	p, _ := decodePayload(op.Kind, op.Payload) // nil only for an unknown kind
-	if p == nil {
-		return nil
-	}
-	return p.undo(op, targetName(op), at)
-}
-
-// targetName splits an operation's stored full name without validating it
-// (it was validated when the operation was queued).
-func targetName(op throttle.Operation) Name {
-	parts := strings.SplitN(op.Target, ":", 3)
-	for len(parts) < 3 {
-		parts = append(parts, "")
-	}
-	return Name{Tenant: parts[0], Project: parts[1], Group: parts[2]}
-}
