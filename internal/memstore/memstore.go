@@ -138,24 +138,24 @@ func (s *Store) UpdateDeliveries(ctx context.Context, tenant string, fn func(web
 func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, rs := range s.st.deliveries {
-		for k, r := range rs {
-			if !r.Expires.After(now) {
-				delete(rs, k)
-				n++
-			}
-		}
-	}
-	for _, ds := range s.st.deleted {
-		for k, d := range ds {
-			if !d.Expires.After(now) {
-				delete(ds, k)
-				n++
-			}
-		}
-	}
+	n := prune(s.st.deliveries, func(r webhooks.Record) bool { return !r.Expires.After(now) })
+	n += prune(s.st.deleted, func(d groups.DeletedUser) bool { return !d.Expires.After(now) })
 	return n, nil
+}
+
+// prune deletes the entries of m's maps that are expired and returns how
+// many it deleted.
+func prune[K1, K2 comparable, V any](m map[K1]map[K2]V, expired func(V) bool) int {
+	n := 0
+	for _, vs := range m {
+		for k, v := range vs {
+			if expired(v) {
+				delete(vs, k)
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // DeletedUsers implements groups.Store.
@@ -264,16 +264,7 @@ func (s *Store) Idempotent(ctx context.Context, scope, key string, now time.Time
 func (s *Store) PurgeIdempotency(ctx context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, keys := range s.st.idem {
-		for k, r := range keys {
-			if !r.Expires.After(now) {
-				delete(keys, k)
-				n++
-			}
-		}
-	}
-	return n, nil
+	return prune(s.st.idem, func(r throttle.IdempotencyRecord) bool { return !r.Expires.After(now) }), nil
 }
 
 // Group implements groups.Store.
