@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -179,6 +180,27 @@ func (t *txn) CountGroups(project string) (int, error) {
 	return countPrefix(b, append([]byte(project), 0)), nil
 }
 
+func (t *txn) Groups(project string) ([]groups.Group, error) {
+	var out []groups.Group
+	b := t.tx.Bucket(bucketGroups).Bucket([]byte(t.tenant))
+	if b == nil {
+		return nil, nil
+	}
+	var prefix []byte
+	if project != "" {
+		prefix = append([]byte(project), 0)
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r groupRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decode group %q: %w", k, err)
+		}
+		out = append(out, r.group(t.tenant))
+	}
+	return out, nil
+}
+
 func (t *txn) NextRevision(after uint64) (uint64, error) {
 	return nextRevision(t.tx, t.tenant, after)
 }
@@ -230,6 +252,21 @@ func (t *txn) DropMembers(name groups.Name) error {
 }
 
 func (t *txn) PutKnownUsers(users []groups.User) error { return putKnownUsers(t.tx, t.tenant, users) }
+
+func (t *txn) KnownUser(idOrEmail string) (groups.User, bool, error) {
+	return knownUser(t.tx.Bucket(bucketUsers).Bucket([]byte(t.tenant)), idOrEmail)
+}
+
+func (t *txn) ForgetKnownUser(idOrEmail string) error {
+	ub := t.tx.Bucket(bucketUsers).Bucket([]byte(t.tenant))
+	if ub == nil {
+		return nil
+	}
+	if err := ub.Delete(userIDKey(idOrEmail)); err != nil {
+		return err
+	}
+	return ub.Delete(userEmailKey(idOrEmail))
+}
 
 func (t *txn) Owners(name groups.Name) (groups.Owners, bool, error) {
 	b := t.tx.Bucket(bucketOwners).Bucket([]byte(name.Tenant))

@@ -197,6 +197,17 @@ func (d *Dispatcher[E]) sleep(ctx context.Context, wait time.Duration) {
 	}
 }
 
+// ErrUnusableEffect marks an effect that can never be applied, however
+// often its commit is tried: a nil effect, or one the domain refuses for
+// what it is rather than for the state of the store. The domain's apply
+// wraps it in the error that Store.Complete or Store.Progress returns; any
+// other error of theirs is the store's (a full disk, a lost connection, a
+// conflict) and is retried until the commit lands. The dispatcher fails an
+// operation whose outcome's effects are unusable once, as Unworkable (see
+// Endings), with its Undo effects (or none, if those are unusable too), and
+// the queue goes on.
+var ErrUnusableEffect = errors.New("effect cannot be applied")
+
 // errNotQueued stops marking an operation running that was cancelled after
 // it was picked.
 var errNotQueued = errors.New("operation no longer queued")
@@ -384,6 +395,10 @@ func (d *Dispatcher[E]) progress(ctx context.Context, log *slog.Logger, op queue
 	// As for a final outcome, the step happened upstream: keep trying
 	// until it is recorded or execution is cut off.
 	err := d.persist(ctx, log, "commit of a step", func() error { return d.cfg.Store.Progress(ctx, op, out.Effects) })
+	if errors.Is(err, ErrUnusableEffect) {
+		log.Error("the step's effects cannot be applied; failing the operation", "err", err)
+		return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: d.undo(op), Failure: d.endings.Unworkable(op)})
+	}
 	if err != nil {
 		return fmt.Errorf("commit a step of %s: %w", op.ID, err)
 	}
@@ -397,7 +412,7 @@ func (d *Dispatcher[E]) persist(ctx context.Context, log *slog.Logger, what stri
 	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
 	for i := 1; ; i++ {
 		err := write()
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrUnusableEffect) {
 			return err
 		}
 		log.Error(what+" failed; retrying", "err", err)
@@ -429,6 +444,19 @@ func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op queue.O
 	// The upstream call is done: committing must not be lost to a transient
 	// store error, so keep trying until it lands or execution is cut off.
 	err := d.persist(ctx, log, "commit outcome", func() error { return d.cfg.Store.Complete(ctx, op, out.Effects) })
+	if errors.Is(err, ErrUnusableEffect) {
+		// Retrying would stall the queue for good: fail the operation
+		// once, releasing what it holds if that can be applied.
+		log.Error("the outcome's effects cannot be applied; failing the operation", "err", err)
+		op.State, op.Result, op.Failure = queue.Failed, nil, d.endings.Unworkable(op)
+		err = d.persist(ctx, log, "commit outcome", func() error {
+			err := d.cfg.Store.Complete(ctx, op, d.undo(op))
+			if errors.Is(err, ErrUnusableEffect) {
+				return d.cfg.Store.Complete(ctx, op, nil)
+			}
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("commit outcome of %s: %w", op.ID, err)
 	}

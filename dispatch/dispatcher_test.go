@@ -850,3 +850,45 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 		t.Fatalf("after the window: State %q, Failure %+v; want failed, 502, naming the window and the last error", got.State, got.Failure)
 	}
 }
+
+// TestDispatcherUnusableEffectFailsOnce: an outcome whose effects can never
+// be applied (a handler's bug: a nil effect) fails its operation once as
+// unworkable, with its Undo effects, instead of retrying the commit until
+// shutdown; the queue goes on. Before, the commit was retried for ever and
+// the operations behind it never ran.
+func TestDispatcherUnusableEffectFailsOnce(t *testing.T) {
+	s := openStore(t)
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	created := createGroup(t, s, n)
+	stepped := enqueue(t, s, "SHIP", "a step with a nil effect")
+	next := enqueue(t, s, "SHIP", "next")
+
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
+		switch o.ID {
+		case created.ID:
+			return Outcome{Kind: dispatch.Done, Effects: []groups.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: t0}, nil}}
+		case stepped.ID:
+			return Outcome{Kind: dispatch.Continue, Progress: []byte(`{}`), Effects: []groups.Effect{nil}}
+		}
+		return Outcome{Kind: dispatch.Done}
+	})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Endings: wording{}, Undo: groups.Undo})
+	startRun(t, d.Run)
+
+	if got := waitSettled(t, s, next.ID); got.State != queue.Succeeded {
+		t.Fatalf("the operation behind them: State %q, want succeeded", got.State)
+	}
+	for _, id := range []string{created.ID, stepped.ID} {
+		got := waitSettled(t, s, id)
+		if got.State != queue.Failed || got.Failure == nil || got.Failure.Title != "Unworkable" || got.Attempts != 1 {
+			t.Errorf("operation %s: State %q, Failure %+v, Attempts %d; want failed once as unworkable", id, got.State, got.Failure, got.Attempts)
+		}
+	}
+	// The create's Undo released the reservation; Created was not applied.
+	if g, err := s.Group(t.Context(), n); err == nil {
+		t.Errorf("group after the failed create: %+v, want the reservation released", g)
+	}
+	if depth, _ := s.Depth(t.Context(), "SHIP"); depth.Total != 0 {
+		t.Errorf("Depth = %+v, want 0", depth)
+	}
+}

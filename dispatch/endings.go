@@ -18,7 +18,8 @@ type Endings interface {
 	// the last one's Reason being lastError (possibly empty).
 	RetriesSpent(op queue.Operation, retried time.Duration, lastError string) *queue.Failure
 	// Unworkable is the failure of op whose handler's outcome cannot be
-	// used: it has no kind.
+	// used: it has no kind, or its effects cannot be applied
+	// (ErrUnusableEffect).
 	Unworkable(op queue.Operation) *queue.Failure
 }
 

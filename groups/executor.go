@@ -44,10 +44,12 @@ type Mirror interface {
 }
 
 // DeletedUser is a user TechPass reported deleted: adding it to a group
-// fails without a request.
+// fails without a request (see RemoveDeletedUser).
 type DeletedUser struct {
 	ID, Email string
 	DeletedAt time.Time
+	// Expires is when the mark may be forgotten.
+	Expires time.Time
 }
 
 // Executor carries out one tenant's group operations against TechPass. It is

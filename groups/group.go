@@ -144,32 +144,3 @@ type Limits struct {
 	// Queue bounds the tenant's and the project's pending operations.
 	Queue queue.Limits
 }
-
-// Undo returns the effects that revert the mirror change an operation made
-// when it was queued: a create's reservation is released, a deleting group
-// is active again, an update's description is restored; a member change
-// stops counting as pending. They are committed when an operation is cancelled or given up.
-func Undo(op queue.Operation, at time.Time) []Effect {
-	n := targetName(op)
-	switch op.Kind {
-	case KindDelete:
-		return []Effect{DeleteFailed{Name: n, At: at}}
-	case KindUpdate:
-		return []Effect{undoUpdate(op, at)}
-	case KindMembers:
-		// The change's steps are in the mirror already; only its pending
-		// count is released.
-		return []Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
-	}
-	return []Effect{CreateFailed{Name: n}}
-}
-
-// targetName splits an operation's stored full name without validating it
-// (it was validated when the operation was queued).
-func targetName(op queue.Operation) Name {
-	parts := strings.SplitN(op.Target, ":", 3)
-	for len(parts) < 3 {
-		parts = append(parts, "")
-	}
-	return Name{Tenant: parts[0], Project: parts[1], Group: parts[2]}
-}

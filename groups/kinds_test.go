@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/groupgate/groupgate/queue"
 )
@@ -75,6 +76,38 @@ func TestUndecodableOperations(t *testing.T) {
 		_, p, err := decodeOperation(v, queue.Operation{Kind: tc.kind, Payload: []byte(tc.payload)})
 		if !errors.Is(err, tc.want) || p != nil {
 			t.Errorf("%s %s: payload %#v, error %v; want %v", tc.kind, tc.payload, p, err, tc.want)
+		}
+	}
+}
+
+// TestUndoByKind: Undo asks the kind's payload type. An operation of a
+// kind this version does not know gets no effect at all (before, it got
+// CreateFailed, which would remove a group of its target's name); a
+// payload that does not decode is undone as its kind's; an update restores
+// the Previous its payload carries.
+func TestUndoByKind(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	n := Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	op := func(kind, payload string) queue.Operation {
+		return queue.Operation{ID: "op-1", Kind: kind, Target: n.String(), Payload: []byte(payload), CreatedAt: at.Add(-time.Hour)}
+	}
+	cases := []struct {
+		op   queue.Operation
+		want []Effect
+	}{
+		{op("group.rename", `{"fullName":"SHIP:MOH:billing"}`), nil},
+		{op("", `{}`), nil},
+		{op(KindCreate, `{"fullName":"SHIP:MOH:billing"}`), []Effect{CreateFailed{Name: n}}},
+		{op(KindCreate, `{"fullName":`), []Effect{CreateFailed{Name: n}}},
+		{op(KindDelete, `{"fullName":"SHIP:MOH:billing"}`), []Effect{DeleteFailed{Name: n, At: at}}},
+		{op(KindUpdate, `{"fullName":"SHIP:MOH:billing","description":"new","previous":"old"}`),
+			[]Effect{UpdateFailed{Name: n, Operation: "op-1", Previous: "old", At: at}}},
+		{op(KindMembers, `{"fullName":"SHIP:MOH:billing","add":["ann@x.gov.sg"]}`),
+			[]Effect{MembersSettled{Name: n, QueuedAt: at.Add(-time.Hour)}}},
+	}
+	for _, tc := range cases {
+		if got := Undo(tc.op, at); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Undo(%q %s) = %#v, want %#v", tc.op.Kind, tc.op.Payload, got, tc.want)
 		}
 	}
 }

@@ -513,7 +513,7 @@ func (l *Ledger) SyncMembers(ctx context.Context, name Name, upstreamID string, 
 			return err
 		}
 		ok = true
-		return tx.PutKnownUsers(users)
+		return rememberUsers(tx, users)
 	})
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("sync members of %s: %w", name, err)

@@ -2,7 +2,6 @@ package groups
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -72,26 +71,6 @@ func (s *Service) Validator() *validator.Validate { return s.validate }
 // Name builds and validates a group name from request parts.
 func (s *Service) Name(tenant, project, group string) (Name, error) {
 	return NewName(s.validate, tenant, project, group)
-}
-
-// Result is the stored output of a successful group operation.
-type Result struct {
-	FullName    string    `json:"fullName"`
-	Description string    `json:"description"`
-	UpstreamID  string    `json:"upstreamId,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-}
-
-// DecodeResult reads an operation's stored Result; ok is false when there is
-// none.
-func DecodeResult(b []byte) (r Result, ok bool, err error) {
-	if len(b) == 0 {
-		return Result{}, false, nil
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Result{}, false, fmt.Errorf("decode group result: %w", err)
-	}
-	return r, true, nil
 }
 
 // Request says who asks for a write and how to recognise a retry of it.

@@ -19,7 +19,7 @@ import (
 // clients may switch on.
 const problemBase = "urn:groupgate:problem:"
 
-// problems maps domain errors (of packages tenants, groups and throttle) to
+// problems maps domain errors (of packages tenants, groups, queue and dispatch) to
 // what the caller is told; handleError answers every error through it.
 // Details are fixed texts: an error's own message may hold internals and is
 // only logged.

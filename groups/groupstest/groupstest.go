@@ -64,6 +64,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 	testkit.RunCases(t, ledger(newStore), []testkit.Case[Store]{
 		{Name: "UpdateIsAtomic", Run: testUpdateIsAtomic},
 		{Name: "UpdateIsTenantScoped", Run: testUpdateIsTenantScoped},
+		{Name: "TxUserRecordsAndGroupListing", Run: testTxUserRecords},
 		{Name: "CreatePendingStoresGroupAndEnqueues", Run: testCreatePending},
 		{Name: "GroupLookupIsCaseInsensitive", Run: testGroupCaseInsensitive},
 		{Name: "GroupNotFound", Run: testGroupNotFound},

@@ -1,10 +1,12 @@
-// Package memstore is an in-memory groups.Store for tests: the mirror and
-// the operation queue of every tenant in maps, under one mutex.
+// Package memstore is an in-memory groups.Store and webhooks.Store for
+// tests: the mirror, the operation queue and the webhook delivery records
+// of every tenant in maps, under one mutex.
 //
 // It exists to prove that the store contract (groups.Store, groups.Tx,
 // queue.Tx) assumes nothing of bbolt: the conformance suites run
 // against it as against the bbolt file, and the domain's own tests
-// (groups.Service, groups.Reconciler) run on it without a file. It takes the
+// (groups.Service, groups.Reconciler) run on it without a file. Every
+// UpdateDeliveries runs its function twice too. It takes the
 // contract's freedoms where a careless caller would notice: every Update
 // and UpdateOperation runs its function twice on a fresh copy of the data
 // and keeps only the second run, and a write through View fails.
@@ -23,6 +25,7 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/webhooks"
 )
 
 // Store is an in-memory groups.Store. The zero value is not usable; call
@@ -32,7 +35,11 @@ type Store struct {
 	st *state
 }
 
-var _ groups.Store = (*Store)(nil)
+var (
+	_ groups.Store   = (*Store)(nil)
+	_ webhooks.Store = (*Store)(nil)
+	_ webhooks.Tx    = (*tx)(nil)
+)
 
 // New returns an empty store.
 func New() *Store { return &Store{st: newState()} }
@@ -58,6 +65,10 @@ type state struct {
 	users    map[string]map[string]groups.User   // tenant
 	owners   map[string]map[string]groups.Owners // tenant, group cursor
 	synced   map[string]time.Time                // tenant
+	// deleted holds the deleted-user marks by lower-cased id or e-mail;
+	// deliveries the webhook delivery records by digest.
+	deleted    map[string]map[string]groups.DeletedUser // tenant
+	deliveries map[string]map[[32]byte]webhooks.Record  // tenant
 }
 
 func newState() *state {
@@ -66,6 +77,7 @@ func newState() *state {
 		idem: map[string]map[string]queue.IdempotencyRecord{}, groups: map[string]map[string]groups.Group{},
 		revs: map[string]uint64{}, versions: map[string]uint64{}, members: map[string]map[string]groups.User{},
 		users: map[string]map[string]groups.User{}, owners: map[string]map[string]groups.Owners{}, synced: map[string]time.Time{},
+		deleted: map[string]map[string]groups.DeletedUser{}, deliveries: map[string]map[[32]byte]webhooks.Record{},
 	}
 }
 
@@ -92,6 +104,7 @@ func (st *state) clone() *state {
 		ops: maps.Clone(st.ops), queues: queues, seqs: maps.Clone(st.seqs), idem: clone2(st.idem),
 		groups: clone2(st.groups), revs: maps.Clone(st.revs), versions: maps.Clone(st.versions),
 		members: clone2(st.members), users: clone2(st.users), owners: clone2(st.owners), synced: maps.Clone(st.synced),
+		deleted: clone2(st.deleted), deliveries: clone2(st.deliveries),
 	}
 }
 
@@ -113,6 +126,43 @@ func (s *Store) Update(ctx context.Context, tenant string, fn func(groups.Tx) er
 	}
 	s.st = work
 	return nil
+}
+
+// UpdateDeliveries implements webhooks.Store as Update implements
+// groups.Store: fn runs twice, each time on a fresh copy.
+func (s *Store) UpdateDeliveries(ctx context.Context, tenant string, fn func(webhooks.Tx) error) error {
+	return s.Update(ctx, tenant, func(t groups.Tx) error { return fn(t.(*tx)) })
+}
+
+// PruneDeliveries implements webhooks.Store.
+func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := prune(s.st.deliveries, func(r webhooks.Record) bool { return !r.Expires.After(now) })
+	n += prune(s.st.deleted, func(d groups.DeletedUser) bool { return !d.Expires.After(now) })
+	return n, nil
+}
+
+// prune deletes the entries of m's maps that are expired and returns how
+// many it deleted.
+func prune[K1, K2 comparable, V any](m map[K1]map[K2]V, expired func(V) bool) int {
+	n := 0
+	for _, vs := range m {
+		for k, v := range vs {
+			if expired(v) {
+				delete(vs, k)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// DeletedUsers implements groups.Store.
+func (s *Store) DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return (&tx{st: s.st, tenant: tenant, readOnly: true}).DeletedUsers(ids)
 }
 
 // View implements groups.Store.
@@ -214,16 +264,7 @@ func (s *Store) Idempotent(ctx context.Context, scope, key string, now time.Time
 func (s *Store) PurgeIdempotency(ctx context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, keys := range s.st.idem {
-		for k, r := range keys {
-			if !r.Expires.After(now) {
-				delete(keys, k)
-				n++
-			}
-		}
-	}
-	return n, nil
+	return prune(s.st.idem, func(r queue.IdempotencyRecord) bool { return !r.Expires.After(now) }), nil
 }
 
 // Group implements groups.Store.
@@ -534,6 +575,91 @@ func (t *tx) PutKnownUsers(users []groups.User) error {
 		}
 	}
 	return nil
+}
+
+func (t *tx) KnownUser(idOrEmail string) (groups.User, bool, error) {
+	known := t.st.users[t.tenant]
+	if u, ok := known[userIDKey(idOrEmail)]; ok {
+		return u, true, nil
+	}
+	u, ok := known[userEmailKey(idOrEmail)]
+	return u, ok, nil
+}
+
+func (t *tx) ForgetKnownUser(idOrEmail string) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	delete(t.st.users[t.tenant], userIDKey(idOrEmail))
+	delete(t.st.users[t.tenant], userEmailKey(idOrEmail))
+	return nil
+}
+
+func (t *tx) DeletedUsers(ids []string) (map[string]groups.DeletedUser, error) {
+	out := map[string]groups.DeletedUser{}
+	for _, id := range ids {
+		if d, ok := t.st.deleted[t.tenant][strings.ToLower(id)]; ok {
+			out[id] = d
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) PutDeletedUser(idOrEmail string, d groups.DeletedUser) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	if t.st.deleted[t.tenant] == nil {
+		t.st.deleted[t.tenant] = map[string]groups.DeletedUser{}
+	}
+	t.st.deleted[t.tenant][strings.ToLower(idOrEmail)] = d
+	return nil
+}
+
+func (t *tx) DeleteDeletedUsers(ids ...string) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	for _, id := range ids {
+		delete(t.st.deleted[t.tenant], strings.ToLower(id))
+	}
+	return nil
+}
+
+func (t *tx) Delivery(digest [32]byte) (webhooks.Record, bool, error) {
+	r, ok := t.st.deliveries[t.tenant][digest]
+	if ok && r.Pending != nil {
+		p := *r.Pending
+		p.Left = slices.Clone(p.Left)
+		r.Pending = &p
+	}
+	return r, ok, nil
+}
+
+func (t *tx) PutDelivery(digest [32]byte, r webhooks.Record) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	if r.Pending != nil {
+		p := *r.Pending
+		p.Left, p.Resumed = slices.Clone(p.Left), false
+		r.Pending = &p
+	}
+	if t.st.deliveries[t.tenant] == nil {
+		t.st.deliveries[t.tenant] = map[[32]byte]webhooks.Record{}
+	}
+	t.st.deliveries[t.tenant][digest] = r
+	return nil
+}
+
+func (t *tx) Groups(project string) ([]groups.Group, error) {
+	var out []groups.Group
+	for _, k := range slices.Sorted(maps.Keys(t.st.groups[t.tenant])) {
+		if project == "" || strings.HasPrefix(k, project+"\x00") {
+			out = append(out, t.st.groups[t.tenant][k])
+		}
+	}
+	return out, nil
 }
 
 func (t *tx) Owners(name groups.Name) (groups.Owners, bool, error) {
