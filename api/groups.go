@@ -14,8 +14,8 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/names"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // CreateGroup queues the creation of a group in the caller's project.
@@ -126,7 +126,7 @@ func (h *Handlers) DeleteGroup(c echo.Context, tenant TenantParam, project Proje
 }
 
 // groupLocation is the path of the group an operation acts on.
-func groupLocation(op throttle.Operation) string {
+func groupLocation(op queue.Operation) string {
 	short := op.Target[strings.LastIndexByte(op.Target, ':')+1:]
 	return "/v1/tenants/" + op.Tenant + "/projects/" + op.Project + "/groups/" + short
 }

@@ -15,10 +15,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/names"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // ReadinessCheck runs the service's readiness checks; a nil error in the
@@ -44,7 +44,7 @@ type Handlers struct {
 	// updated, to rebuild its upstream client and dispatcher.
 	OnTenantChange func(ctx context.Context, tenant string) error
 	// Settled signals finished operations, for Prefer: wait.
-	Settled *throttle.Settled
+	Settled *dispatch.Settled
 	// MaxWait caps Prefer: wait; zero disables waiting.
 	MaxWait time.Duration
 	// Stopping, if set, is closed when the server shuts down: held answers

@@ -11,20 +11,21 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // Operations reads stored operations.
 type Operations interface {
-	Operation(ctx context.Context, id string) (throttle.Operation, error)
+	Operation(ctx context.Context, id string) (queue.Operation, error)
 }
 
 // Queue answers questions about the tenants' queues.
 type Queue interface {
-	Estimate(ctx context.Context, op throttle.Operation) (position int, startAt time.Time, ok bool, err error)
-	Status(ctx context.Context, tenant, project string) (throttle.Status, error)
+	Estimate(ctx context.Context, op queue.Operation) (position int, startAt time.Time, ok bool, err error)
+	Status(ctx context.Context, tenant, project string) (dispatch.Status, error)
 }
 
 // CancelOperation cancels a queued operation of the caller's project.
@@ -104,10 +105,10 @@ func (h *Handlers) GetOperation(c echo.Context, id OperationIDParam, params GetO
 // groups scope; a member change asks for the matching members scope
 // instead, so a key that may only manage members can follow its own
 // operations.
-func (h *Handlers) ownOperation(c echo.Context, id string, scope tenants.Scope) (throttle.Operation, error) {
+func (h *Handlers) ownOperation(c echo.Context, id string, scope tenants.Scope) (queue.Operation, error) {
 	op, err := h.Operations.Operation(c.Request().Context(), id)
 	if err != nil {
-		return throttle.Operation{}, err
+		return queue.Operation{}, err
 	}
 	if op.Kind == groups.KindMembers {
 		if scope == tenants.GroupsWrite {
@@ -120,16 +121,16 @@ func (h *Handlers) ownOperation(c echo.Context, id string, scope tenants.Scope) 
 		own := tenants.RequireProject(principal(c), op.Tenant, op.Project, tenants.GroupsRead) == nil ||
 			tenants.RequireProject(principal(c), op.Tenant, op.Project, tenants.MembersRead) == nil
 		if errors.Is(err, tenants.ErrForbidden) && own {
-			return throttle.Operation{}, err // own project's operation, missing scope
+			return queue.Operation{}, err // own project's operation, missing scope
 		}
-		return throttle.Operation{}, fmt.Errorf("operation %s of another project: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s of another project: %w", id, queue.ErrNotFound)
 	}
 	return op, nil
 }
 
 // wait holds the request until op is final or the Prefer: wait time passes,
 // and sets Preference-Applied when it waited. It returns op as it is then.
-func (h *Handlers) wait(c echo.Context, op throttle.Operation, prefer *string) (throttle.Operation, error) {
+func (h *Handlers) wait(c echo.Context, op queue.Operation, prefer *string) (queue.Operation, error) {
 	d := preferWait(prefer, h.MaxWait)
 	if d == 0 || h.Settled == nil {
 		return op, nil
@@ -164,7 +165,7 @@ func (h *Handlers) wait(c echo.Context, op throttle.Operation, prefer *string) (
 // operation finished (at once, or while the caller waited), 201 for a
 // created group (Location: the group) or 200 for anything else (Location:
 // the operation, for a member change).
-func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *string) error {
+func (h *Handlers) accepted(c echo.Context, op queue.Operation, prefer *string) error {
 	noteAudit(c, AuditNote{Tenant: op.Tenant, Project: op.Project, Target: op.Target, OperationID: op.ID})
 	op, err := h.wait(c, op, prefer)
 	if err != nil {
@@ -172,7 +173,7 @@ func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *strin
 	}
 	out := h.operationOut(c.Request().Context(), op)
 	switch {
-	case op.State == throttle.Succeeded && op.Kind == groups.KindCreate:
+	case op.State == queue.Succeeded && op.Kind == groups.KindCreate:
 		c.Response().Header().Set(echo.HeaderLocation, groupLocation(op))
 		return c.JSON(http.StatusCreated, out)
 	case op.State.Final():
@@ -188,7 +189,7 @@ func (h *Handlers) accepted(c echo.Context, op throttle.Operation, prefer *strin
 	}
 }
 
-func (h *Handlers) operationOut(ctx context.Context, op throttle.Operation) Operation {
+func (h *Handlers) operationOut(ctx context.Context, op queue.Operation) Operation {
 	short := op.Target
 	if i := strings.LastIndexByte(short, ':'); i >= 0 {
 		short = short[i+1:]
@@ -210,7 +211,7 @@ func (h *Handlers) operationOut(ctx context.Context, op throttle.Operation) Oper
 	if h.Now != nil {
 		now = h.Now
 	}
-	if op.State == throttle.Queued && op.NotBefore.After(now()) {
+	if op.State == queue.Queued && op.NotBefore.After(now()) {
 		t := op.NotBefore.UTC()
 		out.NextAttemptAt = &t
 	}
@@ -244,7 +245,7 @@ func (h *Handlers) operationOut(ctx context.Context, op throttle.Operation) Oper
 // GET of the group (with its ETag). ok is false once the group is gone or
 // replaced by another of the same name; the result then shows the group as
 // the operation left it.
-func (h *Handlers) resultGroup(ctx context.Context, op throttle.Operation, left Group) (groups.Group, bool) {
+func (h *Handlers) resultGroup(ctx context.Context, op queue.Operation, left Group) (groups.Group, bool) {
 	parts := strings.Split(op.Target, ":")
 	if h.Groups == nil || len(parts) != 3 || left.UpstreamId == nil {
 		return groups.Group{}, false
@@ -257,7 +258,7 @@ func (h *Handlers) resultGroup(ctx context.Context, op throttle.Operation, left 
 }
 
 // operationResult renders an operation's stored result by its kind.
-func operationResult(op throttle.Operation, short string) *OperationResult {
+func operationResult(op queue.Operation, short string) *OperationResult {
 	switch op.Kind {
 	case groups.KindMembers:
 		r, ok, err := groups.DecodeMembersResult(op.Result)

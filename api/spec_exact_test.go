@@ -9,8 +9,8 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/names"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // TestNamePatternsAreTheSpecs: every place openapi.yaml states a tenant,
@@ -80,7 +80,7 @@ func TestEveryPatternIsKnown(t *testing.T) {
 	_, key := tenants.NewKey()
 	issued := map[string]string{ // pattern -> an id the service issues
 		names.KeyIDPattern:                 key.ID,
-		`^op_([0-9a-v]{26}|[a-z2-7]{26})$`: throttle.NewID(),
+		`^op_([0-9a-v]{26}|[a-z2-7]{26})$`: queue.NewID(),
 	}
 	seen := map[string]int{}
 	var walk func(n *yaml.Node)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // benchBacklog bounds the operations one tenant holds pending during an
@@ -31,7 +31,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	for _, writers := range []int{1, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			st := openBenchStore(b)
-			limits := throttle.Limits{Tenant: 10000, Project: benchBacklog}
+			limits := queue.Limits{Tenant: 10000, Project: benchBacklog}
 			var seq atomic.Int64
 			runWriters(b, writers, func(ctx context.Context, writer int) error {
 				n := seq.Add(1)
@@ -51,7 +51,7 @@ func BenchmarkCreatePending(b *testing.B) {
 	for _, writers := range []int{1, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			st := openBenchStore(b)
-			limits := groups.Limits{Groups: groupLimit, Queue: throttle.Limits{Tenant: 10000, Project: 1000}}
+			limits := groups.Limits{Groups: groupLimit, Queue: queue.Limits{Tenant: 10000, Project: 1000}}
 			counts := make([]int, writers+runtime.GOMAXPROCS(0))
 			runWriters(b, writers, func(ctx context.Context, writer int) error {
 				i := counts[writer]
@@ -130,15 +130,15 @@ func runWriters(b *testing.B, writers int, fn func(ctx context.Context, writer i
 
 // benchOperation is the n-th group create of writer, shaped like the ones
 // the API queues.
-func benchOperation(n int64, writer int) throttle.Operation {
+func benchOperation(n int64, writer int) queue.Operation {
 	tenant := fmt.Sprintf("T%04d", n/benchBacklog)
 	project := fmt.Sprintf("P%02d", writer)
 	target := fmt.Sprintf("%s:%s:group-%07d", tenant, project, n)
 	payload, _ := json.Marshal(map[string]string{"fullName": target, "description": "Staff who can issue and void invoices."})
 	now := time.Now()
-	return throttle.Operation{
-		ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: "group.create",
-		Target: target, Payload: payload, Actor: "key:0123456789abcdef0123", State: throttle.Queued,
+	return queue.Operation{
+		ID: queue.NewID(), Tenant: tenant, Project: project, Kind: "group.create",
+		Target: target, Payload: payload, Actor: "key:0123456789abcdef0123", State: queue.Queued,
 		CreatedAt: now, UpdatedAt: now,
 	}
 }

@@ -27,7 +27,12 @@
 //	users/<tenant>             "e" 0x00 <e-mail lower-case> -> userRecord
 //	                           "i" 0x00 <user id lower-case> -> userRecord
 //	                           (users resolved or seen as members, for KnownUsers)
+//	                           "d" 0x00 <user id or e-mail lower-case> -> deletedRecord
+//	                           (deleted-user marks, kept until their expiry)
 //	mirror                     <TENANT> -> mirrorRecord (when the group list was last read whole)
+//	webhooks/<tenant>          <delivery digest> -> expiry (8 bytes, Unix ns)
+//	                           [+ pending webhooks.Applied in JSON]
+//	webhookNotices/<tenant>    <kind> -> noticeRecord
 //	owners/<tenant>            <PROJECT> 0x00 <group lower-case> -> ownersRecord
 //	pending/<tenant>           <PROJECT> -> count of operations on its queue (8 bytes)
 //	idempotency/<scope>        <key> -> idemRecord

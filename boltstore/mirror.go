@@ -214,13 +214,6 @@ func putKnownUsers(tx *bolt.Tx, tenant string, users []groups.User) error {
 		if err := b.Put(userIDKey(u.ID), v); err != nil {
 			return err
 		}
-		// A user TechPass shows again (or a new user given a deleted
-		// user's e-mail) is no longer marked deleted.
-		for _, k := range [][]byte{userDeletedKey(u.ID), userDeletedKey(u.Email)} {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
 		if u.Email != "" {
 			if err := b.Put(userEmailKey(u.Email), v); err != nil {
 				return err
@@ -228,6 +221,24 @@ func putKnownUsers(tx *bolt.Tx, tenant string, users []groups.User) error {
 		}
 	}
 	return nil
+}
+
+// knownUser returns the known user stored under idOrEmail in ub: as an
+// id, else as an e-mail.
+func knownUser(ub *bolt.Bucket, idOrEmail string) (groups.User, bool, error) {
+	if ub == nil || idOrEmail == "" {
+		return groups.User{}, false, nil
+	}
+	for _, key := range [][]byte{userIDKey(idOrEmail), userEmailKey(idOrEmail)} {
+		if v := ub.Get(key); v != nil {
+			var r userRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return groups.User{}, false, fmt.Errorf("decode user %q: %w", key, err)
+			}
+			return r.user(), true, nil
+		}
+	}
+	return groups.User{}, false, nil
 }
 
 // KnownUsers implements groups.Store. Users are found by object id or by

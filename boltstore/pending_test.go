@@ -6,7 +6,7 @@ import (
 
 	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // TestPendingIDs lists a tenant's pending operations in the order they
@@ -16,13 +16,13 @@ func TestPendingIDs(t *testing.T) {
 	ctx := t.Context()
 	var ids []string
 	for _, p := range []string{"MOH", "MOE", "MOH", "MOE"} {
-		op, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: p, Kind: "test.op"}, throttle.Limits{})
+		op, err := groups.NewLedger(s).Enqueue(ctx, queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: p, Kind: "test.op"}, queue.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, op.ID)
 	}
-	if _, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "OTHER", Project: "MOH", Kind: "test.op"}, throttle.Limits{}); err != nil {
+	if _, err := groups.NewLedger(s).Enqueue(ctx, queue.Operation{ID: queue.NewID(), Tenant: "OTHER", Project: "MOH", Kind: "test.op"}, queue.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	check := func(project string, limit int, want ...string) {
@@ -41,7 +41,7 @@ func TestPendingIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.State = throttle.Succeeded
+	first.State = queue.Succeeded
 	if err := groups.NewLedger(s).Complete(ctx, first, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // SchemaVersion is the layout version this package reads and writes.
@@ -170,9 +170,9 @@ func checkPending(tx *bolt.Tx) error {
 
 // --- operations -----------------------------------------------------------
 
-// Operation implements throttle.Store.
-func (s *Store) Operation(ctx context.Context, id string) (throttle.Operation, error) {
-	var op throttle.Operation
+// Operation implements queue.Store.
+func (s *Store) Operation(ctx context.Context, id string) (queue.Operation, error) {
+	var op queue.Operation
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		op, err = getOp(tx, id)
@@ -181,9 +181,9 @@ func (s *Store) Operation(ctx context.Context, id string) (throttle.Operation, e
 	return op, err
 }
 
-// Heads implements throttle.Store.
-func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
-	var heads []throttle.Operation
+// Heads implements queue.Store.
+func (s *Store) Heads(ctx context.Context, tenant string) ([]queue.Operation, error) {
+	var heads []queue.Operation
 	err := s.db.View(func(tx *bolt.Tx) error {
 		tq := tx.Bucket(bucketQueues).Bucket([]byte(tenant))
 		if tq == nil {
@@ -205,9 +205,9 @@ func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation,
 	return heads, err
 }
 
-// UpdateOperation implements throttle.Store.
-func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
-	var op throttle.Operation
+// UpdateOperation implements queue.Store.
+func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error) {
+	var op queue.Operation
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if op, err = getOp(tx, id); err != nil {
@@ -221,9 +221,9 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 	return op, err
 }
 
-// Depth implements throttle.Store.
-func (s *Store) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
-	var d throttle.Depth
+// Depth implements queue.Store.
+func (s *Store) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
+	var d queue.Depth
 	err := s.db.View(func(tx *bolt.Tx) error {
 		d = depth(tx, tenant)
 		return nil
@@ -231,8 +231,8 @@ func (s *Store) Depth(ctx context.Context, tenant string) (throttle.Depth, error
 	return d, err
 }
 
-func depth(tx *bolt.Tx, tenant string) throttle.Depth {
-	d := throttle.Depth{Projects: map[string]int{}}
+func depth(tx *bolt.Tx, tenant string) queue.Depth {
+	d := queue.Depth{Projects: map[string]int{}}
 	b := tx.Bucket(bucketPending).Bucket([]byte(tenant))
 	if b == nil {
 		return d
@@ -296,8 +296,8 @@ func countPending(tx *bolt.Tx) error {
 	})
 }
 
-// Ahead implements throttle.Store.
-func (s *Store) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+// Ahead implements queue.Store.
+func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		tq := tx.Bucket(bucketQueues).Bucket([]byte(op.Tenant))
@@ -318,7 +318,7 @@ func (s *Store) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
 	return n, err
 }
 
-// Idempotent implements throttle.Store.
+// Idempotent implements queue.Store.
 func (s *Store) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
 	var r idemRecord
 	var ok bool
@@ -330,7 +330,7 @@ func (s *Store) Idempotent(ctx context.Context, scope, key string, now time.Time
 	return r.Operation, r.Fingerprint, ok, err
 }
 
-// PurgeIdempotency implements throttle.Store.
+// PurgeIdempotency implements queue.Store.
 func (s *Store) PurgeIdempotency(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.write(ctx, func(tx *bolt.Tx) error {
@@ -379,7 +379,7 @@ func getIdem(tx *bolt.Tx, scope, key string) (idemRecord, bool) {
 	return r, true
 }
 
-func putIdem(tx *bolt.Tx, ik throttle.Idempotency, opID string) error {
+func putIdem(tx *bolt.Tx, ik queue.Idempotency, opID string) error {
 	b, err := tx.Bucket(bucketIdem).CreateBucketIfNotExists([]byte(ik.Scope))
 	if err != nil {
 		return err
@@ -397,19 +397,19 @@ func seqKey(seq uint64) []byte {
 	return k
 }
 
-func getOp(tx *bolt.Tx, id string) (throttle.Operation, error) {
+func getOp(tx *bolt.Tx, id string) (queue.Operation, error) {
 	v := tx.Bucket(bucketOps).Get([]byte(id))
 	if v == nil {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
 	var r opRecord
 	if err := json.Unmarshal(v, &r); err != nil {
-		return throttle.Operation{}, fmt.Errorf("decode operation %s: %w", id, err)
+		return queue.Operation{}, fmt.Errorf("decode operation %s: %w", id, err)
 	}
 	return r.operation(), nil
 }
 
-func putOp(tx *bolt.Tx, op throttle.Operation) error {
+func putOp(tx *bolt.Tx, op queue.Operation) error {
 	v, err := json.Marshal(newOpRecord(op))
 	if err != nil {
 		return fmt.Errorf("encode operation %s: %w", op.ID, err)

@@ -17,8 +17,9 @@ import (
 	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/groups/groupstest"
-	"github.com/groupgate/groupgate/throttle"
-	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/queue/queuetest"
+
 	"github.com/groupgate/groupgate/webhooks/webhookstest"
 )
 
@@ -30,14 +31,14 @@ func suiteStore(t *testing.T) *boltstore.Store {
 
 // suiteLedger is the queue conformance suite's newStore: the queue is the
 // ledger over the bbolt store.
-func suiteLedger(t *testing.T) throttle.Store[groups.Effect] { return groups.NewLedger(suiteStore(t)) }
+func suiteLedger(t *testing.T) queue.Store[groups.Effect] { return groups.NewLedger(suiteStore(t)) }
 
-func TestThrottleStore(t *testing.T) {
-	throttletest.RunStoreTests(t, suiteLedger, groupstest.FailingEffect)
+func TestQueueStore(t *testing.T) {
+	queuetest.RunStoreTests(t, suiteLedger, groupstest.FailingEffect)
 }
 
-func TestThrottleStoreConcurrency(t *testing.T) {
-	throttletest.RunConcurrencyTests(t, suiteLedger, groupstest.FailingEffect)
+func TestQueueStoreConcurrency(t *testing.T) {
+	queuetest.RunConcurrencyTests(t, suiteLedger, groupstest.FailingEffect)
 }
 
 func TestGroupsStore(t *testing.T) {
@@ -141,7 +142,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Run(version, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
 			s := bolttest.MustOpenAt(t, path)
-			op, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			op, err := groups.NewLedger(s).Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, queue.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,8 +195,8 @@ func TestReopenKeepsData(t *testing.T) {
 
 	active := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "Billing"}
 	creating := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "ops"}
-	mkCreate := func(n groups.Name) (groups.Group, throttle.Operation) {
-		op := throttle.Operation{ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), Payload: []byte(`{"x":1}`), CreatedAt: t0}
+	mkCreate := func(n groups.Name) (groups.Group, queue.Operation) {
+		op := queue.Operation{ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), Payload: []byte(`{"x":1}`), CreatedAt: t0}
 		return groups.Group{Name: n, Description: "d", State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0}, op
 	}
 	g, op := mkCreate(active)
@@ -203,7 +204,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done.State, done.Result, done.FinishedAt = throttle.Succeeded, []byte(`{"upstreamId":"g-1"}`), t0.Add(time.Second)
+	done.State, done.Result, done.FinishedAt = queue.Succeeded, []byte(`{"upstreamId":"g-1"}`), t0.Add(time.Second)
 	if err := groups.NewLedger(s).Complete(ctx, done, []groups.Effect{groups.Created{Name: active, UpstreamID: "g-1", At: t0}}); err != nil {
 		t.Fatal(err)
 	}
@@ -212,13 +213,13 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateOperation(ctx, running.ID, func(o *throttle.Operation) error {
-		o.State, o.Attempts = throttle.Running, 1
+	if _, err := s.UpdateOperation(ctx, running.ID, func(o *queue.Operation) error {
+		o.State, o.Attempts = queue.Running, 1
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	queued, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", CreatedAt: t0}, throttle.Limits{})
+	queued, err := groups.NewLedger(s).Enqueue(ctx, queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", CreatedAt: t0}, queue.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,10 +228,10 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 
 	s = bolttest.MustOpenAt(t, path)
-	if got, err := s.Operation(ctx, done.ID); err != nil || got.State != throttle.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` {
+	if got, err := s.Operation(ctx, done.ID); err != nil || got.State != queue.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` {
 		t.Fatalf("completed operation after reopen: %+v, %v", got, err)
 	}
-	if got, err := groups.NewLedger(s).Head(ctx, "SHIP"); err != nil || got.ID != running.ID || got.State != throttle.Running || got.Attempts != 1 || string(got.Payload) != `{"x":1}` {
+	if got, err := groups.NewLedger(s).Head(ctx, "SHIP"); err != nil || got.ID != running.ID || got.State != queue.Running || got.Attempts != 1 || string(got.Payload) != `{"x":1}` {
 		t.Fatalf("Head after reopen: %+v, %v; want the running operation", got, err)
 	}
 	if d, err := s.Depth(ctx, "SHIP"); err != nil || d.Total != 2 {
@@ -246,7 +247,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("RequeueRunning after reopen = %d, %v; want 1", n, err)
 	}
 	// Sequence numbers keep increasing across a reopen.
-	next, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+	next, err := groups.NewLedger(s).Enqueue(ctx, queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, queue.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestFailingEffectWritesNothing(t *testing.T) {
 	s := bolttest.MustOpen(t)
 	ctx := t.Context()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
-	op := throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, Target: n.String()}
+	op := queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, Target: n.String()}
 	op, err := groups.NewLedger(s).CreatePending(ctx, groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID}, op, groups.Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +288,7 @@ func TestFailingEffectWritesNothing(t *testing.T) {
 		{groups.Created{Name: n, UpstreamID: "g-1"}, nil},
 	} {
 		done := op
-		done.State = throttle.Succeeded
+		done.State = queue.Succeeded
 		err := groups.NewLedger(s).Complete(ctx, done, effects)
 		if err == nil {
 			t.Fatalf("Complete with effects %#v succeeded, want an error", effects)
@@ -328,9 +329,9 @@ func TestCloseDuringWrites(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		ids[i] = throttle.NewID()
+		ids[i] = queue.NewID()
 		wg.Go(func() {
-			_, errs[i] = groups.NewLedger(s).Enqueue(context.Background(), throttle.Operation{ID: ids[i], Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			_, errs[i] = groups.NewLedger(s).Enqueue(context.Background(), queue.Operation{ID: ids[i], Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, queue.Limits{})
 		})
 	}
 	if err := s.Close(); err != nil {
@@ -343,7 +344,7 @@ func TestCloseDuringWrites(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("writers still blocked after Close")
 	}
-	if _, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH"}, throttle.Limits{}); !errors.Is(err, boltstore.ErrClosed) {
+	if _, err := groups.NewLedger(s).Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH"}, queue.Limits{}); !errors.Is(err, boltstore.ErrClosed) {
 		t.Fatalf("Enqueue after Close: error = %v, want ErrClosed", err)
 	}
 
@@ -371,7 +372,7 @@ func TestCloseDuringWrites(t *testing.T) {
 func TestBatchedWriterFailureIsolated(t *testing.T) {
 	s := bolttest.MustOpen(t)
 	ctx := t.Context()
-	target, err := groups.NewLedger(s).Enqueue(ctx, throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+	target, err := groups.NewLedger(s).Enqueue(ctx, queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, queue.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,11 +387,11 @@ func TestBatchedWriterFailureIsolated(t *testing.T) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			op, err := groups.NewLedger(s).Enqueue(context.Background(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{})
+			op, err := groups.NewLedger(s).Enqueue(context.Background(), queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, queue.Limits{})
 			enqueued[i], enqErr[i] = op.ID, err
 		})
 		wg.Go(func() {
-			_, updErr[i] = s.UpdateOperation(context.Background(), target.ID, func(o *throttle.Operation) error {
+			_, updErr[i] = s.UpdateOperation(context.Background(), target.ID, func(o *queue.Operation) error {
 				if i%2 == 0 {
 					o.LastError = "must not be stored"
 					return boom
@@ -483,12 +484,12 @@ func TestOldGroupRecordDecodes(t *testing.T) {
 		t.Fatalf("GroupsSyncedAt = %v, %v; want zero", at, err)
 	}
 
-	op := throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindUpdate, Target: n.String()}
-	stored, _, err := groups.NewLedger(s).UpdatePending(ctx, n, "new text", 1, op, throttle.Limits{})
+	op := queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindUpdate, Target: n.String()}
+	stored, _, err := groups.NewLedger(s).UpdatePending(ctx, n, "new text", 1, op, queue.Limits{})
 	if err != nil || stored.Revision != 2 || stored.PendingUpdate != op.ID {
 		t.Fatalf("UpdatePending(If-Match 1) = %+v, %v; want revision 2", stored, err)
 	}
-	op.State = throttle.Succeeded
+	op.State = queue.Succeeded
 	ann := groups.User{ID: "u-ann", Email: "ann@example.com"}
 	if err := groups.NewLedger(s).Complete(ctx, op, []groups.Effect{groups.Updated{Name: n, Operation: op.ID}, groups.MembersAdded{Name: n, Users: []groups.User{ann}}}); err != nil {
 		t.Fatal(err)
@@ -547,7 +548,7 @@ func TestPendingCountsRebuiltOnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: fmt.Sprint(i)}, throttle.Limits{}); err != nil {
+		if _, err := groups.NewLedger(s).Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: fmt.Sprint(i)}, queue.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -573,8 +574,8 @@ func TestPendingCountsRebuiltOnOpen(t *testing.T) {
 	if d, err := s.Depth(t.Context(), "SHIP"); err != nil || d.Total != 3 || d.Projects["MOH"] != 3 {
 		t.Fatalf("Depth after reopen = %+v, %v; want 3 pending in MOH", d, err)
 	}
-	_, err = groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, throttle.Limits{Project: 3})
-	if !errors.Is(err, throttle.ErrQueueFull) {
+	_, err = groups.NewLedger(s).Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op"}, queue.Limits{Project: 3})
+	if !errors.Is(err, queue.ErrQueueFull) {
 		t.Fatalf("Enqueue past the project limit: %v, want ErrQueueFull", err)
 	}
 	if err := s.Check(); err != nil {

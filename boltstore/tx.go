@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -11,7 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Update implements groups.Store. fn runs inside the committer's write
@@ -59,16 +60,16 @@ func (t *txn) own(tenant string) error {
 
 // --- queue records ------------------------------------------------------------
 
-func (t *txn) Operation(id string) (throttle.Operation, error) { return getOp(t.tx, id) }
+func (t *txn) Operation(id string) (queue.Operation, error) { return getOp(t.tx, id) }
 
-func (t *txn) PutOperation(op throttle.Operation) error {
+func (t *txn) PutOperation(op queue.Operation) error {
 	if err := t.own(op.Tenant); err != nil {
 		return err
 	}
 	return putOp(t.tx, op)
 }
 
-func (t *txn) Append(op throttle.Operation) (throttle.Operation, error) {
+func (t *txn) Append(op queue.Operation) (queue.Operation, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return op, err
 	}
@@ -94,7 +95,7 @@ func (t *txn) Append(op throttle.Operation) (throttle.Operation, error) {
 	return op, putOp(t.tx, op)
 }
 
-func (t *txn) Unqueue(op throttle.Operation) (bool, error) {
+func (t *txn) Unqueue(op queue.Operation) (bool, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return false, err
 	}
@@ -112,10 +113,10 @@ func (t *txn) Unqueue(op throttle.Operation) (bool, error) {
 	return true, addPending(t.tx, op.Tenant, op.Project, -1)
 }
 
-func (t *txn) Depth() (throttle.Depth, error) { return depth(t.tx, t.tenant), nil }
+func (t *txn) Depth() (queue.Depth, error) { return depth(t.tx, t.tenant), nil }
 
-func (t *txn) Queued() ([]throttle.Operation, error) {
-	var out []throttle.Operation
+func (t *txn) Queued() ([]queue.Operation, error) {
+	var out []queue.Operation
 	tq := t.tx.Bucket(bucketQueues).Bucket([]byte(t.tenant))
 	if tq == nil {
 		return nil, nil
@@ -130,16 +131,16 @@ func (t *txn) Queued() ([]throttle.Operation, error) {
 			return nil
 		})
 	})
-	slices.SortFunc(out, func(a, b throttle.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b queue.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, err
 }
 
-func (t *txn) Idempotency(scope, key string) (throttle.IdempotencyRecord, bool, error) {
+func (t *txn) Idempotency(scope, key string) (queue.IdempotencyRecord, bool, error) {
 	r, ok := getIdem(t.tx, scope, key)
-	return throttle.IdempotencyRecord{Operation: r.Operation, Fingerprint: r.Fingerprint, Expires: r.Expires}, ok, nil
+	return queue.IdempotencyRecord{Operation: r.Operation, Fingerprint: r.Fingerprint, Expires: r.Expires}, ok, nil
 }
 
-func (t *txn) PutIdempotency(ik throttle.Idempotency, opID string) error {
+func (t *txn) PutIdempotency(ik queue.Idempotency, opID string) error {
 	return putIdem(t.tx, ik, opID)
 }
 
@@ -177,6 +178,27 @@ func (t *txn) CountGroups(project string) (int, error) {
 		return countPrefix(b, nil), nil
 	}
 	return countPrefix(b, append([]byte(project), 0)), nil
+}
+
+func (t *txn) Groups(project string) ([]groups.Group, error) {
+	var out []groups.Group
+	b := t.tx.Bucket(bucketGroups).Bucket([]byte(t.tenant))
+	if b == nil {
+		return nil, nil
+	}
+	var prefix []byte
+	if project != "" {
+		prefix = append([]byte(project), 0)
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r groupRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decode group %q: %w", k, err)
+		}
+		out = append(out, r.group(t.tenant))
+	}
+	return out, nil
 }
 
 func (t *txn) NextRevision(after uint64) (uint64, error) {
@@ -230,6 +252,21 @@ func (t *txn) DropMembers(name groups.Name) error {
 }
 
 func (t *txn) PutKnownUsers(users []groups.User) error { return putKnownUsers(t.tx, t.tenant, users) }
+
+func (t *txn) KnownUser(idOrEmail string) (groups.User, bool, error) {
+	return knownUser(t.tx.Bucket(bucketUsers).Bucket([]byte(t.tenant)), idOrEmail)
+}
+
+func (t *txn) ForgetKnownUser(idOrEmail string) error {
+	ub := t.tx.Bucket(bucketUsers).Bucket([]byte(t.tenant))
+	if ub == nil {
+		return nil
+	}
+	if err := ub.Delete(userIDKey(idOrEmail)); err != nil {
+		return err
+	}
+	return ub.Delete(userEmailKey(idOrEmail))
+}
 
 func (t *txn) Owners(name groups.Name) (groups.Owners, bool, error) {
 	b := t.tx.Bucket(bucketOwners).Bucket([]byte(name.Tenant))

@@ -2,13 +2,10 @@ package boltstore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,98 +15,71 @@ import (
 	"github.com/groupgate/groupgate/webhooks"
 )
 
-// This file holds what TechPass's webhooks do to the mirror
-// (webhooks.Store) and the deleted-user marks the executor reads
-// (groups.Mirror DeletedUsers).
+// This file holds the records of TechPass's webhooks: the delivery records
+// (webhooks.Tx) and the deleted-user marks (groups.Tx). What a delivery
+// means is decided in webhooks and groups; these are data.
 
-// bucketWebhooks holds, per tenant, each delivery processed (by digest):
-// when it expires (8 bytes, big-endian Unix nanoseconds), followed, until
-// its outcome is recorded, by its webhooks.Applied in JSON. It is created
-// by the first delivery.
+// bucketWebhooks holds, per tenant, a record of each delivery (by digest):
+// when it expires (8 bytes, big-endian Unix nanoseconds), followed, while
+// its outcome is not recorded, by its pending webhooks.Applied in JSON.
+// It is created by the first delivery.
 var bucketWebhooks = []byte("webhooks")
 
 var _ webhooks.Store = (*Store)(nil)
 
-// userDeletedKey is the key of a deleted-user mark in a tenant's bucket of
-// known users, by object id or e-mail.
-func userDeletedKey(idOrEmail string) []byte {
-	return append([]byte("d\x00"), strings.ToLower(idOrEmail)...)
-}
+var _ webhooks.Tx = (*txn)(nil)
 
-// deletedRecord is a deleted-user mark.
-type deletedRecord struct {
-	ID        string    `json:"id,omitempty"`
-	Email     string    `json:"email,omitempty"`
-	DeletedAt time.Time `json:"deletedAt"`
-}
-
-// ApplyDelivery implements webhooks.Store.
-func (s *Store) ApplyDelivery(ctx context.Context, d webhooks.Delivery) (webhooks.Applied, error) {
-	var out webhooks.Applied
+// UpdateDeliveries implements webhooks.Store as Update implements
+// groups.Store: fn runs inside the committer's write transaction, so the
+// delivery records and the mirror's records it writes commit together.
+func (s *Store) UpdateDeliveries(ctx context.Context, tenant string, fn func(webhooks.Tx) error) error {
 	var touched []string
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		out, touched = webhooks.Applied{}, nil // the function may run again
-		wb, err := tx.CreateBucketIfNotExists(bucketWebhooks)
-		if err != nil {
-			return err
-		}
-		tb, err := wb.CreateBucketIfNotExists([]byte(d.Tenant))
-		if err != nil {
-			return err
-		}
-		if v := tb.Get(d.Digest[:]); len(v) >= 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(d.At) {
-			if len(v) == 8 {
-				return webhooks.ErrDuplicate
-			}
-			// Applied, its outcome not recorded: resume.
-			if err := json.Unmarshal(v[8:], &out); err != nil {
-				return fmt.Errorf("decode pending delivery: %w", err)
-			}
-			out.Resumed = true
-			return nil
-		}
-		switch {
-		case d.Gone != nil:
-			out, err = forgetUser(&txn{tx: tx, tenant: d.Tenant, touched: &touched}, *d.Gone, d.At)
-		case d.Changed != nil:
-			out, err = changeUser(&txn{tx: tx, tenant: d.Tenant, touched: &touched}, *d.Changed, d.At)
-		}
-		if err != nil {
-			return err
-		}
-		pending, err := json.Marshal(out)
-		if err != nil {
-			return err
-		}
-		return tb.Put(d.Digest[:], append(binary.BigEndian.AppendUint64(nil, uint64(d.Expires.UnixNano())), pending...))
+	defer func() { s.gens.forget(touched...) }()
+	return s.write(ctx, func(btx *bolt.Tx) error {
+		touched = touched[:0] // fn may run again
+		return fn(&txn{tx: btx, tenant: tenant, touched: &touched})
 	})
-	s.gens.forget(touched...)
-	if err != nil {
-		if errors.Is(err, webhooks.ErrDuplicate) {
-			return webhooks.Applied{}, err
-		}
-		return webhooks.Applied{}, fmt.Errorf("apply webhook delivery for %s: %w", d.Tenant, err)
-	}
-	return out, nil
 }
 
-// DeliveryRecorded implements webhooks.Store: the value keeps only the
-// expiry.
-func (s *Store) DeliveryRecorded(ctx context.Context, tenant string, digest [32]byte) error {
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		tb := tx.Bucket(bucketWebhooks).Bucket([]byte(tenant))
-		if tb == nil {
-			return nil
-		}
-		if v := tb.Get(digest[:]); len(v) > 8 {
-			return tb.Put(digest[:], bytes.Clone(v[:8]))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mark webhook delivery recorded for %s: %w", tenant, err)
+// Delivery implements webhooks.Tx.
+func (t *txn) Delivery(digest [32]byte) (webhooks.Record, bool, error) {
+	wb := t.tx.Bucket(bucketWebhooks)
+	if wb == nil || wb.Bucket([]byte(t.tenant)) == nil {
+		return webhooks.Record{}, false, nil
 	}
-	return nil
+	v := wb.Bucket([]byte(t.tenant)).Get(digest[:])
+	if len(v) < 8 {
+		return webhooks.Record{}, false, nil
+	}
+	r := webhooks.Record{Expires: time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()}
+	if len(v) > 8 {
+		r.Pending = new(webhooks.Applied)
+		if err := json.Unmarshal(v[8:], r.Pending); err != nil {
+			return webhooks.Record{}, false, fmt.Errorf("decode pending delivery: %w", err)
+		}
+	}
+	return r, true, nil
+}
+
+// PutDelivery implements webhooks.Tx.
+func (t *txn) PutDelivery(digest [32]byte, r webhooks.Record) error {
+	v := binary.BigEndian.AppendUint64(nil, uint64(r.Expires.UnixNano()))
+	if r.Pending != nil {
+		pending, err := json.Marshal(r.Pending)
+		if err != nil {
+			return fmt.Errorf("encode pending delivery: %w", err)
+		}
+		v = append(v, pending...)
+	}
+	wb, err := t.tx.CreateBucketIfNotExists(bucketWebhooks)
+	if err != nil {
+		return err
+	}
+	tb, err := wb.CreateBucketIfNotExists([]byte(t.tenant))
+	if err != nil {
+		return err
+	}
+	return tb.Put(digest[:], v)
 }
 
 // PruneDeliveries implements webhooks.Store; it also forgets the webhook
@@ -123,30 +93,17 @@ func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 			return nil
 		}
 		return wb.ForEachBucket(func(tenant []byte) error {
-			tb := wb.Bucket(tenant)
-			var expired [][]byte
-			err := tb.ForEach(func(k, v []byte) error {
-				if len(v) < 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now) {
-					expired = append(expired, bytes.Clone(k))
-				}
-				return nil
+			m, err := deleteWhere(wb.Bucket(tenant), nil, func(v []byte) bool {
+				return len(v) < 8 || !time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now)
 			})
-			if err != nil {
-				return err
-			}
-			for _, k := range expired {
-				if err := tb.Delete(k); err != nil {
-					return err
-				}
-			}
-			n += len(expired)
-			return nil
+			n += m
+			return err
 		})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
 	}
-	marks, err := s.pruneDeletedMarks(ctx, now.Add(-webhooks.MarkRetention))
+	marks, err := s.pruneDeletedMarks(ctx, now)
 	if err != nil {
 		return n, err
 	}
@@ -157,8 +114,60 @@ func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error)
 	return n + marks + notices, nil
 }
 
-// pruneDeletedMarks forgets the deleted-user marks made before cutoff.
-func (s *Store) pruneDeletedMarks(ctx context.Context, cutoff time.Time) (int, error) {
+// deleteWhere deletes the keys of b that start with prefix and whose value
+// passes expired, and returns how many it deleted.
+func deleteWhere(b *bolt.Bucket, prefix []byte, expired func(v []byte) bool) (int, error) {
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if v != nil && expired(v) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}
+
+// --- deleted-user marks -------------------------------------------------------
+
+// userDeletedKey is the key of a deleted-user mark in a tenant's bucket of
+// known users, by object id or e-mail.
+func userDeletedKey(idOrEmail string) []byte {
+	return append([]byte("d\x00"), strings.ToLower(idOrEmail)...)
+}
+
+// deletedRecord is a deleted-user mark.
+type deletedRecord struct {
+	ID        string    `json:"id,omitempty"`
+	Email     string    `json:"email,omitempty"`
+	DeletedAt time.Time `json:"deletedAt"`
+	// Expires is zero in marks written before marks carried their expiry;
+	// those expire legacyMarkLife after DeletedAt.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// legacyMarkLife is how long a mark without an Expires is kept: what the
+// builds that wrote such marks kept every mark (webhooks.MarkRetention was
+// 30 days then). It reads old files; it decides nothing new.
+const legacyMarkLife = 30 * 24 * time.Hour
+
+func (r deletedRecord) expires() time.Time {
+	if r.Expires.IsZero() {
+		return r.DeletedAt.Add(legacyMarkLife)
+	}
+	return r.Expires
+}
+
+func (r deletedRecord) deletedUser() groups.DeletedUser {
+	return groups.DeletedUser{ID: r.ID, Email: r.Email, DeletedAt: r.DeletedAt, Expires: r.expires()}
+}
+
+// pruneDeletedMarks forgets the deleted-user marks expired at now.
+func (s *Store) pruneDeletedMarks(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		n = 0
@@ -167,23 +176,12 @@ func (s *Store) pruneDeletedMarks(ctx context.Context, cutoff time.Time) (int, e
 			return nil
 		}
 		return users.ForEachBucket(func(tenant []byte) error {
-			ub := users.Bucket(tenant)
-			prefix := userDeletedKey("")
-			var old [][]byte
-			c := ub.Cursor()
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			m, err := deleteWhere(users.Bucket(tenant), userDeletedKey(""), func(v []byte) bool {
 				var r deletedRecord
-				if err := json.Unmarshal(v, &r); err != nil || r.DeletedAt.Before(cutoff) {
-					old = append(old, bytes.Clone(k))
-				}
-			}
-			for _, k := range old {
-				if err := ub.Delete(k); err != nil {
-					return err
-				}
-			}
-			n += len(old)
-			return nil
+				return json.Unmarshal(v, &r) != nil || !r.expires().After(now)
+			})
+			n += m
+			return err
 		})
 	})
 	if err != nil {
@@ -192,216 +190,69 @@ func (s *Store) pruneDeletedMarks(ctx context.Context, cutoff time.Time) (int, e
 	return n, nil
 }
 
-// knownUser returns the tenant's known user with this id or e-mail.
-func knownUser(ub *bolt.Bucket, idOrEmail string) (groups.User, bool, error) {
-	if ub == nil || idOrEmail == "" {
-		return groups.User{}, false, nil
+// deletedUsers reads the marks of b stored under ids, keyed by the id
+// asked for.
+func deletedUsers(b *bolt.Bucket, ids []string) (map[string]groups.DeletedUser, error) {
+	out := map[string]groups.DeletedUser{}
+	if b == nil {
+		return out, nil
 	}
-	if u, ok, err := recordAt(ub, userIDKey(idOrEmail)); ok || err != nil {
-		return u, ok, err
-	}
-	return recordAt(ub, userEmailKey(idOrEmail))
-}
-
-// recordAt reads the known user stored under key.
-func recordAt(ub *bolt.Bucket, key []byte) (groups.User, bool, error) {
-	v := ub.Get(key)
-	if v == nil {
-		return groups.User{}, false, nil
-	}
-	var r userRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return groups.User{}, false, fmt.Errorf("decode user %q: %w", key, err)
-	}
-	return r.user(), true, nil
-}
-
-// eachGroupWith calls fn for every group of the tenant whose mirror lists a
-// member matching match, with the member, in key order.
-func eachGroupWith(tx *bolt.Tx, tenant string, match func(groups.User) bool, fn func(g groups.Group, m member) error) error {
-	gb := tx.Bucket(bucketGroups).Bucket([]byte(tenant))
-	mt := tx.Bucket(bucketMembers).Bucket([]byte(tenant))
-	if gb == nil || mt == nil {
-		return nil
-	}
-	var names []groups.Name
-	err := gb.ForEach(func(k, v []byte) error {
+	for _, id := range ids {
+		v := b.Get(userDeletedKey(id))
 		if v == nil {
-			return nil
+			continue
 		}
-		var r groupRecord
+		var r deletedRecord
 		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("decode group %q: %w", k, err)
+			return nil, fmt.Errorf("decode deleted user %q: %w", id, err)
 		}
-		names = append(names, r.group(tenant).Name)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		mb := membersBucket(tx, n)
-		if mb == nil {
-			continue
-		}
-		have, err := readMembers(mb)
-		if err != nil {
-			return err
-		}
-		for _, m := range have {
-			if match(m.user) {
-				g, err := getGroup(gb, n)
-				if err != nil {
-					return err
-				}
-				if err := fn(g, m); err != nil {
-					return err
-				}
-				break
-			}
-		}
-	}
-	return nil
-}
-
-// forgetUser removes a deleted user from the tenant's memberships (as the
-// mirror's groups.MembersRemoved does) and known users, and marks it deleted
-// by id and e-mail.
-func forgetUser(t *txn, u groups.User, at time.Time) (webhooks.Applied, error) {
-	tx, tenant := t.tx, t.tenant
-	var out webhooks.Applied
-	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
-	if err != nil {
-		return out, err
-	}
-	// By id when the delivery gives one: its e-mail may name another
-	// user by now.
-	key := u.ID
-	if key == "" {
-		key = u.Email
-	}
-	if known, ok, err := knownUser(ub, key); err != nil {
-		return out, err
-	} else if ok {
-		out.User, out.Known = known, true
-	}
-	if out.Known {
-		u.ID, u.Email = out.User.ID, cmp.Or(u.Email, out.User.Email)
-	}
-	match := func(m groups.User) bool {
-		return (u.ID != "" && strings.EqualFold(m.ID, u.ID)) || (u.ID == "" && u.Email != "" && strings.EqualFold(m.Email, u.Email))
-	}
-	err = eachGroupWith(tx, tenant, match, func(g groups.Group, m member) error {
-		if !out.Known {
-			out.User, out.Known = m.user, true
-		}
-		if err := (groups.MembersRemoved{Name: g.Name, UserIDs: []string{m.user.ID}, At: at}).Apply(t); err != nil {
-			return err
-		}
-		out.Left = append(out.Left, g.Name)
-		return nil
-	})
-	if err != nil {
-		return out, err
-	}
-	if out.Known && u.ID == "" {
-		u.ID = out.User.ID
-	}
-	mark := deletedRecord{ID: u.ID, Email: cmp.Or(u.Email, out.User.Email), DeletedAt: at.UTC()}
-	v, err := json.Marshal(mark)
-	if err != nil {
-		return out, err
-	}
-	for _, k := range slices.Compact([]string{u.ID, out.User.Email, u.Email}) {
-		if k == "" {
-			continue
-		}
-		theirs := false // k names another user by now
-		for _, key := range [][]byte{userIDKey(k), userEmailKey(k)} {
-			// Only the deleted user's own entries: an e-mail may be
-			// another user's by now.
-			if other, ok, err := recordAt(ub, key); err != nil {
-				return out, err
-			} else if ok && u.ID != "" && !strings.EqualFold(other.ID, u.ID) {
-				theirs = true
-				continue
-			}
-			if err := ub.Delete(key); err != nil {
-				return out, err
-			}
-		}
-		if theirs {
-			continue // no mark: adds of the other user must not fail
-		}
-		if err := ub.Put(userDeletedKey(k), v); err != nil {
-			return out, err
-		}
+		out[id] = r.deletedUser()
 	}
 	return out, nil
 }
 
-// changeUser makes the tenant's known user and memberships follow u, if
-// the mirror knows the user (by id, as a known user or a member) and the
-// user is not marked deleted; otherwise it changes nothing.
-func changeUser(t *txn, u groups.User, at time.Time) (webhooks.Applied, error) {
-	tx, tenant := t.tx, t.tenant
-	var out webhooks.Applied
-	ub, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(tenant))
-	if err != nil {
-		return out, err
-	}
-	if ub.Get(userDeletedKey(u.ID)) != nil {
-		return out, nil // a late update of a deleted user: it stays deleted
-	}
-	if out.User, out.Known, err = knownUser(ub, u.ID); err != nil {
-		return out, err
-	}
-	if u.DisplayName == "" {
-		u.DisplayName = out.User.DisplayName
-	}
-	err = eachGroupWith(tx, tenant, func(m groups.User) bool { return m.ID == u.ID }, func(g groups.Group, m member) error {
-		if !out.Known {
-			out.User, out.Known = m.user, true
-		}
-		if m.user == u {
-			return nil
-		}
-		return (groups.MemberChanged{Name: g.Name, User: u, At: at}).Apply(t)
-	})
-	if err != nil {
-		return out, err
-	}
-	if !out.Known {
-		return out, nil // only users the mirror knows follow an update
-	}
-	return out, t.PutKnownUsers([]groups.User{u})
-}
-
-// DeletedUsers implements groups.Mirror: the marks left by user-deleted
-// webhooks among ids (object ids or e-mails, any case), keyed by the id
-// asked for.
+// DeletedUsers implements groups.Store.
 func (s *Store) DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error) {
-	out := map[string]groups.DeletedUser{}
+	var out map[string]groups.DeletedUser
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUsers).Bucket([]byte(tenant))
-		if b == nil {
-			return nil
-		}
-		for _, id := range ids {
-			v := b.Get(userDeletedKey(id))
-			if v == nil {
-				continue
-			}
-			var r deletedRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode deleted user %q: %w", id, err)
-			}
-			out[id] = groups.DeletedUser{ID: r.ID, Email: r.Email, DeletedAt: r.DeletedAt}
-		}
-		return nil
+		var err error
+		out, err = deletedUsers(tx.Bucket(bucketUsers).Bucket([]byte(tenant)), ids)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deleted users of %s: %w", tenant, err)
 	}
 	return out, nil
+}
+
+// DeletedUsers implements groups.Tx.
+func (t *txn) DeletedUsers(ids []string) (map[string]groups.DeletedUser, error) {
+	return deletedUsers(t.tx.Bucket(bucketUsers).Bucket([]byte(t.tenant)), ids)
+}
+
+// PutDeletedUser implements groups.Tx.
+func (t *txn) PutDeletedUser(idOrEmail string, d groups.DeletedUser) error {
+	v, err := json.Marshal(deletedRecord{ID: d.ID, Email: d.Email, DeletedAt: d.DeletedAt, Expires: d.Expires})
+	if err != nil {
+		return err
+	}
+	ub, err := t.tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(t.tenant))
+	if err != nil {
+		return err
+	}
+	return ub.Put(userDeletedKey(idOrEmail), v)
+}
+
+// DeleteDeletedUsers implements groups.Tx.
+func (t *txn) DeleteDeletedUsers(ids ...string) error {
+	ub := t.tx.Bucket(bucketUsers).Bucket([]byte(t.tenant))
+	if ub == nil {
+		return nil
+	}
+	for _, id := range ids {
+		if err := ub.Delete(userDeletedKey(id)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -68,7 +68,7 @@ type Config struct {
 	Interval Duration `yaml:"interval"`
 	// PaceGuard is added to every interval to absorb jitter (scheduling on
 	// this host, the network), so the upstream never measures a gap under
-	// the interval. Default 5ms, sized in docs/benchmarks.md ("Sizing the
+	// the interval. Default 3ms, sized in docs/benchmarks.md ("Sizing the
 	// pace guard").
 	PaceGuard Duration `yaml:"pace_guard"`
 	// GroupLimit is the default namespace group limit. Default 50.
@@ -299,7 +299,7 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		Interval:        Duration(time.Second),
-		PaceGuard:       Duration(5 * time.Millisecond),
+		PaceGuard:       Duration(3 * time.Millisecond),
 		GroupLimit:      50,
 		Retry:           RetryConfig{MaxDuration: Duration(30 * time.Minute), BaseDelay: Duration(time.Second), MaxDelay: Duration(time.Minute)},
 		MaxQueue:        10000,

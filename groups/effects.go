@@ -3,20 +3,22 @@ package groups
 import (
 	"errors"
 	"fmt"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/dispatch"
 	"time"
 )
 
 // Effect is a change to the mirror committed in the same transaction as an
-// operation's outcome (throttle.Store.Complete, Progress, Finish), such as
+// operation's outcome (queue.Store.Complete, Progress, Finish), such as
 // the mirror learning a new group's upstream id. Its meaning is its Apply.
 type Effect interface {
 	// Apply makes the change in tx. It may run more than once (see
-	// Store.Update).
+	// Store.Update). An error wrapping dispatch.ErrUnusableEffect says the
+	// effect itself can never be applied; any other error is the store's,
+	// and the commit is tried again.
 	Apply(tx Tx) error
 }
 
-// Effects committed with operation outcomes (throttle.Outcome[Effect]). Each
+// Effects committed with operation outcomes (dispatch.Outcome[Effect]). Each
 // applies itself to the store's records in the outcome's transaction, as its
 // comment says; an effect on a group the mirror no longer holds changes
 // nothing and is not an error, so that an outcome can always be committed.
@@ -94,7 +96,8 @@ type (
 		At   time.Time
 	}
 	// UsersResolved remembers users of the tenant looked up in TechPass, by
-	// lower-cased e-mail and by id, for KnownUsers.
+	// lower-cased e-mail and by id, for KnownUsers; a user marked deleted
+	// (RemoveDeletedUser) under its id or e-mail no longer is.
 	UsersResolved struct {
 		Tenant string
 		Users  []User
@@ -213,17 +216,19 @@ func (e MemberChanged) Apply(tx Tx) error {
 
 // Apply implements Effect.
 func (e UsersResolved) Apply(tx Tx) error {
-	if err := tx.PutKnownUsers(e.Users); err != nil {
+	if err := rememberUsers(tx, e.Users); err != nil {
 		return fmt.Errorf("apply users-resolved of %s: %w", e.Tenant, err)
 	}
 	return nil
 }
 
-// applyEffects applies effects in order.
+// applyEffects applies effects in order. A nil effect (a handler's bug)
+// fails with dispatch.ErrUnusableEffect: the dispatcher then fails its
+// operation once instead of retrying the commit for ever.
 func applyEffects(tx Tx, effects []Effect) error {
 	for _, e := range effects {
 		if e == nil {
-			return errors.New("apply effects: a nil effect")
+			return fmt.Errorf("apply effects: a nil effect: %w", dispatch.ErrUnusableEffect)
 		}
 		if err := e.Apply(tx); err != nil {
 			return err
@@ -307,7 +312,7 @@ func addMembers(tx Tx, g *Group, users []User, at time.Time) error {
 		g.MembersVersion++
 		g.MemberCount, g.UpdatedAt = len(have), at
 	}
-	return tx.PutKnownUsers(users)
+	return rememberUsers(tx, users)
 }
 
 // removeMembers removes the users with these ids from g's list, keeping g's
@@ -338,4 +343,4 @@ func removeMembers(tx Tx, g *Group, ids []string, at time.Time) error {
 
 // Outcome is what the Executor reports of one try of an operation, with the
 // effects to commit with it.
-type Outcome = throttle.Outcome[Effect]
+type Outcome = dispatch.Outcome[Effect]

@@ -10,8 +10,9 @@ import (
 
 	"github.com/go-playground/validator/v10"
 
+	"github.com/groupgate/groupgate/dispatch"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // Upstream is the part of the TechPass client the executor and the
@@ -43,15 +44,17 @@ type Mirror interface {
 }
 
 // DeletedUser is a user TechPass reported deleted: adding it to a group
-// fails without a request.
+// fails without a request (see RemoveDeletedUser).
 type DeletedUser struct {
 	ID, Email string
 	DeletedAt time.Time
+	// Expires is when the mark may be forgotten.
+	Expires time.Time
 }
 
 // Executor carries out one tenant's group operations against TechPass. It is
-// the throttle.Handler[Effect] of the tenant's dispatcher, and its
-// throttle.Endings: it words the failures the dispatcher decides itself.
+// the dispatch.Handler[Effect] of the tenant's dispatcher, and its
+// dispatch.Endings: it words the failures the dispatcher decides itself.
 // Every outcome is interpreted so that executing an operation twice equals
 // executing it once: a create that finds its group already there adopts
 // it, and a delete that finds it gone succeeds.
@@ -76,8 +79,8 @@ func NewExecutor(upstream Upstream, mirror Mirror, now func() time.Time, logger 
 }
 
 var (
-	_ throttle.Handler[Effect] = (*Executor)(nil)
-	_ throttle.Endings         = (*Executor)(nil)
+	_ dispatch.Handler[Effect] = (*Executor)(nil)
+	_ dispatch.Endings         = (*Executor)(nil)
 )
 
 // Execute carries out op once and reports the outcome. The operation's
@@ -85,7 +88,7 @@ var (
 // chosen by the decoded type; an operation that does not decode fails at
 // once. A Retry outcome carries the effects that undo the operation's
 // pending state in the mirror, for the dispatcher to commit if it gives up.
-func (e *Executor) Execute(ctx context.Context, op throttle.Operation) Outcome {
+func (e *Executor) Execute(ctx context.Context, op queue.Operation) Outcome {
 	name, p, err := decodeOperation(e.validate, op)
 	if err != nil {
 		return e.unreadable(op, err)
@@ -100,13 +103,13 @@ func (e *Executor) Execute(ctx context.Context, op throttle.Operation) Outcome {
 		out = e.update(ctx, op, name, p)
 	case membersPayload:
 		out = e.members(ctx, op, name, p)
-		if out.Kind == throttle.Done || out.Kind == throttle.Fail {
+		if out.Kind == dispatch.Done || out.Kind == dispatch.Fail {
 			out.Effects = append(out.Effects, MembersSettled{Name: name, QueuedAt: op.CreatedAt})
 		}
 	default: // a kind registered in decodePayload but not here
 		return e.unreadable(op, fmt.Errorf("%w %q", errUnknownKind, op.Kind))
 	}
-	if out.Kind == throttle.Retry {
+	if out.Kind == dispatch.Retry {
 		out.Effects = Undo(op, e.now())
 	}
 	return out
@@ -116,7 +119,7 @@ func (e *Executor) Execute(ctx context.Context, op throttle.Operation) Outcome {
 // kind this version does not know, or with a payload that does not decode
 // as its kind's. It is not retried; an operation of a known kind releases
 // its pending state in the mirror (Undo).
-func (e *Executor) unreadable(op throttle.Operation, err error) Outcome {
+func (e *Executor) unreadable(op queue.Operation, err error) Outcome {
 	e.logger.Error("operation cannot be decoded; failing it", "operation_id", op.ID, "kind", op.Kind, "err", err)
 	if errors.Is(err, errUnknownKind) {
 		return fail(http.StatusInternalServerError, "Unknown operation", fmt.Sprintf("operation kind %q is not supported", op.Kind))
@@ -128,18 +131,18 @@ func (e *Executor) unreadable(op throttle.Operation, err error) Outcome {
 
 // RetriesSpent words the failure of an operation the dispatcher gave up
 // on because its retries are spent: TechPass was unavailable (502).
-func (e *Executor) RetriesSpent(_ throttle.Operation, retried time.Duration, lastError string) *throttle.Failure {
+func (e *Executor) RetriesSpent(_ queue.Operation, retried time.Duration, lastError string) *queue.Failure {
 	detail := fmt.Sprintf("TechPass did not succeed within %v of retries", retried.Round(time.Second))
 	if lastError != "" {
 		detail += "; last error: " + lastError
 	}
-	return &throttle.Failure{Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail}
+	return &queue.Failure{Status: http.StatusBadGateway, Title: "Upstream unavailable", Detail: detail}
 }
 
 // Unworkable words the failure of an operation whose outcome the
 // dispatcher could not use (a defect of this package): an internal error.
-func (e *Executor) Unworkable(throttle.Operation) *throttle.Failure {
-	return &throttle.Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
+func (e *Executor) Unworkable(queue.Operation) *queue.Failure {
+	return &queue.Failure{Status: http.StatusInternalServerError, Title: "Internal error"}
 }
 
 // checked marks the retry of a check whose own request met a transient
@@ -151,7 +154,7 @@ func checked(out Outcome, err error) Outcome {
 	var te *techpass.TokenError
 	var ce *techpass.CredentialError
 	auth := errors.As(err, &te) || errors.As(err, &ce) || techpass.StatusOf(err) == http.StatusUnauthorized
-	out.Check = out.Kind == throttle.Retry && !auth
+	out.Check = out.Kind == dispatch.Retry && !auth
 	return out
 }
 
@@ -159,19 +162,19 @@ func checked(out Outcome, err error) Outcome {
 // temporary ones are retried, the rest fail with onFail applied.
 func (e *Executor) classify(err error, what string, onFail ...Effect) Outcome {
 	if retry, after, throttled := techpass.Temporary(err); retry {
-		return Outcome{Kind: throttle.Retry, RetryAfter: after, Throttled: throttled, Reason: retryReason(err)}
+		return Outcome{Kind: dispatch.Retry, RetryAfter: after, Throttled: throttled, Reason: retryReason(err)}
 	}
-	return Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
+	return Outcome{Kind: dispatch.Fail, Effects: onFail, Failure: &queue.Failure{
 		Status: http.StatusBadGateway, Title: "TechPass error", Detail: reason(err, "TechPass could not "+what),
 	}}
 }
 
 func done(result []byte, effects ...Effect) Outcome {
-	return Outcome{Kind: throttle.Done, Result: result, Effects: effects}
+	return Outcome{Kind: dispatch.Done, Result: result, Effects: effects}
 }
 
 func fail(status int, title, detail string) Outcome {
-	return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
+	return Outcome{Kind: dispatch.Fail, Failure: &queue.Failure{Status: status, Title: title, Detail: detail}}
 }
 
 // reason words an upstream error for the caller: the status and TechPass's

@@ -9,13 +9,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/groupgate/groupgate/dispatch"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // create carries out a group.create: one request, or two when an earlier
 // attempt may have created the group already or TechPass answers 409.
-func (e *Executor) create(ctx context.Context, op throttle.Operation, name Name, p createPayload) Outcome {
+func (e *Executor) create(ctx context.Context, op queue.Operation, name Name, p createPayload) Outcome {
 	// An earlier attempt may have reached TechPass (a crash, a timeout, or a
 	// 5xx after the write): look before creating again. The look is a check,
 	// not an attempt: a try that ends with it is not counted as an attempt,
@@ -85,11 +86,11 @@ func (e *Executor) delete(ctx context.Context, name Name, p deletePayload) Outco
 	case err == nil, status == http.StatusNotFound:
 		return done(nil, Deleted{Name: name})
 	case status == http.StatusForbidden:
-		return Outcome{Kind: throttle.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
+		return Outcome{Kind: dispatch.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
 			Failure: techBizRefusal(err, "delete")}
 	case status == http.StatusBadRequest, status == http.StatusConflict:
-		return Outcome{Kind: throttle.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
-			Failure: &throttle.Failure{Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to delete the group")}}
+		return Outcome{Kind: dispatch.Fail, Effects: []Effect{DeleteFailed{Name: name, At: e.now()}},
+			Failure: &queue.Failure{Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to delete the group")}}
 	default:
 		return e.classify(err, "delete the group", DeleteFailed{Name: name, At: e.now()})
 	}
@@ -99,8 +100,8 @@ func (e *Executor) delete(ctx context.Context, name Name, p deletePayload) Outco
 // created: the credentials serve the namespace (they created it), so the
 // group is most likely managed by TechBiz now, which TechPass protects from
 // API changes; the next reconcile pass drops it from the mirror.
-func techBizRefusal(err error, what string) *throttle.Failure {
-	return &throttle.Failure{
+func techBizRefusal(err error, what string) *queue.Failure {
+	return &queue.Failure{
 		Status: http.StatusConflict, Title: "Group managed by TechBiz",
 		Detail: reason(err, fmt.Sprintf("TechPass refused to %s the group: it is most likely managed by TechBiz now, "+
 			"and TechBiz groups cannot be changed through the API; the gateway's next reconcile pass drops it from the mirror", what)),
@@ -135,12 +136,12 @@ func (e *Executor) created(name Name, description string, g techpass.Group, fres
 }
 
 func (e *Executor) failCreate(name Name, status int, title, detail string) Outcome {
-	return Outcome{Kind: throttle.Fail, Effects: []Effect{CreateFailed{Name: name}},
-		Failure: &throttle.Failure{Status: status, Title: title, Detail: detail}}
+	return Outcome{Kind: dispatch.Fail, Effects: []Effect{CreateFailed{Name: name}},
+		Failure: &queue.Failure{Status: status, Title: title, Detail: detail}}
 }
 
 // update carries out a group.update: one upstream request.
-func (e *Executor) update(ctx context.Context, op throttle.Operation, name Name, p updatePayload) Outcome {
+func (e *Executor) update(ctx context.Context, op queue.Operation, name Name, p updatePayload) Outcome {
 	undo := Undo(op, e.now())
 	g, out := e.upstreamGroup(ctx, name, undo)
 	if out != nil {
@@ -156,13 +157,13 @@ func (e *Executor) update(ctx context.Context, op throttle.Operation, name Name,
 		res, _ := json.Marshal(Result{FullName: name.String(), Description: p.Description, UpstreamID: g.UpstreamID, CreatedAt: created.UTC()})
 		return done(res, Updated{Name: name, Operation: op.ID, Description: p.Description, At: e.now()})
 	case status == http.StatusNotFound:
-		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
+		return Outcome{Kind: dispatch.Fail, Effects: undo, Failure: &queue.Failure{
 			Status: http.StatusNotFound, Title: "Group gone from TechPass", Detail: "the group is no longer in TechPass; the mirror drops it at its next reconcile pass",
 		}}
 	case status == http.StatusForbidden:
-		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
+		return Outcome{Kind: dispatch.Fail, Effects: undo, Failure: techBizRefusal(err, "update")}
 	case status == http.StatusBadRequest:
-		return Outcome{Kind: throttle.Fail, Effects: undo, Failure: &throttle.Failure{
+		return Outcome{Kind: dispatch.Fail, Effects: undo, Failure: &queue.Failure{
 			Status: http.StatusBadGateway, Title: "Rejected by TechPass", Detail: reason(err, "TechPass refused to update the group"),
 		}}
 	default:
@@ -176,15 +177,15 @@ func (e *Executor) upstreamGroup(ctx context.Context, name Name, onFail []Effect
 	g, err := e.mirror.Group(ctx, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		out := Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
+		out := Outcome{Kind: dispatch.Fail, Effects: onFail, Failure: &queue.Failure{
 			Status: http.StatusNotFound, Title: "Group not found", Detail: fmt.Sprintf("group %s no longer exists", name),
 		}}
 		return Group{}, &out
 	case err != nil:
 		// The store is local; a failure to read it is worth another try.
-		return Group{}, &Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
+		return Group{}, &Outcome{Kind: dispatch.Retry, Reason: "the group mirror could not be read"}
 	case g.UpstreamID == "":
-		out := Outcome{Kind: throttle.Fail, Effects: onFail, Failure: &throttle.Failure{
+		out := Outcome{Kind: dispatch.Fail, Effects: onFail, Failure: &queue.Failure{
 			Status: http.StatusConflict, Title: "Group not created", Detail: fmt.Sprintf("group %s was not created in TechPass", name),
 		}}
 		return Group{}, &out

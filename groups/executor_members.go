@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/groupgate/groupgate/dispatch"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // membersProgress is what a group.members operation has done so far.
@@ -35,7 +36,7 @@ type membersProgress struct {
 // progress and mirror change are committed before the next, so a replay
 // after a crash repeats at most one request, whose "already a member" or
 // "not a member" answer counts as success.
-func (e *Executor) members(ctx context.Context, op throttle.Operation, name Name, p membersPayload) Outcome {
+func (e *Executor) members(ctx context.Context, op queue.Operation, name Name, p membersPayload) Outcome {
 	var pr membersProgress
 	if len(op.Progress) > 0 {
 		if err := json.Unmarshal(op.Progress, &pr); err != nil {
@@ -61,7 +62,7 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation, name Name
 		if out := e.refuseDeleted(ctx, name, pr.Unknown, pr); out != nil {
 			return *out // unknown because TechPass deleted them: say so
 		}
-		return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+		return Outcome{Kind: dispatch.Fail, Failure: &queue.Failure{
 			Status: http.StatusUnprocessableEntity, Title: "Unknown user",
 			Detail: fmt.Sprintf("TechPass knows no user %s; no member of %s was changed", quoteList(pr.Unknown), name),
 		}}
@@ -81,7 +82,7 @@ func (e *Executor) members(ctx context.Context, op throttle.Operation, name Name
 	}
 	ids, err := memberIDs(ctx, e.mirror, name)
 	if err != nil {
-		return Outcome{Kind: throttle.Retry, Reason: "the group mirror could not be read"}
+		return Outcome{Kind: dispatch.Retry, Reason: "the group mirror could not be read"}
 	}
 	known := !g.MembersSyncedAt.IsZero()
 	work := append(slices.Clone(p.Add), p.Remove...)
@@ -115,7 +116,7 @@ func (e *Executor) refuseDeleted(ctx context.Context, name Name, ids []string, p
 	}
 	gone, err := e.mirror.DeletedUsers(ctx, name.Tenant, ids)
 	if err != nil {
-		return &Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
+		return &Outcome{Kind: dispatch.Retry, Reason: "the user mirror could not be read"}
 	}
 	var deleted []string
 	var at time.Time
@@ -129,7 +130,7 @@ func (e *Executor) refuseDeleted(ctx context.Context, name Name, ids []string, p
 		return nil
 	}
 	detail := fmt.Sprintf("TechPass reported user %s deleted (webhook of %s), so it cannot be added to %s", quoteList(deleted), at.UTC().Format(time.RFC3339), name) + partial(pr)
-	return &Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+	return &Outcome{Kind: dispatch.Fail, Failure: &queue.Failure{
 		Status: http.StatusUnprocessableEntity, Title: "User deleted", Detail: detail,
 	}}
 }
@@ -169,7 +170,7 @@ func (e *Executor) resolve(ctx context.Context, name Name, p membersPayload, pr 
 	}
 	known, err := e.mirror.KnownUsers(ctx, name.Tenant, missing)
 	if err != nil {
-		return &Outcome{Kind: throttle.Retry, Reason: "the user mirror could not be read"}
+		return &Outcome{Kind: dispatch.Retry, Reason: "the user mirror could not be read"}
 	}
 	var lookup string
 	for _, id := range missing {
@@ -210,7 +211,7 @@ func (e *Executor) addMember(ctx context.Context, name Name, groupID string, u U
 	case status == http.StatusForbidden:
 		return e.dynamic(err, name, "added to", pr)
 	case status == http.StatusNotFound:
-		return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+		return Outcome{Kind: dispatch.Fail, Failure: &queue.Failure{
 			Status: http.StatusNotFound, Title: "Not found in TechPass",
 			Detail: reason(err, fmt.Sprintf("TechPass could not add %s to %s: the group or the user is gone", u.Email, name)) + partial(pr),
 		}}
@@ -243,7 +244,7 @@ func (e *Executor) dynamic(err error, name Name, what string, pr membersProgress
 	if errors.As(err, &ae) {
 		detail += upstreamDetail(ae)
 	}
-	return Outcome{Kind: throttle.Fail, Failure: &throttle.Failure{
+	return Outcome{Kind: dispatch.Fail, Failure: &queue.Failure{
 		Status: http.StatusConflict, Title: "Members not changeable through the API",
 		Detail: fmt.Sprintf("%s is a dynamic group (TechPass sets its members by a rule) or one TechBiz manages, "+
 			"so members cannot be %s it through the API (%s)", name, what, detail) + partial(pr),
@@ -252,7 +253,7 @@ func (e *Executor) dynamic(err error, name Name, what string, pr membersProgress
 
 // withPartial adds to a failure what the change had done before it.
 func withPartial(out Outcome, pr membersProgress) Outcome {
-	if out.Kind == throttle.Fail && out.Failure != nil {
+	if out.Kind == dispatch.Fail && out.Failure != nil {
 		out.Failure.Detail += partial(pr)
 	}
 	return out
@@ -265,7 +266,7 @@ func step(pr membersProgress, effects ...Effect) Outcome {
 	if err != nil {
 		return fail(http.StatusInternalServerError, "Internal error", "the operation's progress could not be stored")
 	}
-	return Outcome{Kind: throttle.Continue, Progress: b, Effects: effects}
+	return Outcome{Kind: dispatch.Continue, Progress: b, Effects: effects}
 }
 
 // next reports a change applied: the operation is done if it was the
@@ -276,7 +277,7 @@ func (e *Executor) next(name Name, p membersPayload, pr membersProgress, effect 
 		return step(pr, effect)
 	}
 	out := e.membersDone(name, p, pr)
-	if out.Kind == throttle.Done {
+	if out.Kind == dispatch.Done {
 		out.Effects = append(out.Effects, effect)
 	}
 	return out

@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
+	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // fakeUpstream is a hand-written fake of groups.Upstream.
@@ -96,11 +98,11 @@ const fullName = "SHIP:MOH:billing"
 
 var existing = techpass.Group{ID: "g-1", Name: fullName, Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 
-func createOp(attempts int) throttle.Operation {
+func createOp(attempts int) queue.Operation {
 	return operation(groups.KindCreate, map[string]string{"fullName": fullName, "description": "d"}, attempts)
 }
 
-func deleteOp(upstreamID string) throttle.Operation {
+func deleteOp(upstreamID string) queue.Operation {
 	return operation(groups.KindDelete, map[string]string{"fullName": fullName, "upstreamId": upstreamID}, 1)
 }
 
@@ -115,9 +117,9 @@ func TestExecutorOutcomes(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
 	cases := []struct {
 		name          string
-		op            throttle.Operation
+		op            queue.Operation
 		up            fakeUpstream
-		kind          throttle.OutcomeKind
+		kind          dispatch.OutcomeKind
 		throttled     bool
 		check         bool // a failed adoption check: not counted
 		checkOnly     bool // the try sent only the adoption check: not an attempt
@@ -128,90 +130,90 @@ func TestExecutorOutcomes(t *testing.T) {
 		resultGroupID string
 	}{
 		{name: "create 201", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) { return existing, nil }},
-			kind: throttle.Done, calls: "create", resultGroupID: "g-1"},
+			kind: dispatch.Done, calls: "create", resultGroupID: "g-1"},
 		{name: "create 429 waits Retry-After without spending a failure", op: createOp(1),
 			up:   fakeUpstream{create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(429, 3*time.Second) }},
-			kind: throttle.Retry, throttled: true, after: 3 * time.Second, reason: "HTTP 429", calls: "create"},
+			kind: dispatch.Retry, throttled: true, after: 3 * time.Second, reason: "HTTP 429", calls: "create"},
 		{name: "create 503", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(503, 0) }},
-			kind: throttle.Retry, reason: "HTTP 503", calls: "create"},
+			kind: dispatch.Retry, reason: "HTTP 503", calls: "create"},
 		{name: "create 500 with Retry-After", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(500, time.Second) }},
-			kind: throttle.Retry, after: time.Second, reason: "HTTP 500", calls: "create"},
+			kind: dispatch.Retry, after: time.Second, reason: "HTTP 500", calls: "create"},
 		{name: "create timeout", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) {
 			return techpass.Group{}, fmt.Errorf("request failed: %w", context.DeadlineExceeded)
-		}}, kind: throttle.Retry, reason: "did not answer in time", calls: "create"},
+		}}, kind: dispatch.Retry, reason: "did not answer in time", calls: "create"},
 		{name: "create connection refused", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) {
 			return techpass.Group{}, fmt.Errorf("request failed: %w", refused)
-		}}, kind: throttle.Retry, reason: "could not be reached", calls: "create"},
+		}}, kind: dispatch.Retry, reason: "could not be reached", calls: "create"},
 		{name: "create with refused credentials waits for the token backoff", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) {
 			return techpass.Group{}, &techpass.TokenError{Status: 401, Code: "invalid_client", AADSTS: "AADSTS7000215", RetryAfter: 4 * time.Second}
-		}}, kind: throttle.Retry, after: 4 * time.Second, reason: "invalid_client (AADSTS7000215, HTTP 401)", calls: "create"},
+		}}, kind: dispatch.Retry, after: 4 * time.Second, reason: "invalid_client (AADSTS7000215, HTTP 401)", calls: "create"},
 		{name: "create with an unreadable credential names no file", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) {
 			return techpass.Group{}, &techpass.CredentialError{What: "client secret", RetryAfter: time.Second}
-		}}, kind: throttle.Retry, after: time.Second, reason: "the gateway's TechPass client secret could not be used", calls: "create"},
+		}}, kind: dispatch.Retry, after: time.Second, reason: "the gateway's TechPass client secret could not be used", calls: "create"},
 		{name: "create 400 (e.g. group limit)", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(400, 0) }},
-			kind: throttle.Fail, status: http.StatusUnprocessableEntity, reason: "upstream says no", calls: "create"},
+			kind: dispatch.Fail, status: http.StatusUnprocessableEntity, reason: "upstream says no", calls: "create"},
 		{name: "create 403", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(403, 0) }},
-			kind: throttle.Fail, status: http.StatusBadGateway, reason: "credentials", calls: "create"},
+			kind: dispatch.Fail, status: http.StatusBadGateway, reason: "credentials", calls: "create"},
 		{name: "create 404", op: createOp(1), up: fakeUpstream{create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(404, 0) }},
-			kind: throttle.Fail, status: http.StatusBadGateway, reason: "HTTP 404", calls: "create"},
+			kind: dispatch.Fail, status: http.StatusBadGateway, reason: "HTTP 404", calls: "create"},
 		{name: "create 409 of our own group adopts it", op: createOp(1), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
 			list: func() ([]techpass.Group, error) {
 				return []techpass.Group{{ID: "x", Name: "SHIP:MOE:billing"}, existing}, nil
 			},
-		}, kind: throttle.Done, calls: "create list", resultGroupID: "g-1"},
+		}, kind: dispatch.Done, calls: "create list", resultGroupID: "g-1"},
 		{name: "create 409 not in the list", op: createOp(1), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
 			list:   func() ([]techpass.Group, error) { return []techpass.Group{{ID: "x", Name: "SHIP:MOE:billing"}}, nil },
-		}, kind: throttle.Fail, status: http.StatusConflict, calls: "create list list+techbiz"},
+		}, kind: dispatch.Fail, status: http.StatusConflict, calls: "create list list+techbiz"},
 		{name: "create 409 for a TechBiz group: refused, never adopted", op: createOp(1), up: fakeUpstream{
 			create:  func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
 			techBiz: func() ([]techpass.Group, error) { return []techpass.Group{{ID: "tb", Name: fullName}}, nil },
-		}, kind: throttle.Fail, status: http.StatusConflict, calls: "create list list+techbiz"},
+		}, kind: dispatch.Fail, status: http.StatusConflict, calls: "create list list+techbiz"},
 		{name: "replayed create finds the group and adopts it", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return []techpass.Group{existing}, nil },
-		}, kind: throttle.Done, checkOnly: true, calls: "list", resultGroupID: "g-1"},
+		}, kind: dispatch.Done, checkOnly: true, calls: "list", resultGroupID: "g-1"},
 		{name: "replayed create whose lookup is throttled", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return nil, apiErr(429, 2*time.Second) },
-		}, kind: throttle.Retry, throttled: true, check: true, after: 2 * time.Second, checkOnly: true, calls: "list"},
+		}, kind: dispatch.Retry, throttled: true, check: true, after: 2 * time.Second, checkOnly: true, calls: "list"},
 		{name: "replayed create whose lookup fails is a failed check, not a failed attempt", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return nil, apiErr(503, 0) },
-		}, kind: throttle.Retry, check: true, reason: "HTTP 503", checkOnly: true, calls: "list"},
+		}, kind: dispatch.Retry, check: true, reason: "HTTP 503", checkOnly: true, calls: "list"},
 		{name: "replayed create not found upstream, whose create fails, is a failed attempt", op: createOp(2), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(502, 0) },
-		}, kind: throttle.Retry, reason: "HTTP 502", calls: "list create"},
+		}, kind: dispatch.Retry, reason: "HTTP 502", calls: "list create"},
 		{name: "replayed create whose lookup meets refused credentials is a failure, but not an attempt", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) {
 				return nil, &techpass.TokenError{Status: 401, Code: "invalid_client", RetryAfter: time.Second}
 			},
-		}, kind: throttle.Retry, after: time.Second, reason: "invalid_client", checkOnly: true, calls: "list"},
+		}, kind: dispatch.Retry, after: time.Second, reason: "invalid_client", checkOnly: true, calls: "list"},
 		{name: "replayed create whose lookup is refused with 401 is a failure, but not an attempt", op: createOp(2), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return nil, apiErr(401, 0) },
-		}, kind: throttle.Retry, reason: "HTTP 401", checkOnly: true, calls: "list"},
+		}, kind: dispatch.Retry, reason: "HTTP 401", checkOnly: true, calls: "list"},
 		{name: "create 409 whose lookup fails is a failed check", op: createOp(1), up: fakeUpstream{
 			create: func(string) (techpass.Group, error) { return techpass.Group{}, apiErr(409, 0) },
 			list:   func() ([]techpass.Group, error) { return nil, apiErr(500, 0) },
-		}, kind: throttle.Retry, check: true, reason: "HTTP 500", calls: "create list"},
+		}, kind: dispatch.Retry, check: true, reason: "HTTP 500", calls: "create list"},
 		{name: "delete 204", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return nil }},
-			kind: throttle.Done, calls: "delete g-1"},
+			kind: dispatch.Done, calls: "delete g-1"},
 		{name: "delete of a group already gone", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return apiErr(404, 0) }},
-			kind: throttle.Done, calls: "delete g-1"},
+			kind: dispatch.Done, calls: "delete g-1"},
 		{name: "delete without id, not upstream", op: deleteOp(""), up: fakeUpstream{},
-			kind: throttle.Done, calls: "list"},
+			kind: dispatch.Done, calls: "list"},
 		{name: "delete without id finds it", op: deleteOp(""), up: fakeUpstream{
 			list: func() ([]techpass.Group, error) { return []techpass.Group{existing}, nil },
 			del:  func(string) error { return nil },
-		}, kind: throttle.Done, calls: "list delete g-1"},
+		}, kind: dispatch.Done, calls: "list delete g-1"},
 		{name: "delete 429", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return apiErr(429, time.Second) }},
-			kind: throttle.Retry, throttled: true, after: time.Second, calls: "delete g-1"},
+			kind: dispatch.Retry, throttled: true, after: time.Second, calls: "delete g-1"},
 		{name: "delete 502", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return apiErr(502, 0) }},
-			kind: throttle.Retry, reason: "HTTP 502", calls: "delete g-1"},
+			kind: dispatch.Retry, reason: "HTTP 502", calls: "delete g-1"},
 		{name: "delete 403 (most likely a group TechBiz took over)", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return apiErr(403, 0) }},
-			kind: throttle.Fail, status: http.StatusConflict, reason: "upstream says no", calls: "delete g-1"},
+			kind: dispatch.Fail, status: http.StatusConflict, reason: "upstream says no", calls: "delete g-1"},
 		{name: "delete 409", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return apiErr(409, 0) }},
-			kind: throttle.Fail, status: http.StatusBadGateway, calls: "delete g-1"},
+			kind: dispatch.Fail, status: http.StatusBadGateway, calls: "delete g-1"},
 		{name: "delete 400", op: deleteOp("g-1"), up: fakeUpstream{del: func(string) error { return apiErr(400, 0) }},
-			kind: throttle.Fail, status: http.StatusBadGateway, calls: "delete g-1"},
+			kind: dispatch.Fail, status: http.StatusBadGateway, calls: "delete g-1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,18 +226,18 @@ func TestExecutorOutcomes(t *testing.T) {
 				t.Errorf("calls %q, want %q", got, tc.calls)
 			}
 			switch out.Kind {
-			case throttle.Retry:
+			case dispatch.Retry:
 				if !strings.Contains(out.Reason, tc.reason) {
 					t.Errorf("reason %q, want it to mention %q", out.Reason, tc.reason)
 				}
 				if len(out.Effects) != 1 {
 					t.Errorf("a retry must carry the effect that undoes the pending state: %+v", out.Effects)
 				}
-			case throttle.Fail:
+			case dispatch.Fail:
 				if out.Failure == nil || out.Failure.Status != tc.status || !strings.Contains(out.Failure.Detail, tc.reason) {
 					t.Errorf("failure %+v; want status %d mentioning %q", out.Failure, tc.status, tc.reason)
 				}
-			case throttle.Done:
+			case dispatch.Done:
 				if tc.resultGroupID != "" {
 					var r groups.Result
 					if err := json.Unmarshal(out.Result, &r); err != nil || r.UpstreamID != tc.resultGroupID || r.FullName != fullName {
@@ -342,7 +344,7 @@ func newSimFixture(t *testing.T, cfg techpasssim.Config, mirror *memMirror) *sim
 		Namespace: "SHIP", APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir"), ClientID: "cid",
 		ClientSecret: func() (string, error) { return "ship-secret", nil },
 		APIKey:       func() (string, error) { return "ship-key", nil },
-		Pacer:        throttle.NewGate(simInterval+15*time.Millisecond, nil), // the guard absorbs scheduling jitter under -race
+		Pacer:        pacing.NewGate(simInterval+15*time.Millisecond, nil), // the guard absorbs scheduling jitter under -race
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -352,20 +354,20 @@ func newSimFixture(t *testing.T, cfg techpasssim.Config, mirror *memMirror) *sim
 }
 
 // execute carries op out once.
-func (f *simFixture) execute(op throttle.Operation) groups.Outcome {
+func (f *simFixture) execute(op queue.Operation) groups.Outcome {
 	return f.exec.Execute(context.Background(), op)
 }
 
 // run carries op out as its dispatcher would: again with each step's
 // progress, until an outcome other than Continue. It returns that outcome
 // and the steps'.
-func (f *simFixture) run(t *testing.T, op throttle.Operation) (groups.Outcome, []groups.Outcome) {
+func (f *simFixture) run(t *testing.T, op queue.Operation) (groups.Outcome, []groups.Outcome) {
 	t.Helper()
 	var steps []groups.Outcome
 	for range 20 {
 		op.Attempts++
 		out := f.execute(op)
-		if out.Kind != throttle.Continue {
+		if out.Kind != dispatch.Continue {
 			return out, steps
 		}
 		steps = append(steps, out)
@@ -403,17 +405,17 @@ func (f *simFixture) createDirect(t *testing.T, name string, dynamic bool) techp
 
 // operation returns an operation of kind on fullName with payload encoded
 // as the Service stores it.
-func operation(kind string, payload any, attempts int) throttle.Operation {
+func operation(kind string, payload any, attempts int) queue.Operation {
 	p, _ := json.Marshal(payload)
-	return throttle.Operation{ID: "op_1", Kind: kind, Target: fullName, Payload: p, Attempts: attempts,
+	return queue.Operation{ID: "op_1", Kind: kind, Target: fullName, Payload: p, Attempts: attempts,
 		CreatedAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
 }
 
-func membersOp(add, remove []string) throttle.Operation {
+func membersOp(add, remove []string) queue.Operation {
 	return operation(groups.KindMembers, map[string]any{"fullName": fullName, "add": add, "remove": remove}, 0)
 }
 
-func updateOp(description string) throttle.Operation {
+func updateOp(description string) queue.Operation {
 	return operation(groups.KindUpdate, map[string]string{"fullName": fullName, "description": description, "previous": "before"}, 1)
 }
 
@@ -421,7 +423,7 @@ func updateOp(description string) throttle.Operation {
 // whose detail mentions each of details.
 func wantFailure(t *testing.T, out groups.Outcome, status int, title string, details ...string) {
 	t.Helper()
-	if out.Kind != throttle.Fail || out.Failure == nil || out.Failure.Status != status || out.Failure.Title != title {
+	if out.Kind != dispatch.Fail || out.Failure == nil || out.Failure.Status != status || out.Failure.Title != title {
 		t.Fatalf("outcome %+v (failure %+v); want failed %d %q", out, out.Failure, status, title)
 	}
 	for _, d := range details {
@@ -440,7 +442,7 @@ func TestExecutorCreateAgainstTechPass(t *testing.T) {
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	first := f.execute(createOp(1))
 	up := f.sim.Groups("SHIP")
-	if first.Kind != throttle.Done || len(up) != 1 || up[0].Name != fullName || up[0].Description != "d" {
+	if first.Kind != dispatch.Done || len(up) != 1 || up[0].Name != fullName || up[0].Description != "d" {
 		t.Fatalf("create: outcome %+v, TechPass holds %+v", first, up)
 	}
 	want := groups.Created{Name: n, UpstreamID: up[0].ID, At: f.clock.Now(), MembersKnown: true, Description: "d"}
@@ -453,7 +455,7 @@ func TestExecutorCreateAgainstTechPass(t *testing.T) {
 
 	replay := f.execute(createOp(2))
 	want.MembersKnown = false // adopted: its members are unknown
-	if replay.Kind != throttle.Done || !replay.CheckOnly || len(replay.Effects) != 1 || replay.Effects[0] != want {
+	if replay.Kind != dispatch.Done || !replay.CheckOnly || len(replay.Effects) != 1 || replay.Effects[0] != want {
 		t.Fatalf("replay: %+v; want done by the check alone, adopting %+v", replay, want)
 	}
 	st := f.sim.Stats().Namespaces["SHIP"]
@@ -470,7 +472,7 @@ func TestExecutorCreateFindsGroupAgainstTechPass(t *testing.T) {
 	g := f.createDirect(t, fullName, false)
 	out := f.execute(createOp(1))
 	want := groups.Created{Name: groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}, UpstreamID: g.ID, At: f.clock.Now(), Description: "before"}
-	if out.Kind != throttle.Done || out.CheckOnly || len(out.Effects) != 1 || out.Effects[0] != want {
+	if out.Kind != dispatch.Done || out.CheckOnly || len(out.Effects) != 1 || out.Effects[0] != want {
 		t.Fatalf("outcome %+v; want done, adopting %+v", out, want)
 	}
 	if st := f.sim.Stats().Namespaces["SHIP"]; st.DuplicateCreates != 1 || len(f.sim.Groups("SHIP")) != 1 {
@@ -484,9 +486,9 @@ func TestExecutorDeleteAgainstTechPass(t *testing.T) {
 	f := newSimFixture(t, techpasssim.Config{}, newMemMirror())
 	g := f.createDirect(t, fullName, false)
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
-	for i, op := range []throttle.Operation{deleteOp(g.ID), deleteOp(g.ID), deleteOp("")} {
+	for i, op := range []queue.Operation{deleteOp(g.ID), deleteOp(g.ID), deleteOp("")} {
 		out := f.execute(op)
-		if out.Kind != throttle.Done || len(out.Effects) != 1 || out.Effects[0] != (groups.Deleted{Name: n}) {
+		if out.Kind != dispatch.Done || len(out.Effects) != 1 || out.Effects[0] != (groups.Deleted{Name: n}) {
 			t.Fatalf("delete %d: %+v; want done, Deleted", i+1, out)
 		}
 	}
@@ -504,7 +506,7 @@ func TestExecutorUpdateAgainstTechPass(t *testing.T) {
 	mg := f.mirrored(t, f.createDirect(t, fullName, false))
 	out := f.execute(updateOp("after"))
 	want := groups.Updated{Name: mg.Name, Operation: "op_1", Description: "after", At: f.clock.Now()}
-	if out.Kind != throttle.Done || len(out.Effects) != 1 || out.Effects[0] != want {
+	if out.Kind != dispatch.Done || len(out.Effects) != 1 || out.Effects[0] != want {
 		t.Fatalf("update: %+v; want done, %+v", out, want)
 	}
 	if got := f.sim.Groups("SHIP")[0].Description; got != "after" {
@@ -551,7 +553,7 @@ func TestExecutorMembersAgainstTechPass(t *testing.T) {
 		}
 	}
 	wantLast := []groups.Effect{groups.MembersRemoved{Name: mg.Name, UserIDs: []string{bob.ID}, At: at}, groups.MembersSettled{Name: mg.Name, QueuedAt: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}}
-	if out.Kind != throttle.Done || fmt.Sprint(out.Effects) != fmt.Sprint(wantLast) {
+	if out.Kind != dispatch.Done || fmt.Sprint(out.Effects) != fmt.Sprint(wantLast) {
 		t.Fatalf("last: %+v; want done with %+v", out, wantLast)
 	}
 	r, ok, err := groups.DecodeMembersResult(out.Result)
@@ -640,7 +642,7 @@ func TestExecutorTransientAgainstTechPass(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := f.execute(createOp(1))
-		if out.Kind != throttle.Retry || out.Throttled != tc.throttled || out.RetryAfter != tc.after || !strings.HasPrefix(out.Reason, tc.reason) ||
+		if out.Kind != dispatch.Retry || out.Throttled != tc.throttled || out.RetryAfter != tc.after || !strings.HasPrefix(out.Reason, tc.reason) ||
 			fmt.Sprint(out.Effects) != fmt.Sprint(undo) {
 			t.Errorf("%+v: outcome %+v; want retry, throttled %v, after %v, reason %q, effects %+v", tc.faults, out, tc.throttled, tc.after, tc.reason, undo)
 		}
@@ -671,13 +673,13 @@ func TestExecutorUndecodable(t *testing.T) {
 func TestExecutorEndings(t *testing.T) {
 	e := groups.NewExecutor(nil, nil, nil, nil)
 	cases := []struct {
-		got, want *throttle.Failure
+		got, want *queue.Failure
 	}{
-		{e.RetriesSpent(createOp(3), 30*time.Minute+400*time.Millisecond, "TechPass answered HTTP 503"), &throttle.Failure{
+		{e.RetriesSpent(createOp(3), 30*time.Minute+400*time.Millisecond, "TechPass answered HTTP 503"), &queue.Failure{
 			Status: 502, Title: "Upstream unavailable", Detail: "TechPass did not succeed within 30m0s of retries; last error: TechPass answered HTTP 503"}},
-		{e.RetriesSpent(createOp(3), 90*time.Second, ""), &throttle.Failure{
+		{e.RetriesSpent(createOp(3), 90*time.Second, ""), &queue.Failure{
 			Status: 502, Title: "Upstream unavailable", Detail: "TechPass did not succeed within 1m30s of retries"}},
-		{e.Unworkable(createOp(1)), &throttle.Failure{Status: 500, Title: "Internal error"}},
+		{e.Unworkable(createOp(1)), &queue.Failure{Status: 500, Title: "Internal error"}},
 	}
 	for _, tc := range cases {
 		if *tc.got != *tc.want {

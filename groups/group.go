@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // State is where a group is in its life, as the mirror knows it.
@@ -142,34 +142,5 @@ type Limits struct {
 	// ProjectQuota is the project's group quota; 0 means none.
 	ProjectQuota int
 	// Queue bounds the tenant's and the project's pending operations.
-	Queue throttle.Limits
-}
-
-// Undo returns the effects that revert the mirror change an operation made
-// when it was queued: a create's reservation is released, a deleting group
-// is active again, an update's description is restored; a member change
-// stops counting as pending. They are committed when an operation is cancelled or given up.
-func Undo(op throttle.Operation, at time.Time) []Effect {
-	n := targetName(op)
-	switch op.Kind {
-	case KindDelete:
-		return []Effect{DeleteFailed{Name: n, At: at}}
-	case KindUpdate:
-		return []Effect{undoUpdate(op, at)}
-	case KindMembers:
-		// The change's steps are in the mirror already; only its pending
-		// count is released.
-		return []Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
-	}
-	return []Effect{CreateFailed{Name: n}}
-}
-
-// targetName splits an operation's stored full name without validating it
-// (it was validated when the operation was queued).
-func targetName(op throttle.Operation) Name {
-	parts := strings.SplitN(op.Target, ":", 3)
-	for len(parts) < 3 {
-		parts = append(parts, "")
-	}
-	return Name{Tenant: parts[0], Project: parts[1], Group: parts[2]}
+	Queue queue.Limits
 }

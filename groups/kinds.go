@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Operation kinds carried out by the Executor.
@@ -65,6 +67,9 @@ type payload interface {
 	kind() string
 	// fullName is the full name of the group the operation acts on.
 	fullName() string
+	// undo returns the effects that revert the mirror change op made when
+	// it was queued (see Undo); name is op's target.
+	undo(op queue.Operation, name Name, at time.Time) []Effect
 }
 
 func (createPayload) kind() string  { return KindCreate }
@@ -77,6 +82,27 @@ func (p deletePayload) fullName() string  { return p.FullName }
 func (p updatePayload) fullName() string  { return p.FullName }
 func (p membersPayload) fullName() string { return p.FullName }
 
+// A create's reservation is released.
+func (createPayload) undo(_ queue.Operation, n Name, _ time.Time) []Effect {
+	return []Effect{CreateFailed{Name: n}}
+}
+
+// A deleting group is active again.
+func (deletePayload) undo(_ queue.Operation, n Name, at time.Time) []Effect {
+	return []Effect{DeleteFailed{Name: n, At: at}}
+}
+
+// The description is restored, unless a later update was queued.
+func (p updatePayload) undo(op queue.Operation, n Name, at time.Time) []Effect {
+	return []Effect{UpdateFailed{Name: n, Operation: op.ID, Previous: p.Previous, At: at}}
+}
+
+// The change's steps are in the mirror already; only its pending count is
+// released.
+func (membersPayload) undo(op queue.Operation, n Name, _ time.Time) []Effect {
+	return []Effect{MembersSettled{Name: n, QueuedAt: op.CreatedAt}}
+}
+
 // Errors of decodePayload and decodeOperation, wrapped with the detail.
 var (
 	// errUnknownKind means no payload type is registered for the kind.
@@ -87,7 +113,9 @@ var (
 )
 
 // decodePayload is the registry of operation kinds: it decodes b as the
-// payload type of kind.
+// payload type of kind. For a payload that does not decode it returns the
+// kind's zero payload with an error wrapping errCorrupt, and nil with an
+// error wrapping errUnknownKind for a kind with no payload type.
 func decodePayload(kind string, b []byte) (payload, error) {
 	switch kind {
 	case KindCreate:
@@ -105,7 +133,8 @@ func decodePayload(kind string, b []byte) (payload, error) {
 func decodeAs[P payload](b []byte) (payload, error) {
 	var p P
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", errCorrupt, p.kind(), err)
+		var zero P
+		return zero, fmt.Errorf("%w: %s: %w", errCorrupt, p.kind(), err)
 	}
 	return p, nil
 }
@@ -122,7 +151,7 @@ func encodePayload(p payload) ([]byte, error) {
 // decodeOperation decodes op's payload by its kind and checks the group
 // name it carries, which was valid when the operation was queued. It
 // returns an error wrapping errUnknownKind or errCorrupt otherwise.
-func decodeOperation(v *validator.Validate, op throttle.Operation) (Name, payload, error) {
+func decodeOperation(v *validator.Validate, op queue.Operation) (Name, payload, error) {
 	p, err := decodePayload(op.Kind, op.Payload)
 	if err != nil {
 		return Name{}, nil, err
@@ -132,4 +161,31 @@ func decodeOperation(v *validator.Validate, op throttle.Operation) (Name, payloa
 		return Name{}, nil, fmt.Errorf("%w: %s: the group name: %w", errCorrupt, op.Kind, err)
 	}
 	return name, p, nil
+}
+
+// Undo returns the effects that revert the mirror change an operation made
+// when it was queued, as its kind's payload type says (kinds.go): a
+// create's reservation is released, a deleting group is active again, an
+// update's description is restored; a member change stops counting as
+// pending. They are committed when an operation is cancelled or given up.
+// An operation of a kind this version does not know made no change it
+// knows of: Undo returns nothing for it. A payload that does not decode
+// is undone as its kind's zero payload (an update then restores the
+// confirmed description, if TechPass confirmed one).
+func Undo(op queue.Operation, at time.Time) []Effect {
+	p, _ := decodePayload(op.Kind, op.Payload) // nil only for an unknown kind
+	if p == nil {
+		return nil
+	}
+	return p.undo(op, targetName(op), at)
+}
+
+// targetName splits an operation's stored full name without validating it
+// (it was validated when the operation was queued).
+func targetName(op queue.Operation) Name {
+	parts := strings.SplitN(op.Target, ":", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	return Name{Tenant: parts[0], Project: parts[1], Group: parts[2]}
 }

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // TestStoredPayloadsOfEarlierVersions: the payload bytes an earlier version
@@ -37,7 +38,7 @@ func TestStoredPayloadsOfEarlierVersions(t *testing.T) {
 	v := NewValidator()
 	for _, tc := range cases {
 		t.Run(tc.stored, func(t *testing.T) {
-			op := throttle.Operation{ID: "op_1", Kind: tc.kind, Target: "SHIP:MOH:billing", Payload: []byte(tc.stored)}
+			op := queue.Operation{ID: "op_1", Kind: tc.kind, Target: "SHIP:MOH:billing", Payload: []byte(tc.stored)}
 			name, got, err := decodeOperation(v, op)
 			if err != nil {
 				t.Fatal(err)
@@ -72,9 +73,41 @@ func TestUndecodableOperations(t *testing.T) {
 	}
 	v := NewValidator()
 	for _, tc := range cases {
-		_, p, err := decodeOperation(v, throttle.Operation{Kind: tc.kind, Payload: []byte(tc.payload)})
+		_, p, err := decodeOperation(v, queue.Operation{Kind: tc.kind, Payload: []byte(tc.payload)})
 		if !errors.Is(err, tc.want) || p != nil {
 			t.Errorf("%s %s: payload %#v, error %v; want %v", tc.kind, tc.payload, p, err, tc.want)
+		}
+	}
+}
+
+// TestUndoByKind: Undo asks the kind's payload type. An operation of a
+// kind this version does not know gets no effect at all (before, it got
+// CreateFailed, which would remove a group of its target's name); a
+// payload that does not decode is undone as its kind's; an update restores
+// the Previous its payload carries.
+func TestUndoByKind(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	n := Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	op := func(kind, payload string) queue.Operation {
+		return queue.Operation{ID: "op-1", Kind: kind, Target: n.String(), Payload: []byte(payload), CreatedAt: at.Add(-time.Hour)}
+	}
+	cases := []struct {
+		op   queue.Operation
+		want []Effect
+	}{
+		{op("group.rename", `{"fullName":"SHIP:MOH:billing"}`), nil},
+		{op("", `{}`), nil},
+		{op(KindCreate, `{"fullName":"SHIP:MOH:billing"}`), []Effect{CreateFailed{Name: n}}},
+		{op(KindCreate, `{"fullName":`), []Effect{CreateFailed{Name: n}}},
+		{op(KindDelete, `{"fullName":"SHIP:MOH:billing"}`), []Effect{DeleteFailed{Name: n, At: at}}},
+		{op(KindUpdate, `{"fullName":"SHIP:MOH:billing","description":"new","previous":"old"}`),
+			[]Effect{UpdateFailed{Name: n, Operation: "op-1", Previous: "old", At: at}}},
+		{op(KindMembers, `{"fullName":"SHIP:MOH:billing","add":["ann@x.gov.sg"]}`),
+			[]Effect{MembersSettled{Name: n, QueuedAt: at.Add(-time.Hour)}}},
+	}
+	for _, tc := range cases {
+		if got := Undo(tc.op, at); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Undo(%q %s) = %#v, want %#v", tc.op.Kind, tc.op.Payload, got, tc.want)
 		}
 	}
 }

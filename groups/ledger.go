@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Ledger is the mirror and the operation queue with their rules: every
 // write goes through one of its methods, which applies the rule over a
-// Store's records in one Store.Update. It is the throttle.Store of the
+// Store's records in one Store.Update. It is the queue.Store of the
 // tenants' dispatchers (its effects are this package's Effect) and the
 // store of Service and Reconciler. Its reads are the Store's. Safe for
 // concurrent use.
@@ -22,32 +22,32 @@ type Ledger struct{ Store }
 // NewLedger returns the ledger over st.
 func NewLedger(st Store) *Ledger { return &Ledger{Store: st} }
 
-var _ throttle.Store[Effect] = (*Ledger)(nil)
+var _ queue.Store[Effect] = (*Ledger)(nil)
 
-// --- the queue (throttle.Store) -------------------------------------------------
+// --- the queue (queue.Store) -------------------------------------------------
 
-// Enqueue implements throttle.Store (see throttle.EnqueueIn).
-func (l *Ledger) Enqueue(ctx context.Context, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
-	var stored throttle.Operation
+// Enqueue implements queue.Store (see queue.EnqueueIn).
+func (l *Ledger) Enqueue(ctx context.Context, op queue.Operation, limits queue.Limits) (queue.Operation, error) {
+	var stored queue.Operation
 	err := l.Update(ctx, op.Tenant, func(tx Tx) error {
 		var err error
-		stored, err = throttle.EnqueueIn(tx, op, limits)
+		stored, err = queue.EnqueueIn(tx, op, limits)
 		return err
 	})
 	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("enqueue %s: %w", op.ID, err)
+		return queue.Operation{}, fmt.Errorf("enqueue %s: %w", op.ID, err)
 	}
 	return stored, nil
 }
 
-// Head implements throttle.Store: the head with the lowest Seq.
-func (l *Ledger) Head(ctx context.Context, tenant string) (throttle.Operation, error) {
+// Head implements queue.Store: the head with the lowest Seq.
+func (l *Ledger) Head(ctx context.Context, tenant string) (queue.Operation, error) {
 	heads, err := l.Heads(ctx, tenant)
 	if err != nil {
-		return throttle.Operation{}, err
+		return queue.Operation{}, err
 	}
 	if len(heads) == 0 {
-		return throttle.Operation{}, throttle.ErrEmpty
+		return queue.Operation{}, queue.ErrEmpty
 	}
 	first := heads[0]
 	for _, h := range heads[1:] {
@@ -58,10 +58,10 @@ func (l *Ledger) Head(ctx context.Context, tenant string) (throttle.Operation, e
 	return first, nil
 }
 
-// Complete implements throttle.Store.
-func (l *Ledger) Complete(ctx context.Context, op throttle.Operation, effects []Effect) error {
+// Complete implements queue.Store.
+func (l *Ledger) Complete(ctx context.Context, op queue.Operation, effects []Effect) error {
 	err := l.Update(ctx, op.Tenant, func(tx Tx) error {
-		if err := throttle.SettleIn(tx, op); err != nil {
+		if err := queue.SettleIn(tx, op); err != nil {
 			return err
 		}
 		return applyEffects(tx, effects)
@@ -72,8 +72,8 @@ func (l *Ledger) Complete(ctx context.Context, op throttle.Operation, effects []
 	return nil
 }
 
-// Progress implements throttle.Store.
-func (l *Ledger) Progress(ctx context.Context, op throttle.Operation, effects []Effect) error {
+// Progress implements queue.Store.
+func (l *Ledger) Progress(ctx context.Context, op queue.Operation, effects []Effect) error {
 	err := l.Update(ctx, op.Tenant, func(tx Tx) error {
 		if _, err := tx.Operation(op.ID); err != nil {
 			return err
@@ -89,13 +89,13 @@ func (l *Ledger) Progress(ctx context.Context, op throttle.Operation, effects []
 	return nil
 }
 
-// Finish implements throttle.Store.
-func (l *Ledger) Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]Effect, error)) (throttle.Operation, error) {
+// Finish implements queue.Store.
+func (l *Ledger) Finish(ctx context.Context, id string, fn func(*queue.Operation) ([]Effect, error)) (queue.Operation, error) {
 	found, err := l.Operation(ctx, id)
 	if err != nil {
-		return throttle.Operation{}, err
+		return queue.Operation{}, err
 	}
-	var op throttle.Operation
+	var op queue.Operation
 	err = l.Update(ctx, found.Tenant, func(tx Tx) error {
 		var err error
 		if op, err = tx.Operation(id); err != nil {
@@ -105,7 +105,7 @@ func (l *Ledger) Finish(ctx context.Context, id string, fn func(*throttle.Operat
 		if err != nil {
 			return err
 		}
-		if err := throttle.SettleIn(tx, op); err != nil {
+		if err := queue.SettleIn(tx, op); err != nil {
 			return err
 		}
 		return applyEffects(tx, effects)
@@ -113,12 +113,12 @@ func (l *Ledger) Finish(ctx context.Context, id string, fn func(*throttle.Operat
 	return op, err
 }
 
-// RequeueRunning implements throttle.Store (see throttle.RequeueIn).
+// RequeueRunning implements queue.Store (see queue.RequeueIn).
 func (l *Ledger) RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error) {
 	n := 0
 	err := l.Update(ctx, tenant, func(tx Tx) error {
 		var err error
-		n, err = throttle.RequeueIn(tx, now)
+		n, err = queue.RequeueIn(tx, now)
 		return err
 	})
 	if err != nil {
@@ -130,16 +130,16 @@ func (l *Ledger) RequeueRunning(ctx context.Context, tenant string, now time.Tim
 // --- queueing group work ----------------------------------------------------------
 
 // CreatePending stores g (in state Creating) and enqueues op, in one
-// transaction. It first applies the enqueue checks (throttle.CheckEnqueue:
+// transaction. It first applies the enqueue checks (queue.CheckEnqueue:
 // idempotent replay, queue limits), then returns ErrExists if the project
 // already has a group with g's key, ErrQuota if the project already has
 // limits.ProjectQuota groups and ErrLimit if the tenant already has
 // limits.Groups groups (pending creates included). Nothing is written if a
 // check fails.
-func (l *Ledger) CreatePending(ctx context.Context, g Group, op throttle.Operation, limits Limits) (throttle.Operation, error) {
-	var stored throttle.Operation
+func (l *Ledger) CreatePending(ctx context.Context, g Group, op queue.Operation, limits Limits) (queue.Operation, error) {
+	var stored queue.Operation
 	err := l.Update(ctx, g.Name.Tenant, func(tx Tx) error {
-		if err := throttle.CheckEnqueue(tx, op, limits.Queue); err != nil {
+		if err := queue.CheckEnqueue(tx, op, limits.Queue); err != nil {
 			return err
 		}
 		if _, err := tx.Group(g.Name); err == nil {
@@ -169,7 +169,7 @@ func (l *Ledger) CreatePending(ctx context.Context, g Group, op throttle.Operati
 			return err
 		}
 		var err error
-		stored, err = throttle.QueueIn(tx, op)
+		stored, err = queue.QueueIn(tx, op)
 		return err
 	})
 	return stored, err
@@ -178,7 +178,7 @@ func (l *Ledger) CreatePending(ctx context.Context, g Group, op throttle.Operati
 // DeletePending marks the group Deleting and enqueues op, in one
 // transaction, after the enqueue checks. It returns ErrNotFound if there is
 // no such group and ErrPending if the group is not Active.
-func (l *Ledger) DeletePending(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+func (l *Ledger) DeletePending(ctx context.Context, name Name, op queue.Operation, limits queue.Limits) (queue.Operation, error) {
 	_, op, err := l.queueOnGroup(ctx, name, op, limits, func(g *Group) error {
 		if g.State != Active {
 			return fmt.Errorf("%w: the group is %s (operation %s)", ErrPending, g.State, g.PendingOperation)
@@ -194,7 +194,7 @@ func (l *Ledger) DeletePending(ctx context.Context, name Name, op throttle.Opera
 // ifRevision not 0 it first returns ErrRevision unless the group's Revision
 // is ifRevision. It returns ErrNotFound if there is no such group and
 // ErrPending if the group is Deleting, and the group as stored.
-func (l *Ledger) UpdatePending(ctx context.Context, name Name, description string, ifRevision uint64, op throttle.Operation, limits throttle.Limits) (Group, throttle.Operation, error) {
+func (l *Ledger) UpdatePending(ctx context.Context, name Name, description string, ifRevision uint64, op queue.Operation, limits queue.Limits) (Group, queue.Operation, error) {
 	stored, op, err := l.queueOnGroup(ctx, name, op, limits, func(g *Group) error {
 		if ifRevision != 0 && g.Revision != ifRevision {
 			return fmt.Errorf("%w: it is at revision %d, not %d", ErrRevision, g.Revision, ifRevision)
@@ -206,7 +206,7 @@ func (l *Ledger) UpdatePending(ctx context.Context, name Name, description strin
 		return nil
 	})
 	if err != nil {
-		return Group{}, throttle.Operation{}, fmt.Errorf("queue update of %s: %w", name, err)
+		return Group{}, queue.Operation{}, fmt.Errorf("queue update of %s: %w", name, err)
 	}
 	return stored, op, nil
 }
@@ -217,7 +217,7 @@ func (l *Ledger) UpdatePending(ctx context.Context, name Name, description strin
 // ErrStale (writing nothing) unless the group is idle at idle.Version (see
 // Idle): the change was worked out from that member list. The member list
 // itself changes when the operation's effects are committed.
-func (l *Ledger) QueueMembers(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits, idle *Idle) (throttle.Operation, error) {
+func (l *Ledger) QueueMembers(ctx context.Context, name Name, op queue.Operation, limits queue.Limits, idle *Idle) (queue.Operation, error) {
 	_, op, err := l.queueOnGroup(ctx, name, op, limits, func(g *Group) error {
 		if g.State == Deleting {
 			return fmt.Errorf("%w: the group is %s (operation %s)", ErrPending, g.State, g.PendingOperation)
@@ -229,7 +229,7 @@ func (l *Ledger) QueueMembers(ctx context.Context, name Name, op throttle.Operat
 		return nil
 	})
 	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("queue member change of %s: %w", name, err)
+		return queue.Operation{}, fmt.Errorf("queue member change of %s: %w", name, err)
 	}
 	return op, nil
 }
@@ -238,14 +238,14 @@ func (l *Ledger) QueueMembers(ctx context.Context, name Name, op throttle.Operat
 // without queueing it (work the mirror showed was done), if the group is
 // idle at idle.Version, and returns ErrStale otherwise; ErrNotFound if
 // there is no such group. The idempotency check of an enqueue applies (a
-// *throttle.ReplayError or throttle.ErrIdempotencyMismatch); queue limits do
+// *queue.ReplayError or queue.ErrIdempotencyMismatch); queue limits do
 // not.
-func (l *Ledger) RecordMembers(ctx context.Context, name Name, op throttle.Operation, idle Idle) (throttle.Operation, error) {
+func (l *Ledger) RecordMembers(ctx context.Context, name Name, op queue.Operation, idle Idle) (queue.Operation, error) {
 	if !op.State.Final() {
-		return throttle.Operation{}, fmt.Errorf("record %s: state %q is not final", op.ID, op.State)
+		return queue.Operation{}, fmt.Errorf("record %s: state %q is not final", op.ID, op.State)
 	}
 	err := l.Update(ctx, name.Tenant, func(tx Tx) error {
-		if err := throttle.CheckIdempotency(tx, op); err != nil {
+		if err := queue.CheckIdempotency(tx, op); err != nil {
 			return err
 		}
 		g, err := tx.Group(name)
@@ -255,11 +255,11 @@ func (l *Ledger) RecordMembers(ctx context.Context, name Name, op throttle.Opera
 		if !isIdle(g, idle) {
 			return ErrStale
 		}
-		_, err = throttle.RecordIn(tx, op)
+		_, err = queue.RecordIn(tx, op)
 		return err
 	})
 	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("record %s: %w", op.ID, err)
+		return queue.Operation{}, fmt.Errorf("record %s: %w", op.ID, err)
 	}
 	return op, nil
 }
@@ -273,11 +273,11 @@ func isIdle(g Group, idle Idle) bool {
 // it acts on, in one transaction: after the enqueue checks, change may
 // refuse (and nothing is written) or edit the group, which is stored with
 // op. It returns the group as stored and the queued operation.
-func (l *Ledger) queueOnGroup(ctx context.Context, name Name, op throttle.Operation, limits throttle.Limits, change func(*Group) error) (Group, throttle.Operation, error) {
+func (l *Ledger) queueOnGroup(ctx context.Context, name Name, op queue.Operation, limits queue.Limits, change func(*Group) error) (Group, queue.Operation, error) {
 	var stored Group
-	var queued throttle.Operation
+	var queued queue.Operation
 	err := l.Update(ctx, name.Tenant, func(tx Tx) error {
-		if err := throttle.CheckEnqueue(tx, op, limits); err != nil {
+		if err := queue.CheckEnqueue(tx, op, limits); err != nil {
 			return err
 		}
 		g, err := tx.Group(name)
@@ -290,7 +290,7 @@ func (l *Ledger) queueOnGroup(ctx context.Context, name Name, op throttle.Operat
 		if stored, err = putGroup(tx, g); err != nil {
 			return err
 		}
-		queued, err = throttle.QueueIn(tx, op)
+		queued, err = queue.QueueIn(tx, op)
 		return err
 	})
 	return stored, queued, err
@@ -513,7 +513,7 @@ func (l *Ledger) SyncMembers(ctx context.Context, name Name, upstreamID string, 
 			return err
 		}
 		ok = true
-		return tx.PutKnownUsers(users)
+		return rememberUsers(tx, users)
 	})
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("sync members of %s: %w", name, err)

@@ -6,8 +6,8 @@ import (
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/groups/groupstest"
 	"github.com/groupgate/groupgate/internal/memstore"
-	"github.com/groupgate/groupgate/throttle"
-	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/queue/queuetest"
 )
 
 // The conformance suites run here against the in-memory store as they run
@@ -16,7 +16,7 @@ import (
 
 func memStore(*testing.T) groups.Store { return memstore.New() }
 
-func memLedger(*testing.T) throttle.Store[groups.Effect] { return groups.NewLedger(memstore.New()) }
+func memLedger(*testing.T) queue.Store[groups.Effect] { return groups.NewLedger(memstore.New()) }
 
 func TestGroupsStoreInMemory(t *testing.T) { groupstest.RunStoreTests(t, memStore) }
 
@@ -24,10 +24,10 @@ func TestGroupsStoreInMemoryConcurrency(t *testing.T) {
 	groupstest.RunConcurrencyTests(t, memStore)
 }
 
-func TestThrottleStoreInMemory(t *testing.T) {
-	throttletest.RunStoreTests(t, memLedger, groupstest.FailingEffect)
+func TestQueueStoreInMemory(t *testing.T) {
+	queuetest.RunStoreTests(t, memLedger, groupstest.FailingEffect)
 }
 
-func TestThrottleStoreInMemoryConcurrency(t *testing.T) {
-	throttletest.RunConcurrencyTests(t, memLedger, groupstest.FailingEffect)
+func TestQueueStoreInMemoryConcurrency(t *testing.T) {
+	queuetest.RunConcurrencyTests(t, memLedger, groupstest.FailingEffect)
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/go-playground/validator/v10"
 
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/techpass"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // Drift is one difference between the mirror and TechPass that a reconcile
@@ -80,7 +80,7 @@ type Status struct {
 }
 
 // Reconciler keeps one tenant's mirror in step with TechPass. It is the
-// throttle.Background of the tenant's dispatcher: each Step makes one
+// dispatch.Background of the tenant's dispatcher: each Step makes one
 // upstream request, in a slot no client operation wants. A pass reads the
 // tenant's group list (one request), applies the differences, then reads
 // the member list of each mirrored group (one request per page) and applies
@@ -131,7 +131,7 @@ type passState struct {
 	ownersKnown bool
 }
 
-var _ throttle.Background = (*Reconciler)(nil)
+var _ dispatch.Background = (*Reconciler)(nil)
 
 // NewReconciler returns a reconciler; its first pass is due at once when
 // Every is set.
@@ -173,7 +173,7 @@ func (r *Reconciler) Status() Status {
 // maxFailures is how many failed steps in a row end a pass early.
 const maxFailures = 5
 
-// Due implements throttle.Background.
+// Due implements dispatch.Background.
 func (r *Reconciler) Due(now time.Time) (bool, time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -189,7 +189,7 @@ func (r *Reconciler) Due(now time.Time) (bool, time.Time) {
 	return false, time.Time{}
 }
 
-// Step implements throttle.Background: it makes at most one upstream
+// Step implements dispatch.Background: it makes at most one upstream
 // request and applies what it read.
 func (r *Reconciler) Step(ctx context.Context) {
 	r.mu.Lock()
@@ -216,7 +216,7 @@ func (r *Reconciler) Step(ctx context.Context) {
 	now := r.cfg.Now()
 	if err != nil {
 		r.failures++
-		wait := throttle.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Minute}.Backoff(r.failures)
+		wait := dispatch.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Minute}.Backoff(r.failures)
 		if after, ok := retryAfterOf(err); ok && after > wait {
 			wait = after
 		}

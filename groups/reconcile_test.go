@@ -10,9 +10,10 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/memstore"
+	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // TestReconcilerPassAppliesDrift runs one reconcile pass against the real
@@ -34,7 +35,7 @@ func TestReconcilerPassAppliesDrift(t *testing.T) {
 		Namespace: "SHIP", APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir"), ClientID: "cid",
 		ClientSecret: func() (string, error) { return "s3cret", nil },
 		APIKey:       func() (string, error) { return "key", nil },
-		Pacer:        throttle.NewGate(interval+15*time.Millisecond, nil),
+		Pacer:        pacing.NewGate(interval+15*time.Millisecond, nil),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,13 +119,13 @@ func TestReconcilerPassAppliesDrift(t *testing.T) {
 // mirror records an active group as the gateway would after creating it.
 func mirror(t *testing.T, l *groups.Ledger, n groups.Name, upstreamID, description string) {
 	t.Helper()
-	op := throttle.Operation{ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), CreatedAt: t0, UpdatedAt: t0}
+	op := queue.Operation{ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), CreatedAt: t0, UpdatedAt: t0}
 	g := groups.Group{Name: n, Description: description, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
 	op, err := l.CreatePending(t.Context(), g, op, groups.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	op.State = throttle.Succeeded
+	op.State = queue.Succeeded
 	if err := l.Complete(t.Context(), op, []groups.Effect{groups.Created{Name: n, UpstreamID: upstreamID, At: t0, MembersKnown: true, Description: description}}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,13 @@ package groups
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/go-playground/validator/v10"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Quotas says how many groups a tenant and each of its projects may have.
@@ -25,7 +24,7 @@ type Quotas interface {
 type Scheduler interface {
 	Wake(tenant string)
 	Notify(opID string)
-	Limits(tenant string) throttle.Limits
+	Limits(tenant string) queue.Limits
 	Interval(tenant string) time.Duration
 }
 
@@ -74,26 +73,6 @@ func (s *Service) Name(tenant, project, group string) (Name, error) {
 	return NewName(s.validate, tenant, project, group)
 }
 
-// Result is the stored output of a successful group operation.
-type Result struct {
-	FullName    string    `json:"fullName"`
-	Description string    `json:"description"`
-	UpstreamID  string    `json:"upstreamId,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-}
-
-// DecodeResult reads an operation's stored Result; ok is false when there is
-// none.
-func DecodeResult(b []byte) (r Result, ok bool, err error) {
-	if len(b) == 0 {
-		return Result{}, false, nil
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Result{}, false, fmt.Errorf("decode group result: %w", err)
-	}
-	return r, true, nil
-}
-
 // Request says who asks for a write and how to recognise a retry of it.
 type Request struct {
 	// Actor identifies the caller's credential.
@@ -109,23 +88,23 @@ type Request struct {
 // Create queues the creation of group name with description. It returns the
 // queued operation (replayed is true when an earlier identical request with
 // the same idempotency key queued it), or ErrInvalid, ErrExists, ErrQuota,
-// ErrLimit, throttle.ErrQueueFull or throttle.ErrIdempotencyMismatch
+// ErrLimit, queue.ErrQueueFull or queue.ErrIdempotencyMismatch
 // (wrapped).
-func (s *Service) Create(ctx context.Context, req Request, name Name, description string) (op throttle.Operation, replayed bool, err error) {
+func (s *Service) Create(ctx context.Context, req Request, name Name, description string) (op queue.Operation, replayed bool, err error) {
 	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		return op, ok, err
 	}
 	if err := ValidateDescription(description); err != nil {
-		return throttle.Operation{}, false, err
+		return queue.Operation{}, false, err
 	}
 	op, err = s.newOperation(req, name, createPayload{FullName: name.String(), Description: description})
 	if err != nil {
-		return throttle.Operation{}, false, err
+		return queue.Operation{}, false, err
 	}
 	g := Group{Name: name, Description: description, State: Creating, PendingOperation: op.ID, CreatedAt: op.CreatedAt, UpdatedAt: op.CreatedAt}
 	tenantLimit, quota, err := s.quotas.GroupLimits(ctx, name.Tenant, name.Project)
 	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("create %s: %w", name, err)
+		return queue.Operation{}, false, fmt.Errorf("create %s: %w", name, err)
 	}
 	limits := Limits{Groups: tenantLimit, ProjectQuota: quota, Queue: s.queue.Limits(name.Tenant)}
 	stored, err := s.store.CreatePending(ctx, g, op, limits)
@@ -135,17 +114,17 @@ func (s *Service) Create(ctx context.Context, req Request, name Name, descriptio
 // Delete queues the deletion of group name, with the same replay and error
 // rules as Create but ErrNotFound and ErrPending instead of ErrExists and
 // ErrLimit.
-func (s *Service) Delete(ctx context.Context, req Request, name Name) (op throttle.Operation, replayed bool, err error) {
+func (s *Service) Delete(ctx context.Context, req Request, name Name) (op queue.Operation, replayed bool, err error) {
 	if op, ok, err := s.Replayed(ctx, req); ok || err != nil {
 		return op, ok, err
 	}
 	g, err := s.store.Group(ctx, name)
 	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("delete %s: %w", name, err)
+		return queue.Operation{}, false, fmt.Errorf("delete %s: %w", name, err)
 	}
 	op, err = s.newOperation(req, g.Name, deletePayload{FullName: g.Name.String(), UpstreamID: g.UpstreamID})
 	if err != nil {
-		return throttle.Operation{}, false, err
+		return queue.Operation{}, false, err
 	}
 	stored, err := s.store.DeletePending(ctx, g.Name, op, s.queue.Limits(name.Tenant))
 	return s.queued(ctx, stored, err, "delete", name)
@@ -153,43 +132,43 @@ func (s *Service) Delete(ctx context.Context, req Request, name Name) (op thrott
 
 // newOperation returns the queued operation of p's kind on group name, its
 // payload encoded (see payload).
-func (s *Service) newOperation(req Request, name Name, p payload) (throttle.Operation, error) {
+func (s *Service) newOperation(req Request, name Name, p payload) (queue.Operation, error) {
 	b, err := encodePayload(p)
 	if err != nil {
-		return throttle.Operation{}, err
+		return queue.Operation{}, err
 	}
 	now := s.now()
-	op := throttle.Operation{
-		ID: throttle.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: p.kind(),
-		Target: name.String(), Payload: b, Actor: req.Actor, State: throttle.Queued,
+	op := queue.Operation{
+		ID: queue.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: p.kind(),
+		Target: name.String(), Payload: b, Actor: req.Actor, State: queue.Queued,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if req.IdempotencyKey != "" {
-		op.Idempotency = &throttle.Idempotency{Scope: req.Actor, Key: req.IdempotencyKey, Fingerprint: req.Fingerprint, Expires: now.Add(s.idemTTL)}
+		op.Idempotency = &queue.Idempotency{Scope: req.Actor, Key: req.IdempotencyKey, Fingerprint: req.Fingerprint, Expires: now.Add(s.idemTTL)}
 	}
 	return op, nil
 }
 
 // Replayed returns the operation an earlier request with req's
 // idempotency key queued, if there is one (ok), or
-// throttle.ErrIdempotencyMismatch if that request was another. The write
+// queue.ErrIdempotencyMismatch if that request was another. The write
 // methods check this first themselves; a caller that must evaluate
 // preconditions before calling them checks it earlier, so that a replay is
 // answered as the original was.
-func (s *Service) Replayed(ctx context.Context, req Request) (throttle.Operation, bool, error) {
+func (s *Service) Replayed(ctx context.Context, req Request) (queue.Operation, bool, error) {
 	if req.IdempotencyKey == "" {
-		return throttle.Operation{}, false, nil
+		return queue.Operation{}, false, nil
 	}
 	id, fp, ok, err := s.store.Idempotent(ctx, req.Actor, req.IdempotencyKey, s.now())
 	if err != nil || !ok {
-		return throttle.Operation{}, false, err
+		return queue.Operation{}, false, err
 	}
 	if fp != req.Fingerprint {
-		return throttle.Operation{}, false, fmt.Errorf("idempotency key: %w", throttle.ErrIdempotencyMismatch)
+		return queue.Operation{}, false, fmt.Errorf("idempotency key: %w", queue.ErrIdempotencyMismatch)
 	}
 	op, err := s.store.Operation(ctx, id)
 	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("replay of %s: %w", id, err)
+		return queue.Operation{}, false, fmt.Errorf("replay of %s: %w", id, err)
 	}
 	return op, true, nil
 }
@@ -197,18 +176,18 @@ func (s *Service) Replayed(ctx context.Context, req Request) (throttle.Operation
 // queued finishes a create or delete: a replay found inside the enqueue
 // transaction (a concurrent twin) returns the original operation; a full
 // queue gets its Retry-After; success wakes the dispatcher.
-func (s *Service) queued(ctx context.Context, op throttle.Operation, err error, what string, name Name) (throttle.Operation, bool, error) {
-	var replay *throttle.ReplayError
-	var full *throttle.QueueFullError
+func (s *Service) queued(ctx context.Context, op queue.Operation, err error, what string, name Name) (queue.Operation, bool, error) {
+	var replay *queue.ReplayError
+	var full *queue.QueueFullError
 	switch {
 	case errors.As(err, &replay):
 		orig, err := s.store.Operation(ctx, replay.OperationID)
 		return orig, err == nil, err
 	case errors.As(err, &full):
-		full.RetryAfter = throttle.RetryAfter(full.Depth, s.queue.Limits(name.Tenant), name.Project, s.queue.Interval(name.Tenant))
-		return throttle.Operation{}, false, fmt.Errorf("queue %s of %s: %w", what, name, full)
+		full.RetryAfter = queue.RetryAfter(full.Depth, s.queue.Limits(name.Tenant), name.Project, s.queue.Interval(name.Tenant))
+		return queue.Operation{}, false, fmt.Errorf("queue %s of %s: %w", what, name, full)
 	case err != nil:
-		return throttle.Operation{}, false, fmt.Errorf("queue %s of %s: %w", what, name, err)
+		return queue.Operation{}, false, fmt.Errorf("queue %s of %s: %w", what, name, err)
 	}
 	s.queue.Wake(name.Tenant)
 	return op, false, nil
@@ -216,21 +195,21 @@ func (s *Service) queued(ctx context.Context, op throttle.Operation, err error, 
 
 // Retry queues again the work of a failed operation, as a new operation
 // with the same checks as a fresh request (the failed one stays as it was,
-// for the record). It returns throttle.ErrNotRetryable unless op failed.
-func (s *Service) Retry(ctx context.Context, req Request, op throttle.Operation) (throttle.Operation, bool, error) {
-	if op.State != throttle.Failed {
-		return throttle.Operation{}, false, fmt.Errorf("operation %s is %s: %w", op.ID, op.State, throttle.ErrNotRetryable)
+// for the record). It returns queue.ErrNotRetryable unless op failed.
+func (s *Service) Retry(ctx context.Context, req Request, op queue.Operation) (queue.Operation, bool, error) {
+	if op.State != queue.Failed {
+		return queue.Operation{}, false, fmt.Errorf("operation %s is %s: %w", op.ID, op.State, queue.ErrNotRetryable)
 	}
 	name, err := ParseFullName(s.validate, op.Target)
 	if err != nil {
-		return throttle.Operation{}, false, fmt.Errorf("retry %s: %w", op.ID, err)
+		return queue.Operation{}, false, fmt.Errorf("retry %s: %w", op.ID, err)
 	}
 	p, err := decodePayload(op.Kind, op.Payload)
 	switch {
 	case errors.Is(err, errUnknownKind):
-		return throttle.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, throttle.ErrNotRetryable)
+		return queue.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, queue.ErrNotRetryable)
 	case err != nil:
-		return throttle.Operation{}, false, fmt.Errorf("retry %s: %w", op.ID, err)
+		return queue.Operation{}, false, fmt.Errorf("retry %s: %w", op.ID, err)
 	}
 	switch p := p.(type) {
 	case createPayload:
@@ -243,7 +222,7 @@ func (s *Service) Retry(ctx context.Context, req Request, op throttle.Operation)
 	case membersPayload:
 		return s.ChangeMembers(ctx, req, name, p.Add, p.Remove)
 	default:
-		return throttle.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, throttle.ErrNotRetryable)
+		return queue.Operation{}, false, fmt.Errorf("retry %s: kind %q: %w", op.ID, op.Kind, queue.ErrNotRetryable)
 	}
 }
 
@@ -252,24 +231,24 @@ var errAlreadyCancelled = errors.New("already cancelled")
 
 // Cancel cancels op if it has not been sent upstream yet, reverting its
 // mirror change, and returns it. Cancelling a cancelled operation returns
-// it unchanged. It returns throttle.ErrNotCancellable otherwise.
-func (s *Service) Cancel(ctx context.Context, op throttle.Operation) (throttle.Operation, error) {
+// it unchanged. It returns queue.ErrNotCancellable otherwise.
+func (s *Service) Cancel(ctx context.Context, op queue.Operation) (queue.Operation, error) {
 	now := s.now()
-	done, err := s.store.Finish(ctx, op.ID, func(o *throttle.Operation) ([]Effect, error) {
+	done, err := s.store.Finish(ctx, op.ID, func(o *queue.Operation) ([]Effect, error) {
 		switch {
-		case o.State == throttle.Cancelled:
+		case o.State == queue.Cancelled:
 			return nil, errAlreadyCancelled
-		case o.State != throttle.Queued || o.Attempts > 0:
-			return nil, fmt.Errorf("operation %s is %s after %d attempts: %w", o.ID, o.State, o.Attempts, throttle.ErrNotCancellable)
+		case o.State != queue.Queued || o.Attempts > 0:
+			return nil, fmt.Errorf("operation %s is %s after %d attempts: %w", o.ID, o.State, o.Attempts, queue.ErrNotCancellable)
 		}
-		o.State, o.UpdatedAt, o.FinishedAt, o.NotBefore = throttle.Cancelled, now, now, time.Time{}
+		o.State, o.UpdatedAt, o.FinishedAt, o.NotBefore = queue.Cancelled, now, now, time.Time{}
 		return Undo(*o, now), nil
 	})
 	if errors.Is(err, errAlreadyCancelled) {
 		return s.store.Operation(ctx, op.ID)
 	}
 	if err != nil {
-		return throttle.Operation{}, fmt.Errorf("cancel %s: %w", op.ID, err)
+		return queue.Operation{}, fmt.Errorf("cancel %s: %w", op.ID, err)
 	}
 	s.queue.Notify(op.ID)
 	s.queue.Wake(op.Tenant)

@@ -11,14 +11,14 @@ import (
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/memstore"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // scheduler is the queue as the service sees it: it records wakes and
 // notifications, with fixed limits and pace.
 type scheduler struct {
 	mu       sync.Mutex
-	limits   throttle.Limits
+	limits   queue.Limits
 	woken    []string
 	notified []string
 }
@@ -33,7 +33,7 @@ func (s *scheduler) Notify(id string) {
 	s.notified = append(s.notified, id)
 	s.mu.Unlock()
 }
-func (s *scheduler) Limits(string) throttle.Limits {
+func (s *scheduler) Limits(string) queue.Limits {
 	return s.limits
 }
 func (s *scheduler) Interval(string) time.Duration { return time.Second }
@@ -56,7 +56,7 @@ type serviceFixture struct {
 	clock  *testkit.Clock
 }
 
-func newService(t *testing.T, q quotas, limits throttle.Limits) *serviceFixture {
+func newService(t *testing.T, q quotas, limits queue.Limits) *serviceFixture {
 	t.Helper()
 	f := &serviceFixture{store: memstore.New(), queue: &scheduler{limits: limits}, clock: testkit.NewClock(t0)}
 	f.ledger = groups.NewLedger(f.store)
@@ -76,7 +76,7 @@ func (f *serviceFixture) name(t *testing.T, group string) groups.Name {
 }
 
 // create queues the creation of group in SHIP:MOH as the caller key:moh.
-func (f *serviceFixture) create(t *testing.T, group, description string) (groups.Name, throttle.Operation) {
+func (f *serviceFixture) create(t *testing.T, group, description string) (groups.Name, queue.Operation) {
 	t.Helper()
 	n := f.name(t, group)
 	op, _, err := f.svc.Create(t.Context(), groups.Request{Actor: "key:moh"}, n, description)
@@ -88,7 +88,7 @@ func (f *serviceFixture) create(t *testing.T, group, description string) (groups
 
 // activate commits a create as the dispatcher does after TechPass made the
 // group, with members.
-func (f *serviceFixture) activate(t *testing.T, op throttle.Operation, upstreamID string, members ...groups.User) {
+func (f *serviceFixture) activate(t *testing.T, op queue.Operation, upstreamID string, members ...groups.User) {
 	t.Helper()
 	n := groups.Name{Tenant: op.Tenant, Project: op.Project}
 	n.Group = op.Target[len(n.Tenant)+len(n.Project)+2:]
@@ -96,7 +96,7 @@ func (f *serviceFixture) activate(t *testing.T, op throttle.Operation, upstreamI
 	if err != nil {
 		t.Fatal(err)
 	}
-	op.State, op.FinishedAt = throttle.Succeeded, f.clock.Now()
+	op.State, op.FinishedAt = queue.Succeeded, f.clock.Now()
 	effects := []groups.Effect{groups.Created{Name: n, UpstreamID: upstreamID, At: f.clock.Now(), MembersKnown: true, Description: g.Description}}
 	if len(members) > 0 {
 		effects = append(effects, groups.MembersAdded{Name: n, Users: members, At: f.clock.Now()})
@@ -107,7 +107,7 @@ func (f *serviceFixture) activate(t *testing.T, op throttle.Operation, upstreamI
 }
 
 func TestServiceCreateQueuesOnceAndReplays(t *testing.T) {
-	f := newService(t, quotas{}, throttle.Limits{})
+	f := newService(t, quotas{}, queue.Limits{})
 	ctx := t.Context()
 	n := f.name(t, "billing")
 	req := groups.Request{Actor: "key:moh", IdempotencyKey: "k1", Fingerprint: "fp-1"}
@@ -115,7 +115,7 @@ func TestServiceCreateQueuesOnceAndReplays(t *testing.T) {
 	if err != nil || replayed {
 		t.Fatalf("Create = %v, replayed %v", err, replayed)
 	}
-	if op.State != throttle.Queued || op.Kind != groups.KindCreate || op.Seq == 0 || op.Idempotency == nil {
+	if op.State != queue.Queued || op.Kind != groups.KindCreate || op.Seq == 0 || op.Idempotency == nil {
 		t.Fatalf("queued operation = %+v", op)
 	}
 	g, err := f.svc.Get(ctx, n)
@@ -132,7 +132,7 @@ func TestServiceCreateQueuesOnceAndReplays(t *testing.T) {
 	}
 	other := req
 	other.Fingerprint = "fp-2"
-	if _, _, err := f.svc.Create(ctx, other, n, "Other"); !errors.Is(err, throttle.ErrIdempotencyMismatch) {
+	if _, _, err := f.svc.Create(ctx, other, n, "Other"); !errors.Is(err, queue.ErrIdempotencyMismatch) {
 		t.Fatalf("same key, other request = %v; want ErrIdempotencyMismatch", err)
 	}
 	if _, _, err := f.svc.Create(ctx, groups.Request{Actor: "key:moh"}, f.name(t, "BILLING"), ""); !errors.Is(err, groups.ErrExists) {
@@ -147,7 +147,7 @@ func TestServiceCreateLimits(t *testing.T) {
 	ctx := context.Background()
 	actor := groups.Request{Actor: "key:moh"}
 
-	f := newService(t, quotas{tenant: 10, project: 1}, throttle.Limits{})
+	f := newService(t, quotas{tenant: 10, project: 1}, queue.Limits{})
 	if _, _, err := f.svc.Create(ctx, actor, f.name(t, "a"), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestServiceCreateLimits(t *testing.T) {
 		t.Fatalf("second group under a quota of 1 = %v; want ErrQuota", err)
 	}
 
-	f = newService(t, quotas{tenant: 1}, throttle.Limits{})
+	f = newService(t, quotas{tenant: 1}, queue.Limits{})
 	if _, _, err := f.svc.Create(ctx, actor, f.name(t, "a"), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +164,12 @@ func TestServiceCreateLimits(t *testing.T) {
 		t.Fatalf("second group of a tenant limited to 1 (pending create counted) = %v; want ErrLimit", err)
 	}
 
-	f = newService(t, quotas{}, throttle.Limits{Tenant: 1})
+	f = newService(t, quotas{}, queue.Limits{Tenant: 1})
 	if _, _, err := f.svc.Create(ctx, actor, f.name(t, "a"), ""); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := f.svc.Create(ctx, actor, f.name(t, "b"), "")
-	var full *throttle.QueueFullError
+	var full *queue.QueueFullError
 	if !errors.As(err, &full) || full.Depth.Total != 1 || full.RetryAfter <= 0 {
 		t.Fatalf("create on a full queue = %v; want a QueueFullError with depth 1 and a Retry-After", err)
 	}
@@ -179,18 +179,18 @@ func TestServiceCreateLimits(t *testing.T) {
 }
 
 func TestServiceCancelRevertsTheMirror(t *testing.T) {
-	f := newService(t, quotas{}, throttle.Limits{})
+	f := newService(t, quotas{}, queue.Limits{})
 	ctx := t.Context()
 	actor := groups.Request{Actor: "key:moh"}
 	n, op := f.create(t, "billing", "")
 	cancelled, err := f.svc.Cancel(ctx, op)
-	if err != nil || cancelled.State != throttle.Cancelled {
+	if err != nil || cancelled.State != queue.Cancelled {
 		t.Fatalf("Cancel = %s, %v", cancelled.State, err)
 	}
 	if _, err := f.svc.Get(ctx, n); !errors.Is(err, groups.ErrNotFound) {
 		t.Fatalf("the cancelled create's reservation is still there: %v", err)
 	}
-	if again, err := f.svc.Cancel(ctx, op); err != nil || again.State != throttle.Cancelled {
+	if again, err := f.svc.Cancel(ctx, op); err != nil || again.State != queue.Cancelled {
 		t.Fatalf("second Cancel = %s, %v; want the cancelled operation", again.State, err)
 	}
 
@@ -224,7 +224,7 @@ func TestServiceCancelRevertsTheMirror(t *testing.T) {
 }
 
 func TestServiceUpdateRevisionRule(t *testing.T) {
-	f := newService(t, quotas{}, throttle.Limits{})
+	f := newService(t, quotas{}, queue.Limits{})
 	ctx := t.Context()
 	actor := groups.Request{Actor: "key:moh"}
 	n, op := f.create(t, "billing", "old")
@@ -241,7 +241,7 @@ func TestServiceUpdateRevisionRule(t *testing.T) {
 		t.Fatalf("group after Update = %+v; want the new description, pending, a later revision than %d", stored, g.Revision)
 	}
 	// A failed update restores what TechPass confirmed.
-	upd.State = throttle.Failed
+	upd.State = queue.Failed
 	if err := f.ledger.Complete(ctx, upd, groups.Undo(upd, f.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestServiceUpdateRevisionRule(t *testing.T) {
 }
 
 func TestServiceChangeMembersShownDoneIsRecordedNotQueued(t *testing.T) {
-	f := newService(t, quotas{}, throttle.Limits{})
+	f := newService(t, quotas{}, queue.Limits{})
 	ctx := t.Context()
 	actor := groups.Request{Actor: "key:moh"}
 	ann := groups.User{ID: "00000000-0000-4000-8000-000000000001", Email: "ann@example.gov.sg"}
@@ -263,7 +263,7 @@ func TestServiceChangeMembersShownDoneIsRecordedNotQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _, _ := groups.DecodeMembersResult(done.Result)
-	if done.State != throttle.Succeeded || len(res.Unchanged) != 1 || res.Unchanged[0] != "ann@example.gov.sg" {
+	if done.State != queue.Succeeded || len(res.Unchanged) != 1 || res.Unchanged[0] != "ann@example.gov.sg" {
 		t.Fatalf("adding a member the mirror shows = %s %+v; want succeeded with the user unchanged", done.State, res)
 	}
 	if d, _ := f.store.Depth(ctx, "SHIP"); d.Total != 0 {
@@ -271,7 +271,7 @@ func TestServiceChangeMembersShownDoneIsRecordedNotQueued(t *testing.T) {
 	}
 
 	queued, _, err := f.svc.ChangeMembers(ctx, actor, n, []string{"bob@example.gov.sg"}, nil)
-	if err != nil || queued.State != throttle.Queued {
+	if err != nil || queued.State != queue.Queued {
 		t.Fatalf("adding an unknown user = %s, %v; want queued", queued.State, err)
 	}
 	if g, _ := f.svc.Get(ctx, n); g.PendingMembers != 1 {
@@ -279,7 +279,7 @@ func TestServiceChangeMembersShownDoneIsRecordedNotQueued(t *testing.T) {
 	}
 	// While a change is pending the mirror cannot show one done: it queues.
 	next, _, err := f.svc.ChangeMembers(ctx, actor, n, []string{"ann@example.gov.sg"}, nil)
-	if err != nil || next.State != throttle.Queued {
+	if err != nil || next.State != queue.Queued {
 		t.Fatalf("change while another is pending = %s, %v; want queued", next.State, err)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Store keeps the group mirror and the operation queue of every tenant. It
@@ -50,21 +50,21 @@ type Store interface {
 	View(ctx context.Context, tenant string, fn func(Tx) error) error
 	// UpdateOperation applies fn to the stored operation and stores the
 	// result in one transaction, serialized with Update of the operation's
-	// tenant, and returns it; ErrNotFound (of package throttle) if there
+	// tenant, and returns it; ErrNotFound (of package queue) if there
 	// is none, fn's error if it fails (nothing is written then). fn may run
 	// more than once. The operation keeps its place in its queue.
-	UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error)
+	UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error)
 
-	// Operation returns the operation with id, or throttle.ErrNotFound.
-	Operation(ctx context.Context, id string) (throttle.Operation, error)
+	// Operation returns the operation with id, or queue.ErrNotFound.
+	Operation(ctx context.Context, id string) (queue.Operation, error)
 	// Heads returns the first operation of each of the tenant's project
 	// queues that holds one, in project order; empty when there is none.
-	Heads(ctx context.Context, tenant string) ([]throttle.Operation, error)
-	// Depth returns the tenant's pending counts (see throttle.QueueTx).
-	Depth(ctx context.Context, tenant string) (throttle.Depth, error)
+	Heads(ctx context.Context, tenant string) ([]queue.Operation, error)
+	// Depth returns the tenant's pending counts (see queue.Tx).
+	Depth(ctx context.Context, tenant string) (queue.Depth, error)
 	// Ahead returns how many operations of op's project queue have a lower
 	// Seq than op.
-	Ahead(ctx context.Context, op throttle.Operation) (int, error)
+	Ahead(ctx context.Context, op queue.Operation) (int, error)
 	// Idempotent returns the operation id and fingerprint recorded for
 	// scope's key, if one is recorded with Expires after now.
 	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)
@@ -97,14 +97,18 @@ type Store interface {
 	// GroupsSyncedAt returns the tenant's time set by
 	// Tx.SetGroupsSyncedAt; zero if never.
 	GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error)
+	// DeletedUsers returns the tenant's deleted-user marks (see
+	// Tx.PutDeletedUser) stored under ids, keyed by the id asked for.
+	DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]DeletedUser, error)
 }
 
 // Tx is one tenant's records inside a store transaction (see Store.Update):
-// the operation queue (throttle.QueueTx) and the group mirror. Its methods
+// the operation queue (queue.Tx) and the group mirror, with its
+// known users and deleted-user marks. Its methods
 // are data primitives with no rules; each says what it guarantees. Names
 // are found by key (Name.Key: the group part case-insensitively).
 type Tx interface {
-	throttle.QueueTx
+	queue.Tx
 
 	// Group returns the stored group with name's key in name's project, or
 	// ErrNotFound.
@@ -119,6 +123,9 @@ type Tx interface {
 	// CountGroups returns how many groups the tenant holds: in project, or
 	// in every project when project is "".
 	CountGroups(project string) (int, error)
+	// Groups returns the tenant's groups in Cursor order: those of project,
+	// or of every project when project is "".
+	Groups(project string) ([]Group, error)
 	// NextRevision returns the next number of the tenant's revision
 	// sequence: greater than every number it returned before and than
 	// after. Numbers are never handed out twice, even across a group's
@@ -136,10 +143,26 @@ type Tx interface {
 	// DropMembers removes the group's whole member list.
 	DropMembers(name Name) error
 	// PutKnownUsers remembers the tenant's users by id and by e-mail, both
-	// case-insensitively, for KnownUsers (users with no ID are skipped): a
-	// user's earlier e-mail no longer finds it, and a mark that the user
-	// was deleted (see webhooks) is cleared.
+	// case-insensitively, for KnownUsers (users with no ID are skipped),
+	// replacing what was stored under the user's id: the user's earlier
+	// e-mail no longer finds it.
 	PutKnownUsers(users []User) error
+	// KnownUser returns the known user stored under idOrEmail
+	// (case-insensitively): as an id, else as an e-mail; false if none.
+	KnownUser(idOrEmail string) (User, bool, error)
+	// ForgetKnownUser removes whatever PutKnownUsers stored under
+	// idOrEmail, as an id and as an e-mail; what a user has stored under its
+	// other key stays.
+	ForgetKnownUser(idOrEmail string) error
+	// DeletedUsers returns the deleted-user marks stored under ids
+	// (case-insensitively), keyed by the id asked for.
+	DeletedUsers(ids []string) (map[string]DeletedUser, error)
+	// PutDeletedUser stores d as the mark under idOrEmail
+	// (case-insensitively), replacing one. The store keeps it until
+	// d.Expires, then may forget it (webhooks.Store.PruneDeliveries).
+	PutDeletedUser(idOrEmail string, d DeletedUser) error
+	// DeleteDeletedUsers removes the marks stored under ids, if any.
+	DeleteDeletedUsers(ids ...string) error
 	// Owners returns the group's owners record, and false if none.
 	Owners(name Name) (Owners, bool, error)
 	// PutOwners stores the group's owners record, replacing one.

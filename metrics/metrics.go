@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // Metrics are the service's series. Create with New; safe for concurrent
@@ -160,14 +160,14 @@ func (m *Metrics) Lateness(tenant string) func(time.Duration) {
 }
 
 // Started observes how long an operation waited for its first start.
-func (m *Metrics) Started(op throttle.Operation) {
+func (m *Metrics) Started(op queue.Operation) {
 	if op.Attempts == 1 {
 		m.queueWait.WithLabelValues(op.Tenant, op.Project).Observe(op.StartedAt.Sub(op.CreatedAt).Seconds())
 	}
 }
 
 // Settled counts an operation's final state.
-func (m *Metrics) Settled(op throttle.Operation) {
+func (m *Metrics) Settled(op queue.Operation) {
 	m.operations.WithLabelValues(op.Tenant, op.Project, op.Kind, string(op.State)).Inc()
 }
 

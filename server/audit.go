@@ -14,7 +14,7 @@ import (
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/names"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // auditedReads are the reads audited like writes, with their action: a
@@ -180,12 +180,12 @@ func auditTarget(c echo.Context) string {
 }
 
 // recordOutcome audits an operation's upstream outcome.
-func (s *Server) recordOutcome(op throttle.Operation) {
+func (s *Server) recordOutcome(op queue.Operation) {
 	e := audit.Entry{
 		Actor: audit.System, Role: audit.System, Tenant: op.Tenant, Project: op.Project,
 		Action: "operation." + string(op.State), Target: op.Target, OperationID: op.ID, Outcome: audit.Succeeded,
 	}
-	if op.State == throttle.Failed {
+	if op.State == queue.Failed {
 		e.Outcome = audit.Failed
 		if op.Failure != nil {
 			e.Detail = op.Failure.Title

@@ -24,9 +24,9 @@ import (
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/internal/apitest"
 	"github.com/groupgate/groupgate/internal/testkit"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 const (
@@ -516,7 +516,7 @@ func (r *crashRig) checkOutcome(g *gateway) {
 
 // storeOperations opens the store file of a stopped gateway, checks its
 // integrity and returns the operations with the given ids.
-func (r *crashRig) storeOperations(ids []string) map[string]throttle.Operation {
+func (r *crashRig) storeOperations(ids []string) map[string]queue.Operation {
 	r.t.Helper()
 	st, err := boltstore.Open(r.store, time.Second)
 	if err != nil {
@@ -526,16 +526,16 @@ func (r *crashRig) storeOperations(ids []string) map[string]throttle.Operation {
 	if err := st.Check(); err != nil {
 		r.t.Fatalf("store integrity: %v", err)
 	}
-	ops := make(map[string]throttle.Operation, len(ids))
+	ops := make(map[string]queue.Operation, len(ids))
 	for _, id := range ids {
 		op, err := st.Operation(context.Background(), id)
-		if errors.Is(err, throttle.ErrNotFound) {
+		if errors.Is(err, queue.ErrNotFound) {
 			r.t.Fatalf("accepted operation %s is not in the store", id)
 		}
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		if op.State == throttle.Failed {
+		if op.State == queue.Failed {
 			r.t.Fatalf("operation %s failed: %+v", id, op.Failure)
 		}
 		ops[id] = op
@@ -545,12 +545,12 @@ func (r *crashRig) storeOperations(ids []string) map[string]throttle.Operation {
 
 // countPending returns how many operations are queued or running, and the
 // ids of those running.
-func countPending(ops map[string]throttle.Operation) (pending int, running []string) {
+func countPending(ops map[string]queue.Operation) (pending int, running []string) {
 	for id, op := range ops {
 		if !op.State.Final() {
 			pending++
 		}
-		if op.State == throttle.Running {
+		if op.State == queue.Running {
 			running = append(running, id)
 		}
 	}

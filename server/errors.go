@@ -11,15 +11,15 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // problemType is the RFC 9457 "type" of each problem: a stable identifier
 // clients may switch on.
 const problemBase = "urn:groupgate:problem:"
 
-// problems maps domain errors (of packages tenants, groups and throttle) to
+// problems maps domain errors (of packages tenants, groups, queue and dispatch) to
 // what the caller is told; handleError answers every error through it.
 // Details are fixed texts: an error's own message may hold internals and is
 // only logged.
@@ -68,15 +68,15 @@ var problems = []struct {
 		"Another operation on the group is queued or running (or the group is being deleted); wait for it to finish."},
 	{groups.ErrRevision, http.StatusPreconditionFailed, "precondition-failed", "Precondition Failed",
 		"The group has changed since it was read (If-Match names another ETag); nothing was changed. Read it again and retry."},
-	{throttle.ErrNotFound, http.StatusNotFound, "operation-not-found", "Operation not found",
+	{queue.ErrNotFound, http.StatusNotFound, "operation-not-found", "Operation not found",
 		"There is no operation with that id in your project."},
-	{throttle.ErrQueueFull, http.StatusTooManyRequests, "queue-full", "Queue full",
+	{queue.ErrQueueFull, http.StatusTooManyRequests, "queue-full", "Queue full",
 		"The tenant's or the project's queue holds its maximum of pending operations; nothing was recorded. Retry after the time in Retry-After."},
-	{throttle.ErrNotCancellable, http.StatusConflict, "not-cancellable", "Operation cannot be cancelled",
+	{queue.ErrNotCancellable, http.StatusConflict, "not-cancellable", "Operation cannot be cancelled",
 		"The operation is running, was already sent to TechPass, or is finished."},
-	{throttle.ErrNotRetryable, http.StatusConflict, "not-retryable", "Operation cannot be retried",
+	{queue.ErrNotRetryable, http.StatusConflict, "not-retryable", "Operation cannot be retried",
 		"Only a failed operation can be retried."},
-	{throttle.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+	{queue.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
 		"This Idempotency-Key was used for a different request; use a new key for a new request."},
 }
 
@@ -96,7 +96,7 @@ func handleError(logger *slog.Logger) echo.HTTPErrorHandler {
 		if p.Status == http.StatusUnauthorized {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="groupgate"`)
 		}
-		var full *throttle.QueueFullError
+		var full *queue.QueueFullError
 		if errors.As(err, &full) {
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(full.RetryAfter.Seconds()))))
 		}

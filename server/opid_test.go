@@ -11,7 +11,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // TestOldOperationIDs: operations stored before ids were encoded in
@@ -25,7 +25,7 @@ func TestOldOperationIDs(t *testing.T) {
 		failedID = "op_aaaazyxw765432zyxwhgfedcba" // failed create of "legacy-failed"
 	)
 	old := regexp.MustCompile(`^op_[a-z2-7]{26}$`)
-	if !old.MatchString(queuedID) || !old.MatchString(failedID) || throttle.NewID()[:3] != "op_" {
+	if !old.MatchString(queuedID) || !old.MatchString(failedID) || queue.NewID()[:3] != "op_" {
 		t.Fatal("the test's ids are not in the old format")
 	}
 	path := filepath.Join(t.TempDir(), "groupgate.db")
@@ -38,9 +38,9 @@ func TestOldOperationIDs(t *testing.T) {
 		t.Helper()
 		n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: group}
 		payload, _ := json.Marshal(map[string]string{"fullName": n.String(), "description": "from before"})
-		op := throttle.Operation{
+		op := queue.Operation{
 			ID: id, Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(),
-			Payload: payload, Actor: "key:legacy", State: throttle.Queued, NotBefore: notBefore, CreatedAt: now, UpdatedAt: now,
+			Payload: payload, Actor: "key:legacy", State: queue.Queued, NotBefore: notBefore, CreatedAt: now, UpdatedAt: now,
 		}
 		g := groups.Group{Name: n, Description: "from before", State: groups.Creating, PendingOperation: id, CreatedAt: now, UpdatedAt: now}
 		if _, err := groups.NewLedger(st).CreatePending(t.Context(), g, op, groups.Limits{}); err != nil {
@@ -48,9 +48,9 @@ func TestOldOperationIDs(t *testing.T) {
 		}
 	}
 	pending(failedID, "legacy-failed", time.Time{})
-	if _, err := groups.NewLedger(st).Finish(t.Context(), failedID, func(o *throttle.Operation) ([]groups.Effect, error) {
-		o.State, o.Attempts, o.UpdatedAt, o.FinishedAt = throttle.Failed, 1, now, now
-		o.Failure = &throttle.Failure{Status: http.StatusBadGateway, Title: "TechPass error", Detail: "before the upgrade"}
+	if _, err := groups.NewLedger(st).Finish(t.Context(), failedID, func(o *queue.Operation) ([]groups.Effect, error) {
+		o.State, o.Attempts, o.UpdatedAt, o.FinishedAt = queue.Failed, 1, now, now
+		o.Failure = &queue.Failure{Status: http.StatusBadGateway, Title: "TechPass error", Detail: "before the upgrade"}
 		return groups.Undo(*o, now), nil
 	}); err != nil {
 		t.Fatal(err)

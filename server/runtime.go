@@ -12,10 +12,12 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/credentials"
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 	"github.com/groupgate/groupgate/webhooks"
 )
 
@@ -28,13 +30,13 @@ import (
 // API, or dropped when the tenant is disabled.
 type tenantRuntime struct {
 	settings   tenantSettings
-	gate       *throttle.Gate
+	gate       *pacing.Gate
 	creds      *credentials.Tenant
 	client     *techpass.Client
 	httpClient *http.Client
 	reconciler *groups.Reconciler
 	hook       *webhooks.Receiver
-	dispatcher throttle.DispatcherConfig[groups.Effect]
+	dispatcher dispatch.Config[groups.Effect]
 }
 
 // name returns the runtime's tenant.
@@ -55,7 +57,7 @@ func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRun
 	}
 	rt := &tenantRuntime{
 		settings:   st,
-		gate:       throttle.NewGate(st.Interval+st.PaceGuard, s.opts.Now),
+		gate:       pacing.NewGate(st.Interval+st.PaceGuard, s.opts.Now),
 		httpClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
 	}
 	rt.gate.ObserveLateness(s.metrics.Lateness(t.Name))
@@ -80,21 +82,21 @@ func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRun
 	if rt.hook, err = s.webhookReceiver(st); err != nil {
 		return nil, err
 	}
-	rt.dispatcher = throttle.DispatcherConfig[groups.Effect]{
+	rt.dispatcher = dispatch.Config[groups.Effect]{
 		Tenant:     t.Name,
 		Gate:       rt.gate,
 		Interval:   st.Interval,
 		Limits:     st.Queue,
 		Handler:    groups.NewExecutor(rt.client, s.store, s.opts.Now, log),
 		Background: rt.reconciler,
-		Retry: throttle.RetryPolicy{
+		Retry: dispatch.RetryPolicy{
 			MaxDuration: time.Duration(s.cfg.Retry.MaxDuration),
 			MaxFailures: s.cfg.Retry.MaxFailures,
 			BaseDelay:   time.Duration(s.cfg.Retry.BaseDelay),
 			MaxDelay:    time.Duration(s.cfg.Retry.MaxDelay),
 		},
 		Grace: time.Duration(s.cfg.ShutdownGrace),
-		OnSettled: func(op throttle.Operation) {
+		OnSettled: func(op queue.Operation) {
 			s.metrics.Settled(op)
 			s.recordOutcome(op)
 		},
@@ -157,13 +159,13 @@ func (s *Server) upstreamClient(rt *tenantRuntime, prev *tenantRuntime) error {
 // tenant. It answers the mirror endpoints (api.Mirrors). Safe for
 // concurrent use.
 type runtimes struct {
-	queue *throttle.Queue[groups.Effect]
+	queue *dispatch.Dispatchers[groups.Effect]
 
 	mu       sync.Mutex
 	byTenant map[string]*tenantRuntime
 }
 
-func newRuntimes(q *throttle.Queue[groups.Effect]) *runtimes {
+func newRuntimes(q *dispatch.Dispatchers[groups.Effect]) *runtimes {
 	return &runtimes{queue: q, byTenant: map[string]*tenantRuntime{}}
 }
 

@@ -23,13 +23,13 @@ import (
 	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/console"
 	"github.com/groupgate/groupgate/credentials"
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
 	"github.com/groupgate/groupgate/metrics"
 	"github.com/groupgate/groupgate/ratelimit"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 	"github.com/groupgate/groupgate/tlscert"
 )
 
@@ -57,7 +57,7 @@ type Server struct {
 	opts   Options
 	logger *slog.Logger
 	store  *boltstore.Store
-	queue  *throttle.Queue[groups.Effect]
+	queue  *dispatch.Dispatchers[groups.Effect]
 	http   *http.Server
 	ln     net.Listener
 	box    *secretbox.Box
@@ -149,7 +149,7 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = metrics.New(scrapeState{s}, opts.Now)
-	s.queue = throttle.NewQueue[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
+	s.queue = dispatch.NewDispatchers[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
 	s.runtimes = newRuntimes(s.queue)
 	s.hooks = newWebhookReceivers(s.metrics.Registry, s.runtimes, s.store)
 	if err := s.seed(ctx); err != nil {

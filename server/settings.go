@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/config"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // tenantSettings are one tenant's resolved settings: the configuration's
@@ -32,7 +32,7 @@ type tenantSettings struct {
 	// Queue bounds the pending operations of the tenant and of each of its
 	// projects (max_queue and max_project_queue, the tenant's entry in the
 	// configuration overriding the defaults).
-	Queue throttle.Limits
+	Queue queue.Limits
 
 	// Routes is the Automation API route table, with the configuration's
 	// corrections for a tenant with its own upstream.
@@ -52,7 +52,7 @@ type tenantSettings struct {
 func resolveSettings(cfg config.Config, t tenants.Tenant) (tenantSettings, error) {
 	st := tenantSettings{
 		Tenant: t, Interval: t.Interval, PaceGuard: time.Duration(cfg.PaceGuard), GroupLimit: t.GroupLimit,
-		Queue:  throttle.Limits{Tenant: cfg.MaxQueue, Project: cfg.MaxProjectQueue},
+		Queue:  queue.Limits{Tenant: cfg.MaxQueue, Project: cfg.MaxProjectQueue},
 		Routes: techpass.Routes(),
 	}
 	tc, ok := cfg.Tenant(t.Name)

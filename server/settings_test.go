@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/config"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // TestResolveSettings: a tenant's limits come from one resolved value: the
@@ -39,7 +39,7 @@ func TestResolveSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ship.Interval != 250*time.Millisecond || ship.PaceGuard != 7*time.Millisecond || ship.GroupLimit != 80 ||
-		ship.Queue != (throttle.Limits{Tenant: 20, Project: 50}) {
+		ship.Queue != (queue.Limits{Tenant: 20, Project: 50}) {
 		t.Errorf("SHIP limits: interval %v, guard %v, group limit %d, queue %+v", ship.Interval, ship.PaceGuard, ship.GroupLimit, ship.Queue)
 	}
 	if ship.KeyFile != "/run/tls.key" || ship.MembersSource != techpass.MembersFromListRoute || ship.MemberPageSize != 100 || ship.AssertionAlg != techpass.AlgPS256 {
@@ -57,7 +57,7 @@ func TestResolveSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sim.Queue != (throttle.Limits{Tenant: 500, Project: 5}) || sim.KeyFile != "" {
+	if sim.Queue != (queue.Limits{Tenant: 500, Project: 5}) || sim.KeyFile != "" {
 		t.Errorf("SIM on the simulator: queue %+v, key file %q", sim.Queue, sim.KeyFile)
 	}
 	for _, r := range sim.Routes {
@@ -72,7 +72,7 @@ func TestResolveSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if other.Queue != (throttle.Limits{Tenant: 500, Project: 50}) || other.GroupLimit != 80 || other.MembersSource != "" {
+	if other.Queue != (queue.Limits{Tenant: 500, Project: 50}) || other.GroupLimit != 80 || other.MembersSource != "" {
 		t.Errorf("OTHER: %+v", other)
 	}
 }

@@ -23,9 +23,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/groupgate/groupgate/internal/testkit"
+	"github.com/groupgate/groupgate/pacing"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 // newTestCert returns a self-signed certificate with its RSA key.
@@ -163,7 +163,7 @@ func newCertFixture(t *testing.T, alg string) *certFixture {
 		ClientCertificate: func() (*techpass.Certificate, error) { return cert, nil },
 		AssertionAlg:      alg,
 		APIKey:            func() (string, error) { return "key-one", nil },
-		Pacer:             throttle.NewGate(25*time.Millisecond, nil),
+		Pacer:             pacing.NewGate(25*time.Millisecond, nil),
 		HTTPClient:        &http.Client{Transport: rec, Timeout: 10 * time.Second},
 	})
 	if err != nil {
@@ -351,7 +351,7 @@ func TestClientCredentialConfig(t *testing.T) {
 // gate, so no other request starts before it.
 func TestClientThrottleHoldsThePacer(t *testing.T) {
 	f := newFixture(t, 20*time.Millisecond)
-	gate := throttle.NewGate(25*time.Millisecond, nil)
+	gate := pacing.NewGate(25*time.Millisecond, nil)
 	c, err := techpass.New(techpass.Config{
 		Namespace: "SHIP", APIURL: f.srv.URL, TokenURL: techpass.TokenURL(f.srv.URL, "dir"), ClientID: "cid",
 		ClientSecret: func() (string, error) { return "s3cret-one", nil },

@@ -17,7 +17,7 @@ import (
 	"unicode"
 )
 
-// Pacer spaces requests to the Automation API; see throttle.Gate. Acquire
+// Pacer spaces requests to the Automation API; see pacing.Gate. Acquire
 // blocks until a request may start; release is called when it is done.
 //
 // A Pacer that also implements Holder is told of every Retry-After the API
@@ -27,7 +27,7 @@ type Pacer interface {
 }
 
 // Holder is implemented by a Pacer that can hold every request back until a
-// time, as throttle.Gate does.
+// time, as pacing.Gate does.
 type Holder interface {
 	Hold(until time.Time)
 }

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/internal/testkit"
+	"github.com/groupgate/groupgate/pacing"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
-	"github.com/groupgate/groupgate/throttle"
 )
 
 type fixture struct {
@@ -68,7 +68,7 @@ func newFixtureWith(t *testing.T, cfg techpasssim.Config, mutate ...func(*techpa
 			return strings.TrimSpace(string(b)), err
 		},
 		APIKey: func() (string, error) { return "key-one", nil },
-		Pacer:  throttle.NewGate(interval+15*time.Millisecond, nil), // the guard absorbs scheduling jitter under -race on a loaded machine
+		Pacer:  pacing.NewGate(interval+15*time.Millisecond, nil), // the guard absorbs scheduling jitter under -race on a loaded machine
 	}
 	for _, m := range mutate {
 		m(&ccfg)

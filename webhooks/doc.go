@@ -2,6 +2,14 @@
 // it checks their signature, reads the event, and applies what it means to
 // the tenant's mirror exactly once.
 //
+// Files: signature.go checks signatures, event.go reads events,
+// receiver.go handles a delivery, deliveries.go decides what a verified one
+// does (Apply, Recorded: once per digest, resumed after a stop) over the
+// records of store.go (Store, Tx), which decide nothing. What a deleted or
+// changed user means for the mirror is a rule of package groups
+// (RemoveDeletedUser, FollowUpdatedUser), applied in the transaction that
+// records the delivery.
+//
 // A delivery is trusted for its signature only. TechPass signs
 // "<timestamp>:<raw body>" with the tenant's webhook secret (hex
 // HMAC-SHA256) and sends the timestamp and the signature in the

@@ -23,63 +23,6 @@ const MarkRetention = 30 * 24 * time.Hour
 // MaxBody bounds a delivery's body, in bytes.
 const MaxBody = 64 << 10
 
-// ErrDuplicate is returned by Store.ApplyDelivery for a delivery already
-// applied within Retention.
-var ErrDuplicate = errors.New("webhooks: delivery already processed")
-
-// Store applies deliveries to a tenant's mirror and remembers them.
-// Implementations must be safe for concurrent use and durable before
-// returning.
-type Store interface {
-	// ApplyDelivery, in one transaction: if d.Digest is remembered for
-	// d.Tenant and has not expired at d.At, changes nothing and returns
-	// ErrDuplicate when its outcome was recorded (DeliveryRecorded), else
-	// the Applied remembered with it, with Resumed set (the process stopped
-	// between applying and recording); otherwise applies d's effect to the
-	// tenant's mirror (see Delivery) and remembers d.Digest and the Applied
-	// until d.Expires, its outcome not yet recorded.
-	ApplyDelivery(ctx context.Context, d Delivery) (Applied, error)
-	// DeliveryRecorded marks the outcome of tenant's delivery digest
-	// recorded (audited): its repeats are duplicates from now on.
-	DeliveryRecorded(ctx context.Context, tenant string, digest [32]byte) error
-	// PruneDeliveries forgets every delivery expired at now, and every
-	// user-deleted mark made more than MarkRetention before now, and
-	// returns how many it forgot.
-	PruneDeliveries(ctx context.Context, now time.Time) (int, error)
-}
-
-// Delivery is a verified delivery's effect on its tenant's mirror. At most
-// one of Gone and Changed is set; neither means the delivery is only
-// remembered.
-type Delivery struct {
-	Tenant  string
-	Digest  [32]byte
-	At      time.Time
-	Expires time.Time
-	// Gone is a user deleted from TechPass (by ID, or by Email when the ID
-	// is not known): the user leaves every group of the tenant's mirror and
-	// its known users, and is marked deleted (see groups.Mirror
-	// DeletedUsers), so member adds for the user fail without a request.
-	Gone *groups.User
-	// Changed is a user's new record (ID and Email set): the known user and
-	// the user's memberships follow it, so a lookup by the new e-mail is
-	// answered by the mirror and the old e-mail no longer finds the user.
-	Changed *groups.User
-}
-
-// Applied is what ApplyDelivery changed.
-type Applied struct {
-	// Left are the groups a Gone user was removed from, in key order.
-	Left []groups.Name `json:"left,omitempty"`
-	// User is the user as the mirror knew it before (zero if unknown).
-	User groups.User `json:"user,omitzero"`
-	// Known reports whether the mirror knew the user.
-	Known bool `json:"known,omitempty"`
-	// Resumed reports a delivery applied before, whose outcome was not
-	// recorded: only the recording is left to do.
-	Resumed bool `json:"-"`
-}
-
 // Status says how a delivery was handled.
 type Status string
 
@@ -217,7 +160,7 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (
 		d.Changed = &u
 	}
 	log := r.cfg.Logger.With("event", ev.Type, "delivery", hex.EncodeToString(ev.Digest[:8]))
-	out.Applied, err = r.cfg.Store.ApplyDelivery(ctx, d)
+	out.Applied, err = Apply(ctx, r.cfg.Store, d)
 	switch {
 	case errors.Is(err, ErrDuplicate):
 		log.Info("webhook delivery repeated: already processed, nothing changes")
@@ -251,7 +194,7 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) (
 	}
 	// Only now are repeats duplicates: a stop before this line leaves the
 	// delivery to be recorded when TechPass retries it (it got no answer).
-	if err := r.cfg.Store.DeliveryRecorded(context.WithoutCancel(ctx), r.cfg.Tenant, ev.Digest); err != nil {
+	if err := Recorded(context.WithoutCancel(ctx), r.cfg.Store, r.cfg.Tenant, ev.Digest); err != nil {
 		log.Error("webhook delivery recorded but not marked so: a retry would record it again", "err", err)
 	}
 	return out, nil

@@ -29,7 +29,7 @@ func TestReceiveResumesAnUnrecordedDelivery(t *testing.T) {
 	}
 	// The earlier process applied it and stopped.
 	u := ev.User
-	if _, err := st.ApplyDelivery(t.Context(), webhooks.Delivery{Tenant: "SHIP", Digest: ev.Digest, At: t0, Expires: t0.Add(webhooks.Retention), Gone: &u}); err != nil {
+	if _, err := webhooks.Apply(t.Context(), st, webhooks.Delivery{Tenant: "SHIP", Digest: ev.Digest, At: t0, Expires: t0.Add(webhooks.Retention), Gone: &u}); err != nil {
 		t.Fatal(err)
 	}
 	var told []webhooks.Outcome

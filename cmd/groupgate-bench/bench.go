@@ -54,7 +54,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Rate: true, Fairness: true, Enqueue: true, List: true,
-		Interval: time.Second, PaceGuard: 5 * time.Millisecond, Duration: 60 * time.Second, Backlog: 30,
+		Interval: time.Second, PaceGuard: 3 * time.Millisecond, Duration: 60 * time.Second, Backlog: 30,
 		FairnessInterval: 100 * time.Millisecond, FairBig: 200, FairSmall: 5,
 		Writers: 64, EnqueueOps: 50, EnqueueTenants: 64, EnqueueRate: 500,
 		ListGroups: 20, ListConcurrency: 8, ListDuration: 10 * time.Second,

@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
-	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/queue/queuetest"
 )
 
 // The cases of this file call groups.Store.Update directly: they state the
 // transaction contract every rule of the Ledger relies on.
 
 // writeAll writes one record of every kind through tx, for tenant SHIP.
-func writeAll(tx groups.Tx, n groups.Name, op throttle.Operation) error {
+func writeAll(tx groups.Tx, n groups.Name, op queue.Operation) error {
 	rev, err := tx.NextRevision(0)
 	if err != nil {
 		return err
@@ -37,6 +37,9 @@ func writeAll(tx groups.Tx, n groups.Name, op throttle.Operation) error {
 	if err := tx.SetGroupsSyncedAt(t0); err != nil {
 		return err
 	}
+	if err := tx.PutDeletedUser("u-gone", groups.DeletedUser{ID: "u-gone", DeletedAt: t0, Expires: t0.Add(time.Hour)}); err != nil {
+		return err
+	}
 	if _, err := tx.Append(op); err != nil {
 		return err
 	}
@@ -47,7 +50,7 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 	ctx := t.Context()
 	n := name("SHIP", "MOH", "billing")
 	_, op := createArgs(n, "")
-	op.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "k", Fingerprint: "f", Expires: t0.Add(time.Hour)}
+	op.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "k", Fingerprint: "f", Expires: t0.Add(time.Hour)}
 	boom := errors.New("refused at the end")
 
 	err := s.Update(ctx, "SHIP", func(tx groups.Tx) error {
@@ -67,13 +70,16 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 		t.Fatalf("Update = %v, want fn's error", err)
 	}
 	wantGone(t, s, n)
-	throttletest.WantNoOp(t, s, op.ID)
-	throttletest.WantDepth(t, s, "SHIP", 0)
+	queuetest.WantNoOp(t, s, op.ID)
+	queuetest.WantDepth(t, s, "SHIP", 0)
 	if known, _ := s.KnownUsers(ctx, "SHIP", []string{"u-ann"}); len(known) != 0 {
 		t.Fatalf("known users after a failed Update = %v", known)
 	}
 	if at, _ := s.GroupsSyncedAt(ctx, "SHIP"); !at.IsZero() {
 		t.Fatalf("GroupsSyncedAt after a failed Update = %v", at)
+	}
+	if dl, _ := s.DeletedUsers(ctx, "SHIP", []string{"u-gone"}); len(dl) != 0 {
+		t.Fatalf("deleted-user marks after a failed Update = %v", dl)
 	}
 	if _, _, ok, _ := s.Idempotent(ctx, "key:ci", "k", t0); ok {
 		t.Fatal("idempotency key recorded by a failed Update")
@@ -100,12 +106,15 @@ func testUpdateIsAtomic(t *testing.T, s Store) {
 	if us := mustMembers(t, s, n); len(us) != 1 || us[0].ID != "u-ann" {
 		t.Fatalf("members after Update = %+v, want ann", us)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 	if got, err := s.Operation(ctx, op.ID); err != nil || got.Seq == 0 {
 		t.Fatalf("appended operation = %+v, %v; want stored with a Seq", got, err)
 	}
 	if owners, err := s.Owners(ctx, n); err != nil || len(owners) != 1 {
 		t.Fatalf("owners = %v, %v", owners, err)
+	}
+	if dl, err := s.DeletedUsers(ctx, "SHIP", []string{"U-GONE"}); err != nil || dl["U-GONE"].ID != "u-gone" {
+		t.Fatalf("deleted-user marks after Update = %v, %v; want u-gone's, found case-insensitively", dl, err)
 	}
 	if v, _ := s.GroupsVersion(ctx, "SHIP", "MOH"); v == 0 {
 		t.Fatal("GroupsVersion did not move with PutGroup")
@@ -188,5 +197,81 @@ func testConcurrentUpdateSerializes(t *testing.T, s Store) {
 	}
 	if gs, _ := s.Groups(t.Context(), "SHIP", "MOH"); len(gs) != writers {
 		t.Fatalf("%d groups after %d serialized writers, want %d", len(gs), writers, writers)
+	}
+}
+
+// testTxUserRecords: the primitives the rules about users deleted or
+// changed in TechPass (groups.RemoveDeletedUser, FollowUpdatedUser) build
+// on: the tenant's groups listed in Cursor order, known users found and
+// forgotten by id or e-mail case-insensitively, deleted-user marks stored,
+// found and removed case-insensitively, all of one tenant only.
+func testTxUserRecords(t *testing.T, s Store) {
+	ctx := t.Context()
+	ann := user("Ann@example.com")
+	mark := groups.DeletedUser{ID: "u-gone", Email: "gone@example.com", DeletedAt: t0, Expires: t0.Add(time.Hour)}
+	names := []groups.Name{name("SHIP", "MOH", "Payroll"), name("SHIP", "MOE", "zeta"), name("SHIP", "MOH", "billing")}
+	err := s.Update(ctx, "SHIP", func(tx groups.Tx) error {
+		for i, n := range names {
+			if err := tx.PutGroup(groups.Group{Name: n, State: groups.Active, Revision: uint64(i + 1), CreatedAt: t0}); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutKnownUsers([]groups.User{ann}); err != nil {
+			return err
+		}
+		return tx.PutDeletedUser("GONE@example.com", mark)
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if err := s.Update(ctx, "OTHER", func(tx groups.Tx) error {
+		return tx.PutGroup(groups.Group{Name: name("OTHER", "MOH", "aaa"), State: groups.Active, Revision: 1, CreatedAt: t0})
+	}); err != nil {
+		t.Fatalf("Update(OTHER): %v", err)
+	}
+	err = s.Update(ctx, "SHIP", func(tx groups.Tx) error {
+		all, err := tx.Groups("")
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, g := range all {
+			got = append(got, g.Name.String())
+		}
+		if want := []string{"SHIP:MOE:zeta", "SHIP:MOH:billing", "SHIP:MOH:Payroll"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("Groups(\"\") = %v, want %v (Cursor order, this tenant only)", got, want)
+		}
+		if moh, err := tx.Groups("MOH"); err != nil || len(moh) != 2 {
+			return fmt.Errorf("Groups(MOH) = %v, %v; want its 2 groups", moh, err)
+		}
+		for _, k := range []string{"U-ANN", "ann@EXAMPLE.com"} {
+			if u, ok, err := tx.KnownUser(k); err != nil || !ok || u != ann {
+				return fmt.Errorf("KnownUser(%s) = %+v, %v, %v; want ann", k, u, ok, err)
+			}
+		}
+		if _, ok, err := tx.KnownUser("nobody@example.com"); err != nil || ok {
+			return fmt.Errorf("KnownUser of a stranger = %v, %v", ok, err)
+		}
+		if dl, err := tx.DeletedUsers([]string{"gone@EXAMPLE.com", "u-ann"}); err != nil || len(dl) != 1 || dl["gone@EXAMPLE.com"] != mark {
+			return fmt.Errorf("DeletedUsers = %+v, %v; want the mark, found case-insensitively", dl, err)
+		}
+		// Forgetting by e-mail leaves the id's entry; removing a mark
+		// that is not there is no error.
+		if err := tx.ForgetKnownUser("ANN@example.com"); err != nil {
+			return err
+		}
+		return tx.DeleteDeletedUsers("Gone@Example.com", "u-nobody")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := s.KnownUsers(ctx, "SHIP", []string{"ann@example.com", "u-ann"}); len(k) != 1 || k["u-ann"] != ann {
+		t.Errorf("KnownUsers after forgetting the e-mail = %v, want ann by id only", k)
+	}
+	if dl, _ := s.DeletedUsers(ctx, "SHIP", []string{"gone@example.com"}); len(dl) != 0 {
+		t.Errorf("DeletedUsers after DeleteDeletedUsers = %v", dl)
+	}
+	if dl, _ := s.DeletedUsers(ctx, "OTHER", []string{"gone@example.com"}); len(dl) != 0 {
+		t.Errorf("another tenant sees the mark: %v", dl)
 	}
 }

@@ -33,8 +33,8 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/throttle"
-	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/queue/queuetest"
 )
 
 // Store is what the cases call: the ledger over the backend under test.
@@ -52,7 +52,7 @@ var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 const noLimit = 1000
 
 // noQueueLimit is no queue limit.
-var noQueueLimit = throttle.Limits{}
+var noQueueLimit = queue.Limits{}
 
 // groupLimit returns limits with only a group limit.
 func groupLimit(n int) groups.Limits { return groups.Limits{Groups: n} }
@@ -64,6 +64,7 @@ func RunStoreTests(t *testing.T, newStore func(*testing.T) groups.Store) {
 	testkit.RunCases(t, ledger(newStore), []testkit.Case[Store]{
 		{Name: "UpdateIsAtomic", Run: testUpdateIsAtomic},
 		{Name: "UpdateIsTenantScoped", Run: testUpdateIsTenantScoped},
+		{Name: "TxUserRecordsAndGroupListing", Run: testTxUserRecords},
 		{Name: "CreatePendingStoresGroupAndEnqueues", Run: testCreatePending},
 		{Name: "GroupLookupIsCaseInsensitive", Run: testGroupCaseInsensitive},
 		{Name: "GroupNotFound", Run: testGroupNotFound},
@@ -131,10 +132,10 @@ func name(tenant, project, group string) groups.Name {
 }
 
 // createArgs returns what groups.Service passes to CreatePending.
-func createArgs(n groups.Name, description string) (groups.Group, throttle.Operation) {
-	op := throttle.Operation{
-		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
-		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued,
+func createArgs(n groups.Name, description string) (groups.Group, queue.Operation) {
+	op := queue.Operation{
+		ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
+		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: queue.Queued,
 		CreatedAt: t0, UpdatedAt: t0,
 	}
 	g := groups.Group{Name: n, Description: description, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
@@ -142,14 +143,14 @@ func createArgs(n groups.Name, description string) (groups.Group, throttle.Opera
 }
 
 // deleteOp returns what groups.Service passes to DeletePending.
-func deleteOp(n groups.Name) throttle.Operation {
-	return throttle.Operation{
-		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindDelete,
-		Target: n.String(), Actor: "key:ci", State: throttle.Queued, CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour),
+func deleteOp(n groups.Name) queue.Operation {
+	return queue.Operation{
+		ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindDelete,
+		Target: n.String(), Actor: "key:ci", State: queue.Queued, CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour),
 	}
 }
 
-func mustCreate(t *testing.T, s Store, n groups.Name, limit int) throttle.Operation {
+func mustCreate(t *testing.T, s Store, n groups.Name, limit int) queue.Operation {
 	t.Helper()
 	g, op := createArgs(n, "about "+n.Group)
 	got, err := s.CreatePending(t.Context(), g, op, groupLimit(limit))
@@ -160,15 +161,15 @@ func mustCreate(t *testing.T, s Store, n groups.Name, limit int) throttle.Operat
 }
 
 // complete commits op's outcome with effects as a dispatcher does.
-func complete(t *testing.T, s Store, opID string, state throttle.State, effects ...groups.Effect) throttle.Operation {
+func complete(t *testing.T, s Store, opID string, state queue.State, effects ...groups.Effect) queue.Operation {
 	t.Helper()
 	op, err := s.Operation(t.Context(), opID)
 	if err != nil {
 		t.Fatalf("Operation(%s): %v", opID, err)
 	}
 	op.State, op.FinishedAt, op.UpdatedAt = state, t0.Add(2*time.Hour), t0.Add(2*time.Hour)
-	if state == throttle.Failed {
-		op.Failure = &throttle.Failure{Status: 502, Title: "TechPass error"}
+	if state == queue.Failed {
+		op.Failure = &queue.Failure{Status: 502, Title: "TechPass error"}
 	}
 	if err := s.Complete(t.Context(), op, effects); err != nil {
 		t.Fatalf("Complete(%s): %v", op.Target, err)
@@ -181,7 +182,7 @@ func mustActive(t *testing.T, s Store, n groups.Name, upstreamID string) {
 	t.Helper()
 	op := mustCreate(t, s, n, noLimit)
 	desc := mustGroup(t, s, n).Description
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: upstreamID, At: t0.Add(time.Minute), Description: desc})
+	complete(t, s, op.ID, queue.Succeeded, groups.Created{Name: n, UpstreamID: upstreamID, At: t0.Add(time.Minute), Description: desc})
 }
 
 func mustGroup(t *testing.T, s Store, n groups.Name) groups.Group {
@@ -237,21 +238,21 @@ func testCreatePending(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatalf("CreatePending: %v", err)
 	}
-	if got.ID != op.ID || got.State != throttle.Queued || got.Kind != groups.KindCreate || got.Target != n.String() {
+	if got.ID != op.ID || got.State != queue.Queued || got.Kind != groups.KindCreate || got.Target != n.String() {
 		t.Fatalf("CreatePending returned %+v", got)
 	}
 	stored, err := s.Operation(t.Context(), op.ID)
 	if err != nil {
 		t.Fatalf("Operation: %v", err)
 	}
-	if stored.Seq != got.Seq || stored.State != throttle.Queued {
+	if stored.Seq != got.Seq || stored.State != queue.Queued {
 		t.Fatalf("stored operation: Seq %d State %q; returned Seq %d", stored.Seq, stored.State, got.Seq)
 	}
 	head, err := s.Head(t.Context(), "SHIP")
 	if err != nil || head.ID != op.ID {
 		t.Fatalf("Head = %s, %v; want the create operation", head.ID, err)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 
 	mg := wantState(t, s, n, groups.Creating, op.ID)
 	if mg.Name != n || mg.Description != "Billing team" || mg.UpstreamID != "" || !mg.CreatedAt.Equal(t0) || !mg.UpdatedAt.Equal(t0) {
@@ -284,9 +285,9 @@ func testCreateExists(t *testing.T, s Store) {
 		if _, err := s.CreatePending(t.Context(), g, op, groupLimit(noLimit)); !errors.Is(err, groups.ErrExists) {
 			t.Fatalf("CreatePending(%s) error = %v, want ErrExists", again, err)
 		}
-		throttletest.WantNoOp(t, s, op.ID)
+		queuetest.WantNoOp(t, s, op.ID)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 	g := wantState(t, s, name("SHIP", "MOH", "billing"), groups.Creating, first.ID)
 	if g.Description != "about Billing" || g.Name.Group != "Billing" {
 		t.Fatalf("the existing group was overwritten: %+v", g)
@@ -305,7 +306,7 @@ func testCreateExists(t *testing.T, s Store) {
 	if _, err := s.CreatePending(t.Context(), gc, op, groupLimit(noLimit)); !errors.Is(err, groups.ErrExists) {
 		t.Fatalf("CreatePending over a deleting group: error = %v, want ErrExists", err)
 	}
-	throttletest.WantNoOp(t, s, op.ID)
+	queuetest.WantNoOp(t, s, op.ID)
 }
 
 func testCreateOtherProject(t *testing.T, s Store) {
@@ -313,8 +314,8 @@ func testCreateOtherProject(t *testing.T, s Store) {
 	mustCreate(t, s, name("SHIP", "MOHX", "billing"), noLimit)
 	mustCreate(t, s, name("SHIP", "MO", "billing"), noLimit)
 	mustCreate(t, s, name("DOCK", "MOH", "billing"), noLimit)
-	throttletest.WantDepth(t, s, "SHIP", 3)
-	throttletest.WantDepth(t, s, "DOCK", 1)
+	queuetest.WantDepth(t, s, "SHIP", 3)
+	queuetest.WantDepth(t, s, "DOCK", 1)
 	for _, n := range []groups.Name{name("SHIP", "MOH", "billing"), name("SHIP", "MOHX", "billing"), name("SHIP", "MO", "billing"), name("DOCK", "MOH", "billing")} {
 		if g := mustGroup(t, s, n); g.Name != n {
 			t.Errorf("Group(%s).Name = %s", n, g.Name)
@@ -332,7 +333,7 @@ func testCreateLimit(t *testing.T, s Store) {
 	}
 	mustCreate(t, s, name("SHIP", "HR", "c"), limit)
 	mustCreate(t, s, name("SHIP", "MOH", "d"), limit)
-	throttletest.WantDepth(t, s, "SHIP", 3) // delete b, create c, create d
+	queuetest.WantDepth(t, s, "SHIP", 3) // delete b, create c, create d
 
 	for _, n := range []groups.Name{name("SHIP", "MOH", "e"), name("SHIP", "NEW", "e")} {
 		g, op := createArgs(n, "")
@@ -340,9 +341,9 @@ func testCreateLimit(t *testing.T, s Store) {
 			t.Fatalf("CreatePending(%s) over the limit: error = %v, want ErrLimit", n, err)
 		}
 		wantGone(t, s, n)
-		throttletest.WantNoOp(t, s, op.ID)
+		queuetest.WantNoOp(t, s, op.ID)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 3)
+	queuetest.WantDepth(t, s, "SHIP", 3)
 	wantList(t, s, "SHIP", "NEW")
 
 	// The limit is per tenant.
@@ -352,7 +353,7 @@ func testCreateLimit(t *testing.T, s Store) {
 	if _, err := s.CreatePending(t.Context(), g, op, groupLimit(limit)); !errors.Is(err, groups.ErrExists) && !errors.Is(err, groups.ErrLimit) {
 		t.Fatalf("CreatePending(existing name at the limit): error = %v, want ErrExists or ErrLimit", err)
 	}
-	throttletest.WantNoOp(t, s, op.ID)
+	queuetest.WantNoOp(t, s, op.ID)
 }
 
 func testLimitFreed(t *testing.T, s Store) {
@@ -367,14 +368,14 @@ func testLimitFreed(t *testing.T, s Store) {
 		t.Fatalf("CreatePending at the limit: error = %v, want ErrLimit", err)
 	}
 	// A failed create frees its reservation.
-	complete(t, s, opB.ID, throttle.Failed, groups.CreateFailed{Name: b})
+	complete(t, s, opB.ID, queue.Failed, groups.CreateFailed{Name: b})
 	mustCreate(t, s, c, limit)
 	// So does a delete.
 	del, err := s.DeletePending(t.Context(), a, deleteOp(a), noQueueLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: a})
+	complete(t, s, del.ID, queue.Succeeded, groups.Deleted{Name: a})
 	mustCreate(t, s, b, limit)
 }
 
@@ -386,7 +387,7 @@ func testDeletePending(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatalf("DeletePending: %v", err)
 	}
-	if got.ID != op.ID || got.State != throttle.Queued || got.Kind != groups.KindDelete {
+	if got.ID != op.ID || got.State != queue.Queued || got.Kind != groups.KindDelete {
 		t.Fatalf("DeletePending returned %+v", got)
 	}
 	if stored, err := s.Operation(t.Context(), op.ID); err != nil || stored.Seq != got.Seq {
@@ -395,7 +396,7 @@ func testDeletePending(t *testing.T, s Store) {
 	if head, err := s.Head(t.Context(), "SHIP"); err != nil || head.ID != op.ID {
 		t.Fatalf("Head = %s, %v; want the delete operation", head.ID, err)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 	g := wantState(t, s, n, groups.Deleting, op.ID)
 	if g.UpstreamID != "g-billing" {
 		t.Fatalf("UpstreamID = %q after DeletePending, want it kept", g.UpstreamID)
@@ -412,12 +413,12 @@ func testDeleteNotFound(t *testing.T, s Store) {
 		if _, err := s.DeletePending(t.Context(), n, op, noQueueLimit); !errors.Is(err, groups.ErrNotFound) {
 			t.Fatalf("DeletePending(%s) error = %v, want ErrNotFound", n, err)
 		}
-		throttletest.WantNoOp(t, s, op.ID)
+		queuetest.WantNoOp(t, s, op.ID)
 		if n.Group == "billing" && n.Project == "MOH" {
 			mustActive(t, s, n, "g-billing")
 		}
 	}
-	throttletest.WantDepth(t, s, "SHIP", 0)
+	queuetest.WantDepth(t, s, "SHIP", 0)
 }
 
 func testDeletePendingConflict(t *testing.T, s Store) {
@@ -438,10 +439,10 @@ func testDeletePendingConflict(t *testing.T, s Store) {
 		if _, err := s.DeletePending(t.Context(), tc.n, op, noQueueLimit); !errors.Is(err, groups.ErrPending) {
 			t.Fatalf("DeletePending(%s) while %s: error = %v, want ErrPending", tc.n, tc.state, err)
 		}
-		throttletest.WantNoOp(t, s, op.ID)
+		queuetest.WantNoOp(t, s, op.ID)
 		wantState(t, s, tc.n, tc.state, tc.pending)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 2)
+	queuetest.WantDepth(t, s, "SHIP", 2)
 }
 
 func testGroupsList(t *testing.T, s Store) {
@@ -484,7 +485,7 @@ func testEffectCreated(t *testing.T, s Store) {
 	n := name("SHIP", "MOH", "Billing")
 	op := mustCreate(t, s, n, noLimit)
 	at := t0.Add(time.Minute)
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: name("SHIP", "MOH", "billing"), UpstreamID: "g-123", At: at, MembersKnown: true})
+	complete(t, s, op.ID, queue.Succeeded, groups.Created{Name: name("SHIP", "MOH", "billing"), UpstreamID: "g-123", At: at, MembersKnown: true})
 	g := wantState(t, s, n, groups.Active, "")
 	if g.UpstreamID != "g-123" || !g.UpdatedAt.Equal(at) || !g.CreatedAt.Equal(t0) || g.Name.Group != "Billing" || g.Description != "about Billing" {
 		t.Fatalf("created group = %+v", g)
@@ -497,24 +498,24 @@ func testEffectCreated(t *testing.T, s Store) {
 	// A group adopted from TechPass has members the mirror does not know.
 	adopted := name("SHIP", "MOH", "adopted")
 	op = mustCreate(t, s, adopted, noLimit)
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: adopted, UpstreamID: "g-124", At: at})
+	complete(t, s, op.ID, queue.Succeeded, groups.Created{Name: adopted, UpstreamID: "g-124", At: at})
 	if g := wantState(t, s, adopted, groups.Active, ""); !g.SyncedAt.Equal(at) || !g.MembersSyncedAt.IsZero() {
 		t.Fatalf("adopted group: SyncedAt %v, MembersSyncedAt %v; want %v and never", g.SyncedAt, g.MembersSyncedAt, at)
 	}
-	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != queue.Succeeded {
 		t.Fatalf("operation after Created: %s, %v", got.State, err)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 0)
+	queuetest.WantDepth(t, s, "SHIP", 0)
 }
 
 func testEffectCreateFailed(t *testing.T, s Store) {
 	n := name("SHIP", "MOH", "billing")
 	op := mustCreate(t, s, n, noLimit)
 	mustCreate(t, s, name("SHIP", "MOH", "other"), noLimit)
-	complete(t, s, op.ID, throttle.Failed, groups.CreateFailed{Name: n})
+	complete(t, s, op.ID, queue.Failed, groups.CreateFailed{Name: n})
 	wantGone(t, s, n)
 	wantList(t, s, "SHIP", "MOH", "SHIP:MOH:other")
-	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Failed || got.Failure == nil {
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != queue.Failed || got.Failure == nil {
 		t.Fatalf("operation after CreateFailed: %s %v, %v", got.State, got.Failure, err)
 	}
 	// The name is free again.
@@ -528,10 +529,10 @@ func testEffectDeleted(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: n})
+	complete(t, s, del.ID, queue.Succeeded, groups.Deleted{Name: n})
 	wantGone(t, s, n)
 	wantList(t, s, "SHIP", "MOH")
-	throttletest.WantDepth(t, s, "SHIP", 0)
+	queuetest.WantDepth(t, s, "SHIP", 0)
 	mustCreate(t, s, name("SHIP", "MOH", "Billing"), noLimit)
 }
 
@@ -543,7 +544,7 @@ func testEffectDeleteFailed(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	at := t0.Add(3 * time.Hour)
-	complete(t, s, del.ID, throttle.Failed, groups.DeleteFailed{Name: n, At: at})
+	complete(t, s, del.ID, queue.Failed, groups.DeleteFailed{Name: n, At: at})
 	g := wantState(t, s, n, groups.Active, "")
 	if g.UpstreamID != "g-1" || !g.UpdatedAt.Equal(at) {
 		t.Fatalf("group after DeleteFailed = %+v", g)
@@ -555,7 +556,7 @@ func testEffectDeleteFailed(t *testing.T, s Store) {
 }
 
 // FailingEffect is an effect whose application writes a group and then
-// fails, for suites that must commit one (throttletest.RunStoreTests).
+// fails, for suites that must commit one (queuetest.RunStoreTests).
 var FailingEffect groups.Effect = failingEffect{groups.Name{Tenant: "SHIP", Project: "MOH", Group: "half"}}
 
 // errRefused is failingEffect's error.
@@ -580,7 +581,7 @@ func testFailingEffect(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	done := stored
-	done.State, done.FinishedAt = throttle.Succeeded, t0.Add(time.Hour)
+	done.State, done.FinishedAt = queue.Succeeded, t0.Add(time.Hour)
 	// A known effect first: it must be rolled back with the rest.
 	half := name("SHIP", "MOH", "half")
 	effects := []groups.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: t0}, failingEffect{half}}
@@ -589,21 +590,21 @@ func testFailingEffect(t *testing.T, s Store) {
 	}
 	wantState(t, s, n, groups.Creating, op.ID)
 	wantGone(t, s, half)
-	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Queued {
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != queue.Queued {
 		t.Fatalf("operation after rejected Complete: %s, %v; want queued", got.State, err)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 }
 
 func testEffectsOnMissingGroup(t *testing.T, s Store) {
-	op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, CreatedAt: t0}, noQueueLimit)
+	op, err := s.Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: groups.KindCreate, CreatedAt: t0}, noQueueLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustActive(t, s, name("SHIP", "MOH", "kept"), "g-kept")
 	gone := name("SHIP", "MOH", "gone")
 	nowhere := name("NOBODY", "MOH", "gone")
-	op.State = throttle.Succeeded
+	op.State = queue.Succeeded
 	effects := []groups.Effect{
 		groups.Created{Name: gone, UpstreamID: "g-1", At: t0}, groups.DeleteFailed{Name: gone, At: t0},
 		groups.CreateFailed{Name: gone}, groups.Deleted{Name: gone},
@@ -615,7 +616,7 @@ func testEffectsOnMissingGroup(t *testing.T, s Store) {
 	wantGone(t, s, gone)
 	wantGone(t, s, nowhere)
 	wantList(t, s, "SHIP", "MOH", "SHIP:MOH:kept")
-	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != queue.Succeeded {
 		t.Fatalf("operation: %s, %v; want succeeded", got.State, err)
 	}
 }
@@ -624,25 +625,25 @@ func testQueueLimits(t *testing.T, s Store) {
 	active := name("SHIP", "MOH", "active")
 	mustActive(t, s, active, "g-1")
 	mustCreate(t, s, name("SHIP", "MOH", "pending"), noLimit)
-	full := groups.Limits{Groups: noLimit, Queue: throttle.Limits{Project: 1}}
+	full := groups.Limits{Groups: noLimit, Queue: queue.Limits{Project: 1}}
 
 	n := name("SHIP", "MOH", "more")
 	g, op := createArgs(n, "")
 	_, err := s.CreatePending(t.Context(), g, op, full)
-	var qf *throttle.QueueFullError
+	var qf *queue.QueueFullError
 	if !errors.As(err, &qf) || qf.Depth.Total != 1 {
 		t.Fatalf("CreatePending into a full queue: error = %v, want a *QueueFullError with depth 1", err)
 	}
 	wantGone(t, s, n)
-	throttletest.WantNoOp(t, s, op.ID)
+	queuetest.WantNoOp(t, s, op.ID)
 
 	del := deleteOp(active)
 	if _, err := s.DeletePending(t.Context(), active, del, full.Queue); !errors.As(err, &qf) {
 		t.Fatalf("DeletePending into a full queue: error = %v, want a *QueueFullError", err)
 	}
-	throttletest.WantNoOp(t, s, del.ID)
+	queuetest.WantNoOp(t, s, del.ID)
 	wantState(t, s, active, groups.Active, "")
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 
 	// The queue is checked before the name.
 	g, op = createArgs(name("SHIP", "MOH", "ACTIVE"), "")
@@ -661,7 +662,7 @@ func testReplay(t *testing.T, s Store) {
 	expires := t0.Add(24 * time.Hour)
 	n := name("SHIP", "MOH", "billing")
 	g, op := createArgs(n, "")
-	op.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "create-1", Fingerprint: "create billing", Expires: expires}
+	op.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "create-1", Fingerprint: "create billing", Expires: expires}
 	first, err := s.CreatePending(t.Context(), g, op, groupLimit(noLimit))
 	if err != nil {
 		t.Fatal(err)
@@ -670,28 +671,28 @@ func testReplay(t *testing.T, s Store) {
 	// queue is full.
 	g, again := createArgs(n, "")
 	again.Idempotency = op.Idempotency
-	_, err = s.CreatePending(t.Context(), g, again, groups.Limits{Groups: 1, Queue: throttle.Limits{Tenant: 1}})
-	var replay *throttle.ReplayError
+	_, err = s.CreatePending(t.Context(), g, again, groups.Limits{Groups: 1, Queue: queue.Limits{Tenant: 1}})
+	var replay *queue.ReplayError
 	if !errors.As(err, &replay) || replay.OperationID != first.ID {
 		t.Fatalf("CreatePending replay: error = %v, want a *ReplayError naming %s", err, first.ID)
 	}
-	throttletest.WantNoOp(t, s, again.ID)
+	queuetest.WantNoOp(t, s, again.ID)
 	wantState(t, s, n, groups.Creating, first.ID)
 
 	// The key reused for another request.
 	other := name("SHIP", "MOH", "other")
 	g, mismatch := createArgs(other, "")
-	mismatch.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "create-1", Fingerprint: "create other", Expires: expires}
-	if _, err := s.CreatePending(t.Context(), g, mismatch, groupLimit(noLimit)); !errors.Is(err, throttle.ErrIdempotencyMismatch) {
+	mismatch.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "create-1", Fingerprint: "create other", Expires: expires}
+	if _, err := s.CreatePending(t.Context(), g, mismatch, groupLimit(noLimit)); !errors.Is(err, queue.ErrIdempotencyMismatch) {
 		t.Fatalf("CreatePending with a reused key: error = %v, want ErrIdempotencyMismatch", err)
 	}
 	wantGone(t, s, other)
-	throttletest.WantNoOp(t, s, mismatch.ID)
+	queuetest.WantNoOp(t, s, mismatch.ID)
 
 	// Deletes replay the same way.
-	complete(t, s, first.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
+	complete(t, s, first.ID, queue.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
 	del := deleteOp(n)
-	del.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "delete-1", Fingerprint: "delete billing", Expires: expires}
+	del.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "delete-1", Fingerprint: "delete billing", Expires: expires}
 	firstDel, err := s.DeletePending(t.Context(), n, del, noQueueLimit)
 	if err != nil {
 		t.Fatal(err)
@@ -701,8 +702,8 @@ func testReplay(t *testing.T, s Store) {
 	if _, err := s.DeletePending(t.Context(), n, againDel, noQueueLimit); !errors.As(err, &replay) || replay.OperationID != firstDel.ID {
 		t.Fatalf("DeletePending replay: error = %v, want a *ReplayError naming %s (not ErrPending)", err, firstDel.ID)
 	}
-	throttletest.WantNoOp(t, s, againDel.ID)
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantNoOp(t, s, againDel.ID)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 }
 
 func version(t *testing.T, s Store, tenant, project string) uint64 {
@@ -734,25 +735,25 @@ func testGroupsVersion(t *testing.T, s Store) {
 	}
 	op := mustCreate(t, s, n, noLimit)
 	changed("CreatePending")
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
+	complete(t, s, op.ID, queue.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
 	changed("Created")
 	del, err := s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	changed("DeletePending")
-	complete(t, s, del.ID, throttle.Failed, groups.DeleteFailed{Name: n, At: t0})
+	complete(t, s, del.ID, queue.Failed, groups.DeleteFailed{Name: n, At: t0})
 	changed("DeleteFailed")
 	del, err = s.DeletePending(t.Context(), n, deleteOp(n), noQueueLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	changed("second DeletePending")
-	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: n})
+	complete(t, s, del.ID, queue.Succeeded, groups.Deleted{Name: n})
 	changed("Deleted")
 	op = mustCreate(t, s, n, noLimit)
 	changed("CreatePending again")
-	complete(t, s, op.ID, throttle.Failed, groups.CreateFailed{Name: n})
+	complete(t, s, op.ID, queue.Failed, groups.CreateFailed{Name: n})
 	changed("CreateFailed")
 
 	// Other projects and tenants have versions of their own.
@@ -773,7 +774,7 @@ func testConcurrentSameName(t *testing.T, s Store) {
 	var (
 		wg        sync.WaitGroup
 		mu        sync.Mutex
-		winners   []throttle.Operation
+		winners   []queue.Operation
 		losingOps []string
 	)
 	for i := range n {
@@ -801,9 +802,9 @@ func testConcurrentSameName(t *testing.T, s Store) {
 	if len(winners) != 1 {
 		t.Fatalf("%d of %d concurrent creates of one name succeeded, want exactly 1", len(winners), n)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 	for _, id := range losingOps {
-		throttletest.WantNoOp(t, s, id)
+		queuetest.WantNoOp(t, s, id)
 	}
 	gs, err := s.Groups(t.Context(), "SHIP", "MOH")
 	if err != nil {
@@ -842,7 +843,7 @@ func testConcurrentLimit(t *testing.T, s Store) {
 	if created != limit || denied != n-limit {
 		t.Fatalf("%d created and %d refused with ErrLimit, want %d and %d", created, denied, limit, n-limit)
 	}
-	throttletest.WantDepth(t, s, "SHIP", limit)
+	queuetest.WantDepth(t, s, "SHIP", limit)
 	total := 0
 	for _, project := range []string{"MOH", "HR"} {
 		gs, err := s.Groups(t.Context(), "SHIP", project)
@@ -885,5 +886,5 @@ func testConcurrentDelete(t *testing.T, s Store) {
 		t.Fatalf("%d of %d concurrent deletes succeeded, want exactly 1", len(winners), n)
 	}
 	wantState(t, s, g, groups.Deleting, winners[0])
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
-	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/queue/queuetest"
 )
 
 // The cases of this file cover the mirror beyond create and delete:
@@ -20,16 +20,16 @@ import (
 // reconciler's writes.
 
 // updateOp returns what groups.Service passes to UpdatePending.
-func updateOp(n groups.Name) throttle.Operation {
-	return throttle.Operation{
-		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindUpdate,
-		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued,
+func updateOp(n groups.Name) queue.Operation {
+	return queue.Operation{
+		ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindUpdate,
+		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: queue.Queued,
 		CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour),
 	}
 }
 
 // membersOp returns what groups.Service passes to QueueMembers.
-func membersOp(n groups.Name) throttle.Operation {
+func membersOp(n groups.Name) queue.Operation {
 	op := updateOp(n)
 	op.Kind = groups.KindMembers
 	return op
@@ -37,7 +37,7 @@ func membersOp(n groups.Name) throttle.Operation {
 
 // mustUpdate queues an update of n's description and returns the group as
 // stored and the operation.
-func mustUpdate(t *testing.T, s Store, n groups.Name, description string) (groups.Group, throttle.Operation) {
+func mustUpdate(t *testing.T, s Store, n groups.Name, description string) (groups.Group, queue.Operation) {
 	t.Helper()
 	g, op, err := s.UpdatePending(t.Context(), n, description, 0, updateOp(n), noQueueLimit)
 	if err != nil {
@@ -50,11 +50,11 @@ func mustUpdate(t *testing.T, s Store, n groups.Name, description string) (group
 // and project, as a dispatcher does for any operation.
 func commit(t *testing.T, s Store, tenant, project string, effects ...groups.Effect) {
 	t.Helper()
-	op, err := s.Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: groups.KindMembers, CreatedAt: t0}, noQueueLimit)
+	op, err := s.Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: tenant, Project: project, Kind: groups.KindMembers, CreatedAt: t0}, noQueueLimit)
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
-	complete(t, s, op.ID, throttle.Succeeded, effects...)
+	complete(t, s, op.ID, queue.Succeeded, effects...)
 }
 
 // user returns a test user: id u-<local part>, e-mail as given.
@@ -123,7 +123,7 @@ func testRevisionRules(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	wantRevision(t, s, n, 1, "CreatePending")
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
+	complete(t, s, op.ID, queue.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0})
 	wantRevision(t, s, n, 2, "Created (state and upstream id)")
 
 	stored, upd := mustUpdate(t, s, n, "new text")
@@ -131,7 +131,7 @@ func testRevisionRules(t *testing.T, s Store) {
 		t.Fatalf("UpdatePending returned Revision %d, want 3", stored.Revision)
 	}
 	wantRevision(t, s, n, 3, "UpdatePending")
-	complete(t, s, upd.ID, throttle.Succeeded, groups.Updated{Name: n, Operation: upd.ID, At: t0.Add(2 * time.Hour)})
+	complete(t, s, upd.ID, queue.Succeeded, groups.Updated{Name: n, Operation: upd.ID, At: t0.Add(2 * time.Hour)})
 	wantRevision(t, s, n, 3, "Updated (PendingUpdate and SyncedAt only)")
 
 	// An update to the same description changes no setting.
@@ -176,7 +176,7 @@ func testRevisionRules(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	wantRevision(t, s, n, 4, "DeletePending")
-	complete(t, s, del.ID, throttle.Failed, groups.DeleteFailed{Name: n, At: t0})
+	complete(t, s, del.ID, queue.Failed, groups.DeleteFailed{Name: n, At: t0})
 	wantRevision(t, s, n, 5, "DeleteFailed")
 }
 
@@ -190,7 +190,7 @@ func testUpdatePending(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatalf("UpdatePending: %v", err)
 	}
-	if got.ID != op.ID || got.State != throttle.Queued || got.Seq == 0 {
+	if got.ID != op.ID || got.State != queue.Queued || got.Seq == 0 {
 		t.Fatalf("UpdatePending returned operation %+v", got)
 	}
 	if stored.Name != n || stored.Description != "new text" || stored.PendingUpdate != op.ID || stored.Revision != before.Revision+1 ||
@@ -212,7 +212,7 @@ func testUpdatePending(t *testing.T, s Store) {
 	if second.PendingUpdate != op2.ID || second.Revision != stored.Revision+1 {
 		t.Fatalf("second update: %+v", second)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 2)
+	queuetest.WantDepth(t, s, "SHIP", 2)
 
 	// A creating group may be updated: its queue runs the create first.
 	c := name("SHIP", "MOH", "creating")
@@ -232,16 +232,16 @@ func testUpdatePendingRefused(t *testing.T, s Store) {
 	}
 	rev := mustGroup(t, s, active).Revision
 	delRev := mustGroup(t, s, deleting).Revision
-	full := throttle.Limits{Project: 1}
+	full := queue.Limits{Project: 1}
 	expires := t0.Add(24 * time.Hour)
 	first := updateOp(active)
-	first.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "upd-1", Fingerprint: "update active", Expires: expires}
+	first.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "upd-1", Fingerprint: "update active", Expires: expires}
 
 	for _, tc := range []struct {
 		what   string
 		n      groups.Name
 		ifRev  uint64
-		limits throttle.Limits
+		limits queue.Limits
 		want   error
 	}{
 		{"a missing group", name("SHIP", "MOH", "missing"), 0, noQueueLimit, groups.ErrNotFound},
@@ -257,21 +257,21 @@ func testUpdatePendingRefused(t *testing.T, s Store) {
 		if _, _, err := s.UpdatePending(t.Context(), tc.n, "changed", tc.ifRev, op, tc.limits); !errors.Is(err, tc.want) {
 			t.Fatalf("UpdatePending of %s: error = %v, want %v", tc.what, err, tc.want)
 		}
-		throttletest.WantNoOp(t, s, op.ID)
+		queuetest.WantNoOp(t, s, op.ID)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 
 	// The queue is checked before the group and its revision.
 	if _, err := s.QueueMembers(t.Context(), active, membersOp(active), noQueueLimit, nil); err != nil {
 		t.Fatal(err)
 	}
-	var qf *throttle.QueueFullError
+	var qf *queue.QueueFullError
 	for _, n := range []groups.Name{active, name("SHIP", "MOH", "missing")} {
 		op := updateOp(n)
 		if _, _, err := s.UpdatePending(t.Context(), n, "changed", rev+7, op, full); !errors.As(err, &qf) {
 			t.Fatalf("UpdatePending(%s) into a full queue at a stale revision: error = %v, want a *QueueFullError", n, err)
 		}
-		throttletest.WantNoOp(t, s, op.ID)
+		queuetest.WantNoOp(t, s, op.ID)
 	}
 	g := wantRevision(t, s, active, rev, "refused updates")
 	if g.Description != "about active" || g.PendingUpdate != "" {
@@ -284,11 +284,11 @@ func testUpdatePendingRefused(t *testing.T, s Store) {
 	}
 	again := updateOp(active)
 	again.Idempotency = first.Idempotency
-	var replay *throttle.ReplayError
+	var replay *queue.ReplayError
 	if _, _, err := s.UpdatePending(t.Context(), active, "changed", rev, again, full); !errors.As(err, &replay) || replay.OperationID != first.ID {
 		t.Fatalf("UpdatePending replay at the old revision into a full queue: error = %v, want a *ReplayError naming %s", err, first.ID)
 	}
-	throttletest.WantNoOp(t, s, again.ID)
+	queuetest.WantNoOp(t, s, again.ID)
 }
 
 func testEffectUpdated(t *testing.T, s Store) {
@@ -299,13 +299,13 @@ func testEffectUpdated(t *testing.T, s Store) {
 	at := t0.Add(5 * time.Hour)
 
 	// The first update's outcome: the second is still pending.
-	complete(t, s, first.ID, throttle.Succeeded, groups.Updated{Name: n, Operation: first.ID, Description: "one", At: at})
+	complete(t, s, first.ID, queue.Succeeded, groups.Updated{Name: n, Operation: first.ID, Description: "one", At: at})
 	g := mustGroup(t, s, n)
 	if g.PendingUpdate != second.ID || g.Description != "two" || !g.SyncedAt.Equal(at) {
 		t.Fatalf("after the first update's Updated: %+v", g)
 	}
 	at = at.Add(time.Minute)
-	complete(t, s, second.ID, throttle.Succeeded, groups.Updated{Name: n, Operation: second.ID, Description: "two", At: at})
+	complete(t, s, second.ID, queue.Succeeded, groups.Updated{Name: n, Operation: second.ID, Description: "two", At: at})
 	g = mustGroup(t, s, n)
 	if g.PendingUpdate != "" || g.Description != "two" || !g.SyncedAt.Equal(at) {
 		t.Fatalf("after the second update's Updated: %+v", g)
@@ -318,7 +318,7 @@ func testEffectUpdateFailed(t *testing.T, s Store) {
 	rev := mustGroup(t, s, n).Revision
 	_, op := mustUpdate(t, s, n, "new text")
 	at := t0.Add(5 * time.Hour)
-	complete(t, s, op.ID, throttle.Failed, groups.UpdateFailed{Name: n, Operation: op.ID, Previous: "about billing", At: at})
+	complete(t, s, op.ID, queue.Failed, groups.UpdateFailed{Name: n, Operation: op.ID, Previous: "about billing", At: at})
 	g := mustGroup(t, s, n)
 	if g.Description != "about billing" || g.PendingUpdate != "" || g.Revision != rev+2 || !g.UpdatedAt.Equal(at) {
 		t.Fatalf("after UpdateFailed: %+v; want the old description, no pending update, revision %d", g, rev+2)
@@ -328,14 +328,14 @@ func testEffectUpdateFailed(t *testing.T, s Store) {
 	// the earlier one changes nothing.
 	_, older := mustUpdate(t, s, n, "older")
 	newer, newerOp := mustUpdate(t, s, n, "newer")
-	complete(t, s, older.ID, throttle.Failed, groups.UpdateFailed{Name: n, Operation: older.ID, Previous: "about billing", At: at})
+	complete(t, s, older.ID, queue.Failed, groups.UpdateFailed{Name: n, Operation: older.ID, Previous: "about billing", At: at})
 	if g := mustGroup(t, s, n); g != newer {
 		t.Fatalf("UpdateFailed of a superseded update changed the group:\n%+v\nwant %+v", g, newer)
 	}
 	// Both failed: "older" never reached TechPass, so the description goes
 	// back to the one TechPass confirmed, not to the newer update's
 	// Previous.
-	complete(t, s, newerOp.ID, throttle.Failed, groups.UpdateFailed{Name: n, Operation: newerOp.ID, Previous: "older", At: at})
+	complete(t, s, newerOp.ID, queue.Failed, groups.UpdateFailed{Name: n, Operation: newerOp.ID, Previous: "older", At: at})
 	if g := mustGroup(t, s, n); g.Description != "about billing" || g.PendingUpdate != "" {
 		t.Fatalf("after the newer update failed: %+v; want the confirmed description back", g)
 	}
@@ -352,7 +352,7 @@ func testQueueMembers(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatalf("QueueMembers: %v", err)
 	}
-	if got.ID != op.ID || got.State != throttle.Queued || got.Seq == 0 {
+	if got.ID != op.ID || got.State != queue.Queued || got.Seq == 0 {
 		t.Fatalf("QueueMembers returned %+v", got)
 	}
 	if head, err := s.Head(t.Context(), "SHIP"); err != nil || head.ID != op.ID {
@@ -369,7 +369,7 @@ func testQueueMembers(t *testing.T, s Store) {
 	if _, err := s.QueueMembers(t.Context(), c, membersOp(c), noQueueLimit, nil); err != nil {
 		t.Fatalf("QueueMembers of a creating group: %v", err)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 3)
+	queuetest.WantDepth(t, s, "SHIP", 3)
 }
 
 func testQueueMembersRefused(t *testing.T, s Store) {
@@ -390,15 +390,15 @@ func testQueueMembersRefused(t *testing.T, s Store) {
 		if _, err := s.QueueMembers(t.Context(), tc.n, op, noQueueLimit, nil); !errors.Is(err, tc.want) {
 			t.Fatalf("QueueMembers(%s): error = %v, want %v", tc.n, err, tc.want)
 		}
-		throttletest.WantNoOp(t, s, op.ID)
+		queuetest.WantNoOp(t, s, op.ID)
 	}
-	var qf *throttle.QueueFullError
+	var qf *queue.QueueFullError
 	op := membersOp(deleting)
-	if _, err := s.QueueMembers(t.Context(), deleting, op, throttle.Limits{Tenant: 1}, nil); !errors.As(err, &qf) {
+	if _, err := s.QueueMembers(t.Context(), deleting, op, queue.Limits{Tenant: 1}, nil); !errors.As(err, &qf) {
 		t.Fatalf("QueueMembers into a full queue: error = %v, want a *QueueFullError first", err)
 	}
-	throttletest.WantNoOp(t, s, op.ID)
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantNoOp(t, s, op.ID)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 }
 
 func testRecord(t *testing.T, s Store) {
@@ -407,28 +407,28 @@ func testRecord(t *testing.T, s Store) {
 	idle := groups.Idle{Version: mustGroup(t, s, n).MembersVersion}
 	expires := t0.Add(24 * time.Hour)
 	op := membersOp(n)
-	op.State, op.FinishedAt, op.Result = throttle.Succeeded, op.CreatedAt, []byte(`{"unchanged":["a@example.com"]}`)
-	op.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "members-1", Fingerprint: "add a", Expires: expires}
+	op.State, op.FinishedAt, op.Result = queue.Succeeded, op.CreatedAt, []byte(`{"unchanged":["a@example.com"]}`)
+	op.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "members-1", Fingerprint: "add a", Expires: expires}
 	got, err := s.RecordMembers(t.Context(), n, op, idle)
 	if err != nil {
 		t.Fatalf("Record: %v", err)
 	}
-	if got.ID != op.ID || got.State != throttle.Succeeded {
+	if got.ID != op.ID || got.State != queue.Succeeded {
 		t.Fatalf("Record returned %+v", got)
 	}
 	stored, err := s.Operation(t.Context(), op.ID)
 	if err != nil {
 		t.Fatalf("Operation: %v", err)
 	}
-	if stored.State != throttle.Succeeded || string(stored.Result) != string(op.Result) || !stored.FinishedAt.Equal(op.FinishedAt) || stored.Kind != groups.KindMembers {
+	if stored.State != queue.Succeeded || string(stored.Result) != string(op.Result) || !stored.FinishedAt.Equal(op.FinishedAt) || stored.Kind != groups.KindMembers {
 		t.Fatalf("recorded operation = %+v", stored)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 0) // not queued
+	queuetest.WantDepth(t, s, "SHIP", 0) // not queued
 
 	// Once a member change is queued, or the list moved, the group is not
 	// idle: nothing is recorded.
 	moved := membersOp(n)
-	moved.State, moved.FinishedAt = throttle.Succeeded, moved.CreatedAt
+	moved.State, moved.FinishedAt = queue.Succeeded, moved.CreatedAt
 	if _, err := s.RecordMembers(t.Context(), n, moved, groups.Idle{Version: idle.Version + 1}); !errors.Is(err, groups.ErrStale) {
 		t.Fatalf("RecordMembers at another version: error = %v, want ErrStale", err)
 	}
@@ -439,56 +439,56 @@ func testRecord(t *testing.T, s Store) {
 		t.Fatalf("PendingMembers after QueueMembers = %d, want 1", g.PendingMembers)
 	}
 	stale := membersOp(n)
-	stale.State, stale.FinishedAt = throttle.Succeeded, stale.CreatedAt
+	stale.State, stale.FinishedAt = queue.Succeeded, stale.CreatedAt
 	if _, err := s.RecordMembers(t.Context(), n, stale, idle); !errors.Is(err, groups.ErrStale) {
 		t.Fatalf("RecordMembers with a change pending: error = %v, want ErrStale", err)
 	}
 	if _, err := s.QueueMembers(t.Context(), n, membersOp(n), noQueueLimit, &idle); !errors.Is(err, groups.ErrStale) {
 		t.Fatalf("QueueMembers if idle, with a change pending: error = %v, want ErrStale", err)
 	}
-	throttletest.WantNoOp(t, s, stale.ID)
+	queuetest.WantNoOp(t, s, stale.ID)
 
 	// The key is remembered: a replay, whether recorded or queued.
 	again := op
-	again.ID = throttle.NewID()
-	var replay *throttle.ReplayError
+	again.ID = queue.NewID()
+	var replay *queue.ReplayError
 	if _, err := s.RecordMembers(t.Context(), n, again, idle); !errors.As(err, &replay) || replay.OperationID != op.ID {
 		t.Fatalf("Record replay: error = %v, want a *ReplayError naming %s", err, op.ID)
 	}
-	throttletest.WantNoOp(t, s, again.ID)
+	queuetest.WantNoOp(t, s, again.ID)
 	queued := membersOp(n)
 	queued.Idempotency = op.Idempotency
 	if _, err := s.QueueMembers(t.Context(), n, queued, noQueueLimit, nil); !errors.As(err, &replay) || replay.OperationID != op.ID {
 		t.Fatalf("QueueMembers after Record with its key: error = %v, want a *ReplayError naming %s", err, op.ID)
 	}
-	throttletest.WantNoOp(t, s, queued.ID)
+	queuetest.WantNoOp(t, s, queued.ID)
 	if id, fp, ok, err := s.Idempotent(t.Context(), "key:ci", "members-1", t0); err != nil || !ok || id != op.ID || fp != "add a" {
 		t.Fatalf("Idempotent = %s, %s, %v, %v", id, fp, ok, err)
 	}
 
 	// The key reused for another request.
 	other := again
-	other.ID = throttle.NewID()
-	other.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "members-1", Fingerprint: "add b", Expires: expires}
-	if _, err := s.RecordMembers(t.Context(), n, other, idle); !errors.Is(err, throttle.ErrIdempotencyMismatch) {
+	other.ID = queue.NewID()
+	other.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "members-1", Fingerprint: "add b", Expires: expires}
+	if _, err := s.RecordMembers(t.Context(), n, other, idle); !errors.Is(err, queue.ErrIdempotencyMismatch) {
 		t.Fatalf("Record with a reused key: error = %v, want ErrIdempotencyMismatch", err)
 	}
-	throttletest.WantNoOp(t, s, other.ID)
+	queuetest.WantNoOp(t, s, other.ID)
 
 	// A key that a queued operation took first.
 	first := membersOp(n)
-	first.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "members-2", Fingerprint: "add c", Expires: expires}
+	first.Idempotency = &queue.Idempotency{Scope: "key:ci", Key: "members-2", Fingerprint: "add c", Expires: expires}
 	if _, err := s.QueueMembers(t.Context(), n, first, noQueueLimit, nil); err != nil {
 		t.Fatal(err)
 	}
 	rec := again
-	rec.ID, rec.Idempotency = throttle.NewID(), first.Idempotency
+	rec.ID, rec.Idempotency = queue.NewID(), first.Idempotency
 	if _, err := s.RecordMembers(t.Context(), n, rec, idle); !errors.As(err, &replay) || replay.OperationID != first.ID {
 		t.Fatalf("Record after QueueMembers with its key: error = %v, want a *ReplayError naming %s", err, first.ID)
 	}
-	throttletest.WantNoOp(t, s, rec.ID)
+	queuetest.WantNoOp(t, s, rec.ID)
 
-	throttletest.WantDepth(t, s, "SHIP", 2)
+	queuetest.WantDepth(t, s, "SHIP", 2)
 }
 
 func testEffectsMembers(t *testing.T, s Store) {
@@ -625,7 +625,7 @@ func testMembersDroppedWithGroup(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	wantMembers(t, s, n, "u-ann", "u-bob") // still there while deleting
-	complete(t, s, del.ID, throttle.Succeeded, groups.Deleted{Name: n})
+	complete(t, s, del.ID, queue.Succeeded, groups.Deleted{Name: n})
 	wantGone(t, s, n)
 	mustActive(t, s, name("SHIP", "MOH", "BILLING"), "g-2")
 	if g := wantMembers(t, s, n); g.MembersVersion != 0 {
@@ -636,7 +636,7 @@ func testMembersDroppedWithGroup(t *testing.T, s Store) {
 	c := name("SHIP", "MOH", "creating")
 	op := mustCreate(t, s, c, noLimit)
 	fill(c)
-	complete(t, s, op.ID, throttle.Failed, groups.CreateFailed{Name: c})
+	complete(t, s, op.ID, queue.Failed, groups.CreateFailed{Name: c})
 	mustCreate(t, s, c, noLimit)
 	wantMembers(t, s, c)
 
@@ -1037,7 +1037,7 @@ func testSyncGroupsPreconditions(t *testing.T, s Store) {
 	mustActive(t, s, settled, "g-set")
 	staleSet := mustGroup(t, s, settled)
 	_, op := mustUpdate(t, s, settled, "queued text")
-	complete(t, s, op.ID, throttle.Succeeded, groups.Updated{Name: settled, Operation: op.ID, At: t0})
+	complete(t, s, op.ID, queue.Succeeded, groups.Updated{Name: settled, Operation: op.ID, At: t0})
 
 	before := map[groups.Name]groups.Group{}
 	for _, n := range []groups.Name{creating, deleting, updated, pending, settled} {
@@ -1175,7 +1175,7 @@ func testConcurrentMembersAdded(t *testing.T, s Store) {
 	const n = 20
 	g := name("SHIP", "MOH", "billing")
 	mustActive(t, s, g, "g-1")
-	ops := make([]throttle.Operation, n)
+	ops := make([]queue.Operation, n)
 	for i := range ops {
 		op, err := s.QueueMembers(t.Context(), g, membersOp(g), noQueueLimit, nil)
 		if err != nil {
@@ -1186,7 +1186,7 @@ func testConcurrentMembersAdded(t *testing.T, s Store) {
 	var wg sync.WaitGroup
 	for i, op := range ops {
 		wg.Go(func() {
-			op.State = throttle.Succeeded
+			op.State = queue.Succeeded
 			// Each adds its own user and one everybody adds.
 			users := []groups.User{user(fmt.Sprintf("user%02d@example.com", i)), user("shared@example.com")}
 			if err := s.Complete(context.Background(), op, []groups.Effect{groups.MembersAdded{Name: g, Users: users, At: t0}}); err != nil {
@@ -1202,7 +1202,7 @@ func testConcurrentMembersAdded(t *testing.T, s Store) {
 	if us := mustMembers(t, s, g); len(us) != n+1 {
 		t.Fatalf("%d members listed, want %d", len(us), n+1)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 0)
+	queuetest.WantDepth(t, s, "SHIP", 0)
 }
 
 func testConcurrentUpdateIfMatch(t *testing.T, s Store) {
@@ -1236,7 +1236,7 @@ func testConcurrentUpdateIfMatch(t *testing.T, s Store) {
 	if got := mustGroup(t, s, g); got != winners[0] || got.Revision != rev+1 {
 		t.Fatalf("group = %+v\nwant the winner's %+v at revision %d", got, winners[0], rev+1)
 	}
-	throttletest.WantDepth(t, s, "SHIP", 1)
+	queuetest.WantDepth(t, s, "SHIP", 1)
 }
 
 // A member change queued on a group that is then dropped (a vanished or
@@ -1265,7 +1265,7 @@ func testPendingMembersAcrossIncarnations(t *testing.T, s Store) {
 	if _, err := s.CreatePending(ctx, g2, op2, groupLimit(noLimit)); err != nil {
 		t.Fatal(err)
 	}
-	complete(t, s, op2.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-2", At: g2.CreatedAt, MembersKnown: true, Description: "again"})
+	complete(t, s, op2.ID, queue.Succeeded, groups.Created{Name: n, UpstreamID: "g-2", At: g2.CreatedAt, MembersKnown: true, Description: "again"})
 	fresh := membersOp(n)
 	fresh.CreatedAt = g2.CreatedAt.Add(time.Minute)
 	if _, err := s.QueueMembers(ctx, n, fresh, noQueueLimit, nil); err != nil {
@@ -1295,7 +1295,7 @@ func testSyncGroupsConfirms(t *testing.T, s Store) {
 	ctx := t.Context()
 	n := name("SHIP", "MOH", "billing")
 	op := mustCreate(t, s, n, noLimit)
-	complete(t, s, op.ID, throttle.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0}) // no description known
+	complete(t, s, op.ID, queue.Succeeded, groups.Created{Name: n, UpstreamID: "g-1", At: t0}) // no description known
 	if g := mustGroup(t, s, n); !g.DescriptionConfirmed || g.ConfirmedDescription != "" {
 		t.Fatalf("after Created: confirmed %v %q", g.DescriptionConfirmed, g.ConfirmedDescription)
 	}
@@ -1307,7 +1307,7 @@ func testSyncGroupsConfirms(t *testing.T, s Store) {
 		t.Fatalf("after a pass saw it: confirmed %v %q, description %q", g.DescriptionConfirmed, g.ConfirmedDescription, g.Description)
 	}
 	_, upd := mustUpdate(t, s, n, "never made it")
-	complete(t, s, upd.ID, throttle.Failed, groups.UpdateFailed{Name: n, Operation: upd.ID, Previous: "bogus", At: t0.Add(2 * time.Hour)})
+	complete(t, s, upd.ID, queue.Failed, groups.UpdateFailed{Name: n, Operation: upd.ID, Previous: "bogus", At: t0.Add(2 * time.Hour)})
 	if got := mustGroup(t, s, n); got.Description != g.Description {
 		t.Fatalf("after a failed update: description %q, want the confirmed %q", got.Description, g.Description)
 	}

@@ -1,10 +1,12 @@
-// Package memstore is an in-memory groups.Store for tests: the mirror and
-// the operation queue of every tenant in maps, under one mutex.
+// Package memstore is an in-memory groups.Store and webhooks.Store for
+// tests: the mirror, the operation queue and the webhook delivery records
+// of every tenant in maps, under one mutex.
 //
 // It exists to prove that the store contract (groups.Store, groups.Tx,
-// throttle.QueueTx) assumes nothing of bbolt: the conformance suites run
+// queue.Tx) assumes nothing of bbolt: the conformance suites run
 // against it as against the bbolt file, and the domain's own tests
-// (groups.Service, groups.Reconciler) run on it without a file. It takes the
+// (groups.Service, groups.Reconciler) run on it without a file. Every
+// UpdateDeliveries runs its function twice too. It takes the
 // contract's freedoms where a careless caller would notice: every Update
 // and UpdateOperation runs its function twice on a fresh copy of the data
 // and keeps only the second run, and a write through View fails.
@@ -22,7 +24,8 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/webhooks"
 )
 
 // Store is an in-memory groups.Store. The zero value is not usable; call
@@ -32,7 +35,11 @@ type Store struct {
 	st *state
 }
 
-var _ groups.Store = (*Store)(nil)
+var (
+	_ groups.Store   = (*Store)(nil)
+	_ webhooks.Store = (*Store)(nil)
+	_ webhooks.Tx    = (*tx)(nil)
+)
 
 // New returns an empty store.
 func New() *Store { return &Store{st: newState()} }
@@ -47,10 +54,10 @@ type entry struct {
 // MemberCursor, or a known user's "i\x00"/"e\x00" + lower-cased id or
 // e-mail.
 type state struct {
-	ops      map[string]throttle.Operation
+	ops      map[string]queue.Operation
 	queues   map[string]map[string][]entry // tenant, project
 	seqs     map[string]uint64
-	idem     map[string]map[string]throttle.IdempotencyRecord // scope, key
+	idem     map[string]map[string]queue.IdempotencyRecord // scope, key
 	groups   map[string]map[string]groups.Group
 	revs     map[string]uint64
 	versions map[string]uint64                   // tenant \x00 project
@@ -58,14 +65,19 @@ type state struct {
 	users    map[string]map[string]groups.User   // tenant
 	owners   map[string]map[string]groups.Owners // tenant, group cursor
 	synced   map[string]time.Time                // tenant
+	// deleted holds the deleted-user marks by lower-cased id or e-mail;
+	// deliveries the webhook delivery records by digest.
+	deleted    map[string]map[string]groups.DeletedUser // tenant
+	deliveries map[string]map[[32]byte]webhooks.Record  // tenant
 }
 
 func newState() *state {
 	return &state{
-		ops: map[string]throttle.Operation{}, queues: map[string]map[string][]entry{}, seqs: map[string]uint64{},
-		idem: map[string]map[string]throttle.IdempotencyRecord{}, groups: map[string]map[string]groups.Group{},
+		ops: map[string]queue.Operation{}, queues: map[string]map[string][]entry{}, seqs: map[string]uint64{},
+		idem: map[string]map[string]queue.IdempotencyRecord{}, groups: map[string]map[string]groups.Group{},
 		revs: map[string]uint64{}, versions: map[string]uint64{}, members: map[string]map[string]groups.User{},
 		users: map[string]map[string]groups.User{}, owners: map[string]map[string]groups.Owners{}, synced: map[string]time.Time{},
+		deleted: map[string]map[string]groups.DeletedUser{}, deliveries: map[string]map[[32]byte]webhooks.Record{},
 	}
 }
 
@@ -92,6 +104,7 @@ func (st *state) clone() *state {
 		ops: maps.Clone(st.ops), queues: queues, seqs: maps.Clone(st.seqs), idem: clone2(st.idem),
 		groups: clone2(st.groups), revs: maps.Clone(st.revs), versions: maps.Clone(st.versions),
 		members: clone2(st.members), users: clone2(st.users), owners: clone2(st.owners), synced: maps.Clone(st.synced),
+		deleted: clone2(st.deleted), deliveries: clone2(st.deliveries),
 	}
 }
 
@@ -115,6 +128,43 @@ func (s *Store) Update(ctx context.Context, tenant string, fn func(groups.Tx) er
 	return nil
 }
 
+// UpdateDeliveries implements webhooks.Store as Update implements
+// groups.Store: fn runs twice, each time on a fresh copy.
+func (s *Store) UpdateDeliveries(ctx context.Context, tenant string, fn func(webhooks.Tx) error) error {
+	return s.Update(ctx, tenant, func(t groups.Tx) error { return fn(t.(*tx)) })
+}
+
+// PruneDeliveries implements webhooks.Store.
+func (s *Store) PruneDeliveries(ctx context.Context, now time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := prune(s.st.deliveries, func(r webhooks.Record) bool { return !r.Expires.After(now) })
+	n += prune(s.st.deleted, func(d groups.DeletedUser) bool { return !d.Expires.After(now) })
+	return n, nil
+}
+
+// prune deletes the entries of m's maps that are expired and returns how
+// many it deleted.
+func prune[K1, K2 comparable, V any](m map[K1]map[K2]V, expired func(V) bool) int {
+	n := 0
+	for _, vs := range m {
+		for k, v := range vs {
+			if expired(v) {
+				delete(vs, k)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// DeletedUsers implements groups.Store.
+func (s *Store) DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return (&tx{st: s.st, tenant: tenant, readOnly: true}).DeletedUsers(ids)
+}
+
 // View implements groups.Store.
 func (s *Store) View(ctx context.Context, tenant string, fn func(groups.Tx) error) error {
 	if err := ctx.Err(); err != nil {
@@ -126,18 +176,18 @@ func (s *Store) View(ctx context.Context, tenant string, fn func(groups.Tx) erro
 }
 
 // UpdateOperation implements groups.Store; fn runs twice, as in Update.
-func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
+func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stored, ok := s.st.ops[id]
 	if !ok {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
-	var op throttle.Operation
+	var op queue.Operation
 	for range 2 {
 		op = stored
 		if err := fn(&op); err != nil {
-			return throttle.Operation{}, err
+			return queue.Operation{}, err
 		}
 	}
 	s.st.ops[id] = op
@@ -145,21 +195,21 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 }
 
 // Operation implements groups.Store.
-func (s *Store) Operation(ctx context.Context, id string) (throttle.Operation, error) {
+func (s *Store) Operation(ctx context.Context, id string) (queue.Operation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	op, ok := s.st.ops[id]
 	if !ok {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
 	return op, nil
 }
 
 // Heads implements groups.Store.
-func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+func (s *Store) Heads(ctx context.Context, tenant string) ([]queue.Operation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var heads []throttle.Operation
+	var heads []queue.Operation
 	for _, p := range slices.Sorted(maps.Keys(s.st.queues[tenant])) {
 		if es := s.st.queues[tenant][p]; len(es) > 0 {
 			heads = append(heads, s.st.ops[es[0].id])
@@ -169,14 +219,14 @@ func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation,
 }
 
 // Depth implements groups.Store.
-func (s *Store) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+func (s *Store) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st.depth(tenant), nil
 }
 
-func (st *state) depth(tenant string) throttle.Depth {
-	d := throttle.Depth{Projects: map[string]int{}}
+func (st *state) depth(tenant string) queue.Depth {
+	d := queue.Depth{Projects: map[string]int{}}
 	for p, es := range st.queues[tenant] {
 		if len(es) > 0 {
 			d.Projects[p] = len(es)
@@ -187,7 +237,7 @@ func (st *state) depth(tenant string) throttle.Depth {
 }
 
 // Ahead implements groups.Store.
-func (s *Store) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -214,16 +264,7 @@ func (s *Store) Idempotent(ctx context.Context, scope, key string, now time.Time
 func (s *Store) PurgeIdempotency(ctx context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, keys := range s.st.idem {
-		for k, r := range keys {
-			if !r.Expires.After(now) {
-				delete(keys, k)
-				n++
-			}
-		}
-	}
-	return n, nil
+	return prune(s.st.idem, func(r queue.IdempotencyRecord) bool { return !r.Expires.After(now) }), nil
 }
 
 // Group implements groups.Store.
@@ -347,15 +388,15 @@ func (t *tx) own(tenant string) error {
 	return nil
 }
 
-func (t *tx) Operation(id string) (throttle.Operation, error) {
+func (t *tx) Operation(id string) (queue.Operation, error) {
 	op, ok := t.st.ops[id]
 	if !ok {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
 	return op, nil
 }
 
-func (t *tx) PutOperation(op throttle.Operation) error {
+func (t *tx) PutOperation(op queue.Operation) error {
 	if err := t.own(op.Tenant); err != nil {
 		return err
 	}
@@ -363,7 +404,7 @@ func (t *tx) PutOperation(op throttle.Operation) error {
 	return nil
 }
 
-func (t *tx) Append(op throttle.Operation) (throttle.Operation, error) {
+func (t *tx) Append(op queue.Operation) (queue.Operation, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return op, err
 	}
@@ -377,7 +418,7 @@ func (t *tx) Append(op throttle.Operation) (throttle.Operation, error) {
 	return op, nil
 }
 
-func (t *tx) Unqueue(op throttle.Operation) (bool, error) {
+func (t *tx) Unqueue(op queue.Operation) (bool, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return false, err
 	}
@@ -390,32 +431,32 @@ func (t *tx) Unqueue(op throttle.Operation) (bool, error) {
 	return true, nil
 }
 
-func (t *tx) Depth() (throttle.Depth, error) { return t.st.depth(t.tenant), nil }
+func (t *tx) Depth() (queue.Depth, error) { return t.st.depth(t.tenant), nil }
 
-func (t *tx) Queued() ([]throttle.Operation, error) {
-	var out []throttle.Operation
+func (t *tx) Queued() ([]queue.Operation, error) {
+	var out []queue.Operation
 	for _, es := range t.st.queues[t.tenant] {
 		for _, e := range es {
 			out = append(out, t.st.ops[e.id])
 		}
 	}
-	slices.SortFunc(out, func(a, b throttle.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b queue.Operation) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
 }
 
-func (t *tx) Idempotency(scope, key string) (throttle.IdempotencyRecord, bool, error) {
+func (t *tx) Idempotency(scope, key string) (queue.IdempotencyRecord, bool, error) {
 	r, ok := t.st.idem[scope][key]
 	return r, ok, nil
 }
 
-func (t *tx) PutIdempotency(ik throttle.Idempotency, opID string) error {
+func (t *tx) PutIdempotency(ik queue.Idempotency, opID string) error {
 	if t.readOnly {
 		return errReadOnly
 	}
 	if t.st.idem[ik.Scope] == nil {
-		t.st.idem[ik.Scope] = map[string]throttle.IdempotencyRecord{}
+		t.st.idem[ik.Scope] = map[string]queue.IdempotencyRecord{}
 	}
-	t.st.idem[ik.Scope][ik.Key] = throttle.IdempotencyRecord{Operation: opID, Fingerprint: ik.Fingerprint, Expires: ik.Expires}
+	t.st.idem[ik.Scope][ik.Key] = queue.IdempotencyRecord{Operation: opID, Fingerprint: ik.Fingerprint, Expires: ik.Expires}
 	return nil
 }
 
@@ -534,6 +575,91 @@ func (t *tx) PutKnownUsers(users []groups.User) error {
 		}
 	}
 	return nil
+}
+
+func (t *tx) KnownUser(idOrEmail string) (groups.User, bool, error) {
+	known := t.st.users[t.tenant]
+	if u, ok := known[userIDKey(idOrEmail)]; ok {
+		return u, true, nil
+	}
+	u, ok := known[userEmailKey(idOrEmail)]
+	return u, ok, nil
+}
+
+func (t *tx) ForgetKnownUser(idOrEmail string) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	delete(t.st.users[t.tenant], userIDKey(idOrEmail))
+	delete(t.st.users[t.tenant], userEmailKey(idOrEmail))
+	return nil
+}
+
+func (t *tx) DeletedUsers(ids []string) (map[string]groups.DeletedUser, error) {
+	out := map[string]groups.DeletedUser{}
+	for _, id := range ids {
+		if d, ok := t.st.deleted[t.tenant][strings.ToLower(id)]; ok {
+			out[id] = d
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) PutDeletedUser(idOrEmail string, d groups.DeletedUser) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	if t.st.deleted[t.tenant] == nil {
+		t.st.deleted[t.tenant] = map[string]groups.DeletedUser{}
+	}
+	t.st.deleted[t.tenant][strings.ToLower(idOrEmail)] = d
+	return nil
+}
+
+func (t *tx) DeleteDeletedUsers(ids ...string) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	for _, id := range ids {
+		delete(t.st.deleted[t.tenant], strings.ToLower(id))
+	}
+	return nil
+}
+
+func (t *tx) Delivery(digest [32]byte) (webhooks.Record, bool, error) {
+	r, ok := t.st.deliveries[t.tenant][digest]
+	if ok && r.Pending != nil {
+		p := *r.Pending
+		p.Left = slices.Clone(p.Left)
+		r.Pending = &p
+	}
+	return r, ok, nil
+}
+
+func (t *tx) PutDelivery(digest [32]byte, r webhooks.Record) error {
+	if t.readOnly {
+		return errReadOnly
+	}
+	if r.Pending != nil {
+		p := *r.Pending
+		p.Left, p.Resumed = slices.Clone(p.Left), false
+		r.Pending = &p
+	}
+	if t.st.deliveries[t.tenant] == nil {
+		t.st.deliveries[t.tenant] = map[[32]byte]webhooks.Record{}
+	}
+	t.st.deliveries[t.tenant][digest] = r
+	return nil
+}
+
+func (t *tx) Groups(project string) ([]groups.Group, error) {
+	var out []groups.Group
+	for _, k := range slices.Sorted(maps.Keys(t.st.groups[t.tenant])) {
+		if project == "" || strings.HasPrefix(k, project+"\x00") {
+			out = append(out, t.st.groups[t.tenant][k])
+		}
+	}
+	return out, nil
 }
 
 func (t *tx) Owners(name groups.Name) (groups.Owners, bool, error) {

@@ -10,7 +10,7 @@
 // been copied across the packages' tests, each slightly different.
 //
 // It is a normal package so that the `…test` conformance packages
-// (tenantstest, throttletest, groupstest, audittest, webhookstest) can use
+// (tenantstest, queuetest, groupstest, audittest, webhookstest) can use
 // it too, but only tests and those packages may import it; production code
 // must not. It imports the standard library only.
 package testkit

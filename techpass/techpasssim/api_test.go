@@ -261,7 +261,7 @@ func TestRateConcurrentBurst(t *testing.T) {
 }
 
 // TestRatePacedRealClock is a client pacing itself on the real clock with a
-// short interval, as the service's throttle will: no violation.
+// short interval, as the service's pacing gate will: no violation.
 func TestRatePacedRealClock(t *testing.T) {
 	const interval = 30 * time.Millisecond
 	sim := techpasssim.New(techpasssim.Config{Interval: interval, Seed: 1})

@@ -2,9 +2,12 @@
 // implementations.
 //
 // A delivery's effect lands in the group mirror, so the suite needs a store
-// that is also the mirror (groups.Store, with groups.Mirror's DeletedUsers),
-// whose operations and effects the cases commit through a groups.Ledger; see
-// Store. A backend runs it with a short test:
+// that is also the mirror (groups.Store), whose operations and effects the
+// cases commit through a groups.Ledger; see Store. The first case states the
+// transaction contract itself (a delivery's record and its effects commit
+// together, or neither does); the others run the rules (webhooks.Apply,
+// webhooks.Recorded, groups.RemoveDeletedUser, groups.FollowUpdatedUser)
+// over the store. A backend runs it with a short test:
 //
 //	func TestWebhooksStore(t *testing.T) {
 //		webhookstest.RunStoreTests(t, func(t *testing.T) webhookstest.Store { return bolttest.MustOpen(t) })
@@ -15,16 +18,17 @@
 package webhookstest
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/webhooks"
 )
 
@@ -32,7 +36,6 @@ import (
 type Store interface {
 	webhooks.Store
 	groups.Store
-	DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error)
 }
 
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
@@ -46,6 +49,7 @@ var (
 func RunStoreTests(t *testing.T, newStore func(*testing.T) Store) {
 	t.Helper()
 	testkit.RunCases(t, newStore, []testkit.Case[Store]{
+		{Name: "DeliveryCommitsWithItsEffects", Run: testAtomic},
 		{Name: "GoneUserLeavesGroupsAndKnownUsers", Run: testGone},
 		{Name: "GoneByEmailOnly", Run: testGoneByEmail},
 		{Name: "GoneUnknownUserIsMarked", Run: testGoneUnknown},
@@ -72,9 +76,9 @@ func delivery(tenant, id string) webhooks.Delivery {
 // mustGroup creates an active group with members.
 func mustGroup(t *testing.T, s Store, n groups.Name, members ...groups.User) {
 	t.Helper()
-	op := throttle.Operation{
-		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
-		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued, CreatedAt: t0, UpdatedAt: t0,
+	op := queue.Operation{
+		ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate,
+		Target: n.String(), Payload: []byte(`{}`), Actor: "key:ci", State: queue.Queued, CreatedAt: t0, UpdatedAt: t0,
 	}
 	g := groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
 	if _, err := groups.NewLedger(s).CreatePending(t.Context(), g, op, groups.Limits{Groups: 1000}); err != nil {
@@ -93,7 +97,7 @@ func complete(t *testing.T, s Store, id string, effects ...groups.Effect) {
 	if err != nil {
 		t.Fatalf("Operation(%s): %v", id, err)
 	}
-	op.State, op.FinishedAt, op.UpdatedAt = throttle.Succeeded, t0, t0
+	op.State, op.FinishedAt, op.UpdatedAt = queue.Succeeded, t0, t0
 	if err := groups.NewLedger(s).Complete(t.Context(), op, effects); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
@@ -102,7 +106,7 @@ func complete(t *testing.T, s Store, id string, effects ...groups.Effect) {
 // commit commits effects with a fresh operation of tenant.
 func commit(t *testing.T, s Store, tenant string, effects ...groups.Effect) {
 	t.Helper()
-	op, err := groups.NewLedger(s).Enqueue(t.Context(), throttle.Operation{ID: throttle.NewID(), Tenant: tenant, Project: "MOH", Kind: groups.KindMembers, CreatedAt: t0}, throttle.Limits{})
+	op, err := groups.NewLedger(s).Enqueue(t.Context(), queue.Operation{ID: queue.NewID(), Tenant: tenant, Project: "MOH", Kind: groups.KindMembers, CreatedAt: t0}, queue.Limits{})
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
@@ -130,14 +134,14 @@ func group(t *testing.T, s Store, n groups.Name) groups.Group {
 // apply applies d and marks it recorded, as the receiver does.
 func apply(t *testing.T, s Store, d webhooks.Delivery) webhooks.Applied {
 	t.Helper()
-	a, err := s.ApplyDelivery(t.Context(), d)
+	a, err := webhooks.Apply(t.Context(), s, d)
 	if err != nil {
 		t.Fatalf("ApplyDelivery: %v", err)
 	}
 	if a.Resumed {
 		t.Fatalf("ApplyDelivery of a new delivery: Resumed")
 	}
-	if err := s.DeliveryRecorded(t.Context(), d.Tenant, d.Digest); err != nil {
+	if err := webhooks.Recorded(t.Context(), s, d.Tenant, d.Digest); err != nil {
 		t.Fatalf("DeliveryRecorded: %v", err)
 	}
 	return a
@@ -150,22 +154,22 @@ func testResumed(t *testing.T, s Store) {
 	mustGroup(t, s, billing, ann, bob)
 	d := delivery("SHIP", "gone ann")
 	d.Gone = &groups.User{ID: ann.ID}
-	first, err := s.ApplyDelivery(t.Context(), d)
+	first, err := webhooks.Apply(t.Context(), s, d)
 	if err != nil || first.Resumed || !first.Known {
 		t.Fatalf("first ApplyDelivery = %+v, %v", first, err)
 	}
 	v := group(t, s, billing).MembersVersion
-	again, err := s.ApplyDelivery(t.Context(), d)
+	again, err := webhooks.Apply(t.Context(), s, d)
 	if err != nil || !again.Resumed || !slices.Equal(again.Left, first.Left) || again.User != first.User || !again.Known {
 		t.Fatalf("repeat before recording = %+v, %v; want Resumed with %+v", again, err, first)
 	}
 	if group(t, s, billing).MembersVersion != v {
 		t.Errorf("the resumed delivery changed the mirror again")
 	}
-	if err := s.DeliveryRecorded(t.Context(), "SHIP", d.Digest); err != nil {
+	if err := webhooks.Recorded(t.Context(), s, "SHIP", d.Digest); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ApplyDelivery(t.Context(), d); !errors.Is(err, webhooks.ErrDuplicate) {
+	if _, err := webhooks.Apply(t.Context(), s, d); !errors.Is(err, webhooks.ErrDuplicate) {
 		t.Fatalf("repeat after recording: %v, want ErrDuplicate", err)
 	}
 	if n, err := s.PruneDeliveries(t.Context(), d.Expires); err != nil || n != 1 {
@@ -276,7 +280,7 @@ func testRepeat(t *testing.T, s Store) {
 	commit(t, s, "SHIP", groups.MembersAdded{Name: billing, Users: []groups.User{ann}, At: t0.Add(time.Hour)})
 	v := group(t, s, billing).MembersVersion
 	d.At = t0.Add(13 * 24 * time.Hour)
-	if _, err := s.ApplyDelivery(t.Context(), d); !errors.Is(err, webhooks.ErrDuplicate) {
+	if _, err := webhooks.Apply(t.Context(), s, d); !errors.Is(err, webhooks.ErrDuplicate) {
 		t.Fatalf("repeat: err %v, want ErrDuplicate", err)
 	}
 	if got := members(t, s, billing); len(got) != 2 || group(t, s, billing).MembersVersion != v {
@@ -294,7 +298,7 @@ func testExpired(t *testing.T, s Store) {
 	d.Expires = d.At.Add(webhooks.Retention)
 	apply(t, s, d) // no longer remembered: processed again
 	d.At = d.At.Add(time.Minute)
-	if _, err := s.ApplyDelivery(t.Context(), d); !errors.Is(err, webhooks.ErrDuplicate) {
+	if _, err := webhooks.Apply(t.Context(), s, d); !errors.Is(err, webhooks.ErrDuplicate) {
 		t.Fatalf("err %v, want ErrDuplicate", err)
 	}
 }
@@ -302,7 +306,7 @@ func testExpired(t *testing.T, s Store) {
 func testPerTenant(t *testing.T, s Store) {
 	apply(t, s, delivery("SHIP", "same"))
 	apply(t, s, delivery("OTHER", "same"))
-	if _, err := s.ApplyDelivery(t.Context(), delivery("OTHER", "same")); !errors.Is(err, webhooks.ErrDuplicate) {
+	if _, err := webhooks.Apply(t.Context(), s, delivery("OTHER", "same")); !errors.Is(err, webhooks.ErrDuplicate) {
 		t.Fatalf("err %v, want ErrDuplicate", err)
 	}
 }
@@ -422,7 +426,7 @@ func testPrune(t *testing.T, s Store) {
 	d.At = at
 	apply(t, s, d)
 	late.At = at
-	if _, err := s.ApplyDelivery(t.Context(), late); !errors.Is(err, webhooks.ErrDuplicate) {
+	if _, err := webhooks.Apply(t.Context(), s, late); !errors.Is(err, webhooks.ErrDuplicate) {
 		t.Fatalf("kept delivery: err %v, want ErrDuplicate", err)
 	}
 }
@@ -450,5 +454,95 @@ func testGoneEmailReused(t *testing.T, s Store) {
 	}
 	if _, ok := dl["old@example.gov.sg"]; ok {
 		t.Errorf("bob's e-mail is marked deleted")
+	}
+}
+
+// testAtomic: UpdateDeliveries commits a delivery record and the mirror
+// changes made with it together, or, when fn fails, neither; the same
+// transaction reads its own writes, and another tenant's records are not
+// in it.
+func testAtomic(t *testing.T, s Store) {
+	mustGroup(t, s, billing, ann, bob)
+	before := group(t, s, billing)
+	d := digest("atomic")
+	mark := groups.DeletedUser{ID: ann.ID, DeletedAt: t0, Expires: t0.Add(time.Hour)}
+	write := func(tx webhooks.Tx) error {
+		if err := (groups.MembersRemoved{Name: billing, UserIDs: []string{ann.ID}, At: t0}).Apply(tx); err != nil {
+			return err
+		}
+		if err := tx.ForgetKnownUser(ann.ID); err != nil {
+			return err
+		}
+		if err := tx.PutDeletedUser(ann.ID, mark); err != nil {
+			return err
+		}
+		if err := tx.PutDelivery(d, webhooks.Record{Expires: t0.Add(time.Hour), Pending: &webhooks.Applied{Left: []groups.Name{billing}}}); err != nil {
+			return err
+		}
+		r, ok, err := tx.Delivery(d)
+		if err != nil || !ok || r.Pending == nil || !slices.Equal(r.Pending.Left, []groups.Name{billing}) || !r.Expires.Equal(t0.Add(time.Hour)) {
+			return fmt.Errorf("Delivery inside the transaction = %+v, %v, %v; want its own write", r, ok, err)
+		}
+		if dl, err := tx.DeletedUsers([]string{strings.ToUpper(ann.ID)}); err != nil || len(dl) != 1 {
+			return fmt.Errorf("DeletedUsers inside the transaction = %v, %v; want its own write, found case-insensitively", dl, err)
+		}
+		return nil
+	}
+	boom := errors.New("refused at the end")
+	err := s.UpdateDeliveries(t.Context(), "SHIP", func(tx webhooks.Tx) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("UpdateDeliveries = %v, want fn's error", err)
+	}
+	if g := group(t, s, billing); g.MembersVersion != before.MembersVersion || len(members(t, s, billing)) != 2 {
+		t.Errorf("a failed transaction removed a member: %+v", g)
+	}
+	if k := known(t, s, "SHIP", ann.ID); len(k) != 1 {
+		t.Errorf("a failed transaction forgot a known user: %v", k)
+	}
+	if dl := deleted(t, s, "SHIP", ann.ID); len(dl) != 0 {
+		t.Errorf("a failed transaction left a mark: %v", dl)
+	}
+	seen := false
+	if err := s.UpdateDeliveries(t.Context(), "SHIP", func(tx webhooks.Tx) error {
+		_, seen, err = tx.Delivery(d)
+		return err
+	}); err != nil || seen {
+		t.Fatalf("a failed transaction left its delivery record: %v, %v", seen, err)
+	}
+
+	if err := s.UpdateDeliveries(t.Context(), "SHIP", write); err != nil {
+		t.Fatalf("UpdateDeliveries: %v", err)
+	}
+	if got := members(t, s, billing); !slices.Equal(got, []groups.User{bob}) {
+		t.Errorf("members = %v, want only bob", got)
+	}
+	if dl := deleted(t, s, "SHIP", ann.ID); dl[ann.ID] != mark {
+		t.Errorf("DeletedUsers = %+v, want %+v", dl, mark)
+	}
+	var r webhooks.Record
+	var other bool
+	if err := s.UpdateDeliveries(t.Context(), "SHIP", func(tx webhooks.Tx) error {
+		r, seen, err = tx.Delivery(d)
+		return err
+	}); err != nil || !seen || r.Pending == nil {
+		t.Fatalf("the committed delivery record = %+v, %v, %v", r, seen, err)
+	}
+	if err := s.UpdateDeliveries(t.Context(), "OTHER", func(tx webhooks.Tx) error {
+		_, other, err = tx.Delivery(d)
+		return err
+	}); err != nil || other {
+		t.Errorf("another tenant sees the delivery record: %v, %v", other, err)
+	}
+	// Pruning forgets what expired: the record and the mark.
+	if n, err := s.PruneDeliveries(t.Context(), t0.Add(time.Hour)); err != nil || n != 2 {
+		t.Errorf("PruneDeliveries = %d, %v; want the record and the mark", n, err)
+	}
+	if dl := deleted(t, s, "SHIP", ann.ID); len(dl) != 0 {
+		t.Errorf("an expired mark survived pruning: %v", dl)
 	}
 }

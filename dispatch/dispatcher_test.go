@@ -1,4 +1,4 @@
-package throttle_test
+package dispatch_test
 
 import (
 	"context"
@@ -12,21 +12,22 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/boltstore/bolttest"
+	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // The dispatcher's types as the gateway instantiates them: its operations
 // carry the group mirror's effects.
 type (
-	Store            = throttle.Store[groups.Effect]
-	Outcome          = throttle.Outcome[groups.Effect]
-	Handler          = throttle.Handler[groups.Effect]
-	HandlerFunc      = throttle.HandlerFunc[groups.Effect]
-	DispatcherConfig = throttle.DispatcherConfig[groups.Effect]
-	Dispatcher       = throttle.Dispatcher[groups.Effect]
-	Queue            = throttle.Queue[groups.Effect]
+	Store       = queue.Store[groups.Effect]
+	Outcome     = dispatch.Outcome[groups.Effect]
+	Handler     = dispatch.Handler[groups.Effect]
+	HandlerFunc = dispatch.HandlerFunc[groups.Effect]
+	Config      = dispatch.Config[groups.Effect]
+	Dispatcher  = dispatch.Dispatcher[groups.Effect]
+	Dispatchers = dispatch.Dispatchers[groups.Effect]
 )
 
 // openStore opens a real bbolt store and returns the queue over it.
@@ -59,7 +60,7 @@ func (s *countingStore) RequeueRunning(ctx context.Context, tenant string, now t
 	return n, err
 }
 
-func (s *countingStore) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+func (s *countingStore) Heads(ctx context.Context, tenant string) ([]queue.Operation, error) {
 	ops, err := s.Store.Heads(ctx, tenant)
 	s.heads.Add(1)
 	return ops, err
@@ -86,9 +87,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // waitOp polls the store until operation id satisfies cond and returns it.
-func waitOp(t *testing.T, s Store, id, what string, cond func(throttle.Operation) bool) throttle.Operation {
+func waitOp(t *testing.T, s Store, id, what string, cond func(queue.Operation) bool) queue.Operation {
 	t.Helper()
-	var op throttle.Operation
+	var op queue.Operation
 	eventually(t, what, func() bool {
 		var err error
 		op, err = s.Operation(context.Background(), id)
@@ -100,9 +101,9 @@ func waitOp(t *testing.T, s Store, id, what string, cond func(throttle.Operation
 	return op
 }
 
-func waitSettled(t *testing.T, s Store, id string) throttle.Operation {
+func waitSettled(t *testing.T, s Store, id string) queue.Operation {
 	t.Helper()
-	return waitOp(t, s, id, "operation "+id+" to reach a final state", func(op throttle.Operation) bool { return op.State.Final() })
+	return waitOp(t, s, id, "operation "+id+" to reach a final state", func(op queue.Operation) bool { return op.State.Final() })
 }
 
 // receive waits for a value on ch, failing the test after a deadline.
@@ -118,21 +119,21 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 // enqueue queues an operation of project MOH.
-func enqueue(t *testing.T, s Store, tenant, target string) throttle.Operation {
+func enqueue(t *testing.T, s Store, tenant, target string) queue.Operation {
 	t.Helper()
 	return enqueueIn(t, s, tenant, "MOH", target)
 }
 
-func enqueueIn(t *testing.T, s Store, tenant, project, target string) throttle.Operation {
+func enqueueIn(t *testing.T, s Store, tenant, project, target string) queue.Operation {
 	t.Helper()
-	return enqueueOp(t, s, throttle.Operation{
-		ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: "test.op", Target: target, CreatedAt: t0, UpdatedAt: t0,
+	return enqueueOp(t, s, queue.Operation{
+		ID: queue.NewID(), Tenant: tenant, Project: project, Kind: "test.op", Target: target, CreatedAt: t0, UpdatedAt: t0,
 	})
 }
 
-func enqueueOp(t *testing.T, s Store, op throttle.Operation) throttle.Operation {
+func enqueueOp(t *testing.T, s Store, op queue.Operation) queue.Operation {
 	t.Helper()
-	op, err := s.Enqueue(t.Context(), op, throttle.Limits{})
+	op, err := s.Enqueue(t.Context(), op, queue.Limits{})
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
@@ -177,21 +178,21 @@ func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
 		mu       sync.Mutex
 		got      []string
 	)
-	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, op queue.Operation) Outcome {
 		if n := inFlight.Add(1); n != 1 {
 			t.Errorf("handler called with %d calls in flight", n)
 		}
 		defer inFlight.Add(-1)
 		runtime.Gosched() // give an overlapping call the chance to show itself
-		if op.State != throttle.Running || op.Attempts != 1 {
+		if op.State != queue.Running || op.Attempts != 1 {
 			t.Errorf("handler got %s in state %q, attempt %d; want running, attempt 1", op.Target, op.State, op.Attempts)
 		}
 		mu.Lock()
 		got = append(got, op.ID)
 		mu.Unlock()
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	// More work arrives while it runs.
 	for i := 5; i < 10; i++ {
@@ -199,7 +200,7 @@ func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
 		d.Wake()
 	}
 	for _, id := range want {
-		if op := waitSettled(t, s, id); op.State != throttle.Succeeded {
+		if op := waitSettled(t, s, id); op.State != queue.Succeeded {
 			t.Fatalf("%s: State = %q, want succeeded", op.Target, op.State)
 		}
 	}
@@ -208,15 +209,15 @@ func TestDispatcherRunsInQueueOrderOneAtATime(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("handled in order %q, want queue order %q", got, want)
 	}
-	if op, err := s.Operation(t.Context(), other.ID); err != nil || op.State != throttle.Queued || op.Attempts != 0 {
+	if op, err := s.Operation(t.Context(), other.ID); err != nil || op.State != queue.Queued || op.Attempts != 0 {
 		t.Fatalf("another tenant's operation: %s attempt %d, %v; want it untouched", op.State, op.Attempts, err)
 	}
 }
 
 // createGroup queues the creation of a group as groups.Service does.
-func createGroup(t *testing.T, s *groups.Ledger, n groups.Name) throttle.Operation {
+func createGroup(t *testing.T, s *groups.Ledger, n groups.Name) queue.Operation {
 	t.Helper()
-	op := throttle.Operation{ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), CreatedAt: t0, UpdatedAt: t0}
+	op := queue.Operation{ID: queue.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(), CreatedAt: t0, UpdatedAt: t0}
 	g := groups.Group{Name: n, State: groups.Creating, PendingOperation: op.ID, CreatedAt: t0, UpdatedAt: t0}
 	op, err := s.CreatePending(t.Context(), g, op, groups.Limits{Groups: 50})
 	if err != nil {
@@ -231,22 +232,22 @@ func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := createGroup(t, s, n)
 
-	settled := make(chan throttle.Operation, 1)
-	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
+	settled := make(chan queue.Operation, 1)
+	h := HandlerFunc(func(ctx context.Context, op queue.Operation) Outcome {
 		// The operation is marked running in the store before the upstream call.
-		if stored, err := s.Operation(ctx, op.ID); err != nil || stored.State != throttle.Running || stored.Attempts != 1 {
+		if stored, err := s.Operation(ctx, op.ID); err != nil || stored.State != queue.Running || stored.Attempts != 1 {
 			t.Errorf("stored operation during the call: %s attempt %d, %v; want running, attempt 1", stored.State, stored.Attempts, err)
 		}
 		clock.Advance(time.Second)
 		return Outcome{
-			Kind:    throttle.Done,
+			Kind:    dispatch.Done,
 			Result:  []byte(`{"upstreamId":"g-1"}`),
 			Effects: []groups.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: clock.Now()}},
 		}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{
+	d := dispatch.NewDispatcher(Config{
 		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now,
-		OnSettled: func(op throttle.Operation) { settled <- op },
+		OnSettled: func(op queue.Operation) { settled <- op },
 	})
 	startRun(t, d.Run)
 
@@ -255,10 +256,10 @@ func TestDispatcherDoneStoresResultAndEffects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if notified.ID != op.ID || notified.State != throttle.Succeeded {
+	if notified.ID != op.ID || notified.State != queue.Succeeded {
 		t.Errorf("OnSettled got %s in state %q", notified.ID, notified.State)
 	}
-	if got.State != throttle.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` || got.Failure != nil {
+	if got.State != queue.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` || got.Failure != nil {
 		t.Errorf("stored: State %q, Result %q, Failure %v", got.State, got.Result, got.Failure)
 	}
 	if got.Attempts != 1 || got.Failures != 0 || !got.StartedAt.Equal(t0) || !got.FinishedAt.Equal(t0.Add(time.Second)) || !got.NotBefore.IsZero() {
@@ -279,18 +280,18 @@ func TestDispatcherFailStoresFailure(t *testing.T) {
 	op := createGroup(t, s, n)
 	next := enqueue(t, s, "SHIP", "next")
 
-	failure := &throttle.Failure{Status: 422, Title: "Rejected by TechPass", Detail: "TechPass refused the name"}
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	failure := &queue.Failure{Status: 422, Title: "Rejected by TechPass", Detail: "TechPass refused the name"}
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		if o.ID == op.ID {
-			return Outcome{Kind: throttle.Fail, Failure: failure, Effects: []groups.Effect{groups.CreateFailed{Name: n}}}
+			return Outcome{Kind: dispatch.Fail, Failure: failure, Effects: []groups.Effect{groups.CreateFailed{Name: n}}}
 		}
 		return Outcome{} // no kind: a handler bug
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Endings: wording{}})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Endings: wording{}})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, op.ID)
-	if got.State != throttle.Failed || got.Failure == nil || *got.Failure != *failure || len(got.Result) != 0 || got.FinishedAt.IsZero() {
+	if got.State != queue.Failed || got.Failure == nil || *got.Failure != *failure || len(got.Result) != 0 || got.FinishedAt.IsZero() {
 		t.Errorf("stored: State %q, Failure %+v, Result %q, FinishedAt %v", got.State, got.Failure, got.Result, got.FinishedAt)
 	}
 	if g, err := s.Group(t.Context(), n); err == nil {
@@ -298,7 +299,7 @@ func TestDispatcherFailStoresFailure(t *testing.T) {
 	}
 	// An outcome of no known kind fails the operation as unworkable.
 	got = waitSettled(t, s, next.ID)
-	if got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 500 {
+	if got.State != queue.Failed || got.Failure == nil || got.Failure.Status != 500 {
 		t.Errorf("outcome without a kind: State %q, Failure %+v; want failed with status 500", got.State, got.Failure)
 	}
 }
@@ -309,21 +310,21 @@ func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
 
-	calls := make(chan throttle.Operation, 10)
+	calls := make(chan queue.Operation, 10)
 	const reason = "TechPass answered HTTP 429"
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- o
 		if o.Attempts == 1 {
-			return Outcome{Kind: throttle.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: reason}
+			return Outcome{Kind: dispatch.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: reason}
 		}
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})
 	// One failure would end the operation: a throttling answer must not count.
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: throttle.RetryPolicy{MaxFailures: 1}})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: dispatch.RetryPolicy{MaxFailures: 1}})
 	startRun(t, d.Run)
 
 	receive(t, calls, "the first call")
-	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o throttle.Operation) bool { return o.State == throttle.Queued && o.Attempts == 1 })
+	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o queue.Operation) bool { return o.State == queue.Queued && o.Attempts == 1 })
 	if got.Failures != 0 || !got.NotBefore.Equal(t0.Add(30*time.Second)) || got.LastError != reason {
 		t.Fatalf("rescheduled: Failures %d, NotBefore %v, LastError %q; want 0, t0+30s, %q", got.Failures, got.NotBefore, got.LastError, reason)
 	}
@@ -337,10 +338,10 @@ func TestDispatcherThrottledRetryWaitsWithoutFailure(t *testing.T) {
 	clock.Advance(time.Second)
 	d.Wake()
 	second := receive(t, calls, "the retry")
-	if second.Attempts != 2 || second.Failures != 0 || second.State != throttle.Running {
+	if second.Attempts != 2 || second.Failures != 0 || second.State != queue.Running {
 		t.Errorf("retry got Attempts %d, Failures %d, State %q; want 2, 0, running", second.Attempts, second.Failures, second.State)
 	}
-	if got := waitSettled(t, s, op.ID); got.State != throttle.Succeeded || got.Failures != 0 {
+	if got := waitSettled(t, s, op.ID); got.State != queue.Succeeded || got.Failures != 0 {
 		t.Errorf("final: State %q, Failures %d; want succeeded, 0", got.State, got.Failures)
 	}
 }
@@ -353,25 +354,25 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 	op := createGroup(t, base, n)
 	next := enqueue(t, s, "SHIP", "b")
 
-	calls := make(chan throttle.Operation, 10)
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	calls := make(chan queue.Operation, 10)
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- o
 		if o.ID == next.ID {
-			return Outcome{Kind: throttle.Done}
+			return Outcome{Kind: dispatch.Done}
 		}
 		// A retry carries the effects to commit if the dispatcher gives up.
-		out := Outcome{Kind: throttle.Retry, Reason: fmt.Sprintf("TechPass answered HTTP 50%d", o.Attempts),
+		out := Outcome{Kind: dispatch.Retry, Reason: fmt.Sprintf("TechPass answered HTTP 50%d", o.Attempts),
 			Effects: []groups.Effect{groups.CreateFailed{Name: n}}}
 		if o.Attempts == 2 {
 			out.RetryAfter = 42 * time.Second // a 503 with Retry-After: its wait is used, and it still counts
 		}
 		return out
 	})
-	policy := throttle.RetryPolicy{MaxFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: time.Minute, Rand: func() float64 { return 0.5 }}
-	settled := make(chan throttle.Operation, 2)
-	d := throttle.NewDispatcher(DispatcherConfig{
+	policy := dispatch.RetryPolicy{MaxFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: time.Minute, Rand: func() float64 { return 0.5 }}
+	settled := make(chan queue.Operation, 2)
+	d := dispatch.NewDispatcher(Config{
 		Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{},
-		OnSettled: func(o throttle.Operation) { settled <- o },
+		OnSettled: func(o queue.Operation) { settled <- o },
 	})
 	startRun(t, d.Run)
 
@@ -387,8 +388,8 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 		if got := receive(t, calls, fmt.Sprint("attempt ", attempt)); got.Attempts != attempt || got.Failures != i {
 			t.Fatalf("attempt %d: handler got Attempts %d, Failures %d", attempt, got.Attempts, got.Failures)
 		}
-		got := waitOp(t, s, op.ID, fmt.Sprint("retry ", attempt, " to be scheduled"), func(o throttle.Operation) bool {
-			return o.State == throttle.Queued && o.Attempts == attempt
+		got := waitOp(t, s, op.ID, fmt.Sprint("retry ", attempt, " to be scheduled"), func(o queue.Operation) bool {
+			return o.State == queue.Queued && o.Attempts == attempt
 		})
 		if want := clock.Now().Add(step.wait); got.Failures != attempt || !got.NotBefore.Equal(want) || got.LastError != step.lastError {
 			t.Fatalf("after attempt %d: Failures %d, NotBefore %v, LastError %q; want %d, %v, %q",
@@ -407,7 +408,7 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 
 	receive(t, calls, "attempt 3")
 	got := waitSettled(t, s, op.ID)
-	if got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 502 {
+	if got.State != queue.Failed || got.Failure == nil || got.Failure.Status != 502 {
 		t.Fatalf("after %d failures: State %q, Failure %+v; want failed with status 502", policy.MaxFailures, got.State, got.Failure)
 	}
 	if !strings.Contains(got.Failure.Detail, "TechPass answered HTTP 503") {
@@ -416,14 +417,14 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 	if g, err := base.Group(t.Context(), n); err == nil {
 		t.Errorf("group after giving up: %+v, want the last retry's CreateFailed applied", g)
 	}
-	if notified := receive(t, settled, "OnSettled"); notified.ID != op.ID || notified.State != throttle.Failed {
+	if notified := receive(t, settled, "OnSettled"); notified.ID != op.ID || notified.State != queue.Failed {
 		t.Errorf("OnSettled got %s in state %q", notified.Target, notified.State)
 	}
 	// The queue moves on.
 	if got := receive(t, calls, "the next operation"); got.ID != next.ID {
 		t.Fatalf("after giving up, handler got %s, want %s", got.Target, next.Target)
 	}
-	if got := waitSettled(t, s, next.ID); got.State != throttle.Succeeded {
+	if got := waitSettled(t, s, next.ID); got.State != queue.Succeeded {
 		t.Fatalf("next operation: State %q", got.State)
 	}
 }
@@ -432,8 +433,8 @@ func TestDispatcherRespectsNotBefore(t *testing.T) {
 	base := openStore(t)
 	s := newCountingStore(base)
 	clock := newFakeClock()
-	later := enqueueOp(t, s, throttle.Operation{
-		ID: throttle.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: "later", NotBefore: t0.Add(time.Minute),
+	later := enqueueOp(t, s, queue.Operation{
+		ID: queue.NewID(), Tenant: "SHIP", Project: "MOH", Kind: "test.op", Target: "later", NotBefore: t0.Add(time.Minute),
 	})
 	behind := enqueue(t, s, "SHIP", "behind it")
 
@@ -442,11 +443,11 @@ func TestDispatcherRespectsNotBefore(t *testing.T) {
 		at     time.Time
 	}
 	calls := make(chan call, 10)
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- call{o.Target, clock.Now()}
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now})
 	startRun(t, d.Run)
 
 	settle(t, d, s)
@@ -464,7 +465,7 @@ func TestDispatcherRespectsNotBefore(t *testing.T) {
 	}
 	clock.Advance(time.Second)
 	d.Wake()
-	for _, want := range []throttle.Operation{later, behind} {
+	for _, want := range []queue.Operation{later, behind} {
 		c := receive(t, calls, "a call")
 		if c.target != want.Target {
 			t.Fatalf("handled %s, want %s", c.target, want.Target)
@@ -486,13 +487,13 @@ func TestDispatcherTakesProjectsInTurn(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []string
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		mu.Lock()
 		got = append(got, o.Target)
 		mu.Unlock()
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	eventually(t, "the queue to drain", func() bool {
 		depth, err := s.Depth(context.Background(), "SHIP")
@@ -513,7 +514,7 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 
 	var mu sync.Mutex
 	var order []string
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		mu.Lock()
 		order = append(order, o.Target)
 		mu.Unlock()
@@ -521,21 +522,21 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 		case o.ID == always.ID, o.ID == once.ID && o.Attempts == 1:
 			panic("handler bug")
 		}
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})
-	policy := throttle.RetryPolicy{MaxFailures: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Retry: policy, Endings: wording{}})
+	policy := dispatch.RetryPolicy{MaxFailures: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Retry: policy, Endings: wording{}})
 	startRun(t, d.Run)
 
 	got := waitSettled(t, s, fine.ID)
-	if got.State != throttle.Succeeded {
+	if got.State != queue.Succeeded {
 		t.Fatalf("operation after the panicking ones: State %q", got.State)
 	}
-	if got := waitSettled(t, s, always.ID); got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 502 ||
+	if got := waitSettled(t, s, always.ID); got.State != queue.Failed || got.Failure == nil || got.Failure.Status != 502 ||
 		!strings.Contains(got.Failure.Detail, "internal error") {
 		t.Errorf("always-panicking operation: State %q, Failure %+v; want failed, 502, naming an internal error", got.State, got.Failure)
 	}
-	if got := waitSettled(t, s, once.ID); got.State != throttle.Succeeded || got.Attempts != 2 || got.Failures != 1 {
+	if got := waitSettled(t, s, once.ID); got.State != queue.Succeeded || got.Attempts != 2 || got.Failures != 1 {
 		t.Errorf("operation that panicked once: State %q, Attempts %d, Failures %d; want succeeded, 2, 1", got.State, got.Attempts, got.Failures)
 	}
 	if !d.Running() {
@@ -552,17 +553,17 @@ func TestDispatcherSurvivesPanickingHandler(t *testing.T) {
 func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
 	base := openStore(t)
 	s := newCountingStore(base)
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
-		return Outcome{Kind: throttle.Done}
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
+		return Outcome{Kind: dispatch.Done}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	eventually(t, "the dispatcher to find its queue empty", func() bool { return s.heads.Load() >= 1 })
 
 	start := time.Now()
 	op := enqueue(t, s, "SHIP", "a")
 	d.Wake()
-	if got := waitSettled(t, s, op.ID); got.State != throttle.Succeeded {
+	if got := waitSettled(t, s, op.ID); got.State != queue.Succeeded {
 		t.Fatalf("State %q", got.State)
 	}
 	// An idle dispatcher waits without a timer: only Wake can have started it.
@@ -573,31 +574,31 @@ func TestDispatcherWakeStartsIdleDispatcher(t *testing.T) {
 	}
 }
 
-func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
+func TestDispatchersRunReplaysInterruptedOperation(t *testing.T) {
 	s := newCountingStore(openStore(t))
 	op := enqueue(t, s, "SHIP", "interrupted")
 	next := enqueue(t, s, "SHIP", "next")
 	// A dispatcher started it, then the process died.
-	if _, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
-		o.State, o.Attempts, o.StartedAt = throttle.Running, 1, t0
+	if _, err := s.UpdateOperation(t.Context(), op.ID, func(o *queue.Operation) error {
+		o.State, o.Attempts, o.StartedAt = queue.Running, 1, t0
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 
-	calls := make(chan throttle.Operation, 10)
-	q := throttle.NewQueue[groups.Effect](s, nil, nil)
-	q.Put(DispatcherConfig{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	calls := make(chan queue.Operation, 10)
+	q := dispatch.NewDispatchers[groups.Effect](s, nil, nil)
+	q.Put(Config{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		if n := s.requeued.Load(); n != 1 {
 			t.Errorf("handler called with RequeueRunning's count at %d, want 1: requeue before dispatching", n)
 		}
 		calls <- o
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})})
 	startRun(t, q.Run)
 
 	got := receive(t, calls, "the replay")
-	if got.ID != op.ID || got.Attempts != 2 || got.State != throttle.Running || !got.StartedAt.Equal(t0) {
+	if got.ID != op.ID || got.Attempts != 2 || got.State != queue.Running || !got.StartedAt.Equal(t0) {
 		t.Fatalf("first call: %s, Attempts %d, State %q, StartedAt %v; want the interrupted operation, attempt 2, running, first start kept",
 			got.Target, got.Attempts, got.State, got.StartedAt)
 	}
@@ -605,7 +606,7 @@ func TestQueueRunReplaysInterruptedOperation(t *testing.T) {
 		t.Fatalf("second call: %s attempt %d, want %s attempt 1", got.Target, got.Attempts, next.Target)
 	}
 	for _, id := range []string{op.ID, next.ID} {
-		if got := waitSettled(t, s, id); got.State != throttle.Succeeded {
+		if got := waitSettled(t, s, id); got.State != queue.Succeeded {
 			t.Fatalf("%s: State %q", got.Target, got.State)
 		}
 	}
@@ -617,19 +618,19 @@ func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
 	waiting := enqueue(t, s, "SHIP", "waiting")
 
 	started, release := make(chan struct{}), make(chan struct{})
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		if o.ID != op.ID {
 			t.Errorf("handler started %s after shutdown", o.Target)
-			return Outcome{Kind: throttle.Done}
+			return Outcome{Kind: dispatch.Done}
 		}
 		close(started)
 		<-release
 		if ctx.Err() != nil {
 			t.Errorf("the call's context ended within the grace period: %v", ctx.Err())
 		}
-		return Outcome{Kind: throttle.Done, Result: []byte("finished during shutdown")}
+		return Outcome{Kind: dispatch.Done, Result: []byte("finished during shutdown")}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: time.Minute})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Grace: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -650,10 +651,10 @@ func TestDispatcherShutdownFinishesCallWithinGrace(t *testing.T) {
 		t.Error("Running() = true after Run returned")
 	}
 	got, err := s.Operation(t.Context(), op.ID)
-	if err != nil || got.State != throttle.Succeeded || string(got.Result) != "finished during shutdown" {
+	if err != nil || got.State != queue.Succeeded || string(got.Result) != "finished during shutdown" {
 		t.Fatalf("operation finished during shutdown: State %q, Result %q, %v; want its outcome committed", got.State, got.Result, err)
 	}
-	if got, err := s.Operation(t.Context(), waiting.ID); err != nil || got.State != throttle.Queued || got.Attempts != 0 {
+	if got, err := s.Operation(t.Context(), waiting.ID); err != nil || got.State != queue.Queued || got.Attempts != 0 {
 		t.Fatalf("next operation after shutdown: State %q, Attempts %d, %v; want untouched", got.State, got.Attempts, err)
 	}
 }
@@ -667,16 +668,16 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 	started := make(chan struct{})
 	var cutOff atomic.Int64 // nanoseconds from cancel to the call's context ending
 	var cancelledAt atomic.Pointer[time.Time]
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		close(started)
 		<-ctx.Done() // an upstream call that outlasts the grace period
 		if at := cancelledAt.Load(); at != nil {
 			cutOff.Store(int64(time.Since(*at)))
 		}
 		// Whatever it reports, the dispatcher cannot trust it: the call was cut off.
-		return Outcome{Kind: throttle.Done, Result: []byte("cut off")}
+		return Outcome{Kind: dispatch.Done, Result: []byte("cut off")}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Grace: grace})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Grace: grace})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -693,19 +694,19 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 		t.Errorf("the call was cut off %v after shutdown began, before the %v grace period", c, grace)
 	}
 	got, err := s.Operation(t.Context(), op.ID)
-	if err != nil || got.State != throttle.Running || got.Attempts != 1 || len(got.Result) != 0 || !got.FinishedAt.IsZero() {
+	if err != nil || got.State != queue.Running || got.Attempts != 1 || len(got.Result) != 0 || !got.FinishedAt.IsZero() {
 		t.Fatalf("cut-off operation: State %q, Attempts %d, Result %q, %v; want left running for replay", got.State, got.Attempts, got.Result, err)
 	}
-	if got, err := s.Operation(t.Context(), waiting.ID); err != nil || got.State != throttle.Queued || got.Attempts != 0 {
+	if got, err := s.Operation(t.Context(), waiting.ID); err != nil || got.State != queue.Queued || got.Attempts != 0 {
 		t.Fatalf("next operation: State %q, Attempts %d, %v; want untouched", got.State, got.Attempts, err)
 	}
 
 	// The next start replays it.
-	calls := make(chan throttle.Operation, 10)
-	q := throttle.NewQueue[groups.Effect](s, nil, nil)
-	q.Put(DispatcherConfig{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	calls := make(chan queue.Operation, 10)
+	q := dispatch.NewDispatchers[groups.Effect](s, nil, nil)
+	q.Put(Config{Tenant: "SHIP", Handler: HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- o
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})})
 	startRun(t, q.Run)
 	if got := receive(t, calls, "the replay"); got.ID != op.ID || got.Attempts != 2 {
@@ -714,14 +715,14 @@ func TestDispatcherShutdownPastGraceLeavesOperationRunning(t *testing.T) {
 	waitSettled(t, s, waiting.ID)
 }
 
-func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
+func TestDispatchersRunningReportsStopped(t *testing.T) {
 	s := openStore(t)
-	q := throttle.NewQueue[groups.Effect](s, nil, nil)
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
-		return Outcome{Kind: throttle.Done}
+	q := dispatch.NewDispatchers[groups.Effect](s, nil, nil)
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
+		return Outcome{Kind: dispatch.Done}
 	})
 	for _, tenant := range []string{"SHIP", "DOCK"} {
-		q.Put(DispatcherConfig{Tenant: tenant, Handler: h})
+		q.Put(Config{Tenant: tenant, Handler: h})
 	}
 	check := func(wantOK bool, wantStopped ...string) {
 		t.Helper()
@@ -745,7 +746,7 @@ func TestQueueRunningReportsStoppedDispatchers(t *testing.T) {
 	q.Wake("NOBODY")
 	q.Wake("DOCK")
 	receive(t, settled, "the Settled signal")
-	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != throttle.Succeeded {
+	if got, err := s.Operation(t.Context(), op.ID); err != nil || got.State != queue.Succeeded {
 		t.Fatalf("State %q, %v; want succeeded when Settled signals", got.State, err)
 	}
 
@@ -760,13 +761,13 @@ func TestDispatcherThrottledWithoutRetryAfterBacksOff(t *testing.T) {
 	s := openStore(t)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
-		return Outcome{Kind: throttle.Retry, Throttled: true, Reason: "TechPass answered HTTP 429"}
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
+		return Outcome{Kind: dispatch.Retry, Throttled: true, Reason: "TechPass answered HTTP 429"}
 	})
-	policy := throttle.RetryPolicy{BaseDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	policy := dispatch.RetryPolicy{BaseDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	startRun(t, d.Run)
-	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o throttle.Operation) bool { return o.State == throttle.Queued && o.Attempts >= 1 })
+	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o queue.Operation) bool { return o.State == queue.Queued && o.Attempts >= 1 })
 	if got.Attempts != 1 || !got.NotBefore.After(t0) || got.Failures != 0 {
 		t.Fatalf("after a throttled answer without Retry-After: Attempts %d, NotBefore t0+%v, Failures %d; want 1, a policy backoff, 0",
 			got.Attempts, got.NotBefore.Sub(t0), got.Failures)
@@ -786,23 +787,23 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 	op := enqueue(t, s, "SHIP", "a")
 
 	outcomes := []Outcome{
-		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0: a window opens
-		{Kind: throttle.Continue, Progress: []byte("1")},                                     // t0+20s: progress closes it
-		{Kind: throttle.Retry, Reason: "HTTP 502"},                                           // t0+20s: the next opens
-		{Kind: throttle.Retry, Check: true, Reason: "list: HTTP 500"},                        // t0+40s: not counted
-		{Kind: throttle.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: "429"}, // t0+60s: not counted
-		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0+90s
-		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0+110s
-		{Kind: throttle.Retry, Reason: "HTTP 503"},                                           // t0+130s: 20s would pass the end
-		{Kind: throttle.Retry, Reason: "timeout"},                                            // t0+140s: the window is over
+		{Kind: dispatch.Retry, Reason: "HTTP 503"},                                           // t0: a window opens
+		{Kind: dispatch.Continue, Progress: []byte("1")},                                     // t0+20s: progress closes it
+		{Kind: dispatch.Retry, Reason: "HTTP 502"},                                           // t0+20s: the next opens
+		{Kind: dispatch.Retry, Check: true, Reason: "list: HTTP 500"},                        // t0+40s: not counted
+		{Kind: dispatch.Retry, Throttled: true, RetryAfter: 30 * time.Second, Reason: "429"}, // t0+60s: not counted
+		{Kind: dispatch.Retry, Reason: "HTTP 503"},                                           // t0+90s
+		{Kind: dispatch.Retry, Reason: "HTTP 503"},                                           // t0+110s
+		{Kind: dispatch.Retry, Reason: "HTTP 503"},                                           // t0+130s: 20s would pass the end
+		{Kind: dispatch.Retry, Reason: "timeout"},                                            // t0+140s: the window is over
 	}
-	calls := make(chan throttle.Operation, len(outcomes))
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	calls := make(chan queue.Operation, len(outcomes))
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- o
 		return outcomes[o.Attempts-1]
 	})
-	policy := throttle.RetryPolicy{MaxDuration: 2 * time.Minute, BaseDelay: 40 * time.Second, MaxDelay: 40 * time.Second, Rand: func() float64 { return 0.5 }}
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{}})
+	policy := dispatch.RetryPolicy{MaxDuration: 2 * time.Minute, BaseDelay: 40 * time.Second, MaxDelay: 40 * time.Second, Rand: func() float64 { return 0.5 }}
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy, Endings: wording{}})
 	startRun(t, d.Run)
 
 	steps := []struct {
@@ -827,8 +828,8 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 			// window started over shows in the next attempt's FailingSince.
 			continue
 		}
-		got := waitOp(t, s, op.ID, fmt.Sprint("attempt ", attempt, " to be committed"), func(o throttle.Operation) bool {
-			return o.State == throttle.Queued && o.Attempts == attempt
+		got := waitOp(t, s, op.ID, fmt.Sprint("attempt ", attempt, " to be committed"), func(o queue.Operation) bool {
+			return o.State == queue.Queued && o.Attempts == attempt
 		})
 		wantSince, wantNotBefore := t0.Add(step.since), clock.Now().Add(step.wait)
 		if got.Failures != step.failures || !got.FailingSince.Equal(wantSince) || !got.NotBefore.Equal(wantNotBefore) {
@@ -844,8 +845,50 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 	}
 	receive(t, calls, "the last attempt")
 	got := waitSettled(t, s, op.ID)
-	if got.State != throttle.Failed || got.Failure == nil || got.Failure.Status != 502 ||
+	if got.State != queue.Failed || got.Failure == nil || got.Failure.Status != 502 ||
 		!strings.Contains(got.Failure.Detail, "within 2m0s") || !strings.Contains(got.Failure.Detail, "timeout") {
 		t.Fatalf("after the window: State %q, Failure %+v; want failed, 502, naming the window and the last error", got.State, got.Failure)
+	}
+}
+
+// TestDispatcherUnusableEffectFailsOnce: an outcome whose effects can never
+// be applied (a handler's bug: a nil effect) fails its operation once as
+// unworkable, with its Undo effects, instead of retrying the commit until
+// shutdown; the queue goes on. Before, the commit was retried for ever and
+// the operations behind it never ran.
+func TestDispatcherUnusableEffectFailsOnce(t *testing.T) {
+	s := openStore(t)
+	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
+	created := createGroup(t, s, n)
+	stepped := enqueue(t, s, "SHIP", "a step with a nil effect")
+	next := enqueue(t, s, "SHIP", "next")
+
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
+		switch o.ID {
+		case created.ID:
+			return Outcome{Kind: dispatch.Done, Effects: []groups.Effect{groups.Created{Name: n, UpstreamID: "g-1", At: t0}, nil}}
+		case stepped.ID:
+			return Outcome{Kind: dispatch.Continue, Progress: []byte(`{}`), Effects: []groups.Effect{nil}}
+		}
+		return Outcome{Kind: dispatch.Done}
+	})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Endings: wording{}, Undo: groups.Undo})
+	startRun(t, d.Run)
+
+	if got := waitSettled(t, s, next.ID); got.State != queue.Succeeded {
+		t.Fatalf("the operation behind them: State %q, want succeeded", got.State)
+	}
+	for _, id := range []string{created.ID, stepped.ID} {
+		got := waitSettled(t, s, id)
+		if got.State != queue.Failed || got.Failure == nil || got.Failure.Title != "Unworkable" || got.Attempts != 1 {
+			t.Errorf("operation %s: State %q, Failure %+v, Attempts %d; want failed once as unworkable", id, got.State, got.Failure, got.Attempts)
+		}
+	}
+	// The create's Undo released the reservation; Created was not applied.
+	if g, err := s.Group(t.Context(), n); err == nil {
+		t.Errorf("group after the failed create: %+v, want the reservation released", g)
+	}
+	if depth, _ := s.Depth(t.Context(), "SHIP"); depth.Total != 0 {
+		t.Errorf("Depth = %+v, want 0", depth)
 	}
 }

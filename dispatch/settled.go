@@ -1,10 +1,10 @@
-package throttle
+package dispatch
 
 import "sync"
 
 // Settled tells waiters when operations reach a final state, so a request
 // can be held until its operation finishes (Prefer: wait). It only signals:
-// waiters read the outcome from the Store. The zero value is ready to use
+// waiters read the outcome from the queue.Store. The zero value is ready to use
 // and it is safe for concurrent use.
 type Settled struct {
 	mu      sync.Mutex

@@ -1,20 +1,22 @@
-package throttle
+package dispatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // Handler carries out operations for one tenant. Execute is called for one
 // operation at a time; it must make a replay harmless, because an operation
 // interrupted by a crash is executed again (its Attempts is then > 1).
 type Handler[E any] interface {
-	Execute(ctx context.Context, op Operation) Outcome[E]
+	Execute(ctx context.Context, op queue.Operation) Outcome[E]
 }
 
 // Background is a tenant's low-priority upstream work, such as refreshing a
@@ -31,16 +33,18 @@ type Background interface {
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc[E any] func(ctx context.Context, op Operation) Outcome[E]
+type HandlerFunc[E any] func(ctx context.Context, op queue.Operation) Outcome[E]
 
 // Execute calls f.
-func (f HandlerFunc[E]) Execute(ctx context.Context, op Operation) Outcome[E] { return f(ctx, op) }
+func (f HandlerFunc[E]) Execute(ctx context.Context, op queue.Operation) Outcome[E] {
+	return f(ctx, op)
+}
 
-// DispatcherConfig holds what a Dispatcher needs. Store, Handler and Tenant
+// Config holds what a Dispatcher needs. Store, Handler and Tenant
 // are required.
-type DispatcherConfig[E any] struct {
+type Config[E any] struct {
 	Tenant  string
-	Store   Store[E]
+	Store   queue.Store[E]
 	Handler Handler[E]
 	Retry   RetryPolicy
 	// Now defaults to time.Now.
@@ -51,15 +55,15 @@ type DispatcherConfig[E any] struct {
 	Logger *slog.Logger
 	// OnSettled, if set, is called after an operation reaches a final state
 	// and is committed.
-	OnSettled func(Operation)
+	OnSettled func(queue.Operation)
 	// OnStarted, if set, is called after an operation is marked running,
 	// before it is executed.
-	OnStarted func(Operation)
+	OnStarted func(queue.Operation)
 	// Gate is the tenant's pacing gate, used for start-time estimates; it
 	// may be nil (estimates then assume no wait).
-	Gate *Gate
+	Gate *pacing.Gate
 	// Limits bound the tenant's queue.
-	Limits Limits
+	Limits queue.Limits
 	// Interval is the tenant's upstream pace, for estimates; defaults to
 	// the Gate's interval.
 	Interval time.Duration
@@ -69,7 +73,7 @@ type DispatcherConfig[E any] struct {
 	// Undo, if set, returns the effects that revert an operation's pending
 	// state, committed when it fails without a handler's outcome (a panic
 	// that used up its retries, an outcome of no kind).
-	Undo func(op Operation, at time.Time) []E
+	Undo func(op queue.Operation, at time.Time) []E
 	// Endings words the failures the dispatcher decides itself (retries
 	// spent, an outcome it cannot use). If nil, the Handler is asked when
 	// it implements Endings (groups.Executor does); otherwise the failures
@@ -79,12 +83,12 @@ type DispatcherConfig[E any] struct {
 
 // Dispatcher runs one tenant's queue: it picks the next operation, marks it
 // running, executes it, and commits the outcome, one at a time. The
-// projects with work take turns (round robin, see NextProject); within a
+// projects with work take turns (round robin, see queue.NextProject); within a
 // project operations run in submission order, and a retry keeps its place
 // at the head of its project. Create with NewDispatcher; safe for
 // concurrent use.
 type Dispatcher[E any] struct {
-	cfg     DispatcherConfig[E]
+	cfg     Config[E]
 	endings Endings
 	wake    chan struct{}
 	running atomic.Bool
@@ -96,7 +100,7 @@ type Dispatcher[E any] struct {
 }
 
 // NewDispatcher returns a dispatcher for cfg.Tenant.
-func NewDispatcher[E any](cfg DispatcherConfig[E]) *Dispatcher[E] {
+func NewDispatcher[E any](cfg Config[E]) *Dispatcher[E] {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -193,6 +197,17 @@ func (d *Dispatcher[E]) sleep(ctx context.Context, wait time.Duration) {
 	}
 }
 
+// ErrUnusableEffect marks an effect that can never be applied, however
+// often its commit is tried: a nil effect, or one the domain refuses for
+// what it is rather than for the state of the store. The domain's apply
+// wraps it in the error that Store.Complete or Store.Progress returns; any
+// other error of theirs is the store's (a full disk, a lost connection, a
+// conflict) and is retried until the commit lands. The dispatcher fails an
+// operation whose outcome's effects are unusable once, as Unworkable (see
+// Endings), with its Undo effects (or none, if those are unusable too), and
+// the queue goes on.
+var ErrUnusableEffect = errors.New("effect cannot be applied")
+
 // errNotQueued stops marking an operation running that was cancelled after
 // it was picked.
 var errNotQueued = errors.New("operation no longer queued")
@@ -218,26 +233,26 @@ func (d *Dispatcher[E]) step(ctx, execCtx context.Context) (time.Duration, error
 		return 0, fmt.Errorf("read queue heads: %w", err)
 	}
 	now := d.cfg.Now()
-	var op Operation
+	var op queue.Operation
 	var ok bool
 	var wake time.Time
 	if len(heads) > 0 {
-		op, ok, wake = NextProject(heads, d.last, now)
+		op, ok, wake = queue.NextProject(heads, d.last, now)
 	}
 	if !ok {
 		return d.background(ctx, execCtx, now, wake), nil
 	}
 	d.last = op.Project
-	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
+	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
 		// A head already running is not this dispatcher's (it runs one
 		// operation at a time): a dispatcher it replaced was stopped with
 		// that call cut off. Like an operation interrupted by a crash, it
 		// is run again; the handler makes the replay harmless.
-		if o.State != Queued && o.State != Running {
+		if o.State != queue.Queued && o.State != queue.Running {
 			return errNotQueued
 		}
 		now := d.cfg.Now()
-		o.State = Running
+		o.State = queue.Running
 		o.Attempts++
 		if o.StartedAt.IsZero() {
 			o.StartedAt = now
@@ -300,7 +315,7 @@ func (d *Dispatcher[E]) runBackground(ctx context.Context, bg Background) {
 
 // execute runs the handler, turning a panic into a retryable failure so one
 // bad operation cannot stop the tenant's queue.
-func (d *Dispatcher[E]) execute(ctx context.Context, op Operation) (out Outcome[E]) {
+func (d *Dispatcher[E]) execute(ctx context.Context, op queue.Operation) (out Outcome[E]) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.cfg.Logger.Error("handler panicked", "operation_id", op.ID, "panic", fmt.Sprint(r))
@@ -310,7 +325,7 @@ func (d *Dispatcher[E]) execute(ctx context.Context, op Operation) (out Outcome[
 	return d.cfg.Handler.Execute(ctx, op)
 }
 
-func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
+func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op queue.Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
 	if out.CheckOnly {
 		op.Attempts-- // marking it running counted the try as an attempt
@@ -346,8 +361,8 @@ func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operati
 		if deadline := d.cfg.Retry.Deadline(since); now.Add(wait).After(deadline) {
 			wait = max(deadline.Sub(now), 0)
 		}
-		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *Operation) error {
-			o.State = Queued
+		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
+			o.State = queue.Queued
 			o.Attempts = op.Attempts
 			o.Failures = failures
 			o.FailingSince = since
@@ -373,13 +388,17 @@ func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op Operati
 // progress commits one step of an operation carried out in several: the
 // operation is queued again at its place, with its progress and the step's
 // effects, and its failure count and retry window start over.
-func (d *Dispatcher[E]) progress(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
+func (d *Dispatcher[E]) progress(ctx context.Context, log *slog.Logger, op queue.Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
-	op.State, op.Progress, op.Failures, op.LastError = Queued, out.Progress, 0, ""
+	op.State, op.Progress, op.Failures, op.LastError = queue.Queued, out.Progress, 0, ""
 	op.NotBefore, op.FailingSince, op.UpdatedAt = time.Time{}, time.Time{}, now
 	// As for a final outcome, the step happened upstream: keep trying
 	// until it is recorded or execution is cut off.
 	err := d.persist(ctx, log, "commit of a step", func() error { return d.cfg.Store.Progress(ctx, op, out.Effects) })
+	if errors.Is(err, ErrUnusableEffect) {
+		log.Error("the step's effects cannot be applied; failing the operation", "err", err)
+		return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: d.undo(op), Failure: d.endings.Unworkable(op)})
+	}
 	if err != nil {
 		return fmt.Errorf("commit a step of %s: %w", op.ID, err)
 	}
@@ -393,7 +412,7 @@ func (d *Dispatcher[E]) persist(ctx context.Context, log *slog.Logger, what stri
 	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
 	for i := 1; ; i++ {
 		err := write()
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrUnusableEffect) {
 			return err
 		}
 		log.Error(what+" failed; retrying", "err", err)
@@ -406,29 +425,42 @@ func (d *Dispatcher[E]) persist(ctx context.Context, log *slog.Logger, what stri
 	}
 }
 
-func (d *Dispatcher[E]) undo(op Operation) []E {
+func (d *Dispatcher[E]) undo(op queue.Operation) []E {
 	if d.cfg.Undo == nil {
 		return nil
 	}
 	return d.cfg.Undo(op, d.cfg.Now())
 }
 
-func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op Operation, out Outcome[E]) error {
+func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op queue.Operation, out Outcome[E]) error {
 	now := d.cfg.Now()
 	op.UpdatedAt, op.FinishedAt = now, now
 	op.NotBefore = time.Time{}
 	if out.Kind == Done {
-		op.State, op.Result, op.Failure = Succeeded, out.Result, nil
+		op.State, op.Result, op.Failure = queue.Succeeded, out.Result, nil
 	} else {
-		op.State, op.Failure = Failed, out.Failure
+		op.State, op.Failure = queue.Failed, out.Failure
 	}
 	// The upstream call is done: committing must not be lost to a transient
 	// store error, so keep trying until it lands or execution is cut off.
 	err := d.persist(ctx, log, "commit outcome", func() error { return d.cfg.Store.Complete(ctx, op, out.Effects) })
+	if errors.Is(err, ErrUnusableEffect) {
+		// Retrying would stall the queue for good: fail the operation
+		// once, releasing what it holds if that can be applied.
+		log.Error("the outcome's effects cannot be applied; failing the operation", "err", err)
+		op.State, op.Result, op.Failure = queue.Failed, nil, d.endings.Unworkable(op)
+		err = d.persist(ctx, log, "commit outcome", func() error {
+			err := d.cfg.Store.Complete(ctx, op, d.undo(op))
+			if errors.Is(err, ErrUnusableEffect) {
+				return d.cfg.Store.Complete(ctx, op, nil)
+			}
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("commit outcome of %s: %w", op.ID, err)
 	}
-	if op.State == Succeeded {
+	if op.State == queue.Succeeded {
 		log.Info("operation succeeded", "target", op.Target)
 	} else {
 		log.Warn("operation failed", "target", op.Target, "reason", op.Failure.Detail)
@@ -436,223 +468,5 @@ func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op Operati
 	if d.cfg.OnSettled != nil {
 		d.cfg.OnSettled(op)
 	}
-	return nil
-}
-
-// Queue owns the dispatchers of every tenant and answers questions about
-// their queues (limits, pace, estimates). Create with NewQueue, add tenants,
-// then Run. Safe for concurrent use once running.
-type Queue[E any] struct {
-	store       Store[E]
-	mu          sync.Mutex
-	dispatchers map[string]*Dispatcher[E]
-	// runs holds the stop function and done channel of each running
-	// dispatcher, once Run has started.
-	runs    map[string]dispatcherRun
-	runCtx  context.Context
-	wg      sync.WaitGroup
-	now     func() time.Time
-	logger  *slog.Logger
-	settled Settled
-}
-
-type dispatcherRun struct {
-	stop context.CancelFunc
-	done chan struct{}
-}
-
-// NewQueue returns a queue over store.
-func NewQueue[E any](store Store[E], now func() time.Time, logger *slog.Logger) *Queue[E] {
-	if now == nil {
-		now = time.Now
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Queue[E]{store: store, dispatchers: map[string]*Dispatcher[E]{}, runs: map[string]dispatcherRun{}, now: now, logger: logger}
-}
-
-// Put adds or replaces the dispatcher of cfg.Tenant, filling Store, Now
-// and Logger from the queue when unset. Called before Run it is started by
-// Run; if the queue is running, a dispatcher being replaced is stopped first
-// (its call in flight may finish within its grace) and the new one started.
-func (q *Queue[E]) Put(cfg DispatcherConfig[E]) {
-	if cfg.Store == nil {
-		cfg.Store = q.store
-	}
-	if cfg.Now == nil {
-		cfg.Now = q.now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = q.logger
-	}
-	onSettled := cfg.OnSettled
-	cfg.OnSettled = func(op Operation) {
-		if onSettled != nil {
-			onSettled(op)
-		}
-		q.settled.Notify(op.ID)
-	}
-	d := NewDispatcher(cfg)
-	q.stopRun(cfg.Tenant)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.dispatchers[cfg.Tenant] = d
-	if q.runCtx != nil {
-		q.startLocked(cfg.Tenant, d)
-	}
-}
-
-// Remove stops and forgets tenant's dispatcher: its queue is kept in the
-// store and resumes when a dispatcher is put back.
-func (q *Queue[E]) Remove(tenant string) {
-	q.stopRun(tenant)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	delete(q.dispatchers, tenant)
-}
-
-// stopRun stops tenant's running dispatcher, if any, and waits for it.
-func (q *Queue[E]) stopRun(tenant string) {
-	q.mu.Lock()
-	r, ok := q.runs[tenant]
-	delete(q.runs, tenant)
-	q.mu.Unlock()
-	if ok {
-		r.stop()
-		<-r.done
-	}
-}
-
-// startLocked runs d under the queue's context; q.mu must be held.
-func (q *Queue[E]) startLocked(tenant string, d *Dispatcher[E]) {
-	ctx, stop := context.WithCancel(q.runCtx)
-	done := make(chan struct{})
-	q.runs[tenant] = dispatcherRun{stop: stop, done: done}
-	q.wg.Add(1)
-	go func() {
-		defer q.wg.Done()
-		defer close(done)
-		_ = d.Run(ctx)
-	}()
-}
-
-func (q *Queue[E]) dispatcher(tenant string) *Dispatcher[E] {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.dispatchers[tenant]
-}
-
-// Settled returns the hub that signals finished operations.
-func (q *Queue[E]) Settled() *Settled { return &q.settled }
-
-// Notify signals that operation id is finished (for operations finished
-// outside a dispatcher, such as a cancel).
-func (q *Queue[E]) Notify(id string) { q.settled.Notify(id) }
-
-// Limits returns the tenant's queue limits (zero for an unknown tenant).
-func (q *Queue[E]) Limits(tenant string) Limits {
-	if d := q.dispatcher(tenant); d != nil {
-		return d.cfg.Limits
-	}
-	return Limits{}
-}
-
-// Interval returns the tenant's upstream pace (zero for an unknown tenant).
-func (q *Queue[E]) Interval(tenant string) time.Duration {
-	if d := q.dispatcher(tenant); d != nil {
-		return d.cfg.Interval
-	}
-	return 0
-}
-
-// nextStart is when the tenant's next upstream request could start.
-func (q *Queue[E]) nextStart(tenant string) time.Time {
-	if d := q.dispatcher(tenant); d != nil && d.cfg.Gate != nil {
-		return d.cfg.Gate.NextStart()
-	}
-	return q.now()
-}
-
-// Estimate returns a queued operation's place in its tenant's dispatch order
-// (1 = next) and when it is expected to start. ok is false for an operation
-// that is not queued.
-func (q *Queue[E]) Estimate(ctx context.Context, op Operation) (position int, startAt time.Time, ok bool, err error) {
-	if op.State != Queued {
-		return 0, time.Time{}, false, nil
-	}
-	ahead, err := q.store.Ahead(ctx, op)
-	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("estimate %s: %w", op.ID, err)
-	}
-	depth, err := q.store.Depth(ctx, op.Tenant)
-	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("estimate %s: %w", op.ID, err)
-	}
-	position = Position(ahead, op.Project, depth)
-	startAt = q.nextStart(op.Tenant).Add(time.Duration(position-1) * q.Interval(op.Tenant))
-	if op.NotBefore.After(startAt) {
-		startAt = op.NotBefore
-	}
-	return position, startAt, true, nil
-}
-
-// Status describes a tenant's queue as a project sees it.
-type Status struct {
-	Depth  Depth
-	Limits Limits
-	// Interval is the tenant's upstream pace.
-	Interval time.Duration
-	// StartAt is when an operation of the project queued now would start.
-	StartAt time.Time
-}
-
-// Status returns the tenant's queue as project sees it.
-func (q *Queue[E]) Status(ctx context.Context, tenant, project string) (Status, error) {
-	depth, err := q.store.Depth(ctx, tenant)
-	if err != nil {
-		return Status{}, fmt.Errorf("queue status of %s: %w", tenant, err)
-	}
-	pos := Position(depth.Projects[project], project, depth)
-	return Status{
-		Depth: depth, Limits: q.Limits(tenant), Interval: q.Interval(tenant),
-		StartAt: q.nextStart(tenant).Add(time.Duration(pos-1) * q.Interval(tenant)),
-	}, nil
-}
-
-// Wake tells tenant's dispatcher that work was enqueued.
-func (q *Queue[E]) Wake(tenant string) {
-	q.mu.Lock()
-	d := q.dispatchers[tenant]
-	q.mu.Unlock()
-	if d != nil {
-		d.Wake()
-	}
-}
-
-// Running reports whether every dispatcher is running, and names those that
-// are not. A tenant without a dispatcher (disabled) is not counted.
-func (q *Queue[E]) Running() (ok bool, stopped []string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for t, d := range q.dispatchers {
-		if !d.Running() {
-			stopped = append(stopped, t)
-		}
-	}
-	return len(stopped) == 0, stopped
-}
-
-// Run runs every dispatcher (each first requeues its tenant's operations
-// interrupted by an earlier crash) until ctx ends and they have all stopped.
-func (q *Queue[E]) Run(ctx context.Context) error {
-	q.mu.Lock()
-	q.runCtx = ctx
-	for t, d := range q.dispatchers {
-		q.startLocked(t, d)
-	}
-	q.mu.Unlock()
-	<-ctx.Done()
-	q.wg.Wait()
 	return nil
 }

@@ -1,4 +1,4 @@
-// Package throttletest is the conformance suite for throttle.Store
+// Package queuetest is the conformance suite for queue.Store
 // implementations.
 //
 // Every backend runs the same cases, so the behaviour the Dispatcher and the
@@ -8,8 +8,8 @@
 // PostgreSQL one planned for multi-replica use, is checked against it by a
 // ten-line test:
 //
-//	func TestThrottleStore(t *testing.T) {
-//		throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store[Effect] { return MustOpenStore(t) }, failingEffect)
+//	func TestQueueStore(t *testing.T) {
+//		queuetest.RunStoreTests(t, func(t *testing.T) queue.Store[Effect] { return MustOpenStore(t) }, failingEffect)
 //	}
 //
 // newStore must return a new, empty store for each call and arrange its own
@@ -20,7 +20,7 @@
 // microsecond. Enqueue has no now argument; it must judge whether an
 // idempotency key has expired at the operation's CreatedAt, never at the
 // wall clock.
-package throttletest
+package queuetest
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // t0 is the fixed time the cases stamp operations with.
@@ -43,7 +43,7 @@ var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 // subtest on a fresh store from newStore. failing is an effect of the
 // store's type whose application fails: the cases commit it to check that a
 // failed commit writes nothing.
-func RunStoreTests[E any](t *testing.T, newStore func(*testing.T) throttle.Store[E], failing E) {
+func RunStoreTests[E any](t *testing.T, newStore func(*testing.T) queue.Store[E], failing E) {
 	t.Helper()
 	testkit.RunCases(t, adapt(newStore, failing), []testkit.Case[Store]{
 		{Name: "EnqueueStoresQueuedWithIncreasingSeq", Run: testEnqueue},
@@ -77,7 +77,7 @@ func RunStoreTests[E any](t *testing.T, newStore func(*testing.T) throttle.Store
 
 // RunConcurrencyTests runs the cases that hammer a store from many
 // goroutines. Run them under the race detector.
-func RunConcurrencyTests[E any](t *testing.T, newStore func(*testing.T) throttle.Store[E], failing E) {
+func RunConcurrencyTests[E any](t *testing.T, newStore func(*testing.T) queue.Store[E], failing E) {
 	t.Helper()
 	testkit.RunCases(t, adapt(newStore, failing), []testkit.Case[Store]{
 		{Name: "ConcurrentEnqueue", Run: testConcurrentEnqueue},
@@ -95,31 +95,31 @@ type Effect int
 // Failing is the failing effect.
 const Failing Effect = 1
 
-// Store is a throttle.Store[E] as the cases see it (see Effect).
+// Store is a queue.Store[E] as the cases see it (see Effect).
 type Store interface {
-	Enqueue(ctx context.Context, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error)
-	Operation(ctx context.Context, id string) (throttle.Operation, error)
-	Heads(ctx context.Context, tenant string) ([]throttle.Operation, error)
-	Head(ctx context.Context, tenant string) (throttle.Operation, error)
-	UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error)
-	Complete(ctx context.Context, op throttle.Operation, effects []Effect) error
-	Progress(ctx context.Context, op throttle.Operation, effects []Effect) error
-	Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]Effect, error)) (throttle.Operation, error)
+	Enqueue(ctx context.Context, op queue.Operation, limits queue.Limits) (queue.Operation, error)
+	Operation(ctx context.Context, id string) (queue.Operation, error)
+	Heads(ctx context.Context, tenant string) ([]queue.Operation, error)
+	Head(ctx context.Context, tenant string) (queue.Operation, error)
+	UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error)
+	Complete(ctx context.Context, op queue.Operation, effects []Effect) error
+	Progress(ctx context.Context, op queue.Operation, effects []Effect) error
+	Finish(ctx context.Context, id string, fn func(*queue.Operation) ([]Effect, error)) (queue.Operation, error)
 	RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error)
-	Depth(ctx context.Context, tenant string) (throttle.Depth, error)
-	Ahead(ctx context.Context, op throttle.Operation) (int, error)
+	Depth(ctx context.Context, tenant string) (queue.Depth, error)
+	Ahead(ctx context.Context, op queue.Operation) (int, error)
 	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)
 	PurgeIdempotency(ctx context.Context, now time.Time) (int, error)
 }
 
 // adapt turns newStore into the cases' newStore.
-func adapt[E any](newStore func(*testing.T) throttle.Store[E], failing E) func(*testing.T) Store {
+func adapt[E any](newStore func(*testing.T) queue.Store[E], failing E) func(*testing.T) Store {
 	return func(t *testing.T) Store { return adapter[E]{newStore(t), failing} }
 }
 
-// adapter is a throttle.Store[E] as a Store.
+// adapter is a queue.Store[E] as a Store.
 type adapter[E any] struct {
-	s       throttle.Store[E]
+	s       queue.Store[E]
 	failing E
 }
 
@@ -131,29 +131,29 @@ func (a adapter[E]) effects(es []Effect) []E {
 	return out
 }
 
-func (a adapter[E]) Enqueue(ctx context.Context, op throttle.Operation, limits throttle.Limits) (throttle.Operation, error) {
+func (a adapter[E]) Enqueue(ctx context.Context, op queue.Operation, limits queue.Limits) (queue.Operation, error) {
 	return a.s.Enqueue(ctx, op, limits)
 }
-func (a adapter[E]) Operation(ctx context.Context, id string) (throttle.Operation, error) {
+func (a adapter[E]) Operation(ctx context.Context, id string) (queue.Operation, error) {
 	return a.s.Operation(ctx, id)
 }
-func (a adapter[E]) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+func (a adapter[E]) Heads(ctx context.Context, tenant string) ([]queue.Operation, error) {
 	return a.s.Heads(ctx, tenant)
 }
-func (a adapter[E]) Head(ctx context.Context, tenant string) (throttle.Operation, error) {
+func (a adapter[E]) Head(ctx context.Context, tenant string) (queue.Operation, error) {
 	return a.s.Head(ctx, tenant)
 }
-func (a adapter[E]) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
+func (a adapter[E]) UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error) {
 	return a.s.UpdateOperation(ctx, id, fn)
 }
-func (a adapter[E]) Complete(ctx context.Context, op throttle.Operation, effects []Effect) error {
+func (a adapter[E]) Complete(ctx context.Context, op queue.Operation, effects []Effect) error {
 	return a.s.Complete(ctx, op, a.effects(effects))
 }
-func (a adapter[E]) Progress(ctx context.Context, op throttle.Operation, effects []Effect) error {
+func (a adapter[E]) Progress(ctx context.Context, op queue.Operation, effects []Effect) error {
 	return a.s.Progress(ctx, op, a.effects(effects))
 }
-func (a adapter[E]) Finish(ctx context.Context, id string, fn func(*throttle.Operation) ([]Effect, error)) (throttle.Operation, error) {
-	return a.s.Finish(ctx, id, func(op *throttle.Operation) ([]E, error) {
+func (a adapter[E]) Finish(ctx context.Context, id string, fn func(*queue.Operation) ([]Effect, error)) (queue.Operation, error) {
+	return a.s.Finish(ctx, id, func(op *queue.Operation) ([]E, error) {
 		es, err := fn(op)
 		return a.effects(es), err
 	})
@@ -161,10 +161,10 @@ func (a adapter[E]) Finish(ctx context.Context, id string, fn func(*throttle.Ope
 func (a adapter[E]) RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error) {
 	return a.s.RequeueRunning(ctx, tenant, now)
 }
-func (a adapter[E]) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+func (a adapter[E]) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	return a.s.Depth(ctx, tenant)
 }
-func (a adapter[E]) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+func (a adapter[E]) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 	return a.s.Ahead(ctx, op)
 }
 func (a adapter[E]) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
@@ -175,33 +175,33 @@ func (a adapter[E]) PurgeIdempotency(ctx context.Context, now time.Time) (int, e
 }
 
 // noLimits is no queue limit.
-var noLimits = throttle.Limits{}
+var noLimits = queue.Limits{}
 
 // newOp returns an operation of project MOH ready to enqueue, with every
 // field the caller sets filled in.
-func newOp(tenant, target string) throttle.Operation {
+func newOp(tenant, target string) queue.Operation {
 	return newOpIn(tenant, "MOH", target)
 }
 
-func newOpIn(tenant, project, target string) throttle.Operation {
-	return throttle.Operation{
-		ID: throttle.NewID(), Tenant: tenant, Project: project, Kind: "test.op", Target: target,
-		Payload: []byte(`{"target":"` + target + `"}`), Actor: "key:ci", State: throttle.Queued,
+func newOpIn(tenant, project, target string) queue.Operation {
+	return queue.Operation{
+		ID: queue.NewID(), Tenant: tenant, Project: project, Kind: "test.op", Target: target,
+		Payload: []byte(`{"target":"` + target + `"}`), Actor: "key:ci", State: queue.Queued,
 		CreatedAt: t0, UpdatedAt: t0,
 	}
 }
 
-func mustEnqueue(t *testing.T, s Store, tenant, target string) throttle.Operation {
+func mustEnqueue(t *testing.T, s Store, tenant, target string) queue.Operation {
 	t.Helper()
 	return mustEnqueueOp(t, s, newOp(tenant, target))
 }
 
-func mustEnqueueIn(t *testing.T, s Store, tenant, project, target string) throttle.Operation {
+func mustEnqueueIn(t *testing.T, s Store, tenant, project, target string) queue.Operation {
 	t.Helper()
 	return mustEnqueueOp(t, s, newOpIn(tenant, project, target))
 }
 
-func mustEnqueueOp(t *testing.T, s Store, op throttle.Operation) throttle.Operation {
+func mustEnqueueOp(t *testing.T, s Store, op queue.Operation) queue.Operation {
 	t.Helper()
 	got, err := s.Enqueue(t.Context(), op, noLimits)
 	if err != nil {
@@ -210,7 +210,7 @@ func mustEnqueueOp(t *testing.T, s Store, op throttle.Operation) throttle.Operat
 	return got
 }
 
-func mustOperation(t *testing.T, s Store, id string) throttle.Operation {
+func mustOperation(t *testing.T, s Store, id string) queue.Operation {
 	t.Helper()
 	op, err := s.Operation(t.Context(), id)
 	if err != nil {
@@ -219,9 +219,9 @@ func mustOperation(t *testing.T, s Store, id string) throttle.Operation {
 	return op
 }
 
-func mustUpdate(t *testing.T, s Store, id string, fn func(*throttle.Operation)) throttle.Operation {
+func mustUpdate(t *testing.T, s Store, id string, fn func(*queue.Operation)) queue.Operation {
 	t.Helper()
-	op, err := s.UpdateOperation(t.Context(), id, func(o *throttle.Operation) error { fn(o); return nil })
+	op, err := s.UpdateOperation(t.Context(), id, func(o *queue.Operation) error { fn(o); return nil })
 	if err != nil {
 		t.Fatalf("UpdateOperation(%s): %v", id, err)
 	}
@@ -229,24 +229,24 @@ func mustUpdate(t *testing.T, s Store, id string, fn func(*throttle.Operation)) 
 }
 
 // markRunning does what a Dispatcher does when it starts an operation.
-func markRunning(t *testing.T, s Store, id string) throttle.Operation {
+func markRunning(t *testing.T, s Store, id string) queue.Operation {
 	t.Helper()
-	return mustUpdate(t, s, id, func(o *throttle.Operation) {
-		o.State, o.Attempts, o.StartedAt, o.UpdatedAt = throttle.Running, o.Attempts+1, t0, t0
+	return mustUpdate(t, s, id, func(o *queue.Operation) {
+		o.State, o.Attempts, o.StartedAt, o.UpdatedAt = queue.Running, o.Attempts+1, t0, t0
 	})
 }
 
 // succeed completes op as Succeeded with result.
-func succeed(t *testing.T, s Store, op throttle.Operation, result string) throttle.Operation {
+func succeed(t *testing.T, s Store, op queue.Operation, result string) queue.Operation {
 	t.Helper()
-	op.State, op.Result, op.FinishedAt, op.UpdatedAt = throttle.Succeeded, []byte(result), t0.Add(time.Second), t0.Add(time.Second)
+	op.State, op.Result, op.FinishedAt, op.UpdatedAt = queue.Succeeded, []byte(result), t0.Add(time.Second), t0.Add(time.Second)
 	if err := s.Complete(t.Context(), op, nil); err != nil {
 		t.Fatalf("Complete(%s): %v", op.ID, err)
 	}
 	return op
 }
 
-func mustHead(t *testing.T, s Store, tenant string) throttle.Operation {
+func mustHead(t *testing.T, s Store, tenant string) queue.Operation {
 	t.Helper()
 	op, err := s.Head(t.Context(), tenant)
 	if err != nil {
@@ -265,7 +265,7 @@ func wantHead(t *testing.T, s Store, tenant, id string) {
 func wantEmpty(t *testing.T, s Store, tenant string) {
 	t.Helper()
 	op, err := s.Head(t.Context(), tenant)
-	if !errors.Is(err, throttle.ErrEmpty) {
+	if !errors.Is(err, queue.ErrEmpty) {
 		t.Fatalf("Head(%s) = %s, %v; want ErrEmpty", tenant, op.ID, err)
 	}
 }
@@ -273,7 +273,7 @@ func wantEmpty(t *testing.T, s Store, tenant string) {
 // WantDepth fails t unless s holds want operations, queued or running, for
 // tenant. Other conformance suites whose stores queue operations use it too.
 func WantDepth(t *testing.T, s interface {
-	Depth(ctx context.Context, tenant string) (throttle.Depth, error)
+	Depth(ctx context.Context, tenant string) (queue.Depth, error)
 }, tenant string, want int) {
 	t.Helper()
 	got, err := s.Depth(t.Context(), tenant)
@@ -287,17 +287,17 @@ func WantDepth(t *testing.T, s interface {
 
 // WantNoOp fails t unless s has no operation id: nothing was written.
 func WantNoOp(t *testing.T, s interface {
-	Operation(ctx context.Context, id string) (throttle.Operation, error)
+	Operation(ctx context.Context, id string) (queue.Operation, error)
 }, id string) {
 	t.Helper()
-	if op, err := s.Operation(t.Context(), id); !errors.Is(err, throttle.ErrNotFound) {
+	if op, err := s.Operation(t.Context(), id); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("Operation(%s) = %s %s, %v; want ErrNotFound (nothing written)", id, op.Kind, op.State, err)
 	}
 }
 
 // normalize makes operations comparable across a store round trip: times
 // lose their monotonic reading and location, and empty byte slices are nil.
-func normalize(op throttle.Operation) throttle.Operation {
+func normalize(op queue.Operation) queue.Operation {
 	for _, p := range []*time.Time{&op.NotBefore, &op.CreatedAt, &op.UpdatedAt, &op.StartedAt, &op.FinishedAt} {
 		if !p.IsZero() {
 			*p = p.Round(0).UTC()
@@ -313,7 +313,7 @@ func normalize(op throttle.Operation) throttle.Operation {
 }
 
 // wantSame fails unless got and want are the same operation, field by field.
-func wantSame(t *testing.T, what string, got, want throttle.Operation) {
+func wantSame(t *testing.T, what string, got, want queue.Operation) {
 	t.Helper()
 	got, want = normalize(got), normalize(want)
 	if reflect.DeepEqual(got, want) {
@@ -332,7 +332,7 @@ func show(v any) string {
 	switch v := v.(type) {
 	case []byte:
 		return fmt.Sprintf("%q", v)
-	case *throttle.Failure:
+	case *queue.Failure:
 		if v == nil {
 			return "nil"
 		}
@@ -348,13 +348,13 @@ func testEnqueue(t *testing.T, s Store) {
 	for i := range 5 {
 		op := newOp("SHIP", fmt.Sprint("g", i))
 		// The store, not the caller, decides State and Seq.
-		op.State, op.Seq = throttle.Failed, 999
+		op.State, op.Seq = queue.Failed, 999
 		got, err := s.Enqueue(t.Context(), op, noLimits)
 		if err != nil {
 			t.Fatalf("Enqueue #%d: %v", i, err)
 		}
-		if got.State != throttle.Queued {
-			t.Errorf("Enqueue #%d: State = %q, want %q", i, got.State, throttle.Queued)
+		if got.State != queue.Queued {
+			t.Errorf("Enqueue #%d: State = %q, want %q", i, got.State, queue.Queued)
 		}
 		if i > 0 && got.Seq <= last {
 			t.Errorf("Enqueue #%d: Seq = %d, not after the previous %d", i, got.Seq, last)
@@ -380,17 +380,17 @@ func testRoundTrip(t *testing.T, s Store) {
 }
 
 func testOperationNotFound(t *testing.T, s Store) {
-	if _, err := s.Operation(t.Context(), throttle.NewID()); !errors.Is(err, throttle.ErrNotFound) {
+	if _, err := s.Operation(t.Context(), queue.NewID()); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("Operation(empty store) error = %v, want ErrNotFound", err)
 	}
 	mustEnqueue(t, s, "SHIP", "a")
-	if _, err := s.Operation(t.Context(), throttle.NewID()); !errors.Is(err, throttle.ErrNotFound) {
+	if _, err := s.Operation(t.Context(), queue.NewID()); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("Operation(unknown id) error = %v, want ErrNotFound", err)
 	}
 }
 
 func testHeadOrder(t *testing.T, s Store) {
-	ops := make([]throttle.Operation, 4)
+	ops := make([]queue.Operation, 4)
 	for i := range ops {
 		ops[i] = mustEnqueue(t, s, "SHIP", fmt.Sprint("g", i))
 	}
@@ -448,10 +448,10 @@ func testTenantsIndependent(t *testing.T, s Store) {
 func testUpdateApplies(t *testing.T, s Store) {
 	op := mustEnqueue(t, s, "SHIP", "a")
 	notBefore := t0.Add(30 * time.Second)
-	var seen throttle.Operation
-	got, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
+	var seen queue.Operation
+	got, err := s.UpdateOperation(t.Context(), op.ID, func(o *queue.Operation) error {
 		seen = *o
-		o.State, o.Attempts, o.Failures = throttle.Queued, 3, 2
+		o.State, o.Attempts, o.Failures = queue.Queued, 3, 2
 		o.NotBefore, o.LastError, o.UpdatedAt = notBefore, "TechPass did not answer in time", t0.Add(time.Second)
 		return nil
 	})
@@ -466,7 +466,7 @@ func testUpdateApplies(t *testing.T, s Store) {
 	wantSame(t, "Operation after UpdateOperation", mustOperation(t, s, op.ID), want)
 
 	// fn sees the previous update.
-	mustUpdate(t, s, op.ID, func(o *throttle.Operation) {
+	mustUpdate(t, s, op.ID, func(o *queue.Operation) {
 		if o.Attempts != 3 {
 			t.Errorf("second update sees Attempts = %d, want 3", o.Attempts)
 		}
@@ -477,8 +477,8 @@ func testUpdateApplies(t *testing.T, s Store) {
 func testUpdateFnError(t *testing.T, s Store) {
 	op := mustEnqueue(t, s, "SHIP", "a")
 	boom := errors.New("boom")
-	_, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
-		o.State, o.Attempts, o.LastError = throttle.Running, 7, "should not be stored"
+	_, err := s.UpdateOperation(t.Context(), op.ID, func(o *queue.Operation) error {
+		o.State, o.Attempts, o.LastError = queue.Running, 7, "should not be stored"
 		return fmt.Errorf("deciding: %w", boom)
 	})
 	if !errors.Is(err, boom) {
@@ -493,8 +493,8 @@ func testUpdateFnError(t *testing.T, s Store) {
 func testUpdateNotFound(t *testing.T, s Store) {
 	mustEnqueue(t, s, "SHIP", "a")
 	called := false
-	_, err := s.UpdateOperation(t.Context(), throttle.NewID(), func(*throttle.Operation) error { called = true; return nil })
-	if !errors.Is(err, throttle.ErrNotFound) {
+	_, err := s.UpdateOperation(t.Context(), queue.NewID(), func(*queue.Operation) error { called = true; return nil })
+	if !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("UpdateOperation(unknown id) error = %v, want ErrNotFound", err)
 	}
 	if called {
@@ -510,7 +510,7 @@ func testCompleteSucceeded(t *testing.T, s Store) {
 
 	got := mustOperation(t, s, first.ID)
 	wantSame(t, "Operation after Complete", got, done)
-	if got.State != throttle.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` || got.FinishedAt.IsZero() {
+	if got.State != queue.Succeeded || string(got.Result) != `{"upstreamId":"g-1"}` || got.FinishedAt.IsZero() {
 		t.Errorf("completed operation = %s result %q finished %v", got.State, got.Result, got.FinishedAt)
 	}
 	wantHead(t, s, "SHIP", second.ID)
@@ -522,8 +522,8 @@ func testCompleteSucceeded(t *testing.T, s Store) {
 
 func testCompleteFailed(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
-	op.State, op.FinishedAt, op.UpdatedAt = throttle.Failed, t0.Add(time.Second), t0.Add(time.Second)
-	op.Failure = &throttle.Failure{Status: 502, Title: "Upstream unavailable", Detail: "TechPass did not succeed; last error: HTTP 503"}
+	op.State, op.FinishedAt, op.UpdatedAt = queue.Failed, t0.Add(time.Second), t0.Add(time.Second)
+	op.Failure = &queue.Failure{Status: 502, Title: "Upstream unavailable", Detail: "TechPass did not succeed; last error: HTTP 503"}
 	if err := s.Complete(t.Context(), op, nil); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
@@ -550,7 +550,7 @@ func testCompleteOutOfOrder(t *testing.T, s Store) {
 func testCompleteFailingEffect(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
 	done := op
-	done.State, done.Result, done.FinishedAt = throttle.Succeeded, []byte("ok"), t0.Add(time.Second)
+	done.State, done.Result, done.FinishedAt = queue.Succeeded, []byte("ok"), t0.Add(time.Second)
 	if err := s.Complete(t.Context(), done, []Effect{Failing}); err == nil {
 		t.Fatal("Complete with a failing effect succeeded, want an error")
 	}
@@ -562,13 +562,13 @@ func testCompleteFailingEffect(t *testing.T, s Store) {
 func testProgress(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
 	second := mustEnqueue(t, s, "SHIP", "b")
-	op.State, op.Progress, op.UpdatedAt = throttle.Queued, []byte(`{"done":1}`), t0.Add(time.Second)
+	op.State, op.Progress, op.UpdatedAt = queue.Queued, []byte(`{"done":1}`), t0.Add(time.Second)
 	if err := s.Progress(t.Context(), op, nil); err != nil {
 		t.Fatalf("Progress: %v", err)
 	}
 	got := mustOperation(t, s, op.ID)
 	wantSame(t, "Operation after Progress", got, op)
-	if string(got.Progress) != `{"done":1}` || got.State != throttle.Queued {
+	if string(got.Progress) != `{"done":1}` || got.State != queue.Queued {
 		t.Errorf("after Progress: state %s, progress %q; want queued with the progress", got.State, got.Progress)
 	}
 	wantHead(t, s, "SHIP", op.ID)
@@ -580,7 +580,7 @@ func testProgress(t *testing.T, s Store) {
 func testProgressFailingEffect(t *testing.T, s Store) {
 	op := markRunning(t, s, mustEnqueue(t, s, "SHIP", "a").ID)
 	next := op
-	next.State, next.Progress = throttle.Queued, []byte("1")
+	next.State, next.Progress = queue.Queued, []byte("1")
 	if err := s.Progress(t.Context(), next, []Effect{Failing}); err == nil {
 		t.Fatal("Progress with a failing effect succeeded, want an error")
 	}
@@ -606,7 +606,7 @@ func testRequeueRunning(t *testing.T, s Store) {
 	if n != 2 {
 		t.Fatalf("RequeueRunning(SHIP) = %d, want 2", n)
 	}
-	if got := mustOperation(t, s, d.ID); got.State != throttle.Running {
+	if got := mustOperation(t, s, d.ID); got.State != queue.Running {
 		t.Fatalf("DOCK's operation: State = %q after RequeueRunning(SHIP), want running (another tenant's)", got.State)
 	}
 	if n, err := s.RequeueRunning(t.Context(), "DOCK", t0.Add(time.Minute)); err != nil || n != 1 {
@@ -614,7 +614,7 @@ func testRequeueRunning(t *testing.T, s Store) {
 	}
 	for _, id := range []string{a.ID, b.ID, c.ID, d.ID} {
 		got := mustOperation(t, s, id)
-		if got.State != throttle.Queued {
+		if got.State != queue.Queued {
 			t.Errorf("%s (%s): State = %q after RequeueRunning, want queued", got.Target, id, got.State)
 		}
 	}
@@ -623,11 +623,11 @@ func testRequeueRunning(t *testing.T, s Store) {
 			t.Errorf("%s: Attempts = %d after RequeueRunning, want 1 (kept)", got.Target, got.Attempts)
 		}
 	}
-	if got := mustOperation(t, s, done.ID); got.State != throttle.Succeeded {
+	if got := mustOperation(t, s, done.ID); got.State != queue.Succeeded {
 		t.Errorf("completed operation: State = %q after RequeueRunning, want succeeded", got.State)
 	}
 	// Requeued operations keep their place.
-	for _, want := range []throttle.Operation{a, b, c} {
+	for _, want := range []queue.Operation{a, b, c} {
 		head := mustHead(t, s, "SHIP")
 		if head.ID != want.ID {
 			t.Fatalf("Head = %s, want %s", head.Target, want.Target)
@@ -645,7 +645,7 @@ func testRequeueRunning(t *testing.T, s Store) {
 
 func testDepth(t *testing.T, s Store) {
 	WantDepth(t, s, "SHIP", 0)
-	var ops []throttle.Operation
+	var ops []queue.Operation
 	for i := range 3 {
 		ops = append(ops, mustEnqueue(t, s, "SHIP", fmt.Sprint("g", i)))
 		WantDepth(t, s, "SHIP", i+1)
@@ -675,7 +675,7 @@ func testHeadAcrossProjects(t *testing.T, s Store) {
 	m1 := mustEnqueueIn(t, s, "SHIP", "MOH", "m1")
 	h2 := mustEnqueueIn(t, s, "SHIP", "HR", "h2")
 	a1 := mustEnqueueIn(t, s, "SHIP", "ADM", "a1")
-	for _, want := range []throttle.Operation{h1, m1, h2, a1} {
+	for _, want := range []queue.Operation{h1, m1, h2, a1} {
 		head := mustHead(t, s, "SHIP")
 		if head.ID != want.ID {
 			t.Fatalf("Head = %s, want %s (lowest Seq of all projects)", head.Target, want.Target)
@@ -729,7 +729,7 @@ func testHeads(t *testing.T, s Store) {
 	wantHeads(t, s, "NOBODY")
 }
 
-func ahead(t *testing.T, s Store, op throttle.Operation) int {
+func ahead(t *testing.T, s Store, op queue.Operation) int {
 	t.Helper()
 	n, err := s.Ahead(t.Context(), op)
 	if err != nil {
@@ -745,7 +745,7 @@ func testAhead(t *testing.T, s Store) {
 	c := mustEnqueueIn(t, s, "SHIP", "MOH", "c")
 	mustEnqueueIn(t, s, "DOCK", "MOH", "other tenant")
 	for _, tc := range []struct {
-		op   throttle.Operation
+		op   queue.Operation
 		want int
 	}{{a, 0}, {b, 1}, {c, 2}, {x, 0}} {
 		if got := ahead(t, s, tc.op); got != tc.want {
@@ -766,18 +766,18 @@ func testFinish(t *testing.T, s Store) {
 	a := mustEnqueue(t, s, "SHIP", "a")
 	b := mustEnqueue(t, s, "SHIP", "b")
 	at := t0.Add(time.Minute)
-	got, err := s.Finish(t.Context(), a.ID, func(o *throttle.Operation) ([]Effect, error) {
-		if o.ID != a.ID || o.State != throttle.Queued {
+	got, err := s.Finish(t.Context(), a.ID, func(o *queue.Operation) ([]Effect, error) {
+		if o.ID != a.ID || o.State != queue.Queued {
 			return nil, fmt.Errorf("fn got %s in state %q", o.ID, o.State)
 		}
-		o.State, o.UpdatedAt, o.FinishedAt = throttle.Cancelled, at, at
+		o.State, o.UpdatedAt, o.FinishedAt = queue.Cancelled, at, at
 		return nil, nil
 	})
 	if err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
 	want := a
-	want.State, want.UpdatedAt, want.FinishedAt = throttle.Cancelled, at, at
+	want.State, want.UpdatedAt, want.FinishedAt = queue.Cancelled, at, at
 	wantSame(t, "Finish result", got, want)
 	wantSame(t, "Operation after Finish", mustOperation(t, s, a.ID), want)
 	wantHead(t, s, "SHIP", b.ID)
@@ -791,8 +791,8 @@ func testFinish(t *testing.T, s Store) {
 func testFinishFnError(t *testing.T, s Store) {
 	op := mustEnqueue(t, s, "SHIP", "a")
 	boom := errors.New("not cancellable")
-	_, err := s.Finish(t.Context(), op.ID, func(o *throttle.Operation) ([]Effect, error) {
-		o.State = throttle.Cancelled
+	_, err := s.Finish(t.Context(), op.ID, func(o *queue.Operation) ([]Effect, error) {
+		o.State = queue.Cancelled
 		return nil, fmt.Errorf("deciding: %w", boom)
 	})
 	if !errors.Is(err, boom) {
@@ -801,8 +801,8 @@ func testFinishFnError(t *testing.T, s Store) {
 	wantSame(t, "Operation after a refused Finish", mustOperation(t, s, op.ID), op)
 	wantHead(t, s, "SHIP", op.ID)
 
-	_, err = s.Finish(t.Context(), op.ID, func(o *throttle.Operation) ([]Effect, error) {
-		o.State = throttle.Cancelled
+	_, err = s.Finish(t.Context(), op.ID, func(o *queue.Operation) ([]Effect, error) {
+		o.State = queue.Cancelled
 		return []Effect{Failing}, nil
 	})
 	if err == nil {
@@ -815,8 +815,8 @@ func testFinishFnError(t *testing.T, s Store) {
 // wantFull fails unless err reports a full queue with depth total.
 func wantFull(t *testing.T, err error, total int) {
 	t.Helper()
-	var full *throttle.QueueFullError
-	if !errors.As(err, &full) || !errors.Is(err, throttle.ErrQueueFull) {
+	var full *queue.QueueFullError
+	if !errors.As(err, &full) || !errors.Is(err, queue.ErrQueueFull) {
 		t.Fatalf("Enqueue error = %v, want a *QueueFullError", err)
 	}
 	if full.Depth.Total != total {
@@ -831,12 +831,12 @@ func testQueueFull(t *testing.T, s Store) {
 	markRunning(t, s, m1.ID) // running counts against the limits too
 
 	op := newOpIn("SHIP", "ADM", "over the tenant limit")
-	_, err := s.Enqueue(t.Context(), op, throttle.Limits{Tenant: 3})
+	_, err := s.Enqueue(t.Context(), op, queue.Limits{Tenant: 3})
 	wantFull(t, err, 3)
 	WantNoOp(t, s, op.ID)
 
 	op = newOpIn("SHIP", "MOH", "over the project limit")
-	_, err = s.Enqueue(t.Context(), op, throttle.Limits{Tenant: 10, Project: 2})
+	_, err = s.Enqueue(t.Context(), op, queue.Limits{Tenant: 10, Project: 2})
 	wantFull(t, err, 3)
 	WantNoOp(t, s, op.ID)
 	WantDepth(t, s, "SHIP", 3)
@@ -844,21 +844,21 @@ func testQueueFull(t *testing.T, s Store) {
 
 	// Another project, and another tenant, still have room.
 	mustEnqueueOp(t, s, newOpIn("SHIP", "HR", "h2"))
-	if _, err := s.Enqueue(t.Context(), newOpIn("SHIP", "HR", "h3"), throttle.Limits{Project: 3}); err != nil {
+	if _, err := s.Enqueue(t.Context(), newOpIn("SHIP", "HR", "h3"), queue.Limits{Project: 3}); err != nil {
 		t.Fatalf("Enqueue into a project under its limit: %v", err)
 	}
-	if _, err := s.Enqueue(t.Context(), newOpIn("DOCK", "MOH", "x"), throttle.Limits{Tenant: 1, Project: 1}); err != nil {
+	if _, err := s.Enqueue(t.Context(), newOpIn("DOCK", "MOH", "x"), queue.Limits{Tenant: 1, Project: 1}); err != nil {
 		t.Fatalf("Enqueue into another tenant: %v", err)
 	}
 	// Finishing an operation makes room.
 	succeed(t, s, mustOperation(t, s, m1.ID), "ok")
-	if _, err := s.Enqueue(t.Context(), newOpIn("SHIP", "MOH", "m3"), throttle.Limits{Project: 2}); err != nil {
+	if _, err := s.Enqueue(t.Context(), newOpIn("SHIP", "MOH", "m3"), queue.Limits{Project: 2}); err != nil {
 		t.Fatalf("Enqueue after an operation finished: %v", err)
 	}
 }
 
-func idem(scope, key, fingerprint string, expires time.Time) *throttle.Idempotency {
-	return &throttle.Idempotency{Scope: scope, Key: key, Fingerprint: fingerprint, Expires: expires}
+func idem(scope, key, fingerprint string, expires time.Time) *queue.Idempotency {
+	return &queue.Idempotency{Scope: scope, Key: key, Fingerprint: fingerprint, Expires: expires}
 }
 
 func idempotent(t *testing.T, s Store, scope, key string, now time.Time) (string, string, bool) {
@@ -873,8 +873,8 @@ func idempotent(t *testing.T, s Store, scope, key string, now time.Time) (string
 // wantReplay fails unless err is a replay naming id.
 func wantReplay(t *testing.T, err error, id string) {
 	t.Helper()
-	var replay *throttle.ReplayError
-	if !errors.As(err, &replay) || !errors.Is(err, throttle.ErrReplay) {
+	var replay *queue.ReplayError
+	if !errors.As(err, &replay) || !errors.Is(err, queue.ErrReplay) {
 		t.Fatalf("Enqueue error = %v, want a *ReplayError", err)
 	}
 	if replay.OperationID != id {
@@ -907,7 +907,7 @@ func testIdempotency(t *testing.T, s Store) {
 	// Another request with the key is refused.
 	other := newOp("SHIP", "other")
 	other.Idempotency = idem("key:ci", "k1", "fp-b", expires)
-	if _, err := s.Enqueue(t.Context(), other, noLimits); !errors.Is(err, throttle.ErrIdempotencyMismatch) {
+	if _, err := s.Enqueue(t.Context(), other, noLimits); !errors.Is(err, queue.ErrIdempotencyMismatch) {
 		t.Fatalf("Enqueue with a reused key error = %v, want ErrIdempotencyMismatch", err)
 	}
 	WantNoOp(t, s, other.ID)
@@ -921,8 +921,8 @@ func testIdempotency(t *testing.T, s Store) {
 	// A replay is found before the limits are checked, and after the
 	// operation finished.
 	succeed(t, s, first, "ok")
-	again.ID = throttle.NewID()
-	_, err = s.Enqueue(t.Context(), again, throttle.Limits{Tenant: 1, Project: 1})
+	again.ID = queue.NewID()
+	_, err = s.Enqueue(t.Context(), again, queue.Limits{Tenant: 1, Project: 1})
 	wantReplay(t, err, first.ID)
 	WantNoOp(t, s, again.ID)
 	if id, _, ok := idempotent(t, s, "key:ci", "k1", t0); !ok || id != first.ID {
@@ -983,7 +983,7 @@ func testConcurrentEnqueue(t *testing.T, s Store) {
 	tenants := []string{"SHIP", "DOCK"}
 	var (
 		mu  sync.Mutex
-		got = map[string][]throttle.Operation{}
+		got = map[string][]queue.Operation{}
 		wg  sync.WaitGroup
 	)
 	for i := range n {
@@ -1006,7 +1006,7 @@ func testConcurrentEnqueue(t *testing.T, s Store) {
 	for _, tenant := range tenants {
 		ops := got[tenant]
 		WantDepth(t, s, tenant, len(ops))
-		bySeq := map[uint64]throttle.Operation{}
+		bySeq := map[uint64]queue.Operation{}
 		for _, op := range ops {
 			if prev, dup := bySeq[op.Seq]; dup {
 				t.Fatalf("%s: Seq %d given to both %s and %s", tenant, op.Seq, prev.Target, op.Target)
@@ -1037,7 +1037,7 @@ func testConcurrentUpdate(t *testing.T, s Store) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			_, err := s.UpdateOperation(context.Background(), op.ID, func(o *throttle.Operation) error {
+			_, err := s.UpdateOperation(context.Background(), op.ID, func(o *queue.Operation) error {
 				o.Attempts++
 				return nil
 			})
@@ -1081,7 +1081,7 @@ func testConcurrentEnqueueAndComplete(t *testing.T, s Store) {
 				t.Errorf("Head = %s, want %s", head.ID, want)
 				return
 			}
-			head.State = throttle.Succeeded
+			head.State = queue.Succeeded
 			if err := s.Complete(context.Background(), head, nil); err != nil {
 				t.Errorf("Complete: %v", err)
 				return
@@ -1099,7 +1099,7 @@ func testConcurrentEnqueueAndComplete(t *testing.T, s Store) {
 	wantEmpty(t, s, "SHIP")
 	WantDepth(t, s, "SHIP", 0)
 	for _, id := range order {
-		if got := mustOperation(t, s, id); got.State != throttle.Succeeded {
+		if got := mustOperation(t, s, id); got.State != queue.Succeeded {
 			t.Errorf("%s: State = %q", id, got.State)
 		}
 	}
@@ -1107,7 +1107,7 @@ func testConcurrentEnqueueAndComplete(t *testing.T, s Store) {
 
 func testConcurrentLimits(t *testing.T, s Store) {
 	const n = 30
-	limits := throttle.Limits{Tenant: 10, Project: 4}
+	limits := queue.Limits{Tenant: 10, Project: 4}
 	projects := []string{"ADM", "HR", "MOH"}
 	var (
 		wg         sync.WaitGroup
@@ -1117,7 +1117,7 @@ func testConcurrentLimits(t *testing.T, s Store) {
 	for i := range n {
 		wg.Go(func() {
 			_, err := s.Enqueue(context.Background(), newOpIn("SHIP", projects[i%len(projects)], fmt.Sprint("g", i)), limits)
-			var full *throttle.QueueFullError
+			var full *queue.QueueFullError
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -1159,7 +1159,7 @@ func testConcurrentTwins(t *testing.T, s Store) {
 			op := newOp("SHIP", fmt.Sprint("twin ", i))
 			op.Idempotency = idem("key:ci", "k", "fp", t0.Add(time.Hour))
 			got, err := s.Enqueue(context.Background(), op, noLimits)
-			var replay *throttle.ReplayError
+			var replay *queue.ReplayError
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

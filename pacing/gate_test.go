@@ -1,4 +1,4 @@
-package throttle_test
+package pacing_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/pacing"
 )
 
 // TestDelay walks fixed timelines through the pacing arithmetic.
@@ -36,7 +36,7 @@ func TestDelay(t *testing.T) {
 		{"clock behind last start waits interval plus", at(0), at(100), never, time.Second, 1100 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		if got := throttle.Delay(tt.now, tt.last, tt.hold, tt.interval); got != tt.want {
+		if got := pacing.Delay(tt.now, tt.last, tt.hold, tt.interval); got != tt.want {
 			t.Errorf("%s: Delay = %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -47,7 +47,7 @@ func TestDelay(t *testing.T) {
 func TestNewGateWaitsOneInterval(t *testing.T) {
 	const interval = 30 * time.Millisecond
 	start := time.Now()
-	g := throttle.NewGate(interval, nil)
+	g := pacing.NewGate(interval, nil)
 	release, err := g.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestNewGateWaitsOneInterval(t *testing.T) {
 // and checks start-to-start gaps and that no two overlap.
 func TestGateSpacesAndSerializes(t *testing.T) {
 	const interval = 20 * time.Millisecond
-	g := throttle.NewGate(interval, nil)
+	g := pacing.NewGate(interval, nil)
 	var (
 		mu       sync.Mutex
 		starts   []time.Time
@@ -110,7 +110,7 @@ func TestGateSpacesAndSerializes(t *testing.T) {
 }
 
 func TestGateAcquireHonoursContext(t *testing.T) {
-	g := throttle.NewGate(time.Hour, nil)
+	g := pacing.NewGate(time.Hour, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := g.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -118,7 +118,7 @@ func TestGateAcquireHonoursContext(t *testing.T) {
 	}
 	// The failed Acquire must not keep the slot: another caller with a
 	// different gate state can still get in once the hold is lifted.
-	g2 := throttle.NewGate(0, nil)
+	g2 := pacing.NewGate(0, nil)
 	r1, _ := g2.Acquire(context.Background())
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel2()
@@ -135,7 +135,7 @@ func TestGateAcquireHonoursContext(t *testing.T) {
 
 func TestGateHoldAndNextStart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	g := throttle.NewGate(time.Second, func() time.Time { return now })
+	g := pacing.NewGate(time.Second, func() time.Time { return now })
 	// A new gate counts its creation as a start (the previous process may
 	// have just sent a request).
 	if got := g.NextStart(); !got.Equal(now.Add(time.Second)) {
@@ -158,7 +158,7 @@ func TestGateHoldAndNextStart(t *testing.T) {
 // slot (a slow connection set-up) pushes the next start back.
 func TestGateStartedMovesTheStart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	g := throttle.NewGate(time.Second, func() time.Time { return now })
+	g := pacing.NewGate(time.Second, func() time.Time { return now })
 	now = now.Add(time.Second)
 	release, _ := g.Acquire(context.Background())
 	g.Started(now.Add(300 * time.Millisecond)) // headers written 300 ms later
@@ -169,41 +169,8 @@ func TestGateStartedMovesTheStart(t *testing.T) {
 	}
 }
 
-func TestRetryPolicy(t *testing.T) {
-	p := throttle.RetryPolicy{BaseDelay: time.Second, MaxDelay: 10 * time.Second, MaxFailures: 3, Rand: func() float64 { return 0.999999 }}
-	for _, tt := range []struct {
-		failures int
-		ceiling  time.Duration
-	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {4, 8 * time.Second}, {5, 10 * time.Second}, {30, 10 * time.Second}} {
-		got := p.Backoff(tt.failures)
-		if got > tt.ceiling || got < tt.ceiling*99/100 {
-			t.Errorf("Backoff(%d) = %v, want just under %v", tt.failures, got, tt.ceiling)
-		}
-	}
-	p.Rand = func() float64 { return 0 }
-	if got := p.Backoff(3); got != 0 {
-		t.Errorf("full jitter must reach 0, got %v", got)
-	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if p.GiveUp(2, t0, t0) || !p.GiveUp(3, t0, t0) {
-		t.Errorf("GiveUp must trip at MaxFailures when it is set")
-	}
-	// By default the count is not bounded; the retry window is.
-	var d throttle.RetryPolicy
-	if d.GiveUp(1000, t0, t0.Add(throttle.DefaultMaxDuration-time.Millisecond)) || !d.GiveUp(1, t0, t0.Add(throttle.DefaultMaxDuration)) {
-		t.Errorf("the default policy must give up at DefaultMaxDuration after the first failure, whatever the count")
-	}
-	w := throttle.RetryPolicy{MaxDuration: time.Minute}
-	if w.GiveUp(50, t0, t0.Add(59*time.Second)) || !w.GiveUp(0, t0, t0.Add(time.Minute)) || w.GiveUp(50, time.Time{}, t0) {
-		t.Errorf("GiveUp must trip at MaxDuration after the first failure, and never before a failure")
-	}
-	if got := w.Deadline(t0); !got.Equal(t0.Add(time.Minute)) {
-		t.Errorf("Deadline = %v", got)
-	}
-}
-
 func ExampleGate() {
-	gate := throttle.NewGate(10*time.Millisecond, nil)
+	gate := pacing.NewGate(10*time.Millisecond, nil)
 	start := time.Now()
 	for range 3 {
 		release, err := gate.Acquire(context.Background())
@@ -237,7 +204,7 @@ func TestGateObservesLateness(t *testing.T) {
 		readings = readings[1:]
 		return r
 	}
-	g := throttle.NewGate(20*time.Millisecond, now)
+	g := pacing.NewGate(20*time.Millisecond, now)
 	var late []time.Duration
 	g.ObserveLateness(func(d time.Duration) { late = append(late, d) })
 

@@ -1,4 +1,4 @@
-package throttle_test
+package pacing_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/pacing"
 )
 
 // BenchmarkGateAcquire measures the gate's own cost: Acquire and release
@@ -15,7 +15,7 @@ import (
 func BenchmarkGateAcquire(b *testing.B) {
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {
-		g := throttle.NewGate(0, nil)
+		g := pacing.NewGate(0, nil)
 		for b.Loop() {
 			release, err := g.Acquire(ctx)
 			if err != nil {
@@ -25,7 +25,7 @@ func BenchmarkGateAcquire(b *testing.B) {
 		}
 	})
 	b.Run("contended", func(b *testing.B) {
-		g := throttle.NewGate(0, nil)
+		g := pacing.NewGate(0, nil)
 		b.SetParallelism(8)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -49,7 +49,7 @@ func BenchmarkGatePacing(b *testing.B) {
 	ctx := context.Background()
 	for _, interval := range []time.Duration{time.Millisecond, 10 * time.Millisecond} {
 		b.Run(fmt.Sprintf("interval=%v", interval), func(b *testing.B) {
-			g := throttle.NewGate(interval, nil)
+			g := pacing.NewGate(interval, nil)
 			var prev time.Time
 			minGap := time.Duration(1<<63 - 1)
 			var sum time.Duration
@@ -77,28 +77,6 @@ func BenchmarkGatePacing(b *testing.B) {
 			}
 			b.ReportMetric(float64(minGap)/float64(time.Microsecond), "min-gap-us")
 			b.ReportMetric(float64(sum/time.Duration(gaps)-interval)/float64(time.Microsecond), "overshoot-us")
-		})
-	}
-}
-
-// BenchmarkNextProject measures the round-robin pick among the heads of a
-// tenant's projects, as the dispatcher makes it before every operation.
-func BenchmarkNextProject(b *testing.B) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, projects := range []int{2, 64} {
-		b.Run(fmt.Sprintf("projects=%d", projects), func(b *testing.B) {
-			heads := make([]throttle.Operation, projects)
-			for i := range heads {
-				heads[i] = throttle.Operation{ID: fmt.Sprintf("op-%d", i), Project: fmt.Sprintf("P%03d", (i*37)%projects)}
-			}
-			last := ""
-			for b.Loop() {
-				op, ok, _ := throttle.NextProject(heads, last, now)
-				if !ok {
-					b.Fatal("no project picked")
-				}
-				last = op.Project
-			}
 		})
 	}
 }

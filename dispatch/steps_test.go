@@ -1,4 +1,4 @@
-package throttle_test
+package dispatch_test
 
 import (
 	"context"
@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/dispatch"
+	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // A Continue outcome stores the step's progress, keeps the operation at the
@@ -21,21 +23,21 @@ func TestDispatcherContinueInterleavesProjects(t *testing.T) {
 
 	var mu sync.Mutex
 	var order []string
-	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, op queue.Operation) Outcome {
 		step, _ := strconv.Atoi(string(op.Progress))
 		mu.Lock()
 		order = append(order, op.Project+"#"+strconv.Itoa(step))
 		mu.Unlock()
 		if op.Project == "BIG" && step < 2 {
-			return Outcome{Kind: throttle.Continue, Progress: []byte(strconv.Itoa(step + 1))}
+			return Outcome{Kind: dispatch.Continue, Progress: []byte(strconv.Itoa(step + 1))}
 		}
-		return Outcome{Kind: throttle.Done, Result: op.Progress}
+		return Outcome{Kind: dispatch.Done, Result: op.Progress}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h})
 	startRun(t, d.Run)
 	got := waitSettled(t, s, long.ID)
 	waitSettled(t, s, short.ID)
-	if got.State != throttle.Succeeded || string(got.Result) != "2" || got.Attempts != 3 {
+	if got.State != queue.Succeeded || string(got.Result) != "2" || got.Attempts != 3 {
 		t.Fatalf("long operation: %s, result %q, %d attempts; want succeeded after 3 steps with progress 2", got.State, got.Result, got.Attempts)
 	}
 	mu.Lock()
@@ -55,7 +57,7 @@ func TestDispatcherContinueInterleavesProjects(t *testing.T) {
 type fakeBackground struct {
 	left  atomic.Int32
 	steps atomic.Int32
-	gate  *throttle.Gate
+	gate  *pacing.Gate
 	mu    sync.Mutex
 	at    []time.Time
 }
@@ -80,20 +82,20 @@ func (b *fakeBackground) Step(ctx context.Context) {
 func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 	const interval = 50 * time.Millisecond
 	s := openStore(t)
-	gate := throttle.NewGate(interval, nil)
+	gate := pacing.NewGate(interval, nil)
 	bg := &fakeBackground{gate: gate}
 	bg.left.Store(1000)
 	started := make(chan time.Time, 10)
-	h := HandlerFunc(func(ctx context.Context, op throttle.Operation) Outcome {
+	h := HandlerFunc(func(ctx context.Context, op queue.Operation) Outcome {
 		release, err := gate.Acquire(ctx)
 		if err != nil {
-			return Outcome{Kind: throttle.Retry}
+			return Outcome{Kind: dispatch.Retry}
 		}
 		defer release()
 		started <- time.Now()
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
 	startRun(t, d.Run)
 	eventually(t, "background steps", func() bool { return bg.steps.Load() >= 3 })
 	for range 3 {
@@ -122,8 +124,8 @@ func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 func TestDispatcherBackgroundWaitsForNext(t *testing.T) {
 	s := openStore(t)
 	bg := &timedBackground{next: time.Now().Add(30 * time.Millisecond), ran: make(chan time.Time, 1)}
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, throttle.Operation) Outcome {
-		return Outcome{Kind: throttle.Done}
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
+		return Outcome{Kind: dispatch.Done}
 	}), Background: bg})
 	startRun(t, d.Run)
 	at := receive(t, bg.ran, "the background step")
@@ -156,22 +158,22 @@ func (b *timedBackground) Step(context.Context) {
 func TestDispatcherRerunsHeadLeftRunning(t *testing.T) {
 	s := openStore(t)
 	op := enqueue(t, s, "SHIP", "left running")
-	if _, err := s.UpdateOperation(t.Context(), op.ID, func(o *throttle.Operation) error {
-		o.State, o.Attempts = throttle.Running, 1
+	if _, err := s.UpdateOperation(t.Context(), op.ID, func(o *queue.Operation) error {
+		o.State, o.Attempts = queue.Running, 1
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	next := enqueue(t, s, "SHIP", "behind it")
 	var calls atomic.Int32
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, throttle.Operation) Outcome {
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
 		calls.Add(1)
-		return Outcome{Kind: throttle.Done}
+		return Outcome{Kind: dispatch.Done}
 	})})
 	startRun(t, d.Run)
 	got := waitSettled(t, s, op.ID)
 	waitSettled(t, s, next.ID)
-	if got.State != throttle.Succeeded || got.Attempts != 2 {
+	if got.State != queue.Succeeded || got.Attempts != 2 {
 		t.Fatalf("head left running: %s after %d attempts, want succeeded on attempt 2", got.State, got.Attempts)
 	}
 	if n := calls.Load(); n != 2 {

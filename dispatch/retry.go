@@ -1,4 +1,4 @@
-package throttle
+package dispatch
 
 import (
 	"math/rand/v2"

@@ -1,4 +1,4 @@
-package throttle
+package queue
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ type IdempotencyRecord struct {
 // decide nothing: the rules of the queue (the checks of an enqueue, what
 // completing an operation writes, crash recovery) are EnqueueIn, SettleIn
 // and RequeueIn, written once over it for every backend.
-type QueueTx interface {
+type Tx interface {
 	// Operation returns the stored operation with id, or ErrNotFound
 	// (wrapped).
 	Operation(id string) (Operation, error)
@@ -55,7 +55,7 @@ type QueueTx interface {
 // remembered, unexpired at op.CreatedAt, for the same request, and
 // ErrIdempotencyMismatch if for another; nil if op has no key or it is
 // unused. It writes nothing.
-func CheckIdempotency(tx QueueTx, op Operation) error {
+func CheckIdempotency(tx Tx, op Operation) error {
 	ik := op.Idempotency
 	if ik == nil {
 		return nil
@@ -73,7 +73,7 @@ func CheckIdempotency(tx QueueTx, op Operation) error {
 // CheckEnqueue runs the checks of an enqueue, writing nothing: idempotency
 // first (a replay must find its operation even if the queue filled up
 // since), then the queue limits (a *QueueFullError).
-func CheckEnqueue(tx QueueTx, op Operation, limits Limits) error {
+func CheckEnqueue(tx Tx, op Operation, limits Limits) error {
 	if err := CheckIdempotency(tx, op); err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func CheckEnqueue(tx QueueTx, op Operation, limits Limits) error {
 // EnqueueIn is Store.Enqueue inside tx: the checks of CheckEnqueue, then op
 // queued at the tail of its project's queue with its idempotency key
 // recorded. The caller's transaction writes nothing if it fails.
-func EnqueueIn(tx QueueTx, op Operation, limits Limits) (Operation, error) {
+func EnqueueIn(tx Tx, op Operation, limits Limits) (Operation, error) {
 	if err := CheckEnqueue(tx, op, limits); err != nil {
 		return Operation{}, err
 	}
@@ -100,7 +100,7 @@ func EnqueueIn(tx QueueTx, op Operation, limits Limits) (Operation, error) {
 // QueueIn queues op (Queued, at the tail of its project's queue) and records
 // its idempotency key, with no check: the caller has run CheckEnqueue in the
 // same transaction.
-func QueueIn(tx QueueTx, op Operation) (Operation, error) {
+func QueueIn(tx Tx, op Operation) (Operation, error) {
 	op.State = Queued
 	op, err := tx.Append(op)
 	if err != nil {
@@ -117,7 +117,7 @@ func QueueIn(tx QueueTx, op Operation) (Operation, error) {
 // RecordIn stores op, which is already in a final state, without queueing
 // it (work shown done before it was queued), with its idempotency key; the
 // idempotency check applies, the queue limits do not.
-func RecordIn(tx QueueTx, op Operation) (Operation, error) {
+func RecordIn(tx Tx, op Operation) (Operation, error) {
 	if !op.State.Final() {
 		return Operation{}, fmt.Errorf("record %s: state %q is not final", op.ID, op.State)
 	}
@@ -134,7 +134,7 @@ func RecordIn(tx QueueTx, op Operation) (Operation, error) {
 
 // SettleIn stores op, which is in its final state, and takes it off its
 // queue; ErrNotFound if no such operation is stored.
-func SettleIn(tx QueueTx, op Operation) error {
+func SettleIn(tx Tx, op Operation) error {
 	if _, err := tx.Operation(op.ID); err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func SettleIn(tx QueueTx, op Operation) error {
 
 // RequeueIn puts every Running operation of tx's tenant back to Queued at
 // now, keeping its place, and returns how many there were.
-func RequeueIn(tx QueueTx, now time.Time) (int, error) {
+func RequeueIn(tx Tx, now time.Time) (int, error) {
 	ops, err := tx.Queued()
 	if err != nil {
 		return 0, err

@@ -1,4 +1,4 @@
-package throttle_test
+package dispatch_test
 
 import (
 	"context"
@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/dispatch"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // TestRetryWindowCountsNoPause: an operation meets a transient failure, its
@@ -18,19 +19,19 @@ func TestRetryWindowCountsNoPause(t *testing.T) {
 	s := openStore(t)
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
-	calls := make(chan throttle.Operation, 10)
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	calls := make(chan queue.Operation, 10)
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- o
-		return Outcome{Kind: throttle.Retry, Reason: "HTTP 503"}
+		return Outcome{Kind: dispatch.Retry, Reason: "HTTP 503"}
 	})
-	policy := throttle.RetryPolicy{MaxDuration: 30 * time.Minute, BaseDelay: 10 * time.Second, MaxDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
+	policy := dispatch.RetryPolicy{MaxDuration: 30 * time.Minute, BaseDelay: 10 * time.Second, MaxDelay: 10 * time.Second, Rand: func() float64 { return 0.5 }}
 	newDispatcher := func() *Dispatcher {
-		return throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+		return dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	}
 
 	stop := startRun(t, newDispatcher().Run)
 	receive(t, calls, "the first try")
-	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o throttle.Operation) bool { return o.State == throttle.Queued && o.Attempts == 1 })
+	got := waitOp(t, s, op.ID, "the retry to be scheduled", func(o queue.Operation) bool { return o.State == queue.Queued && o.Attempts == 1 })
 	if !got.FailingSince.Equal(t0) {
 		t.Fatalf("FailingSince %v, want t0", got.FailingSince)
 	}
@@ -41,10 +42,10 @@ func TestRetryWindowCountsNoPause(t *testing.T) {
 	d := newDispatcher()
 	startRun(t, d.Run)
 	receive(t, calls, "the first try after the pause")
-	got = waitOp(t, s, op.ID, "the second retry to be scheduled", func(o throttle.Operation) bool {
-		return o.State.Final() || o.State == throttle.Queued && o.Attempts == 2
+	got = waitOp(t, s, op.ID, "the second retry to be scheduled", func(o queue.Operation) bool {
+		return o.State.Final() || o.State == queue.Queued && o.Attempts == 2
 	})
-	if got.State != throttle.Queued || !got.FailingSince.Equal(resumed) || !got.NotBefore.Equal(resumed.Add(5*time.Second)) {
+	if got.State != queue.Queued || !got.FailingSince.Equal(resumed) || !got.NotBefore.Equal(resumed.Add(5*time.Second)) {
 		t.Fatalf("after a pause of 40m, a failure: State %q, FailingSince t0+%v, NotBefore t0+%v, Failure %+v; want queued, window from t0+40m, retry 5s later",
 			got.State, got.FailingSince.Sub(t0), got.NotBefore.Sub(t0), got.Failure)
 	}
@@ -53,7 +54,7 @@ func TestRetryWindowCountsNoPause(t *testing.T) {
 	clock.Advance(30 * time.Minute)
 	d.Wake()
 	receive(t, calls, "the try at the window's end")
-	if got := waitSettled(t, s, op.ID); got.State != throttle.Failed {
+	if got := waitSettled(t, s, op.ID); got.State != queue.Failed {
 		t.Fatalf("after the window: State %q, want failed", got.State)
 	}
 }
@@ -66,22 +67,22 @@ func TestAdoptionCheckIsNoAttempt(t *testing.T) {
 	clock := newFakeClock()
 	op := enqueue(t, s, "SHIP", "a")
 	outcomes := []Outcome{
-		{Kind: throttle.Retry, Reason: "timeout"},                                         // an unclear attempt
-		{Kind: throttle.Retry, Check: true, CheckOnly: true, Reason: "list: HTTP 503"},    // its adoption check fails
-		{Kind: throttle.Retry, Check: true, CheckOnly: true, Reason: "list: HTTP 503"},    // and again
-		{Kind: throttle.Done, CheckOnly: true, Result: []byte(`"adopted"`)},               // then finds the group
-		{Kind: throttle.Fail, Failure: &throttle.Failure{Status: 500, Title: "too many"}}, // not reached
+		{Kind: dispatch.Retry, Reason: "timeout"},                                      // an unclear attempt
+		{Kind: dispatch.Retry, Check: true, CheckOnly: true, Reason: "list: HTTP 503"}, // its adoption check fails
+		{Kind: dispatch.Retry, Check: true, CheckOnly: true, Reason: "list: HTTP 503"}, // and again
+		{Kind: dispatch.Done, CheckOnly: true, Result: []byte(`"adopted"`)},            // then finds the group
+		{Kind: dispatch.Fail, Failure: &queue.Failure{Status: 500, Title: "too many"}}, // not reached
 	}
 	n := 0 // only the handler's goroutine uses it
-	calls := make(chan throttle.Operation, len(outcomes))
-	h := HandlerFunc(func(ctx context.Context, o throttle.Operation) Outcome {
+	calls := make(chan queue.Operation, len(outcomes))
+	h := HandlerFunc(func(ctx context.Context, o queue.Operation) Outcome {
 		calls <- o
 		n++
 		return outcomes[n-1]
 	})
 	// No backoff: each retry is due at once on the fixed clock.
-	policy := throttle.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Second, Rand: func() float64 { return 0 }}
-	d := throttle.NewDispatcher(DispatcherConfig{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
+	policy := dispatch.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Second, Rand: func() float64 { return 0 }}
+	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Now: clock.Now, Retry: policy})
 	startRun(t, d.Run)
 	var tries []int
 	for range 4 {
@@ -90,7 +91,7 @@ func TestAdoptionCheckIsNoAttempt(t *testing.T) {
 	got := waitSettled(t, s, op.ID)
 	// Each try after the first sees Attempts 2: the checks before it were
 	// not counted, and the handler still knows an attempt was made.
-	if want := []int{1, 2, 2, 2}; !slices.Equal(tries, want) || got.State != throttle.Succeeded || got.Attempts != 1 {
+	if want := []int{1, 2, 2, 2}; !slices.Equal(tries, want) || got.State != queue.Succeeded || got.Attempts != 1 {
 		t.Fatalf("tries saw Attempts %v, final State %q, Attempts %d; want %v, succeeded, 1", tries, got.State, got.Attempts, want)
 	}
 }

@@ -1,0 +1,14 @@
+// Package pacing keeps a tenant's upstream requests to the upstream's pace.
+//
+// TechPass allows each tenant one request per second and requires requests
+// to be synchronous: no new request before the previous one is done. The
+// limit belongs to the tenant's credentials, so it is shared by every
+// project of the tenant. A Gate per tenant, which the upstream client
+// acquires around every single HTTP request (retries and token-refresh
+// replays included), keeps at least the interval between the starts of two
+// requests, never lets two be in flight, and holds every request while the
+// upstream asks for a pause (Retry-After).
+//
+// Delay is the gate's arithmetic with time passed in, tested on fixed
+// timelines.
+package pacing
