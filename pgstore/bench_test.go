@@ -13,7 +13,7 @@ import (
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/pgstore"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // BenchmarkCreatePending measures what a POST create commits on
@@ -37,18 +37,18 @@ func BenchmarkCreatePending(b *testing.B) {
 			}
 			b.Cleanup(st.Close)
 			ledger := groups.NewLedger(st)
-			limits := groups.Limits{Groups: groupLimit, Queue: throttle.Limits{Tenant: 10000, Project: 1000}}
+			limits := groups.Limits{Groups: groupLimit, Queue: queue.Limits{Tenant: 10000, Project: 1000}}
 			counts := make([]int, writers+runtime.GOMAXPROCS(0))
 			runWriters(b, writers, func(ctx context.Context, writer int) error {
 				i := counts[writer]
 				counts[writer]++
 				name := groups.Name{Tenant: fmt.Sprintf("W%02dN%06d", writer, i/groupLimit), Project: "MOH", Group: fmt.Sprintf("team-%02d", i%groupLimit)}
 				now := time.Now()
-				op := throttle.Operation{
-					ID: throttle.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: groups.KindCreate,
+				op := queue.Operation{
+					ID: queue.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: groups.KindCreate,
 					Target: name.String(), Payload: []byte(`{"fullName":"` + name.String() + `","description":"Staff who can issue and void invoices."}`),
-					Actor: "key:0123456789abcdef0123", State: throttle.Queued, CreatedAt: now, UpdatedAt: now,
-					Idempotency: &throttle.Idempotency{Scope: "key:0123456789abcdef0123", Key: op0(writer, i), Fingerprint: "f", Expires: now.Add(24 * time.Hour)},
+					Actor: "key:0123456789abcdef0123", State: queue.Queued, CreatedAt: now, UpdatedAt: now,
+					Idempotency: &queue.Idempotency{Scope: "key:0123456789abcdef0123", Key: op0(writer, i), Fingerprint: "f", Expires: now.Add(24 * time.Hour)},
 				}
 				g := groups.Group{Name: name, Description: "bench", State: groups.Creating, PendingOperation: op.ID, CreatedAt: now, UpdatedAt: now}
 				_, err := ledger.CreatePending(ctx, g, op, limits)

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // The JSON documents of the operations, groups and owners tables. Field
@@ -43,7 +43,7 @@ type failureRecord struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-func newOperationRecord(op throttle.Operation) operationRecord {
+func newOperationRecord(op queue.Operation) operationRecord {
 	r := operationRecord{
 		ID: op.ID, Tenant: op.Tenant, Project: op.Project, Kind: op.Kind, Target: op.Target,
 		Payload: op.Payload, Progress: op.Progress, Actor: op.Actor, State: string(op.State), Seq: op.Seq,
@@ -57,16 +57,16 @@ func newOperationRecord(op throttle.Operation) operationRecord {
 	return r
 }
 
-func (r operationRecord) operation() throttle.Operation {
-	op := throttle.Operation{
+func (r operationRecord) operation() queue.Operation {
+	op := queue.Operation{
 		ID: r.ID, Tenant: r.Tenant, Project: r.Project, Kind: r.Kind, Target: r.Target,
-		Payload: r.Payload, Progress: r.Progress, Actor: r.Actor, State: throttle.State(r.State), Seq: r.Seq,
+		Payload: r.Payload, Progress: r.Progress, Actor: r.Actor, State: queue.State(r.State), Seq: r.Seq,
 		Attempts: r.Attempts, Failures: r.Failures, NotBefore: r.NotBefore, LastError: r.LastError,
 		Result: r.Result, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, FailingSince: r.FailingSince,
 	}
 	if r.Failure != nil {
-		op.Failure = &throttle.Failure{Status: r.Failure.Status, Title: r.Failure.Title, Detail: r.Failure.Detail}
+		op.Failure = &queue.Failure{Status: r.Failure.Status, Title: r.Failure.Title, Detail: r.Failure.Detail}
 	}
 	return op
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // The group mirror and the operation queue (groups.Store).
@@ -156,11 +156,11 @@ func (s *Store) View(ctx context.Context, tenant string, fn func(groups.Tx) erro
 // operation's tenant, so it is serialized with that tenant's Updates, in
 // two round trips. fn may not change the operation's id, tenant or
 // project.
-func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
+func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error) {
 	if !storable(id) {
-		return throttle.Operation{}, fmt.Errorf("operation %q: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %q: %w", id, queue.ErrNotFound)
 	}
-	var out throttle.Operation
+	var out queue.Operation
 	err := retry(ctx, func() error {
 		conn, err := s.pool.Acquire(ctx)
 		if err != nil {
@@ -168,13 +168,13 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 		}
 		defer conn.Release()
 		t := &txn{ctx: ctx, q: conn, b: &pgx.Batch{}}
-		var op throttle.Operation
+		var op queue.Operation
 		t.b.Queue("BEGIN")
 		t.b.Queue(lockOperationSQL, id)
 		t.b.Queue("SELECT tenant, doc FROM operations WHERE id = $1", id).QueryRow(func(row pgx.Row) error {
 			var doc []byte
 			if err := row.Scan(&t.tenant, &doc); errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+				return fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 			} else if err != nil {
 				return err
 			}
@@ -207,33 +207,33 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*throttl
 		return nil
 	})
 	if err != nil {
-		return throttle.Operation{}, err
+		return queue.Operation{}, err
 	}
 	return out, nil
 }
 
 // scanOperation decodes an operation's doc; ErrNotFound if there is none.
-func scanOperation(row pgx.Row, id string) (throttle.Operation, error) {
+func scanOperation(row pgx.Row, id string) (queue.Operation, error) {
 	var doc []byte
 	if err := row.Scan(&doc); errors.Is(err, pgx.ErrNoRows) {
-		return throttle.Operation{}, fmt.Errorf("operation %s: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	} else if err != nil {
-		return throttle.Operation{}, fmt.Errorf("read operation %s: %w", id, err)
+		return queue.Operation{}, fmt.Errorf("read operation %s: %w", id, err)
 	}
 	return decodeOperation(doc)
 }
 
-func decodeOperation(doc []byte) (throttle.Operation, error) {
+func decodeOperation(doc []byte) (queue.Operation, error) {
 	var r operationRecord
 	if err := json.Unmarshal(doc, &r); err != nil {
-		return throttle.Operation{}, fmt.Errorf("decode operation: %w", err)
+		return queue.Operation{}, fmt.Errorf("decode operation: %w", err)
 	}
 	return r.operation(), nil
 }
 
 // collectOperations reads rows of one doc column.
-func collectOperations(rows pgx.Rows) ([]throttle.Operation, error) {
-	var out []throttle.Operation
+func collectOperations(rows pgx.Rows) ([]queue.Operation, error) {
+	var out []queue.Operation
 	for rows.Next() {
 		var doc []byte
 		if err := rows.Scan(&doc); err != nil {
@@ -249,9 +249,9 @@ func collectOperations(rows pgx.Rows) ([]throttle.Operation, error) {
 }
 
 // Operation implements groups.Store.
-func (s *Store) Operation(ctx context.Context, id string) (throttle.Operation, error) {
+func (s *Store) Operation(ctx context.Context, id string) (queue.Operation, error) {
 	if !storable(id) {
-		return throttle.Operation{}, fmt.Errorf("operation %q: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %q: %w", id, queue.ErrNotFound)
 	}
 	return scanOperation(s.pool.QueryRow(ctx, "SELECT doc FROM operations WHERE id = $1", id), id)
 }
@@ -264,7 +264,7 @@ const headsSQL = `SELECT o.doc FROM pending p
 	WHERE p.tenant = $1 AND p.n > 0 ORDER BY p.project`
 
 // Heads implements groups.Store.
-func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+func (s *Store) Heads(ctx context.Context, tenant string) ([]queue.Operation, error) {
 	if !storable(tenant) {
 		return nil, nil
 	}
@@ -280,15 +280,15 @@ func (s *Store) Heads(ctx context.Context, tenant string) ([]throttle.Operation,
 }
 
 // Depth implements groups.Store.
-func (s *Store) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+func (s *Store) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	if !storable(tenant) {
-		return throttle.Depth{Projects: map[string]int{}}, nil
+		return queue.Depth{Projects: map[string]int{}}, nil
 	}
 	return depth(ctx, s.pool, tenant)
 }
 
-func depth(ctx context.Context, q querier, tenant string) (throttle.Depth, error) {
-	d := throttle.Depth{Projects: map[string]int{}}
+func depth(ctx context.Context, q querier, tenant string) (queue.Depth, error) {
+	d := queue.Depth{Projects: map[string]int{}}
 	rows, err := q.Query(ctx, "SELECT project, n FROM pending WHERE tenant = $1 AND n > 0", tenant)
 	if err != nil {
 		return d, fmt.Errorf("depth of %s: %w", tenant, err)
@@ -307,7 +307,7 @@ func depth(ctx context.Context, q querier, tenant string) (throttle.Depth, error
 }
 
 // Ahead implements groups.Store.
-func (s *Store) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 	if !storable(op.Tenant) || !storable(op.Project) {
 		return 0, nil
 	}
@@ -505,27 +505,24 @@ func (s *Store) ListMembers(ctx context.Context, name groups.Name, q groups.Page
 // first, then as an e-mail.
 func (s *Store) KnownUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.User, error) {
 	out := map[string]groups.User{}
-	keys := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if storable(id) {
-			keys = append(keys, strings.ToLower(id))
-		}
-	}
+	keys := lowerKeys(ids)
 	if len(keys) == 0 || !storable(tenant) {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id_key, coalesce(email_key, ''), id, email, display_name FROM known_users
-		WHERE tenant = $1 AND (id_key = ANY($2) OR email_key = ANY($2))`, tenant, keys)
+	rows, err := s.pool.Query(ctx, `SELECT kind, key, id, email, display_name FROM known_users
+		WHERE tenant = $1 AND kind IN ('i', 'e') AND key = ANY($2)`, tenant, keys)
 	if err != nil {
 		return nil, fmt.Errorf("known users of %s: %w", tenant, err)
 	}
 	byID, byEmail := map[string]groups.User{}, map[string]groups.User{}
-	var idKey, emailKey string
+	var kind byte
+	var key string
 	var u groups.User
-	_, err = pgx.ForEachRow(rows, []any{&idKey, &emailKey, &u.ID, &u.Email, &u.DisplayName}, func() error {
-		byID[idKey] = u
-		if emailKey != "" {
-			byEmail[emailKey] = u
+	_, err = pgx.ForEachRow(rows, []any{&kind, &key, &u.ID, &u.Email, &u.DisplayName}, func() error {
+		if kind == 'i' {
+			byID[key] = u
+		} else {
+			byEmail[key] = u
 		}
 		return nil
 	})
@@ -538,6 +535,22 @@ func (s *Store) KnownUsers(ctx context.Context, tenant string, ids []string) (ma
 		} else if u, ok := byEmail[strings.ToLower(id)]; ok {
 			out[id] = u
 		}
+	}
+	return out, nil
+}
+
+// DeletedUsers implements groups.Store.
+func (s *Store) DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error) {
+	out := map[string]groups.DeletedUser{}
+	if !storable(tenant) {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, deletedUsersSQL, tenant, lowerKeys(ids))
+	if err != nil {
+		return nil, fmt.Errorf("deleted users of %s: %w", tenant, err)
+	}
+	if err := collectDeleted(rows, ids, out); err != nil {
+		return nil, fmt.Errorf("deleted users of %s: %w", tenant, err)
 	}
 	return out, nil
 }

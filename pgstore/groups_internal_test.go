@@ -13,7 +13,7 @@ import (
 	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/pgstore"
-	"github.com/groupgate/groupgate/throttle"
+	queuepkg "github.com/groupgate/groupgate/queue"
 )
 
 // What groups.Store on PostgreSQL guarantees beyond the conformance
@@ -22,10 +22,10 @@ import (
 var t0 = time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 
 // queuedOp is a group create of n, as the API queues it.
-func queuedOp(n groups.Name) throttle.Operation {
-	return throttle.Operation{
-		ID: throttle.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(),
-		Payload: []byte(`{}`), Actor: "key:ci", State: throttle.Queued, CreatedAt: t0, UpdatedAt: t0,
+func queuedOp(n groups.Name) queuepkg.Operation {
+	return queuepkg.Operation{
+		ID: queuepkg.NewID(), Tenant: n.Tenant, Project: n.Project, Kind: groups.KindCreate, Target: n.String(),
+		Payload: []byte(`{}`), Actor: "key:ci", State: queuepkg.Queued, CreatedAt: t0, UpdatedAt: t0,
 	}
 }
 
@@ -55,9 +55,9 @@ func TestUpdateCommitWithoutAnswerIsAmbiguous(t *testing.T) {
 	atCommitOn(t, dsn, "queue", "PERFORM pg_sleep(30)")
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	op := queuedOp(n)
-	op.Idempotency = &throttle.Idempotency{Scope: "key:ci", Key: "k1", Fingerprint: "f", Expires: t0.Add(time.Hour)}
+	op.Idempotency = &queuepkg.Idempotency{Scope: "key:ci", Key: "k1", Fingerprint: "f", Expires: t0.Add(time.Hour)}
 	done := make(chan error, 1)
-	go func() { _, err := ledger.Enqueue(t.Context(), op, throttle.Limits{}); done <- err }()
+	go func() { _, err := ledger.Enqueue(t.Context(), op, queuepkg.Limits{}); done <- err }()
 	admin := adminConn(t, dsn)
 	testkit.Eventually(t, 10*time.Second, "the COMMIT to be under way", func() bool {
 		var n int
@@ -73,14 +73,14 @@ func TestUpdateCommitWithoutAnswerIsAmbiguous(t *testing.T) {
 	if _, err := admin.Exec(t.Context(), "DROP TRIGGER at_commit ON queue"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Operation(t.Context(), op.ID); !errors.Is(err, throttle.ErrNotFound) {
+	if _, err := s.Operation(t.Context(), op.ID); !errors.Is(err, queuepkg.ErrNotFound) {
 		t.Fatalf("operation after the cut commit: %v, want none", err)
 	}
-	if _, err := ledger.Enqueue(t.Context(), op, throttle.Limits{}); err != nil {
+	if _, err := ledger.Enqueue(t.Context(), op, queuepkg.Limits{}); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	var replay *throttle.ReplayError
-	if _, err := ledger.Enqueue(t.Context(), op, throttle.Limits{}); !errors.As(err, &replay) || replay.OperationID != op.ID {
+	var replay *queuepkg.ReplayError
+	if _, err := ledger.Enqueue(t.Context(), op, queuepkg.Limits{}); !errors.As(err, &replay) || replay.OperationID != op.ID {
 		t.Fatalf("second retry: %v, want a replay of %s", err, op.ID)
 	}
 	if d, err := s.Depth(t.Context(), "SHIP"); err != nil || d.Total != 1 {
@@ -143,9 +143,9 @@ func TestIdempotencyKeyAcrossTenantsAndReplicas(t *testing.T) {
 			l := []*groups.Ledger{a, b}[i%2]
 			wg.Go(func() {
 				op := queuedOp(groups.Name{Tenant: fmt.Sprintf("T%d", i), Project: "MOH", Group: "billing"})
-				op.Idempotency = &throttle.Idempotency{Scope: "key:admin", Key: key, Fingerprint: fmt.Sprint(i), Expires: t0.Add(time.Hour)}
+				op.Idempotency = &queuepkg.Idempotency{Scope: "key:admin", Key: key, Fingerprint: fmt.Sprint(i), Expires: t0.Add(time.Hour)}
 				<-start
-				_, errs[i] = l.Enqueue(t.Context(), op, throttle.Limits{})
+				_, errs[i] = l.Enqueue(t.Context(), op, queuepkg.Limits{})
 			})
 		}
 		close(start)
@@ -155,7 +155,7 @@ func TestIdempotencyKeyAcrossTenantsAndReplicas(t *testing.T) {
 			switch {
 			case err == nil:
 				ok++
-			case !errors.Is(err, throttle.ErrIdempotencyMismatch):
+			case !errors.Is(err, queuepkg.ErrIdempotencyMismatch):
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
@@ -232,7 +232,7 @@ func TestEnqueueSignalsOnCommit(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Update = %v, want fn's error", err)
 	}
-	if _, err := groups.NewLedger(b).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "y"}), throttle.Limits{}); err != nil {
+	if _, err := groups.NewLedger(b).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "y"}), queuepkg.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := queue.next(t, "enqueue"); n.Payload != "SHIP" {
@@ -247,7 +247,7 @@ func TestUpdateOperationSerializedWithUpdate(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
 	ctx := t.Context()
-	op, err := groups.NewLedger(a).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), throttle.Limits{})
+	op, err := groups.NewLedger(a).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), queuepkg.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestUpdateOperationSerializedWithUpdate(t *testing.T) {
 					}
 					continue
 				}
-				if _, err := s.UpdateOperation(ctx, op.ID, func(o *throttle.Operation) error { o.Attempts++; return nil }); err != nil {
+				if _, err := s.UpdateOperation(ctx, op.ID, func(o *queuepkg.Operation) error { o.Attempts++; return nil }); err != nil {
 					t.Error(err)
 				}
 			}
@@ -283,10 +283,10 @@ func TestUpdateOperationSerializedWithUpdate(t *testing.T) {
 	if err != nil || got.Attempts != writers*each || got.Seq != op.Seq {
 		t.Fatalf("operation after %d increments: attempts %d seq %d (%v), want %d at seq %d", writers*each, got.Attempts, got.Seq, err, writers*each, op.Seq)
 	}
-	if _, err := a.UpdateOperation(ctx, "op_missing", func(*throttle.Operation) error { return nil }); !errors.Is(err, throttle.ErrNotFound) {
+	if _, err := a.UpdateOperation(ctx, "op_missing", func(*queuepkg.Operation) error { return nil }); !errors.Is(err, queuepkg.ErrNotFound) {
 		t.Fatalf("UpdateOperation of no operation: %v", err)
 	}
-	if _, err := a.UpdateOperation(ctx, op.ID, func(o *throttle.Operation) error { o.Tenant = "DOCK"; return nil }); err == nil {
+	if _, err := a.UpdateOperation(ctx, op.ID, func(o *queuepkg.Operation) error { o.Tenant = "DOCK"; return nil }); err == nil {
 		t.Fatal("UpdateOperation moved an operation to another tenant")
 	}
 }
@@ -297,7 +297,7 @@ func TestUpdateOperationSerializedWithUpdate(t *testing.T) {
 func TestOperationIDOfAnotherTenant(t *testing.T) {
 	s := mustOpen(t)
 	ctx := t.Context()
-	op, err := groups.NewLedger(s).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), throttle.Limits{})
+	op, err := groups.NewLedger(s).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), queuepkg.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestCheckPendingFindsMismatch(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	s := mustOpenDSN(t, dsn)
 	ctx := t.Context()
-	if _, err := groups.NewLedger(s).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), throttle.Limits{}); err != nil {
+	if _, err := groups.NewLedger(s).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), queuepkg.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CheckPending(ctx); err != nil {

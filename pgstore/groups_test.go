@@ -8,8 +8,10 @@ import (
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/groups/groupstest"
 	"github.com/groupgate/groupgate/pgstore"
-	"github.com/groupgate/groupgate/throttle"
-	"github.com/groupgate/groupgate/throttle/throttletest"
+	"github.com/groupgate/groupgate/queue"
+	"github.com/groupgate/groupgate/queue/queuetest"
+	"github.com/groupgate/groupgate/webhooks"
+	"github.com/groupgate/groupgate/webhooks/webhookstest"
 )
 
 // The group mirror and queue conformance suites, as they run against bbolt
@@ -44,14 +46,14 @@ func TestGroupsStore(t *testing.T) { groupstest.RunStoreTests(t, groupsStore) }
 
 func TestGroupsStoreConcurrency(t *testing.T) { groupstest.RunConcurrencyTests(t, groupsStore) }
 
-func TestThrottleStore(t *testing.T) {
-	throttletest.RunStoreTests(t, func(t *testing.T) throttle.Store[groups.Effect] {
+func TestQueueStore(t *testing.T) {
+	queuetest.RunStoreTests(t, func(t *testing.T) queue.Store[groups.Effect] {
 		return groups.NewLedger(groupsStore(t))
 	}, groupstest.FailingEffect)
 }
 
-func TestThrottleStoreConcurrency(t *testing.T) {
-	throttletest.RunConcurrencyTests(t, func(t *testing.T) throttle.Store[groups.Effect] {
+func TestQueueStoreConcurrency(t *testing.T) {
+	queuetest.RunConcurrencyTests(t, func(t *testing.T) queue.Store[groups.Effect] {
 		return groups.NewLedger(groupsStore(t))
 	}, groupstest.FailingEffect)
 }
@@ -66,14 +68,14 @@ func TestGroupsStoreAcrossReplicas(t *testing.T) {
 	groupstest.RunConcurrencyTests(t, groupsStoreAcrossReplicas)
 }
 
-// TestThrottleStoreAcrossReplicas: the queue suites over two pools in
+// TestQueueStoreAcrossReplicas: the queue suites over two pools in
 // turn: queue limits and idempotency keys hold with writers on both.
-func TestThrottleStoreAcrossReplicas(t *testing.T) {
-	newLedger := func(t *testing.T) throttle.Store[groups.Effect] {
+func TestQueueStoreAcrossReplicas(t *testing.T) {
+	newLedger := func(t *testing.T) queue.Store[groups.Effect] {
 		return groups.NewLedger(groupsStoreAcrossReplicas(t))
 	}
-	throttletest.RunStoreTests(t, newLedger, groupstest.FailingEffect)
-	throttletest.RunConcurrencyTests(t, newLedger, groupstest.FailingEffect)
+	queuetest.RunStoreTests(t, newLedger, groupstest.FailingEffect)
+	queuetest.RunConcurrencyTests(t, newLedger, groupstest.FailingEffect)
 }
 
 func (r *roundRobin) Update(ctx context.Context, tenant string, fn func(groups.Tx) error) error {
@@ -82,19 +84,19 @@ func (r *roundRobin) Update(ctx context.Context, tenant string, fn func(groups.T
 func (r *roundRobin) View(ctx context.Context, tenant string, fn func(groups.Tx) error) error {
 	return r.next().View(ctx, tenant, fn)
 }
-func (r *roundRobin) UpdateOperation(ctx context.Context, id string, fn func(*throttle.Operation) error) (throttle.Operation, error) {
+func (r *roundRobin) UpdateOperation(ctx context.Context, id string, fn func(*queue.Operation) error) (queue.Operation, error) {
 	return r.next().UpdateOperation(ctx, id, fn)
 }
-func (r *roundRobin) Operation(ctx context.Context, id string) (throttle.Operation, error) {
+func (r *roundRobin) Operation(ctx context.Context, id string) (queue.Operation, error) {
 	return r.next().Operation(ctx, id)
 }
-func (r *roundRobin) Heads(ctx context.Context, tenant string) ([]throttle.Operation, error) {
+func (r *roundRobin) Heads(ctx context.Context, tenant string) ([]queue.Operation, error) {
 	return r.next().Heads(ctx, tenant)
 }
-func (r *roundRobin) Depth(ctx context.Context, tenant string) (throttle.Depth, error) {
+func (r *roundRobin) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	return r.next().Depth(ctx, tenant)
 }
-func (r *roundRobin) Ahead(ctx context.Context, op throttle.Operation) (int, error) {
+func (r *roundRobin) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 	return r.next().Ahead(ctx, op)
 }
 func (r *roundRobin) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
@@ -123,4 +125,29 @@ func (r *roundRobin) KnownUsers(ctx context.Context, tenant string, ids []string
 }
 func (r *roundRobin) GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, error) {
 	return r.next().GroupsSyncedAt(ctx, tenant)
+}
+func (r *roundRobin) DeletedUsers(ctx context.Context, tenant string, ids []string) (map[string]groups.DeletedUser, error) {
+	return r.next().DeletedUsers(ctx, tenant, ids)
+}
+
+// TestWebhookStore: the webhook delivery suite (deliveries, deleted-user
+// marks, their effects on the mirror in one transaction).
+func TestWebhookStore(t *testing.T) {
+	webhookstest.RunStoreTests(t, func(t *testing.T) webhookstest.Store {
+		s := mustOpen(t)
+		checkPendingAtCleanup(t, s)
+		return s
+	})
+}
+
+// TestWebhookStoreAcrossReplicas: the webhook suite over two pools in turn.
+func TestWebhookStoreAcrossReplicas(t *testing.T) {
+	webhookstest.RunStoreTests(t, func(t *testing.T) webhookstest.Store { return newRoundRobin(t, 2) })
+}
+
+func (r *roundRobin) UpdateDeliveries(ctx context.Context, tenant string, fn func(webhooks.Tx) error) error {
+	return r.next().UpdateDeliveries(ctx, tenant, fn)
+}
+func (r *roundRobin) PruneDeliveries(ctx context.Context, now time.Time) (int, error) {
+	return r.next().PruneDeliveries(ctx, now)
 }

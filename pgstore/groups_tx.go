@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/throttle"
+	"github.com/groupgate/groupgate/queue"
 )
 
 // txn is groups.Tx over one PostgreSQL transaction, for one tenant.
@@ -163,11 +163,11 @@ func (t *txn) own(tenant string) error {
 
 // --- queue records ------------------------------------------------------------
 
-func (t *txn) Operation(id string) (throttle.Operation, error) {
+func (t *txn) Operation(id string) (queue.Operation, error) {
 	if !storable(id) {
-		return throttle.Operation{}, fmt.Errorf("operation %q: %w", id, throttle.ErrNotFound)
+		return queue.Operation{}, fmt.Errorf("operation %q: %w", id, queue.ErrNotFound)
 	}
-	var op throttle.Operation
+	var op queue.Operation
 	err := t.read(func(row pgx.Row) error {
 		var err error
 		op, err = scanOperation(row, id)
@@ -183,7 +183,7 @@ const putOperationSQL = `INSERT INTO operations (id, tenant, doc) VALUES ($1, $2
 	ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc,
 	tenant = CASE WHEN operations.tenant = EXCLUDED.tenant THEN EXCLUDED.tenant END`
 
-func (t *txn) PutOperation(op throttle.Operation) error {
+func (t *txn) PutOperation(op queue.Operation) error {
 	if err := t.own(op.Tenant); err != nil {
 		return err
 	}
@@ -204,7 +204,7 @@ const appendSQL = `WITH q AS (INSERT INTO queue (tenant, project, seq, op_id) VA
 		tenant = CASE WHEN operations.tenant = EXCLUDED.tenant THEN EXCLUDED.tenant END)
 	SELECT pg_notify($6, $1)`
 
-func (t *txn) Append(op throttle.Operation) (throttle.Operation, error) {
+func (t *txn) Append(op queue.Operation) (queue.Operation, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return op, err
 	}
@@ -227,7 +227,7 @@ const unqueueSQL = `WITH d AS (DELETE FROM queue WHERE tenant = $1 AND project =
 	p AS (UPDATE pending SET n = n - 1 WHERE tenant = $1 AND project = $2 AND EXISTS (SELECT 1 FROM d))
 	SELECT count(*) FROM d`
 
-func (t *txn) Unqueue(op throttle.Operation) (bool, error) {
+func (t *txn) Unqueue(op queue.Operation) (bool, error) {
 	if err := t.own(op.Tenant); err != nil {
 		return false, err
 	}
@@ -239,8 +239,8 @@ func (t *txn) Unqueue(op throttle.Operation) (bool, error) {
 	return n > 0, nil
 }
 
-func (t *txn) Depth() (throttle.Depth, error) {
-	d := throttle.Depth{Projects: map[string]int{}}
+func (t *txn) Depth() (queue.Depth, error) {
+	d := queue.Depth{Projects: map[string]int{}}
 	err := t.query(func(rows pgx.Rows) error {
 		var project string
 		var n int
@@ -257,8 +257,8 @@ func (t *txn) Depth() (throttle.Depth, error) {
 	return d, nil
 }
 
-func (t *txn) Queued() ([]throttle.Operation, error) {
-	var ops []throttle.Operation
+func (t *txn) Queued() ([]queue.Operation, error) {
+	var ops []queue.Operation
 	err := t.query(func(rows pgx.Rows) error {
 		var err error
 		ops, err = collectOperations(rows)
@@ -273,16 +273,16 @@ func (t *txn) Queued() ([]throttle.Operation, error) {
 // Idempotency takes the key's lock first (in an Update), so two
 // transactions of different tenants checking one key are serialized: the
 // SELECT, a statement of its own, sees a record committed while it waited.
-func (t *txn) Idempotency(scope, key string) (throttle.IdempotencyRecord, bool, error) {
+func (t *txn) Idempotency(scope, key string) (queue.IdempotencyRecord, bool, error) {
 	if !storable(scope) || !storable(key) {
-		return throttle.IdempotencyRecord{}, false, t.flush()
+		return queue.IdempotencyRecord{}, false, t.flush()
 	}
 	if !t.readOnly {
 		if err := t.write(lockIdempotencySQL, scope, key); err != nil {
-			return throttle.IdempotencyRecord{}, false, err
+			return queue.IdempotencyRecord{}, false, err
 		}
 	}
-	var r throttle.IdempotencyRecord
+	var r queue.IdempotencyRecord
 	found := false
 	err := t.read(func(row pgx.Row) error {
 		err := row.Scan(&r.Operation, &r.Fingerprint, &r.Expires)
@@ -293,16 +293,16 @@ func (t *txn) Idempotency(scope, key string) (throttle.IdempotencyRecord, bool, 
 		return err
 	}, "SELECT op_id, fingerprint, expires FROM idempotency WHERE scope = $1 AND key = $2", scope, key)
 	if err != nil {
-		return throttle.IdempotencyRecord{}, false, fmt.Errorf("read idempotency key: %w", err)
+		return queue.IdempotencyRecord{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
 	if !found {
-		return throttle.IdempotencyRecord{}, false, nil
+		return queue.IdempotencyRecord{}, false, nil
 	}
 	r.Expires = r.Expires.UTC()
 	return r, true, nil
 }
 
-func (t *txn) PutIdempotency(ik throttle.Idempotency, opID string) error {
+func (t *txn) PutIdempotency(ik queue.Idempotency, opID string) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
@@ -431,9 +431,10 @@ func (t *txn) DropMembers(name groups.Name) error {
 	return t.write("DELETE FROM members WHERE tenant = $1 AND project = $2 AND group_key = $3", name.Tenant, name.Project, name.Key())
 }
 
-// PutKnownUsers stores each user under its lower-cased id, and gives it
-// its lower-cased e-mail as the key by which it is found (taking it from
-// any other user that had it).
+// PutKnownUsers stores each user under its id ('i' row) and its e-mail
+// ('e' row); the 'e' row of the e-mail the user's 'i' row had before goes
+// (as in memstore and boltstore, even if another user took that e-mail
+// since).
 func (t *txn) PutKnownUsers(users []groups.User) error {
 	if err := t.writable(); err != nil {
 		return err
@@ -442,24 +443,140 @@ func (t *txn) PutKnownUsers(users []groups.User) error {
 		if u.ID == "" {
 			continue
 		}
-		idKey := strings.ToLower(u.ID)
-		var emailKey *string
-		if u.Email != "" {
-			k := strings.ToLower(u.Email)
-			emailKey = &k
-			if err := t.write("UPDATE known_users SET email_key = NULL WHERE tenant = $1 AND email_key = $2 AND id_key <> $3", t.tenant, k, idKey); err != nil {
-				return err
-			}
-		}
-		err := t.write(`INSERT INTO known_users (tenant, id_key, id, email, display_name, email_key) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (tenant, id_key) DO UPDATE SET id = EXCLUDED.id, email = EXCLUDED.email,
-			display_name = EXCLUDED.display_name, email_key = EXCLUDED.email_key`,
-			t.tenant, idKey, u.ID, u.Email, u.DisplayName, emailKey)
+		idKey, emailKey := strings.ToLower(u.ID), strings.ToLower(u.Email)
+		err := t.write(`DELETE FROM known_users e USING known_users i
+			WHERE i.tenant = $1 AND i.kind = 'i' AND i.key = $2 AND i.email_key <> '' AND i.email_key <> $3
+			AND e.tenant = $1 AND e.kind = 'e' AND e.key = i.email_key`, t.tenant, idKey, emailKey)
 		if err != nil {
 			return err
 		}
+		for _, k := range []struct{ kind, key string }{{"i", idKey}, {"e", emailKey}} {
+			if k.key == "" {
+				continue
+			}
+			err := t.write(`INSERT INTO known_users (tenant, kind, key, id, email, email_key, display_name) VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (tenant, kind, key) DO UPDATE SET id = EXCLUDED.id, email = EXCLUDED.email,
+				email_key = EXCLUDED.email_key, display_name = EXCLUDED.display_name`,
+				t.tenant, k.kind, k.key, u.ID, u.Email, emailKey, u.DisplayName)
+			if err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// knownUserSQL finds a user by id ('i' first), else by e-mail.
+const knownUserSQL = `SELECT id, email, display_name FROM known_users
+	WHERE tenant = $1 AND kind IN ('i', 'e') AND key = $2 ORDER BY kind DESC LIMIT 1`
+
+func (t *txn) KnownUser(idOrEmail string) (groups.User, bool, error) {
+	if !storable(idOrEmail) {
+		return groups.User{}, false, t.flush()
+	}
+	var u groups.User
+	found := false
+	err := t.read(func(row pgx.Row) error {
+		err := row.Scan(&u.ID, &u.Email, &u.DisplayName)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	}, knownUserSQL, t.tenant, strings.ToLower(idOrEmail))
+	if err != nil {
+		return groups.User{}, false, fmt.Errorf("known user of %s: %w", t.tenant, err)
+	}
+	return u, found, nil
+}
+
+func (t *txn) ForgetKnownUser(idOrEmail string) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	if !storable(idOrEmail) {
+		return nil
+	}
+	return t.write("DELETE FROM known_users WHERE tenant = $1 AND key = $2", t.tenant, strings.ToLower(idOrEmail))
+}
+
+func (t *txn) DeletedUsers(ids []string) (map[string]groups.DeletedUser, error) {
+	out := map[string]groups.DeletedUser{}
+	err := t.query(func(rows pgx.Rows) error { return collectDeleted(rows, ids, out) }, deletedUsersSQL, t.tenant, lowerKeys(ids))
+	if err != nil {
+		return nil, fmt.Errorf("deleted users of %s: %w", t.tenant, err)
+	}
+	return out, nil
+}
+
+const deletedUsersSQL = "SELECT key, id, email, deleted_at, expires FROM deleted_users WHERE tenant = $1 AND key = ANY($2)"
+
+// lowerKeys returns the lower-cased ids that can be stored.
+func lowerKeys(ids []string) []string {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if storable(id) {
+			keys = append(keys, strings.ToLower(id))
+		}
+	}
+	return keys
+}
+
+// collectDeleted reads deleted_users rows into out, keyed by the ids
+// asked for.
+func collectDeleted(rows pgx.Rows, ids []string, out map[string]groups.DeletedUser) error {
+	byKey := map[string]groups.DeletedUser{}
+	var key string
+	var d groups.DeletedUser
+	var deletedAt, expires *time.Time
+	_, err := pgx.ForEachRow(rows, []any{&key, &d.ID, &d.Email, &deletedAt, &expires}, func() error {
+		d.DeletedAt, d.Expires = timeOf(deletedAt), timeOf(expires)
+		byKey[key] = d
+		return nil
+	})
+	for _, id := range ids {
+		if d, ok := byKey[strings.ToLower(id)]; ok {
+			out[id] = d
+		}
+	}
+	return err
+}
+
+func (t *txn) PutDeletedUser(idOrEmail string, d groups.DeletedUser) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	return t.write(`INSERT INTO deleted_users (tenant, key, id, email, deleted_at, expires) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (tenant, key) DO UPDATE SET id = EXCLUDED.id, email = EXCLUDED.email,
+		deleted_at = EXCLUDED.deleted_at, expires = EXCLUDED.expires`,
+		t.tenant, strings.ToLower(idOrEmail), d.ID, d.Email, nullTime(d.DeletedAt), d.Expires.UTC())
+}
+
+func (t *txn) DeleteDeletedUsers(ids ...string) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	if keys := lowerKeys(ids); len(keys) > 0 {
+		return t.write("DELETE FROM deleted_users WHERE tenant = $1 AND key = ANY($2)", t.tenant, keys)
+	}
+	return nil
+}
+
+func (t *txn) Groups(project string) ([]groups.Group, error) {
+	var out []groups.Group
+	err := t.query(func(rows pgx.Rows) error {
+		var doc []byte
+		_, err := pgx.ForEachRow(rows, []any{&doc}, func() error {
+			g, err := decodeGroup(doc, t.tenant)
+			out = append(out, g)
+			return err
+		})
+		return err
+	}, "SELECT doc FROM groups WHERE tenant = $1 AND ($2 = '' OR project = $2) ORDER BY project, group_key", t.tenant, project)
+	if err != nil {
+		return nil, fmt.Errorf("groups of %s: %w", t.tenant, err)
+	}
+	return out, nil
 }
 
 func (t *txn) Owners(name groups.Name) (groups.Owners, bool, error) {

@@ -1,5 +1,6 @@
 -- Schema version 2: the group mirror and the operation queue of every
--- tenant (groups.Store), with idempotency records.
+-- tenant (groups.Store), with idempotency records, deleted-user marks and
+-- webhook delivery records (webhooks.Store).
 --
 -- Every row but an idempotency record's belongs to one tenant, and is
 -- written only inside groups.Store.Update (or UpdateOperation), which holds
@@ -84,18 +85,43 @@ CREATE TABLE members (
 	PRIMARY KEY (tenant, project, group_key, email_key, id)
 );
 
--- Known users by lower-cased id; email_key (the lower-cased e-mail) finds
--- the user last stored with that e-mail, so it is unique per tenant.
+-- Known users, each under two keys as PutKnownUsers stores it: kind 'i'
+-- and its lower-cased id, kind 'e' and its lower-cased e-mail (the user
+-- last stored with that e-mail). email_key is the user's lower-cased
+-- e-mail, to find its 'e' row from its 'i' row.
 CREATE TABLE known_users (
 	tenant       text COLLATE "C" NOT NULL,
-	id_key       text COLLATE "C" NOT NULL,
+	kind         "char" NOT NULL,
+	key          text COLLATE "C" NOT NULL,
 	id           text NOT NULL,
 	email        text NOT NULL,
+	email_key    text COLLATE "C" NOT NULL,
 	display_name text NOT NULL,
-	email_key    text COLLATE "C",
-	PRIMARY KEY (tenant, id_key),
-	UNIQUE (tenant, email_key)
+	PRIMARY KEY (tenant, kind, key)
 );
+
+-- Deleted-user marks (groups.DeletedUser) by lower-cased id or e-mail.
+CREATE TABLE deleted_users (
+	tenant     text COLLATE "C" NOT NULL,
+	key        text COLLATE "C" NOT NULL,
+	id         text NOT NULL,
+	email      text NOT NULL,
+	deleted_at timestamptz,
+	expires    timestamptz NOT NULL,
+	PRIMARY KEY (tenant, key)
+);
+CREATE INDEX deleted_users_expires ON deleted_users (expires);
+
+-- Webhook delivery records (webhooks.Record) by digest; pending is the
+-- JSON of webhooks.Applied, NULL once the outcome is recorded.
+CREATE TABLE deliveries (
+	tenant  text COLLATE "C" NOT NULL,
+	digest  bytea NOT NULL,
+	expires timestamptz NOT NULL,
+	pending jsonb,
+	PRIMARY KEY (tenant, digest)
+);
+CREATE INDEX deliveries_expires ON deliveries (expires);
 
 -- Owners records (ownersRecord) by group.
 CREATE TABLE owners (
