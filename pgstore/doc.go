@@ -13,8 +13,8 @@
 // upstream requests (pacing.go), the live replicas and the spread of
 // tenants over them (replicas.go), and LISTEN/NOTIFY signals with a
 // polling fallback (notify.go; an enqueue signals ChannelQueue at commit).
-// Webhook deliveries (webhooks.Store, which changes the mirror) are not
-// here yet.
+// Webhook delivery records (webhooks.Store, deliveries.go) commit in the
+// mirror's transaction.
 //
 // # Durability
 //
