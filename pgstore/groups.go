@@ -53,9 +53,9 @@ import (
 // in the process, so every replica reads what any replica committed.
 // GroupsVersion is a row moved in the writing transaction.
 //
-// Times of the idempotency table and the sync time are timestamptz, kept
-// to the microsecond; operations and groups keep theirs whole in their
-// JSON documents.
+// Times in columns (idempotency and delivery expiries, deleted-user
+// marks, the sync time) are timestamptz, kept to the microsecond;
+// operations and groups keep theirs whole in their JSON documents.
 
 var _ groups.Store = (*Store)(nil)
 
