@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/internal/apitest"
@@ -309,7 +310,7 @@ func (r *replicaRig) start() *replicaProcess {
 			<-gp.done
 		}
 		if r.t.Failed() {
-			r.t.Logf("replica %d %s (%v)\nstderr:\n%s", n, p.name, gp.err, gp.stderr)
+			r.t.Logf("replica %d %s (%v)\nstdout:\n%s\nstderr:\n%s", n, p.name, gp.err, gp.stdout, gp.stderr)
 		}
 	})
 
@@ -347,7 +348,8 @@ func (r *replicaRig) start() *replicaProcess {
 	return p
 }
 
-// query runs one query on the database and returns its first column.
+// query runs one query on the database and returns its first column;
+// nothing before the first replica created the schema.
 func (r *replicaRig) query(sql string) []string {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -358,14 +360,18 @@ func (r *replicaRig) query(sql string) []string {
 	}
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(ctx, sql)
-	if err != nil {
-		r.t.Fatal(err)
+	if err == nil {
+		var out []string
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err == nil {
+			return out
+		}
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		r.t.Fatal(err)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P01" && len(r.procs) == 0 {
+		return nil // undefined_table: no replica has started yet
 	}
-	return out
+	r.t.Fatal(err)
+	return nil
 }
 
 // replicaNames returns the names of the replicas alive by their heartbeat.
