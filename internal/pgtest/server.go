@@ -37,3 +37,10 @@ func (s *Server) NewDatabase(ctx context.Context) (string, error) {
 
 // Stop stops the server and removes its directory.
 func (s *Server) Stop() error { return s.c.shutdown() }
+
+// Installed reports whether PostgreSQL's server binaries were found, so a
+// program's test can skip (or fail under CI=true) as DSN does.
+func Installed() bool {
+	_, err := binDir("/usr/lib/postgresql")
+	return err == nil
+}
