@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -110,11 +109,9 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return fail(1, "%v", err)
 	}
 	fmt.Fprintf(stdout, "copied %s to %s; the target holds as many records of every kind as the source:\n", src, dst)
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, c := range counts {
-		fmt.Fprintf(w, "  %s\t%d\t\n", c.Kind, c.N)
+		fmt.Fprintf(stdout, "  %-20s %8d\n", c.Kind, c.N)
 	}
-	_ = w.Flush()
 	return 0
 }
 
