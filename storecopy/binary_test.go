@@ -106,6 +106,23 @@ func TestCopyStoreCommand(t *testing.T) {
 		t.Errorf("a password in the DSN: exit %d, %q", code, stderr)
 	}
 
+	// A replica of the service running on the database: refused.
+	pg, err := pgstore.Open(context.Background(), pgstore.Config{DSN: dsn, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if err := pg.Heartbeat(context.Background(), "replica-1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, bin, []string{"PGPW=" + password}, "copy-store", "--from", dsn, "--to", filepath.Join(dir, "z.db"), "--password-env", "PGPW")
+	if code != 1 || !strings.Contains(stderr, "the service is running on this database (replicas replica-1)") {
+		t.Errorf("copy from a database in use: exit %d, %q", code, stderr)
+	}
+	if err := pg.Depart(context.Background(), "replica-1"); err != nil {
+		t.Fatal(err)
+	}
+
 	back := filepath.Join(dir, "back.db")
 	code, stdout, stderr = run(t, bin, []string{"PGPW=" + password}, "copy-store", "--from", dsn, "--to", back, "--password-env", "PGPW")
 	if code != 0 {
@@ -118,12 +135,7 @@ func TestCopyStoreCommand(t *testing.T) {
 	defer st.Close()
 	sameDump(t, "bbolt -> PostgreSQL -> bbolt by the command", want, export(t, st))
 
-	pg, err := pgstore.Open(context.Background(), pgstore.Config{DSN: dsn, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
-	sameDump(t, "PostgreSQL after a refused copy", want, export(t, pg))
+	sameDump(t, "PostgreSQL after the refused copies", want, export(t, pg))
 
 	// Usage errors exit 2.
 	if code, _, _ := run(t, bin, nil, "copy-store", "--from", src); code != 2 {

@@ -24,7 +24,8 @@ const copyStoreUsage = `Usage: groupgate copy-store --from STORE --to STORE [--p
 Copies every record of a store (tenants, projects, key hashes, sealed
 credentials, the group mirror, queued operations, idempotency keys, webhook
 records, the audit log) into an empty store, then checks that the target
-holds as many records of every kind as the source. Stop the service first.
+holds as many records of every kind as the source. Stop the service first:
+a bbolt file it holds, or a database where its replicas beat, is refused.
 
 A STORE is a bbolt file's path (bbolt:PATH also works) or a PostgreSQL DSN
 without a password: postgres://user@host/db?sslmode=... (or postgres: and a
@@ -163,6 +164,16 @@ func openStore(ctx context.Context, s storeSpec, pw config.PostgresConfig, geten
 	cfg.MaxConns = 2
 	st, err := pgstore.Open(ctx, cfg)
 	if err != nil {
+		return nil, nil, err
+	}
+	// Replicas of the service announce themselves by heartbeat: a copy
+	// made while they run would miss what they write next.
+	alive, err := st.Replicas(ctx)
+	if err == nil && len(alive) > 0 {
+		err = fmt.Errorf("the service is running on this database (replicas %s): stop it first", strings.Join(alive, ", "))
+	}
+	if err != nil {
+		st.Close()
 		return nil, nil, err
 	}
 	return st, st.Close, nil
