@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/groupgate/groupgate/audit"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/boltstore/bolttest"
@@ -357,5 +360,58 @@ func TestCopyRefusesNonEmptyTarget(t *testing.T) {
 			t.Errorf("%s: copy into a non-empty store: %v, want ErrNotEmpty", c.name, err)
 		}
 		sameDump(t, c.name+" after a refused copy", before, export(t, c.st))
+	}
+}
+
+// TestUnknownRecordsRefused: a bucket or table that a copy would not read
+// (one added to a layout without teaching export.go) fails the export,
+// rather than being left out without a word.
+func TestUnknownRecordsRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	st, err := boltstore.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Export(ctx); err != nil {
+		t.Fatalf("a fresh file: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("newthing")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = bolttest.MustOpenAt(t, path)
+	if _, err := st.Export(ctx); err == nil || !strings.Contains(err.Error(), `bucket "newthing" is not copied`) {
+		t.Errorf("bbolt with an unknown bucket: %v", err)
+	}
+
+	dsn := pgtest.DSN(t)
+	pg, err := pgstore.Open(ctx, pgstore.Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if _, err := pg.Export(ctx); err != nil {
+		t.Fatalf("a fresh database: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE newthing (id text)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Export(ctx); err == nil || !strings.Contains(err.Error(), "table newthing is neither copied nor known") {
+		t.Errorf("PostgreSQL with an unknown table: %v", err)
 	}
 }
