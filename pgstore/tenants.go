@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/groupgate/groupgate/internal/records"
 	"github.com/groupgate/groupgate/tenants"
 )
 
@@ -56,7 +57,7 @@ func (s *Store) Generation(ctx context.Context) (uint64, error) {
 
 // CreateTenant implements tenants.Store.
 func (s *Store) CreateTenant(ctx context.Context, t tenants.Tenant) error {
-	tp, err := json.Marshal(newTechPassRecord(t.TechPass))
+	tp, err := json.Marshal(records.NewTechPass(t.TechPass))
 	if err != nil {
 		return fmt.Errorf("encode tenant %s: %w", t.Name, err)
 	}
@@ -84,11 +85,11 @@ func scanTenant(row pgx.Row) (tenants.Tenant, error) {
 	if err := row.Scan(&t.Name, &t.Disabled, &t.GroupLimit, &interval, &tp, &created, &updated); err != nil {
 		return t, err
 	}
-	var r techPassRecord
+	var r records.TechPass
 	if err := json.Unmarshal(tp, &r); err != nil {
 		return t, fmt.Errorf("decode tenant %s: %w", t.Name, err)
 	}
-	t.Interval, t.TechPass, t.CreatedAt, t.UpdatedAt = time.Duration(interval), r.techPass(), timeOf(created), timeOf(updated)
+	t.Interval, t.TechPass, t.CreatedAt, t.UpdatedAt = time.Duration(interval), r.ToTechPass(), timeOf(created), timeOf(updated)
 	return t, nil
 }
 
@@ -155,7 +156,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		if err := keysKept(name, before, t, projects); err != nil {
 			return err
 		}
-		tp, err := json.Marshal(newTechPassRecord(t.TechPass))
+		tp, err := json.Marshal(records.NewTechPass(t.TechPass))
 		if err != nil {
 			return fmt.Errorf("encode tenant %s: %w", name, err)
 		}
@@ -167,7 +168,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		for _, p := range projects {
 			var idp []byte
 			if p.Identity != nil {
-				if idp, err = json.Marshal(newIdentityRecord(*p.Identity)); err != nil {
+				if idp, err = json.Marshal(records.NewIdentity(*p.Identity)); err != nil {
 					return fmt.Errorf("encode project %s:%s: %w", name, p.Name, err)
 				}
 			}
@@ -222,11 +223,11 @@ func scanProject(row pgx.Row) (tenants.Project, error) {
 		return p, err
 	}
 	if idp != nil {
-		var r identityRecord
+		var r records.Identity
 		if err := json.Unmarshal(idp, &r); err != nil {
 			return p, fmt.Errorf("decode project %s:%s: %w", p.Tenant, p.Name, err)
 		}
-		ip := r.identity()
+		ip := r.ToIdentity()
 		p.Identity = &ip
 	}
 	p.CreatedAt, p.UpdatedAt = timeOf(created), timeOf(updated)
@@ -299,7 +300,7 @@ func (s *Store) CreateKey(ctx context.Context, k tenants.Key) error {
 }
 
 func keyArgs(k tenants.Key) []any {
-	return []any{k.ID, k.Name, string(k.Role), k.Tenant, k.Project, scopeStrings(k.Scopes), k.Hash[:], k.CreatedBy,
+	return []any{k.ID, k.Name, string(k.Role), k.Tenant, k.Project, records.ScopeStrings(k.Scopes), k.Hash[:], k.CreatedBy,
 		nullTime(k.CreatedAt), nullTime(k.ExpiresAt), nullTime(k.RevokedAt), nullTime(k.LastUsedAt)}
 }
 
@@ -318,7 +319,7 @@ func scanKey(row pgx.Row) (tenants.Key, error) {
 		return k, fmt.Errorf("key %s: stored hash has %d bytes", k.ID, len(hash))
 	}
 	copy(k.Hash[:], hash)
-	k.Role, k.Scopes = tenants.Role(role), scopes(sc)
+	k.Role, k.Scopes = tenants.Role(role), records.Scopes(sc)
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = timeOf(created), timeOf(expires), timeOf(revoked), timeOf(used)
 	return k, nil
 }
