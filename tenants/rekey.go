@@ -1,0 +1,36 @@
+package tenants
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrRekeyed reports an UpdateTenant function that changed what records are
+// stored under (see Store.UpdateTenant); the update writes nothing.
+var ErrRekeyed = errors.New("an update may not rename or remove a record")
+
+// KeysKept checks what an UpdateTenant function left, for a Store to call
+// before it writes: the tenant named name still, each project once, of this
+// tenant, and every project named in before still there. Its error wraps
+// ErrRekeyed.
+func KeysKept(name string, before []string, t Tenant, projects []Project) error {
+	if t.Name != name {
+		return fmt.Errorf("update tenant %s: renamed to %q: %w", name, t.Name, ErrRekeyed)
+	}
+	seen := make(map[string]bool, len(projects))
+	for _, p := range projects {
+		if p.Tenant != name {
+			return fmt.Errorf("update tenant %s: project %s given tenant %q: %w", name, p.Name, p.Tenant, ErrRekeyed)
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("update tenant %s: project %s listed twice: %w", name, p.Name, ErrRekeyed)
+		}
+		seen[p.Name] = true
+	}
+	for _, n := range before {
+		if !seen[n] {
+			return fmt.Errorf("update tenant %s: project %s dropped: %w", name, n, ErrRekeyed)
+		}
+	}
+	return nil
+}
