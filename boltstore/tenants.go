@@ -107,14 +107,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		if projects, err = getProjects(tx, name); err != nil {
 			return err
 		}
-		before := make([]string, len(projects))
-		for i, p := range projects {
-			before[i] = p.Name
-		}
-		if err := fn(&t, &projects); err != nil {
-			return err
-		}
-		if err := tenants.KeysKept(name, before, t, projects); err != nil {
+		if err := tenants.ApplyUpdate(name, &t, &projects, fn); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bucketTenants), name, newTenantRecord(t)); err != nil {

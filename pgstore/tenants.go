@@ -146,14 +146,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		if projects, err = getProjects(ctx, tx, name); err != nil {
 			return err
 		}
-		before := make([]string, len(projects))
-		for i, p := range projects {
-			before[i] = p.Name
-		}
-		if err := fn(&t, &projects); err != nil {
-			return err
-		}
-		if err := tenants.KeysKept(name, before, t, projects); err != nil {
+		if err := tenants.ApplyUpdate(name, &t, &projects, fn); err != nil {
 			return err
 		}
 		tp, err := json.Marshal(records.NewTechPass(t.TechPass))
