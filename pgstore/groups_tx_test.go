@@ -180,8 +180,7 @@ func TestIdempotencyKeyAcrossTenantsAndReplicas(t *testing.T) {
 // GroupsVersion is right on every replica: a group written through one
 // pool moves the version another pool reads next.
 func TestGroupsVersionSeenByOtherReplica(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	var last uint64
@@ -213,8 +212,7 @@ func TestGroupsVersionSeenByOtherReplica(t *testing.T) {
 // ChannelQueue when its transaction commits, and a failed Update signals
 // nothing.
 func TestEnqueueSignalsOnCommit(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue}})
 	if err != nil {
 		t.Fatal(err)
@@ -244,8 +242,7 @@ func TestEnqueueSignalsOnCommit(t *testing.T) {
 // operation's tenant's lock, so read-modify-writes of one operation through
 // two replicas lose no increment.
 func TestUpdateOperationSerializedWithUpdate(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	op, err := groups.NewLedger(a).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), queuepkg.Limits{})
 	if err != nil {

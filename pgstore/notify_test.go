@@ -87,8 +87,7 @@ func runListener(t *testing.T, l *pgstore.Listener, channels ...string) map[stri
 // (replica) reaches the subscribers of its channel on another, and only
 // them; tenants writes signal on commit only.
 func TestListenerDeliversAcrossPools(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue, pgstore.ChannelTenants}})
 	if err != nil {
 		t.Fatal(err)
@@ -170,8 +169,7 @@ func TestListenerReconnects(t *testing.T) {
 // TestListenerSurvivesItsChecks: the listener's liveness checks (a wait
 // that times out, then a ping) keep the connection and lose nothing.
 func TestListenerSurvivesItsChecks(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue}, CheckEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
