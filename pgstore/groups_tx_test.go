@@ -213,15 +213,10 @@ func TestGroupsVersionSeenByOtherReplica(t *testing.T) {
 // nothing.
 func TestEnqueueSignalsOnCommit(t *testing.T) {
 	a, b := twoReplicas(t)
-	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := runListener(t, l, pgstore.ChannelQueue)[pgstore.ChannelQueue]
-	queue.resync(t, "connected")
+	queue := listenQueue(t, a, pgstore.ListenerConfig{})
 	ctx := t.Context()
 	boom := errors.New("refused")
-	err = b.Update(ctx, "DOCK", func(tx groups.Tx) error {
+	err := b.Update(ctx, "DOCK", func(tx groups.Tx) error {
 		if _, err := tx.Append(queuedOp(groups.Name{Tenant: "DOCK", Project: "MOH", Group: "x"})); err != nil {
 			return err
 		}
