@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/groupgate/groupgate/internal/records"
 	"slices"
 	"time"
 
@@ -108,8 +109,8 @@ func exportTx(tx *bolt.Tx, d *storecopy.Dump) error {
 	}); err != nil {
 		return err
 	}
-	if err := eachJSON(tx.Bucket(bucketOps), func(_ []byte, r opRecord) error {
-		d.Operations = append(d.Operations, r.operation())
+	if err := eachJSON(tx.Bucket(bucketOps), func(_ []byte, r records.Operation) error {
+		d.Operations = append(d.Operations, r.ToOperation())
 		return nil
 	}); err != nil {
 		return err
@@ -147,8 +148,8 @@ func exportTx(tx *bolt.Tx, d *storecopy.Dump) error {
 	}
 	if err := eachBucket(tx.Bucket(bucketGroups), func(tenant []byte, b *bolt.Bucket) error {
 		mirror(string(tenant)).Revision = b.Sequence()
-		return eachJSON(b, func(_ []byte, r groupRecord) error {
-			d.Groups = append(d.Groups, r.group(string(tenant)))
+		return eachJSON(b, func(_ []byte, r records.Group) error {
+			d.Groups = append(d.Groups, r.ToGroup(string(tenant)))
 			return nil
 		})
 	}); err != nil {
@@ -178,11 +179,11 @@ func exportTx(tx *bolt.Tx, d *storecopy.Dump) error {
 				}
 				d.Deleted = append(d.Deleted, storecopy.Deleted{Tenant: string(tenant), Key: string(k[2:]), User: r.deletedUser()})
 			default:
-				var r userRecord
+				var r records.User
 				if err := json.Unmarshal(v, &r); err != nil {
 					return fmt.Errorf("decode known user %q: %w", k, err)
 				}
-				d.KnownUsers = append(d.KnownUsers, storecopy.KnownUser{Tenant: string(tenant), Kind: k[0], Key: string(k[2:]), User: r.user()})
+				d.KnownUsers = append(d.KnownUsers, storecopy.KnownUser{Tenant: string(tenant), Kind: k[0], Key: string(k[2:]), User: r.ToUser()})
 			}
 			return nil
 		})
@@ -190,14 +191,14 @@ func exportTx(tx *bolt.Tx, d *storecopy.Dump) error {
 		return err
 	}
 	if err := eachBucket(tx.Bucket(bucketOwners), func(tenant []byte, b *bolt.Bucket) error {
-		return eachJSON(b, func(k []byte, r ownersRecord) error {
+		return eachJSON(b, func(k []byte, r records.Owners) error {
 			name, err := nameOfKey(string(tenant), k)
 			if err != nil {
 				return err
 			}
 			o := groups.Owners{UpstreamID: r.UpstreamID, Users: make([]groups.User, 0, len(r.Owners))}
 			for _, u := range r.Owners {
-				o.Users = append(o.Users, u.user())
+				o.Users = append(o.Users, u.ToUser())
 			}
 			d.Owners = append(d.Owners, storecopy.Owners{Group: name, Owners: o})
 			return nil
@@ -262,8 +263,8 @@ func exportMembers(tx *bolt.Tx, d *storecopy.Dump) error {
 			if err != nil {
 				return err
 			}
-			return eachJSON(mb, func(_ []byte, r userRecord) error {
-				d.Members = append(d.Members, storecopy.Member{Group: name, User: r.user()})
+			return eachJSON(mb, func(_ []byte, r records.User) error {
+				d.Members = append(d.Members, storecopy.Member{Group: name, User: r.ToUser()})
 				return nil
 			})
 		})
@@ -409,7 +410,7 @@ func importTx(tx *bolt.Tx, d *storecopy.Dump) error {
 		}
 	}
 	for _, g := range d.Groups {
-		if err := putJSONAt(tx, groupKey(g.Name), newGroupRecord(g), bucketGroups, []byte(g.Name.Tenant)); err != nil {
+		if err := putJSONAt(tx, groupKey(g.Name), records.NewGroup(g), bucketGroups, []byte(g.Name.Tenant)); err != nil {
 			return err
 		}
 	}
@@ -419,13 +420,13 @@ func importTx(tx *bolt.Tx, d *storecopy.Dump) error {
 		}
 	}
 	for _, m := range d.Members {
-		err := putJSONAt(tx, []byte(groups.MemberCursor(m.User)), newUserRecord(m.User), bucketMembers, []byte(m.Group.Tenant), groupKey(m.Group))
+		err := putJSONAt(tx, []byte(groups.MemberCursor(m.User)), records.NewUser(m.User), bucketMembers, []byte(m.Group.Tenant), groupKey(m.Group))
 		if err != nil {
 			return err
 		}
 	}
 	for _, u := range d.KnownUsers {
-		if err := putJSONAt(tx, append([]byte{u.Kind, 0}, u.Key...), newUserRecord(u.User), bucketUsers, []byte(u.Tenant)); err != nil {
+		if err := putJSONAt(tx, append([]byte{u.Kind, 0}, u.Key...), records.NewUser(u.User), bucketUsers, []byte(u.Tenant)); err != nil {
 			return err
 		}
 	}
@@ -436,9 +437,9 @@ func importTx(tx *bolt.Tx, d *storecopy.Dump) error {
 		}
 	}
 	for _, o := range d.Owners {
-		r := ownersRecord{UpstreamID: o.Owners.UpstreamID, Owners: make([]userRecord, 0, len(o.Owners.Users))}
+		r := records.Owners{UpstreamID: o.Owners.UpstreamID, Owners: make([]records.User, 0, len(o.Owners.Users))}
 		for _, u := range o.Owners.Users {
-			r.Owners = append(r.Owners, newUserRecord(u))
+			r.Owners = append(r.Owners, records.NewUser(u))
 		}
 		if err := putJSONAt(tx, groupKey(o.Group), r, bucketOwners, []byte(o.Group.Tenant)); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/groupgate/groupgate/internal/records"
 	"slices"
 	"strings"
 	"time"
@@ -204,7 +205,7 @@ func exportTx(ctx context.Context, tx pgx.Tx, d *storecopy.Dump) error {
 			if err := r.Scan(&o.Group.Tenant, &o.Group.Project, &o.Group.Group, &doc); err != nil {
 				return err
 			}
-			var rec ownersRecord
+			var rec records.Owners
 			if err := json.Unmarshal(doc, &rec); err != nil {
 				return fmt.Errorf("decode owners of %s: %w", o.Group, err)
 			}
@@ -332,7 +333,7 @@ func (b *importer) flush() error {
 
 func importRows(b *importer, d *storecopy.Dump) error {
 	for _, t := range d.Tenants {
-		tp, err := json.Marshal(newTechPassRecord(t.TechPass))
+		tp, err := json.Marshal(records.NewTechPass(t.TechPass))
 		if err != nil {
 			return fmt.Errorf("encode tenant %s: %w", t.Name, err)
 		}
@@ -345,7 +346,7 @@ func importRows(b *importer, d *storecopy.Dump) error {
 		var idp []byte
 		if p.Identity != nil {
 			var err error
-			if idp, err = json.Marshal(newIdentityRecord(*p.Identity)); err != nil {
+			if idp, err = json.Marshal(records.NewIdentity(*p.Identity)); err != nil {
 				return fmt.Errorf("encode project %s:%s: %w", p.Tenant, p.Name, err)
 			}
 		}
@@ -366,7 +367,7 @@ func importRows(b *importer, d *storecopy.Dump) error {
 		}
 	}
 	for _, op := range d.Operations {
-		doc, err := json.Marshal(newOperationRecord(op))
+		doc, err := json.Marshal(records.NewOperation(op))
 		if err != nil {
 			return fmt.Errorf("encode operation %s: %w", op.ID, err)
 		}
@@ -392,7 +393,7 @@ func importRows(b *importer, d *storecopy.Dump) error {
 		}
 	}
 	for _, g := range d.Groups {
-		doc, err := json.Marshal(newGroupRecord(g))
+		doc, err := json.Marshal(records.NewGroup(g))
 		if err != nil {
 			return fmt.Errorf("encode group %s: %w", g.Name, err)
 		}
@@ -425,9 +426,9 @@ func importRows(b *importer, d *storecopy.Dump) error {
 		}
 	}
 	for _, o := range d.Owners {
-		rec := ownersRecord{UpstreamID: o.Owners.UpstreamID, Owners: make([]userRecord, 0, len(o.Owners.Users))}
+		rec := records.Owners{UpstreamID: o.Owners.UpstreamID, Owners: make([]records.User, 0, len(o.Owners.Users))}
 		for _, u := range o.Owners.Users {
-			rec.Owners = append(rec.Owners, userRecord{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName})
+			rec.Owners = append(rec.Owners, records.User{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName})
 		}
 		doc, err := json.Marshal(rec)
 		if err != nil {
