@@ -22,7 +22,7 @@ type Record interface {
 	// Hold records that no request may start for d from now (an
 	// upstream's Retry-After). A hold only ever extends.
 	Hold(ctx context.Context, d time.Duration) error
-	// Wait returns how long, from the moment it was asked, until a request
+	// Wait returns how long, from the moment it answered, until a request
 	// may start by the record: the last start + interval, plus a further
 	// interval when that request has no recorded end (it may still be
 	// running), and no earlier than a hold. Zero with no record.
@@ -39,7 +39,6 @@ const recordTimeout = 10 * time.Second
 // it is sent (Acquire fails if that fails), its end, and every Hold. A
 // gate with no record (one process) costs nothing more. Detach ends it.
 func (g *Gate) Attach(ctx context.Context, rec Record) error {
-	asked := g.now()
 	wait, err := rec.Wait(ctx, g.interval)
 	if err != nil {
 		return err
@@ -47,7 +46,9 @@ func (g *Gate) Attach(ctx context.Context, rec Record) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.rec = rec
-	if until := asked.Add(wait); until.After(g.hold) {
+	// From the answer, not the question: later by the way back, never
+	// earlier than the record allows.
+	if until := g.now().Add(wait); until.After(g.hold) {
 		g.hold = until
 	}
 	return nil

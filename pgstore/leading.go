@@ -1,0 +1,338 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/groupgate/groupgate/dispatch"
+	"github.com/groupgate/groupgate/pacing"
+)
+
+// Leading: dispatch.Leases on PostgreSQL, so that each tenant has one
+// dispatcher across every replica sharing the database.
+//
+// Each replica heartbeats (Leading.Run) and computes, from the live
+// replicas, which one is assigned each tenant (Assign). A free lease
+// (never taken, released, or lapsed by the database's clock) is taken at
+// once by its assigned replica, and by any replica once it has seen it
+// free for Grace, so a dead or confused assignee never blocks a tenant.
+// A leader whose tenant is assigned to another live replica (one that
+// joined) gives it up: its dispatcher stops, the lead is released, and the
+// assignee takes it. A released lease is announced on ChannelLeases, so a
+// replica waiting for it (see Listen) tries at once instead of at its next
+// poll. Leases, not the assignment, decide who leads: while replicas
+// disagree about who is alive a tenant may wait for its lease, but never
+// has two leaders, and every write of a deposed one is fenced.
+
+// ChannelLeases carries the tenant whose lease was released.
+const ChannelLeases = "groupgate.leases"
+
+// LeadingConfig configures Leading.
+type LeadingConfig struct {
+	// Replica names this replica, unique among those sharing the database
+	// (a pod's name, say). Required.
+	Replica string
+	// TTL is the time to live of a lease and of a heartbeat; default 15 s.
+	// A dead leader's tenants wait at most about TTL + Grace.
+	TTL time.Duration
+	// Grace is how long a replica waits, once it saw a lease free, before
+	// it takes a tenant assigned to another; default TTL / 3.
+	Grace time.Duration
+	// Poll is how often a replica waiting for a lease tries again, and
+	// how often a leader checks that its tenant is still assigned to it;
+	// default TTL / 5.
+	Poll time.Duration
+	// Logger, if set, is told of failed heartbeats.
+	Logger *slog.Logger
+}
+
+// Leading implements dispatch.Leases over the store's leases. Create with
+// NewLeading and Run it (its heartbeat) while the replica serves.
+type Leading struct {
+	s   *Store
+	cfg LeadingConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	replicas []string
+	readAt   time.Time
+	wakes    map[string]chan struct{}
+}
+
+var _ dispatch.Leases = (*Leading)(nil)
+
+// NewLeading returns the leases of replica cfg.Replica.
+func (s *Store) NewLeading(cfg LeadingConfig) (*Leading, error) {
+	if cfg.Replica == "" {
+		return nil, errors.New("leading: a replica needs a name")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 15 * time.Second
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = cfg.TTL / 3
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = cfg.TTL / 5
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Leading{s: s, cfg: cfg, log: cfg.Logger, wakes: map[string]chan struct{}{}}, nil
+}
+
+// Run heartbeats every third of the TTL until ctx ends, then removes the
+// heartbeat (Depart) so the others take this replica's tenants at once.
+// It returns ctx's error.
+func (l *Leading) Run(ctx context.Context) error {
+	t := time.NewTicker(l.cfg.TTL / 3)
+	defer t.Stop()
+	for {
+		if err := l.s.Heartbeat(ctx, l.cfg.Replica, l.cfg.TTL); err != nil && ctx.Err() == nil {
+			l.log.Error("replica heartbeat", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			if err := l.s.Depart(dctx, l.cfg.Replica); err != nil {
+				l.log.Warn("depart", "err", err)
+			}
+			cancel()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// releaseTimeout bounds a release or a departure made on the way out.
+const releaseTimeout = 5 * time.Second
+
+// Listen makes a released lease wake the replicas waiting for it: ln must
+// listen on ChannelLeases. Without it they try every Poll.
+func (l *Leading) Listen(ln *Listener) (unsubscribe func(), err error) {
+	return ln.Subscribe(ChannelLeases, func(n Notification) {
+		if n.Resync {
+			l.wakeAll()
+			return
+		}
+		l.wake(n.Payload)
+	})
+}
+
+// wakeChan returns tenant's wake-up channel.
+func (l *Leading) wakeChan(tenant string) chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ch, ok := l.wakes[tenant]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		l.wakes[tenant] = ch
+	}
+	return ch
+}
+
+func (l *Leading) wake(tenant string) {
+	select {
+	case l.wakeChan(tenant) <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Leading) wakeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range l.wakes {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// assignee returns the live replica assigned tenant, reading the live
+// replicas again when the last reading is older than Poll.
+func (l *Leading) assignee(ctx context.Context, tenant string) (string, error) {
+	l.mu.Lock()
+	fresh := !l.readAt.IsZero() && time.Since(l.readAt) < l.cfg.Poll
+	replicas := l.replicas
+	l.mu.Unlock()
+	if !fresh {
+		var err error
+		if replicas, err = l.s.Replicas(ctx); err != nil {
+			return "", err
+		}
+		l.mu.Lock()
+		l.replicas, l.readAt = replicas, time.Now()
+		l.mu.Unlock()
+	}
+	return Assign([]string{tenant}, replicas)[tenant], nil
+}
+
+// leaseFree reports whether tenant's lease is free now (never taken,
+// released, or lapsed), by the database's clock.
+func (l *Leading) leaseFree(ctx context.Context, tenant string) (bool, error) {
+	var live bool
+	err := l.s.pool.QueryRow(ctx, `SELECT holder <> '' AND expires > clock_timestamp() FROM leases WHERE tenant = $1`, tenant).Scan(&live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read lease of %s: %w", tenant, err)
+	}
+	return !live, nil
+}
+
+// Lead implements dispatch.Leases: it waits until this replica holds
+// tenant's lease (see Leading), and keeps it renewed (Leadership).
+func (l *Leading) Lead(ctx context.Context, tenant string) (dispatch.Lead, error) {
+	wake := l.wakeChan(tenant)
+	var freeSince time.Time
+	for {
+		lease, ok, err := l.try(ctx, tenant, &freeSince)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return l.newLead(ctx, lease), nil
+		}
+		t := time.NewTimer(l.cfg.Poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// try takes tenant's lease if it is this replica's turn: the lease is free
+// and the tenant is assigned here, or was seen free for Grace (from
+// *freeSince, which try keeps).
+func (l *Leading) try(ctx context.Context, tenant string, freeSince *time.Time) (Lease, bool, error) {
+	assigned, err := l.assignee(ctx, tenant)
+	if err != nil {
+		return Lease{}, false, err
+	}
+	if assigned != l.cfg.Replica {
+		free, err := l.leaseFree(ctx, tenant)
+		if err != nil {
+			return Lease{}, false, err
+		}
+		if !free {
+			*freeSince = time.Time{}
+			return Lease{}, false, nil
+		}
+		if freeSince.IsZero() {
+			*freeSince = time.Now()
+		}
+		if time.Since(*freeSince) < l.cfg.Grace {
+			return Lease{}, false, nil
+		}
+	}
+	return l.s.AcquireLease(ctx, tenant, l.cfg.Replica, l.cfg.TTL)
+}
+
+// errHandedOver ends a lead whose tenant is now assigned to another live
+// replica.
+var errHandedOver = errors.New("tenant assigned to another replica")
+
+// lead is a held lease as a dispatch.Lead.
+type lead struct {
+	l      *Leading
+	ld     *Leadership
+	tenant string
+	epoch  int64
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+var _ dispatch.RecordedLead = (*lead)(nil)
+
+func (l *Leading) newLead(ctx context.Context, lease Lease) *lead {
+	ld := l.s.Lead(context.WithoutCancel(ctx), lease, l.cfg.TTL)
+	lctx, cancel := context.WithCancelCause(ld.Context())
+	ld2 := &lead{l: l, ld: ld, tenant: lease.Tenant, epoch: lease.Epoch, ctx: lctx, cancel: cancel}
+	go ld2.watch()
+	return ld2
+}
+
+// watch ends the lead, without releasing it, once the tenant is assigned
+// to another live replica: the dispatcher stops, and Release hands the
+// lease over.
+func (d *lead) watch() {
+	t := time.NewTicker(d.l.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		a, err := d.l.assignee(d.ctx, d.tenant)
+		if err == nil && a != "" && a != d.l.cfg.Replica {
+			d.cancel(fmt.Errorf("lead of %s: %w (%s)", d.tenant, errHandedOver, a))
+			return
+		}
+	}
+}
+
+// Context implements dispatch.Lead: it ends before the lease could lapse
+// (see Leadership), or when the tenant is assigned to another replica.
+func (d *lead) Context() context.Context { return d.ctx }
+
+// Epoch implements dispatch.Lead.
+func (d *lead) Epoch() uint64 { return uint64(d.epoch) }
+
+// Release implements dispatch.Lead: the lease is released and the release
+// announced on ChannelLeases.
+func (d *lead) Release(ctx context.Context) error {
+	d.cancel(fmt.Errorf("lead of %s released: %w", d.tenant, ErrLeaseLost))
+	if err := d.ld.Release(ctx); err != nil {
+		return err
+	}
+	if err := d.l.s.Notify(ctx, ChannelLeases, d.tenant); err != nil {
+		return fmt.Errorf("announce the release of %s: %w", d.tenant, err)
+	}
+	return nil
+}
+
+// PacingRecord implements dispatch.RecordedLead: the tenant's pacing
+// record (RecordStart, RecordEnd, RecordHold, NextAllowedStart), fenced by
+// this lead's epoch.
+func (d *lead) PacingRecord() pacing.Record {
+	return &pacingRecord{s: d.l.s, tenant: d.tenant, epoch: d.epoch}
+}
+
+// pacingRecord is pacing.Record over the pacing table.
+type pacingRecord struct {
+	s      *Store
+	tenant string
+	epoch  int64
+}
+
+func (r *pacingRecord) Start(ctx context.Context) error {
+	_, err := r.s.RecordStart(ctx, r.tenant, r.epoch)
+	return err
+}
+
+func (r *pacingRecord) End(ctx context.Context) error {
+	return r.s.RecordEnd(ctx, r.tenant, r.epoch)
+}
+
+func (r *pacingRecord) Hold(ctx context.Context, d time.Duration) error {
+	_, err := r.s.RecordHold(ctx, r.tenant, r.epoch, d)
+	return err
+}
+
+func (r *pacingRecord) Wait(ctx context.Context, interval time.Duration) (time.Duration, error) {
+	p, err := r.s.NextAllowedStart(ctx, r.tenant, interval, 0)
+	return p.Wait, err
+}
