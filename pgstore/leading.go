@@ -59,6 +59,9 @@ type Leading struct {
 	cfg LeadingConfig
 	log *slog.Logger
 
+	departed   chan struct{}
+	departOnce sync.Once
+
 	mu       sync.Mutex
 	replicas []string
 	readAt   time.Time
@@ -84,12 +87,12 @@ func (s *Store) NewLeading(cfg LeadingConfig) (*Leading, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Leading{s: s, cfg: cfg, log: cfg.Logger, wakes: map[string]chan struct{}{}}, nil
+	return &Leading{s: s, cfg: cfg, log: cfg.Logger, wakes: map[string]chan struct{}{}, departed: make(chan struct{})}, nil
 }
 
-// Run heartbeats every third of the TTL until ctx ends, then removes the
-// heartbeat (Depart) so the others take this replica's tenants at once.
-// It returns ctx's error.
+// Run heartbeats every third of the TTL until ctx ends or Depart is
+// called, then departs (if it has not) and returns ctx's error (nil after
+// Depart).
 func (l *Leading) Run(ctx context.Context) error {
 	t := time.NewTicker(l.cfg.TTL / 3)
 	defer t.Stop()
@@ -100,14 +103,25 @@ func (l *Leading) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-			if err := l.s.Depart(dctx, l.cfg.Replica); err != nil {
+			if err := l.Depart(dctx); err != nil {
 				l.log.Warn("depart", "err", err)
 			}
 			cancel()
 			return ctx.Err()
+		case <-l.departed:
+			return nil
 		case <-t.C:
 		}
 	}
+}
+
+// Depart stops the heartbeat and removes it at once, so that the other
+// replicas count this one gone: the leases its dispatchers release after
+// it are then taken at once by their new assignees. A replica shutting
+// down calls it before it stops its dispatchers.
+func (l *Leading) Depart(ctx context.Context) error {
+	l.departOnce.Do(func() { close(l.departed) })
+	return l.s.Depart(ctx, l.cfg.Replica)
 }
 
 // releaseTimeout bounds a release or a departure made on the way out.
@@ -137,7 +151,12 @@ func (l *Leading) wakeChan(tenant string) chan struct{} {
 	return ch
 }
 
+// wake makes tenant's waiting Lead try at once, on a fresh reading of the
+// live replicas (a replica that released it may have departed since).
 func (l *Leading) wake(tenant string) {
+	l.mu.Lock()
+	l.readAt = time.Time{}
+	l.mu.Unlock()
 	select {
 	case l.wakeChan(tenant) <- struct{}{}:
 	default:
@@ -147,6 +166,7 @@ func (l *Leading) wake(tenant string) {
 func (l *Leading) wakeAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.readAt = time.Time{}
 	for _, ch := range l.wakes {
 		select {
 		case ch <- struct{}{}:
