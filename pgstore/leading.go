@@ -61,6 +61,7 @@ type Leading struct {
 
 	departed   chan struct{}
 	departOnce sync.Once
+	readMu     sync.Mutex
 
 	mu       sync.Mutex
 	replicas []string
@@ -178,20 +179,40 @@ func (l *Leading) wakeAll() {
 // assignee returns the live replica assigned tenant, reading the live
 // replicas again when the last reading is older than Poll.
 func (l *Leading) assignee(ctx context.Context, tenant string) (string, error) {
-	l.mu.Lock()
-	fresh := !l.readAt.IsZero() && time.Since(l.readAt) < l.cfg.Poll
-	replicas := l.replicas
-	l.mu.Unlock()
+	replicas, fresh := l.cached()
 	if !fresh {
-		var err error
-		if replicas, err = l.s.Replicas(ctx); err != nil {
-			return "", err
+		// One reading for every tenant that waits.
+		l.readMu.Lock()
+		defer l.readMu.Unlock()
+		if replicas, fresh = l.cached(); !fresh {
+			var err error
+			if replicas, err = l.s.Replicas(ctx); err != nil {
+				return "", err
+			}
+			l.mu.Lock()
+			l.replicas, l.readAt = replicas, time.Now()
+			l.mu.Unlock()
 		}
-		l.mu.Lock()
-		l.replicas, l.readAt = replicas, time.Now()
-		l.mu.Unlock()
 	}
 	return Assign([]string{tenant}, replicas)[tenant], nil
+}
+
+// cached returns the live replicas as last read, and whether that reading
+// is younger than Poll.
+func (l *Leading) cached() ([]string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.replicas, !l.readAt.IsZero() && time.Since(l.readAt) < l.cfg.Poll
+}
+
+// departing reports whether Depart was called.
+func (l *Leading) departing() bool {
+	select {
+	case <-l.departed:
+		return true
+	default:
+		return false
+	}
 }
 
 // leaseFree reports whether tenant's lease is free now (never taken,
@@ -235,8 +256,11 @@ func (l *Leading) Lead(ctx context.Context, tenant string) (dispatch.Lead, error
 
 // try takes tenant's lease if it is this replica's turn: the lease is free
 // and the tenant is assigned here, or was seen free for Grace (from
-// *freeSince, which try keeps).
+// *freeSince, which try keeps); never once the replica departs.
 func (l *Leading) try(ctx context.Context, tenant string, freeSince *time.Time) (Lease, bool, error) {
+	if l.departing() {
+		return Lease{}, false, nil
+	}
 	assigned, err := l.assignee(ctx, tenant)
 	if err != nil {
 		return Lease{}, false, err
@@ -286,7 +310,8 @@ func (l *Leading) newLead(ctx context.Context, lease Lease) *lead {
 
 // watch ends the lead, without releasing it, once the tenant is assigned
 // to another live replica: the dispatcher stops, and Release hands the
-// lease over.
+// lease over. A departing replica's leads are left to its shutdown, which
+// lets a call in flight finish within its grace and then releases them.
 func (d *lead) watch() {
 	t := time.NewTicker(d.l.cfg.Poll)
 	defer t.Stop()
@@ -295,6 +320,9 @@ func (d *lead) watch() {
 		case <-d.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if d.l.departing() {
+			return
 		}
 		a, err := d.l.assignee(d.ctx, d.tenant)
 		if err == nil && a != "" && a != d.l.cfg.Replica {
