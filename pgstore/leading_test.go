@@ -440,3 +440,41 @@ func TestLeadFencesItsPacingRecord(t *testing.T) {
 	}
 	_ = leadB.Release(ctx)
 }
+
+// TestJoiningReplicaTakesItsTenants: a replica that joins is handed the
+// tenants assigned to it (the leader gives them up, the newcomer takes
+// them), and each tenant keeps one leader.
+func TestJoiningReplicaTakesItsTenants(t *testing.T) {
+	tenants := []string{"SHIP", "DOCK", "PORT", "PIER", "QUAY"}
+	names := []string{"replica-a", "replica-b"}
+	assigned := pgstore.Assign(tenants, names)
+	f := newFleet(t, 100*time.Millisecond, pgstore.LeadingConfig{TTL: 3 * time.Second, Grace: 100 * time.Millisecond, Poll: 50 * time.Millisecond}, tenants...)
+	a := f.start(names[0])
+	testkit.Eventually(t, 10*time.Second, "the only replica leads every tenant", func() bool { return len(a.ds.Leading()) == len(tenants) })
+	f.start(names[1])
+	testkit.Eventually(t, 10*time.Second, "each tenant led once, by its assignee", func() bool {
+		l := f.leaders()
+		for _, tn := range tenants {
+			if len(l[tn]) != 1 || l[tn][0] != assigned[tn] {
+				return false
+			}
+		}
+		return true
+	})
+	// Each moved tenant was led twice (by a, then by b), the others once.
+	moved := 0
+	for _, r := range assigned {
+		if r == names[1] {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatalf("no tenant is assigned to the newcomer: %v", assigned)
+	}
+	f.mu.Lock()
+	total := f.replicas[names[0]].ds.Handovers() + f.replicas[names[1]].ds.Handovers()
+	f.mu.Unlock()
+	if total != uint64(len(tenants)+moved) {
+		t.Errorf("%d leads taken, want %d (every tenant once, the %d moved ones again)", total, len(tenants)+moved, moved)
+	}
+}
