@@ -65,8 +65,10 @@ type Leading struct {
 
 	mu       sync.Mutex
 	replicas []string
-	readAt   time.Time
-	wakes    map[string]chan struct{}
+	// beats holds each live replica's heartbeat expiry as last read.
+	beats  map[string]time.Time
+	readAt time.Time
+	wakes  map[string]chan struct{}
 }
 
 var _ dispatch.Leases = (*Leading)(nil)
@@ -177,32 +179,57 @@ func (l *Leading) wakeAll() {
 }
 
 // assignee returns the live replica assigned tenant, reading the live
-// replicas again when the last reading is older than Poll.
-func (l *Leading) assignee(ctx context.Context, tenant string) (string, error) {
-	replicas, fresh := l.cached()
+// replicas again when the last reading is older than Poll, and that
+// replica's heartbeat expiry.
+func (l *Leading) assignee(ctx context.Context, tenant string) (string, time.Time, error) {
+	replicas, beats, fresh := l.cached()
 	if !fresh {
 		// One reading for every tenant that waits.
 		l.readMu.Lock()
 		defer l.readMu.Unlock()
-		if replicas, fresh = l.cached(); !fresh {
+		if replicas, beats, fresh = l.cached(); !fresh {
 			var err error
-			if replicas, err = l.s.Replicas(ctx); err != nil {
-				return "", err
+			if replicas, beats, err = l.liveReplicas(ctx); err != nil {
+				return "", time.Time{}, err
 			}
 			l.mu.Lock()
-			l.replicas, l.readAt = replicas, time.Now()
+			l.replicas, l.beats, l.readAt = replicas, beats, time.Now()
 			l.mu.Unlock()
 		}
 	}
-	return Assign([]string{tenant}, replicas)[tenant], nil
+	a := Assign([]string{tenant}, replicas)[tenant]
+	return a, beats[a], nil
+}
+
+// liveReplicas is Replicas with each one's heartbeat expiry.
+func (l *Leading) liveReplicas(ctx context.Context) ([]string, map[string]time.Time, error) {
+	names, err := l.s.Replicas(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := l.s.pool.Query(ctx, "SELECT name, expires FROM replicas WHERE expires > clock_timestamp()")
+	if err != nil {
+		return nil, nil, fmt.Errorf("list replicas: %w", err)
+	}
+	beats := map[string]time.Time{}
+	var name string
+	var expires time.Time
+	_, err = pgx.ForEachRow(rows, []any{&name, &expires}, func() error {
+		beats[name] = expires
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list replicas: %w", err)
+	}
+	return names, beats, nil
 }
 
 // cached returns the live replicas as last read, and whether that reading
 // is younger than Poll.
-func (l *Leading) cached() ([]string, bool) {
+func (l *Leading) cached() ([]string, map[string]time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.replicas, !l.readAt.IsZero() && time.Since(l.readAt) < l.cfg.Poll
+	return l.replicas, l.beats, !l.readAt.IsZero() && time.Since(l.readAt) < l.cfg.Poll
 }
 
 // departing reports whether Depart was called.
@@ -261,7 +288,7 @@ func (l *Leading) try(ctx context.Context, tenant string, freeSince *time.Time) 
 	if l.departing() {
 		return Lease{}, false, nil
 	}
-	assigned, err := l.assignee(ctx, tenant)
+	assigned, _, err := l.assignee(ctx, tenant)
 	if err != nil {
 		return Lease{}, false, err
 	}
@@ -296,6 +323,8 @@ type lead struct {
 	epoch  int64
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// beats are the replicas' heartbeat expiries when the lead began.
+	beats map[string]time.Time
 }
 
 var _ dispatch.RecordedLead = (*lead)(nil)
@@ -303,7 +332,8 @@ var _ dispatch.RecordedLead = (*lead)(nil)
 func (l *Leading) newLead(ctx context.Context, lease Lease) *lead {
 	ld := l.s.Lead(context.WithoutCancel(ctx), lease, l.cfg.TTL)
 	lctx, cancel := context.WithCancelCause(ld.Context())
-	ld2 := &lead{l: l, ld: ld, tenant: lease.Tenant, epoch: lease.Epoch, ctx: lctx, cancel: cancel}
+	_, beats, _ := l.cached()
+	ld2 := &lead{l: l, ld: ld, tenant: lease.Tenant, epoch: lease.Epoch, ctx: lctx, cancel: cancel, beats: beats}
 	go ld2.watch()
 	return ld2
 }
@@ -324,8 +354,14 @@ func (d *lead) watch() {
 		if d.l.departing() {
 			return
 		}
-		a, err := d.l.assignee(d.ctx, d.tenant)
-		if err == nil && a != "" && a != d.l.cfg.Replica {
+		a, beat, err := d.l.assignee(d.ctx, d.tenant)
+		if err != nil || a == "" || a == d.l.cfg.Replica {
+			continue
+		}
+		// Only to a replica seen alive since this lead began: one that
+		// died (its heartbeat not expired yet) is how this replica came
+		// to lead, and would never take the tenant.
+		if was, ok := d.beats[a]; !ok || beat.After(was) {
 			d.cancel(fmt.Errorf("lead of %s: %w (%s)", d.tenant, errHandedOver, a))
 			return
 		}

@@ -38,6 +38,7 @@ type fleet struct {
 
 	mu       sync.Mutex
 	replicas map[string]*replica
+	two      map[string][]string
 }
 
 type replica struct {
@@ -199,6 +200,41 @@ func (f *fleet) leaders() map[string][]string {
 	return out
 }
 
+// watchLeaders samples the leaders every few milliseconds until the test
+// ends, remembering any tenant seen led by two replicas (see twoLeaders).
+func (f *fleet) watchLeaders() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+			}
+			for tn, rs := range f.leaders() {
+				if len(rs) > 1 {
+					f.mu.Lock()
+					if f.two == nil {
+						f.two = map[string][]string{}
+					}
+					f.two[tn] = rs
+					f.mu.Unlock()
+				}
+			}
+		}
+	}()
+	f.t.Cleanup(func() { close(stop); <-done })
+}
+
+// twoLeaders returns the tenants watchLeaders saw led twice at once.
+func (f *fleet) twoLeaders() map[string][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.two
+}
+
 // settled waits until every tenant's queue is empty.
 func (f *fleet) settled(within time.Duration) {
 	f.t.Helper()
@@ -276,6 +312,7 @@ func TestReplicasLeadEachTenantOnce(t *testing.T) {
 	for _, n := range names {
 		rs[n] = f.start(n)
 	}
+	f.watchLeaders()
 	testkit.Eventually(t, 10*time.Second, "each tenant led once, by its assignee", func() bool {
 		l := f.leaders()
 		for _, tn := range tenants {
@@ -324,13 +361,19 @@ func TestReplicasLeadEachTenantOnce(t *testing.T) {
 			t.Errorf("%s: the next upstream request came %v after the crash, later than the TTL + 2 intervals (%v)", tn, next, bound)
 		}
 	}
-	l := f.leaders()
-	for _, tn := range tenants {
-		if len(l[tn]) != 1 {
-			t.Errorf("%s led by %v after the crash, want one replica", tn, l[tn])
+	testkit.Eventually(t, 10*time.Second, "each tenant led once after the crash", func() bool {
+		l := f.leaders()
+		for _, tn := range tenants {
+			if len(l[tn]) != 1 {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	f.settled(30 * time.Second)
+	if two := f.twoLeaders(); len(two) > 0 {
+		t.Errorf("tenants seen with two leaders at once: %v", two)
+	}
 	f.checkUpstream()
 	for _, id := range ids {
 		op, err := f.mirror.Operation(t.Context(), id)
@@ -448,7 +491,10 @@ func TestJoiningReplicaTakesItsTenants(t *testing.T) {
 	tenants := []string{"SHIP", "DOCK", "PORT", "PIER", "QUAY"}
 	names := []string{"replica-a", "replica-b"}
 	assigned := pgstore.Assign(tenants, names)
-	f := newFleet(t, 100*time.Millisecond, pgstore.LeadingConfig{TTL: 3 * time.Second, Grace: 100 * time.Millisecond, Poll: 50 * time.Millisecond}, tenants...)
+	// A grace long enough that the newcomer, woken by the release, takes a
+	// tenant handed over before the one that gave it up could retake it,
+	// even on a loaded machine.
+	f := newFleet(t, 100*time.Millisecond, pgstore.LeadingConfig{TTL: 3 * time.Second, Grace: 2 * time.Second, Poll: 50 * time.Millisecond}, tenants...)
 	a := f.start(names[0])
 	testkit.Eventually(t, 10*time.Second, "the only replica leads every tenant", func() bool { return len(a.ds.Leading()) == len(tenants) })
 	f.start(names[1])
