@@ -11,7 +11,6 @@ import (
 
 	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/internal/memstore"
 	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/pacing"
@@ -22,15 +21,14 @@ import (
 )
 
 // fleet is several replicas of the dispatchers, each with its own pool on
-// one database, in front of one simulator. The queue and mirror they share
-// are in memory here (the leases, heartbeats and pacing record are in
-// PostgreSQL).
+// one database (the queue and mirror, leases, heartbeats and pacing
+// record), in front of one simulator.
 type fleet struct {
 	t        *testing.T
 	dsn      string
 	sim      *techpasssim.Simulator
 	simURL   string
-	mirror   *memstore.Store
+	mirror   *pgstore.Store // a pool of the test's own, for enqueues and checks
 	service  *groups.Service
 	tenants  []string
 	interval time.Duration
@@ -58,8 +56,8 @@ const (
 func directoryID(i int) string { return fmt.Sprintf("7e1d3a52-0b4c-4f1e-9d7a-5c2b8e6f1a%02d", i) }
 
 func newFleet(t *testing.T, interval time.Duration, cfg pgstore.LeadingConfig, tenants ...string) *fleet {
-	f := &fleet{t: t, dsn: pgtest.DSN(t), tenants: tenants, interval: interval, cfg: cfg,
-		mirror: memstore.New(), replicas: map[string]*replica{}}
+	f := &fleet{t: t, dsn: pgtest.DSN(t), tenants: tenants, interval: interval, cfg: cfg, replicas: map[string]*replica{}}
+	f.mirror = mustOpenDSN(t, f.dsn)
 	f.sim = techpasssim.New(techpasssim.Config{Interval: interval})
 	for i, tn := range tenants {
 		err := f.sim.AddNamespace(techpasssim.Namespace{Name: tn, DirectoryID: directoryID(i),
@@ -117,7 +115,7 @@ func (f *fleet) start(name string) *replica {
 	if _, err := leading.Listen(ln); err != nil {
 		t.Fatal(err)
 	}
-	ds := dispatch.NewDispatchers[groups.Effect](groups.NewLedger(f.mirror), nil, nil)
+	ds := dispatch.NewDispatchers[groups.Effect](groups.NewLedger(st), nil, nil)
 	ds.UseLeases(leading)
 	for i, tn := range f.tenants {
 		gate := pacing.NewGate(f.interval+5*time.Millisecond, nil)
@@ -131,7 +129,7 @@ func (f *fleet) start(name string) *replica {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ds.Put(dispatch.Config[groups.Effect]{Tenant: tn, Handler: groups.NewExecutor(client, f.mirror, nil, nil), Gate: gate,
+		ds.Put(dispatch.Config[groups.Effect]{Tenant: tn, Handler: groups.NewExecutor(client, st, nil, nil), Gate: gate,
 			// A crash cuts the call in flight off.
 			Grace: time.Millisecond,
 			Retry: dispatch.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
