@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,14 +40,18 @@ type LeadingConfig struct {
 	// (a pod's name, say). Required.
 	Replica string
 	// TTL is the time to live of a lease and of a heartbeat; default 15 s.
-	// A dead leader's tenants wait at most about TTL + Grace.
+	// A dead leader's tenants are taken over at most TTL + Grace + Poll
+	// (and a moment) after it died.
 	TTL time.Duration
-	// Grace is how long a replica waits, once it saw a lease free, before
-	// it takes a tenant assigned to another; default TTL / 3.
+	// Grace is how long a lease must have been free (by the database's
+	// clock: since its release or lapse) before a replica takes a tenant
+	// assigned to another; default 1 s. The assignee, woken by the
+	// release's NOTIFY, takes it well within.
 	Grace time.Duration
-	// Poll is how often a replica waiting for a lease tries again, and
-	// how often a leader checks that its tenant is still assigned to it;
-	// default TTL / 5.
+	// Poll is how often a replica reads the live replicas and every lease
+	// (one query each, whatever the number of tenants) to try the leases
+	// it waits for again, and to check that the tenants it leads are
+	// still assigned to it; default 500 ms.
 	Poll time.Duration
 	// Logger, if set, is told of failed heartbeats.
 	Logger *slog.Logger
@@ -62,11 +67,16 @@ type Leading struct {
 	departed   chan struct{}
 	departOnce sync.Once
 	readMu     sync.Mutex
+	// beaten is set once a heartbeat was recorded: before, Lead records
+	// one itself, so that it counts itself among the live replicas.
+	beaten atomic.Bool
 
 	mu       sync.Mutex
 	replicas []string
 	// beats holds each live replica's heartbeat expiry as last read.
-	beats  map[string]time.Time
+	beats map[string]time.Time
+	// leases holds every tenant's lease as last read.
+	leases map[string]leaseView
 	readAt time.Time
 	wakes  map[string]chan struct{}
 }
@@ -82,10 +92,10 @@ func (s *Store) NewLeading(cfg LeadingConfig) (*Leading, error) {
 		cfg.TTL = 15 * time.Second
 	}
 	if cfg.Grace <= 0 {
-		cfg.Grace = cfg.TTL / 3
+		cfg.Grace = time.Second
 	}
 	if cfg.Poll <= 0 {
-		cfg.Poll = cfg.TTL / 5
+		cfg.Poll = 500 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -100,9 +110,11 @@ func (l *Leading) Run(ctx context.Context) error {
 	t := time.NewTicker(l.cfg.TTL / 3)
 	defer t.Stop()
 	for {
-		if err := l.s.Heartbeat(ctx, l.cfg.Replica, l.cfg.TTL); err != nil && ctx.Err() == nil {
+		if err := l.beat(ctx); err != nil && ctx.Err() == nil {
 			l.log.Error("replica heartbeat", "err", err)
 		}
+		// Forgets replicas long gone.
+		_, _ = l.s.Replicas(ctx)
 		select {
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
@@ -116,6 +128,15 @@ func (l *Leading) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// beat records this replica's heartbeat.
+func (l *Leading) beat(ctx context.Context) error {
+	if err := l.s.Heartbeat(ctx, l.cfg.Replica, l.cfg.TTL); err != nil {
+		return err
+	}
+	l.beaten.Store(true)
+	return nil
 }
 
 // Depart stops the heartbeat and removes it at once, so that the other
@@ -158,6 +179,7 @@ func (l *Leading) wakeChan(tenant string) chan struct{} {
 // live replicas (a replica that released it may have departed since).
 func (l *Leading) wake(tenant string) {
 	l.mu.Lock()
+	// The release's NOTIFY: read again.
 	l.readAt = time.Time{}
 	l.mu.Unlock()
 	select {
@@ -178,58 +200,97 @@ func (l *Leading) wakeAll() {
 	}
 }
 
-// assignee returns the live replica assigned tenant, reading the live
-// replicas again when the last reading is older than Poll, and that
-// replica's heartbeat expiry.
-func (l *Leading) assignee(ctx context.Context, tenant string) (string, time.Time, error) {
-	replicas, beats, fresh := l.cached()
-	if !fresh {
-		// One reading for every tenant that waits.
-		l.readMu.Lock()
-		defer l.readMu.Unlock()
-		if replicas, beats, fresh = l.cached(); !fresh {
-			var err error
-			if replicas, beats, err = l.liveReplicas(ctx); err != nil {
-				return "", time.Time{}, err
-			}
-			l.mu.Lock()
-			l.replicas, l.beats, l.readAt = replicas, beats, time.Now()
-			l.mu.Unlock()
-		}
-	}
-	a := Assign([]string{tenant}, replicas)[tenant]
-	return a, beats[a], nil
+// leaseView is a tenant's lease as read.
+type leaseView struct {
+	live bool
+	// freeFor is how long it had been free (released or lapsed) when
+	// read; zero for a live one.
+	freeFor time.Duration
 }
 
-// liveReplicas is Replicas with each one's heartbeat expiry.
-func (l *Leading) liveReplicas(ctx context.Context) ([]string, map[string]time.Time, error) {
-	names, err := l.s.Replicas(ctx)
+// assignee returns the live replica assigned tenant and that replica's
+// heartbeat expiry, and tenant's lease (ok false if it has none), as read
+// at most Poll ago (see read).
+func (l *Leading) assignee(ctx context.Context, tenant string) (assigned string, beat time.Time, lease leaseView, ok bool, err error) {
+	replicas, beats, leases, err := l.snapshot(ctx)
 	if err != nil {
-		return nil, nil, err
+		return "", time.Time{}, leaseView{}, false, err
 	}
-	rows, err := l.s.pool.Query(ctx, "SELECT name, expires FROM replicas WHERE expires > clock_timestamp()")
+	a := Assign([]string{tenant}, replicas)[tenant]
+	lease, ok = leases[tenant]
+	return a, beats[a], lease, ok, nil
+}
+
+// snapshot returns the live replicas with their heartbeat expiries, and
+// every lease, reading them again when the last reading is older than
+// Poll: one reading for every tenant this replica waits for or leads.
+func (l *Leading) snapshot(ctx context.Context) ([]string, map[string]time.Time, map[string]leaseView, error) {
+	if r, b, v, fresh := l.cached(); fresh {
+		return r, b, v, nil
+	}
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	if r, b, v, fresh := l.cached(); fresh {
+		return r, b, v, nil
+	}
+	replicas, beats, leases, err := l.read(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list replicas: %w", err)
+		return nil, nil, nil, err
 	}
+	l.mu.Lock()
+	l.replicas, l.beats, l.leases, l.readAt = replicas, beats, leases, time.Now()
+	l.mu.Unlock()
+	return replicas, beats, leases, nil
+}
+
+// read reads the live replicas (by name) with their heartbeat expiries,
+// and every tenant's lease.
+func (l *Leading) read(ctx context.Context) ([]string, map[string]time.Time, map[string]leaseView, error) {
+	rows, err := l.s.pool.Query(ctx, "SELECT name, expires FROM replicas WHERE expires > clock_timestamp() ORDER BY name")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("list replicas: %w", err)
+	}
+	var names []string
 	beats := map[string]time.Time{}
 	var name string
 	var expires time.Time
 	_, err = pgx.ForEachRow(rows, []any{&name, &expires}, func() error {
+		names = append(names, name)
 		beats[name] = expires
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list replicas: %w", err)
+		return nil, nil, nil, fmt.Errorf("list replicas: %w", err)
 	}
-	return names, beats, nil
+	rows, err = l.s.pool.Query(ctx, `SELECT tenant, holder <> '' AND expires > clock_timestamp(),
+		(extract(epoch FROM greatest(clock_timestamp() - expires, interval '0')) * 1000000)::bigint
+		FROM leases`)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("list leases: %w", err)
+	}
+	leases := map[string]leaseView{}
+	var tenant string
+	var live bool
+	var freeUS int64
+	_, err = pgx.ForEachRow(rows, []any{&tenant, &live, &freeUS}, func() error {
+		v := leaseView{live: live}
+		if !live {
+			v.freeFor = time.Duration(freeUS) * time.Microsecond
+		}
+		leases[tenant] = v
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("list leases: %w", err)
+	}
+	return names, beats, leases, nil
 }
 
-// cached returns the live replicas as last read, and whether that reading
-// is younger than Poll.
-func (l *Leading) cached() ([]string, map[string]time.Time, bool) {
+// cached returns the last reading, and whether it is younger than Poll.
+func (l *Leading) cached() ([]string, map[string]time.Time, map[string]leaseView, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.replicas, l.beats, !l.readAt.IsZero() && time.Since(l.readAt) < l.cfg.Poll
+	return l.replicas, l.beats, l.leases, !l.readAt.IsZero() && time.Since(l.readAt) < l.cfg.Poll
 }
 
 // departing reports whether Depart was called.
@@ -242,23 +303,17 @@ func (l *Leading) departing() bool {
 	}
 }
 
-// leaseFree reports whether tenant's lease is free now (never taken,
-// released, or lapsed), by the database's clock.
-func (l *Leading) leaseFree(ctx context.Context, tenant string) (bool, error) {
-	var live bool
-	err := l.s.pool.QueryRow(ctx, `SELECT holder <> '' AND expires > clock_timestamp() FROM leases WHERE tenant = $1`, tenant).Scan(&live)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read lease of %s: %w", tenant, err)
-	}
-	return !live, nil
-}
-
 // Lead implements dispatch.Leases: it waits until this replica holds
 // tenant's lease (see Leading), and keeps it renewed (Leadership).
 func (l *Leading) Lead(ctx context.Context, tenant string) (dispatch.Lead, error) {
+	if !l.beaten.Load() && !l.departing() {
+		if err := l.beat(ctx); err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		l.readAt = time.Time{} // read again, with this replica
+		l.mu.Unlock()
+	}
 	wake := l.wakeChan(tenant)
 	var freeSince time.Time
 	for {
@@ -281,28 +336,29 @@ func (l *Leading) Lead(ctx context.Context, tenant string) (dispatch.Lead, error
 	}
 }
 
-// try takes tenant's lease if it is this replica's turn: the lease is free
-// and the tenant is assigned here, or was seen free for Grace (from
-// *freeSince, which try keeps); never once the replica departs.
+// try takes tenant's lease if it is this replica's turn: the tenant is
+// assigned here (AcquireLease then takes the lease if it is free), or its
+// lease has been free for Grace (since its release or lapse, by the
+// database's clock; since try first saw it, for a tenant never led, kept
+// in *freeSince); never once the replica departs.
 func (l *Leading) try(ctx context.Context, tenant string, freeSince *time.Time) (Lease, bool, error) {
 	if l.departing() {
 		return Lease{}, false, nil
 	}
-	assigned, _, err := l.assignee(ctx, tenant)
+	assigned, _, lease, known, err := l.assignee(ctx, tenant)
 	if err != nil {
 		return Lease{}, false, err
 	}
 	if assigned != l.cfg.Replica {
-		free, err := l.leaseFree(ctx, tenant)
-		if err != nil {
-			return Lease{}, false, err
-		}
-		if !free {
+		if lease.live {
 			*freeSince = time.Time{}
 			return Lease{}, false, nil
 		}
 		if freeSince.IsZero() {
 			*freeSince = time.Now()
+			if known {
+				*freeSince = freeSince.Add(-lease.freeFor)
+			}
 		}
 		if time.Since(*freeSince) < l.cfg.Grace {
 			return Lease{}, false, nil
@@ -332,7 +388,7 @@ var _ dispatch.RecordedLead = (*lead)(nil)
 func (l *Leading) newLead(ctx context.Context, lease Lease) *lead {
 	ld := l.s.Lead(context.WithoutCancel(ctx), lease, l.cfg.TTL)
 	lctx, cancel := context.WithCancelCause(ld.Context())
-	_, beats, _ := l.cached()
+	_, beats, _, _ := l.cached()
 	ld2 := &lead{l: l, ld: ld, tenant: lease.Tenant, epoch: lease.Epoch, ctx: lctx, cancel: cancel, beats: beats}
 	go ld2.watch()
 	return ld2
@@ -354,7 +410,7 @@ func (d *lead) watch() {
 		if d.l.departing() {
 			return
 		}
-		a, beat, err := d.l.assignee(d.ctx, d.tenant)
+		a, beat, _, _, err := d.l.assignee(d.ctx, d.tenant)
 		if err != nil || a == "" || a == d.l.cfg.Replica {
 			continue
 		}
