@@ -130,12 +130,19 @@ func (l *Leading) Run(ctx context.Context) error {
 	}
 }
 
-// beat records this replica's heartbeat.
+// beat records this replica's heartbeat, unless it departs.
 func (l *Leading) beat(ctx context.Context) error {
+	if l.departing() {
+		return nil
+	}
 	if err := l.s.Heartbeat(ctx, l.cfg.Replica, l.cfg.TTL); err != nil {
 		return err
 	}
 	l.beaten.Store(true)
+	if l.departing() {
+		// Depart ran meanwhile: its removal may have come first.
+		return l.s.Depart(ctx, l.cfg.Replica)
+	}
 	return nil
 }
 
