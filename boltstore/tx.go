@@ -61,6 +61,10 @@ func (t *txn) own(tenant string) error {
 
 // --- queue records ------------------------------------------------------------
 
+// Fence implements queue.Tx: one process owns a bbolt file, so there are
+// no leases to check.
+func (t *txn) Fence(uint64) error { return nil }
+
 func (t *txn) Operation(id string) (queue.Operation, error) { return getOp(t.tx, id) }
 
 func (t *txn) PutOperation(op queue.Operation) error {
