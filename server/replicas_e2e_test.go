@@ -49,9 +49,10 @@ const (
 	e2eFailover = e2eLeaseTTL + 2*e2eInterval
 	// e2eWriters and e2ePerWriter: that many clients each ask for that many
 	// groups, one every e2eWriteEvery, so writes go on through the kill and
-	// the freeze and a backlog stands upstream.
+	// the freeze and a backlog stands upstream. With the held create, 46
+	// groups: within TechPass's default limit of 50 per namespace.
 	e2eWriters    = 5
-	e2ePerWriter  = 8
+	e2ePerWriter  = 9
 	e2eWriteEvery = 400 * time.Millisecond
 )
 
@@ -61,8 +62,8 @@ const (
 // creates with Idempotency-Keys over the live replicas, retrying a 503, a
 // 429, a connection error or a timeout with the same key on the next
 // replica. With a backlog standing, the replica leading the tenant is
-// SIGKILLed and a replacement started; the new leader is then frozen with
-// SIGSTOP for three intervals and resumed.
+// SIGKILLed; the new leader is then frozen with SIGSTOP for three
+// intervals and resumed, and a replacement starts.
 //
 // It requires: the next upstream start after the leader's death within the
 // lease's TTL plus two intervals (1.3 s); the simulator never saw a pacing
@@ -96,10 +97,7 @@ func TestReplicasSurviveKillAndFreeze(t *testing.T) {
 	}
 	// Starts within 20 ms of the kill are the dead leader's last request
 	// still reaching the simulator.
-	next := make(chan time.Time, 1)
-	go func() { next <- rig.nextStartAfter(killed.Add(20*time.Millisecond), e2eFailover+10*time.Second) }()
-	rig.start() // the replacement, at once, as an orchestrator would
-	if at := <-next; at.IsZero() {
+	if at := rig.nextStartAfter(killed.Add(20*time.Millisecond), e2eFailover+10*time.Second); at.IsZero() {
 		t.Errorf("no upstream request started within %v of the leader's death", e2eFailover+10*time.Second)
 	} else {
 		failover := at.Sub(killed)
@@ -109,10 +107,14 @@ func TestReplicasSurviveKillAndFreeze(t *testing.T) {
 		}
 	}
 
-	// Freeze the new leader for three intervals, then resume it. The
-	// clients' requests to it time out and are retried elsewhere with the
-	// same key, while it may still answer them after it resumes.
+	// Freeze the new leader for three intervals, then resume it, while the
+	// clients still write: their requests to it time out and are retried
+	// elsewhere with the same key, while it may still answer them after it
+	// resumes.
 	frozen := rig.leader()
+	if w.finished() {
+		t.Fatal("the clients finished writing before the freeze; the test needs writes during it")
+	}
 	t.Logf("SIGSTOP the new leader, replica %s, for %v", frozen.name, 3*e2eInterval)
 	rig.setDown(frozen)
 	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
@@ -123,7 +125,10 @@ func TestReplicasSurviveKillAndFreeze(t *testing.T) {
 		t.Fatalf("SIGCONT: %v", err)
 	}
 	rig.setUp(frozen)
-	rig.start() // another replacement
+	rig.start() // the replacement of the dead one
+	if w.finished() {
+		t.Log("the clients finished writing while the replacement started")
+	}
 
 	accepted := w.wait()
 
@@ -487,6 +492,7 @@ type writers struct {
 	// retried counts the retries by cause: a status, "connection" (refused
 	// or reset: a dead replica) or "timeout" (a frozen one).
 	retried map[string]int
+	done    int // writers finished
 }
 
 // startWriters starts the clients: each creates e2ePerWriter groups, one
@@ -502,6 +508,7 @@ func (r *replicaRig) startWriters() *writers {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
+			defer func() { w.mu.Lock(); w.done++; w.mu.Unlock() }()
 			turn := i
 			for j := range e2ePerWriter {
 				name := fmt.Sprintf("e2e-%d-%02d", i, j)
@@ -573,6 +580,13 @@ func sendRaw(hc *http.Client, req *http.Request) (int, []byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// finished reports whether every writer is done.
+func (w *writers) finished() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.done == e2eWriters
 }
 
 // wait waits for every writer and returns the accepted creates.
