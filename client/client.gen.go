@@ -1557,6 +1557,9 @@ type ClientInterface interface {
 	// stopping the service, putting the file in place of `store_path`
 	// (mode 0600) and starting again; sealed credentials need the same
 	// key-encryption key. `groupgate backup` downloads and verifies one.
+	// On `store: postgres` there is no file to copy: it answers 501, and
+	// the database is backed up with its own tools (`pg_dump`, base
+	// backups).
 	//
 	// Corresponds with GET /v1/backup (the `GetBackup` operationId).
 	GetBackup(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2233,6 +2236,9 @@ func (c *Client) ListAudit(ctx context.Context, params *ListAuditParams, reqEdit
 // stopping the service, putting the file in place of `store_path`
 // (mode 0600) and starting again; sealed credentials need the same
 // key-encryption key. `groupgate backup` downloads and verifies one.
+// On `store: postgres` there is no file to copy: it answers 501, and
+// the database is backed up with its own tools (`pg_dump`, base
+// backups).
 //
 // Corresponds with GET /v1/backup (the `GetBackup` operationId).
 func (c *Client) GetBackup(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5314,6 +5320,9 @@ type ClientWithResponsesInterface interface {
 	// stopping the service, putting the file in place of `store_path`
 	// (mode 0600) and starting again; sealed credentials need the same
 	// key-encryption key. `groupgate backup` downloads and verifies one.
+	// On `store: postgres` there is no file to copy: it answers 501, and
+	// the database is backed up with its own tools (`pg_dump`, base
+	// backups).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6280,6 +6289,8 @@ type GetBackupResponse struct {
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON501 the response for an HTTP 501 `application/problem+json` response
+	ApplicationproblemJSON501 *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetBackupResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -6306,6 +6317,11 @@ func (r GetBackupResponse) GetApplicationproblemJSON429() *RateLimited {
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetBackupResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON501 returns the response for an HTTP 501 `application/problem+json` response
+func (r GetBackupResponse) GetApplicationproblemJSON501() *Problem {
+	return r.ApplicationproblemJSON501
 }
 
 // GetBody returns the raw response body bytes
@@ -9833,6 +9849,9 @@ func (c *ClientWithResponses) ListAuditWithResponse(ctx context.Context, params 
 // stopping the service, putting the file in place of `store_path`
 // (mode 0600) and starting again; sealed credentials need the same
 // key-encryption key. `groupgate backup` downloads and verifies one.
+// On `store: postgres` there is no file to copy: it answers 501, and
+// the database is backed up with its own tools (`pg_dump`, base
+// backups).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11009,6 +11028,13 @@ func ParseGetBackupResponse(rsp *http.Response) (*GetBackupResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 501:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON501 = &dest
 
 	}
 

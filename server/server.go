@@ -19,7 +19,6 @@ import (
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
-	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/console"
 	"github.com/groupgate/groupgate/credentials"
@@ -27,6 +26,7 @@ import (
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
 	"github.com/groupgate/groupgate/metrics"
+	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/ratelimit"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
@@ -56,7 +56,7 @@ type Server struct {
 	cfg    config.Config
 	opts   Options
 	logger *slog.Logger
-	store  *boltstore.Store
+	store  *backend
 	queue  *dispatch.Dispatchers[groups.Effect]
 	http   *http.Server
 	ln     net.Listener
@@ -80,6 +80,12 @@ type Server struct {
 	// hooks answer TechPass's webhooks with the runtimes' receivers
 	// (webhooks.go).
 	hooks *webhookReceivers
+	// signals carries the other replicas' signals on PostgreSQL
+	// (signals.go); nil on bbolt.
+	signals *pgstore.Listener
+	// tenantSync asks for the runtimes to follow tenant changes made
+	// through another replica (signals.go: syncChanged).
+	tenantSync chan struct{}
 	// staleIDs are stored identity providers that no longer validate (identity.go).
 	staleIDs staleIdentities
 	// syncMu serializes replacing tenant runtimes (syncTenant).
@@ -121,10 +127,7 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	}()
 	ctx := context.Background()
 
-	if cfg.Store == config.StorePostgres {
-		return nil, config.ErrPostgresNotServed
-	}
-	if s.store, err = boltstore.Open(cfg.StorePath, 5*time.Second); err != nil {
+	if s.store, err = openStore(ctx, cfg, opts.Getenv); err != nil {
 		return nil, err
 	}
 	if err := s.openBox(); err != nil {
@@ -160,6 +163,9 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if err := s.syncTenants(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
 		return nil, err
 	}
 	svc := groups.NewService(groups.ServiceConfig{
@@ -254,6 +260,14 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
 
 	go s.purgeIdempotencyKeys(queueCtx)
+	go s.syncChanges(queueCtx)
+	signalsDone := make(chan struct{})
+	go func() {
+		defer close(signalsDone)
+		if s.signals != nil {
+			_ = s.signals.Run(queueCtx) // signals from the other replicas (signals.go)
+		}
+	}()
 	if s.console != nil {
 		go s.console.Run(queueCtx) // drops expired console sessions
 	}
@@ -273,7 +287,11 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { _ = ms.Serve(s.metricsLn) }()
 		defer ms.Close()
 	}
-	s.logger.Info("groupgate serving", "addr", s.URL(), "store", s.cfg.StorePath)
+	where := s.cfg.StorePath
+	if s.store.pg != nil {
+		where = "postgres"
+	}
+	s.logger.Info("groupgate serving", "addr", s.URL(), "store", where)
 
 	var runErr error
 	select {
@@ -298,6 +316,7 @@ func (s *Server) Run(ctx context.Context) error {
 		runErr = err
 	}
 	<-flushed
+	<-signalsDone
 	s.Close()
 	s.logger.Info("groupgate stopped")
 	return runErr
@@ -371,7 +390,7 @@ func (s *Server) Close() {
 			s.sim.close()
 		}
 		if s.store != nil {
-			if err := s.store.Close(); err != nil {
+			if err := s.store.close(); err != nil {
 				s.logger.Warn("close store", "err", err)
 			}
 		}
@@ -426,7 +445,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
-		Audit: auditReader{s.audit}, Metrics: s.metrics.Handler(), Backups: s.store, Mirrors: s.runtimes,
+		Audit: auditReader{s.audit}, Metrics: s.metrics.Handler(), Backups: s.store.backups, Mirrors: s.runtimes,
 		Webhooks: s.hooks,
 		Ready:    s.readiness,
 	}
