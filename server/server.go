@@ -152,6 +152,11 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = metrics.New(scrapeState{s}, opts.Now)
+	if s.store.pg != nil {
+		s.metrics.Registry.MustRegister(newLeaseCollector(s.store.pg))
+	}
+	// The seam for several replicas: on PostgreSQL, the per-tenant leases
+	// (one dispatcher per tenant across the replicas) plug in here.
 	s.queue = dispatch.NewDispatchers[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
 	s.runtimes = newRuntimes(s.queue)
 	s.hooks = newWebhookReceivers(s.metrics.Registry, s.runtimes, s.store)
