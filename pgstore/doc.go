@@ -2,16 +2,19 @@
 // replicas of the gateway can share one store and coordinate through it.
 // bbolt (package boltstore) stays the embedded default for one machine.
 //
-// It holds, so far, what does not wait on the queue and mirror contract
-// being redesigned (issue 12): tenants, projects and keys (tenants.Store),
-// the audit log (audit.Store), the webhook notices shown in /readyz, and
-// the coordination primitives of the per-tenant dispatcher: leases with
-// fencing epochs (leases.go) and a Leadership that keeps one renewed and
-// ends the leader's context before it could lapse (lead.go), the durable
-// pacing record of upstream requests (pacing.go), the live replicas and
-// the spread of tenants over them (replicas.go), and LISTEN/NOTIFY
-// signals with a polling fallback (notify.go). The queue, the mirror, idempotency and webhook deliveries
-// (webhooks.Store, which changes the mirror) come with that contract.
+// It holds tenants, projects and keys (tenants.Store), the audit log
+// (audit.Store), the group mirror and the operation queue with
+// idempotency records (groups.Store, groups.go: each Update one
+// transaction under the tenant's advisory lock, pipelined into a handful of
+// round trips), the webhook notices shown in /readyz, and the coordination
+// primitives of the per-tenant dispatcher: leases with fencing epochs
+// (leases.go) and a Leadership that keeps one renewed and ends the leader's
+// context before it could lapse (lead.go), the durable pacing record of
+// upstream requests (pacing.go), the live replicas and the spread of
+// tenants over them (replicas.go), and LISTEN/NOTIFY signals with a
+// polling fallback (notify.go; an enqueue signals ChannelQueue at commit).
+// Webhook delivery records (webhooks.Store, deliveries.go) commit in the
+// mirror's transaction.
 //
 // # Durability
 //
