@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -45,10 +44,11 @@ type backend struct {
 	pg *pgstore.Store
 }
 
-// errPostgresIncomplete: this build's pgstore does not hold every store
-// the server needs (the queue, the mirror and webhook deliveries come with
-// groups.Store and webhooks.Store on PostgreSQL).
-var errPostgresIncomplete = errors.New("store: postgres: this build's PostgreSQL store does not hold the queue, the group mirror and webhook deliveries yet; use store: bbolt")
+// Both backends hold every store the server needs.
+var (
+	_ store = (*boltstore.Store)(nil)
+	_ store = (*pgstore.Store)(nil)
+)
 
 // openStore opens the store cfg names: the bbolt file at store_path, or
 // PostgreSQL with the password read from its file or variable (never
@@ -71,17 +71,5 @@ func openStore(ctx context.Context, cfg config.Config, getenv func(string) strin
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres: %w", err)
 	}
-	st, ok := any(pg).(store)
-	if !ok {
-		pg.Close()
-		return nil, errPostgresIncomplete
-	}
-	return &backend{store: st, close: func() error { pg.Close(); return nil }, pg: pg}, nil
-}
-
-// PostgresServed reports whether this build serves store: postgres (its
-// pgstore implements every store the server needs).
-func PostgresServed() bool {
-	_, ok := any((*pgstore.Store)(nil)).(store)
-	return ok
+	return &backend{store: pg, close: func() error { pg.Close(); return nil }, pg: pg}, nil
 }

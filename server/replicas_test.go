@@ -1,0 +1,192 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/internal/pgtest"
+	"github.com/groupgate/groupgate/internal/testkit"
+	"github.com/groupgate/groupgate/server"
+)
+
+// Several replicas on one PostgreSQL database (README "Running several
+// replicas"): two server.New instances on one throwaway database, in front
+// of one simulator.
+
+// startReplicas starts two gateways on one fresh database and simulator,
+// with the same configuration (tenants, projects, keys), both ready. A
+// dispatches every tenant and B none, as per-tenant leases will decide
+// (until then every replica would run every tenant's dispatcher, and a
+// dispatcher starting requeues the operation another one is running).
+func startReplicas(t *testing.T) (a, b *gateway) {
+	t.Helper()
+	a = startGateway(t, gatewayOptions{postgres: pgtest.DSN(t), interval: 50 * time.Millisecond})
+	b = a.replica()
+	for _, g := range []*gateway{a, b} {
+		testkit.Eventually(t, 10*time.Second, "the replica to be ready", func() bool {
+			return g.do("GET", "/readyz", "", nil).status == http.StatusOK
+		})
+	}
+	for tenant := range a.up.tps {
+		server.StopDispatcher(b.srv, tenant)
+	}
+	return a, b
+}
+
+// replica starts another server on g's configuration (its store, its
+// simulator, its keys).
+func (g *gateway) replica() *gateway {
+	g.t.Helper()
+	logs := &syncBuffer{}
+	srv, err := server.New(g.cfg, server.Options{Logger: server.NewLogger(g.cfg, logs)})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &gateway{
+		t: g.t, srv: srv, up: g.up, base: srv.URL(), logs: logs, keys: g.keys, bodies: &syncBuffer{},
+		http: g.http, cfg: g.cfg, cancel: cancel, done: make(chan error, 1),
+	}
+	go func() { r.done <- srv.Run(ctx) }()
+	g.t.Cleanup(r.stop)
+	return r
+}
+
+// TestReplicasShareWrites: a group created through replica A is listed by
+// B on its next read, although B had cached the project's list before (the
+// cache follows GroupsVersion, a database value); its operation is read
+// through B too.
+func TestReplicasShareWrites(t *testing.T) {
+	a, b := startReplicas(t)
+	if got := b.list("SHIP/MOH"); len(got) != 0 {
+		t.Fatalf("fresh list on B: %v", groupNames(got))
+	}
+	op := a.create("SHIP/MOH", "shared")
+	if got := groupNames(b.list("SHIP/MOH")); !slices.Contains(got, "shared") {
+		t.Fatalf("B's list right after A's create: %v, want shared", got)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("A:\n%s\nB:\n%s", a.logs.String(), b.logs.String())
+		}
+	})
+	if got := b.await("SHIP/MOH", op.Id, 20*time.Second); got.State != api.Succeeded {
+		t.Fatalf("operation read through B: %s", got.State)
+	}
+	if got := b.list("SHIP/MOH"); len(got) != 1 || got[0].State != api.GroupStateActive {
+		t.Fatalf("B's list after the create succeeded: %+v", got)
+	}
+}
+
+// TestReplicasPreferWaitHeldElsewhere: B does not dispatch SHIP; a create sent to B with Prefer: wait is
+// started by A's dispatcher, woken by the store's signal of the enqueue,
+// and B's held answer comes when A settles it (201, the group created).
+func TestReplicasPreferWaitHeldElsewhere(t *testing.T) {
+	a, b := startReplicas(t)
+	req, err := http.NewRequest("POST", b.base+groupsPath("SHIP", "MOH"), bytes.NewReader(mustJSON(t, map[string]string{"name": "waited"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+b.keys["SHIP/MOH"])
+	req.Header.Set("Prefer", "wait=20")
+	start := time.Now()
+	r := b.send(req)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create held on B: %d %s, want 201", r.status, r.body)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the held answer took %v", took)
+	}
+	if n := a.up.stats("SHIP").CreatesByName["SHIP:MOH:waited"]; n != 1 {
+		t.Errorf("upstream creates of the group: %d, want 1", n)
+	}
+}
+
+// TestReplicasRevokedKeyRefusedEverywhere: a key revoked through A is
+// refused by B on its very next request (the authenticator reads the
+// store's generation, a database value, on every request).
+func TestReplicasRevokedKeyRefusedEverywhere(t *testing.T) {
+	a, b := startReplicas(t)
+	key, k := a.issueKey("operator", map[string]any{"name": "shortlived", "role": "project", "tenant": "SHIP", "project": "MOH"})
+	a.keys["shortlived"] = key
+	if r := b.do("GET", groupsPath("SHIP", "MOH"), "shortlived", nil); r.status != http.StatusOK {
+		t.Fatalf("B with a key issued through A: %d", r.status)
+	}
+	if r := a.do("DELETE", "/v1/keys/"+k.Id, "operator", nil); r.status != http.StatusOK {
+		t.Fatalf("revoke through A: %d %s", r.status, r.body)
+	}
+	if r := b.do("GET", groupsPath("SHIP", "MOH"), "shortlived", nil); r.status != http.StatusUnauthorized {
+		t.Fatalf("B's next request with the key revoked through A: %d, want 401", r.status)
+	}
+}
+
+// TestReplicasFollowTenantChanges: a tenant changed through A has its
+// runtime rebuilt on B (signal groupgate.tenants, or the poll), while an
+// unrelated change (a key issued) rebuilds nothing.
+func TestReplicasFollowTenantChanges(t *testing.T) {
+	a, b := startReplicas(t)
+	before, _ := server.Runtime(b.srv, "SHIP")
+	a.issueKey("operator", map[string]any{"name": "another", "role": "project", "tenant": "SHIP", "project": "MOH"})
+	time.Sleep(3 * time.Second) // past a poll of the signals (2 s)
+	if now, _ := server.Runtime(b.srv, "SHIP"); now != before {
+		t.Fatal("B rebuilt SHIP's runtime for a key issued")
+	}
+	if r := a.do("PATCH", "/v1/tenants/SHIP", "operator", map[string]any{"disabled": true}); r.status != http.StatusOK {
+		t.Fatalf("disable SHIP through A: %d %s", r.status, r.body)
+	}
+	testkit.Eventually(t, 10*time.Second, "B to drop the disabled tenant's runtime", func() bool {
+		_, running := server.Runtime(b.srv, "SHIP")
+		return !running
+	})
+}
+
+// TestReadyzFollowsTheDatabase: /readyz is 503 while the database refuses
+// connections, and 200 again when it is back; a backup is not served on
+// PostgreSQL (501, pg_dump's job).
+func TestReadyzFollowsTheDatabase(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	g := startGateway(t, gatewayOptions{postgres: dsn, interval: 50 * time.Millisecond})
+	if r := g.do("GET", "/readyz", "", nil); r.status != http.StatusOK {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	if r := g.do("GET", "/v1/backup", "operator", nil); r.status != http.StatusNotImplemented ||
+		*r.problem(t).Type != "urn:groupgate:problem:backup-not-served" {
+		t.Fatalf("backup on PostgreSQL: %d %s", r.status, r.body)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres" // a database can only be closed from another
+	admin, err := pgx.Connect(t.Context(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("ALTER DATABASE " + pgx.Identifier{db}.Sanitize() + " ALLOW_CONNECTIONS false")
+	exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'")
+	testkit.Eventually(t, 15*time.Second, "readyz to report the database", func() bool {
+		return g.do("GET", "/readyz", "", nil).status == http.StatusServiceUnavailable
+	})
+	exec("ALTER DATABASE " + pgx.Identifier{db}.Sanitize() + " ALLOW_CONNECTIONS true")
+	admin.Close(t.Context())
+	testkit.Eventually(t, 15*time.Second, "readyz to be ready again", func() bool {
+		return g.do("GET", "/readyz", "", nil).status == http.StatusOK
+	})
+}
