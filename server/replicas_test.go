@@ -190,3 +190,62 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 		return g.do("GET", "/readyz", "", nil).status == http.StatusOK
 	})
 }
+
+// TestAmbiguousCommitAnswers503: a create whose COMMIT gets no answer (its
+// database backend terminated while committing) answers 503 with
+// Retry-After and problem commit-unknown; the retry with the same
+// Idempotency-Key settles it: one operation, one group created upstream.
+func TestAmbiguousCommitAnswers503(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	g := startGateway(t, gatewayOptions{postgres: dsn, interval: 50 * time.Millisecond})
+	admin, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.WithoutCancel(t.Context()))
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every enqueue's COMMIT sleeps, through a deferred constraint trigger.
+	exec("CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")
+	exec("CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON queue DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit()")
+	create := func() response {
+		req, err := http.NewRequest("POST", g.base+groupsPath("SHIP", "MOH"), bytes.NewReader(mustJSON(t, map[string]string{"name": "unsure"})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+g.keys["SHIP/MOH"])
+		req.Header.Set("Idempotency-Key", "unsure-1")
+		return g.send(req)
+	}
+	answered := make(chan response, 1)
+	go func() { answered <- create() }()
+	testkit.Eventually(t, 10*time.Second, "the enqueue's COMMIT to be under way, then cut", func() bool {
+		var n int
+		if err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event = 'PgSleep' AND lower(query) = 'commit'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	r := <-answered
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
+		*r.problem(t).Type != "urn:groupgate:problem:commit-unknown" {
+		t.Fatalf("create whose commit was cut: %d (Retry-After %q) %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	exec("DROP TRIGGER at_commit ON queue")
+	op := g.accepted("the retry with the same key", create())
+	if again := g.accepted("a second retry", create()); again.Id != op.Id {
+		t.Fatalf("retries answered two operations: %s and %s", op.Id, again.Id)
+	}
+	if got := g.await("SHIP/MOH", op.Id, 20*time.Second); got.State != api.Succeeded {
+		t.Fatalf("the settled create: %s", got.State)
+	}
+	if n := g.up.stats("SHIP").CreatesByName["SHIP:MOH:unsure"]; n != 1 {
+		t.Errorf("upstream creates of the group: %d, want 1", n)
+	}
+}
