@@ -15,6 +15,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/internal/testkit"
+	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/server"
 )
 
@@ -247,5 +248,43 @@ func TestAmbiguousCommitAnswers503(t *testing.T) {
 	}
 	if n := g.up.stats("SHIP").CreatesByName["SHIP:MOH:unsure"]; n != 1 {
 		t.Errorf("upstream creates of the group: %d, want 1", n)
+	}
+}
+
+// TestLeaseMetrics: /metrics shows which replica leads which tenant and
+// counts the handovers of its lease, from the database's lease table, so
+// any replica reports the same.
+func TestLeaseMetrics(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	g := startGateway(t, gatewayOptions{postgres: dsn, interval: 50 * time.Millisecond})
+	st, err := pgstore.Open(t.Context(), pgstore.Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, ok, err := st.AcquireLease(t.Context(), "SHIP", "replica-a", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	if err := st.ReleaseLease(t.Context(), l); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.AcquireLease(t.Context(), "SHIP", "replica-b", time.Minute); err != nil || !ok {
+		t.Fatalf("acquire again: %v %v", ok, err)
+	}
+	r := g.do("GET", "/metrics", "operator", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("metrics: %d", r.status)
+	}
+	for _, want := range []string{
+		`groupgate_tenant_leader{replica="replica-b",tenant="SHIP"} 1`,
+		`groupgate_lease_handovers_total{tenant="SHIP"} 1`,
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(string(r.body), `replica="replica-a"`) {
+		t.Error("metrics still show the released lease's holder as leader")
 	}
 }
