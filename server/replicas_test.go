@@ -288,3 +288,29 @@ func TestLeaseMetrics(t *testing.T) {
 		t.Error("metrics still show the released lease's holder as leader")
 	}
 }
+
+// TestReplicasMirrorRequestReachesTheDispatcher: a mirror pass requested
+// through B, which does not dispatch SHIP, is run by A's reconciler; what
+// it finds is listed through B.
+func TestReplicasMirrorRequestReachesTheDispatcher(t *testing.T) {
+	a, b := startReplicas(t)
+	if _, err := a.up.sim.CreateGroupDirect("SHIP", "SHIP:MOH:portal", "made in the portal", false); err != nil {
+		t.Fatal(err)
+	}
+	var st api.MirrorStatus
+	testkit.Eventually(t, 15*time.Second, "A's reconciler to be idle", func() bool {
+		a.do("GET", "/v1/tenants/SHIP/mirror", "operator", nil).decode(t, &st)
+		return !st.Running
+	})
+	passes := st.Passes
+	if r := b.do("POST", "/v1/tenants/SHIP/mirror", "operator", nil); r.status != http.StatusAccepted {
+		t.Fatalf("request a pass through B: %d %s", r.status, r.body)
+	}
+	testkit.Eventually(t, 15*time.Second, "A's reconciler to finish a pass", func() bool {
+		a.do("GET", "/v1/tenants/SHIP/mirror", "operator", nil).decode(t, &st)
+		return st.Passes > passes && !st.Running
+	})
+	if got := groupNames(b.list("SHIP/MOH")); !slices.Contains(got, "portal") {
+		t.Fatalf("B's list after the pass: %v, want portal", got)
+	}
+}
