@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/pgstore"
@@ -312,5 +314,28 @@ func TestReplicasMirrorRequestReachesTheDispatcher(t *testing.T) {
 	})
 	if got := groupNames(b.list("SHIP/MOH")); !slices.Contains(got, "portal") {
 		t.Fatalf("B's list after the pass: %v, want portal", got)
+	}
+}
+
+// TestPostgresConfigServed: store: postgres is served, with the role's
+// password read from password_file; the password appears in no log line
+// and no answer.
+func TestPostgresConfigServed(t *testing.T) {
+	dsn, password := pgtest.PasswordDSN(t)
+	file := filepath.Join(t.TempDir(), "pg-password")
+	testkit.WriteFile(t, file, password+"\n")
+	g := startGateway(t, gatewayOptions{postgres: dsn, interval: 50 * time.Millisecond, mutate: func(c *config.Config) {
+		c.Postgres.PasswordFile = file
+	}})
+	if r := g.do("GET", "/readyz", "", nil); r.status != http.StatusOK {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	op := g.create("SHIP/MOH", "served")
+	if got := g.await("SHIP/MOH", op.Id, 20*time.Second); got.State != api.Succeeded {
+		t.Fatalf("create on PostgreSQL: %s", got.State)
+	}
+	g.stop()
+	if strings.Contains(g.logs.String(), password) || strings.Contains(g.bodies.String(), password) {
+		t.Error("the PostgreSQL password was logged or answered")
 	}
 }
