@@ -48,7 +48,7 @@ func BenchmarkCreatePending(b *testing.B) {
 					ID: queue.NewID(), Tenant: name.Tenant, Project: name.Project, Kind: groups.KindCreate,
 					Target: name.String(), Payload: []byte(`{"fullName":"` + name.String() + `","description":"Staff who can issue and void invoices."}`),
 					Actor: "key:0123456789abcdef0123", State: queue.Queued, CreatedAt: now, UpdatedAt: now,
-					Idempotency: &queue.Idempotency{Scope: "key:0123456789abcdef0123", Key: op0(writer, i), Fingerprint: "f", Expires: now.Add(24 * time.Hour)},
+					Idempotency: &queue.Idempotency{Scope: "key:0123456789abcdef0123", Key: idemKey(writer, i), Fingerprint: "f", Expires: now.Add(24 * time.Hour)},
 				}
 				g := groups.Group{Name: name, Description: "bench", State: groups.Creating, PendingOperation: op.ID, CreatedAt: now, UpdatedAt: now}
 				_, err := ledger.CreatePending(ctx, g, op, limits)
@@ -58,7 +58,7 @@ func BenchmarkCreatePending(b *testing.B) {
 	}
 }
 
-func op0(writer, i int) string { return fmt.Sprintf("bench-%02d-%07d", writer, i) }
+func idemKey(writer, i int) string { return fmt.Sprintf("bench-%02d-%07d", writer, i) }
 
 // runWriters runs fn b.N times in all from writers goroutines and reports
 // the p50, p99 and max latency of the calls in microseconds (as

@@ -35,7 +35,6 @@ func TestFencedTxOrdersBeforeTakeover(t *testing.T) {
 		t.Fatalf("AcquireLease: %v, %v", ok, err)
 	}
 	var wg sync.WaitGroup
-	var committed time.Time
 	var start time.Time
 	wg.Add(1)
 	go func() {
@@ -44,20 +43,26 @@ func TestFencedTxOrdersBeforeTakeover(t *testing.T) {
 			time.Sleep(2 * ttl) // the lease lapses meanwhile
 			return tx.QueryRow(ctx, "UPDATE pacing SET last_start = clock_timestamp() WHERE tenant = 'SHIP' RETURNING last_start").Scan(&start)
 		})
-		committed = time.Now()
 		if err != nil {
 			t.Errorf("fenced transaction begun under a live lease: %v", err)
 		}
 	}()
 	time.Sleep(ttl + ttl/2) // lapsed by now, the transaction still open
 	lb, ok, err := b.AcquireLease(ctx, "SHIP", "replica-b", time.Minute)
-	took := time.Now()
 	if err != nil || !ok {
 		t.Fatalf("takeover of the lapsed lease: %v, %v", ok, err)
 	}
+	// The takeover waited for the old leader's commit: its write is
+	// visible as soon as the takeover returns. (Compared by what the
+	// database shows, not by the two goroutines' clocks, which race after
+	// the commit releases both.)
+	var seen *time.Time
+	if err := b.pool.QueryRow(ctx, "SELECT last_start FROM pacing WHERE tenant = 'SHIP'").Scan(&seen); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
-	if took.Before(committed) {
-		t.Errorf("the takeover returned at %v, before the old leader's transaction committed at %v", took, committed)
+	if seen == nil || !seen.Equal(start) {
+		t.Errorf("right after the takeover the old leader's start reads %v, want %v: the takeover did not wait for its commit", seen, start)
 	}
 	p, err := b.NextAllowedStart(ctx, "SHIP", time.Minute, 0)
 	if err != nil {

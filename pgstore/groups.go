@@ -53,9 +53,9 @@ import (
 // in the process, so every replica reads what any replica committed.
 // GroupsVersion is a row moved in the writing transaction.
 //
-// Times of the idempotency table and the sync time are timestamptz, kept
-// to the microsecond; operations and groups keep theirs whole in their
-// JSON documents.
+// Times in columns (idempotency and delivery expiries, deleted-user
+// marks, the sync time) are timestamptz, kept to the microsecond;
+// operations and groups keep theirs whole in their JSON documents.
 
 var _ groups.Store = (*Store)(nil)
 
@@ -128,6 +128,11 @@ func (s *Store) Update(ctx context.Context, tenant string, fn func(groups.Tx) er
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
+			return err
+		})
+		t.b.Queue(depthSQL, tenant).Query(func(rows pgx.Rows) error {
+			d, err := scanDepth(rows)
+			t.depth = &d
 			return err
 		})
 		if err := fn(t); err != nil {
@@ -287,23 +292,31 @@ func (s *Store) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	return depth(ctx, s.pool, tenant)
 }
 
+const depthSQL = "SELECT project, n FROM pending WHERE tenant = $1 AND n > 0"
+
 func depth(ctx context.Context, q querier, tenant string) (queue.Depth, error) {
-	d := queue.Depth{Projects: map[string]int{}}
-	rows, err := q.Query(ctx, "SELECT project, n FROM pending WHERE tenant = $1 AND n > 0", tenant)
+	rows, err := q.Query(ctx, depthSQL, tenant)
 	if err != nil {
-		return d, fmt.Errorf("depth of %s: %w", tenant, err)
+		return queue.Depth{Projects: map[string]int{}}, fmt.Errorf("depth of %s: %w", tenant, err)
 	}
-	var project string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&project, &n}, func() error {
-		d.Projects[project] = n
-		d.Total += n
-		return nil
-	})
+	d, err := scanDepth(rows)
 	if err != nil {
 		return d, fmt.Errorf("depth of %s: %w", tenant, err)
 	}
 	return d, nil
+}
+
+// scanDepth reads the rows of depthSQL.
+func scanDepth(rows pgx.Rows) (queue.Depth, error) {
+	d := queue.Depth{Projects: map[string]int{}}
+	var project string
+	var n int
+	_, err := pgx.ForEachRow(rows, []any{&project, &n}, func() error {
+		d.Projects[project] = n
+		d.Total += n
+		return nil
+	})
+	return d, err
 }
 
 // Ahead implements groups.Store.

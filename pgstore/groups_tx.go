@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ type txn struct {
 
 	seq, rev int64 // the tenant's counters, read with the lock
 	counted  bool  // seq or rev moved
+	// depth is the tenant's pending counts, read with the lock (in an
+	// Update) and kept in step with Append and Unqueue; nil in a View.
+	depth *queue.Depth
 }
 
 // counters makes sure the tenant's counters were read: they are queued
@@ -214,6 +218,10 @@ func (t *txn) Append(op queue.Operation) (queue.Operation, error) {
 	t.seq++
 	t.counted = true
 	op.Seq = uint64(t.seq)
+	if t.depth != nil {
+		t.depth.Projects[op.Project]++
+		t.depth.Total++
+	}
 	doc, err := json.Marshal(newOperationRecord(op))
 	if err != nil {
 		return op, fmt.Errorf("encode operation %s: %w", op.ID, err)
@@ -236,25 +244,32 @@ func (t *txn) Unqueue(op queue.Operation) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("unqueue operation %s: %w", op.ID, err)
 	}
+	if n > 0 && t.depth != nil {
+		if t.depth.Projects[op.Project]--; t.depth.Projects[op.Project] == 0 {
+			delete(t.depth.Projects, op.Project)
+		}
+		t.depth.Total--
+	}
 	return n > 0, nil
 }
 
 func (t *txn) Depth() (queue.Depth, error) {
-	d := queue.Depth{Projects: map[string]int{}}
-	err := t.query(func(rows pgx.Rows) error {
-		var project string
-		var n int
-		_, err := pgx.ForEachRow(rows, []any{&project, &n}, func() error {
-			d.Projects[project] = n
-			d.Total += n
-			return nil
-		})
-		return err
-	}, "SELECT project, n FROM pending WHERE tenant = $1 AND n > 0", t.tenant)
-	if err != nil {
-		return d, fmt.Errorf("depth of %s: %w", t.tenant, err)
+	if t.depth == nil {
+		var d queue.Depth
+		err := t.query(func(rows pgx.Rows) error {
+			var err error
+			d, err = scanDepth(rows)
+			return err
+		}, depthSQL, t.tenant)
+		if err != nil {
+			return d, fmt.Errorf("depth of %s: %w", t.tenant, err)
+		}
+		return d, nil
 	}
-	return d, nil
+	if err := t.counters(); err != nil {
+		return queue.Depth{}, err
+	}
+	return queue.Depth{Total: t.depth.Total, Projects: maps.Clone(t.depth.Projects)}, nil
 }
 
 func (t *txn) Queued() ([]queue.Operation, error) {
