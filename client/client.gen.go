@@ -7005,6 +7005,11 @@ type RetryOperationResponse429Headers struct {
 	RetryAfter int
 }
 
+// RetryOperationResponse503Headers the declared response headers of an HTTP 503 response for RetryOperation
+type RetryOperationResponse503Headers struct {
+	RetryAfter int
+}
+
 type RetryOperationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7030,6 +7035,8 @@ type RetryOperationResponse struct {
 	ApplicationproblemJSON429 *QueueFull
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *CommitUnknown
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *RetryOperationResponse200Headers
 	// Headers201 the parsed response headers for an HTTP 201 response
@@ -7040,6 +7047,8 @@ type RetryOperationResponse struct {
 	Headers401 *RetryOperationResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RetryOperationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RetryOperationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7095,6 +7104,11 @@ func (r RetryOperationResponse) GetApplicationproblemJSON429() *QueueFull {
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r RetryOperationResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RetryOperationResponse) GetApplicationproblemJSON503() *CommitUnknown {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8595,6 +8609,11 @@ type DeleteGroupResponse429Headers struct {
 	RetryAfter int
 }
 
+// DeleteGroupResponse503Headers the declared response headers of an HTTP 503 response for DeleteGroup
+type DeleteGroupResponse503Headers struct {
+	RetryAfter int
+}
+
 type DeleteGroupResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8618,6 +8637,8 @@ type DeleteGroupResponse struct {
 	ApplicationproblemJSON429 *QueueFull
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *CommitUnknown
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *DeleteGroupResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
@@ -8626,6 +8647,8 @@ type DeleteGroupResponse struct {
 	Headers401 *DeleteGroupResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteGroupResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteGroupResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8676,6 +8699,11 @@ func (r DeleteGroupResponse) GetApplicationproblemJSON429() *QueueFull {
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r DeleteGroupResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteGroupResponse) GetApplicationproblemJSON503() *CommitUnknown {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8835,6 +8863,11 @@ type UpdateGroupResponse429Headers struct {
 	RetryAfter int
 }
 
+// UpdateGroupResponse503Headers the declared response headers of an HTTP 503 response for UpdateGroup
+type UpdateGroupResponse503Headers struct {
+	RetryAfter int
+}
+
 type UpdateGroupResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8864,6 +8897,8 @@ type UpdateGroupResponse struct {
 	ApplicationproblemJSON429 *QueueFull
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *CommitUnknown
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *UpdateGroupResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
@@ -8872,6 +8907,8 @@ type UpdateGroupResponse struct {
 	Headers401 *UpdateGroupResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateGroupResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateGroupResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8937,6 +8974,11 @@ func (r UpdateGroupResponse) GetApplicationproblemJSON429() *QueueFull {
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r UpdateGroupResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateGroupResponse) GetApplicationproblemJSON503() *CommitUnknown {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -9089,6 +9131,11 @@ type AddMembersResponse429Headers struct {
 	RetryAfter int
 }
 
+// AddMembersResponse503Headers the declared response headers of an HTTP 503 response for AddMembers
+type AddMembersResponse503Headers struct {
+	RetryAfter int
+}
+
 type AddMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9116,6 +9163,8 @@ type AddMembersResponse struct {
 	ApplicationproblemJSON429 *QueueFull
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *CommitUnknown
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *AddMembersResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
@@ -9124,6 +9173,8 @@ type AddMembersResponse struct {
 	Headers401 *AddMembersResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddMembersResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddMembersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9186,6 +9237,11 @@ func (r AddMembersResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AddMembersResponse) GetApplicationproblemJSON503() *CommitUnknown {
+	return r.ApplicationproblemJSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r AddMembersResponse) GetBody() []byte {
 	return r.Body
@@ -9237,6 +9293,11 @@ type RemoveMembersResponse429Headers struct {
 	RetryAfter int
 }
 
+// RemoveMembersResponse503Headers the declared response headers of an HTTP 503 response for RemoveMembers
+type RemoveMembersResponse503Headers struct {
+	RetryAfter int
+}
+
 type RemoveMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9264,6 +9325,8 @@ type RemoveMembersResponse struct {
 	ApplicationproblemJSON429 *QueueFull
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *CommitUnknown
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *RemoveMembersResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
@@ -9272,6 +9335,8 @@ type RemoveMembersResponse struct {
 	Headers401 *RemoveMembersResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveMembersResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveMembersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9334,6 +9399,11 @@ func (r RemoveMembersResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RemoveMembersResponse) GetApplicationproblemJSON503() *CommitUnknown {
+	return r.ApplicationproblemJSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r RemoveMembersResponse) GetBody() []byte {
 	return r.Body
@@ -9385,6 +9455,11 @@ type RemoveMemberResponse429Headers struct {
 	RetryAfter int
 }
 
+// RemoveMemberResponse503Headers the declared response headers of an HTTP 503 response for RemoveMember
+type RemoveMemberResponse503Headers struct {
+	RetryAfter int
+}
+
 type RemoveMemberResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9408,6 +9483,8 @@ type RemoveMemberResponse struct {
 	ApplicationproblemJSON429 *QueueFull
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *CommitUnknown
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *RemoveMemberResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
@@ -9416,6 +9493,8 @@ type RemoveMemberResponse struct {
 	Headers401 *RemoveMemberResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveMemberResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveMemberResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9466,6 +9545,11 @@ func (r RemoveMemberResponse) GetApplicationproblemJSON429() *QueueFull {
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r RemoveMemberResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON503() *CommitUnknown {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -11857,6 +11941,13 @@ func ParseRetryOperationResponse(rsp *http.Response) (*RetryOperationResponse, e
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest CommitUnknown
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -11924,6 +12015,16 @@ func ParseRetryOperationResponse(rsp *http.Response) (*RetryOperationResponse, e
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RetryOperationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13554,6 +13655,13 @@ func ParseDeleteGroupResponse(rsp *http.Response) (*DeleteGroupResponse, error) 
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest CommitUnknown
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -13604,6 +13712,16 @@ func ParseDeleteGroupResponse(rsp *http.Response) (*DeleteGroupResponse, error) 
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteGroupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13829,6 +13947,13 @@ func ParseUpdateGroupResponse(rsp *http.Response) (*UpdateGroupResponse, error) 
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest CommitUnknown
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -13886,6 +14011,16 @@ func ParseUpdateGroupResponse(rsp *http.Response) (*UpdateGroupResponse, error) 
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateGroupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14094,6 +14229,13 @@ func ParseAddMembersResponse(rsp *http.Response) (*AddMembersResponse, error) {
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest CommitUnknown
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -14151,6 +14293,16 @@ func ParseAddMembersResponse(rsp *http.Response) (*AddMembersResponse, error) {
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddMembersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14254,6 +14406,13 @@ func ParseRemoveMembersResponse(rsp *http.Response) (*RemoveMembersResponse, err
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest CommitUnknown
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -14311,6 +14470,16 @@ func ParseRemoveMembersResponse(rsp *http.Response) (*RemoveMembersResponse, err
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveMembersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14400,6 +14569,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest CommitUnknown
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -14457,6 +14633,16 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveMemberResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/server"
+	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
 // Several replicas on one PostgreSQL database (README "Running several
@@ -194,13 +195,34 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	})
 }
 
-// TestAmbiguousCommitAnswers503: a create whose COMMIT gets no answer (its
-// database backend terminated while committing) answers 503 with
-// Retry-After and problem commit-unknown; the retry with the same
-// Idempotency-Key settles it: one operation, one group created upstream.
+// TestAmbiguousCommitAnswers503: a write whose enqueue's COMMIT gets no
+// answer (its database backend terminated while committing) answers 503
+// with Retry-After and problem commit-unknown, for every operation that
+// documents it; the create's retry with the same Idempotency-Key settles
+// it: one operation, one group created upstream.
 func TestAmbiguousCommitAnswers503(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	g := startGateway(t, gatewayOptions{postgres: dsn, interval: 50 * time.Millisecond})
+	users := techpasssim.DemoUsers(2)
+	// Before the cut: an active group with a member, and a failed
+	// operation (a create refused: the name is a TechBiz group's).
+	g.createActive("SHIP/MOH", "kept")
+	if r := g.do("POST", membersPath("SHIP", "MOH", "kept"), "SHIP/MOH", map[string]any{"users": []string{users[1].Email}}); r.status != http.StatusAccepted {
+		t.Fatalf("add a member: %d %s", r.status, r.body)
+	} else if op := g.accepted("add", r); g.await("SHIP/MOH", op.Id, 20*time.Second).State != api.Succeeded {
+		t.Fatal("add a member failed")
+	}
+	if _, err := g.up.sim.CreateGroupDirect("SHIP", "SHIP:MOH:techbiz", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.up.sim.SetTechBiz("SHIP", "SHIP:MOH:techbiz", true); err != nil {
+		t.Fatal(err)
+	}
+	failed := g.await("SHIP/MOH", g.create("SHIP/MOH", "techbiz").Id, 20*time.Second)
+	if failed.State != api.Failed {
+		t.Fatalf("create over a TechBiz group: %s", failed.State)
+	}
+
 	admin, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -215,34 +237,61 @@ func TestAmbiguousCommitAnswers503(t *testing.T) {
 	// Every enqueue's COMMIT sleeps, through a deferred constraint trigger.
 	exec("CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")
 	exec("CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON queue DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit()")
-	create := func() response {
-		req, err := http.NewRequest("POST", g.base+groupsPath("SHIP", "MOH"), bytes.NewReader(mustJSON(t, map[string]string{"name": "unsure"})))
+	send := func(method, path string, body any) response {
+		var rd *bytes.Reader
+		if body != nil {
+			rd = bytes.NewReader(mustJSON(t, body))
+		} else {
+			rd = bytes.NewReader(nil)
+		}
+		req, err := http.NewRequest(method, g.base+path, rd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Content-Type", "application/json")
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		req.Header.Set("Authorization", "Bearer "+g.keys["SHIP/MOH"])
-		req.Header.Set("Idempotency-Key", "unsure-1")
+		req.Header.Set("Idempotency-Key", "unsure-"+method+path)
 		return g.send(req)
 	}
-	answered := make(chan response, 1)
-	go func() { answered <- create() }()
-	testkit.Eventually(t, 10*time.Second, "the enqueue's COMMIT to be under way, then cut", func() bool {
-		var n int
-		if err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event = 'PgSleep' AND lower(query) = 'commit'`).Scan(&n); err != nil {
-			t.Fatal(err)
+	// cut sends the request and terminates its COMMIT.
+	cut := func(method, path string, body any) response {
+		t.Helper()
+		answered := make(chan response, 1)
+		go func() { answered <- send(method, path, body) }()
+		testkit.Eventually(t, 10*time.Second, "the enqueue's COMMIT to be under way, then cut", func() bool {
+			var n int
+			if err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event = 'PgSleep' AND lower(query) = 'commit'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n == 1
+		})
+		return <-answered
+	}
+	kept := groupsPath("SHIP", "MOH") + "/kept"
+	for _, w := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", groupsPath("SHIP", "MOH"), map[string]string{"name": "unsure"}},
+		{"PATCH", kept, map[string]string{"description": "changed"}},
+		{"POST", kept + "/members", map[string]any{"users": []string{users[0].Email}}},
+		{"POST", kept + "/members/remove", map[string]any{"users": []string{users[1].Email}}},
+		{"DELETE", kept + "/members/" + users[1].ID, nil},
+		{"POST", "/v1/operations/" + failed.Id + "/retry", nil},
+		{"DELETE", kept, nil},
+	} {
+		r := cut(w.method, w.path, w.body)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
+			*r.problem(t).Type != "urn:groupgate:problem:commit-unknown" {
+			t.Fatalf("%s %s whose commit was cut: %d (Retry-After %q) %s", w.method, w.path, r.status, r.header.Get("Retry-After"), r.body)
 		}
-		return n == 1
-	})
-	r := <-answered
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
-		*r.problem(t).Type != "urn:groupgate:problem:commit-unknown" {
-		t.Fatalf("create whose commit was cut: %d (Retry-After %q) %s", r.status, r.header.Get("Retry-After"), r.body)
 	}
 	exec("DROP TRIGGER at_commit ON queue")
-	op := g.accepted("the retry with the same key", create())
-	if again := g.accepted("a second retry", create()); again.Id != op.Id {
+	op := g.accepted("the retry with the same key", send("POST", groupsPath("SHIP", "MOH"), map[string]string{"name": "unsure"}))
+	if again := g.accepted("a second retry", send("POST", groupsPath("SHIP", "MOH"), map[string]string{"name": "unsure"})); again.Id != op.Id {
 		t.Fatalf("retries answered two operations: %s and %s", op.Id, again.Id)
 	}
 	if got := g.await("SHIP/MOH", op.Id, 20*time.Second); got.State != api.Succeeded {
