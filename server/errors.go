@@ -78,7 +78,7 @@ var problems = []struct {
 	{queue.ErrNotRetryable, http.StatusConflict, "not-retryable", "Operation cannot be retried",
 		"Only a failed operation can be retried."},
 	{pgstore.ErrAmbiguousCommit, http.StatusServiceUnavailable, "commit-unknown", "Outcome unknown",
-		"The database's answer to the commit was lost: the request may or may not be recorded. Retry after the time in Retry-After with the same Idempotency-Key; the retry settles it."},
+		"The database's answer to the commit was lost: the request may or may not be recorded. Retry after the time in Retry-After (with the same Idempotency-Key where the request takes one); the retry settles it."},
 	{api.ErrBackupsNotServed, http.StatusNotImplemented, "backup-not-served", "Backups not served here",
 		"The store is PostgreSQL: back it up with pg_dump or the database's own backups, not through the API."},
 	{queue.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",

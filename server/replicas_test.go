@@ -388,3 +388,61 @@ func TestPostgresConfigServed(t *testing.T) {
 		t.Error("the PostgreSQL password was logged or answered")
 	}
 }
+
+// TestAmbiguousAdminCommitAnswers503: every administrative write whose
+// COMMIT gets no answer answers 503 commit-unknown with Retry-After (every
+// change of tenants, projects and keys moves the generation row, where the
+// cut is made); the change is not stored, and a retry makes it.
+func TestAmbiguousAdminCommitAnswers503(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	g := startGateway(t, gatewayOptions{postgres: dsn, interval: 50 * time.Millisecond})
+	_, k := g.issueKey("operator", map[string]any{"name": "doomed", "role": "project", "tenant": "SHIP", "project": "MOH"})
+	admin, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.WithoutCancel(t.Context()))
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")
+	exec("CREATE CONSTRAINT TRIGGER at_commit AFTER UPDATE ON generations DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit()")
+	writes := []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/tenants", map[string]string{"name": "FRESH"}},
+		{"PATCH", "/v1/tenants/SHIP", map[string]any{"groupLimit": 77}},
+		{"POST", "/v1/tenants/SHIP/projects", map[string]string{"name": "NEWP"}},
+		{"PATCH", "/v1/tenants/SHIP/projects/MOH", map[string]any{"groupQuota": 7}},
+		{"POST", "/v1/keys", map[string]string{"name": "cut", "role": "project", "tenant": "SHIP", "project": "MOH"}},
+		{"DELETE", "/v1/keys/" + k.Id, nil},
+	}
+	for _, w := range writes {
+		answered := make(chan response, 1)
+		go func() { answered <- g.do(w.method, w.path, "operator", w.body) }()
+		testkit.Eventually(t, 10*time.Second, "the write's COMMIT to be under way, then cut", func() bool {
+			var n int
+			if err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event = 'PgSleep' AND lower(query) = 'commit'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n == 1
+		})
+		r := <-answered
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
+			*r.problem(t).Type != "urn:groupgate:problem:commit-unknown" {
+			t.Fatalf("%s %s whose commit was cut: %d (Retry-After %q) %s", w.method, w.path, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	exec("DROP TRIGGER at_commit ON generations")
+	if r := g.do("GET", "/v1/tenants/FRESH", "operator", nil); r.status != http.StatusNotFound {
+		t.Fatalf("the tenant whose create was cut: %d, want 404 (not stored)", r.status)
+	}
+	if r := g.do("POST", "/v1/tenants", "operator", map[string]string{"name": "FRESH"}); r.status != http.StatusCreated {
+		t.Fatalf("the create retried: %d %s", r.status, r.body)
+	}
+}
