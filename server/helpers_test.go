@@ -196,7 +196,9 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	cfg.KEKFile = filepath.Join(secrets, "kek")
 	testkit.WriteFile(t, cfg.KEKFile, strings.Repeat("5a", 32))
 	if o.postgres != "" {
-		cfg.Store, cfg.Postgres.DSN, cfg.StorePath = config.StorePostgres, o.postgres, ""
+		// store_path stays: its directory holds the built-in simulator's
+		// secrets.
+		cfg.Store, cfg.Postgres.DSN = config.StorePostgres, o.postgres
 	}
 	if o.mutate != nil {
 		o.mutate(&cfg)
@@ -210,6 +212,9 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	g := &gateway{
 		t: t, srv: srv, up: up, base: srv.URL(), logs: logs, keys: keys, bodies: &syncBuffer{},
 		http: apitest.NewClient(t, http.DefaultTransport), store: cfg.StorePath, cfg: cfg, cancel: cancel, done: make(chan error, 1),
+	}
+	if o.postgres != "" {
+		g.store = "" // no bbolt file to check at the end
 	}
 	go func() { g.done <- srv.Run(ctx) }()
 	t.Cleanup(g.stop)
