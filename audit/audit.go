@@ -230,3 +230,18 @@ type Store interface {
 	// returned with the error.
 	PurgeAudit(ctx context.Context, before time.Time) (int, error)
 }
+
+// CheckQuery is the check of QueryAudit's arguments every Store makes
+// before it reads: limit at least 1 and before empty or a well-formed ID.
+// Its error wraps ErrInvalidFilter.
+func CheckQuery(before string, limit int) error {
+	if limit < 1 {
+		return fmt.Errorf("%w: limit %d", ErrInvalidFilter, limit)
+	}
+	if before != "" {
+		if _, _, err := ParseID(before); err != nil {
+			return fmt.Errorf("%w: position: %w", ErrInvalidFilter, err)
+		}
+	}
+	return nil
+}

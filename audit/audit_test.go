@@ -50,13 +50,8 @@ func (m *memStore) AppendAudit(ctx context.Context, entries ...audit.Entry) erro
 }
 
 func (m *memStore) QueryAudit(ctx context.Context, f audit.Filter, before string, limit int) ([]audit.Entry, string, error) {
-	if limit < 1 {
-		return nil, "", audit.ErrInvalidFilter
-	}
-	if before != "" {
-		if _, _, err := audit.ParseID(before); err != nil {
-			return nil, "", fmt.Errorf("%w: %w", audit.ErrInvalidFilter, err)
-		}
+	if err := audit.CheckQuery(before, limit); err != nil {
+		return nil, "", err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -127,13 +127,8 @@ func auditTenantBucket(tx *bolt.Tx, tenant string) (*bolt.Bucket, error) {
 // index; other filters walk the whole log between the time bounds. Either
 // way at most auditScanBudget entries are examined.
 func (s *Store) QueryAudit(ctx context.Context, f audit.Filter, before string, limit int) ([]audit.Entry, string, error) {
-	if limit < 1 {
-		return nil, "", fmt.Errorf("%w: limit %d", audit.ErrInvalidFilter, limit)
-	}
-	if before != "" {
-		if _, _, err := audit.ParseID(before); err != nil {
-			return nil, "", fmt.Errorf("%w: position: %w", audit.ErrInvalidFilter, err)
-		}
+	if err := audit.CheckQuery(before, limit); err != nil {
+		return nil, "", err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, "", err

@@ -8,24 +8,25 @@
 //
 // Every write is fsynced before it returns (bbolt's default), so an
 // operation the API has acknowledged survives a crash. Stored records are
-// JSON structs of this package, converted to and from domain types at the
+// JSON structs (internal/records's where pgstore keeps the same document,
+// this package's otherwise), converted to and from domain types at the
 // edge of each transaction; bytes never leave a transaction uncopied.
 //
 // Layout (schema version 1; the members, users and mirror buckets and the
-// newer groupRecord fields were added within it: Open creates the buckets,
+// newer records.Group fields were added within it: Open creates the buckets,
 // and a record without the fields reads as zero values):
 //
 //	meta                       schema -> "1"
-//	ops                        <operation id> -> opRecord
+//	ops                        <operation id> -> records.Operation
 //	queues/<tenant>/<project>  <seq, 8 bytes big-endian> -> operation id
 //	                           (the tenant bucket's sequence numbers the queue)
-//	groups/<tenant>            <PROJECT> 0x00 <group lower-case> -> groupRecord
+//	groups/<tenant>            <PROJECT> 0x00 <group lower-case> -> records.Group
 //	versions/<tenant>          <PROJECT> -> change counter of the project's groups
 //	members/<tenant>/<PROJECT> 0x00 <group lower-case>
-//	                           <e-mail lower-case> 0x00 <user id> -> userRecord
+//	                           <e-mail lower-case> 0x00 <user id> -> records.User
 //	                           (the group's key; dropped with the group)
-//	users/<tenant>             "e" 0x00 <e-mail lower-case> -> userRecord
-//	                           "i" 0x00 <user id lower-case> -> userRecord
+//	users/<tenant>             "e" 0x00 <e-mail lower-case> -> records.User
+//	                           "i" 0x00 <user id lower-case> -> records.User
 //	                           (users resolved or seen as members, for KnownUsers)
 //	                           "d" 0x00 <user id or e-mail lower-case> -> deletedRecord
 //	                           (deleted-user marks, kept until their expiry)
@@ -33,7 +34,7 @@
 //	webhooks/<tenant>          <delivery digest> -> expiry (8 bytes, Unix ns)
 //	                           [+ pending webhooks.Applied in JSON]
 //	webhookNotices/<tenant>    <kind> -> noticeRecord
-//	owners/<tenant>            <PROJECT> 0x00 <group lower-case> -> ownersRecord
+//	owners/<tenant>            <PROJECT> 0x00 <group lower-case> -> records.Owners
 //	pending/<tenant>           <PROJECT> -> count of operations on its queue (8 bytes)
 //	idempotency/<scope>        <key> -> idemRecord
 //	tenants                    <TENANT> -> tenantRecord (credentials sealed or by reference)

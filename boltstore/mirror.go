@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/records"
 )
 
 // This file holds the parts of groups.Store beyond creating and deleting:
@@ -43,11 +44,11 @@ func (s *Store) ListGroups(ctx context.Context, tenant string, q groups.PageQuer
 		}
 		var err error
 		more, err = scanPage(b, scope, q.After, q.Limit, keep, func(k, v []byte) error {
-			var r groupRecord
+			var r records.Group
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode group %q: %w", k, err)
 			}
-			out = append(out, r.group(tenant))
+			out = append(out, r.ToGroup(tenant))
 			return nil
 		})
 		return err
@@ -72,11 +73,11 @@ func (s *Store) ListMembers(ctx context.Context, name groups.Name, q groups.Page
 		}
 		var err error
 		more, err = scanPage(mb, []byte(q.Prefix), q.After, q.Limit, func([]byte) bool { return true }, func(k, v []byte) error {
-			var r userRecord
+			var r records.User
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode member %q: %w", k, err)
 			}
-			out = append(out, r.user())
+			out = append(out, r.ToUser())
 			return nil
 		})
 		return err
@@ -152,30 +153,22 @@ type member struct {
 func readMembers(mb *bolt.Bucket) (map[string]member, error) {
 	out := map[string]member{}
 	err := mb.ForEach(func(k, v []byte) error {
-		var r userRecord
+		var r records.User
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("decode member %q: %w", k, err)
 		}
-		out[r.ID] = member{key: bytes.Clone(k), user: r.user()}
+		out[r.ID] = member{key: bytes.Clone(k), user: r.ToUser()}
 		return nil
 	})
 	return out, err
 }
 
 func putMember(mb *bolt.Bucket, u groups.User) error {
-	v, err := json.Marshal(newUserRecord(u))
+	v, err := json.Marshal(records.NewUser(u))
 	if err != nil {
 		return fmt.Errorf("encode member %s: %w", u.ID, err)
 	}
 	return mb.Put([]byte(groups.MemberCursor(u)), v)
-}
-
-// ownersRecord is how a group's owners are stored, beside the group: the
-// upstream id they were read of, so a group made again under the same name
-// does not show its predecessor's owners.
-type ownersRecord struct {
-	UpstreamID string       `json:"upstreamId"`
-	Owners     []userRecord `json:"owners"`
 }
 
 // --- known users --------------------------------------------------------------
@@ -200,14 +193,14 @@ func putKnownUsers(tx *bolt.Tx, tenant string, users []groups.User) error {
 			continue
 		}
 		if old := b.Get(userIDKey(u.ID)); old != nil {
-			var r userRecord
+			var r records.User
 			if json.Unmarshal(old, &r) == nil && r.Email != "" && !strings.EqualFold(r.Email, u.Email) {
 				if err := b.Delete(userEmailKey(r.Email)); err != nil {
 					return err
 				}
 			}
 		}
-		v, err := json.Marshal(newUserRecord(u))
+		v, err := json.Marshal(records.NewUser(u))
 		if err != nil {
 			return fmt.Errorf("encode user %s: %w", u.ID, err)
 		}
@@ -231,11 +224,11 @@ func knownUser(ub *bolt.Bucket, idOrEmail string) (groups.User, bool, error) {
 	}
 	for _, key := range [][]byte{userIDKey(idOrEmail), userEmailKey(idOrEmail)} {
 		if v := ub.Get(key); v != nil {
-			var r userRecord
+			var r records.User
 			if err := json.Unmarshal(v, &r); err != nil {
 				return groups.User{}, false, fmt.Errorf("decode user %q: %w", key, err)
 			}
-			return r.user(), true, nil
+			return r.ToUser(), true, nil
 		}
 	}
 	return groups.User{}, false, nil
@@ -258,11 +251,11 @@ func (s *Store) KnownUsers(ctx context.Context, tenant string, ids []string) (ma
 			if v == nil {
 				continue
 			}
-			var r userRecord
+			var r records.User
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode user %q: %w", id, err)
 			}
-			out[id] = r.user()
+			out[id] = r.ToUser()
 		}
 		return nil
 	})

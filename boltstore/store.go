@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/records"
 	"github.com/groupgate/groupgate/queue"
 )
 
@@ -402,15 +403,15 @@ func getOp(tx *bolt.Tx, id string) (queue.Operation, error) {
 	if v == nil {
 		return queue.Operation{}, fmt.Errorf("operation %s: %w", id, queue.ErrNotFound)
 	}
-	var r opRecord
+	var r records.Operation
 	if err := json.Unmarshal(v, &r); err != nil {
 		return queue.Operation{}, fmt.Errorf("decode operation %s: %w", id, err)
 	}
-	return r.operation(), nil
+	return r.ToOperation(), nil
 }
 
 func putOp(tx *bolt.Tx, op queue.Operation) error {
-	v, err := json.Marshal(newOpRecord(op))
+	v, err := json.Marshal(records.NewOperation(op))
 	if err != nil {
 		return fmt.Errorf("encode operation %s: %w", op.ID, err)
 	}
@@ -441,11 +442,11 @@ func (s *Store) Groups(ctx context.Context, tenant, project string) ([]groups.Gr
 		prefix := append([]byte(project), 0)
 		c := b.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var r groupRecord
+			var r records.Group
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode group %q: %w", k, err)
 			}
-			out = append(out, r.group(tenant))
+			out = append(out, r.ToGroup(tenant))
 		}
 		return nil
 	})
@@ -474,11 +475,11 @@ func getGroup(b *bolt.Bucket, name groups.Name) (groups.Group, error) {
 	if v == nil {
 		return groups.Group{}, groups.ErrNotFound
 	}
-	var r groupRecord
+	var r records.Group
 	if err := json.Unmarshal(v, &r); err != nil {
 		return groups.Group{}, fmt.Errorf("decode group %s: %w", name, err)
 	}
-	return r.group(name.Tenant), nil
+	return r.ToGroup(name.Tenant), nil
 }
 
 // putGroup stores g as given under its key in its tenant's bucket and
@@ -488,7 +489,7 @@ func putGroup(tx *bolt.Tx, g groups.Group) error {
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(newGroupRecord(g))
+	v, err := json.Marshal(records.NewGroup(g))
 	if err != nil {
 		return fmt.Errorf("encode group %s: %w", g.Name, err)
 	}

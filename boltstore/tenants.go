@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -108,14 +107,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		if projects, err = getProjects(tx, name); err != nil {
 			return err
 		}
-		before := make([]string, len(projects))
-		for i, p := range projects {
-			before[i] = p.Name
-		}
-		if err := fn(&t, &projects); err != nil {
-			return err
-		}
-		if err := keysKept(name, before, t, projects); err != nil {
+		if err := tenants.ApplyUpdate(name, &t, &projects, fn); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bucketTenants), name, newTenantRecord(t)); err != nil {
@@ -140,32 +132,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 
 // errRekeyed reports an update function that changed what records are
 // stored under; the update writes nothing.
-var errRekeyed = errors.New("an update may not rename or remove a record")
-
-// keysKept checks what an UpdateTenant function left: the tenant named
-// name still, each project once, of this tenant, and every project in
-// before still there.
-func keysKept(name string, before []string, t tenants.Tenant, projects []tenants.Project) error {
-	if t.Name != name {
-		return fmt.Errorf("update tenant %s: renamed to %q: %w", name, t.Name, errRekeyed)
-	}
-	seen := make(map[string]bool, len(projects))
-	for _, p := range projects {
-		if p.Tenant != name {
-			return fmt.Errorf("update tenant %s: project %s given tenant %q: %w", name, p.Name, p.Tenant, errRekeyed)
-		}
-		if seen[p.Name] {
-			return fmt.Errorf("update tenant %s: project %s listed twice: %w", name, p.Name, errRekeyed)
-		}
-		seen[p.Name] = true
-	}
-	for _, n := range before {
-		if !seen[n] {
-			return fmt.Errorf("update tenant %s: project %s dropped: %w", name, n, errRekeyed)
-		}
-	}
-	return nil
-}
+var errRekeyed = tenants.ErrRekeyed
 
 // Project implements tenants.Store.
 func (s *Store) Project(ctx context.Context, tenant, name string) (tenants.Project, error) {

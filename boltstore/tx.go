@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/records"
 	"github.com/groupgate/groupgate/queue"
 )
 
@@ -59,6 +60,10 @@ func (t *txn) own(tenant string) error {
 }
 
 // --- queue records ------------------------------------------------------------
+
+// Fence implements queue.Tx: one process owns a bbolt file, so there are
+// no leases to check.
+func (t *txn) Fence(uint64) error { return nil }
 
 func (t *txn) Operation(id string) (queue.Operation, error) { return getOp(t.tx, id) }
 
@@ -192,11 +197,11 @@ func (t *txn) Groups(project string) ([]groups.Group, error) {
 	}
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r groupRecord
+		var r records.Group
 		if err := json.Unmarshal(v, &r); err != nil {
 			return nil, fmt.Errorf("decode group %q: %w", k, err)
 		}
-		out = append(out, r.group(t.tenant))
+		out = append(out, r.ToGroup(t.tenant))
 	}
 	return out, nil
 }
@@ -212,11 +217,11 @@ func (t *txn) Members(name groups.Name) ([]groups.User, error) {
 	}
 	var out []groups.User
 	err := mb.ForEach(func(k, v []byte) error {
-		var r userRecord
+		var r records.User
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("decode member %q: %w", k, err)
 		}
-		out = append(out, r.user())
+		out = append(out, r.ToUser())
 		return nil
 	})
 	return out, err
@@ -277,26 +282,18 @@ func (t *txn) Owners(name groups.Name) (groups.Owners, bool, error) {
 	if v == nil {
 		return groups.Owners{}, false, nil
 	}
-	var rec ownersRecord
+	var rec records.Owners
 	if err := json.Unmarshal(v, &rec); err != nil {
 		return groups.Owners{}, false, fmt.Errorf("decode owners of %s: %w", name, err)
 	}
-	o := groups.Owners{UpstreamID: rec.UpstreamID, Users: make([]groups.User, 0, len(rec.Owners))}
-	for _, u := range rec.Owners {
-		o.Users = append(o.Users, u.user())
-	}
-	return o, true, nil
+	return rec.ToOwners(), true, nil
 }
 
 func (t *txn) PutOwners(name groups.Name, o groups.Owners) error {
 	if err := t.own(name.Tenant); err != nil {
 		return err
 	}
-	rec := ownersRecord{UpstreamID: o.UpstreamID, Owners: make([]userRecord, 0, len(o.Users))}
-	for _, u := range o.Users {
-		rec.Owners = append(rec.Owners, newUserRecord(u))
-	}
-	v, err := json.Marshal(rec)
+	v, err := json.Marshal(records.NewOwners(o))
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,11 @@ type Dispatcher[E any] struct {
 	// started is when Run began; only Run's goroutine uses it. The retry
 	// window counts only time since then (see commit).
 	started time.Time
+	// store is the store of the run: cfg.Store, fenced under a lead.
+	// Only Run's goroutine uses it.
+	store queue.Store[E]
+	// waiting is set while Dispatchers waits to lead the tenant.
+	waiting atomic.Bool
 }
 
 // NewDispatcher returns a dispatcher for cfg.Tenant.
@@ -125,8 +130,9 @@ func (d *Dispatcher[E]) Wake() {
 	}
 }
 
-// Running reports whether Run is executing.
-func (d *Dispatcher[E]) Running() bool { return d.running.Load() }
+// Running reports whether Run is executing, or Dispatchers is waiting to
+// lead the tenant to run it.
+func (d *Dispatcher[E]) Running() bool { return d.running.Load() || d.waiting.Load() }
 
 // Run processes the queue until ctx ends. It first puts back the tenant's
 // operations left running (Store.RequeueRunning): this dispatcher owns the
@@ -134,10 +140,23 @@ func (d *Dispatcher[E]) Running() bool { return d.running.Load() }
 // when ctx ends may finish within the grace period; otherwise it is left
 // running in the store and requeued when a dispatcher of the tenant next
 // starts. Run returns nil on shutdown.
-func (d *Dispatcher[E]) Run(ctx context.Context) error {
+func (d *Dispatcher[E]) Run(ctx context.Context) error { return d.run(ctx, nil) }
+
+// RunLed is Run while lead lasts (see Leases): it stops at once when the
+// lead's context ends (an upstream call in flight is cancelled then, with
+// no grace: the lease may be about to lapse), and returns nil. With a
+// nonzero epoch every write goes through the store fenced by it (the Store
+// must implement Fencing), Background work is fenced too when it
+// implements FencedBackground, and a RecordedLead's pacing record is
+// attached to the Gate for the lead's duration. A write refused by the
+// fence ends RunLed with an error wrapping queue.ErrFenced.
+func (d *Dispatcher[E]) RunLed(ctx context.Context, lead Lead) error { return d.run(ctx, lead) }
+
+func (d *Dispatcher[E]) run(ctx context.Context, lead Lead) error {
 	d.running.Store(true)
 	defer d.running.Store(false)
 	d.started = d.cfg.Now()
+	d.store = d.cfg.Store
 	// Upstream calls and the commits after them outlive ctx by up to Grace.
 	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelExec()
@@ -146,16 +165,34 @@ func (d *Dispatcher[E]) Run(ctx context.Context) error {
 		context.AfterFunc(execCtx, func() { t.Stop() })
 	})
 	defer stop()
+	if lead != nil {
+		// A lost lead stops everything at once: the next leader may be
+		// about to start.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stopLoop := context.AfterFunc(lead.Context(), func() { cancel(); cancelExec() })
+		defer stopLoop()
+		if err := d.lead(ctx, lead); err != nil {
+			return err
+		}
+		if d.cfg.Gate != nil {
+			defer d.cfg.Gate.Detach()
+		}
+	}
 
 	storeBackoff := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 5 * time.Second}
 	storeFailures := 0
 	for ctx.Err() == nil {
-		n, err := d.cfg.Store.RequeueRunning(ctx, d.cfg.Tenant, d.cfg.Now())
+		n, err := d.store.RequeueRunning(ctx, d.cfg.Tenant, d.cfg.Now())
 		if err == nil {
 			if n > 0 {
 				d.cfg.Logger.Info("requeued operations interrupted by the last shutdown", "count", n)
 			}
 			break
+		}
+		if errors.Is(err, queue.ErrFenced) {
+			return fmt.Errorf("requeue interrupted operations: %w", err)
 		}
 		storeFailures++
 		wait := storeBackoff.Backoff(storeFailures)
@@ -165,6 +202,10 @@ func (d *Dispatcher[E]) Run(ctx context.Context) error {
 	storeFailures = 0
 	for ctx.Err() == nil {
 		wait, err := d.step(ctx, execCtx)
+		if errors.Is(err, queue.ErrFenced) {
+			d.cfg.Logger.Warn("no longer the tenant's leader; stopping", "err", err)
+			return err
+		}
 		if err != nil {
 			storeFailures++
 			wait = storeBackoff.Backoff(storeFailures)
@@ -175,6 +216,38 @@ func (d *Dispatcher[E]) Run(ctx context.Context) error {
 		if wait != 0 {
 			d.sleep(ctx, wait)
 		}
+	}
+	return nil
+}
+
+// lead prepares a run under lead: the fenced store, the fenced background
+// work, and the gate's pacing record (retried until it is read or ctx
+// ends).
+func (d *Dispatcher[E]) lead(ctx context.Context, lead Lead) error {
+	epoch := lead.Epoch()
+	if epoch != 0 {
+		f, ok := d.cfg.Store.(Fencing[E])
+		if !ok {
+			return fmt.Errorf("dispatch %s: the lead has epoch %d but the store cannot fence its writes", d.cfg.Tenant, epoch)
+		}
+		d.store = f.Fenced(epoch)
+		if bg, ok := d.cfg.Background.(FencedBackground); ok {
+			bg.Fence(epoch)
+		}
+	}
+	rl, ok := lead.(RecordedLead)
+	if !ok || d.cfg.Gate == nil {
+		return nil
+	}
+	backoff := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 5 * time.Second}
+	for i := 1; ctx.Err() == nil; i++ {
+		err := d.cfg.Gate.Attach(ctx, rl.PacingRecord())
+		if err == nil {
+			return nil
+		}
+		wait := backoff.Backoff(i)
+		d.cfg.Logger.Error("read the pacing record", "err", err, "retry_in", wait)
+		d.sleep(ctx, wait)
 	}
 	return nil
 }
@@ -228,7 +301,7 @@ func (d *Dispatcher[E]) step(ctx, execCtx context.Context) (time.Duration, error
 			return w, nil
 		}
 	}
-	heads, err := d.cfg.Store.Heads(ctx, d.cfg.Tenant)
+	heads, err := d.store.Heads(ctx, d.cfg.Tenant)
 	if err != nil {
 		return 0, fmt.Errorf("read queue heads: %w", err)
 	}
@@ -243,7 +316,7 @@ func (d *Dispatcher[E]) step(ctx, execCtx context.Context) (time.Duration, error
 		return d.background(ctx, execCtx, now, wake), nil
 	}
 	d.last = op.Project
-	op, err = d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
+	op, err = d.store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
 		// A head already running is not this dispatcher's (it runs one
 		// operation at a time): a dispatcher it replaced was stopped with
 		// that call cut off. Like an operation interrupted by a crash, it
@@ -361,7 +434,7 @@ func (d *Dispatcher[E]) commit(ctx context.Context, log *slog.Logger, op queue.O
 		if deadline := d.cfg.Retry.Deadline(since); now.Add(wait).After(deadline) {
 			wait = max(deadline.Sub(now), 0)
 		}
-		_, err := d.cfg.Store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
+		_, err := d.store.UpdateOperation(ctx, op.ID, func(o *queue.Operation) error {
 			o.State = queue.Queued
 			o.Attempts = op.Attempts
 			o.Failures = failures
@@ -394,7 +467,7 @@ func (d *Dispatcher[E]) progress(ctx context.Context, log *slog.Logger, op queue
 	op.NotBefore, op.FailingSince, op.UpdatedAt = time.Time{}, time.Time{}, now
 	// As for a final outcome, the step happened upstream: keep trying
 	// until it is recorded or execution is cut off.
-	err := d.persist(ctx, log, "commit of a step", func() error { return d.cfg.Store.Progress(ctx, op, out.Effects) })
+	err := d.persist(ctx, log, "commit of a step", func() error { return d.store.Progress(ctx, op, out.Effects) })
 	if errors.Is(err, ErrUnusableEffect) {
 		log.Error("the step's effects cannot be applied; failing the operation", "err", err)
 		return d.finish(ctx, log, op, Outcome[E]{Kind: Fail, Effects: d.undo(op), Failure: d.endings.Unworkable(op)})
@@ -412,7 +485,7 @@ func (d *Dispatcher[E]) persist(ctx context.Context, log *slog.Logger, what stri
 	backoff := RetryPolicy{BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second}
 	for i := 1; ; i++ {
 		err := write()
-		if err == nil || ctx.Err() != nil || errors.Is(err, ErrUnusableEffect) {
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrUnusableEffect) || errors.Is(err, queue.ErrFenced) {
 			return err
 		}
 		log.Error(what+" failed; retrying", "err", err)
@@ -443,16 +516,16 @@ func (d *Dispatcher[E]) finish(ctx context.Context, log *slog.Logger, op queue.O
 	}
 	// The upstream call is done: committing must not be lost to a transient
 	// store error, so keep trying until it lands or execution is cut off.
-	err := d.persist(ctx, log, "commit outcome", func() error { return d.cfg.Store.Complete(ctx, op, out.Effects) })
+	err := d.persist(ctx, log, "commit outcome", func() error { return d.store.Complete(ctx, op, out.Effects) })
 	if errors.Is(err, ErrUnusableEffect) {
 		// Retrying would stall the queue for good: fail the operation
 		// once, releasing what it holds if that can be applied.
 		log.Error("the outcome's effects cannot be applied; failing the operation", "err", err)
 		op.State, op.Result, op.Failure = queue.Failed, nil, d.endings.Unworkable(op)
 		err = d.persist(ctx, log, "commit outcome", func() error {
-			err := d.cfg.Store.Complete(ctx, op, d.undo(op))
+			err := d.store.Complete(ctx, op, d.undo(op))
 			if errors.Is(err, ErrUnusableEffect) {
-				return d.cfg.Store.Complete(ctx, op, nil)
+				return d.store.Complete(ctx, op, nil)
 			}
 			return err
 		})

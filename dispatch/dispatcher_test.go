@@ -80,6 +80,19 @@ func settle(t *testing.T, d *Dispatcher, s *countingStore) {
 	}
 }
 
+// retryAfter checks that d does not try attempt's operation again before
+// wait (nothing on calls once d has settled), then moves clock on by wait
+// and wakes d.
+func retryAfter(t *testing.T, d *Dispatcher, s *countingStore, clock *testkit.Clock, calls <-chan queue.Operation, attempt int, wait time.Duration) {
+	t.Helper()
+	settle(t, d, s)
+	if len(calls) != 0 {
+		t.Fatalf("attempt %d was retried before its wait of %v", attempt, wait)
+	}
+	clock.Advance(wait)
+	d.Wake()
+}
+
 // eventually polls cond until it holds, failing the test after a deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -398,12 +411,7 @@ func TestDispatcherRetryCountsFailuresThenGivesUp(t *testing.T) {
 		if g, err := base.Group(t.Context(), n); err != nil || g.State != groups.Creating {
 			t.Fatalf("after attempt %d: group %+v, %v; want it still creating (a retry's effects wait for giving up)", attempt, g, err)
 		}
-		settle(t, d, s)
-		if len(calls) != 0 {
-			t.Fatalf("attempt %d was retried before its backoff of %v", attempt, step.wait)
-		}
-		clock.Advance(step.wait)
-		d.Wake()
+		retryAfter(t, d, s, clock, calls, attempt, step.wait)
 	}
 
 	receive(t, calls, "attempt 3")
@@ -836,12 +844,7 @@ func TestDispatcherRetriesForAWindowNotACount(t *testing.T) {
 			t.Fatalf("after attempt %d: Failures %d, FailingSince %v, NotBefore %v; want %d, %v, %v",
 				attempt, got.Failures, got.FailingSince, got.NotBefore, step.failures, wantSince, wantNotBefore)
 		}
-		settle(t, d, s)
-		if len(calls) != 0 {
-			t.Fatalf("attempt %d was retried before its wait of %v", attempt, step.wait)
-		}
-		clock.Advance(step.wait)
-		d.Wake()
+		retryAfter(t, d, s, clock, calls, attempt, step.wait)
 	}
 	receive(t, calls, "the last attempt")
 	got := waitSettled(t, s, op.ID)

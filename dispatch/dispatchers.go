@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -25,6 +26,12 @@ type Dispatchers[E any] struct {
 	now     func() time.Time
 	logger  *slog.Logger
 	settled Settled
+	// leases decide which tenants this replica dispatches; LocalLeases
+	// unless UseLeases was called.
+	leases Leases
+	// leading holds the tenants led now; handovers counts leads taken.
+	leading   map[string]bool
+	handovers uint64
 }
 
 type dispatcherRun struct {
@@ -40,7 +47,93 @@ func NewDispatchers[E any](store queue.Store[E], now func() time.Time, logger *s
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatchers[E]{store: store, dispatchers: map[string]*Dispatcher[E]{}, runs: map[string]dispatcherRun{}, now: now, logger: logger}
+	return &Dispatchers[E]{store: store, dispatchers: map[string]*Dispatcher[E]{}, runs: map[string]dispatcherRun{}, now: now, logger: logger,
+		leases: LocalLeases{}, leading: map[string]bool{}}
+}
+
+// UseLeases makes each tenant's dispatcher run only while this replica
+// leads the tenant by leases (see Leases, Dispatcher.RunLed), for several
+// replicas sharing one store. Call it before Run. Without it every
+// dispatcher runs at once (LocalLeases: one process).
+func (ds *Dispatchers[E]) UseLeases(l Leases) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	ds.leases = l
+}
+
+var _ Leadership = (*Dispatchers[int])(nil)
+
+// Leading implements Leadership: the tenants whose dispatcher runs here
+// now, under a lead.
+func (ds *Dispatchers[E]) Leading() []string {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	out := make([]string, 0, len(ds.leading))
+	for t := range ds.leading {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Handovers implements Leadership: the leads taken since the registry
+// was made.
+func (ds *Dispatchers[E]) Handovers() uint64 {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	return ds.handovers
+}
+
+// releaseTimeout bounds the release of a lead.
+const releaseTimeout = 5 * time.Second
+
+// lead runs d each time this replica leads tenant, until ctx ends: it
+// waits for the lead, runs d under it until the lead is lost (or ctx
+// ends), releases it, and waits again.
+func (ds *Dispatchers[E]) lead(ctx context.Context, tenant string, d *Dispatcher[E]) {
+	ds.mu.Lock()
+	leases := ds.leases
+	ds.mu.Unlock()
+	backoff := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 5 * time.Second}
+	failures := 0
+	for ctx.Err() == nil {
+		d.waiting.Store(true)
+		lead, err := leases.Lead(ctx, tenant)
+		if err != nil {
+			d.waiting.Store(false)
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			wait := backoff.Backoff(failures)
+			d.cfg.Logger.Error("lead the tenant", "err", err, "retry_in", wait)
+			d.waiting.Store(true)
+			d.sleep(ctx, wait)
+			continue
+		}
+		failures = 0
+		ds.mu.Lock()
+		ds.leading[tenant] = true
+		ds.handovers++
+		ds.mu.Unlock()
+		if lead.Epoch() != 0 {
+			d.cfg.Logger.Info("leading the tenant", "epoch", lead.Epoch())
+		}
+		d.running.Store(true) // before waiting is cleared: Running stays true
+		d.waiting.Store(false)
+		err = d.RunLed(ctx, lead)
+		ds.mu.Lock()
+		delete(ds.leading, tenant)
+		ds.mu.Unlock()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		if rerr := lead.Release(rctx); rerr != nil {
+			d.cfg.Logger.Warn("release the lead", "err", rerr)
+		}
+		cancel()
+		if err != nil && !errors.Is(err, queue.ErrFenced) && ctx.Err() == nil {
+			d.cfg.Logger.Error("dispatcher stopped", "err", err)
+			d.sleep(ctx, backoff.Backoff(1))
+		}
+	}
 }
 
 // Put adds or replaces the dispatcher of cfg.Tenant, filling Store, Now
@@ -104,7 +197,8 @@ func (ds *Dispatchers[E]) startLocked(tenant string, d *Dispatcher[E]) {
 	go func() {
 		defer ds.wg.Done()
 		defer close(done)
-		_ = d.Run(ctx)
+		defer d.waiting.Store(false)
+		ds.lead(ctx, tenant, d)
 	}()
 }
 
@@ -215,7 +309,8 @@ func (ds *Dispatchers[E]) Running() (ok bool, stopped []string) {
 }
 
 // Run runs every dispatcher (each first requeues its tenant's operations
-// interrupted by an earlier crash) until ctx ends and they have all stopped.
+// interrupted by an earlier crash), each while this replica leads its
+// tenant (see UseLeases), until ctx ends and they have all stopped.
 func (ds *Dispatchers[E]) Run(ctx context.Context) error {
 	ds.mu.Lock()
 	ds.runCtx = ctx

@@ -14,6 +14,17 @@
 // work (the mirror's refresh) runs only in upstream slots that no queued
 // operation wants.
 //
+// Several replicas may share one store: Leases decide which one runs each
+// tenant's dispatcher. Dispatchers runs a tenant's dispatcher only while
+// its replica leads the tenant (Leases.Lead): on each lead it requeues the
+// tenant's running operations, runs under the lead's context (which ends
+// before the lease could lapse, cutting a call in flight off at once),
+// writes through the store fenced by the lead's epoch (Fencing: a deposed
+// leader's writes fail with queue.ErrFenced and change nothing, and it
+// stops), and gives the gate the lead's pacing record (RecordedLead), so the
+// tenant's budget survives a handover. LocalLeases, the default, leads
+// every tenant at once with nothing to fence: one process, as on bbolt.
+//
 // Dispatchers is the registry of every tenant's dispatcher: it adds,
 // replaces, removes and runs them, wakes one when work is enqueued, and
 // answers questions about their queues (limits, pace, position and start

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/pacing"
 	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -334,21 +332,7 @@ func newSimFixture(t *testing.T, cfg techpasssim.Config, mirror *memMirror) *sim
 	t.Helper()
 	users := techpasssim.DemoUsers(3)
 	cfg.Interval, cfg.Users = simInterval, users
-	sim := techpasssim.New(cfg)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	if err := sim.AddNamespace(techpasssim.Namespace{Name: "SHIP", DirectoryID: "dir", ClientID: "cid", ClientSecret: "ship-secret", APIKeys: []string{"ship-key"}}); err != nil {
-		t.Fatal(err)
-	}
-	client, err := techpass.New(techpass.Config{
-		Namespace: "SHIP", APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir"), ClientID: "cid",
-		ClientSecret: func() (string, error) { return "ship-secret", nil },
-		APIKey:       func() (string, error) { return "ship-key", nil },
-		Pacer:        pacing.NewGate(simInterval+15*time.Millisecond, nil), // the guard absorbs scheduling jitter under -race
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, client := newSimClient(t, cfg)
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	return &simFixture{sim: sim, mirror: mirror, clock: clock, exec: groups.NewExecutor(client, mirror, clock.Now, nil), ann: users[0], bob: users[1]}
 }

@@ -149,6 +149,25 @@ func NewReconciler(cfg ReconcilerConfig) *Reconciler {
 	return r
 }
 
+var _ dispatch.FencedBackground = (*Reconciler)(nil)
+
+// Fence implements dispatch.FencedBackground: from now on the mirror's
+// writes are fenced by epoch (see Ledger.Fenced), so a deposed leader's
+// pass changes nothing. The tenant's dispatcher calls it when it starts
+// leading.
+func (r *Reconciler) Fence(epoch uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ledger = NewLedger(r.cfg.Store).FencedLedger(epoch)
+}
+
+// writer is the ledger the pass writes through.
+func (r *Reconciler) writer() *Ledger {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ledger
+}
+
 // Request asks for a pass as soon as a slot is free (no effect while one is
 // under way). The caller wakes the tenant's dispatcher.
 func (r *Reconciler) Request() {
@@ -309,7 +328,7 @@ func (r *Reconciler) listGroups(ctx context.Context, p *passState) error {
 			p.vanished = append(p.vanished, GroupChange{Kind: GroupVanished, Group: g})
 		}
 	}
-	applied, err := r.ledger.SyncGroups(ctx, r.cfg.Tenant, changes, seen, now)
+	applied, err := r.writer().SyncGroups(ctx, r.cfg.Tenant, changes, seen, now)
 	if err != nil {
 		return err
 	}
@@ -351,7 +370,7 @@ func (r *Reconciler) settleVanished(ctx context.Context, p *passState) error {
 			techBiz[Cursor(n)] = true
 		}
 	}
-	applied, err := r.ledger.SyncGroups(ctx, r.cfg.Tenant, p.vanished, nil, r.cfg.Now())
+	applied, err := r.writer().SyncGroups(ctx, r.cfg.Tenant, p.vanished, nil, r.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -471,11 +490,11 @@ func (r *Reconciler) readMembers(ctx context.Context, p *passState) error {
 			r.cfg.Logger.Warn("group has more owners than are mirrored", "group", g.Name.String(), "owners", len(p.owners), "mirrored", maxOwners)
 			p.owners = p.owners[:maxOwners]
 		}
-		if _, err := r.ledger.SyncOwners(ctx, g.Name, g.UpstreamID, p.owners); err != nil {
+		if _, err := r.writer().SyncOwners(ctx, g.Name, g.UpstreamID, p.owners); err != nil {
 			return err
 		}
 	}
-	added, removed, ok, err := r.ledger.SyncMembers(ctx, g.Name, g.UpstreamID, p.version, p.users, r.cfg.Now())
+	added, removed, ok, err := r.writer().SyncMembers(ctx, g.Name, g.UpstreamID, p.version, p.users, r.cfg.Now())
 	if err != nil {
 		return err
 	}

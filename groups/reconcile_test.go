@@ -2,7 +2,6 @@ package groups_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -10,9 +9,7 @@ import (
 
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/internal/memstore"
-	"github.com/groupgate/groupgate/pacing"
 	"github.com/groupgate/groupgate/queue"
-	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 )
 
@@ -24,22 +21,7 @@ import (
 func TestReconcilerPassAppliesDrift(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	users := techpasssim.DemoUsers(3)
-	sim := techpasssim.New(techpasssim.Config{Interval: interval, Seed: 1, Users: users})
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	t.Cleanup(sim.StopWebhooks)
-	if err := sim.AddNamespace(techpasssim.Namespace{Name: "SHIP", DirectoryID: "dir", ClientID: "cid", ClientSecret: "s3cret", APIKeys: []string{"key"}}); err != nil {
-		t.Fatal(err)
-	}
-	client, err := techpass.New(techpass.Config{
-		Namespace: "SHIP", APIURL: srv.URL, TokenURL: techpass.TokenURL(srv.URL, "dir"), ClientID: "cid",
-		ClientSecret: func() (string, error) { return "s3cret", nil },
-		APIKey:       func() (string, error) { return "key", nil },
-		Pacer:        pacing.NewGate(interval+15*time.Millisecond, nil),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, client := newSimClient(t, techpasssim.Config{Interval: interval, Seed: 1, Users: users})
 
 	ctx := t.Context()
 	store := memstore.New()

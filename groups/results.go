@@ -19,11 +19,18 @@ type Result struct {
 // DecodeResult reads an operation's stored Result; ok is false when there is
 // none.
 func DecodeResult(b []byte) (r Result, ok bool, err error) {
+	return decodeStored[Result](b, "group result")
+}
+
+// decodeStored reads a stored result b of type T; ok is false when b is
+// empty.
+func decodeStored[T any](b []byte, what string) (r T, ok bool, err error) {
 	if len(b) == 0 {
-		return Result{}, false, nil
+		return r, false, nil
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
-		return Result{}, false, fmt.Errorf("decode group result: %w", err)
+		var zero T
+		return zero, false, fmt.Errorf("decode %s: %w", what, err)
 	}
 	return r, true, nil
 }
@@ -49,11 +56,5 @@ type UserResult struct {
 // DecodeMembersResult reads a group.members operation's stored result; ok is
 // false when there is none.
 func DecodeMembersResult(b []byte) (r MembersResult, ok bool, err error) {
-	if len(b) == 0 {
-		return MembersResult{}, false, nil
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return MembersResult{}, false, fmt.Errorf("decode members result: %w", err)
-	}
-	return r, true, nil
+	return decodeStored[MembersResult](b, "members result")
 }

@@ -9,6 +9,12 @@
 // requests, never lets two be in flight, and holds every request while the
 // upstream asks for a pause (Retry-After).
 //
+// With several replicas a Gate is attached, while its replica leads the
+// tenant, to a Record shared by them all (Gate.Attach): the start of every
+// request is recorded durably before it is sent, with its end and any
+// hold, and a new leader waits for what the record holds. A gate with no
+// record costs nothing more.
+//
 // Delay is the gate's arithmetic with time passed in, tested on fixed
 // timelines.
 package pacing

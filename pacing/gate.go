@@ -46,6 +46,9 @@ type Gate struct {
 	planned  time.Time
 	seen     bool
 	lateness func(time.Duration)
+	// rec, if set, is the durable record shared with other replicas
+	// (Attach).
+	rec Record
 }
 
 // ObserveLateness makes the gate report, for every request whose real
@@ -86,6 +89,7 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 		return nil, ctx.Err()
 	}
 	var due time.Time
+	var rec Record
 	for {
 		g.mu.Lock()
 		now := g.now()
@@ -95,6 +99,7 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 				due = now
 			}
 			g.last, g.planned, g.seen = now, due, false
+			rec = g.rec
 			g.mu.Unlock()
 			break
 		}
@@ -109,8 +114,27 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 			return nil, ctx.Err()
 		}
 	}
+	if rec != nil {
+		// Durably, before the request is sent: a replica that takes over
+		// spaces its first request from this one.
+		if err := rec.Start(ctx); err != nil {
+			<-g.slot
+			return nil, err
+		}
+	}
 	var once sync.Once
-	return func() { once.Do(func() { <-g.slot }) }, nil
+	return func() {
+		once.Do(func() {
+			if rec != nil {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+				// A lost end only makes the next leader wait one interval
+				// more.
+				_ = rec.End(ctx)
+				cancel()
+			}
+			<-g.slot
+		})
+	}, nil
 }
 
 // Started records that the request in flight was really sent at at (its
@@ -133,12 +157,22 @@ func (g *Gate) Started(at time.Time) {
 }
 
 // Hold keeps every request from starting before until, as an upstream's
-// Retry-After asks. An earlier until than the current hold is ignored.
+// Retry-After asks. An earlier until than the current hold is ignored. With
+// a record (Attach), the hold is recorded there too before Hold returns.
 func (g *Gate) Hold(until time.Time) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	now := g.now()
 	if until.After(g.hold) {
 		g.hold = until
+	}
+	rec := g.rec
+	g.mu.Unlock()
+	if rec != nil && until.After(now) {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		// A lost hold is the upstream's to enforce again: its next 429
+		// says so.
+		_ = rec.Hold(ctx, until.Sub(now))
+		cancel()
 	}
 }
 

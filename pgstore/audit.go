@@ -66,13 +66,8 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
 // database; the query never stops early, so next is set only when more
 // than limit entries match.
 func (s *Store) QueryAudit(ctx context.Context, f audit.Filter, before string, limit int) ([]audit.Entry, string, error) {
-	if limit < 1 {
-		return nil, "", fmt.Errorf("%w: limit %d", audit.ErrInvalidFilter, limit)
-	}
-	if before != "" {
-		if _, _, err := audit.ParseID(before); err != nil {
-			return nil, "", fmt.Errorf("%w: position: %w", audit.ErrInvalidFilter, err)
-		}
+	if err := audit.CheckQuery(before, limit); err != nil {
+		return nil, "", err
 	}
 	for _, v := range []string{f.Tenant, f.Project, f.Actor, f.Action, f.Outcome} {
 		if !storable(v) {

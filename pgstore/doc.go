@@ -11,8 +11,10 @@
 // (leases.go) and a Leadership that keeps one renewed and ends the leader's
 // context before it could lapse (lead.go), the durable pacing record of
 // upstream requests (pacing.go), the live replicas and the spread of
-// tenants over them (replicas.go), and LISTEN/NOTIFY signals with a
-// polling fallback (notify.go; an enqueue signals ChannelQueue at commit).
+// tenants over them (replicas.go), dispatch.Leases built on them
+// (Leading, leading.go; a transaction fenced by a lead's epoch, fence.go),
+// and LISTEN/NOTIFY signals with a polling fallback (notify.go; an enqueue
+// signals ChannelQueue at commit).
 // Webhook delivery records (webhooks.Store, deliveries.go) commit in the
 // mirror's transaction.
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/records"
 	"github.com/groupgate/groupgate/queue"
 )
 
@@ -199,7 +200,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*queue.O
 			t.rollback()
 			return fmt.Errorf("update operation %s: %w", id, errRekeyed)
 		}
-		doc, err := json.Marshal(newOperationRecord(op))
+		doc, err := json.Marshal(records.NewOperation(op))
 		if err != nil {
 			t.rollback()
 			return fmt.Errorf("encode operation %s: %w", id, err)
@@ -229,11 +230,11 @@ func scanOperation(row pgx.Row, id string) (queue.Operation, error) {
 }
 
 func decodeOperation(doc []byte) (queue.Operation, error) {
-	var r operationRecord
+	var r records.Operation
 	if err := json.Unmarshal(doc, &r); err != nil {
 		return queue.Operation{}, fmt.Errorf("decode operation: %w", err)
 	}
-	return r.operation(), nil
+	return r.ToOperation(), nil
 }
 
 // collectOperations reads rows of one doc column.
@@ -386,11 +387,11 @@ func getGroup(ctx context.Context, q querier, name groups.Name) (groups.Group, e
 }
 
 func decodeGroup(doc []byte, tenant string) (groups.Group, error) {
-	var r groupRecord
+	var r records.Group
 	if err := json.Unmarshal(doc, &r); err != nil {
 		return groups.Group{}, fmt.Errorf("decode group: %w", err)
 	}
-	return r.group(tenant), nil
+	return r.ToGroup(tenant), nil
 }
 
 // Groups implements groups.Store.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/internal/records"
 	"github.com/groupgate/groupgate/queue"
 )
 
@@ -191,7 +192,7 @@ func (t *txn) PutOperation(op queue.Operation) error {
 	if err := t.own(op.Tenant); err != nil {
 		return err
 	}
-	doc, err := json.Marshal(newOperationRecord(op))
+	doc, err := json.Marshal(records.NewOperation(op))
 	if err != nil {
 		return fmt.Errorf("encode operation %s: %w", op.ID, err)
 	}
@@ -222,7 +223,7 @@ func (t *txn) Append(op queue.Operation) (queue.Operation, error) {
 		t.depth.Projects[op.Project]++
 		t.depth.Total++
 	}
-	doc, err := json.Marshal(newOperationRecord(op))
+	doc, err := json.Marshal(records.NewOperation(op))
 	if err != nil {
 		return op, fmt.Errorf("encode operation %s: %w", op.ID, err)
 	}
@@ -358,7 +359,7 @@ func (t *txn) PutGroup(g groups.Group) error {
 	if err := t.own(g.Name.Tenant); err != nil {
 		return err
 	}
-	doc, err := json.Marshal(newGroupRecord(g))
+	doc, err := json.Marshal(records.NewGroup(g))
 	if err != nil {
 		return fmt.Errorf("encode group %s: %w", g.Name, err)
 	}
@@ -611,26 +612,18 @@ func (t *txn) Owners(name groups.Name) (groups.Owners, bool, error) {
 	if doc == nil {
 		return groups.Owners{}, false, nil
 	}
-	var r ownersRecord
+	var r records.Owners
 	if err := json.Unmarshal(doc, &r); err != nil {
 		return groups.Owners{}, false, fmt.Errorf("decode owners of %s: %w", name, err)
 	}
-	o := groups.Owners{UpstreamID: r.UpstreamID, Users: make([]groups.User, 0, len(r.Owners))}
-	for _, u := range r.Owners {
-		o.Users = append(o.Users, groups.User{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName})
-	}
-	return o, true, nil
+	return r.ToOwners(), true, nil
 }
 
 func (t *txn) PutOwners(name groups.Name, o groups.Owners) error {
 	if err := t.own(name.Tenant); err != nil {
 		return err
 	}
-	r := ownersRecord{UpstreamID: o.UpstreamID, Owners: make([]userRecord, 0, len(o.Users))}
-	for _, u := range o.Users {
-		r.Owners = append(r.Owners, userRecord{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName})
-	}
-	doc, err := json.Marshal(r)
+	doc, err := json.Marshal(records.NewOwners(o))
 	if err != nil {
 		return fmt.Errorf("encode owners of %s: %w", name, err)
 	}

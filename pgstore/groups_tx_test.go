@@ -180,8 +180,7 @@ func TestIdempotencyKeyAcrossTenantsAndReplicas(t *testing.T) {
 // GroupsVersion is right on every replica: a group written through one
 // pool moves the version another pool reads next.
 func TestGroupsVersionSeenByOtherReplica(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	n := groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}
 	var last uint64
@@ -213,17 +212,11 @@ func TestGroupsVersionSeenByOtherReplica(t *testing.T) {
 // ChannelQueue when its transaction commits, and a failed Update signals
 // nothing.
 func TestEnqueueSignalsOnCommit(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
-	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := runListener(t, l, pgstore.ChannelQueue)[pgstore.ChannelQueue]
-	queue.resync(t, "connected")
+	a, b := twoReplicas(t)
+	queue := listenQueue(t, a, pgstore.ListenerConfig{})
 	ctx := t.Context()
 	boom := errors.New("refused")
-	err = b.Update(ctx, "DOCK", func(tx groups.Tx) error {
+	err := b.Update(ctx, "DOCK", func(tx groups.Tx) error {
 		if _, err := tx.Append(queuedOp(groups.Name{Tenant: "DOCK", Project: "MOH", Group: "x"})); err != nil {
 			return err
 		}
@@ -244,8 +237,7 @@ func TestEnqueueSignalsOnCommit(t *testing.T) {
 // operation's tenant's lock, so read-modify-writes of one operation through
 // two replicas lose no increment.
 func TestUpdateOperationSerializedWithUpdate(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	op, err := groups.NewLedger(a).Enqueue(ctx, queuedOp(groups.Name{Tenant: "SHIP", Project: "MOH", Group: "billing"}), queuepkg.Limits{})
 	if err != nil {

@@ -4,16 +4,13 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/groupgate/groupgate/internal/pgtest"
 )
 
 // TestWebhookNotices: a notice replaces the one of its kind, shows on
 // every replica until it expires (kinds in order), and is forgotten by a
 // prune after that or when its tenant is deleted.
 func TestWebhookNotices(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	t0 := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
 	for _, n := range []struct {

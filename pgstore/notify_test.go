@@ -83,12 +83,26 @@ func runListener(t *testing.T, l *pgstore.Listener, channels ...string) map[stri
 	return boxes
 }
 
+// listenQueue runs a listener of s on ChannelQueue alone, with cfg's other
+// settings, until t ends and returns its inbox once the listener has said
+// it is connected.
+func listenQueue(t *testing.T, s *pgstore.Store, cfg pgstore.ListenerConfig) inbox {
+	t.Helper()
+	cfg.Channels = []string{pgstore.ChannelQueue}
+	l, err := s.NewListener(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := runListener(t, l, pgstore.ChannelQueue)[pgstore.ChannelQueue]
+	queue.resync(t, "connected")
+	return queue
+}
+
 // TestListenerDeliversAcrossPools: a notification sent through one pool
 // (replica) reaches the subscribers of its channel on another, and only
 // them; tenants writes signal on commit only.
 func TestListenerDeliversAcrossPools(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue, pgstore.ChannelTenants}})
 	if err != nil {
 		t.Fatal(err)
@@ -138,12 +152,7 @@ func TestListenerDeliversAcrossPools(t *testing.T) {
 func TestListenerReconnects(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
-	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := runListener(t, l, pgstore.ChannelQueue)[pgstore.ChannelQueue]
-	queue.resync(t, "connected")
+	queue := listenQueue(t, a, pgstore.ListenerConfig{})
 	ctx := t.Context()
 	admin, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -170,14 +179,8 @@ func TestListenerReconnects(t *testing.T) {
 // TestListenerSurvivesItsChecks: the listener's liveness checks (a wait
 // that times out, then a ping) keep the connection and lose nothing.
 func TestListenerSurvivesItsChecks(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
-	l, err := a.NewListener(pgstore.ListenerConfig{Channels: []string{pgstore.ChannelQueue}, CheckEvery: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := runListener(t, l, pgstore.ChannelQueue)[pgstore.ChannelQueue]
-	queue.resync(t, "connected")
+	a, b := twoReplicas(t)
+	queue := listenQueue(t, a, pgstore.ListenerConfig{CheckEvery: 20 * time.Millisecond})
 	for i := range 5 {
 		time.Sleep(50 * time.Millisecond) // a few checks
 		payload := fmt.Sprint("T", i)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/groupgate/groupgate/queue"
 )
 
 // The pacing record keeps a tenant's upstream budget whole across a
@@ -25,8 +27,28 @@ import (
 
 // ErrFenced means the caller's epoch is not the tenant's live lease any
 // more: it must not send the request (or must stop), and nothing was
-// written.
-var ErrFenced = errors.New("fenced: the lease moved to another epoch or lapsed")
+// written. It is queue.ErrFenced, which the dispatcher stops on.
+var ErrFenced = queue.ErrFenced
+
+// fenceSQL is the fence of a transaction of tenant $1 at epoch $2: it
+// finds the lease live at that epoch and holds its row FOR SHARE until the
+// commit, so a takeover (which updates the row) waits for the transaction
+// (see inFencedTx). No row means fenced (see fenceResult).
+const fenceSQL = `SELECT 1 FROM leases
+	WHERE tenant = $1 AND epoch = $2 AND holder <> '' AND expires > clock_timestamp()
+	FOR SHARE`
+
+// fenceResult turns the error of scanning fenceSQL's row into the fence's
+// answer: ErrFenced for no row.
+func fenceResult(tenant string, epoch int64, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("lease of %s at epoch %d: %w", tenant, epoch, ErrFenced)
+	}
+	if err != nil {
+		return fmt.Errorf("check lease of %s: %w", tenant, err)
+	}
+	return nil
+}
 
 // inFencedTx runs fn in a transaction that first checks that tenant's
 // lease is live at epoch and holds the lease's row FOR SHARE until the
@@ -38,14 +60,8 @@ var ErrFenced = errors.New("fenced: the lease moved to another epoch or lapsed")
 func (s *Store) inFencedTx(ctx context.Context, tenant string, epoch int64, fn func(pgx.Tx) error) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM leases
-			WHERE tenant = $1 AND epoch = $2 AND holder <> '' AND expires > clock_timestamp()
-			FOR SHARE`, tenant, epoch).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("lease of %s at epoch %d: %w", tenant, epoch, ErrFenced)
-		}
-		if err != nil {
-			return fmt.Errorf("check lease of %s: %w", tenant, err)
+		if err := fenceResult(tenant, epoch, tx.QueryRow(ctx, fenceSQL, tenant, epoch).Scan(&one)); err != nil {
+			return err
 		}
 		return fn(tx)
 	})

@@ -32,6 +32,14 @@ func mustOpenDSN(t *testing.T, dsn string) *pgstore.Store {
 	return s
 }
 
+// twoReplicas opens two stores on one fresh database, as two replicas
+// sharing it would.
+func twoReplicas(t *testing.T) (a, b *pgstore.Store) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	return mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+}
+
 func TestTenantsStore(t *testing.T) {
 	tenantstest.RunStoreTests(t, func(t *testing.T) tenants.Store { return mustOpen(t) })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/groupgate/groupgate/internal/records"
 	"github.com/groupgate/groupgate/tenants"
 )
 
@@ -32,7 +33,7 @@ var _ tenants.Store = (*Store)(nil)
 
 // errRekeyed reports an update function that changed what records are
 // stored under; the update writes nothing.
-var errRekeyed = errors.New("an update may not rename or remove a record")
+var errRekeyed = tenants.ErrRekeyed
 
 // bumpTenants moves the tenants generation and signals the change on
 // ChannelTenants (delivered at commit); call it last in a write.
@@ -56,7 +57,7 @@ func (s *Store) Generation(ctx context.Context) (uint64, error) {
 
 // CreateTenant implements tenants.Store.
 func (s *Store) CreateTenant(ctx context.Context, t tenants.Tenant) error {
-	tp, err := json.Marshal(newTechPassRecord(t.TechPass))
+	tp, err := json.Marshal(records.NewTechPass(t.TechPass))
 	if err != nil {
 		return fmt.Errorf("encode tenant %s: %w", t.Name, err)
 	}
@@ -84,11 +85,11 @@ func scanTenant(row pgx.Row) (tenants.Tenant, error) {
 	if err := row.Scan(&t.Name, &t.Disabled, &t.GroupLimit, &interval, &tp, &created, &updated); err != nil {
 		return t, err
 	}
-	var r techPassRecord
+	var r records.TechPass
 	if err := json.Unmarshal(tp, &r); err != nil {
 		return t, fmt.Errorf("decode tenant %s: %w", t.Name, err)
 	}
-	t.Interval, t.TechPass, t.CreatedAt, t.UpdatedAt = time.Duration(interval), r.techPass(), timeOf(created), timeOf(updated)
+	t.Interval, t.TechPass, t.CreatedAt, t.UpdatedAt = time.Duration(interval), r.ToTechPass(), timeOf(created), timeOf(updated)
 	return t, nil
 }
 
@@ -145,17 +146,10 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		if projects, err = getProjects(ctx, tx, name); err != nil {
 			return err
 		}
-		before := make([]string, len(projects))
-		for i, p := range projects {
-			before[i] = p.Name
-		}
-		if err := fn(&t, &projects); err != nil {
+		if err := tenants.ApplyUpdate(name, &t, &projects, fn); err != nil {
 			return err
 		}
-		if err := keysKept(name, before, t, projects); err != nil {
-			return err
-		}
-		tp, err := json.Marshal(newTechPassRecord(t.TechPass))
+		tp, err := json.Marshal(records.NewTechPass(t.TechPass))
 		if err != nil {
 			return fmt.Errorf("encode tenant %s: %w", name, err)
 		}
@@ -167,7 +161,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 		for _, p := range projects {
 			var idp []byte
 			if p.Identity != nil {
-				if idp, err = json.Marshal(newIdentityRecord(*p.Identity)); err != nil {
+				if idp, err = json.Marshal(records.NewIdentity(*p.Identity)); err != nil {
 					return fmt.Errorf("encode project %s:%s: %w", name, p.Name, err)
 				}
 			}
@@ -187,31 +181,6 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.
 	return t, projects, nil
 }
 
-// keysKept checks what an UpdateTenant function left: the tenant named
-// name still, each project once, of this tenant, and every project in
-// before still there.
-func keysKept(name string, before []string, t tenants.Tenant, projects []tenants.Project) error {
-	if t.Name != name {
-		return fmt.Errorf("update tenant %s: renamed to %q: %w", name, t.Name, errRekeyed)
-	}
-	seen := make(map[string]bool, len(projects))
-	for _, p := range projects {
-		if p.Tenant != name {
-			return fmt.Errorf("update tenant %s: project %s given tenant %q: %w", name, p.Name, p.Tenant, errRekeyed)
-		}
-		if seen[p.Name] {
-			return fmt.Errorf("update tenant %s: project %s listed twice: %w", name, p.Name, errRekeyed)
-		}
-		seen[p.Name] = true
-	}
-	for _, n := range before {
-		if !seen[n] {
-			return fmt.Errorf("update tenant %s: project %s dropped: %w", name, n, errRekeyed)
-		}
-	}
-	return nil
-}
-
 const projectColumns = "tenant, name, disabled, group_quota, identity, created_at, updated_at"
 
 func scanProject(row pgx.Row) (tenants.Project, error) {
@@ -222,11 +191,11 @@ func scanProject(row pgx.Row) (tenants.Project, error) {
 		return p, err
 	}
 	if idp != nil {
-		var r identityRecord
+		var r records.Identity
 		if err := json.Unmarshal(idp, &r); err != nil {
 			return p, fmt.Errorf("decode project %s:%s: %w", p.Tenant, p.Name, err)
 		}
-		ip := r.identity()
+		ip := r.ToIdentity()
 		p.Identity = &ip
 	}
 	p.CreatedAt, p.UpdatedAt = timeOf(created), timeOf(updated)
@@ -299,7 +268,7 @@ func (s *Store) CreateKey(ctx context.Context, k tenants.Key) error {
 }
 
 func keyArgs(k tenants.Key) []any {
-	return []any{k.ID, k.Name, string(k.Role), k.Tenant, k.Project, scopeStrings(k.Scopes), k.Hash[:], k.CreatedBy,
+	return []any{k.ID, k.Name, string(k.Role), k.Tenant, k.Project, records.ScopeStrings(k.Scopes), k.Hash[:], k.CreatedBy,
 		nullTime(k.CreatedAt), nullTime(k.ExpiresAt), nullTime(k.RevokedAt), nullTime(k.LastUsedAt)}
 }
 
@@ -318,7 +287,7 @@ func scanKey(row pgx.Row) (tenants.Key, error) {
 		return k, fmt.Errorf("key %s: stored hash has %d bytes", k.ID, len(hash))
 	}
 	copy(k.Hash[:], hash)
-	k.Role, k.Scopes = tenants.Role(role), scopes(sc)
+	k.Role, k.Scopes = tenants.Role(role), records.Scopes(sc)
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = timeOf(created), timeOf(expires), timeOf(revoked), timeOf(used)
 	return k, nil
 }

@@ -30,6 +30,10 @@ var (
 	ErrNotFound = errors.New("operation not found")
 	// ErrEmpty means the tenant has no queued operation.
 	ErrEmpty = errors.New("queue empty")
+	// ErrFenced means a write of a tenant's dispatcher was refused because
+	// its lease moved to another epoch or lapsed (see Tx.Fence): a deposed
+	// dispatcher must stop, and nothing was written.
+	ErrFenced = errors.New("fenced: the tenant's lease moved to another epoch or lapsed")
 	// ErrQueueFull means the tenant's or the project's queue is at its
 	// limit; the error is a *QueueFullError.
 	ErrQueueFull = errors.New("queue full")

@@ -49,6 +49,14 @@ type Tx interface {
 	// PutIdempotency records ik's key as used by operation opID, replacing
 	// any record of it.
 	PutIdempotency(ik Idempotency, opID string) error
+	// Fence returns ErrFenced (wrapped) unless epoch is the live lease of
+	// the transaction's tenant, and keeps it so until the commit: a
+	// takeover of the lease is ordered after this transaction, so what it
+	// writes is seen by the next leader, and a deposed leader's
+	// transaction writes nothing. Every write of a dispatcher that leads
+	// its tenant by lease calls it first (see groups.Ledger.Fenced). A
+	// store with no leases (one process: bbolt, memory) returns nil.
+	Fence(epoch uint64) error
 }
 
 // CheckIdempotency returns a *ReplayError if op's idempotency key is

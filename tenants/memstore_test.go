@@ -122,23 +122,12 @@ func (m *memStore) UpdateTenant(_ context.Context, name string, fn func(*tenants
 		return tenants.Tenant{}, nil, fmt.Errorf("tenant %s: %w", name, tenants.ErrNotFound)
 	}
 	t, projects := copyTenant(stored), m.projectsOf(name)
-	if err := fn(&t, &projects); err != nil {
+	if err := tenants.ApplyUpdate(name, &t, &projects, fn); err != nil {
 		return tenants.Tenant{}, nil, err
-	}
-	if t.Name != name {
-		return tenants.Tenant{}, nil, errors.New("the tenant was renamed")
 	}
 	next := map[string]tenants.Project{}
 	for _, p := range projects {
-		if _, dup := next[p.Name]; dup || p.Tenant != name {
-			return tenants.Tenant{}, nil, fmt.Errorf("project %s listed twice or of another tenant", p.Name)
-		}
 		next[p.Name] = copyProject(p)
-	}
-	for n := range m.projects[name] {
-		if _, ok := next[n]; !ok {
-			return tenants.Tenant{}, nil, fmt.Errorf("project %s dropped", n)
-		}
 	}
 	m.tenants[name], m.projects[name] = copyTenant(t), next
 	m.gen++

@@ -5,6 +5,7 @@
 //	groupgate backup -url URL -out FILE                              download and verify a hot backup
 //	                                                                 (operator key in -key-file or GROUPGATE_OPERATOR_KEY,
 //	                                                                 else as the client reads its key)
+//	groupgate copy-store --from STORE --to STORE                     copy a stopped store between bbolt and PostgreSQL
 //	groupgate groups|operations|queue|keys|tenants|projects|audit …  the command-line client (package cli;
 //	                                                                 groupgate help lists its commands)
 package main
@@ -44,6 +45,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "backup" {
 		os.Exit(runBackup(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "copy-store" {
+		os.Exit(runCopyStore(context.Background(), os.Args[2:], os.Stdout, os.Stderr, os.Getenv))
+	}
 	if len(os.Args) == 2 && (isHelp(os.Args[1]) || os.Args[1] == "help") {
 		os.Exit(help())
 	}
@@ -82,6 +86,7 @@ func help() int {
 	fmt.Println("Usage: groupgate [flags]            run the gateway")
 	fmt.Println("       groupgate newkey             print a new API key and its configuration entry")
 	fmt.Println("       groupgate backup --help      download and verify a hot backup")
+	fmt.Println("       groupgate copy-store --help  copy a stopped store between bbolt and PostgreSQL")
 	fmt.Println("       groupgate <command> ...      the command-line client (below)")
 	fmt.Println()
 	fmt.Println("Server flags:")

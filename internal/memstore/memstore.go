@@ -388,6 +388,9 @@ func (t *tx) own(tenant string) error {
 	return nil
 }
 
+// Fence implements queue.Tx: an in-memory store has no leases.
+func (t *tx) Fence(uint64) error { return nil }
+
 func (t *tx) Operation(id string) (queue.Operation, error) {
 	op, ok := t.st.ops[id]
 	if !ok {

@@ -2,7 +2,7 @@
 // settable clock (Clock, and ShiftedClock for real time moved ahead),
 // self-signed certificates (NewCert), deadline-bound waits (Eventually,
 // Poll), secret and configuration files (WriteFile), a background runner
-// for servers (Serve) and the loop that runs a conformance suite's cases on
+// for servers (Serve), a latency-reporting benchmark loop (RunWriters) and the loop that runs a conformance suite's cases on
 // fresh stores (RunCases).
 //
 // It exists so that each of these is written once: before it, settable

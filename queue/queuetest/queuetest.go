@@ -204,28 +204,28 @@ func mustEnqueueIn(t *testing.T, s Store, tenant, project, target string) queue.
 func mustEnqueueOp(t *testing.T, s Store, op queue.Operation) queue.Operation {
 	t.Helper()
 	got, err := s.Enqueue(t.Context(), op, noLimits)
+	return must(t, fmt.Sprintf("Enqueue(%s %s:%s)", op.Target, op.Tenant, op.Project), got, err)
+}
+
+// must returns v, failing t with what and err when err is not nil.
+func must[T any](t *testing.T, what string, v T, err error) T {
+	t.Helper()
 	if err != nil {
-		t.Fatalf("Enqueue(%s %s:%s): %v", op.Target, op.Tenant, op.Project, err)
+		t.Fatalf("%s: %v", what, err)
 	}
-	return got
+	return v
 }
 
 func mustOperation(t *testing.T, s Store, id string) queue.Operation {
 	t.Helper()
 	op, err := s.Operation(t.Context(), id)
-	if err != nil {
-		t.Fatalf("Operation(%s): %v", id, err)
-	}
-	return op
+	return must(t, "Operation("+id+")", op, err)
 }
 
 func mustUpdate(t *testing.T, s Store, id string, fn func(*queue.Operation)) queue.Operation {
 	t.Helper()
 	op, err := s.UpdateOperation(t.Context(), id, func(o *queue.Operation) error { fn(o); return nil })
-	if err != nil {
-		t.Fatalf("UpdateOperation(%s): %v", id, err)
-	}
-	return op
+	return must(t, "UpdateOperation("+id+")", op, err)
 }
 
 // markRunning does what a Dispatcher does when it starts an operation.
@@ -249,10 +249,7 @@ func succeed(t *testing.T, s Store, op queue.Operation, result string) queue.Ope
 func mustHead(t *testing.T, s Store, tenant string) queue.Operation {
 	t.Helper()
 	op, err := s.Head(t.Context(), tenant)
-	if err != nil {
-		t.Fatalf("Head(%s): %v", tenant, err)
-	}
-	return op
+	return must(t, "Head("+tenant+")", op, err)
 }
 
 func wantHead(t *testing.T, s Store, tenant, id string) {

@@ -1,0 +1,69 @@
+package pacing
+
+import (
+	"context"
+	"time"
+)
+
+// Record is a tenant's durable record of its upstream requests, shared by
+// every replica that may lead the tenant, so that the tenant's budget
+// survives a handover: one request per interval in total, whatever the
+// number of replicas. A leader's gate writes it (see Gate.Attach); a new
+// leader reads it before its first request. Its writes are fenced by the
+// lead that made it: once that lead is lost they fail, and the request is
+// not sent. Times are the shared store's clock, never a replica's.
+type Record interface {
+	// Start records durably that a request starts now, with no end yet.
+	// It is called before the request is sent; on an error the request is
+	// not sent.
+	Start(ctx context.Context) error
+	// End records that the request last started has ended.
+	End(ctx context.Context) error
+	// Hold records that no request may start for d from now (an
+	// upstream's Retry-After). A hold only ever extends.
+	Hold(ctx context.Context, d time.Duration) error
+	// Wait returns how long, from the moment it answered, until a request
+	// may start by the record: the last start + interval, plus a further
+	// interval when that request has no recorded end (it may still be
+	// running), and no earlier than a hold. Zero with no record.
+	Wait(ctx context.Context, interval time.Duration) (time.Duration, error)
+}
+
+// recordTimeout bounds the writes of a record made outside a request's
+// context (End after the request, Hold).
+const recordTimeout = 10 * time.Second
+
+// Attach makes the gate keep rec while this replica leads the tenant: it
+// first holds every request until rec allows one (what another replica,
+// or an earlier lead, started), then records every request's start before
+// it is sent (Acquire fails if that fails), its end, and every Hold. A
+// gate with no record (one process) costs nothing more. Detach ends it.
+func (g *Gate) Attach(ctx context.Context, rec Record) error {
+	wait, err := rec.Wait(ctx, g.interval)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rec = rec
+	// From the answer, not the question: later by the way back, never
+	// earlier than the record allows.
+	if until := g.now().Add(wait); until.After(g.hold) {
+		g.hold = until
+	}
+	return nil
+}
+
+// Detach stops recording in the record given to Attach (the lead is over).
+func (g *Gate) Detach() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rec = nil
+}
+
+// record returns the gate's record, if any.
+func (g *Gate) record() Record {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.rec
+}
