@@ -1,8 +1,8 @@
 package server
 
-// StopDispatcher stops tenant's dispatcher in s (its runtime stays), as a
-// replica that does not lead the tenant: tests of signals between
-// replicas use it until per-tenant leases decide which replica dispatches.
+// StopDispatcher stops tenant's dispatcher in s (its runtime stays; on
+// PostgreSQL its lease is released, for another replica to take): tests
+// of signals between replicas choose so which replica dispatches.
 func StopDispatcher(s *Server, tenant string) { s.queue.Remove(tenant) }
 
 // Runtime returns tenant's runtime in s, compared by identity (a rebuild

@@ -2,12 +2,56 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/groupgate/groupgate/pgstore"
 )
+
+// useLeases makes the dispatchers run each tenant only while this replica
+// holds its lease, on PostgreSQL (pgstore.Leading: heartbeats, the spread
+// of tenants over the live replicas, fenced writes, the durable pacing
+// record). On bbolt every dispatcher runs (one process).
+func (s *Server) useLeases() error {
+	if s.store.pg == nil {
+		return nil
+	}
+	l, err := s.store.pg.NewLeading(pgstore.LeadingConfig{Replica: replicaName(), Logger: s.logger})
+	if err != nil {
+		return err
+	}
+	s.queue.UseLeases(l)
+	s.leading = l
+	return nil
+}
+
+// replicaName names this replica among those sharing the database: the
+// host name (a pod's name) and a random suffix, unique across restarts
+// and processes on one host.
+func replicaName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "groupgate"
+	}
+	return fmt.Sprintf("%s-%s", host, rand.Text()[:8])
+}
+
+// depart tells the other replicas this one is leaving, so they take the
+// leases its dispatchers release at once.
+func (s *Server) depart() {
+	if s.leading == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.leading.Depart(ctx); err != nil {
+		s.logger.Warn("depart from the replicas", "err", err)
+	}
+}
 
 // leaseCollector exports, at scrape time, which replica leads which
 // tenant and how many times each tenant's lease changed hands, read from

@@ -27,10 +27,9 @@ import (
 // of one simulator.
 
 // startReplicas starts two gateways on one fresh database and simulator,
-// with the same configuration (tenants, projects, keys), both ready. A
-// dispatches every tenant and B none, as per-tenant leases will decide
-// (until then every replica would run every tenant's dispatcher, and a
-// dispatcher starting requeues the operation another one is running).
+// with the same configuration (tenants, projects, keys), both ready. B's
+// dispatchers are stopped, so A takes every tenant's lease (after the
+// grace of a released one): the tests know which replica dispatches.
 func startReplicas(t *testing.T) (a, b *gateway) {
 	t.Helper()
 	a = startGateway(t, gatewayOptions{postgres: pgtest.DSN(t), interval: 50 * time.Millisecond})
@@ -313,14 +312,16 @@ func TestLeaseMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	l, ok, err := st.AcquireLease(t.Context(), "SHIP", "replica-a", time.Minute)
+	// GHOST is no tenant of the server's, whose own leases are SHIP's and
+	// OTHER's.
+	l, ok, err := st.AcquireLease(t.Context(), "GHOST", "replica-a", time.Minute)
 	if err != nil || !ok {
 		t.Fatalf("acquire: %v %v", ok, err)
 	}
 	if err := st.ReleaseLease(t.Context(), l); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := st.AcquireLease(t.Context(), "SHIP", "replica-b", time.Minute); err != nil || !ok {
+	if _, ok, err := st.AcquireLease(t.Context(), "GHOST", "replica-b", time.Minute); err != nil || !ok {
 		t.Fatalf("acquire again: %v %v", ok, err)
 	}
 	r := g.do("GET", "/metrics", "operator", nil)
@@ -328,8 +329,8 @@ func TestLeaseMetrics(t *testing.T) {
 		t.Fatalf("metrics: %d", r.status)
 	}
 	for _, want := range []string{
-		`groupgate_tenant_leader{replica="replica-b",tenant="SHIP"} 1`,
-		`groupgate_lease_handovers_total{tenant="SHIP"} 1`,
+		`groupgate_tenant_leader{replica="replica-b",tenant="GHOST"} 1`,
+		`groupgate_lease_handovers_total{tenant="GHOST"} 1`,
 	} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %s", want)

@@ -86,6 +86,9 @@ type Server struct {
 	// tenantSync asks for the runtimes to follow tenant changes made
 	// through another replica (signals.go: syncChanged).
 	tenantSync chan struct{}
+	// leading holds this replica's leases on PostgreSQL (leases.go); nil
+	// on bbolt.
+	leading *pgstore.Leading
 	// staleIDs are stored identity providers that no longer validate (identity.go).
 	staleIDs staleIdentities
 	// syncMu serializes replacing tenant runtimes (syncTenant).
@@ -155,9 +158,10 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	if s.store.pg != nil {
 		s.metrics.Registry.MustRegister(newLeaseCollector(s.store.pg))
 	}
-	// The seam for several replicas: on PostgreSQL, the per-tenant leases
-	// (one dispatcher per tenant across the replicas) plug in here.
 	s.queue = dispatch.NewDispatchers[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
+	if err := s.useLeases(); err != nil { // PostgreSQL: one dispatcher per tenant across the replicas
+		return nil, err
+	}
 	s.runtimes = newRuntimes(s.queue)
 	s.hooks = newWebhookReceivers(s.metrics.Registry, s.runtimes, s.store)
 	if err := s.seed(ctx); err != nil {
@@ -273,6 +277,13 @@ func (s *Server) Run(ctx context.Context) error {
 			_ = s.signals.Run(queueCtx) // signals from the other replicas (signals.go)
 		}
 	}()
+	leadingDone := make(chan struct{})
+	go func() {
+		defer close(leadingDone)
+		if s.leading != nil {
+			_ = s.leading.Run(queueCtx) // this replica's heartbeat (leases.go)
+		}
+	}()
 	if s.console != nil {
 		go s.console.Run(queueCtx) // drops expired console sessions
 	}
@@ -309,7 +320,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// Stop taking new work from the queue at once (the call in flight may
 	// finish within the grace), release answers held by Prefer: wait, and
-	// let the HTTP server drain its requests.
+	// let the HTTP server drain its requests. On PostgreSQL, depart first:
+	// the leases the dispatchers release are then taken over at once.
+	s.depart()
 	stopQueue()
 	close(s.stopping)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -322,6 +335,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	<-flushed
 	<-signalsDone
+	<-leadingDone
 	s.Close()
 	s.logger.Info("groupgate stopped")
 	return runErr

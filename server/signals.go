@@ -19,6 +19,8 @@ import (
 //     operation, OnSettled): answers a Prefer: wait held here.
 //   - groupgate.mirror (sent by runtimes.Request): a mirror pass requested
 //     through any replica is requested of the reconciler here too.
+//   - groupgate.leases (sent when a lease is released): wakes the replica
+//     waiting for it (pgstore.Leading.Listen).
 //   - groupgate.tenants (sent by every committed change of tenants,
 //     projects and keys): rebuilds the runtimes of tenants whose record
 //     changed (syncChanged). Keys need nothing: the authenticator reads the
@@ -43,7 +45,7 @@ func (s *Server) listen() error {
 		return nil
 	}
 	l, err := s.store.pg.NewListener(pgstore.ListenerConfig{
-		Channels:     []string{pgstore.ChannelQueue, pgstore.ChannelSettled, pgstore.ChannelMirror, pgstore.ChannelTenants},
+		Channels:     []string{pgstore.ChannelQueue, pgstore.ChannelSettled, pgstore.ChannelMirror, pgstore.ChannelTenants, pgstore.ChannelLeases},
 		PollInterval: signalPoll,
 		Logger:       s.logger,
 	})
@@ -77,6 +79,11 @@ func (s *Server) listen() error {
 	}
 	for _, sub := range subs {
 		if _, err := l.Subscribe(sub.channel, sub.fn); err != nil {
+			return err
+		}
+	}
+	if s.leading != nil {
+		if _, err := s.leading.Listen(l); err != nil { // a released lease wakes its next holder
 			return err
 		}
 	}
