@@ -512,10 +512,17 @@ type Backup interface {
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
+// ErrBackupsNotServed: the store has no hot backup to stream
+// (Handlers.Backups is nil: PostgreSQL, backed up by its own tools).
+var ErrBackupsNotServed = errors.New("the store is not backed up through the API")
+
 // GetBackup streams a hot backup of the store (operators).
 func (h *Handlers) GetBackup(c echo.Context) error {
 	if err := tenants.RequireOperator(principal(c)); err != nil {
 		return err
+	}
+	if h.Backups == nil {
+		return ErrBackupsNotServed
 	}
 	now := time.Now
 	if h.Now != nil {

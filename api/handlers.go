@@ -57,7 +57,8 @@ type Handlers struct {
 	Docs http.Handler
 	// Metrics serves the Prometheus metrics.
 	Metrics http.Handler
-	// Backups writes hot backups of the store.
+	// Backups writes hot backups of the store; nil answers
+	// ErrBackupsNotServed (a PostgreSQL store).
 	Backups Backup
 	// Webhooks receives TechPass's webhook deliveries; optional (404
 	// without).

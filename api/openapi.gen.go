@@ -1101,6 +1101,9 @@ type UserParam = string
 // BadRequest An RFC 9457 problem document.
 type BadRequest = Problem
 
+// CommitUnknown An RFC 9457 problem document.
+type CommitUnknown = Problem
+
 // Conflict An RFC 9457 problem document.
 type Conflict = Problem
 

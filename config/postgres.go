@@ -21,11 +21,6 @@ const (
 	StorePostgres = "postgres"
 )
 
-// ErrPostgresNotServed: the configuration may name PostgreSQL, but the
-// service cannot run on it yet (package pgstore holds tenants, keys and
-// the audit log, not yet the queue and the mirror).
-var ErrPostgresNotServed = errors.New("store: postgres is not served by this build yet (the queue and the group mirror are not in PostgreSQL); use store: bbolt")
-
 // PostgresConfig says how to reach the PostgreSQL store. The DSN holds no
 // password: it comes from a file or an environment variable, like every
 // other secret, or from neither for trust, peer or certificate

@@ -7,7 +7,6 @@ import (
 
 	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/testkit"
-	"github.com/groupgate/groupgate/server"
 )
 
 // TestPostgresConfigFromFile: the store kind and the postgres section read
@@ -128,22 +127,5 @@ func TestPostgresPasswordSources(t *testing.T) {
 		if !strings.Contains(err.Error(), "missing") && !strings.Contains(err.Error(), "UNSET_PG_PASSWORD") {
 			t.Errorf("the error does not name the source: %v", err)
 		}
-	}
-}
-
-// TestPostgresStoreNotServedYet: a valid postgres configuration is refused
-// at start with a clear error, rather than silently served from bbolt.
-func TestPostgresStoreNotServedYet(t *testing.T) {
-	c := config.DefaultConfig()
-	c.AllowHTTP, c.Listen = true, "127.0.0.1:0"
-	c.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
-	c.Store, c.Postgres.DSN = config.StorePostgres, "postgres://gg@127.0.0.1:1/gg"
-	s, err := server.New(c, server.Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("server.New served a postgres configuration")
-	}
-	if !strings.Contains(err.Error(), "store: postgres is not served by this build yet") {
-		t.Errorf("error %q does not say postgres is not served yet", err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // console enforces the API's policy and nothing else.
 func (s *Server) mountConsole(e *echo.Echo) error {
 	c, err := console.New(console.Config{
-		API: e, Auth: s.auth, Pending: s.store, CredentialAges: s.credentialAges,
+		API: e, Auth: s.auth, Pending: s.store.pending, CredentialAges: s.credentialAges,
 		IdleTimeout: time.Duration(s.cfg.Console.IdleTimeout), MaxLifetime: time.Duration(s.cfg.Console.MaxLifetime),
 		Secure: s.certs != nil || s.cfg.Console.SecureCookies, Now: s.opts.Now, Logger: s.logger,
 	})

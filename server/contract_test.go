@@ -18,6 +18,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/apitest"
+	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
 	"github.com/groupgate/groupgate/webhooks"
 )
@@ -43,6 +44,7 @@ const internalErrors = 500
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
+	pgtest.Shutdown() // the PostgreSQL cluster of the replica tests, if started
 	if !wholePackage() {
 		os.Exit(code)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/groups"
+	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/tenants"
 )
@@ -76,9 +77,17 @@ var problems = []struct {
 		"The operation is running, was already sent to TechPass, or is finished."},
 	{queue.ErrNotRetryable, http.StatusConflict, "not-retryable", "Operation cannot be retried",
 		"Only a failed operation can be retried."},
+	{pgstore.ErrAmbiguousCommit, http.StatusServiceUnavailable, "commit-unknown", "Outcome unknown",
+		"The database's answer to the commit was lost: the request may or may not be recorded. Retry after the time in Retry-After (with the same Idempotency-Key where the request takes one); the retry settles it."},
+	{api.ErrBackupsNotServed, http.StatusNotImplemented, "backup-not-served", "Backups not served here",
+		"The store is PostgreSQL: back it up with pg_dump or the database's own backups, not through the API."},
 	{queue.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
 		"This Idempotency-Key was used for a different request; use a new key for a new request."},
 }
+
+// ambiguousRetryAfter is the Retry-After (seconds) of an ambiguous commit:
+// long enough for a lost connection to be replaced, or a failover.
+const ambiguousRetryAfter = 2
 
 // handleError is Echo's error handler: every error becomes an RFC 9457
 // problem. Unknown errors are a 500 that says only "internal error"; the
@@ -99,6 +108,9 @@ func handleError(logger *slog.Logger) echo.HTTPErrorHandler {
 		var full *queue.QueueFullError
 		if errors.As(err, &full) {
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(full.RetryAfter.Seconds()))))
+		}
+		if errors.Is(err, pgstore.ErrAmbiguousCommit) {
+			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(ambiguousRetryAfter))
 		}
 		instance := c.Request().URL.Path
 		p.Instance = &instance

@@ -106,6 +106,8 @@ type gateway struct {
 	keys   map[string]string // "SHIP/MOH" -> key
 	bodies *syncBuffer       // every response body seen
 	store  string
+	// cfg is the server's configuration (replica starts another on it).
+	cfg config.Config
 	// bad marks every request as deliberately not conforming to
 	// openapi.yaml (see badInput).
 	bad    bool
@@ -127,6 +129,9 @@ type gatewayOptions struct {
 	resolver *net.Resolver
 	// now is the server's clock (server.Options.Now); nil for the real one.
 	now func() time.Time
+	// postgres, if set, is the DSN of the PostgreSQL store to use instead
+	// of a bbolt file (replicas_test.go).
+	postgres string
 }
 
 // startGateway runs the real server on a loopback port against a fresh
@@ -190,6 +195,11 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	testkit.WriteFile(t, cfg.OperatorKeyFile, opKey)
 	cfg.KEKFile = filepath.Join(secrets, "kek")
 	testkit.WriteFile(t, cfg.KEKFile, strings.Repeat("5a", 32))
+	if o.postgres != "" {
+		// store_path stays: its directory holds the built-in simulator's
+		// secrets.
+		cfg.Store, cfg.Postgres.DSN = config.StorePostgres, o.postgres
+	}
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
@@ -201,7 +211,10 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gateway{
 		t: t, srv: srv, up: up, base: srv.URL(), logs: logs, keys: keys, bodies: &syncBuffer{},
-		http: apitest.NewClient(t, http.DefaultTransport), store: cfg.StorePath, cancel: cancel, done: make(chan error, 1),
+		http: apitest.NewClient(t, http.DefaultTransport), store: cfg.StorePath, cfg: cfg, cancel: cancel, done: make(chan error, 1),
+	}
+	if o.postgres != "" {
+		g.store = "" // no bbolt file to check at the end
 	}
 	go func() { g.done <- srv.Run(ctx) }()
 	t.Cleanup(g.stop)
@@ -222,6 +235,9 @@ func (g *gateway) stop() {
 		}
 	case <-time.After(30 * time.Second):
 		g.t.Fatal("server did not stop within 30s")
+	}
+	if g.store == "" {
+		return // PostgreSQL
 	}
 	st, err := boltstore.Open(g.store, time.Second)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/pacing"
+	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/queue"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/tenants"
@@ -99,6 +100,7 @@ func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRun
 		OnSettled: func(op queue.Operation) {
 			s.metrics.Settled(op)
 			s.recordOutcome(op)
+			s.signal(pgstore.ChannelSettled, op.ID) // a Prefer: wait held by another replica
 		},
 		OnStarted: s.metrics.Started,
 		Undo:      groups.Undo,
@@ -160,6 +162,9 @@ func (s *Server) upstreamClient(rt *tenantRuntime, prev *tenantRuntime) error {
 // concurrent use.
 type runtimes struct {
 	queue *dispatch.Dispatchers[groups.Effect]
+	// signal, if set, tells the other replicas of a mirror pass requested
+	// of tenant (signals.go).
+	signal func(tenant string)
 
 	mu       sync.Mutex
 	byTenant map[string]*tenantRuntime
@@ -226,8 +231,19 @@ func (r *runtimes) Status(tenant string) (groups.Status, bool) {
 	return rt.reconciler.Status(), true
 }
 
-// Request implements api.Mirrors: the pass starts in the next free slot.
+// Request implements api.Mirrors: the pass starts in the next free slot
+// of whichever replica runs the tenant's dispatcher.
 func (r *runtimes) Request(tenant string) bool {
+	ok := r.requestHere(tenant)
+	if ok && r.signal != nil {
+		r.signal(tenant)
+	}
+	return ok
+}
+
+// requestHere requests a mirror pass of tenant's reconciler in this
+// process.
+func (r *runtimes) requestHere(tenant string) bool {
 	rt := r.get(tenant)
 	if rt == nil {
 		return false

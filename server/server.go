@@ -19,7 +19,6 @@ import (
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/audit"
-	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/console"
 	"github.com/groupgate/groupgate/credentials"
@@ -27,6 +26,7 @@ import (
 	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/jwtauth"
 	"github.com/groupgate/groupgate/metrics"
+	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/ratelimit"
 	"github.com/groupgate/groupgate/secretbox"
 	"github.com/groupgate/groupgate/tenants"
@@ -56,7 +56,7 @@ type Server struct {
 	cfg    config.Config
 	opts   Options
 	logger *slog.Logger
-	store  *boltstore.Store
+	store  *backend
 	queue  *dispatch.Dispatchers[groups.Effect]
 	http   *http.Server
 	ln     net.Listener
@@ -80,6 +80,15 @@ type Server struct {
 	// hooks answer TechPass's webhooks with the runtimes' receivers
 	// (webhooks.go).
 	hooks *webhookReceivers
+	// signals carries the other replicas' signals on PostgreSQL
+	// (signals.go); nil on bbolt.
+	signals *pgstore.Listener
+	// tenantSync asks for the runtimes to follow tenant changes made
+	// through another replica (signals.go: syncChanged).
+	tenantSync chan struct{}
+	// leading holds this replica's leases on PostgreSQL (leases.go); nil
+	// on bbolt.
+	leading *pgstore.Leading
 	// staleIDs are stored identity providers that no longer validate (identity.go).
 	staleIDs staleIdentities
 	// syncMu serializes replacing tenant runtimes (syncTenant).
@@ -121,10 +130,7 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	}()
 	ctx := context.Background()
 
-	if cfg.Store == config.StorePostgres {
-		return nil, config.ErrPostgresNotServed
-	}
-	if s.store, err = boltstore.Open(cfg.StorePath, 5*time.Second); err != nil {
+	if s.store, err = openStore(ctx, cfg, opts.Getenv); err != nil {
 		return nil, err
 	}
 	if err := s.openBox(); err != nil {
@@ -149,7 +155,13 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	s.admin.DefaultsFrom(cfg.GroupLimit, time.Duration(cfg.Interval))
 	s.audit = audit.NewLog(s.store, opts.Now, s.logger)
 	s.metrics = metrics.New(scrapeState{s}, opts.Now)
+	if s.store.pg != nil {
+		s.metrics.Registry.MustRegister(newLeaseCollector(s.store.pg))
+	}
 	s.queue = dispatch.NewDispatchers[groups.Effect](groups.NewLedger(s.store), opts.Now, s.logger)
+	if err := s.useLeases(); err != nil { // PostgreSQL: one dispatcher per tenant across the replicas
+		return nil, err
+	}
 	s.runtimes = newRuntimes(s.queue)
 	s.hooks = newWebhookReceivers(s.metrics.Registry, s.runtimes, s.store)
 	if err := s.seed(ctx); err != nil {
@@ -160,6 +172,9 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if err := s.syncTenants(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
 		return nil, err
 	}
 	svc := groups.NewService(groups.ServiceConfig{
@@ -254,6 +269,21 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { queueDone <- s.queue.Run(queueCtx) }()
 
 	go s.purgeIdempotencyKeys(queueCtx)
+	go s.syncChanges(queueCtx)
+	signalsDone := make(chan struct{})
+	go func() {
+		defer close(signalsDone)
+		if s.signals != nil {
+			_ = s.signals.Run(queueCtx) // signals from the other replicas (signals.go)
+		}
+	}()
+	leadingDone := make(chan struct{})
+	go func() {
+		defer close(leadingDone)
+		if s.leading != nil {
+			_ = s.leading.Run(queueCtx) // this replica's heartbeat (leases.go)
+		}
+	}()
 	if s.console != nil {
 		go s.console.Run(queueCtx) // drops expired console sessions
 	}
@@ -273,7 +303,11 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { _ = ms.Serve(s.metricsLn) }()
 		defer ms.Close()
 	}
-	s.logger.Info("groupgate serving", "addr", s.URL(), "store", s.cfg.StorePath)
+	where := s.cfg.StorePath
+	if s.store.pg != nil {
+		where = "postgres"
+	}
+	s.logger.Info("groupgate serving", "addr", s.URL(), "store", where)
 
 	var runErr error
 	select {
@@ -286,7 +320,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// Stop taking new work from the queue at once (the call in flight may
 	// finish within the grace), release answers held by Prefer: wait, and
-	// let the HTTP server drain its requests.
+	// let the HTTP server drain its requests. On PostgreSQL, depart first:
+	// the leases the dispatchers release are then taken over at once.
+	s.depart()
 	stopQueue()
 	close(s.stopping)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -298,6 +334,8 @@ func (s *Server) Run(ctx context.Context) error {
 		runErr = err
 	}
 	<-flushed
+	<-signalsDone
+	<-leadingDone
 	s.Close()
 	s.logger.Info("groupgate stopped")
 	return runErr
@@ -371,7 +409,7 @@ func (s *Server) Close() {
 			s.sim.close()
 		}
 		if s.store != nil {
-			if err := s.store.Close(); err != nil {
+			if err := s.store.close(); err != nil {
 				s.logger.Warn("close store", "err", err)
 			}
 		}
@@ -426,7 +464,7 @@ func (s *Server) newEcho(svc *groups.Service) (*echo.Echo, error) {
 		Groups:   svc, Operations: s.store, Queue: s.queue, Settled: s.queue.Settled(),
 		MaxWait: time.Duration(s.cfg.MaxWait), Spec: spec, Docs: docs, Now: s.opts.Now,
 		Admin: s.admin, Directory: s.store, KeyStatus: s.auth, OnTenantChange: s.syncTenant,
-		Audit: auditReader{s.audit}, Metrics: s.metrics.Handler(), Backups: s.store, Mirrors: s.runtimes,
+		Audit: auditReader{s.audit}, Metrics: s.metrics.Handler(), Backups: s.store.backups, Mirrors: s.runtimes,
 		Webhooks: s.hooks,
 		Ready:    s.readiness,
 	}

@@ -85,6 +85,16 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// Shutdown stops the cluster, if one was started, and removes its
+// directory: Main's end, for a TestMain that must run more after m.Run.
+func Shutdown() {
+	if running != nil {
+		if err := running.shutdown(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: stopping PostgreSQL: %v\n", err)
+		}
+	}
+}
+
 // DSN creates a new, empty database for t, dropped when t ends, and returns
 // its connection string (no password: the cluster trusts loopback). It
 // starts the cluster on first use. Without PostgreSQL it skips t, or fails
