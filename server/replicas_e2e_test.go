@@ -98,7 +98,7 @@ func TestReplicasSurviveKillAndFreeze(t *testing.T) {
 	// Starts within 20 ms of the kill are the dead leader's last request
 	// still reaching the simulator.
 	if at := rig.nextStartAfter(killed.Add(20*time.Millisecond), e2eFailover+10*time.Second); at.IsZero() {
-		t.Errorf("no upstream request started within %v of the leader's death", e2eFailover+10*time.Second)
+		t.Errorf("no upstream request started within %v of the leader's death (is postgres.lease_ttl, %v here, applied to the leases?)", e2eFailover+10*time.Second, e2eLeaseTTL)
 	} else {
 		failover := at.Sub(killed)
 		t.Logf("next upstream start %v after the leader's death (bound %v)", failover.Round(time.Millisecond), e2eFailover)
