@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/groupgate/groupgate/credentials"
 	"github.com/groupgate/groupgate/names"
@@ -34,6 +35,10 @@ type PostgresConfig struct {
 	PasswordEnv string `yaml:"password_env"`
 	// MaxConns bounds each replica's pool; 0 means 8.
 	MaxConns int `yaml:"max_conns"`
+	// LeaseTTL is the time to live of a tenant's dispatcher lease and of
+	// a replica's heartbeat (pgstore.LeadingConfig.TTL); 0 means 15 s. A
+	// dead leader's tenants wait about this long for another replica.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // applyStoreEnv overlays GROUPGATE_STORE and GROUPGATE_POSTGRES_DSN.
@@ -74,6 +79,9 @@ func (c *Config) storeProblems() []string {
 	}
 	if pg.PasswordEnv != "" && !names.ValidEnv(pg.PasswordEnv) {
 		add("postgres.password_env: %q is not an environment variable name", pg.PasswordEnv)
+	}
+	if ttl := time.Duration(pg.LeaseTTL); ttl != 0 && (ttl < 100*time.Millisecond || ttl > 10*time.Minute) {
+		add("postgres.lease_ttl: must be 0 (the default, 15s) or between 100ms and 10m, not %s", ttl)
 	}
 	if pg.MaxConns < 0 || pg.MaxConns > 1000 {
 		add("postgres.max_conns: must be between 0 (the default, %d) and 1000", pgstore.DefaultMaxConns)

@@ -11,6 +11,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/groupgate/groupgate/config"
 )
 
 // Options are the benchmark's settings, one flag each.
@@ -21,6 +23,15 @@ type Options struct {
 	Strict  bool
 	// CPUProfile, if set, receives a CPU profile of the phases.
 	CPUProfile string
+
+	// Store is the backend: bbolt (one file) or postgres.
+	Store string
+	// Replicas is how many servers share the store (postgres only); the
+	// phases spread their requests over them in turn.
+	Replicas int
+	// PostgresDSN is the database to use (empty on it: the benchmark
+	// creates its tables); empty starts a throwaway cluster.
+	PostgresDSN string
 
 	// Phases to run.
 	Rate, Fairness, Enqueue, List bool
@@ -54,6 +65,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Rate: true, Fairness: true, Enqueue: true, List: true,
+		Store: config.StoreBbolt, Replicas: 1,
 		Interval: time.Second, PaceGuard: 3 * time.Millisecond, Duration: 60 * time.Second, Backlog: 30,
 		FairnessInterval: 100 * time.Millisecond, FairBig: 200, FairSmall: 5,
 		Writers: 64, EnqueueOps: 50, EnqueueTenants: 64, EnqueueRate: 500,
@@ -98,6 +110,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&o.Verbose, "v", o.Verbose, "print progress to stderr")
 	fs.BoolVar(&o.Strict, "strict", o.Strict, "exit with status 3 if a target is missed")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", o.CPUProfile, "write a CPU profile of the phases to this file")
+	fs.StringVar(&o.Store, "store", o.Store, "the store: bbolt, or postgres (a throwaway cluster unless -postgres-dsn)")
+	fs.IntVar(&o.Replicas, "replicas", o.Replicas, "servers sharing the store (more than 1 needs -store postgres)")
+	fs.StringVar(&o.PostgresDSN, "postgres-dsn", o.PostgresDSN, "an empty PostgreSQL database to use instead of a throwaway cluster")
 	fs.BoolVar(&o.Rate, "rate", o.Rate, "run the upstream rate phase")
 	fs.BoolVar(&o.Fairness, "fairness", o.Fairness, "run the fairness phase")
 	fs.BoolVar(&o.Enqueue, "enqueue", o.Enqueue, "run the durable enqueue phase")
@@ -133,8 +148,19 @@ func (m *Main) ParseFlags(args []string) error {
 			}
 		}
 	}
+	// On PostgreSQL the paced enqueue run's target is at 200/s.
+	if o.Store == config.StorePostgres && !isSet(fs, "enqueue-rate") {
+		o.EnqueueRate = 200
+	}
 	m.args = args
 	return o.Validate()
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // Validate reports every problem with o at once.
@@ -155,6 +181,16 @@ func (o Options) Validate() error {
 	// The default per-project queue limit (1000) bounds a writer's creates.
 	if o.EnqueueOps < 1 || 2*o.EnqueueOps+enqueueWarmup > 1000 || o.FairBig > 1000 || o.Backlog > 1000 {
 		errs = append(errs, errors.New("-enqueue-ops (1 to 499), -fairness-big and -backlog (at most 1000) must fit a project's queue"))
+	}
+	switch {
+	case o.Store != config.StoreBbolt && o.Store != config.StorePostgres:
+		errs = append(errs, fmt.Errorf("-store %q: want %s or %s", o.Store, config.StoreBbolt, config.StorePostgres))
+	case o.Replicas < 1:
+		errs = append(errs, errors.New("-replicas must be at least 1"))
+	case o.Replicas > 1 && o.Store != config.StorePostgres:
+		errs = append(errs, errors.New("-replicas above 1 needs -store postgres"))
+	case o.PostgresDSN != "" && o.Store != config.StorePostgres:
+		errs = append(errs, errors.New("-postgres-dsn needs -store postgres"))
 	}
 	if o.EnqueueRate < 0 {
 		errs = append(errs, errors.New("-enqueue-rate must not be negative"))
@@ -198,8 +234,8 @@ func (m *Main) Measure(ctx context.Context) (_ *Report, err error) {
 		{name: listTenant, projects: []string{"L"}, interval: listInterval, groupLimit: o.ListGroups},
 	}
 	specs = append(specs, enqueueSpecs(o)...)
-	progress("starting the server and the simulator")
-	h, err := startHarness(o.Interval, o.PaceGuard, specs)
+	progress("starting %d server(s) on %s and the simulator", o.Replicas, o.Store)
+	h, err := startHarness(ctx, o, specs)
 	if err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
@@ -220,7 +256,10 @@ func (m *Main) Measure(ctx context.Context) (_ *Report, err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r := &Report{Machine: thisMachine(time.Now()), Command: strings.TrimSpace("groupgate-bench " + strings.Join(m.args, " "))}
+	r := &Report{
+		Machine: thisMachine(time.Now()), Command: strings.TrimSpace("groupgate-bench " + strings.Join(m.args, " ")),
+		Store: o.Store, Replicas: o.Replicas,
+	}
 	if o.Rate {
 		progress("rate: standing backlog of %d at interval %v for %v", o.Backlog, o.Interval, o.Duration)
 		if r.Rate, err = runRate(ctx, h, o, progress); err != nil {

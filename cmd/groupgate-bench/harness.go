@@ -20,6 +20,7 @@ import (
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
 	"github.com/groupgate/groupgate/config"
+	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/server"
 	"github.com/groupgate/groupgate/techpass"
 	"github.com/groupgate/groupgate/techpass/techpasssim"
@@ -44,21 +45,28 @@ type harness struct {
 	arrivals *arrivals
 	// simConns counts the connections the simulator accepted.
 	simConns atomic.Int64
-	srv      *server.Server
-	base     string
-	client   *http.Client
-	keys     map[string]string // "TENANT/PROJECT" -> API key
-	dir      string
-	store    string
+	// srvs are the replicas (one on bbolt), bases their base URLs; base
+	// is the first's. do spreads requests over them in turn.
+	srvs   []*server.Server
+	bases  []string
+	turn   atomic.Uint64
+	base   string
+	client *http.Client
+	keys   map[string]string // "TENANT/PROJECT" -> API key
+	dir    string
+	store  string // the bbolt file; empty on PostgreSQL
+	// pg is the throwaway PostgreSQL cluster, if the harness started one.
+	pg *pgtest.Server
 
 	cancel context.CancelFunc
-	done   chan error
+	dones  []chan error
 }
 
-// startHarness starts the simulator and the server with one tenant per
-// spec. interval and guard are the server's global pace settings; every
-// tenant's own interval overrides the first.
-func startHarness(interval, guard time.Duration, specs []tenantSpec) (_ *harness, err error) {
+// startHarness starts the simulator and o.Replicas servers on o.Store with
+// one tenant per spec. o.Interval and o.PaceGuard are the servers' global
+// pace settings; every tenant's own interval overrides the first.
+func startHarness(ctx context.Context, o Options, specs []tenantSpec) (_ *harness, err error) {
+	interval, guard := o.Interval, o.PaceGuard
 	dir, err := os.MkdirTemp("", "groupgate-bench-")
 	if err != nil {
 		return nil, err
@@ -82,8 +90,15 @@ func startHarness(interval, guard time.Duration, specs []tenantSpec) (_ *harness
 	cfg := config.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AllowHTTP = true // a loopback benchmark
-	h.store = filepath.Join(dir, "groupgate.db")
-	cfg.StorePath = h.store
+	if cfg.Store = o.Store; o.Store == config.StorePostgres {
+		cfg.StorePath = ""
+		if cfg.Postgres.DSN, err = h.postgres(ctx, o.PostgresDSN); err != nil {
+			return nil, err
+		}
+	} else {
+		h.store = filepath.Join(dir, "groupgate.db")
+		cfg.StorePath = h.store
+	}
 	cfg.Interval = config.Duration(interval)
 	cfg.PaceGuard = config.Duration(guard)
 	// The per-credential rate limit (20/s by default) would refuse the load
@@ -105,15 +120,44 @@ func startHarness(interval, guard time.Duration, specs []tenantSpec) (_ *harness
 		}
 		cfg.Tenants = append(cfg.Tenants, tc)
 	}
-	if h.srv, err = server.New(cfg, server.Options{Logger: server.NewLogger(cfg, io.Discard)}); err != nil {
-		return nil, err
-	}
-	h.base = h.srv.URL()
 	h.client = newClient()
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- h.srv.Run(ctx) }()
-	return h, h.waitReady()
+	runCtx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	for range o.Replicas {
+		srv, err := server.New(cfg, server.Options{Logger: server.NewLogger(cfg, io.Discard)})
+		if err != nil {
+			return nil, err
+		}
+		done := make(chan error, 1)
+		h.srvs, h.bases, h.dones = append(h.srvs, srv), append(h.bases, srv.URL()), append(h.dones, done)
+		go func() { done <- srv.Run(runCtx) }()
+	}
+	h.base = h.bases[0]
+	for _, b := range h.bases {
+		if err := h.waitReady(b); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// postgres returns the DSN of the database to use: dsn if set, else a new
+// database on a throwaway cluster the harness starts (and close stops).
+func (h *harness) postgres(ctx context.Context, dsn string) (string, error) {
+	if dsn != "" {
+		return dsn, nil
+	}
+	pg, err := pgtest.StartServer()
+	if err != nil {
+		return "", fmt.Errorf("start PostgreSQL: %w", err)
+	}
+	h.pg = pg
+	return pg.NewDatabase(ctx)
+}
+
+// next returns the base URL of the replica whose turn it is.
+func (h *harness) next() string {
+	return h.bases[int(h.turn.Add(1)-1)%len(h.bases)]
 }
 
 // addTenant registers the tenant's namespace in the simulator, writes its
@@ -174,10 +218,10 @@ func newClient() *http.Client {
 	}
 }
 
-func (h *harness) waitReady() error {
+func (h *harness) waitReady(base string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := h.client.Get(h.base + "/readyz")
+		resp, err := h.client.Get(base + "/readyz")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -192,25 +236,35 @@ func (h *harness) waitReady() error {
 	}
 }
 
-// close stops the server, checks the store file's integrity, and removes
-// the temporary directory.
+// close stops the servers, checks the store file's integrity (bbolt),
+// stops the throwaway PostgreSQL cluster, and removes the temporary
+// directory.
 func (h *harness) close() error {
 	var errs []error
 	if h.cancel != nil {
 		h.cancel()
+	}
+	for i, srv := range h.srvs {
+		if i >= len(h.dones) {
+			srv.Close() // never run
+			continue
+		}
 		select {
-		case err := <-h.done:
+		case err := <-h.dones[i]:
 			errs = append(errs, err)
 		case <-time.After(30 * time.Second):
 			errs = append(errs, errors.New("server did not stop within 30s"))
 		}
+	}
+	if h.store != "" && len(h.dones) > 0 {
 		if st, err := boltstore.Open(h.store, time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("reopen store: %w", err))
 		} else {
 			errs = append(errs, st.Check(), st.Close())
 		}
-	} else if h.srv != nil {
-		h.srv.Close()
+	}
+	if h.pg != nil {
+		errs = append(errs, h.pg.Stop())
 	}
 	if h.simSrv != nil {
 		h.simSrv.Close()
@@ -233,8 +287,14 @@ type result struct {
 }
 
 // do sends a request as project who ("TENANT/PROJECT") with an optional
-// JSON body and extra headers (name, value pairs).
+// JSON body and extra headers (name, value pairs) to the replica whose
+// turn it is.
 func (h *harness) do(ctx context.Context, method, path, who string, body any, headers ...string) (result, error) {
+	return h.doAt(ctx, h.next(), method, path, who, body, headers...)
+}
+
+// doAt is do, sent to the replica at base.
+func (h *harness) doAt(ctx context.Context, base, method, path, who string, body any, headers ...string) (result, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -243,7 +303,7 @@ func (h *harness) do(ctx context.Context, method, path, who string, body any, he
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, h.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return result{}, err
 	}

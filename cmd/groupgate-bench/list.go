@@ -43,7 +43,11 @@ type ListResult struct {
 	BareP99Us    float64 `json:"bareP99Us"`
 	CachedErrors int     `json:"cachedErrors"`
 	BareErrors   int     `json:"bareErrors"`
-	Checks       []Check `json:"checks"`
+	// AcrossReplicas, with several replicas: every other replica's next
+	// read, its cache primed before, showed a change made through the
+	// first (nil with one replica).
+	AcrossReplicas *bool   `json:"acrossReplicas,omitempty"`
+	Checks         []Check `json:"checks"`
 }
 
 // runList fills the list project with o.ListGroups groups, takes the
@@ -113,7 +117,72 @@ func runList(ctx context.Context, h *harness, o Options, progress func(string, .
 		check(r.Ratio >= 0.8, "cached list >= 0.8x bare Echo (%.3f)", r.Ratio),
 		check(r.CachedErrors == 0 && r.BareErrors == 0, "no failed requests (%d cached, %d bare)", r.CachedErrors, r.BareErrors),
 	}
+	if len(h.bases) > 1 {
+		seen, err := changeSeenEverywhere(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		r.AcrossReplicas = &seen
+		r.Checks = append(r.Checks, check(seen, "a group deleted through one replica is gone from the next list read on each of the %d others", len(h.bases)-1))
+	}
 	return r, nil
+}
+
+// changeSeenEverywhere reads the list on every replica (priming each
+// one's cache), deletes the first group through the first replica, waits
+// for that to succeed, and reports whether the next read on every other
+// replica no longer lists it.
+func changeSeenEverywhere(ctx context.Context, h *harness) (bool, error) {
+	auth := "Bearer " + h.keys[listWho]
+	const name = "team-00"
+	listed := func(base string) (bool, error) {
+		body, err := get(ctx, h.client, base+groupsPath(listWho), auth)
+		if err != nil {
+			return false, err
+		}
+		var gl api.GroupList
+		if err := json.Unmarshal(body, &gl); err != nil {
+			return false, err
+		}
+		for _, g := range gl.Groups {
+			if g.Name == name {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	for _, base := range h.bases {
+		if ok, err := listed(base); err != nil || !ok {
+			return false, fmt.Errorf("list: %s not listed before its delete (%v)", name, err)
+		}
+	}
+	r, err := h.doAt(ctx, h.bases[0], http.MethodDelete, groupsPath(listWho)+"/"+name, listWho, nil)
+	if err != nil {
+		return false, err
+	}
+	if r.status != http.StatusAccepted {
+		return false, fmt.Errorf("list: delete %s: status %d: %s", name, r.status, r.body)
+	}
+	var op api.Operation
+	if err := json.Unmarshal(r.body, &op); err != nil {
+		return false, err
+	}
+	if op, err = h.await(ctx, listWho, op.Id); err != nil {
+		return false, err
+	}
+	if op.State != api.Succeeded {
+		return false, fmt.Errorf("list: delete %s ended %s", name, op.State)
+	}
+	for _, base := range h.bases[1:] {
+		ok, err := listed(base)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // fillList creates n groups in the list project and waits until all are

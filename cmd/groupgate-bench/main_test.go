@@ -107,7 +107,17 @@ func TestParseFlags(t *testing.T) {
 	if full.Options.Duration != 60*time.Second || full.Options.Interval != time.Second || full.Options.Writers != 64 {
 		t.Errorf("defaults: %+v", full.Options)
 	}
-	for _, bad := range [][]string{{"-interval", "0"}, {"-writers", "0"}, {"-enqueue-ops", "500"}, {"extra"}} {
+	pg := NewMain(&bytes.Buffer{}, &bytes.Buffer{})
+	if err := pg.ParseFlags([]string{"-store", "postgres", "-replicas", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if pg.Options.EnqueueRate != 200 || pg.Options.Replicas != 3 {
+		t.Errorf("-store postgres: enqueue rate %v, replicas %d; want 200 (PostgreSQL's paced target) and 3", pg.Options.EnqueueRate, pg.Options.Replicas)
+	}
+	for _, bad := range [][]string{
+		{"-interval", "0"}, {"-writers", "0"}, {"-enqueue-ops", "500"}, {"extra"},
+		{"-store", "sqlite"}, {"-replicas", "2"}, {"-store", "postgres", "-replicas", "0"}, {"-postgres-dsn", "postgres://x@y/z"},
+	} {
 		m := NewMain(&bytes.Buffer{}, &bytes.Buffer{})
 		if err := m.ParseFlags(bad); err == nil {
 			t.Errorf("%q accepted", bad)

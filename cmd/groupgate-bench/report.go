@@ -18,7 +18,11 @@ type Report struct {
 	Rate     *RateResult     `json:"rate,omitempty"`
 	Fairness *FairnessResult `json:"fairness,omitempty"`
 	Enqueue  *EnqueueResult  `json:"enqueue,omitempty"`
-	List     *ListResult     `json:"list,omitempty"`
+	// Store and Replicas: the backend measured and how many servers
+	// shared it.
+	Store    string      `json:"store"`
+	Replicas int         `json:"replicas"`
+	List     *ListResult `json:"list,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -105,6 +109,7 @@ func (r *Report) WriteText(w io.Writer) {
 	p("groupgate benchmark, %s", m.Date)
 	p("  machine  %s, %d CPUs (GOMAXPROCS %d), %s %s/%s", m.CPU, m.NumCPU, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
 	p("  command  %s", r.Command)
+	p("  store    %s, %d replica(s)", r.Store, r.Replicas)
 	p("  load     %s at the start, %s at the end (1, 5, 15 min)", m.LoadStart, m.LoadEnd)
 	if x := r.Rate; x != nil {
 		p("")

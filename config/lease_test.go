@@ -1,0 +1,46 @@
+package config_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/config"
+	"github.com/groupgate/groupgate/internal/testkit"
+)
+
+// TestPostgresLeaseTTL: postgres.lease_ttl reads as a duration and is
+// bounded; 0 (unset) is the default.
+func TestPostgresLeaseTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  string
+		want time.Duration
+		bad  bool
+	}{
+		{"1s", time.Second, false},
+		{"0s", 0, false},
+		{"50ms", 0, true},
+		{"1h", 0, true},
+	} {
+		file := filepath.Join(t.TempDir(), "groupgate.yaml")
+		testkit.WriteFile(t, file, "allow_http: true\nstore: postgres\npostgres:\n  dsn: postgres://groupgate@db:5432/groupgate\n  lease_ttl: "+tc.ttl+"\n")
+		c := config.DefaultConfig()
+		if err := c.LoadFile(file); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "postgres.lease_ttl") {
+				t.Errorf("lease_ttl %s: %v, want a problem naming postgres.lease_ttl", tc.ttl, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("lease_ttl %s: %v", tc.ttl, err)
+		}
+		if got := time.Duration(c.Postgres.LeaseTTL); got != tc.want {
+			t.Errorf("lease_ttl %s read as %v", tc.ttl, got)
+		}
+	}
+}
