@@ -20,7 +20,7 @@ func (s *Server) useLeases() error {
 	if s.store.pg == nil {
 		return nil
 	}
-	l, err := s.store.pg.NewLeading(pgstore.LeadingConfig{Replica: replicaName(), Logger: s.logger})
+	l, err := s.store.pg.NewLeading(pgstore.LeadingConfig{Replica: replicaName(), TTL: time.Duration(s.cfg.Postgres.LeaseTTL), Poll: leasePoll(time.Duration(s.cfg.Postgres.LeaseTTL)), Logger: s.logger})
 	if err != nil {
 		return err
 	}
@@ -96,4 +96,13 @@ func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.handovers, prometheus.CounterValue, float64(max(l.Epoch-1, 0)), l.Tenant)
 	}
+}
+
+// leasePoll is how often a replica looks for a lease to take: 0 (the
+// default, 500 ms) unless a short lease_ttl asks for a fifth of it.
+func leasePoll(ttl time.Duration) time.Duration {
+	if ttl > 0 && ttl/5 < 500*time.Millisecond {
+		return ttl / 5
+	}
+	return 0
 }
