@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/queue"
 )
@@ -16,8 +15,7 @@ import (
 // refused with queue.ErrFenced once its lead moved to another replica, and
 // change nothing; the new leader's go through.
 func TestFencedLedgerRefusesADeposedLeader(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	leading := func(s *pgstore.Store, name string) *pgstore.Leading {
 		l, err := s.NewLeading(pgstore.LeadingConfig{Replica: name, TTL: 5 * time.Second, Grace: 10 * time.Millisecond, Poll: 20 * time.Millisecond})

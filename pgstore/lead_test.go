@@ -16,8 +16,7 @@ import (
 // and nobody else gets the lease meanwhile; Release ends the context and
 // hands the lease over at once.
 func TestLeadershipRenews(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	// Renewals every 300 ms, each with 600 ms to spare: ample, even on a
 	// loaded machine.
 	const ttl = 900 * time.Millisecond
@@ -73,8 +72,7 @@ func TestLeadershipEndsWhenDeposed(t *testing.T) {
 // Deadline, which is no later than its expiry by the database's clock;
 // another replica then takes the lease.
 func TestLeadershipEndsBeforeTheLeaseCouldLapse(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	const ttl = 400 * time.Millisecond
 	l := mustAcquire(t, a, "SHIP", "replica-a", ttl)
 	ld := a.Lead(t.Context(), l, ttl)

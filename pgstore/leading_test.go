@@ -311,15 +311,7 @@ func TestReplicasLeadEachTenantOnce(t *testing.T) {
 		rs[n] = f.start(n)
 	}
 	f.watchLeaders()
-	testkit.Eventually(t, 10*time.Second, "each tenant led once, by its assignee", func() bool {
-		l := f.leaders()
-		for _, tn := range tenants {
-			if len(l[tn]) != 1 || l[tn][0] != assigned[tn] {
-				return false
-			}
-		}
-		return true
-	})
+	f.awaitAssignees(tenants, assigned)
 
 	var ids []string
 	for _, tn := range tenants {
@@ -496,15 +488,7 @@ func TestJoiningReplicaTakesItsTenants(t *testing.T) {
 	a := f.start(names[0])
 	testkit.Eventually(t, 10*time.Second, "the only replica leads every tenant", func() bool { return len(a.ds.Leading()) == len(tenants) })
 	f.start(names[1])
-	testkit.Eventually(t, 10*time.Second, "each tenant led once, by its assignee", func() bool {
-		l := f.leaders()
-		for _, tn := range tenants {
-			if len(l[tn]) != 1 || l[tn][0] != assigned[tn] {
-				return false
-			}
-		}
-		return true
-	})
+	f.awaitAssignees(tenants, assigned)
 	// Each moved tenant was led twice (by a, then by b), the others once.
 	moved := 0
 	for _, r := range assigned {
@@ -521,4 +505,19 @@ func TestJoiningReplicaTakesItsTenants(t *testing.T) {
 	if total != uint64(len(tenants)+moved) {
 		t.Errorf("%d leads taken, want %d (every tenant once, the %d moved ones again)", total, len(tenants)+moved, moved)
 	}
+}
+
+// awaitAssignees waits until each of tenants is led by one replica, the one
+// assigned names.
+func (f *fleet) awaitAssignees(tenants []string, assigned map[string]string) {
+	f.t.Helper()
+	testkit.Eventually(f.t, 10*time.Second, "each tenant led once, by its assignee", func() bool {
+		l := f.leaders()
+		for _, tn := range tenants {
+			if len(l[tn]) != 1 || l[tn][0] != assigned[tn] {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -46,8 +46,7 @@ func mustAcquire(t *testing.T, s *pgstore.Store, tenant, holder string, ttl time
 // it; its holder may acquire it again (keeping the epoch) and renew it;
 // Leases lists it.
 func TestLeaseOneHolderAtATime(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn) // two replicas
+	a, b := twoReplicas(t) // two replicas
 	ctx := t.Context()
 	la := mustAcquire(t, a, "SHIP", "replica-a", time.Minute)
 	if la.Epoch != 1 || la.Holder != "replica-a" || la.Tenant != "SHIP" {
@@ -98,8 +97,7 @@ func leaseRows(ls []pgstore.LeaseInfo) []string {
 // expiry, and after the first holder's local Deadline; the first holder
 // can no longer renew it.
 func TestLeaseExpiresByDatabaseClock(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	const ttl = 300 * time.Millisecond
 	la := mustAcquire(t, a, "SHIP", "replica-a", ttl)
@@ -142,8 +140,7 @@ func TestLeaseRenewLapsed(t *testing.T) {
 // new epoch; the releaser can no longer renew it; a second release is
 // harmless.
 func TestLeaseReleaseHandsOverAtOnce(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	la := mustAcquire(t, a, "SHIP", "replica-a", time.Hour)
 	if err := a.ReleaseLease(ctx, la); err != nil {

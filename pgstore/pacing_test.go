@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/pgstore"
 )
 
@@ -78,8 +77,7 @@ func TestNextAllowedStart(t *testing.T) {
 // lease, the old leader's writes fail with ErrFenced and change nothing;
 // the new leader sees the old leader's unfinished start and waits for it.
 func TestPacingFencedAfterTakeover(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	const interval, guard = 5 * time.Second, 5 * time.Millisecond
 	// A second is ample for the start below, even on a loaded machine.
@@ -137,8 +135,7 @@ func TestPacingFencedAfterTakeover(t *testing.T) {
 // and the new leader waits from the last of them; once the other replica
 // holds the lease, the leader is fenced.
 func TestRecordStartRacesTakeover(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	la := mustAcquire(t, a, "SHIP", "replica-a", time.Second)
 	var starts []time.Time

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/internal/pgtest"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/pgstore"
 )
@@ -15,8 +14,7 @@ import (
 // lasts (database clock); one that departs goes at once, one that stops
 // beating when its heartbeat expires.
 func TestReplicasByHeartbeat(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, b := mustOpenDSN(t, dsn), mustOpenDSN(t, dsn)
+	a, b := twoReplicas(t)
 	ctx := t.Context()
 	for _, hb := range []struct {
 		s    *pgstore.Store

@@ -22,6 +22,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/boltstore"
+	"github.com/groupgate/groupgate/config"
 	"github.com/groupgate/groupgate/internal/apitest"
 	"github.com/groupgate/groupgate/internal/testkit"
 	"github.com/groupgate/groupgate/queue"
@@ -194,30 +195,11 @@ func newCrashRig(t *testing.T) *crashRig {
 	rig.base = "http://" + addr
 	key, stored := tenants.NewKey()
 	rig.key = key
-	tp := rig.up.tps["SHIP"]
 	cfg := fmt.Sprintf(`listen: %q
 store_path: %q
 interval: %s
 pace_guard: %s
-rate_limit: {per_second: 10000, burst: 10000}
-allow_http: true
-log_level: debug
-log_format: json
-tenants:
-  - name: SHIP
-    techpass:
-      api_url: %q
-      token_url: %q
-      client_id: %q
-      client_secret_file: %q
-      api_key_file: %q
-    projects:
-      - name: MOH
-        keys:
-          - id: %q
-            hash: %q
-`, addr, rig.store, crashInterval, crashPaceGuard, tp.APIURL, tp.TokenURL, tp.ClientID, tp.ClientSecretFile, tp.APIKeyFile,
-		stored.ID, tenants.HashString(stored.Hash))
+%s`, addr, rig.store, crashInterval, crashPaceGuard, processYAML(rig.up.tps["SHIP"], stored))
 	testkit.WriteFile(t, rig.config, cfg)
 	for i := range crashCreates {
 		rig.names = append(rig.names, fmt.Sprintf("crash-%02d", i))
@@ -555,4 +537,29 @@ func countPending(ops map[string]queue.Operation) (pending int, running []string
 		}
 	}
 	return pending, running
+}
+
+// processYAML is the end of a gateway process's configuration that the
+// process tests share: generous rate limits, plain HTTP, debug logs as JSON,
+// and tenant SHIP on the simulator's credentials tp with project MOH and
+// its one key, stored.
+func processYAML(tp config.TechPassConfig, stored tenants.Key) string {
+	return fmt.Sprintf(`rate_limit: {per_second: 10000, burst: 10000}
+allow_http: true
+log_level: debug
+log_format: json
+tenants:
+  - name: SHIP
+    techpass:
+      api_url: %q
+      token_url: %q
+      client_id: %q
+      client_secret_file: %q
+      api_key_file: %q
+    projects:
+      - name: MOH
+        keys:
+          - id: %q
+            hash: %q
+`, tp.APIURL, tp.TokenURL, tp.ClientID, tp.ClientSecretFile, tp.APIKeyFile, stored.ID, tenants.HashString(stored.Hash))
 }

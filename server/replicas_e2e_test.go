@@ -275,27 +275,9 @@ postgres:
   lease_ttl: %s
 interval: %s
 pace_guard: %s
-rate_limit: {per_second: 10000, burst: 10000}
-allow_http: true
-log_level: debug
-log_format: json
 operator_key_file: %q
 kek_file: %q
-tenants:
-  - name: SHIP
-    techpass:
-      api_url: %q
-      token_url: %q
-      client_id: %q
-      client_secret_file: %q
-      api_key_file: %q
-    projects:
-      - name: MOH
-        keys:
-          - id: %q
-            hash: %q
-`, dsn, e2eLeaseTTL, e2eInterval, crashPaceGuard, opFile, kekFile,
-		tp.APIURL, tp.TokenURL, tp.ClientID, tp.ClientSecretFile, tp.APIKeyFile, stored.ID, tenants.HashString(stored.Hash))
+%s`, dsn, e2eLeaseTTL, e2eInterval, crashPaceGuard, opFile, kekFile, processYAML(tp, stored))
 	return rig
 }
 

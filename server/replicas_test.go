@@ -172,16 +172,7 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	}
 	db := strings.TrimPrefix(u.Path, "/")
 	u.Path = "/postgres" // a database can only be closed from another
-	admin, err := pgx.Connect(t.Context(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(sql string) {
-		t.Helper()
-		if _, err := admin.Exec(t.Context(), sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	admin, exec := dbAdmin(t, u.String())
 	exec("ALTER DATABASE " + pgx.Identifier{db}.Sanitize() + " ALLOW_CONNECTIONS false")
 	exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'")
 	testkit.Eventually(t, 15*time.Second, "readyz to report the database", func() bool {
@@ -222,20 +213,9 @@ func TestAmbiguousCommitAnswers503(t *testing.T) {
 		t.Fatalf("create over a TechBiz group: %s", failed.State)
 	}
 
-	admin, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.WithoutCancel(t.Context()))
-	exec := func(sql string) {
-		t.Helper()
-		if _, err := admin.Exec(t.Context(), sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	admin, exec := dbAdmin(t, dsn)
 	// Every enqueue's COMMIT sleeps, through a deferred constraint trigger.
-	exec("CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")
-	exec("CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON queue DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit()")
+	sleepAtCommit(exec, "INSERT", "queue")
 	send := func(method, path string, body any) response {
 		var rd *bytes.Reader
 		if body != nil {
@@ -398,19 +378,8 @@ func TestAmbiguousAdminCommitAnswers503(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	g := startGateway(t, gatewayOptions{postgres: dsn, interval: 50 * time.Millisecond})
 	_, k := g.issueKey("operator", map[string]any{"name": "doomed", "role": "project", "tenant": "SHIP", "project": "MOH"})
-	admin, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.WithoutCancel(t.Context()))
-	exec := func(sql string) {
-		t.Helper()
-		if _, err := admin.Exec(t.Context(), sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	exec("CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")
-	exec("CREATE CONSTRAINT TRIGGER at_commit AFTER UPDATE ON generations DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit()")
+	admin, exec := dbAdmin(t, dsn)
+	sleepAtCommit(exec, "UPDATE", "generations")
 	writes := []struct {
 		method, path string
 		body         any
@@ -446,4 +415,31 @@ func TestAmbiguousAdminCommitAnswers503(t *testing.T) {
 	if r := g.do("POST", "/v1/tenants", "operator", map[string]string{"name": "FRESH"}); r.status != http.StatusCreated {
 		t.Fatalf("the create retried: %d %s", r.status, r.body)
 	}
+}
+
+// dbAdmin connects to the database at dsn for a test's own statements,
+// closed at the test's end, and returns a function that runs one statement
+// and fails the test if it fails.
+func dbAdmin(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
+	t.Helper()
+	admin, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.WithoutCancel(t.Context())) })
+	return admin, func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sleepAtCommit makes every COMMIT of a transaction that did event (INSERT
+// or UPDATE) on table sleep for 30 s, through a deferred constraint
+// trigger named at_commit, so the test can cut the connection while the
+// commit's answer is outstanding.
+func sleepAtCommit(exec func(sql string), event, table string) {
+	exec("CREATE FUNCTION at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")
+	exec("CREATE CONSTRAINT TRIGGER at_commit AFTER " + event + " ON " + table + " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION at_commit()")
 }

@@ -18,22 +18,9 @@ func TestQuickRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the benchmark for several seconds")
 	}
-	var stdout, stderr bytes.Buffer
-	m := NewMain(&stdout, &stderr)
-	if err := m.ParseFlags([]string{"-quick", "-json"}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if _, err := m.Run(ctx); err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
-	}
-	var r Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("decode report: %v\n%s", err, stdout.String())
-	}
+	r, stdout := quickRun(t, 3*time.Minute, "-quick", "-json")
 	if r.Rate == nil || r.Fairness == nil || r.Enqueue == nil || r.List == nil {
-		t.Fatalf("a phase is missing from the report:\n%s", stdout.String())
+		t.Fatalf("a phase is missing from the report:\n%s", stdout)
 	}
 
 	rate := r.Rate
@@ -123,4 +110,25 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// quickRun runs the benchmark with args within limit and returns its JSON
+// report, decoded, and as printed.
+func quickRun(t *testing.T, limit time.Duration, args ...string) (Report, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	m := NewMain(&stdout, &stderr)
+	if err := m.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if _, err := m.Run(ctx); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var r Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("decode report: %v\n%s", err, stdout.String())
+	}
+	return r, stdout.String()
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
 	"testing"
 	"time"
@@ -26,22 +23,8 @@ func TestQuickRunPostgres(t *testing.T) {
 		}
 		t.Skip("PostgreSQL is not installed")
 	}
-	var stdout, stderr bytes.Buffer
-	m := NewMain(&stdout, &stderr)
-	args := []string{"-quick", "-json", "-store", "postgres", "-replicas", "2",
-		"-rate=false", "-fairness=false", "-enqueue=false", "-list-duration", "400ms", "-list-groups", "3"}
-	if err := m.ParseFlags(args); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := m.Run(ctx); err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
-	}
-	var r Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("decode report: %v\n%s", err, stdout.String())
-	}
+	r, _ := quickRun(t, 2*time.Minute, "-quick", "-json", "-store", "postgres", "-replicas", "2",
+		"-rate=false", "-fairness=false", "-enqueue=false", "-list-duration", "400ms", "-list-groups", "3")
 	if r.Store != "postgres" || r.Replicas != 2 || r.List == nil {
 		t.Fatalf("report of store %q, %d replicas, list %v; want postgres, 2, a list phase", r.Store, r.Replicas, r.List)
 	}
