@@ -205,6 +205,12 @@ func fillList(ctx context.Context, h *harness, n int) error {
 			return fmt.Errorf("create %s ended %s", op.FullName, op.State)
 		}
 	}
+	if err := awaitMirrorPass(ctx, h); err != nil {
+		return err
+	}
+	if err := settleList(ctx, h); err != nil {
+		return err
+	}
 	var gl api.GroupList
 	body, err := get(ctx, h.client, h.base+groupsPath(listWho), "Bearer "+h.keys[listWho])
 	if err != nil {
@@ -304,4 +310,105 @@ func drivePhase(ctx context.Context, c *http.Client, url, auth string, want []by
 	wg.Wait()
 	total.elapsed = time.Since(start)
 	return total
+}
+
+// awaitMirrorPass waits until the replica that runs the list tenant's
+// dispatcher has finished its start-up mirror pass, which stamps the groups
+// it reads (syncedAt): after it the list's bytes stay put for the phase (the
+// next pass is reconcile_every away). With several replicas the leader may
+// take the tenant late, so its pass can come after the creates.
+func awaitMirrorPass(ctx context.Context, h *harness) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		for _, base := range h.bases {
+			r, err := h.doAt(ctx, base, http.MethodGet, "/v1/tenants/"+listTenant+"/mirror", "operator", nil)
+			if err != nil {
+				return fmt.Errorf("mirror status: %w", err)
+			}
+			var st api.MirrorStatus
+			if r.status != http.StatusOK || json.Unmarshal(r.body, &st) != nil {
+				return fmt.Errorf("mirror status: HTTP %d: %s", r.status, r.body)
+			}
+			if st.Passes >= 1 && !st.Running {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mirror status: no finished pass: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// settleMirror asks for a mirror pass of the list tenant once its groups
+// are made, and waits until a pass that began after the request has
+// finished. A pass stamps every group it reads (syncedAt), so the list's
+// bytes change under it; the start-up pass of a replica that takes the
+// tenant over late (several replicas) would otherwise land in the middle of
+// the measured phase. After it, the next pass is reconcile_every away.
+func settleMirror(ctx context.Context, h *harness) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	path := "/v1/tenants/" + listTenant + "/mirror"
+	asked := time.Now()
+	r, err := h.do(ctx, http.MethodPost, path, "operator", nil)
+	if err != nil {
+		return fmt.Errorf("mirror pass: %w", err)
+	}
+	if r.status != http.StatusAccepted {
+		return fmt.Errorf("mirror pass: HTTP %d: %s", r.status, r.body)
+	}
+	for {
+		for _, base := range h.bases {
+			r, err := h.doAt(ctx, base, http.MethodGet, path, "operator", nil)
+			if err != nil {
+				return fmt.Errorf("mirror status: %w", err)
+			}
+			var st api.MirrorStatus
+			if r.status != http.StatusOK || json.Unmarshal(r.body, &st) != nil {
+				return fmt.Errorf("mirror status: HTTP %d: %s", r.status, r.body)
+			}
+			if !st.Running && st.Last != nil && st.Last.FinishedAt != nil && st.Last.StartedAt.After(asked) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mirror pass: none finished: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// settleList waits until the list's bytes hold still: a finished mirror
+// pass (settleMirror), then the same answer twice, 2 s apart (longer than a
+// lease's grace and poll, so a replica still taking the tenant over at
+// start would have run its own start-up pass in between). It tries a few
+// times.
+func settleList(ctx context.Context, h *harness) error {
+	auth := "Bearer " + h.keys[listWho]
+	for range 5 {
+		if err := settleMirror(ctx, h); err != nil {
+			return err
+		}
+		before, err := get(ctx, h.client, h.base+groupsPath(listWho), auth)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+		after, err := get(ctx, h.client, h.base+groupsPath(listWho), auth)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(before, after) {
+			return nil
+		}
+	}
+	return errors.New("the list kept changing: a mirror pass after every settle")
 }
