@@ -44,3 +44,46 @@ func TestPostgresLeaseTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresAuthCacheTTL: postgres.auth_cache_ttl reads as a duration,
+// is bounded, and reaches the store's settings (1 s when unset); poll_only
+// reads as a flag.
+func TestPostgresAuthCacheTTL(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+		bad  bool
+	}{
+		{"  auth_cache_ttl: 250ms\n  poll_only: true\n", 250 * time.Millisecond, false},
+		{"", config.DefaultAuthCacheTTL, false},
+		{"  auth_cache_ttl: 500us\n", 0, true},
+		{"  auth_cache_ttl: 2m\n", 0, true},
+	} {
+		file := filepath.Join(t.TempDir(), "groupgate.yaml")
+		testkit.WriteFile(t, file, "allow_http: true\nstore: postgres\npostgres:\n  dsn: postgres://groupgate@db:5432/groupgate\n"+tc.yaml)
+		c := config.DefaultConfig()
+		if err := c.LoadFile(file); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "postgres.auth_cache_ttl") {
+				t.Errorf("%q: %v, want a problem naming postgres.auth_cache_ttl", tc.yaml, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		pc, err := c.Postgres.StoreConfig(func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pc.GenerationTTL != tc.want {
+			t.Errorf("%q: the store's GenerationTTL is %v, want %v", tc.yaml, pc.GenerationTTL, tc.want)
+		}
+		if want := strings.Contains(tc.yaml, "poll_only: true"); c.Postgres.PollOnly != want {
+			t.Errorf("%q: poll_only read as %v", tc.yaml, c.Postgres.PollOnly)
+		}
+	}
+}

@@ -39,7 +39,22 @@ type PostgresConfig struct {
 	// a replica's heartbeat (pgstore.LeadingConfig.TTL); 0 means 15 s. A
 	// dead leader's tenants wait about this long for another replica.
 	LeaseTTL Duration `yaml:"lease_ttl"`
+	// AuthCacheTTL bounds how long a change of keys, tenants or projects
+	// made through another replica (a key revoked, a project disabled) may
+	// take to apply on this one when its signal is lost: credentials are
+	// checked against what this replica read of them, re-read when a
+	// change is signalled and at least this often (pgstore.Config's
+	// GenerationTTL). 0 means DefaultAuthCacheTTL.
+	AuthCacheTTL Duration `yaml:"auth_cache_ttl"`
+	// PollOnly skips LISTEN, for a connection pooler in transaction mode
+	// (where notifications do not arrive): the replicas then learn of each
+	// other's writes by polling every 2 s, and of changes of keys within
+	// AuthCacheTTL.
+	PollOnly bool `yaml:"poll_only"`
 }
+
+// DefaultAuthCacheTTL is postgres.auth_cache_ttl when unset.
+const DefaultAuthCacheTTL = time.Second
 
 // applyStoreEnv overlays GROUPGATE_STORE and GROUPGATE_POSTGRES_DSN.
 func (c *Config) applyStoreEnv(getenv func(string) string) {
@@ -83,6 +98,9 @@ func (c *Config) storeProblems() []string {
 	if ttl := time.Duration(pg.LeaseTTL); ttl != 0 && (ttl < 100*time.Millisecond || ttl > 10*time.Minute) {
 		add("postgres.lease_ttl: must be 0 (the default, 15s) or between 100ms and 10m, not %s", ttl)
 	}
+	if ttl := time.Duration(pg.AuthCacheTTL); ttl != 0 && (ttl < time.Millisecond || ttl > time.Minute) {
+		add("postgres.auth_cache_ttl: must be 0 (the default, %s) or between 1ms and 1m, not %s", DefaultAuthCacheTTL, ttl)
+	}
 	if pg.MaxConns < 0 || pg.MaxConns > 1000 {
 		add("postgres.max_conns: must be between 0 (the default, %d) and 1000", pgstore.DefaultMaxConns)
 	}
@@ -93,7 +111,10 @@ func (c *Config) storeProblems() []string {
 // read from its file or environment variable (through getenv). Its errors
 // name the file or variable, never the value.
 func (c PostgresConfig) StoreConfig(getenv func(string) string) (pgstore.Config, error) {
-	cfg := pgstore.Config{DSN: c.DSN, MaxConns: int32(c.MaxConns)}
+	cfg := pgstore.Config{DSN: c.DSN, MaxConns: int32(c.MaxConns), GenerationTTL: time.Duration(c.AuthCacheTTL)}
+	if cfg.GenerationTTL == 0 {
+		cfg.GenerationTTL = DefaultAuthCacheTTL
+	}
 	switch {
 	case c.PasswordFile != "":
 		b, err := credentials.ReadFile(c.PasswordFile)

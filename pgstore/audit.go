@@ -24,14 +24,31 @@ var _ audit.Store = (*Store)(nil)
 // auditPurgeBatch bounds the rows one purge transaction deletes.
 const auditPurgeBatch = 2048
 
-// AppendAudit implements audit.Store: one INSERT of every entry; an ID
-// already stored (or repeated in the call) inserts fewer rows than given,
-// and the transaction is rolled back. Concurrent appends of one ID: the
-// unique index makes the second wait for the first and then find it.
+// AppendAudit implements audit.Store: the entries are validated, then
+// written with those of every other call waiting at the time (a group
+// commit, see auditBatcher) in one INSERT and one commit; AppendAudit
+// returns when that commit has answered. An ID already stored (or repeated
+// in the call) fails the call with ErrDuplicate and stores none of its
+// entries. Concurrent appends of one ID: the unique index makes the second
+// wait for the first and then find it.
+//
+// When ctx ends before the batch holding the entries has committed,
+// AppendAudit returns ctx's error, and the entries may yet be stored.
 func (s *Store) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	for _, e := range entries {
+		if err := e.Validate(); err != nil {
+			return err
+		}
+	}
+	return s.audits.append(ctx, entries, s.insertAudit)
+}
+
+// insertAudit writes entries in one transaction: all of them, or none and
+// ErrDuplicate when an ID is taken (or repeated among them).
+func (s *Store) insertAudit(ctx context.Context, entries []audit.Entry) error {
 	n := len(entries)
 	cols := make([][]string, 10)
 	for i := range cols {
@@ -39,9 +56,6 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
 	}
 	ids, status := make([]string, n), make([]int32, n)
 	for i, e := range entries {
-		if err := e.Validate(); err != nil {
-			return err
-		}
 		ids[i], status[i] = e.ID, int32(e.Status)
 		for j, v := range []string{e.Tenant, e.Project, e.Actor, e.Role, e.Action, e.Target, e.Outcome, e.RequestID, e.OperationID, e.Detail} {
 			cols[j][i] = v

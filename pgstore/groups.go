@@ -121,7 +121,7 @@ func (s *Store) Update(ctx context.Context, tenant string, fn func(groups.Tx) er
 		// A connection left inside a transaction (a failed ROLLBACK) is
 		// closed by the pool, not reused.
 		defer conn.Release()
-		t := &txn{ctx: ctx, q: conn, tenant: tenant, b: &pgx.Batch{}}
+		t := &txn{ctx: ctx, q: conn, tenant: tenant, b: &pgx.Batch{}, enqueued: s.wakes.add}
 		t.b.Queue("BEGIN")
 		t.b.Queue(lockTenantSQL, tenant)
 		t.b.Queue("SELECT queue_seq, revision FROM mirror_tenants WHERE tenant = $1", tenant).QueryRow(func(row pgx.Row) error {
@@ -173,7 +173,7 @@ func (s *Store) UpdateOperation(ctx context.Context, id string, fn func(*queue.O
 			return fmt.Errorf("acquire a connection: %w", err)
 		}
 		defer conn.Release()
-		t := &txn{ctx: ctx, q: conn, b: &pgx.Batch{}}
+		t := &txn{ctx: ctx, q: conn, b: &pgx.Batch{}, enqueued: s.wakes.add}
 		var op queue.Operation
 		t.b.Queue("BEGIN")
 		t.b.Queue(lockOperationSQL, id)

@@ -43,6 +43,10 @@ type txn struct {
 	// depth is the tenant's pending counts, read with the lock (in an
 	// Update) and kept in step with Append and Unqueue; nil in a View.
 	depth *queue.Depth
+	// appended: an operation was queued; enqueued, if set, is told of the
+	// tenant once the transaction has committed (or may have).
+	appended bool
+	enqueued func(tenant string)
 }
 
 // counters makes sure the tenant's counters were read: they are queued
@@ -136,15 +140,18 @@ func (t *txn) commit() error {
 		return nil
 	})
 	err := t.q.SendBatch(t.ctx, t.b).Close()
-	if err == nil {
-		return nil
-	}
-	if refused(err) || pgconn.SafeToRetry(err) {
+	if err != nil && (refused(err) || pgconn.SafeToRetry(err)) {
 		t.sent = true
 		t.rollback()
 		return fmt.Errorf("commit: %w", err)
 	}
-	return fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
+	if t.appended && t.enqueued != nil {
+		t.enqueued(t.tenant) // a hint: sent for an ambiguous commit too
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
+	}
+	return nil
 }
 
 // writable refuses a write through View.
@@ -199,15 +206,16 @@ func (t *txn) PutOperation(op queue.Operation) error {
 	return t.write(putOperationSQL, op.ID, op.Tenant, doc)
 }
 
-// appendSQL queues an operation under its Seq, counts it pending, stores
-// it (as putOperationSQL) and signals ChannelQueue at commit.
+// appendSQL queues an operation under its Seq, counts it pending and
+// stores it (as putOperationSQL); the signal on ChannelQueue is sent after
+// the commit (txn.enqueued, wakes).
 const appendSQL = `WITH q AS (INSERT INTO queue (tenant, project, seq, op_id) VALUES ($1, $2, $3, $4)),
 	p AS (INSERT INTO pending (tenant, project, n) VALUES ($1, $2, 1)
 		ON CONFLICT (tenant, project) DO UPDATE SET n = pending.n + 1),
 	o AS (INSERT INTO operations (id, tenant, doc) VALUES ($4, $1, $5)
 		ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc,
 		tenant = CASE WHEN operations.tenant = EXCLUDED.tenant THEN EXCLUDED.tenant END)
-	SELECT pg_notify($6, $1)`
+	SELECT 1`
 
 func (t *txn) Append(op queue.Operation) (queue.Operation, error) {
 	if err := t.own(op.Tenant); err != nil {
@@ -227,7 +235,8 @@ func (t *txn) Append(op queue.Operation) (queue.Operation, error) {
 	if err != nil {
 		return op, fmt.Errorf("encode operation %s: %w", op.ID, err)
 	}
-	return op, t.write(appendSQL, op.Tenant, op.Project, t.seq, op.ID, doc, ChannelQueue)
+	t.appended = true
+	return op, t.write(appendSQL, op.Tenant, op.Project, t.seq, op.ID, doc)
 }
 
 // unqueueSQL takes an operation off its queue and out of the pending

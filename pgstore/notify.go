@@ -23,7 +23,8 @@ import (
 //
 //	groupgate.tenants  tenants, projects or keys changed (payload empty);
 //	                   sent by every committed tenants.Store write
-//	groupgate.queue    an operation was enqueued (payload: the tenant)
+//	groupgate.queue    an operation was enqueued (payload: the tenant);
+//	                   sent after the commit, coalesced (see wakes)
 //	groupgate.settled  an operation settled (payload: its id), for a held
 //	                   Prefer: wait
 //	groupgate.mirror   a mirror sync was requested (payload: the tenant)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,6 +27,17 @@ type Config struct {
 	Password string
 	// MaxConns bounds the pool; 0 means DefaultMaxConns.
 	MaxConns int32
+	// GenerationTTL, if positive, lets Generation answer from memory for
+	// up to this long after it last read the database (see
+	// generationCache): a change of tenants, projects or keys made through
+	// another replica is then seen here at most this long after it
+	// commits, and at once when its signal arrives (FollowTenants). 0 reads
+	// the database on every call.
+	GenerationTTL time.Duration
+	// Now is the clock of GenerationTTL; nil means time.Now.
+	Now func() time.Time
+	// Logger, if set, is told of signals that could not be sent.
+	Logger *slog.Logger
 }
 
 // DefaultMaxConns is the pool size when Config.MaxConns is 0.
@@ -74,6 +87,12 @@ func (c Config) Validate() error {
 // when done.
 type Store struct {
 	pool *pgxpool.Pool
+	// audits makes a group commit of concurrent audit appends.
+	audits auditBatcher
+	// generation caches the tenants generation (Config.GenerationTTL).
+	generation generationCache
+	// wakes signals committed enqueues to the other replicas.
+	wakes wakes
 }
 
 // Open connects to the database, checks that synchronous_commit is on,
@@ -100,7 +119,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	s := &Store{pool: pool}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, generation: generationCache{ttl: cfg.GenerationTTL, now: now}}
+	s.wakes = wakes{send: s.notifyQueue, log: log}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -44,10 +44,25 @@ func bumpTenants(ctx context.Context, tx pgx.Tx) error {
 	return notify(ctx, tx, ChannelTenants, "")
 }
 
+// tenantsTx is inTx for a write of tenants, projects or keys (which
+// calls bumpTenants): once it has ended, committed or not, Generation
+// reads the database again, so this replica sees its own writes at once.
+func (s *Store) tenantsTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	defer s.generation.invalidate()
+	return s.inTx(ctx, fn)
+}
+
 // Generation implements tenants.Store: a counter row that every committed
 // change of tenants, projects and keys increments in its own transaction,
-// so every replica reads the writes of all.
+// so every replica reads the writes of all. With Config.GenerationTTL set,
+// it answers from memory what it read less than that long ago (see
+// generationCache).
 func (s *Store) Generation(ctx context.Context) (uint64, error) {
+	return s.generation.get(ctx, s.readGeneration)
+}
+
+// readGeneration reads the tenants generation from the database.
+func (s *Store) readGeneration(ctx context.Context) (uint64, error) {
 	var v int64
 	if err := s.pool.QueryRow(ctx, "SELECT value FROM generations WHERE name = 'tenants'").Scan(&v); err != nil {
 		return 0, fmt.Errorf("tenants generation: %w", err)
@@ -61,7 +76,7 @@ func (s *Store) CreateTenant(ctx context.Context, t tenants.Tenant) error {
 	if err != nil {
 		return fmt.Errorf("encode tenant %s: %w", t.Name, err)
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.tenantsTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO tenants (name, disabled, group_limit, interval_ns, techpass, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
 			t.Name, t.Disabled, t.GroupLimit, int64(t.Interval), tp, nullTime(t.CreatedAt), nullTime(t.UpdatedAt))
@@ -138,7 +153,7 @@ func (s *Store) Tenants(ctx context.Context) ([]tenants.Tenant, error) {
 func (s *Store) UpdateTenant(ctx context.Context, name string, fn func(*tenants.Tenant, *[]tenants.Project) error) (tenants.Tenant, []tenants.Project, error) {
 	var t tenants.Tenant
 	var projects []tenants.Project
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.tenantsTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if t, err = getTenant(ctx, tx, name, "FOR UPDATE"); err != nil {
 			return err
@@ -254,7 +269,7 @@ func (s *Store) ProjectsByIssuer(ctx context.Context, issuer string) ([]tenants.
 
 // CreateKey implements tenants.Store.
 func (s *Store) CreateKey(ctx context.Context, k tenants.Key) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.tenantsTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO keys (id, name, role, tenant, project, scopes, hash, created_by, created_at, expires_at, revoked_at, last_used_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`, keyArgs(k)...)
 		if err != nil {
@@ -337,7 +352,7 @@ func (s *Store) Keys(ctx context.Context, tenant string) ([]tenants.Key, error) 
 // while fn runs, so fn runs once, on the latest committed key.
 func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*tenants.Key) error) (tenants.Key, error) {
 	var k tenants.Key
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.tenantsTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if k, err = getKey(ctx, tx, id, "FOR UPDATE"); err != nil {
 			return err

@@ -130,7 +130,7 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 	}()
 	ctx := context.Background()
 
-	if s.store, err = openStore(ctx, cfg, opts.Getenv); err != nil {
+	if s.store, err = openStore(ctx, cfg, opts.Getenv, s.logger); err != nil {
 		return nil, err
 	}
 	if err := s.openBox(); err != nil {

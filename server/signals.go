@@ -23,10 +23,12 @@ import (
 //     waiting for it (pgstore.Leading.Listen).
 //   - groupgate.tenants (sent by every committed change of tenants,
 //     projects and keys): rebuilds the runtimes of tenants whose record
-//     changed (syncChanged). Keys need nothing: the authenticator reads the
-//     store's generation, a database value, on every request, so a key
-//     revoked through one replica is refused by every replica on its next
-//     request.
+//     changed (syncChanged), and drops the store's cached tenants
+//     generation (pgstore.FollowTenants), so the authenticator reloads keys,
+//     tenants and projects: a key revoked through one replica is refused by
+//     the others as soon as the signal arrives, and at most
+//     postgres.auth_cache_ttl (1 s by default) after the revocation commits
+//     if the signal is lost.
 //
 // A notification is a hint; a Resync (after the listener (re)connects, and
 // every signalPoll) re-reads: the tenants are compared again and every
@@ -47,6 +49,7 @@ func (s *Server) listen() error {
 	l, err := s.store.pg.NewListener(pgstore.ListenerConfig{
 		Channels:     []string{pgstore.ChannelQueue, pgstore.ChannelSettled, pgstore.ChannelMirror, pgstore.ChannelTenants, pgstore.ChannelLeases},
 		PollInterval: signalPoll,
+		PollOnly:     s.cfg.Postgres.PollOnly,
 		Logger:       s.logger,
 	})
 	if err != nil {
@@ -81,6 +84,9 @@ func (s *Server) listen() error {
 		if _, err := l.Subscribe(sub.channel, sub.fn); err != nil {
 			return err
 		}
+	}
+	if _, err := s.store.pg.FollowTenants(l); err != nil {
+		return err
 	}
 	if s.leading != nil {
 		if _, err := s.leading.Listen(l); err != nil { // a released lease wakes its next holder

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/groupgate/groupgate/api"
@@ -53,7 +54,7 @@ var (
 // openStore opens the store cfg names: the bbolt file at store_path, or
 // PostgreSQL with the password read from its file or variable (never
 // logged, never in an error).
-func openStore(ctx context.Context, cfg config.Config, getenv func(string) string) (*backend, error) {
+func openStore(ctx context.Context, cfg config.Config, getenv func(string) string, logger *slog.Logger) (*backend, error) {
 	if cfg.Store != config.StorePostgres {
 		b, err := boltstore.Open(cfg.StorePath, 5*time.Second)
 		if err != nil {
@@ -65,6 +66,7 @@ func openStore(ctx context.Context, cfg config.Config, getenv func(string) strin
 	if err != nil {
 		return nil, err
 	}
+	pc.Logger = logger
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pg, err := pgstore.Open(octx, pc)

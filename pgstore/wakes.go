@@ -1,0 +1,81 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// wakeTimeout bounds one send of enqueue signals.
+const wakeTimeout = 5 * time.Second
+
+// wakes signals enqueues on ChannelQueue, after they commit, coalesced.
+//
+// Sending the NOTIFY inside the enqueue's own transaction would make every
+// enqueue take PostgreSQL's cluster-wide notification lock at its commit
+// (which serializes every committing transaction that notified) and wake
+// every replica's listener once per enqueue. Instead a committed enqueue
+// adds its tenant to a set, and one sender at a time sends the set, each
+// tenant once, in one statement: under load one NOTIFY transaction carries
+// the enqueues of many requests. The signal is a hint either way (see
+// Notification): one lost here (the replica died after the commit, or the
+// send failed) delays the dispatcher no longer than the listeners' poll.
+type wakes struct {
+	send func(ctx context.Context, tenants []string) error
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]bool
+	sending bool
+}
+
+// add schedules a signal of tenant's enqueue; it never blocks on the
+// database.
+func (w *wakes) add(tenant string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending == nil {
+		w.pending = map[string]bool{}
+	}
+	w.pending[tenant] = true
+	if !w.sending {
+		w.sending = true
+		go w.run()
+	}
+}
+
+// run sends the pending tenants until none are left.
+func (w *wakes) run() {
+	for {
+		w.mu.Lock()
+		if len(w.pending) == 0 {
+			w.sending = false
+			w.mu.Unlock()
+			return
+		}
+		tenants := make([]string, 0, len(w.pending))
+		for t := range w.pending {
+			tenants = append(tenants, t)
+		}
+		clear(w.pending)
+		w.mu.Unlock()
+		slices.Sort(tenants)
+		ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
+		if err := w.send(ctx, tenants); err != nil {
+			w.log.Warn("signal enqueues to the other replicas (their poll will find them)", "tenants", len(tenants), "err", err)
+		}
+		cancel()
+	}
+}
+
+// notifyQueue sends one ChannelQueue notification per tenant, in one
+// statement (one transaction: delivered together).
+func (s *Store) notifyQueue(ctx context.Context, tenants []string) error {
+	if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t", ChannelQueue, tenants); err != nil {
+		return fmt.Errorf("notify %s: %w", ChannelQueue, err)
+	}
+	return nil
+}
