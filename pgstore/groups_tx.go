@@ -47,6 +47,24 @@ type txn struct {
 	// tenant once the transaction has committed (or may have).
 	appended bool
 	enqueued func(tenant string)
+	// groups holds the documents of the groups read or written in the
+	// transaction, by groupKey (nil: no such group), so a group read again
+	// (to check a name, then to put it) costs no round trip. The tenant's
+	// lock keeps other writers out; the transaction's own writes of groups
+	// go through PutGroup and DeleteGroup, which keep it current.
+	groups map[string][]byte
+}
+
+// groupKey keys txn.groups.
+func groupKey(name groups.Name) string { return name.Project + "\x00" + name.Key() }
+
+// remember records a group's document (nil: none) as the transaction
+// reads or writes it.
+func (t *txn) remember(name groups.Name, doc []byte) {
+	if t.groups == nil {
+		t.groups = map[string][]byte{}
+	}
+	t.groups[groupKey(name)] = doc
 }
 
 // counters makes sure the tenant's counters were read: they are queued
@@ -342,6 +360,12 @@ func (t *txn) Group(name groups.Name) (groups.Group, error) {
 	if name.Tenant != t.tenant || !storableName(name) {
 		return groups.Group{}, groups.ErrNotFound
 	}
+	if doc, ok := t.groups[groupKey(name)]; ok {
+		if doc == nil {
+			return groups.Group{}, groups.ErrNotFound
+		}
+		return decodeGroup(doc, name.Tenant)
+	}
 	var doc []byte
 	err := t.read(func(row pgx.Row) error {
 		if err := row.Scan(&doc); !errors.Is(err, pgx.ErrNoRows) {
@@ -351,6 +375,9 @@ func (t *txn) Group(name groups.Name) (groups.Group, error) {
 	}, "SELECT doc FROM groups WHERE tenant = $1 AND project = $2 AND group_key = $3", name.Tenant, name.Project, name.Key())
 	if err != nil {
 		return groups.Group{}, fmt.Errorf("read group %s: %w", name, err)
+	}
+	if !t.readOnly {
+		t.remember(name, doc)
 	}
 	if doc == nil {
 		return groups.Group{}, groups.ErrNotFound
@@ -372,6 +399,7 @@ func (t *txn) PutGroup(g groups.Group) error {
 	if err != nil {
 		return fmt.Errorf("encode group %s: %w", g.Name, err)
 	}
+	t.remember(g.Name, doc)
 	return t.write(putGroupSQL, g.Name.Tenant, g.Name.Project, g.Name.Key(), doc)
 }
 
@@ -386,6 +414,7 @@ func (t *txn) DeleteGroup(name groups.Name) error {
 	if err := t.own(name.Tenant); err != nil {
 		return err
 	}
+	t.remember(name, nil)
 	return t.write(deleteGroupSQL, name.Tenant, name.Project, name.Key())
 }
 
