@@ -163,7 +163,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the pool, waiting for connections in use to be returned.
-func (s *Store) Close() { s.pool.Close() }
+func (s *Store) Close() {
+	s.wakes.close()
+	s.pool.Close()
+}
 
 // ErrAmbiguousCommit means a write's COMMIT was sent but no clear answer
 // came back (the connection failed or was terminated, or ctx ended, while

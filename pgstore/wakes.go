@@ -30,6 +30,15 @@ type wakes struct {
 	mu      sync.Mutex
 	pending map[string]bool
 	sending bool
+	closed  bool // the store is closed: nothing more is sent
+}
+
+// close drops what is pending and sends nothing more.
+func (w *wakes) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	clear(w.pending)
 }
 
 // add schedules a signal of tenant's enqueue; it never blocks on the
@@ -39,6 +48,9 @@ func (w *wakes) add(tenant string) {
 	defer w.mu.Unlock()
 	if w.pending == nil {
 		w.pending = map[string]bool{}
+	}
+	if w.closed {
+		return
 	}
 	w.pending[tenant] = true
 	if !w.sending {
