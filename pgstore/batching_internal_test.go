@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -93,5 +95,39 @@ func TestAuditBatcherGroupsWaitingCalls(t *testing.T) {
 	defer b.mu.Unlock()
 	if b.writing || len(b.waiting) != 0 {
 		t.Errorf("after every call: writing %v, %d waiting", b.writing, len(b.waiting))
+	}
+}
+
+// TestWakesCoalesce: tenants enqueued while a signal is being sent are
+// sent together next, each once; nothing is sent once the store closed.
+func TestWakesCoalesce(t *testing.T) {
+	release := make(chan struct{})
+	sent := make(chan []string, 10)
+	w := &wakes{log: slog.New(slog.DiscardHandler), send: func(_ context.Context, tenants []string) error {
+		sent <- tenants
+		if tenants[0] == "FIRST" {
+			<-release
+		}
+		return nil
+	}}
+	w.add("FIRST")
+	if got := <-sent; !slices.Equal(got, []string{"FIRST"}) {
+		t.Fatalf("first send %v", got)
+	}
+	for _, tn := range []string{"SHIP", "DOCK", "SHIP", "SHIP"} {
+		w.add(tn)
+	}
+	close(release)
+	if got := <-sent; !slices.Equal(got, []string{"DOCK", "SHIP"}) {
+		t.Fatalf("second send %v, want DOCK and SHIP once each", got)
+	}
+	testkit.Eventually(t, 5*time.Second, "the sender to stop", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.sending })
+	w.close()
+	w.add("LATE")
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case got := <-sent:
+		t.Fatalf("sent %v after close", got)
+	default:
 	}
 }
