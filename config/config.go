@@ -194,8 +194,12 @@ type CredentialsConfig struct {
 type SimulatorConfig struct {
 	// Listen is the simulator's address. Default 127.0.0.1:0 (any free port).
 	Listen string `yaml:"listen"`
-	// SecretsDir receives the generated simulator credentials (files 0600).
-	// Default: "simulator" beside the store file.
+	// SecretsDir receives the generated simulator credentials (files 0600,
+	// in a directory made 0700 when missing). Default: "simulator" beside
+	// the bbolt store file; with store: postgres, which has no local
+	// directory, a private temporary directory (0700, under $TMPDIR) made
+	// at start and removed at shutdown: the credentials are generated anew
+	// at every start and serve only this process's simulator.
 	SecretsDir string `yaml:"secrets_dir"`
 	// Users is how many demo users the simulator knows
 	// (user001@example.gov.sg and on). Default 100.
@@ -563,10 +567,16 @@ func (c Config) Tenant(name string) (TenantConfig, bool) {
 	return TenantConfig{}, false
 }
 
-// SimulatorSecretsDir is where generated simulator credentials are written.
+// SimulatorSecretsDir is where generated simulator credentials are
+// written: simulator.secrets_dir, else "simulator" beside the bbolt store
+// file. It is "" with store: postgres and no secrets_dir, for a private
+// temporary directory (see SimulatorConfig.SecretsDir).
 func (c Config) SimulatorSecretsDir() string {
-	if c.Simulator.SecretsDir != "" {
+	switch {
+	case c.Simulator.SecretsDir != "":
 		return c.Simulator.SecretsDir
+	case c.Store == StorePostgres:
+		return ""
 	}
 	return filepath.Join(filepath.Dir(c.StorePath), "simulator")
 }

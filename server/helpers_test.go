@@ -196,8 +196,8 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	cfg.KEKFile = filepath.Join(secrets, "kek")
 	testkit.WriteFile(t, cfg.KEKFile, strings.Repeat("5a", 32))
 	if o.postgres != "" {
-		// store_path stays: its directory holds the built-in simulator's
-		// secrets.
+		// store_path stays set, unused (the built-in simulator's secrets
+		// go to a temporary directory).
 		cfg.Store, cfg.Postgres.DSN = config.StorePostgres, o.postgres
 	}
 	if o.mutate != nil {

@@ -25,13 +25,17 @@ import (
 // loopback listener so the real HTTP client, token flow and pacing are used
 // exactly as against TechPass. Tenants without an upstream are registered on
 // it when their runtime is built; their generated credentials are written to
-// 0600 files and read back like any secret manager's files.
+// 0600 files in dir (config.SimulatorSecretsDir) and read back like any
+// secret manager's files.
 type embeddedSimulator struct {
-	sim    *techpasssim.Simulator
-	srv    *http.Server
-	url    string
-	dir    string
-	logger *slog.Logger
+	sim *techpasssim.Simulator
+	srv *http.Server
+	url string
+	dir string
+	// temporary is set when dir is the simulator's own temporary
+	// directory, which close removes.
+	temporary bool
+	logger    *slog.Logger
 
 	mu    sync.Mutex
 	known map[string]tenants.TechPass
@@ -56,13 +60,20 @@ func startSimulator(cfg config.Config, logger *slog.Logger) (*embeddedSimulator,
 	if err != nil {
 		return nil, fmt.Errorf("simulator: listen on %s: %w", cfg.Simulator.Listen, err)
 	}
-	dir := cfg.SimulatorSecretsDir()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, temporary := cfg.SimulatorSecretsDir(), false
+	if dir == "" {
+		// MkdirTemp makes it 0700.
+		dir, err = os.MkdirTemp("", "groupgate-simulator-")
+		temporary = true
+	} else {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("simulator: create secrets directory: %w", err)
 	}
 	es := &embeddedSimulator{
-		url: "http://" + ln.Addr().String(), dir: dir, logger: logger, known: map[string]tenants.TechPass{},
+		url: "http://" + ln.Addr().String(), dir: dir, temporary: temporary, logger: logger, known: map[string]tenants.TechPass{},
 		retry: time.Duration(cfg.Simulator.WebhookRetry),
 		sim: techpasssim.New(techpasssim.Config{
 			Interval: time.Duration(cfg.Interval), GroupLimit: cfg.GroupLimit,
@@ -148,6 +159,11 @@ func (es *embeddedSimulator) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = es.srv.Shutdown(ctx)
+	if es.temporary {
+		if err := os.RemoveAll(es.dir); err != nil {
+			es.logger.Warn("simulator: remove the temporary secrets directory", "dir", es.dir, "err", err)
+		}
+	}
 }
 
 func randomHex(n int) string {
