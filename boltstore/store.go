@@ -297,10 +297,12 @@ func countPending(tx *bolt.Tx) error {
 	})
 }
 
-// Ahead implements queue.Store.
-func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
+// Place implements queue.Store.
+func (s *Store) Place(ctx context.Context, op queue.Operation) (int, queue.Depth, error) {
 	n := 0
+	var d queue.Depth
 	err := s.db.View(func(tx *bolt.Tx) error {
+		d = depth(tx, op.Tenant)
 		tq := tx.Bucket(bucketQueues).Bucket([]byte(op.Tenant))
 		if tq == nil {
 			return nil
@@ -316,7 +318,7 @@ func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 		}
 		return nil
 	})
-	return n, err
+	return n, d, err
 }
 
 // Idempotent implements queue.Store.

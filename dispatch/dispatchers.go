@@ -246,11 +246,7 @@ func (ds *Dispatchers[E]) Estimate(ctx context.Context, op queue.Operation) (pos
 	if op.State != queue.Queued {
 		return 0, time.Time{}, false, nil
 	}
-	ahead, err := ds.store.Ahead(ctx, op)
-	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("estimate %s: %w", op.ID, err)
-	}
-	depth, err := ds.store.Depth(ctx, op.Tenant)
+	ahead, depth, err := ds.store.Place(ctx, op)
 	if err != nil {
 		return 0, time.Time{}, false, fmt.Errorf("estimate %s: %w", op.ID, err)
 	}

@@ -62,9 +62,9 @@ type Store interface {
 	Heads(ctx context.Context, tenant string) ([]queue.Operation, error)
 	// Depth returns the tenant's pending counts (see queue.Tx).
 	Depth(ctx context.Context, tenant string) (queue.Depth, error)
-	// Ahead returns how many operations of op's project queue have a lower
-	// Seq than op.
-	Ahead(ctx context.Context, op queue.Operation) (int, error)
+	// Place returns how many operations of op's project queue have a lower
+	// Seq than op, and the tenant's pending counts, read together.
+	Place(ctx context.Context, op queue.Operation) (ahead int, depth queue.Depth, err error)
 	// Idempotent returns the operation id and fingerprint recorded for
 	// scope's key, if one is recorded with Expires after now.
 	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)

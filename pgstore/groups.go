@@ -320,18 +320,37 @@ func scanDepth(rows pgx.Rows) (queue.Depth, error) {
 	return d, err
 }
 
-// Ahead implements groups.Store.
-func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
+// placeSQL counts the operations ahead of one in its project's queue and
+// reads the tenant's pending counts, in one statement (one snapshot): a
+// row per project with some pending, or one row of NULLs for none.
+const placeSQL = `SELECT a.n, p.project, p.n
+	FROM (SELECT count(*) AS n FROM queue WHERE tenant = $1 AND project = $2 AND seq < $3) a
+	LEFT JOIN pending p ON p.tenant = $1 AND p.n > 0`
+
+// Place implements groups.Store.
+func (s *Store) Place(ctx context.Context, op queue.Operation) (int, queue.Depth, error) {
+	d := queue.Depth{Projects: map[string]int{}}
 	if !storable(op.Tenant) || !storable(op.Project) {
-		return 0, nil
+		return 0, d, nil
 	}
-	var n int
-	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM queue WHERE tenant = $1 AND project = $2 AND seq < $3",
-		op.Tenant, op.Project, int64(op.Seq)).Scan(&n)
+	rows, err := s.pool.Query(ctx, placeSQL, op.Tenant, op.Project, int64(op.Seq))
 	if err != nil {
-		return 0, fmt.Errorf("operations ahead of %s: %w", op.ID, err)
+		return 0, d, fmt.Errorf("place of %s: %w", op.ID, err)
 	}
-	return n, nil
+	var ahead int
+	var project *string
+	var n *int
+	_, err = pgx.ForEachRow(rows, []any{&ahead, &project, &n}, func() error {
+		if project != nil && n != nil {
+			d.Projects[*project] = *n
+			d.Total += *n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, queue.Depth{Projects: map[string]int{}}, fmt.Errorf("place of %s: %w", op.ID, err)
+	}
+	return ahead, d, nil
 }
 
 // Idempotent implements groups.Store.

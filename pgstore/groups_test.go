@@ -96,8 +96,8 @@ func (r *roundRobin) Heads(ctx context.Context, tenant string) ([]queue.Operatio
 func (r *roundRobin) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	return r.next().Depth(ctx, tenant)
 }
-func (r *roundRobin) Ahead(ctx context.Context, op queue.Operation) (int, error) {
-	return r.next().Ahead(ctx, op)
+func (r *roundRobin) Place(ctx context.Context, op queue.Operation) (int, queue.Depth, error) {
+	return r.next().Place(ctx, op)
 }
 func (r *roundRobin) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
 	return r.next().Idempotent(ctx, scope, key, now)

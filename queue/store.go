@@ -55,9 +55,10 @@ type Store[E any] interface {
 	RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error)
 	// Depth returns how many operations of the tenant are pending.
 	Depth(ctx context.Context, tenant string) (Depth, error)
-	// Ahead returns how many pending operations of op's project are before
-	// op in its queue.
-	Ahead(ctx context.Context, op Operation) (int, error)
+	// Place returns how many pending operations of op's project are before
+	// op in its queue, and the tenant's Depth, read together (one
+	// snapshot, one round trip): what an estimate of op's start needs.
+	Place(ctx context.Context, op Operation) (ahead int, depth Depth, err error)
 	// Idempotent returns the operation id recorded for a scope's key, if
 	// the key is known and has not expired at now, with its fingerprint.
 	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)

@@ -236,8 +236,8 @@ func (st *state) depth(tenant string) queue.Depth {
 	return d
 }
 
-// Ahead implements groups.Store.
-func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
+// Place implements groups.Store.
+func (s *Store) Place(ctx context.Context, op queue.Operation) (int, queue.Depth, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -246,7 +246,7 @@ func (s *Store) Ahead(ctx context.Context, op queue.Operation) (int, error) {
 			n++
 		}
 	}
-	return n, nil
+	return n, s.st.depth(op.Tenant), nil
 }
 
 // Idempotent implements groups.Store.

@@ -68,7 +68,7 @@ func RunStoreTests[E any](t *testing.T, newStore func(*testing.T) queue.Store[E]
 		{Name: "FinishErrorWritesNothing", Run: testFinishFnError},
 		{Name: "RequeueRunning", Run: testRequeueRunning},
 		{Name: "Depth", Run: testDepth},
-		{Name: "Ahead", Run: testAhead},
+		{Name: "Place", Run: testPlace},
 		{Name: "EnqueueQueueFull", Run: testQueueFull},
 		{Name: "IdempotencyReplayAndMismatch", Run: testIdempotency},
 		{Name: "IdempotencyExpiryAndPurge", Run: testIdempotencyExpiry},
@@ -107,7 +107,7 @@ type Store interface {
 	Finish(ctx context.Context, id string, fn func(*queue.Operation) ([]Effect, error)) (queue.Operation, error)
 	RequeueRunning(ctx context.Context, tenant string, now time.Time) (int, error)
 	Depth(ctx context.Context, tenant string) (queue.Depth, error)
-	Ahead(ctx context.Context, op queue.Operation) (int, error)
+	Place(ctx context.Context, op queue.Operation) (int, queue.Depth, error)
 	Idempotent(ctx context.Context, scope, key string, now time.Time) (opID, fingerprint string, ok bool, err error)
 	PurgeIdempotency(ctx context.Context, now time.Time) (int, error)
 }
@@ -164,8 +164,8 @@ func (a adapter[E]) RequeueRunning(ctx context.Context, tenant string, now time.
 func (a adapter[E]) Depth(ctx context.Context, tenant string) (queue.Depth, error) {
 	return a.s.Depth(ctx, tenant)
 }
-func (a adapter[E]) Ahead(ctx context.Context, op queue.Operation) (int, error) {
-	return a.s.Ahead(ctx, op)
+func (a adapter[E]) Place(ctx context.Context, op queue.Operation) (int, queue.Depth, error) {
+	return a.s.Place(ctx, op)
 }
 func (a adapter[E]) Idempotent(ctx context.Context, scope, key string, now time.Time) (string, string, bool, error) {
 	return a.s.Idempotent(ctx, scope, key, now)
@@ -726,16 +726,25 @@ func testHeads(t *testing.T, s Store) {
 	wantHeads(t, s, "NOBODY")
 }
 
+// ahead returns Place's count for op, after checking that the depth it
+// read with it is the tenant's.
 func ahead(t *testing.T, s Store, op queue.Operation) int {
 	t.Helper()
-	n, err := s.Ahead(t.Context(), op)
+	n, d, err := s.Place(t.Context(), op)
 	if err != nil {
-		t.Fatalf("Ahead(%s): %v", op.Target, err)
+		t.Fatalf("Place(%s): %v", op.Target, err)
+	}
+	want, err := s.Depth(t.Context(), op.Tenant)
+	if err != nil {
+		t.Fatalf("Depth(%s): %v", op.Tenant, err)
+	}
+	if !reflect.DeepEqual(d, want) {
+		t.Fatalf("Place(%s) read the depth %+v, want the tenant's %+v", op.Target, d, want)
 	}
 	return n
 }
 
-func testAhead(t *testing.T, s Store) {
+func testPlace(t *testing.T, s Store) {
 	a := mustEnqueueIn(t, s, "SHIP", "MOH", "a")
 	x := mustEnqueueIn(t, s, "SHIP", "HR", "x")
 	b := mustEnqueueIn(t, s, "SHIP", "MOH", "b")
@@ -746,16 +755,16 @@ func testAhead(t *testing.T, s Store) {
 		want int
 	}{{a, 0}, {b, 1}, {c, 2}, {x, 0}} {
 		if got := ahead(t, s, tc.op); got != tc.want {
-			t.Errorf("Ahead(%s) = %d, want %d", tc.op.Target, got, tc.want)
+			t.Errorf("Place(%s) = %d, want %d", tc.op.Target, got, tc.want)
 		}
 	}
 	markRunning(t, s, a.ID)
 	if got := ahead(t, s, c); got != 2 {
-		t.Errorf("Ahead(c) with a running = %d, want 2 (running is pending)", got)
+		t.Errorf("Place(c) with a running = %d, want 2 (running is pending)", got)
 	}
 	succeed(t, s, mustOperation(t, s, a.ID), "ok")
 	if got := ahead(t, s, c); got != 1 {
-		t.Errorf("Ahead(c) after a completed = %d, want 1", got)
+		t.Errorf("Place(c) after a completed = %d, want 1", got)
 	}
 }
 
