@@ -85,21 +85,29 @@ func (b *fakeBackground) Step(ctx context.Context) {
 }
 
 // Background steps run only in slots no operation wants: an operation
-// queued while the background work is busy starts within two intervals.
+// queued while the background work is busy starts next, after at most the
+// one background step already chosen before it was queued (within two
+// intervals, but for the machine's delays: those are logged, not judged,
+// as the commits before the start take what the disk gives them).
 func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, s *groups.Ledger) {
 		const interval = 50 * time.Millisecond
 		gate := pacing.NewGate(interval, nil)
 		bg := &fakeBackground{gate: gate}
 		bg.left.Store(1000)
-		started := make(chan time.Time, 10)
+		type start struct {
+			at    time.Time
+			steps int32 // background steps started before it
+		}
+		started := make(chan start, 10)
 		h := HandlerFunc(func(ctx context.Context, op queue.Operation) Outcome {
 			release, err := gate.Acquire(ctx)
 			if err != nil {
 				return Outcome{Kind: dispatch.Retry}
 			}
 			defer release()
-			started <- time.Now()
+			// Holding the gate: no background step starts meanwhile.
+			started <- start{time.Now(), bg.steps.Load()}
 			return Outcome{Kind: dispatch.Done}
 		})
 		d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: h, Gate: gate, Background: bg})
@@ -108,11 +116,13 @@ func TestDispatcherBackgroundYieldsToOperations(t *testing.T) {
 		for range 3 {
 			queued := time.Now()
 			enqueue(t, s, "SHIP", "client work")
+			stepsQueued := bg.steps.Load()
 			d.Wake()
-			at := receive(t, started, "the operation to start")
-			if wait := at.Sub(queued); wait > 2*interval {
-				t.Fatalf("operation started %v after it was queued, want within two intervals (%v)", wait, 2*interval)
+			st := receive(t, started, "the operation to start")
+			if n := st.steps - stepsQueued; n > 1 {
+				t.Fatalf("%d background steps started between the operation's enqueue and its start, want at most 1", n)
 			}
+			t.Logf("operation started %v after it was queued (two intervals: %v)", st.at.Sub(queued), 2*interval)
 			before := bg.steps.Load()
 			eventually(t, "background work to resume", func() bool { return bg.steps.Load() > before })
 		}
