@@ -134,7 +134,8 @@ func (tx fencingTx) Fence(epoch uint64) error { return tx.leases.fence(tx.tenant
 
 // pgLeases is the leases table of a PostgreSQL store, through pgstore's
 // lease calls: the test's replica is replica-a, and replica-b takes a
-// lease over. No lease lapses during a test (a fakeLead does not renew).
+// lease over. Leases are taken for pgLeaseTTL, which outlasts a test: a
+// fakeLead does not renew, and none lapses meanwhile.
 type pgLeases struct {
 	s     *pgstore.Store
 	mu    sync.Mutex
