@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/dispatch"
+	"github.com/groupgate/groupgate/groups"
 	"github.com/groupgate/groupgate/queue"
 )
 
@@ -60,16 +61,18 @@ func TestDispatcherEndings(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openStore(t)
-			op := enqueue(t, s, "SHIP", "a")
-			tc.cfg.Tenant, tc.cfg.Store = "SHIP", s
-			tc.cfg.Now = newFakeClock().Now
-			tc.cfg.Retry = dispatch.RetryPolicy{MaxFailures: 1}
-			startRun(t, dispatch.NewDispatcher(tc.cfg).Run)
-			got := waitSettled(t, s, op.ID)
-			if got.State != queue.Failed || got.Failure == nil || *got.Failure != tc.want {
-				t.Fatalf("State %q, Failure %+v; want failed with %+v", got.State, got.Failure, tc.want)
-			}
+			onEachBackend(t, func(t *testing.T, s *groups.Ledger) {
+				op := enqueue(t, s, "SHIP", "a")
+				cfg := tc.cfg
+				cfg.Tenant, cfg.Store = "SHIP", s
+				cfg.Now = newFakeClock().Now
+				cfg.Retry = dispatch.RetryPolicy{MaxFailures: 1}
+				startRun(t, dispatch.NewDispatcher(cfg).Run)
+				got := waitSettled(t, s, op.ID)
+				if got.State != queue.Failed || got.Failure == nil || *got.Failure != tc.want {
+					t.Fatalf("State %q, Failure %+v; want failed with %+v", got.State, got.Failure, tc.want)
+				}
+			})
 		})
 	}
 }

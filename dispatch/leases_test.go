@@ -8,28 +8,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate/boltstore/bolttest"
 	"github.com/groupgate/groupgate/dispatch"
 	"github.com/groupgate/groupgate/groups"
-	"github.com/groupgate/groupgate/internal/memstore"
+	"github.com/groupgate/groupgate/pgstore"
 	"github.com/groupgate/groupgate/queue"
 )
 
-// fakeLeases is a lease table in memory: the test grants leads one at a
-// time (each with the next epoch), can take them away (the lead's context
-// ends, as when its lease is lost) or move the epoch behind a leader's
-// back (a takeover it has not noticed yet). Its store's transactions fence
-// against the table.
+// fakeLeases are leases the test grants: one lead at a time, each with the
+// next epoch of its lease table; the test can take a lead away (its
+// context ends, as when its lease is lost) or move the lease to another
+// replica behind the leader's back (a takeover it has not noticed yet).
 type fakeLeases struct {
-	mu       sync.Mutex
-	epoch    map[string]uint64
+	t        *testing.T
+	table    leaseTable
 	grants   chan struct{}
 	leads    chan *fakeLead
 	released chan uint64
 }
 
-func newFakeLeases() *fakeLeases {
-	return &fakeLeases{epoch: map[string]uint64{}, grants: make(chan struct{}), leads: make(chan *fakeLead, 10), released: make(chan uint64, 10)}
+func newFakeLeases(t *testing.T, table leaseTable) *fakeLeases {
+	return &fakeLeases{t: t, table: table, grants: make(chan struct{}), leads: make(chan *fakeLead, 10), released: make(chan uint64, 10)}
 }
 
 // Lead waits for the test to grant a lead.
@@ -39,25 +37,20 @@ func (f *fakeLeases) Lead(ctx context.Context, tenant string) (dispatch.Lead, er
 		return nil, ctx.Err()
 	case <-f.grants:
 	}
-	f.mu.Lock()
-	f.epoch[tenant]++
-	e := f.epoch[tenant]
-	f.mu.Unlock()
+	e, err := f.table.take(ctx, tenant)
+	if err != nil {
+		f.t.Errorf("granting a lead of %s: %v", tenant, err)
+		return nil, err
+	}
 	lctx, cancel := context.WithCancel(context.Background())
-	l := &fakeLead{f: f, ctx: lctx, cancel: cancel, epoch: e}
+	l := &fakeLead{f: f, tenant: tenant, ctx: lctx, cancel: cancel, epoch: e}
 	f.leads <- l
 	return l, nil
 }
 
-// takeover moves tenant's epoch as another replica taking the lease would.
-func (f *fakeLeases) takeover(tenant string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.epoch[tenant]++
-}
-
 type fakeLead struct {
 	f      *fakeLeases
+	tenant string
 	ctx    context.Context
 	cancel context.CancelFunc
 	epoch  uint64
@@ -65,17 +58,66 @@ type fakeLead struct {
 
 func (l *fakeLead) Context() context.Context { return l.ctx }
 func (l *fakeLead) Epoch() uint64            { return l.epoch }
-func (l *fakeLead) Release(context.Context) error {
+func (l *fakeLead) Release(ctx context.Context) error {
 	l.cancel()
+	err := l.f.table.release(ctx, l.tenant, l.epoch)
+	if err != nil {
+		l.f.t.Errorf("releasing the lead of %s at epoch %d: %v", l.tenant, l.epoch, err)
+	}
 	l.f.released <- l.epoch
+	return err
+}
+
+// leaseTable holds the leases fakeLeases grants, and is what the store's
+// fenced writes check: memLeases, checked by a fencingStore, or
+// PostgreSQL's own leases table (pgLeases), checked by pgstore.
+type leaseTable interface {
+	// take gives tenant's lease to the test's replica at the next epoch
+	// and returns that epoch.
+	take(ctx context.Context, tenant string) (uint64, error)
+	// release gives the lease up, if it is still held at epoch.
+	release(ctx context.Context, tenant string, epoch uint64) error
+	// takeover moves tenant's lease to another replica, at the next
+	// epoch, behind its holder's back.
+	takeover(ctx context.Context, tenant string) error
+}
+
+// memLeases is a lease table in memory: only epochs.
+type memLeases struct {
+	mu    sync.Mutex
+	epoch map[string]uint64
+}
+
+func newMemLeases() *memLeases { return &memLeases{epoch: map[string]uint64{}} }
+
+func (m *memLeases) take(_ context.Context, tenant string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.epoch[tenant]++
+	return m.epoch[tenant], nil
+}
+
+func (m *memLeases) release(context.Context, string, uint64) error { return nil }
+
+func (m *memLeases) takeover(ctx context.Context, tenant string) error {
+	_, err := m.take(ctx, tenant)
+	return err
+}
+
+func (m *memLeases) fence(tenant string, epoch uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.epoch[tenant] != epoch {
+		return fmt.Errorf("epoch %d of %s: %w", epoch, tenant, queue.ErrFenced)
+	}
 	return nil
 }
 
-// fencingStore is a groups.Store whose transactions' Fence checks the
-// fake lease table (a store on PostgreSQL checks its leases table).
+// fencingStore is a groups.Store whose transactions' Fence checks a
+// memLeases (a store on PostgreSQL checks its leases table).
 type fencingStore struct {
 	groups.Store
-	leases *fakeLeases
+	leases *memLeases
 }
 
 func (s fencingStore) Update(ctx context.Context, tenant string, fn func(groups.Tx) error) error {
@@ -85,36 +127,103 @@ func (s fencingStore) Update(ctx context.Context, tenant string, fn func(groups.
 type fencingTx struct {
 	groups.Tx
 	tenant string
-	leases *fakeLeases
+	leases *memLeases
 }
 
-func (tx fencingTx) Fence(epoch uint64) error {
-	tx.leases.mu.Lock()
-	defer tx.leases.mu.Unlock()
-	if tx.leases.epoch[tx.tenant] != epoch {
-		return fmt.Errorf("epoch %d of %s: %w", epoch, tx.tenant, queue.ErrFenced)
+func (tx fencingTx) Fence(epoch uint64) error { return tx.leases.fence(tx.tenant, epoch) }
+
+// pgLeases is the leases table of a PostgreSQL store, through pgstore's
+// lease calls: the test's replica is replica-a, and replica-b takes a
+// lease over. Leases are taken for pgLeaseTTL, which outlasts a test: a
+// fakeLead does not renew, and none lapses meanwhile.
+type pgLeases struct {
+	s     *pgstore.Store
+	mu    sync.Mutex
+	held  map[string]pgstore.Lease // replica-a's latest lease, by tenant
+	other map[string]pgstore.Lease // replica-b's, until replica-a takes the lease back
+}
+
+const pgLeaseTTL = time.Minute
+
+func newPGLeases(s *pgstore.Store) *pgLeases {
+	return &pgLeases{s: s, held: map[string]pgstore.Lease{}, other: map[string]pgstore.Lease{}}
+}
+
+func (p *pgLeases) take(ctx context.Context, tenant string) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o, ok := p.other[tenant]; ok {
+		if err := p.s.ReleaseLease(ctx, o); err != nil {
+			return 0, err
+		}
+		delete(p.other, tenant)
 	}
+	l, ok, err := p.s.AcquireLease(ctx, tenant, "replica-a", pgLeaseTTL)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("the lease of %s is held by another replica", tenant)
+	}
+	p.held[tenant] = l
+	return uint64(l.Epoch), nil
+}
+
+// release releases replica-a's lease at epoch: in the database, nothing
+// once the epoch moved on.
+func (p *pgLeases) release(ctx context.Context, tenant string, epoch uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.held[tenant]
+	if !ok || uint64(l.Epoch) != epoch {
+		return fmt.Errorf("replica-a never held the lease of %s at epoch %d", tenant, epoch)
+	}
+	return p.s.ReleaseLease(ctx, l)
+}
+
+// takeover ends replica-a's lease behind its back (released here; a lapse
+// is the same to the fence) and gives the lease to replica-b.
+func (p *pgLeases) takeover(ctx context.Context, tenant string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.s.ReleaseLease(ctx, p.held[tenant]); err != nil {
+		return err
+	}
+	o, ok, err := p.s.AcquireLease(ctx, tenant, "replica-b", pgLeaseTTL)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("replica-b could not take the released lease of %s", tenant)
+	}
+	p.other[tenant] = o
 	return nil
 }
 
-// TestDispatchersRunOnlyWhileLeading, on bbolt and on memstore: a tenant's
-// dispatcher dispatches nothing until its replica leads the tenant; a lost
-// lead cuts the call in flight off at once (not after the grace) and
-// leaves the operation running; the next lead requeues and replays it; a
-// leader deposed behind its back (the epoch moved) has its commit refused,
-// changes nothing and stops; every lead is released and counted.
+// TestDispatchersRunOnlyWhileLeading, on every backend (on PostgreSQL
+// with its leases table and pgstore's fence): a tenant's dispatcher
+// dispatches nothing until its replica leads the tenant; a lost lead cuts
+// the call in flight off at once (not after the grace) and leaves the
+// operation running; the next lead requeues and replays it; a leader
+// deposed behind its back (the lease moved to another replica at the next
+// epoch) has its commit refused, changes nothing and stops; every lead is
+// released and counted.
 func TestDispatchersRunOnlyWhileLeading(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) groups.Store{
-		"bbolt":    func(t *testing.T) groups.Store { return bolttest.MustOpen(t) },
-		"memstore": func(*testing.T) groups.Store { return memstore.New() },
-	} {
-		t.Run(name, func(t *testing.T) { testRunOnlyWhileLeading(t, open(t)) })
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testRunOnlyWhileLeading(t, b.open(t)) })
 	}
 }
 
 func testRunOnlyWhileLeading(t *testing.T, st groups.Store) {
-	leases := newFakeLeases()
-	s := groups.NewLedger(fencingStore{Store: st, leases: leases})
+	var table leaseTable
+	if pg, ok := st.(*pgstore.Store); ok {
+		table = newPGLeases(pg)
+	} else {
+		mem := newMemLeases()
+		table, st = mem, fencingStore{Store: st, leases: mem}
+	}
+	leases := newFakeLeases(t, table)
+	s := groups.NewLedger(st)
 	op := enqueue(t, s, "SHIP", "first")
 
 	type call struct {
@@ -180,7 +289,9 @@ func testRunOnlyWhileLeading(t *testing.T, st groups.Store) {
 	if c.op.ID != op.ID || c.op.Attempts != 2 {
 		t.Errorf("lead 2 ran %s attempt %d, want %s attempt 2", c.op.Target, c.op.Attempts, op.Target)
 	}
-	leases.takeover("SHIP")
+	if err := table.takeover(t.Context(), "SHIP"); err != nil {
+		t.Fatal(err)
+	}
 	answer <- Outcome{Kind: dispatch.Done}
 	if e := receive(t, leases.released, "the release of lead 2"); e != 2 {
 		t.Errorf("released epoch %d, want 2", e)
@@ -213,16 +324,18 @@ func testRunOnlyWhileLeading(t *testing.T, st groups.Store) {
 // TestDispatcherRefusesAnUnfencedStore: a lead with an epoch over a store
 // that cannot fence its writes runs nothing.
 func TestDispatcherRefusesAnUnfencedStore(t *testing.T) {
-	var s Store = unfenced{openStore(t)}
-	enqueue(t, s, "SHIP", "x")
-	d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
-		t.Error("dispatched through an unfenced store")
-		return Outcome{Kind: dispatch.Done}
-	})})
-	l := &fakeLead{f: newFakeLeases(), ctx: t.Context(), cancel: func() {}, epoch: 7}
-	if err := d.RunLed(t.Context(), l); err == nil || errors.Is(err, queue.ErrFenced) {
-		t.Errorf("RunLed = %v, want an error saying the store cannot fence", err)
-	}
+	onEachBackend(t, func(t *testing.T, base *groups.Ledger) {
+		var s Store = unfenced{base}
+		enqueue(t, s, "SHIP", "x")
+		d := dispatch.NewDispatcher(Config{Tenant: "SHIP", Store: s, Handler: HandlerFunc(func(context.Context, queue.Operation) Outcome {
+			t.Error("dispatched through an unfenced store")
+			return Outcome{Kind: dispatch.Done}
+		})})
+		l := &fakeLead{f: newFakeLeases(t, newMemLeases()), tenant: "SHIP", ctx: t.Context(), cancel: func() {}, epoch: 7}
+		if err := d.RunLed(t.Context(), l); err == nil || errors.Is(err, queue.ErrFenced) {
+			t.Errorf("RunLed = %v, want an error saying the store cannot fence", err)
+		}
+	})
 }
 
 // unfenced hides the Ledger's Fenced.
