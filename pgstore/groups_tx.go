@@ -282,6 +282,11 @@ func (t *txn) Unqueue(op queue.Operation) (bool, error) {
 }
 
 func (t *txn) Depth() (queue.Depth, error) {
+	// An Update's depth comes with the lock, in the first batch: send it
+	// before looking, or the depth would be read twice.
+	if err := t.counters(); err != nil {
+		return queue.Depth{}, err
+	}
 	if t.depth == nil {
 		var d queue.Depth
 		err := t.query(func(rows pgx.Rows) error {
@@ -293,9 +298,6 @@ func (t *txn) Depth() (queue.Depth, error) {
 			return d, fmt.Errorf("depth of %s: %w", t.tenant, err)
 		}
 		return d, nil
-	}
-	if err := t.counters(); err != nil {
-		return queue.Depth{}, err
 	}
 	return queue.Depth{Total: t.depth.Total, Projects: maps.Clone(t.depth.Projects)}, nil
 }
