@@ -254,10 +254,13 @@ func (r *runtimes) requestHere(tenant string) bool {
 }
 
 // quotas gives the groups service each tenant's group limit, from its
-// runtime's settings, and each project's quota, from the project's record.
+// runtime's settings, and each project's quota, from the project's record
+// as the authenticator holds it (the record the request's credential was
+// checked against: no database read; a quota changed through another
+// replica applies here within postgres.auth_cache_ttl, like a revocation).
 type quotas struct {
-	r     *runtimes
-	store interface {
+	r        *runtimes
+	projects interface {
 		Project(ctx context.Context, tenant, name string) (tenants.Project, error)
 	}
 }
@@ -269,7 +272,7 @@ func (q quotas) GroupLimits(ctx context.Context, tenant, project string) (int, i
 	if rt == nil {
 		return 0, 0, fmt.Errorf("group limits of tenant %s: %w", tenant, tenants.ErrDisabled)
 	}
-	p, err := q.store.Project(ctx, tenant, project)
+	p, err := q.projects.Project(ctx, tenant, project)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -178,7 +178,7 @@ func New(cfg config.Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	svc := groups.NewService(groups.ServiceConfig{
-		Store: s.store, Queue: s.queue, Quotas: quotas{r: s.runtimes, store: s.store}, Now: opts.Now,
+		Store: s.store, Queue: s.queue, Quotas: quotas{r: s.runtimes, projects: s.auth}, Now: opts.Now,
 		IdempotencyTTL: time.Duration(cfg.IdempotencyTTL),
 	})
 

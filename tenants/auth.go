@@ -225,6 +225,22 @@ func NewAuthenticator(cfg AuthConfig) *Authenticator {
 	return &Authenticator{cfg: cfg, used: map[string]time.Time{}, warned: map[string]bool{}}
 }
 
+// Project returns the named project as the credentials are checked
+// against it (the snapshot of Authenticate): every change made through
+// this process applies at once, and one made through another replica as
+// soon as the store's Generation moves here.
+func (a *Authenticator) Project(ctx context.Context, tenant, name string) (Project, error) {
+	s, err := a.snap(ctx)
+	if err != nil {
+		return Project{}, fmt.Errorf("project %s/%s: %w", tenant, name, err)
+	}
+	p, ok := s.projects[tenant+"\x00"+name]
+	if !ok {
+		return Project{}, fmt.Errorf("project %s/%s: %w", tenant, name, ErrNotFound)
+	}
+	return p, nil
+}
+
 // RotationAge returns the age past which keys are flagged for rotation.
 func (a *Authenticator) RotationAge() time.Duration { return a.cfg.RotationAge }
 
