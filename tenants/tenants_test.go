@@ -310,3 +310,33 @@ func TestIssueKeyRetriesATakenID(t *testing.T) {
 		t.Fatalf("issued key not stored: %v", err)
 	}
 }
+
+// TestAuthenticatorProject: Project answers from the snapshot credentials
+// are checked against, follows a change at once, and reports an unknown
+// project as ErrNotFound.
+func TestAuthenticatorProject(t *testing.T) {
+	st := bolttest.MustOpen(t)
+	admin := tenants.NewAdmin(st, nil, nil)
+	ctx := t.Context()
+	if _, err := admin.CreateTenant(ctx, tenants.TenantSpec{Name: "SHIP"}); err != nil {
+		t.Fatal(err)
+	}
+	quota := 3
+	if _, err := admin.CreateProject(ctx, "SHIP", tenants.ProjectSpec{Name: "MOH", GroupQuota: &quota}); err != nil {
+		t.Fatal(err)
+	}
+	auth := tenants.NewAuthenticator(tenants.AuthConfig{Store: st})
+	if p, err := auth.Project(ctx, "SHIP", "MOH"); err != nil || p.GroupQuota != 3 {
+		t.Fatalf("Project = %+v, %v; want the quota 3", p, err)
+	}
+	quota = 5
+	if _, err := admin.UpdateProject(ctx, "SHIP", "MOH", tenants.ProjectSpec{GroupQuota: &quota}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := auth.Project(ctx, "SHIP", "MOH"); err != nil || p.GroupQuota != 5 {
+		t.Fatalf("Project after the change = %+v, %v; want the quota 5", p, err)
+	}
+	if _, err := auth.Project(ctx, "SHIP", "NOPE"); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("an unknown project: %v, want ErrNotFound", err)
+	}
+}
