@@ -257,7 +257,8 @@ func (h *Handlers) GetKey(c echo.Context, id string) error {
 	return c.JSON(http.StatusOK, h.keyOut(k))
 }
 
-// RevokeKey revokes a key; it stops working with the next request.
+// RevokeKey revokes a key; it stops working with the next request (on
+// other PostgreSQL replicas, within postgres.auth_cache_ttl).
 func (h *Handlers) RevokeKey(c echo.Context, id string) error {
 	owned, err := h.manageableKey(c, id)
 	if err != nil {

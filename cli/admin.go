@@ -180,7 +180,7 @@ func keysCmd() *node {
 					return show(c, resp, resp.JSON200, keyTable)
 				}
 			}},
-		{name: "revoke", args: "KEY-ID", min: 1, max: 1, summary: "Revoke a key; it stops working with its next request.",
+		{name: "revoke", args: "KEY-ID", min: 1, max: 1, summary: "Revoke a key; it stops working with its next request (other replicas: within postgres.auth_cache_ttl).",
 			flags: func(fs *flag.FlagSet, c *conn) func(context.Context, []string) error {
 				return func(ctx context.Context, args []string) error {
 					resp, err := c.api.RevokeKeyWithResponse(ctx, args[0])

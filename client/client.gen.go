@@ -1600,7 +1600,7 @@ type ClientInterface interface {
 
 	// RevokeKey Revoke an API key
 	//
-	// The key stops working with the next request. Revoking again changes nothing.
+	// The key stops working with the next request (on the other replicas of a PostgreSQL deployment, within `postgres.auth_cache_ttl`, 1 s by default). Revoking again changes nothing.
 	//
 	// Corresponds with DELETE /v1/keys/{keyId} (the `RevokeKey` operationId).
 	RevokeKey(ctx context.Context, keyIDParam string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2319,7 +2319,7 @@ func (c *Client) CreateKey(ctx context.Context, body CreateKeyJSONRequestBody, r
 
 // RevokeKey Revoke an API key
 //
-// The key stops working with the next request. Revoking again changes nothing.
+// The key stops working with the next request (on the other replicas of a PostgreSQL deployment, within `postgres.auth_cache_ttl`, 1 s by default). Revoking again changes nothing.
 //
 // Corresponds with DELETE /v1/keys/{keyId} (the `RevokeKey` operationId).
 func (c *Client) RevokeKey(ctx context.Context, keyIDParam string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5367,7 +5367,7 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeKeyWithResponse Revoke an API key
 	//
-	// The key stops working with the next request. Revoking again changes nothing.
+	// The key stops working with the next request (on the other replicas of a PostgreSQL deployment, within `postgres.auth_cache_ttl`, 1 s by default). Revoking again changes nothing.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10130,7 +10130,7 @@ func (c *ClientWithResponses) CreateKeyWithResponse(ctx context.Context, body Cr
 
 // RevokeKeyWithResponse Revoke an API key
 //
-// The key stops working with the next request. Revoking again changes nothing.
+// The key stops working with the next request (on the other replicas of a PostgreSQL deployment, within `postgres.auth_cache_ttl`, 1 s by default). Revoking again changes nothing.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -56,6 +56,7 @@ func TestPostgresAuthCacheTTL(t *testing.T) {
 	}{
 		{"  auth_cache_ttl: 250ms\n  poll_only: true\n", 250 * time.Millisecond, false},
 		{"", config.DefaultAuthCacheTTL, false},
+		{"  auth_cache_ttl: -1s\n", 0, false},
 		{"  auth_cache_ttl: 500us\n", 0, true},
 		{"  auth_cache_ttl: 2m\n", 0, true},
 	} {

@@ -44,7 +44,9 @@ type PostgresConfig struct {
 	// take to apply on this one when its signal is lost: credentials are
 	// checked against what this replica read of them, re-read when a
 	// change is signalled and at least this often (pgstore.Config's
-	// GenerationTTL). 0 means DefaultAuthCacheTTL.
+	// GenerationTTL). 0 means DefaultAuthCacheTTL; a negative value turns
+	// the cache off (every request reads the keys' generation from the
+	// database, and a revocation applies on every replica's next request).
 	AuthCacheTTL Duration `yaml:"auth_cache_ttl"`
 	// PollOnly skips LISTEN, for a connection pooler in transaction mode
 	// (where notifications do not arrive): the replicas then learn of each
@@ -98,8 +100,8 @@ func (c *Config) storeProblems() []string {
 	if ttl := time.Duration(pg.LeaseTTL); ttl != 0 && (ttl < 100*time.Millisecond || ttl > 10*time.Minute) {
 		add("postgres.lease_ttl: must be 0 (the default, 15s) or between 100ms and 10m, not %s", ttl)
 	}
-	if ttl := time.Duration(pg.AuthCacheTTL); ttl != 0 && (ttl < time.Millisecond || ttl > time.Minute) {
-		add("postgres.auth_cache_ttl: must be 0 (the default, %s) or between 1ms and 1m, not %s", DefaultAuthCacheTTL, ttl)
+	if ttl := time.Duration(pg.AuthCacheTTL); ttl > 0 && (ttl < time.Millisecond || ttl > time.Minute) {
+		add("postgres.auth_cache_ttl: must be 0 (the default, %s), negative (off) or between 1ms and 1m, not %s", DefaultAuthCacheTTL, ttl)
 	}
 	if pg.MaxConns < 0 || pg.MaxConns > 1000 {
 		add("postgres.max_conns: must be between 0 (the default, %d) and 1000", pgstore.DefaultMaxConns)
@@ -112,8 +114,11 @@ func (c *Config) storeProblems() []string {
 // name the file or variable, never the value.
 func (c PostgresConfig) StoreConfig(getenv func(string) string) (pgstore.Config, error) {
 	cfg := pgstore.Config{DSN: c.DSN, MaxConns: int32(c.MaxConns), GenerationTTL: time.Duration(c.AuthCacheTTL)}
-	if cfg.GenerationTTL == 0 {
+	switch {
+	case cfg.GenerationTTL == 0:
 		cfg.GenerationTTL = DefaultAuthCacheTTL
+	case cfg.GenerationTTL < 0:
+		cfg.GenerationTTL = 0 // off: the database is read every time
 	}
 	switch {
 	case c.PasswordFile != "":

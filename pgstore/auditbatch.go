@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/groupgate/groupgate/audit"
 )
@@ -14,17 +13,18 @@ import (
 const auditBatchCalls = 256
 
 // auditBatchTimeout bounds one batch's write, whatever the contexts of the
-// calls in it.
-const auditBatchTimeout = 10 * time.Second
+// calls in it: no longer than audit.Log.Record waits for it.
+const auditBatchTimeout = audit.RecordTimeout
 
 // auditBatcher makes a group commit of concurrent audit appends. Every
 // request is audited synchronously (audit.Log.Record returns once its
 // entry is durable); written one by one, the audit entries would cost a
 // transaction and a commit per request on top of the request's own. So
 // each call joins a queue, and the first call to find no write under way
-// writes the queue's calls in one transaction, then the calls that came
-// meanwhile, until none are left. Under no load a batch is one call, as
-// before; under load one commit serves many requests.
+// starts a writer, which writes the queue's calls in one transaction, then
+// the calls that came meanwhile (up to auditBatchCalls at a time), until
+// none are left. Under no load a batch is one call, as before; under load
+// one commit serves many requests.
 //
 // A batch is all or none, but each call must be too: when a batch fails
 // with ErrDuplicate (an ID taken, which only two Logs issuing the same ID
@@ -46,28 +46,26 @@ type auditCall struct {
 // append queues entries and returns their write's error, or ctx's if it
 // ends first (the entries may then yet be written). insert writes one
 // batch in one transaction.
-//
-// The call that finds no write under way writes the first batch (its own
-// call included) and leaves the calls that came meanwhile to a goroutine,
-// so no caller waits for more than the batch after the one under way.
 func (b *auditBatcher) append(ctx context.Context, entries []audit.Entry, insert func(context.Context, []audit.Entry) error) error {
 	c := &auditCall{entries: entries, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.waiting = append(b.waiting, c)
-	lead := !b.writing
+	start := !b.writing
 	b.writing = true
 	b.mu.Unlock()
-	if lead {
-		wctx := context.WithoutCancel(ctx)
-		if b.next(wctx, insert) {
-			go b.drain(wctx, insert)
-		}
+	if start {
+		go b.drain(context.Background(), insert)
 	}
 	select {
 	case err := <-c.done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		select { // a write that has answered wins over a ctx ended meanwhile
+		case err := <-c.done:
+			return err
+		default:
+			return ctx.Err()
+		}
 	}
 }
 

@@ -99,7 +99,8 @@ func TestAuditBatcherGroupsWaitingCalls(t *testing.T) {
 }
 
 // TestWakesCoalesce: tenants enqueued while a signal is being sent are
-// sent together next, each once; nothing is sent once the store closed.
+// sent together next, each once; close sends what is pending, and nothing
+// is taken after it.
 func TestWakesCoalesce(t *testing.T) {
 	release := make(chan struct{})
 	sent := make(chan []string, 10)
@@ -122,12 +123,24 @@ func TestWakesCoalesce(t *testing.T) {
 		t.Fatalf("second send %v, want DOCK and SHIP once each", got)
 	}
 	testkit.Eventually(t, 5*time.Second, "the sender to stop", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.sending })
+	w.add("PENDING") // sent at once...
+	got := <-sent
+	testkit.Eventually(t, 5*time.Second, "the sender to stop again", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.sending })
+	w.mu.Lock()
+	w.pending["AT-CLOSE"] = true // ...and this one only by close
+	w.sending = true             // as if a send were under way
+	w.mu.Unlock()
+	if !slices.Equal(got, []string{"PENDING"}) {
+		t.Fatalf("third send %v", got)
+	}
 	w.close()
+	if got := <-sent; !slices.Equal(got, []string{"AT-CLOSE"}) {
+		t.Fatalf("close sent %v, want what was pending", got)
+	}
 	w.add("LATE")
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case got := <-sent:
-		t.Fatalf("sent %v after close", got)
-	default:
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) != 0 {
+		t.Fatalf("%d tenants pending after close", len(w.pending))
 	}
 }

@@ -14,7 +14,9 @@
 // tenants over them (replicas.go), dispatch.Leases built on them
 // (Leading, leading.go; a transaction fenced by a lead's epoch, fence.go),
 // and LISTEN/NOTIFY signals with a polling fallback (notify.go; an enqueue
-// signals ChannelQueue at commit).
+// signals ChannelQueue after its commit, coalesced: wakes.go). The tenants
+// generation is kept for Config.GenerationTTL (generation.go), and
+// concurrent audit appends share a commit (auditbatch.go).
 // Webhook delivery records (webhooks.Store, deliveries.go) commit in the
 // mirror's transaction.
 //

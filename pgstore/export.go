@@ -273,7 +273,7 @@ const importBatch = 1000
 // is, in one transaction, into a database whose tables hold none
 // (storecopy.ErrNotEmpty otherwise). The tenants generation moves once.
 func (s *Store) Import(ctx context.Context, d *storecopy.Dump) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.tenantsTx(ctx, func(tx pgx.Tx) error {
 		// Two imports at once would both find the tables empty.
 		if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(dataTables, ", ")+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return err

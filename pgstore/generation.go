@@ -51,10 +51,26 @@ func (c *generationCache) get(ctx context.Context, read func(context.Context) (u
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dropped == dropped && (!c.valid || now.After(c.readAt)) {
-		c.value, c.readAt, c.valid = v, now, true
+	if c.dropped != dropped {
+		return v, nil // the read may have begun before a change: keep nothing
 	}
-	return v, nil
+	if !c.valid {
+		c.value, c.readAt, c.valid = v, now, true
+		return v, nil
+	}
+	// Two reads may overlap and finish in either order: the generation
+	// only grows, so keep the larger value and the later start (both
+	// bounds hold for the pair), and never hand out less than was cached.
+	c.value, c.readAt = max(c.value, v), maxTime(c.readAt, now)
+	return c.value, nil
+}
+
+// maxTime returns the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // invalidate drops the cached value: the next get reads the database.

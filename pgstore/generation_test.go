@@ -39,6 +39,14 @@ func TestTenantsStoreCachedGeneration(t *testing.T) {
 	tenantstest.RunStoreTests(t, func(t *testing.T) tenants.Store { return openCached(t, pgtest.DSN(t), time.Hour, clk) })
 }
 
+// TestTenantsStoreCachedGenerationConcurrency: the concurrency cases hold
+// with the generation cached (it never decreases).
+func TestTenantsStoreCachedGenerationConcurrency(t *testing.T) {
+	tenantstest.RunConcurrencyTests(t, func(t *testing.T) tenants.Store {
+		return openCached(t, pgtest.DSN(t), time.Hour, testkit.NewClock(time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)))
+	})
+}
+
 // TestGenerationCacheBound: a change committed through another replica,
 // whose signal never arrives, is seen once the TTL has passed since the
 // cached value was read, and not later; a signal (FollowTenants'

@@ -51,8 +51,10 @@ import (
 // # Reads
 //
 // Plain reads are single statements of committed data; there is no cache
-// in the process, so every replica reads what any replica committed.
-// GroupsVersion is a row moved in the writing transaction.
+// in the process, so every replica reads what any replica committed. The
+// exceptions: Generation, kept for Config.GenerationTTL (generation.go),
+// and the groups a transaction read or wrote, kept for that transaction
+// (txn.groups). GroupsVersion is a row moved in the writing transaction.
 //
 // Times in columns (idempotency and delivery expiries, deleted-user
 // marks, the sync time) are timestamptz, kept to the microsecond;

@@ -362,6 +362,9 @@ func (t *txn) Group(name groups.Name) (groups.Group, error) {
 	if name.Tenant != t.tenant || !storableName(name) {
 		return groups.Group{}, groups.ErrNotFound
 	}
+	if t.err != nil {
+		return groups.Group{}, t.err
+	}
 	if doc, ok := t.groups[groupKey(name)]; ok {
 		if doc == nil {
 			return groups.Group{}, groups.ErrNotFound

@@ -209,7 +209,7 @@ func TestGroupsVersionSeenByOtherReplica(t *testing.T) {
 }
 
 // TestEnqueueSignalsOnCommit: an Append signals the tenant on
-// ChannelQueue when its transaction commits, and a failed Update signals
+// ChannelQueue after its transaction commits, and a failed Update signals
 // nothing.
 func TestEnqueueSignalsOnCommit(t *testing.T) {
 	a, b := twoReplicas(t)

@@ -9,8 +9,12 @@ import (
 	"time"
 )
 
-// wakeTimeout bounds one send of enqueue signals.
-const wakeTimeout = 5 * time.Second
+// wakeTimeout bounds one send of enqueue signals; wakeCloseTimeout the
+// last one, at shutdown.
+const (
+	wakeTimeout      = 5 * time.Second
+	wakeCloseTimeout = time.Second
+)
 
 // wakes signals enqueues on ChannelQueue, after they commit, coalesced.
 //
@@ -33,12 +37,27 @@ type wakes struct {
 	closed  bool // the store is closed: nothing more is sent
 }
 
-// close drops what is pending and sends nothing more.
+// close sends what is pending, once, within wakeCloseTimeout (so that
+// enqueues committed just before a shutdown are not left to the other
+// replicas' poll), and nothing more after it.
 func (w *wakes) close() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.closed = true
+	tenants := make([]string, 0, len(w.pending))
+	for t := range w.pending {
+		tenants = append(tenants, t)
+	}
 	clear(w.pending)
+	w.mu.Unlock()
+	if len(tenants) == 0 {
+		return
+	}
+	slices.Sort(tenants)
+	ctx, cancel := context.WithTimeout(context.Background(), wakeCloseTimeout)
+	defer cancel()
+	if err := w.send(ctx, tenants); err != nil {
+		w.log.Warn("signal enqueues to the other replicas at shutdown (their poll will find them)", "tenants", len(tenants), "err", err)
+	}
 }
 
 // add schedules a signal of tenant's enqueue; it never blocks on the

@@ -55,7 +55,8 @@ type AuthConfig struct {
 //
 // It checks credentials against a snapshot of the store's keys, tenants and
 // projects, reloaded whenever the store's Generation moves, so a revocation
-// applies to the next request. When the store fails, the snapshot last
+// applies to the next request (across PostgreSQL replicas, once their
+// Generation moves: within postgres.auth_cache_ttl). When the store fails, the snapshot last
 // confirmed current serves for up to AuthConfig.MaxStale, with a warning
 // logged when that starts and an error when it ends in refusals.
 type Authenticator struct {

@@ -766,6 +766,10 @@ func testPlace(t *testing.T, s Store) {
 	if got := ahead(t, s, c); got != 1 {
 		t.Errorf("Place(c) after a completed = %d, want 1", got)
 	}
+	// A tenant with nothing pending: nothing ahead, an empty depth.
+	if got := ahead(t, s, queue.Operation{ID: "none", Tenant: "NOBODY", Project: "MOH", Target: "NOBODY:MOH:none", Seq: 1}); got != 0 {
+		t.Errorf("Place in a tenant with nothing pending = %d, want 0", got)
+	}
 }
 
 func testFinish(t *testing.T, s Store) {
