@@ -29,6 +29,11 @@ type generationCache struct {
 	readAt  time.Time // when the read that produced value began
 	valid   bool
 	dropped uint64 // how many times the value was dropped
+	// seen is the largest generation any read returned: what get answers
+	// at least, so that no caller sees the generation go down (reads
+	// overlap and finish in any order; a larger value is a later state,
+	// never a staler one).
+	seen uint64
 }
 
 // get returns the cached generation, or reads it with read.
@@ -39,7 +44,7 @@ func (c *generationCache) get(ctx context.Context, read func(context.Context) (u
 	c.mu.Lock()
 	now := c.now()
 	if c.valid && now.Sub(c.readAt) < c.ttl {
-		v := c.value
+		v := max(c.value, c.seen)
 		c.mu.Unlock()
 		return v, nil
 	}
@@ -51,18 +56,18 @@ func (c *generationCache) get(ctx context.Context, read func(context.Context) (u
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dropped != dropped {
-		return v, nil // the read may have begun before a change: keep nothing
-	}
-	if !c.valid {
+	c.seen = max(c.seen, v)
+	switch {
+	case c.dropped != dropped:
+		// The read may have begun before a change: keep nothing.
+	case !c.valid:
 		c.value, c.readAt, c.valid = v, now, true
-		return v, nil
+	default:
+		// Two reads overlapped: keep the larger value and the later start
+		// (the value reflects a state no older than that start).
+		c.value, c.readAt = max(c.value, v), maxTime(c.readAt, now)
 	}
-	// Two reads may overlap and finish in either order: the generation
-	// only grows, so keep the larger value and the later start (both
-	// bounds hold for the pair), and never hand out less than was cached.
-	c.value, c.readAt = max(c.value, v), maxTime(c.readAt, now)
-	return c.value, nil
+	return c.seen, nil
 }
 
 // maxTime returns the later of a and b.

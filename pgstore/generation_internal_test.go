@@ -71,3 +71,25 @@ func TestGenerationCacheOverlappingReads(t *testing.T) {
 		t.Fatalf("after a read that overlapped an invalidation: %d with %d reads, want 13 read afresh", v, reads)
 	}
 }
+
+// TestGenerationCacheNeverGoesDown: a read that began before an
+// invalidation and saw a later commit than the read cached after it still
+// sets the floor of every later answer.
+func TestGenerationCacheNeverGoesDown(t *testing.T) {
+	clk := testkit.NewClock(time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC))
+	c := &generationCache{ttl: time.Second, now: clk.Now}
+	early := newBlockingRead()
+	e := getAsync(c, early.read)
+	<-early.started
+	c.invalidate() // a change committed; the early read is not kept...
+	if v, _ := c.get(context.Background(), func(context.Context) (uint64, error) { return 20, nil }); v != 20 {
+		t.Fatalf("a read after the invalidation: %d, want 20", v) // ...this one is
+	}
+	early.release <- 21 // ...though it saw a later commit still
+	if v := <-e; v != 21 {
+		t.Fatalf("the early read: %d, want 21", v)
+	}
+	if v, _ := c.get(context.Background(), func(context.Context) (uint64, error) { t.Fatal("read within the TTL"); return 0, nil }); v != 21 {
+		t.Fatalf("after 21 was answered: %d, want at least 21", v)
+	}
+}
