@@ -10,6 +10,19 @@ import (
 	"github.com/groupgate/groupgate/internal/testkit"
 )
 
+// loadPostgres loads a configuration of store: postgres with extra lines
+// under postgres:, and returns it with Validate's verdict.
+func loadPostgres(t *testing.T, extra string) (config.Config, error) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "groupgate.yaml")
+	testkit.WriteFile(t, file, "allow_http: true\nstore: postgres\npostgres:\n  dsn: postgres://groupgate@db:5432/groupgate\n"+extra)
+	c := config.DefaultConfig()
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	return c, c.Validate()
+}
+
 // TestPostgresLeaseTTL: postgres.lease_ttl reads as a duration and is
 // bounded; 0 (unset) is the default.
 func TestPostgresLeaseTTL(t *testing.T) {
@@ -23,13 +36,7 @@ func TestPostgresLeaseTTL(t *testing.T) {
 		{"50ms", 0, true},
 		{"1h", 0, true},
 	} {
-		file := filepath.Join(t.TempDir(), "groupgate.yaml")
-		testkit.WriteFile(t, file, "allow_http: true\nstore: postgres\npostgres:\n  dsn: postgres://groupgate@db:5432/groupgate\n  lease_ttl: "+tc.ttl+"\n")
-		c := config.DefaultConfig()
-		if err := c.LoadFile(file); err != nil {
-			t.Fatal(err)
-		}
-		err := c.Validate()
+		c, err := loadPostgres(t, "  lease_ttl: "+tc.ttl+"\n")
 		if tc.bad {
 			if err == nil || !strings.Contains(err.Error(), "postgres.lease_ttl") {
 				t.Errorf("lease_ttl %s: %v, want a problem naming postgres.lease_ttl", tc.ttl, err)
@@ -60,13 +67,7 @@ func TestPostgresAuthCacheTTL(t *testing.T) {
 		{"  auth_cache_ttl: 500us\n", 0, true},
 		{"  auth_cache_ttl: 2m\n", 0, true},
 	} {
-		file := filepath.Join(t.TempDir(), "groupgate.yaml")
-		testkit.WriteFile(t, file, "allow_http: true\nstore: postgres\npostgres:\n  dsn: postgres://groupgate@db:5432/groupgate\n"+tc.yaml)
-		c := config.DefaultConfig()
-		if err := c.LoadFile(file); err != nil {
-			t.Fatal(err)
-		}
-		err := c.Validate()
+		c, err := loadPostgres(t, tc.yaml)
 		if tc.bad {
 			if err == nil || !strings.Contains(err.Error(), "postgres.auth_cache_ttl") {
 				t.Errorf("%q: %v, want a problem naming postgres.auth_cache_ttl", tc.yaml, err)
