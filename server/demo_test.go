@@ -145,3 +145,22 @@ func TestDemoKEK(t *testing.T) {
 		t.Errorf("demo.kek made although GROUPGATE_KEK is set: %v", err)
 	}
 }
+
+// TestDemoOnPostgresNeedsKEK: the demo does not make a key-encryption key
+// of its own on PostgreSQL (each replica would have another one); it asks
+// for a shared one, naming the settings, before it connects anywhere.
+func TestDemoOnPostgresNeedsKEK(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := map[string]string{"GROUPGATE_STORE": "postgres", "GROUPGATE_POSTGRES_DSN": "postgres://groupgate@127.0.0.1:1/groupgate"}
+	m := server.NewMain(&syncBuffer{}, &syncBuffer{}, func(k string) string { return env[k] })
+	if err := m.ParseFlags([]string{"-demo", "-listen", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "kek_file") || !strings.Contains(err.Error(), "GROUPGATE_KEK") {
+		t.Fatalf("Run = %v, want a refusal naming kek_file and GROUPGATE_KEK", err)
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Errorf("the refused demo wrote %d files in its working directory", len(entries))
+	}
+}

@@ -121,6 +121,11 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 func (m *Main) Run(ctx context.Context) error {
 	logger := NewLogger(m.Config, m.stderr)
 	if m.Demo && m.Config.KEKFile == "" && m.getenv("GROUPGATE_KEK") == "" {
+		if m.Config.Store == config.StorePostgres {
+			// Every replica must seal and open with one key: a file made
+			// here would be this process's alone.
+			return errors.New("-demo on PostgreSQL needs a key-encryption key shared by every replica: set kek_file or GROUPGATE_KEK (the demo makes one only beside a bbolt store)")
+		}
 		path, err := demoKEK(m.Config.StorePath)
 		if err != nil {
 			return err
