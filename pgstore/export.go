@@ -407,6 +407,13 @@ func importRows(b *importer, d *storecopy.Dump) error {
 			return err
 		}
 	}
+	// The groups each project holds, counted once they are all in (as
+	// migration 0003 does).
+	if err := b.add(`INSERT INTO group_versions (tenant, project, version, n)
+		SELECT tenant, project, 1, count(*) FROM groups GROUP BY tenant, project
+		ON CONFLICT (tenant, project) DO UPDATE SET n = EXCLUDED.n`); err != nil {
+		return err
+	}
 	for _, m := range d.Members {
 		if err := b.add(`INSERT INTO members (tenant, project, group_key, email_key, id, email, display_name) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			m.Group.Tenant, m.Group.Project, m.Group.Key(), strings.ToLower(m.User.Email), m.User.ID, m.User.Email, m.User.DisplayName); err != nil {

@@ -324,9 +324,14 @@ func scanDepth(rows pgx.Rows) (queue.Depth, error) {
 
 // placeSQL counts the operations ahead of one in its project's queue and
 // reads the tenant's pending counts, in one statement (one snapshot): a
-// row per project with some pending, or one row of NULLs for none.
+// row per project with some pending, or one row of NULLs for none. Those
+// ahead are the project's pending count less those from the operation on:
+// counted from the tail, where a fresh operation (whose estimate every 202
+// carries) stands, this reads a row or two, not the whole backlog.
 const placeSQL = `SELECT a.n, p.project, p.n
-	FROM (SELECT count(*) AS n FROM queue WHERE tenant = $1 AND project = $2 AND seq < $3) a
+	FROM (SELECT greatest(
+		coalesce((SELECT n FROM pending WHERE tenant = $1 AND project = $2), 0)
+		- (SELECT count(*) FROM queue WHERE tenant = $1 AND project = $2 AND seq >= $3), 0) AS n) a
 	LEFT JOIN pending p ON p.tenant = $1 AND p.n > 0`
 
 // Place implements groups.Store.
@@ -606,10 +611,11 @@ func (s *Store) GroupsSyncedAt(ctx context.Context, tenant string) (time.Time, e
 	return timeOf(at), nil
 }
 
-// CheckPending verifies that the pending counts match the queues, and
+// CheckPending verifies that the pending counts match the queues, that
+// every project's group count (group_versions.n) matches its groups, and
 // that every queued operation is stored; it returns the first mismatch.
-// The counts move with every Append and Unqueue in the same statement, so
-// a mismatch is a defect.
+// The counts move with every Append and Unqueue, PutGroup and DeleteGroup
+// in the same statement, so a mismatch is a defect.
 func (s *Store) CheckPending(ctx context.Context) error {
 	var tenant, project string
 	var counted, queued int
@@ -624,6 +630,17 @@ func (s *Store) CheckPending(ctx context.Context) error {
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("check pending counts: %w", err)
+	}
+	var groupsHeld int
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(v.tenant, g.tenant), coalesce(v.project, g.project), coalesce(v.n, 0)::int, coalesce(g.n, 0)::int
+		FROM group_versions v FULL JOIN (SELECT tenant, project, count(*) AS n FROM groups GROUP BY tenant, project) g
+		ON v.tenant = g.tenant AND v.project = g.project
+		WHERE coalesce(v.n, 0) <> coalesce(g.n, 0) LIMIT 1`).Scan(&tenant, &project, &counted, &groupsHeld)
+	if err == nil {
+		return fmt.Errorf("pgstore: %s/%s holds %d groups but counts %d", tenant, project, groupsHeld, counted)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("check group counts: %w", err)
 	}
 	var missing string
 	err = s.pool.QueryRow(ctx, `SELECT q.op_id FROM queue q LEFT JOIN operations o ON o.id = q.op_id

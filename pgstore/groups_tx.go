@@ -390,11 +390,14 @@ func (t *txn) Group(name groups.Name) (groups.Group, error) {
 	return decodeGroup(doc, name.Tenant)
 }
 
-// putGroupSQL stores a group and moves its project's GroupsVersion.
+// putGroupSQL stores a group, moves its project's GroupsVersion and, if
+// the group is new (the row was inserted, not updated: xmax = 0), counts
+// it in the project's n.
 const putGroupSQL = `WITH g AS (INSERT INTO groups (tenant, project, group_key, doc) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (tenant, project, group_key) DO UPDATE SET doc = EXCLUDED.doc)
-	INSERT INTO group_versions (tenant, project, version) VALUES ($1, $2, 1)
-	ON CONFLICT (tenant, project) DO UPDATE SET version = group_versions.version + 1`
+		ON CONFLICT (tenant, project, group_key) DO UPDATE SET doc = EXCLUDED.doc
+		RETURNING (xmax = 0) AS created)
+	INSERT INTO group_versions (tenant, project, version, n) VALUES ($1, $2, 1, (SELECT count(*) FROM g WHERE created))
+	ON CONFLICT (tenant, project) DO UPDATE SET version = group_versions.version + 1, n = group_versions.n + EXCLUDED.n`
 
 func (t *txn) PutGroup(g groups.Group) error {
 	if err := t.own(g.Name.Tenant); err != nil {
@@ -408,12 +411,13 @@ func (t *txn) PutGroup(g groups.Group) error {
 	return t.write(putGroupSQL, g.Name.Tenant, g.Name.Project, g.Name.Key(), doc)
 }
 
-// deleteGroupSQL removes a group and its members and moves the project's
-// GroupsVersion, if the group was there.
+// deleteGroupSQL removes a group and its members, moves the project's
+// GroupsVersion and counts the group out of its n, if the group was there
+// (then so is the project's row: putGroupSQL made it).
 const deleteGroupSQL = `WITH g AS (DELETE FROM groups WHERE tenant = $1 AND project = $2 AND group_key = $3 RETURNING 1),
 	m AS (DELETE FROM members WHERE tenant = $1 AND project = $2 AND group_key = $3 AND EXISTS (SELECT 1 FROM g))
-	INSERT INTO group_versions (tenant, project, version) SELECT $1, $2, 1 FROM g
-	ON CONFLICT (tenant, project) DO UPDATE SET version = group_versions.version + 1`
+	INSERT INTO group_versions (tenant, project, version, n) SELECT $1, $2, 1, 0 FROM g
+	ON CONFLICT (tenant, project) DO UPDATE SET version = group_versions.version + 1, n = group_versions.n - 1`
 
 func (t *txn) DeleteGroup(name groups.Name) error {
 	if err := t.own(name.Tenant); err != nil {
@@ -423,10 +427,17 @@ func (t *txn) DeleteGroup(name groups.Name) error {
 	return t.write(deleteGroupSQL, name.Tenant, name.Project, name.Key())
 }
 
+// CountGroups implements groups.Tx from the counts kept in group_versions
+// (one row per project, not one per group).
 func (t *txn) CountGroups(project string) (int, error) {
 	var n int
-	err := t.read(func(row pgx.Row) error { return row.Scan(&n) },
-		"SELECT count(*) FROM groups WHERE tenant = $1 AND ($2 = '' OR project = $2)", t.tenant, project)
+	sql := "SELECT coalesce(sum(n), 0) FROM group_versions WHERE tenant = $1"
+	args := []any{t.tenant}
+	if project != "" {
+		sql += " AND project = $2"
+		args = append(args, project)
+	}
+	err := t.read(func(row pgx.Row) error { return row.Scan(&n) }, sql, args...)
 	if err != nil {
 		return 0, fmt.Errorf("count groups of %s: %w", t.tenant, err)
 	}

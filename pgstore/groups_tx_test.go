@@ -316,7 +316,8 @@ func TestOperationIDOfAnotherTenant(t *testing.T) {
 }
 
 // TestCheckPendingFindsMismatch: CheckPending, run after every suite case,
-// reports a count that does not match its queue.
+// reports a pending count that does not match its queue and a group count
+// that does not match the groups; a group put twice is counted once.
 func TestCheckPendingFindsMismatch(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	s := mustOpenDSN(t, dsn)
@@ -332,5 +333,33 @@ func TestCheckPendingFindsMismatch(t *testing.T) {
 	}
 	if err := s.CheckPending(ctx); err == nil || !strings.Contains(err.Error(), "SHIP/MOH has 1 operations queued but counts 2") {
 		t.Fatalf("CheckPending after the count was changed: %v", err)
+	}
+	if _, err := adminConn(t, dsn).Exec(ctx, "UPDATE pending SET n = 1"); err != nil {
+		t.Fatal(err)
+	}
+	ledger := groups.NewLedger(s)
+	for _, name := range []string{"a", "b", "a"} { // a new, b new, a again: 2 groups
+		if err := ledger.Update(ctx, "SHIP", func(tx groups.Tx) error {
+			return tx.PutGroup(groups.Group{Name: groups.Name{Tenant: "SHIP", Project: "MOH", Group: name}, State: groups.Active})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := ledger.View(ctx, "SHIP", func(tx groups.Tx) error {
+		var err error
+		n, err = tx.CountGroups("MOH")
+		return err
+	}); err != nil || n != 2 {
+		t.Fatalf("CountGroups after two groups put, one twice: %d, %v; want 2", n, err)
+	}
+	if err := s.CheckPending(ctx); err != nil {
+		t.Fatalf("CheckPending with groups: %v", err)
+	}
+	if _, err := adminConn(t, dsn).Exec(ctx, "UPDATE group_versions SET n = 5"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckPending(ctx); err == nil || !strings.Contains(err.Error(), "SHIP/MOH holds 2 groups but counts 5") {
+		t.Fatalf("CheckPending after the group count was changed: %v", err)
 	}
 }
