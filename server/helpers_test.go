@@ -56,7 +56,11 @@ func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mut
 		mutate(&simCfg)
 	}
 	sim := techpasssim.New(simCfg)
-	srv := httptest.NewServer(sim.Handler())
+	srv := httptest.NewUnstartedServer(sim.Handler())
+	// Arrivals stamped when their bytes reached the socket, not when the
+	// handler ran in this (race-instrumented, busy) process.
+	srv.Listener = sim.Listener(srv.Listener)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]config.TechPassConfig{},
 		hookSecrets: map[string]string{}, hookFiles: map[string]string{}}
