@@ -165,9 +165,11 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
 	}
 	cfg.Interval = config.Duration(o.interval)
-	// The simulator stamps arrivals in its handler; on a loaded 2-core
-	// machine under -race that stamp can lag by several milliseconds, which
-	// the guard (like network jitter in production) must absorb.
+	// The simulator stamps arrivals when their bytes reach its socket and
+	// the gate spaces requests from when their bytes were written, so one
+	// gateway's gaps on the wire are its gate's whatever the load; the
+	// guard stays what these tests' timings (slot = interval + guard) were
+	// written for.
 	cfg.PaceGuard = config.Duration(20 * time.Millisecond)
 	if o.interval >= time.Second {
 		cfg.PaceGuard = config.Duration(10 * time.Millisecond)
