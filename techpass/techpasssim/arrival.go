@@ -16,9 +16,9 @@ import (
 // shorter and was counted as a violation the client never committed.
 //
 // Listener's connections therefore stamp a request when its first bytes
-// reached the socket: the kernel's receive timestamp where the platform
-// gives one (Linux, SO_TIMESTAMPNS), else the moment this process read
-// them. Either is no later than the handler's clock, so the simulator's
+// reached the socket: the kernel's receive timestamp of the first read
+// that returned them (Linux, SO_TIMESTAMPNS; a request the client flushed
+// at once arrives in one piece), else the moment this process read them. Either is no later than the handler's clock, so the simulator's
 // gaps stay as strict as the rule and never stricter than the wire.
 
 // Listener returns l with its connections stamping each request's arrival
@@ -30,8 +30,8 @@ func (s *Simulator) Listener(l net.Listener) net.Listener {
 	return &stampListener{Listener: l, conns: &s.arrivals}
 }
 
-// arrivals maps the remote address of every connection accepted by a
-// Listener to its stamps. The zero value is ready for use.
+// arrivals maps every connection accepted by a Listener, by its local and
+// remote addresses, to its stamps. The zero value is ready for use.
 type arrivals struct {
 	mu    sync.Mutex
 	conns map[string]*stampConn
@@ -43,27 +43,35 @@ func (a *arrivals) add(c *stampConn) {
 	if a.conns == nil {
 		a.conns = map[string]*stampConn{}
 	}
-	a.conns[c.addr] = c
+	a.conns[c.key] = c
 }
 
 func (a *arrivals) remove(c *stampConn) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.conns[c.addr] == c {
-		delete(a.conns, c.addr)
+	if a.conns[c.key] == c {
+		delete(a.conns, c.key)
 	}
 }
 
-func (a *arrivals) conn(remoteAddr string) *stampConn {
+// conn returns the connection r came on, or nil if not a Listener's.
+func (a *arrivals) conn(r *http.Request) *stampConn {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.conns[remoteAddr]
+	return a.conns[connKey(local, r.RemoteAddr)]
 }
+
+// connKey names a connection by its two ends.
+func connKey(local net.Addr, remote string) string { return local.String() + " " + remote }
 
 // arrived returns when r's first bytes arrived, and false if r did not
 // come through a Listener.
 func (a *arrivals) arrived(r *http.Request) (time.Time, bool) {
-	if c := a.conn(r.RemoteAddr); c != nil {
+	if c := a.conn(r); c != nil {
 		return c.arrived()
 	}
 	return time.Time{}, false
@@ -72,7 +80,7 @@ func (a *arrivals) arrived(r *http.Request) (time.Time, bool) {
 // done forgets the stamp of r's connection once r is answered, so that the
 // next request on the connection is stamped by its own first bytes.
 func (a *arrivals) done(r *http.Request) {
-	if c := a.conn(r.RemoteAddr); c != nil {
+	if c := a.conn(r); c != nil {
 		c.clear()
 	}
 }
@@ -87,7 +95,7 @@ func (l *stampListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := &stampConn{Conn: c, addr: c.RemoteAddr().String(), kernel: newKernelReader(c), conns: l.conns}
+	sc := &stampConn{Conn: c, key: connKey(c.LocalAddr(), c.RemoteAddr().String()), kernel: newKernelReader(c), conns: l.conns}
 	l.conns.add(sc)
 	return sc, nil
 }
@@ -97,7 +105,7 @@ func (l *stampListener) Accept() (net.Conn, error) {
 // answer, so those bytes are the request's.
 type stampConn struct {
 	net.Conn
-	addr   string
+	key    string
 	kernel *kernelReader // nil: stamp with time.Now after the read
 	conns  *arrivals
 
