@@ -56,7 +56,11 @@ func startUpstreamWith(t *testing.T, interval time.Duration, groupLimit int, mut
 		mutate(&simCfg)
 	}
 	sim := techpasssim.New(simCfg)
-	srv := httptest.NewServer(sim.Handler())
+	srv := httptest.NewUnstartedServer(sim.Handler())
+	// Arrivals stamped when their bytes reached the socket, not when the
+	// handler ran in this (race-instrumented, busy) process.
+	srv.Listener = sim.Listener(srv.Listener)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	u := &upstream{sim: sim, srv: srv, secrets: map[string]string{}, tps: map[string]config.TechPassConfig{},
 		hookSecrets: map[string]string{}, hookFiles: map[string]string{}}
@@ -161,9 +165,11 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		cfg.StorePath = filepath.Join(t.TempDir(), "groupgate.db")
 	}
 	cfg.Interval = config.Duration(o.interval)
-	// The simulator stamps arrivals in its handler; on a loaded 2-core
-	// machine under -race that stamp can lag by several milliseconds, which
-	// the guard (like network jitter in production) must absorb.
+	// The simulator stamps arrivals when their bytes reach its socket and
+	// the gate spaces requests from when their bytes were written, so one
+	// gateway's gaps on the wire are its gate's whatever the load; the
+	// guard stays what these tests' timings (slot = interval + guard) were
+	// written for.
 	cfg.PaceGuard = config.Duration(20 * time.Millisecond)
 	if o.interval >= time.Second {
 		cfg.PaceGuard = config.Duration(10 * time.Millisecond)

@@ -84,7 +84,7 @@ func (s *Simulator) automation(rt techpass.Route, h apiHandler) http.Handler {
 			writeMessage(w, http.StatusForbidden, "Forbidden")
 			return
 		}
-		wait, ok := s.arrive(ns, rt.Name, s.cfg.Now())
+		wait, ok := s.arrive(ns, rt.Name, s.arrivalTime(r))
 		s.mu.Unlock()
 		defer s.leave(ns)
 		if !ok {

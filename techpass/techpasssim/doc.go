@@ -63,7 +63,9 @@
 //	POST /_sim/namespaces/{namespace}/events   SendEvent: any {"event":...} to the namespace's webhook
 //	GET  /_sim/namespaces/{namespace}/webhook  WebhookStats (see SetWebhook)
 //
-// and a JSON 404 {"message":"Not Found"} for everything else. The /_sim/
+// and a JSON 404 {"message":"Not Found"} for everything else. Served on
+// Simulator.Listener, it measures the interval from when requests reached
+// its socket, as TechPass's edge would, not from when its handlers ran. The /_sim/
 // endpoints are for tests running in another process and for people running
 // the standalone binary cmd/techpass-sim; they need no credentials, are not
 // rate limited and do not count as requests.

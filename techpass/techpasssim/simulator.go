@@ -296,6 +296,11 @@ type Simulator struct {
 	assertions []string // every client assertion received, for canary tests
 	other      otherCounters
 
+	// realClock is set when the simulator runs on time.Now, and so may
+	// stamp arrivals with its connections' stamps (arrival.go).
+	realClock bool
+	arrivals  arrivals
+
 	// hooks delivers webhooks (webhooks.go); made on first use.
 	hooksOnce sync.Once
 	hooks     *hooks
@@ -341,7 +346,8 @@ func New(cfg Config) *Simulator {
 	if cfg.MemberPageSize == 0 {
 		cfg.MemberPageSize = DefaultMemberPageSize
 	}
-	if cfg.Now == nil {
+	realClock := cfg.Now == nil
+	if realClock {
 		cfg.Now = time.Now
 	}
 	if cfg.Routes == nil {
@@ -364,11 +370,12 @@ func New(cfg Config) *Simulator {
 		clients:    make(map[clientKey]*namespace),
 		tokens:     make(map[string]accessToken),
 		users:      newDirectory(),
+		realClock:  realClock,
 	}
 	for _, u := range cfg.Users {
 		_, _ = s.users.add(u) // validated above
 	}
-	s.handler = s.logRequests(s.routes())
+	s.handler = s.logRequests(s.forgetArrivals(s.routes()))
 	return s
 }
 
