@@ -79,7 +79,11 @@ func startHarness(ctx context.Context, o Options, specs []tenantSpec) (_ *harnes
 	}()
 
 	h.sim = techpasssim.New(techpasssim.Config{Interval: interval, Seed: 1})
-	h.simSrv = httptest.NewUnstartedServer(h.arrivals.wrap(h.sim.Handler()))
+	h.simSrv = httptest.NewUnstartedServer(h.arrivals.wrap(h.sim.Handler(), h.sim.Arrived))
+	// Stamp arrivals when their bytes reach the socket, as TechPass would
+	// (techpasssim.Simulator.Listener), not when this busy process gets to
+	// the handler.
+	h.simSrv.Listener = h.sim.Listener(h.simSrv.Listener)
 	h.simSrv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			h.simConns.Add(1)
@@ -395,10 +399,13 @@ func newArrivals() *arrivals { return &arrivals{times: map[string][]time.Time{}}
 
 const automationPrefix = "/iam/namespace/"
 
-func (a *arrivals) wrap(next http.Handler) http.Handler {
+func (a *arrivals) wrap(next http.Handler, arrived func(*http.Request) (time.Time, bool)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rest, ok := strings.CutPrefix(r.URL.Path, automationPrefix); ok {
-			now := time.Now()
+			now, stamped := arrived(r)
+			if !stamped {
+				now = time.Now()
+			}
 			ns, _, _ := strings.Cut(rest, "/")
 			a.mu.Lock()
 			a.times[ns] = append(a.times[ns], now)

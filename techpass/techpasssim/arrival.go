@@ -30,6 +30,11 @@ func (s *Simulator) Listener(l net.Listener) net.Listener {
 	return &stampListener{Listener: l, conns: &s.arrivals}
 }
 
+// Arrived returns when r's first bytes arrived, as the simulator counts
+// it, and false if r did not come through a Listener: for a handler
+// wrapped around the simulator's that records arrivals too.
+func (s *Simulator) Arrived(r *http.Request) (time.Time, bool) { return s.arrivals.arrived(r) }
+
 // arrivals maps every connection accepted by a Listener, by its local and
 // remote addresses, to its stamps. The zero value is ready for use.
 type arrivals struct {
