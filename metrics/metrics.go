@@ -86,7 +86,7 @@ func New(state State, now func() time.Time) *Metrics {
 		}, []string{"tenant", "route"}),
 		upstreamLateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "groupgate_upstream_start_lateness_seconds",
-			Help:    "How long after its planned start (the end of its pacing wait) each Automation API request's bytes were written to the socket, by tenant: the scheduling and connection jitter that pace_guard must absorb.",
+			Help:    "How long after its planned start (the end of its pacing wait) each Automation API request's headers were written, by tenant: the scheduling and connection jitter that pace_guard must absorb.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0015, .002, .003, .005, .0075, .01, .015, .02, .05, .1, .25, 1},
 		}, []string{"tenant"}),
 		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -138,10 +138,8 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 }
 
 // Started records that the request in flight was really sent at at (its
-// bytes written to the socket, after any connection set-up; see
-// techpass.Starter), if that is later than its recorded start: the next
-// request is spaced from the later moment. It may be called more than once
-// for a request; the latest moment counts.
+// headers written, after any connection set-up), if that is later than its
+// recorded start: the next request is spaced from the later moment.
 func (g *Gate) Started(at time.Time) {
 	g.mu.Lock()
 	if at.After(g.last) {

@@ -59,7 +59,7 @@ func (s *Server) buildRuntime(t tenants.Tenant, prev *tenantRuntime) (*tenantRun
 	rt := &tenantRuntime{
 		settings:   st,
 		gate:       pacing.NewGate(st.Interval+st.PaceGuard, s.opts.Now),
-		httpClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout), Transport: techpass.NewTransport(nil)},
+		httpClient: &http.Client{Timeout: time.Duration(s.cfg.UpstreamTimeout)},
 	}
 	rt.gate.ObserveLateness(s.metrics.Lateness(t.Name))
 	if err := s.upstreamClient(rt, prev); err != nil {

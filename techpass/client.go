@@ -33,12 +33,9 @@ type Holder interface {
 }
 
 // Starter is implemented by a Pacer that wants to know when a request was
-// really sent, after any connection set-up or TLS handshake that followed
-// Acquire: when its bytes were written to the socket, on a connection of
-// NewTransport (Started is called after every write of the request), else
-// when its headers were written into the connection's buffer. The next
-// request is then spaced from that moment, so the upstream never measures
-// a shorter gap.
+// really sent: its headers written, after any connection set-up or TLS
+// handshake that followed Acquire. The next request is then spaced from that
+// moment, so the upstream never measures a shorter gap.
 type Starter interface {
 	Started(at time.Time)
 }
@@ -494,21 +491,8 @@ func (c *Client) send(ctx context.Context, route Route, path, token string, body
 	}
 	defer release()
 	if st, ok := c.pacer.(Starter); ok {
-		var w sentWatch
-		defer w.stop()
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-			// On a connection of NewTransport, the request started when
-			// its bytes were written to the socket (every write counts:
-			// the gate keeps the latest); on any other, when its headers
-			// were written into the connection's buffer.
-			GotConn: func(info httptrace.GotConnInfo) {
-				w.watch(sentConnOf(info.Conn), func() { st.Started(c.cfg.Now()) })
-			},
-			WroteHeaders: func() {
-				if !w.watching() {
-					st.Started(c.cfg.Now())
-				}
-			},
+			WroteHeaders: func() { st.Started(c.cfg.Now()) },
 		}))
 	}
 	start := time.Now()
