@@ -54,7 +54,7 @@ func (b *auditBatcher) append(ctx context.Context, entries []audit.Entry, insert
 	b.writing = true
 	b.mu.Unlock()
 	if start {
-		go b.drain(context.Background(), insert)
+		go b.drain(insert)
 	}
 	select {
 	case err := <-c.done:
@@ -70,22 +70,22 @@ func (b *auditBatcher) append(ctx context.Context, entries []audit.Entry, insert
 }
 
 // drain writes the waiting calls, a batch at a time, until none are left.
-func (b *auditBatcher) drain(ctx context.Context, insert func(context.Context, []audit.Entry) error) {
-	for b.next(ctx, insert) {
+func (b *auditBatcher) drain(insert func(context.Context, []audit.Entry) error) {
+	for b.next(insert) {
 	}
 }
 
 // next writes the next batch of waiting calls and reports whether more
 // are waiting; when none are, the writing ends (under the same lock as new
 // calls check it, so none is left waiting without a writer).
-func (b *auditBatcher) next(ctx context.Context, insert func(context.Context, []audit.Entry) error) bool {
+func (b *auditBatcher) next(insert func(context.Context, []audit.Entry) error) bool {
 	b.mu.Lock()
 	n := min(len(b.waiting), auditBatchCalls)
 	batch := b.waiting[:n:n]
 	b.waiting = b.waiting[n:]
 	b.mu.Unlock()
 	if n > 0 {
-		b.write(ctx, batch, insert)
+		b.write(batch, insert)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -98,8 +98,9 @@ func (b *auditBatcher) next(ctx context.Context, insert func(context.Context, []
 }
 
 // write writes one batch and answers its calls.
-func (b *auditBatcher) write(ctx context.Context, batch []*auditCall, insert func(context.Context, []audit.Entry) error) {
-	ctx, cancel := context.WithTimeout(ctx, auditBatchTimeout)
+// Its context is its own: the batch outlives any one caller's.
+func (b *auditBatcher) write(batch []*auditCall, insert func(context.Context, []audit.Entry) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), auditBatchTimeout)
 	defer cancel()
 	if len(batch) == 1 {
 		batch[0].done <- insert(ctx, batch[0].entries)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -43,20 +44,28 @@ type wakes struct {
 func (w *wakes) close() {
 	w.mu.Lock()
 	w.closed = true
-	tenants := make([]string, 0, len(w.pending))
-	for t := range w.pending {
-		tenants = append(tenants, t)
-	}
-	clear(w.pending)
+	tenants := w.take()
 	w.mu.Unlock()
-	if len(tenants) == 0 {
-		return
+	if len(tenants) > 0 {
+		w.sendNow(tenants, wakeCloseTimeout)
 	}
-	slices.Sort(tenants)
-	ctx, cancel := context.WithTimeout(context.Background(), wakeCloseTimeout)
+}
+
+// take returns the pending tenants, sorted, and empties the set. Call it
+// with mu held.
+func (w *wakes) take() []string {
+	tenants := slices.Sorted(maps.Keys(w.pending))
+	clear(w.pending)
+	return tenants
+}
+
+// sendNow sends tenants' signals within timeout, logging a failure (the
+// other replicas' poll finds what a lost signal would have told them).
+func (w *wakes) sendNow(tenants []string, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := w.send(ctx, tenants); err != nil {
-		w.log.Warn("signal enqueues to the other replicas at shutdown (their poll will find them)", "tenants", len(tenants), "err", err)
+		w.log.Warn("signal enqueues to the other replicas (their poll will find them)", "tenants", len(tenants), "err", err)
 	}
 }
 
@@ -87,18 +96,9 @@ func (w *wakes) run() {
 			w.mu.Unlock()
 			return
 		}
-		tenants := make([]string, 0, len(w.pending))
-		for t := range w.pending {
-			tenants = append(tenants, t)
-		}
-		clear(w.pending)
+		tenants := w.take()
 		w.mu.Unlock()
-		slices.Sort(tenants)
-		ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
-		if err := w.send(ctx, tenants); err != nil {
-			w.log.Warn("signal enqueues to the other replicas (their poll will find them)", "tenants", len(tenants), "err", err)
-		}
-		cancel()
+		w.sendNow(tenants, wakeTimeout)
 	}
 }
 
