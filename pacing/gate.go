@@ -82,6 +82,11 @@ func (g *Gate) Interval() time.Duration { return g.interval }
 // the previous start has passed, then records now as the start of a request.
 // The caller must call release exactly once, when the request's response has
 // been read or it has failed. Acquire returns ctx's error if ctx ends first.
+//
+// With a record (Attach), the start is recorded durably before Acquire
+// returns, as the moment the wait ends: the write is made during the last
+// recordLead of the wait, so its round trip overlaps the wait instead of
+// delaying the request. If the record's write fails, so does Acquire.
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case g.slot <- struct{}{}:
@@ -90,20 +95,41 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	}
 	var due time.Time
 	var rec Record
+	// recorded is the start written to recordedIn (zero: none yet).
+	var recorded time.Time
+	var recordedIn Record
 	for {
 		g.mu.Lock()
 		now := g.now()
 		d := Delay(now, g.last, g.hold, g.interval)
+		rec = g.rec
+		// A start is recorded once per record, and again if it moved
+		// later (a hold given meanwhile).
+		record := rec != nil && (rec != recordedIn || g.earliest().After(recorded))
+		if record && d <= recordLead {
+			// Record the start as the end of the wait: the request goes
+			// then, or as soon as the write is done if it takes longer.
+			g.mu.Unlock()
+			due = now.Add(d)
+			if err := rec.Start(ctx, d); err != nil {
+				<-g.slot
+				return nil, err
+			}
+			recorded, recordedIn = due, rec
+			continue
+		}
 		if d == 0 {
 			if due.IsZero() {
 				due = now
 			}
 			g.last, g.planned, g.seen = now, due, false
-			rec = g.rec
 			g.mu.Unlock()
 			break
 		}
 		due = now.Add(d)
+		if record {
+			d -= recordLead // wake to record the start, then wait the rest
+		}
 		g.mu.Unlock()
 		t := time.NewTimer(d)
 		select {
@@ -112,14 +138,6 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 			t.Stop()
 			<-g.slot
 			return nil, ctx.Err()
-		}
-	}
-	if rec != nil {
-		// Durably, before the request is sent: a replica that takes over
-		// spaces its first request from this one.
-		if err := rec.Start(ctx); err != nil {
-			<-g.slot
-			return nil, err
 		}
 	}
 	var once sync.Once
@@ -174,6 +192,20 @@ func (g *Gate) Hold(until time.Time) {
 		_ = rec.Hold(ctx, until.Sub(now))
 		cancel()
 	}
+}
+
+// earliest returns the earliest start the previous start and the hold
+// allow, whatever the time now (zero if nothing holds a start back). The
+// caller holds g.mu.
+func (g *Gate) earliest() time.Time {
+	var t time.Time
+	if !g.last.IsZero() {
+		t = g.last.Add(g.interval)
+	}
+	if g.hold.After(t) {
+		t = g.hold
+	}
+	return t
 }
 
 // NextStart returns the earliest time the next request could start, ignoring

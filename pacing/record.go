@@ -13,10 +13,13 @@ import (
 // lead that made it: once that lead is lost they fail, and the request is
 // not sent. Times are the shared store's clock, never a replica's.
 type Record interface {
-	// Start records durably that a request starts now, with no end yet.
-	// It is called before the request is sent; on an error the request is
-	// not sent.
-	Start(ctx context.Context) error
+	// Start records durably that a request starts in from now (by the
+	// record's clock, measured from when the write reaches it), with no
+	// end yet. The gate calls it during the last recordLead of its wait,
+	// with the rest of the wait as in, so the write's round trip overlaps
+	// the wait; the request is sent when the wait is over and the write
+	// has returned. On an error the request is not sent.
+	Start(ctx context.Context, in time.Duration) error
 	// End records that the request last started has ended.
 	End(ctx context.Context) error
 	// Hold records that no request may start for d from now (an
@@ -28,6 +31,12 @@ type Record interface {
 	// running), and no earlier than a hold. Zero with no record.
 	Wait(ctx context.Context, interval time.Duration) (time.Duration, error)
 }
+
+// recordLead is how long before the end of its wait the gate records a
+// request's start: ample for one write to the shared store, and short, so
+// that a start recorded by a leader that then lost its lead (and never
+// sent) holds the next leader back little more than one that was sent.
+const recordLead = 100 * time.Millisecond
 
 // recordTimeout bounds the writes of a record made outside a request's
 // context (End after the request, Hold).

@@ -20,18 +20,24 @@ type memRecord struct {
 	ended    bool
 	hold     time.Time
 	refuse   error
+	slow     time.Duration // how long Start takes
+	starts   []time.Time   // the starts recorded
 	interval time.Duration // as asked by Wait
 }
 
-func (r *memRecord) Start(context.Context) error {
+func (r *memRecord) Start(_ context.Context, in time.Duration) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The clock is read when the write arrives; the time it takes is the
+	// commit and the way back.
+	defer time.Sleep(r.slow)
 	if r.refuse != nil {
 		r.log = append(r.log, "start refused")
 		return r.refuse
 	}
 	r.log = append(r.log, "start")
-	r.start, r.ended = time.Now(), false
+	r.start, r.ended = time.Now().Add(in), false
+	r.starts = append(r.starts, r.start)
 	return nil
 }
 
@@ -128,5 +134,89 @@ func TestGateKeepsItsRecord(t *testing.T) {
 	release()
 	if got := rec.events(); !slices.Equal(got, []string{"start", "end", "hold", "start refused"}) {
 		t.Errorf("recorded %v, want nothing after Detach", got)
+	}
+}
+
+// TestGateRecordsDuringTheWait: a record's write is made during the end of
+// the gate's wait, so a slow record does not lengthen the gap between two
+// requests; the start it records is when the request really goes (within
+// timer jitter), never later than the write could know.
+func TestGateRecordsDuringTheWait(t *testing.T) {
+	const interval, slow = 200 * time.Millisecond, 40 * time.Millisecond
+	ctx := t.Context()
+	rec := &memRecord{slow: slow}
+	g := pacing.NewGate(interval, nil)
+	if err := g.Attach(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	var sent []time.Time
+	for range 4 {
+		release, err := g.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, time.Now())
+		release()
+	}
+	rec.mu.Lock()
+	starts := slices.Clone(rec.starts)
+	rec.mu.Unlock()
+	if len(starts) != len(sent) {
+		t.Fatalf("%d starts recorded for %d requests", len(starts), len(sent))
+	}
+	for i := range sent {
+		if d := sent[i].Sub(starts[i]); d < 0 || d > 20*time.Millisecond {
+			t.Errorf("request %d went %v after its recorded start, want within [0, 20ms]", i, d)
+		}
+		if i == 0 {
+			continue
+		}
+		// A synchronous write after the wait would make every gap
+		// interval + slow.
+		if gap := sent[i].Sub(sent[i-1]); gap < interval || gap >= interval+slow/2 {
+			t.Errorf("gap %d: %v, want in [%v, %v): the write overlaps the wait", i, gap, interval, interval+slow/2)
+		}
+	}
+}
+
+// TestGateRecordsAMovedStartAgain: a hold given while a request waits,
+// after its start was recorded, moves the start later; the later start is
+// recorded before the request goes.
+func TestGateRecordsAMovedStartAgain(t *testing.T) {
+	const interval = 150 * time.Millisecond
+	ctx := t.Context()
+	rec := &memRecord{}
+	g := pacing.NewGate(interval, nil) // the first request waits one interval
+	if err := g.Attach(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	// Hold once the start is recorded (the last 100 ms of the wait).
+	held := make(chan time.Time, 1)
+	go func() {
+		for len(rec.events()) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		until := time.Now().Add(300 * time.Millisecond)
+		g.Hold(until)
+		held <- until
+	}()
+	release, err := g.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	release()
+	until := <-held
+	if sent.Before(until) {
+		t.Errorf("request sent %v before the hold's end", until.Sub(sent))
+	}
+	rec.mu.Lock()
+	starts := slices.Clone(rec.starts)
+	rec.mu.Unlock()
+	if len(starts) != 2 {
+		t.Fatalf("%d starts recorded (%v), want 2: the planned one and the moved one", len(starts), rec.events())
+	}
+	if last := starts[len(starts)-1]; last.Before(until) || sent.Sub(last) > 20*time.Millisecond {
+		t.Errorf("last recorded start %v; the hold ended %v, the request went %v", last, until, sent)
 	}
 }

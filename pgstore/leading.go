@@ -465,8 +465,8 @@ type pacingRecord struct {
 	epoch  int64
 }
 
-func (r *pacingRecord) Start(ctx context.Context) error {
-	_, err := r.s.RecordStart(ctx, r.tenant, r.epoch)
+func (r *pacingRecord) Start(ctx context.Context, in time.Duration) error {
+	_, err := r.s.RecordStart(ctx, r.tenant, r.epoch, in)
 	return err
 }
 

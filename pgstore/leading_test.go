@@ -450,7 +450,7 @@ func TestLeadFencesItsPacingRecord(t *testing.T) {
 	if leadB.Epoch() <= leadA.Epoch() {
 		t.Errorf("epochs %d then %d: the new lead's must be greater", leadA.Epoch(), leadB.Epoch())
 	}
-	if err := recA.Start(ctx); !errors.Is(err, queue.ErrFenced) {
+	if err := recA.Start(ctx, 0); !errors.Is(err, queue.ErrFenced) {
 		t.Errorf("the released lead's start: %v, want ErrFenced", err)
 	}
 	gateA2 := pacing.NewGate(interval, nil)

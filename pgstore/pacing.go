@@ -84,13 +84,19 @@ func (s *Store) fencedUpdate(ctx context.Context, what, set string, tenant strin
 }
 
 // RecordStart durably records that the leader of tenant at epoch starts an
-// upstream request now (by the database's clock), with no end yet, and
-// returns that instant. Call it before sending; on ErrFenced, do not send.
-// Fencing orders the record before any takeover, not before the lease's
-// expiry: send under the Leadership's context, which ends by then.
-func (s *Store) RecordStart(ctx context.Context, tenant string, epoch int64) (time.Time, error) {
+// upstream request in from now (by the database's clock; 0 for now), with
+// no end yet, and returns that instant. Call it before sending, at most in
+// before (the write then overlaps the wait), and send no earlier than in
+// after calling it; on ErrFenced, do not send. Fencing orders the record
+// before any takeover, not before the lease's expiry: send under the
+// Leadership's context, which ends by then.
+func (s *Store) RecordStart(ctx context.Context, tenant string, epoch int64, in time.Duration) (time.Time, error) {
+	if in < 0 {
+		in = 0
+	}
 	start, _, err := s.fencedUpdate(ctx, "record request start",
-		"last_start = clock_timestamp(), last_end = NULL", tenant, epoch)
+		"last_start = clock_timestamp() + $3 * interval '1 microsecond', last_end = NULL", tenant, epoch,
+		(in+time.Microsecond-1).Microseconds())
 	return start, err
 }
 

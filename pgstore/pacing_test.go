@@ -25,7 +25,7 @@ func TestNextAllowedStart(t *testing.T) {
 		t.Errorf("no record: %+v, want Next = Now, no wait", p)
 	}
 	l := mustAcquire(t, s, "SHIP", "replica-a", time.Minute)
-	start, err := s.RecordStart(ctx, "SHIP", l.Epoch)
+	start, err := s.RecordStart(ctx, "SHIP", l.Epoch, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,47 @@ func TestNextAllowedStart(t *testing.T) {
 	}
 }
 
+// TestRecordStartAhead: a start recorded ahead of the send (during the
+// gate's wait) is the database's clock at the write plus the rest of the
+// wait, and the next leader spaces from that planned start.
+func TestRecordStartAhead(t *testing.T) {
+	s := mustOpen(t)
+	ctx := t.Context()
+	const interval, in = time.Second, 80 * time.Millisecond
+	l := mustAcquire(t, s, "SHIP", "replica-a", time.Minute)
+	before, err := s.NextAllowedStart(ctx, "SHIP", interval, 0) // the database's clock
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := s.RecordStart(ctx, "SHIP", l.Epoch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.NextAllowedStart(ctx, "SHIP", interval, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start.Before(before.Now.Add(in)) || start.After(after.Now.Add(in)) {
+		t.Errorf("start recorded %v ahead: %v, want between %v and %v (the write's clock + %v)",
+			in, start, before.Now.Add(in), after.Now.Add(in), in)
+	}
+	if want := start.Add(2 * interval); !after.Next.Equal(want) {
+		t.Errorf("Next %v, want the planned start + 2 intervals = %v", after.Next, want)
+	}
+	// A negative wait records now.
+	start, err = s.RecordStart(ctx, "SHIP", l.Epoch, -time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.NextAllowedStart(ctx, "SHIP", interval, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start.Before(after.Now) || start.After(last.Now) {
+		t.Errorf("start recorded with a negative wait: %v, want between %v and %v", start, after.Now, last.Now)
+	}
+}
+
 // TestPacingFencedAfterTakeover: once another replica has taken the lapsed
 // lease, the old leader's writes fail with ErrFenced and change nothing;
 // the new leader sees the old leader's unfinished start and waits for it.
@@ -82,7 +123,7 @@ func TestPacingFencedAfterTakeover(t *testing.T) {
 	const interval, guard = 5 * time.Second, 5 * time.Millisecond
 	// A second is ample for the start below, even on a loaded machine.
 	la := mustAcquire(t, a, "SHIP", "replica-a", time.Second)
-	start, err := a.RecordStart(ctx, "SHIP", la.Epoch)
+	start, err := a.RecordStart(ctx, "SHIP", la.Epoch, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +135,7 @@ func TestPacingFencedAfterTakeover(t *testing.T) {
 	if want := start.Add(2*interval + guard); !before.Next.Equal(want) {
 		t.Errorf("new leader's next start %v, want the old leader's unfinished start + 2 intervals + guard = %v", before.Next, want)
 	}
-	if _, err := a.RecordStart(ctx, "SHIP", la.Epoch); !errors.Is(err, pgstore.ErrFenced) {
+	if _, err := a.RecordStart(ctx, "SHIP", la.Epoch, 0); !errors.Is(err, pgstore.ErrFenced) {
 		t.Errorf("deposed RecordStart: %v, want ErrFenced", err)
 	}
 	if err := a.RecordEnd(ctx, "SHIP", la.Epoch); !errors.Is(err, pgstore.ErrFenced) {
@@ -111,20 +152,20 @@ func TestPacingFencedAfterTakeover(t *testing.T) {
 		t.Errorf("the deposed leader's writes moved the next start from %v to %v", before.Next, after.Next)
 	}
 	// A lease that was never this tenant's, or a later epoch, is fenced too.
-	if _, err := b.RecordStart(ctx, "SHIP", lb.Epoch+1); !errors.Is(err, pgstore.ErrFenced) {
+	if _, err := b.RecordStart(ctx, "SHIP", lb.Epoch+1, 0); !errors.Is(err, pgstore.ErrFenced) {
 		t.Errorf("RecordStart with a future epoch: %v, want ErrFenced", err)
 	}
-	if _, err := b.RecordStart(ctx, "NOLEASE", 1); !errors.Is(err, pgstore.ErrFenced) {
+	if _, err := b.RecordStart(ctx, "NOLEASE", 1, 0); !errors.Is(err, pgstore.ErrFenced) {
 		t.Errorf("RecordStart without a lease: %v, want ErrFenced", err)
 	}
-	if _, err := b.RecordStart(ctx, "SHIP", lb.Epoch); err != nil {
+	if _, err := b.RecordStart(ctx, "SHIP", lb.Epoch, 0); err != nil {
 		t.Errorf("new leader's RecordStart: %v", err)
 	}
 	// After a release, the releaser's epoch is fenced at once.
 	if err := b.ReleaseLease(ctx, lb); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.RecordStart(ctx, "SHIP", lb.Epoch); !errors.Is(err, pgstore.ErrFenced) {
+	if _, err := b.RecordStart(ctx, "SHIP", lb.Epoch, 0); !errors.Is(err, pgstore.ErrFenced) {
 		t.Errorf("RecordStart after release: %v, want ErrFenced", err)
 	}
 }
@@ -145,7 +186,7 @@ func TestRecordStartRacesTakeover(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-			at, err := a.RecordStart(ctx, "SHIP", la.Epoch)
+			at, err := a.RecordStart(ctx, "SHIP", la.Epoch, 0)
 			if err != nil {
 				fenced = err
 				return
