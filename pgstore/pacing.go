@@ -96,7 +96,7 @@ func (s *Store) RecordStart(ctx context.Context, tenant string, epoch int64, in 
 	}
 	start, _, err := s.fencedUpdate(ctx, "record request start",
 		"last_start = clock_timestamp() + $3 * interval '1 microsecond', last_end = NULL", tenant, epoch,
-		(in+time.Microsecond-1).Microseconds())
+		(in + time.Microsecond - 1).Microseconds())
 	return start, err
 }
 
