@@ -99,6 +99,7 @@ func startHarness(ctx context.Context, o Options, specs []tenantSpec) (_ *harnes
 		if cfg.Postgres.DSN, err = h.postgres(ctx, o.PostgresDSN); err != nil {
 			return nil, err
 		}
+		cfg.Postgres.MaxConns = o.MaxConns
 	} else {
 		h.store = filepath.Join(dir, "groupgate.db")
 		cfg.StorePath = h.store

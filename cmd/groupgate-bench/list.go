@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/config"
 )
 
 // The list tenant: one project with a few groups, created quickly (a short
@@ -114,8 +115,13 @@ func runList(ctx context.Context, h *harness, o Options, progress func(string, .
 	}
 	progress("list: cached %.0f/s, bare echo %.0f/s, ratio %.3f", r.CachedRPS, r.BareRPS, r.Ratio)
 	r.Checks = []Check{
-		check(r.Ratio >= 0.8, "cached list >= 0.8x bare Echo (%.3f)", r.Ratio),
 		check(r.CachedErrors == 0 && r.BareErrors == 0, "no failed requests (%d cached, %d bare)", r.CachedErrors, r.BareErrors),
+	}
+	if o.Store == config.StoreBbolt {
+		// On PostgreSQL the ratio is recorded, not a target (issue 13):
+		// every read asks the database whether the cache is current, so
+		// that a change made through another replica is seen.
+		r.Checks = append(r.Checks, check(r.Ratio >= 0.8, "cached list >= 0.8x bare Echo (%.3f)", r.Ratio))
 	}
 	if len(h.bases) > 1 {
 		seen, err := changeSeenEverywhere(ctx, h)

@@ -98,12 +98,21 @@ func TestParseFlags(t *testing.T) {
 	if err := pg.ParseFlags([]string{"-store", "postgres", "-replicas", "3"}); err != nil {
 		t.Fatal(err)
 	}
-	if pg.Options.EnqueueRate != 200 || pg.Options.Replicas != 3 {
-		t.Errorf("-store postgres: enqueue rate %v, replicas %d; want 200 (PostgreSQL's paced target) and 3", pg.Options.EnqueueRate, pg.Options.Replicas)
+	if pg.Options.EnqueueRate != 200 || pg.Options.Replicas != 3 || pg.Options.EnqueueOps != postgresEnqueueOps || pg.Options.MaxConns != 0 {
+		t.Errorf("-store postgres: enqueue rate %v, replicas %d, enqueue ops %d, max conns %d; want 200 (PostgreSQL's paced target), 3, %d and 0",
+			pg.Options.EnqueueRate, pg.Options.Replicas, pg.Options.EnqueueOps, pg.Options.MaxConns, postgresEnqueueOps)
+	}
+	given := NewMain(&bytes.Buffer{}, &bytes.Buffer{})
+	if err := given.ParseFlags([]string{"-store", "postgres", "-enqueue-ops", "30", "-max-conns", "4"}); err != nil {
+		t.Fatal(err)
+	}
+	if given.Options.EnqueueOps != 30 || given.Options.MaxConns != 4 {
+		t.Errorf("-store postgres -enqueue-ops 30 -max-conns 4: %d ops, %d conns", given.Options.EnqueueOps, given.Options.MaxConns)
 	}
 	for _, bad := range [][]string{
 		{"-interval", "0"}, {"-writers", "0"}, {"-enqueue-ops", "500"}, {"extra"},
 		{"-store", "sqlite"}, {"-replicas", "2"}, {"-store", "postgres", "-replicas", "0"}, {"-postgres-dsn", "postgres://x@y/z"},
+		{"-max-conns", "4"}, {"-store", "postgres", "-max-conns", "-1"},
 	} {
 		m := NewMain(&bytes.Buffer{}, &bytes.Buffer{})
 		if err := m.ParseFlags(bad); err == nil {
