@@ -33,10 +33,11 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l . 2>&1); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-## bench: Go benchmarks, then the load program against the real server and simulator (60 s at the real 1 s interval, about 2 minutes in all); results and the machine go in docs/benchmarks.md
+## bench: Go benchmarks, then the load program against the real server and simulator on bbolt (60 s at the real 1 s interval, about 2 minutes), then on PostgreSQL with three replicas (about 4 minutes; needs scripts/install-test-deps.sh); results and the machine go in docs/benchmarks.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/groupgate-bench -v
+	$(GO) run ./cmd/groupgate-bench -v -store postgres -replicas 3
 
 ## fuzz: run every fuzz target for FUZZTIME each (new corpus entries land in testdata/fuzz)
 fuzz:

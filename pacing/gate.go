@@ -47,8 +47,10 @@ type Gate struct {
 	seen     bool
 	lateness func(time.Duration)
 	// rec, if set, is the durable record shared with other replicas
-	// (Attach).
-	rec Record
+	// (Attach); attached counts the calls of Attach, so that a wait can
+	// tell it was given another record.
+	rec      Record
+	attached uint64
 }
 
 // ObserveLateness makes the gate report, for every request whose real
@@ -79,14 +81,19 @@ func NewGate(interval time.Duration, now func() time.Time) *Gate {
 func (g *Gate) Interval() time.Duration { return g.interval }
 
 // Acquire waits until no other request is in flight and the interval since
-// the previous start has passed, then records now as the start of a request.
-// The caller must call release exactly once, when the request's response has
-// been read or it has failed. Acquire returns ctx's error if ctx ends first.
+// the previous start has passed, then takes now as the start of a request
+// (in memory). The caller must call release exactly once, when the
+// request's response has been read or it has failed. Acquire returns ctx's
+// error if ctx ends first.
 //
-// With a record (Attach), the start is recorded durably before Acquire
-// returns, as the moment the wait ends: the write is made during the last
-// recordLead of the wait, so its round trip overlaps the wait instead of
-// delaying the request. If the record's write fails, so does Acquire.
+// With a record (Attach), the start is also recorded durably before
+// Acquire returns, as the moment the wait ends: the write is made during
+// the last recordLead of the wait (at once for a shorter wait), so its
+// round trip overlaps the wait instead of delaying the request; the request
+// goes when the wait is over and the write has returned. A start that moves
+// later after it was recorded (a Hold, or another record attached) is
+// recorded again. If a write fails, so does Acquire. If ctx ends after the
+// start was recorded, the request is recorded as ended (best effort).
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case g.slot <- struct{}{}:
@@ -95,17 +102,18 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	}
 	var due time.Time
 	var rec Record
-	// recorded is the start written to recordedIn (zero: none yet).
+	// recorded is the start written to wrote, the record of Attach call
+	// recordedIn (recordedIn 0: none yet).
 	var recorded time.Time
-	var recordedIn Record
+	var recordedIn uint64
+	var wrote Record
 	for {
 		g.mu.Lock()
 		now := g.now()
 		d := Delay(now, g.last, g.hold, g.interval)
 		rec = g.rec
-		// A start is recorded once per record, and again if it moved
-		// later (a hold given meanwhile).
-		record := rec != nil && (rec != recordedIn || g.earliest().After(recorded))
+		attached := g.attached
+		record := rec != nil && (attached != recordedIn || g.earliest().After(recorded))
 		if record && d <= recordLead {
 			// Record the start as the end of the wait: the request goes
 			// then, or as soon as the write is done if it takes longer.
@@ -115,7 +123,11 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 				<-g.slot
 				return nil, err
 			}
-			recorded, recordedIn = due, rec
+			recorded, recordedIn, wrote = due, attached, rec
+			if ctx.Err() != nil {
+				g.abandon(ctx, wrote)
+				return nil, ctx.Err()
+			}
 			continue
 		}
 		if d == 0 {
@@ -136,7 +148,11 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			<-g.slot
+			if wrote != nil {
+				g.abandon(ctx, wrote)
+			} else {
+				<-g.slot
+			}
 			return nil, ctx.Err()
 		}
 	}
@@ -153,6 +169,17 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 			<-g.slot
 		})
 	}, nil
+}
+
+// abandon gives up a request whose start was recorded in rec but which
+// will not be sent (its ctx ended): it records the request as ended, or the
+// next leader would wait an interval more for it, and frees the slot. A
+// lost lead's write is refused, which changes nothing.
+func (g *Gate) abandon(ctx context.Context, rec Record) {
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	_ = rec.End(ectx)
+	cancel()
+	<-g.slot
 }
 
 // Started records that the request in flight was really sent at at (its

@@ -15,10 +15,13 @@ import (
 type Record interface {
 	// Start records durably that a request starts in from now (by the
 	// record's clock, measured from when the write reaches it), with no
-	// end yet. The gate calls it during the last recordLead of its wait,
-	// with the rest of the wait as in, so the write's round trip overlaps
-	// the wait; the request is sent when the wait is over and the write
-	// has returned. On an error the request is not sent.
+	// end yet, replacing the start recorded before. The gate calls it
+	// during the last recordLead of its wait, with the rest of the wait as
+	// in, so the write's round trip overlaps the wait; the request is sent
+	// when the wait is over and the write has returned, so the recorded
+	// start is earlier than the real one only by how late the send is. It
+	// may be called again for the same request, with a later start (a
+	// Hold came meanwhile). On an error the request is not sent.
 	Start(ctx context.Context, in time.Duration) error
 	// End records that the request last started has ended.
 	End(ctx context.Context) error
@@ -33,9 +36,10 @@ type Record interface {
 }
 
 // recordLead is how long before the end of its wait the gate records a
-// request's start: ample for one write to the shared store, and short, so
-// that a start recorded by a leader that then lost its lead (and never
-// sent) holds the next leader back little more than one that was sent.
+// request's start: ample for one write to the shared store, and short. A
+// start recorded by a leader that then lost its lead before sending, and
+// could not record its end, costs the next leader what a request with no
+// recorded end does: one interval more.
 const recordLead = 100 * time.Millisecond
 
 // recordTimeout bounds the writes of a record made outside a request's
@@ -55,6 +59,7 @@ func (g *Gate) Attach(ctx context.Context, rec Record) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.rec = rec
+	g.attached++
 	// From the answer, not the question: later by the way back, never
 	// earlier than the record allows.
 	if until := g.now().Add(wait); until.After(g.hold) {

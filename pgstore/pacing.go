@@ -84,12 +84,13 @@ func (s *Store) fencedUpdate(ctx context.Context, what, set string, tenant strin
 }
 
 // RecordStart durably records that the leader of tenant at epoch starts an
-// upstream request in from now (by the database's clock; 0 for now), with
-// no end yet, and returns that instant. Call it before sending, at most in
-// before (the write then overlaps the wait), and send no earlier than in
-// after calling it; on ErrFenced, do not send. Fencing orders the record
-// before any takeover, not before the lease's expiry: send under the
-// Leadership's context, which ends by then.
+// upstream request in from now (clock_timestamp() + in, by the database's
+// clock; a negative in counts as 0), with no end yet, and returns that
+// instant. Call it before sending, at most in before the planned send, so
+// the write overlaps the wait: the recorded start is then earlier than the
+// real send only by how late the send is. On ErrFenced, do not send.
+// Fencing orders the record before any takeover, not before the lease's
+// expiry: send under the Leadership's context, which ends by then.
 func (s *Store) RecordStart(ctx context.Context, tenant string, epoch int64, in time.Duration) (time.Time, error) {
 	if in < 0 {
 		in = 0
