@@ -27,7 +27,7 @@ type memRecord struct {
 	// afterStart, if set, runs after Start number n (from 1) has
 	// recorded, outside the record's lock.
 	afterStart func(n int)
-	interval time.Duration // as asked by Wait
+	interval   time.Duration // as asked by Wait
 }
 
 func (r *memRecord) Start(_ context.Context, in time.Duration) error {
