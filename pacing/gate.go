@@ -160,10 +160,16 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	return func() {
 		once.Do(func() {
 			if rec != nil {
+				// How late the request went after the start recorded for
+				// it: the write ran over the wait, the timer fired late,
+				// or Started moved the start to the real send.
+				g.mu.Lock()
+				late := max(g.last.Sub(recorded), 0)
+				g.mu.Unlock()
 				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 				// A lost end only makes the next leader wait one interval
 				// more.
-				_ = rec.End(ctx)
+				_ = rec.End(ctx, late)
 				cancel()
 			}
 			<-g.slot
@@ -177,7 +183,7 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 // lost lead's write is refused, which changes nothing.
 func (g *Gate) abandon(ctx context.Context, rec Record) {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	_ = rec.End(ectx)
+	_ = rec.End(ectx, 0)
 	cancel()
 	<-g.slot
 }

@@ -23,8 +23,12 @@ type Record interface {
 	// may be called again for the same request, with a later start (a
 	// Hold came meanwhile). On an error the request is not sent.
 	Start(ctx context.Context, in time.Duration) error
-	// End records that the request last started has ended.
-	End(ctx context.Context) error
+	// End records that the request last started has ended, and that it
+	// was really sent late after its recorded start (its connection set
+	// up, its headers written; zero if not later): the recorded start
+	// moves by that much, so the next leader spaces its first request
+	// from the real send.
+	End(ctx context.Context, late time.Duration) error
 	// Hold records that no request may start for d from now (an
 	// upstream's Retry-After). A hold only ever extends.
 	Hold(ctx context.Context, d time.Duration) error

@@ -23,7 +23,8 @@ type memRecord struct {
 	slow     time.Duration // how long Start takes
 	starts   []time.Time   // the starts recorded
 	ins      []time.Duration
-	returned []time.Time // when each Start returned
+	returned []time.Time     // when each Start returned
+	lates    []time.Duration // as given to End
 	// afterStart, if set, runs after Start number n (from 1) has
 	// recorded, outside the record's lock.
 	afterStart func(n int)
@@ -54,11 +55,13 @@ func (r *memRecord) Start(_ context.Context, in time.Duration) error {
 	return nil
 }
 
-func (r *memRecord) End(context.Context) error {
+func (r *memRecord) End(_ context.Context, late time.Duration) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.log = append(r.log, "end")
 	r.ended = true
+	r.lates = append(r.lates, late)
+	r.start = r.start.Add(late)
 	return nil
 }
 
@@ -309,4 +312,39 @@ func TestGateEndsAStartNotSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	release()
+}
+
+// TestGateEndCarriesTheRealStart: a request sent later than its recorded
+// start (Started: its connection was set up first) has its end recorded
+// with that lateness, which moves the recorded start to the real send.
+func TestGateEndCarriesTheRealStart(t *testing.T) {
+	const interval, setup = 100 * time.Millisecond, 40 * time.Millisecond
+	rec := &memRecord{}
+	g := pacing.NewGate(interval, nil)
+	if err := g.Attach(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	release, err := g.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(setup)
+	sent := time.Now()
+	g.Started(sent)
+	release()
+	starts, _, _ := rec.recorded()
+	rec.mu.Lock()
+	lates, moved := slices.Clone(rec.lates), rec.start
+	rec.mu.Unlock()
+	if len(starts) != 1 || len(lates) != 1 {
+		t.Fatalf("recorded %v, want one start and one end", rec.events())
+	}
+	if lates[0] < setup {
+		t.Errorf("end recorded %v late, want at least the %v the request waited for its connection", lates[0], setup)
+	}
+	// The record's clock is this one: the moved start is the real send,
+	// later by the gap between the gate's clock reading and Start's.
+	if d := moved.Sub(sent); d < 0 || d > 100*time.Millisecond {
+		t.Errorf("recorded start moved to %v after the real send, want the real send (within [0, 100ms])", d)
+	}
 }

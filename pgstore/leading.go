@@ -470,8 +470,8 @@ func (r *pacingRecord) Start(ctx context.Context, in time.Duration) error {
 	return err
 }
 
-func (r *pacingRecord) End(ctx context.Context) error {
-	return r.s.RecordEnd(ctx, r.tenant, r.epoch)
+func (r *pacingRecord) End(ctx context.Context, late time.Duration) error {
+	return r.s.RecordEnd(ctx, r.tenant, r.epoch, late)
 }
 
 func (r *pacingRecord) Hold(ctx context.Context, d time.Duration) error {

@@ -92,20 +92,29 @@ func (s *Store) fencedUpdate(ctx context.Context, what, set string, tenant strin
 // Fencing orders the record before any takeover, not before the lease's
 // expiry: send under the Leadership's context, which ends by then.
 func (s *Store) RecordStart(ctx context.Context, tenant string, epoch int64, in time.Duration) (time.Time, error) {
-	if in < 0 {
-		in = 0
-	}
 	start, _, err := s.fencedUpdate(ctx, "record request start",
-		"last_start = clock_timestamp() + $3 * interval '1 microsecond', last_end = NULL", tenant, epoch,
-		(in + time.Microsecond - 1).Microseconds())
+		"last_start = clock_timestamp() + $3 * interval '1 microsecond', last_end = NULL", tenant, epoch, micros(in))
 	return start, err
 }
 
+// micros is d in whole microseconds, rounded up (so a recorded start is
+// never earlier than asked), and 0 for a negative d.
+func micros(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return (d + time.Microsecond - 1).Microseconds()
+}
+
 // RecordEnd records that the request last started has ended (its answer,
-// or its failure, came back).
-func (s *Store) RecordEnd(ctx context.Context, tenant string, epoch int64) error {
+// or its failure, came back), and that it was really sent late after its
+// recorded start (a negative late counts as 0): the recorded start moves
+// by that much, so a new leader spaces its first request from the real
+// send. Without a recorded start it writes nothing but the epoch.
+func (s *Store) RecordEnd(ctx context.Context, tenant string, epoch int64, late time.Duration) error {
 	_, _, err := s.fencedUpdate(ctx, "record request end",
-		"last_end = CASE WHEN p.last_start IS NULL THEN NULL ELSE clock_timestamp() END", tenant, epoch)
+		`last_end = CASE WHEN p.last_start IS NULL THEN NULL ELSE clock_timestamp() END,
+		last_start = p.last_start + $3 * interval '1 microsecond'`, tenant, epoch, micros(late))
 	return err
 }
 

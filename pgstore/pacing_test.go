@@ -39,7 +39,7 @@ func TestNextAllowedStart(t *testing.T) {
 	if p.Wait != p.Next.Sub(p.Now) || p.Wait <= interval || p.Wait > 2*interval+guard {
 		t.Errorf("start without an end: Wait %v (Now %v, Next %v)", p.Wait, p.Now, p.Next)
 	}
-	if err := s.RecordEnd(ctx, "SHIP", l.Epoch); err != nil {
+	if err := s.RecordEnd(ctx, "SHIP", l.Epoch, 0); err != nil {
 		t.Fatal(err)
 	}
 	p, err = s.NextAllowedStart(ctx, "SHIP", interval, guard)
@@ -114,6 +114,44 @@ func TestRecordStartAhead(t *testing.T) {
 	}
 }
 
+// TestRecordEndMovesTheStart: an end recorded with the request's lateness
+// (it was sent that much after its recorded start) moves the recorded
+// start, and the next leader spaces from the real send; a negative
+// lateness moves nothing.
+func TestRecordEndMovesTheStart(t *testing.T) {
+	s := mustOpen(t)
+	ctx := t.Context()
+	const interval, guard, late = time.Second, 5 * time.Millisecond, 40 * time.Millisecond
+	l := mustAcquire(t, s, "SHIP", "replica-a", time.Minute)
+	start, err := s.RecordStart(ctx, "SHIP", l.Epoch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordEnd(ctx, "SHIP", l.Epoch, late); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.NextAllowedStart(ctx, "SHIP", interval, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := start.Add(late + interval + guard); !p.Next.Equal(want) {
+		t.Errorf("ended %v late: Next %v, want start + %v + interval + guard = %v", late, p.Next, late, want)
+	}
+	start, err = s.RecordStart(ctx, "SHIP", l.Epoch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordEnd(ctx, "SHIP", l.Epoch, -late); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = s.NextAllowedStart(ctx, "SHIP", interval, guard); err != nil {
+		t.Fatal(err)
+	}
+	if want := start.Add(interval + guard); !p.Next.Equal(want) {
+		t.Errorf("ended with a negative lateness: Next %v, want start + interval + guard = %v", p.Next, want)
+	}
+}
+
 // TestPacingFencedAfterTakeover: once another replica has taken the lapsed
 // lease, the old leader's writes fail with ErrFenced and change nothing;
 // the new leader sees the old leader's unfinished start and waits for it.
@@ -138,7 +176,7 @@ func TestPacingFencedAfterTakeover(t *testing.T) {
 	if _, err := a.RecordStart(ctx, "SHIP", la.Epoch, 0); !errors.Is(err, pgstore.ErrFenced) {
 		t.Errorf("deposed RecordStart: %v, want ErrFenced", err)
 	}
-	if err := a.RecordEnd(ctx, "SHIP", la.Epoch); !errors.Is(err, pgstore.ErrFenced) {
+	if err := a.RecordEnd(ctx, "SHIP", la.Epoch, 0); !errors.Is(err, pgstore.ErrFenced) {
 		t.Errorf("deposed RecordEnd: %v, want ErrFenced", err)
 	}
 	if _, err := a.RecordHold(ctx, "SHIP", la.Epoch, time.Hour); !errors.Is(err, pgstore.ErrFenced) {
